@@ -1,0 +1,86 @@
+"""The check registry: pure functions (CheckInput, Knowledge) -> findings, one module a topic.
+
+`run_checks` gives each check the data it declares it needs; a check whose data could not be had,
+or that raises, yields a "could not verify" finding for its topic, and the others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from cds.findings import Finding
+from cds.knowledge import Knowledge
+from cds.orders import OrderUnderReview
+from cds.patient import MedicationOrder, PatientSnapshot
+
+log = logging.getLogger(__name__)
+
+Stage = Literal["select", "sign"]
+
+
+@dataclass(frozen=True)
+class CheckInput:
+    review: OrderUnderReview
+    patient: PatientSnapshot
+    draft_orders: tuple[MedicationOrder, ...]  # every MedicationRequest among the draft orders
+    now: datetime
+    stage: Stage = "sign"  # order-select: details such as the dose may still be missing
+
+
+CheckFunction = Callable[[CheckInput, Knowledge], list[Finding]]
+
+
+@dataclass(frozen=True)
+class Check:
+    topic: str
+    verifies: str  # what the clinician is told could not be verified, e.g. "the blinatumomab dose"
+    requires: frozenset[str]  # prefetch keys without which the check cannot run at all
+    source: str  # knowledge source id for its "could not verify" card
+    run: CheckFunction
+    rules: Callable[[Knowledge], object] | None = None  # validates its knowledge file at start-up
+
+
+def registry() -> tuple[Check, ...]:
+    from cds.checks import dose
+
+    return (dose.CHECK,)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    findings: list[Finding]
+    checks_run: int  # checks that had their data (0 means no check could run: 412)
+
+
+def run_checks(inputs: Sequence[CheckInput], knowledge: Knowledge, checks: Sequence[Check]) -> Outcome:
+    findings: list[Finding] = []
+    runnable = 0
+    for check in checks:
+        for item in inputs:
+            missing = sorted(key for key in check.requires if key in item.patient.unavailable)
+            if missing:
+                findings.append(_not_verified(check, item, "; ".join(
+                    f"{key}: {item.patient.unavailable[key]}" for key in missing)))
+                continue
+            runnable += 1
+            try:
+                findings.extend(check.run(item, knowledge))
+            except Exception:
+                log.exception("check %s failed on %s", check.topic, item.review.order.resource)
+                findings.append(_not_verified(check, item, "the check failed unexpectedly"))
+    return Outcome(findings, runnable)
+
+
+def _not_verified(check: Check, item: CheckInput, reason: str) -> Finding:
+    return Finding(
+        code="check-not-run",
+        topic=check.topic,
+        indicator="warning",
+        source=check.source,
+        values={"what": check.verifies, "reason": reason},
+        order=item.review.order.resource,
+    )

@@ -1,0 +1,1 @@
+"""FHIR input: prefetch resolution, fallback fetches, tolerant parsing and patient facts."""

@@ -1,0 +1,108 @@
+"""HTTP transport to the EHR's FHIR server: timeouts, bounded retries, size limit, pagination.
+
+Only GETs, only below `fhirServer`, with the `fhirAuthorization` bearer token. The token is a
+transient secret: it is never logged and never leaves this module except in the Authorization header.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from cds.settings import Settings
+
+
+class FhirFetchError(Exception):
+    """The FHIR server could not give us the data; the message is safe to show and to log."""
+
+
+class FhirClient:
+    def __init__(self, base_url: str, access_token: str | None, settings: Settings) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._settings = settings
+        self._session = requests.Session()
+        retry = Retry(
+            total=settings.fhir_retries,
+            connect=settings.fhir_retries,
+            read=0,
+            status=settings.fhir_retries,
+            backoff_factor=0.05,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=frozenset({"GET"}),
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=8)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers["Accept"] = "application/fhir+json, application/json"
+        if access_token:
+            self._session.headers["Authorization"] = f"Bearer {access_token}"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def get(self, query: str, deadline: float) -> Any:
+        """GET `query` (relative to the base URL); follow searchset `next` links into one Bundle."""
+        body = self._get_json(f"{self.base_url}/{query.lstrip('/')}", deadline)
+        pages = 1
+        while isinstance(body, dict) and body.get("resourceType") == "Bundle":
+            next_url = next_link(body)
+            if next_url is None:
+                break
+            if pages >= self._settings.fhir_max_pages:
+                raise FhirFetchError(f"more than {pages} result pages")
+            if not next_url.startswith(self.base_url + "/"):
+                raise FhirFetchError("a `next` link points outside fhirServer")
+            page = self._get_json(next_url, deadline)
+            pages += 1
+            if not isinstance(page, dict) or page.get("resourceType") != "Bundle":
+                raise FhirFetchError("a `next` page is not a Bundle")
+            body = {**page, "entry": (body.get("entry") or []) + (page.get("entry") or [])}
+        return body
+
+    def _get_json(self, url: str, deadline: float) -> Any:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FhirFetchError("no time left before the deadline")
+        timeout = (
+            min(self._settings.fhir_connect_timeout, remaining),
+            min(self._settings.fhir_read_timeout, remaining),
+        )
+        try:
+            with self._session.get(url, timeout=timeout, stream=True, allow_redirects=False) as answer:
+                if answer.status_code != 200:
+                    raise FhirFetchError(f"FHIR server answered HTTP {answer.status_code}")
+                content = self._read_limited(answer, deadline)
+        except requests.Timeout as error:
+            raise FhirFetchError("FHIR server timed out") from error
+        except requests.RequestException as error:
+            raise FhirFetchError(f"FHIR server unreachable ({type(error).__name__})") from error
+        try:
+            return json.loads(content)
+        except ValueError as error:
+            raise FhirFetchError("FHIR server answered with something that is not JSON") from error
+
+    def _read_limited(self, answer: requests.Response, deadline: float) -> bytes:
+        limit = self._settings.fhir_max_response_bytes
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in answer.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > limit:
+                raise FhirFetchError(f"FHIR answer larger than {limit} bytes")
+            if time.monotonic() > deadline:
+                raise FhirFetchError("FHIR server too slow (deadline passed while reading)")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return str(link["url"])
+    return None

@@ -1,0 +1,219 @@
+"""Turn validated R4 resources into the plain facts of `cds.patient`.
+
+Works on fhir.resources R4B models (already validated one by one); reads only the fields the checks
+use. Datetimes without a zone are taken as UTC so that comparisons never raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from cds.patient import (
+    Code,
+    ConditionFact,
+    DoseInstruction,
+    ImmunizationFact,
+    MedicationOrder,
+    ObservationFact,
+)
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """FHIR date/dateTime (as parsed by fhir.resources, or a string) -> aware datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                value = date.fromisoformat(value[:10])
+            except ValueError:
+                return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return None
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
+
+
+def codes_of(concepts: Any) -> frozenset[Code]:
+    """(system, code) of one CodeableConcept or a list of them."""
+    if concepts is None:
+        return frozenset()
+    if not isinstance(concepts, list):
+        concepts = [concepts]
+    return frozenset(
+        (coding.system or "", coding.code)
+        for concept in concepts
+        for coding in (concept.coding or [])
+        if coding.code
+    )
+
+
+def _texts(concepts: Iterable[Any]) -> str:
+    parts: list[str] = []
+    for concept in concepts:
+        if concept is None:
+            continue
+        parts.append(concept.text or "")
+        parts.extend(coding.display or "" for coding in (concept.coding or []))
+    return " ".join(p for p in parts if p).lower()
+
+
+def observation_fact(model: Any) -> ObservationFact:
+    quantity = model.valueQuantity
+    reference = (model.referenceRange or [None])[0]
+    return ObservationFact(
+        resource=f"Observation/{model.id}",
+        codes=codes_of(model.code),
+        when=as_datetime(
+            model.effectiveDateTime
+            or (model.effectivePeriod.start if model.effectivePeriod else None)
+            or model.effectiveInstant
+            or model.issued
+        ),
+        status=model.status or "",
+        value=_decimal(quantity.value) if quantity else None,
+        unit=(quantity.code or quantity.unit) if quantity else None,
+        value_codes=codes_of(model.valueCodeableConcept),
+        value_text=(model.valueString or (model.valueCodeableConcept.text if model.valueCodeableConcept else None)),
+        reference_low=_decimal(reference.low.value) if reference and reference.low else None,
+        reference_high=_decimal(reference.high.value) if reference and reference.high else None,
+        interpretation=codes_of(model.interpretation),
+    )
+
+
+def immunization_fact(model: Any) -> ImmunizationFact:
+    return ImmunizationFact(
+        resource=f"Immunization/{model.id}",
+        codes=codes_of(model.vaccineCode),
+        when=as_datetime(model.occurrenceDateTime),
+        status=model.status or "",
+        text=_texts([model.vaccineCode]),
+    )
+
+
+def condition_fact(model: Any) -> ConditionFact:
+    def status(concept: Any) -> str | None:
+        codes = codes_of(concept)
+        return next(iter(sorted(code for _, code in codes)), None)
+
+    return ConditionFact(
+        resource=f"Condition/{model.id}",
+        codes=codes_of(model.code),
+        clinical_status=status(model.clinicalStatus),
+        verification_status=status(model.verificationStatus),
+    )
+
+
+def _dose_instruction(dosage: Any) -> DoseInstruction:
+    amount = unit = None
+    is_rate = False
+    for dose_and_rate in dosage.doseAndRate or []:
+        quantity = dose_and_rate.doseQuantity or dose_and_rate.rateQuantity
+        if quantity is not None:
+            amount, unit = _decimal(quantity.value), quantity.code or quantity.unit
+            is_rate = dose_and_rate.doseQuantity is None
+            break
+    repeat = dosage.timing.repeat if dosage.timing else None
+    bounds = repeat.boundsPeriod if repeat else None
+    duration = repeat.boundsDuration if repeat else None
+    duration_days = None
+    if duration is not None and duration.value is not None:
+        duration_days = _duration_in_days(Decimal(str(duration.value)), duration.code or duration.unit)
+    return DoseInstruction(
+        sequence=dosage.sequence,
+        amount=amount,
+        unit=unit,
+        is_rate=is_rate,
+        frequency=repeat.frequency if repeat else None,
+        period=_decimal(repeat.period) if repeat else None,
+        period_unit=repeat.periodUnit if repeat else None,
+        bounds_start=as_datetime(bounds.start) if bounds else None,
+        bounds_end=as_datetime(bounds.end) if bounds else None,
+        bounds_duration_days=duration_days,
+        events=tuple(
+            e for e in (as_datetime(v) for v in ((dosage.timing.event or []) if dosage.timing else [])) if e
+        ),
+        text=dosage.text,
+    )
+
+
+_DAYS_PER = {"d": Decimal(1), "wk": Decimal(7), "h": Decimal(1) / Decimal(24), "min": Decimal(1) / Decimal(1440)}
+
+
+def _duration_in_days(value: Decimal, unit: str | None) -> Decimal | None:
+    factor = _DAYS_PER.get((unit or "").strip().lower().rstrip("s").replace("day", "d").replace("hour", "h"))
+    return None if factor is None else value * factor
+
+
+def _extensions(model: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for extension in model.extension or []:
+        value = next(
+            (getattr(extension, name) for name in type(extension).model_fields if name.startswith("value") and getattr(extension, name) is not None),
+            None,
+        )
+        found[extension.url] = value
+    return found
+
+
+def medication_order(
+    model: Any, raw: Mapping[str, Any], medications: Mapping[str, Any] | None = None
+) -> MedicationOrder:
+    """A MedicationRequest with its medication resolved from `contained` or `medications`
+    (Medication models keyed by `Medication/id`)."""
+    concepts: list[Any] = [model.medicationCodeableConcept]
+    reference = model.medicationReference.reference if model.medicationReference else None
+    if reference:
+        medication = None
+        if reference.startswith("#"):
+            medication = next(
+                (c for c in (model.contained or []) if getattr(c, "id", None) == reference[1:]), None
+            )
+        elif medications:
+            medication = medications.get(reference)
+        if medication is not None:
+            concepts.append(medication.code)
+        if model.medicationReference.display:
+            concepts.append(_Text(model.medicationReference.display))
+    concepts = [c for c in concepts if c is not None]
+    supply = model.dispenseRequest.expectedSupplyDuration if model.dispenseRequest else None
+    return MedicationOrder(
+        resource=f"MedicationRequest/{model.id or 'unidentified'}",
+        status=model.status or "",
+        intent=model.intent or "",
+        codes=codes_of(concepts),
+        text=_texts(concepts),
+        authored_on=as_datetime(model.authoredOn),
+        dosages=tuple(_dose_instruction(d) for d in (model.dosageInstruction or [])),
+        reason_codes=codes_of(model.reasonCode),
+        extensions=_extensions(model),
+        notes=tuple(n.text for n in (model.note or []) if n.text),
+        supply_duration=(Decimal(str(supply.value)), supply.code or supply.unit or "")
+        if supply is not None and supply.value is not None
+        else None,
+        encounter=model.encounter.reference if model.encounter else None,
+        raw=raw,
+    )
+
+
+class _Text:
+    """A stand-in CodeableConcept carrying only text (medicationReference.display)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.coding: list[Any] = []

@@ -1,0 +1,177 @@
+"""Prefetch resolution (CDS Hooks 2.0 "Prefetch"): use what the EHR sent, fetch what it did not.
+
+- key absent: fetch it from `fhirServer` (all missing keys concurrently, one overall deadline);
+- key `null`: the EHR says there is no data; not re-fetched;
+- an OperationOutcome (or a Bundle holding only one): an error, never data; re-fetched when we can;
+- a paginated prefetch Bundle: its `next` pages are followed through `fhirServer`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from cds.fhir.client import FhirClient, FhirFetchError, next_link
+from cds.fhir.parsing import resources_in
+
+
+@dataclass(frozen=True)
+class SourceData:
+    """The resources of one prefetch key, or why they could not be had (`problem`)."""
+
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    problem: str | None = None
+    origin: str = "prefetch"  # prefetch | null | fhirServer | none
+
+    @property
+    def available(self) -> bool:
+        return self.problem is None
+
+
+_TOKEN = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
+
+
+def render_template(template: str, context: Mapping[str, Any]) -> str | None:
+    """Fill `{{context.x}}` tokens; None when a token has no value (the query cannot be run)."""
+    missing = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal missing
+        name = match.group(1)
+        found = context.get(name.removeprefix("context.")) if name.startswith("context.") else None
+        if found is None or not isinstance(found, str | int):
+            missing = True
+            return ""
+        return str(found)
+
+    rendered = _TOKEN.sub(value, template)
+    return None if missing else rendered
+
+
+def _operation_outcome_text(value: dict[str, Any]) -> str:
+    issues = value.get("issue") or []
+    texts = [
+        str(i.get("diagnostics") or (i.get("details") or {}).get("text") or i.get("code") or "")
+        for i in issues
+        if isinstance(i, dict)
+    ]
+    return "; ".join(t for t in texts if t) or "error"
+
+
+def _outcome_problem(value: Any) -> str | None:
+    """Why a prefetch value is an error rather than data, or None if it is data."""
+    if not isinstance(value, dict):
+        return "prefetch value is not a FHIR resource"
+    if value.get("resourceType") == "OperationOutcome":
+        return f"the EHR reported an error: {_operation_outcome_text(value)}"
+    if value.get("resourceType") == "Bundle":
+        entries = value.get("entry") or []
+        resources = [e.get("resource") for e in entries if isinstance(e, dict)]
+        if resources and all(
+            isinstance(r, dict) and r.get("resourceType") == "OperationOutcome"
+            and any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in r.get("issue") or [])
+            for r in resources
+        ):
+            return f"the EHR reported an error: {_operation_outcome_text(resources[0])}"
+    return None
+
+
+def _as_resources(value: Any) -> list[dict[str, Any]]:
+    return [r for r in resources_in(value) if r.get("resourceType") != "OperationOutcome"]
+
+
+def resolve_prefetch(
+    templates: Mapping[str, str],
+    prefetch: Mapping[str, Any] | None,
+    context: Mapping[str, Any],
+    client_factory: Callable[[], FhirClient | None],
+    deadline_seconds: float,
+) -> dict[str, SourceData]:
+    """The data behind every prefetch key, fetched where the EHR did not send it."""
+    sent = prefetch or {}
+    resolved: dict[str, SourceData] = {}
+    to_fetch: dict[str, str] = {}
+    earlier_problem: dict[str, str] = {}
+    paginated: dict[str, Any] = {}
+    for key, template in templates.items():
+        if key in sent and sent[key] is None:
+            resolved[key] = SourceData(origin="null")
+            continue
+        if key in sent:
+            problem = _outcome_problem(sent[key])
+            if problem is None and next_link(sent[key]) is None:
+                resolved[key] = SourceData(_as_resources(sent[key]))
+                continue
+            if problem is None:
+                paginated[key] = sent[key]
+                continue
+            earlier_problem[key] = problem
+        query = render_template(template, context)
+        if query is None:
+            resolved[key] = SourceData(problem="the query needs context the EHR did not send", origin="none")
+        else:
+            to_fetch[key] = query
+
+    if not to_fetch and not paginated:
+        return resolved
+    client = client_factory()
+    if client is None:
+        for key in to_fetch:
+            reason = earlier_problem.get(key, "not prefetched")
+            resolved[key] = SourceData(problem=f"{reason}, and no fhirServer to fetch it from", origin="none")
+        for key, bundle in paginated.items():
+            resolved[key] = SourceData(
+                problem="prefetch was paginated and no fhirServer was given to read its other pages",
+                origin="none",
+            )
+        return resolved
+
+    deadline = time.monotonic() + deadline_seconds
+    jobs: dict[str, Callable[[], Any]] = {key: _fetch(client, query, deadline) for key, query in to_fetch.items()}
+    jobs.update({key: _more_pages(client, bundle, deadline) for key, bundle in paginated.items()})
+    pool = ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="fhir-fetch")
+    try:
+        futures = {key: pool.submit(job) for key, job in jobs.items()}
+        wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()) + 0.05)
+        for key, future in futures.items():
+            if not future.done():
+                resolved[key] = SourceData(problem="FHIR server too slow (deadline passed)", origin="fhirServer")
+                continue
+            error = future.exception()
+            if error is not None:
+                text = str(error) if isinstance(error, FhirFetchError) else f"fetch failed ({type(error).__name__})"
+                resolved[key] = SourceData(problem=text, origin="fhirServer")
+                continue
+            value = future.result()
+            problem = _outcome_problem(value)
+            resolved[key] = (
+                SourceData(problem=problem, origin="fhirServer")
+                if problem
+                else SourceData(_as_resources(value), origin="fhirServer")
+            )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        client.close()
+    return resolved
+
+
+def _fetch(client: FhirClient, query: str, deadline: float) -> Callable[[], Any]:
+    return lambda: client.get(query, deadline)
+
+
+def _more_pages(client: FhirClient, bundle: dict[str, Any], deadline: float) -> Callable[[], Any]:
+    """Follow a paginated prefetch Bundle's `next` links and join the pages."""
+
+    def run() -> Any:
+        next_url = next_link(bundle)
+        assert next_url is not None
+        if not next_url.startswith(client.base_url + "/"):
+            raise FhirFetchError("prefetch `next` link points outside fhirServer")
+        rest = client.get(next_url[len(client.base_url) + 1 :], deadline)
+        return {**bundle, "entry": (bundle.get("entry") or []) + (rest.get("entry") or [])}
+
+    return run

@@ -1,0 +1,169 @@
+"""Build the patient snapshot and the draft orders from raw prefetch/draft JSON.
+
+Selection comes first, on the raw JSON (by resource type, subject and code); only the selected
+resources are validated with fhir.resources, one at a time. Anything unusable becomes a DataIssue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from cds.fhir import facts
+from cds.fhir.parsing import resource_label, validate
+from cds.fhir.prefetch import SourceData
+from cds.knowledge import Knowledge
+from cds.patient import Code, DataIssue, MedicationOrder, PatientSnapshot
+
+
+def _subject_reference(raw: Mapping[str, Any]) -> str | None:
+    for field in ("subject", "patient"):
+        value = raw.get(field)
+        if isinstance(value, dict) and isinstance(value.get("reference"), str):
+            return str(value["reference"])
+    return None
+
+
+def _belongs_to(raw: Mapping[str, Any], patient_id: str) -> bool:
+    """An EHR may answer an unfiltered search: never use another patient's data."""
+    reference = _subject_reference(raw)
+    return reference is None or reference.split("/")[-1] == patient_id
+
+
+def _raw_codes(concept: Any) -> set[Code]:
+    if not isinstance(concept, dict):
+        return set()
+    codings = concept.get("coding")
+    return {
+        (str(c.get("system") or ""), str(c.get("code")))
+        for c in (codings if isinstance(codings, list) else [])
+        if isinstance(c, dict) and c.get("code") is not None
+    }
+
+
+def observation_codes(knowledge: Knowledge) -> frozenset[Code]:
+    """Every observation code some check reads: the LOINC codes of the code lists."""
+    loinc = knowledge.codes.systems.get("loinc")
+    codes = set()
+    for name in knowledge.codes.value_sets:
+        codes |= {c for c in knowledge.codes_of(name) if c[0] == loinc}
+    return frozenset(codes)
+
+
+def _pick(
+    source: str,
+    data: SourceData | None,
+    resource_type: str,
+    patient_id: str,
+    wanted: Iterable[Code] | None = None,
+) -> list[dict[str, Any]]:
+    if data is None or not data.available:
+        return []
+    wanted_codes = None if wanted is None else set(wanted)
+    picked = []
+    for raw in data.resources:
+        if raw.get("resourceType") != resource_type or not _belongs_to(raw, patient_id):
+            continue
+        if wanted_codes is not None and _raw_codes(raw.get("code")).isdisjoint(wanted_codes):
+            continue
+        picked.append(raw)
+    return picked
+
+
+def _validated(raws: list[dict[str, Any]], source: str, issues: list[DataIssue]) -> list[Any]:
+    models = []
+    for raw in raws:
+        model, issue = validate(raw, source)
+        if issue is not None:
+            issues.append(issue)
+        else:
+            models.append(model)
+    return models
+
+
+def _medications_by_reference(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    found = {}
+    for raw in resources:
+        if raw.get("resourceType") == "Medication" and raw.get("id"):
+            model, issue = validate(raw, "medications")
+            if issue is None:
+                found[f"Medication/{raw['id']}"] = model
+    return found
+
+
+def medication_orders(
+    raws: Iterable[dict[str, Any]], source: str, issues: list[DataIssue], medications: Mapping[str, Any]
+) -> list[MedicationOrder]:
+    orders = []
+    for raw in raws:
+        model, issue = validate(raw, source)
+        if issue is not None:
+            issues.append(issue)
+            continue
+        orders.append(facts.medication_order(model, raw, medications))
+    return orders
+
+
+def build_snapshot(
+    patient_id: str, sources: Mapping[str, SourceData], knowledge: Knowledge
+) -> PatientSnapshot:
+    issues: list[DataIssue] = []
+    patient_raw = _pick("patient", sources.get("patient"), "Patient", patient_id)
+    birth_date: date | None = None
+    gender: str | None = None
+    patients = _validated(
+        [r for r in patient_raw if r.get("id") in (None, patient_id)] or patient_raw[:1], "patient", issues
+    )
+    if patients:
+        birth_date = patients[0].birthDate if isinstance(patients[0].birthDate, date) else None
+        gender = patients[0].gender
+
+    observations = _validated(
+        _pick("observations", sources.get("observations"), "Observation", patient_id, observation_codes(knowledge)),
+        "observations",
+        issues,
+    )
+    immunizations = _validated(
+        _pick("immunizations", sources.get("immunizations"), "Immunization", patient_id), "immunizations", issues
+    )
+    conditions = _validated(
+        _pick("conditions", sources.get("conditions"), "Condition", patient_id), "conditions", issues
+    )
+    medications_data = sources.get("medications")
+    medication_resources = medications_data.resources if medications_data and medications_data.available else []
+    orders = medication_orders(
+        _pick("medications", medications_data, "MedicationRequest", patient_id),
+        "medications",
+        issues,
+        _medications_by_reference(medication_resources),
+    )
+    unavailable = {key: data.problem for key, data in sources.items() if data.problem is not None}
+    if "patient" not in unavailable and not patients and not any(i.source == "patient" for i in issues):
+        unavailable["patient"] = "the EHR sent no Patient resource for this patient"
+    return PatientSnapshot(
+        patient_id=patient_id,
+        birth_date=birth_date,
+        gender=gender,
+        observations=tuple(facts.observation_fact(m) for m in observations),
+        immunizations=tuple(facts.immunization_fact(m) for m in immunizations),
+        medication_orders=tuple(orders),
+        conditions=tuple(facts.condition_fact(m) for m in conditions),
+        unavailable=unavailable,
+        issues=tuple(issues),
+    )
+
+
+def draft_orders(
+    resources: list[dict[str, Any]], issues: list[DataIssue]
+) -> list[MedicationOrder]:
+    """The MedicationRequests among the draft orders (other request types are context only)."""
+    medications = _medications_by_reference(resources)
+    requests = [r for r in resources if r.get("resourceType") == "MedicationRequest"]
+    for index, raw in enumerate(requests):
+        if not raw.get("id"):
+            raw.setdefault("id", f"draft-{index + 1}")
+    return medication_orders(requests, "draftOrders", issues, medications)
+
+
+__all__ = ["build_snapshot", "draft_orders", "observation_codes", "resource_label"]

@@ -1,0 +1,215 @@
+"""CDS Hooks 2.0 wire models: what an EHR sends us and what we send back.
+
+Only the envelope is validated here; FHIR resources inside it stay raw JSON until a check needs
+them (see `cds.fhir`). Unknown fields are tolerated everywhere, as the spec requires.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Indicator = Literal["info", "warning", "critical"]
+
+
+class _Tolerant(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class FhirAuthorization(_Tolerant):
+    access_token: str = Field(min_length=1)
+    token_type: str = "Bearer"
+    expires_in: int | None = None
+    scope: str | None = None
+    subject: str | None = None
+    patient: str | None = None
+
+    @field_validator("token_type")
+    @classmethod
+    def _bearer_only(cls, value: str) -> str:
+        if value.lower() != "bearer":
+            raise ValueError("token_type must be 'Bearer'")
+        return value
+
+    def __repr__(self) -> str:  # never let the token reach a log line through repr()
+        return f"FhirAuthorization(scope={self.scope!r}, subject={self.subject!r})"
+
+
+def _bare_id(value: str, resource_type: str) -> str:
+    """Real clients send `Patient/x` where the spec wants `x`; accept both."""
+    prefix = f"{resource_type}/"
+    return value[len(prefix) :] if value.startswith(prefix) else value
+
+
+class OrderSignContext(_Tolerant):
+    userId: str = Field(min_length=1)
+    patientId: str = Field(min_length=1)
+    encounterId: str | None = None
+    draftOrders: dict[str, Any]
+
+    @field_validator("patientId")
+    @classmethod
+    def _patient_id(cls, value: str) -> str:
+        return _bare_id(value, "Patient")
+
+    @field_validator("encounterId")
+    @classmethod
+    def _encounter_id(cls, value: str | None) -> str | None:
+        return None if value is None else _bare_id(value, "Encounter")
+
+    @field_validator("draftOrders")
+    @classmethod
+    def _draft_orders_is_bundle(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("resourceType") != "Bundle":
+            raise ValueError("draftOrders must be a FHIR Bundle")
+        entries = value.get("entry", [])
+        if not isinstance(entries, list):
+            raise ValueError("draftOrders.entry must be an array")
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+                raise ValueError(f"draftOrders.entry[{index}] must hold a resource object")
+        return value
+
+    def draft_resources(self) -> list[dict[str, Any]]:
+        return [entry["resource"] for entry in self.draftOrders.get("entry", [])]
+
+
+class OrderSelectContext(OrderSignContext):
+    selections: list[str] = Field(min_length=1)
+
+
+class HookRequest(_Tolerant):
+    hook: str = Field(min_length=1)
+    hookInstance: str = Field(min_length=1, max_length=256)
+    fhirServer: str | None = None
+    fhirAuthorization: FhirAuthorization | None = None
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+
+    @field_validator("fhirServer")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("fhirServer must be an absolute http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _authorization_needs_server(self) -> HookRequest:
+        if self.fhirAuthorization is not None and self.fhirServer is None:
+            raise ValueError("fhirAuthorization requires fhirServer (cds-r-1)")
+        return self
+
+
+CONTEXT_MODELS: dict[str, type[OrderSignContext]] = {
+    "order-sign": OrderSignContext,
+    "order-select": OrderSelectContext,
+}
+
+
+# ---------------------------------------------------------------- response
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Coding(_Wire):
+    system: str
+    code: str
+    display: str | None = None
+
+
+class Source(_Wire):
+    label: str
+    url: str | None = None
+    topic: Coding | None = None
+
+
+class Action(_Wire):
+    type: Literal["create", "update", "delete"]
+    description: str
+    resource: dict[str, Any] | None = None
+    resourceId: str | None = None
+
+
+class Suggestion(_Wire):
+    label: str
+    uuid: str
+    isRecommended: bool | None = None
+    actions: list[Action] = []
+
+
+class Link(_Wire):
+    label: str
+    url: str
+    type: Literal["absolute", "smart"] = "absolute"
+
+
+class Card(_Wire):
+    uuid: str
+    summary: str = Field(max_length=140)
+    detail: str | None = None
+    indicator: Indicator
+    source: Source
+    suggestions: list[Suggestion] = []
+    selectionBehavior: Literal["at-most-one", "any"] | None = None
+    overrideReasons: list[Coding] = []
+    links: list[Link] = []
+
+
+class HookResponse(_Wire):
+    cards: list[Card] = []
+    systemActions: list[Action] = []
+
+    def to_json(self) -> dict[str, Any]:
+        """Spec 'Use of JSON': optional fields with no value are omitted, `cards` never is."""
+        body = _prune(self.model_dump(exclude_none=True))
+        body["cards"] = body.get("cards", [])
+        return body
+
+
+def _prune(value: Any) -> Any:
+    if isinstance(value, dict):
+        pruned = {key: _prune(item) for key, item in value.items()}
+        return {key: item for key, item in pruned.items() if item not in ({}, [], "", None)}
+    if isinstance(value, list):
+        return [_prune(item) for item in value]
+    return value
+
+
+# ---------------------------------------------------------------- feedback
+
+
+class AcceptedSuggestion(_Tolerant):
+    id: str = Field(min_length=1)
+
+
+class OverrideReason(_Tolerant):
+    reason: Coding | None = None
+    userComment: str | None = None
+
+    @model_validator(mode="after")
+    def _reason_or_comment(self) -> OverrideReason:
+        if self.reason is None and not self.userComment:
+            raise ValueError("overrideReason needs a reason or a userComment (cds-fb-3)")
+        return self
+
+
+class FeedbackItem(_Tolerant):
+    card: str = Field(min_length=1)
+    outcome: Literal["accepted", "overridden"]
+    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    overrideReason: OverrideReason | None = None
+    outcomeTimestamp: datetime
+
+    @model_validator(mode="after")
+    def _accepted_names_suggestions(self) -> FeedbackItem:
+        if self.outcome == "accepted" and not self.acceptedSuggestions:
+            raise ValueError("an accepted card must list acceptedSuggestions (cds-fb-2)")
+        return self
+
+
+class FeedbackRequest(_Tolerant):
+    feedback: list[FeedbackItem] = Field(min_length=1)

@@ -1,0 +1,117 @@
+"""Which draft orders are blinatumomab, and what each says about indication, cycle and start.
+
+Follows the input contract of `shared/design.md` ("How a blinatumomab order says what it is"):
+explicit coding first, then inference from the chart, else unknown - and always say which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cds.knowledge import Knowledge
+from cds.patient import MedicationOrder, PatientSnapshot
+
+INDICATION_SYSTEM = "https://cds.example.org/fhir/CodeSystem/blinatumomab-indication"
+CYCLE_EXTENSION = "https://cds.example.org/fhir/StructureDefinition/treatment-cycle"
+INDICATIONS = ("mrd-positive", "relapsed-refractory", "consolidation")
+
+
+@dataclass(frozen=True)
+class OrderUnderReview:
+    """A blinatumomab order with what we could establish about it (None = unknown)."""
+
+    order: MedicationOrder
+    indication: str | None
+    indication_basis: str
+    cycle: int | None
+    cycle_basis: str
+    start: datetime
+    cycle_day: int  # day of the cycle on which the order's first dose falls (1-based)
+
+
+def is_blinatumomab(order: MedicationOrder, knowledge: Knowledge) -> bool:
+    return order.matches(knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab"))
+
+
+def _indication(order: MedicationOrder, patient: PatientSnapshot, knowledge: Knowledge) -> tuple[str | None, str]:
+    ours = [code for system, code in order.reason_codes if system == INDICATION_SYSTEM and code in INDICATIONS]
+    if len(set(ours)) == 1:
+        return ours[0], "coded on the order"
+    if len(set(ours)) > 1:
+        return None, "the order codes more than one indication"
+    relapsed = knowledge.codes_of("indication_relapsed_refractory")
+    ambiguous = knowledge.codes_of("indication_remission_ambiguous")
+    if not order.reason_codes.isdisjoint(relapsed):
+        return "relapsed-refractory", "mapped from the order's reason code"
+    active = [
+        c for c in patient.conditions
+        if c.clinical_status in (None, "active", "recurrence", "relapse")
+        and c.verification_status not in ("refuted", "entered-in-error")
+    ]
+    if any(not c.codes.isdisjoint(relapsed) for c in active):
+        return "relapsed-refractory", "mapped from an active condition (ALL not in remission or in relapse)"
+    if not order.reason_codes.isdisjoint(ambiguous) or any(not c.codes.isdisjoint(ambiguous) for c in active):
+        return None, "ALL in remission: MRD-positive or consolidation cannot be told apart from the codes"
+    return None, "no indication coded on the order or in the conditions"
+
+
+def _earlier_orders(patient: PatientSnapshot, order: MedicationOrder, knowledge: Knowledge) -> list[MedicationOrder]:
+    return [
+        o for o in patient.medication_orders
+        if o.resource != order.resource
+        and o.status not in ("draft", "entered-in-error", "cancelled")
+        and is_blinatumomab(o, knowledge)
+    ]
+
+
+def _cycle_of(order: MedicationOrder) -> int | None:
+    value = order.extensions.get(CYCLE_EXTENSION)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+
+def _cycle(
+    order: MedicationOrder, start: datetime, earlier: list[MedicationOrder], medications_known: bool
+) -> tuple[int | None, str]:
+    coded = _cycle_of(order)
+    if coded is not None:
+        return coded, "coded on the order"
+    if not medications_known:
+        return None, "no cycle on the order and the medication history could not be read"
+    if not earlier:
+        return 1, "no earlier blinatumomab orders on file"
+    numbered = [(o, _cycle_of(o), o.first_start()) for o in earlier]
+    if any(c is None or s is None for _, c, s in numbered):
+        return None, "earlier blinatumomab orders on file do not say their cycle"
+    last_order, last_cycle, last_start = max(numbered, key=lambda item: item[2])  # type: ignore[arg-type,return-value]
+    assert last_cycle is not None and last_start is not None
+    if start - last_start < timedelta(days=35):
+        return last_cycle, f"continues cycle {last_cycle} begun {last_start.date()}"
+    return last_cycle + 1, f"follows cycle {last_cycle} begun {last_start.date()}"
+
+
+def _cycle_day(start: datetime, cycle: int | None, earlier: Iterable[MedicationOrder]) -> int:
+    if cycle is None:
+        return 1
+    starts = [s for o in earlier if _cycle_of(o) == cycle and (s := o.first_start()) is not None]
+    first = min([*starts, start])
+    return (start - first).days + 1
+
+
+def review(
+    order: MedicationOrder, patient: PatientSnapshot, knowledge: Knowledge, now: datetime
+) -> OrderUnderReview:
+    start = order.first_start() or now
+    earlier = _earlier_orders(patient, order, knowledge)
+    indication, indication_basis = _indication(order, patient, knowledge)
+    cycle, cycle_basis = _cycle(order, start, earlier, "medications" not in patient.unavailable)
+    return OrderUnderReview(
+        order=order,
+        indication=indication,
+        indication_basis=indication_basis,
+        cycle=cycle,
+        cycle_basis=cycle_basis,
+        start=start,
+        cycle_day=_cycle_day(start, cycle, earlier),
+    )

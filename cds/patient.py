@@ -1,0 +1,153 @@
+"""What the checks know about the patient and the orders: plain, typed facts with no FHIR or HTTP.
+
+Builders in `cds.fhir.facts` fill these from validated R4 resources; checks only read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+Code = tuple[str, str]  # (system URI, code)
+
+
+@dataclass(frozen=True)
+class DataIssue:
+    """A resource or data source that could not be used, and why."""
+
+    source: str  # prefetch key, or "draftOrders"
+    resource: str  # e.g. "Observation/wt-1", or "" for a whole source
+    problem: str
+
+
+@dataclass(frozen=True)
+class ObservationFact:
+    resource: str
+    codes: frozenset[Code]
+    when: datetime | None
+    status: str
+    value: Decimal | None = None
+    unit: str | None = None
+    value_codes: frozenset[Code] = frozenset()
+    value_text: str | None = None
+    reference_low: Decimal | None = None
+    reference_high: Decimal | None = None
+    interpretation: frozenset[Code] = frozenset()
+
+    def has_code(self, codes: frozenset[Code]) -> bool:
+        return not self.codes.isdisjoint(codes)
+
+
+@dataclass(frozen=True)
+class ImmunizationFact:
+    resource: str
+    codes: frozenset[Code]
+    when: datetime | None
+    status: str
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class ConditionFact:
+    resource: str
+    codes: frozenset[Code]
+    clinical_status: str | None
+    verification_status: str | None
+
+
+@dataclass(frozen=True)
+class DoseInstruction:
+    """One `dosageInstruction`: what amount, how often, over which days."""
+
+    sequence: int | None
+    amount: Decimal | None
+    unit: str | None  # UCUM code (or the free-text unit when no code was sent)
+    is_rate: bool
+    frequency: int | None
+    period: Decimal | None
+    period_unit: str | None
+    bounds_start: datetime | None
+    bounds_end: datetime | None
+    bounds_duration_days: Decimal | None
+    events: tuple[datetime, ...]
+    text: str | None
+
+
+@dataclass(frozen=True)
+class MedicationOrder:
+    """A MedicationRequest, with its medication resolved (contained or `#id` references)."""
+
+    resource: str
+    status: str
+    intent: str
+    codes: frozenset[Code]
+    text: str  # lower-cased medication text and coding displays, for text matching
+    authored_on: datetime | None
+    dosages: tuple[DoseInstruction, ...]
+    reason_codes: frozenset[Code]
+    extensions: Mapping[str, Any]  # extension url -> value
+    notes: tuple[str, ...]
+    supply_duration: tuple[Decimal, str] | None  # expectedSupplyDuration value and unit
+    encounter: str | None
+    raw: Mapping[str, Any] = field(repr=False, compare=False)  # only for suggestions' resources
+
+    @property
+    def id(self) -> str:
+        return self.resource.split("/", 1)[1]
+
+    def matches(self, codes: frozenset[Code], text_patterns: Iterable[str]) -> bool:
+        return not self.codes.isdisjoint(codes) or any(p in self.text for p in text_patterns)
+
+    def matched_by_code(self, codes: frozenset[Code]) -> bool:
+        return not self.codes.isdisjoint(codes)
+
+    def ordered_dosages(self) -> tuple[DoseInstruction, ...]:
+        return tuple(sorted(self.dosages, key=lambda d: (d.sequence is None, d.sequence or 0)))
+
+    def first_start(self) -> datetime | None:
+        """Design contract: boundsPeriod.start, else authoredOn (caller falls back to now)."""
+        starts = [d.bounds_start for d in self.dosages if d.bounds_start is not None]
+        if starts:
+            return min(starts)
+        events = [e for d in self.dosages for e in d.events]
+        return min(events) if events else self.authored_on
+
+
+@dataclass(frozen=True)
+class PatientSnapshot:
+    """The chart as far as the checks need it; `unavailable` names sources that could not be had."""
+
+    patient_id: str
+    birth_date: date | None
+    gender: str | None
+    observations: tuple[ObservationFact, ...] = ()
+    immunizations: tuple[ImmunizationFact, ...] = ()
+    medication_orders: tuple[MedicationOrder, ...] = ()
+    conditions: tuple[ConditionFact, ...] = ()
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    issues: tuple[DataIssue, ...] = ()
+
+    def observations_of(self, codes: frozenset[Code]) -> list[ObservationFact]:
+        """Usable observations with one of `codes`, newest first (undated last)."""
+        found = [
+            o
+            for o in self.observations
+            if o.has_code(codes) and o.status not in ("entered-in-error", "cancelled")
+        ]
+        return sorted(found, key=_newest_first)
+
+    def age_years(self, at: date) -> int | None:
+        if self.birth_date is None:
+            return None
+        born = self.birth_date
+        return at.year - born.year - ((at.month, at.day) < (born.month, born.day))
+
+    def age_days(self, at: date) -> int | None:
+        return None if self.birth_date is None else (at - self.birth_date).days
+
+
+def _newest_first(fact: ObservationFact) -> tuple[bool, float]:
+    return (fact.when is None, -fact.when.timestamp() if fact.when else 0.0)

@@ -1,0 +1,1 @@
+"""HTTP transport only: parse, call the engine, serialise. No clinical logic lives here."""

@@ -1,0 +1,94 @@
+"""CDS Hooks routes: discovery, service calls, feedback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from pydantic import ValidationError
+
+from cds.feedback import FeedbackStore
+from cds.hooks import FeedbackRequest
+from cds.services import SERVICES, Engine, HookError, discovery, operation_outcome
+
+blueprint = Blueprint("cds", __name__)
+audit = logging.getLogger("cds.audit")
+
+JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def error_response(status: int, message: str, code: str = "invalid") -> Response:
+    return json_response(operation_outcome(message, code), status)
+
+
+def _json_body() -> Any:
+    if request.mimetype not in JSON_TYPES:
+        raise HookError(415, f"Content-Type must be application/json, not {request.mimetype or 'none'!r}",
+                        "not-supported")
+    raw = request.get_data(cache=False)  # Flask raises 413 above MAX_CONTENT_LENGTH
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise HookError(400, f"the body is not valid JSON ({error})", "structure") from error
+
+
+def _engine() -> Engine:
+    return current_app.extensions["cds.engine"]  # type: ignore[no-any-return]
+
+
+def _store() -> FeedbackStore:
+    return current_app.extensions["cds.feedback"]  # type: ignore[no-any-return]
+
+
+@blueprint.get("/cds-services")
+def get_discovery() -> Response:
+    engine = _engine()
+    return json_response(discovery(engine.knowledge, engine.settings.dev_mode))
+
+
+@blueprint.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    started = time.perf_counter()
+    log: dict[str, Any] = {"event": "hook-call", "service": service_id}
+    try:
+        if service_id not in SERVICES:
+            raise HookError(404, f"no CDS service with id {service_id!r}", "not-found")
+        body = _json_body()
+        if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
+            log["hookInstance"] = body["hookInstance"][:256]
+        result = _engine().handle(service_id, body)
+        _store().record_issued(result.service, result.hook_instance, result.response.cards)
+        log |= {"status": 200, "cards": [f"{t}:{i}" for t, i in result.topics]}
+        return json_response(result.response.to_json())
+    except HookError as error:
+        log |= {"status": error.status, "problem": error.message[:300]}
+        return error_response(error.status, error.message, error.code)
+    finally:
+        log["ms"] = round((time.perf_counter() - started) * 1000, 1)
+        audit.info(json.dumps(log))
+
+
+@blueprint.post("/cds-services/<service_id>/feedback")
+def post_feedback(service_id: str) -> Response:
+    try:
+        if service_id not in SERVICES:
+            raise HookError(404, f"no CDS service with id {service_id!r}", "not-found")
+        body = _json_body()
+        try:
+            parsed = FeedbackRequest.model_validate(body)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise HookError(400, f"invalid feedback at {where or 'body'}: {first['msg']}") from error
+    except HookError as error:
+        return error_response(error.status, error.message, error.code)
+    stored = _store().record_feedback(service_id, parsed.feedback)
+    audit.info(json.dumps({"event": "feedback", "service": service_id, "items": len(stored)}))
+    return json_response({"received": len(stored), "items": stored})
