@@ -20,7 +20,8 @@ DEV_MODE_BANNER = (
     "\n" + "!" * 78 + "\n"
     "!!  OPEN DEVELOPMENT MODE: callers are NOT authenticated and any fhirServer is fetched.  !!\n"
     "!!  Never expose this service to a network or use it with real patient data.            !!\n"
-    + "!" * 78
+    + "!"
+    * 78
 )
 
 

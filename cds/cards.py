@@ -17,7 +17,9 @@ from cds.knowledge import Knowledge
 
 CARDS_DIR = Path(__file__).resolve().parent.parent / "cards"
 TOPIC_SYSTEM = "https://cds.example.org/fhir/CodeSystem/card-topic"
-LABEL_URL = "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=38b482a8-960b-4591-9857-5031ecb830aa"
+LABEL_URL = (
+    "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=38b482a8-960b-4591-9857-5031ecb830aa"
+)
 SUMMARY_LIMIT = 140
 
 
@@ -62,7 +64,9 @@ class CardRenderer:
         for code, template in self.templates.items():
             unknown = set(template.override_reasons) - set(self._reasons)
             if unknown:
-                raise ValueError(f"card template {code!r}: unknown override reasons {sorted(unknown)}")
+                raise ValueError(
+                    f"card template {code!r}: unknown override reasons {sorted(unknown)}"
+                )
 
     def render(self, finding: Finding) -> Card:
         template = self.templates[finding.code]
@@ -74,7 +78,9 @@ class CardRenderer:
         if finding.actions:
             suggestions.append(
                 Suggestion(
-                    label=_fill(template.suggestion or "Apply the suggested change", finding.values),
+                    label=_fill(
+                        template.suggestion or "Apply the suggested change", finding.values
+                    ),
                     uuid=str(uuid.uuid4()),
                     isRecommended=True,
                     actions=[
@@ -96,7 +102,9 @@ class CardRenderer:
             source=Source(
                 label=source.label,
                 url=source.url,
-                topic=Coding(system=TOPIC_SYSTEM, code=finding.topic, display=finding.topic.replace("-", " ")),
+                topic=Coding(
+                    system=TOPIC_SYSTEM, code=finding.topic, display=finding.topic.replace("-", " ")
+                ),
             ),
             suggestions=suggestions,
             selectionBehavior="at-most-one" if suggestions else None,
@@ -104,5 +112,11 @@ class CardRenderer:
                 Coding(system=self._reason_system, code=code, display=self._reasons[code])
                 for code in template.override_reasons
             ],
-            links=[Link(label="BLINCYTO prescribing information (DailyMed)", url=LABEL_URL, type="absolute")],
+            links=[
+                Link(
+                    label="BLINCYTO prescribing information (DailyMed)",
+                    url=LABEL_URL,
+                    type="absolute",
+                )
+            ],
         )

@@ -34,14 +34,19 @@ class Settings(BaseSettings):
         default=5_000_000, description="Largest request body accepted (413 above)."
     )
     max_draft_orders: int = Field(default=200, description="Most draft orders in one request.")
-    fhir_connect_timeout: float = Field(default=0.5, description="Seconds to connect to fhirServer.")
+    fhir_connect_timeout: float = Field(
+        default=0.5, description="Seconds to connect to fhirServer."
+    )
     fhir_read_timeout: float = Field(default=1.5, description="Seconds to wait for a FHIR answer.")
     fhir_deadline: float = Field(
         default=2.0, description="Overall seconds for all FHIR fallback fetches of one request."
     )
-    fhir_retries: int = Field(default=1, description="Retries of an idempotent FHIR GET on 5xx/reset.")
+    fhir_retries: int = Field(
+        default=1, description="Retries of an idempotent FHIR GET on 5xx/reset."
+    )
     fhir_max_response_bytes: int = Field(
-        default=20_000_000, description="Largest FHIR response read (larger is treated as a failure)."
+        default=20_000_000,
+        description="Largest FHIR response read (larger is treated as a failure).",
     )
     fhir_max_pages: int = Field(default=20, description="Most `next` pages followed per search.")
     log_level: str = Field(default="INFO", description="Python logging level.")

@@ -12,7 +12,9 @@ from cds.fhir.parsing import normalise
 UCUM = "http://unitsofmeasure.org"
 
 
-def order_with_daily_doses(raw: Mapping[str, Any], doses: Sequence[Decimal | None]) -> dict[str, Any]:
+def order_with_daily_doses(
+    raw: Mapping[str, Any], doses: Sequence[Decimal | None]
+) -> dict[str, Any]:
     """A copy of the MedicationRequest with the dose of each dosage (by sequence order) replaced
     where `doses` gives one, in mcg/day."""
     resource, _ = normalise(dict(raw))

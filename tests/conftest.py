@@ -27,7 +27,9 @@ SELECT = "/cds-services/blinatumomab-order-select"
 
 
 def load_json(path: Path | str) -> Any:
-    return json.loads((FIXTURES / path if isinstance(path, str) else path).read_text(encoding="utf-8"))
+    return json.loads(
+        (FIXTURES / path if isinstance(path, str) else path).read_text(encoding="utf-8")
+    )
 
 
 def chart_request(name: str) -> dict[str, Any]:

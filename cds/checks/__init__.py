@@ -56,15 +56,22 @@ class Outcome:
     checks_run: int  # checks that had their data (0 means no check could run: 412)
 
 
-def run_checks(inputs: Sequence[CheckInput], knowledge: Knowledge, checks: Sequence[Check]) -> Outcome:
+def run_checks(
+    inputs: Sequence[CheckInput], knowledge: Knowledge, checks: Sequence[Check]
+) -> Outcome:
     findings: list[Finding] = []
     runnable = 0
     for check in checks:
         for item in inputs:
             missing = sorted(key for key in check.requires if key in item.patient.unavailable)
             if missing:
-                findings.append(_not_verified(check, item, "; ".join(
-                    f"{key}: {item.patient.unavailable[key]}" for key in missing)))
+                findings.append(
+                    _not_verified(
+                        check,
+                        item,
+                        "; ".join(f"{key}: {item.patient.unavailable[key]}" for key in missing),
+                    )
+                )
                 continue
             runnable += 1
             try:

@@ -89,7 +89,10 @@ def observation_fact(model: Any) -> ObservationFact:
         value=_decimal(quantity.value) if quantity else None,
         unit=(quantity.code or quantity.unit) if quantity else None,
         value_codes=codes_of(model.valueCodeableConcept),
-        value_text=(model.valueString or (model.valueCodeableConcept.text if model.valueCodeableConcept else None)),
+        value_text=(
+            model.valueString
+            or (model.valueCodeableConcept.text if model.valueCodeableConcept else None)
+        ),
         reference_low=_decimal(reference.low.value) if reference and reference.low else None,
         reference_high=_decimal(reference.high.value) if reference and reference.high else None,
         interpretation=codes_of(model.interpretation),
@@ -133,7 +136,9 @@ def _dose_instruction(dosage: Any) -> DoseInstruction:
     duration = repeat.boundsDuration if repeat else None
     duration_days = None
     if duration is not None and duration.value is not None:
-        duration_days = _duration_in_days(Decimal(str(duration.value)), duration.code or duration.unit)
+        duration_days = _duration_in_days(
+            Decimal(str(duration.value)), duration.code or duration.unit
+        )
     return DoseInstruction(
         sequence=dosage.sequence,
         amount=amount,
@@ -146,17 +151,28 @@ def _dose_instruction(dosage: Any) -> DoseInstruction:
         bounds_end=as_datetime(bounds.end) if bounds else None,
         bounds_duration_days=duration_days,
         events=tuple(
-            e for e in (as_datetime(v) for v in ((dosage.timing.event or []) if dosage.timing else [])) if e
+            e
+            for e in (
+                as_datetime(v) for v in ((dosage.timing.event or []) if dosage.timing else [])
+            )
+            if e
         ),
         text=dosage.text,
     )
 
 
-_DAYS_PER = {"d": Decimal(1), "wk": Decimal(7), "h": Decimal(1) / Decimal(24), "min": Decimal(1) / Decimal(1440)}
+_DAYS_PER = {
+    "d": Decimal(1),
+    "wk": Decimal(7),
+    "h": Decimal(1) / Decimal(24),
+    "min": Decimal(1) / Decimal(1440),
+}
 
 
 def _duration_in_days(value: Decimal, unit: str | None) -> Decimal | None:
-    factor = _DAYS_PER.get((unit or "").strip().lower().rstrip("s").replace("day", "d").replace("hour", "h"))
+    factor = _DAYS_PER.get(
+        (unit or "").strip().lower().rstrip("s").replace("day", "d").replace("hour", "h")
+    )
     return None if factor is None else value * factor
 
 
@@ -164,7 +180,11 @@ def _extensions(model: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for extension in model.extension or []:
         value = next(
-            (getattr(extension, name) for name in type(extension).model_fields if name.startswith("value") and getattr(extension, name) is not None),
+            (
+                getattr(extension, name)
+                for name in type(extension).model_fields
+                if name.startswith("value") and getattr(extension, name) is not None
+            ),
             None,
         )
         found[extension.url] = value
@@ -182,7 +202,8 @@ def medication_order(
         medication = None
         if reference.startswith("#"):
             medication = next(
-                (c for c in (model.contained or []) if getattr(c, "id", None) == reference[1:]), None
+                (c for c in (model.contained or []) if getattr(c, "id", None) == reference[1:]),
+                None,
             )
         elif medications:
             medication = medications.get(reference)

@@ -83,9 +83,13 @@ def validate(raw: Any, source: str) -> tuple[BaseModel | None, DataIssue | None]
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ()))
-        return None, DataIssue(source, resource_label(raw), f"invalid FHIR R4 at {where}: {first['msg']}")
+        return None, DataIssue(
+            source, resource_label(raw), f"invalid FHIR R4 at {where}: {first['msg']}"
+        )
     except Exception as error:  # fhir.resources raises non-pydantic errors on odd primitives
-        return None, DataIssue(source, resource_label(raw), f"invalid FHIR R4: {type(error).__name__}")
+        return None, DataIssue(
+            source, resource_label(raw), f"invalid FHIR R4: {type(error).__name__}"
+        )
 
 
 def resources_in(value: Any) -> list[dict[str, Any]]:

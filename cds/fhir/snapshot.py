@@ -93,7 +93,10 @@ def _medications_by_reference(resources: Iterable[dict[str, Any]]) -> dict[str, 
 
 
 def medication_orders(
-    raws: Iterable[dict[str, Any]], source: str, issues: list[DataIssue], medications: Mapping[str, Any]
+    raws: Iterable[dict[str, Any]],
+    source: str,
+    issues: list[DataIssue],
+    medications: Mapping[str, Any],
 ) -> list[MedicationOrder]:
     orders = []
     for raw in raws:
@@ -113,25 +116,39 @@ def build_snapshot(
     birth_date: date | None = None
     gender: str | None = None
     patients = _validated(
-        [r for r in patient_raw if r.get("id") in (None, patient_id)] or patient_raw[:1], "patient", issues
+        [r for r in patient_raw if r.get("id") in (None, patient_id)] or patient_raw[:1],
+        "patient",
+        issues,
     )
     if patients:
         birth_date = patients[0].birthDate if isinstance(patients[0].birthDate, date) else None
         gender = patients[0].gender
 
     observations = _validated(
-        _pick("observations", sources.get("observations"), "Observation", patient_id, observation_codes(knowledge)),
+        _pick(
+            "observations",
+            sources.get("observations"),
+            "Observation",
+            patient_id,
+            observation_codes(knowledge),
+        ),
         "observations",
         issues,
     )
     immunizations = _validated(
-        _pick("immunizations", sources.get("immunizations"), "Immunization", patient_id), "immunizations", issues
+        _pick("immunizations", sources.get("immunizations"), "Immunization", patient_id),
+        "immunizations",
+        issues,
     )
     conditions = _validated(
-        _pick("conditions", sources.get("conditions"), "Condition", patient_id), "conditions", issues
+        _pick("conditions", sources.get("conditions"), "Condition", patient_id),
+        "conditions",
+        issues,
     )
     medications_data = sources.get("medications")
-    medication_resources = medications_data.resources if medications_data and medications_data.available else []
+    medication_resources = (
+        medications_data.resources if medications_data and medications_data.available else []
+    )
     orders = medication_orders(
         _pick("medications", medications_data, "MedicationRequest", patient_id),
         "medications",
@@ -139,7 +156,11 @@ def build_snapshot(
         _medications_by_reference(medication_resources),
     )
     unavailable = {key: data.problem for key, data in sources.items() if data.problem is not None}
-    if "patient" not in unavailable and not patients and not any(i.source == "patient" for i in issues):
+    if (
+        "patient" not in unavailable
+        and not patients
+        and not any(i.source == "patient" for i in issues)
+    ):
         unavailable["patient"] = "the EHR sent no Patient resource for this patient"
     return PatientSnapshot(
         patient_id=patient_id,
@@ -154,9 +175,7 @@ def build_snapshot(
     )
 
 
-def draft_orders(
-    resources: list[dict[str, Any]], issues: list[DataIssue]
-) -> list[MedicationOrder]:
+def draft_orders(resources: list[dict[str, Any]], issues: list[DataIssue]) -> list[MedicationOrder]:
     """The MedicationRequests among the draft orders (other request types are context only)."""
     medications = _medications_by_reference(resources)
     requests = [r for r in resources if r.get("resourceType") == "MedicationRequest"]

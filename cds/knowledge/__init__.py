@@ -220,7 +220,9 @@ def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
     sources, dose, codes = files.pop("sources"), files.pop("dose"), files.pop("codes")
     version = "+".join(
         f"{name}:{data['version']}"
-        for name, data in sorted({"sources": sources, "dose": dose, "codes": codes, **files}.items())
+        for name, data in sorted(
+            {"sources": sources, "dose": dose, "codes": codes, **files}.items()
+        )
     )
     return Knowledge(
         version=version,

@@ -1,0 +1,143 @@
+"""Tolerant parsing: real clients' quirks are repaired, bad resources become data issues, and a
+blinatumomab order is recognised however its medication is carried."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from cds.fhir.parsing import normalise, resources_in, validate
+from cds.fhir.snapshot import draft_orders
+from cds.knowledge import load_knowledge
+from cds.orders import is_blinatumomab
+from cds.patient import DataIssue
+
+SANDBOX_ORDER: dict[str, Any] = {  # as the public sandbox sends it: category object, no intent
+    "resourceType": "MedicationRequest",
+    "id": "request-123",
+    "status": "draft",
+    "category": {"coding": [{"code": "outpatient"}]},
+    "subject": {"reference": "Patient/smart-1288992"},
+    "medicationCodeableConcept": {
+        "text": "Blincyto 35 MCG Injection",
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1597267"}],
+    },
+    "dosageInstruction": [
+        {
+            "doseQuantity": {"value": 9, "system": "http://unitsofmeasure.org", "code": "ug/d"},
+            "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+        }
+    ],
+}
+
+
+def test_sandbox_quirks_are_repaired_and_the_order_validates() -> None:
+    fixed, repairs = normalise(SANDBOX_ORDER)
+    assert isinstance(fixed["category"], list)
+    assert fixed["intent"] == "proposal"
+    assert fixed["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 9
+    assert len(repairs) == 3
+    model, issue = validate(SANDBOX_ORDER, "draftOrders")
+    assert issue is None and model is not None
+    assert "doseQuantity" in SANDBOX_ORDER["dosageInstruction"][0], "the input is not mutated"
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ({"resourceType": "Observation", "id": "o1", "status": "final"}, "code"),
+        (
+            {
+                "resourceType": "Observation",
+                "id": "o2",
+                "status": "final",
+                "code": {"text": "Body weight"},
+                "valueQuantity": {"value": "seventy", "unit": "kg"},
+            },
+            "valueQuantity",
+        ),
+        ({"resourceType": "Basic", "id": "b1"}, "unexpected resource type"),
+        (["not", "an", "object"], "not a JSON object"),
+    ],
+    ids=["observation-without-code", "weight-not-a-number", "unknown-type", "not-an-object"],
+)
+def test_an_invalid_resource_becomes_a_data_issue(raw: Any, problem: str) -> None:
+    model, issue = validate(raw, "observations")
+    assert model is None
+    assert isinstance(issue, DataIssue) and problem in issue.problem
+    assert issue.source == "observations"
+
+
+def test_resources_in_tolerates_bundles_without_type_and_nested_bundles() -> None:
+    weight = {"resourceType": "Observation", "id": "w"}
+    bundle = {
+        "resourceType": "Bundle",
+        "entry": [
+            {"resource": weight},
+            {"fullUrl": "urn:x"},
+            {
+                "resource": {
+                    "resourceType": "Bundle",
+                    "entry": [{"resource": {"resourceType": "Patient"}}],
+                }
+            },
+            {"resource": {"resourceType": "OperationOutcome"}, "search": {"mode": "outcome"}},
+        ],
+    }
+    assert [r["resourceType"] for r in resources_in(bundle)] == ["Observation", "Patient"]
+    assert resources_in(weight) == [weight]
+    assert resources_in(None) == []
+
+
+def test_a_contained_medication_is_resolved() -> None:
+    order = copy.deepcopy(SANDBOX_ORDER)
+    del order["medicationCodeableConcept"]
+    order["contained"] = [
+        {
+            "resourceType": "Medication",
+            "id": "med1",
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "55513-160-01"}]},
+        }
+    ]
+    order["medicationReference"] = {"reference": "#med1"}
+    issues: list[DataIssue] = []
+    [parsed] = draft_orders([order], issues)
+    assert issues == []
+    assert is_blinatumomab(parsed, load_knowledge())
+
+
+def test_a_referenced_medication_in_the_same_bundle_is_resolved() -> None:
+    order = copy.deepcopy(SANDBOX_ORDER)
+    del order["medicationCodeableConcept"]
+    order["medicationReference"] = {"reference": "Medication/blin"}
+    medication = {
+        "resourceType": "Medication",
+        "id": "blin",
+        "code": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1597258"}]
+        },
+    }
+    [parsed] = draft_orders([order, medication], [])
+    assert is_blinatumomab(parsed, load_knowledge())
+
+
+def test_text_alone_identifies_blinatumomab_and_other_drugs_are_not_it() -> None:
+    knowledge = load_knowledge()
+    by_text = copy.deepcopy(SANDBOX_ORDER)
+    by_text["medicationCodeableConcept"] = {"text": "BLINCYTO infusion"}
+    other = copy.deepcopy(SANDBOX_ORDER)
+    other["medicationCodeableConcept"] = {
+        "text": "dexamethasone 4 mg",
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "3264"}],
+    }
+    parsed = draft_orders([by_text, other], [])
+    assert [is_blinatumomab(o, knowledge) for o in parsed] == [True, False]
+
+
+def test_draft_orders_without_id_get_one_so_cards_can_name_them() -> None:
+    order = copy.deepcopy(SANDBOX_ORDER)
+    del order["id"]
+    [parsed] = draft_orders([order], [])
+    assert parsed.resource == "MedicationRequest/draft-1"
