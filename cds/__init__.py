@@ -16,12 +16,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEV_MODE_BANNER = (
-    "\n" + "!" * 78 + "\n"
-    "!!  OPEN DEVELOPMENT MODE: callers are NOT authenticated and any fhirServer is fetched.  !!\n"
-    "!!  Never expose this service to a network or use it with real patient data.            !!\n"
-    + "!"
-    * 78
+_BANNER_LINES = (
+    "OPEN DEVELOPMENT MODE: callers are NOT authenticated and any fhirServer is fetched.",
+    "Never expose this service to a network or use it with real patient data.",
+)
+DEV_MODE_BANNER = "\n".join(
+    ["", "!" * 92, *(f"!!  {line:<86}!!" for line in _BANNER_LINES), "!" * 92]
 )
 
 

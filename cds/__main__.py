@@ -16,8 +16,11 @@ from cds.settings import Settings
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -50,12 +53,18 @@ def request_from_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
     MedicationRequests with status `draft` (and ServiceRequests) are the draft orders; the rest of
     the chart fills the prefetch keys (keys with nothing in the chart are sent as null: no data).
     """
-    resources = [e["resource"] for e in bundle.get("entry", []) if isinstance(e, dict) and "resource" in e]
+    resources = [
+        e["resource"] for e in bundle.get("entry", []) if isinstance(e, dict) and "resource" in e
+    ]
     patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
     if patient is None:
         raise ValueError("the Bundle holds no Patient")
-    drafts = [r for r in resources if r.get("resourceType") in ("MedicationRequest", "ServiceRequest")
-              and r.get("status") == "draft"]
+    drafts = [
+        r
+        for r in resources
+        if r.get("resourceType") in ("MedicationRequest", "ServiceRequest")
+        and r.get("status") == "draft"
+    ]
     chart: dict[str, list[dict[str, Any]]] = {}
     for resource in resources:
         key = CHART_KEYS.get(resource.get("resourceType", ""))
@@ -65,8 +74,13 @@ def request_from_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
     for key in ("observations", "immunizations", "medications", "conditions"):
         entries = chart.get(key)
         prefetch[key] = (
-            {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in entries]}
-            if entries else None
+            {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [{"resource": r} for r in entries],
+            }
+            if entries
+            else None
         )
     return {
         "hook": "order-sign",
@@ -74,8 +88,11 @@ def request_from_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
         "context": {
             "userId": "Practitioner/sandbox-user",
             "patientId": patient.get("id", "unknown"),
-            "draftOrders": {"resourceType": "Bundle", "type": "collection",
-                            "entry": [{"resource": r} for r in drafts]},
+            "draftOrders": {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": r} for r in drafts],
+            },
         },
         "prefetch": prefetch,
     }
@@ -86,8 +103,12 @@ def _as_of(request: dict[str, Any]) -> datetime:
     from cds.fhir.facts import as_datetime
 
     entries = (request.get("context", {}).get("draftOrders") or {}).get("entry") or []
-    times = [t for e in entries if isinstance(e, dict)
-             if (t := as_datetime((e.get("resource") or {}).get("authoredOn"))) is not None]
+    times = [
+        t
+        for e in entries
+        if isinstance(e, dict)
+        if (t := as_datetime((e.get("resource") or {}).get("authoredOn"))) is not None
+    ]
     return max(times) if times else datetime.now(UTC)
 
 
@@ -130,16 +151,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _feedback_summary(args: argparse.Namespace) -> int:
-    from cds.feedback import FeedbackStore
+    from cds.feedback import FeedbackStore, format_summary
 
     rows = FeedbackStore(Settings().database_url).summary()
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    print(f"{'topic':<22}{'issued':>8}{'accepted':>10}{'overridden':>12}{'override rate':>15}")
-    for row in rows:
-        rate = "-" if row["override_rate"] is None else f"{row['override_rate']:.0%}"
-        print(f"{row['topic']:<22}{row['issued']:>8}{row['accepted']:>10}{row['overridden']:>12}{rate:>15}")
+    print(json.dumps(rows, indent=2) if args.json else format_summary(rows))
     return 0
 
 
@@ -150,13 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=2)
-    serve.add_argument("--dev", action="store_true",
-                       help="open development mode: NO authentication of callers")
+    serve.add_argument(
+        "--dev", action="store_true", help="open development mode: NO authentication of callers"
+    )
     serve.set_defaults(run=_serve)
-    check = commands.add_parser("check", help="run a CDS Hooks request or a FHIR Bundle file in-process")
+    check = commands.add_parser(
+        "check", help="run a CDS Hooks request or a FHIR Bundle file in-process"
+    )
     check.add_argument("file")
     check.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
-    check.add_argument("--now", help="evaluate as of this ISO time (default: the orders' authoredOn)")
+    check.add_argument(
+        "--now", help="evaluate as of this ISO time (default: the orders' authoredOn)"
+    )
     check.set_defaults(run=_check)
     summary = commands.add_parser("feedback-summary", help="override rate per card topic")
     summary.add_argument("--json", action="store_true")

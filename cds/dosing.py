@@ -13,8 +13,11 @@ from cds import units
 from cds.knowledge import Knowledge
 from cds.patient import DoseInstruction, PatientSnapshot
 
+MCG = "ug"
 MCG_PER_DAY = "ug/d"
+MCG_PER_M2 = "ug/m2"
 PER_M2_PER_DAY = "ug/m2/d"
+PER_DAY = "/d"
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,14 @@ def latest_measurement(
 
 
 def is_stale(measurement: Measurement, max_age_days: int, now: datetime) -> bool:
+    """Undated, or taken more than `max_age_days` before `now` (a future date is not stale)."""
     return measurement.when is None or now - measurement.when > timedelta(days=max_age_days)
 
 
 def mosteller_bsa(height_cm: Decimal, weight_kg: Decimal) -> Decimal:
     """BSA (m²) = sqrt(height cm × weight kg / 3600) (Mosteller 1987)."""
+    if height_cm <= 0 or weight_kg <= 0:
+        raise ValueError("height and weight must be positive")
     return ((height_cm * weight_kg) / Decimal(3600)).sqrt()
 
 
@@ -51,30 +57,64 @@ class DoseNotComputable(Exception):
     """The ordered dose cannot be expressed in mcg/day; the message says why."""
 
 
+class BsaNeeded(DoseNotComputable):
+    """A per-m² order, and the patient's BSA is unknown."""
+
+
+def is_per_m2(unit: str | None) -> bool:
+    """A per-m² dose (`ug/m2/d`, `mg/m2/d`, or `ug/m2` per administration)?"""
+    if not unit:
+        return False
+    return units.is_convertible(unit, PER_M2_PER_DAY) or units.is_convertible(unit, MCG_PER_M2)
+
+
 def _per_day_factor(dosage: DoseInstruction) -> Decimal:
     """Administrations per day from timing.repeat (frequency per period)."""
     if dosage.frequency is None or dosage.period is None or dosage.period <= 0:
         raise DoseNotComputable("the dose is per administration but the order gives no frequency")
+    if dosage.frequency <= 0:
+        raise DoseNotComputable("the order's timing frequency is not positive")
     try:
-        period_days = units.convert(dosage.period, dosage.period_unit or "", "d")
+        # frequency / period in 1/period-unit, as a rate per day: "/h" -> "/d" is exactly 24.
+        return units.convert(
+            Decimal(dosage.frequency) / dosage.period, f"/{dosage.period_unit or ''}", PER_DAY
+        )
     except units.UnitError as error:
         raise DoseNotComputable(f"unknown timing period unit {dosage.period_unit!r}") from error
-    return Decimal(dosage.frequency) / period_days
 
 
-def ordered_mcg_per_day(dosage: DoseInstruction, bsa_m2: Decimal | None) -> Decimal:
-    """The dose of one dosage instruction in mcg/day (per-m² orders use the patient's BSA)."""
+def _checked_amount(dosage: DoseInstruction) -> tuple[Decimal, str]:
     if dosage.amount is None or dosage.unit is None:
         raise DoseNotComputable("the order has no dose quantity")
     if dosage.amount < 0:
         raise DoseNotComputable("the ordered dose is negative")
-    unit = dosage.unit
-    if units.is_convertible(unit, MCG_PER_DAY):
-        return units.convert(dosage.amount, unit, MCG_PER_DAY)
+    return dosage.amount, dosage.unit
+
+
+def ordered_mcg_per_m2_per_day(dosage: DoseInstruction) -> Decimal:
+    """A per-m² dose in mcg/m²/day (DoseNotComputable for anything else)."""
+    amount, unit = _checked_amount(dosage)
     if units.is_convertible(unit, PER_M2_PER_DAY):
+        return units.convert(amount, unit, PER_M2_PER_DAY)
+    if units.is_convertible(unit, MCG_PER_M2):
+        return units.convert(amount, unit, MCG_PER_M2) * _per_day_factor(dosage)
+    raise DoseNotComputable(f"the unit {unit!r} is not a dose per m²")
+
+
+def ordered_mcg_per_day(dosage: DoseInstruction, bsa_m2: Decimal | None) -> Decimal:
+    """The dose of one dosage instruction in mcg/day (per-m² orders use the patient's BSA).
+
+    Accepts a daily amount (`ug/d`, `ug/(24.h)`, `mg/d`), a rate (`ug/h` as rateQuantity), an
+    amount per administration (`ug`, `mg`) with timing.repeat frequency/period, and the per-m² forms
+    of these. Raises DoseNotComputable (BsaNeeded for a per-m² order without BSA) otherwise.
+    """
+    amount, unit = _checked_amount(dosage)
+    if units.is_convertible(unit, MCG_PER_DAY):
+        return units.convert(amount, unit, MCG_PER_DAY)
+    if units.is_convertible(unit, MCG):
+        return units.convert(amount, unit, MCG) * _per_day_factor(dosage)
+    if is_per_m2(unit):
         if bsa_m2 is None:
-            raise DoseNotComputable("the dose is per m² but the patient's BSA is unknown")
-        return units.convert(dosage.amount, unit, PER_M2_PER_DAY) * bsa_m2
-    if units.is_convertible(unit, "ug"):
-        return units.convert(dosage.amount, unit, "ug") * _per_day_factor(dosage)
+            raise BsaNeeded("the dose is per m² but the patient's BSA is unknown")
+        return ordered_mcg_per_m2_per_day(dosage) * bsa_m2
     raise DoseNotComputable(f"the unit {unit!r} cannot be converted to mcg/day")

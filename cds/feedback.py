@@ -1,13 +1,16 @@
 """Durable feedback store (SQLAlchemy; SQLite in WAL mode by default, PostgreSQL by URL).
 
 Feedback is committed before the EHR gets its 200, so an accepted feedback is never lost. Items are
-idempotent on (service, card, outcome, outcomeTimestamp): an EHR may send the same one twice.
+idempotent on (service, card, outcome, outcomeTimestamp): an EHR may send the same one twice, and
+the same instant sent with another UTC offset is the same item (timestamps are stored in UTC).
 Issued cards are recorded too, so feedback can be tied to a topic and unknown cards flagged.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import weakref
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,16 +25,46 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     create_engine,
     event,
     func,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine, make_url
 
 from cds.hooks import Card, FeedbackItem
+
+UNKNOWN_CARD = "(unknown card)"
+NO_TOPIC = "(no topic)"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime in, an aware UTC datetime out, on every backend.
+
+    SQLAlchemy's SQLite DATETIME silently drops the offset (it stores the wall-clock time), so
+    values are converted to UTC first; that keeps the uniqueness of `outcome_timestamp` exact
+    across offsets, processes and restarts. A naive value is taken as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 metadata = MetaData()
 
@@ -43,7 +76,7 @@ issued_cards = Table(
     Column("hook_instance", String(256), nullable=False),
     Column("topic", String(50), nullable=False),
     Column("indicator", String(10), nullable=False),
-    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False),
 )
 
 feedback = Table(
@@ -53,32 +86,69 @@ feedback = Table(
     Column("service", String(100), nullable=False),
     Column("card", String(256), nullable=False),
     Column("outcome", String(20), nullable=False),
-    Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
+    Column("outcome_timestamp", UTCDateTime(), nullable=False),
     Column("accepted_suggestions", Text, nullable=False),
-    Column("override_code", String(100)),
+    Column("override_code", String(256)),
     Column("override_comment", Text),
     Column("known_card", Boolean, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    # added after the first release; nullable so that older databases gain them in place
+    Column("override_system", String(1024)),
+    Column("topic", String(50)),
     UniqueConstraint("service", "card", "outcome", "outcome_timestamp", name="feedback_once"),
 )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # first: the journal_mode switch may need a lock
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
 class FeedbackStore:
+    """Issued cards and the feedback on them. Safe to share between threads; before a fork
+    (gunicorn `preload_app`) the pool holds no connection, and a child never reuses the parent's."""
+
     def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        parsed = make_url(url)
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"the feedback store needs SQLite or PostgreSQL, not {url!r}")
+        memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+        if parsed.get_backend_name() == "sqlite" and not memory:
+            Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        self._add_missing_columns()
+        if not memory:  # an in-memory database lives only as long as its one connection
+            self.engine.dispose()
+            dispose = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: (method := dispose()) and method())
+
+    def _after_fork(self) -> None:
+        self.engine.dispose(close=False)
+
+    def _add_missing_columns(self) -> None:
+        """Additive schema upgrade: nullable columns added since a database was created."""
+        for table in (issued_cards, feedback):
+            present = {c["name"] for c in inspect(self.engine).get_columns(table.name)}
+            missing = [c for c in table.columns if c.name not in present and c.nullable]
+            with self.engine.begin() as connection:
+                for column in missing:
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    connection.execute(
+                        text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                    )
+
+    def journal_mode(self) -> str | None:
+        """SQLite's journal mode (`wal` expected); None on other databases."""
+        if self.engine.dialect.name != "sqlite":
+            return None
+        with self.engine.connect() as connection:
+            return str(connection.exec_driver_sql("PRAGMA journal_mode").scalar_one())
 
     def _insert(self, table: Table) -> Any:
         dialect = self.engine.dialect.name
@@ -86,6 +156,7 @@ class FeedbackStore:
         return insert.on_conflict_do_nothing()
 
     def record_issued(self, service: str, hook_instance: str, cards: Iterable[Card]) -> None:
+        now = datetime.now(UTC)
         rows = [
             {
                 "uuid": card.uuid,
@@ -93,7 +164,7 @@ class FeedbackStore:
                 "hook_instance": hook_instance,
                 "topic": card.source.topic.code if card.source.topic else "",
                 "indicator": card.indicator,
-                "issued_at": datetime.now(UTC),
+                "issued_at": now,
             }
             for card in cards
         ]
@@ -102,63 +173,174 @@ class FeedbackStore:
                 connection.execute(self._insert(issued_cards), rows)
 
     def record_feedback(self, service: str, items: Iterable[FeedbackItem]) -> list[dict[str, Any]]:
-        """Store every item in one transaction; returns per item whether the card was ours."""
+        """Store every item in one transaction, committed before this returns.
+
+        Returns per item: the card, whether this service issued it (and its topic), and whether
+        the item had been received before (a repeat is not stored twice).
+        """
         items = list(items)
         now = datetime.now(UTC)
         with self.engine.begin() as connection:
-            known = set(
+            topics: dict[str, str] = dict(
                 connection.execute(
-                    select(issued_cards.c.uuid).where(issued_cards.c.uuid.in_([i.card for i in items]))
-                ).scalars()
+                    select(issued_cards.c.uuid, issued_cards.c.topic).where(
+                        issued_cards.c.uuid.in_(sorted({item.card for item in items})),
+                        issued_cards.c.service == service,
+                    )
+                ).all()
             )
-            rows = [
-                {
+            answers = []
+            for item in items:
+                reason = item.overrideReason.reason if item.overrideReason else None
+                row = {
                     "service": service,
                     "card": item.card,
                     "outcome": item.outcome,
                     "outcome_timestamp": item.outcomeTimestamp,
-                    "accepted_suggestions": json.dumps([s.id for s in item.acceptedSuggestions or []]),
-                    "override_code": item.overrideReason.reason.code
-                    if item.overrideReason and item.overrideReason.reason
+                    "accepted_suggestions": json.dumps(
+                        [s.id for s in item.acceptedSuggestions or []]
+                    ),
+                    "override_system": reason.system if reason else None,
+                    "override_code": reason.code if reason else None,
+                    "override_comment": item.overrideReason.userComment
+                    if item.overrideReason
                     else None,
-                    "override_comment": item.overrideReason.userComment if item.overrideReason else None,
-                    "known_card": item.card in known,
+                    "known_card": item.card in topics,
+                    "topic": topics.get(item.card),
                     "received_at": now,
                 }
-                for item in items
-            ]
-            connection.execute(self._insert(feedback), rows)
-        return [{"card": row["card"], "knownCard": row["known_card"]} for row in rows]
+                inserted = connection.execute(self._insert(feedback).values(row)).rowcount
+                answer: dict[str, Any] = {"card": item.card, "knownCard": item.card in topics}
+                if item.card in topics:
+                    answer["topic"] = topics[item.card]
+                answers.append(answer | {"duplicate": inserted == 0})
+        return answers
 
     def count(self) -> int:
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(feedback)).scalar_one())
 
-    def summary(self) -> list[dict[str, Any]]:
-        """Per card topic: cards issued, feedback received, overrides, and the override rate."""
+    def items(self) -> list[dict[str, Any]]:
+        """Every stored feedback row, oldest first (for audits and tests)."""
         with self.engine.connect() as connection:
-            issued = dict(
-                connection.execute(
-                    select(issued_cards.c.topic, func.count()).group_by(issued_cards.c.topic)
-                ).all()
+            rows = connection.execute(select(feedback).order_by(feedback.c.id)).mappings().all()
+        return [dict(row) for row in rows]
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per card topic: cards issued, cards accepted / overridden and the override rate.
+
+        A card reported more than once counts once, with its latest outcome. Feedback on cards
+        this service never issued is reported under `(unknown card)`.
+        """
+        ranked = select(
+            feedback.c.topic,
+            feedback.c.known_card,
+            feedback.c.outcome,
+            feedback.c.override_code,
+            func.row_number()
+            .over(
+                partition_by=(feedback.c.service, feedback.c.card),
+                order_by=(feedback.c.outcome_timestamp.desc(), feedback.c.id.desc()),
             )
-            rows = connection.execute(
+            .label("recency"),
+        ).subquery()
+        with self.engine.connect() as connection:
+            issued = connection.execute(
+                select(issued_cards.c.topic, func.count()).group_by(issued_cards.c.topic)
+            ).all()
+            latest = connection.execute(
                 select(
-                    func.coalesce(issued_cards.c.topic, "(unknown card)"),
-                    feedback.c.outcome,
+                    ranked.c.topic,
+                    ranked.c.known_card,
+                    ranked.c.outcome,
+                    ranked.c.override_code,
                     func.count(),
                 )
-                .select_from(feedback.outerjoin(issued_cards, feedback.c.card == issued_cards.c.uuid))
-                .group_by(func.coalesce(issued_cards.c.topic, "(unknown card)"), feedback.c.outcome)
+                .where(ranked.c.recency == 1)
+                .group_by(
+                    ranked.c.topic, ranked.c.known_card, ranked.c.outcome, ranked.c.override_code
+                )
             ).all()
-        topics: dict[str, dict[str, Any]] = {
-            topic: {"topic": topic, "issued": count, "accepted": 0, "overridden": 0}
-            for topic, count in issued.items()
-        }
-        for topic, outcome, count in rows:
-            entry = topics.setdefault(topic, {"topic": topic, "issued": 0, "accepted": 0, "overridden": 0})
-            entry[outcome] = count
-        for entry in topics.values():
-            answered = entry["accepted"] + entry["overridden"]
-            entry["override_rate"] = round(entry["overridden"] / answered, 3) if answered else None
-        return sorted(topics.values(), key=lambda e: e["topic"])
+
+        topics: dict[str, dict[str, Any]] = {}
+
+        def entry(topic: str) -> dict[str, Any]:
+            return topics.setdefault(
+                topic,
+                {
+                    "topic": topic,
+                    "issued": 0,
+                    "accepted": 0,
+                    "overridden": 0,
+                    "override_reasons": {},
+                },
+            )
+
+        for topic, count in issued:
+            entry(topic or NO_TOPIC)["issued"] += count
+        for topic, known, outcome, code, count in latest:
+            row = entry((topic or NO_TOPIC) if known else UNKNOWN_CARD)
+            row[outcome] += count
+            if outcome == "overridden":
+                reason = code or "(comment only)"
+                row["override_reasons"][reason] = row["override_reasons"].get(reason, 0) + count
+        for row in topics.values():
+            answered = row["accepted"] + row["overridden"]
+            row["no_feedback"] = (
+                max(row["issued"] - answered, 0) if row["topic"] != UNKNOWN_CARD else 0
+            )
+            row["override_rate"] = round(row["overridden"] / answered, 3) if answered else None
+            row["override_reasons"] = dict(
+                sorted(row["override_reasons"].items(), key=lambda kv: (-kv[1], kv[0]))
+            )
+        return sorted(topics.values(), key=lambda r: (r["topic"] == UNKNOWN_CARD, r["topic"]))
+
+
+def format_summary(rows: list[dict[str, Any]]) -> str:
+    """The summary as a table a pharmacist can read at a terminal."""
+    if not rows:
+        return "No cards issued and no feedback received yet."
+    header = ("topic", "issued", "accepted", "overridden", "no feedback", "override rate")
+    table = [header]
+    for row in rows:
+        rate = "-" if row["override_rate"] is None else f"{row['override_rate']:.0%}"
+        issued = "-" if row["topic"] == UNKNOWN_CARD else str(row["issued"])
+        no_feedback = "-" if row["topic"] == UNKNOWN_CARD else str(row["no_feedback"])
+        table.append(
+            (row["topic"], issued, str(row["accepted"]), str(row["overridden"]), no_feedback, rate)
+        )
+    totals = {key: sum(r[key] for r in rows) for key in ("accepted", "overridden")}
+    answered = totals["accepted"] + totals["overridden"]
+    table.append(
+        (
+            "all cards",
+            str(sum(r["issued"] for r in rows)),
+            str(totals["accepted"]),
+            str(totals["overridden"]),
+            str(sum(r["no_feedback"] for r in rows)),
+            f"{totals['overridden'] / answered:.0%}" if answered else "-",
+        )
+    )
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        first = cells[0].ljust(widths[0])
+        return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))])
+
+    rule = "-" * len(line(header))
+    lines = [line(header), rule, *(line(cells) for cells in table[1:-1]), rule, line(table[-1])]
+    reasons = [
+        f"  {row['topic']}: "
+        + ", ".join(f"{code} ({count})" for code, count in row["override_reasons"].items())
+        for row in rows
+        if row["override_reasons"]
+    ]
+    if reasons:
+        lines += ["", "Override reasons (latest outcome per card):", *reasons]
+    lines += [
+        "",
+        "Counts are cards: a card reported more than once counts once, with its latest outcome.",
+        "Override rate = overridden / (accepted + overridden).",
+        "No feedback = issued but never reported (clients do not report ignored cards).",
+    ]
+    return "\n".join(lines)

@@ -6,10 +6,10 @@ them (see `cds.fhir`). Unknown fields are tolerated everywhere, as the spec requ
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Indicator = Literal["info", "warning", "critical"]
 
@@ -180,15 +180,39 @@ def _prune(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------- feedback
+# Feedback is written to the database and echoed back, so every string is bounded and must be
+# storable text (no NUL, no unpaired surrogate): bad input is a 400, never a 500.
+
+FEEDBACK_MAX_ITEMS = 1000
+
+
+def _storable(value: str) -> str:
+    """PostgreSQL text cannot hold NUL (pydantic itself refuses unpaired surrogates)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+FeedbackId = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_storable)]
+FeedbackText = Annotated[str, Field(max_length=10_000), AfterValidator(_storable)]
+
+
+class FeedbackCoding(_Tolerant):
+    """A Coding as EHRs really send it in feedback: extra fields (version, userSelected,
+    extension) are accepted, display is optional, a missing system is tolerated."""
+
+    system: Annotated[str, Field(max_length=1024), AfterValidator(_storable)] | None = None
+    code: FeedbackId
+    display: FeedbackText | None = None
 
 
 class AcceptedSuggestion(_Tolerant):
-    id: str = Field(min_length=1)
+    id: FeedbackId
 
 
 class OverrideReason(_Tolerant):
-    reason: Coding | None = None
-    userComment: str | None = None
+    reason: FeedbackCoding | None = None
+    userComment: FeedbackText | None = None
 
     @model_validator(mode="after")
     def _reason_or_comment(self) -> OverrideReason:
@@ -198,11 +222,28 @@ class OverrideReason(_Tolerant):
 
 
 class FeedbackItem(_Tolerant):
-    card: str = Field(min_length=1)
+    card: FeedbackId
     outcome: Literal["accepted", "overridden"]
-    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    acceptedSuggestions: list[AcceptedSuggestion] | None = Field(default=None, max_length=100)
     overrideReason: OverrideReason | None = None
     outcomeTimestamp: datetime
+
+    @field_validator("outcomeTimestamp", mode="before")
+    @classmethod
+    def _rfc3339_text(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not 10 <= len(value) <= 40:
+            raise ValueError("outcomeTimestamp must be an RFC 3339 date-time string")
+        return value
+
+    @field_validator("outcomeTimestamp")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        """Stored in UTC so that the same instant sent with another offset is the same item;
+        a timestamp without an offset is taken as UTC (the spec says UTC)."""
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError as error:
+            raise ValueError("outcomeTimestamp is out of range") from error
 
     @model_validator(mode="after")
     def _accepted_names_suggestions(self) -> FeedbackItem:
@@ -212,4 +253,4 @@ class FeedbackItem(_Tolerant):
 
 
 class FeedbackRequest(_Tolerant):
-    feedback: list[FeedbackItem] = Field(min_length=1)
+    feedback: list[FeedbackItem] = Field(min_length=1, max_length=FEEDBACK_MAX_ITEMS)

@@ -96,7 +96,7 @@ def _cycle_day(start: datetime, cycle: int | None, earlier: Iterable[MedicationO
         return 1
     starts = [s for o in earlier if _cycle_of(o) == cycle and (s := o.first_start()) is not None]
     first = min([*starts, start])
-    return (start - first).days + 1
+    return (start.date() - first.date()).days + 1  # calendar days: a bag hung early is still day 8
 
 
 def review(

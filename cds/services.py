@@ -178,19 +178,12 @@ class Engine:
     def _run(self, service: ServiceDefinition, request: HookRequest, context: Any,
              resources: list[dict[str, Any]]) -> HookResponse:
         now = self.clock()
-        if isinstance(context, OrderSelectContext):
-            selected = set(context.selections)
-            resources = [r for r in resources if resource_label(r) in selected] + [
-                r for r in resources if resource_label(r) not in selected
-            ]
         draft_issues: list[DataIssue] = []
         orders = draft_orders(resources, draft_issues)
-        stage = "select" if isinstance(context, OrderSelectContext) else "sign"
-        targets = [
-            o for o in orders
-            if is_blinatumomab(o, self.knowledge)
-            and (stage == "sign" or o.resource in set(getattr(context, "selections", ())))
-        ]
+        selecting = isinstance(context, OrderSelectContext)
+        # order-select: only the selected orders get cards; the others are context.
+        selected = set(context.selections) if selecting else {o.resource for o in orders}
+        targets = [o for o in orders if o.resource in selected and is_blinatumomab(o, self.knowledge)]
         unreadable = [i for i in draft_issues if self._mentions_blinatumomab(resources, i.resource)]
         if not targets and not unreadable:
             return HookResponse(cards=[])
@@ -202,6 +195,7 @@ class Engine:
             self.settings.fhir_deadline,
         )
         patient = build_snapshot(context.patientId, sources, self.knowledge)
+        stage = "select" if selecting else "sign"
         inputs = [CheckInput(review(o, patient, self.knowledge, now), patient, tuple(orders), now, stage)
                   for o in targets]
         outcome = run_checks(inputs, self.knowledge, self.checks)

@@ -20,6 +20,11 @@ _UNIT_ALIASES = {
     "microgram/day": "ug/d",
     "mcg/24h": "ug/(24.h)",
     "mcg/24 h": "ug/(24.h)",
+    "mcg/24hr": "ug/(24.h)",
+    "ug/24h": "ug/(24.h)",
+    "ug/24 h": "ug/(24.h)",
+    "µg/d": "ug/d",
+    "µg": "ug",
     "mcg/m2/day": "ug/m2/d",
     "mcg/m^2/day": "ug/m2/d",
     "mg/day": "mg/d",
@@ -29,6 +34,8 @@ _UNIT_ALIASES = {
     "lbs": "[lb_av]",
     "in": "[in_i]",
     "kgs": "kg",
+    "m²": "m2",
+    "m^2": "m2",
 }
 
 
@@ -60,7 +67,10 @@ def _factor(source: str, target: str) -> Decimal:
         raise
     except Exception as error:  # pint's DimensionalityError and friends
         raise UnitError(f"cannot convert {source!r} to {target!r}") from error
-    return Decimal(repr(float(magnitude)))
+    # pint works in binary floating point: 1 [lb_av] comes back as 0.4535923700000001 kg. Every
+    # UCUM factor is a short decimal or a ratio of small integers, so 15 significant digits give
+    # the exact decimal factor (0.45359237) without the binary noise.
+    return Decimal(format(float(magnitude), ".15g"))
 
 
 def convert(value: Decimal, source: str, target: str) -> Decimal:

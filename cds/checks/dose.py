@@ -1,41 +1,86 @@
 """Dose check (card topic `dose`): is each step of a blinatumomab order right for this patient,
 indication, cycle and day?  Label §2.1-2.4; tolerance and caps from dose.yaml.
 
-Weight ≥ threshold: fixed mcg/day. Below: mcg/m²/day × BSA (Mosteller), never above the cap.
-When indication or cycle is unknown, every schedule still possible is a candidate: an order is
-an overdose only if it is too high for all of them, and the uncertainty is said on a card.
+Weight ≥ threshold: fixed mcg/day. Below: mcg/m²/day × BSA (Mosteller, or the BSA the EHR sent),
+never above the cap. A per-m² order whose BSA is unknown is judged per m² (the caps then cannot be).
+When indication or cycle is unknown, every schedule still possible is a candidate: a day of the
+order is an overdose only if it is too high for all of them, and the uncertainty is said on a card.
+Every day of every step is judged; the card names the first wrong stretch and the suggestion
+corrects the whole order (splitting a step where the label's dose changes inside it).
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from cds.checks import Check, CheckInput
-from cds.dosing import DoseNotComputable, Measurement, is_stale, latest_measurement, mosteller_bsa, ordered_mcg_per_day
+from cds.dosing import (
+    BsaNeeded,
+    DoseNotComputable,
+    Measurement,
+    is_stale,
+    latest_measurement,
+    mosteller_bsa,
+    ordered_mcg_per_day,
+    ordered_mcg_per_m2_per_day,
+)
+from cds.fhir.facts import as_datetime
+from cds.fhir.parsing import normalise
 from cds.findings import Finding, ProposedAction
-from cds.knowledge import DoseRules, DoseSchedule, Knowledge
+from cds.knowledge import DoseRules, DoseSchedule, DoseStep, Knowledge
 from cds.patient import DoseInstruction
-from cds.suggestions import order_with_daily_doses
 
 TOPIC = "dose"
+UCUM = "http://unitsofmeasure.org"
+UNIT_TEXT = {"ug/d": "mcg/day", "ug/m2/d": "mcg/m²/day"}
 
 
 @dataclass(frozen=True)
 class Body:
     weight: Measurement | None
+    weight_stale: bool
     bsa_m2: Decimal | None
-    bsa_basis: str
+    bsa_basis: str  # where the BSA came from, or why there is none
     fixed_dose: bool | None  # None: weight unknown, band undecided
 
 
 @dataclass(frozen=True)
-class StepVerdict:
+class DayVerdict:
     over: bool
     under: bool
-    expected: Decimal | None  # the single right dose over the step's days, when there is one
-    limit: Decimal  # the highest acceptable dose over the step's days
+    expected: Decimal | None  # the right dose that day, when every candidate schedule agrees
+    limit: Decimal  # the highest acceptable dose that day
+    uncertain: bool  # the candidate schedules disagree about the right dose
+    sources: frozenset[str]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One dosage instruction, judged day by day (`unit` is ug/d or ug/m2/d)."""
+
+    first_day: int
+    ordered: Decimal
+    unit: str
+    days: tuple[DayVerdict, ...]
+
+    def flagged(self, day: DayVerdict) -> bool:
+        return day.over or day.under
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """Consecutive days of one step with the same verdict."""
+
+    step: StepResult
+    first_day: int
+    last_day: int
+    verdict: DayVerdict
 
 
 def _fmt(value: Decimal | None) -> str:
@@ -45,38 +90,82 @@ def _fmt(value: Decimal | None) -> str:
     return text or "0"
 
 
+def _days_text(first: int, last: int) -> str:
+    return f"days {first}–{last}" if last > first else f"day {first}"
+
+
+# --- the patient's body ------------------------------------------------------------------------
+
+
 def _body(item: CheckInput, knowledge: Knowledge, findings: list[Finding]) -> Body:
     rules = knowledge.dose
     patient, order = item.patient, item.review.order.resource
     weight = latest_measurement(patient, knowledge, "body_weight", "kg")
+    stale = weight is not None and is_stale(weight, rules.weight_max_age_days, item.now)
     if weight is None:
-        findings.append(Finding("dose-no-weight", TOPIC, "warning", rules.weight_age_source, {}, order))
-    elif is_stale(weight, rules.weight_max_age_days, item.now):
-        findings.append(Finding(
-            "dose-weight-stale", TOPIC, "warning", rules.weight_age_source,
-            {"weight": _fmt(weight.value), "date": weight.when.date().isoformat() if weight.when else "undated",
-             "max_age_days": rules.weight_max_age_days},
-            order,
-        ))
+        findings.append(
+            Finding(
+                "dose-no-weight",
+                TOPIC,
+                "warning",
+                rules.weight_age_source,
+                {"threshold": _fmt(rules.weight_threshold_kg)},
+                order,
+            )
+        )
+    elif stale:
+        findings.append(
+            Finding(
+                "dose-weight-stale",
+                TOPIC,
+                "warning",
+                rules.weight_age_source,
+                {
+                    "weight": _fmt(weight.value),
+                    "date": weight.when.date().isoformat() if weight.when else "undated",
+                    "max_age_days": rules.weight_max_age_days,
+                },
+                order,
+            )
+        )
     fixed = None if weight is None else weight.value >= rules.weight_threshold_kg
     bsa, basis = _bsa(item, knowledge, weight)
-    return Body(weight, bsa, basis, fixed)
+    return Body(weight, stale, bsa, basis, fixed)
 
 
-def _bsa(item: CheckInput, knowledge: Knowledge, weight: Measurement | None) -> tuple[Decimal | None, str]:
+def _bsa(
+    item: CheckInput, knowledge: Knowledge, weight: Measurement | None
+) -> tuple[Decimal | None, str]:
+    """The BSA the EHR sent (LOINC 8277-6) when current and at least as new as the weight, else
+    Mosteller from the latest height and weight."""
     rules = knowledge.dose
     sent = latest_measurement(item.patient, knowledge, "body_surface_area", "m2")
-    if sent is not None and not is_stale(sent, rules.weight_max_age_days, item.now):
-        return sent.value, f"BSA {_fmt(sent.value)} m² recorded in the chart"
+    if sent is not None and is_stale(sent, rules.weight_max_age_days, item.now):
+        sent = None
     height = latest_measurement(item.patient, knowledge, "body_height", "cm")
+    computed: Decimal | None = None
     if weight is None:
-        return None, "no weight on file"
-    if height is None:
-        return None, "no height on file"
-    if is_stale(height, rules.height_max_age_days, item.now):
-        return None, f"the latest height is older than {rules.height_max_age_days} days"
-    bsa = mosteller_bsa(height.value, weight.value)
-    return bsa, f"BSA {_fmt(bsa)} m² (Mosteller, {_fmt(height.value)} cm, {_fmt(weight.value)} kg)"
+        reason = "no body weight on file"
+    elif height is None:
+        reason = "no height on file"
+    elif is_stale(height, rules.height_max_age_days, item.now):
+        reason = f"the latest height is older than {rules.height_max_age_days} days"
+    else:
+        computed = mosteller_bsa(height.value, weight.value)
+        reason = (
+            f"BSA {_fmt(computed)} m² (Mosteller, {_fmt(height.value)} cm, {_fmt(weight.value)} kg)"
+        )
+    if sent is not None and (
+        computed is None
+        or weight is None
+        or weight.when is None
+        or (sent.when is not None and sent.when >= weight.when)
+    ):
+        return sent.value, f"BSA {_fmt(sent.value)} m² recorded in the chart"
+    return computed, reason
+
+
+# --- candidate schedules and the verdict of each day --------------------------------------------
 
 
 def _candidates(item: CheckInput, rules: DoseRules) -> list[DoseSchedule]:
@@ -88,125 +177,460 @@ def _candidates(item: CheckInput, rules: DoseRules) -> list[DoseSchedule]:
     return schedules
 
 
-def _day_ranges(dosages: tuple[DoseInstruction, ...], first_day: int) -> list[tuple[int, int]]:
-    """Consecutive day ranges of the order's steps (a step of unknown length covers one day)."""
+def _expected(
+    step: DoseStep, body: Body, per_m2: bool, above: Decimal
+) -> tuple[Decimal | None, Decimal]:
+    """(right dose, highest acceptable dose) of one schedule step for this body."""
+    if per_m2:  # a per-m² order without BSA: judged per m², the mcg/day cap cannot be
+        return step.mcg_per_m2_per_day, step.mcg_per_m2_per_day * above
+    if body.fixed_dose is True:
+        expected: Decimal | None = step.mcg_per_day
+    elif body.fixed_dose is False and body.bsa_m2 is not None:
+        expected = min(step.mcg_per_m2_per_day * body.bsa_m2, step.cap_mcg_per_day)
+    else:
+        expected = None
+    limit = (
+        step.cap_mcg_per_day if expected is None else min(step.cap_mcg_per_day, expected * above)
+    )
+    return expected, limit
+
+
+def _judge(
+    value: Decimal,
+    day: int,
+    schedules: Sequence[DoseSchedule],
+    body: Body,
+    rules: DoseRules,
+    per_m2: bool,
+) -> DayVerdict:
+    q = rules.compare_precision_mcg
+    above = Decimal(1) + rules.tolerance_above_percent / 100
+    below = Decimal(1) - rules.tolerance_below_percent / 100
+    ordered = value.quantize(q)
+    rows = []
+    for schedule in schedules:
+        step = schedule.step_for_day(day)
+        if step is None:
+            continue
+        expected, limit = _expected(step, body, per_m2, above)
+        over = ordered > limit.quantize(q)
+        under = expected is not None and ordered < (expected * below).quantize(q)
+        rows.append(
+            (
+                None if expected is None else expected.quantize(q),
+                limit,
+                over,
+                under,
+                schedule.source,
+            )
+        )
+    if not rows:  # no schedule doses on this day (treatment-free): only the absolute cap holds
+        cap = rules.absolute_cap_mcg_per_m2_per_day if per_m2 else rules.absolute_cap_mcg_per_day
+        return DayVerdict(
+            ordered > cap.quantize(q),
+            False,
+            None,
+            cap,
+            False,
+            frozenset({rules.absolute_cap_source}),
+        )
+    expected_values = {row[0] for row in rows}
+    over = all(row[2] for row in rows)
+    return DayVerdict(
+        over=over,
+        under=not any(row[2] for row in rows) and all(row[3] for row in rows),
+        expected=next(iter(expected_values)) if len(expected_values) == 1 else None,
+        limit=max(row[1] for row in rows),
+        uncertain=len(expected_values) > 1,
+        sources=frozenset(row[4] for row in rows),
+    )
+
+
+def _step_length(dosage: DoseInstruction) -> int | None:
+    days = dosage.bounds_duration_days
+    if days is None and dosage.bounds_start and dosage.bounds_end:
+        days = Decimal((dosage.bounds_end - dosage.bounds_start).total_seconds()) / Decimal(86400)
+    return max(1, math.ceil(days)) if days is not None and days > 0 else None
+
+
+def _day_ranges(
+    dosages: Sequence[DoseInstruction], start: datetime, first_day: int
+) -> list[tuple[int, int]]:
+    """The cycle days of each step: a step with its own boundsPeriod.start begins on that calendar
+    day, any other step follows the one before; a step of unknown length runs until the next
+    dated step, else covers one day."""
+
+    def own_start(dosage: DoseInstruction) -> int | None:
+        if dosage.bounds_start is None:
+            return None
+        return max(1, first_day + (dosage.bounds_start.date() - start.date()).days)
+
     ranges = []
-    day = first_day
-    for dosage in dosages:
-        days = dosage.bounds_duration_days
-        if days is None and dosage.bounds_start and dosage.bounds_end:
-            days = Decimal((dosage.bounds_end - dosage.bounds_start).total_seconds()) / Decimal(86400)
-        length = max(1, math.ceil(days)) if days is not None and days > 0 else 1
+    next_day = first_day
+    for index, dosage in enumerate(dosages):
+        day = own_start(dosage) or next_day
+        length = _step_length(dosage)
+        if length is None:
+            following = own_start(dosages[index + 1]) if index + 1 < len(dosages) else None
+            length = following - day if following is not None and following > day else 1
         ranges.append((day, day + length - 1))
-        day += length
+        next_day = day + length
     return ranges
 
 
-def _verdict(mcg: Decimal, days: tuple[int, int], schedules: list[DoseSchedule], body: Body,
-             rules: DoseRules) -> StepVerdict | None:
-    """Judge one step against every candidate schedule over its days (None: no schedule covers them)."""
-    above = Decimal(1) + rules.tolerance_above_percent / 100
-    below = Decimal(1) - rules.tolerance_below_percent / 100
-    q = rules.compare_precision_mcg
-    overs, unders, expected_values, limits = [], [], set(), []
-    for schedule in schedules:
-        steps = [s for d in range(days[0], days[1] + 1) if (s := schedule.step_for_day(d)) is not None]
-        if not steps:
-            continue
-        over = under = False
-        for step in steps:
-            if body.fixed_dose is True:
-                expected: Decimal | None = step.mcg_per_day
-            elif body.fixed_dose is False and body.bsa_m2 is not None:
-                expected = min(step.mcg_per_m2_per_day * body.bsa_m2, step.cap_mcg_per_day)
-            else:
-                expected = None
-            limit = step.cap_mcg_per_day if expected is None else min(step.cap_mcg_per_day, expected * above)
-            limits.append(limit)
-            over |= mcg.quantize(q) > limit.quantize(q)
-            under |= expected is not None and mcg.quantize(q) < (expected * below).quantize(q)
-            expected_values.add(None if expected is None else expected.quantize(q))
-        overs.append(over)
-        unders.append(under)
-    if not overs:
-        return None
-    single = expected_values.pop() if len(expected_values) == 1 else None
-    return StepVerdict(all(overs), all(unders) and not any(overs), single, max(limits))
+def _stretches(step: StepResult) -> list[Stretch]:
+    found: list[Stretch] = []
+    for offset, verdict in enumerate(step.days):
+        day = step.first_day + offset
+        previous = found[-1] if found else None
+        if previous is not None and previous.verdict == verdict and previous.last_day == day - 1:
+            found[-1] = Stretch(step, previous.first_day, day, verdict)
+        else:
+            found.append(Stretch(step, day, day, verdict))
+    return found
+
+
+def _reported(flagged: Sequence[Stretch]) -> tuple[Stretch, int]:
+    """The first wrong stretch, joined with the wrong days right after it in the same step that
+    share its limit (e.g. a dose over the 28 cap on days 1-28 whatever the cycle); and how many
+    other wrong stretches remain."""
+    first, merged = flagged[0], 1
+    for other in flagged[1:]:
+        same = (other.verdict.over, other.verdict.under, other.verdict.limit) == (
+            first.verdict.over,
+            first.verdict.under,
+            first.verdict.limit,
+        )
+        if other.step is not first.step or other.first_day != first.last_day + 1 or not same:
+            break
+        expected = (
+            first.verdict.expected if first.verdict.expected == other.verdict.expected else None
+        )
+        verdict = DayVerdict(
+            first.verdict.over,
+            first.verdict.under,
+            expected,
+            first.verdict.limit,
+            first.verdict.uncertain or other.verdict.uncertain,
+            first.verdict.sources | other.verdict.sources,
+        )
+        first, merged = Stretch(first.step, first.first_day, other.last_day, verdict), merged + 1
+    return first, len(flagged) - merged
+
+
+# --- the check ----------------------------------------------------------------------------------
 
 
 def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
     rules = knowledge.dose
     review = item.review
     order = review.order
-    findings: list[Finding] = []
     dosages = order.ordered_dosages()
     if not any(d.amount is not None for d in dosages):
         if item.stage == "select":
-            return [Finding("dose-pending", TOPIC, "info", rules.absolute_cap_source, {}, order.resource)]
-        return [Finding("dose-not-computable", TOPIC, "warning", rules.absolute_cap_source,
-                        {"reason": "the order has no dose quantity"}, order.resource)]
+            return [
+                Finding(
+                    "dose-pending", TOPIC, "info", rules.absolute_cap_source, {}, order.resource
+                )
+            ]
+        return [
+            Finding(
+                "dose-not-computable",
+                TOPIC,
+                "warning",
+                rules.absolute_cap_source,
+                {"reason": "the order has no dose quantity"},
+                order.resource,
+            )
+        ]
+    findings: list[Finding] = []
     body = _body(item, knowledge, findings)
-    uses_bsa = body.fixed_dose is False or any(
-        (d.unit or "").replace(" ", "").lower().endswith(("m2/d", "m2/day")) for d in dosages
-    )
-    if uses_bsa and body.bsa_m2 is None and body.weight is not None:
-        findings.append(Finding("dose-no-bsa", TOPIC, "warning", rules.bsa_source,
-                                {"reason": body.bsa_basis}, order.resource))
     schedules = _candidates(item, rules)
-    indication = knowledge.indications[review.indication].label if review.indication else "unknown indication"
-    corrected: list[Decimal | None] = []
-    uncertain = False
-    for dosage, days in zip(dosages, _day_ranges(dosages, review.cycle_day), strict=True):
-        values = {
-            "days": f"days {days[0]}–{days[1]}" if days[1] > days[0] else f"day {days[0]}",
-            "indication": indication,
-            "cycle": review.cycle if review.cycle is not None else "unknown",
-        }
+    steps: list[StepResult | None] = []
+    problems: list[str] = []
+    bsa_needed = False
+    for dosage, (first, last) in zip(
+        dosages, _day_ranges(dosages, review.start, review.cycle_day), strict=True
+    ):
+        per_m2 = False
         try:
-            mcg = ordered_mcg_per_day(dosage, body.bsa_m2)
+            value, unit = ordered_mcg_per_day(dosage, body.bsa_m2), "ug/d"
+        except BsaNeeded:
+            bsa_needed = True
+            if body.fixed_dose is True:  # ≥ 45 kg: a fixed dose is due, and the BSA is unknown
+                steps.append(None)
+                continue
+            value, unit, per_m2 = ordered_mcg_per_m2_per_day(dosage), "ug/m2/d", True
         except DoseNotComputable as error:
-            findings.append(Finding("dose-not-computable", TOPIC, "warning", rules.absolute_cap_source,
-                                    {**values, "reason": str(error)}, order.resource))
-            corrected.append(None)
+            problems.append(str(error))
+            steps.append(None)
             continue
-        verdict = _verdict(mcg, days, schedules, body, rules)
-        if verdict is None:
-            corrected.append(None)
-            continue
-        values |= {"ordered": _fmt(mcg), "expected": _fmt(verdict.expected), "limit": _fmt(verdict.limit),
-                   "basis": body.bsa_basis if body.fixed_dose is False else "fixed dose (weight ≥ "
-                   f"{_fmt(rules.weight_threshold_kg)} kg)"}
-        source = schedules[0].source if len({s.source for s in schedules}) == 1 else rules.absolute_cap_source
-        if verdict.over:
-            findings.append(Finding("dose-overdose", TOPIC, "critical", source, values, order.resource))
-        elif verdict.under:
-            findings.append(Finding("dose-underdose", TOPIC, "warning", source, values, order.resource))
-        elif verdict.expected is None and (body.fixed_dose is True or body.bsa_m2 is not None):
-            uncertain = True
-        corrected.append(verdict.expected if (verdict.over or verdict.under) else None)
-    if uncertain:
-        findings.append(Finding(
-            "dose-schedule-unknown", TOPIC, "warning", rules.absolute_cap_source,
-            {"indication": indication, "indication_basis": review.indication_basis,
-             "cycle": review.cycle if review.cycle is not None else "unknown", "cycle_basis": review.cycle_basis,
-             "cap": _fmt(rules.absolute_cap_mcg_per_day)},
-            order.resource,
-        ))
-    return _with_fix(findings, order.raw, corrected)
-
-
-def _with_fix(findings: list[Finding], raw: object, corrected: list[Decimal | None]) -> list[Finding]:
-    """Attach the corrected order (an `update`) to the first over/underdose finding."""
-    if not any(value is not None for value in corrected) or not isinstance(raw, dict):
-        return findings
-    resource = order_with_daily_doses(raw, corrected)
-    for index, finding in enumerate(findings):
-        if finding.code in ("dose-overdose", "dose-underdose"):
-            action = ProposedAction("update", "Correct the blinatumomab dose to the label schedule", resource)
-            findings[index] = Finding(finding.code, finding.topic, finding.indicator, finding.source,
-                                      finding.values, finding.order, (action,))
-            break
+        days = tuple(
+            _judge(value, day, schedules, body, rules, per_m2) for day in range(first, last + 1)
+        )
+        steps.append(StepResult(first, value, unit, days))
+    if body.weight is not None and body.bsa_m2 is None and (body.fixed_dose is False or bsa_needed):
+        findings.append(
+            Finding(
+                "dose-no-bsa",
+                TOPIC,
+                "warning",
+                rules.bsa_source,
+                {
+                    "reason": body.bsa_basis,
+                    "threshold": _fmt(rules.weight_threshold_kg),
+                    "checked": _bsa_consequence(body, bsa_needed),
+                },
+                order.resource,
+            )
+        )
+    if problems:
+        findings.append(
+            Finding(
+                "dose-not-computable",
+                TOPIC,
+                "warning",
+                rules.absolute_cap_source,
+                {"reason": "; ".join(dict.fromkeys(problems))},
+                order.resource,
+            )
+        )
+    findings.extend(_dose_findings(item, knowledge, body, steps))
     return findings
+
+
+def _bsa_consequence(body: Body, bsa_needed: bool) -> str:
+    if bsa_needed and body.fixed_dose is True:
+        return "The per-m² dose could not be converted to mcg/day and was not checked"
+    if bsa_needed:
+        return (
+            "The per-m² dose was checked against the label's per-m² schedule; "
+            "the mcg/day caps were not"
+        )
+    return "Only the label's mcg/day caps were checked"
+
+
+def _basis(body: Body, rules: DoseRules, unit: str) -> str:
+    threshold = _fmt(rules.weight_threshold_kg)
+    weight = f"{_fmt(body.weight.value)} kg" if body.weight else "unknown"
+    stale = " (stale)" if body.weight_stale else ""
+    if unit == "ug/m2/d":
+        return f"per-m² schedule, weight {weight}{stale}; BSA unknown ({body.bsa_basis})"
+    if body.fixed_dose is True:
+        return f"fixed dose for weight ≥ {threshold} kg (weight {weight}{stale})"
+    if body.fixed_dose is False and body.bsa_m2 is not None:
+        return (
+            f"per-m² dose for weight under {threshold} kg (weight {weight}{stale}), "
+            f"{body.bsa_basis}"
+        )
+    if body.fixed_dose is False:
+        return (
+            f"weight under {threshold} kg ({weight}{stale}) but BSA unknown "
+            f"({body.bsa_basis}): caps only"
+        )
+    return "no body weight on file: only the label's caps were checked"
+
+
+def _dose_findings(
+    item: CheckInput, knowledge: Knowledge, body: Body, steps: Sequence[StepResult | None]
+) -> list[Finding]:
+    rules = knowledge.dose
+    review = item.review
+    stretches = [s for step in steps if step is not None for s in _stretches(step)]
+    overs = [s for s in stretches if s.verdict.over]
+    unders = [s for s in stretches if s.verdict.under]
+    flagged = overs or unders
+    indication = (
+        knowledge.indications[review.indication].label
+        if review.indication
+        else "unknown indication"
+    )
+    cycle = review.cycle if review.cycle is not None else "unknown"
+    findings: list[Finding] = []
+    if flagged:
+        first, others = _reported(flagged)
+        verdict, unit = first.verdict, first.step.unit
+        plan = _plan(steps)
+        values = {
+            "ordered": _fmt(first.step.ordered),
+            "unit": UNIT_TEXT[unit],
+            "days": _days_text(first.first_day, first.last_day),
+            "expected": _fmt(verdict.expected),
+            "label_dose": f"{_fmt(verdict.expected)} {UNIT_TEXT[unit]}"
+            if verdict.expected is not None
+            else "uncertain (indication or cycle unknown)",
+            "limit": _fmt(verdict.limit),
+            "right": f"Right dose: **{_fmt(verdict.expected)} {UNIT_TEXT[unit]}**"
+            if verdict.expected is not None
+            else "The right dose could not be determined (see the other dose cards)",
+            "basis": _basis(body, rules, unit),
+            "indication": indication,
+            "cycle": cycle,
+            "more": _more_text(others + (len(unders) if overs else 0)),
+            "fix": _plan_text(plan) if plan else "",
+        }
+        sources = verdict.sources
+        source = next(iter(sources)) if len(sources) == 1 else rules.absolute_cap_source
+        actions: tuple[ProposedAction, ...] = ()
+        if plan and isinstance(review.order.raw, Mapping):
+            actions = (
+                ProposedAction(
+                    "update",
+                    "Correct the blinatumomab dose to the label schedule",
+                    corrected_order(review.order.raw, plan),
+                ),
+            )
+        if overs:
+            findings.append(
+                Finding(
+                    "dose-overdose",
+                    TOPIC,
+                    "critical",
+                    source,
+                    values,
+                    review.order.resource,
+                    actions,
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    "dose-underdose",
+                    TOPIC,
+                    "warning",
+                    source,
+                    values,
+                    review.order.resource,
+                    actions,
+                )
+            )
+    uncertain = any(
+        s.verdict.uncertain and not s.verdict.over and not s.verdict.under for s in stretches
+    )
+    if uncertain:
+        findings.append(
+            Finding(
+                "dose-schedule-unknown",
+                TOPIC,
+                "warning",
+                rules.absolute_cap_source,
+                {
+                    "indication": indication,
+                    "indication_basis": review.indication_basis,
+                    "cycle": cycle,
+                    "cycle_basis": review.cycle_basis,
+                    "cap": _fmt(rules.absolute_cap_mcg_per_day),
+                },
+                review.order.resource,
+            )
+        )
+    return findings
+
+
+def _more_text(others: int) -> str:
+    if others <= 0:
+        return ""
+    return (
+        f"{others} other stretch{'es' if others > 1 else ''} of this order also differ"
+        f"{'s' if others == 1 else ''} from the label schedule."
+    )
+
+
+# --- the corrected order ------------------------------------------------------------------------
+
+PlannedDose = tuple[int, Decimal, str]  # (number of days, dose, UCUM unit)
+
+
+def _plan(steps: Sequence[StepResult | None]) -> list[list[PlannedDose] | None] | None:
+    """Per dosage instruction, the doses the order should have (None: keep it as written); None
+    overall when some wrong day has no single right dose (then no fix is offered)."""
+    plans: list[list[PlannedDose] | None] = []
+    changed = False
+    for step in steps:
+        if step is None or not any(step.flagged(day) for day in step.days):
+            plans.append(None)
+            continue
+        parts: list[PlannedDose] = []
+        for day in step.days:
+            if step.flagged(day) and day.expected is None:
+                return None
+            target = (
+                day.expected if step.flagged(day) and day.expected is not None else step.ordered
+            )
+            if parts and parts[-1][1] == target:
+                parts[-1] = (parts[-1][0] + 1, target, step.unit)
+            else:
+                parts.append((1, target, step.unit))
+        plans.append(parts)
+        changed = True
+    return plans if changed else None
+
+
+def _plan_text(plans: Sequence[list[PlannedDose] | None]) -> str:
+    parts = [
+        f"{_fmt(dose)} {UNIT_TEXT[unit]} for {days} day{'s' if days > 1 else ''}"
+        for plan in plans
+        if plan
+        for days, dose, unit in plan
+    ]
+    return ", then ".join(parts)
+
+
+def _quantity(dose: Decimal, unit: str) -> dict[str, Any]:
+    return {
+        "value": float(dose.quantize(Decimal("0.01")).normalize()),
+        "unit": unit,
+        "system": UCUM,
+        "code": unit,
+    }
+
+
+def corrected_order(
+    raw: Mapping[str, Any], plans: Sequence[list[PlannedDose] | None]
+) -> dict[str, Any]:
+    """A copy of the MedicationRequest with each planned dosage instruction rewritten; a dosage
+    whose right dose changes inside it (the R/R day-8 step-up) is split, each part bounded."""
+    resource, _ = normalise(dict(raw))
+    dosages = sorted(
+        resource.get("dosageInstruction") or [],
+        key=lambda d: (d.get("sequence") is None, d.get("sequence") or 0),
+    )
+    rewritten: list[dict[str, Any]] = []
+    for index, dosage in enumerate(dosages):
+        plan = plans[index] if index < len(plans) else None
+        if not plan:
+            rewritten.append(dosage)
+            continue
+        repeat = (dosage.get("timing") or {}).get("repeat") or {}
+        start = as_datetime((repeat.get("boundsPeriod") or {}).get("start"))
+        for days, dose, unit in plan:
+            part = copy.deepcopy(dosage)
+            part["doseAndRate"] = [{"doseQuantity": _quantity(dose, unit)}]
+            plural = "s" if days > 1 else ""
+            part["text"] = f"{_fmt(dose)} {unit} continuous IV infusion for {days} day{plural}"
+            if len(plan) > 1:
+                part_repeat = part.setdefault("timing", {}).setdefault("repeat", {})
+                part_repeat.pop("boundsDuration", None)
+                part_repeat.pop("boundsPeriod", None)
+                if start is not None:
+                    end = start + timedelta(days=days)
+                    part_repeat["boundsPeriod"] = {
+                        "start": start.isoformat(),
+                        "end": end.isoformat(),
+                    }
+                    start = end
+                else:
+                    part_repeat["boundsDuration"] = {
+                        "value": days,
+                        "unit": "d",
+                        "system": UCUM,
+                        "code": "d",
+                    }
+            rewritten.append(part)
+    for sequence, dosage in enumerate(rewritten, start=1):
+        dosage["sequence"] = sequence
+    resource["dosageInstruction"] = rewritten
+    return resource
 
 
 CHECK = Check(

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds.feedback import FeedbackStore
 from cds.hooks import FeedbackRequest
@@ -77,6 +78,9 @@ def call_service(service_id: str) -> Response:
 
 @blueprint.post("/cds-services/<service_id>/feedback")
 def post_feedback(service_id: str) -> Response:
+    """Store the feedback (committed before the 200) and say per item whether the card was ours
+    and whether the item was a repeat. Invalid feedback is a 400 naming the first problems."""
+    log: dict[str, Any] = {"event": "feedback", "service": service_id}
     try:
         if service_id not in SERVICES:
             raise HookError(404, f"no CDS service with id {service_id!r}", "not-found")
@@ -84,11 +88,26 @@ def post_feedback(service_id: str) -> Response:
         try:
             parsed = FeedbackRequest.model_validate(body)
         except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            raise HookError(400, f"invalid feedback at {where or 'body'}: {first['msg']}") from error
+            problems = [
+                f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e['msg']}"
+                for e in error.errors()[:3]
+            ]
+            more = f" (and {error.error_count() - 3} more)" if error.error_count() > 3 else ""
+            raise HookError(400, f"invalid feedback: {'; '.join(problems)}{more}") from error
+        try:
+            stored = _store().record_feedback(service_id, parsed.feedback)
+        except SQLAlchemyError as error:
+            logging.getLogger(__name__).exception("feedback store unavailable")
+            message = "the feedback store is unavailable; retry later"
+            raise HookError(503, message, "transient") from error
     except HookError as error:
+        audit.info(json.dumps(log | {"status": error.status, "problem": error.message[:300]}))
         return error_response(error.status, error.message, error.code)
-    stored = _store().record_feedback(service_id, parsed.feedback)
-    audit.info(json.dumps({"event": "feedback", "service": service_id, "items": len(stored)}))
+    log |= {
+        "status": 200,
+        "items": len(stored),
+        "duplicates": sum(item["duplicate"] for item in stored),
+        "unknownCards": sum(not item["knownCard"] for item in stored),
+    }
+    audit.info(json.dumps(log))
     return json_response({"received": len(stored), "items": stored})

@@ -1,0 +1,649 @@
+"""Golden matrix of the dose check: clinical scenarios run through the whole service (order-sign,
+or order-select where said), each asserting the exact dose cards (topic, indicator) and, where the
+right dose is known, the corrected order offered as an `update` suggestion.
+
+Numbers come from the label (dose.yaml): ≥ 45 kg fixed 9/28 mcg/day; < 45 kg 5/15 mcg/m²/day × BSA
+(Mosteller) capped at 9/28 mcg/day; ±10% rounding band; caps are hard ceilings.
+Worked BSAs used below:
+- child 30 kg, 135 cm: sqrt(135 × 30 / 3600) = 1.0607 m² -> 5.30 / 15.91 mcg/day
+- 44.9 kg, 150 cm: 1.3678 m² -> 6.84 / 20.52 mcg/day; 45.0 kg, 150 cm: 1.3693 m² -> 6.85 / 20.54
+- 40 kg, 150 cm: 1.2910 m² -> 19.36 mcg/day at 15 mcg/m²/day
+- adult 70.2 kg, 176 cm: 1.8526 m² -> 15 mcg/m²/day = 27.79 mcg/day
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from cds import create_app
+from cds.settings import Settings
+from tests.conftest import NOW, SELECT, SIGN
+from tests.fixtures_util import (
+    Step,
+    blinatumomab_order,
+    bsa,
+    bundle,
+    condition,
+    height,
+    order_select,
+    order_sign,
+    patient,
+    suggested_doses,
+    weight,
+)
+
+P = "pt-dose"
+CRIT, WARN, INFO = "critical", "warning", "info"
+DAY1_C1 = "2026-02-23T10:00:00+00:00"  # cycle 1 day 1, so that NOW's bag is day 8
+FIFTY_SIX_DAYS_AGO = "2026-01-05T10:00:00+00:00"
+Fix = list[tuple[float, str, int | None]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    chart: list[dict[str, Any]]
+    cards: list[str]  # indicators of the dose cards, in any order
+    fix: Fix | None = None  # the corrected order's (dose, unit, days); None: no suggestion
+    select: bool = False  # order-select instead of order-sign
+    summary_has: tuple[str, ...] = field(default=())
+
+
+def body_of(
+    kg: float | None = 70.2,
+    cm: float | None = 176,
+    *,
+    kg_unit: str = "kg",
+    weighed: str = "2026-02-27T09:10:00+00:00",
+    measured: str = "2026-02-27T09:10:00+00:00",
+    sent_bsa: float | None = None,
+    bsa_taken: str = "2026-02-27T09:10:00+00:00",
+    gender: str = "male",
+    birth_date: str = "1968-07-14",
+) -> list[dict[str, Any]]:
+    chart = [patient(P, gender=gender, birth_date=birth_date)]
+    if kg is not None:
+        chart.append(weight(P, kg, unit=kg_unit, when=weighed))
+    if cm is not None:
+        chart.append(height(P, cm, when=measured))
+    if sent_bsa is not None:
+        chart.append(bsa(P, sent_bsa, when=bsa_taken))
+    return chart
+
+
+def child(kg: float = 30, cm: float | None = 135, **kwargs: Any) -> list[dict[str, Any]]:
+    return body_of(kg, cm, birth_date="2016-05-09", **kwargs)
+
+
+def order(*steps: Step, **kwargs: Any) -> dict[str, Any]:
+    return blinatumomab_order(P, steps, **kwargs)
+
+
+def history_c1(
+    cycle: int | None = 1, start: str = DAY1_C1, days: int = 7, dose: float = 9
+) -> dict[str, Any]:
+    """An earlier blinatumomab order in `medications` (status completed)."""
+    return blinatumomab_order(
+        P,
+        [Step(dose, days=days)],
+        oid=f"blinatumomab-hist-{start[:10]}",
+        cycle=cycle,
+        start=start,
+        status="completed",
+        authored=start.replace("10:00", "08:00"),
+    )
+
+
+def S(
+    chart: list[dict[str, Any]], cards: list[str], fix: Fix | None = None, **kwargs: Any
+) -> Scenario:
+    return Scenario(chart, cards, fix, **kwargs)
+
+
+RR_STEP_UP = (Step(9, days=7), Step(28, days=21))
+STEP_UP_FIX: Fix = [(9.0, "ug/d", 7), (28.0, "ug/d", 21)]
+C91_02 = condition(
+    P, "C91.02", "Acute lymphoblastic leukemia, in relapse", clinical_status="relapse"
+)
+C91_01 = condition(
+    P, "C91.01", "Acute lymphoblastic leukemia, in remission", clinical_status="remission"
+)
+
+SCENARIOS = [
+    # --- weight bands around 45 kg (height 150 cm) -------------------------------------------
+    pytest.param(
+        S(
+            [*body_of(44.9, 150), order(*RR_STEP_UP)],
+            [CRIT],
+            [(6.84, "ug/d", 7), (20.52, "ug/d", 21)],
+        ),
+        id="44.9 kg R/R c1 ordered the adult 9/28 -> critical, per-m2 doses 6.84/20.52 suggested",
+    ),
+    pytest.param(
+        S(
+            [*body_of(44.9, 150), order(Step(5, "ug/m2/d", days=7), Step(15, "ug/m2/d", days=21))],
+            [],
+        ),
+        id="44.9 kg R/R c1 5/15 ug/m2/d -> no card",
+    ),
+    pytest.param(
+        S([*body_of(45.0, 150), order(*RR_STEP_UP)], []), id="45.0 kg R/R c1 fixed 9/28 -> no card"
+    ),
+    pytest.param(
+        S([*body_of(45.1, 150), order(*RR_STEP_UP)], []), id="45.1 kg R/R c1 fixed 9/28 -> no card"
+    ),
+    pytest.param(
+        S(
+            [*body_of(45.0, 150), order(Step(5, "ug/m2/d", days=7), Step(15, "ug/m2/d", days=21))],
+            [WARN],
+            STEP_UP_FIX,
+        ),
+        id="45.0 kg R/R c1 ordered per m2 (6.85/20.54) -> underdose warning, fixed 9/28 suggested",
+    ),
+    pytest.param(
+        S(
+            [*body_of(99.2, 150, kg_unit="[lb_av]"), order(*RR_STEP_UP)],
+            [CRIT],
+            [(6.85, "ug/d", 7), (20.54, "ug/d", 21)],
+        ),
+        id="99.2 lb (44.996 kg) is under 45 kg -> 9/28 is an overdose",
+    ),
+    # --- BSA edges -----------------------------------------------------------------------------
+    pytest.param(
+        S([*child(40, None, sent_bsa=2.0), order(*RR_STEP_UP)], []),
+        id="40 kg with EHR BSA 2.0 m2, 9/28 (caps bind: 10->9, 30->28) -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *child(40, None, sent_bsa=2.0),
+                order(Step(5, "ug/m2/d", days=7), Step(15, "ug/m2/d", days=21)),
+            ],
+            [CRIT],
+            STEP_UP_FIX,
+        ),
+        id="40 kg with EHR BSA 2.0 m2, 5/15 ug/m2/d = 10/30 mcg/day -> critical above both caps",
+    ),
+    pytest.param(
+        S(
+            [*child(40, None, sent_bsa=2.0), order(Step(10, days=7), Step(28, days=21))],
+            [CRIT],
+            STEP_UP_FIX,
+        ),
+        id="40 kg with EHR BSA 2.0 m2, 10 mcg/day on days 1-7 -> critical above the 9 cap",
+    ),
+    pytest.param(
+        S(
+            [*child(40, None, sent_bsa=2.0), order(Step(30, days=28), indication="mrd-positive")],
+            [CRIT],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="40 kg with EHR BSA 2.0 m2, MRD 30 mcg/day -> critical above the 28 cap",
+    ),
+    pytest.param(
+        S([*child(40, None, sent_bsa=1.8), order(Step(9, days=7), Step(27, days=21))], []),
+        id="40 kg with EHR BSA 1.8 m2: 9/27 mcg/day exactly -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *child(40, 150, sent_bsa=2.0, bsa_taken="2026-01-20T09:00:00+00:00"),
+                order(Step(28, days=28), indication="mrd-positive"),
+            ],
+            [CRIT],
+            [(19.36, "ug/d", 28)],
+        ),
+        id="stale EHR BSA ignored: Mosteller 1.29 m2 -> 28 mcg/day is an overdose, 19.36 suggested",
+    ),
+    # --- MRD-positive --------------------------------------------------------------------------
+    pytest.param(
+        S([*body_of(), order(Step(28, days=28), indication="mrd-positive")], []),
+        id="MRD c1 d1-28 adult 28 mcg/day -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(9, days=28), indication="mrd-positive")],
+            [WARN],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="MRD c1 adult 9 mcg/day (no step-up for MRD) -> underdose warning",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(28, days=28), indication="mrd-positive", cycle=3)], []),
+        id="MRD c3 adult 28 mcg/day -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(30, days=28), indication="mrd-positive", cycle=4)],
+            [CRIT],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="MRD c4 adult 30 mcg/day -> critical",
+    ),
+    pytest.param(
+        S([*child(), order(Step(15.91, days=28), indication="mrd-positive", cycle=2)], []),
+        id="MRD c2 child 30 kg 15.91 mcg/day (15 mcg/m2/day) -> no card",
+    ),
+    # --- relapsed/refractory -----------------------------------------------------------------
+    pytest.param(
+        S([*body_of(), order(*RR_STEP_UP)], []),
+        id="R/R c1 adult 9 mcg/day d1-7 then 28 d8-28 -> no card",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(9, days=7))], []),
+        id="R/R c1 adult d1-7 bag at 9 mcg/day -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(28, days=28))],
+            [CRIT],
+            STEP_UP_FIX,
+            summary_has=("28 mcg/day ordered for days 1–7", "at most 9 mcg/day"),
+        ),
+        id="R/R c1 adult starting at 28 -> critical, step-up 9 then 28 suggested",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(9, days=28))], [WARN], STEP_UP_FIX),
+        id="R/R c1 adult 9 for all 28 days (no step-up to 28) -> underdose warning",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(9), Step(28, days=21, at="2026-03-09T10:00:00+00:00"))], []),
+        id="R/R c1 step-up as two boundsPeriods (day 1 open-ended, day 8 dated) -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(9), Step(28, days=21, at="2026-03-05T10:00:00+00:00"))],
+            [CRIT],
+            [(9, "ug/d", None), (9.0, "ug/d", 4), (28.0, "ug/d", 17)],
+            summary_has=("28 mcg/day ordered for days 4–7",),
+        ),
+        id="R/R c1 step-up dated day 4 -> critical for days 4-7",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), history_c1(start="2026-02-23T14:00:00+00:00"), order(Step(28, days=21))],
+            [],
+        ),
+        id="R/R c1 day-8 bag hung at 10:00, cycle began at 14:00 on day 1 -> still day 8, no card",
+    ),
+    pytest.param(
+        S([*body_of(), history_c1(), order(Step(28, days=21))], []),
+        id="R/R c1 day-8 bag (cycle began with an earlier order) at 28 -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), history_c1(), order(Step(9, days=21))],
+            [WARN],
+            [(28.0, "ug/d", 21)],
+            summary_has=("days 8–28",),
+        ),
+        id="R/R c1 day-8 bag at 9 -> underdose warning, 28 suggested",
+    ),
+    pytest.param(
+        S([*body_of(), history_c1(), order(Step(28, days=21), cycle=None)], []),
+        id="R/R day-8 bag, cycle inferred from the earlier order, at 28 -> no card",
+    ),
+    pytest.param(
+        S([*body_of(), history_c1(), order(Step(40, days=21))], [CRIT], [(28.0, "ug/d", 21)]),
+        id="R/R c1 day-8 bag at 40 -> critical",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(28, days=28), cycle=2)], []), id="R/R c2 adult 28 -> no card"
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(9, days=28), cycle=2)], [WARN], [(28.0, "ug/d", 28)]),
+        id="R/R c2 adult 9 (step-up only in c1) -> underdose warning",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(28, days=28), cycle=3)], []), id="R/R c3 adult 28 -> no card"
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(28, days=28), cycle=5)], []), id="R/R c5 adult 28 -> no card"
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(28, days=28), cycle=6)], []), id="R/R c6 adult 28 -> no card"
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(28, days=28), cycle=9)], []), id="R/R c9 adult 28 -> no card"
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(32, days=28), cycle=7)], [CRIT], [(28.0, "ug/d", 28)]),
+        id="R/R c7 adult 32 -> critical",
+    ),
+    pytest.param(
+        S([*child(), order(Step(5.3, days=7), Step(15.91, days=21))], []),
+        id="R/R c1 child 30 kg 5.30/15.91 mcg/day -> no card",
+    ),
+    # --- consolidation ---------------------------------------------------------------------------
+    pytest.param(
+        S([*body_of(), order(Step(28, days=28), indication="consolidation")], []),
+        id="consolidation c1 adult 28 (no step-up) -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(9, days=28), indication="consolidation", cycle=2)],
+            [WARN],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="consolidation c2 adult 9 -> underdose warning",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(30, days=28), indication="consolidation", cycle=4)],
+            [CRIT],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="consolidation c4 adult 30 -> critical",
+    ),
+    # --- unit forms (adult, R/R cycle 2, 28 mcg/day) ------------------------------------------
+    pytest.param(
+        S([*body_of(), order(Step(28, "ug/d", days=28), cycle=2)], []), id="28 ug/d -> no card"
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(28, "ug/(24.h)", days=28), cycle=2)], []),
+        id="28 ug/(24.h) -> no card",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(0.028, "mg/d", days=28), cycle=2)], []),
+        id="0.028 mg/d is exactly 28 mcg/day -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(0.0285, "mg/d", days=28), cycle=2)],
+            [CRIT],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="0.0285 mg/d = 28.5 mcg/day -> critical above the cap",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(1.1667, "ug/h", days=28, rate=True), cycle=2)], []),
+        id="rateQuantity 1.1667 ug/h = 28.00 mcg/day -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(1.25, "ug/h", days=28, rate=True), cycle=2)],
+            [CRIT],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="rateQuantity 1.25 ug/h = 30 mcg/day -> critical",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(28, "ug", days=28), cycle=2)], []),
+        id="28 ug per administration once a day -> no card",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(14, "ug", days=28, frequency=2), cycle=2)], []),
+        id="14 ug per administration twice a day -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(28, "ug", days=28, frequency=3), cycle=2)],
+            [CRIT],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="28 ug three times a day = 84 mcg/day -> critical",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(28, "ug", days=28, frequency=None), cycle=2)], [WARN]),
+        id="28 ug per administration without frequency -> cannot verify",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(15, "ug/m2/d", days=28), cycle=2)], []),
+        id="adult 15 ug/m2/d x BSA 1.85 = 27.79 mcg/day -> no card",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(2, "{pill}", days=28), cycle=2)], [WARN]),
+        id="{pill} unit -> cannot verify dose warning, never a silent pass",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(240, "mL", days=28), cycle=2)], [WARN]),
+        id="mL (a volume) -> cannot verify dose warning",
+    ),
+    # --- tolerance edges -------------------------------------------------------------------------
+    pytest.param(
+        S([*child(), order(Step(17.34, days=28), indication="mrd-positive")], []),
+        id="child 30 kg MRD 17.34 (+9% of 15.91) -> no card",
+    ),
+    pytest.param(
+        S(
+            [*child(), order(Step(17.66, days=28), indication="mrd-positive")],
+            [CRIT],
+            [(15.91, "ug/d", 28)],
+        ),
+        id="child 30 kg MRD 17.66 (+11%) -> critical, 15.91 suggested",
+    ),
+    pytest.param(
+        S([*child(), order(Step(14.48, days=28), indication="mrd-positive")], []),
+        id="child 30 kg MRD 14.48 (-9%) -> no card",
+    ),
+    pytest.param(
+        S(
+            [*child(), order(Step(14.16, days=28), indication="mrd-positive")],
+            [WARN],
+            [(15.91, "ug/d", 28)],
+        ),
+        id="child 30 kg MRD 14.16 (-11%) -> underdose warning",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(28.5, days=28), indication="mrd-positive")],
+            [CRIT],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="adult 28.5 (inside +10% but above the 28 cap) -> critical",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(25.2, days=28), indication="mrd-positive")], []),
+        id="adult 25.2 (exactly -10%) -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(25, days=28), indication="mrd-positive")],
+            [WARN],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="adult 25 (-10.7%, outside the band) -> underdose warning",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(24, days=28), indication="mrd-positive")],
+            [WARN],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="adult 24 (-14%) -> underdose warning",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(9.5, days=7), Step(28, days=21))], [CRIT], STEP_UP_FIX),
+        id="adult R/R c1 9.5 on days 1-7 (above the 9 cap) -> critical",
+    ),
+    # --- data the check needs ---------------------------------------------------------------------
+    pytest.param(
+        S([*body_of(None, 176), order(*RR_STEP_UP)], [WARN]),
+        id="no weight, R/R c1 9/28 -> warning only (caps hold)",
+    ),
+    pytest.param(
+        S([*body_of(None, 176), order(Step(30, days=28), cycle=2)], [CRIT, WARN]),
+        id="no weight, 30 mcg/day -> critical above the cap + no-weight warning, no fix",
+    ),
+    pytest.param(
+        S([*body_of(None, 176), order(Step(28, days=28))], [CRIT, WARN]),
+        id="no weight, R/R c1 starting at 28 -> critical above the 9 cap of days 1-7",
+    ),
+    pytest.param(
+        S([*body_of(weighed="2026-01-10T09:00:00+00:00"), order(*RR_STEP_UP)], [WARN]),
+        id="weight 51 days old, right dose -> stale-weight warning",
+    ),
+    pytest.param(
+        S(
+            [*body_of(weighed="2026-01-10T09:00:00+00:00"), order(Step(28, days=28))],
+            [CRIT, WARN],
+            STEP_UP_FIX,
+        ),
+        id="weight 51 days old and R/R c1 starting at 28 -> critical + stale warning",
+    ),
+    pytest.param(
+        S([*child(30, None), order(Step(15, days=28), indication="mrd-positive")], [WARN]),
+        id="child 30 kg, no height, 15 mcg/day -> no-BSA warning (caps checked)",
+    ),
+    pytest.param(
+        S([*child(30, None), order(Step(30, days=28), indication="mrd-positive")], [CRIT, WARN]),
+        id="child 30 kg, no height, 30 mcg/day -> critical above the cap + no-BSA warning",
+    ),
+    pytest.param(
+        S(
+            [*child(30, None), order(Step(15, "ug/m2/d", days=28), indication="mrd-positive")],
+            [WARN],
+        ),
+        id="child 30 kg, no height, 15 ug/m2/d MRD -> no-BSA warning only",
+    ),
+    pytest.param(
+        S(
+            [*child(30, None), order(Step(15, "ug/m2/d", days=28))],
+            [CRIT, WARN],
+            [(5.0, "ug/m2/d", 7), (15.0, "ug/m2/d", 21)],
+        ),
+        id="child 30 kg, no height, R/R c1 15 ug/m2/d from day 1 -> critical per m2 + no-BSA",
+    ),
+    pytest.param(
+        S(
+            [
+                *child(30, 135, measured="2024-12-01T09:00:00+00:00"),
+                order(Step(15, days=28), indication="mrd-positive"),
+            ],
+            [WARN],
+        ),
+        id="child 30 kg, height 15 months old -> no-BSA warning",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(28, days=28), indication=None)], [WARN]),
+        id="unknown indication, c1 starting at 28 -> schedule-unknown warning, not critical",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(9, days=7), indication=None)], [WARN]),
+        id="unknown indication, c1 9 on days 1-7 -> schedule-unknown warning",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(28, days=28), indication=None, cycle=2)], []),
+        id="unknown indication, c2 28 (every indication agrees) -> no card",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(30, days=28), indication=None)], [CRIT]),
+        id="unknown indication, 30 mcg/day -> critical (above every schedule)",
+    ),
+    pytest.param(
+        S([*body_of(), C91_02, order(Step(28, days=28), indication=None)], [CRIT], STEP_UP_FIX),
+        id="indication from condition C91.02 (relapse) -> R/R c1 at 28 is critical",
+    ),
+    pytest.param(
+        S([*body_of(), C91_02, order(*RR_STEP_UP, indication=None)], []),
+        id="indication from condition C91.02, R/R step-up -> no card",
+    ),
+    pytest.param(
+        S([*body_of(), C91_01, order(Step(28, days=28), indication=None)], [WARN]),
+        id="condition C91.01 (remission: MRD or consolidation) at 28 -> schedule-unknown",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(None, FIFTY_SIX_DAYS_AGO, 28, 28),
+                order(Step(28, days=28), cycle=None),
+            ],
+            [WARN],
+        ),
+        id="unknown cycle (history says none), R/R at 28 -> schedule-unknown warning",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(None, FIFTY_SIX_DAYS_AGO, 28, 28),
+                order(Step(30, days=28), cycle=None),
+            ],
+            [CRIT],
+        ),
+        id="unknown cycle, R/R at 30 -> critical (above every cycle)",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(1, FIFTY_SIX_DAYS_AGO, 28, 28),
+                order(Step(28, days=28), cycle=None),
+            ],
+            [],
+        ),
+        id="cycle 2 inferred from a cycle-1 order 56 days ago, 28 -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(1, FIFTY_SIX_DAYS_AGO, 28, 28),
+                order(Step(9, days=28), cycle=None),
+            ],
+            [WARN],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="cycle 2 inferred, 9 mcg/day -> underdose warning",
+    ),
+    # --- order-select and empty doses ---------------------------------------------------------
+    pytest.param(
+        S([*body_of(), order(Step(None, days=28))], [INFO], select=True),
+        id="order-select, no dose yet -> info reminder only",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(28, days=28))], [CRIT], STEP_UP_FIX, select=True),
+        id="order-select, R/R c1 at 28 -> critical already at selection",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(None, days=28))], [WARN]),
+        id="order-sign, no dose -> cannot verify dose warning",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
+    database = tmp_path_factory.mktemp("dose") / "feedback.sqlite3"
+    app = create_app(
+        Settings(dev_mode=True, database_url=f"sqlite:///{database}"), clock=lambda: NOW
+    )
+    with app.test_client() as client:
+        yield client
+
+
+def run(service: FlaskClient, scenario: Scenario) -> list[dict[str, Any]]:
+    chart = bundle(scenario.chart)
+    if scenario.select:
+        response = service.post(
+            SELECT, json=order_select(chart, "MedicationRequest/blinatumomab-draft")
+        )
+    else:
+        response = service.post(SIGN, json=order_sign(chart))
+    assert response.status_code == 200, response.get_json()
+    return [c for c in response.get_json()["cards"] if c["source"]["topic"]["code"] == "dose"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_dose_matrix(service: FlaskClient, scenario: Scenario) -> None:
+    cards = run(service, scenario)
+    assert sorted(c["indicator"] for c in cards) == sorted(scenario.cards), [
+        c["summary"] for c in cards
+    ]
+    fixes = [c for c in cards if c.get("suggestions")]
+    if scenario.fix is None:
+        assert fixes == []
+    else:
+        assert len(fixes) == 1
+        assert suggested_doses(fixes[0]) == scenario.fix
+        action = fixes[0]["suggestions"][0]["actions"][0]
+        assert action["type"] == "update"
+        assert action["resource"]["id"] == "blinatumomab-draft"
+        assert action["resource"]["status"] == "draft"
+    for text in scenario.summary_has:
+        assert any(text in c["summary"] for c in cards), [c["summary"] for c in cards]

@@ -1,0 +1,186 @@
+"""`python -m cds check FILE` over every chart fixture that has a sidecar.
+
+Each `fhir-fixtures/charts/<name>.json` with a `<name>.expected.json` sidecar runs through the whole
+service in-process; the cards' (topic, indicator) multiset must equal the sidecar's, restricted to
+the topics the registered checks can produce (other checks' fixtures list their own cards, which
+count once their checks are registered). One chart also runs in a real subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds.__main__ import main, request_from_bundle
+from cds.checks import registry
+from cds.findings import TOPICS
+from tests.conftest import FIXTURES, ROOT, load_json
+
+CHARTS = FIXTURES / "charts"
+INDICATORS = {"info", "warning", "critical"}
+
+
+def sidecar_of(chart: Path) -> Path:
+    return chart.with_name(f"{chart.stem}.expected.json")
+
+
+def charts_with_sidecars() -> list[Path]:
+    return sorted(
+        path
+        for path in CHARTS.glob("*.json")
+        if not path.name.endswith(".expected.json") and sidecar_of(path).exists()
+    )
+
+
+def produced_topics() -> set[str]:
+    return {check.topic for check in registry()} | {"data-quality"}
+
+
+def pairs(cards: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
+    topics = produced_topics()
+    return Counter(
+        (card["source"]["topic"]["code"], card["indicator"])
+        for card in cards
+        if card["source"]["topic"]["code"] in topics
+    )
+
+
+def expected_pairs(chart: Path) -> Counter[tuple[str, str]]:
+    topics = produced_topics()
+    listed = json.loads(sidecar_of(chart).read_text(encoding="utf-8"))["cards"]
+    return Counter((topic, indicator) for topic, indicator in listed if topic in topics)
+
+
+def run_check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["check", *args])
+    return code, capsys.readouterr().out
+
+
+def test_every_dose_chart_and_the_reference_chart_have_a_sidecar() -> None:
+    with_sidecars = {p.name for p in charts_with_sidecars()}
+    dose_charts = {
+        p.name for p in CHARTS.glob("dose-*.json") if not p.name.endswith(".expected.json")
+    }
+    assert len(dose_charts) >= 8
+    assert dose_charts <= with_sidecars
+    assert "adult-70kg-rr-cycle1-correct.json" in with_sidecars
+
+
+@pytest.mark.parametrize("chart", charts_with_sidecars(), ids=lambda p: p.stem)
+def test_sidecar_is_well_formed(chart: Path) -> None:
+    listed = json.loads(sidecar_of(chart).read_text(encoding="utf-8"))
+    assert set(listed) == {"cards"}
+    for topic, indicator in listed["cards"]:
+        assert topic in TOPICS
+        assert indicator in INDICATORS
+
+
+@pytest.mark.parametrize("chart", charts_with_sidecars(), ids=lambda p: p.stem)
+def test_check_json_gives_the_cards_of_the_sidecar(
+    capsys: pytest.CaptureFixture[str], chart: Path
+) -> None:
+    code, out = run_check(capsys, str(chart), "--json")
+    assert code == 0
+    body = json.loads(out)
+    assert pairs(body["cards"]) == expected_pairs(chart), [c["summary"] for c in body["cards"]]
+
+
+def test_check_in_a_real_subprocess() -> None:
+    chart = CHARTS / "dose-adult-rr-cycle1-day8-underdose.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "cds", "check", str(chart), "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    body = json.loads(completed.stdout)
+    assert pairs(body["cards"]) == expected_pairs(chart)
+    dose = [c for c in body["cards"] if c["source"]["topic"]["code"] == "dose"]
+    assert dose[0]["summary"].startswith("Blinatumomab dose low: 9 mcg/day ordered for days 8–28")
+
+
+def test_human_readable_output_names_the_card_and_its_fix(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out = run_check(capsys, str(CHARTS / "dose-adult-rr-cycle1-starts-at-28.json"))
+    assert code == 0
+    assert "blinatumomab-order-sign as of 2026-03-02T08:00:00+00:00: HTTP 200" in out
+    assert (
+        "[CRITICAL] (dose) Blinatumomab overdose: 28 mcg/day ordered for days 1–7; "
+        "at most 9 mcg/day allowed" in out
+    )
+    assert "suggestion: Correct the order: 9 mcg/day for 7 days, then 28 mcg/day for 21 days" in out
+    assert "source: BLINCYTO USPI §2.3" in out
+
+
+def test_human_readable_output_of_a_right_order_has_no_dose_card(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out = run_check(capsys, str(CHARTS / "dose-adult-rr-cycle1-day8-stepup-correct.json"))
+    assert code == 0
+    assert "blinatumomab-order-sign as of 2026-03-02T08:00:00+00:00: HTTP 200" in out
+    assert [line for line in out.splitlines() if "(dose)" in line] == []
+
+
+def test_a_cds_hooks_request_file_is_accepted_as_well_as_a_bundle(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    chart = CHARTS / "dose-child-38kg-ehr-bsa-over-cap.json"
+    request = request_from_bundle(load_json(chart))
+    assert request["hook"] == "order-sign"
+    path = tmp_path / "order-sign-request.json"
+    path.write_text(json.dumps(request), encoding="utf-8")
+    code, out = run_check(capsys, str(path), "--json")
+    assert code == 0
+    body = json.loads(out)
+    assert pairs(body["cards"]) == expected_pairs(chart)
+    overdose = next(c for c in body["cards"] if c["source"]["topic"]["code"] == "dose")
+    assert "30 mcg/day ordered" in overdose["summary"]
+    update = overdose["suggestions"][0]["actions"][0]
+    assert update["type"] == "update"
+    assert update["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] == {
+        "value": 28.0,
+        "unit": "ug/d",
+        "system": "http://unitsofmeasure.org",
+        "code": "ug/d",
+    }
+
+
+def test_an_order_select_request_file_runs_the_select_service(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    request = request_from_bundle(load_json(CHARTS / "adult-70kg-rr-cycle1-correct.json"))
+    request["hook"] = "order-select"
+    request["context"]["selections"] = ["MedicationRequest/blinatumomab-c1"]
+    for dosage in request["context"]["draftOrders"]["entry"][0]["resource"]["dosageInstruction"]:
+        dosage.pop("doseAndRate")  # selected, dose not yet entered
+    path = tmp_path / "order-select-request.json"
+    path.write_text(json.dumps(request), encoding="utf-8")
+    code, out = run_check(capsys, str(path))
+    assert code == 0
+    assert "blinatumomab-order-select as of 2026-03-02T08:00:00+00:00: HTTP 200" in out
+    assert "[INFO] (dose) Blinatumomab dose not yet entered" in out
+
+
+def test_now_option_evaluates_the_chart_at_another_time(capsys: pytest.CaptureFixture[str]) -> None:
+    """Six weeks after signing, the weight of 27 February is older than the 30-day limit."""
+    chart = CHARTS / "adult-70kg-rr-cycle1-correct.json"
+    code, out = run_check(capsys, str(chart), "--json", "--now", "2026-04-15T08:00:00")
+    assert code == 0
+    assert pairs(json.loads(out)["cards"])[("dose", "warning")] == 1
+
+
+def test_an_unsupported_hook_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "patient-view.json"
+    path.write_text(json.dumps({"hook": "patient-view", "context": {}}), encoding="utf-8")
+    assert main(["check", str(path)]) == 2
+    assert "unsupported hook 'patient-view'" in capsys.readouterr().err

@@ -1,0 +1,231 @@
+"""Dose arithmetic: Mosteller BSA, the latest usable measurement, staleness, and every form an order
+can write its dose in, expressed in mcg/day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from cds.dosing import (
+    BsaNeeded,
+    DoseNotComputable,
+    Measurement,
+    is_per_m2,
+    is_stale,
+    latest_measurement,
+    mosteller_bsa,
+    ordered_mcg_per_day,
+    ordered_mcg_per_m2_per_day,
+)
+from cds.knowledge import Knowledge, load_knowledge
+from cds.patient import DoseInstruction, ObservationFact, PatientSnapshot
+from cds.units import convert
+
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+CENT = Decimal("0.01")
+LOINC = "http://loinc.org"
+WEIGHT = frozenset({(LOINC, "29463-7")})
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> Knowledge:
+    return load_knowledge()
+
+
+@pytest.mark.parametrize(
+    ("height_cm", "weight_kg", "bsa"),
+    [
+        pytest.param("180", "80", "2.00", id="180 cm 80 kg: 2.00 m2 (Mosteller's worked case)"),
+        pytest.param("150", "24", "1.00", id="150 cm 24 kg: exactly 1 m2"),
+        pytest.param("170", "70", "1.82", id="average adult 170 cm 70 kg: 1.82 m2"),
+        pytest.param("135", "30", "1.06", id="child 135 cm 30 kg: 1.06 m2"),
+        pytest.param("100", "16", "0.67", id="child 100 cm 16 kg: 0.67 m2"),
+        pytest.param("50", "3.5", "0.22", id="newborn 50 cm 3.5 kg: 0.22 m2"),
+    ],
+)
+def test_mosteller_bsa_against_published_values(height_cm: str, weight_kg: str, bsa: str) -> None:
+    assert mosteller_bsa(Decimal(height_cm), Decimal(weight_kg)).quantize(CENT) == Decimal(bsa)
+
+
+def test_mosteller_in_inches_and_pounds_agrees_with_the_metric_form() -> None:
+    """Mosteller's letter also gives sqrt(in × lb / 3131): converting units gives the same BSA."""
+    inches, pounds = Decimal("69.3"), Decimal("154")
+    imperial = (inches * pounds / Decimal(3131)).sqrt()
+    metric = mosteller_bsa(convert(inches, "[in_i]", "cm"), convert(pounds, "[lb_av]", "kg"))
+    assert abs(metric - imperial) < Decimal("0.005")
+
+
+def test_mosteller_refuses_non_positive_measurements() -> None:
+    with pytest.raises(ValueError):
+        mosteller_bsa(Decimal(0), Decimal(70))
+
+
+def _dosage(
+    amount: str | None,
+    unit: str | None,
+    *,
+    frequency: int | None = None,
+    period: str | None = None,
+    period_unit: str | None = None,
+    rate: bool = False,
+) -> DoseInstruction:
+    return DoseInstruction(
+        sequence=1,
+        amount=None if amount is None else Decimal(amount),
+        unit=unit,
+        is_rate=rate,
+        frequency=frequency,
+        period=None if period is None else Decimal(period),
+        period_unit=period_unit,
+        bounds_start=None,
+        bounds_end=None,
+        bounds_duration_days=Decimal(7),
+        events=(),
+        text=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("dosage", "bsa", "mcg_per_day"),
+    [
+        pytest.param(_dosage("9", "ug/d"), None, "9.00", id="9 ug/d"),
+        pytest.param(_dosage("0.028", "mg/d"), None, "28.00", id="0.028 mg/d"),
+        pytest.param(_dosage("28", "ug/(24.h)"), None, "28.00", id="28 ug/(24.h)"),
+        pytest.param(
+            _dosage("1.1667", "ug/h", rate=True), None, "28.00", id="1.1667 ug/h rateQuantity"
+        ),
+        pytest.param(
+            _dosage("28", "ug", frequency=1, period="1", period_unit="d"),
+            None,
+            "28.00",
+            id="28 ug once a day",
+        ),
+        pytest.param(
+            _dosage("14", "ug", frequency=2, period="1", period_unit="d"),
+            None,
+            "28.00",
+            id="14 ug twice a day",
+        ),
+        pytest.param(
+            _dosage("0.375", "ug", frequency=1, period="1", period_unit="h"),
+            None,
+            "9.00",
+            id="0.375 ug every hour",
+        ),
+        pytest.param(
+            _dosage("63", "ug", frequency=1, period="1", period_unit="wk"),
+            None,
+            "9.00",
+            id="63 ug over a 7-day bag",
+        ),
+        pytest.param(
+            _dosage("15", "ug/m2/d"), Decimal("1.06"), "15.90", id="15 ug/m2/d at BSA 1.06"
+        ),
+        pytest.param(
+            _dosage("0.005", "mg/m2/d"), Decimal("2.0"), "10.00", id="0.005 mg/m2/d at BSA 2.0"
+        ),
+        pytest.param(
+            _dosage("5", "ug/m2", frequency=1, period="1", period_unit="d"),
+            Decimal("1.2"),
+            "6.00",
+            id="5 ug/m2 once a day at BSA 1.2",
+        ),
+    ],
+)
+def test_ordered_dose_in_mcg_per_day(
+    dosage: DoseInstruction, bsa: Decimal | None, mcg_per_day: str
+) -> None:
+    assert ordered_mcg_per_day(dosage, bsa).quantize(CENT) == Decimal(mcg_per_day)
+
+
+@pytest.mark.parametrize(
+    ("dosage", "reason"),
+    [
+        pytest.param(_dosage("2", "{pill}"), "cannot be converted", id="{pill}"),
+        pytest.param(_dosage("240", "mL"), "cannot be converted", id="mL (volume)"),
+        pytest.param(_dosage("10", "mL/h", rate=True), "cannot be converted", id="mL/h pump rate"),
+        pytest.param(_dosage("28", "ug"), "no frequency", id="ug without timing"),
+        pytest.param(
+            _dosage("28", "ug", frequency=1, period="1", period_unit="{bag}"),
+            "period unit",
+            id="ug with an unknown period unit",
+        ),
+        pytest.param(_dosage(None, None), "no dose quantity", id="no dose"),
+        pytest.param(_dosage("-9", "ug/d"), "negative", id="negative dose"),
+    ],
+)
+def test_doses_that_cannot_be_expressed_in_mcg_per_day_say_why(
+    dosage: DoseInstruction, reason: str
+) -> None:
+    with pytest.raises(DoseNotComputable, match=reason):
+        ordered_mcg_per_day(dosage, Decimal("1.8"))
+
+
+def test_a_per_m2_order_without_bsa_asks_for_the_bsa_and_is_still_readable_per_m2() -> None:
+    dosage = _dosage("5", "ug/m2/d")
+    assert is_per_m2("ug/m2/d") and is_per_m2("mg/m2/d") and is_per_m2("ug/m2")
+    assert not is_per_m2("ug/d") and not is_per_m2(None) and not is_per_m2("{pill}")
+    with pytest.raises(BsaNeeded):
+        ordered_mcg_per_day(dosage, None)
+    assert ordered_mcg_per_m2_per_day(dosage) == Decimal(5)
+    with pytest.raises(DoseNotComputable):
+        ordered_mcg_per_m2_per_day(_dosage("9", "ug/d"))
+
+
+def _weight(
+    oid: str, value: str | None, unit: str | None, when: datetime | None, status: str = "final"
+) -> ObservationFact:
+    return ObservationFact(
+        resource=f"Observation/{oid}",
+        codes=WEIGHT,
+        when=when,
+        status=status,
+        value=None if value is None else Decimal(value),
+        unit=unit,
+    )
+
+
+def test_latest_weight_is_the_newest_usable_one_converted_to_kg(knowledge: Knowledge) -> None:
+    patient = PatientSnapshot(
+        patient_id="p",
+        birth_date=None,
+        gender=None,
+        observations=(
+            _weight("old", "71", "kg", NOW - timedelta(days=20)),
+            _weight("lb", "154", "[lb_av]", NOW - timedelta(days=3)),
+            _weight("error", "700", "kg", NOW - timedelta(days=1), status="entered-in-error"),
+            _weight("no-unit", "70", None, NOW - timedelta(days=1)),
+            _weight("annotation", "70", "{kilos}", NOW - timedelta(hours=5)),
+            _weight("undated", "90", "kg", None),
+        ),
+    )
+    latest = latest_measurement(patient, knowledge, "body_weight", "kg")
+    assert latest is not None
+    assert latest.resource == "Observation/lb"
+    assert latest.value.quantize(CENT) == Decimal("69.85")
+
+
+def test_no_usable_weight_gives_none(knowledge: Knowledge) -> None:
+    patient = PatientSnapshot(
+        patient_id="p",
+        birth_date=None,
+        gender=None,
+        observations=(_weight("zero", "0", "kg", NOW),),
+    )
+    assert latest_measurement(patient, knowledge, "body_weight", "kg") is None
+
+
+@pytest.mark.parametrize(
+    ("age", "stale"),
+    [
+        pytest.param(timedelta(days=30), False, id="exactly 30 days old: current"),
+        pytest.param(timedelta(days=30, minutes=1), True, id="30 days and a minute: stale"),
+        pytest.param(timedelta(days=-1), False, id="dated tomorrow: not stale"),
+        pytest.param(None, True, id="undated: stale"),
+    ],
+)
+def test_staleness_of_a_measurement(age: timedelta | None, stale: bool) -> None:
+    when = None if age is None else NOW - age
+    assert is_stale(Measurement(Decimal(70), when, "Observation/w"), 30, NOW) is stale

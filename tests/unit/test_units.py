@@ -1,0 +1,104 @@
+"""UCUM conversion of the units EHRs write blinatumomab doses and vital signs in.
+
+Doses are compared at 0.01 mcg/day, so every conversion factor must be an exact decimal: 0.028 mg/d
+is 28.00 mcg/day, not 28.000000000000004 and therefore "over the 28 mcg/day cap".
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from cds import units
+
+CENT = Decimal("0.01")
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "mcg_per_day"),
+    [
+        pytest.param("0.028", "mg/d", "28.00", id="0.028 mg/d is exactly the 28 mcg/day cap"),
+        pytest.param("0.009", "mg/d", "9.00", id="0.009 mg/d is the 9 mcg/day step-up dose"),
+        pytest.param("28", "ug/(24.h)", "28.00", id="ug per 24 hours"),
+        pytest.param("28", "ug/d", "28.00", id="ug/d unchanged"),
+        pytest.param("28", "ug.d-1", "28.00", id="ug.d-1 (UCUM exponent form)"),
+        pytest.param("0.375", "ug/h", "9.00", id="pump rate 0.375 ug/h = 9 mcg/day"),
+        pytest.param("1.1666666666", "ug/h", "28.00", id="pump rate 28/24 ug/h rounds to 28.00"),
+        pytest.param("28", "mcg/day", "28.00", id="free-text mcg/day"),
+        pytest.param("28", "mcg/24h", "28.00", id="free-text mcg/24h"),
+    ],
+)
+def test_daily_dose_conversions_are_exact_at_the_comparison_precision(
+    value: str, unit: str, mcg_per_day: str
+) -> None:
+    converted = units.convert(Decimal(value), unit, "ug/d")
+    assert converted.quantize(CENT) == Decimal(mcg_per_day)
+
+
+def test_the_factor_of_mg_to_mcg_carries_no_binary_noise() -> None:
+    assert units.convert(Decimal("0.028"), "mg/d", "ug/d") == Decimal("28")
+    assert units.convert(Decimal("0.0285"), "mg/d", "ug/d") == Decimal("28.5")
+
+
+def test_pounds_to_kilograms_uses_the_exact_avoirdupois_factor() -> None:
+    assert units.convert(Decimal(1), "[lb_av]", "kg") == Decimal("0.45359237")
+    assert units.convert(Decimal("99.2"), "[lb_av]", "kg").quantize(Decimal("0.001")) == Decimal(
+        "44.996"
+    )
+    assert units.convert(Decimal("154"), "lb", "kg").quantize(CENT) == Decimal("69.85")
+
+
+def test_inches_to_centimetres() -> None:
+    assert units.convert(Decimal(1), "[in_i]", "cm") == Decimal("2.54")
+    assert units.convert(Decimal("69.3"), "[in_i]", "cm") == Decimal("176.022")
+    assert units.convert(Decimal("1.76"), "m", "cm") == Decimal("176")
+
+
+def test_per_m2_doses_convert_between_mass_units_but_not_to_a_plain_daily_dose() -> None:
+    assert units.convert(Decimal("0.015"), "mg/m2/d", "ug/m2/d") == Decimal("15")
+    assert units.is_convertible("ug/m2/d", "ug/m2/d")
+    assert not units.is_convertible("ug/m2/d", "ug/d")
+    assert not units.is_convertible("ug/d", "ug/m2/d")
+
+
+def test_a_timing_period_converts_to_administrations_per_day() -> None:
+    assert units.convert(Decimal(1), "/h", "/d") == Decimal(24)
+    assert units.convert(Decimal(2), "/d", "/d") == Decimal(2)
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        pytest.param("{pill}", id="annotation only"),
+        pytest.param("ug/{bag}", id="annotation in a compound unit"),
+        pytest.param("microgramz", id="not a unit"),
+        pytest.param("", id="empty"),
+        pytest.param("ug//d", id="broken syntax"),
+    ],
+)
+def test_unknown_units_raise_unit_error(unit: str) -> None:
+    with pytest.raises(units.UnitError):
+        units.convert(Decimal(1), unit, "ug/d")
+    assert not units.is_convertible(unit, "ug/d")
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        pytest.param("mL", "ug/d", id="a volume is not a dose"),
+        pytest.param("mL/h", "ug/d", id="a pump rate in mL/h needs the bag concentration"),
+        pytest.param("ug", "ug/d", id="an amount is not a daily dose"),
+        pytest.param("ug/24.h", "ug/d", id="ug/24.h is (ug/24)*h in UCUM, not per 24 h"),
+        pytest.param("ug/kg/d", "ug/d", id="per-kg dose"),
+    ],
+)
+def test_incompatible_dimensions_raise_unit_error(source: str, target: str) -> None:
+    with pytest.raises(units.UnitError):
+        units.convert(Decimal(1), source, target)
+
+
+def test_quantize_refuses_what_cannot_be_compared() -> None:
+    assert units.quantize(Decimal("28.004"), CENT) == Decimal("28.00")
+    with pytest.raises(units.UnitError):
+        units.quantize(Decimal("Infinity"), CENT)
