@@ -1,4 +1,7 @@
-"""Blinatumomab CDS Hooks service. `create_app(settings)` builds the Flask app; nothing runs at import."""
+"""Blinatumomab CDS Hooks service.
+
+`create_app(settings)` builds the Flask app; nothing runs at import.
+"""
 
 from __future__ import annotations
 
@@ -35,29 +38,52 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> Flask:
     """Build the app: load and validate knowledge and card templates, open the feedback store."""
+    from flask_cors import CORS
+
     from cds.cards import CardRenderer
     from cds.feedback import FeedbackStore
     from cds.fhir import parsing
     from cds.knowledge import load_knowledge
+    from cds.replay import ReplayCache
     from cds.services import Engine
     from cds.units import warm_up
     from cds.web import errors, routes
+    from cds.web.auth import JwtVerifier, parse_trusted_issuers
 
     settings = settings or Settings()
-    if not settings.dev_mode:
+    issuers = settings.issuers()
+    if settings.dev_mode:
+        log.warning(DEV_MODE_BANNER)
+    elif not issuers:
         raise StartupRefused(
-            "Authentication of calling EHRs (JWT verification) is not implemented yet, so the "
-            "service only runs in open development mode: start it with --dev (CDS_DEV_MODE=true)."
+            "No trusted EHR issuers are configured, so no caller could be authenticated. Set "
+            "CDS_TRUSTED_ISSUERS (issuer -> JWKS URL or file) or CDS_TRUST_CDS_HOOKS_SANDBOX=true, "
+            "or run the open development mode with --dev (CDS_DEV_MODE=true)."
         )
-    log.warning(DEV_MODE_BANNER)
     knowledge = load_knowledge()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     engine = Engine(settings, knowledge, CardRenderer(knowledge), checks=checks)
     if clock is not None:
         engine.clock = clock
+    store = FeedbackStore(settings.database_url)
     app.extensions["cds.engine"] = engine
-    app.extensions["cds.feedback"] = FeedbackStore(settings.database_url)
+    app.extensions["cds.feedback"] = store
+    app.extensions["cds.auth"] = (
+        None
+        if settings.dev_mode
+        else JwtVerifier(
+            parse_trusted_issuers(issuers), ReplayCache(store.engine), settings.jwt_leeway_seconds
+        )
+    )
+    if settings.cors_origins:
+        CORS(
+            app,
+            origins=settings.cors_origins,
+            allow_headers=["Authorization", "Content-Type"],
+            methods=["GET", "POST", "OPTIONS"],
+            max_age=600,
+        )
     app.register_blueprint(routes.blueprint)
     errors.register(app)
     warm_up()

@@ -32,11 +32,19 @@ class OrderUnderReview:
 
 
 def is_blinatumomab(order: MedicationOrder, knowledge: Knowledge) -> bool:
-    return order.matches(knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab"))
+    return order.matches(
+        knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
+    )
 
 
-def _indication(order: MedicationOrder, patient: PatientSnapshot, knowledge: Knowledge) -> tuple[str | None, str]:
-    ours = [code for system, code in order.reason_codes if system == INDICATION_SYSTEM and code in INDICATIONS]
+def _indication(
+    order: MedicationOrder, patient: PatientSnapshot, knowledge: Knowledge
+) -> tuple[str | None, str]:
+    ours = [
+        code
+        for system, code in order.reason_codes
+        if system == INDICATION_SYSTEM and code in INDICATIONS
+    ]
     if len(set(ours)) == 1:
         return ours[0], "coded on the order"
     if len(set(ours)) > 1:
@@ -46,20 +54,32 @@ def _indication(order: MedicationOrder, patient: PatientSnapshot, knowledge: Kno
     if not order.reason_codes.isdisjoint(relapsed):
         return "relapsed-refractory", "mapped from the order's reason code"
     active = [
-        c for c in patient.conditions
+        c
+        for c in patient.conditions
         if c.clinical_status in (None, "active", "recurrence", "relapse")
         and c.verification_status not in ("refuted", "entered-in-error")
     ]
     if any(not c.codes.isdisjoint(relapsed) for c in active):
-        return "relapsed-refractory", "mapped from an active condition (ALL not in remission or in relapse)"
-    if not order.reason_codes.isdisjoint(ambiguous) or any(not c.codes.isdisjoint(ambiguous) for c in active):
-        return None, "ALL in remission: MRD-positive or consolidation cannot be told apart from the codes"
+        return (
+            "relapsed-refractory",
+            "mapped from an active condition (ALL not in remission or in relapse)",
+        )
+    if not order.reason_codes.isdisjoint(ambiguous) or any(
+        not c.codes.isdisjoint(ambiguous) for c in active
+    ):
+        return (
+            None,
+            "ALL in remission: MRD-positive or consolidation cannot be told apart from the codes",
+        )
     return None, "no indication coded on the order or in the conditions"
 
 
-def _earlier_orders(patient: PatientSnapshot, order: MedicationOrder, knowledge: Knowledge) -> list[MedicationOrder]:
+def _earlier_orders(
+    patient: PatientSnapshot, order: MedicationOrder, knowledge: Knowledge
+) -> list[MedicationOrder]:
     return [
-        o for o in patient.medication_orders
+        o
+        for o in patient.medication_orders
         if o.resource != order.resource
         and o.status not in ("draft", "entered-in-error", "cancelled")
         and is_blinatumomab(o, knowledge)
@@ -84,7 +104,7 @@ def _cycle(
     numbered = [(o, _cycle_of(o), o.first_start()) for o in earlier]
     if any(c is None or s is None for _, c, s in numbered):
         return None, "earlier blinatumomab orders on file do not say their cycle"
-    last_order, last_cycle, last_start = max(numbered, key=lambda item: item[2])  # type: ignore[arg-type,return-value]
+    _, last_cycle, last_start = max(numbered, key=lambda item: item[2])  # type: ignore[arg-type,return-value]
     assert last_cycle is not None and last_start is not None
     if start - last_start < timedelta(days=35):
         return last_cycle, f"continues cycle {last_cycle} begun {last_start.date()}"

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -21,7 +22,7 @@ from cds.fhir.parsing import resource_label
 from cds.fhir.prefetch import resolve_prefetch
 from cds.fhir.snapshot import build_snapshot, draft_orders, observation_codes
 from cds.findings import Finding
-from cds.hooks import CONTEXT_MODELS, Card, HookRequest, HookResponse, OrderSelectContext
+from cds.hooks import CONTEXT_MODELS, HookRequest, HookResponse, OrderSelectContext
 from cds.knowledge import Knowledge
 from cds.orders import is_blinatumomab, review
 from cds.patient import DataIssue, PatientSnapshot
@@ -58,12 +59,15 @@ SERVICES: dict[str, ServiceDefinition] = {
 
 USAGE_REQUIREMENTS = (
     "Send the prefetch keys patient, observations, immunizations, medications and conditions, or a "
-    "fhirServer with fhirAuthorization (patient/*.read scopes for Patient, Observation, Immunization, "
+    "fhirServer with fhirAuthorization (patient/*.read scopes for Patient, Observation, "
+    "Immunization, "
     "MedicationRequest, Medication, Condition) so the service can fetch what is missing. Code the "
     "indication and cycle on the blinatumomab MedicationRequest as described in the README."
 )
 
-DEV_MODE_NOTICE = "[OPEN DEVELOPMENT MODE: callers are not authenticated; do not use with patient data] "
+DEV_MODE_NOTICE = (
+    "[OPEN DEVELOPMENT MODE: callers are not authenticated; do not use with patient data] "
+)
 
 INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
@@ -145,13 +149,33 @@ class Engine:
             if check.rules is not None:
                 check.rules(knowledge)
 
-    def fhir_client(self, request: HookRequest) -> FhirClient | None:
-        if request.fhirServer is None:
+    def fhir_server_allowed(self, url: str, own_host: str | None) -> bool:
+        """Outside --dev, only https servers (from the allow-list, if one is set), never this
+        service itself: a request must not make us fetch arbitrary URLs (request forgery)."""
+        if self.settings.dev_mode:
+            return True
+        parsed = urlsplit(url)
+        own = (
+            {urlsplit(self.settings.public_base_url).netloc}
+            if self.settings.public_base_url
+            else set()
+        )
+        if own_host:
+            own.add(own_host)
+        if parsed.scheme != "https" or parsed.netloc in own or not parsed.hostname:
+            return False
+        allowed = self.settings.allowed_fhir_servers
+        return not allowed or any(
+            url == a.rstrip("/") or url.startswith(a.rstrip("/") + "/") for a in allowed
+        )
+
+    def fhir_client(self, request: HookRequest, own_host: str | None = None) -> FhirClient | None:
+        if request.fhirServer is None or not self.fhir_server_allowed(request.fhirServer, own_host):
             return None
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
         return FhirClient(request.fhirServer, token, self.settings)
 
-    def handle(self, service_id: str, body: Any) -> HookResult:
+    def handle(self, service_id: str, body: Any, own_host: str | None = None) -> HookResult:
         service = SERVICES.get(service_id)
         if service is None:
             raise HookError(404, f"no CDS service with id {service_id!r}", "not-found")
@@ -162,7 +186,9 @@ class Engine:
         except ValidationError as error:
             raise HookError(400, _validation_message(error, "")) from error
         if request.hook != service.hook:
-            raise HookError(400, f"service {service.id} answers hook {service.hook!r}, not {request.hook!r}")
+            raise HookError(
+                400, f"service {service.id} answers hook {service.hook!r}, not {request.hook!r}"
+            )
         try:
             context = CONTEXT_MODELS[service.hook].model_validate(request.context)
         except ValidationError as error:
@@ -171,33 +197,49 @@ class Engine:
         if len(resources) > self.settings.max_draft_orders:
             raise HookError(400, f"more than {self.settings.max_draft_orders} draft orders")
         result = HookResult(HookResponse(), service.id, request.hookInstance)
-        result.response = self._run(service, request, context, resources)
-        result.topics = [(c.source.topic.code if c.source.topic else "", c.indicator) for c in result.response.cards]
+        result.response = self._run(request, context, resources, own_host)
+        result.topics = [
+            (c.source.topic.code if c.source.topic else "", c.indicator)
+            for c in result.response.cards
+        ]
         return result
 
-    def _run(self, service: ServiceDefinition, request: HookRequest, context: Any,
-             resources: list[dict[str, Any]]) -> HookResponse:
+    def _run(
+        self,
+        request: HookRequest,
+        context: Any,
+        resources: list[dict[str, Any]],
+        own_host: str | None,
+    ) -> HookResponse:
         now = self.clock()
         draft_issues: list[DataIssue] = []
         orders = draft_orders(resources, draft_issues)
         selecting = isinstance(context, OrderSelectContext)
         # order-select: only the selected orders get cards; the others are context.
         selected = set(context.selections) if selecting else {o.resource for o in orders}
-        targets = [o for o in orders if o.resource in selected and is_blinatumomab(o, self.knowledge)]
+        targets = [
+            o for o in orders if o.resource in selected and is_blinatumomab(o, self.knowledge)
+        ]
         unreadable = [i for i in draft_issues if self._mentions_blinatumomab(resources, i.resource)]
         if not targets and not unreadable:
             return HookResponse(cards=[])
         sources = resolve_prefetch(
             self.templates,
             request.prefetch,
-            {"patientId": context.patientId, "userId": context.userId, "encounterId": context.encounterId},
-            lambda: self.fhir_client(request),
+            {
+                "patientId": context.patientId,
+                "userId": context.userId,
+                "encounterId": context.encounterId,
+            },
+            lambda: self.fhir_client(request, own_host),
             self.settings.fhir_deadline,
         )
         patient = build_snapshot(context.patientId, sources, self.knowledge)
         stage = "select" if selecting else "sign"
-        inputs = [CheckInput(review(o, patient, self.knowledge, now), patient, tuple(orders), now, stage)
-                  for o in targets]
+        inputs = [
+            CheckInput(review(o, patient, self.knowledge, now), patient, tuple(orders), now, stage)
+            for o in targets
+        ]
         outcome = run_checks(inputs, self.knowledge, self.checks)
         if targets and outcome.checks_run == 0:
             raise HookError(412, _unavailable_text(patient), "not-found")
@@ -213,18 +255,32 @@ class Engine:
             f'"{code}"' in text for code in codes
         )
 
-    def _data_quality(self, patient: PatientSnapshot, draft_issues: list[DataIssue],
-                      unreadable: list[DataIssue]) -> list[Finding]:
+    def _data_quality(
+        self, patient: PatientSnapshot, draft_issues: list[DataIssue], unreadable: list[DataIssue]
+    ) -> list[Finding]:
         findings = [
-            Finding("order-unreadable", "data-quality", "warning", "label-2.1",
-                    {"resource": issue.resource, "problem": issue.problem}, issue.resource)
+            Finding(
+                "order-unreadable",
+                "data-quality",
+                "warning",
+                "label-2.1",
+                {"resource": issue.resource, "problem": issue.problem},
+                issue.resource,
+            )
             for issue in unreadable
         ]
         others = [i for i in (*patient.issues, *draft_issues) if i not in unreadable]
         if others:
             listed = "\n".join(f"- `{i.resource}` ({i.source}): {i.problem}" for i in others[:20])
-            findings.append(Finding("data-quality-resource", "data-quality", "info", "label-2.1",
-                                    {"count": len(others), "resources": listed}))
+            findings.append(
+                Finding(
+                    "data-quality-resource",
+                    "data-quality",
+                    "info",
+                    "label-2.1",
+                    {"count": len(others), "resources": listed},
+                )
+            )
         return findings
 
 
@@ -233,10 +289,10 @@ def _unavailable_text(patient: PatientSnapshot) -> str:
     return f"the data the checks need could not be obtained ({reasons})"
 
 
-def operation_outcome(message: str, code: str = "invalid", severity: str = "error") -> dict[str, Any]:
+def operation_outcome(
+    message: str, code: str = "invalid", severity: str = "error"
+) -> dict[str, Any]:
     return {
         "resourceType": "OperationOutcome",
         "issue": [{"severity": severity, "code": code, "diagnostics": message}],
     }
-
-

@@ -6,9 +6,13 @@ Every setting has a documented default so that `python -m cds serve --dev` runs 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
+SANDBOX_JWKS = str(Path(__file__).parent / "web" / "cds-hooks-sandbox-jwks.json")
 
 
 def _default_database_url() -> str:
@@ -50,3 +54,42 @@ class Settings(BaseSettings):
     )
     fhir_max_pages: int = Field(default=20, description="Most `next` pages followed per search.")
     log_level: str = Field(default="INFO", description="Python logging level.")
+
+    trusted_issuers: dict[str, Any] = Field(
+        default_factory=dict,
+        description="JSON object: EHR issuer -> JWKS URL or file path "
+        '(or {"jwks": ..., "jku": [...]}).',
+    )
+    trust_cds_hooks_sandbox: bool = Field(
+        default=False,
+        description="Trust the public CDS Hooks sandbox (its JWKS ships with the service).",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="External base URL (behind a reverse proxy) that each JWT `aud` must match; "
+        "default: the URL the request arrived at.",
+    )
+    auth_discovery: bool = Field(default=False, description="Require a JWT on discovery too.")
+    jwt_leeway_seconds: int = Field(default=30, description="Clock skew allowed on exp/iat.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated browser origins allowed (or *)."
+    )
+    allowed_fhir_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated URL prefixes of fhirServers that may be fetched outside --dev "
+        "(default: any https server except this service's own host).",
+    )
+
+    @field_validator("cors_origins", "allowed_fhir_servers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    def issuers(self) -> dict[str, Any]:
+        """The allow-listed issuers, the public sandbox included when trusted."""
+        issuers = dict(self.trusted_issuers)
+        if self.trust_cds_hooks_sandbox:
+            issuers.setdefault(SANDBOX_ISSUER, SANDBOX_JWKS)
+        return issuers

@@ -1,4 +1,4 @@
-"""Start-up: the app factory runs nothing at import, refuses to run open by accident, and warms up."""
+"""Start-up: the app factory runs nothing at import and refuses to run open by accident."""
 
 from __future__ import annotations
 

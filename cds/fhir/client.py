@@ -1,7 +1,8 @@
 """HTTP transport to the EHR's FHIR server: timeouts, bounded retries, size limit, pagination.
 
 Only GETs, only below `fhirServer`, with the `fhirAuthorization` bearer token. The token is a
-transient secret: it is never logged and never leaves this module except in the Authorization header.
+transient secret: it is never logged and never leaves this module except in the Authorization
+header.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ class FhirClient:
             min(self._settings.fhir_read_timeout, remaining),
         )
         try:
-            with self._session.get(url, timeout=timeout, stream=True, allow_redirects=False) as answer:
+            with self._session.get(
+                url, timeout=timeout, stream=True, allow_redirects=False
+            ) as answer:
                 if answer.status_code != 200:
                     raise FhirFetchError(f"FHIR server answered HTTP {answer.status_code}")
                 content = self._read_limited(answer, deadline)
@@ -103,6 +106,10 @@ class FhirClient:
 
 def next_link(bundle: dict[str, Any]) -> str | None:
     for link in bundle.get("link") or []:
-        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+        if (
+            isinstance(link, dict)
+            and link.get("relation") == "next"
+            and isinstance(link.get("url"), str)
+        ):
             return str(link["url"])
     return None

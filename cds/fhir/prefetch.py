@@ -72,8 +72,12 @@ def _outcome_problem(value: Any) -> str | None:
         entries = value.get("entry") or []
         resources = [e.get("resource") for e in entries if isinstance(e, dict)]
         if resources and all(
-            isinstance(r, dict) and r.get("resourceType") == "OperationOutcome"
-            and any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in r.get("issue") or [])
+            isinstance(r, dict)
+            and r.get("resourceType") == "OperationOutcome"
+            and any(
+                isinstance(i, dict) and i.get("severity") in ("error", "fatal")
+                for i in r.get("issue") or []
+            )
             for r in resources
         ):
             return f"the EHR reported an error: {_operation_outcome_text(resources[0])}"
@@ -112,7 +116,9 @@ def resolve_prefetch(
             earlier_problem[key] = problem
         query = render_template(template, context)
         if query is None:
-            resolved[key] = SourceData(problem="the query needs context the EHR did not send", origin="none")
+            resolved[key] = SourceData(
+                problem="the query needs context the EHR did not send", origin="none"
+            )
         else:
             to_fetch[key] = query
 
@@ -122,16 +128,20 @@ def resolve_prefetch(
     if client is None:
         for key in to_fetch:
             reason = earlier_problem.get(key, "not prefetched")
-            resolved[key] = SourceData(problem=f"{reason}, and no fhirServer to fetch it from", origin="none")
-        for key, bundle in paginated.items():
             resolved[key] = SourceData(
-                problem="prefetch was paginated and no fhirServer was given to read its other pages",
+                problem=f"{reason}, and no fhirServer to fetch it from", origin="none"
+            )
+        for key in paginated:
+            resolved[key] = SourceData(
+                problem="prefetch was paginated and no fhirServer was given to read the other pages",
                 origin="none",
             )
         return resolved
 
     deadline = time.monotonic() + deadline_seconds
-    jobs: dict[str, Callable[[], Any]] = {key: _fetch(client, query, deadline) for key, query in to_fetch.items()}
+    jobs: dict[str, Callable[[], Any]] = {
+        key: _fetch(client, query, deadline) for key, query in to_fetch.items()
+    }
     jobs.update({key: _more_pages(client, bundle, deadline) for key, bundle in paginated.items()})
     pool = ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="fhir-fetch")
     try:
@@ -139,11 +149,17 @@ def resolve_prefetch(
         wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()) + 0.05)
         for key, future in futures.items():
             if not future.done():
-                resolved[key] = SourceData(problem="FHIR server too slow (deadline passed)", origin="fhirServer")
+                resolved[key] = SourceData(
+                    problem="FHIR server too slow (deadline passed)", origin="fhirServer"
+                )
                 continue
             error = future.exception()
             if error is not None:
-                text = str(error) if isinstance(error, FhirFetchError) else f"fetch failed ({type(error).__name__})"
+                text = (
+                    str(error)
+                    if isinstance(error, FhirFetchError)
+                    else f"fetch failed ({type(error).__name__})"
+                )
                 resolved[key] = SourceData(problem=text, origin="fhirServer")
                 continue
             value = future.result()

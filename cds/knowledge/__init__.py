@@ -1,7 +1,8 @@
 """Clinical knowledge as versioned data: loads and validates the YAML files in this folder.
 
 The files are the single source of clinical truth (dose tables, windows, code lists); Python only
-interprets them. Loading fails loudly if a rule lacks a source or names a source that does not exist,
+interprets them. Loading fails loudly if a rule lacks a source or names a source that does not
+exist,
 so a pharmacist's edit can never silently drop a citation.
 """
 

@@ -16,9 +16,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        code = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}.get(
-            status, "invalid"
-        )
+        code = {
+            404: "not-found",
+            405: "not-supported",
+            413: "too-costly",
+            415: "not-supported",
+        }.get(status, "invalid")
         return error_response(status, error.description or error.name, code)
 
     @app.errorhandler(Exception)

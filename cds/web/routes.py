@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds.feedback import FeedbackStore
 from cds.hooks import FeedbackRequest
 from cds.services import SERVICES, Engine, HookError, discovery, operation_outcome
+from cds.web.auth import AuthError, Caller, JwtVerifier
 
 blueprint = Blueprint("cds", __name__)
 audit = logging.getLogger("cds.audit")
@@ -22,7 +23,9 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+    return Response(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
+    )
 
 
 def error_response(status: int, message: str, code: str = "invalid") -> Response:
@@ -31,8 +34,11 @@ def error_response(status: int, message: str, code: str = "invalid") -> Response
 
 def _json_body() -> Any:
     if request.mimetype not in JSON_TYPES:
-        raise HookError(415, f"Content-Type must be application/json, not {request.mimetype or 'none'!r}",
-                        "not-supported")
+        raise HookError(
+            415,
+            f"Content-Type must be application/json, not {request.mimetype or 'none'!r}",
+            "not-supported",
+        )
     raw = request.get_data(cache=False)  # Flask raises 413 above MAX_CONTENT_LENGTH
     try:
         return json.loads(raw)
@@ -48,9 +54,40 @@ def _store() -> FeedbackStore:
     return current_app.extensions["cds.feedback"]  # type: ignore[no-any-return]
 
 
+class Unauthorized(Exception):
+    """Answered with a bare 401: the reason is logged, never told to the caller."""
+
+
+def _authenticate(log: dict[str, Any]) -> Caller | None:
+    """Verify the EHR's JWT for this exact URL (None in open development mode)."""
+    verifier: JwtVerifier | None = current_app.extensions.get("cds.auth")
+    if verifier is None:
+        return None
+    base = _engine().settings.public_base_url or request.host_url
+    audience = base.rstrip("/") + request.path
+    try:
+        caller = verifier.verify(request.headers.get("Authorization"), audience)
+    except AuthError as error:
+        log |= {"status": 401, "auth": str(error)[:300]}
+        raise Unauthorized from error
+    log |= {"issuer": caller.issuer, "jti": caller.jti, "tenant": caller.tenant}
+    return caller
+
+
+def _unauthorized() -> Response:
+    return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
+
+
 @blueprint.get("/cds-services")
 def get_discovery() -> Response:
     engine = _engine()
+    if engine.settings.auth_discovery:
+        log: dict[str, Any] = {"event": "discovery"}
+        try:
+            _authenticate(log)
+        except Unauthorized:
+            audit.info(json.dumps(log))
+            return _unauthorized()
     return json_response(discovery(engine.knowledge, engine.settings.dev_mode))
 
 
@@ -59,15 +96,18 @@ def call_service(service_id: str) -> Response:
     started = time.perf_counter()
     log: dict[str, Any] = {"event": "hook-call", "service": service_id}
     try:
+        _authenticate(log)
         if service_id not in SERVICES:
             raise HookError(404, f"no CDS service with id {service_id!r}", "not-found")
         body = _json_body()
         if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
             log["hookInstance"] = body["hookInstance"][:256]
-        result = _engine().handle(service_id, body)
+        result = _engine().handle(service_id, body, own_host=request.host)
         _store().record_issued(result.service, result.hook_instance, result.response.cards)
         log |= {"status": 200, "cards": [f"{t}:{i}" for t, i in result.topics]}
         return json_response(result.response.to_json())
+    except Unauthorized:
+        return _unauthorized()
     except HookError as error:
         log |= {"status": error.status, "problem": error.message[:300]}
         return error_response(error.status, error.message, error.code)
@@ -82,6 +122,7 @@ def post_feedback(service_id: str) -> Response:
     and whether the item was a repeat. Invalid feedback is a 400 naming the first problems."""
     log: dict[str, Any] = {"event": "feedback", "service": service_id}
     try:
+        _authenticate(log)
         if service_id not in SERVICES:
             raise HookError(404, f"no CDS service with id {service_id!r}", "not-found")
         body = _json_body()
@@ -100,6 +141,9 @@ def post_feedback(service_id: str) -> Response:
             logging.getLogger(__name__).exception("feedback store unavailable")
             message = "the feedback store is unavailable; retry later"
             raise HookError(503, message, "transient") from error
+    except Unauthorized:
+        audit.info(json.dumps(log))
+        return _unauthorized()
     except HookError as error:
         audit.info(json.dumps(log | {"status": error.status, "problem": error.message[:300]}))
         return error_response(error.status, error.message, error.code)

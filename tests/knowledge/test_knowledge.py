@@ -54,7 +54,7 @@ def test_a_rule_citing_an_unknown_source_is_rejected(knowledge_copy: Path) -> No
     _edit(
         knowledge_copy, "dose.yaml", lambda d: d["dose"]["schedules"][1].update(source="label-9.9")
     )
-    with pytest.raises(ValidationError, match="label-9.9"):
+    with pytest.raises(ValidationError, match=r"label-9\.9"):
         load_knowledge(knowledge_copy)
 
 
