@@ -133,7 +133,7 @@ def resolve_prefetch(
             )
         for key in paginated:
             resolved[key] = SourceData(
-                problem="prefetch was paginated and no fhirServer was given to read the other pages",
+                problem="prefetch was paginated and no fhirServer to read the other pages",
                 origin="none",
             )
         return resolved
