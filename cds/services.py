@@ -241,7 +241,8 @@ class Engine:
             for o in targets
         ]
         outcome = run_checks(inputs, self.knowledge, self.checks)
-        if targets and outcome.checks_run == 0:
+        nothing_readable = all(not data.available for data in sources.values())
+        if targets and (nothing_readable or outcome.checks_run == 0):
             raise HookError(412, _unavailable_text(patient), "not-found")
         findings = outcome.findings + self._data_quality(patient, draft_issues, unreadable)
         cards = [self.renderer.render(f) for f in findings]

@@ -45,9 +45,9 @@ class Check:
 
 
 def registry() -> tuple[Check, ...]:
-    from cds.checks import dose
+    from cds.checks import dose, vaccines
 
-    return (dose.CHECK,)
+    return (dose.CHECK, vaccines.CHECK)
 
 
 @dataclass(frozen=True)

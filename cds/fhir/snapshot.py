@@ -42,12 +42,28 @@ def _raw_codes(concept: Any) -> set[Code]:
     }
 
 
+# The code lists that name observations (the others are answers, drugs, vaccines, conditions).
+OBSERVATION_VALUE_SETS = (
+    "body_weight",
+    "body_height",
+    "body_surface_area",
+    "pregnancy_status",
+    "hcg_qualitative",
+    "hcg_quantitative",
+    "breastfeeding_status",
+    "alt",
+    "ast",
+    "bilirubin_total",
+    "ggt",
+    "neutrophils_absolute",
+)
+
+
 def observation_codes(knowledge: Knowledge) -> frozenset[Code]:
-    """Every observation code some check reads: the LOINC codes of the code lists."""
-    loinc = knowledge.codes.systems.get("loinc")
-    codes = set()
-    for name in knowledge.codes.value_sets:
-        codes |= {c for c in knowledge.codes_of(name) if c[0] == loinc}
+    """Every observation code some check reads (the prefetch template asks for exactly these)."""
+    codes: set[Code] = set()
+    for name in OBSERVATION_VALUE_SETS:
+        codes |= knowledge.codes_of(name)
     return frozenset(codes)
 
 

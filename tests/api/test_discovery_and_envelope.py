@@ -1,0 +1,230 @@
+"""Discovery and the CDS Hooks envelope: what an EHR integrator sees first, and every way a
+request can be malformed (a 4xx with an OperationOutcome naming the problem, never a 5xx)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Any
+
+import pytest
+import responses
+from flask.testing import FlaskClient
+
+from cds.settings import Settings
+from tests.api.conformance import assert_valid_cds_response
+from tests.conftest import SELECT, SIGN, chart_request
+
+TOKEN = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
+
+
+def test_discovery_lists_both_services_with_the_design_prefetch(client: FlaskClient) -> None:
+    body = client.get("/cds-services").get_json()
+    services = {s["id"]: s for s in body["services"]}
+    assert {(i, s["hook"]) for i, s in services.items()} == {
+        ("blinatumomab-order-sign", "order-sign"),
+        ("blinatumomab-order-select", "order-select"),
+    }
+    for service in services.values():
+        assert service["title"] and service["description"] and service["usageRequirements"]
+        assert "DEVELOPMENT MODE" in service["description"]
+        prefetch = service["prefetch"]
+        assert set(prefetch) == {
+            "patient",
+            "observations",
+            "immunizations",
+            "medications",
+            "conditions",
+        }
+        assert prefetch["patient"] == "Patient/{{context.patientId}}"
+        assert "http://loinc.org|29463-7" in prefetch["observations"]
+        for template in prefetch.values():
+            assert set(TOKEN.findall(template)) <= {
+                "context.patientId",
+                "context.userId",
+                "context.encounterId",
+            }
+
+
+def sign_request() -> dict[str, Any]:
+    return chart_request("dose-adult-rr-cycle1-starts-at-28")
+
+
+def _without(path: str) -> dict[str, Any]:
+    request = sign_request()
+    node = request
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node[part]
+    del node[last]
+    return request
+
+
+BAD_REQUESTS = {
+    "no hook": (lambda: _without("hook"), "hook"),
+    "no hookInstance": (lambda: _without("hookInstance"), "hookInstance"),
+    "no context": (lambda: _without("context"), "context"),
+    "no draftOrders": (lambda: _without("context.draftOrders"), "draftOrders"),
+    "no patientId": (lambda: _without("context.patientId"), "patientId"),
+    "no userId": (lambda: _without("context.userId"), "userId"),
+    "wrong hook": (lambda: sign_request() | {"hook": "patient-view"}, "patient-view"),
+    "draftOrders not a Bundle": (
+        lambda: (r := sign_request(), r["context"].update(draftOrders={"resourceType": "List"}), r)[
+            0
+        ],
+        "Bundle",
+    ),
+    "fhirAuthorization without fhirServer": (
+        lambda: (
+            sign_request()
+            | {
+                "fhirAuthorization": {
+                    "access_token": "t",
+                    "token_type": "Bearer",
+                    "expires_in": 300,
+                    "scope": "s",
+                    "subject": "c",
+                }
+            }
+        ),
+        "fhirServer",
+    ),
+    "a list, not an object": (lambda: [sign_request()], "object"),
+}
+
+
+@pytest.mark.parametrize(("make", "named"), BAD_REQUESTS.values(), ids=BAD_REQUESTS.keys())
+def test_a_malformed_request_is_a_400_naming_the_problem(
+    client: FlaskClient, make: Any, named: str
+) -> None:
+    answer = client.post(SIGN, json=make())
+    assert answer.status_code == 400
+    outcome = answer.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert named in outcome["issue"][0]["diagnostics"]
+
+
+def test_order_select_needs_selections(client: FlaskClient) -> None:
+    request = sign_request() | {"hook": "order-select"}
+    answer = client.post(SELECT, json=request)
+    assert (
+        answer.status_code == 400 and "selections" in answer.get_json()["issue"][0]["diagnostics"]
+    )
+
+
+def test_not_json_is_400_wrong_type_415_unknown_service_404(client: FlaskClient) -> None:
+    assert client.post(SIGN, data="{not json", content_type="application/json").status_code == 400
+    assert (
+        client.post(SIGN, data=json.dumps(sign_request()), content_type="text/plain").status_code
+        == 415
+    )
+    assert client.post("/cds-services/warfarin", json=sign_request()).status_code == 404
+
+
+def test_a_body_over_the_limit_is_413(make_app: Any, tmp_path: Any) -> None:
+    small = Settings(
+        dev_mode=True, database_url=f"sqlite:///{tmp_path / 'f.db'}", max_body_bytes=2000
+    )
+    answer = make_app(settings=small).test_client().post(SIGN, json=sign_request())
+    assert answer.status_code == 413
+    assert answer.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_the_same_hook_instance_twice_is_answered_twice(client: FlaskClient) -> None:
+    request = sign_request()
+    first, second = client.post(SIGN, json=request), client.post(SIGN, json=request)
+    assert first.status_code == second.status_code == 200
+    assert [c["summary"] for c in first.get_json()["cards"]] == [
+        c["summary"] for c in second.get_json()["cards"]
+    ]
+
+
+@responses.activate
+def test_no_blinatumomab_in_the_draft_orders_is_no_cards_and_no_fetch(client: FlaskClient) -> None:
+    request = sign_request()
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    order["medicationCodeableConcept"] = {
+        "coding": [
+            {
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "code": "197361",
+                "display": "amlodipine 5 MG Oral Tablet",
+            }
+        ],
+        "text": "amlodipine 5 mg tablet",
+    }
+    request.pop("prefetch")
+    request["fhirServer"] = "https://ehr.example.org/fhir"
+    answer = client.post(SIGN, json=request)
+    assert answer.status_code == 200 and answer.get_json() == {"cards": []}
+    assert len(responses.calls) == 0
+
+
+def quirky(change: Any) -> dict[str, Any]:
+    request = sign_request()
+    change(request, request["context"]["draftOrders"]["entry"][0]["resource"])
+    return request
+
+
+def _dose_on_dosage(request: dict[str, Any], order: dict[str, Any]) -> None:
+    for dosage in order["dosageInstruction"]:
+        dosage["doseQuantity"] = dosage.pop("doseAndRate")[0]["doseQuantity"]
+
+
+QUIRKS = {
+    "no Bundle.type": lambda r, o: r["context"]["draftOrders"].pop("type"),
+    "category as an object": lambda r, o: o.update(category={"coding": [{"code": "inpatient"}]}),
+    "doseQuantity on the dosage": _dose_on_dosage,
+    "patientId as Patient/x": lambda r, o: r["context"].update(
+        patientId="Patient/" + r["context"]["patientId"]
+    ),
+    "unknown extension and context fields": lambda r, o: (
+        r.update(extension={"org.example.flag": True}),
+        r["context"].update(somethingNew={"x": 1}),
+        o.setdefault("extension", []).append(
+            {"url": "https://ehr.example.org/ext", "valueString": "x"}
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("change", QUIRKS.values(), ids=QUIRKS.keys())
+def test_real_client_quirks_are_tolerated_and_the_dose_is_still_checked(
+    client: FlaskClient, change: Any
+) -> None:
+    answer = client.post(SIGN, json=quirky(change))
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert_valid_cds_response(body)
+    assert ("dose", "critical") in [
+        (c["source"]["topic"]["code"], c["indicator"]) for c in body["cards"]
+    ]
+
+
+def test_order_select_speaks_only_about_the_selected_orders(client: FlaskClient) -> None:
+    request = sign_request() | {"hook": "order-select"}
+    overdose = request["context"]["draftOrders"]["entry"][0]["resource"]
+    request["context"]["selections"] = ["MedicationRequest/some-other-order"]
+    assert client.post(SELECT, json=request).get_json() == {"cards": []}
+    request["context"]["selections"] = [f"MedicationRequest/{overdose['id']}"]
+    body = client.post(SELECT, json=request).get_json()
+    assert_valid_cds_response(body)
+    assert ("dose", "critical") in [
+        (c["source"]["topic"]["code"], c["indicator"]) for c in body["cards"]
+    ]
+
+
+def test_order_select_with_a_bare_order_not_yet_filled_in(client: FlaskClient) -> None:
+    """The sandbox sends a MedicationRequest with no intent and no dose until they are chosen."""
+    request = sign_request() | {"hook": "order-select"}
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    for key in ("intent", "dosageInstruction", "dispenseRequest"):
+        order.pop(key, None)
+    request["context"]["selections"] = [f"MedicationRequest/{order['id']}"]
+    answer = client.post(SELECT, json=copy.deepcopy(request))
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert_valid_cds_response(body)
+    dose_cards = [c["indicator"] for c in body["cards"] if c["source"]["topic"]["code"] == "dose"]
+    assert dose_cards == ["info"]
