@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
-from cds.fhir.parsing import normalise
-
-UCUM = "http://unitsofmeasure.org"
+from cds.knowledge import Knowledge
 
 
-def order_with_daily_doses(
-    raw: Mapping[str, Any], doses: Sequence[Decimal | None]
-) -> dict[str, Any]:
-    """A copy of the MedicationRequest with the dose of each dosage (by sequence order) replaced
-    where `doses` gives one, in mcg/day."""
-    resource, _ = normalise(dict(raw))
-    resource = copy.deepcopy(resource)
-    dosages = sorted(
-        resource.get("dosageInstruction") or [],
-        key=lambda d: (d.get("sequence") is None, d.get("sequence") or 0),
-    )
-    for dosage, dose in zip(dosages, doses, strict=False):
-        if dose is None:
-            continue
-        value = float(dose.quantize(Decimal("0.01")).normalize())
-        quantity = {"value": value, "unit": "ug/d", "system": UCUM, "code": "ug/d"}
-        dosage["doseAndRate"] = [{"doseQuantity": quantity}]
-        dosage.pop("text", None)
-    return resource
+def hcg_test_order(knowledge: Knowledge, patient_id: str, now: datetime) -> dict[str, Any]:
+    """A draft ServiceRequest for the hCG test of the `hcg_order` code list."""
+    code = knowledge.codes.value_sets["hcg_order"].codes[0]
+    return {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "order",
+        "priority": "urgent",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://snomed.info/sct",
+                        "code": "108252007",
+                        "display": "Laboratory procedure",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "coding": [
+                {
+                    "system": knowledge.codes.systems[code.system],
+                    "code": code.code,
+                    "display": code.display,
+                }
+            ],
+            "text": "hCG pregnancy test before blinatumomab",
+        },
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "authoredOn": now.isoformat(),
+        "reasonCode": [
+            {"text": "Verify pregnancy status before blinatumomab (embryo-fetal toxicity)"}
+        ],
+    }

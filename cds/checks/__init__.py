@@ -45,9 +45,9 @@ class Check:
 
 
 def registry() -> tuple[Check, ...]:
-    from cds.checks import dose, vaccines
+    from cds.checks import dose, pregnancy, vaccines
 
-    return (dose.CHECK, vaccines.CHECK)
+    return (dose.CHECK, pregnancy.CHECK, vaccines.CHECK)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,247 @@
+"""Pregnancy-status check (card topic `pregnancy-status`; label §5 embryo-fetal toxicity, §8).
+
+For females of reproductive potential: a positive result with no later negative one is critical in
+any cycle; before cycle 1 a recent negative result must be on file (else a warning with an hCG
+order to accept); later cycles get a reminder; contraception and lactation are always reminded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from cds import units
+from cds.checks import Check, CheckInput
+from cds.findings import Finding, ProposedAction
+from cds.knowledge import Knowledge
+from cds.patient import ObservationFact
+from cds.suggestions import hcg_test_order
+
+TOPIC = "pregnancy-status"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+POSITIVE_FLAGS = frozenset({(INTERPRETATION, "POS"), (INTERPRETATION, "H"), (INTERPRETATION, "A")})
+NEGATIVE_FLAGS = frozenset({(INTERPRETATION, "NEG"), (INTERPRETATION, "N")})
+
+Reading = Literal["positive", "negative"]
+
+
+class PregnancyRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str
+    reviewed: str
+    reproductive_age_min_years: int
+    reproductive_age_max_years: int
+    reproductive_age_source: str
+    negative_result_valid_hours: int
+    result_window_source: str
+    test_before_every_cycle: bool
+    test_before_every_cycle_source: str
+    quantitative_positive_above: Decimal
+    quantitative_unit: str
+    quantitative_source: str
+    usable_statuses: list[str]
+    contraception_hours_after_last_dose: int
+    contraception_source: str
+
+
+def rules(knowledge: Knowledge) -> PregnancyRules:
+    settings = knowledge.section("pregnancy", PregnancyRules)
+    if settings.negative_result_valid_hours < 72:
+        raise ValueError("pregnancy.yaml: a negative result must count for at least 72 hours")
+    return settings
+
+
+def _reading(
+    fact: ObservationFact, knowledge: Knowledge, settings: PregnancyRules
+) -> Reading | None:
+    """What one pregnancy status or hCG result says (None: nothing definite)."""
+    values = fact.value_codes
+    if not values.isdisjoint(
+        knowledge.codes_of("answer_pregnant") | knowledge.codes_of("answer_positive")
+    ):
+        return "positive"
+    if not values.isdisjoint(
+        knowledge.codes_of("answer_not_pregnant") | knowledge.codes_of("answer_negative")
+    ):
+        return "negative"
+    if (
+        fact.has_code(knowledge.codes_of("hcg_quantitative"))
+        and fact.value is not None
+        and fact.unit
+    ):
+        limit = fact.reference_high
+        if limit is None:
+            try:
+                limit = units.convert(
+                    settings.quantitative_positive_above, settings.quantitative_unit, fact.unit
+                )
+            except units.UnitError:
+                return None
+        return "positive" if fact.value > limit else "negative"
+    if not fact.interpretation.isdisjoint(POSITIVE_FLAGS):
+        return "positive"
+    if not fact.interpretation.isdisjoint(NEGATIVE_FLAGS):
+        return "negative"
+    text = (fact.value_text or "").strip().lower()
+    return "positive" if text.startswith("pos") else "negative" if text.startswith("neg") else None
+
+
+def _applies(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules) -> bool | None:
+    """True for a female of reproductive potential, False if not, None if the chart cannot tell."""
+    patient = item.patient
+    if patient.gender in ("male",):
+        return False
+    age = patient.age_years(item.review.start.date())
+    if patient.gender != "female" or age is None:
+        return None
+    if not settings.reproductive_age_min_years <= age <= settings.reproductive_age_max_years:
+        return False
+    stand_down = knowledge.codes_of("no_reproductive_potential")
+    return not any(
+        not c.codes.isdisjoint(stand_down)
+        and c.verification_status not in ("refuted", "entered-in-error")
+        and c.clinical_status not in ("inactive", "resolved")
+        for c in patient.conditions
+    )
+
+
+def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+    settings = rules(knowledge)
+    order = item.review.order.resource
+    applies = _applies(item, knowledge, settings)
+    if applies is False:
+        return []
+    if applies is None:
+        return [
+            Finding(
+                "pregnancy-applicability-unknown",
+                TOPIC,
+                "warning",
+                settings.reproductive_age_source,
+                {
+                    "gender": item.patient.gender or "not recorded",
+                    "birth_date": item.patient.birth_date.isoformat()
+                    if item.patient.birth_date
+                    else "not recorded",
+                },
+                order,
+            )
+        ]
+    if "observations" in item.patient.unavailable:  # only now: a man needs no such card
+        reason = f"observations: {item.patient.unavailable['observations']}"
+        return [
+            Finding(
+                "check-not-run",
+                TOPIC,
+                "warning",
+                "label-5.13",
+                {"what": CHECK.verifies, "reason": reason},
+                order,
+            )
+        ]
+    start = item.review.start
+    tests = (
+        knowledge.codes_of("pregnancy_status")
+        | knowledge.codes_of("hcg_qualitative")
+        | knowledge.codes_of("hcg_quantitative")
+    )
+    dated: list[tuple[datetime, Reading, ObservationFact]] = []
+    for fact in item.patient.observations_of(tests):
+        reading = _reading(fact, knowledge, settings)
+        if (
+            fact.status in settings.usable_statuses
+            and fact.when is not None
+            and reading is not None
+        ):
+            dated.append((fact.when, reading, fact))
+    dated.sort(key=lambda entry: entry[0], reverse=True)
+    findings: list[Finding] = []
+    cycle = item.review.cycle
+    if dated and dated[0][1] == "positive":
+        when, _, fact = dated[0]
+        findings.append(
+            Finding(
+                "pregnancy-positive",
+                TOPIC,
+                "critical",
+                "label-5.13",
+                {"date": when.date().isoformat(), "resource": fact.resource},
+                order,
+            )
+        )
+    elif cycle in (None, 1) or settings.test_before_every_cycle:
+        earliest = start - timedelta(hours=settings.negative_result_valid_hours)
+        recent = [entry for entry in dated if entry[1] == "negative" and entry[0] >= earliest]
+        if not recent:
+            last = next((e for e in dated if e[1] == "negative"), None)
+            findings.append(
+                Finding(
+                    "pregnancy-status-unknown",
+                    TOPIC,
+                    "warning",
+                    settings.result_window_source,
+                    {
+                        "days": settings.negative_result_valid_hours // 24,
+                        "last": last[0].date().isoformat() if last else "none on file",
+                        "cycle": cycle if cycle is not None else "unknown (checked as cycle 1)",
+                    },
+                    order,
+                    (
+                        ProposedAction(
+                            "create",
+                            "Order a serum hCG pregnancy test",
+                            hcg_test_order(knowledge, item.patient.patient_id, item.now),
+                        ),
+                    ),
+                )
+            )
+    else:
+        findings.append(
+            Finding(
+                "pregnancy-test-reminder",
+                TOPIC,
+                "info",
+                settings.test_before_every_cycle_source,
+                {"cycle": cycle},
+                order,
+            )
+        )
+    breastfeeding = item.patient.observations_of(knowledge.codes_of("breastfeeding_status"))
+    if breastfeeding and not breastfeeding[0].value_codes.isdisjoint(
+        knowledge.codes_of("answer_breastfeeding")
+    ):
+        findings.append(
+            Finding(
+                "pregnancy-breastfeeding",
+                TOPIC,
+                "warning",
+                settings.contraception_source,
+                {"hours": settings.contraception_hours_after_last_dose},
+                order,
+            )
+        )
+    findings.append(
+        Finding(
+            "pregnancy-contraception-reminder",
+            TOPIC,
+            "info",
+            settings.contraception_source,
+            {"hours": settings.contraception_hours_after_last_dose},
+            order,
+        )
+    )
+    return findings
+
+
+CHECK = Check(
+    topic=TOPIC,
+    verifies="the pregnancy status",
+    requires=frozenset({"patient"}),  # observations: checked once the check applies
+    source="label-5.13",
+    run=check_pregnancy,
+    rules=rules,
+)

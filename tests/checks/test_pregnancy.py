@@ -1,0 +1,326 @@
+"""Pregnancy status (label §5 embryo-fetal toxicity, §8): females of reproductive potential need a
+recent negative result before cycle 1; a positive result is critical in any cycle."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from flask.testing import FlaskClient
+
+from cds.cards import CardRenderer
+from cds.knowledge import KNOWLEDGE_DIR, load_knowledge
+from cds.services import Engine
+from cds.settings import Settings
+from tests.conftest import NOW, SIGN
+from tests.fixtures_util import (
+    LOINC,
+    SNOMED,
+    Step,
+    blinatumomab_order,
+    bundle,
+    cards_of_topic,
+    condition,
+    dexamethasone_order,
+    height,
+    order_sign,
+    patient,
+    weight,
+)
+
+PID = "pt-pregnancy"
+EARLIER_CYCLE = blinatumomab_order(
+    PID,
+    [Step(9, days=7), Step(28, days=21)],
+    oid="blin-c1",
+    cycle=1,
+    start="2026-01-05T10:00:00+00:00",
+    status="completed",
+    authored="2026-01-05T08:00:00+00:00",
+)
+
+
+def lab(
+    oid: str, loinc: str, display: str, when: str, *, status: str = "final", **value: Any
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": status,
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                        "display": "Laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{PID}"},
+        "effectiveDateTime": when,
+        **value,
+    }
+
+
+def urine_hcg(when: str, result: str, oid: str = "hcg-urine") -> dict[str, Any]:
+    code = {"positive": ("10828004", "Positive"), "negative": ("260385009", "Negative")}[result]
+    return lab(
+        oid,
+        "2106-3",
+        "Choriogonadotropin (pregnancy test) [Presence] in Urine",
+        when,
+        valueCodeableConcept={"coding": [{"system": SNOMED, "code": code[0], "display": code[1]}]},
+    )
+
+
+def status(when: str, answer: tuple[str, str, str], oid: str = "preg-status") -> dict[str, Any]:
+    system, code, display = answer
+    return lab(
+        oid,
+        "82810-3",
+        "Pregnancy status",
+        when,
+        valueCodeableConcept={"coding": [{"system": system, "code": code, "display": display}]},
+    )
+
+
+def serum_hcg(
+    when: str, value: float, high: float | None = 5, oid: str = "hcg-serum"
+) -> dict[str, Any]:
+    result = lab(
+        oid,
+        "21198-7",
+        "Choriogonadotropin.beta subunit [Units/volume] in Serum or Plasma",
+        when,
+        valueQuantity={
+            "value": value,
+            "unit": "mIU/mL",
+            "system": "http://unitsofmeasure.org",
+            "code": "m[IU]/mL",
+        },
+    )
+    if high is not None:
+        result["referenceRange"] = [
+            {
+                "high": {
+                    "value": high,
+                    "unit": "mIU/mL",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "m[IU]/mL",
+                }
+            }
+        ]
+    return result
+
+
+PREGNANT = (LOINC, "LA15173-0", "Pregnant")
+NOT_PREGNANT_SNOMED = (SNOMED, "60001007", "Not pregnant")
+
+
+def chart(
+    *extra: dict[str, Any],
+    gender: str | None = "female",
+    born: str | None = "1998-05-03",
+    cycle: int = 1,
+    history: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    person = patient(
+        PID,
+        gender=gender or "unknown",
+        birth_date=born or "2000-01-01",
+        family="Lindqvist",
+        given="Maja",
+        mrn="MRN-220871",
+    )
+    if gender is None:
+        del person["gender"]
+    if born is None:
+        del person["birthDate"]
+    steps = [Step(9, days=7), Step(28, days=21)] if cycle == 1 else [Step(28, days=28)]
+    return bundle(
+        [
+            person,
+            weight(PID, 64),
+            height(PID, 168),
+            blinatumomab_order(PID, steps, cycle=cycle),
+            dexamethasone_order(PID),
+            *(history or []),
+            *extra,
+        ]
+    )
+
+
+REMINDER = ("pregnancy-status", "info")
+WARNING = ("pregnancy-status", "warning")
+CRITICAL = ("pregnancy-status", "critical")
+
+# The infusion starts 2026-03-02T10:00Z; the 28-year-old woman is in cycle 1 unless said otherwise.
+SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
+    "negative urine hCG 2 days ago -> contraception reminder only": (
+        chart(urine_hcg("2026-02-28T09:00:00+00:00", "negative")),
+        [REMINDER],
+    ),
+    "negative urine hCG 10 days ago -> warning": (
+        chart(urine_hcg("2026-02-20T09:00:00+00:00", "negative")),
+        [REMINDER, WARNING],
+    ),
+    "no test at all -> warning": (chart(), [REMINDER, WARNING]),
+    "pregnancy status pregnant 3 weeks ago, nothing later -> critical": (
+        chart(status("2026-02-09T09:00:00+00:00", PREGNANT)),
+        [CRITICAL, REMINDER],
+    ),
+    "positive then a later negative -> no critical": (
+        chart(
+            urine_hcg("2026-02-09T09:00:00+00:00", "positive", oid="old"),
+            urine_hcg("2026-03-01T09:00:00+00:00", "negative"),
+        ),
+        [REMINDER],
+    ),
+    "quantitative hCG 1200 above range -> critical": (
+        chart(serum_hcg("2026-02-28T09:00:00+00:00", 1200)),
+        [CRITICAL, REMINDER],
+    ),
+    "quantitative hCG 2 within range -> negative": (
+        chart(serum_hcg("2026-02-28T09:00:00+00:00", 2)),
+        [REMINDER],
+    ),
+    "quantitative hCG 8 without a range: above the default 5 -> critical": (
+        chart(serum_hcg("2026-02-28T09:00:00+00:00", 8, high=None)),
+        [CRITICAL, REMINDER],
+    ),
+    "SNOMED not pregnant yesterday -> ok": (
+        chart(status("2026-03-01T09:00:00+00:00", NOT_PREGNANT_SNOMED)),
+        [REMINDER],
+    ),
+    "preliminary negative result does not count -> warning": (
+        chart(
+            lab(
+                "hcg-p",
+                "2106-3",
+                "hCG urine",
+                "2026-03-01T09:00:00+00:00",
+                status="preliminary",
+                valueCodeableConcept={"coding": [{"system": SNOMED, "code": "260385009"}]},
+            )
+        ),
+        [REMINDER, WARNING],
+    ),
+    "cycle 3 -> info reminders": (chart(cycle=3, history=[EARLIER_CYCLE]), [REMINDER, REMINDER]),
+    "cycle 3 with an old positive never followed by a negative -> critical": (
+        chart(urine_hcg("2025-12-20T09:00:00+00:00", "positive"), cycle=3, history=[EARLIER_CYCLE]),
+        [CRITICAL, REMINDER],
+    ),
+    "62-year-old woman -> silent": (chart(born="1964-01-10"), []),
+    "11-year-old girl -> silent": (chart(born="2014-08-01"), []),
+    "man -> silent": (chart(gender="male"), []),
+    "postmenopausal woman of 50 -> silent": (
+        chart(
+            condition(PID, "76498008", "Postmenopausal state", cid="menopause", system=SNOMED),
+            born="1976-02-01",
+        ),
+        [],
+    ),
+    "sex not recorded -> warning": (chart(gender=None), [WARNING]),
+    "birth date missing -> warning": (chart(born=None), [WARNING]),
+    "currently breastfeeding -> warning": (
+        chart(
+            urine_hcg("2026-02-28T09:00:00+00:00", "negative"),
+            lab(
+                "bf",
+                "63895-7",
+                "Breastfeeding status",
+                "2026-02-27T09:00:00+00:00",
+                valueCodeableConcept={
+                    "coding": [
+                        {"system": LOINC, "code": "LA29252-6", "display": "Currently breastfeeding"}
+                    ]
+                },
+            ),
+        ),
+        [REMINDER, WARNING],
+    ),
+}
+
+
+@pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
+def test_pregnancy_golden_matrix(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert cards_of_topic(body, "pregnancy-status") == sorted(expected)
+
+
+def test_the_missing_test_comes_with_an_hcg_order_to_accept(client: FlaskClient) -> None:
+    body = client.post(SIGN, json=order_sign(chart())).get_json()
+    [card] = [
+        c
+        for c in body["cards"]
+        if c["source"]["topic"]["code"] == "pregnancy-status" and c["indicator"] == "warning"
+    ]
+    [action] = card["suggestions"][0]["actions"]
+    assert action["type"] == "create"
+    request = action["resource"]
+    assert request["resourceType"] == "ServiceRequest" and request["status"] == "draft"
+    assert request["code"]["coding"][0] == {
+        "system": LOINC,
+        "code": "2118-8",
+        "display": request["code"]["coding"][0]["display"],
+    }
+    assert request["subject"] == {"reference": f"Patient/{PID}"}
+
+
+def test_observations_unreadable_for_a_woman_says_so_and_for_a_man_stays_silent(
+    client: FlaskClient,
+) -> None:
+    for gender, expected in (("female", [WARNING]), ("male", [])):
+        request = order_sign(chart(gender=gender))
+        del request["prefetch"]["observations"]
+        body = client.post(SIGN, json=request).get_json()
+        assert cards_of_topic(body, "pregnancy-status") == expected
+
+
+def _engine_with(tmp_path: Path, change: Any) -> Engine:
+    target = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    path = target / "pregnancy.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data))
+    knowledge = load_knowledge(target)
+    return Engine(Settings(dev_mode=True), knowledge, CardRenderer(knowledge), clock=lambda: NOW)
+
+
+def _topics(engine: Engine, chart_bundle: dict[str, Any]) -> list[tuple[str, str]]:
+    cards = engine.handle(
+        "blinatumomab-order-sign", copy.deepcopy(order_sign(chart_bundle))
+    ).response.cards
+    return sorted(
+        (c.source.topic.code, c.indicator)
+        for c in cards
+        if c.source.topic and c.source.topic.code == "pregnancy-status"
+    )
+
+
+def test_the_result_window_is_data(tmp_path: Path) -> None:
+    ten_days = chart(urine_hcg("2026-02-20T09:00:00+00:00", "negative"))
+    assert _topics(
+        _engine_with(tmp_path, lambda d: d.update(negative_result_valid_hours=336)), ten_days
+    ) == [REMINDER]
+
+
+def test_a_test_before_every_cycle_is_a_setting(tmp_path: Path) -> None:
+    cycle3 = chart(cycle=3, history=[EARLIER_CYCLE])
+    engine = _engine_with(tmp_path, lambda d: d.update(test_before_every_cycle=True))
+    assert _topics(engine, cycle3) == [REMINDER, WARNING]
+
+
+def test_a_window_under_72_hours_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="72 hours"):
+        _engine_with(tmp_path, lambda d: d.update(negative_result_valid_hours=48))
