@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from cds.knowledge import Knowledge
@@ -41,5 +42,53 @@ def hcg_test_order(knowledge: Knowledge, patient_id: str, now: datetime) -> dict
         "authoredOn": now.isoformat(),
         "reasonCode": [
             {"text": "Verify pregnancy status before blinatumomab (embryo-fetal toxicity)"}
+        ],
+    }
+
+
+def dexamethasone_order(
+    patient_id: str, mg: Decimal, when: datetime, now: datetime
+) -> dict[str, Any]:
+    """A draft dexamethasone IV order for the blinatumomab premedication."""
+    return {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [
+                {
+                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                    "code": "3264",
+                    "display": "dexamethasone",
+                }
+            ],
+            "text": "dexamethasone",
+        },
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "authoredOn": now.isoformat(),
+        "dosageInstruction": [
+            {
+                "text": f"dexamethasone {mg} mg IV once, 1 hour before blinatumomab",
+                "timing": {"event": [when.isoformat()]},
+                "route": {
+                    "coding": [
+                        {
+                            "system": "http://snomed.info/sct",
+                            "code": "47625008",
+                            "display": "Intravenous route",
+                        }
+                    ]
+                },
+                "doseAndRate": [
+                    {
+                        "doseQuantity": {
+                            "value": float(mg),
+                            "unit": "mg",
+                            "system": "http://unitsofmeasure.org",
+                            "code": "mg",
+                        }
+                    }
+                ],
+            }
         ],
     }

@@ -45,9 +45,9 @@ class Check:
 
 
 def registry() -> tuple[Check, ...]:
-    from cds.checks import dose, pregnancy, vaccines
+    from cds.checks import dose, pregnancy, premedication, vaccines
 
-    return (dose.CHECK, pregnancy.CHECK, vaccines.CHECK)
+    return (dose.CHECK, premedication.CHECK, pregnancy.CHECK, vaccines.CHECK)
 
 
 @dataclass(frozen=True)

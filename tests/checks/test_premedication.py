@@ -1,0 +1,250 @@
+"""Premedication (label §2.2-2.5): the glucocorticoid for the order's first dose must be ordered;
+missing or >10% low is a warning with the right dexamethasone order; the day-8 step-up inside the
+same order is an info reminder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.conftest import SIGN
+from tests.fixtures_util import (
+    RXNORM,
+    Step,
+    blinatumomab_order,
+    bundle,
+    cards_of_topic,
+    dexamethasone_order,
+    height,
+    order_sign,
+    patient,
+    weight,
+)
+
+PID = "pt-premed"
+STEP_UP = [Step(9, days=7), Step(28, days=21)]
+FULL = [Step(28, days=28)]
+ADULT = "1971-04-02"
+CHILD_8 = "2017-09-15"
+
+
+def prednisone_order(mg: float) -> dict[str, Any]:
+    order = dexamethasone_order(PID, mg, oid="prednisone-premed")
+    order["medicationCodeableConcept"] = {
+        "coding": [{"system": RXNORM, "code": "8640", "display": "prednisone"}],
+        "text": "prednisone",
+    }
+    order["dosageInstruction"][0]["text"] = f"prednisone {mg} mg IV 1 hour before blinatumomab"
+    return order
+
+
+def active_dexamethasone(mg: float, when: str) -> dict[str, Any]:
+    order = dexamethasone_order(PID, mg, oid="dex-active", when=when)
+    order["status"] = "active"
+    return order
+
+
+def chart(
+    *premeds: dict[str, Any],
+    born: str = ADULT,
+    kg: float = 80,
+    cm: float = 178,
+    indication: str | None = "relapsed-refractory",
+    cycle: int | None = 1,
+    steps: list[Step] | None = None,
+    history: list[dict[str, Any]] | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    order = blinatumomab_order(
+        PID,
+        steps or (STEP_UP if cycle == 1 and indication == "relapsed-refractory" else FULL),
+        indication=indication,
+        cycle=cycle,
+    )
+    if note:
+        order["note"] = [{"text": note}]
+    return bundle(
+        [
+            patient(PID, birth_date=born),
+            weight(PID, kg),
+            height(PID, cm),
+            order,
+            *premeds,
+            *(history or []),
+        ]
+    )
+
+
+EARLIER_C1 = blinatumomab_order(
+    PID,
+    STEP_UP,
+    oid="blin-c1",
+    cycle=1,
+    start="2026-01-05T10:00:00+00:00",
+    status="completed",
+    authored="2026-01-05T08:00:00+00:00",
+)
+REMINDER = ("premedication", "info")
+WARNING = ("premedication", "warning")
+
+SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
+    "adult R/R c1 with dexamethasone 20 mg -> only the day-8 reminder": (
+        chart(dexamethasone_order(PID, 20)),
+        [REMINDER],
+    ),
+    "adult R/R c1 without premedication -> warning": (chart(), [REMINDER, WARNING]),
+    "adult R/R c1 dexamethasone 16 mg (20% low) -> warning": (
+        chart(dexamethasone_order(PID, 16)),
+        [REMINDER, WARNING],
+    ),
+    "adult R/R c1 dexamethasone 18.5 mg (7.5% low) -> no warning": (
+        chart(dexamethasone_order(PID, 18.5)),
+        [REMINDER],
+    ),
+    "adult MRD c1 prednisone 100 mg -> ok": (
+        chart(prednisone_order(100), indication="mrd-positive"),
+        [],
+    ),
+    "adult MRD c1 dexamethasone 16 mg -> ok": (
+        chart(dexamethasone_order(PID, 16), indication="mrd-positive"),
+        [],
+    ),
+    "adult MRD c1 prednisone 50 mg -> warning": (
+        chart(prednisone_order(50), indication="mrd-positive"),
+        [WARNING],
+    ),
+    "adult consolidation c2, active dexamethasone timed 1 h before -> ok": (
+        chart(
+            active_dexamethasone(20, "2026-03-02T09:00:00+00:00"),
+            indication="consolidation",
+            cycle=2,
+            history=[EARLIER_C1],
+        ),
+        [],
+    ),
+    "adult consolidation c2, active dexamethasone from last week -> warning": (
+        chart(
+            active_dexamethasone(20, "2026-02-23T09:00:00+00:00"),
+            indication="consolidation",
+            cycle=2,
+            history=[EARLIER_C1],
+        ),
+        [WARNING],
+    ),
+    "adult R/R c2 without premedication -> warning (every cycle)": (
+        chart(indication="relapsed-refractory", cycle=2, history=[EARLIER_C1]),
+        [WARNING],
+    ),
+    "adult R/R day-8 step-up bag without premedication -> warning": (
+        chart(
+            cycle=1,
+            steps=[Step(28, days=21)],
+            history=[
+                blinatumomab_order(
+                    PID,
+                    [Step(9, days=7)],
+                    oid="blin-c1-week1",
+                    cycle=1,
+                    start="2026-02-23T10:00:00+00:00",
+                    status="active",
+                    authored="2026-02-23T08:00:00+00:00",
+                )
+            ],
+        ),
+        [WARNING],
+    ),
+    "adult R/R c3 restart after interruption without premedication -> warning": (
+        chart(
+            cycle=3,
+            history=[EARLIER_C1],
+            steps=[Step(28, days=10)],
+            note="Restart after 6-hour interruption (line occlusion)",
+        ),
+        [WARNING],
+    ),
+    "child 8 y 20 kg 115 cm R/R c1 without dexamethasone -> warning": (
+        chart(born=CHILD_8, kg=20, cm=115, steps=[Step(5, unit="ug/m2/d", days=7)]),
+        [WARNING],
+    ),
+    "child 8 y R/R c1 dexamethasone 4 mg for 0.8 m² -> ok": (
+        chart(
+            dexamethasone_order(PID, 4),
+            born=CHILD_8,
+            kg=20,
+            cm=115,
+            steps=[Step(5, unit="ug/m2/d", days=7)],
+        ),
+        [],
+    ),
+    "child 8 y MRD cycle 2 -> no premedication card": (
+        chart(
+            born=CHILD_8,
+            kg=20,
+            cm=115,
+            indication="mrd-positive",
+            cycle=2,
+            history=[EARLIER_C1],
+            steps=[Step(15, unit="ug/m2/d", days=28)],
+        ),
+        [],
+    ),
+    "unknown indication adult c1 dexamethasone 16 mg -> ok": (
+        chart(dexamethasone_order(PID, 16), indication=None, steps=FULL),
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
+def test_premedication_golden_matrix(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert cards_of_topic(body, "premedication") == sorted(expected)
+
+
+def _suggested(body: dict[str, Any]) -> dict[str, Any]:
+    [card] = [
+        c
+        for c in body["cards"]
+        if c["source"]["topic"]["code"] == "premedication" and c["indicator"] == "warning"
+    ]
+    [action] = card["suggestions"][0]["actions"]
+    assert action["type"] == "create"
+    return action["resource"]
+
+
+def test_the_missing_adult_premedication_is_offered_as_an_order(client: FlaskClient) -> None:
+    resource = _suggested(client.post(SIGN, json=order_sign(chart())).get_json())
+    assert resource["medicationCodeableConcept"]["coding"][0]["code"] == "3264"
+    dosage = resource["dosageInstruction"][0]
+    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 20
+    assert dosage["timing"]["event"] == ["2026-03-02T09:00:00+00:00"]
+    assert resource["subject"] == {"reference": f"Patient/{PID}"}
+
+
+def test_a_childs_premedication_is_5_mg_per_m2_from_bsa(client: FlaskClient) -> None:
+    request = order_sign(
+        chart(born=CHILD_8, kg=20, cm=115, steps=[Step(5, unit="ug/m2/d", days=7)])
+    )
+    resource = _suggested(client.post(SIGN, json=request).get_json())
+    # Mosteller: sqrt(115 × 20 / 3600) = 0.799 m² -> 4.0 mg
+    assert resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 4.0
+
+
+def test_a_teenagers_premedication_scales_with_bsa_below_the_20_mg_cap(client: FlaskClient) -> None:
+    request = order_sign(
+        chart(born="2010-01-01", kg=44, cm=190, steps=[Step(5, unit="ug/m2/d", days=7)])
+    )
+    resource = _suggested(client.post(SIGN, json=request).get_json())
+    # Mosteller: sqrt(190 × 44 / 3600) = 1.524 m² -> 7.6 mg (the 20 mg cap binds only from 4 m²)
+    assert resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 7.6
+
+
+def test_no_birth_date_is_a_warning(client: FlaskClient) -> None:
+    chart_bundle = chart(dexamethasone_order(PID, 20))
+    del chart_bundle["entry"][0]["resource"]["birthDate"]
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert cards_of_topic(body, "premedication") == [WARNING]
