@@ -99,3 +99,10 @@ def warm_up() -> None:
     """Build the UCUM registry before the first request (it takes ~0.4 s)."""
     for unit in ("ug/d", "ug/(24.h)", "ug/m2/d", "mg/d", "ug/h", "kg", "cm", "[lb_av]", "[in_i]"):
         _parse(unit)
+
+
+def format_number(value: Decimal | None, precision: str = "0.01") -> str:
+    """A dose for a card: rounded to `precision`, without trailing zeros ("?" when unknown)."""
+    if value is None:
+        return "?"
+    return f"{value.quantize(Decimal(precision)):f}".rstrip("0").rstrip(".") or "0"

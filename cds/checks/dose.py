@@ -35,6 +35,7 @@ from cds.fhir.parsing import normalise
 from cds.findings import Finding, ProposedAction
 from cds.knowledge import DoseRules, DoseSchedule, DoseStep, Knowledge
 from cds.patient import DoseInstruction
+from cds.units import format_number
 
 TOPIC = "dose"
 UCUM = "http://unitsofmeasure.org"
@@ -83,13 +84,6 @@ class Stretch:
     verdict: DayVerdict
 
 
-def _fmt(value: Decimal | None) -> str:
-    if value is None:
-        return "?"
-    text = f"{value.quantize(Decimal('0.01')):f}".rstrip("0").rstrip(".")
-    return text or "0"
-
-
 def _days_text(first: int, last: int) -> str:
     return f"days {first}–{last}" if last > first else f"day {first}"
 
@@ -109,7 +103,7 @@ def _body(item: CheckInput, knowledge: Knowledge, findings: list[Finding]) -> Bo
                 TOPIC,
                 "warning",
                 rules.weight_age_source,
-                {"threshold": _fmt(rules.weight_threshold_kg)},
+                {"threshold": format_number(rules.weight_threshold_kg)},
                 order,
             )
         )
@@ -121,7 +115,7 @@ def _body(item: CheckInput, knowledge: Knowledge, findings: list[Finding]) -> Bo
                 "warning",
                 rules.weight_age_source,
                 {
-                    "weight": _fmt(weight.value),
+                    "weight": format_number(weight.value),
                     "date": weight.when.date().isoformat() if weight.when else "undated",
                     "max_age_days": rules.weight_max_age_days,
                 },
@@ -152,16 +146,15 @@ def _bsa(
         reason = f"the latest height is older than {rules.height_max_age_days} days"
     else:
         computed = mosteller_bsa(height.value, weight.value)
-        reason = (
-            f"BSA {_fmt(computed)} m² (Mosteller, {_fmt(height.value)} cm, {_fmt(weight.value)} kg)"
-        )
+        size = f"{format_number(height.value)} cm, {format_number(weight.value)} kg"
+        reason = f"BSA {format_number(computed)} m² (Mosteller, {size})"
     if sent is not None and (
         computed is None
         or weight is None
         or weight.when is None
         or (sent.when is not None and sent.when >= weight.when)
     ):
-        return sent.value, f"BSA {_fmt(sent.value)} m² recorded in the chart"
+        return sent.value, f"BSA {format_number(sent.value)} m² recorded in the chart"
     return computed, reason
 
 
@@ -378,7 +371,7 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
                 rules.bsa_source,
                 {
                     "reason": body.bsa_basis,
-                    "threshold": _fmt(rules.weight_threshold_kg),
+                    "threshold": format_number(rules.weight_threshold_kg),
                     "checked": _bsa_consequence(body, bsa_needed),
                 },
                 order.resource,
@@ -411,8 +404,8 @@ def _bsa_consequence(body: Body, bsa_needed: bool) -> str:
 
 
 def _basis(body: Body, rules: DoseRules, unit: str) -> str:
-    threshold = _fmt(rules.weight_threshold_kg)
-    weight = f"{_fmt(body.weight.value)} kg" if body.weight else "unknown"
+    threshold = format_number(rules.weight_threshold_kg)
+    weight = f"{format_number(body.weight.value)} kg" if body.weight else "unknown"
     stale = " (stale)" if body.weight_stale else ""
     if unit == "ug/m2/d":
         return f"per-m² schedule, weight {weight}{stale}; BSA unknown ({body.bsa_basis})"
@@ -452,15 +445,15 @@ def _dose_findings(
         verdict, unit = first.verdict, first.step.unit
         plan = _plan(steps)
         values = {
-            "ordered": _fmt(first.step.ordered),
+            "ordered": format_number(first.step.ordered),
             "unit": UNIT_TEXT[unit],
             "days": _days_text(first.first_day, first.last_day),
-            "expected": _fmt(verdict.expected),
-            "label_dose": f"{_fmt(verdict.expected)} {UNIT_TEXT[unit]}"
+            "expected": format_number(verdict.expected),
+            "label_dose": f"{format_number(verdict.expected)} {UNIT_TEXT[unit]}"
             if verdict.expected is not None
             else "uncertain (indication or cycle unknown)",
-            "limit": _fmt(verdict.limit),
-            "right": f"Right dose: **{_fmt(verdict.expected)} {UNIT_TEXT[unit]}**"
+            "limit": format_number(verdict.limit),
+            "right": f"Right dose: **{format_number(verdict.expected)} {UNIT_TEXT[unit]}**"
             if verdict.expected is not None
             else "The right dose could not be determined (see the other dose cards)",
             "basis": _basis(body, rules, unit),
@@ -519,7 +512,7 @@ def _dose_findings(
                     "indication_basis": review.indication_basis,
                     "cycle": cycle,
                     "cycle_basis": review.cycle_basis,
-                    "cap": _fmt(rules.absolute_cap_mcg_per_day),
+                    "cap": format_number(rules.absolute_cap_mcg_per_day),
                 },
                 review.order.resource,
             )
@@ -568,7 +561,7 @@ def _plan(steps: Sequence[StepResult | None]) -> list[list[PlannedDose] | None] 
 
 def _plan_text(plans: Sequence[list[PlannedDose] | None]) -> str:
     parts = [
-        f"{_fmt(dose)} {UNIT_TEXT[unit]} for {days} day{'s' if days > 1 else ''}"
+        f"{format_number(dose)} {UNIT_TEXT[unit]} for {days} day{'s' if days > 1 else ''}"
         for plan in plans
         if plan
         for days, dose, unit in plan
@@ -607,7 +600,9 @@ def corrected_order(
             part = copy.deepcopy(dosage)
             part["doseAndRate"] = [{"doseQuantity": _quantity(dose, unit)}]
             plural = "s" if days > 1 else ""
-            part["text"] = f"{_fmt(dose)} {unit} continuous IV infusion for {days} day{plural}"
+            part["text"] = (
+                f"{format_number(dose)} {unit} continuous IV infusion for {days} day{plural}"
+            )
             if len(plan) > 1:
                 part_repeat = part.setdefault("timing", {}).setdefault("repeat", {})
                 part_repeat.pop("boundsDuration", None)

@@ -20,6 +20,7 @@ from cds.findings import Finding, ProposedAction
 from cds.knowledge import Knowledge
 from cds.patient import MedicationOrder
 from cds.suggestions import dexamethasone_order
+from cds.units import format_number
 
 TOPIC = "premedication"
 Event = Literal["cycle-start", "step-up", "restart"]
@@ -166,7 +167,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Finding]
                 TOPIC,
                 "info",
                 source,
-                {"mg": _fmt(required) if required else "5 mg/m² (max 20 mg)"},
+                {"mg": format_number(required, "0.1") if required else "5 mg/m² (max 20 mg)"},
                 order,
             )
         )
@@ -179,9 +180,11 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Finding]
             "step-up": "the day-8 step-up dose",
             "restart": "the restart after an interruption",
         }[event],
-        "required": _fmt(required) if required is not None else "5 mg/m² (max 20 mg)",
+        "required": format_number(required, "0.1")
+        if required is not None
+        else "5 mg/m² (max 20 mg)",
         "who": f"child {age} years" if children else "adult",
-        "bsa": f"{_fmt(bsa)} m²" if bsa else "unknown",
+        "bsa": f"{format_number(bsa, '0.1')} m²" if bsa else "unknown",
         "medications": "could not be read: " + item.patient.unavailable["medications"]
         if "medications" in item.patient.unavailable
         else "read",
@@ -193,7 +196,9 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Finding]
         )
         action = (
             ProposedAction(
-                "create", f"Order dexamethasone {_fmt(required)} mg IV 1 hour before", resource
+                "create",
+                f"Order dexamethasone {format_number(required, '0.1')} mg IV 1 hour before",
+                resource,
             ),
         )
     if ordered is None:
@@ -207,18 +212,12 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Finding]
                 TOPIC,
                 "warning",
                 settings.tolerance_source,
-                values | {"ordered": _fmt(ordered)},
+                values | {"ordered": format_number(ordered, "0.1")},
                 order,
                 action,
             )
         )
     return findings
-
-
-def _fmt(value: Decimal | None) -> str:
-    if value is None:
-        return "?"
-    return f"{value.quantize(Decimal('0.1')):f}".rstrip("0").rstrip(".")
 
 
 CHECK = Check(
