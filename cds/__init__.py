@@ -47,7 +47,7 @@ def create_app(
     from cds.replay import ReplayCache
     from cds.services import Engine
     from cds.units import warm_up
-    from cds.web import errors, routes
+    from cds.web import errors, health, openapi, routes, sandbox
     from cds.web.auth import JwtVerifier, parse_trusted_issuers
 
     settings = settings or Settings()
@@ -85,6 +85,10 @@ def create_app(
             max_age=600,
         )
     app.register_blueprint(routes.blueprint)
+    app.register_blueprint(health.blueprint)  # /healthz, /readyz: no JWT
+    app.register_blueprint(openapi.blueprint)
+    if settings.sandbox_page_enabled():
+        sandbox.register(app, settings)  # /sandbox: unauthenticated; announced loudly
     errors.register(app)
     warm_up()
     parsing.warm_up()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import string
 import uuid
 from collections.abc import Mapping
@@ -38,6 +39,15 @@ class _Values(dict[str, Any]):
 
 def _fill(text: str, values: Mapping[str, Any]) -> str:
     return string.Formatter().vformat(text, (), _Values(values))
+
+
+def _fill_markdown(text: str, values: Mapping[str, Any]) -> str:
+    """Values come from the EHR's data: `<`, `>` and `&` are escaped so that no markup a chart
+    carries (a vaccine named `<img ...>`) reaches the clinician's screen as HTML."""
+    escaped = {
+        k: html.escape(v, quote=False) if isinstance(v, str) else v for k, v in values.items()
+    }
+    return _fill(text, escaped)
 
 
 class CardRenderer:
@@ -97,7 +107,9 @@ class CardRenderer:
         return Card(
             uuid=str(uuid.uuid4()),
             summary=summary,
-            detail=_fill(template.detail, finding.values).strip() if template.detail else None,
+            detail=_fill_markdown(template.detail, finding.values).strip()
+            if template.detail
+            else None,
             indicator=finding.indicator,
             source=Source(
                 label=source.label,

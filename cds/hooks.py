@@ -43,11 +43,33 @@ def _bare_id(value: str, resource_type: str) -> str:
     return value[len(prefix) :] if value.startswith(prefix) else value
 
 
+_BUNDLE_SCHEMA: dict[str, Any] = {  # what the validator below enforces, for /openapi.json
+    "required": ["resourceType"],
+    "properties": {
+        "resourceType": {"const": "Bundle"},
+        "entry": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["resource"],
+                "properties": {
+                    "resource": {
+                        "type": "object",
+                        "required": ["resourceType"],
+                        "properties": {"resourceType": {"type": "string"}},
+                    }
+                },
+            },
+        },
+    },
+}
+
+
 class OrderSignContext(_Tolerant):
     userId: str = Field(min_length=1)
     patientId: str = Field(min_length=1)
     encounterId: str | None = None
-    draftOrders: dict[str, Any]
+    draftOrders: dict[str, Any] = Field(json_schema_extra=_BUNDLE_SCHEMA)
 
     @field_validator("patientId")
     @classmethod

@@ -93,6 +93,7 @@ class MedicationOrder:
     supply_duration: tuple[Decimal, str] | None  # expectedSupplyDuration value and unit
     encounter: str | None
     raw: Mapping[str, Any] = field(repr=False, compare=False)  # only for suggestions' resources
+    category: frozenset[Code] = frozenset()  # e.g. medicationrequest-category "inpatient"
 
     @property
     def id(self) -> str:
@@ -127,6 +128,7 @@ class PatientSnapshot:
     immunizations: tuple[ImmunizationFact, ...] = ()
     medication_orders: tuple[MedicationOrder, ...] = ()
     conditions: tuple[ConditionFact, ...] = ()
+    encounter_classes: Mapping[str, Code] = field(default_factory=dict)  # "Encounter/id" -> class
     unavailable: Mapping[str, str] = field(default_factory=dict)
     issues: tuple[DataIssue, ...] = ()
 

@@ -6,11 +6,18 @@ sees the same set: a token replayed to another worker is still refused.
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Any
 
 from sqlalchemy import Column, Float, MetaData, String, Table, delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from cds.feedback import create_tables
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -24,22 +31,45 @@ seen_tokens = Table(
 
 
 class ReplayCache:
+    """The primary key (issuer, jti) is the whole mechanism: of two processes inserting the same
+    pair at once, the database lets exactly one row in, whichever replica or worker they are."""
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        metadata.create_all(engine)
+        create_tables(engine, metadata)
         self._next_purge = 0.0
 
+    def _insert(self) -> Any:
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(seen_tokens).on_conflict_do_nothing()
+
     def first_use(self, issuer: str, jti: str, expires: float) -> bool:
-        """Record the token; False if it was recorded before (a replay)."""
-        now = time.time()
+        """Record the token; False if it was recorded before (a replay).
+
+        A concurrent insert of the same pair waits for the other transaction and then inserts
+        nothing, so the loser gets no row back (RETURNING: rowcount is not reliable on every
+        driver). A database error propagates: a token is never accepted unchecked.
+        """
+        row = {"issuer": issuer[:512], "jti": jti[:256], "expires": expires}
         try:
             with self._engine.begin() as connection:
-                if now >= self._next_purge:
-                    connection.execute(delete(seen_tokens).where(seen_tokens.c.expires < now))
-                    self._next_purge = now + 60
-                connection.execute(
-                    seen_tokens.insert().values(issuer=issuer[:512], jti=jti[:256], expires=expires)
-                )
+                inserted = connection.execute(
+                    self._insert().values(row).returning(seen_tokens.c.jti)
+                ).first()
         except IntegrityError:
             return False
-        return True
+        self._purge()
+        return inserted is not None
+
+    def _purge(self) -> None:
+        """Forget expired tokens, at most once a minute per process, in its own transaction so that
+        a purge can never fail or slow the check itself."""
+        now = time.time()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + 60
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(delete(seen_tokens).where(seen_tokens.c.expires < now))
+        except SQLAlchemyError:
+            log.warning("could not purge expired tokens from the replay cache", exc_info=True)

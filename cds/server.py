@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.config import KNOWN_SETTINGS
 
 from cds import DEV_MODE_BANNER
 
@@ -44,6 +46,16 @@ def serve(app: Flask, host: str, port: int, workers: int, dev_mode: bool, thread
         "errorlog": "-",
         "loglevel": "info",
     }
+    if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS):
+        # gunicorn >= 25.1 opens a control socket at one fixed per-user path: a second server on
+        # the same machine (the benchmark's floor, a second instance) would clash with it, and
+        # the service needs no runtime management beyond signals.
+        options["control_socket_disable"] = True
     if dev_mode:
         options["post_worker_init"] = _announce_dev_mode
+    # The preloaded app (knowledge, fhir.resources classes, unit registry) lives as long as the
+    # process: moved out of the collector's reach, a full collection no longer walks it in every
+    # worker, and the workers' copy-on-write memory stays shared with the master's.
+    gc.collect()
+    gc.freeze()
     GunicornServer(app, options).run()

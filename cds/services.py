@@ -195,7 +195,9 @@ class Engine:
             raise HookError(400, _validation_message(error, "context.")) from error
         resources = context.draft_resources()
         if len(resources) > self.settings.max_draft_orders:
-            raise HookError(400, f"more than {self.settings.max_draft_orders} draft orders")
+            raise HookError(
+                413, f"more than {self.settings.max_draft_orders} draft orders", "too-costly"
+            )
         result = HookResult(HookResponse(), service.id, request.hookInstance)
         result.response = self._run(request, context, resources, own_host)
         result.topics = [

@@ -80,12 +80,22 @@ class Settings(BaseSettings):
         "(default: any https server except this service's own host).",
     )
 
+    sandbox_page: bool | None = Field(
+        default=None,
+        description="Serve the pharmacist's sandbox page at /sandbox (unauthenticated: it shows "
+        "sample charts and calls the service from the browser). Default: on with --dev only.",
+    )
+
     @field_validator("cors_origins", "allowed_fhir_servers", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    def sandbox_page_enabled(self) -> bool:
+        """CDS_SANDBOX_PAGE when set, else on exactly in open development mode."""
+        return self.dev_mode if self.sandbox_page is None else self.sandbox_page
 
     def issuers(self) -> dict[str, Any]:
         """The allow-listed issuers, the public sandbox included when trusted."""

@@ -105,4 +105,5 @@ def format_number(value: Decimal | None, precision: str = "0.01") -> str:
     """A dose for a card: rounded to `precision`, without trailing zeros ("?" when unknown)."""
     if value is None:
         return "?"
-    return f"{value.quantize(Decimal(precision)):f}".rstrip("0").rstrip(".") or "0"
+    text = f"{value.quantize(Decimal(precision)):f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"

@@ -96,6 +96,86 @@ def bsa(pid: str, value: float, *, when: str = VITALS_TAKEN, oid: str = "bsa-1")
     return vital_sign(pid, oid, "8277-6", "Body surface area", value, "m2", when)
 
 
+LABS_TAKEN = "2026-02-28T07:30:00+00:00"
+_ENZYME = "[Enzymatic activity/volume] in Serum or Plasma"
+LIVER_TESTS = {  # value set -> (LOINC, display, UCUM unit, upper limit of normal)
+    "alt": ("1742-6", f"Alanine aminotransferase {_ENZYME}", "U/L", 41),
+    "ast": ("1920-8", f"Aspartate aminotransferase {_ENZYME}", "U/L", 40),
+    "bilirubin": ("1975-2", "Bilirubin.total [Mass/volume] in Serum or Plasma", "mg/dL", 1.2),
+    "ggt": ("2324-2", f"Gamma glutamyl transferase {_ENZYME}", "U/L", 60),
+}
+
+
+def lab(
+    pid: str,
+    oid: str,
+    loinc: str,
+    display: str,
+    value: float,
+    unit: str,
+    *,
+    when: str = LABS_TAKEN,
+    high: float | None = None,
+    low: float | None = None,
+) -> dict[str, Any]:
+    """A laboratory result as a lab system files it (category laboratory, reference range)."""
+    result: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                        "display": "Laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": when,
+        "issued": when,
+        "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
+    }
+    if high is not None or low is not None:
+        bounds: dict[str, Any] = {}
+        if low is not None:
+            bounds["low"] = {"value": low, "unit": unit, "system": UCUM, "code": unit}
+        if high is not None:
+            bounds["high"] = {"value": high, "unit": unit, "system": UCUM, "code": unit}
+        result["referenceRange"] = [bounds]
+    return result
+
+
+def liver_panel(
+    pid: str,
+    *,
+    when: str = LABS_TAKEN,
+    ranges: bool = True,
+    **values: float | None,
+) -> list[dict[str, Any]]:
+    """ALT, AST, total bilirubin and GGT (normal unless given; a test given None is left out)."""
+    normal = {"alt": 22, "ast": 25, "bilirubin": 0.6, "ggt": 30}
+    panel = []
+    for test, (loinc, display, unit, uln) in LIVER_TESTS.items():
+        value = values.get(test, normal[test])
+        if value is None:
+            continue
+        high = uln if ranges else None
+        panel.append(lab(pid, f"{test}-1", loinc, display, value, unit, when=when, high=high))
+    return panel
+
+
+def neutrophils(
+    pid: str, value: float, unit: str = "10*9/L", *, when: str = LABS_TAKEN
+) -> dict[str, Any]:
+    display = "Neutrophils [#/volume] in Blood by Automated count"
+    return lab(pid, "anc-1", "751-8", display, value, unit, when=when, low=1.5, high=8.0)
+
+
 def condition(
     pid: str,
     code: str,

@@ -25,7 +25,16 @@ def _slug(text: str) -> str:
 
 def scenarios() -> list[tuple[Path, dict[str, Any], list[tuple[str, str]]]]:
     """(file, FHIR Bundle or CDS Hooks request, expected (topic, indicator) cards of its topic)."""
-    from tests.checks import test_dose_matrix, test_pregnancy, test_premedication, test_vaccines
+    from tests.checks import (
+        test_cycle_limits,
+        test_dose_matrix,
+        test_hospitalization,
+        test_labs,
+        test_neonate,
+        test_pregnancy,
+        test_premedication,
+        test_vaccines,
+    )
 
     found: list[tuple[Path, dict[str, Any], list[tuple[str, str]]]] = []
     for param in test_dose_matrix.SCENARIOS:
@@ -41,6 +50,10 @@ def scenarios() -> list[tuple[Path, dict[str, Any], list[tuple[str, str]]]]:
         (test_premedication, "premedication"),
         (test_pregnancy, "pregnancy-status"),
         (test_vaccines, "live-vaccine"),
+        (test_neonate, "neonate-formulation"),
+        (test_cycle_limits, "cycle-limits"),
+        (test_labs, "lab-monitoring"),
+        (test_hospitalization, "hospitalization"),
     ):
         for name, (chart, expected) in module.SCENARIOS.items():
             found.append((SCENARIO_DIR / topic / f"{_slug(name)}.json", chart, sorted(expected)))

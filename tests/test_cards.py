@@ -73,6 +73,16 @@ def test_a_long_summary_is_cut_to_the_spec_limit(renderer: CardRenderer) -> None
     assert len(renderer.render(finding).summary) <= 140
 
 
+def test_markup_from_the_chart_is_escaped_in_the_detail(renderer: CardRenderer) -> None:
+    """Found by the fuzzer: a value the EHR sent must not reach the card detail as raw HTML."""
+    values = {"vaccine": "<img src=x onerror=alert(1)>", "date": "2026-02-20", "days": 14}
+    card = renderer.render(
+        Finding("live-vaccine-recent", "live-vaccine", "critical", "label-5-vaccines", values)
+    )
+    assert card.detail is not None
+    assert "<img" not in card.detail and "&lt;img src=x onerror=alert(1)&gt;" in card.detail
+
+
 def test_the_card_topic_coding_follows_the_design(renderer: CardRenderer) -> None:
     card = renderer.render(Finding("dose-no-weight", "dose", "warning", "label-2.1"))
     assert card.source.topic is not None

@@ -1,20 +1,19 @@
 """Feedback that was answered 200 is never lost, never stored twice, and keeps its exact instant.
 
 The store tests run on SQLite and, when `CDS_TEST_POSTGRES_URL` names a PostgreSQL database
-(e.g. `postgresql+psycopg://cds:cds@localhost/cds_test`), on PostgreSQL too, each test in its own
-throw-away schema. The last test runs the real server (gunicorn, 2 workers), kills it with SIGKILL
-in the middle of its life and checks on restart that every acknowledged item is there.
+(e.g. `postgresql+psycopg://cds:cds@localhost/cds_test`; CI starts one with
+`scripts/start-test-postgres.sh`), on PostgreSQL too, each test in its own throw-away schema. The
+server tests run the real server (gunicorn, 2 workers) on both databases: one kills it with SIGKILL
+in the middle of its life and checks on restart that every acknowledged item is there; one stops it
+with SIGTERM while a feedback call is in flight and checks that the call finishes and is committed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,12 +25,11 @@ from typing import Any
 import pytest
 import requests
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from cds.feedback import UNKNOWN_CARD, FeedbackStore
+from cds.feedback import UNKNOWN_CARD, FeedbackStore, database_url
 from cds.hooks import Card, FeedbackItem
 from tests.api.test_feedback import overdose_request
-from tests.conftest import ROOT
+from tests.live import Server, Servers, database
 
 SIGN_SERVICE = "blinatumomab-order-sign"
 SELECT_SERVICE = "blinatumomab-order-select"
@@ -73,35 +71,11 @@ def accepted(card: str, at: str) -> FeedbackItem:
 # ---------------------------------------------------------------- one store, two databases
 
 
-def _postgres_url() -> str:
-    url = os.environ.get("CDS_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("PostgreSQL store tests need CDS_TEST_POSTGRES_URL (not set)")
-    try:
-        make_url(url).get_dialect().import_dbapi()
-    except ImportError as error:
-        pytest.skip(f"CDS_TEST_POSTGRES_URL is set but its driver is not installed ({error})")
-    return url
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database URL for an empty store: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
-        return
-    url = _postgres_url()
-    schema = f"cds_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield scoped.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -286,68 +260,14 @@ def test_a_database_from_the_first_release_gains_the_new_columns(tmp_path: Path)
 
 # ---------------------------------------------------------------- the real server, killed hard
 
-DEADLINE_SECONDS = 50
-SERVE = (sys.executable, "-m", "cds", "serve", "--dev", "--host", "127.0.0.1")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Server:
-    """`python -m cds serve --dev --workers 2` in its own process group, logging to a file."""
-
-    def __init__(self, database_url: str, log_path: Path) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        env = {**os.environ, "CDS_DATABASE_URL": database_url, "CDS_LOG_LEVEL": "WARNING"}
-        with log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [*SERVE, "--port", str(self.port), "--workers", "2"],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
-
-    def wait_ready(self, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"the server exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if requests.get(f"{self.base}/cds-services", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"the server did not answer in time:\n{self.log_tail()}")
-
-    def kill(self) -> None:
-        """SIGKILL the master and its workers at once: no shutdown hook, no flush, no goodbye."""
-        with contextlib.suppress(ProcessLookupError):  # the whole group, even if the master died
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
+DEADLINE_SECONDS = 90  # two server starts and 200 calls, on a loaded 2-core CI machine
 
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[[str], Server]]:
-    servers: list[Server] = []
-
-    def start(database_url: str) -> Server:
-        servers.append(Server(database_url, tmp_path / f"server-{len(servers)}.log"))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.kill()
+    servers = Servers(tmp_path)
+    yield lambda url: servers.start(url)
+    servers.close()
 
 
 def _feedback_item(n: int, card: str | None = None) -> dict[str, Any]:
@@ -375,11 +295,10 @@ def _post(url: str, body: dict[str, Any]) -> requests.Response:
 
 
 def test_every_acknowledged_item_survives_a_hard_kill_of_the_server(
-    tmp_path: Path, start_server: Callable[[str], Server]
+    store_url: str, start_server: Callable[[str], Server]
 ) -> None:
     deadline = time.monotonic() + DEADLINE_SECONDS
-    database = tmp_path / "fb.sqlite3"
-    url = f"sqlite:///{database}"
+    url = store_url
     server = start_server(url)
     server.wait_ready(deadline)
     feedback_url = f"{server.base}/cds-services/{SIGN_SERVICE}/feedback"
@@ -406,8 +325,8 @@ def test_every_acknowledged_item_survives_a_hard_kill_of_the_server(
     restarted.wait_ready(deadline)
     store = FeedbackStore(url)
     assert store.count() == 200
-    with sqlite3.connect(database) as raw:
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if store.engine.dialect.name == "sqlite":
+        assert store.journal_mode() == "wal"
     summary = {row["topic"]: row for row in store.summary()}
     assert sum(row["accepted"] + row["overridden"] for row in summary.values()) == 200
     assert summary[UNKNOWN_CARD]["accepted"] == 67  # n = 0, 3, 6, ... 198
@@ -430,3 +349,85 @@ def test_every_acknowledged_item_survives_a_hard_kill_of_the_server(
 def test_the_store_refuses_a_database_it_cannot_serve() -> None:
     with pytest.raises(ValueError, match="SQLite or PostgreSQL"):
         FeedbackStore("mysql://cds@localhost/cds")
+
+
+@contextlib.contextmanager
+def feedback_table_locked(url: str) -> Iterator[None]:
+    """Hold the feedback table's write lock from outside the server, so a feedback call waits."""
+    if url.startswith("sqlite"):
+        raw = sqlite3.connect(str(database_url(url).database), isolation_level=None)
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            raw.execute("COMMIT")
+            raw.close()
+        return
+    engine = create_engine(database_url(url))
+    try:
+        with engine.connect() as connection, connection.begin():
+            connection.execute(text("LOCK TABLE feedback IN EXCLUSIVE MODE"))
+            yield
+    finally:
+        engine.dispose()
+
+
+def test_sigterm_lets_an_in_flight_feedback_call_finish_and_commit(
+    store_url: str, start_server: Callable[[str], Server]
+) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    server = start_server(store_url)
+    server.wait_ready(deadline)
+    feedback_url = f"{server.base}/cds-services/{SIGN_SERVICE}/feedback"
+    item = _feedback_item(2)
+    answers: list[requests.Response] = []
+    call = threading.Thread(
+        target=lambda: answers.append(_post(feedback_url, {"feedback": [item]}))
+    )
+    with feedback_table_locked(store_url):
+        call.start()
+        time.sleep(1.0)
+        assert not answers, "the lock did not hold the call: nothing would be in flight"
+        server.terminate()  # what `docker stop` sends
+        time.sleep(1.0)
+        assert server.process.poll() is None, "the server quit with a call in flight"
+    call.join(timeout=20)
+    assert [a.status_code for a in answers] == [200], server.log_tail()
+    assert answers[0].json()["items"][0]["duplicate"] is False
+    assert server.process.wait(timeout=25) == 0, server.log_tail()  # a clean, graceful exit
+    store = FeedbackStore(store_url)
+    assert [row["card"] for row in store.items()] == [item["card"]]
+    store.engine.dispose()
+    assert time.monotonic() < deadline, "the shutdown test overran its time budget"
+
+
+@pytest.mark.parametrize(
+    ("given", "opened_with"),
+    [
+        ("postgresql://cds:secret@db.hospital.example:5432/cds", "postgresql+psycopg"),
+        ("postgres://cds:secret@db.hospital.example/cds", "postgresql+psycopg"),
+        ("postgresql+psycopg://cds@db.hospital.example/cds", "postgresql+psycopg"),
+        ("postgresql+psycopg2://cds@db.hospital.example/cds", "postgresql+psycopg2"),
+        ("sqlite:////var/lib/cds/cds.sqlite3", "sqlite"),
+    ],
+)
+def test_plain_postgresql_urls_mean_the_psycopg_driver(given: str, opened_with: str) -> None:
+    url = database_url(given)
+    assert url.drivername == opened_with
+    assert url.password == ("secret" if "secret" in given else None)
+
+
+def test_a_plain_postgresql_url_opens_a_working_store(tmp_path: Path) -> None:
+    with database("postgresql", tmp_path) as url:
+        plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        assert plain.startswith("postgresql://")
+        store = FeedbackStore(plain)
+        store.record_feedback(SIGN_SERVICE, [accepted("card-plain-url", "2026-03-02T08:00:00Z")])
+        assert store.count() == 1
+        store.engine.dispose()
+
+
+def test_a_postgresql_url_without_its_driver_is_refused_with_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"driver is not installed.*`postgres` extra") as refused:
+        FeedbackStore("postgresql+pg8000://cds:secret@db.hospital.example/cds")
+    assert "secret" not in str(refused.value)

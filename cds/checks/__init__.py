@@ -45,9 +45,27 @@ class Check:
 
 
 def registry() -> tuple[Check, ...]:
-    from cds.checks import dose, pregnancy, premedication, vaccines
+    from cds.checks import (
+        cycle_limits,
+        dose,
+        hospitalization,
+        labs,
+        neonate,
+        pregnancy,
+        premedication,
+        vaccines,
+    )
 
-    return (dose.CHECK, premedication.CHECK, pregnancy.CHECK, vaccines.CHECK)
+    return (
+        dose.CHECK,
+        premedication.CHECK,
+        pregnancy.CHECK,
+        vaccines.CHECK,
+        neonate.CHECK,
+        cycle_limits.CHECK,
+        labs.CHECK,
+        hospitalization.CHECK,
+    )
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ from cds.fhir.parsing import normalise
 from cds.findings import Finding, ProposedAction
 from cds.knowledge import DoseRules, DoseSchedule, DoseStep, Knowledge
 from cds.patient import DoseInstruction
+from cds.restarts import Restart, restart_of, restart_schedule
+from cds.restarts import rules as restart_rules
 from cds.units import format_number
 
 TOPIC = "dose"
@@ -336,14 +338,29 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
                 order.resource,
             )
         ]
+    restart = restart_of(order, knowledge)
+    if restart is not None and restart.reason.action == "discontinue":
+        return [
+            Finding(
+                "dose-restart-after-permanent-discontinuation",
+                TOPIC,
+                "critical",
+                restart.reason.source,
+                {"reason": restart.reason.label, "how": restart.how_marked},
+                order.resource,
+            )
+        ]
     findings: list[Finding] = []
     body = _body(item, knowledge, findings)
     schedules = _candidates(item, rules)
+    first_day = review.cycle_day
+    if restart is not None:  # counted from the restart's own first day, whatever the cycle day
+        schedules, first_day = [restart_schedule(knowledge, review.indication)], 1
     steps: list[StepResult | None] = []
     problems: list[str] = []
     bsa_needed = False
     for dosage, (first, last) in zip(
-        dosages, _day_ranges(dosages, review.start, review.cycle_day), strict=True
+        dosages, _day_ranges(dosages, review.start, first_day), strict=True
     ):
         per_m2 = False
         try:
@@ -388,7 +405,7 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
                 order.resource,
             )
         )
-    findings.extend(_dose_findings(item, knowledge, body, steps))
+    findings.extend(_dose_findings(item, knowledge, body, steps, restart))
     return findings
 
 
@@ -425,7 +442,11 @@ def _basis(body: Body, rules: DoseRules, unit: str) -> str:
 
 
 def _dose_findings(
-    item: CheckInput, knowledge: Knowledge, body: Body, steps: Sequence[StepResult | None]
+    item: CheckInput,
+    knowledge: Knowledge,
+    body: Body,
+    steps: Sequence[StepResult | None],
+    restart: Restart | None,
 ) -> list[Finding]:
     rules = knowledge.dose
     review = item.review
@@ -438,6 +459,11 @@ def _dose_findings(
         if review.indication
         else "unknown indication"
     )
+    if restart is not None:
+        indication += (
+            f"; restart after {restart.reason.label} ({restart.how_marked}), "
+            "days counted from the restart"
+        )
     cycle = review.cycle if review.cycle is not None else "unknown"
     findings: list[Finding] = []
     if flagged:
@@ -634,4 +660,5 @@ CHECK = Check(
     requires=frozenset({"observations"}),
     source="label-2.1",
     run=check_dose,
+    rules=restart_rules,
 )

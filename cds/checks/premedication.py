@@ -19,6 +19,7 @@ from cds.dosing import latest_measurement, mosteller_bsa
 from cds.findings import Finding, ProposedAction
 from cds.knowledge import Knowledge
 from cds.patient import MedicationOrder
+from cds.restarts import restart_of
 from cds.suggestions import dexamethasone_order
 from cds.units import format_number
 
@@ -67,11 +68,16 @@ def rules(knowledge: Knowledge) -> PremedicationRules:
     return knowledge.section("premedication", PremedicationRules)
 
 
-def _first_event(item: CheckInput, settings: PremedicationRules) -> Event | None:
-    """The event the order's first dose is: a restart, a cycle start, or the R/R day-8 step-up."""
+def _first_event(
+    item: CheckInput, settings: PremedicationRules, knowledge: Knowledge
+) -> Event | None:
+    """The event the order's first dose is: a restart (after an interruption, or after a toxicity
+    per restarts.yaml), a cycle start, or the R/R day-8 step-up."""
     order = item.review.order
     text = " ".join(order.notes).lower()
     if any(marker in text for marker in settings.restart_note_markers):
+        return "restart"
+    if restart_of(order, knowledge) is not None:
         return "restart"
     if item.review.cycle_day == 1:
         return "cycle-start"
@@ -140,7 +146,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Finding]
         ]
     children = age < settings.adult_age_years
     findings: list[Finding] = []
-    event = _first_event(item, settings)
+    event = _first_event(item, settings, knowledge)
     bsa: Decimal | None = None
     if children:
         child = settings.children

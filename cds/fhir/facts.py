@@ -228,6 +228,7 @@ def medication_order(
         if supply is not None and supply.value is not None
         else None,
         encounter=model.encounter.reference if model.encounter else None,
+        category=codes_of(model.category),
         raw=raw,
     )
 

@@ -1,16 +1,17 @@
 """Build the patient snapshot and the draft orders from raw prefetch/draft JSON.
 
-Selection comes first, on the raw JSON (by resource type, subject and code); only the selected
-resources are validated with fhir.resources, one at a time. Anything unusable becomes a DataIssue.
+Selection comes first, on the raw JSON (by resource type, subject and code, then what a check can
+use of a long history: `cds.fhir.selection`); only the selected resources are validated with
+fhir.resources, one at a time. Anything unusable among them becomes a DataIssue.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from cds.fhir import facts
+from cds.fhir import facts, selection
 from cds.fhir.parsing import resource_label, validate
 from cds.fhir.prefetch import SourceData
 from cds.knowledge import Knowledge
@@ -56,6 +57,8 @@ OBSERVATION_VALUE_SETS = (
     "bilirubin_total",
     "ggt",
     "neutrophils_absolute",
+    "birth_weight",
+    "gestational_age_at_birth",
 )
 
 
@@ -81,16 +84,37 @@ def _pick(
     for raw in data.resources:
         if raw.get("resourceType") != resource_type or not _belongs_to(raw, patient_id):
             continue
-        if wanted_codes is not None and _raw_codes(raw.get("code")).isdisjoint(wanted_codes):
+        if wanted_codes is not None and wanted_codes.isdisjoint(
+            selection.code_pairs(raw.get("code"))
+        ):
             continue
         picked.append(raw)
     return picked
 
 
-def _validated(raws: list[dict[str, Any]], source: str, issues: list[DataIssue]) -> list[Any]:
+class _Remembered:
+    """`validate` for one source, each resource validated once (selection may ask first)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._results: dict[int, tuple[Any, DataIssue | None]] = {}
+
+    def __call__(self, raw: dict[str, Any]) -> tuple[Any, DataIssue | None]:
+        key = id(raw)
+        if key not in self._results:
+            self._results[key] = validate(raw, self.source)
+        return self._results[key]
+
+
+def _validated(
+    raws: list[dict[str, Any]],
+    source: str,
+    issues: list[DataIssue],
+    validator: Callable[[dict[str, Any]], tuple[Any, DataIssue | None]] | None = None,
+) -> list[Any]:
     models = []
     for raw in raws:
-        model, issue = validate(raw, source)
+        model, issue = validator(raw) if validator is not None else validate(raw, source)
         if issue is not None:
             issues.append(issue)
         else:
@@ -140,19 +164,28 @@ def build_snapshot(
         birth_date = patients[0].birthDate if isinstance(patients[0].birthDate, date) else None
         gender = patients[0].gender
 
+    remembered = _Remembered("observations")
     observations = _validated(
-        _pick(
-            "observations",
-            sources.get("observations"),
-            "Observation",
-            patient_id,
-            observation_codes(knowledge),
+        selection.select_observations(
+            _pick(
+                "observations",
+                sources.get("observations"),
+                "Observation",
+                patient_id,
+                observation_codes(knowledge),
+            ),
+            [knowledge.codes_of(name) for name in OBSERVATION_VALUE_SETS],
+            lambda raw: remembered(raw)[0] is not None,
         ),
         "observations",
         issues,
+        remembered,
     )
     immunizations = _validated(
-        _pick("immunizations", sources.get("immunizations"), "Immunization", patient_id),
+        selection.select_immunizations(
+            _pick("immunizations", sources.get("immunizations"), "Immunization", patient_id),
+            knowledge,
+        ),
         "immunizations",
         issues,
     )
@@ -165,11 +198,17 @@ def build_snapshot(
     medication_resources = (
         medications_data.resources if medications_data and medications_data.available else []
     )
+    order_raws = selection.select_orders(
+        _pick("medications", medications_data, "MedicationRequest", patient_id), knowledge
+    )
+    referenced = selection.referenced_medications(order_raws)
     orders = medication_orders(
-        _pick("medications", medications_data, "MedicationRequest", patient_id),
+        order_raws,
         "medications",
         issues,
-        _medications_by_reference(medication_resources),
+        _medications_by_reference(
+            r for r in medication_resources if f"Medication/{r.get('id')}" in referenced
+        ),
     )
     unavailable = {key: data.problem for key, data in sources.items() if data.problem is not None}
     if (

@@ -113,6 +113,20 @@ C91_01 = condition(
     P, "C91.01", "Acute lymphoblastic leukemia, in remission", clinical_status="remission"
 )
 
+RESTART_SYSTEM = "https://cds.example.org/fhir/CodeSystem/blinatumomab-restart-reason"
+
+
+def restart(code: str, display: str) -> dict[str, Any]:
+    """The reasonCode an order carries when it restarts after a toxicity (restarts.yaml)."""
+    return {"coding": [{"system": RESTART_SYSTEM, "code": code, "display": display}]}
+
+
+def noted(resource: dict[str, Any], text: str) -> dict[str, Any]:
+    return resource | {"note": [{"text": text, "time": "2026-03-02T07:30:00+00:00"}]}
+
+
+CRS3 = restart("crs-grade-3", "Restart after cytokine release syndrome grade 3")
+
 SCENARIOS = [
     # --- weight bands around 45 kg (height 150 cm) -------------------------------------------
     pytest.param(
@@ -603,6 +617,100 @@ SCENARIOS = [
     pytest.param(
         S([*body_of(), order(Step(None, days=28))], [WARN]),
         id="order-sign, no dose -> cannot verify dose warning",
+    ),
+    # --- restarts after toxicity (label 2.5, restarts.yaml) ------------------------------------
+    pytest.param(
+        S([*body_of(), order(*RR_STEP_UP, cycle=2, reason=CRS3)], []),
+        id="adult R/R c2 restart after CRS grade 3 at 9 then 28 -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(28, days=21), cycle=2, reason=CRS3)],
+            [CRIT],
+            [(9.0, "ug/d", 7), (28.0, "ug/d", 14)],
+            summary_has=("overdose",),
+        ),
+        id="adult R/R c2 restart after CRS grade 3 straight at 28 -> critical, 9 for 7 days offer",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), noted(order(Step(28, days=21), cycle=3), "Restart after grade 3 CRS")],
+            [CRIT],
+            [(9.0, "ug/d", 7), (28.0, "ug/d", 14)],
+        ),
+        id="adult R/R c3 note 'restart after grade 3 CRS' at 28 -> critical",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                order(
+                    Step(9, days=7),
+                    indication="mrd-positive",
+                    reason=restart("neurotoxicity-grade-3", "Neurotoxicity grade 3"),
+                ),
+            ],
+            [],
+        ),
+        id="adult MRD c1 restart after neurotoxicity grade 3, 9 mcg/day for 7 days -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(Step(9, days=28), cycle=2, reason=CRS3)],
+            [WARN],
+            [(9.0, "ug/d", 7), (28.0, "ug/d", 21)],
+        ),
+        id="adult R/R c2 restart kept at 9 for 28 days -> underdose warning, escalate after day 7",
+    ),
+    pytest.param(
+        S(
+            [
+                *child(),
+                order(
+                    Step(5, "ug/m2/d", days=7), Step(15, "ug/m2/d", days=14), cycle=2, reason=CRS3
+                ),
+            ],
+            [],
+        ),
+        id="child 30 kg R/R c2 restart after CRS grade 3 at 5 then 15 mcg/m2/day -> no card",
+    ),
+    pytest.param(
+        S(
+            [*child(), order(Step(15, "ug/m2/d", days=21), cycle=2, reason=CRS3)],
+            [CRIT],
+            [(5.3, "ug/d", 7), (15.91, "ug/d", 14)],
+        ),
+        id="child 30 kg R/R c2 restart after CRS grade 3 at 15 mcg/m2/day -> critical",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(*RR_STEP_UP, cycle=2, reason=restart("crs-grade-4", "CRS grade 4"))],
+            [CRIT],
+            summary_has=("discontinue permanently",),
+        ),
+        id="adult restart after CRS grade 4, even at 9 mcg/day -> critical, discontinue for good",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), noted(order(*RR_STEP_UP, cycle=2), "Resume after second seizure")],
+            [CRIT],
+            summary_has=("discontinue permanently",),
+        ),
+        id="adult restart after a second seizure (note) -> critical, discontinue permanently",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                order(
+                    *RR_STEP_UP,
+                    cycle=2,
+                    reason=restart("neurotoxicity-grade-3-at-9-mcg", "Neurotoxicity at 9 mcg/day"),
+                ),
+            ],
+            [CRIT],
+        ),
+        id="adult restart after grade 3 neurotoxicity that occurred at 9 mcg/day -> critical",
     ),
 ]
 

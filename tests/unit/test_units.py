@@ -102,3 +102,11 @@ def test_quantize_refuses_what_cannot_be_compared() -> None:
     assert units.quantize(Decimal("28.004"), CENT) == Decimal("28.00")
     with pytest.raises(units.UnitError):
         units.quantize(Decimal("Infinity"), CENT)
+
+
+@pytest.mark.parametrize(
+    ("value", "precision", "text"),
+    [("28.000", "0.01", "28"), ("1250", "1", "1250"), ("0.125", "0.01", "0.12"), ("0", "0.1", "0")],
+)
+def test_numbers_on_cards_lose_only_decimal_zeros(value: str, precision: str, text: str) -> None:
+    assert units.format_number(Decimal(value), precision) == text

@@ -1,0 +1,297 @@
+"""What the checks see in one chart, for the sandbox page; and moving a sample chart to today.
+
+Pure (no Flask, no HTTP): the page shows exactly what the service's own code derives from the
+chart (snapshot, order review, the dose check's weight and BSA, the pregnancy and vaccine checks'
+readings) so that no clinical rule is written a second time in JavaScript.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from cds.checks import CheckInput
+from cds.checks import dose as dose_check
+from cds.checks import pregnancy as pregnancy_check
+from cds.checks import vaccines as vaccine_check
+from cds.dosing import (
+    DoseNotComputable,
+    Measurement,
+    is_stale,
+    latest_measurement,
+    ordered_mcg_per_day,
+)
+from cds.fhir.facts import as_datetime
+from cds.fhir.prefetch import resolve_prefetch
+from cds.fhir.snapshot import build_snapshot, draft_orders
+from cds.knowledge import Knowledge
+from cds.orders import CYCLE_EXTENSION, OrderUnderReview, is_blinatumomab, review
+from cds.patient import DataIssue, MedicationOrder, PatientSnapshot
+from cds.units import format_number
+
+PREGNANCY_VALUE_SETS = ("pregnancy_status", "hcg_qualitative", "hcg_quantitative")
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _displays(knowledge: Knowledge) -> dict[tuple[str, str], str]:
+    """(system URI, code) -> display, over every code list the checks use."""
+    return {
+        (knowledge.codes.systems[entry.system], entry.code): entry.display
+        for value_set in knowledge.codes.value_sets.values()
+        for entry in value_set.codes
+    }
+
+
+def _measurement(
+    found: Measurement | None,
+    unit: str,
+    max_age_days: int | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    stale = None
+    if max_age_days is not None and now is not None:
+        stale = is_stale(found, max_age_days, now)
+    return {
+        "value": float(found.value),
+        "text": f"{format_number(found.value)} {unit}",
+        "date": _when(found.when),
+        "resource": found.resource,
+        "stale": stale,
+        "maxAgeDays": max_age_days,
+    }
+
+
+def _steps(order: MedicationOrder, bsa: Decimal | None) -> list[dict[str, Any]]:
+    """Each dosage instruction as ordered and, where the dose check can, in mcg/day."""
+    steps = []
+    for dosage in order.ordered_dosages():
+        try:
+            per_day: Decimal | None = ordered_mcg_per_day(dosage, bsa)
+            problem = None
+        except DoseNotComputable as error:
+            per_day, problem = None, str(error)
+        amount = format_number(dosage.amount) if dosage.amount is not None else "?"
+        days = dosage.bounds_duration_days
+        if days is None and dosage.bounds_start and dosage.bounds_end:
+            days = Decimal((dosage.bounds_end - dosage.bounds_start).days)
+        steps.append(
+            {
+                "sequence": dosage.sequence,
+                "ordered": f"{amount} {dosage.unit or '(no unit)'}"
+                + (" (rate)" if dosage.is_rate else ""),
+                "mcgPerDay": float(per_day) if per_day is not None else None,
+                "mcgPerDayText": format_number(per_day, "0.01") if per_day is not None else None,
+                "problem": problem,
+                "days": float(days) if days is not None else None,
+                "start": _when(dosage.bounds_start),
+            }
+        )
+    return steps
+
+
+def _order_view(item: CheckInput, knowledge: Knowledge) -> dict[str, Any]:
+    reviewed: OrderUnderReview = item.review
+    body = dose_check._body(item, knowledge, [])  # the dose check's own weight/BSA reasoning
+    threshold = format_number(knowledge.dose.weight_threshold_kg)
+    band = {
+        True: f"fixed dose (weight ≥ {threshold} kg)",
+        False: f"per-m² dose (weight under {threshold} kg)",
+        None: "unknown (no weight)",
+    }[body.fixed_dose]
+    return {
+        "resource": reviewed.order.resource,
+        "indication": reviewed.indication,
+        "indicationBasis": reviewed.indication_basis,
+        "cycle": reviewed.cycle,
+        "cycleBasis": reviewed.cycle_basis,
+        "start": _when(reviewed.start),
+        "cycleDay": reviewed.cycle_day,
+        "doseBand": band,
+        "bsa": {
+            "value": float(body.bsa_m2) if body.bsa_m2 is not None else None,
+            "text": f"{format_number(body.bsa_m2, '0.01')} m²" if body.bsa_m2 is not None else None,
+            "basis": body.bsa_basis,
+        },
+        "steps": _steps(reviewed.order, body.bsa_m2),
+    }
+
+
+def _pregnancy(
+    patient: PatientSnapshot, knowledge: Knowledge, item: CheckInput | None
+) -> dict[str, Any]:
+    settings = pregnancy_check.rules(knowledge)
+    displays = _displays(knowledge)
+    codes: frozenset[tuple[str, str]] = frozenset()
+    for name in PREGNANCY_VALUE_SETS:
+        codes |= knowledge.codes_of(name)
+    results = []
+    for fact in patient.observations_of(codes):
+        if fact.value is not None:
+            value = f"{format_number(fact.value)} {fact.unit or ''}".strip()
+        else:
+            value = next(
+                (displays[c] for c in sorted(fact.value_codes) if c in displays),
+                fact.value_text or "(no value)",
+            )
+        results.append(
+            {
+                "resource": fact.resource,
+                "test": next((displays[c] for c in sorted(fact.codes) if c in displays), "?"),
+                "date": _when(fact.when),
+                "value": value,
+                "reading": pregnancy_check._reading(fact, knowledge, settings),
+            }
+        )
+    applies = pregnancy_check._applies(item, knowledge, settings) if item else None
+    return {"applies": applies, "results": results}
+
+
+def _live_vaccines(
+    patient: PatientSnapshot, drafts: list[MedicationOrder], knowledge: Knowledge
+) -> list[dict[str, Any]]:
+    live = vaccine_check._live_codes(knowledge, vaccine_check.rules(knowledge))
+    found = [
+        {
+            "resource": shot.resource,
+            "vaccine": vaccine_check._name(shot.codes, knowledge, shot.text),
+            "date": _when(shot.when),
+            "status": shot.status,
+            "how": "given",
+        }
+        for shot in patient.immunizations
+        if not shot.codes.isdisjoint(live)
+    ]
+    for order in (*patient.medication_orders, *drafts):
+        if order.matched_by_code(live):
+            found.append(
+                {
+                    "resource": order.resource,
+                    "vaccine": vaccine_check._name(order.codes, knowledge, order.text),
+                    "date": _when(order.first_start()),
+                    "status": order.status,
+                    "how": "ordered",
+                }
+            )
+    return found
+
+
+def _earlier_cycles(patient: PatientSnapshot, knowledge: Knowledge) -> list[dict[str, Any]]:
+    earlier = [
+        o
+        for o in patient.medication_orders
+        if o.status not in ("draft", "entered-in-error", "cancelled")
+        and is_blinatumomab(o, knowledge)
+    ]
+    rows = []
+    for order in sorted(earlier, key=lambda o: _when(o.first_start()) or ""):
+        cycle = order.extensions.get(CYCLE_EXTENSION)
+        rows.append(
+            {
+                "resource": order.resource,
+                "status": order.status,
+                "cycle": cycle if isinstance(cycle, int) and not isinstance(cycle, bool) else None,
+                "start": _when(order.first_start()),
+                "steps": _steps(order, None),
+            }
+        )
+    return rows
+
+
+def _issue(issue: DataIssue) -> dict[str, str]:
+    return {"source": issue.source, "resource": issue.resource, "problem": issue.problem}
+
+
+def summarise(
+    patient_id: str,
+    prefetch: Mapping[str, Any] | None,
+    draft_resources: list[dict[str, Any]],
+    knowledge: Knowledge,
+    templates: Mapping[str, str],
+    now: datetime,
+) -> dict[str, Any]:
+    """The chart as the checks read it. Absent prefetch keys are NOT fetched from any server (this
+    serves an unauthenticated page): they are reported as unavailable, as the checks would."""
+    sources = resolve_prefetch(templates, prefetch, {"patientId": patient_id}, lambda: None, 0.0)
+    patient = build_snapshot(patient_id, sources, knowledge)
+    issues: list[DataIssue] = []
+    drafts = draft_orders([dict(r) for r in draft_resources], issues)
+    targets = [o for o in drafts if is_blinatumomab(o, knowledge)]
+    items = [
+        CheckInput(review(o, patient, knowledge, now), patient, tuple(drafts), now, "sign")
+        for o in targets
+    ]
+    first = items[0] if items else None
+    at = first.review.start if first else now
+    weight = latest_measurement(patient, knowledge, "body_weight", "kg")
+    height = latest_measurement(patient, knowledge, "body_height", "cm")
+    return {
+        "asOf": now.isoformat(),
+        "patient": {
+            "id": patient_id,
+            "sex": patient.gender,
+            "birthDate": patient.birth_date.isoformat() if patient.birth_date else None,
+            "ageYears": patient.age_years(at.date()),
+            "ageAt": at.date().isoformat(),
+        },
+        "weight": _measurement(weight, "kg", knowledge.dose.weight_max_age_days, now),
+        "height": _measurement(height, "cm", knowledge.dose.height_max_age_days, now),
+        "orders": [_order_view(item, knowledge) for item in items],
+        "otherDrafts": [o.resource for o in drafts if o not in targets],
+        "pregnancy": _pregnancy(patient, knowledge, first),
+        "liveVaccines": _live_vaccines(patient, drafts, knowledge),
+        "immunizationsRead": "immunizations" not in patient.unavailable,
+        "earlierCycles": _earlier_cycles(patient, knowledge),
+        "unavailable": dict(patient.unavailable),
+        "issues": [_issue(i) for i in (*patient.issues, *issues)],
+    }
+
+
+# --- moving a sample chart to today --------------------------------------------------------------
+
+_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$")
+_NOT_DATES = frozenset(
+    {"id", "fullUrl", "reference", "url", "system", "code", "version", "display", "text", "div"}
+)
+
+
+def chart_anchor(bundle: Mapping[str, Any]) -> datetime | None:
+    """When the chart's draft orders are signed: their newest `authoredOn` (as `cds check` does)."""
+    times = [
+        t
+        for entry in bundle.get("entry") or []
+        if isinstance(entry, dict) and isinstance(resource := entry.get("resource"), dict)
+        if resource.get("status") == "draft"
+        if (t := as_datetime(resource.get("authoredOn"))) is not None
+    ]
+    return max(times, default=None)
+
+
+def days_to(anchor: datetime | None, now: datetime) -> int:
+    """Whole days that move the anchor's calendar date to `now`'s (0 without an anchor)."""
+    return 0 if anchor is None else (now.date() - anchor.date()).days
+
+
+def shift_dates(value: Any, days: int, key: str | None = None) -> Any:
+    """A copy with every FHIR date/dateTime moved by whole `days` (times and zones kept), so that
+    ages, the weight's age, vaccine windows and cycle days all stay as the chart was written."""
+    if isinstance(value, dict):
+        return {k: shift_dates(v, days, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shift_dates(v, days, key) for v in value]
+    if days and isinstance(value, str) and key not in _NOT_DATES:
+        match = _DATE.match(value)
+        if match:
+            try:
+                moved = date.fromisoformat(match.group(1)) + timedelta(days=days)
+            except (ValueError, OverflowError):
+                return value
+            return moved.isoformat() + (match.group(2) or "")
+    return value

@@ -1,0 +1,264 @@
+"""Cycle limits and intervals (card topic `cycle-limits`; label §2.2-2.5).
+
+From the earlier blinatumomab orders on file (each with its cycle number and infusion period):
+- more cycles than the indication allows (R/R 9, MRD-positive 4; consolidation 4, set by the
+  regimen, so never more than a warning) -> warning; unknown indication: the highest maximum;
+- a new cycle started before the previous cycle's treatment-free interval (dose.yaml, per cycle
+  and indication) has passed -> warning;
+- an order continuing a cycle after an interruption of more than 7 days, or continuing a cycle
+  whose 28 infusion days are already complete -> warning (start a new cycle).
+Every finding here is a warning: the count and the dates depend on the chart being complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cds.checks import Check, CheckInput
+from cds.findings import Finding
+from cds.knowledge import Knowledge
+from cds.orders import CYCLE_EXTENSION, INDICATIONS, is_blinatumomab
+from cds.patient import MedicationOrder
+
+TOPIC = "cycle-limits"
+NOT_GIVEN = ("draft", "entered-in-error", "cancelled")
+
+
+class CycleMax(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cycles: int = Field(ge=1)
+    source: str
+    verified: bool = True
+
+
+class CycleRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str
+    reviewed: str
+    max_cycles: dict[str, CycleMax]
+    max_interruption_days: int = Field(ge=0)
+    interruption_source: str
+    default_infusion_days: int = Field(ge=1)
+    cycle_source: str
+
+
+def rules(knowledge: Knowledge) -> CycleRules:
+    settings = knowledge.section("cycles", CycleRules)
+    if set(settings.max_cycles) != set(INDICATIONS):
+        raise ValueError(f"cycles.yaml: max_cycles must name exactly {sorted(INDICATIONS)}")
+    return settings
+
+
+@dataclass(frozen=True)
+class Infusion:
+    """An earlier blinatumomab order: its cycle and when its infusion ran."""
+
+    order: MedicationOrder
+    cycle: int | None
+    start: datetime
+    end: datetime
+
+
+def cycle_of(order: MedicationOrder) -> int | None:
+    value = order.extensions.get(CYCLE_EXTENSION)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+
+def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> datetime:
+    """The end of the order's infusion: its dosages' bounds in sequence (boundsPeriod.end, or the
+    step's start plus boundsDuration); open-ended -> `default_days` after the start."""
+    dosages = order.ordered_dosages()
+    if not dosages:
+        return start + timedelta(days=default_days)
+    cursor = start
+    for dosage in dosages:
+        begin = dosage.bounds_start or cursor
+        if dosage.bounds_end is not None:
+            cursor = dosage.bounds_end
+        elif dosage.bounds_duration_days is not None:
+            cursor = begin + timedelta(days=float(dosage.bounds_duration_days))
+        else:
+            return start + timedelta(days=default_days)
+    return cursor
+
+
+def _infusions(item: CheckInput, knowledge: Knowledge, settings: CycleRules) -> list[Infusion]:
+    """Earlier blinatumomab orders that started before this order."""
+    found = []
+    for order in item.patient.medication_orders:
+        if (
+            order.resource == item.review.order.resource
+            or order.status in NOT_GIVEN
+            or not is_blinatumomab(order, knowledge)
+        ):
+            continue
+        start = order.first_start()
+        if start is None or start >= item.review.start:
+            continue
+        end = infusion_end(order, start, settings.default_infusion_days)
+        found.append(Infusion(order, cycle_of(order), start, end))
+    return found
+
+
+def _free_days(knowledge: Knowledge, indication: str | None, cycle: int) -> tuple[int, str]:
+    """Treatment-free days after `cycle` (dose.yaml); unknown indication: the shortest of those
+    still possible, so only a gap too short for every indication is reported."""
+    schedules = [
+        s
+        for s in knowledge.dose.schedules
+        if (indication is None or s.indication == indication) and s.cycles.contains(cycle)
+    ]
+    if not schedules:  # beyond every schedule (cycle limit exceeded): the shortest interval
+        schedules = [
+            s for s in knowledge.dose.schedules if indication is None or s.indication == indication
+        ] or list(knowledge.dose.schedules)
+    shortest = min(schedules, key=lambda s: s.treatment_free_days)
+    return shortest.treatment_free_days, shortest.source
+
+
+def _latest(infusions: Iterable[Infusion]) -> Infusion:
+    return max(infusions, key=lambda i: i.end)
+
+
+def _date(when: datetime) -> str:
+    return when.date().isoformat()
+
+
+def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+    settings = rules(knowledge)
+    review = item.review
+    order = review.order.resource
+    cycle = review.cycle
+    infusions = _infusions(item, knowledge, settings)
+    if cycle is None:
+        return [
+            Finding(
+                "cycle-number-unknown",
+                TOPIC,
+                "warning",
+                settings.cycle_source,
+                {"basis": review.cycle_basis},
+                order,
+            )
+        ]
+    indication = review.indication
+    label = knowledge.indications[indication].label if indication else "indication unknown"
+    values: dict[str, Any] = {
+        "cycle": cycle,
+        "indication": label,
+        "start": _date(review.start),
+    }
+    findings: list[Finding] = []
+
+    numbered = {i.cycle for i in infusions if i.cycle is not None}
+    count = max(cycle, len(numbered | {cycle}))
+    if indication in settings.max_cycles:
+        limit = settings.max_cycles[indication]
+        basis = f"for {label}"
+    else:
+        limit = max(settings.max_cycles.values(), key=lambda m: m.cycles)
+        basis = "the most any indication allows (the indication is unknown)"
+    if count > limit.cycles:
+        findings.append(
+            Finding(
+                "cycle-limit-exceeded",
+                TOPIC,
+                "warning",
+                limit.source,
+                values
+                | {
+                    "count": count,
+                    "max": limit.cycles,
+                    "basis": basis,
+                    "history": f"{len(numbered)} earlier cycle"
+                    f"{'s' if len(numbered) != 1 else ''} on file",
+                },
+                order,
+            )
+        )
+
+    same = [i for i in infusions if i.cycle == cycle]
+    if same:
+        last = _latest(same)
+        gap = (review.start.date() - last.end.date()).days
+        infused = sum(
+            max(0.0, (min(i.end, review.start) - i.start).total_seconds()) / 86400 for i in same
+        )
+        if gap > settings.max_interruption_days:
+            findings.append(
+                Finding(
+                    "cycle-interruption-new-cycle",
+                    TOPIC,
+                    "warning",
+                    settings.interruption_source,
+                    values
+                    | {
+                        "gap": gap,
+                        "last_end": _date(last.end),
+                        "max_gap": settings.max_interruption_days,
+                        "next": cycle + 1,
+                    },
+                    order,
+                )
+            )
+        elif infused >= settings.default_infusion_days:
+            findings.append(
+                Finding(
+                    "cycle-already-complete",
+                    TOPIC,
+                    "warning",
+                    settings.cycle_source,
+                    values
+                    | {
+                        "days": settings.default_infusion_days,
+                        "first": _date(min(i.start for i in same)),
+                        "last_end": _date(last.end),
+                        "basis": review.cycle_basis,
+                    },
+                    order,
+                )
+            )
+        return findings
+
+    before = [i for i in infusions if i.cycle is not None and i.cycle < cycle]
+    if before:
+        previous = max(i.cycle for i in before if i.cycle is not None)
+        last = _latest(i for i in before if i.cycle == previous)
+        required, source = _free_days(knowledge, indication, previous)
+        gap = (review.start.date() - last.end.date()).days
+        if gap < required:
+            findings.append(
+                Finding(
+                    "cycle-treatment-free-interval",
+                    TOPIC,
+                    "warning",
+                    source,
+                    values
+                    | {
+                        "previous": previous,
+                        "last_end": _date(last.end),
+                        "gap": gap,
+                        "required": required,
+                        "earliest": _date(last.end + timedelta(days=required)),
+                    },
+                    order,
+                )
+            )
+    return findings
+
+
+CHECK = Check(
+    topic=TOPIC,
+    verifies="the cycle count and the treatment-free interval",
+    requires=frozenset({"medications"}),
+    source="label-2.1",
+    run=check_cycles,
+    rules=rules,
+)

@@ -1,0 +1,264 @@
+"""Laboratory monitoring (card topic `lab-monitoring`; label §2.5 and §5 hepatotoxicity).
+
+Liver: the latest current ALT or AST above 5 × ULN, or total bilirubin above 3 × ULN, means hold
+the infusion (critical when this order starts a cycle, else a warning). The ULN is the result's own
+reference range, else the knowledge file's default (the card says which). Before cycle 1 a liver
+panel (ALT or AST, and total bilirubin) must be on file within the window. Neutrophils: a low
+absolute count is an info or a warning per the thresholds in `labs.yaml`. A result that cannot be
+read against its limit is said, never silently skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cds import units
+from cds.checks import Check, CheckInput
+from cds.findings import Finding
+from cds.knowledge import Knowledge
+from cds.patient import ObservationFact
+from cds.units import format_number
+
+TOPIC = "lab-monitoring"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HoldRule(_Strict):
+    value_set: str
+    name: str
+    above_uln_times: Decimal = Field(gt=1)
+    source: str
+
+
+class Limit(_Strict):
+    value: Decimal = Field(gt=0)
+    unit: str
+
+
+class LiverRules(_Strict):
+    current_within_days: int = Field(gt=0)
+    hold_rules: list[HoldRule] = Field(min_length=1)
+    critical_when_starting_a_cycle: bool
+    default_uln: dict[str, list[Limit]]
+    default_uln_source: str
+    baseline_window_days: int = Field(gt=0)
+    baseline_required: list[list[str]]
+    baseline_source: str
+
+
+class NeutrophilThreshold(_Strict):
+    below: Decimal = Field(gt=0)
+    indicator: Literal["info", "warning", "critical"]
+    grade: str
+    source: str
+
+
+class NeutrophilRules(_Strict):
+    value_set: str
+    unit: str
+    current_within_days: int = Field(gt=0)
+    thresholds: list[NeutrophilThreshold] = Field(min_length=1)
+    action_source: str
+
+
+class LabRules(_Strict):
+    version: str
+    reviewed: str
+    usable_statuses: list[str]
+    unit_aliases: dict[str, str]
+    liver: LiverRules
+    neutrophils: NeutrophilRules
+
+
+def rules(knowledge: Knowledge) -> LabRules:
+    settings = knowledge.section("labs", LabRules)
+    for rule in settings.liver.hold_rules:
+        if rule.value_set not in settings.liver.default_uln:
+            raise ValueError(f"labs.yaml: no default ULN for {rule.value_set}")
+        knowledge.codes_of(rule.value_set)  # raises when the value set is unknown
+    limits = [t.below for t in settings.neutrophils.thresholds]
+    if limits != sorted(limits):
+        raise ValueError("labs.yaml: neutrophil thresholds must go from the lowest up")
+    return settings
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One result against its upper limit of normal (ULN), in the result's own unit."""
+
+    fact: ObservationFact
+    value: Decimal
+    unit: str
+    uln: Decimal
+    uln_basis: str
+
+
+def _current(
+    item: CheckInput, knowledge: Knowledge, settings: LabRules, value_set: str, days: int
+) -> ObservationFact | None:
+    """The newest usable result of `value_set` taken within `days` before the start (or since)."""
+    since = item.review.start - timedelta(days=days)
+    for fact in item.patient.observations_of(knowledge.codes_of(value_set)):
+        if fact.status not in settings.usable_statuses or fact.when is None:
+            continue
+        if fact.when >= since:
+            return fact
+        return None  # newest first: the rest are older still
+    return None
+
+
+def _uln(fact: ObservationFact, unit: str, value_set: str, settings: LabRules) -> Reading | None:
+    if fact.value is None:
+        return None
+    if fact.reference_high is not None and fact.reference_high > 0:
+        return Reading(fact, fact.value, unit, fact.reference_high, "the laboratory's range")
+    for default in settings.liver.default_uln.get(value_set, []):
+        target = settings.unit_aliases.get(default.unit, default.unit)
+        try:
+            uln = units.convert(default.value, target, unit)
+        except units.UnitError:
+            continue
+        basis = f"default {format_number(default.value)} {default.unit}, no range was sent"
+        return Reading(fact, fact.value, unit, uln, basis)
+    return None
+
+
+def _liver(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[Finding]:
+    liver = settings.liver
+    order = item.review.order.resource
+    starts_cycle = item.review.cycle_day == 1
+    findings: list[Finding] = []
+    unreadable: list[str] = []
+    for rule in liver.hold_rules:
+        fact = _current(item, knowledge, settings, rule.value_set, liver.current_within_days)
+        if fact is None:
+            continue
+        unit = settings.unit_aliases.get(fact.unit or "", fact.unit or "")
+        reading = _uln(fact, unit, rule.value_set, settings) if unit else None
+        if reading is None:
+            unreadable.append(f"{rule.name} ({fact.resource}: no value or an unknown unit)")
+            continue
+        times = reading.value / reading.uln
+        if times <= rule.above_uln_times:
+            continue
+        critical = starts_cycle and liver.critical_when_starting_a_cycle
+        findings.append(
+            Finding(
+                "lab-liver-hold",
+                TOPIC,
+                "critical" if critical else "warning",
+                rule.source,
+                {
+                    "test": rule.name,
+                    "value": format_number(reading.value),
+                    "unit": fact.unit or "",
+                    "times": format_number(times, "0.1"),
+                    "limit": format_number(rule.above_uln_times),
+                    "uln": format_number(reading.uln),
+                    "uln_basis": reading.uln_basis,
+                    "date": fact.when.date().isoformat() if fact.when else "undated",
+                    "when": "before this cycle starts" if starts_cycle else "now",
+                },
+                order,
+            )
+        )
+    if unreadable:
+        findings.append(
+            Finding(
+                "lab-result-unreadable",
+                TOPIC,
+                "warning",
+                liver.default_uln_source,
+                {"results": "; ".join(unreadable)},
+                order,
+            )
+        )
+    if item.review.cycle == 1 and starts_cycle:
+        findings.extend(_baseline(item, knowledge, settings))
+    return findings
+
+
+def _baseline(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[Finding]:
+    liver = settings.liver
+    missing = []
+    for alternatives in liver.baseline_required:
+        if not any(
+            _current(item, knowledge, settings, v, liver.baseline_window_days) for v in alternatives
+        ):
+            names = {r.value_set: r.name for r in liver.hold_rules}
+            missing.append(" or ".join(names.get(v, v) for v in alternatives))
+    if not missing:
+        return []
+    return [
+        Finding(
+            "lab-liver-baseline-missing",
+            TOPIC,
+            "warning",
+            liver.baseline_source,
+            {"missing": ", ".join(missing), "days": liver.baseline_window_days},
+            item.review.order.resource,
+        )
+    ]
+
+
+def _neutrophils(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[Finding]:
+    rules_ = settings.neutrophils
+    fact = _current(item, knowledge, settings, rules_.value_set, rules_.current_within_days)
+    if fact is None:
+        return []
+    try:
+        if fact.value is None or not fact.unit:
+            raise units.UnitError("no value or unit")
+        count = units.convert(fact.value, fact.unit, rules_.unit)
+    except units.UnitError:
+        return [
+            Finding(
+                "lab-result-unreadable",
+                TOPIC,
+                "warning",
+                rules_.action_source,
+                {"results": f"neutrophil count ({fact.resource}: no value or unknown unit)"},
+                item.review.order.resource,
+            )
+        ]
+    for threshold in rules_.thresholds:
+        if count < threshold.below:
+            return [
+                Finding(
+                    "lab-neutropenia",
+                    TOPIC,
+                    threshold.indicator,
+                    threshold.source,
+                    {
+                        "count": format_number(count),
+                        "below": format_number(threshold.below),
+                        "grade": threshold.grade,
+                        "date": fact.when.date().isoformat() if fact.when else "undated",
+                    },
+                    item.review.order.resource,
+                )
+            ]
+    return []
+
+
+def check_labs(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+    settings = rules(knowledge)
+    return _liver(item, knowledge, settings) + _neutrophils(item, knowledge, settings)
+
+
+CHECK = Check(
+    topic=TOPIC,
+    verifies="the liver tests and neutrophil count",
+    requires=frozenset({"observations"}),
+    source="label-5-hepatic",
+    run=check_labs,
+    rules=rules,
+)

@@ -1,0 +1,172 @@
+"""Which resources of a chart to validate: what a check can use, chosen on the raw JSON.
+
+Validating a resource with fhir.resources costs 0.15-0.3 ms, so a chart of years (hundreds of old
+weights, labs and finished orders) cost more than everything else in a call. The checks read the
+newest usable result of a code list (or results near the order's start, which are the newest), and
+orders and immunizations only through the code lists (and text patterns) of the knowledge files.
+So, per prefetch key, only these are left out:
+
+- observations, per code list: results more than `WINDOW` older than the newest result of that
+  list, once `KEEP_NEWEST` newer, valid, usable results of the list have been kept;
+- immunizations whose vaccine code is in no code list (no check can tell anything from them; live
+  vaccines are kept at any age: "during treatment" may reach back to a first cycle long ago);
+- finished MedicationRequests (completed, stopped, cancelled, entered-in-error) for a drug that no
+  code list names, by code or text. Earlier blinatumomab cycles, premedication and vaccine orders
+  are kept at any age, and so is every order that is not finished or whose medication is a
+  reference (resolved later).
+
+Undated resources are always kept. A kept resource is validated as before (an invalid one is a
+data-quality finding); one left out is neither validated nor reported. Conditions, Patients and
+draft orders are never left out. `tests/unit/test_selection.py` checks that every fixture gets the
+same answer with and without this selection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from cds.fhir.facts import as_datetime
+from cds.knowledge import Knowledge
+from cds.patient import Code
+
+WINDOW = timedelta(days=30)
+KEEP_NEWEST = 3
+FINISHED_ORDER_STATUSES = frozenset({"completed", "stopped", "cancelled", "entered-in-error"})
+UNUSABLE_RESULT_STATUSES = frozenset({"entered-in-error", "cancelled"})
+
+Raw = dict[str, Any]
+
+
+def observation_when(raw: Raw) -> datetime | None:
+    """The date the checks see (`facts.observation_fact`: effective[x], else issued)."""
+    period = raw.get("effectivePeriod")
+    for value in (
+        raw.get("effectiveDateTime"),
+        period.get("start") if isinstance(period, dict) else None,
+        raw.get("effectiveInstant"),
+        raw.get("issued"),
+    ):
+        if value:
+            return as_datetime(value) if isinstance(value, str) else None
+    return None
+
+
+class KnownCodes:
+    """Every code and text pattern of the knowledge files' code lists, built once per Knowledge."""
+
+    _cache: dict[int, tuple[Knowledge, KnownCodes]] = {}  # noqa: RUF012 (id -> keep-alive pair)
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        names = list(knowledge.codes.value_sets)
+        self.codes: frozenset[Code] = frozenset().union(*(knowledge.codes_of(n) for n in names))
+        self.texts: tuple[str, ...] = tuple(
+            sorted({t for n in names for t in knowledge.text_patterns(n)})
+        )
+
+    @classmethod
+    def of(cls, knowledge: Knowledge) -> KnownCodes:
+        found = cls._cache.get(id(knowledge))
+        if found is None or found[0] is not knowledge:
+            found = (knowledge, cls(knowledge))
+            cls._cache[id(knowledge)] = found
+        return found[1]
+
+
+def code_pairs(concept: Any) -> list[Code]:
+    """(system, code) of a raw CodeableConcept, without building a set (hot on long charts)."""
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if not isinstance(codings, list):
+        return []
+    return [
+        (str(c.get("system") or ""), str(c["code"]))
+        for c in codings
+        if isinstance(c, dict) and c.get("code") is not None
+    ]
+
+
+def select_observations(
+    raws: Sequence[Raw], code_lists: Sequence[frozenset[Code]], valid: Callable[[Raw], bool]
+) -> list[Raw]:
+    """Per code list: every result within WINDOW of its newest, and older ones newest first until
+    KEEP_NEWEST valid, usable ones are kept. `valid(raw)` validates (the caller remembers it)."""
+    lists_of: dict[Code, list[int]] = {}
+    for index, wanted in enumerate(code_lists):
+        for code in wanted:
+            lists_of.setdefault(code, []).append(index)
+    members: list[list[tuple[datetime, int]]] = [[] for _ in code_lists]
+    keep = [False] * len(raws)
+    for i, raw in enumerate(raws):
+        lists = {n for code in code_pairs(raw.get("code")) for n in lists_of.get(code, ())}
+        date = observation_when(raw)
+        if date is None or not lists:  # undated, or in no list: always kept
+            keep[i] = True
+            continue
+        for n in lists:
+            members[n].append((date, i))
+    for dated in members:
+        if not dated:
+            continue
+        dated.sort(key=lambda pair: pair[0], reverse=True)
+        horizon = dated[0][0] - WINDOW
+        usable = 0
+        for date, i in dated:
+            if usable >= KEEP_NEWEST and date < horizon:
+                break
+            keep[i] = True
+            raw = raws[i]
+            if (
+                raw.get("status") not in UNUSABLE_RESULT_STATUSES
+                and any(key.startswith("value") for key in raw)
+                and valid(raw)
+            ):
+                usable += 1
+    return [raw for raw, kept in zip(raws, keep, strict=True) if kept]
+
+
+def select_immunizations(raws: Sequence[Raw], knowledge: Knowledge) -> list[Raw]:
+    known = KnownCodes.of(knowledge).codes
+    return [raw for raw in raws if not known.isdisjoint(code_pairs(raw.get("vaccineCode")))]
+
+
+def _names_known_drug(raw: Raw, known: KnownCodes) -> bool:
+    concepts: list[Any] = [raw.get("medicationCodeableConcept")]
+    contained = raw.get("contained")
+    for resource in contained if isinstance(contained, list) else []:
+        if isinstance(resource, dict):
+            concepts.append(resource.get("code"))
+    texts: list[str] = []
+    for concept in concepts:
+        if not isinstance(concept, dict):
+            continue
+        if not known.codes.isdisjoint(code_pairs(concept)):
+            return True
+        texts.append(str(concept.get("text") or ""))
+        codings = concept.get("coding")
+        for coding in codings if isinstance(codings, list) else []:
+            if isinstance(coding, dict):
+                texts.append(str(coding.get("display") or ""))
+    text = " ".join(texts).lower()
+    return any(pattern in text for pattern in known.texts)
+
+
+def select_orders(raws: Sequence[Raw], knowledge: Knowledge) -> list[Raw]:
+    known = KnownCodes.of(knowledge)
+    return [
+        raw
+        for raw in raws
+        if raw.get("status") not in FINISHED_ORDER_STATUSES
+        or "medicationReference" in raw
+        or _names_known_drug(raw, known)
+    ]
+
+
+def referenced_medications(orders: Iterable[Mapping[str, Any]]) -> set[str]:
+    """`Medication/id` references of these orders (only those Medications need validating)."""
+    found = set()
+    for raw in orders:
+        reference = raw.get("medicationReference")
+        if isinstance(reference, dict) and isinstance(reference.get("reference"), str):
+            found.add(str(reference["reference"]))
+    return found

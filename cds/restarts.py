@@ -1,0 +1,93 @@
+"""Is a blinatumomab order a restart after a toxicity, and what does the label allow then?
+
+Label §2.5: after grade 3 CRS, grade 3 neurological toxicity or another relevant grade 3 reaction
+the infusion restarts at 9 mcg/day (5 mcg/m²/day under 45 kg) and escalates after 7 days; after
+grade 4 CRS or neurotoxicity, or more than one seizure, it is discontinued for good. The reasons,
+their codes and note wording live in `knowledge/restarts.yaml`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cds.knowledge import DoseSchedule, DoseStep, Knowledge
+from cds.patient import MedicationOrder
+
+Action = Literal["restart-reduced", "discontinue"]
+
+
+class RestartReason(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: str
+    action: Action
+    note_markers: list[str]
+    source: str
+
+
+class RestartSchedule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: list[DoseStep] = Field(min_length=1)
+    source: str
+
+
+class RestartRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str
+    reviewed: str
+    code_system: str
+    reasons: dict[str, RestartReason]
+    restart_schedule: RestartSchedule
+
+
+@dataclass(frozen=True)
+class Restart:
+    code: str
+    reason: RestartReason
+    how_marked: str  # "coded on the order" or "in the order's note"
+
+
+def rules(knowledge: Knowledge) -> RestartRules:
+    settings = knowledge.section("restarts", RestartRules)
+    first = settings.restart_schedule.steps[0]
+    if first.mcg_per_day > 9 or first.first_day != 1:
+        raise ValueError("restarts.yaml: a restart after toxicity starts at 9 mcg/day on day 1")
+    return settings
+
+
+def restart_of(order: MedicationOrder, knowledge: Knowledge) -> Restart | None:
+    """The toxicity this order restarts after (None: not marked as such). A discontinuing reason
+    wins over a reduced-restart one when an order carries both."""
+    settings = rules(knowledge)
+    found: list[Restart] = []
+    for system, code in order.reason_codes:
+        if system == settings.code_system and code in settings.reasons:
+            found.append(Restart(code, settings.reasons[code], "coded on the order"))
+    notes = " ".join(order.notes).lower()
+    for code, reason in settings.reasons.items():
+        if any(marker in notes for marker in reason.note_markers):
+            found.append(Restart(code, reason, "in the order's note"))
+    if not found:
+        return None
+    return min(
+        found,
+        key=lambda r: (r.reason.action != "discontinue", r.how_marked != "coded on the order"),
+    )
+
+
+def restart_schedule(knowledge: Knowledge, indication: str | None) -> DoseSchedule:
+    """The label's restart schedule, as a dose schedule counted from the restart's first day."""
+    settings = rules(knowledge).restart_schedule
+    return DoseSchedule(
+        indication=indication or "any",
+        cycles={"first": 1},  # type: ignore[arg-type]
+        phase="restart after toxicity",
+        treatment_free_days=0,
+        steps=settings.steps,
+        source=settings.source,
+    )

@@ -1,0 +1,223 @@
+"""The pharmacist's sandbox page (off unless enabled): pick or paste a chart, see what the checks
+see, compose a blinatumomab order, sign it against this service and act on the cards.
+
+Transport only. The page (static files in `sandbox/`) calls the real CDS Hooks endpoints for cards
+and feedback; the summary comes from `cds.chart_view`, i.e. the service's own reading of the chart.
+Nothing here authenticates: it is meant for open development mode or a closed test instance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
+from pydantic import ValidationError
+
+from cds.chart_view import chart_anchor, days_to, shift_dates, summarise
+from cds.hooks import HookRequest, OrderSignContext
+from cds.services import Engine, HookError
+from cds.settings import Settings
+from cds.web.routes import error_response, json_response
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "sandbox"
+CHARTS = Path(__file__).resolve().parent.parent.parent / "fhir-fixtures" / "charts"
+CHART_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,120}$")
+SHIFT_HEADER = "X-Sandbox-Date-Shift-Days"
+# The page loads nothing from elsewhere and runs no inline script or handler attribute (so markup
+# that slipped into a card could not run); it may only call this origin. 'unsafe-eval' is allowed
+# because browser automation (Playwright's wait_for_function, devtools) evaluates strings; the
+# page itself never does.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+blueprint = Blueprint(
+    "sandbox",
+    __name__,
+    url_prefix="/sandbox",
+    static_folder="sandbox",
+    static_url_path="/static",
+)
+
+
+def _banner(settings: Settings) -> str:
+    lines = [
+        "SANDBOX PAGE ON at /sandbox: sample charts and an order composer, NO authentication.",
+        "For trying the checks out only; set CDS_SANDBOX_PAGE=false to turn it off.",
+    ]
+    if not settings.dev_mode:
+        lines.append("Outside --dev the service wants a JWT, which the page cannot send: its")
+        lines.append("calls to /cds-services will be refused (401). The page says so too.")
+    return "\n".join(["", "=" * 92, *(f"==  {line:<86}==" for line in lines), "=" * 92])
+
+
+def register(app: Flask, settings: Settings) -> None:
+    """Mount the page and say loudly that it is on."""
+    log.warning(_banner(settings))
+    app.register_blueprint(blueprint)
+
+
+def _engine() -> Engine:
+    return current_app.extensions["cds.engine"]  # type: ignore[no-any-return]
+
+
+@blueprint.after_request
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+@blueprint.errorhandler(HookError)
+def _hook_error(error: HookError) -> Response:
+    return error_response(error.status, error.message, error.code)
+
+
+@blueprint.get("")
+@blueprint.get("/")
+def page() -> Response:
+    response = send_from_directory(STATIC, "index.html")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _read_chart(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def _patient_of(bundle: dict[str, Any]) -> dict[str, Any]:
+    return next(
+        (
+            e["resource"]
+            for e in bundle.get("entry", [])
+            if isinstance(e, dict) and (e.get("resource") or {}).get("resourceType") == "Patient"
+        ),
+        {},
+    )
+
+
+def _display_name(patient: dict[str, Any]) -> str:
+    for name in patient.get("name") or []:
+        if isinstance(name, dict):
+            text = name.get("text") or " ".join(
+                [*(name.get("given") or []), name.get("family") or ""]
+            )
+            if text.strip():
+                return str(text).strip()
+    return str(patient.get("id") or "?")
+
+
+@blueprint.get("/patients")
+def patients() -> Response:
+    """The sample charts of `fhir-fixtures/charts/`, with the cards each is expected to get."""
+    listed = []
+    for path in sorted(CHARTS.glob("*.json")) if CHARTS.is_dir() else []:
+        if path.name.endswith(".expected.json"):
+            continue
+        try:
+            bundle = _read_chart(path)
+        except (OSError, ValueError):
+            log.warning("sandbox: sample chart %s is unreadable", path.name)
+            continue
+        expected_path = path.with_name(path.stem + ".expected.json")
+        expected = _read_chart(expected_path).get("cards") if expected_path.exists() else None
+        patient = _patient_of(bundle)
+        listed.append(
+            {
+                "name": path.stem,
+                "patient": _display_name(patient),
+                "gender": patient.get("gender"),
+                "birthDate": patient.get("birthDate"),
+                "expectedCards": expected,
+            }
+        )
+    return json_response({"patients": listed, "folder": "fhir-fixtures/charts"})
+
+
+def _moved_to_today(bundle: dict[str, Any]) -> Response:
+    days = days_to(chart_anchor(bundle), _engine().clock())
+    response = json_response(shift_dates(bundle, days))
+    response.headers[SHIFT_HEADER] = str(days)
+    return response
+
+
+@blueprint.get("/patients/<name>")
+def patient_chart(name: str) -> Response:
+    """One sample chart (a FHIR Bundle). Its dates are moved by whole days so that its draft orders
+    are signed today, as the fixture's expected cards assume; `?dates=original` keeps them."""
+    path = CHARTS / f"{name}.json"
+    if not CHART_NAME.match(name) or name.endswith(".expected") or not path.is_file():
+        raise HookError(404, f"no sample chart named {name!r}", "not-found")
+    bundle = _read_chart(path)
+    if request.args.get("dates") == "original":
+        response = json_response(bundle)
+        response.headers[SHIFT_HEADER] = "0"
+        return response
+    return _moved_to_today(bundle)
+
+
+def _json_object() -> dict[str, Any]:
+    if request.mimetype not in ("application/json", "application/fhir+json"):
+        raise HookError(415, "Content-Type must be application/json", "not-supported")
+    try:
+        body = json.loads(request.get_data(cache=False))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise HookError(400, f"the body is not valid JSON ({error})", "structure") from error
+    if not isinstance(body, dict):
+        raise HookError(400, "the body must be a JSON object")
+    return body
+
+
+@blueprint.post("/move-to-today")
+def move_to_today() -> Response:
+    """A pasted chart Bundle with its dates moved so that its draft orders are signed today."""
+    body = _json_object()
+    if body.get("resourceType") != "Bundle":
+        raise HookError(400, "expected a FHIR Bundle (resourceType 'Bundle')")
+    return _moved_to_today(body)
+
+
+def _as_request(body: dict[str, Any]) -> dict[str, Any]:
+    if body.get("resourceType") == "Bundle":
+        from cds.__main__ import request_from_bundle
+
+        try:
+            return request_from_bundle(body)
+        except ValueError as error:
+            raise HookError(400, str(error)) from error
+    return body
+
+
+@blueprint.post("/summary")
+def summary() -> Response:
+    """What the checks see: accepts the order-sign request the page is about to send, or a chart
+    Bundle. Nothing is fetched from a `fhirServer`: absent prefetch keys are reported missing."""
+    body = _as_request(_json_object())
+    try:
+        hook_request = HookRequest.model_validate(body)
+        context = OrderSignContext.model_validate(hook_request.context)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise HookError(400, f"{where or 'body'}: {first['msg']}") from error
+    engine = _engine()
+    resources = context.draft_resources()
+    if len(resources) > engine.settings.max_draft_orders:
+        raise HookError(400, f"more than {engine.settings.max_draft_orders} draft orders")
+    view = summarise(
+        context.patientId,
+        hook_request.prefetch,
+        resources,
+        engine.knowledge,
+        engine.templates,
+        engine.clock(),
+    )
+    return json_response(view)

@@ -1,0 +1,111 @@
+"""The audit trail an on-call engineer reads: one JSON line per call with what happened and how
+long it took, and nothing about the patient and no token. And the limits on what a caller sends."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from typing import Any
+
+import pytest
+import responses
+from flask.testing import FlaskClient
+
+from cds.settings import Settings
+from tests.conftest import SIGN, chart_request, without_prefetch
+
+CHART = "premed-adult-rr-cycle1-missing"
+ACCESS_TOKEN = "ehr-access-token-SECRET-42"
+
+
+def _phi(request: dict[str, Any]) -> set[str]:
+    """Every identifying value of the chart: ids, names, birth date, resource ids."""
+    found = {request["context"]["patientId"], request["context"]["userId"]}
+    patient = request["prefetch"]["patient"]
+    found.add(patient["birthDate"])
+    for name in patient.get("name", []):
+        found |= set(name.get("given", [])) | {name.get("family", "")}
+    for value in request["prefetch"].values():
+        for entry in (value or {}).get("entry", []):
+            found.add(entry["resource"]["id"])
+    for entry in request["context"]["draftOrders"]["entry"]:
+        found.add(entry["resource"]["id"])
+    return {value for value in found if value and len(value) > 3}
+
+
+def _audit_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "cds.audit"]
+
+
+def test_one_json_line_per_call_with_outcome_topics_and_duration_and_no_patient_data(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    request = chart_request(CHART)
+    phi = _phi(request)
+    caplog.set_level(logging.INFO, logger="cds.audit")
+
+    ok = client.post(SIGN, json=request)
+    invalid = copy.deepcopy(request)
+    del invalid["context"]["userId"]
+    invalid["context"]["patientId"] = "someone-else-entirely"
+    refused = client.post(SIGN, json=invalid)
+    assert (ok.status_code, refused.status_code) == (200, 400)
+
+    first, second = _audit_lines(caplog)
+    assert first["event"] == "hook-call" and first["service"] == "blinatumomab-order-sign"
+    assert first["hookInstance"] == request["hookInstance"]
+    assert first["status"] == 200 and isinstance(first["ms"], float)
+    assert "premedication:warning" in first["cards"]
+    assert second["status"] == 400 and second["problem"]
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "cds.audit")
+    leaked = sorted(value for value in phi | {"someone-else-entirely"} if value in logged)
+    assert leaked == [], f"patient data in the audit log: {leaked}"
+
+
+def test_a_failed_fetch_logs_neither_the_token_nor_the_patient(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    request = without_prefetch(chart_request(CHART)) | {
+        "fhirServer": "https://ehr.example.org/fhir",
+        "fhirAuthorization": {
+            "access_token": ACCESS_TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds-service",
+        },
+    }
+    phi = _phi(chart_request(CHART))
+    caplog.set_level(logging.DEBUG)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as fhir:
+        fhir.add(responses.GET, "https://ehr.example.org/fhir/Patient", status=503)
+        answer = client.post(SIGN, json=request)
+    assert answer.status_code == 412
+    [line] = _audit_lines(caplog)
+    assert line["status"] == 412
+    everything = "\n".join(r.getMessage() for r in caplog.records)
+    assert ACCESS_TOKEN not in everything
+    audit_text = json.dumps(line)
+    assert sorted(value for value in phi if value in audit_text) == []
+
+
+def test_more_draft_orders_than_the_limit_is_a_clear_4xx(make_app: Any, tmp_path: Any) -> None:
+    settings = Settings(
+        dev_mode=True, database_url=f"sqlite:///{tmp_path / 'f.db'}", max_draft_orders=5
+    )
+    client = make_app(settings=settings).test_client()
+    request = chart_request(CHART)
+    entries = request["context"]["draftOrders"]["entry"]
+    order = entries[0]["resource"]
+    for index in range(6 - len(entries)):
+        extra = copy.deepcopy(order) | {"id": f"extra-order-{index}"}
+        entries.append({"resource": extra})
+    answer = client.post(SIGN, json=request)
+    assert answer.status_code == 413
+    outcome = answer.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "more than 5 draft orders" in outcome["issue"][0]["diagnostics"]
+
+    del entries[5:]
+    assert client.post(SIGN, json=request).status_code == 200

@@ -1,0 +1,271 @@
+"""Cycle limits and intervals (label §2.2-2.5): more cycles than the indication allows, a new cycle
+inside the previous cycle's treatment-free interval, or a cycle continued after an interruption of
+more than 7 days -> warning; correct sequences and a first cycle -> silent."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from cds.__main__ import request_from_bundle
+from tests.conftest import FIXTURES, SIGN, load_json, without_prefetch
+from tests.fixtures_util import (
+    START,
+    Step,
+    blinatumomab_order,
+    bundle,
+    cards_of_topic,
+    dexamethasone_order,
+    height,
+    order_sign,
+    patient,
+    weight,
+)
+
+PID = "pt-cycles"
+TOPIC = "cycle-limits"
+BEGIN = datetime.fromisoformat(START)  # the draft order's infusion starts 2026-03-02T10:00Z
+STEP_UP = [Step(9, days=7), Step(28, days=21)]
+FULL = [Step(28, days=28)]
+RR, MRD, CONSOLIDATION = "relapsed-refractory", "mrd-positive", "consolidation"
+
+
+def free_days(indication: str, cycle: int) -> int:
+    """The label's treatment-free days after `cycle` (R/R 6-9: 56; otherwise 14)."""
+    return 56 if indication == RR and cycle >= 6 else 14
+
+
+def given(
+    cycle: int | None,
+    start: datetime,
+    *,
+    indication: str | None = RR,
+    days: int = 28,
+    status: str = "completed",
+    oid: str | None = None,
+) -> dict[str, Any]:
+    """An earlier blinatumomab order of `cycle` (None: no cycle extension) from `start`."""
+    steps = [Step(9, days=7), Step(28, days=days - 7)] if cycle == 1 and indication == RR else None
+    return blinatumomab_order(
+        PID,
+        steps or [Step(28, days=days)],
+        oid=oid or f"blin-c{cycle}-{start.date()}",
+        indication=indication,
+        cycle=cycle,
+        start=start.isoformat(),
+        status=status,
+        authored=(start - timedelta(hours=2)).isoformat(),
+    )
+
+
+def history(cycles: int, indication: str = RR, gap: int | None = None) -> list[dict[str, Any]]:
+    """Cycles 1..`cycles`, each 28 days then its treatment-free interval, the last one ending
+    `gap` days (default: exactly the interval it needs) before the draft order starts."""
+    if cycles == 0:
+        return []
+    gap = free_days(indication, cycles) if gap is None else gap
+    starts = [BEGIN - timedelta(days=gap + 28)]
+    for cycle in range(cycles - 1, 0, -1):
+        starts.insert(0, starts[0] - timedelta(days=28 + free_days(indication, cycle)))
+    return [given(n, s, indication=indication) for n, s in enumerate(starts, start=1)]
+
+
+def chart(
+    *earlier: dict[str, Any],
+    cycle: int | None,
+    indication: str | None = RR,
+    steps: list[Step] | None = None,
+) -> dict[str, Any]:
+    """A 70 kg adult's draft blinatumomab order of `cycle` starting 2026-03-02, with `earlier`
+    blinatumomab orders in the medication history."""
+    draft = blinatumomab_order(
+        PID,
+        steps or (STEP_UP if cycle == 1 and indication == RR else FULL),
+        indication=indication,
+        cycle=cycle,
+    )
+    return bundle(
+        [
+            patient(PID, birth_date="1969-11-23", given="Jonas", family="Lindqvist"),
+            weight(PID, 70),
+            height(PID, 176),
+            draft,
+            dexamethasone_order(PID, 20),
+            *earlier,
+        ]
+    )
+
+
+def days_before(days: int) -> datetime:
+    return BEGIN - timedelta(days=days)
+
+
+WARNING = [(TOPIC, "warning")]
+
+SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
+    "adult 70 kg, R/R cycle 1, no history -> silent": (chart(cycle=1), []),
+    "adult 70 kg, R/R cycle 10 after 9 cycles -> warning (max 9)": (
+        chart(*history(9), cycle=10),
+        WARNING,
+    ),
+    "adult 70 kg, R/R cycle 9 after 8 cycles, 56 days free -> silent": (
+        chart(*history(8), cycle=9),
+        [],
+    ),
+    "adult 70 kg, MRD-positive cycle 5 after 4 cycles -> warning (max 4)": (
+        chart(*history(4, MRD), cycle=5, indication=MRD),
+        WARNING,
+    ),
+    "adult 70 kg, MRD-positive cycle 4 after 3 cycles -> silent": (
+        chart(*history(3, MRD), cycle=4, indication=MRD),
+        [],
+    ),
+    "adult 70 kg, consolidation cycle 5 after 4 cycles -> warning at most": (
+        chart(*history(4, CONSOLIDATION), cycle=5, indication=CONSOLIDATION),
+        WARNING,
+    ),
+    "adult 70 kg, consolidation cycle 2 after 8 weeks of chemotherapy -> silent": (
+        chart(
+            given(1, days_before(84), indication=CONSOLIDATION), cycle=2, indication=CONSOLIDATION
+        ),
+        [],
+    ),
+    "adult 70 kg, indication unknown, cycle 10 after 9 cycles -> warning (highest max 9)": (
+        chart(*history(9), cycle=10, indication=None),
+        WARNING,
+    ),
+    "adult 70 kg, R/R cycle 2 starting 10 days after cycle 1 ended -> warning (14 days)": (
+        chart(*history(1, gap=10), cycle=2),
+        WARNING,
+    ),
+    "adult 70 kg, R/R cycle 2 exactly 14 days after cycle 1 ended -> silent": (
+        chart(*history(1, gap=14), cycle=2),
+        [],
+    ),
+    "adult 70 kg, R/R cycle 7 starting 30 days after cycle 6 ended -> warning (56 days)": (
+        chart(*history(6, gap=30), cycle=7),
+        WARNING,
+    ),
+    "adult 70 kg, R/R cycle 6 starting 14 days after cycle 5 ended -> silent": (
+        chart(*history(5, gap=14), cycle=6),
+        [],
+    ),
+    "adult 70 kg, MRD-positive cycle 3 starting 7 days after cycle 2 ended -> warning": (
+        chart(*history(2, MRD, gap=7), cycle=3, indication=MRD),
+        WARNING,
+    ),
+    "adult 70 kg, indication unknown, cycle 7 20 days after cycle 6 -> silent (14 possible)": (
+        chart(*history(6, gap=20), cycle=7, indication=None),
+        [],
+    ),
+    "adult 70 kg, R/R cycle 2 continued 10 days after its infusion stopped -> warning": (
+        chart(
+            *history(1),
+            given(2, days_before(20), days=10, status="stopped", oid="blin-c2-stopped"),
+            cycle=2,
+            steps=[Step(28, days=18)],
+        ),
+        WARNING,
+    ),
+    "adult 70 kg, R/R cycle 2 continued 5 days after its infusion stopped -> silent": (
+        chart(
+            *history(1, gap=21),
+            given(2, days_before(15), days=10, status="stopped", oid="blin-c2-stopped"),
+            cycle=2,
+            steps=[Step(28, days=18)],
+        ),
+        [],
+    ),
+    "adult 70 kg, R/R cycle 1 day-8 order after the days 1-7 order -> silent": (
+        chart(
+            given(1, days_before(7), days=7, oid="blin-c1-days1-7"),
+            cycle=1,
+            steps=[Step(28, days=21)],
+        ),
+        [],
+    ),
+    "adult 70 kg, uncoded order 33 days after a complete cycle 1 began -> warning": (
+        chart(given(1, days_before(33)), cycle=None),
+        WARNING,
+    ),
+    "adult 70 kg, uncoded order 38 days after cycle 1 began (10 days free) -> warning": (
+        chart(given(1, days_before(38)), cycle=None),
+        WARNING,
+    ),
+    "adult 70 kg, uncoded order 42 days after cycle 1 began (14 days free) -> silent": (
+        chart(given(1, days_before(42)), cycle=None),
+        [],
+    ),
+    "adult 70 kg, uncoded order, history without cycle numbers -> warning (cycle unknown)": (
+        chart(given(None, days_before(42), oid="blin-old"), cycle=None),
+        WARNING,
+    ),
+}
+
+
+@pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
+def test_cycle_limits_golden_matrix(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert cards_of_topic(body, TOPIC) == sorted(expected)
+
+
+def _cards(client: FlaskClient, chart_bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    return [c for c in body["cards"] if c["source"]["topic"]["code"] == TOPIC]
+
+
+def test_the_interval_card_names_the_dates_and_the_earliest_start(client: FlaskClient) -> None:
+    [card] = _cards(client, chart(*history(6, gap=30), cycle=7))
+    assert card["summary"] == (
+        "Cycle 7 starts 30 days after cycle 6 ended: 56 treatment-free days needed"
+    )
+    assert "2026-01-31" in card["detail"]  # cycle 6 ended
+    assert "2026-03-28" in card["detail"]  # earliest start: 56 days later
+    assert card["source"]["url"].endswith("#S2.3")
+
+
+def test_the_limit_card_counts_the_cycles_on_file(client: FlaskClient) -> None:
+    # The order does not say its cycle; four MRD cycles are on file, so it is the fifth.
+    [card] = _cards(client, chart(*history(4, MRD), cycle=None, indication=MRD))
+    assert "cycle 5 exceeds the 4 cycles" in card["summary"]
+    assert "4 earlier cycles on file" in card["detail"]
+
+
+def test_the_interruption_card_says_to_start_a_new_cycle(client: FlaskClient) -> None:
+    earlier = given(2, days_before(20), days=10, status="stopped", oid="blin-c2-stopped")
+    [card] = _cards(client, chart(*history(1), earlier, cycle=2, steps=[Step(28, days=18)]))
+    assert "start a new cycle (cycle 3)" in card["summary"]
+    assert card["source"]["url"].endswith("#S2.5")
+
+
+def test_cancelled_and_entered_in_error_orders_do_not_count(client: FlaskClient) -> None:
+    noise = [
+        given(n, days_before(300 - 20 * n), status="entered-in-error", oid=f"err-{n}")
+        for n in range(1, 10)
+    ]
+    assert _cards(client, chart(*history(1), *noise, cycle=2)) == []
+
+
+def test_medication_history_unavailable_says_the_check_could_not_run(client: FlaskClient) -> None:
+    request = without_prefetch(order_sign(chart(*history(1), cycle=2)), "medications")
+    body = client.post(SIGN, json=request).get_json()
+    assert cards_of_topic(body, TOPIC) == WARNING
+    [card] = [c for c in body["cards"] if c["source"]["topic"]["code"] == TOPIC]
+    assert "Could not verify the cycle count" in card["summary"]
+
+
+def test_the_correct_order_charts_stay_silent(client: FlaskClient) -> None:
+    charts = [
+        c
+        for c in sorted((FIXTURES / "charts").glob("*correct*.json"))
+        if not c.name.endswith(".expected.json")
+    ]
+    assert len(charts) >= 3
+    for path in charts:
+        body = client.post(SIGN, json=request_from_bundle(load_json(path))).get_json()
+        assert cards_of_topic(body, TOPIC) == [], path.name

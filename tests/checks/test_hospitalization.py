@@ -1,0 +1,108 @@
+"""Hospitalisation (label §2.2-2.4; hospitalization.yaml): the first 9 (R/R) or 3 (MRD-positive,
+consolidation) days of cycle 1 and the first 2 days of cycle 2 in hospital -> an info card when
+nothing says the patient is an inpatient (order category or encounter class). Inpatients, later
+days and later cycles -> silence."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.conftest import SIGN
+from tests.fixtures_util import (
+    START,
+    Step,
+    blinatumomab_order,
+    bundle,
+    cards_of_topic,
+    dexamethasone_order,
+    height,
+    liver_panel,
+    order_sign,
+    patient,
+    weight,
+)
+
+PID = "pt-stay"
+TOPIC = "hospitalization"
+INFO = [(TOPIC, "info")]
+CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+
+def chart(
+    indication: str | None = "relapsed-refractory",
+    cycle: int | None = 1,
+    *,
+    category: str | None = None,
+    encounter_class: str | None = None,
+    began_days_ago: int = 0,
+) -> dict[str, Any]:
+    steps = [Step(9, days=7), Step(28, days=21)] if cycle == 1 else [Step(28, days=28)]
+    if indication != "relapsed-refractory":
+        steps = [Step(28, days=28)]
+    order = blinatumomab_order(PID, steps, indication=indication, cycle=cycle)
+    resources = [patient(PID), weight(PID, 80), height(PID, 178), *liver_panel(PID)]
+    if category is not None:
+        order["category"] = [{"coding": [{"system": CATEGORY, "code": category}]}]
+    if encounter_class is not None:
+        order["encounter"] = {"reference": "Encounter/enc-1"}
+        resources.append(
+            {
+                "resourceType": "Encounter",
+                "id": "enc-1",
+                "status": "in-progress",
+                "class": {"system": ACT_CODE, "code": encounter_class},
+                "subject": {"reference": f"Patient/{PID}"},
+            }
+        )
+    if began_days_ago:
+        began = datetime.fromisoformat(START) - timedelta(days=began_days_ago)
+        history = blinatumomab_order(
+            PID,
+            [Step(9, days=7)],
+            oid="blin-earlier-bag",
+            indication=indication,
+            cycle=cycle,
+            start=began.isoformat(),
+            status="completed",
+        )
+        resources.append(history)
+    return bundle([*resources, order, dexamethasone_order(PID)])
+
+
+SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
+    "R/R cycle 1 day 1, outpatient order -> info: 9 days inpatient": (chart(), INFO),
+    "R/R cycle 1 day 1, order category inpatient -> silent": (chart(category="inpatient"), []),
+    "R/R cycle 1 day 1, order category outpatient -> info": (chart(category="outpatient"), INFO),
+    "R/R cycle 1 day 8 bag (still inside the 9 days) -> info": (chart(began_days_ago=7), INFO),
+    "R/R cycle 1 day 10 bag -> silent": (chart(began_days_ago=9), []),
+    "MRD cycle 1 day 1 -> info: 3 days": (chart("mrd-positive"), INFO),
+    "MRD cycle 1 day 4 bag -> silent": (chart("mrd-positive", began_days_ago=3), []),
+    "consolidation cycle 1 day 1 -> info: 3 days (not the seed's 9)": (
+        chart("consolidation"),
+        INFO,
+    ),
+    "R/R cycle 2 day 1 -> info: 2 days": (chart(cycle=2), INFO),
+    "R/R cycle 2 day 3 bag -> silent": (chart(cycle=2, began_days_ago=2), []),
+    "R/R cycle 3 day 1 -> silent (supervision only)": (chart(cycle=3), []),
+    "indication unknown, cycle 1 day 1 -> info (longest stay)": (chart(None), INFO),
+}
+
+
+@pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
+def test_hospitalization_golden_matrix(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert cards_of_topic(body, TOPIC) == expected, [c["summary"] for c in body["cards"]]
+
+
+def test_the_card_says_how_many_days_for_which_cycle(client: FlaskClient) -> None:
+    body = client.post(SIGN, json=order_sign(chart("consolidation"))).get_json()
+    [card] = [c for c in body["cards"] if c["source"]["topic"]["code"] == TOPIC]
+    assert card["summary"] == "Cycle 1: hospitalisation recommended for the first 3 days"
+    assert card["source"]["url"].endswith("#S2.4")

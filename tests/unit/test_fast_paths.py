@@ -1,0 +1,89 @@
+"""The per-call I/O made cheaper without changing what is stored or sent: issued-card records
+commit without waiting for the disk (feedback still does), and FHIR fetches reuse connections
+without keeping a caller's token."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from cds.feedback import FeedbackStore, issued_cards
+from cds.fhir.client import FhirClient
+from cds.hooks import Card, Coding, Source
+from cds.settings import Settings
+
+
+def _card() -> Card:
+    topic = Coding(system="https://cds.example.org/fhir/CodeSystem/card-topic", code="dose")
+    return Card(
+        uuid=str(uuid.uuid4()),
+        summary="Dose above the label",
+        indicator="critical",
+        source=Source(label="BLINCYTO USPI", topic=topic),
+    )
+
+
+def test_issued_cards_are_committed_and_the_connection_goes_back_fully_synchronous(
+    tmp_path: Path,
+) -> None:
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    for _ in range(3):
+        store.record_issued("blinatumomab-order-sign", "hook-1", [_card(), _card()])
+    other_process_view = create_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    with other_process_view.connect() as connection:
+        count = connection.execute(select(func.count()).select_from(issued_cards)).scalar_one()
+    assert count == 6
+    with store.engine.connect() as connection:  # the pool holds one connection: the one used
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[int, str | None]] = []  # noqa: RUF012 (client port, Authorization)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.seen.append((self.client_address[1], self.headers.get("Authorization")))
+        body = b'{"resourceType": "Bundle", "type": "searchset", "entry": []}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def fhir_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Recorder.seen = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/fhir"
+    server.shutdown()
+    server.server_close()
+
+
+def test_calls_reuse_one_connection_and_each_sends_only_its_own_token(fhir_server: str) -> None:
+    import time
+
+    settings = Settings(dev_mode=True)
+    for token in ("token-of-call-1", "token-of-call-2", None):
+        client = FhirClient(fhir_server, token, settings)
+        client.get("Immunization?patient=x", time.monotonic() + 5)
+        client.close()
+    ports = {port for port, _ in _Recorder.seen}
+    assert [auth for _, auth in _Recorder.seen] == [
+        "Bearer token-of-call-1",
+        "Bearer token-of-call-2",
+        None,
+    ]
+    assert len(ports) == 1  # one keep-alive connection served all three calls
