@@ -44,6 +44,7 @@ CHART_KEYS = {
     "MedicationRequest": "medications",
     "Medication": "medications",
     "Condition": "conditions",
+    "Encounter": "medications",  # as `_include=MedicationRequest:encounter` brings it
 }
 
 

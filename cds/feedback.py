@@ -180,7 +180,13 @@ class FeedbackStore:
                 ) from error
             if "connect_timeout" not in parsed.query:
                 connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_SECONDS
-        self.engine: Engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+        self.engine: Engine = create_engine(
+            parsed,
+            # a server connection may have died in the pool; a local SQLite file cannot, and the
+            # ping was a round trip on every checkout (two per hook call: replay cache, cards)
+            pool_pre_ping=parsed.get_backend_name() == "postgresql",
+            connect_args=connect_args,
+        )
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         create_tables(self.engine, metadata, self._add_missing_columns)

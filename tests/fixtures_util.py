@@ -48,6 +48,31 @@ def patient(
     }
 
 
+def observation(
+    pid: str, oid: str, loinc: str, display: str, when: str, category: str = "vital-signs"
+) -> dict[str, Any]:
+    """An Observation as an EHR files it, without its value."""
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": category,
+                        "display": {"vital-signs": "Vital Signs"}.get(category, "Laboratory"),
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": when,
+    }
+
+
 def vital_sign(
     pid: str,
     oid: str,
@@ -58,24 +83,7 @@ def vital_sign(
     when: str = VITALS_TAKEN,
     ucum: str | None = None,
 ) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "id": oid,
-        "status": "final",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                        "code": "vital-signs",
-                        "display": "Vital Signs",
-                    }
-                ]
-            }
-        ],
-        "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}], "text": display},
-        "subject": {"reference": f"Patient/{pid}"},
-        "effectiveDateTime": when,
+    return observation(pid, oid, loinc, display, when) | {
         "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": ucum or unit},
     }
 
@@ -119,24 +127,7 @@ def lab(
     low: float | None = None,
 ) -> dict[str, Any]:
     """A laboratory result as a lab system files it (category laboratory, reference range)."""
-    result: dict[str, Any] = {
-        "resourceType": "Observation",
-        "id": oid,
-        "status": "final",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                        "code": "laboratory",
-                        "display": "Laboratory",
-                    }
-                ]
-            }
-        ],
-        "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}], "text": display},
-        "subject": {"reference": f"Patient/{pid}"},
-        "effectiveDateTime": when,
+    result = observation(pid, oid, loinc, display, when, "laboratory") | {
         "issued": when,
         "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
     }

@@ -225,9 +225,25 @@ def build_snapshot(
         immunizations=tuple(facts.immunization_fact(m) for m in immunizations),
         medication_orders=tuple(orders),
         conditions=tuple(facts.condition_fact(m) for m in conditions),
+        encounter_classes=encounter_classes(sources.values()),
         unavailable=unavailable,
         issues=tuple(issues),
     )
+
+
+def encounter_classes(sources: Iterable[SourceData]) -> dict[str, Code]:
+    """The class of every Encounter an EHR sent along (e.g. `_include=MedicationRequest:encounter`
+    in `medications`): the hospitalisation check reads whether the order's encounter is inpatient.
+    Only `class` is read, so the Encounter is not validated as a whole."""
+    found: dict[str, Code] = {}
+    for data in sources:
+        for raw in data.resources if data.available else []:
+            coding = raw.get("class") if raw.get("resourceType") == "Encounter" else None
+            if isinstance(coding, dict) and isinstance(raw.get("id"), str):
+                system, code = coding.get("system"), coding.get("code")
+                if isinstance(system, str) and isinstance(code, str):
+                    found[f"Encounter/{raw['id']}"] = (system, code)
+    return found
 
 
 def draft_orders(resources: list[dict[str, Any]], issues: list[DataIssue]) -> list[MedicationOrder]:

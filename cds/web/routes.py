@@ -70,6 +70,11 @@ def _authenticate(log: dict[str, Any]) -> Caller | None:
     except AuthError as error:
         log |= {"status": 401, "auth": str(error)[:300]}
         raise Unauthorized from error
+    except SQLAlchemyError as error:  # the replay cache cannot say whether the jti is new
+        logging.getLogger(__name__).exception("replay cache unavailable")
+        raise HookError(
+            503, "the service cannot verify callers right now; retry", "transient"
+        ) from error
     log |= {"issuer": caller.issuer, "jti": caller.jti, "tenant": caller.tenant}
     return caller
 
@@ -88,6 +93,8 @@ def get_discovery() -> Response:
         except Unauthorized:
             audit.info(json.dumps(log))
             return _unauthorized()
+        except HookError as error:
+            return error_response(error.status, error.message, error.code)
     return json_response(discovery(engine.knowledge, engine.settings.dev_mode))
 
 

@@ -211,7 +211,9 @@ def summary() -> Response:
     engine = _engine()
     resources = context.draft_resources()
     if len(resources) > engine.settings.max_draft_orders:
-        raise HookError(400, f"more than {engine.settings.max_draft_orders} draft orders")
+        raise HookError(
+            413, f"more than {engine.settings.max_draft_orders} draft orders", "too-costly"
+        )
     view = summarise(
         context.patientId,
         hook_request.prefetch,

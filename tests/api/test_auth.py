@@ -248,3 +248,18 @@ def test_the_token_and_the_reason_never_reach_the_response_but_reach_the_log(
     assert answer.status_code == 401
     assert bad not in caplog.text
     assert "Signature" in caplog.text or "signature" in caplog.text
+
+
+def test_a_replay_cache_that_cannot_answer_is_a_503_never_an_accepted_token(
+    secure: FlaskClient,
+) -> None:
+    """If the database behind the replay cache is down, no token can be known to be new: the
+    caller is told to retry (503) rather than let in or given a 500."""
+    from sqlalchemy import text
+
+    store = secure.application.extensions["cds.feedback"]
+    with store.engine.begin() as connection:
+        connection.execute(text("DROP TABLE seen_tokens"))
+    answer = call(secure, token())
+    assert answer.status_code == 503
+    assert answer.get_json()["issue"][0]["code"] == "transient"

@@ -78,6 +78,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     "R/R cycle 1 day 1, outpatient order -> info: 9 days inpatient": (chart(), INFO),
     "R/R cycle 1 day 1, order category inpatient -> silent": (chart(category="inpatient"), []),
     "R/R cycle 1 day 1, order category outpatient -> info": (chart(category="outpatient"), INFO),
+    "R/R cycle 1 day 1, the order's Encounter is an inpatient stay (IMP) -> silent": (
+        chart(encounter_class="IMP"),
+        [],
+    ),
+    "R/R cycle 1 day 1, the order's Encounter is ambulatory (AMB) -> info": (
+        chart(encounter_class="AMB"),
+        INFO,
+    ),
     "R/R cycle 1 day 8 bag (still inside the 9 days) -> info": (chart(began_days_ago=7), INFO),
     "R/R cycle 1 day 10 bag -> silent": (chart(began_days_ago=9), []),
     "MRD cycle 1 day 1 -> info: 3 days": (chart("mrd-positive"), INFO),

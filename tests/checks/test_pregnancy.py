@@ -27,6 +27,7 @@ from tests.fixtures_util import (
     condition,
     dexamethasone_order,
     height,
+    observation,
     order_sign,
     patient,
     weight,
@@ -47,26 +48,7 @@ EARLIER_CYCLE = blinatumomab_order(
 def lab(
     oid: str, loinc: str, display: str, when: str, *, status: str = "final", **value: Any
 ) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "id": oid,
-        "status": status,
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                        "code": "laboratory",
-                        "display": "Laboratory",
-                    }
-                ]
-            }
-        ],
-        "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}], "text": display},
-        "subject": {"reference": f"Patient/{PID}"},
-        "effectiveDateTime": when,
-        **value,
-    }
+    return observation(PID, oid, loinc, display, when, "laboratory") | {"status": status, **value}
 
 
 def urine_hcg(when: str, result: str, oid: str = "hcg-urine") -> dict[str, Any]:
