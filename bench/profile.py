@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import pstats
 import tempfile
@@ -33,6 +34,8 @@ def main() -> None:
     request = charts.typical() if args.scenario == "a" else charts.long()
     with tempfile.TemporaryDirectory() as directory:
         app = create_app(Settings(dev_mode=True, database_url=f"sqlite:///{directory}/db.sqlite3"))
+        gc.collect()
+        gc.freeze()  # as `cds.server.serve` does before forking the workers
         client = app.test_client()
         bodies = [
             json.dumps(request | {"hookInstance": str(uuid.uuid4())}) for _ in range(args.calls)

@@ -320,4 +320,4 @@ def test_too_many_draft_orders_are_refused(client: FlaskClient) -> None:
     request = request_from_bundle(chart("premed-adult-rr-cycle1-missing"))
     entry = request["context"]["draftOrders"]["entry"][0]
     request["context"]["draftOrders"]["entry"] = [copy.deepcopy(entry) for _ in range(201)]
-    assert client.post("/sandbox/summary", json=request).status_code == 400
+    assert client.post("/sandbox/summary", json=request).status_code == 413

@@ -39,6 +39,12 @@ UNUSABLE_RESULT_STATUSES = frozenset({"entered-in-error", "cancelled"})
 Raw = dict[str, Any]
 
 
+def _status(raw: Raw) -> str | None:
+    """The status if it is a string (anything else is invalid: kept, reported when validated)."""
+    status = raw.get("status")
+    return status if isinstance(status, str) else None
+
+
 def observation_when(raw: Raw) -> datetime | None:
     """The date the checks see (`facts.observation_fact`: effective[x], else issued)."""
     period = raw.get("effectivePeriod")
@@ -117,7 +123,7 @@ def select_observations(
             keep[i] = True
             raw = raws[i]
             if (
-                raw.get("status") not in UNUSABLE_RESULT_STATUSES
+                _status(raw) not in UNUSABLE_RESULT_STATUSES
                 and any(key.startswith("value") for key in raw)
                 and valid(raw)
             ):
@@ -156,7 +162,7 @@ def select_orders(raws: Sequence[Raw], knowledge: Knowledge) -> list[Raw]:
     return [
         raw
         for raw in raws
-        if raw.get("status") not in FINISHED_ORDER_STATUSES
+        if _status(raw) not in FINISHED_ORDER_STATUSES
         or "medicationReference" in raw
         or _names_known_drug(raw, known)
     ]

@@ -32,17 +32,6 @@ def _belongs_to(raw: Mapping[str, Any], patient_id: str) -> bool:
     return reference is None or reference.split("/")[-1] == patient_id
 
 
-def _raw_codes(concept: Any) -> set[Code]:
-    if not isinstance(concept, dict):
-        return set()
-    codings = concept.get("coding")
-    return {
-        (str(c.get("system") or ""), str(c.get("code")))
-        for c in (codings if isinstance(codings, list) else [])
-        if isinstance(c, dict) and c.get("code") is not None
-    }
-
-
 # The code lists that name observations (the others are answers, drugs, vaccines, conditions).
 OBSERVATION_VALUE_SETS = (
     "body_weight",

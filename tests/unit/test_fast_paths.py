@@ -4,6 +4,7 @@ without keeping a caller's token."""
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -42,6 +43,22 @@ def test_issued_cards_are_committed_and_the_connection_goes_back_fully_synchrono
     assert count == 6
     with store.engine.connect() as connection:  # the pool holds one connection: the one used
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+
+
+def test_on_postgresql_only_the_issued_cards_transaction_commits_asynchronously() -> None:
+    url = os.environ.get("CDS_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("PostgreSQL tests need CDS_TEST_POSTGRES_URL (scripts/start-test-postgres.sh)")
+    store = FeedbackStore(url)
+    card = _card()
+    store.record_issued("blinatumomab-order-sign", "hook-pg", [card])
+    with store.engine.connect() as connection:
+        found = connection.execute(
+            select(func.count()).select_from(issued_cards).where(issued_cards.c.uuid == card.uuid)
+        ).scalar_one()
+        assert found == 1
+        # SET LOCAL ends with its transaction: the pooled connection commits synchronously again
+        assert connection.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
 
 
 class _Recorder(BaseHTTPRequestHandler):

@@ -225,3 +225,22 @@ def _all(request: dict[str, Any]) -> list[dict[str, Any]]:
     for value in request["prefetch"].values():
         found += parsing.resources_in(value)
     return found
+
+
+def test_odd_json_where_a_status_or_date_should_be_is_kept_and_reported_not_a_crash() -> None:
+    odd_result = _obs("wt-odd", 1) | {"status": ["final"], "effectiveDateTime": {"x": 1}}
+    odd_order = {
+        "resourceType": "MedicationRequest",
+        "id": "odd",
+        "status": {"code": "completed"},
+        "subject": {"reference": f"Patient/{PID}"},
+    }
+    assert _select([odd_result]) == ["wt-odd"]
+    assert [r["id"] for r in selection.select_orders([odd_order], KNOWLEDGE)] == ["odd"]
+    sources = {
+        "patient": SourceData([{"resourceType": "Patient", "id": PID}]),
+        "observations": SourceData([odd_result]),
+        "medications": SourceData([odd_order]),
+    }
+    chart = snapshot.build_snapshot(PID, sources, KNOWLEDGE)
+    assert {i.resource for i in chart.issues} == {"Observation/wt-odd", "MedicationRequest/odd"}
