@@ -28,8 +28,9 @@ from tests.fixtures_util import (
     condition,
     dexamethasone_order,
     height,
+    lab,
+    observation,
     patient,
-    vital_sign,
     weight,
 )
 
@@ -90,40 +91,13 @@ def _iso(when: datetime) -> str:
 
 
 def _lab(oid: str, code: str, display: str, unit: str, value: float, when: datetime) -> Any:
-    lab = vital_sign(PID, oid, code, display, value, unit, _iso(when))
-    lab["category"][0]["coding"][0] |= {"code": "laboratory", "display": "Laboratory"}
-    return lab
+    return lab(PID, oid, code, display, value, unit, when=_iso(when))
 
 
 def _hcg(oid: str, when: datetime, *, positive: bool = False) -> dict[str, Any]:
     answer = ("10828004", "Positive") if positive else ("260385009", "Negative")
-    return {
-        "resourceType": "Observation",
-        "id": oid,
-        "status": "final",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                        "code": "laboratory",
-                        "display": "Laboratory",
-                    }
-                ]
-            }
-        ],
-        "code": {
-            "coding": [
-                {
-                    "system": LOINC,
-                    "code": "2106-3",
-                    "display": "Choriogonadotropin (pregnancy test) [Presence] in Urine",
-                }
-            ],
-            "text": "Urine pregnancy test",
-        },
-        "subject": {"reference": f"Patient/{PID}"},
-        "effectiveDateTime": _iso(when),
+    display = "Choriogonadotropin (pregnancy test) [Presence] in Urine"
+    return observation(PID, oid, "2106-3", display, _iso(when), "laboratory") | {
         "valueCodeableConcept": {
             "coding": [{"system": SNOMED, "code": answer[0], "display": answer[1]}],
             "text": answer[1],

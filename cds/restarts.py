@@ -11,33 +11,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from cds.knowledge import DoseSchedule, DoseStep, Knowledge
+from cds.knowledge import DoseSchedule, DoseStep, Knowledge, StrictModel
 from cds.patient import MedicationOrder
 
 Action = Literal["restart-reduced", "discontinue"]
 
 
-class RestartReason(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RestartReason(StrictModel):
     label: str
     action: Action
     note_markers: list[str]
     source: str
 
 
-class RestartSchedule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RestartSchedule(StrictModel):
     steps: list[DoseStep] = Field(min_length=1)
     source: str
 
 
-class RestartRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RestartRules(StrictModel):
     version: str
     reviewed: str
     code_system: str

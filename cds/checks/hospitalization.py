@@ -7,31 +7,27 @@ nothing says the patient is an inpatient (the order's category or its Encounter'
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from cds.checks import Check, CheckInput
 from cds.findings import Finding
-from cds.knowledge import Knowledge
+from cds.knowledge import Knowledge, StrictModel
 
 TOPIC = "hospitalization"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Coding(_Strict):
+class Coding(StrictModel):
     system: str
     code: str
 
 
-class Stay(_Strict):
+class Stay(StrictModel):
     cycles: dict[int, int]  # cycle -> inpatient days from its day 1
     source: str
     label_differs_from_seed: str | None = None
 
 
-class HospitalizationRules(_Strict):
+class HospitalizationRules(StrictModel):
     version: str
     reviewed: str
     inpatient_days: dict[str, Stay]

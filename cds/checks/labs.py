@@ -15,35 +15,31 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.findings import Finding
-from cds.knowledge import Knowledge
+from cds.knowledge import Knowledge, StrictModel
 from cds.patient import ObservationFact
 from cds.units import format_number
 
 TOPIC = "lab-monitoring"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class HoldRule(_Strict):
+class HoldRule(StrictModel):
     value_set: str
     name: str
     above_uln_times: Decimal = Field(gt=1)
     source: str
 
 
-class Limit(_Strict):
+class Limit(StrictModel):
     value: Decimal = Field(gt=0)
     unit: str
 
 
-class LiverRules(_Strict):
+class LiverRules(StrictModel):
     current_within_days: int = Field(gt=0)
     hold_rules: list[HoldRule] = Field(min_length=1)
     critical_when_starting_a_cycle: bool
@@ -54,14 +50,14 @@ class LiverRules(_Strict):
     baseline_source: str
 
 
-class NeutrophilThreshold(_Strict):
+class NeutrophilThreshold(StrictModel):
     below: Decimal = Field(gt=0)
     indicator: Literal["info", "warning", "critical"]
     grade: str
     source: str
 
 
-class NeutrophilRules(_Strict):
+class NeutrophilRules(StrictModel):
     value_set: str
     unit: str
     current_within_days: int = Field(gt=0)
@@ -69,7 +65,7 @@ class NeutrophilRules(_Strict):
     action_source: str
 
 
-class LabRules(_Strict):
+class LabRules(StrictModel):
     version: str
     reviewed: str
     usable_statuses: list[str]

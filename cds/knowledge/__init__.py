@@ -26,6 +26,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+StrictModel = _Strict  # for the checks' own rule models: a misspelt key in a rule file is an error
+
+
 class SourceRef(_Strict):
     label: str = Field(min_length=1)
     url: str = Field(pattern=r"^https?://")
