@@ -8,6 +8,7 @@ their codes and note wording live in `knowledge/restarts.yaml`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,6 +36,8 @@ class RestartRules(StrictModel):
     version: str
     reviewed: str
     code_system: str
+    restart_words: list[str] = Field(min_length=1)
+    note_synonyms: dict[str, str]
     reasons: dict[str, RestartReason]
     restart_schedule: RestartSchedule
 
@@ -54,23 +57,52 @@ def rules(knowledge: Knowledge) -> RestartRules:
     return settings
 
 
+_GRADE = re.compile(r"\b(?:grade|gr|g)\s*[-.]?\s*(iv|iii|ii|i|[1-5])\b")
+_ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4"}
+
+
+def normalised(text: str, synonyms: dict[str, str]) -> str:
+    """Note wording reduced to the forms `restarts.yaml` lists: "Gr. III cytokine release
+    syndrome" -> "grade 3 crs"."""
+    text = " " + re.sub(r"[^a-z0-9]+", " ", text.lower()) + " "
+    for _ in range(2):  # twice: a replacement may make another phrase ("2 seizures")
+        for phrase in sorted(synonyms, key=len, reverse=True):
+            text = text.replace(f" {phrase} ", f" {synonyms[phrase]} ")
+    text = _GRADE.sub(lambda m: f"grade {_ROMAN.get(m.group(1), m.group(1))}", text)
+    return " ".join(text.split())
+
+
+def _noted(order: MedicationOrder, settings: RestartRules) -> list[Restart]:
+    raw = " ".join(order.notes).lower()
+    if not any(word in raw for word in settings.restart_words):
+        return []
+    text = f" {normalised(raw, settings.note_synonyms)} "
+    return [
+        Restart(code, reason, "in the order's note")
+        for code, reason in settings.reasons.items()
+        if any(f" {marker} " in text for marker in reason.note_markers)
+    ]
+
+
 def restart_of(order: MedicationOrder, knowledge: Knowledge) -> Restart | None:
     """The toxicity this order restarts after (None: not marked as such). A discontinuing reason
-    wins over a reduced-restart one when an order carries both."""
+    wins, then a coded one, then one whose grade is stated."""
     settings = rules(knowledge)
-    found: list[Restart] = []
-    for system, code in order.reason_codes:
-        if system == settings.code_system and code in settings.reasons:
-            found.append(Restart(code, settings.reasons[code], "coded on the order"))
-    notes = " ".join(order.notes).lower()
-    for code, reason in settings.reasons.items():
-        if any(marker in notes for marker in reason.note_markers):
-            found.append(Restart(code, reason, "in the order's note"))
+    found = [
+        Restart(code, settings.reasons[code], "coded on the order")
+        for system, code in order.reason_codes
+        if system == settings.code_system and code in settings.reasons
+    ]
+    found += _noted(order, settings)
     if not found:
         return None
     return min(
         found,
-        key=lambda r: (r.reason.action != "discontinue", r.how_marked != "coded on the order"),
+        key=lambda r: (
+            r.reason.action != "discontinue",
+            r.how_marked != "coded on the order",
+            "grade" not in r.code and "seizure" not in r.code,
+        ),
     )
 
 

@@ -642,6 +642,18 @@ SCENARIOS = [
     ),
     pytest.param(
         S(
+            [*body_of(), noted(order(Step(28, days=21), cycle=2), "Resume after CRS, resolved")],
+            [CRIT],
+            [(9.0, "ug/d", 7), (28.0, "ug/d", 14)],
+        ),
+        id="adult R/R c2 note 'resume after CRS' (grade not stated) at 28 -> critical",
+    ),
+    pytest.param(
+        S([*body_of(), noted(order(Step(28, days=28), cycle=2), "Monitor for CRS")], []),
+        id="adult R/R c2 at 28 with a note about CRS that is no restart -> no card",
+    ),
+    pytest.param(
+        S(
             [
                 *body_of(),
                 order(
