@@ -157,6 +157,32 @@ def create_tables(
             time.sleep(0.2)
 
 
+@contextmanager
+def without_flush(engine: Engine) -> Iterator[Connection]:
+    """A transaction whose commit does not wait for the disk (issued-card records, replay cache).
+
+    With SQLite's synchronous=FULL every commit is an fsync on the request path (about 1 ms on an
+    idle disk, far more on a busy one), and the write lock is held through it, so the workers
+    queue behind each other's fsyncs. The commit stays atomic, is seen by every worker at once and
+    survives a crash or kill of the service; only an OS crash or power loss may lose the last
+    records. Feedback itself keeps synchronous=FULL (committed to disk before the 200).
+    """
+    with engine.connect() as connection:
+        sqlite_db = connection.dialect.name == "sqlite"
+        if sqlite_db:
+            connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
+            connection.commit()
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                yield connection
+        finally:
+            if sqlite_db:  # the pooled connection goes back as it came: FULL
+                connection.exec_driver_sql("PRAGMA synchronous=FULL")
+                connection.commit()
+
+
 class FeedbackStore:
     """Issued cards and the feedback on them. Safe to share between threads; before a fork
     (gunicorn `preload_app`) the pool holds no connection, and a child never reuses the parent's."""
@@ -235,33 +261,8 @@ class FeedbackStore:
             for card in cards
         ]
         if rows:
-            with self._without_flush() as connection:
+            with without_flush(self.engine) as connection:
                 connection.execute(self._insert(issued_cards), rows)
-
-    @contextmanager
-    def _without_flush(self) -> Iterator[Connection]:
-        """A transaction whose commit does not wait for the disk (issued-card records only).
-
-        Every hook call records its cards; with SQLite's synchronous=FULL that is an fsync on the
-        request path (about 1 ms on an idle disk, far more on a busy one). The commit stays atomic,
-        is seen by every worker at once and survives a crash of the service; only an OS crash or
-        power loss may lose the last records, and then feedback on those cards is still stored,
-        flagged `knownCard: false`. Feedback itself keeps synchronous=FULL (committed before 200).
-        """
-        with self.engine.connect() as connection:
-            sqlite_db = connection.dialect.name == "sqlite"
-            if sqlite_db:
-                connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
-                connection.commit()
-            try:
-                with connection.begin():
-                    if connection.dialect.name == "postgresql":
-                        connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                    yield connection
-            finally:
-                if sqlite_db:  # the pooled connection goes back as it came: FULL
-                    connection.exec_driver_sql("PRAGMA synchronous=FULL")
-                    connection.commit()
 
     def record_feedback(self, service: str, items: Iterable[FeedbackItem]) -> list[dict[str, Any]]:
         """Store every item in one transaction, committed before this returns.

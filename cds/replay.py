@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from cds.feedback import create_tables
+from cds.feedback import create_tables, without_flush
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class ReplayCache:
         """
         row = {"issuer": issuer[:512], "jti": jti[:256], "expires": expires}
         try:
-            with self._engine.begin() as connection:
+            with without_flush(self._engine) as connection:
                 inserted = connection.execute(
                     self._insert().values(row).returning(seen_tokens.c.jti)
                 ).first()

