@@ -99,7 +99,7 @@ def _steps(order: MedicationOrder, bsa: Decimal | None) -> list[dict[str, Any]]:
 
 def _order_view(item: CheckInput, knowledge: Knowledge) -> dict[str, Any]:
     reviewed: OrderUnderReview = item.review
-    body = dose_check._body(item, knowledge, [])  # the dose check's own weight/BSA reasoning
+    body = dose_check.body_of(item, knowledge, [])  # the dose check's own weight/BSA reasoning
     threshold = format_number(knowledge.dose.weight_threshold_kg)
     band = {
         True: f"fixed dose (weight ≥ {threshold} kg)",
@@ -147,21 +147,21 @@ def _pregnancy(
                 "test": next((displays[c] for c in sorted(fact.codes) if c in displays), "?"),
                 "date": _when(fact.when),
                 "value": value,
-                "reading": pregnancy_check._reading(fact, knowledge, settings),
+                "reading": pregnancy_check.reading_of(fact, knowledge, settings),
             }
         )
-    applies = pregnancy_check._applies(item, knowledge, settings) if item else None
+    applies = pregnancy_check.applies_to(item, knowledge, settings) if item else None
     return {"applies": applies, "results": results}
 
 
 def _live_vaccines(
     patient: PatientSnapshot, drafts: list[MedicationOrder], knowledge: Knowledge
 ) -> list[dict[str, Any]]:
-    live = vaccine_check._live_codes(knowledge, vaccine_check.rules(knowledge))
+    live = vaccine_check.live_codes(knowledge, vaccine_check.rules(knowledge))
     found = [
         {
             "resource": shot.resource,
-            "vaccine": vaccine_check._name(shot.codes, knowledge, shot.text),
+            "vaccine": vaccine_check.vaccine_name(shot.codes, knowledge, shot.text),
             "date": _when(shot.when),
             "status": shot.status,
             "how": "given",
@@ -174,7 +174,7 @@ def _live_vaccines(
             found.append(
                 {
                     "resource": order.resource,
-                    "vaccine": vaccine_check._name(order.codes, knowledge, order.text),
+                    "vaccine": vaccine_check.vaccine_name(order.codes, knowledge, order.text),
                     "date": _when(order.first_start()),
                     "status": order.status,
                     "how": "ordered",

@@ -93,7 +93,7 @@ def _days_text(first: int, last: int) -> str:
 # --- the patient's body ------------------------------------------------------------------------
 
 
-def _body(item: CheckInput, knowledge: Knowledge, findings: list[Finding]) -> Body:
+def body_of(item: CheckInput, knowledge: Knowledge, findings: list[Finding]) -> Body:
     rules = knowledge.dose
     patient, order = item.patient, item.review.order.resource
     weight = latest_measurement(patient, knowledge, "body_weight", "kg")
@@ -351,7 +351,7 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
             )
         ]
     findings: list[Finding] = []
-    body = _body(item, knowledge, findings)
+    body = body_of(item, knowledge, findings)
     schedules = _candidates(item, rules)
     first_day = review.cycle_day
     if restart is not None:  # counted from the restart's own first day, whatever the cycle day

@@ -55,7 +55,7 @@ def rules(knowledge: Knowledge) -> PregnancyRules:
     return settings
 
 
-def _reading(
+def reading_of(
     fact: ObservationFact, knowledge: Knowledge, settings: PregnancyRules
 ) -> Reading | None:
     """What one pregnancy status or hCG result says (None: nothing definite)."""
@@ -90,7 +90,7 @@ def _reading(
     return "positive" if text.startswith("pos") else "negative" if text.startswith("neg") else None
 
 
-def _applies(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules) -> bool | None:
+def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules) -> bool | None:
     """True for a female of reproductive potential, False if not, None if the chart cannot tell."""
     patient = item.patient
     if patient.gender in ("male",):
@@ -112,7 +112,7 @@ def _applies(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules) -
 def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
     settings = rules(knowledge)
     order = item.review.order.resource
-    applies = _applies(item, knowledge, settings)
+    applies = applies_to(item, knowledge, settings)
     if applies is False:
         return []
     if applies is None:
@@ -151,7 +151,7 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
     )
     dated: list[tuple[datetime, Reading, ObservationFact]] = []
     for fact in item.patient.observations_of(tests):
-        reading = _reading(fact, knowledge, settings)
+        reading = reading_of(fact, knowledge, settings)
         if (
             fact.status in settings.usable_statuses
             and fact.when is not None

@@ -42,14 +42,14 @@ def rules(knowledge: Knowledge) -> VaccineRules:
     return knowledge.section("vaccines", VaccineRules)
 
 
-def _live_codes(knowledge: Knowledge, settings: VaccineRules) -> frozenset[Code]:
+def live_codes(knowledge: Knowledge, settings: VaccineRules) -> frozenset[Code]:
     codes = knowledge.codes_of("live_vaccines")
     if settings.alert_live_nonreplicating:
         codes |= knowledge.codes_of("live_nonreplicating_vaccines")
     return codes
 
 
-def _name(codes: frozenset[Code], knowledge: Knowledge, fallback: str) -> str:
+def vaccine_name(codes: frozenset[Code], knowledge: Knowledge, fallback: str) -> str:
     displays = {
         (knowledge.codes.systems[c.system], c.code): c.display
         for name in ("live_vaccines", "live_nonreplicating_vaccines")
@@ -72,7 +72,7 @@ def _treatment_start(item: CheckInput, knowledge: Knowledge) -> datetime | None:
 
 def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
     settings = rules(knowledge)
-    live = _live_codes(knowledge, settings)
+    live = live_codes(knowledge, settings)
     start = item.review.start
     order = item.review.order.resource
     findings: list[Finding] = []
@@ -84,7 +84,7 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Finding]
                     TOPIC,
                     "critical",
                     settings.window_source,
-                    {"vaccine": _name(draft.codes, knowledge, draft.text)},
+                    {"vaccine": vaccine_name(draft.codes, knowledge, draft.text)},
                     order,
                     (
                         ProposedAction(
@@ -114,7 +114,7 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Finding]
         ):
             continue
         values = {
-            "vaccine": _name(shot.codes, knowledge, shot.text),
+            "vaccine": vaccine_name(shot.codes, knowledge, shot.text),
             "date": shot.when.date().isoformat(),
             "days": settings.window_before_start_days,
         }
@@ -149,7 +149,7 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Finding]
                         TOPIC,
                         "critical",
                         settings.during_treatment_source,
-                        {"vaccine": _name(ordered.codes, knowledge, ordered.text)},
+                        {"vaccine": vaccine_name(ordered.codes, knowledge, ordered.text)},
                         order,
                     )
                 )
