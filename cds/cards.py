@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cds.findings import Finding
 from cds.hooks import Action, Card, Coding, Link, Source, Suggestion
-from cds.knowledge import Knowledge
+from cds.knowledge import Knowledge, read_yaml
 
 CARDS_DIR = Path(__file__).resolve().parent.parent / "cards"
 TOPIC_SYSTEM = "https://cds.example.org/fhir/CodeSystem/card-topic"
@@ -59,7 +57,7 @@ class CardRenderer:
         for path in sorted(directory.glob("*.yaml")):
             if path.name == "override-reasons.yaml":
                 continue
-            for code, entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+            for code, entry in (read_yaml(path) or {}).items():
                 if code in self.templates:
                     raise ValueError(f"card template {code!r} defined twice ({path.name})")
                 self.templates[code] = Template(
@@ -68,7 +66,7 @@ class CardRenderer:
                     suggestion=entry.get("suggestion"),
                     override_reasons=tuple(entry.get("override_reasons") or ()),
                 )
-        reasons = yaml.safe_load((directory / "override-reasons.yaml").read_text(encoding="utf-8"))
+        reasons = read_yaml(directory / "override-reasons.yaml")
         self._reason_system: str = reasons["system"]
         self._reasons: dict[str, str] = reasons["reasons"]
         for code, template in self.templates.items():

@@ -250,7 +250,7 @@ def summarise(
         "immunizationsRead": "immunizations" not in patient.unavailable,
         "earlierCycles": _earlier_cycles(patient, knowledge),
         "unavailable": dict(patient.unavailable),
-        "issues": [_issue(i) for i in (*patient.issues, *issues)],
+        "issues": [_issue(i) for i in (*patient.data_issues(), *issues)],
     }
 
 

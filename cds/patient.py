@@ -5,11 +5,11 @@ Builders in `cds.fhir.facts` fill these from validated R4 resources; checks only
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 Code = tuple[str, str]  # (system URI, code)
 
@@ -117,9 +117,24 @@ class MedicationOrder:
         return min(events) if events else self.authored_on
 
 
+class ObservationSource(Protocol):
+    """A chart's observations, read newest first per code list (`cds.fhir.observations`: each is
+    validated when a check first reads it, so a check that stops at the newest usable result
+    costs one validation, whatever the chart's length)."""
+
+    def newest_first(self, codes: frozenset[Code]) -> Iterator[ObservationFact]: ...
+
+    def issues(self) -> Sequence[DataIssue]:
+        """The observations found unreadable so far."""
+        ...
+
+
 @dataclass(frozen=True)
 class PatientSnapshot:
-    """The chart as far as the checks need it; `unavailable` names sources that could not be had."""
+    """The chart as far as the checks need it; `unavailable` names sources that could not be had.
+
+    Observations come from `observation_source` when there is one (a chart), else from
+    `observations` (facts given directly, as tests do)."""
 
     patient_id: str
     birth_date: date | None
@@ -131,15 +146,20 @@ class PatientSnapshot:
     encounter_classes: Mapping[str, Code] = field(default_factory=dict)  # "Encounter/id" -> class
     unavailable: Mapping[str, str] = field(default_factory=dict)
     issues: tuple[DataIssue, ...] = ()
+    observation_source: ObservationSource | None = None
 
-    def observations_of(self, codes: frozenset[Code]) -> list[ObservationFact]:
-        """Usable observations with one of `codes`, newest first (undated last)."""
-        found = [
-            o
-            for o in self.observations
-            if o.has_code(codes) and o.status not in ("entered-in-error", "cancelled")
-        ]
-        return sorted(found, key=_newest_first)
+    def observations_of(self, codes: frozenset[Code]) -> Iterator[ObservationFact]:
+        """Usable observations with one of `codes`, newest first (undated last). Stop reading as
+        soon as the check has what it needs: from a chart, each one read is validated then."""
+        if self.observation_source is not None:
+            return self.observation_source.newest_first(codes)
+        found = [o for o in self.observations if o.has_code(codes) and is_usable_result(o.status)]
+        return iter(sorted(found, key=lambda o: newest_first_key(o.when)))
+
+    def data_issues(self) -> tuple[DataIssue, ...]:
+        """Every unreadable resource met so far (of the observations: those a check has read)."""
+        lazy = self.observation_source.issues() if self.observation_source is not None else ()
+        return (*self.issues, *lazy)
 
     def age_years(self, at: date) -> int | None:
         if self.birth_date is None:
@@ -151,5 +171,14 @@ class PatientSnapshot:
         return None if self.birth_date is None else (at - self.birth_date).days
 
 
-def _newest_first(fact: ObservationFact) -> tuple[bool, float]:
-    return (fact.when is None, -fact.when.timestamp() if fact.when else 0.0)
+def is_usable_result(status: str | None) -> bool:
+    """Not entered in error nor cancelled (a result no check may use)."""
+    return status not in UNUSABLE_RESULT_STATUSES
+
+
+UNUSABLE_RESULT_STATUSES = frozenset({"entered-in-error", "cancelled"})
+
+
+def newest_first_key(when: datetime | None) -> tuple[bool, float]:
+    """Sort key: the newest first, undated last."""
+    return (when is None, -when.timestamp() if when else 0.0)

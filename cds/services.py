@@ -272,7 +272,7 @@ class Engine:
             )
             for issue in unreadable
         ]
-        others = [i for i in (*patient.issues, *draft_issues) if i not in unreadable]
+        others = [i for i in (*patient.data_issues(), *draft_issues) if i not in unreadable]
         if others:
             listed = "\n".join(f"- `{i.resource}` ({i.source}): {i.problem}" for i in others[:20])
             findings.append(

@@ -1,17 +1,22 @@
 """Property-based fuzzing of the parser and the checks (hypothesis): arbitrary JSON and mutated
 FHIR resources never make an exception escape, and every chart resource the checks would have used
 but cannot read is named on a data-quality card (so a silently ignored weight cannot look like an
-all clear)."""
+all clear). An observation is read only when a check reaches it (`cds.fhir.observations`): one no
+check reached may go unnamed, and every clinical card must be exactly what it would be with every
+observation validated up front."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+from unittest import mock
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from bench.ablation import EagerObservations
 from cds.cards import CardRenderer
+from cds.fhir import observations, snapshot
 from cds.fhir.parsing import normalise, resource_label, resources_in, validate
 from cds.fhir.snapshot import draft_orders
 from cds.knowledge import load_knowledge
@@ -83,6 +88,32 @@ PLACES = _prefetched(BASE)
 KEPT = {"resourceType", "id", "subject", "patient", "code", "vaccineCode"}  # so it stays selected
 
 
+def _answer(request: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The cards for `request`, and the ids of the observations the checks read."""
+    read: set[str] = set()
+
+    def recording(raw: Any, source: str) -> Any:
+        read.add(str(raw.get("id")))
+        return validate(raw, source)
+
+    with mock.patch.object(observations, "validate", recording):
+        body = ENGINE.handle("blinatumomab-order-sign", request, own_host="cds.local")
+    return body.response.to_json(), read
+
+
+def _clinical_cards(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cards other than data quality, without their random uuids."""
+    cards = []
+    for card in body["cards"]:
+        if card["source"]["topic"]["code"] != "data-quality":
+            card = {k: v for k, v in card.items() if k != "uuid"}
+            card["suggestions"] = [
+                {k: v for k, v in s.items() if k != "uuid"} for s in card.get("suggestions", [])
+            ]
+            cards.append(card)
+    return cards
+
+
 @FUZZ
 @given(
     place=st.sampled_from(PLACES),
@@ -104,12 +135,14 @@ def test_a_mutated_chart_resource_is_checked_or_named_never_a_crash(
     resource[field] = value
     invalid = validate(resource, key)[1] is not None
 
-    body = ENGINE.handle(
-        "blinatumomab-order-sign", request, own_host="cds.local"
-    ).response.to_json()
+    with mock.patch.object(snapshot, "ChartObservations", EagerObservations):
+        everything_validated, _ = _answer(copy.deepcopy(request))
+    body, read = _answer(request)
 
     assert_valid_cds_response(body)
-    if invalid:
+    assert _clinical_cards(body) == _clinical_cards(everything_validated)
+    unread = resource.get("resourceType") == "Observation" and str(resource.get("id")) not in read
+    if invalid and not unread:
         quality = [c for c in body["cards"] if c["source"]["topic"]["code"] == "data-quality"]
         assert any(f"`{resource_label(resource)}`" in c.get("detail", "") for c in quality), body
 

@@ -158,7 +158,8 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
             and reading is not None
         ):
             dated.append((fact.when, reading, fact))
-    dated.sort(key=lambda entry: entry[0], reverse=True)
+            if reading == "negative":
+                break  # newest first: an older result changes nothing below (and stays unread)
     findings: list[Finding] = []
     cycle = item.review.cycle
     if dated and dated[0][1] == "positive":
@@ -210,8 +211,10 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
                 order,
             )
         )
-    breastfeeding = item.patient.observations_of(knowledge.codes_of("breastfeeding_status"))
-    if breastfeeding and not breastfeeding[0].value_codes.isdisjoint(
+    breastfeeding = next(
+        item.patient.observations_of(knowledge.codes_of("breastfeeding_status")), None
+    )
+    if breastfeeding is not None and not breastfeeding.value_codes.isdisjoint(
         knowledge.codes_of("answer_breastfeeding")
     ):
         findings.append(

@@ -1,45 +1,42 @@
 """Which resources of a chart to validate: what a check can use, chosen on the raw JSON.
 
 Validating a resource with fhir.resources costs 0.15-0.3 ms, so a chart of years (hundreds of old
-weights, labs and finished orders) cost more than everything else in a call. The checks read the
-newest usable result of a code list (or results near the order's start, which are the newest), and
-orders and immunizations only through the code lists (and text patterns) of the knowledge files.
-So, per prefetch key, only these are left out:
+labs, conditions and finished orders) cost more than everything else in a call. The checks read
+immunizations, conditions and orders only through the code lists (and text patterns) of the
+knowledge files, so, per prefetch key, these are left out:
 
-- observations, per code list: results more than `WINDOW` older than the newest result of that
-  list, once `KEEP_NEWEST` newer, valid, usable results of the list have been kept;
 - immunizations whose vaccine code is in no code list (no check can tell anything from them; live
   vaccines are kept at any age: "during treatment" may reach back to a first cycle long ago);
+- conditions whose code is in no code list (the checks read conditions only by code: indication,
+  no reproductive potential; a chart's years of hypertension and reflux tell them nothing);
 - finished MedicationRequests (completed, stopped, cancelled, entered-in-error) for a drug that no
   code list names, by code or text. Earlier blinatumomab cycles, premedication and vaccine orders
   are kept at any age, and so is every order that is not finished or whose medication is a
   reference (resolved later).
 
-Undated resources are always kept. A kept resource is validated as before (an invalid one is a
-data-quality finding); one left out is neither validated nor reported. Conditions, Patients and
-draft orders are never left out. `tests/unit/test_selection.py` checks that every fixture gets the
-same answer with and without this selection.
+Observations are not selected here: each is validated when a check first reads it
+(`cds.fhir.observations`). A kept resource is validated as before (an invalid one is a
+data-quality finding); one left out is neither validated nor reported. Patients and draft orders
+are never left out. `tests/unit/test_selection.py` checks that every fixture gets the same answer
+with and without this selection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from cds.fhir.facts import as_datetime
 from cds.knowledge import Knowledge
 from cds.patient import Code
 
-WINDOW = timedelta(days=30)
-KEEP_NEWEST = 3
 FINISHED_ORDER_STATUSES = frozenset({"completed", "stopped", "cancelled", "entered-in-error"})
-UNUSABLE_RESULT_STATUSES = frozenset({"entered-in-error", "cancelled"})
 
 Raw = dict[str, Any]
 
 
-def _status(raw: Raw) -> str | None:
+def status_of(raw: Raw) -> str | None:
     """The status if it is a string (anything else is invalid: kept, reported when validated)."""
     status = raw.get("status")
     return status if isinstance(status, str) else None
@@ -92,48 +89,10 @@ def code_pairs(concept: Any) -> list[Code]:
     ]
 
 
-def select_observations(
-    raws: Sequence[Raw], code_lists: Sequence[frozenset[Code]], valid: Callable[[Raw], bool]
-) -> list[Raw]:
-    """Per code list: every result within WINDOW of its newest, and older ones newest first until
-    KEEP_NEWEST valid, usable ones are kept. `valid(raw)` validates (the caller remembers it)."""
-    lists_of: dict[Code, list[int]] = {}
-    for index, wanted in enumerate(code_lists):
-        for code in wanted:
-            lists_of.setdefault(code, []).append(index)
-    members: list[list[tuple[datetime, int]]] = [[] for _ in code_lists]
-    keep = [False] * len(raws)
-    for i, raw in enumerate(raws):
-        lists = {n for code in code_pairs(raw.get("code")) for n in lists_of.get(code, ())}
-        date = observation_when(raw)
-        if date is None or not lists:  # undated, or in no list: always kept
-            keep[i] = True
-            continue
-        for n in lists:
-            members[n].append((date, i))
-    for dated in members:
-        if not dated:
-            continue
-        dated.sort(key=lambda pair: pair[0], reverse=True)
-        horizon = dated[0][0] - WINDOW
-        usable = 0
-        for date, i in dated:
-            if usable >= KEEP_NEWEST and date < horizon:
-                break
-            keep[i] = True
-            raw = raws[i]
-            if (
-                _status(raw) not in UNUSABLE_RESULT_STATUSES
-                and any(key.startswith("value") for key in raw)
-                and valid(raw)
-            ):
-                usable += 1
-    return [raw for raw, kept in zip(raws, keep, strict=True) if kept]
-
-
-def select_immunizations(raws: Sequence[Raw], knowledge: Knowledge) -> list[Raw]:
+def select_coded(raws: Sequence[Raw], field: str, knowledge: Knowledge) -> list[Raw]:
+    """The resources whose `field` (a CodeableConcept) has a code of some code list."""
     known = KnownCodes.of(knowledge).codes
-    return [raw for raw in raws if not known.isdisjoint(code_pairs(raw.get("vaccineCode")))]
+    return [raw for raw in raws if not known.isdisjoint(code_pairs(raw.get(field)))]
 
 
 def _names_known_drug(raw: Raw, known: KnownCodes) -> bool:
@@ -162,7 +121,7 @@ def select_orders(raws: Sequence[Raw], knowledge: Knowledge) -> list[Raw]:
     return [
         raw
         for raw in raws
-        if _status(raw) not in FINISHED_ORDER_STATUSES
+        if status_of(raw) not in FINISHED_ORDER_STATUSES
         or "medicationReference" in raw
         or _names_known_drug(raw, known)
     ]

@@ -2,16 +2,18 @@
 
 Selection comes first, on the raw JSON (by resource type, subject and code, then what a check can
 use of a long history: `cds.fhir.selection`); only the selected resources are validated with
-fhir.resources, one at a time. Anything unusable among them becomes a DataIssue.
+fhir.resources, one at a time, and observations only when a check reads them
+(`cds.fhir.observations`). Anything unusable among them becomes a DataIssue.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
 from cds.fhir import facts, selection
+from cds.fhir.observations import ChartObservations
 from cds.fhir.parsing import resource_label, validate
 from cds.fhir.prefetch import SourceData
 from cds.knowledge import Knowledge
@@ -60,50 +62,21 @@ def observation_codes(knowledge: Knowledge) -> frozenset[Code]:
 
 
 def _pick(
-    source: str,
-    data: SourceData | None,
-    resource_type: str,
-    patient_id: str,
-    wanted: Iterable[Code] | None = None,
+    source: str, data: SourceData | None, resource_type: str, patient_id: str
 ) -> list[dict[str, Any]]:
     if data is None or not data.available:
         return []
-    wanted_codes = None if wanted is None else set(wanted)
-    picked = []
-    for raw in data.resources:
-        if raw.get("resourceType") != resource_type or not _belongs_to(raw, patient_id):
-            continue
-        if wanted_codes is not None and wanted_codes.isdisjoint(
-            selection.code_pairs(raw.get("code"))
-        ):
-            continue
-        picked.append(raw)
-    return picked
+    return [
+        raw
+        for raw in data.resources
+        if raw.get("resourceType") == resource_type and _belongs_to(raw, patient_id)
+    ]
 
 
-class _Remembered:
-    """`validate` for one source, each resource validated once (selection may ask first)."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self._results: dict[int, tuple[Any, DataIssue | None]] = {}
-
-    def __call__(self, raw: dict[str, Any]) -> tuple[Any, DataIssue | None]:
-        key = id(raw)
-        if key not in self._results:
-            self._results[key] = validate(raw, self.source)
-        return self._results[key]
-
-
-def _validated(
-    raws: list[dict[str, Any]],
-    source: str,
-    issues: list[DataIssue],
-    validator: Callable[[dict[str, Any]], tuple[Any, DataIssue | None]] | None = None,
-) -> list[Any]:
+def _validated(raws: list[dict[str, Any]], source: str, issues: list[DataIssue]) -> list[Any]:
     models = []
     for raw in raws:
-        model, issue = validator(raw) if validator is not None else validate(raw, source)
+        model, issue = validate(raw, source)
         if issue is not None:
             issues.append(issue)
         else:
@@ -153,33 +126,26 @@ def build_snapshot(
         birth_date = patients[0].birthDate if isinstance(patients[0].birthDate, date) else None
         gender = patients[0].gender
 
-    remembered = _Remembered("observations")
-    observations = _validated(
-        selection.select_observations(
-            _pick(
-                "observations",
-                sources.get("observations"),
-                "Observation",
-                patient_id,
-                observation_codes(knowledge),
-            ),
-            [knowledge.codes_of(name) for name in OBSERVATION_VALUE_SETS],
-            lambda raw: remembered(raw)[0] is not None,
-        ),
+    observations = ChartObservations(
+        _pick("observations", sources.get("observations"), "Observation", patient_id),
+        observation_codes(knowledge),
         "observations",
-        issues,
-        remembered,
     )
     immunizations = _validated(
-        selection.select_immunizations(
+        selection.select_coded(
             _pick("immunizations", sources.get("immunizations"), "Immunization", patient_id),
+            "vaccineCode",
             knowledge,
         ),
         "immunizations",
         issues,
     )
     conditions = _validated(
-        _pick("conditions", sources.get("conditions"), "Condition", patient_id),
+        selection.select_coded(
+            _pick("conditions", sources.get("conditions"), "Condition", patient_id),
+            "code",
+            knowledge,
+        ),
         "conditions",
         issues,
     )
@@ -210,7 +176,7 @@ def build_snapshot(
         patient_id=patient_id,
         birth_date=birth_date,
         gender=gender,
-        observations=tuple(facts.observation_fact(m) for m in observations),
+        observation_source=observations,
         immunizations=tuple(facts.immunization_fact(m) for m in immunizations),
         medication_orders=tuple(orders),
         conditions=tuple(facts.condition_fact(m) for m in conditions),

@@ -207,9 +207,18 @@ def _source_fields(node: Any, where: str = "") -> list[tuple[str, str]]:
     return found
 
 
+# libyaml's parser when PyYAML was built with it (its wheels are): the same safe loading, about
+# ten times faster, which is a tenth of a second of every start-up.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file, safely loaded (no Python objects)."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
+
+
 def _read(directory: Path, name: str) -> dict[str, Any]:
-    with (directory / name).open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    data = read_yaml(directory / name)
     if not isinstance(data, dict):
         raise ValueError(f"{name}: expected a mapping at the top level")
     return data

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from cds.fhir import parsing, selection, snapshot
+from bench.ablation import no_selection
+from cds.fhir import observations, parsing, selection, snapshot
 from cds.fhir.prefetch import SourceData
 from cds.knowledge import load_knowledge
 from tests.conftest import FIXTURES, SIGN
-from tests.fixtures_util import Step, blinatumomab_order, vital_sign, weight
+from tests.fixtures_util import Step, blinatumomab_order, condition, weight
 
 KNOWLEDGE = load_knowledge()
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -77,22 +78,15 @@ def test_no_fixture_and_not_the_long_chart_answers_differently_without_selection
         return real_validate(raw, source)
 
     monkeypatch.setattr(snapshot, "validate", counting)
+    monkeypatch.setattr(observations, "validate", counting)
     with_selection = [_answer(app, copy.deepcopy(r)) for _, r in requests]
     selected_count = len(counted)
     counted.clear()
-    monkeypatch.setattr(selection, "select_observations", lambda raws, lists, valid: list(raws))
-    monkeypatch.setattr(selection, "select_immunizations", lambda raws, knowledge: list(raws))
-    monkeypatch.setattr(selection, "select_orders", lambda raws, knowledge: list(raws))
-    monkeypatch.setattr(selection, "referenced_medications", lambda raws: _everything())
-    without = [_answer(app, copy.deepcopy(r)) for _, r in requests]
+    with no_selection():
+        without = [_answer(app, copy.deepcopy(r)) for _, r in requests]
     for (name, _), a, b in zip(requests, with_selection, without, strict=True):
         assert a == b, name
     assert selected_count < len(counted) - 500
-
-
-class _everything(set[str]):
-    def __contains__(self, item: object) -> bool:
-        return True
 
 
 def _obs(oid: str, days_ago: float, value: float | None = 70) -> dict[str, Any]:
@@ -100,44 +94,6 @@ def _obs(oid: str, days_ago: float, value: float | None = 70) -> dict[str, Any]:
     if value is None:
         del resource["valueQuantity"]
     return resource
-
-
-def _select(raws: list[dict[str, Any]]) -> list[str]:
-    lists = [KNOWLEDGE.codes_of(name) for name in snapshot.OBSERVATION_VALUE_SETS]
-    kept = selection.select_observations(
-        raws, lists, lambda raw: parsing.validate(raw, "observations")[0] is not None
-    )
-    return [r["id"] for r in kept]
-
-
-def test_old_results_beyond_the_newest_usable_ones_are_left_out() -> None:
-    raws = [_obs(f"wt-{d}", d) for d in (1, 10, 20, 200, 300, 400, 500)]
-    assert _select(raws) == ["wt-1", "wt-10", "wt-20"]  # within 30 days of the newest: 3 usable
-
-
-def test_the_newest_usable_result_is_kept_at_any_age_and_unusable_ones_do_not_count() -> None:
-    invalid = _obs("wt-bad", 500)
-    invalid["valueQuantity"]["value"] = "heavy"  # invalid FHIR: kept, a data-quality issue
-    raws = [
-        _obs("wt-no-value", 450, value=None),
-        invalid,
-        _obs("wt-700", 700),
-        _obs("wt-800", 800),
-        _obs("wt-900", 900),
-        _obs("wt-1000", 1000),
-    ]
-    assert _select(raws) == ["wt-no-value", "wt-bad", "wt-700", "wt-800", "wt-900"]
-
-
-def test_every_result_within_the_window_of_the_newest_is_kept_and_lists_are_separate() -> None:
-    weights = [_obs(f"wt-{d}", d) for d in range(0, 30, 2)]
-    height = vital_sign(PID, "ht-old", "8302-2", "Body height", 170, "cm", _iso(2000))
-    undated = _obs("wt-undated", 0)
-    del undated["effectiveDateTime"]
-    assert _select([*weights, height, undated]) == [w["id"] for w in weights] + [
-        "ht-old",
-        "wt-undated",
-    ]
 
 
 def test_immunizations_a_check_can_use_are_kept_at_any_age() -> None:
@@ -152,7 +108,7 @@ def test_immunizations_a_check_can_use_are_kept_at_any_age() -> None:
         }
 
     raws = [shot("flu-new", "141", 10), shot("mmr-old", "03", 400), shot("mmr-new", "03", 1)]
-    kept = [r["id"] for r in selection.select_immunizations(raws, KNOWLEDGE)]
+    kept = [r["id"] for r in selection.select_coded(raws, "vaccineCode", KNOWLEDGE)]
     assert kept == ["mmr-old", "mmr-new"]  # an inactivated flu shot: no check reads it
 
 
@@ -186,18 +142,6 @@ def test_orders_a_check_can_use_are_kept_and_old_finished_others_are_not() -> No
     assert kept == ["old-active", "on-hold", "blin-c1", "dex-text-only", "by-ref"]
 
 
-def test_an_invalid_resource_that_is_kept_is_still_a_data_quality_issue() -> None:
-    bad = _obs("wt-bad", 1)
-    bad["valueQuantity"]["value"] = "heavy"
-    sources = {
-        "patient": SourceData([{"resourceType": "Patient", "id": PID, "gender": "female"}]),
-        "observations": SourceData([bad, _obs("wt-2", 2)]),
-    }
-    chart = snapshot.build_snapshot(PID, sources, KNOWLEDGE)
-    assert [o.resource for o in chart.observations] == ["Observation/wt-2"]
-    assert [i.resource for i in chart.issues] == ["Observation/wt-bad"]
-
-
 def test_validation_copies_a_resource_only_to_repair_it() -> None:
     sandbox = json.loads((FIXTURES / "requests/order-select-adult-rr-cycle1.json").read_text())
     resources = parsing.resources_in(sandbox["context"]["draftOrders"])
@@ -227,20 +171,27 @@ def _all(request: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def test_odd_json_where_a_status_or_date_should_be_is_kept_and_reported_not_a_crash() -> None:
-    odd_result = _obs("wt-odd", 1) | {"status": ["final"], "effectiveDateTime": {"x": 1}}
+def test_an_order_with_odd_json_for_its_status_is_kept_and_reported_not_a_crash() -> None:
     odd_order = {
         "resourceType": "MedicationRequest",
         "id": "odd",
         "status": {"code": "completed"},
         "subject": {"reference": f"Patient/{PID}"},
     }
-    assert _select([odd_result]) == ["wt-odd"]
     assert [r["id"] for r in selection.select_orders([odd_order], KNOWLEDGE)] == ["odd"]
     sources = {
         "patient": SourceData([{"resourceType": "Patient", "id": PID}]),
-        "observations": SourceData([odd_result]),
         "medications": SourceData([odd_order]),
     }
     chart = snapshot.build_snapshot(PID, sources, KNOWLEDGE)
-    assert {i.resource for i in chart.issues} == {"Observation/wt-odd", "MedicationRequest/odd"}
+    assert {i.resource for i in chart.data_issues()} == {"MedicationRequest/odd"}
+
+
+def test_conditions_a_check_can_use_are_kept_and_others_are_not() -> None:
+    raws = [
+        condition(PID, "I10", "Essential (primary) hypertension", cid="htn"),  # no check reads it
+        condition(PID, "C91.02", "Acute lymphoblastic leukemia, in relapse", cid="all-relapse"),
+        condition(PID, "C91.02", "", cid="text-only") | {"code": {"text": "ALL in relapse"}},
+    ]
+    kept = [r["id"] for r in selection.select_coded(raws, "code", KNOWLEDGE)]
+    assert kept == ["all-relapse"]  # the checks read conditions by code only
