@@ -55,8 +55,8 @@ class EagerObservations(ChartObservations):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        for entry in self._entries:
-            self._fact(entry.index, entry.raw)
+        for _, index, raw, _ in self._entries:
+            self._fact(index, raw)
 
 
 @contextlib.contextmanager

@@ -14,7 +14,6 @@ in the order is known only afterwards, and an unreadable one is always worth rep
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from cds.fhir import facts
@@ -31,12 +30,9 @@ from cds.patient import (
 Raw = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class _Entry:
-    key: tuple[bool, float]  # newest first, undated last
-    index: int  # position in the chart: ties keep the chart's order
-    raw: Raw
-    codes: frozenset[Code]
+# (sort key: newest first, undated last; position in the chart, so that ties keep its order;
+# the raw resource; its codes). A plain tuple: a long chart makes hundreds of them per call.
+_Entry = tuple[tuple[bool, float], int, Raw, frozenset[Code]]
 
 
 class ChartObservations:
@@ -47,7 +43,7 @@ class ChartObservations:
         self._source = source
         self._facts: dict[int, ObservationFact | None] = {}
         self._issues: list[DataIssue] = []
-        entries = []
+        entries: list[_Entry] = []
         for index, raw in enumerate(raws):
             codes = frozenset(code_pairs(raw.get("code")))
             if codes.isdisjoint(wanted):
@@ -56,8 +52,9 @@ class ChartObservations:
             if when is None:  # undated, or a date only validation can read
                 fact = self._fact(index, raw)
                 when = fact.when if fact is not None else None
-            entries.append(_Entry(newest_first_key(when), index, raw, codes))
-        self._entries = sorted(entries, key=lambda entry: (entry.key, entry.index))
+            entries.append((newest_first_key(when), index, raw, codes))
+        entries.sort(key=lambda entry: (entry[0], entry[1]))
+        self._entries = entries
 
     def _fact(self, index: int, raw: Raw) -> ObservationFact | None:
         if index not in self._facts:
@@ -68,10 +65,10 @@ class ChartObservations:
         return self._facts[index]
 
     def newest_first(self, codes: frozenset[Code]) -> Iterator[ObservationFact]:
-        for entry in self._entries:
-            if entry.codes.isdisjoint(codes) or not is_usable_result(status_of(entry.raw)):
+        for _, index, raw, own_codes in self._entries:
+            if own_codes.isdisjoint(codes) or not is_usable_result(status_of(raw)):
                 continue  # an unusable status is skipped unread, as it would be once read
-            fact = self._fact(entry.index, entry.raw)
+            fact = self._fact(index, raw)
             if fact is not None and fact.has_code(codes) and is_usable_result(fact.status):
                 yield fact
 

@@ -135,11 +135,13 @@ class JwtVerifier:
         if not authorization or not authorization.startswith("Bearer "):
             raise AuthError("no bearer token")
         token = authorization.removeprefix("Bearer ").strip()
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+        try:  # read once unverified, to choose the issuer and key; verified below
+            unverified_token = jwt.api_jwt.decode_complete(
+                token, options={"verify_signature": False}
+            )
         except jwt.PyJWTError as error:
             raise AuthError(f"malformed token: {error}") from error
+        header, unverified = unverified_token["header"], unverified_token["payload"]
         algorithm = header.get("alg")
         if algorithm not in ALLOWED_ALGORITHMS:
             raise AuthError(f"algorithm {algorithm!r} is not allowed")
