@@ -247,6 +247,9 @@ def one_run(
     from bench import charts
     from bench.fake_fhir import make_certificate
 
+    # bytecode compiled, as in the Docker image (a fresh clone has none, and with
+    # PYTHONDONTWRITEBYTECODE every start would compile the package again)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "cds", "bench"], cwd=ROOT, check=True)
     directory = Path(tempfile.mkdtemp(prefix="cds-bench-"))
     signer = Signer(directory)
     servers: list[Server] = []
