@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import json
 import pstats
 import tempfile
@@ -19,6 +18,7 @@ import uuid
 
 from bench import charts
 from cds import create_app
+from cds.server import settle_heap
 from cds.settings import Settings
 
 SIGN = "/cds-services/blinatumomab-order-sign"
@@ -34,8 +34,7 @@ def main() -> None:
     request = charts.typical() if args.scenario == "a" else charts.long()
     with tempfile.TemporaryDirectory() as directory:
         app = create_app(Settings(dev_mode=True, database_url=f"sqlite:///{directory}/db.sqlite3"))
-        gc.collect()
-        gc.freeze()  # as `cds.server.serve` does before forking the workers
+        settle_heap()  # as `cds.server.serve` does before forking the workers
         client = app.test_client()
         bodies = [
             json.dumps(request | {"hookInstance": str(uuid.uuid4())}) for _ in range(args.calls)

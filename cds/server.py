@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from typing import Any
 
 from flask import Flask
@@ -53,17 +54,27 @@ def serve(app: Flask, host: str, port: int, workers: int, dev_mode: bool, thread
         # the same machine (the benchmark's floor, a second instance) would clash with it, and
         # the service needs no runtime management beyond signals.
         options["control_socket_disable"] = True
+    if os.path.isdir("/dev/shm"):
+        # each worker's heartbeat touches a file several times a call: on tmpfs, not on a disk
+        # or an image's overlay filesystem (gunicorn's advice for containers)
+        options["worker_tmp_dir"] = "/dev/shm"
     if dev_mode:
         options["post_worker_init"] = _announce_dev_mode
-    # The preloaded app (knowledge, fhir.resources classes, unit registry) lives as long as the
-    # process: moved out of the collector's reach, a full collection no longer walks it in every
-    # worker, and the workers' copy-on-write memory stays shared with the master's.
+    settle_heap()
+    GunicornServer(app, options).run()
+
+
+def settle_heap() -> None:
+    """Before the fork: keep the collector off the preloaded objects, and off each request body.
+
+    The preloaded app (knowledge, fhir.resources classes, unit registry) lives as long as the
+    process: frozen, a full collection no longer walks it in every worker, and the workers'
+    copy-on-write memory stays shared with the master's. A long chart's request body alone is
+    ~100,000 objects: at Python's default thresholds (700, 10, 10) parsing it set off ~140 young
+    collections and, with the preloaded objects frozen (never counted as long-lived), about one
+    full collection a call, which walked the whole body again. At GC_THRESHOLDS cycles are still
+    collected, a few MB later.
+    """
     gc.collect()
     gc.freeze()
-    # A long chart's request body alone is ~100,000 objects. At the default thresholds (700, 10,
-    # 10) parsing it set off ~140 young collections and, with the preloaded objects frozen (so
-    # never counted as long-lived), about one full collection per call, which walked the whole
-    # body again. Young collections every GC_THRESHOLDS[0] allocations instead: cycles are still
-    # collected, a few MB later.
     gc.set_threshold(*GC_THRESHOLDS)
-    GunicornServer(app, options).run()

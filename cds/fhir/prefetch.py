@@ -69,19 +69,23 @@ def _outcome_problem(value: Any) -> str | None:
     if value.get("resourceType") == "OperationOutcome":
         return f"the EHR reported an error: {_operation_outcome_text(value)}"
     if value.get("resourceType") == "Bundle":
-        entries = value.get("entry") or []
-        resources = [e.get("resource") for e in entries if isinstance(e, dict)]
-        if resources and all(
-            isinstance(r, dict)
-            and r.get("resourceType") == "OperationOutcome"
-            and any(
-                isinstance(i, dict) and i.get("severity") in ("error", "fatal")
-                for i in r.get("issue") or []
-            )
-            for r in resources
-        ):
-            return f"the EHR reported an error: {_operation_outcome_text(resources[0])}"
+        resources = (e.get("resource") for e in value.get("entry") or [] if isinstance(e, dict))
+        first = next(resources, None)
+        # stops at the first resource that is not an error (a chart's first entry, at once)
+        if _is_error(first) and all(_is_error(r) for r in resources):
+            return f"the EHR reported an error: {_operation_outcome_text(first)}"
     return None
+
+
+def _is_error(resource: Any) -> bool:
+    return (
+        isinstance(resource, dict)
+        and resource.get("resourceType") == "OperationOutcome"
+        and any(
+            isinstance(i, dict) and i.get("severity") in ("error", "fatal")
+            for i in resource.get("issue") or []
+        )
+    )
 
 
 def _as_resources(value: Any) -> list[dict[str, Any]]:

@@ -28,10 +28,9 @@ def _subject_reference(raw: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _belongs_to(raw: Mapping[str, Any], patient_id: str) -> bool:
+def _names(reference: str, patient_id: str) -> bool:
     """An EHR may answer an unfiltered search: never use another patient's data."""
-    reference = _subject_reference(raw)
-    return reference is None or reference.split("/")[-1] == patient_id
+    return reference.rpartition("/")[2] == patient_id
 
 
 # The code lists that name observations (the others are answers, drugs, vaccines, conditions).
@@ -69,7 +68,8 @@ def _pick(
     return [
         raw
         for raw in data.resources
-        if raw.get("resourceType") == resource_type and _belongs_to(raw, patient_id)
+        if raw.get("resourceType") == resource_type
+        and ((reference := _subject_reference(raw)) is None or _names(reference, patient_id))
     ]
 
 

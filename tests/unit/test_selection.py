@@ -89,6 +89,32 @@ def test_no_fixture_and_not_the_long_chart_answers_differently_without_selection
     assert selected_count < len(counted) - 500
 
 
+def test_five_years_of_chart_cost_no_more_validations_than_a_few_months(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The benchmark's charts, 49 and 999 resources: the same resources are validated (the
+    patient, the ALL diagnosis, the two earlier orders, the newest usable result of each list a
+    check reads) plus the two draft orders, whatever the history's length."""
+    from bench import charts
+
+    app = make_app(clock=lambda: NOW)
+    validated: list[str] = []
+    real_validate = snapshot.validate
+
+    def counting(raw: Any, source: str) -> Any:
+        validated.append(parsing.resource_label(raw))
+        return real_validate(raw, source)
+
+    monkeypatch.setattr(snapshot, "validate", counting)
+    monkeypatch.setattr(observations, "validate", counting)
+    counts = {}
+    for name, request in (("typical", charts.typical(NOW)), ("long", charts.long(NOW))):
+        validated.clear()
+        assert _answer(app, request)["cards"]
+        counts[name] = len(validated)
+    assert counts["long"] == counts["typical"] <= 15, counts
+
+
 def _obs(oid: str, days_ago: float, value: float | None = 70) -> dict[str, Any]:
     resource = weight(PID, value or 70, when=_iso(days_ago), oid=oid)
     if value is None:
