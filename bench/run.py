@@ -13,9 +13,10 @@ Each run starts, on 127.0.0.1:
 Then it drives both with the same fixed number of order-sign requests at concurrency 1 and 4
 (threads, one keep-alive connection each) for (a) a typical chart (~50 prefetched resources),
 (b) a long chart (~1,000) and (c) no prefetch (all five keys fetched from the FHIR server), and
-prints requests/s, p50, p99, the ratio service/floor, peak RSS per worker (VmHWM of gunicorn's
-workers) and cold start (process start to the first answered order-sign). With --runs N it prints
-the median of the N runs. Nothing leaves the machine.
+prints requests/s, p50, p99, the workers' CPU time per request, the ratio service/floor, peak RSS
+per worker (VmHWM of gunicorn's workers) and cold start (process start to the first answered
+order-sign). With --runs N it prints the median of the N runs. Nothing leaves the machine.
+`bench.compare` runs an earlier commit and this tree side by side, interleaved.
 """
 
 from __future__ import annotations
@@ -112,23 +113,62 @@ class Server:
                 self.process.kill()
                 self.process.wait()
 
-    def worker_peak_rss_mb(self) -> list[float]:
-        """VmHWM of each gunicorn worker (children of the master process)."""
-        peaks = []
+    def _workers(self) -> list[Path]:
+        """/proc entries of the gunicorn workers (children of the master process)."""
+        found = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
                 stat = (entry / "stat").read_text()
-                ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                if ppid != self.process.pid:
-                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                    found.append(entry)
+            except (OSError, ValueError, IndexError):
+                continue
+        return found
+
+    def worker_peak_rss_mb(self) -> list[float]:
+        """VmHWM of each gunicorn worker."""
+        peaks = []
+        for entry in self._workers():
+            try:
                 for line in (entry / "status").read_text().splitlines():
                     if line.startswith("VmHWM:"):
                         peaks.append(int(line.split()[1]) / 1024)
-            except (OSError, ValueError, IndexError):
+            except (OSError, ValueError):
                 continue
         return sorted(peaks)
+
+    def worker_cpu_seconds(self) -> float:
+        """User + system CPU time of all workers so far. Per request, it is what a call costs
+        whatever else loads the machine (a busy neighbour stretches latencies, not this)."""
+        total = 0
+        for entry in self._workers():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except (OSError, ValueError, IndexError):
+                continue
+        return total / os.sysconf("SC_CLK_TCK")
+
+
+def service_env(database: Path, signer: Signer) -> dict[str, str]:
+    """The service's environment: production mode, trusting the benchmark's EHR key."""
+    env = os.environ | {
+        "CDS_DATABASE_URL": f"sqlite:///{database}",
+        "CDS_TRUSTED_ISSUERS": json.dumps({ISSUER: str(signer.jwks_path)}),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+    env.pop("CDS_DEV_MODE", None)
+    return env
+
+
+def serve_command(port: int, workers: int = 2) -> list[str]:
+    """The README's production serve command, on loopback."""
+    return [sys.executable, "-m", "cds", "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers)]  # fmt: skip
 
 
 def post(port: int, body: bytes, token: str | None, timeout: float = 30) -> tuple[int, bytes]:
@@ -155,12 +195,13 @@ def start(
     env: dict[str, str],
     log: Path,
     first_request: Callable[[], tuple[bytes, str | None]],
+    cwd: Path = ROOT,
 ) -> Server:
     """Start a server; cold start = Popen to the first 200 answer to a real order-sign request."""
     body, token = first_request()
     began = time.perf_counter()
     process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb")
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb")
     )
     server = Server(name, process, port, log=log)
     while time.perf_counter() - began < 60:
@@ -272,15 +313,7 @@ def one_run(
                  "--chart", str(chart_file), "--cert", str(cert), "--key", str(key)],
                 cwd=ROOT,
             )  # fmt: skip
-        env = os.environ | {
-            "CDS_DATABASE_URL": f"sqlite:///{directory / 'cds.sqlite3'}",
-            "CDS_TRUSTED_ISSUERS": json.dumps({ISSUER: str(signer.jwks_path)}),
-            "REQUESTS_CA_BUNDLE": str(cert),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-        }
-        env.pop("CDS_DEV_MODE", None)
+        env = service_env(directory / "cds.sqlite3", signer) | {"REQUESTS_CA_BUNDLE": str(cert)}
         audience = f"http://127.0.0.1:{service_port}{SIGN}"
         first = body_factory(typical)
         floor = start(
@@ -291,9 +324,7 @@ def one_run(
         )  # fmt: skip
         servers.append(floor)
         service = start(
-            "service",
-            [sys.executable, "-m", "cds", "serve", "--host", "127.0.0.1",
-             "--port", str(service_port), "--workers", str(workers), *(["--dev"] if dev else [])],
+            "service", [*serve_command(service_port, workers), *(["--dev"] if dev else [])],
             service_port, env, directory / "service.log",
             lambda: (first(), None if dev else signer.tokens(audience, 1)[0]),
         )  # fmt: skip
@@ -316,11 +347,13 @@ def one_run(
                         else [None] * (count + WARMUP)
                     )
                     drive(target.port, bodies, tokens[:WARMUP], concurrency)
+                    cpu_before = target.worker_cpu_seconds()
                     phase = drive(target.port, bodies, tokens[WARMUP:], concurrency)
                     row[target.name] = {
                         "rps": phase.rps,
                         "p50_ms": phase.p50_ms,
                         "p99_ms": phase.p99_ms,
+                        "cpu_ms": (target.worker_cpu_seconds() - cpu_before) * 1000 / count,
                         "requests": count,
                     }
                 row["ratio_rps"] = row["service"]["rps"] / row["floor"]["rps"]
@@ -385,18 +418,18 @@ LABELS = {"a": "(a) typical", "b": "(b) long", "c": "(c) no prefetch"}
 def report(result: dict[str, Any], runs: int) -> str:
     lines = [
         f"median of {runs} run(s), service in {result.get('mode', 'production')} mode; "
-        "latencies in ms; ratio = service rps / floor rps",
-        f"{'scenario':<17}{'conc':>4} | {'service rps':>11}{'p50':>8}{'p99':>8} | "
-        f"{'floor rps':>9}{'p50':>7}{'p99':>7} | {'ratio':>5}",
+        "latencies in ms; cpu = the workers' CPU ms per request; ratio = service rps / floor rps",
+        f"{'scenario':<20}{'conc':>4} | {'service rps':>11}{'p50':>8}{'p99':>8}{'cpu':>6} | "
+        f"{'floor rps':>9}{'p50':>7}{'p99':>7}{'cpu':>6} | {'ratio':>5}",
     ]
     for name, rows in result["scenarios"].items():
         label = f"{LABELS[name]} [{result['prefetched_resources'][name]}]"
         for concurrency, row in rows.items():
             s, f = row["service"], row["floor"]
             lines.append(
-                f"{label:<17}{concurrency:>4} | {s['rps']:>11.1f}{s['p50_ms']:>8.1f}"
-                f"{s['p99_ms']:>8.1f} | {f['rps']:>9.1f}{f['p50_ms']:>7.1f}{f['p99_ms']:>7.1f}"
-                f" | {row['ratio_rps']:>5.2f}"
+                f"{label:<20}{concurrency:>4} | {s['rps']:>11.1f}{s['p50_ms']:>8.1f}"
+                f"{s['p99_ms']:>8.1f}{s['cpu_ms']:>6.1f} | {f['rps']:>9.1f}{f['p50_ms']:>7.1f}"
+                f"{f['p99_ms']:>7.1f}{f['cpu_ms']:>6.1f} | {row['ratio_rps']:>5.2f}"
             )
     rss, cold = result["peak_rss_mb"], result["cold_start_s"]
     lines += [
