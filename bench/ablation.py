@@ -1,6 +1,6 @@
 """What each optimisation buys, in-process: CPU and wall time per call with each one undone.
 
-    .venv/bin/python -m bench.ablation [--calls 40]
+    .venv/bin/python -m bench.ablation [--calls 60]
 
 Runs the app's test client (open development mode, SQLite file) on the benchmark's typical and
 long charts, first as it is, then with one optimisation switched back to its former behaviour:
@@ -9,7 +9,8 @@ long charts, first as it is, then with one optimisation switched back to its for
 - "deep copy": every resource deep-copied before validation, as `normalise` did;
 - "fsync issued cards": issued-card records committed with synchronous=FULL;
 - "default GC thresholds": Python's (700, 10, 10) instead of `cds.server.GC_THRESHOLDS`.
-CPU time (process_time) is less sensitive to other load on the machine than wall time.
+The variants take turns call by call (a drifting machine weighs on all alike); CPU time
+(process_time) is less sensitive to other load on the machine than wall time.
 """
 
 from __future__ import annotations
@@ -100,26 +101,31 @@ VARIANTS: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {
     "deep copy": deep_copy,
     "fsync issued cards": fsync_issued_cards,
     "default GC thresholds": default_gc_thresholds,
-    "as is (again)": contextlib.nullcontext,  # the first variant also pays a fresh process's costs
 }
 
 
-def measure(client: Any, request: dict[str, Any], calls: int) -> tuple[float, float]:
-    bodies = [json.dumps(request | {"hookInstance": str(uuid.uuid4())}) for _ in range(calls)]
-    for body in bodies[:3]:
-        assert client.post(SIGN, data=body, content_type="application/json").status_code == 200
-    cpu, wall = [], []
-    for body in bodies:
-        began_cpu, began = time.process_time(), time.perf_counter()
-        client.post(SIGN, data=body, content_type="application/json")
-        cpu.append((time.process_time() - began_cpu) * 1000)
-        wall.append((time.perf_counter() - began) * 1000)
-    return statistics.median(cpu), statistics.median(wall)
+def measure(client: Any, request: dict[str, Any], calls: int) -> dict[str, tuple[float, float]]:
+    """Median CPU and wall ms per call of each variant. The variants take turns call by call, so
+    that a machine that slows down or speeds up meanwhile weighs on all of them alike."""
+    cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    wall: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for index in range(calls + 3):  # the first three rounds warm up
+        for name, switch in VARIANTS.items():
+            body = json.dumps(request | {"hookInstance": str(uuid.uuid4())})
+            with switch():
+                began_cpu, began = time.process_time(), time.perf_counter()
+                answer = client.post(SIGN, data=body, content_type="application/json")
+                spent_cpu, spent = time.process_time() - began_cpu, time.perf_counter() - began
+            assert answer.status_code == 200, answer.data[:300]
+            if index >= 3:
+                cpu[name].append(spent_cpu * 1000)
+                wall[name].append(spent * 1000)
+    return {name: (statistics.median(cpu[name]), statistics.median(wall[name])) for name in cpu}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--calls", type=int, default=40)
+    parser.add_argument("--calls", type=int, default=60)
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     requests = {"(a) typical": charts.typical(), "(b) long": charts.long()}
@@ -127,14 +133,12 @@ def main() -> None:
         app = create_app(Settings(dev_mode=True, database_url=f"sqlite:///{directory}/db.sqlite3"))
         settle_heap()  # as `cds.server.serve` does before forking the workers
         client = app.test_client()
-        print(f"{'variant':<22}" + "".join(f"{name + ' cpu/wall ms':>28}" for name in requests))
-        for variant, switch in VARIANTS.items():
-            cells = []
-            for request in requests.values():
-                with switch():
-                    cpu, wall = measure(client, request, args.calls)
-                cells.append(f"{cpu:>19.1f} / {wall:>5.1f}")
-            print(f"{variant:<22}" + "".join(cells))
+        figures = {name: measure(client, request, args.calls) for name, request in requests.items()}
+    print(f"{'variant':<22}" + "".join(f"{name + ' cpu/wall ms':>28}" for name in requests))
+    for variant in VARIANTS:
+        cells = [f"{figures[name][variant][0]:>19.1f} / {figures[name][variant][1]:>5.1f}"
+                 for name in requests]  # fmt: skip
+        print(f"{variant:<22}" + "".join(cells))
 
 
 if __name__ == "__main__":

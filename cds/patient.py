@@ -171,12 +171,12 @@ class PatientSnapshot:
         return None if self.birth_date is None else (at - self.birth_date).days
 
 
+UNUSABLE_RESULT_STATUSES = frozenset({"entered-in-error", "cancelled"})
+
+
 def is_usable_result(status: str | None) -> bool:
     """Not entered in error nor cancelled (a result no check may use)."""
     return status not in UNUSABLE_RESULT_STATUSES
-
-
-UNUSABLE_RESULT_STATUSES = frozenset({"entered-in-error", "cancelled"})
 
 
 def newest_first_key(when: datetime | None) -> tuple[bool, float]:
