@@ -72,6 +72,9 @@ def _subject(resource: dict[str, Any]) -> str | None:
     return None
 
 
+BASE = "fhir"
+
+
 def make_handler(resources: list[dict[str, Any]], delay: float) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -83,6 +86,8 @@ def make_handler(resources: list[dict[str, Any]], delay: float) -> type[BaseHTTP
             time.sleep(delay)
             url = urlsplit(self.path)
             parts = [p for p in url.path.split("/") if p]
+            if parts[:1] == [BASE]:  # the service's fhirServer is https://127.0.0.1:P/fhir
+                parts = parts[1:]
             query = {k: ",".join(v) for k, v in parse_qs(url.query).items()}
             if len(parts) == 2:
                 found = [
@@ -101,7 +106,7 @@ def make_handler(resources: list[dict[str, Any]], delay: float) -> type[BaseHTTP
                 and _subject(r) == query.get("patient", "").split("/")[-1]
                 and (not wanted or _codes(r) & wanted)
             ]
-            base = f"https://{self.headers.get('Host')}"
+            base = f"https://{self.headers.get('Host')}/{BASE}"
             self._send(
                 200,
                 {

@@ -286,7 +286,7 @@ def one_run(
     scale: float, scenarios: list[str], workers: int, keep: bool, dev: bool = False
 ) -> dict[str, Any]:
     from bench import charts
-    from bench.fake_fhir import make_certificate
+    from bench.fake_fhir import BASE, make_certificate
 
     # bytecode compiled, as in the Docker image (a fresh clone has none, and with
     # PYTHONDONTWRITEBYTECODE every start would compile the package again)
@@ -303,7 +303,7 @@ def one_run(
         requests = {
             "a": typical,
             "b": charts.long(),
-            "c": charts.no_prefetch(f"https://127.0.0.1:{fhir_port}/fhir"),
+            "c": charts.no_prefetch(f"https://127.0.0.1:{fhir_port}/{BASE}"),
         }
         chart_file = directory / "chart.json"
         chart_file.write_text(json.dumps(_chart_resources(typical)))
@@ -329,8 +329,15 @@ def one_run(
             lambda: (first(), None if dev else signer.tokens(audience, 1)[0]),
         )  # fmt: skip
         servers.append(service)
+        token = (lambda: None) if dev else (lambda: signer.tokens(audience, 1)[0])
         if fake is not None:
             _wait_for_port(fhir_port)
+            # the chart fetched from the FHIR server is (a)'s: the same cards, or (c) measured
+            # something else (a fake server that answered 404 once made every check "not run")
+            expected = _cards(service.port, body_factory(typical)(), token())
+            fetched = _cards(service.port, body_factory(requests["c"])(), token())
+            if fetched != expected:
+                raise RuntimeError(f"(c) answered {fetched}, not (a)'s {expected}")
         results: dict[str, Any] = {
             "cold_start_s": {"service": service.cold_start, "floor": floor.cold_start},
             "scenarios": {},
@@ -376,6 +383,13 @@ def one_run(
             print(f"(logs kept in {directory})", file=sys.stderr)
         else:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def _cards(port: int, body: bytes, token: str | None) -> list[tuple[str, str]]:
+    status, answer = post(port, body, token)
+    if status != 200:
+        raise RuntimeError(f"HTTP {status}: {answer[:300]!r}")
+    return sorted((c["indicator"], c["summary"]) for c in json.loads(answer)["cards"])
 
 
 def _chart_resources(request: dict[str, Any]) -> list[dict[str, Any]]:
