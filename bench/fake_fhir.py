@@ -78,6 +78,10 @@ BASE = "fhir"
 def make_handler(resources: list[dict[str, Any]], delay: float) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle's algorithm on, the body of every
+        # answer on a reused keep-alive connection waited for the client's delayed ACK (40 ms on
+        # Linux). Real servers (gunicorn, nginx, HAPI's Jetty) set TCP_NODELAY.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: one line per call
             pass

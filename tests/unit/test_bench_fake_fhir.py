@@ -1,10 +1,12 @@
 """The benchmark's loopback FHIR server answers below the `/fhir` base the service is given, as a
 real one would (it once took `/fhir/Observation` for a read and answered 404, so scenario (c)
-measured "data unavailable" cards instead of the checks)."""
+measured "data unavailable" cards instead of the checks), and without Nagle's delay (it once
+held every answer on a reused connection ~40 ms for the client's delayed ACK)."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -19,10 +21,22 @@ from tests.fixtures_util import patient, weight
 PID = "pt-fake"
 
 
+NODELAY_SEEN: list[int] = []
+
+
+def _probing_handler(chart: list[dict[str, Any]]) -> type[Any]:
+    class Probe(make_handler(chart, delay=0)):  # type: ignore[misc]
+        def do_GET(self) -> None:
+            NODELAY_SEEN.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            super().do_GET()
+
+    return Probe
+
+
 @pytest.fixture
 def fhir_base() -> Iterator[str]:
     chart = [patient(PID), weight(PID, 70, oid="wt-1"), weight("someone-else", 90, oid="wt-2")]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(chart, delay=0))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _probing_handler(chart))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/{BASE}"
@@ -44,3 +58,9 @@ def test_a_search_below_the_base_answers_the_patients_matching_resources(fhir_ba
 
 def test_a_read_below_the_base_answers_the_resource(fhir_base: str) -> None:
     assert _get(f"{fhir_base}/Patient/{PID}")["id"] == PID
+
+
+def test_answers_are_sent_without_nagles_delay(fhir_base: str) -> None:
+    NODELAY_SEEN.clear()
+    _get(f"{fhir_base}/Patient/{PID}")
+    assert NODELAY_SEEN and all(NODELAY_SEEN)
