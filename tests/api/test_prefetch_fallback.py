@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +17,7 @@ import requests
 import responses
 from flask.testing import FlaskClient
 
+from cds.fhir import prefetch
 from cds.settings import Settings
 from tests.api.conformance import assert_valid_cds_response
 from tests.conftest import SIGN, chart_request
@@ -319,3 +322,34 @@ def test_the_access_token_never_reaches_the_log(
     with caplog.at_level("DEBUG"):
         client.post(SIGN, json=request)
     assert TOKEN not in caplog.text
+
+
+def test_calls_reuse_the_workers_fetch_threads(
+    client: FlaskClient, fhir: responses.RequestsMock
+) -> None:
+    """Four keys missing on five calls: fetched on the shared pool's threads, not 20 new ones."""
+    request = overdose_request()
+    keys = ["observations", "immunizations", "medications", "conditions"]
+    seen: list[threading.Thread] = []
+    for key in keys:
+        payload = _searchset(request["prefetch"].pop(key))
+
+        def answer(_: Any, payload: dict[str, Any] = payload) -> tuple[int, dict[str, str], str]:
+            seen.append(threading.current_thread())
+            return 200, {}, json.dumps(payload)
+
+        fhir.add_callback(responses.GET, FHIR + PATHS[key], callback=answer)
+    for _ in range(5):
+        assert client.post(SIGN, json=request).status_code == 200
+    assert len(seen) == 20
+    assert all(thread.name.startswith("fhir-fetch") for thread in seen)
+    assert len(set(seen)) <= 2 * len(keys) < len(seen)
+
+
+def test_a_forked_worker_starts_its_own_fetch_pool() -> None:
+    assert prefetch._fetch_pool() is prefetch._fetch_pool()
+    child = os.fork()
+    if child == 0:  # the child: the parent's pool has no threads here
+        os._exit(0 if prefetch._pool is None else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
