@@ -34,10 +34,11 @@ class SourceData:
         return self.problem is None
 
 
-# One pool of fetch threads per worker process, shared by its calls: starting a thread per key on
-# every call cost about 1.5 ms of CPU a call (`bench`). A fetch outlives its call's deadline by at
-# most one read timeout, so the pool fills only while a FHIR server hangs for many calls at once;
-# a fetch queued past its deadline then fails as "too slow", like any late fetch.
+# One pool of fetch threads per worker process, shared by its calls: starting a thread per key
+# on every call cost 1-1.5 ms of CPU a call (README, Performance). A fetch's timeouts are cut to
+# its call's time left, so a hung FHIR server holds a thread for about one deadline (per bounded
+# retry); the pool fills only when that happens to many calls at once, and a fetch still queued at
+# its call's deadline is cancelled and reported "too slow", like any late fetch.
 FETCH_THREADS = 32
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()

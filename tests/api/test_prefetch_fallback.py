@@ -343,9 +343,11 @@ def test_calls_reuse_the_workers_fetch_threads(
         assert client.post(SIGN, json=request).status_code == 200
     assert len(seen) == 20
     assert all(thread.name.startswith("fhir-fetch") for thread in seen)
-    assert len(set(seen)) <= 2 * len(keys) < len(seen)
+    assert len(set(seen)) < len(seen)  # a pool per call would have made 20 threads
+    assert len(set(seen)) <= prefetch.FETCH_THREADS
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() of a threaded process (3.12+)
 def test_a_forked_worker_starts_its_own_fetch_pool() -> None:
     assert prefetch._fetch_pool() is prefetch._fetch_pool()
     child = os.fork()
