@@ -151,6 +151,26 @@ class Server:
                 continue
         return total / os.sysconf("SC_CLK_TCK")
 
+    def connections_per_worker(self) -> str:
+        """How many established client connections each worker holds, busiest first ("3+1"):
+        gunicorn does not spread keep-alive connections evenly, and a worker with three of four
+        serves them on one core while the other idles (the tails at concurrency 4)."""
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        port = f":{self.port:04X}"
+        inodes = {  # established (01) with our port as the local one
+            fields[9]
+            for fields in (line.split() for line in lines)
+            if fields[1].endswith(port) and fields[3] == "01"
+        }
+        counts = []
+        for entry in self._workers():
+            try:
+                links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+            except OSError:
+                continue
+            counts.append(sum(link[8:-1] in inodes for link in links if link.startswith("socket:")))
+        return "+".join(str(n) for n in sorted(counts, reverse=True))
+
 
 def service_env(database: Path, signer: Signer) -> dict[str, str]:
     """The service's environment: production mode, trusting the benchmark's EHR key."""
@@ -227,6 +247,7 @@ class Phase:
     p50_ms: float
     p99_ms: float
     latencies_ms: list[float] = field(repr=False, default_factory=list)
+    split: str = ""  # connections per worker halfway through (`Server.connections_per_worker`)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -235,20 +256,28 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def drive(
-    port: int, bodies: Callable[[], bytes], tokens: list[str | None], concurrency: int
+    port: int,
+    bodies: Callable[[], bytes],
+    tokens: list[str | None],
+    concurrency: int,
+    split: Callable[[], str] | None = None,
 ) -> Phase:
-    """Send len(tokens) requests from `concurrency` threads, each on one keep-alive connection."""
+    """Send len(tokens) requests from `concurrency` threads, each on one keep-alive connection;
+    `split` is called once halfway through."""
     counter = itertools.count()
     latencies: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
     payloads = [bodies() for _ in tokens]
+    seen_split: list[str] = []
 
     def worker() -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         mine = []
         try:
             while (i := next(counter)) < len(tokens):
+                if split is not None and i == len(tokens) // 2:
+                    seen_split.append(split())
                 began = time.perf_counter()
                 connection.request("POST", SIGN, payloads[i], _headers(tokens[i]))
                 answer = connection.getresponse()
@@ -271,7 +300,11 @@ def drive(
     if failures:
         raise RuntimeError(f"{len(failures)} failed requests, first: {failures[0]}")
     return Phase(
-        len(tokens) / elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99), latencies
+        len(tokens) / elapsed,
+        percentile(latencies, 0.5),
+        percentile(latencies, 0.99),
+        latencies,
+        "".join(seen_split),
     )
 
 
@@ -338,6 +371,7 @@ def one_run(
             fetched = _cards(service.port, body_factory(requests["c"])(), token())
             if fetched != expected:
                 raise RuntimeError(f"(c) answered {fetched}, not (a)'s {expected}")
+        splits: dict[str, dict[str, str]] = {}
         results: dict[str, Any] = {
             "cold_start_s": {"service": service.cold_start, "floor": floor.cold_start},
             "scenarios": {},
@@ -355,7 +389,10 @@ def one_run(
                     )
                     drive(target.port, bodies, tokens[:WARMUP], concurrency)
                     cpu_before = target.worker_cpu_seconds()
-                    phase = drive(target.port, bodies, tokens[WARMUP:], concurrency)
+                    phase = drive(
+                        target.port, bodies, tokens[WARMUP:], concurrency,
+                        target.connections_per_worker,
+                    )  # fmt: skip
                     row[target.name] = {
                         "rps": phase.rps,
                         "p50_ms": phase.p50_ms,
@@ -363,8 +400,10 @@ def one_run(
                         "cpu_ms": (target.worker_cpu_seconds() - cpu_before) * 1000 / count,
                         "requests": count,
                     }
+                    splits.setdefault(f"{name}{concurrency}", {})[target.name] = phase.split
                 row["ratio_rps"] = row["service"]["rps"] / row["floor"]["rps"]
                 results["scenarios"].setdefault(name, {})[str(concurrency)] = row
+        results["connections_per_worker"] = splits
         results["peak_rss_mb"] = {
             "service": service.worker_peak_rss_mb(),
             "floor": floor.worker_peak_rss_mb(),
@@ -421,6 +460,8 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
             return {k: merge([v[k] for v in values]) for k in first}
         if isinstance(first, list):
             return statistics.median(max(v) for v in values) if first else None
+        if isinstance(first, str):
+            return " ".join(values)  # every run's
         return statistics.median(values)
 
     return merge(runs)
@@ -446,6 +487,12 @@ def report(result: dict[str, Any], runs: int) -> str:
                 f"{f['p99_ms']:>7.1f}{f['cpu_ms']:>6.1f} | {row['ratio_rps']:>5.2f}"
             )
     rss, cold = result["peak_rss_mb"], result["cold_start_s"]
+    splits = result.get("connections_per_worker", {})
+    if splits:
+        lines.append(
+            "keep-alive connections per worker halfway through (service / floor; each run's): "
+            + "; ".join(f"{k[0]} c{k[1:]} {v['service']} / {v['floor']}" for k, v in splits.items())
+        )
     lines += [
         f"peak RSS per worker (max): service {rss['service']:.0f} MB, floor {rss['floor']:.0f} MB",
         f"cold start (Popen to first 200): service {cold['service']:.2f} s, "
