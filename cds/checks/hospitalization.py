@@ -10,10 +10,13 @@ from __future__ import annotations
 from pydantic import Field
 
 from cds.checks import Check, CheckInput
-from cds.findings import Finding
+from cds.findings import Declarations, Emission, declare, emit
 from cds.knowledge import Knowledge, StrictModel
 
 TOPIC = "hospitalization"
+FINDINGS: Declarations = {
+    "hospitalization-recommended": declare("info", "cycle", "days", "indication", "day"),
+}
 
 
 class Coding(StrictModel):
@@ -54,7 +57,7 @@ def _inpatient(item: CheckInput, settings: HospitalizationRules) -> bool:
     return encounter_class in classes
 
 
-def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = rules(knowledge)
     review = item.review
     if review.cycle is None:
@@ -69,18 +72,13 @@ def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Findin
         else "indication unknown: the longest stay of any indication"
     )
     return [
-        Finding(
+        emit(
             "hospitalization-recommended",
-            TOPIC,
-            "info",
             stay.source,
-            {
-                "cycle": review.cycle,
-                "days": days,
-                "indication": indication,
-                "day": review.cycle_day,
-            },
-            review.order.resource,
+            cycle=review.cycle,
+            days=days,
+            indication=indication,
+            day=review.cycle_day,
         )
     ]
 
@@ -92,4 +90,5 @@ CHECK = Check(
     source="label-2.3",
     run=check_hospitalization,
     rules=rules,
+    findings=FINDINGS,
 )

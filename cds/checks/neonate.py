@@ -27,12 +27,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.dosing import latest_measurement
-from cds.findings import Finding, ProposedAction
+from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.patient import MedicationOrder
 from cds.units import format_number
 
 TOPIC = "neonate-formulation"
+_BAG = ("bag", "limit", "weight", "weight_date", "neonate", "suggested")
+FINDINGS: Declarations = {
+    "neonate-benzyl-alcohol": declare("critical", *_BAG, "weight_note"),
+    "neonate-bag-under-weight": declare("critical", *_BAG),
+    "neonate-not-studied": declare("warning", *_BAG, "age_days", "unverified_note"),
+    "neonate-formulation-not-verified": declare("warning", *_BAG, "reason"),
+}
 UCUM = "http://unitsofmeasure.org"
 # Free-text duration units some EHRs send in Quantity.unit without a UCUM code.
 _DURATION_ALIASES = {
@@ -243,7 +250,7 @@ def preservative_free_order(
 # --- the check ----------------------------------------------------------------------------------
 
 
-def check_neonate(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+def check_neonate(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = rules(knowledge)
     review = item.review
     order = review.order
@@ -267,7 +274,7 @@ def check_neonate(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
         "neonate": neonate or "",
         "suggested": settings.suggested_bag_hours,
     }
-    findings: list[Finding] = []
+    findings: list[Emission] = []
     unverified: str | None = None
     fix: tuple[ProposedAction, ...] = ()
     if bag.preservative and isinstance(order.raw, Mapping) and order.raw:
@@ -283,27 +290,17 @@ def check_neonate(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
             f" The weight ({values['weight']}) is also under {values['limit']} kg." if light else ""
         )
         findings.append(
-            Finding(
+            emit(
                 "neonate-benzyl-alcohol",
-                TOPIC,
-                "critical",
                 settings.neonate_source,
-                values | {"weight_note": weight_note},
-                order.resource,
-                fix,
+                actions=fix,
+                **values,
+                weight_note=weight_note,
             )
         )
     elif bag.preservative and light:
         findings.append(
-            Finding(
-                "neonate-bag-under-weight",
-                TOPIC,
-                "critical",
-                settings.min_weight_source,
-                values,
-                order.resource,
-                fix,
-            )
+            emit("neonate-bag-under-weight", settings.min_weight_source, actions=fix, **values)
         )
     elif bag.preservative and may_be_light:
         missing = (
@@ -324,24 +321,21 @@ def check_neonate(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
     if born is not None and start < _add_months(born, settings.not_studied_below_months):
         note = f" Also: {unverified}." if unverified else ""
         findings.append(
-            Finding(
+            emit(
                 "neonate-not-studied",
-                TOPIC,
-                "warning",
                 settings.not_studied_source,
-                values | {"age_days": age_days, "unverified_note": note},
-                order.resource,
+                **values,
+                age_days=age_days,
+                unverified_note=note,
             )
         )
     elif unverified:
         findings.append(
-            Finding(
+            emit(
                 "neonate-formulation-not-verified",
-                TOPIC,
-                "warning",
                 settings.weight_needed_source if bag.preservative else settings.bag_source,
-                values | {"reason": unverified},
-                order.resource,
+                **values,
+                reason=unverified,
             )
         )
     return findings
@@ -354,4 +348,5 @@ CHECK = Check(
     source="label-2-preparation",
     run=check_neonate,
     rules=rules,
+    findings=FINDINGS,
 )

@@ -18,8 +18,8 @@ import yaml
 from flask.testing import FlaskClient
 
 from cds.__main__ import request_from_bundle
-from cds.checks import CheckInput
-from cds.checks.neonate import bag_of, check_neonate, names_preservative, rules
+from cds.checks import CheckInput, run_checks
+from cds.checks.neonate import CHECK, bag_of, names_preservative, rules
 from cds.fhir.snapshot import OBSERVATION_VALUE_SETS
 from cds.findings import Finding
 from cds.knowledge import KNOWLEDGE_DIR, Knowledge, load_knowledge
@@ -463,7 +463,7 @@ def _run(knowledge: Knowledge, born: date, *observations: ObservationFact) -> li
         ),
     )
     review = OrderUnderReview(order, "relapsed-refractory", "coded", 1, "coded", NOW, 1)
-    return check_neonate(CheckInput(review, snapshot, (order,), NOW), knowledge)
+    return run_checks([CheckInput(review, snapshot, (order,), NOW)], knowledge, [CHECK]).findings
 
 
 @pytest.mark.parametrize(
