@@ -10,13 +10,15 @@ from dataclasses import replace
 import pytest
 from flask import Flask
 
-from cds.cards import FINDING_CODE_EXTENSION
+from cds.cards import FINDING_CODE_EXTENSION, CardRenderer
 from cds.checks import CheckInput, registry
 from cds.checks.hospitalization import CHECK as HOSPITALIZATION
 from cds.checks.hospitalization import TOPIC
 from cds.findings import ContractError, Emission, declare, emit, stamp
-from cds.knowledge import Knowledge
-from tests.conftest import SIGN, chart_request
+from cds.knowledge import Knowledge, load_knowledge
+from cds.services import Engine
+from cds.settings import Settings
+from tests.conftest import NOW, SIGN, chart_request
 
 FINDINGS = {
     "hospitalization-recommended": declare("info", "cycle", "days", "indication", "day"),
@@ -96,3 +98,13 @@ def test_a_check_emitting_an_undeclared_value_gets_the_could_not_verify_card(
         ("warning", "check-not-run")
     ]
     assert "failed unexpectedly" in cards[0]["detail"]
+
+
+def test_the_engine_result_names_the_finding_of_each_card() -> None:
+    knowledge = load_knowledge()
+    engine = Engine(Settings(dev_mode=True), knowledge, CardRenderer(knowledge), clock=lambda: NOW)
+    result = engine.handle(
+        "blinatumomab-order-sign", chart_request("dose-adult-rr-cycle1-starts-at-28")
+    )
+    assert "dose-overdose" in result.codes
+    assert len(result.codes) == len(result.response.cards) == len(result.topics)
