@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cds.checks import Check, CheckInput
 from cds.findings import Declarations, Emission, declare, emit
 from cds.knowledge import Knowledge
-from cds.orders import CYCLE_EXTENSION, INDICATIONS, is_blinatumomab
+from cds.orders import INDICATIONS, cycle_of, earlier_blinatumomab_orders
 from cds.patient import MedicationOrder
 
 TOPIC = "cycle-limits"
@@ -38,7 +38,6 @@ FINDINGS: Declarations = {
         "warning", *_CYCLE, "previous", "last_end", "gap", "required", "earliest"
     ),
 }
-NOT_GIVEN = ("draft", "entered-in-error", "cancelled")
 
 
 class CycleMax(BaseModel):
@@ -78,11 +77,6 @@ class Infusion:
     end: datetime
 
 
-def cycle_of(order: MedicationOrder) -> int | None:
-    value = order.extensions.get(CYCLE_EXTENSION)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
-
-
 def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> datetime:
     """The end of the order's infusion: its dosages' bounds in sequence (boundsPeriod.end, or the
     step's start plus boundsDuration); open-ended -> `default_days` after the start."""
@@ -104,13 +98,7 @@ def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> 
 def _infusions(item: CheckInput, knowledge: Knowledge, settings: CycleRules) -> list[Infusion]:
     """Earlier blinatumomab orders that started before this order."""
     found = []
-    for order in item.patient.medication_orders:
-        if (
-            order.resource == item.review.order.resource
-            or order.status in NOT_GIVEN
-            or not is_blinatumomab(order, knowledge)
-        ):
-            continue
+    for order in earlier_blinatumomab_orders(item.patient, knowledge, excluding=item.review.order):
         start = order.first_start()
         if start is None or start >= item.review.start:
             continue

@@ -37,7 +37,7 @@ from cds.knowledge import DoseRules, DoseSchedule, DoseStep, Knowledge
 from cds.patient import DoseInstruction
 from cds.restarts import Restart, restart_of, restart_schedule
 from cds.restarts import rules as restart_rules
-from cds.units import format_number
+from cds.units import UCUM_SYSTEM, format_number
 
 TOPIC = "dose"
 _WRONG_DOSE = (
@@ -67,7 +67,6 @@ FINDINGS: Declarations = {
         "warning", "indication", "indication_basis", "cycle", "cycle_basis", "cap"
     ),
 }
-UCUM = "http://unitsofmeasure.org"
 UNIT_TEXT = {"ug/d": "mcg/day", "ug/m2/d": "mcg/m²/day"}
 
 
@@ -576,7 +575,7 @@ def _quantity(dose: Decimal, unit: str) -> dict[str, Any]:
     return {
         "value": float(dose.quantize(Decimal("0.01")).normalize()),
         "unit": unit,
-        "system": UCUM,
+        "system": UCUM_SYSTEM,
         "code": unit,
     }
 
@@ -621,7 +620,7 @@ def corrected_order(
                     part_repeat["boundsDuration"] = {
                         "value": days,
                         "unit": "d",
-                        "system": UCUM,
+                        "system": UCUM_SYSTEM,
                         "code": "d",
                     }
             rewritten.append(part)

@@ -40,19 +40,6 @@ FINDINGS: Declarations = {
     "neonate-not-studied": declare("warning", *_BAG, "age_days", "unverified_note"),
     "neonate-formulation-not-verified": declare("warning", *_BAG, "reason"),
 }
-UCUM = "http://unitsofmeasure.org"
-# Free-text duration units some EHRs send in Quantity.unit without a UCUM code.
-_DURATION_ALIASES = {
-    "hour": "h",
-    "hours": "h",
-    "hr": "h",
-    "hrs": "h",
-    "day": "d",
-    "days": "d",
-    "week": "wk",
-    "weeks": "wk",
-    "wks": "wk",
-}
 
 
 class NeonateRules(BaseModel):
@@ -137,9 +124,8 @@ def _bag_hours(order: MedicationOrder) -> Decimal | None:
     if order.supply_duration is None:
         return None
     value, unit = order.supply_duration
-    unit = _DURATION_ALIASES.get(unit.strip().lower(), unit.strip())
     try:
-        hours = units.convert(value, unit, "h")
+        hours = units.duration(value, unit, "h")
     except units.UnitError:
         return None
     return hours if hours > 0 else None
@@ -181,9 +167,8 @@ def _add_months(born: date, months: int) -> date:
 def _gestational_weeks(item: CheckInput, knowledge: Knowledge) -> Decimal | None:
     for fact in item.patient.observations_of(knowledge.codes_of("gestational_age_at_birth")):
         if fact.value is not None and fact.unit:
-            unit = _DURATION_ALIASES.get(fact.unit.strip().lower(), fact.unit.strip())
             try:
-                return units.convert(fact.value, unit, "wk")
+                return units.duration(fact.value, fact.unit, "wk")
             except units.UnitError:
                 continue
         match = re.match(r"^\s*(\d{2})\s*(?:\+\s*(\d))?", fact.value_text or "")
@@ -226,7 +211,7 @@ def preservative_free_order(
     dispense["expectedSupplyDuration"] = {
         "value": hours,
         "unit": "h",
-        "system": UCUM,
+        "system": units.UCUM_SYSTEM,
         "code": "h",
     }
     notes = [

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from cds.checks import Check, CheckInput
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
-from cds.orders import is_blinatumomab
+from cds.orders import earlier_blinatumomab_orders
 from cds.patient import Code
 
 TOPIC = "live-vaccine"
@@ -69,11 +69,8 @@ def vaccine_name(codes: frozenset[Code], knowledge: Knowledge, fallback: str) ->
 def _treatment_start(item: CheckInput, knowledge: Knowledge) -> datetime | None:
     starts = [
         start
-        for order in item.patient.medication_orders
-        if order.status not in ("draft", "entered-in-error", "cancelled")
-        and is_blinatumomab(order, knowledge)
-        and (start := order.first_start()) is not None
-        and start < item.review.start
+        for order in earlier_blinatumomab_orders(item.patient, knowledge)
+        if (start := order.first_start()) is not None and start < item.review.start
     ]
     return min(starts, default=None)
 
