@@ -65,7 +65,7 @@ class ReducedRestart(StrictModel):
 class ToxicityRules(_Versioned):
     code_system: str
     codes: list[ToxicityCode] = Field(min_length=1)
-    code_prefixes: list[ToxicityPrefix] = []
+    code_prefixes: list[ToxicityPrefix] = Field(default_factory=list)
     ignored_verification_statuses: list[str]
     crs: GradedRule
     neurotoxicity: GradedRule
@@ -130,7 +130,7 @@ class CorticosteroidRules(_Versioned):
     factor_source: str
     drugs: dict[str, SteroidDrug] = Field(min_length=1)
     label_example: LabelExample
-    products: list[SteroidProduct] = []
+    products: list[SteroidProduct] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _known_drugs(self) -> CorticosteroidRules:
