@@ -134,8 +134,9 @@ class CorticosteroidRules(_Versioned):
 
     @model_validator(mode="after")
     def _known_drugs(self) -> CorticosteroidRules:
-        if self.reference_drug not in self.drugs:
-            raise ValueError(f"reference drug {self.reference_drug!r} is not in the table")
+        for needed in (self.reference_drug, "dexamethasone"):
+            if needed not in self.drugs:
+                raise ValueError(f"{needed!r} must be in the glucocorticoid table")
         for product in self.products:
             if product.drug not in self.drugs:
                 raise ValueError(f"product {product.rxcui}: unknown drug {product.drug!r}")
