@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from cds.__main__ import main, request_from_bundle
+from cds.__main__ import main
 from cds.checks import registry
+from cds.fhir.bundle import request_from_bundle
 from cds.findings import TOPICS
 from tests.conftest import FIXTURES, ROOT, load_json
 
