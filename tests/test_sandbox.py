@@ -22,7 +22,7 @@ from cds.dosing import mosteller_bsa
 from cds.fhir.bundle import chart_signing_time, days_to, request_from_bundle, shift_dates
 from cds.settings import Settings
 from cds.units import format_number
-from tests.conftest import FIXTURES, NOW, SIGN, cards_by_topic, load_json
+from tests.conftest import FIXTURES, NOW, SELECT, SIGN, cards_by_topic, load_json
 
 CHART_NAMES = sorted(
     p.name[: -len(".json")]
@@ -283,6 +283,20 @@ def test_absent_prefetch_is_reported_and_never_fetched(client: FlaskClient) -> N
     assert "observations" in view["unavailable"]
     assert view["weight"] is None
     assert len(responses.calls) == 0
+
+
+def test_an_order_select_summary_reviews_only_the_selected_orders_as_the_service_does(
+    client: FlaskClient,
+) -> None:
+    request = load_json("requests/order-select-adult-rr-cycle1.json")
+    selected = client.post("/sandbox/summary", json=request).get_json()
+    assert [o["resource"] for o in selected["orders"]] == ["MedicationRequest/blinatumomab-c1"]
+    assert selected["otherDrafts"] == ["MedicationRequest/dexamethasone-premed"]
+
+    request["context"]["selections"] = ["MedicationRequest/dexamethasone-premed"]
+    premedication_only = client.post("/sandbox/summary", json=request).get_json()
+    assert premedication_only["orders"] == []
+    assert client.post(SELECT, json=request).get_json()["cards"] == []
 
 
 @pytest.mark.parametrize(
