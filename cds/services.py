@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from cds.cards import CardRenderer
-from cds.checks import Check, CheckInput, registry, run_checks
+from cds.checks import Check, CheckInput, Stage, registry, run_checks
 from cds.errors import (
     DataUnavailable,
     InvalidRequest,
@@ -237,7 +237,7 @@ class Engine:
         """Answer one hook call with cards; raises the errors of `parse`, and DataUnavailable."""
         call = self.parse(service_id, body)
         response = self._run(call, own_host)
-        topics = [
+        topics: list[tuple[str, str]] = [
             (c.source.topic.code if c.source.topic else "", c.indicator) for c in response.cards
         ]
         return HookResult(response, call.service.id, call.request.hookInstance, topics)
@@ -285,7 +285,7 @@ class Engine:
             self.settings.fhir_deadline,
         )
         patient = build_snapshot(context.patientId, sources, self.knowledge)
-        stage = "select" if isinstance(context, OrderSelectContext) else "sign"
+        stage: Stage = "select" if isinstance(context, OrderSelectContext) else "sign"
         inputs = tuple(
             CheckInput(review(o, patient, self.knowledge, now), patient, drafts.orders, now, stage)
             for o in drafts.targets
