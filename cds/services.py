@@ -1,7 +1,9 @@
 """The service registry and the pipeline behind every hook call (no Flask in here).
 
-parse the envelope -> pick the blinatumomab orders -> resolve prefetch (FHIR fallback) ->
-build the patient snapshot -> run the checks -> render cards.  Discovery is derived from SERVICES.
+parse the envelope (`Engine.parse`) -> pick the blinatumomab orders -> resolve prefetch (FHIR
+fallback) -> build the patient snapshot and order reviews (`Engine.read`, also what the sandbox page
+shows) -> run the checks -> render cards. Discovery is derived from SERVICES. A request that gets no
+cards raises one of the errors of `cds.errors`; `cds.web.errors` turns it into HTTP.
 """
 
 from __future__ import annotations
