@@ -261,7 +261,7 @@ def _chart(now: datetime, days: int, scale: int, unfiltered: int) -> list[dict[s
 
 
 def _request(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    from cds.__main__ import request_from_bundle
+    from cds.fhir.bundle import request_from_bundle
 
     bundle = {"resourceType": "Bundle", "entry": [{"resource": r} for r in resources]}
     request = request_from_bundle(bundle)

@@ -47,7 +47,7 @@ def create_app(
     from cds.replay import ReplayCache
     from cds.services import Engine
     from cds.units import warm_up
-    from cds.web import errors, health, openapi, routes, sandbox
+    from cds.web import audit, errors, health, openapi, routes, sandbox
     from cds.web.auth import JwtVerifier, parse_trusted_issuers
 
     settings = settings or Settings()
@@ -90,6 +90,7 @@ def create_app(
     if settings.sandbox_page_enabled():
         sandbox.register(app, settings)  # /sandbox: unauthenticated; announced loudly
     errors.register(app)
+    audit.register(app)
     warm_up()
     parsing.warm_up()
     return app

@@ -6,10 +6,8 @@ import argparse
 import json
 import logging
 import sys
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from cds import StartupRefused, create_app
 from cds.settings import Settings
@@ -37,103 +35,38 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-CHART_KEYS = {
-    "Patient": "patient",
-    "Observation": "observations",
-    "Immunization": "immunizations",
-    "MedicationRequest": "medications",
-    "Medication": "medications",
-    "Condition": "conditions",
-    "Encounter": "medications",  # as `_include=MedicationRequest:encounter` brings it
-}
-
-
-def request_from_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
-    """A FHIR Bundle holding a chart plus draft orders -> an order-sign request with full prefetch.
-
-    MedicationRequests with status `draft` (and ServiceRequests) are the draft orders; the rest of
-    the chart fills the prefetch keys (keys with nothing in the chart are sent as null: no data).
-    """
-    resources = [
-        e["resource"] for e in bundle.get("entry", []) if isinstance(e, dict) and "resource" in e
-    ]
-    patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
-    if patient is None:
-        raise ValueError("the Bundle holds no Patient")
-    drafts = [
-        r
-        for r in resources
-        if r.get("resourceType") in ("MedicationRequest", "ServiceRequest")
-        and r.get("status") == "draft"
-    ]
-    chart: dict[str, list[dict[str, Any]]] = {}
-    for resource in resources:
-        key = CHART_KEYS.get(resource.get("resourceType", ""))
-        if key and resource not in drafts and key != "patient":
-            chart.setdefault(key, []).append(resource)
-    prefetch: dict[str, Any] = {"patient": patient}
-    for key in ("observations", "immunizations", "medications", "conditions"):
-        entries = chart.get(key)
-        prefetch[key] = (
-            {
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "entry": [{"resource": r} for r in entries],
-            }
-            if entries
-            else None
-        )
-    return {
-        "hook": "order-sign",
-        "hookInstance": str(uuid.uuid4()),
-        "context": {
-            "userId": "Practitioner/sandbox-user",
-            "patientId": patient.get("id", "unknown"),
-            "draftOrders": {
-                "resourceType": "Bundle",
-                "type": "collection",
-                "entry": [{"resource": r} for r in drafts],
-            },
-        },
-        "prefetch": prefetch,
-    }
-
-
-def _as_of(request: dict[str, Any]) -> datetime:
-    """Evaluate a file as of its orders' signing time (newest authoredOn), else now."""
-    from cds.fhir.facts import as_datetime
-
-    entries = (request.get("context", {}).get("draftOrders") or {}).get("entry") or []
-    times = [
-        t
-        for e in entries
-        if isinstance(e, dict)
-        if (t := as_datetime((e.get("resource") or {}).get("authoredOn"))) is not None
-    ]
-    return max(times) if times else datetime.now(UTC)
-
-
 def _check(args: argparse.Namespace) -> int:
-    from cds.services import SERVICES
+    from cds.errors import InvalidRequest
+    from cds.fhir.bundle import request_from_bundle, request_signing_time
+    from cds.services import service_for
 
     document = json.loads(Path(args.file).read_text(encoding="utf-8"))
     if document.get("resourceType") == "Bundle":
-        document = request_from_bundle(document)
-    now = datetime.fromisoformat(args.now) if args.now else _as_of(document)
+        try:
+            document = request_from_bundle(document)
+        except InvalidRequest as error:
+            print(f"{args.file}: {error}", file=sys.stderr)
+            return 2
+    # Evaluate a file as of its orders' signing time (newest authoredOn), else now.
+    now = (
+        datetime.fromisoformat(args.now)
+        if args.now
+        else request_signing_time(document) or datetime.now(UTC)
+    )
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    service = next((s.id for s in SERVICES.values() if s.hook == document.get("hook")), None)
+    service = service_for(document.get("hook"))
     if service is None:
         print(f"unsupported hook {document.get('hook')!r}", file=sys.stderr)
         return 2
     _configure_logging("ERROR")
     app = create_app(Settings(dev_mode=True, database_url="sqlite://"), clock=lambda: now)
-    answer = app.test_client().post(f"/cds-services/{service}", json=document)
+    answer = app.test_client().post(f"/cds-services/{service.id}", json=document)
     body = answer.get_json()
     if args.json:
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0 if answer.status_code == 200 else 1
-    print(f"{service} as of {now.isoformat()}: HTTP {answer.status_code}")
+    print(f"{service.id} as of {now.isoformat()}: HTTP {answer.status_code}")
     if answer.status_code != 200:
         for issue in body.get("issue", []):
             print(f"  {issue.get('diagnostics')}")

@@ -1,15 +1,14 @@
-"""What the checks see in one chart, for the sandbox page; and moving a sample chart to today.
+"""What the checks see in one chart, for the sandbox page.
 
-Pure (no Flask, no HTTP): the page shows exactly what the service's own code derives from the
-chart (snapshot, order review, the dose check's weight and BSA, the pregnancy and vaccine checks'
-readings) so that no clinical rule is written a second time in JavaScript.
+Pure (no Flask, no HTTP): formats the engine's own reading of the call (`Engine.read`: the same
+snapshot, draft orders and order reviews the checks get) and, through the checks' own functions,
+the dose check's weight and BSA and the pregnancy and vaccine checks' readings, so that no
+clinical rule is written a second time here or in JavaScript.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,18 +23,10 @@ from cds.dosing import (
     latest_measurement,
     ordered_mcg_per_day,
 )
-from cds.fhir.facts import as_datetime
-from cds.fhir.prefetch import resolve_prefetch
-from cds.fhir.snapshot import build_snapshot, draft_orders
 from cds.knowledge import Knowledge
-from cds.orders import (
-    OrderUnderReview,
-    cycle_of,
-    earlier_blinatumomab_orders,
-    is_blinatumomab,
-    review,
-)
+from cds.orders import OrderUnderReview, cycle_of, earlier_blinatumomab_orders
 from cds.patient import DataIssue, MedicationOrder, PatientSnapshot
+from cds.services import ChartReading
 from cds.units import format_number
 
 PREGNANCY_VALUE_SETS = ("pregnancy_status", "hcg_qualitative", "hcg_quantitative")
@@ -209,25 +200,10 @@ def _issue(issue: DataIssue) -> dict[str, str]:
     return {"source": issue.source, "resource": issue.resource, "problem": issue.problem}
 
 
-def summarise(
-    patient_id: str,
-    prefetch: Mapping[str, Any] | None,
-    draft_resources: list[dict[str, Any]],
-    knowledge: Knowledge,
-    templates: Mapping[str, str],
-    now: datetime,
-) -> dict[str, Any]:
-    """The chart as the checks read it. Absent prefetch keys are NOT fetched from any server (this
-    serves an unauthenticated page): they are reported as unavailable, as the checks would."""
-    sources = resolve_prefetch(templates, prefetch, {"patientId": patient_id}, lambda: None, 0.0)
-    patient = build_snapshot(patient_id, sources, knowledge)
-    issues: list[DataIssue] = []
-    drafts = draft_orders([dict(r) for r in draft_resources], issues)
-    targets = [o for o in drafts if is_blinatumomab(o, knowledge)]
-    items = [
-        CheckInput(review(o, patient, knowledge, now), patient, tuple(drafts), now, "sign")
-        for o in targets
-    ]
+def summarise(reading: ChartReading, knowledge: Knowledge) -> dict[str, Any]:
+    """The chart as the checks read it (unavailable sources reported as the checks would)."""
+    patient, now, items = reading.patient, reading.now, reading.inputs
+    drafts = list(reading.drafts.orders)
     first = items[0] if items else None
     at = first.review.start if first else now
     weight = latest_measurement(patient, knowledge, "body_weight", "kg")
@@ -235,7 +211,7 @@ def summarise(
     return {
         "asOf": now.isoformat(),
         "patient": {
-            "id": patient_id,
+            "id": patient.patient_id,
             "sex": patient.gender,
             "birthDate": patient.birth_date.isoformat() if patient.birth_date else None,
             "ageYears": patient.age_years(at.date()),
@@ -244,54 +220,11 @@ def summarise(
         "weight": _measurement(weight, "kg", knowledge.dose.weight_max_age_days, now),
         "height": _measurement(height, "cm", knowledge.dose.height_max_age_days, now),
         "orders": [_order_view(item, knowledge) for item in items],
-        "otherDrafts": [o.resource for o in drafts if o not in targets],
+        "otherDrafts": [o.resource for o in drafts if o not in reading.drafts.targets],
         "pregnancy": _pregnancy(patient, knowledge, first),
         "liveVaccines": _live_vaccines(patient, drafts, knowledge),
         "immunizationsRead": "immunizations" not in patient.unavailable,
         "earlierCycles": _earlier_cycles(patient, knowledge),
         "unavailable": dict(patient.unavailable),
-        "issues": [_issue(i) for i in (*patient.data_issues(), *issues)],
+        "issues": [_issue(i) for i in (*patient.data_issues(), *reading.drafts.issues)],
     }
-
-
-# --- moving a sample chart to today --------------------------------------------------------------
-
-_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$")
-_NOT_DATES = frozenset(
-    {"id", "fullUrl", "reference", "url", "system", "code", "version", "display", "text", "div"}
-)
-
-
-def chart_anchor(bundle: Mapping[str, Any]) -> datetime | None:
-    """When the chart's draft orders are signed: their newest `authoredOn` (as `cds check` does)."""
-    times = [
-        t
-        for entry in bundle.get("entry") or []
-        if isinstance(entry, dict) and isinstance(resource := entry.get("resource"), dict)
-        if resource.get("status") == "draft"
-        if (t := as_datetime(resource.get("authoredOn"))) is not None
-    ]
-    return max(times, default=None)
-
-
-def days_to(anchor: datetime | None, now: datetime) -> int:
-    """Whole days that move the anchor's calendar date to `now`'s (0 without an anchor)."""
-    return 0 if anchor is None else (now.date() - anchor.date()).days
-
-
-def shift_dates(value: Any, days: int, key: str | None = None) -> Any:
-    """A copy with every FHIR date/dateTime moved by whole `days` (times and zones kept), so that
-    ages, the weight's age, vaccine windows and cycle days all stay as the chart was written."""
-    if isinstance(value, dict):
-        return {k: shift_dates(v, days, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [shift_dates(v, days, key) for v in value]
-    if days and isinstance(value, str) and key not in _NOT_DATES:
-        match = _DATE.match(value)
-        if match:
-            try:
-                moved = date.fromisoformat(match.group(1)) + timedelta(days=days)
-            except (ValueError, OverflowError):
-                return value
-            return moved.isoformat() + (match.group(2) or "")
-    return value

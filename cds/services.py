@@ -1,13 +1,15 @@
 """The service registry and the pipeline behind every hook call (no Flask in here).
 
-parse the envelope -> pick the blinatumomab orders -> resolve prefetch (FHIR fallback) ->
-build the patient snapshot -> run the checks -> render cards.  Discovery is derived from SERVICES.
+parse the envelope (`Engine.parse`) -> pick the blinatumomab orders -> resolve prefetch (FHIR
+fallback) -> build the patient snapshot and order reviews (`Engine.read`, also what the sandbox page
+shows) -> run the checks -> render cards. Discovery is derived from SERVICES. A request that gets no
+cards raises one of the errors of `cds.errors`; `cds.web.errors` turns it into HTTP.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,16 +18,29 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from cds.cards import CardRenderer, finding_code
-from cds.checks import Check, CheckInput, declared_findings, registry, run_checks
+from cds.checks import Check, CheckInput, Stage, declared_findings, registry, run_checks
+from cds.errors import (
+    DataUnavailable,
+    InvalidRequest,
+    TooManyDraftOrders,
+    UnknownService,
+    validation_message,
+)
 from cds.fhir.client import FhirClient
 from cds.fhir.parsing import resource_label
-from cds.fhir.prefetch import resolve_prefetch
+from cds.fhir.prefetch import SourceData, resolve_prefetch
 from cds.fhir.snapshot import build_snapshot, draft_orders, observation_codes
 from cds.findings import Declarations, Emission, Finding, declare, emit, merge, stamp
-from cds.hooks import CONTEXT_MODELS, HookRequest, HookResponse, OrderSelectContext
+from cds.hooks import (
+    CONTEXT_MODELS,
+    HookRequest,
+    HookResponse,
+    OrderSelectContext,
+    OrderSignContext,
+)
 from cds.knowledge import Knowledge
 from cds.orders import is_blinatumomab, review
-from cds.patient import DataIssue, PatientSnapshot
+from cds.patient import DataIssue, MedicationOrder, PatientSnapshot
 from cds.settings import Settings
 
 
@@ -56,6 +71,12 @@ SERVICES: dict[str, ServiceDefinition] = {
         ),
     )
 }
+
+
+def service_for(hook: object) -> ServiceDefinition | None:
+    """Our service for a hook name (None for a hook we do not answer)."""
+    return next((s for s in SERVICES.values() if s.hook == hook), None)
+
 
 USAGE_REQUIREMENTS = (
     "Send the prefetch keys patient, observations, immunizations, medications and conditions, or a "
@@ -108,22 +129,36 @@ def discovery(knowledge: Knowledge, dev_mode: bool) -> dict[str, Any]:
     }
 
 
-class HookError(Exception):
-    """A request we answer with a 4xx status and an OperationOutcome."""
+@dataclass(frozen=True)
+class HookCall:
+    """A request the engine has read: envelope and context valid, draft orders within the limit."""
 
-    def __init__(self, status: int, message: str, code: str = "invalid") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
+    service: ServiceDefinition
+    request: HookRequest
+    context: OrderSignContext  # an OrderSelectContext for order-select
+    resources: list[dict[str, Any]]  # the draft order resources, raw
 
 
-def _validation_message(error: ValidationError, prefix: str) -> str:
-    parts = []
-    for item in error.errors()[:5]:
-        where = ".".join(str(p) for p in item.get("loc", ()))
-        parts.append(f"{prefix}{where}: {item['msg']}" if where else f"{prefix}{item['msg']}")
-    return "; ".join(parts)
+@dataclass(frozen=True)
+class DraftOrders:
+    """The draft orders of a call as read."""
+
+    orders: tuple[MedicationOrder, ...]  # every readable MedicationRequest among them
+    targets: tuple[MedicationOrder, ...]  # the blinatumomab orders the checks review
+    issues: tuple[DataIssue, ...]  # draft orders that could not be read
+    unreadable: tuple[DataIssue, ...]  # ... of which look like blinatumomab orders
+
+
+@dataclass(frozen=True)
+class ChartReading:
+    """What the checks see in one call, built once: the service runs the checks on it, and the
+    sandbox page shows it (`cds.chart_view`), so the page cannot drift from the service."""
+
+    now: datetime
+    patient: PatientSnapshot
+    drafts: DraftOrders
+    inputs: tuple[CheckInput, ...]  # one per target order, in order
+    sources: Mapping[str, SourceData]
 
 
 @dataclass
@@ -186,79 +221,101 @@ class Engine:
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
         return FhirClient(request.fhirServer, token, self.settings)
 
-    def handle(self, service_id: str, body: Any, own_host: str | None = None) -> HookResult:
+    def parse(self, service_id: str, body: Any) -> HookCall:
+        """Read a request for `service_id`; raises UnknownService, InvalidRequest or
+        TooManyDraftOrders (before any work is done on the orders)."""
         service = SERVICES.get(service_id)
         if service is None:
-            raise HookError(404, f"no CDS service with id {service_id!r}", "not-found")
+            raise UnknownService(f"no CDS service with id {service_id!r}")
         if not isinstance(body, dict):
-            raise HookError(400, "the request body must be a JSON object")
+            raise InvalidRequest("the request body must be a JSON object")
         try:
             request = HookRequest.model_validate(body)
         except ValidationError as error:
-            raise HookError(400, _validation_message(error, "")) from error
+            raise InvalidRequest(validation_message(error)) from error
         if request.hook != service.hook:
-            raise HookError(
-                400, f"service {service.id} answers hook {service.hook!r}, not {request.hook!r}"
+            raise InvalidRequest(
+                f"service {service.id} answers hook {service.hook!r}, not {request.hook!r}"
             )
         try:
             context = CONTEXT_MODELS[service.hook].model_validate(request.context)
         except ValidationError as error:
-            raise HookError(400, _validation_message(error, "context.")) from error
+            raise InvalidRequest(validation_message(error, "context.")) from error
         resources = context.draft_resources()
         if len(resources) > self.settings.max_draft_orders:
-            raise HookError(
-                413, f"more than {self.settings.max_draft_orders} draft orders", "too-costly"
-            )
-        result = HookResult(HookResponse(), service.id, request.hookInstance)
-        result.response = self._run(request, context, resources, own_host)
-        result.topics = [
-            (c.source.topic.code if c.source.topic else "", c.indicator)
-            for c in result.response.cards
-        ]
-        result.codes = [finding_code(c) for c in result.response.cards]
-        return result
+            raise TooManyDraftOrders(self.settings.max_draft_orders)
+        return HookCall(service, request, context, resources)
 
-    def _run(
-        self,
-        request: HookRequest,
-        context: Any,
-        resources: list[dict[str, Any]],
-        own_host: str | None,
-    ) -> HookResponse:
-        now = self.clock()
-        draft_issues: list[DataIssue] = []
-        orders = draft_orders(resources, draft_issues)
-        selecting = isinstance(context, OrderSelectContext)
-        # order-select: only the selected orders get cards; the others are context.
-        selected = set(context.selections) if selecting else {o.resource for o in orders}
-        targets = [
-            o for o in orders if o.resource in selected and is_blinatumomab(o, self.knowledge)
+    def handle(self, service_id: str, body: Any, own_host: str | None = None) -> HookResult:
+        """Answer one hook call with cards; raises the errors of `parse`, and DataUnavailable."""
+        call = self.parse(service_id, body)
+        response = self._run(call, own_host)
+        topics: list[tuple[str, str]] = [
+            (c.source.topic.code if c.source.topic else "", c.indicator) for c in response.cards
         ]
-        unreadable = [i for i in draft_issues if self._mentions_blinatumomab(resources, i.resource)]
-        if not targets and not unreadable:
-            return HookResponse(cards=[])
+        codes = [finding_code(c) for c in response.cards]
+        return HookResult(response, call.service.id, call.request.hookInstance, topics, codes)
+
+    def read_drafts(self, call: HookCall) -> DraftOrders:
+        draft_issues: list[DataIssue] = []
+        orders = draft_orders(call.resources, draft_issues)
+        # order-select: only the selected orders get cards; the others are context.
+        if isinstance(call.context, OrderSelectContext):
+            selected = set(call.context.selections)
+        else:
+            selected = {o.resource for o in orders}
+        return DraftOrders(
+            tuple(orders),
+            tuple(
+                o for o in orders if o.resource in selected and is_blinatumomab(o, self.knowledge)
+            ),
+            tuple(draft_issues),
+            tuple(
+                i for i in draft_issues if self._mentions_blinatumomab(call.resources, i.resource)
+            ),
+        )
+
+    def read(
+        self,
+        call: HookCall,
+        drafts: DraftOrders | None = None,
+        fetch: bool = True,
+        own_host: str | None = None,
+    ) -> ChartReading:
+        """The patient snapshot and order reviews the checks get. With `fetch=False`, prefetch
+        keys the EHR did not send are reported unavailable, never fetched from its fhirServer."""
+        drafts = drafts if drafts is not None else self.read_drafts(call)
+        now = self.clock()
+        context = call.context
         sources = resolve_prefetch(
             self.templates,
-            request.prefetch,
+            call.request.prefetch,
             {
                 "patientId": context.patientId,
                 "userId": context.userId,
                 "encounterId": context.encounterId,
             },
-            lambda: self.fhir_client(request, own_host),
+            (lambda: self.fhir_client(call.request, own_host)) if fetch else (lambda: None),
             self.settings.fhir_deadline,
         )
         patient = build_snapshot(context.patientId, sources, self.knowledge)
-        stage = "select" if selecting else "sign"
-        inputs = [
-            CheckInput(review(o, patient, self.knowledge, now), patient, tuple(orders), now, stage)
-            for o in targets
-        ]
-        outcome = run_checks(inputs, self.knowledge, self.checks)
-        nothing_readable = all(not data.available for data in sources.values())
-        if targets and (nothing_readable or outcome.checks_run == 0):
-            raise HookError(412, _unavailable_text(patient), "not-found")
-        findings = outcome.findings + self._data_quality(patient, draft_issues, unreadable)
+        stage: Stage = "select" if isinstance(context, OrderSelectContext) else "sign"
+        inputs = tuple(
+            CheckInput(review(o, patient, self.knowledge, now), patient, drafts.orders, now, stage)
+            for o in drafts.targets
+        )
+        return ChartReading(now, patient, drafts, inputs, sources)
+
+    def _run(self, call: HookCall, own_host: str | None) -> HookResponse:
+        drafts = self.read_drafts(call)
+        if not drafts.targets and not drafts.unreadable:  # nothing to check: no fetch, no cards
+            return HookResponse(cards=[])
+        reading = self.read(call, drafts, fetch=True, own_host=own_host)
+        outcome = run_checks(reading.inputs, self.knowledge, self.checks)
+        nothing_readable = all(not data.available for data in reading.sources.values())
+        if drafts.targets and (nothing_readable or outcome.checks_run == 0):
+            raise DataUnavailable(_unavailable_text(reading.patient))
+        findings = outcome.findings + self._data_quality(reading)
         cards = [self.renderer.render(f) for f in findings]
         return HookResponse(cards=sorted(cards, key=lambda c: INDICATOR_ORDER[c.indicator]))
 
@@ -270,9 +327,8 @@ class Engine:
             f'"{code}"' in text for code in codes
         )
 
-    def _data_quality(
-        self, patient: PatientSnapshot, draft_issues: list[DataIssue], unreadable: list[DataIssue]
-    ) -> list[Finding]:
+    def _data_quality(self, reading: ChartReading) -> list[Finding]:
+        unreadable = reading.drafts.unreadable
         findings = [
             _data_quality_finding(
                 emit(
@@ -282,7 +338,11 @@ class Engine:
             )
             for issue in unreadable
         ]
-        others = [i for i in (*patient.data_issues(), *draft_issues) if i not in unreadable]
+        others = [
+            i
+            for i in (*reading.patient.data_issues(), *reading.drafts.issues)
+            if i not in unreadable
+        ]
         if others:
             listed = "\n".join(f"- `{i.resource}` ({i.source}): {i.problem}" for i in others[:20])
             said = emit("data-quality-resource", "label-2.1", count=len(others), resources=listed)
@@ -297,12 +357,3 @@ def _data_quality_finding(said: Emission, order: str | None) -> Finding:
 def _unavailable_text(patient: PatientSnapshot) -> str:
     reasons = "; ".join(f"{key}: {why}" for key, why in sorted(patient.unavailable.items()))
     return f"the data the checks need could not be obtained ({reasons})"
-
-
-def operation_outcome(
-    message: str, code: str = "invalid", severity: str = "error"
-) -> dict[str, Any]:
-    return {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": severity, "code": code, "diagnostics": message}],
-    }

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds import create_app
-from cds.__main__ import request_from_bundle
+from cds.fhir.bundle import request_from_bundle
 from cds.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds.__main__ import request_from_bundle
 from cds.cards import FINDING_CODE_EXTENSION
+from cds.fhir.bundle import request_from_bundle
 
 SIGNED = "2026-03-02T08:00:00+00:00"  # tests.conftest.NOW: when the draft orders are signed
 START = "2026-03-02T10:00:00+00:00"  # when the new bag is hung

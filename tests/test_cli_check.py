@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from cds.__main__ import main, request_from_bundle
+from cds.__main__ import main
 from cds.checks import registry
+from cds.fhir.bundle import request_from_bundle
 from cds.findings import TOPICS
 from tests.conftest import FIXTURES, ROOT, load_json
 
@@ -184,3 +185,14 @@ def test_an_unsupported_hook_is_refused(capsys: pytest.CaptureFixture[str], tmp_
     path.write_text(json.dumps({"hook": "patient-view", "context": {}}), encoding="utf-8")
     assert main(["check", str(path)]) == 2
     assert "unsupported hook 'patient-view'" in capsys.readouterr().err
+
+
+def test_a_bundle_without_a_patient_is_refused_with_the_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    chart = load_json(CHARTS / "adult-70kg-rr-cycle1-correct.json")
+    chart["entry"] = [e for e in chart["entry"] if e["resource"]["resourceType"] != "Patient"]
+    path = tmp_path / "no-patient.json"
+    path.write_text(json.dumps(chart), encoding="utf-8")
+    assert main(["check", str(path)]) == 2
+    assert "the Bundle holds no Patient" in capsys.readouterr().err

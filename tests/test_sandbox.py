@@ -18,12 +18,11 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cds.__main__ import request_from_bundle
-from cds.chart_view import chart_anchor, days_to, shift_dates
 from cds.dosing import mosteller_bsa
+from cds.fhir.bundle import chart_signing_time, days_to, request_from_bundle, shift_dates
 from cds.settings import Settings
 from cds.units import format_number
-from tests.conftest import FIXTURES, NOW, SIGN, cards_by_topic, load_json
+from tests.conftest import FIXTURES, NOW, SELECT, SIGN, cards_by_topic, load_json
 
 CHART_NAMES = sorted(
     p.name[: -len(".json")]
@@ -161,7 +160,7 @@ def test_moving_dates_keeps_times_zones_and_what_is_not_a_date() -> None:
 
 def test_the_anchor_is_the_newest_draft_authored_on() -> None:
     bundle = chart("dose-adult-rr-cycle1-day8-stepup-correct")
-    anchor = chart_anchor(bundle)
+    anchor = chart_signing_time(bundle)
     assert anchor == NOW  # the fixtures are all signed at tests.conftest.NOW
     assert days_to(anchor, datetime(2026, 3, 12, 23, 59, tzinfo=UTC)) == 10
     assert days_to(None, NOW) == 0
@@ -188,7 +187,7 @@ def test_a_pasted_bundle_is_moved_too(make_app: Callable[..., Flask]) -> None:
     client = make_app(clock=lambda: NOW + timedelta(days=2)).test_client()
     answer = client.post("/sandbox/move-to-today", json=chart("premed-adult-rr-cycle1-missing"))
     assert answer.status_code == 200 and answer.headers["X-Sandbox-Date-Shift-Days"] == "2"
-    assert chart_anchor(answer.get_json()) == NOW + timedelta(days=2)
+    assert chart_signing_time(answer.get_json()) == NOW + timedelta(days=2)
     refused = client.post("/sandbox/move-to-today", json={"resourceType": "Patient"})
     assert refused.status_code == 400
 
@@ -284,6 +283,20 @@ def test_absent_prefetch_is_reported_and_never_fetched(client: FlaskClient) -> N
     assert "observations" in view["unavailable"]
     assert view["weight"] is None
     assert len(responses.calls) == 0
+
+
+def test_an_order_select_summary_reviews_only_the_selected_orders_as_the_service_does(
+    client: FlaskClient,
+) -> None:
+    request = load_json("requests/order-select-adult-rr-cycle1.json")
+    selected = client.post("/sandbox/summary", json=request).get_json()
+    assert [o["resource"] for o in selected["orders"]] == ["MedicationRequest/blinatumomab-c1"]
+    assert selected["otherDrafts"] == ["MedicationRequest/dexamethasone-premed"]
+
+    request["context"]["selections"] = ["MedicationRequest/dexamethasone-premed"]
+    premedication_only = client.post("/sandbox/summary", json=request).get_json()
+    assert premedication_only["orders"] == []
+    assert client.post(SELECT, json=request).get_json()["cards"] == []
 
 
 @pytest.mark.parametrize(

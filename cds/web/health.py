@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cds.feedback import FeedbackStore
 from cds.services import Engine
-from cds.web.routes import json_response
+from cds.web.bodies import json_response
 
 blueprint = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

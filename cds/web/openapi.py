@@ -222,6 +222,6 @@ def document() -> dict[str, Any]:
 
 @blueprint.get("/openapi.json")
 def get_openapi() -> Response:
-    from cds.web.routes import json_response
+    from cds.web.bodies import json_response
 
     return json_response(document())

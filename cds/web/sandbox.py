@@ -2,7 +2,8 @@
 see, compose a blinatumomab order, sign it against this service and act on the cards.
 
 Transport only. The page (static files in `sandbox/`) calls the real CDS Hooks endpoints for cards
-and feedback; the summary comes from `cds.chart_view`, i.e. the service's own reading of the chart.
+and feedback; the summary is the engine's own reading of the chart (`Engine.read`), formatted by
+`cds.chart_view`.
 Nothing here authenticates: it is meant for open development mode or a closed test instance.
 """
 
@@ -15,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
-from pydantic import ValidationError
+from werkzeug.exceptions import NotFound
 
-from cds.chart_view import chart_anchor, days_to, shift_dates, summarise
-from cds.hooks import HookRequest, OrderSignContext
-from cds.services import Engine, HookError
+from cds.chart_view import summarise
+from cds.errors import InvalidRequest
+from cds.fhir.bundle import chart_signing_time, days_to, request_from_bundle, shift_dates
+from cds.services import Engine, service_for
 from cds.settings import Settings
-from cds.web.routes import error_response, json_response
+from cds.web.bodies import json_body, json_response
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ STATIC = Path(__file__).parent / "sandbox"
 CHARTS = Path(__file__).resolve().parent.parent.parent / "fhir-fixtures" / "charts"
 CHART_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,120}$")
 SHIFT_HEADER = "X-Sandbox-Date-Shift-Days"
+SIGN_SERVICE = "blinatumomab-order-sign"  # the hook the page composes; a request naming none
 # The page loads nothing from elsewhere and runs no inline script or handler attribute (so markup
 # that slipped into a card could not run); it may only call this origin. 'unsafe-eval' is allowed
 # because browser automation (Playwright's wait_for_function, devtools) evaluates strings; the
@@ -74,11 +77,6 @@ def _headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     return response
-
-
-@blueprint.errorhandler(HookError)
-def _hook_error(error: HookError) -> Response:
-    return error_response(error.status, error.message, error.code)
 
 
 @blueprint.get("")
@@ -143,7 +141,7 @@ def patients() -> Response:
 
 
 def _moved_to_today(bundle: dict[str, Any]) -> Response:
-    days = days_to(chart_anchor(bundle), _engine().clock())
+    days = days_to(chart_signing_time(bundle), _engine().clock())
     response = json_response(shift_dates(bundle, days))
     response.headers[SHIFT_HEADER] = str(days)
     return response
@@ -155,7 +153,7 @@ def patient_chart(name: str) -> Response:
     are signed today, as the fixture's expected cards assume; `?dates=original` keeps them."""
     path = CHARTS / f"{name}.json"
     if not CHART_NAME.match(name) or name.endswith(".expected") or not path.is_file():
-        raise HookError(404, f"no sample chart named {name!r}", "not-found")
+        raise NotFound(f"no sample chart named {name!r}")
     bundle = _read_chart(path)
     if request.args.get("dates") == "original":
         response = json_response(bundle)
@@ -164,62 +162,24 @@ def patient_chart(name: str) -> Response:
     return _moved_to_today(bundle)
 
 
-def _json_object() -> dict[str, Any]:
-    if request.mimetype not in ("application/json", "application/fhir+json"):
-        raise HookError(415, "Content-Type must be application/json", "not-supported")
-    try:
-        body = json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise HookError(400, f"the body is not valid JSON ({error})", "structure") from error
-    if not isinstance(body, dict):
-        raise HookError(400, "the body must be a JSON object")
-    return body
-
-
 @blueprint.post("/move-to-today")
 def move_to_today() -> Response:
     """A pasted chart Bundle with its dates moved so that its draft orders are signed today."""
-    body = _json_object()
-    if body.get("resourceType") != "Bundle":
-        raise HookError(400, "expected a FHIR Bundle (resourceType 'Bundle')")
+    body = json_body()
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        raise InvalidRequest("expected a FHIR Bundle (resourceType 'Bundle')")
     return _moved_to_today(body)
-
-
-def _as_request(body: dict[str, Any]) -> dict[str, Any]:
-    if body.get("resourceType") == "Bundle":
-        from cds.__main__ import request_from_bundle
-
-        try:
-            return request_from_bundle(body)
-        except ValueError as error:
-            raise HookError(400, str(error)) from error
-    return body
 
 
 @blueprint.post("/summary")
 def summary() -> Response:
-    """What the checks see: accepts the order-sign request the page is about to send, or a chart
-    Bundle. Nothing is fetched from a `fhirServer`: absent prefetch keys are reported missing."""
-    body = _as_request(_json_object())
-    try:
-        hook_request = HookRequest.model_validate(body)
-        context = OrderSignContext.model_validate(hook_request.context)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise HookError(400, f"{where or 'body'}: {first['msg']}") from error
+    """What the checks see: accepts the order-sign request the page is about to send (or an
+    order-select request), or a chart Bundle. Nothing is fetched from a `fhirServer`: absent
+    prefetch keys are reported missing."""
+    body = json_body()
+    if isinstance(body, dict) and body.get("resourceType") == "Bundle":
+        body = request_from_bundle(body)
+    service = service_for(body.get("hook") if isinstance(body, dict) else None)
     engine = _engine()
-    resources = context.draft_resources()
-    if len(resources) > engine.settings.max_draft_orders:
-        raise HookError(
-            413, f"more than {engine.settings.max_draft_orders} draft orders", "too-costly"
-        )
-    view = summarise(
-        context.patientId,
-        hook_request.prefetch,
-        resources,
-        engine.knowledge,
-        engine.templates,
-        engine.clock(),
-    )
-    return json_response(view)
+    call = engine.parse(service.id if service else SIGN_SERVICE, body)
+    return json_response(summarise(engine.read(call, fetch=False), engine.knowledge))

@@ -109,3 +109,45 @@ def test_more_draft_orders_than_the_limit_is_a_clear_4xx(make_app: Any, tmp_path
 
     del entries[5:]
     assert client.post(SIGN, json=request).status_code == 200
+
+
+def test_every_call_of_an_audited_route_is_one_line_whatever_its_outcome(
+    make_app: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feedback, a refused token, and a call that fails inside the service each leave one line."""
+    caplog.set_level(logging.INFO, logger="cds.audit")
+    open_client = make_app().test_client()
+    feedback = {
+        "feedback": [
+            {
+                "card": "9368d37b-283f-44a0-93ea-547cebab93ed",
+                "outcome": "overridden",
+                "overrideReason": {"userComment": "Dose confirmed with the attending."},
+                "outcomeTimestamp": "2026-03-02T08:05:31Z",
+            }
+        ]
+    }
+    assert open_client.post(f"{SIGN}/feedback", json=feedback).status_code == 200
+
+    secure = Settings(
+        dev_mode=False,
+        trust_cds_hooks_sandbox=True,
+        database_url=f"sqlite:///{tmp_path / 'secure.db'}",
+    )
+    refused = make_app(settings=secure).test_client().post(SIGN, json=chart_request(CHART))
+    assert refused.status_code == 401 and refused.data == b""
+
+    def store_down(*args: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("cds.feedback.FeedbackStore.record_issued", store_down)
+    failed = open_client.post(SIGN, json=chart_request(CHART))
+    assert failed.status_code == 500
+
+    stored, unauthorised, crashed = _audit_lines(caplog)
+    assert stored["event"] == "feedback" and stored["status"] == 200
+    assert (stored["items"], stored["duplicates"], stored["unknownCards"]) == (1, 0, 1)
+    assert unauthorised["event"] == "hook-call" and unauthorised["status"] == 401
+    assert unauthorised["auth"]  # the reason, for the log only
+    assert crashed["event"] == "hook-call" and crashed["status"] == 500
+    assert "disk on fire" not in json.dumps(crashed)

@@ -14,8 +14,8 @@ import requests
 import yaml
 from playwright.sync_api import Page, expect
 
-from cds.__main__ import request_from_bundle
 from cds.dosing import mosteller_bsa
+from cds.fhir.bundle import request_from_bundle
 from cds.units import format_number
 from tests.browser.conftest import LiveServer, screenshot, start_server
 from tests.conftest import FIXTURES, NOW, ROOT

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cds.__main__ import request_from_bundle
+from cds.fhir.bundle import request_from_bundle
 from tests.conftest import FIXTURES, SIGN, load_json, without_prefetch
 from tests.fixtures_util import (
     START,

@@ -17,9 +17,9 @@ import pytest
 import yaml
 from flask.testing import FlaskClient
 
-from cds.__main__ import request_from_bundle
 from cds.checks import CheckInput, run_checks
 from cds.checks.neonate import CHECK, bag_of, names_preservative, rules
+from cds.fhir.bundle import request_from_bundle
 from cds.fhir.snapshot import OBSERVATION_VALUE_SETS
 from cds.findings import Finding
 from cds.knowledge import KNOWLEDGE_DIR, Knowledge, load_knowledge

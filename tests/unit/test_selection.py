@@ -29,7 +29,7 @@ def _iso(days_ago: float) -> str:
 
 
 def _requests() -> list[tuple[str, dict[str, Any]]]:
-    from cds.__main__ import request_from_bundle
+    from cds.fhir.bundle import request_from_bundle
 
     found = []
     for path in sorted(FIXTURES.glob("**/*.json")):

@@ -1,0 +1,57 @@
+"""Why a request gets no cards, in the service's own terms (no HTTP in here).
+
+The engine and the views raise these; `cds.web.errors` is the one place that turns each into an
+HTTP status and an OperationOutcome. The message is what the caller is told.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+MAX_LISTED_PROBLEMS = 3
+
+
+class RequestNotAnswered(Exception):
+    """A request the service answers with an explanation instead of cards."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnknownService(RequestNotAnswered):
+    """The request names a CDS service this service does not offer."""
+
+
+class InvalidRequest(RequestNotAnswered):
+    """The request is not one the service can read: a malformed envelope, context or feedback."""
+
+
+class TooManyDraftOrders(RequestNotAnswered):
+    """More draft orders than one call may carry: refused before any work is done on them."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} draft orders")
+        self.limit = limit
+
+
+class DataUnavailable(RequestNotAnswered):
+    """Blinatumomab orders to check, but none of the data any check needs could be had."""
+
+
+class TemporarilyUnavailable(RequestNotAnswered):
+    """A store the call depends on (feedback, replay cache) is down; the caller may retry."""
+
+
+def validation_message(error: ValidationError, prefix: str = "") -> str:
+    """The first few problems of a pydantic error as `where: what`, for a person to read.
+
+    `prefix` places the locations inside the request, e.g. "context." for the hook context."""
+    problems = []
+    for item in error.errors()[:MAX_LISTED_PROBLEMS]:
+        where = ".".join(str(part) for part in item.get("loc", ()))
+        problems.append(
+            f"{prefix + where if where else prefix.rstrip('.') or 'body'}: {item['msg']}"
+        )
+    more = error.error_count() - MAX_LISTED_PROBLEMS
+    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")

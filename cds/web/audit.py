@@ -1,0 +1,59 @@
+"""The audit trail: one JSON line per audited call on the `cds.audit` logger, written in one place.
+
+A view marked `@audited("event")` opens the line (with the service id when the URL names one); the
+view, the JWT check and the error handlers add fields with `note`; the line is written with the
+answer's status and the time taken once the answer is made, whatever it is. Nothing about the
+patient and no token ever goes in: only ids of the call, the caller, outcomes and card topics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from flask import Flask, Response, g, request
+
+log = logging.getLogger("cds.audit")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def audited(event: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Audit every call of this view as `event`."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @wraps(view)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            service = (request.view_args or {}).get("service_id")
+            g.audit = {"event": event} | ({"service": service} if service else {})
+            g.audit_started = time.perf_counter()
+            return view(*args, **kwargs)
+
+        return run
+
+    return decorate
+
+
+def note(**fields: Any) -> None:
+    """Add fields to this call's audit line (nothing when the call is not audited)."""
+    line: dict[str, Any] | None = g.get("audit")
+    if line is not None:
+        line.update(fields)
+
+
+def _write(response: Response) -> Response:
+    line: dict[str, Any] | None = g.pop("audit", None)
+    if line is not None:
+        line["status"] = response.status_code
+        line["ms"] = round((time.perf_counter() - g.pop("audit_started")) * 1000, 1)
+        log.info(json.dumps(line))
+    return response
+
+
+def register(app: Flask) -> None:
+    app.after_request(_write)

@@ -1,0 +1,38 @@
+"""JSON in and out of the web layer: the one parser of request bodies and the one JSON answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+from flask import Response, request
+
+JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+class UnsupportedMediaType(Exception):
+    """The body is not declared as JSON."""
+
+
+class MalformedJson(Exception):
+    """The body is declared as JSON but is not JSON."""
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
+    )
+
+
+def json_body() -> Any:
+    """The request's JSON body (any JSON value): declared JSON, strict RFC 8259 (no NaN)."""
+    if request.mimetype not in JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json, not {request.mimetype or 'none'!r}"
+        )
+    raw = request.get_data(cache=False)  # Flask raises 413 above MAX_CONTENT_LENGTH
+    try:
+        return orjson.loads(raw)  # 3-4x faster than json on a long chart
+    except orjson.JSONDecodeError as error:
+        raise MalformedJson(f"the body is not valid JSON ({error})") from error
