@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -149,31 +148,13 @@ class Engine:
             if check.rules is not None:
                 check.rules(knowledge)
 
-    def fhir_server_allowed(self, url: str, own_host: str | None) -> bool:
-        """Outside --dev, only https servers (from the allow-list, if one is set), never this
-        service itself: a request must not make us fetch arbitrary URLs (request forgery)."""
-        if self.settings.dev_mode:
-            return True
-        parsed = urlsplit(url)
-        own = (
-            {urlsplit(self.settings.public_base_url).netloc}
-            if self.settings.public_base_url
-            else set()
-        )
-        if own_host:
-            own.add(own_host)
-        if parsed.scheme != "https" or parsed.netloc in own or not parsed.hostname:
-            return False
-        allowed = self.settings.allowed_fhir_servers
-        return not allowed or any(
-            url == a.rstrip("/") or url.startswith(a.rstrip("/") + "/") for a in allowed
-        )
-
     def fhir_client(self, request: HookRequest, own_host: str | None = None) -> FhirClient | None:
-        if request.fhirServer is None or not self.fhir_server_allowed(request.fhirServer, own_host):
+        """A client for the request's fhirServer; one the egress policy refuses (cds.fhir.egress)
+        fails every fetch with "not allowed" and never connects."""
+        if request.fhirServer is None:
             return None
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
-        return FhirClient(request.fhirServer, token, self.settings)
+        return FhirClient(request.fhirServer, token, self.settings, own_host)
 
     def handle(self, service_id: str, body: Any, own_host: str | None = None) -> HookResult:
         service = SERVICES.get(service_id)
