@@ -14,7 +14,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,18 @@ from sqlalchemy.exc import OperationalError
 from cds.hooks import Card, FeedbackItem
 
 UNKNOWN_CARD = "(unknown card)"
+FUTURE_SKEW = timedelta(minutes=5)  # clock skew allowed on an outcomeTimestamp
+
+
+class FeedbackRefused(Exception):
+    """Feedback the service will not store: `status` (4xx) and a message safe to show."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 NO_TOPIC = "(no topic)"
 
 
@@ -80,6 +92,10 @@ issued_cards = Table(
     Column("topic", String(50), nullable=False),
     Column("indicator", String(10), nullable=False),
     Column("issued_at", UTCDateTime(), nullable=False),
+    # who received the card (the JWT's iss and tenant; NULL in open development mode): only they
+    # may give feedback on it. Nullable: added after the first release.
+    Column("issuer", String(1024)),
+    Column("tenant", String(1024)),
 )
 
 feedback = Table(
@@ -247,7 +263,14 @@ class FeedbackStore:
         insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
         return insert.on_conflict_do_nothing()
 
-    def record_issued(self, service: str, hook_instance: str, cards: Iterable[Card]) -> None:
+    def record_issued(
+        self,
+        service: str,
+        hook_instance: str,
+        cards: Iterable[Card],
+        issuer: str | None = None,
+        tenant: str | None = None,
+    ) -> None:
         now = datetime.now(UTC)
         rows = [
             {
@@ -257,6 +280,8 @@ class FeedbackStore:
                 "topic": card.source.topic.code if card.source.topic else "",
                 "indicator": card.indicator,
                 "issued_at": now,
+                "issuer": issuer,
+                "tenant": tenant,
             }
             for card in cards
         ]
@@ -264,23 +289,43 @@ class FeedbackStore:
             with without_flush(self.engine) as connection:
                 connection.execute(self._insert(issued_cards), rows)
 
-    def record_feedback(self, service: str, items: Iterable[FeedbackItem]) -> list[dict[str, Any]]:
+    def record_feedback(
+        self,
+        service: str,
+        items: Iterable[FeedbackItem],
+        issuer: str | None = None,
+        tenant: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Store every item in one transaction, committed before this returns.
 
         Returns per item: the card, whether this service issued it (and its topic), and whether
-        the item had been received before (a repeat is not stored twice).
+        the item had been received before (a repeat is not stored twice). Refused whole
+        (FeedbackRefused) when an item is on a card issued to another issuer or tenant, or is
+        dated in the future: it would otherwise stand as that card's latest outcome.
         """
         items = list(items)
         now = datetime.now(UTC)
+        for item in items:
+            if item.outcomeTimestamp > now + FUTURE_SKEW:
+                raise FeedbackRefused(
+                    400, f"outcomeTimestamp of card {item.card!r} is in the future"
+                )
         with self.engine.begin() as connection:
-            topics: dict[str, str] = dict(
-                connection.execute(
-                    select(issued_cards.c.uuid, issued_cards.c.topic).where(
-                        issued_cards.c.uuid.in_(sorted({item.card for item in items})),
-                        issued_cards.c.service == service,
-                    )
-                ).all()
-            )
+            issued = connection.execute(
+                select(
+                    issued_cards.c.uuid,
+                    issued_cards.c.topic,
+                    issued_cards.c.issuer,
+                    issued_cards.c.tenant,
+                ).where(
+                    issued_cards.c.uuid.in_(sorted({item.card for item in items})),
+                    issued_cards.c.service == service,
+                )
+            ).all()
+            for card, _, owner, owner_tenant in issued:
+                if (owner, owner_tenant) != (issuer, tenant):
+                    raise FeedbackRefused(403, f"card {card!r} was not issued to this caller")
+            topics: dict[str, str] = {card: topic for card, topic, _, _ in issued}
             answers = []
             for item in items:
                 reason = item.overrideReason.reason if item.overrideReason else None

@@ -68,6 +68,11 @@ DEV_MODE_NOTICE = (
     "[OPEN DEVELOPMENT MODE: callers are not authenticated; do not use with patient data] "
 )
 
+SANDBOX_NOTICE = (
+    "[TESTING ONLY: this service trusts the public CDS Hooks sandbox, whose signing key is "
+    "published; anyone can call it as the sandbox; do not use with patient data] "
+)
+
 INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
@@ -83,9 +88,11 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
     }
 
 
-def discovery(knowledge: Knowledge, dev_mode: bool) -> dict[str, Any]:
+def discovery(
+    knowledge: Knowledge, dev_mode: bool, sandbox_trusted: bool = False
+) -> dict[str, Any]:
     templates = prefetch_templates(knowledge)
-    notice = DEV_MODE_NOTICE if dev_mode else ""
+    notice = (DEV_MODE_NOTICE if dev_mode else "") + (SANDBOX_NOTICE if sandbox_trusted else "")
     return {
         "services": [
             {

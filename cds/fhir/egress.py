@@ -5,6 +5,7 @@ policy, anyone able to call the service could make it send that token to any add
 service itself and the cloud metadata endpoint included (issue 16). So, outside `--dev`:
 
 - only `https`, no user-info in the URL, never this service's own public host;
+- while the public sandbox is trusted (its private key is published), nothing unless listed;
 - with `CDS_ALLOWED_FHIR_SERVERS` set, only servers below one of its prefixes, at any address
   (the usual hospital case: the EHR's FHIR server is internal);
 - without it, any https server whose name resolves to public addresses only. The name is resolved
@@ -27,6 +28,10 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from cds.settings import Settings
 
 NOT_ALLOWED = "fhirServer is not allowed by this service's configuration"
+SANDBOX_NOT_ALLOWED = (
+    "fhirServer is not allowed: the public CDS Hooks sandbox is trusted, so only servers listed "
+    "in CDS_ALLOWED_FHIR_SERVERS are fetched"
+)
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
@@ -69,6 +74,8 @@ def refusal(url: str, settings: Settings, own_host: str | None = None) -> str | 
     if any(_netloc(parts) == _netloc(urlsplit(base)) for base in own):
         return NOT_ALLOWED
     allowed = settings.allowed_fhir_servers
+    if settings.trust_cds_hooks_sandbox and not allowed:
+        return SANDBOX_NOT_ALLOWED  # anyone can sign as the sandbox: fetch only what is listed
     if allowed and not any(_same_server(url, prefix) for prefix in allowed):
         return NOT_ALLOWED
     return None

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds.feedback import FeedbackStore
+from cds.feedback import FeedbackRefused, FeedbackStore
 from cds.hooks import FeedbackRequest
 from cds.services import SERVICES, Engine, HookError, discovery, operation_outcome
 from cds.web.auth import AuthError, Caller, JwtVerifier
@@ -64,7 +64,7 @@ def _authenticate(log: dict[str, Any]) -> Caller | None:
     verifier: JwtVerifier | None = current_app.extensions.get("cds.auth")
     if verifier is None:
         return None
-    base = _engine().settings.public_base_url or request.host_url
+    base = _engine().settings.public_base_url or request.host_url  # required outside --dev
     audience = base.rstrip("/") + request.path
     try:
         caller = verifier.verify(request.headers.get("Authorization"), audience)
@@ -78,6 +78,11 @@ def _authenticate(log: dict[str, Any]) -> Caller | None:
         ) from error
     log |= {"issuer": caller.issuer, "jti": caller.jti, "tenant": caller.tenant}
     return caller
+
+
+def _owner(caller: Caller | None) -> tuple[str | None, str | None]:
+    """Who receives a card and may give feedback on it (None, None in open development mode)."""
+    return (caller.issuer, caller.tenant) if caller else (None, None)
 
 
 def _unauthorized() -> Response:
@@ -96,7 +101,10 @@ def get_discovery() -> Response:
             return _unauthorized()
         except HookError as error:
             return error_response(error.status, error.message, error.code)
-    return json_response(discovery(engine.knowledge, engine.settings.dev_mode))
+    settings = engine.settings
+    return json_response(
+        discovery(engine.knowledge, settings.dev_mode, settings.trust_cds_hooks_sandbox)
+    )
 
 
 @blueprint.post("/cds-services/<service_id>")
@@ -104,14 +112,16 @@ def call_service(service_id: str) -> Response:
     started = time.perf_counter()
     log: dict[str, Any] = {"event": "hook-call", "service": service_id}
     try:
-        _authenticate(log)
+        caller = _authenticate(log)
         if service_id not in SERVICES:
             raise HookError(404, f"no CDS service with id {service_id!r}", "not-found")
         body = _json_body()
         if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
             log["hookInstance"] = body["hookInstance"][:256]
         result = _engine().handle(service_id, body, own_host=request.host)
-        _store().record_issued(result.service, result.hook_instance, result.response.cards)
+        _store().record_issued(
+            result.service, result.hook_instance, result.response.cards, *_owner(caller)
+        )
         log |= {"status": 200, "cards": [f"{t}:{i}" for t, i in result.topics]}
         answer = json_response(result.response.to_json())
         # A long chart's body is some 60,000 objects, and freeing them takes a few ms: keep them
@@ -134,7 +144,7 @@ def post_feedback(service_id: str) -> Response:
     and whether the item was a repeat. Invalid feedback is a 400 naming the first problems."""
     log: dict[str, Any] = {"event": "feedback", "service": service_id}
     try:
-        _authenticate(log)
+        caller = _authenticate(log)
         if service_id not in SERVICES:
             raise HookError(404, f"no CDS service with id {service_id!r}", "not-found")
         body = _json_body()
@@ -148,7 +158,10 @@ def post_feedback(service_id: str) -> Response:
             more = f" (and {error.error_count() - 3} more)" if error.error_count() > 3 else ""
             raise HookError(400, f"invalid feedback: {'; '.join(problems)}{more}") from error
         try:
-            stored = _store().record_feedback(service_id, parsed.feedback)
+            stored = _store().record_feedback(service_id, parsed.feedback, *_owner(caller))
+        except FeedbackRefused as error:
+            code = "forbidden" if error.status == 403 else "invalid"
+            raise HookError(error.status, error.message, code) from error
         except SQLAlchemyError as error:
             logging.getLogger(__name__).exception("feedback store unavailable")
             message = "the feedback store is unavailable; retry later"
