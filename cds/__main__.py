@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import builtins
 import json
 import logging
 import sys
@@ -114,7 +115,11 @@ def _as_of(request: dict[str, Any]) -> datetime:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from cds.feedback import printable
     from cds.services import SERVICES
+
+    def print(*parts: Any) -> None:  # values from the file must not drive the terminal
+        builtins.print(*(printable(str(p)) for p in parts))
 
     document = json.loads(Path(args.file).read_text(encoding="utf-8"))
     if document.get("resourceType") == "Bundle":
@@ -124,7 +129,7 @@ def _check(args: argparse.Namespace) -> int:
         now = now.replace(tzinfo=UTC)
     service = next((s.id for s in SERVICES.values() if s.hook == document.get("hook")), None)
     if service is None:
-        print(f"unsupported hook {document.get('hook')!r}", file=sys.stderr)
+        builtins.print(printable(f"unsupported hook {document.get('hook')!r}"), file=sys.stderr)
         return 2
     _configure_logging("ERROR")
     app = create_app(Settings(dev_mode=True, database_url="sqlite://"), clock=lambda: now)
@@ -155,7 +160,7 @@ def _feedback_summary(args: argparse.Namespace) -> int:
     from cds.feedback import FeedbackStore, format_summary
 
     rows = FeedbackStore(Settings().database_url).summary()
-    print(json.dumps(rows, indent=2) if args.json else format_summary(rows))
+    print(json.dumps(rows, indent=2) if args.json else format_summary(rows))  # JSON: \u-escaped
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import unicodedata
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -437,8 +438,24 @@ class FeedbackStore:
         return sorted(topics.values(), key=lambda r: (r["topic"] == UNKNOWN_CARD, r["topic"]))
 
 
+_KEPT_CONTROLS = frozenset("\n\t")
+
+
+def printable(text: str) -> str:
+    """`text` without control and format characters (ANSI escape sequences, C1 controls such as
+    CSI, bidirectional overrides): values stored from EHR requests must not drive a terminal."""
+    return "".join(
+        c for c in text if c in _KEPT_CONTROLS or unicodedata.category(c) not in ("Cc", "Cf")
+    )
+
+
 def format_summary(rows: list[dict[str, Any]]) -> str:
-    """The summary as a table a pharmacist can read at a terminal."""
+    """The summary as a table a pharmacist can read at a terminal (stored values made
+    printable: override codes come from EHR requests)."""
+    return printable(_format_summary(rows))
+
+
+def _format_summary(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "No cards issued and no feedback received yet."
     header = ("topic", "issued", "accepted", "overridden", "no feedback", "override rate")

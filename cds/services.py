@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cds.cards import CardRenderer
+from cds.cards import CardRenderer, Markdown, code_span_text, markdown_text
 from cds.checks import Check, CheckInput, registry, run_checks
 from cds.fhir.client import FhirClient
 from cds.fhir.parsing import resource_label
@@ -262,7 +262,13 @@ class Engine:
         ]
         others = [i for i in (*patient.data_issues(), *draft_issues) if i not in unreadable]
         if others:
-            listed = "\n".join(f"- `{i.resource}` ({i.source}): {i.problem}" for i in others[:20])
+            listed = Markdown(
+                "\n".join(
+                    f"- `{code_span_text(i.resource)}` ({markdown_text(i.source)}): "
+                    f"{markdown_text(i.problem)}"
+                    for i in others[:20]
+                )
+            )
             findings.append(
                 Finding(
                     "data-quality-resource",
