@@ -77,8 +77,8 @@ class Settings(BaseSettings):
     )
     allowed_fhir_servers: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated URL prefixes of fhirServers that may be fetched outside --dev, "
-        "at any address (list an internal FHIR server here). Unset: any https server that "
+        description="Comma-separated URL prefixes of fhirServers that may be fetched outside "
+        "--dev, at any address (list an internal FHIR server here). Unset: any https server that "
         "resolves to public addresses only; nothing while the public sandbox is trusted.",
     )
 
