@@ -26,6 +26,7 @@ from typing import Any
 from bench import charts
 from bench.run import (
     CONCURRENCY,
+    PUBLIC_BASE_URL,
     REQUESTS,
     ROOT,
     SIGN,
@@ -45,7 +46,7 @@ def _service(name: str, root: Path, directory: Path, signer: Signer) -> tuple[Se
     subprocess.run([sys.executable, "-m", "compileall", "-q", "cds"], cwd=root, check=True)
     port = free_port()
     env = service_env(directory / f"{name}.sqlite3", signer)
-    audience = f"http://127.0.0.1:{port}{SIGN}"
+    audience = PUBLIC_BASE_URL + SIGN
     first = body_factory(charts.typical())
     server = start(
         name,

@@ -87,6 +87,7 @@ class Signer:
                     "iat": now,
                     "exp": now + 300,
                     "jti": str(uuid.uuid4()),
+                    "sub": "bench-ehr-client",
                 },
                 self._key,
                 algorithm="ES384",
@@ -172,11 +173,15 @@ class Server:
         return "+".join(str(n) for n in sorted(counts, reverse=True))
 
 
+PUBLIC_BASE_URL = "https://cds.bench.example"  # production requires one; tokens' aud follows it
+
+
 def service_env(database: Path, signer: Signer) -> dict[str, str]:
     """The service's environment: production mode, trusting the benchmark's EHR key."""
     env = os.environ | {
         "CDS_DATABASE_URL": f"sqlite:///{database}",
         "CDS_TRUSTED_ISSUERS": json.dumps({ISSUER: str(signer.jwks_path)}),
+        "CDS_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "PYTHONDONTWRITEBYTECODE": "1",
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
@@ -347,7 +352,7 @@ def one_run(
                 cwd=ROOT,
             )  # fmt: skip
         env = service_env(directory / "cds.sqlite3", signer) | {"REQUESTS_CA_BUNDLE": str(cert)}
-        audience = f"http://127.0.0.1:{service_port}{SIGN}"
+        audience = PUBLIC_BASE_URL + SIGN
         first = body_factory(typical)
         floor = start(
             "floor",

@@ -28,6 +28,15 @@ DEV_MODE_BANNER = "\n".join(
 )
 
 
+_SANDBOX_LINES = (
+    "CDS_TRUST_CDS_HOOKS_SANDBOX is on: the public sandbox's signing key is PUBLISHED, so",
+    "ANYONE can mint tokens this service accepts. Testing only; never with patient data.",
+)
+SANDBOX_TRUST_BANNER = "\n".join(
+    ["", "!" * 92, *(f"!!  {line:<86}!!" for line in _SANDBOX_LINES), "!" * 92]
+)
+
+
 class StartupRefused(RuntimeError):
     """The configuration would run the service open; we refuse rather than run insecurely."""
 
@@ -60,6 +69,15 @@ def create_app(
             "CDS_TRUSTED_ISSUERS (issuer -> JWKS URL or file) or CDS_TRUST_CDS_HOOKS_SANDBOX=true, "
             "or run the open development mode with --dev (CDS_DEV_MODE=true)."
         )
+    elif not settings.public_base_url:
+        raise StartupRefused(
+            "CDS_PUBLIC_BASE_URL is not set. Every JWT's `aud` must be the exact URL the EHR "
+            "calls, and the service will not take it from the request's Host header (a caller "
+            "controls that). Set it to the external base URL, e.g. "
+            "CDS_PUBLIC_BASE_URL=https://cds.hospital.example, or run --dev."
+        )
+    if settings.trust_cds_hooks_sandbox and not settings.dev_mode:
+        log.warning(SANDBOX_TRUST_BANNER)
     knowledge = load_knowledge()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import builtins
 import json
 import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cds import StartupRefused, create_app
 from cds.settings import Settings
@@ -37,8 +39,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from cds.errors import InvalidRequest
+    from cds.feedback import printable
     from cds.fhir.bundle import request_from_bundle, request_signing_time
     from cds.services import service_for
+
+    def print(*parts: Any, **options: Any) -> None:  # the file's values must not drive the terminal
+        builtins.print(*(printable(str(p)) for p in parts), **options)
 
     document = json.loads(Path(args.file).read_text(encoding="utf-8"))
     if document.get("resourceType") == "Bundle":
@@ -57,7 +63,7 @@ def _check(args: argparse.Namespace) -> int:
         now = now.replace(tzinfo=UTC)
     service = service_for(document.get("hook"))
     if service is None:
-        print(f"unsupported hook {document.get('hook')!r}", file=sys.stderr)
+        builtins.print(printable(f"unsupported hook {document.get('hook')!r}"), file=sys.stderr)
         return 2
     _configure_logging("ERROR")
     app = create_app(Settings(dev_mode=True, database_url="sqlite://"), clock=lambda: now)
@@ -88,7 +94,7 @@ def _feedback_summary(args: argparse.Namespace) -> int:
     from cds.feedback import FeedbackStore, format_summary
 
     rows = FeedbackStore(Settings().database_url).summary()
-    print(json.dumps(rows, indent=2) if args.json else format_summary(rows))
+    print(json.dumps(rows, indent=2) if args.json else format_summary(rows))  # JSON: \u-escaped
     return 0
 
 

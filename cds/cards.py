@@ -7,6 +7,7 @@ that an EHR, a feedback report or a test can tell two cards of one topic and ind
 from __future__ import annotations
 
 import html
+import re
 import string
 import uuid
 from collections.abc import Iterable, Mapping
@@ -53,18 +54,58 @@ def _fill(text: str, values: Mapping[str, Any]) -> str:
         raise ContractError(f"no value for a placeholder of {text[:60]!r}: {error}") from error
 
 
+class Markdown(str):
+    """Text already safe as markdown (built from escaped pieces): `_fill_markdown` keeps it."""
+
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
+_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
+
+
+def markdown_text(value: str) -> str:
+    """A value from the EHR as plain markdown text: no HTML (`<`, `>`, `&` escaped), no
+    emphasis, link, code, table or strike-through syntax, no new line (no heading or list)."""
+    one_line = _LINE_BREAKS.sub(" ", value)
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
+def code_span_text(value: str) -> str:
+    """A value from the EHR inside a template's `code span`: a backtick would end the span
+    (backslashes do not escape there), so it becomes a look-alike; new lines become spaces."""
+    return _LINE_BREAKS.sub(" ", value).replace("`", "\u02cb")
+
+
 def _fill_markdown(text: str, values: Mapping[str, Any]) -> str:
-    """Values come from the EHR's data: `<`, `>` and `&` are escaped so that no markup a chart
-    carries (a vaccine named `<img ...>`) reaches the clinician's screen as HTML."""
-    escaped = {
-        k: html.escape(v, quote=False) if isinstance(v, str) else v for k, v in values.items()
-    }
+    """Values come from the EHR's data and are escaped where they land: inside a code span only
+    backticks matter; elsewhere every markdown and HTML metacharacter is neutralised, so a chart
+    (a vaccine named `<img ...>`, an id with a backtick and a link) shows as text."""
+    inside, outside = _placeholders_by_place(text)
+    escaped: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Markdown) or not isinstance(value, str):
+            escaped[key] = value
+        elif key in inside and key not in outside:
+            escaped[key] = code_span_text(value)
+        else:  # safe in both places (a backslash may then show inside a code span)
+            escaped[key] = markdown_text(code_span_text(value) if key in inside else value)
     return _fill(text, escaped)
 
 
 def finding_code(card: Card) -> str:
     """The finding a card was rendered from."""
     return str((card.extension or {}).get(FINDING_CODE_EXTENSION, ""))
+
+
+def _placeholders_by_place(text: str) -> tuple[set[str], set[str]]:
+    """The placeholders between backticks in a template, and those outside any code span."""
+    inside: set[str] = set()
+    outside: set[str] = set()
+    ticks = 0
+    for literal, name, _, _ in string.Formatter().parse(text):
+        ticks += literal.count("`")
+        if name:
+            (inside if ticks % 2 == 1 else outside).add(name)
+    return inside, outside
 
 
 class CardRenderer:

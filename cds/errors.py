@@ -39,6 +39,10 @@ class DataUnavailable(RequestNotAnswered):
     """Blinatumomab orders to check, but none of the data any check needs could be had."""
 
 
+class NotYours(RequestNotAnswered):
+    """Feedback on a card that was issued to another caller (issuer or tenant)."""
+
+
 class TemporarilyUnavailable(RequestNotAnswered):
     """A store the call depends on (feedback, replay cache) is down; the caller may retry."""
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import os
 import time
+import unicodedata
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import OperationalError
 
+from cds.errors import InvalidRequest, NotYours
 from cds.hooks import Card, FeedbackItem
 
 UNKNOWN_CARD = "(unknown card)"
+FUTURE_SKEW = timedelta(minutes=5)  # clock skew allowed on an outcomeTimestamp
+
+
 NO_TOPIC = "(no topic)"
 
 
@@ -80,6 +85,10 @@ issued_cards = Table(
     Column("topic", String(50), nullable=False),
     Column("indicator", String(10), nullable=False),
     Column("issued_at", UTCDateTime(), nullable=False),
+    # who received the card (the JWT's iss and tenant; NULL in open development mode): only they
+    # may give feedback on it. Nullable: added after the first release.
+    Column("issuer", String(1024)),
+    Column("tenant", String(1024)),
 )
 
 feedback = Table(
@@ -247,7 +256,14 @@ class FeedbackStore:
         insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
         return insert.on_conflict_do_nothing()
 
-    def record_issued(self, service: str, hook_instance: str, cards: Iterable[Card]) -> None:
+    def record_issued(
+        self,
+        service: str,
+        hook_instance: str,
+        cards: Iterable[Card],
+        issuer: str | None = None,
+        tenant: str | None = None,
+    ) -> None:
         now = datetime.now(UTC)
         rows = [
             {
@@ -257,6 +273,8 @@ class FeedbackStore:
                 "topic": card.source.topic.code if card.source.topic else "",
                 "indicator": card.indicator,
                 "issued_at": now,
+                "issuer": issuer,
+                "tenant": tenant,
             }
             for card in cards
         ]
@@ -264,23 +282,41 @@ class FeedbackStore:
             with without_flush(self.engine) as connection:
                 connection.execute(self._insert(issued_cards), rows)
 
-    def record_feedback(self, service: str, items: Iterable[FeedbackItem]) -> list[dict[str, Any]]:
+    def record_feedback(
+        self,
+        service: str,
+        items: Iterable[FeedbackItem],
+        issuer: str | None = None,
+        tenant: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Store every item in one transaction, committed before this returns.
 
         Returns per item: the card, whether this service issued it (and its topic), and whether
-        the item had been received before (a repeat is not stored twice).
+        the item had been received before (a repeat is not stored twice). Refused whole when an
+        item is on a card issued to another issuer or tenant (NotYours), or is dated in the
+        future (InvalidRequest): it would otherwise stand as that card's latest outcome.
         """
         items = list(items)
         now = datetime.now(UTC)
+        for item in items:
+            if item.outcomeTimestamp > now + FUTURE_SKEW:
+                raise InvalidRequest(f"outcomeTimestamp of card {item.card!r} is in the future")
         with self.engine.begin() as connection:
-            topics: dict[str, str] = dict(
-                connection.execute(
-                    select(issued_cards.c.uuid, issued_cards.c.topic).where(
-                        issued_cards.c.uuid.in_(sorted({item.card for item in items})),
-                        issued_cards.c.service == service,
-                    )
-                ).all()
-            )
+            issued = connection.execute(
+                select(
+                    issued_cards.c.uuid,
+                    issued_cards.c.topic,
+                    issued_cards.c.issuer,
+                    issued_cards.c.tenant,
+                ).where(
+                    issued_cards.c.uuid.in_(sorted({item.card for item in items})),
+                    issued_cards.c.service == service,
+                )
+            ).all()
+            for card, _, owner, owner_tenant in issued:
+                if (owner, owner_tenant) != (issuer, tenant):
+                    raise NotYours(f"card {card!r} was not issued to this caller")
+            topics: dict[str, str] = {card: topic for card, topic, _, _ in issued}
             answers = []
             for item in items:
                 reason = item.overrideReason.reason if item.overrideReason else None
@@ -392,8 +428,24 @@ class FeedbackStore:
         return sorted(topics.values(), key=lambda r: (r["topic"] == UNKNOWN_CARD, r["topic"]))
 
 
+_KEPT_CONTROLS = frozenset("\n\t")
+
+
+def printable(text: str) -> str:
+    """`text` without control and format characters (ANSI escape sequences, C1 controls such as
+    CSI, bidirectional overrides): values stored from EHR requests must not drive a terminal."""
+    return "".join(
+        c for c in text if c in _KEPT_CONTROLS or unicodedata.category(c) not in ("Cc", "Cf")
+    )
+
+
 def format_summary(rows: list[dict[str, Any]]) -> str:
-    """The summary as a table a pharmacist can read at a terminal."""
+    """The summary as a table a pharmacist can read at a terminal (stored values made
+    printable: override codes come from EHR requests)."""
+    return printable(_format_summary(rows))
+
+
+def _format_summary(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "No cards issued and no feedback received yet."
     header = ("topic", "issued", "accepted", "overridden", "no feedback", "override rate")

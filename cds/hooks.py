@@ -113,7 +113,7 @@ class HookRequest(_Tolerant):
     @field_validator("fhirServer")
     @classmethod
     def _absolute_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+        if value is not None and not value.lower().startswith(("http://", "https://")):
             raise ValueError("fhirServer must be an absolute http(s) URL")
         return value.rstrip("/") if value else value
 

@@ -1,26 +1,83 @@
-"""Production WSGI serving with gunicorn (pre-fork workers, threads), started from Python so that
-`python -m cds serve` and the Docker image start the service the same way."""
+"""Production WSGI serving: gunicorn's master (pre-fork workers, signals, restarts) with waitress
+reading the connections inside each worker, started from Python so that `python -m cds serve` and
+the Docker image start the service the same way.
+
+Why waitress inside the workers: gunicorn's threaded worker hands a connection to a thread as soon
+as its first bytes arrive, and the thread then waits for the rest; a few dozen clients trickling
+their headers or a chunked body one byte at a time held every thread and valid calls timed out
+(issue 16). Waitress's event loop buffers each request, headers and body, and only a complete
+request takes one of the worker's threads; a slow client costs an open socket, not a thread.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
 import os
+import time
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.config import KNOWN_SETTINGS
+from gunicorn.workers.base import Worker
 
 from cds import DEV_MODE_BANNER
 
 GC_THRESHOLDS = (50_000, 20, 20)
+
+# Per worker: open connections (each one an idle socket while its request trickles in; above this
+# the worker stops accepting until some close) and seconds of silence before one is closed.
+CONNECTION_LIMIT = 500
+IDLE_CONNECTION_SECONDS = 30
+
+
+class BufferingWorker(Worker):  # type: ignore[misc]
+    """A gunicorn worker whose connections are read by waitress's event loop: a request reaches
+    one of the `threads` only once its headers and body are complete (bodies above
+    MAX_CONTENT_LENGTH are refused with a 413 before they are read)."""
+
+    def run(self) -> None:
+        from waitress import wasyncore
+        from waitress.server import BaseWSGIServer, create_server
+
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # a queue is normal under load
+        socket_map: dict[int, Any] = {}
+        server = create_server(
+            self.wsgi,
+            map=socket_map,
+            sockets=[listener.sock for listener in self.sockets],
+            threads=self.cfg.threads,
+            connection_limit=CONNECTION_LIMIT,
+            channel_timeout=IDLE_CONNECTION_SECONDS,
+            max_request_body_size=self.app.max_request_body_size,
+            ident="",
+            expose_tracebacks=False,
+        )
+        listeners = [d for d in socket_map.values() if isinstance(d, BaseWSGIServer)]
+        while self.alive and self.ppid == os.getppid():
+            self.notify()
+            wasyncore.loop(timeout=1.0, map=socket_map, use_poll=True, count=1)
+        # SIGTERM: stop accepting, let the calls in flight finish and be written, then leave
+        for listener in listeners:
+            listener.accepting = False
+            socket_map.pop(listener.socket.fileno(), None)
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        while time.monotonic() < deadline and any(
+            getattr(d, "requests", None) or getattr(d, "total_outbufs_len", 0)
+            for d in list(socket_map.values())
+        ):
+            self.notify()
+            wasyncore.loop(timeout=0.1, map=socket_map, use_poll=True, count=1)
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
+        wasyncore.close_all(socket_map)
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, app: Flask, options: dict[str, Any]) -> None:
         self._app = app
         self._options = options
+        self.max_request_body_size = int(app.config.get("MAX_CONTENT_LENGTH") or 5_000_000)
         super().__init__()
 
     def load_config(self) -> None:
@@ -39,7 +96,7 @@ def serve(app: Flask, host: str, port: int, workers: int, dev_mode: bool, thread
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": BufferingWorker,
         "threads": threads,
         "timeout": 30,
         "graceful_timeout": 20,

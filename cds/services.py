@@ -13,11 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from cds.cards import CardRenderer, finding_code
+from cds.cards import CardRenderer, Markdown, code_span_text, finding_code, markdown_text
 from cds.checks import Check, CheckInput, Stage, declared_findings, registry, run_checks
 from cds.errors import (
     DataUnavailable,
@@ -90,6 +89,11 @@ DEV_MODE_NOTICE = (
     "[OPEN DEVELOPMENT MODE: callers are not authenticated; do not use with patient data] "
 )
 
+SANDBOX_NOTICE = (
+    "[TESTING ONLY: this service trusts the public CDS Hooks sandbox, whose signing key is "
+    "published; anyone can call it as the sandbox; do not use with patient data] "
+)
+
 INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 # The findings of the pipeline itself (topic data-quality), beside those of the checks.
@@ -111,9 +115,11 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
     }
 
 
-def discovery(knowledge: Knowledge, dev_mode: bool) -> dict[str, Any]:
+def discovery(
+    knowledge: Knowledge, dev_mode: bool, sandbox_trusted: bool = False
+) -> dict[str, Any]:
     templates = prefetch_templates(knowledge)
-    notice = DEV_MODE_NOTICE if dev_mode else ""
+    notice = (DEV_MODE_NOTICE if dev_mode else "") + (SANDBOX_NOTICE if sandbox_trusted else "")
     return {
         "services": [
             {
@@ -195,31 +201,13 @@ class Engine:
             merge(declared_findings((*registry(), *self.checks)), DATA_QUALITY_FINDINGS)
         )
 
-    def fhir_server_allowed(self, url: str, own_host: str | None) -> bool:
-        """Outside --dev, only https servers (from the allow-list, if one is set), never this
-        service itself: a request must not make us fetch arbitrary URLs (request forgery)."""
-        if self.settings.dev_mode:
-            return True
-        parsed = urlsplit(url)
-        own = (
-            {urlsplit(self.settings.public_base_url).netloc}
-            if self.settings.public_base_url
-            else set()
-        )
-        if own_host:
-            own.add(own_host)
-        if parsed.scheme != "https" or parsed.netloc in own or not parsed.hostname:
-            return False
-        allowed = self.settings.allowed_fhir_servers
-        return not allowed or any(
-            url == a.rstrip("/") or url.startswith(a.rstrip("/") + "/") for a in allowed
-        )
-
     def fhir_client(self, request: HookRequest, own_host: str | None = None) -> FhirClient | None:
-        if request.fhirServer is None or not self.fhir_server_allowed(request.fhirServer, own_host):
+        """A client for the request's fhirServer; one the egress policy refuses (cds.fhir.egress)
+        fails every fetch with "not allowed" and never connects."""
+        if request.fhirServer is None:
             return None
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
-        return FhirClient(request.fhirServer, token, self.settings)
+        return FhirClient(request.fhirServer, token, self.settings, own_host)
 
     def parse(self, service_id: str, body: Any) -> HookCall:
         """Read a request for `service_id`; raises UnknownService, InvalidRequest or
@@ -344,7 +332,13 @@ class Engine:
             if i not in unreadable
         ]
         if others:
-            listed = "\n".join(f"- `{i.resource}` ({i.source}): {i.problem}" for i in others[:20])
+            listed = Markdown(
+                "\n".join(
+                    f"- `{code_span_text(i.resource)}` ({markdown_text(i.source)}): "
+                    f"{markdown_text(i.problem)}"
+                    for i in others[:20]
+                )
+            )
             said = emit("data-quality-resource", "label-2.1", count=len(others), resources=listed)
             findings.append(_data_quality_finding(said, None))
         return findings

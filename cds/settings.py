@@ -62,12 +62,13 @@ class Settings(BaseSettings):
     )
     trust_cds_hooks_sandbox: bool = Field(
         default=False,
-        description="Trust the public CDS Hooks sandbox (its JWKS ships with the service).",
+        description="Trust the public CDS Hooks sandbox (its JWKS ships with the service). Its "
+        "private key is PUBLISHED: anyone can then call the service. Testing only.",
     )
     public_base_url: str | None = Field(
         default=None,
         description="External base URL (behind a reverse proxy) that each JWT `aud` must match; "
-        "default: the URL the request arrived at.",
+        "required outside --dev (the Host header is never trusted for `aud`).",
     )
     auth_discovery: bool = Field(default=False, description="Require a JWT on discovery too.")
     jwt_leeway_seconds: int = Field(default=30, description="Clock skew allowed on exp/iat.")
@@ -76,8 +77,9 @@ class Settings(BaseSettings):
     )
     allowed_fhir_servers: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated URL prefixes of fhirServers that may be fetched outside --dev "
-        "(default: any https server except this service's own host).",
+        description="Comma-separated URL prefixes of fhirServers that may be fetched outside "
+        "--dev, at any address (list an internal FHIR server here). Unset: any https server that "
+        "resolves to public addresses only; nothing while the public sandbox is trusted.",
     )
 
     sandbox_page: bool | None = Field(

@@ -66,7 +66,12 @@ def test_the_page_is_off_outside_dev_mode_unless_enabled(
     tmp_path: Path, make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = f"sqlite:///{tmp_path / 'off.sqlite3'}"
-    secure = {"dev_mode": False, "trust_cds_hooks_sandbox": True, "database_url": database}
+    secure = {
+        "dev_mode": False,
+        "trust_cds_hooks_sandbox": True,
+        "database_url": database,
+        "public_base_url": "http://localhost",
+    }
     off = make_app(settings=Settings(**secure)).test_client()
     assert off.get("/sandbox").status_code == 404
     assert off.get("/sandbox/patients").get_json()["resourceType"] == "OperationOutcome"
@@ -88,6 +93,7 @@ def test_start_up_says_loudly_that_the_page_is_on(
         sandbox_page=True,
         trust_cds_hooks_sandbox=True,
         database_url=f"sqlite:///{tmp_path / 'loud.sqlite3'}",
+        public_base_url="http://localhost",
     )
     with caplog.at_level(logging.WARNING, logger="cds.web.sandbox"):
         make_app(settings=settings)

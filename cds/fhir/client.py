@@ -12,11 +12,13 @@ import os
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from cds.fhir.egress import NOT_ALLOWED, AddressRefused, PinnedAdapter, public_only, refusal
 from cds.settings import Settings
 
 
@@ -24,7 +26,7 @@ class FhirFetchError(Exception):
     """The FHIR server could not give us the data; the message is safe to show and to log."""
 
 
-_adapters: dict[int, HTTPAdapter] = {}  # by the retry count, the one setting they hold
+_adapters: dict[tuple[int, bool], HTTPAdapter] = {}  # by retry count and public-only
 _adapters_lock = threading.Lock()
 
 
@@ -39,8 +41,9 @@ def _shared_adapter(settings: Settings) -> HTTPAdapter:
     """One connection pool per worker process: keep-alive connections to the FHIR
     server are reused from call to call instead of a TCP and TLS handshake per fetch. Pools hold
     connections only; the bearer token travels in each request's header, never in the pool."""
+    key = (settings.fhir_retries, public_only(settings))
     with _adapters_lock:
-        adapter = _adapters.get(settings.fhir_retries)
+        adapter = _adapters.get(key)
         if adapter is None:
             retry = Retry(
                 total=settings.fhir_retries,
@@ -52,16 +55,27 @@ def _shared_adapter(settings: Settings) -> HTTPAdapter:
                 allowed_methods=frozenset({"GET"}),
                 raise_on_status=False,
             )
-            adapter = HTTPAdapter(max_retries=retry, pool_connections=8, pool_maxsize=16)
-            _adapters[settings.fhir_retries] = adapter
+            adapter = PinnedAdapter(key[1], max_retries=retry, pool_connections=8, pool_maxsize=16)
+            _adapters[key] = adapter
         return adapter
 
 
 class FhirClient:
-    def __init__(self, base_url: str, access_token: str | None, settings: Settings) -> None:
+    """GETs below one fhirServer. A server the egress policy refuses (cds.fhir.egress) gives a
+    client whose every fetch fails with "not allowed", so the card or 412 says so."""
+
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str | None,
+        settings: Settings,
+        own_host: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._settings = settings
+        self.refused = refusal(base_url, settings, own_host)
         self._session = requests.Session()
+        self._session.trust_env = False  # no proxy or .netrc credentials from the environment
         adapter = _shared_adapter(settings)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -85,7 +99,7 @@ class FhirClient:
                 break
             if pages >= self._settings.fhir_max_pages:
                 raise FhirFetchError(f"more than {pages} result pages")
-            if not next_url.startswith(self.base_url + "/"):
+            if not self.below_base(next_url):
                 raise FhirFetchError("a `next` link points outside fhirServer")
             page = self._get_json(next_url, deadline)
             pages += 1
@@ -94,7 +108,20 @@ class FhirClient:
             body = {**page, "entry": (body.get("entry") or []) + (page.get("entry") or [])}
         return body
 
+    def below_base(self, url: str) -> bool:
+        """`url` is below fhirServer (scheme and host compared case-insensitively)."""
+        base = urlsplit(self.base_url)
+        got = urlsplit(url)
+        return (
+            got.scheme.lower() == base.scheme.lower()
+            and got.netloc.lower() == base.netloc.lower()
+            and got.path.startswith(base.path.rstrip("/") + "/")
+            and "@" not in got.netloc
+        )
+
     def _get_json(self, url: str, deadline: float) -> Any:
+        if self.refused:
+            raise FhirFetchError(self.refused)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FhirFetchError("no time left before the deadline")
@@ -109,10 +136,13 @@ class FhirClient:
                 if answer.status_code != 200:
                     raise FhirFetchError(f"FHIR server answered HTTP {answer.status_code}")
                 content = self._read_limited(answer, deadline)
+        except AddressRefused as error:
+            raise FhirFetchError(NOT_ALLOWED) from error
         except requests.Timeout as error:
-            raise FhirFetchError("FHIR server timed out") from error
-        except requests.RequestException as error:
-            raise FhirFetchError(f"FHIR server unreachable ({type(error).__name__})") from error
+            raise FhirFetchError("the FHIR server did not answer in time") from error
+        except (requests.RequestException, OSError) as error:
+            # never why (TLS, refused, reset...): that would make the service a port scanner
+            raise FhirFetchError("the FHIR server could not be reached") from error
         try:
             return json.loads(content)
         except ValueError as error:

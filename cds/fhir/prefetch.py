@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from cds.fhir.client import FhirClient, FhirFetchError, next_link
 from cds.fhir.parsing import resources_in
@@ -61,20 +62,27 @@ def _forget_pool() -> None:
 os.register_at_fork(after_in_child=_forget_pool)
 
 _TOKEN = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR R4 `id` datatype
 
 
 def render_template(template: str, context: Mapping[str, Any]) -> str | None:
-    """Fill `{{context.x}}` tokens; None when a token has no value (the query cannot be run)."""
+    """Fill `{{context.x}}` tokens; None when a token has no value, or a value that is not a FHIR
+    id (the query is then not run: a value from the request never changes the URL's path or
+    query, e.g. `../../admin?x=`). Values are percent-encoded besides."""
     missing = False
 
     def value(match: re.Match[str]) -> str:
         nonlocal missing
         name = match.group(1)
         found = context.get(name.removeprefix("context.")) if name.startswith("context.") else None
-        if found is None or not isinstance(found, str | int):
+        if isinstance(found, bool) or not isinstance(found, str | int):
             missing = True
             return ""
-        return str(found)
+        text = str(found)
+        if not FHIR_ID.fullmatch(text):
+            missing = True
+            return ""
+        return quote(text, safe="")
 
     rendered = _TOKEN.sub(value, template)
     return None if missing else rendered
@@ -149,7 +157,9 @@ def resolve_prefetch(
         query = render_template(template, context)
         if query is None:
             resolved[key] = SourceData(
-                problem="the query needs context the EHR did not send", origin="none"
+                problem="the query needs context the EHR did not send (or sent as something that "
+                "is not a FHIR id)",
+                origin="none",
             )
         else:
             to_fetch[key] = query
@@ -218,7 +228,7 @@ def _more_pages(client: FhirClient, bundle: dict[str, Any], deadline: float) -> 
     def run() -> Any:
         next_url = next_link(bundle)
         assert next_url is not None
-        if not next_url.startswith(client.base_url + "/"):
+        if not client.below_base(next_url):
             raise FhirFetchError("prefetch `next` link points outside fhirServer")
         rest = client.get(next_url[len(client.base_url) + 1 :], deadline)
         return {**bundle, "entry": (bundle.get("entry") or []) + (rest.get("entry") or [])}

@@ -132,9 +132,27 @@ class JwtVerifier:
             return self._sources[location]
 
     def verify(self, authorization: str | None, audience: str) -> Caller:
-        if not authorization or not authorization.startswith("Bearer "):
+        """The caller, or AuthError for any token that is not exactly right (never another
+        exception: odd claim types are refusals, not 500s)."""
+        try:
+            return self._verify(authorization, audience)
+        except AuthError:
+            raise
+        except (
+            TypeError,
+            ValueError,
+            KeyError,
+            AttributeError,
+            OverflowError,
+            RecursionError,
+        ) as error:
+            raise AuthError(f"malformed token ({type(error).__name__})") from error
+
+    def _verify(self, authorization: str | None, audience: str) -> Caller:
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():  # RFC 6750: scheme case-insensitive
             raise AuthError("no bearer token")
-        token = authorization.removeprefix("Bearer ").strip()
+        token = token.strip()
         try:  # read once unverified, to choose the issuer and key; verified below
             unverified_token = jwt.api_jwt.decode_complete(
                 token, options={"verify_signature": False}
@@ -164,10 +182,19 @@ class JwtVerifier:
                 audience=audience,
                 issuer=issuer.issuer,
                 leeway=self._leeway,
-                options={"require": ["iss", "aud", "exp", "iat", "jti"]},
+                options={"require": ["iss", "aud", "exp", "iat", "jti", "sub"]},
             )
         except jwt.PyJWTError as error:
             raise AuthError(f"token rejected: {type(error).__name__}: {error}") from error
+        for name in ("exp", "iat"):
+            if isinstance(claims[name], bool) or not isinstance(claims[name], int | float):
+                raise AuthError(f"claim {name} is not a number")
+        for name in ("jti", "sub"):
+            if not isinstance(claims[name], str) or not claims[name]:
+                raise AuthError(f"claim {name} is not a non-empty string")
+        tenant = claims.get("tenant")
+        if tenant is not None and not isinstance(tenant, str):
+            raise AuthError("claim tenant is not a string")
         now = time.time()
         if claims["iat"] > now + self._leeway:
             raise AuthError("token issued in the future")
@@ -176,5 +203,4 @@ class JwtVerifier:
         jti = str(claims["jti"])
         if not self._replay.first_use(issuer.issuer, jti, float(claims["exp"]) + self._leeway):
             raise AuthError("jti already used (replay)")
-        tenant = claims.get("tenant")
-        return Caller(issuer.issuer, jti, str(tenant) if tenant is not None else None)
+        return Caller(issuer.issuer, jti, tenant)

@@ -25,6 +25,7 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     errors.UnknownService: (404, "not-found"),
     errors.InvalidRequest: (400, "invalid"),
     errors.TooManyDraftOrders: (413, "too-costly"),
+    errors.NotYours: (403, "forbidden"),
     errors.DataUnavailable: (412, "not-found"),
     errors.TemporarilyUnavailable: (503, "transient"),
     UnsupportedMediaType: (415, "not-supported"),

@@ -38,7 +38,7 @@ def _authenticate() -> Caller | None:
     verifier: JwtVerifier | None = current_app.extensions.get("cds.auth")
     if verifier is None:
         return None
-    base = _engine().settings.public_base_url or request.host_url
+    base = _engine().settings.public_base_url or request.host_url  # required outside --dev
     audience = base.rstrip("/") + request.path
     try:
         caller = verifier.verify(request.headers.get("Authorization"), audience)
@@ -59,25 +59,35 @@ def _known_service(service_id: str) -> None:
         raise UnknownService(f"no CDS service with id {service_id!r}")
 
 
+def _owner(caller: Caller | None) -> tuple[str | None, str | None]:
+    """Who receives a card and may give feedback on it (None, None in open development mode)."""
+    return (caller.issuer, caller.tenant) if caller else (None, None)
+
+
 @blueprint.get("/cds-services")
 @audit.audited("discovery")
 def get_discovery() -> Response:
     engine = _engine()
     if engine.settings.auth_discovery:
         _authenticate()
-    return json_response(discovery(engine.knowledge, engine.settings.dev_mode))
+    settings = engine.settings
+    return json_response(
+        discovery(engine.knowledge, settings.dev_mode, settings.trust_cds_hooks_sandbox)
+    )
 
 
 @blueprint.post("/cds-services/<service_id>")
 @audit.audited("hook-call")
 def call_service(service_id: str) -> Response:
-    _authenticate()
+    caller = _authenticate()
     _known_service(service_id)
     body = json_body()
     if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
         audit.note(hookInstance=body["hookInstance"][:256])
     result = _engine().handle(service_id, body, own_host=request.host)
-    _store().record_issued(result.service, result.hook_instance, result.response.cards)
+    _store().record_issued(
+        result.service, result.hook_instance, result.response.cards, *_owner(caller)
+    )
     audit.note(cards=[f"{t}:{i}" for t, i in result.topics])
     answer = json_response(result.response.to_json())
     # A long chart's body is some 60,000 objects, and freeing them takes a few ms: keep them
@@ -91,14 +101,14 @@ def call_service(service_id: str) -> Response:
 def post_feedback(service_id: str) -> Response:
     """Store the feedback (committed before the 200) and say per item whether the card was ours
     and whether the item was a repeat. Invalid feedback is a 400 naming the first problems."""
-    _authenticate()
+    caller = _authenticate()
     _known_service(service_id)
     try:
         parsed = FeedbackRequest.model_validate(json_body())
     except ValidationError as error:
         raise InvalidRequest(f"invalid feedback: {validation_message(error)}") from error
     try:
-        stored = _store().record_feedback(service_id, parsed.feedback)
+        stored = _store().record_feedback(service_id, parsed.feedback, *_owner(caller))
     except SQLAlchemyError as error:
         log.exception("feedback store unavailable")
         raise TemporarilyUnavailable("the feedback store is unavailable; retry later") from error

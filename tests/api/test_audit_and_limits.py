@@ -132,6 +132,7 @@ def test_every_call_of_an_audited_route_is_one_line_whatever_its_outcome(
     secure = Settings(
         dev_mode=False,
         trust_cds_hooks_sandbox=True,
+        public_base_url="https://cds.hospital.example",
         database_url=f"sqlite:///{tmp_path / 'secure.db'}",
     )
     refused = make_app(settings=secure).test_client().post(SIGN, json=chart_request(CHART))

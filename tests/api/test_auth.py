@@ -54,6 +54,7 @@ def token(
         "iat": now,
         "exp": now + 300,
         "jti": str(uuid.uuid4()),
+        "sub": "ehr-cds-client",
     } | claims
     payload = {k: v for k, v in payload.items() if v is not None}
     headers = {"typ": "JWT"} | ({"kid": kid} if kid else {}) | (extra_headers or {})
@@ -74,6 +75,7 @@ def secure(tmp_path: Path, jwks_file: Path) -> FlaskClient:
         dev_mode=False,
         database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         trusted_issuers={ISSUER: str(jwks_file)},
+        public_base_url=BASE,
     )
     return create_app(settings, clock=lambda: NOW).test_client()
 
@@ -182,6 +184,7 @@ def test_discovery_is_open_by_default_and_closed_when_configured(
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         trusted_issuers={ISSUER: str(jwks_file)},
+        public_base_url=BASE,
     )
     assert create_app(settings).test_client().get("/cds-services").status_code == 200
     closed = create_app(settings.model_copy(update={"auth_discovery": True})).test_client()
@@ -214,7 +217,9 @@ def test_trusting_the_public_sandbox_is_one_setting(tmp_path: Path) -> None:
     """The sandbox's public JWKS ships with the service; a token claiming the sandbox's kid but
     signed with another key is refused (we do not hold the sandbox's private key)."""
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", trust_cds_hooks_sandbox=True
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        trust_cds_hooks_sandbox=True,
+        public_base_url=BASE,
     )
     assert settings.issuers()[SANDBOX_ISSUER].endswith(".json")
     client = create_app(settings).test_client()

@@ -27,6 +27,7 @@ def production(database_dir: Path, jwks_file: Path) -> FlaskClient:
         dev_mode=False,
         database_url=f"sqlite:///{database_dir / 'cds.sqlite3'}",
         trusted_issuers={ISSUER: str(jwks_file)},
+        public_base_url="http://localhost",
     )
     return create_app(settings).test_client()
 

@@ -30,6 +30,7 @@ def secure_app(tmp_path: Path, jwks_file: Path) -> Flask:
         database_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}",
         trusted_issuers={ISSUER: str(jwks_file)},
         allowed_fhir_servers=["https://fhir.example.org/r4"],
+        public_base_url=BASE,
     )
     return create_app(settings, clock=lambda: NOW)
 

@@ -375,6 +375,7 @@ def authenticated_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
             sandbox_page=True,
             trust_cds_hooks_sandbox=True,
             database_url=f"sqlite:///{database}",
+            public_base_url="http://localhost",
         )
     )
     yield server

@@ -26,7 +26,7 @@ def test_every_domain_error_has_a_4xx_or_503_answer(kind: type) -> None:
     error = kind(5) if kind is errors.TooManyDraftOrders else kind("why")
     status, code = status_of(error)
     assert 400 <= status < 500 or status == 503
-    assert code in {"invalid", "not-found", "too-costly", "transient"}
+    assert code in {"invalid", "not-found", "too-costly", "transient", "forbidden"}
 
 
 def test_too_many_draft_orders_is_413_as_the_design_contract_says() -> None:

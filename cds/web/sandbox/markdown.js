@@ -28,6 +28,8 @@
     const held = [];
     const hold = (html) => `\u0000${held.push(html) - 1}\u0000`;
     let out = escapeHtml(String(text).replace(/\u0000/g, ""));
+    // backslash escapes (the service escapes EHR values this way): the character is plain text
+    out = out.replace(/\\([!-\/:-@\[-`{-~])/g, (_, c) => hold(c));
     out = out.replace(/`([^`]+)`/g, (_, code) => hold(`<code>${code}</code>`));
     out = out.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (whole, label, url) =>
       safeUrl(url) ? hold(link(url, label)) : label

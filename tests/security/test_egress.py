@@ -1,0 +1,329 @@
+"""Red team: can a hook call make the service send the EHR's token somewhere it should not?
+
+Production mode (a trusted issuer, CDS_PUBLIC_BASE_URL), a local listener that records every
+connection, and `fhirServer` spelled every way that reaches this machine."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+from flask.testing import FlaskClient
+
+from cds import create_app
+from cds.fhir.egress import is_public
+from cds.settings import Settings
+from tests.api.test_auth import EHR_KEY, ISSUER, KID, _jwk, token
+from tests.conftest import NOW, SIGN, chart_request
+
+PUBLIC = "https://cds.hospital.example"
+ACCESS_TOKEN = "ehr-access-token-for-fhir"
+
+
+class Listener:
+    """A TCP listener on loopback (IPv4 and, where it can, IPv6 on the same port) that records
+    every connection and the first bytes sent on it."""
+
+    def __init__(self) -> None:
+        self.connections: list[bytes] = []
+        self.sockets = [socket.create_server(("127.0.0.1", 0))]
+        self.port = self.sockets[0].getsockname()[1]
+        with contextlib.suppress(OSError):
+            self.sockets.append(socket.create_server(("::1", self.port), family=socket.AF_INET6))
+        self._threads = [
+            threading.Thread(target=self._serve, args=(s,), daemon=True) for s in self.sockets
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _serve(self, server: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(0.5)
+                try:
+                    self.connections.append(conn.recv(4096))
+                except OSError:
+                    self.connections.append(b"")
+
+    def close(self) -> None:
+        for server in self.sockets:
+            server.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    recorder = Listener()
+    yield recorder
+    recorder.close()
+
+
+def production(tmp_path: Path, **settings: Any) -> FlaskClient:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [_jwk(EHR_KEY, KID, "ES384")]}))
+    config = Settings(
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        trusted_issuers={ISSUER: str(jwks)},
+        public_base_url=PUBLIC,
+        fhir_deadline=1.5,
+        **settings,
+    )
+    return create_app(config, clock=lambda: NOW).test_client()
+
+
+def call(client: FlaskClient, fhir_server: str, **context: Any) -> Any:
+    request = chart_request("adult-70kg-rr-cycle1-correct")
+    del request["prefetch"]
+    request["context"] |= context
+    request |= {
+        "fhirServer": fhir_server,
+        "fhirAuthorization": {
+            "access_token": ACCESS_TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "cds",
+        },
+    }
+    headers = {"Authorization": f"Bearer {token(aud=PUBLIC + SIGN, sub='ehr-client')}"}
+    return client.post(SIGN, json=request, headers=headers)
+
+
+LOOPBACK_SPELLINGS = [
+    "https://127.0.0.1:{port}",
+    "https://localhost:{port}",
+    "https://LOCALHOST:{port}",
+    "HTTPS://127.0.0.1:{port}",
+    "https://[::1]:{port}",
+    "https://0.0.0.0:{port}",
+    "https://127.1:{port}",
+    "https://2130706433:{port}",
+    "https://0x7f000001:{port}",
+    "https://017700000001:{port}",
+    "https://127.0.0.1.:{port}",  # no such name: not even resolved to loopback
+    "https://[::ffff:127.0.0.1]:{port}",
+    "https://[::ffff:7f00:1]:{port}",
+    "https://evil@127.0.0.1:{port}",
+    "https://fhir.example.org@127.0.0.1:{port}",
+    "https://127.0.0.1:{port}/fhir",
+    "http://127.0.0.1:{port}",
+]
+
+
+@pytest.mark.parametrize("spelling", LOOPBACK_SPELLINGS)
+def test_no_spelling_of_loopback_is_ever_connected_to(
+    tmp_path: Path, listener: Listener, spelling: str
+) -> None:
+    answer = call(production(tmp_path), spelling.format(port=listener.port))
+    assert listener.connections == []
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 412, text
+    assert "not allowed" in text or (
+        spelling.startswith("https://127.0.0.1.:") and "reached" in text
+    )
+    assert ACCESS_TOKEN not in text
+
+
+def test_the_service_own_public_host_is_refused_case_insensitively(
+    tmp_path: Path, fhir_mock: responses.RequestsMock
+) -> None:
+    answer = call(production(tmp_path), "HTTPS://CDS.Hospital.Example:443/fhir")
+    assert answer.status_code == 412
+    assert "not allowed" in answer.get_data(as_text=True)
+    assert len(fhir_mock.calls) == 0
+
+
+@pytest.fixture
+def fhir_mock() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def test_an_allow_listed_internal_server_is_reached_and_network_errors_are_not_described(
+    tmp_path: Path, listener: Listener
+) -> None:
+    """The hospital case: the FHIR server is internal and listed. Here it speaks no TLS, so the
+    fetch fails; the 412 says it could not be reached and never why (no scanner)."""
+    server = f"https://127.0.0.1:{listener.port}/fhir"
+    answer = call(production(tmp_path, allowed_fhir_servers=[server]), server)
+    assert listener.connections, "the allow-listed server was never contacted"
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 412
+    assert "could not be reached" in text
+    for detail in ("SSL", "Connection", "Errno", "refused", "reset", "EOF"):
+        assert detail not in text
+
+
+def test_an_allow_list_does_not_admit_other_loopback_spellings(
+    tmp_path: Path, listener: Listener
+) -> None:
+    client = production(tmp_path, allowed_fhir_servers=["https://fhir.hospital.example/fhir"])
+    for spelling in ("https://127.0.0.1:{port}", "https://fhir.hospital.example.evil@127.0.0.1"):
+        answer = call(client, spelling.format(port=listener.port))
+        assert "not allowed" in answer.get_data(as_text=True)
+    assert listener.connections == []
+
+
+def test_dns_rebinding_cannot_swap_the_checked_address(
+    tmp_path: Path, listener: Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name first resolves to a public address, then to loopback. The service must connect
+    to the address it checked, never look the name up again for the connection."""
+    real = socket.getaddrinfo
+    lookups: list[str] = []
+
+    def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "rebind.attacker.example":
+            lookups.append(host)
+            address = "192.0.43.8" if len(lookups) == 1 else "127.0.0.1"
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    connected: list[Any] = []
+    real_connect = socket.socket.connect
+
+    def record_connect(sock: socket.socket, address: Any) -> Any:
+        connected.append(address[0])
+        if address[0] == "192.0.43.8":
+            raise OSError("unreachable in this test")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", record_connect)
+    client = production(tmp_path, fhir_retries=0)
+    answer = call(client, f"https://rebind.attacker.example:{listener.port}")
+    assert listener.connections == []
+    assert "127.0.0.1" not in connected
+    assert connected and set(connected) == {"192.0.43.8"}
+    assert answer.status_code == 412
+
+
+def test_a_name_with_one_private_address_among_public_ones_is_refused(
+    tmp_path: Path, listener: Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = socket.getaddrinfo
+
+    def mixed(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "mixed.attacker.example":
+            return [
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.43.8", port)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+            ]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", mixed)
+    answer = call(production(tmp_path), f"https://mixed.attacker.example:{listener.port}")
+    assert "not allowed" in answer.get_data(as_text=True)
+    assert listener.connections == []
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2606:4700:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("239.255.255.250", False),
+        ("240.0.0.1", False),
+        ("255.255.255.255", False),
+        ("192.0.2.1", False),  # documentation
+        ("::1", False),
+        ("::", False),
+        ("fe80::1", False),
+        ("fc00::1", False),
+        ("ff02::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:169.254.169.254", False),
+        ("2002:7f00:1::", False),  # 6to4 around 127.0.0.1
+        ("2002:a9fe:a9fe::", False),  # 6to4 around 169.254.169.254
+        ("64:ff9b::7f00:1", False),  # NAT64 around 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 around the metadata address
+    ],
+)
+def test_public_means_globally_routable_unicast(address: str, public: bool) -> None:
+    assert is_public(ipaddress.ip_address(address)) is public
+
+
+INJECTIONS = [
+    "../../admin/secret?x=",
+    "123/../../admin",
+    "123?_format=xml",
+    "123&code=http://loinc.org|1234-5",
+    "123#fragment",
+    "abc%2F..%2Fadmin",
+    "a b",
+    "x" * 65,
+    "Patient/../../admin",
+]
+
+
+@pytest.mark.parametrize("patient_id", INJECTIONS)
+def test_a_patient_id_cannot_change_the_fhir_url(
+    tmp_path: Path, fhir_mock: responses.RequestsMock, patient_id: str
+) -> None:
+    base = "https://fhir.hospital.example/fhir"
+    fhir_mock.add(responses.GET, responses.matchers.re.compile(r"https://fhir\.hospital.*"))
+    client = production(tmp_path, allowed_fhir_servers=[base])
+    answer = call(client, base, patientId=patient_id)
+    assert answer.status_code in (400, 412), answer.get_data(as_text=True)
+    for made in fhir_mock.calls:
+        url = urlsplit(made.request.url)
+        assert url.path.startswith("/fhir/") and ".." not in url.path, made.request.url
+        assert set(parse_qs(url.query)) <= {"patient", "code"}, made.request.url
+
+
+def test_a_valid_patient_id_is_fetched_below_the_server(
+    tmp_path: Path, fhir_mock: responses.RequestsMock
+) -> None:
+    base = "https://fhir.hospital.example/fhir"
+    fhir_mock.add(responses.GET, responses.matchers.re.compile(r"https://fhir\.hospital.*"))
+    call(production(tmp_path, allowed_fhir_servers=[base]), base, patientId="pat-1.2")
+    urls = [made.request.url for made in fhir_mock.calls]
+    assert f"{base}/Patient/pat-1.2" in urls
+    assert f"{base}/Immunization?patient=pat-1.2" in urls
+
+
+def test_a_next_link_may_not_leave_the_allowed_server(
+    tmp_path: Path, fhir_mock: responses.RequestsMock
+) -> None:
+    base = "https://fhir.hospital.example/fhir"
+    page = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [],
+        "link": [{"relation": "next", "url": "https://fhir.hospital.example@169.254.169.254/x"}],
+    }
+    fhir_mock.add(responses.GET, responses.matchers.re.compile(r".*"), json=page)
+    call(production(tmp_path, allowed_fhir_servers=[base]), base)
+    assert all(urlsplit(c.request.url).hostname == "fhir.hospital.example" for c in fhir_mock.calls)
+
+
+def test_dev_mode_still_fetches_a_local_http_server(tmp_path: Path, listener: Listener) -> None:
+    settings = Settings(
+        dev_mode=True, database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", fhir_deadline=1.0
+    )
+    client = create_app(settings, clock=lambda: NOW).test_client()
+    request = chart_request("adult-70kg-rr-cycle1-correct")
+    del request["prefetch"]
+    request["fhirServer"] = f"http://127.0.0.1:{listener.port}"
+    client.post(SIGN, json=request)
+    assert listener.connections and listener.connections[0].startswith(b"GET /")
