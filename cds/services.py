@@ -148,6 +148,8 @@ class Engine:
         for check in self.checks:  # a broken knowledge file stops start-up, not a patient's request
             if check.rules is not None:
                 check.rules(knowledge)
+            if check.topic not in knowledge.check_sources:
+                raise ValueError(f"sources.yaml: check_sources names no source for {check.topic}")
 
     def fhir_server_allowed(self, url: str, own_host: str | None) -> bool:
         """Outside --dev, only https servers (from the allow-list, if one is set), never this
@@ -266,7 +268,7 @@ class Engine:
                 "order-unreadable",
                 "data-quality",
                 "warning",
-                "label-2.1",
+                self.knowledge.check_sources["data-quality"],
                 {"resource": issue.resource, "problem": issue.problem},
                 issue.resource,
             )
@@ -280,7 +282,7 @@ class Engine:
                     "data-quality-resource",
                     "data-quality",
                     "info",
-                    "label-2.1",
+                    self.knowledge.check_sources["data-quality"],
                     {"count": len(others), "resources": listed},
                 )
             )

@@ -39,7 +39,6 @@ class Check:
     topic: str
     verifies: str  # what the clinician is told could not be verified, e.g. "the blinatumomab dose"
     requires: frozenset[str]  # prefetch keys without which the check cannot run at all
-    source: str  # knowledge source id for its "could not verify" card
     run: CheckFunction
     rules: Callable[[Knowledge], object] | None = None  # validates its knowledge file at start-up
 
@@ -87,6 +86,7 @@ def run_checks(
                     _not_verified(
                         check,
                         item,
+                        knowledge,
                         "; ".join(f"{key}: {item.patient.unavailable[key]}" for key in missing),
                     )
                 )
@@ -96,16 +96,18 @@ def run_checks(
                 findings.extend(check.run(item, knowledge))
             except Exception:
                 log.exception("check %s failed on %s", check.topic, item.review.order.resource)
-                findings.append(_not_verified(check, item, "the check failed unexpectedly"))
+                findings.append(
+                    _not_verified(check, item, knowledge, "the check failed unexpectedly")
+                )
     return Outcome(findings, runnable)
 
 
-def _not_verified(check: Check, item: CheckInput, reason: str) -> Finding:
+def _not_verified(check: Check, item: CheckInput, knowledge: Knowledge, reason: str) -> Finding:
     return Finding(
         code="check-not-run",
         topic=check.topic,
         indicator="warning",
-        source=check.source,
+        source=knowledge.check_sources[check.topic],
         values={"what": check.verifies, "reason": reason},
         order=item.review.order.resource,
     )

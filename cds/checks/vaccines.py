@@ -10,36 +10,19 @@ other finding.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from cds.checks import Check, CheckInput
 from cds.findings import Finding, ProposedAction
 from cds.knowledge import Knowledge
+from cds.knowledge.models import VaccineRules
 from cds.orders import is_blinatumomab
 from cds.patient import Code
 
 TOPIC = "live-vaccine"
 
 
-class VaccineRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: str
-    reviewed: str
-    window_before_start_days: int
-    window_source: str
-    during_treatment_from: Literal["first-earlier-cycle-start"]
-    during_treatment_source: str
-    alert_live_nonreplicating: bool
-    nonreplicating_source: str
-    given_statuses: list[str]
-    ordered_statuses: list[str]
-
-
 def rules(knowledge: Knowledge) -> VaccineRules:
-    return knowledge.section("vaccines", VaccineRules)
+    return knowledge.vaccines
 
 
 def live_codes(knowledge: Knowledge, settings: VaccineRules) -> frozenset[Code]:
@@ -160,7 +143,6 @@ CHECK = Check(
     topic=TOPIC,
     verifies="live vaccines given or ordered",
     requires=frozenset(),
-    source="label-5-vaccines",
     run=check_live_vaccines,
     rules=rules,
 )
