@@ -40,7 +40,7 @@ class Check:
     verifies: str  # what the clinician is told could not be verified, e.g. "the blinatumomab dose"
     requires: frozenset[str]  # prefetch keys without which the check cannot run at all
     run: CheckFunction
-    rules: Callable[[Knowledge], object] | None = None  # validates its knowledge file at start-up
+    rules: Callable[[Knowledge], object] | None = None  # its rule file (validated when loaded)
 
 
 def registry() -> tuple[Check, ...]:
