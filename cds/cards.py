@@ -1,16 +1,20 @@
-"""Render findings as CDS Hooks cards, using the wording in the top-level `cards/` folder."""
+"""Render findings as CDS Hooks cards, using the wording in the top-level `cards/` folder.
+
+Every card carries the code of its finding in the card extension `FINDING_CODE_EXTENSION`, so
+that an EHR, a feedback report or a test can tell two cards of one topic and indicator apart.
+"""
 
 from __future__ import annotations
 
 import html
 import string
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cds.findings import Finding
+from cds.findings import ContractError, Declarations, Finding
 from cds.hooks import Action, Card, Coding, Link, Source, Suggestion
 from cds.knowledge import Knowledge, read_yaml
 
@@ -20,6 +24,7 @@ LABEL_URL = (
     "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=38b482a8-960b-4591-9857-5031ecb830aa"
 )
 SUMMARY_LIMIT = 140
+FINDING_CODE_EXTENSION = "org.example.cds.finding-code"  # CDS Hooks extension keys are reverse-DNS
 
 
 @dataclass(frozen=True)
@@ -29,14 +34,23 @@ class Template:
     suggestion: str | None = None
     override_reasons: tuple[str, ...] = ()
 
+    def placeholders(self) -> set[str]:
+        """The value names its texts use (`{cycle}`, `{dose.value}` -> cycle, dose)."""
+        return set(placeholders(self.summary, self.detail, self.suggestion))
 
-class _Values(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return "?"
+
+def placeholders(*texts: str | None) -> Iterable[str]:
+    for text in texts:
+        for _, name, _, _ in string.Formatter().parse(text or ""):
+            if name:
+                yield name.split(".")[0].split("[")[0]
 
 
 def _fill(text: str, values: Mapping[str, Any]) -> str:
-    return string.Formatter().vformat(text, (), _Values(values))
+    try:
+        return string.Formatter().vformat(text, (), values)
+    except (KeyError, IndexError, AttributeError) as error:
+        raise ContractError(f"no value for a placeholder of {text[:60]!r}: {error}") from error
 
 
 def _fill_markdown(text: str, values: Mapping[str, Any]) -> str:
@@ -46,6 +60,11 @@ def _fill_markdown(text: str, values: Mapping[str, Any]) -> str:
         k: html.escape(v, quote=False) if isinstance(v, str) else v for k, v in values.items()
     }
     return _fill(text, escaped)
+
+
+def finding_code(card: Card) -> str:
+    """The finding a card was rendered from."""
+    return str((card.extension or {}).get(FINDING_CODE_EXTENSION, ""))
 
 
 class CardRenderer:
@@ -76,8 +95,33 @@ class CardRenderer:
                     f"card template {code!r}: unknown override reasons {sorted(unknown)}"
                 )
 
+    def verify(self, declared: Declarations) -> None:
+        """Start-up check of the finding->card contract: every declared finding has a template,
+        every placeholder of a template is a value its finding declares, no template is orphaned."""
+        problems = [
+            f"no template in cards/ for finding {c!r}" for c in declared if c not in self.templates
+        ]
+        problems += [
+            f"template {c!r} is emitted by no check" for c in self.templates if c not in declared
+        ]
+        for code, spec in declared.items():
+            unknown = (
+                self.templates[code].placeholders() - spec.values
+                if code in self.templates
+                else set()
+            )
+            if unknown:
+                problems.append(
+                    f"template {code!r} names values its finding lacks: {sorted(unknown)}"
+                )
+        if problems:
+            raise ContractError("; ".join(problems))
+
     def render(self, finding: Finding) -> Card:
-        template = self.templates[finding.code]
+        """A placeholder without a value raises `ContractError`: never a card with a gap."""
+        template = self.templates.get(finding.code)
+        if template is None:
+            raise ContractError(f"no card template for finding {finding.code!r}")
         source = self._knowledge.source(finding.source)
         summary = _fill(template.summary, finding.values).strip()
         if len(summary) > SUMMARY_LIMIT:
@@ -129,4 +173,5 @@ class CardRenderer:
                     type="absolute",
                 )
             ],
+            extension={FINDING_CODE_EXTENSION: finding.code},
         )

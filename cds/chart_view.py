@@ -28,7 +28,13 @@ from cds.fhir.facts import as_datetime
 from cds.fhir.prefetch import resolve_prefetch
 from cds.fhir.snapshot import build_snapshot, draft_orders
 from cds.knowledge import Knowledge
-from cds.orders import CYCLE_EXTENSION, OrderUnderReview, is_blinatumomab, review
+from cds.orders import (
+    OrderUnderReview,
+    cycle_of,
+    earlier_blinatumomab_orders,
+    is_blinatumomab,
+    review,
+)
 from cds.patient import DataIssue, MedicationOrder, PatientSnapshot
 from cds.units import format_number
 
@@ -184,20 +190,14 @@ def _live_vaccines(
 
 
 def _earlier_cycles(patient: PatientSnapshot, knowledge: Knowledge) -> list[dict[str, Any]]:
-    earlier = [
-        o
-        for o in patient.medication_orders
-        if o.status not in ("draft", "entered-in-error", "cancelled")
-        and is_blinatumomab(o, knowledge)
-    ]
+    earlier = earlier_blinatumomab_orders(patient, knowledge)
     rows = []
     for order in sorted(earlier, key=lambda o: _when(o.first_start()) or ""):
-        cycle = order.extensions.get(CYCLE_EXTENSION)
         rows.append(
             {
                 "resource": order.resource,
                 "status": order.status,
-                "cycle": cycle if isinstance(cycle, int) and not isinstance(cycle, bool) else None,
+                "cycle": cycle_of(order),
                 "start": _when(order.first_start()),
                 "steps": _steps(order, None),
             }

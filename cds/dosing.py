@@ -17,7 +17,6 @@ MCG = "ug"
 MCG_PER_DAY = "ug/d"
 MCG_PER_M2 = "ug/m2"
 PER_M2_PER_DAY = "ug/m2/d"
-PER_DAY = "/d"
 
 
 @dataclass(frozen=True)
@@ -75,12 +74,11 @@ def _per_day_factor(dosage: DoseInstruction) -> Decimal:
     if dosage.frequency <= 0:
         raise DoseNotComputable("the order's timing frequency is not positive")
     try:
-        # frequency / period in 1/period-unit, as a rate per day: "/h" -> "/d" is exactly 24.
-        return units.convert(
-            Decimal(dosage.frequency) / dosage.period, f"/{dosage.period_unit or ''}", PER_DAY
-        )
+        # frequency / period in 1/period-unit, times period-units per day ("h": exactly 24).
+        per_day = units.duration(Decimal(1), "d", dosage.period_unit or "")
     except units.UnitError as error:
         raise DoseNotComputable(f"unknown timing period unit {dosage.period_unit!r}") from error
+    return Decimal(dosage.frequency) / dosage.period * per_day
 
 
 def _checked_amount(dosage: DoseInstruction) -> tuple[Decimal, str]:

@@ -179,6 +179,7 @@ class Card(_Wire):
     selectionBehavior: Literal["at-most-one", "any"] | None = None
     overrideReasons: list[Coding] = []
     links: list[Link] = []
+    extension: dict[str, Any] | None = None  # reverse-DNS keys (CDS Hooks "Extensions")
 
 
 class HookResponse(_Wire):

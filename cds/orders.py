@@ -74,19 +74,25 @@ def _indication(
     return None, "no indication coded on the order or in the conditions"
 
 
-def _earlier_orders(
-    patient: PatientSnapshot, order: MedicationOrder, knowledge: Knowledge
+NOT_REAL_ORDER_STATUSES = frozenset({"draft", "entered-in-error", "cancelled"})
+
+
+def earlier_blinatumomab_orders(
+    patient: PatientSnapshot, knowledge: Knowledge, excluding: MedicationOrder | None = None
 ) -> list[MedicationOrder]:
+    """The blinatumomab orders of the medication history that count as real orders (not a draft,
+    cancelled or entered in error; design.md "Earlier cycles"), but for `excluding`."""
     return [
         o
         for o in patient.medication_orders
-        if o.resource != order.resource
-        and o.status not in ("draft", "entered-in-error", "cancelled")
+        if (excluding is None or o.resource != excluding.resource)
+        and o.status not in NOT_REAL_ORDER_STATUSES
         and is_blinatumomab(o, knowledge)
     ]
 
 
-def _cycle_of(order: MedicationOrder) -> int | None:
+def cycle_of(order: MedicationOrder) -> int | None:
+    """The cycle coded on the order (treatment-cycle extension, 1-based), else None."""
     value = order.extensions.get(CYCLE_EXTENSION)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 
@@ -98,14 +104,14 @@ def _cycle(
     medications_known: bool,
     continuation_within_days: int,
 ) -> tuple[int | None, str]:
-    coded = _cycle_of(order)
+    coded = cycle_of(order)
     if coded is not None:
         return coded, "coded on the order"
     if not medications_known:
         return None, "no cycle on the order and the medication history could not be read"
     if not earlier:
         return 1, "no earlier blinatumomab orders on file"
-    numbered = [(o, _cycle_of(o), o.first_start()) for o in earlier]
+    numbered = [(o, cycle_of(o), o.first_start()) for o in earlier]
     if any(c is None or s is None for _, c, s in numbered):
         return None, "earlier blinatumomab orders on file do not say their cycle"
     _, last_cycle, last_start = max(numbered, key=lambda item: item[2])  # type: ignore[arg-type,return-value]
@@ -118,7 +124,7 @@ def _cycle(
 def _cycle_day(start: datetime, cycle: int | None, earlier: Iterable[MedicationOrder]) -> int:
     if cycle is None:
         return 1
-    starts = [s for o in earlier if _cycle_of(o) == cycle and (s := o.first_start()) is not None]
+    starts = [s for o in earlier if cycle_of(o) == cycle and (s := o.first_start()) is not None]
     first = min([*starts, start])
     return (start.date() - first.date()).days + 1  # calendar days: a bag hung early is still day 8
 
@@ -127,7 +133,7 @@ def review(
     order: MedicationOrder, patient: PatientSnapshot, knowledge: Knowledge, now: datetime
 ) -> OrderUnderReview:
     start = order.first_start() or now
-    earlier = _earlier_orders(patient, order, knowledge)
+    earlier = earlier_blinatumomab_orders(patient, knowledge, excluding=order)
     indication, indication_basis = _indication(order, patient, knowledge)
     cycle, cycle_basis = _cycle(
         order,

@@ -15,13 +15,13 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from cds.cards import CardRenderer
-from cds.checks import Check, CheckInput, registry, run_checks
+from cds.cards import CardRenderer, finding_code
+from cds.checks import Check, CheckInput, declared_findings, registry, run_checks
 from cds.fhir.client import FhirClient
 from cds.fhir.parsing import resource_label
 from cds.fhir.prefetch import resolve_prefetch
 from cds.fhir.snapshot import build_snapshot, draft_orders, observation_codes
-from cds.findings import Finding
+from cds.findings import Declarations, Emission, Finding, declare, emit, merge, stamp
 from cds.hooks import CONTEXT_MODELS, HookRequest, HookResponse, OrderSelectContext
 from cds.knowledge import Knowledge
 from cds.orders import is_blinatumomab, review
@@ -70,6 +70,12 @@ DEV_MODE_NOTICE = (
 )
 
 INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+# The findings of the pipeline itself (topic data-quality), beside those of the checks.
+DATA_QUALITY_FINDINGS: Declarations = {
+    "order-unreadable": declare("warning", "resource", "problem"),
+    "data-quality-resource": declare("info", "count", "resources"),
+}
 
 
 def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
@@ -126,6 +132,7 @@ class HookResult:
     service: str
     hook_instance: str
     topics: list[tuple[str, str]] = field(default_factory=list)  # (topic, indicator) per card
+    codes: list[str] = field(default_factory=list)  # the finding code of each card
 
 
 class Engine:
@@ -150,6 +157,10 @@ class Engine:
                 check.rules(knowledge)
             if check.topic not in knowledge.check_sources:
                 raise ValueError(f"sources.yaml: check_sources names no source for {check.topic}")
+        # so does a finding without its card template (checks given here add to the product's)
+        renderer.verify(
+            merge(declared_findings((*registry(), *self.checks)), DATA_QUALITY_FINDINGS)
+        )
 
     def fhir_server_allowed(self, url: str, own_host: str | None) -> bool:
         """Outside --dev, only https servers (from the allow-list, if one is set), never this
@@ -206,6 +217,7 @@ class Engine:
             (c.source.topic.code if c.source.topic else "", c.indicator)
             for c in result.response.cards
         ]
+        result.codes = [finding_code(c) for c in result.response.cards]
         return result
 
     def _run(
@@ -264,12 +276,13 @@ class Engine:
         self, patient: PatientSnapshot, draft_issues: list[DataIssue], unreadable: list[DataIssue]
     ) -> list[Finding]:
         findings = [
-            Finding(
-                "order-unreadable",
-                "data-quality",
-                "warning",
-                self.knowledge.check_sources["data-quality"],
-                {"resource": issue.resource, "problem": issue.problem},
+            _data_quality_finding(
+                emit(
+                    "order-unreadable",
+                    self.knowledge.check_sources["data-quality"],
+                    resource=issue.resource,
+                    problem=issue.problem,
+                ),
                 issue.resource,
             )
             for issue in unreadable
@@ -277,16 +290,18 @@ class Engine:
         others = [i for i in (*patient.data_issues(), *draft_issues) if i not in unreadable]
         if others:
             listed = "\n".join(f"- `{i.resource}` ({i.source}): {i.problem}" for i in others[:20])
-            findings.append(
-                Finding(
-                    "data-quality-resource",
-                    "data-quality",
-                    "info",
-                    self.knowledge.check_sources["data-quality"],
-                    {"count": len(others), "resources": listed},
-                )
+            said = emit(
+                "data-quality-resource",
+                self.knowledge.check_sources["data-quality"],
+                count=len(others),
+                resources=listed,
             )
+            findings.append(_data_quality_finding(said, None))
         return findings
+
+
+def _data_quality_finding(said: Emission, order: str | None) -> Finding:
+    return stamp(said, DATA_QUALITY_FINDINGS, "data-quality", order)
 
 
 def _unavailable_text(patient: PatientSnapshot) -> str:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from cds.knowledge import Knowledge
+from cds.units import UCUM_SYSTEM
 
 
 def hcg_test_order(knowledge: Knowledge, patient_id: str, now: datetime) -> dict[str, Any]:
@@ -97,7 +98,7 @@ def dexamethasone_order(
                         "doseQuantity": {
                             "value": float(mg),
                             "unit": "mg",
-                            "system": "http://unitsofmeasure.org",
+                            "system": UCUM_SYSTEM,
                             "code": "mg",
                         }
                     }

@@ -12,6 +12,8 @@ from typing import Any
 
 from ucumvert import PintUcumRegistry
 
+UCUM_SYSTEM = "http://unitsofmeasure.org"
+
 # Free-text units real EHRs put in Quantity.unit when Quantity.code is missing.
 _UNIT_ALIASES = {
     "mcg": "ug",
@@ -84,6 +86,39 @@ def convert(value: Decimal, source: str, target: str) -> Decimal:
     if source == target:
         return value
     return value * _factor(source, target)
+
+
+# Durations (boundsDuration, expectedSupplyDuration, gestational age) in exact seconds: a 24 h bag
+# is exactly 1 day, never 1.0000000000000008 (pint's floating point) and so never "2 days".
+_SECONDS = {
+    "s": Decimal(1),
+    "min": Decimal(60),
+    "h": Decimal(3600),
+    "d": Decimal(86400),
+    "wk": Decimal(604800),
+    "mo": Decimal(2629800),  # UCUM mean Julian month, 30.4375 d
+    "a": Decimal(31557600),  # UCUM mean Julian year, 365.25 d
+}
+# Free-text duration units EHRs send in Quantity.unit without a UCUM code.
+_DURATION_ALIASES = {
+    **{word: "s" for word in ("sec", "secs", "second", "seconds")},
+    **{word: "min" for word in ("mins", "minute", "minutes")},
+    **{word: "h" for word in ("hr", "hrs", "hour", "hours")},
+    **{word: "d" for word in ("day", "days")},
+    **{word: "wk" for word in ("wks", "week", "weeks")},
+    **{word: "mo" for word in ("month", "months")},
+    **{word: "a" for word in ("yr", "yrs", "year", "years")},
+}
+
+
+def duration(value: Decimal, unit: str | None, target: str) -> Decimal:
+    """A duration in UCUM time unit `unit` (s, min, h, d, wk, mo, a, or their English names)
+    expressed in `target`, exactly (UnitError if `unit` is not a time unit)."""
+    code = (unit or "").strip()
+    code = _DURATION_ALIASES.get(code.lower(), code.lower())
+    if code not in _SECONDS or target not in _SECONDS:
+        raise UnitError(f"{unit!r} is not a duration unit (s, min, h, d, wk, mo, a)")
+    return value * _SECONDS[code] / _SECONDS[target]
 
 
 def is_convertible(source: str, target: str) -> bool:

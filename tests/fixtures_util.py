@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cds.__main__ import request_from_bundle
+from cds.cards import FINDING_CODE_EXTENSION
 
 SIGNED = "2026-03-02T08:00:00+00:00"  # tests.conftest.NOW: when the draft orders are signed
 START = "2026-03-02T10:00:00+00:00"  # when the new bag is hung
@@ -370,6 +371,18 @@ def order_select(chart_bundle: dict[str, Any], *selected: str) -> dict[str, Any]
     request["hook"] = "order-select"
     request["context"]["selections"] = list(selected)
     return request
+
+
+Expected = tuple[str, str, str]  # a card of a golden matrix: (topic, indicator, finding code)
+
+
+def findings_of_topic(body: dict[str, Any], topic: str) -> list[Expected]:
+    """The cards of one topic as (topic, indicator, finding code), sorted."""
+    return sorted(
+        (c["source"]["topic"]["code"], c["indicator"], c["extension"][FINDING_CODE_EXTENSION])
+        for c in body["cards"]
+        if c["source"]["topic"]["code"] == topic
+    )
 
 
 def cards_of_topic(body: dict[str, Any], topic: str) -> list[tuple[str, str]]:

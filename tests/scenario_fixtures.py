@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import FIXTURES
-from tests.fixtures_util import bundle, order_select
+from tests.fixtures_util import Expected, bundle, order_select
 
 SCENARIO_DIR = FIXTURES / "scenarios"
 
@@ -23,8 +23,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:90]
 
 
-def scenarios() -> list[tuple[Path, dict[str, Any], list[tuple[str, str]]]]:
-    """(file, FHIR Bundle or CDS Hooks request, expected (topic, indicator) cards of its topic)."""
+def scenarios() -> list[tuple[Path, dict[str, Any], list[Expected]]]:
+    """(file, FHIR Bundle or CDS Hooks request, expected (topic, indicator, finding code) cards of
+    its topic)."""
     from tests.checks import (
         test_cycle_limits,
         test_dose_matrix,
@@ -36,7 +37,7 @@ def scenarios() -> list[tuple[Path, dict[str, Any], list[tuple[str, str]]]]:
         test_vaccines,
     )
 
-    found: list[tuple[Path, dict[str, Any], list[tuple[str, str]]]] = []
+    found: list[tuple[Path, dict[str, Any], list[Expected]]] = []
     for param in test_dose_matrix.SCENARIOS:
         scenario = param.values[0]
         chart = bundle(scenario.chart)
@@ -44,7 +45,7 @@ def scenarios() -> list[tuple[Path, dict[str, Any], list[tuple[str, str]]]]:
         if scenario.select:
             document = order_select(chart, "MedicationRequest/blinatumomab-draft")
             document["hookInstance"] = str(uuid.uuid5(uuid.NAMESPACE_URL, str(param.id)))
-        expected = sorted(("dose", indicator) for indicator in scenario.cards)
+        expected = sorted(("dose", indicator, code) for indicator, code in scenario.cards)
         found.append((SCENARIO_DIR / "dose" / f"{_slug(str(param.id))}.json", document, expected))
     for module, topic in (
         (test_premedication, "premedication"),

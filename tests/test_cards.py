@@ -1,20 +1,20 @@
-"""Card wording is data: every finding code a check can emit has exactly one template, and every
-template renders to a card the CDS Hooks spec accepts."""
+"""Card wording is data: every finding code a check declares has exactly one template whose
+placeholders are values the finding declares, no template is orphaned, and every template renders
+to a card the CDS Hooks spec accepts."""
 
 from __future__ import annotations
 
-import re
-import string
 from pathlib import Path
 
 import pytest
 
-from cds.cards import CARDS_DIR, CardRenderer
-from cds.findings import TOPICS, Finding, ProposedAction
+from cds.cards import CARDS_DIR, FINDING_CODE_EXTENSION, CardRenderer
+from cds.checks import declared_findings, registry
+from cds.findings import TOPICS, ContractError, Finding, FindingSpec, ProposedAction, declare, merge
 from cds.knowledge import load_knowledge
+from cds.services import DATA_QUALITY_FINDINGS
 
-PACKAGE = Path(__file__).resolve().parent.parent / "cds"
-FINDING_CODE = re.compile(r'Finding\(\s*(?:code=)?"([a-z0-9-]+)"')
+DECLARED = merge(declared_findings(registry()), DATA_QUALITY_FINDINGS)
 
 
 @pytest.fixture(scope="module")
@@ -22,34 +22,48 @@ def renderer() -> CardRenderer:
     return CardRenderer(load_knowledge())
 
 
-def emitted_codes() -> set[str]:
-    codes: set[str] = set()
-    for path in PACKAGE.rglob("*.py"):
-        codes |= set(FINDING_CODE.findall(path.read_text(encoding="utf-8")))
-    return codes
+def test_the_declared_findings_and_the_templates_agree(renderer: CardRenderer) -> None:
+    assert {"dose-overdose", "check-not-run", "order-unreadable"} <= set(DECLARED)
+    renderer.verify(DECLARED)  # raises on any mismatch
+    assert set(renderer.templates) == set(DECLARED)
 
 
-def test_every_finding_code_in_the_code_has_a_template(renderer: CardRenderer) -> None:
-    codes = emitted_codes()
-    assert "dose-overdose" in codes and "check-not-run" in codes
-    assert codes - set(renderer.templates) == set()
+def test_a_declared_finding_without_a_template_is_refused(renderer: CardRenderer) -> None:
+    with pytest.raises(ContractError, match="no template in cards/ for finding 'dose-new'"):
+        renderer.verify({**DECLARED, "dose-new": declare("warning")})
 
 
-def test_every_template_is_used_by_some_check(renderer: CardRenderer) -> None:
-    text = "".join(p.read_text(encoding="utf-8") for p in PACKAGE.rglob("*.py"))
-    unused = {code for code in renderer.templates if f'"{code}"' not in text}
-    assert unused == set()
+def test_a_template_no_check_emits_is_refused(renderer: CardRenderer) -> None:
+    without = {code: spec for code, spec in DECLARED.items() if code != "dose-pending"}
+    with pytest.raises(ContractError, match="'dose-pending' is emitted by no check"):
+        renderer.verify(without)
 
 
-def _placeholders(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+def test_a_template_naming_a_value_the_finding_lacks_is_refused(renderer: CardRenderer) -> None:
+    spec = DECLARED["hospitalization-recommended"]
+    short = FindingSpec(spec.indicator, spec.values - {"days"})
+    with pytest.raises(ContractError, match=r"'hospitalization-recommended'.*\['days'\]"):
+        renderer.verify({**DECLARED, "hospitalization-recommended": short})
 
 
-@pytest.mark.parametrize("code", sorted(CardRenderer(load_knowledge()).templates))
+def test_a_value_missing_at_render_time_is_an_error_not_a_gap(renderer: CardRenderer) -> None:
+    values = {"cycle": 2, "indication": "R/R", "day": 1}  # no "days"
+    finding = Finding("hospitalization-recommended", "hospitalization", "info", "label-2.3", values)
+    with pytest.raises(ContractError, match="days"):
+        renderer.render(finding)
+
+
+def test_the_card_carries_its_finding_code(renderer: CardRenderer) -> None:
+    card = renderer.render(Finding("dose-pending", "dose", "info", "label-2.1"))
+    assert card.extension == {FINDING_CODE_EXTENSION: "dose-pending"}
+    assert card.model_dump(exclude_none=True)["extension"] == {
+        "org.example.cds.finding-code": "dose-pending"
+    }
+
+
+@pytest.mark.parametrize("code", sorted(DECLARED))
 def test_each_template_renders_a_valid_card(renderer: CardRenderer, code: str) -> None:
-    template = renderer.templates[code]
-    names = _placeholders(template.summary) | _placeholders(template.detail or "")
-    values = {name: "28.75" for name in names}
+    values = dict.fromkeys(DECLARED[code].values, "28.75")
     finding = Finding(
         code,
         "dose",
@@ -61,7 +75,7 @@ def test_each_template_renders_a_valid_card(renderer: CardRenderer, code: str) -
     )
     card = renderer.render(finding)
     assert len(card.summary) <= 140
-    assert "?" not in card.summary, "a placeholder of the summary was left unfilled"
+    assert "{" not in card.summary + (card.detail or ""), "a placeholder was left unfilled"
     assert "<" not in (card.detail or ""), "no raw HTML in detail (the sandbox executes it)"
     assert card.source.url and card.source.url.startswith("https://")
     assert card.selectionBehavior == "at-most-one"
@@ -69,13 +83,19 @@ def test_each_template_renders_a_valid_card(renderer: CardRenderer, code: str) -
 
 
 def test_a_long_summary_is_cut_to_the_spec_limit(renderer: CardRenderer) -> None:
-    finding = Finding("check-not-run", "dose", "warning", "label-2.1", {"what": "x" * 300})
+    values = {"what": "x" * 300, "reason": "no weight"}
+    finding = Finding("check-not-run", "dose", "warning", "label-2.1", values)
     assert len(renderer.render(finding).summary) <= 140
 
 
 def test_markup_from_the_chart_is_escaped_in_the_detail(renderer: CardRenderer) -> None:
     """Found by the fuzzer: a value the EHR sent must not reach the card detail as raw HTML."""
-    values = {"vaccine": "<img src=x onerror=alert(1)>", "date": "2026-02-20", "days": 14}
+    values = {
+        "vaccine": "<img src=x onerror=alert(1)>",
+        "date": "2026-02-20",
+        "days": 14,
+        "days_before": 9,
+    }
     card = renderer.render(
         Finding("live-vaccine-recent", "live-vaccine", "critical", "label-5-vaccines", values)
     )
@@ -84,7 +104,8 @@ def test_markup_from_the_chart_is_escaped_in_the_detail(renderer: CardRenderer) 
 
 
 def test_the_card_topic_coding_follows_the_design(renderer: CardRenderer) -> None:
-    card = renderer.render(Finding("dose-no-weight", "dose", "warning", "label-2.1"))
+    values = {"threshold": "45"}
+    card = renderer.render(Finding("dose-no-weight", "dose", "warning", "label-2.1", values))
     assert card.source.topic is not None
     assert card.source.topic.system == "https://cds.example.org/fhir/CodeSystem/card-topic"
     assert card.source.topic.code == "dose"

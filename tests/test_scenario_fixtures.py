@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from cds.__main__ import main
+from tests.fixtures_util import Expected, findings_of_topic
 from tests.scenario_fixtures import SCENARIO_DIR, scenarios
 
 SCENARIOS = scenarios()
@@ -28,7 +29,7 @@ def test_there_is_no_stale_fixture_without_a_scenario() -> None:
 def test_the_fixture_is_the_scenario_and_check_agrees(
     path: Path,
     document: dict[str, Any],
-    expected: list[tuple[str, str]],
+    expected: list[Expected],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert path.exists(), "run `python -m tests.scenario_fixtures`"
@@ -38,10 +39,4 @@ def test_the_fixture_is_the_scenario_and_check_agrees(
     capsys.readouterr()
     assert main(["check", str(path), "--json"]) == 0
     cards = json.loads(capsys.readouterr().out)["cards"]
-    topic = path.parent.name
-    got = sorted(
-        (c["source"]["topic"]["code"], c["indicator"])
-        for c in cards
-        if c["source"]["topic"]["code"] == topic
-    )
-    assert got == expected
+    assert findings_of_topic({"cards": cards}, path.parent.name) == expected

@@ -1,18 +1,20 @@
 """The check registry: pure functions (CheckInput, Knowledge) -> findings, one module a topic.
 
 `run_checks` gives each check the data it declares it needs; a check whose data could not be had,
-or that raises, yields a "could not verify" finding for its topic, and the others still run.
+or that raises, yields a "could not verify" finding for its topic, and the others still run. A check
+declares the findings it emits (`Check.findings`); the runner stamps the check's topic and the order
+under review on each, and refuses (as a failed check) a code or value it did not declare.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from cds.findings import Finding
+from cds.findings import Declarations, Emission, Finding, FindingSpec, declare, emit, merge, stamp
 from cds.knowledge import Knowledge
 from cds.orders import OrderUnderReview
 from cds.patient import MedicationOrder, PatientSnapshot
@@ -31,7 +33,10 @@ class CheckInput:
     stage: Stage = "sign"  # order-select: details such as the dose may still be missing
 
 
-CheckFunction = Callable[[CheckInput, Knowledge], list[Finding]]
+CheckFunction = Callable[[CheckInput, Knowledge], list[Emission]]
+
+# What the runner says for any topic (a check may say it too, of data it finds missing late).
+RUNNER_FINDINGS: Declarations = {"check-not-run": declare("warning", "what", "reason")}
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,11 @@ class Check:
     requires: frozenset[str]  # prefetch keys without which the check cannot run at all
     run: CheckFunction
     rules: Callable[[Knowledge], object] | None = None  # its rule file (validated when loaded)
+    findings: Declarations = field(default_factory=dict)  # code -> indicator and value names
+
+    def declared(self) -> dict[str, FindingSpec]:
+        """Every finding this check may yield, the runner's own included."""
+        return merge(self.findings, RUNNER_FINDINGS)
 
 
 def registry() -> tuple[Check, ...]:
@@ -92,8 +102,10 @@ def run_checks(
                 )
                 continue
             runnable += 1
+            declared, order = check.declared(), item.review.order.resource
             try:
-                findings.extend(check.run(item, knowledge))
+                said = check.run(item, knowledge)
+                findings.extend([stamp(e, declared, check.topic, order) for e in said])
             except Exception:
                 log.exception("check %s failed on %s", check.topic, item.review.order.resource)
                 findings.append(
@@ -102,12 +114,13 @@ def run_checks(
     return Outcome(findings, runnable)
 
 
+def declared_findings(checks: Sequence[Check]) -> dict[str, FindingSpec]:
+    """Every finding code these checks and their runner may yield."""
+    return merge(RUNNER_FINDINGS, *(check.findings for check in checks))
+
+
 def _not_verified(check: Check, item: CheckInput, knowledge: Knowledge, reason: str) -> Finding:
-    return Finding(
-        code="check-not-run",
-        topic=check.topic,
-        indicator="warning",
-        source=knowledge.check_sources[check.topic],
-        values={"what": check.verifies, "reason": reason},
-        order=item.review.order.resource,
+    said = emit(
+        "check-not-run", knowledge.check_sources[check.topic], what=check.verifies, reason=reason
     )
+    return stamp(said, RUNNER_FINDINGS, check.topic, item.review.order.resource)

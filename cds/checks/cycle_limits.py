@@ -18,14 +18,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cds.checks import Check, CheckInput
-from cds.findings import Finding
+from cds.findings import Declarations, Emission, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import CycleRules
-from cds.orders import CYCLE_EXTENSION, is_blinatumomab
+from cds.orders import cycle_of, earlier_blinatumomab_orders
 from cds.patient import MedicationOrder
 
 TOPIC = "cycle-limits"
-NOT_GIVEN = ("draft", "entered-in-error", "cancelled")
+_CYCLE = ("cycle", "indication", "start")
+FINDINGS: Declarations = {
+    "cycle-number-unknown": declare("warning", "basis"),
+    "cycle-limit-exceeded": declare("warning", *_CYCLE, "count", "max", "basis", "history"),
+    "cycle-interruption-new-cycle": declare(
+        "warning", *_CYCLE, "gap", "last_end", "max_gap", "next"
+    ),
+    "cycle-already-complete": declare("warning", *_CYCLE, "days", "first", "last_end", "basis"),
+    "cycle-treatment-free-interval": declare(
+        "warning", *_CYCLE, "previous", "last_end", "gap", "required", "earliest"
+    ),
+}
 
 
 def rules(knowledge: Knowledge) -> CycleRules:
@@ -40,11 +51,6 @@ class Infusion:
     cycle: int | None
     start: datetime
     end: datetime
-
-
-def cycle_of(order: MedicationOrder) -> int | None:
-    value = order.extensions.get(CYCLE_EXTENSION)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 
 
 def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> datetime:
@@ -68,13 +74,7 @@ def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> 
 def _infusions(item: CheckInput, knowledge: Knowledge, settings: CycleRules) -> list[Infusion]:
     """Earlier blinatumomab orders that started before this order."""
     found = []
-    for order in item.patient.medication_orders:
-        if (
-            order.resource == item.review.order.resource
-            or order.status in NOT_GIVEN
-            or not is_blinatumomab(order, knowledge)
-        ):
-            continue
+    for order in earlier_blinatumomab_orders(item.patient, knowledge, excluding=item.review.order):
         start = order.first_start()
         if start is None or start >= item.review.start:
             continue
@@ -107,23 +107,13 @@ def _date(when: datetime) -> str:
     return when.date().isoformat()
 
 
-def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = rules(knowledge)
     review = item.review
-    order = review.order.resource
     cycle = review.cycle
     infusions = _infusions(item, knowledge, settings)
     if cycle is None:
-        return [
-            Finding(
-                "cycle-number-unknown",
-                TOPIC,
-                "warning",
-                settings.cycle_source,
-                {"basis": review.cycle_basis},
-                order,
-            )
-        ]
+        return [emit("cycle-number-unknown", settings.cycle_source, basis=review.cycle_basis)]
     indication = review.indication
     label = knowledge.indications[indication].label if indication else "indication unknown"
     values: dict[str, Any] = {
@@ -131,7 +121,7 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
         "indication": label,
         "start": _date(review.start),
     }
-    findings: list[Finding] = []
+    findings: list[Emission] = []
 
     numbered = {i.cycle for i in infusions if i.cycle is not None}
     count = max(cycle, len(numbered | {cycle}))
@@ -143,20 +133,14 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
         basis = "the most any indication allows (the indication is unknown)"
     if count > limit.cycles:
         findings.append(
-            Finding(
+            emit(
                 "cycle-limit-exceeded",
-                TOPIC,
-                "warning",
                 limit.source,
-                values
-                | {
-                    "count": count,
-                    "max": limit.cycles,
-                    "basis": basis,
-                    "history": f"{len(numbered)} earlier cycle"
-                    f"{'s' if len(numbered) != 1 else ''} on file",
-                },
-                order,
+                **values,
+                count=count,
+                max=limit.cycles,
+                basis=basis,
+                history=f"{len(numbered)} earlier cycle{'s' if len(numbered) != 1 else ''} on file",
             )
         )
 
@@ -169,36 +153,26 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
         )
         if gap > settings.max_interruption_days:
             findings.append(
-                Finding(
+                emit(
                     "cycle-interruption-new-cycle",
-                    TOPIC,
-                    "warning",
                     settings.interruption_source,
-                    values
-                    | {
-                        "gap": gap,
-                        "last_end": _date(last.end),
-                        "max_gap": settings.max_interruption_days,
-                        "next": cycle + 1,
-                    },
-                    order,
+                    **values,
+                    gap=gap,
+                    last_end=_date(last.end),
+                    max_gap=settings.max_interruption_days,
+                    next=cycle + 1,
                 )
             )
         elif infused >= settings.default_infusion_days:
             findings.append(
-                Finding(
+                emit(
                     "cycle-already-complete",
-                    TOPIC,
-                    "warning",
                     settings.cycle_source,
-                    values
-                    | {
-                        "days": settings.default_infusion_days,
-                        "first": _date(min(i.start for i in same)),
-                        "last_end": _date(last.end),
-                        "basis": review.cycle_basis,
-                    },
-                    order,
+                    **values,
+                    days=settings.default_infusion_days,
+                    first=_date(min(i.start for i in same)),
+                    last_end=_date(last.end),
+                    basis=review.cycle_basis,
                 )
             )
         return findings
@@ -211,20 +185,15 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
         gap = (review.start.date() - last.end.date()).days
         if gap < required:
             findings.append(
-                Finding(
+                emit(
                     "cycle-treatment-free-interval",
-                    TOPIC,
-                    "warning",
                     source,
-                    values
-                    | {
-                        "previous": previous,
-                        "last_end": _date(last.end),
-                        "gap": gap,
-                        "required": required,
-                        "earliest": _date(last.end + timedelta(days=required)),
-                    },
-                    order,
+                    **values,
+                    previous=previous,
+                    last_end=_date(last.end),
+                    gap=gap,
+                    required=required,
+                    earliest=_date(last.end + timedelta(days=required)),
                 )
             )
     return findings
@@ -236,4 +205,5 @@ CHECK = Check(
     requires=frozenset({"medications"}),
     run=check_cycles,
     rules=rules,
+    findings=FINDINGS,
 )

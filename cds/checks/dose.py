@@ -32,15 +32,41 @@ from cds.dosing import (
 )
 from cds.fhir.facts import as_datetime
 from cds.fhir.parsing import normalise
-from cds.findings import Finding, ProposedAction
+from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import DoseRules, DoseSchedule, DoseStep, Knowledge
 from cds.patient import DoseInstruction
 from cds.restarts import Restart, restart_of, restart_schedule
 from cds.restarts import rules as restart_rules
-from cds.units import format_number
+from cds.units import UCUM_SYSTEM, format_number
 
 TOPIC = "dose"
-UCUM = "http://unitsofmeasure.org"
+_WRONG_DOSE = (
+    "ordered",
+    "unit",
+    "days",
+    "expected",
+    "label_dose",
+    "limit",
+    "right",
+    "basis",
+    "indication",
+    "cycle",
+    "more",
+    "fix",
+)
+FINDINGS: Declarations = {
+    "dose-pending": declare("info"),
+    "dose-not-computable": declare("warning", "reason"),
+    "dose-restart-after-permanent-discontinuation": declare("critical", "reason", "how"),
+    "dose-no-weight": declare("warning", "threshold"),
+    "dose-weight-stale": declare("warning", "weight", "date", "max_age_days"),
+    "dose-no-bsa": declare("warning", "reason", "threshold", "checked"),
+    "dose-overdose": declare("critical", *_WRONG_DOSE),
+    "dose-underdose": declare("warning", *_WRONG_DOSE),
+    "dose-schedule-unknown": declare(
+        "warning", "indication", "indication_basis", "cycle", "cycle_basis", "cap"
+    ),
+}
 UNIT_TEXT = {"ug/d": "mcg/day", "ug/m2/d": "mcg/m²/day"}
 
 
@@ -93,35 +119,27 @@ def _days_text(first: int, last: int) -> str:
 # --- the patient's body ------------------------------------------------------------------------
 
 
-def body_of(item: CheckInput, knowledge: Knowledge, findings: list[Finding]) -> Body:
+def body_of(item: CheckInput, knowledge: Knowledge, findings: list[Emission]) -> Body:
     rules = knowledge.dose
-    patient, order = item.patient, item.review.order.resource
+    patient = item.patient
     weight = latest_measurement(patient, knowledge, "body_weight", "kg")
     stale = weight is not None and is_stale(weight, rules.weight_max_age_days, item.now)
     if weight is None:
         findings.append(
-            Finding(
+            emit(
                 "dose-no-weight",
-                TOPIC,
-                "warning",
                 rules.weight_age_source,
-                {"threshold": format_number(rules.weight_threshold_kg)},
-                order,
+                threshold=format_number(rules.weight_threshold_kg),
             )
         )
     elif stale:
         findings.append(
-            Finding(
+            emit(
                 "dose-weight-stale",
-                TOPIC,
-                "warning",
                 rules.weight_age_source,
-                {
-                    "weight": format_number(weight.value),
-                    "date": weight.when.date().isoformat() if weight.when else "undated",
-                    "max_age_days": rules.weight_max_age_days,
-                },
-                order,
+                weight=format_number(weight.value),
+                date=weight.when.date().isoformat() if weight.when else "undated",
+                max_age_days=rules.weight_max_age_days,
             )
         )
     fixed = None if weight is None else weight.value >= rules.weight_threshold_kg
@@ -316,41 +334,32 @@ def _reported(flagged: Sequence[Stretch]) -> tuple[Stretch, int]:
 # --- the check ----------------------------------------------------------------------------------
 
 
-def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     rules = knowledge.dose
     review = item.review
     order = review.order
     dosages = order.ordered_dosages()
     if not any(d.amount is not None for d in dosages):
         if item.stage == "select":
-            return [
-                Finding(
-                    "dose-pending", TOPIC, "info", rules.absolute_cap_source, {}, order.resource
-                )
-            ]
+            return [emit("dose-pending", rules.absolute_cap_source)]
         return [
-            Finding(
+            emit(
                 "dose-not-computable",
-                TOPIC,
-                "warning",
                 rules.absolute_cap_source,
-                {"reason": "the order has no dose quantity"},
-                order.resource,
+                reason="the order has no dose quantity",
             )
         ]
     restart = restart_of(order, knowledge)
     if restart is not None and restart.reason.action == "discontinue":
         return [
-            Finding(
+            emit(
                 "dose-restart-after-permanent-discontinuation",
-                TOPIC,
-                "critical",
                 restart.reason.source,
-                {"reason": restart.reason.label, "how": restart.how_marked},
-                order.resource,
+                reason=restart.reason.label,
+                how=restart.how_marked,
             )
         ]
-    findings: list[Finding] = []
+    findings: list[Emission] = []
     body = body_of(item, knowledge, findings)
     schedules = _candidates(item, rules)
     first_day = review.cycle_day
@@ -381,28 +390,20 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
         steps.append(StepResult(first, value, unit, days))
     if body.weight is not None and body.bsa_m2 is None and (body.fixed_dose is False or bsa_needed):
         findings.append(
-            Finding(
+            emit(
                 "dose-no-bsa",
-                TOPIC,
-                "warning",
                 rules.bsa_source,
-                {
-                    "reason": body.bsa_basis,
-                    "threshold": format_number(rules.weight_threshold_kg),
-                    "checked": _bsa_consequence(body, bsa_needed),
-                },
-                order.resource,
+                reason=body.bsa_basis,
+                threshold=format_number(rules.weight_threshold_kg),
+                checked=_bsa_consequence(body, bsa_needed),
             )
         )
     if problems:
         findings.append(
-            Finding(
+            emit(
                 "dose-not-computable",
-                TOPIC,
-                "warning",
                 rules.absolute_cap_source,
-                {"reason": "; ".join(dict.fromkeys(problems))},
-                order.resource,
+                reason="; ".join(dict.fromkeys(problems)),
             )
         )
     findings.extend(_dose_findings(item, knowledge, body, steps, restart))
@@ -447,7 +448,7 @@ def _dose_findings(
     body: Body,
     steps: Sequence[StepResult | None],
     restart: Restart | None,
-) -> list[Finding]:
+) -> list[Emission]:
     rules = knowledge.dose
     review = item.review
     stretches = [s for step in steps if step is not None for s in _stretches(step)]
@@ -465,7 +466,7 @@ def _dose_findings(
             "days counted from the restart"
         )
     cycle = review.cycle if review.cycle is not None else "unknown"
-    findings: list[Finding] = []
+    findings: list[Emission] = []
     if flagged:
         first, others = _reported(flagged)
         verdict, unit = first.verdict, first.step.unit
@@ -500,47 +501,22 @@ def _dose_findings(
                 ),
             )
         if overs:
-            findings.append(
-                Finding(
-                    "dose-overdose",
-                    TOPIC,
-                    "critical",
-                    source,
-                    values,
-                    review.order.resource,
-                    actions,
-                )
-            )
+            findings.append(emit("dose-overdose", source, actions=actions, **values))
         else:
-            findings.append(
-                Finding(
-                    "dose-underdose",
-                    TOPIC,
-                    "warning",
-                    source,
-                    values,
-                    review.order.resource,
-                    actions,
-                )
-            )
+            findings.append(emit("dose-underdose", source, actions=actions, **values))
     uncertain = any(
         s.verdict.uncertain and not s.verdict.over and not s.verdict.under for s in stretches
     )
     if uncertain:
         findings.append(
-            Finding(
+            emit(
                 "dose-schedule-unknown",
-                TOPIC,
-                "warning",
                 rules.absolute_cap_source,
-                {
-                    "indication": indication,
-                    "indication_basis": review.indication_basis,
-                    "cycle": cycle,
-                    "cycle_basis": review.cycle_basis,
-                    "cap": format_number(rules.absolute_cap_mcg_per_day),
-                },
-                review.order.resource,
+                indication=indication,
+                indication_basis=review.indication_basis,
+                cycle=cycle,
+                cycle_basis=review.cycle_basis,
+                cap=format_number(rules.absolute_cap_mcg_per_day),
             )
         )
     return findings
@@ -599,7 +575,7 @@ def _quantity(dose: Decimal, unit: str) -> dict[str, Any]:
     return {
         "value": float(dose.quantize(Decimal("0.01")).normalize()),
         "unit": unit,
-        "system": UCUM,
+        "system": UCUM_SYSTEM,
         "code": unit,
     }
 
@@ -644,7 +620,7 @@ def corrected_order(
                     part_repeat["boundsDuration"] = {
                         "value": days,
                         "unit": "d",
-                        "system": UCUM,
+                        "system": UCUM_SYSTEM,
                         "code": "d",
                     }
             rewritten.append(part)
@@ -660,4 +636,5 @@ CHECK = Check(
     requires=frozenset({"observations"}),
     run=check_dose,
     rules=restart_rules,
+    findings=FINDINGS,
 )

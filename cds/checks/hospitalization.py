@@ -8,11 +8,14 @@ nothing says the patient is an inpatient (the order's category or its Encounter'
 from __future__ import annotations
 
 from cds.checks import Check, CheckInput
-from cds.findings import Finding
+from cds.findings import Declarations, Emission, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import HospitalizationRules
 
 TOPIC = "hospitalization"
+FINDINGS: Declarations = {
+    "hospitalization-recommended": declare("info", "cycle", "days", "indication", "day"),
+}
 
 
 def rules(knowledge: Knowledge) -> HospitalizationRules:
@@ -29,7 +32,7 @@ def _inpatient(item: CheckInput, settings: HospitalizationRules) -> bool:
     return encounter_class in classes
 
 
-def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = rules(knowledge)
     review = item.review
     if review.cycle is None:
@@ -44,18 +47,13 @@ def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Findin
         else "indication unknown: the longest stay of any indication"
     )
     return [
-        Finding(
+        emit(
             "hospitalization-recommended",
-            TOPIC,
-            "info",
             stay.source,
-            {
-                "cycle": review.cycle,
-                "days": days,
-                "indication": indication,
-                "day": review.cycle_day,
-            },
-            review.order.resource,
+            cycle=review.cycle,
+            days=days,
+            indication=indication,
+            day=review.cycle_day,
         )
     ]
 
@@ -66,4 +64,5 @@ CHECK = Check(
     requires=frozenset(),
     run=check_hospitalization,
     rules=rules,
+    findings=FINDINGS,
 )

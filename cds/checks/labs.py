@@ -16,13 +16,21 @@ from decimal import Decimal
 
 from cds import units
 from cds.checks import Check, CheckInput
-from cds.findings import Finding
+from cds.findings import Declarations, Emission, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import LabRules
 from cds.patient import ObservationFact
 from cds.units import format_number
 
 TOPIC = "lab-monitoring"
+FINDINGS: Declarations = {
+    "lab-liver-hold": declare(  # critical when it would start a cycle (lab-monitoring.yaml)
+        None, "test", "value", "unit", "times", "limit", "uln", "uln_basis", "date", "when"
+    ),
+    "lab-result-unreadable": declare("warning", "results"),
+    "lab-liver-baseline-missing": declare("warning", "missing", "days"),
+    "lab-neutropenia": declare(None, "count", "below", "grade", "date"),  # indicator: per grade
+}
 
 
 def rules(knowledge: Knowledge) -> LabRules:
@@ -70,11 +78,10 @@ def _uln(fact: ObservationFact, unit: str, value_set: str, settings: LabRules) -
     return None
 
 
-def _liver(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[Finding]:
+def _liver(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[Emission]:
     liver = settings.liver
-    order = item.review.order.resource
     starts_cycle = item.review.cycle_day == 1
-    findings: list[Finding] = []
+    findings: list[Emission] = []
     unreadable: list[str] = []
     for rule in liver.hold_rules:
         fact = _current(item, knowledge, settings, rule.value_set, liver.current_within_days)
@@ -90,42 +97,31 @@ def _liver(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[F
             continue
         critical = starts_cycle and liver.critical_when_starting_a_cycle
         findings.append(
-            Finding(
+            emit(
                 "lab-liver-hold",
-                TOPIC,
-                "critical" if critical else "warning",
                 rule.source,
-                {
-                    "test": rule.name,
-                    "value": format_number(reading.value),
-                    "unit": fact.unit or "",
-                    "times": format_number(times, "0.1"),
-                    "limit": format_number(rule.above_uln_times),
-                    "uln": format_number(reading.uln),
-                    "uln_basis": reading.uln_basis,
-                    "date": fact.when.date().isoformat() if fact.when else "undated",
-                    "when": "before this cycle starts" if starts_cycle else "now",
-                },
-                order,
+                indicator="critical" if critical else "warning",
+                test=rule.name,
+                value=format_number(reading.value),
+                unit=fact.unit or "",
+                times=format_number(times, "0.1"),
+                limit=format_number(rule.above_uln_times),
+                uln=format_number(reading.uln),
+                uln_basis=reading.uln_basis,
+                date=fact.when.date().isoformat() if fact.when else "undated",
+                when="before this cycle starts" if starts_cycle else "now",
             )
         )
     if unreadable:
         findings.append(
-            Finding(
-                "lab-result-unreadable",
-                TOPIC,
-                "warning",
-                liver.default_uln_source,
-                {"results": "; ".join(unreadable)},
-                order,
-            )
+            emit("lab-result-unreadable", liver.default_uln_source, results="; ".join(unreadable))
         )
     if item.review.cycle == 1 and starts_cycle:
         findings.extend(_baseline(item, knowledge, settings))
     return findings
 
 
-def _baseline(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[Finding]:
+def _baseline(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[Emission]:
     liver = settings.liver
     missing = []
     for alternatives in liver.baseline_required:
@@ -137,18 +133,16 @@ def _baseline(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> lis
     if not missing:
         return []
     return [
-        Finding(
+        emit(
             "lab-liver-baseline-missing",
-            TOPIC,
-            "warning",
             liver.baseline_source,
-            {"missing": ", ".join(missing), "days": liver.baseline_window_days},
-            item.review.order.resource,
+            missing=", ".join(missing),
+            days=liver.baseline_window_days,
         )
     ]
 
 
-def _neutrophils(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[Finding]:
+def _neutrophils(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[Emission]:
     rules_ = settings.neutrophils
     fact = _current(item, knowledge, settings, rules_.value_set, rules_.current_within_days)
     if fact is None:
@@ -159,36 +153,29 @@ def _neutrophils(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> 
         count = units.convert(fact.value, fact.unit, rules_.unit)
     except units.UnitError:
         return [
-            Finding(
+            emit(
                 "lab-result-unreadable",
-                TOPIC,
-                "warning",
                 rules_.action_source,
-                {"results": f"neutrophil count ({fact.resource}: no value or unknown unit)"},
-                item.review.order.resource,
+                results=f"neutrophil count ({fact.resource}: no value or unknown unit)",
             )
         ]
     for threshold in rules_.thresholds:
         if count < threshold.below:
             return [
-                Finding(
+                emit(
                     "lab-neutropenia",
-                    TOPIC,
-                    threshold.indicator,
                     threshold.source,
-                    {
-                        "count": format_number(count),
-                        "below": format_number(threshold.below),
-                        "grade": threshold.grade,
-                        "date": fact.when.date().isoformat() if fact.when else "undated",
-                    },
-                    item.review.order.resource,
+                    indicator=threshold.indicator,
+                    count=format_number(count),
+                    below=format_number(threshold.below),
+                    grade=threshold.grade,
+                    date=fact.when.date().isoformat() if fact.when else "undated",
                 )
             ]
     return []
 
 
-def check_labs(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+def check_labs(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = rules(knowledge)
     return _liver(item, knowledge, settings) + _neutrophils(item, knowledge, settings)
 
@@ -199,4 +186,5 @@ CHECK = Check(
     requires=frozenset({"observations"}),
     run=check_labs,
     rules=rules,
+    findings=FINDINGS,
 )

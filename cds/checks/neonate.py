@@ -25,25 +25,19 @@ from typing import Any
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.dosing import latest_measurement
-from cds.findings import Finding, ProposedAction
+from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import NeonateRules
 from cds.patient import MedicationOrder
 from cds.units import format_number
 
 TOPIC = "neonate-formulation"
-UCUM = "http://unitsofmeasure.org"
-# Free-text duration units some EHRs send in Quantity.unit without a UCUM code.
-_DURATION_ALIASES = {
-    "hour": "h",
-    "hours": "h",
-    "hr": "h",
-    "hrs": "h",
-    "day": "d",
-    "days": "d",
-    "week": "wk",
-    "weeks": "wk",
-    "wks": "wk",
+_BAG = ("bag", "limit", "weight", "weight_date", "neonate", "suggested")
+FINDINGS: Declarations = {
+    "neonate-benzyl-alcohol": declare("critical", *_BAG, "weight_note"),
+    "neonate-bag-under-weight": declare("critical", *_BAG),
+    "neonate-not-studied": declare("warning", *_BAG, "age_days", "unverified_note"),
+    "neonate-formulation-not-verified": declare("warning", *_BAG, "reason"),
 }
 
 
@@ -98,9 +92,8 @@ def _bag_hours(order: MedicationOrder) -> Decimal | None:
     if order.supply_duration is None:
         return None
     value, unit = order.supply_duration
-    unit = _DURATION_ALIASES.get(unit.strip().lower(), unit.strip())
     try:
-        hours = units.convert(value, unit, "h")
+        hours = units.duration(value, unit, "h")
     except units.UnitError:
         return None
     return hours if hours > 0 else None
@@ -142,9 +135,8 @@ def _add_months(born: date, months: int) -> date:
 def _gestational_weeks(item: CheckInput, knowledge: Knowledge) -> Decimal | None:
     for fact in item.patient.observations_of(knowledge.codes_of("gestational_age_at_birth")):
         if fact.value is not None and fact.unit:
-            unit = _DURATION_ALIASES.get(fact.unit.strip().lower(), fact.unit.strip())
             try:
-                return units.convert(fact.value, unit, "wk")
+                return units.duration(fact.value, fact.unit, "wk")
             except units.UnitError:
                 continue
         match = re.match(r"^\s*(\d{2})\s*(?:\+\s*(\d))?", fact.value_text or "")
@@ -187,7 +179,7 @@ def preservative_free_order(
     dispense["expectedSupplyDuration"] = {
         "value": hours,
         "unit": "h",
-        "system": UCUM,
+        "system": units.UCUM_SYSTEM,
         "code": "h",
     }
     notes = [
@@ -211,7 +203,7 @@ def preservative_free_order(
 # --- the check ----------------------------------------------------------------------------------
 
 
-def check_neonate(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+def check_neonate(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = rules(knowledge)
     review = item.review
     order = review.order
@@ -235,7 +227,7 @@ def check_neonate(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
         "neonate": neonate or "",
         "suggested": settings.suggested_bag_hours,
     }
-    findings: list[Finding] = []
+    findings: list[Emission] = []
     unverified: str | None = None
     fix: tuple[ProposedAction, ...] = ()
     if bag.preservative and isinstance(order.raw, Mapping) and order.raw:
@@ -251,27 +243,17 @@ def check_neonate(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
             f" The weight ({values['weight']}) is also under {values['limit']} kg." if light else ""
         )
         findings.append(
-            Finding(
+            emit(
                 "neonate-benzyl-alcohol",
-                TOPIC,
-                "critical",
                 settings.neonate_source,
-                values | {"weight_note": weight_note},
-                order.resource,
-                fix,
+                actions=fix,
+                **values,
+                weight_note=weight_note,
             )
         )
     elif bag.preservative and light:
         findings.append(
-            Finding(
-                "neonate-bag-under-weight",
-                TOPIC,
-                "critical",
-                settings.min_weight_source,
-                values,
-                order.resource,
-                fix,
-            )
+            emit("neonate-bag-under-weight", settings.min_weight_source, actions=fix, **values)
         )
     elif bag.preservative and may_be_light:
         missing = (
@@ -292,24 +274,21 @@ def check_neonate(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
     if born is not None and start < _add_months(born, settings.not_studied_below_months):
         note = f" Also: {unverified}." if unverified else ""
         findings.append(
-            Finding(
+            emit(
                 "neonate-not-studied",
-                TOPIC,
-                "warning",
                 settings.not_studied_source,
-                values | {"age_days": age_days, "unverified_note": note},
-                order.resource,
+                **values,
+                age_days=age_days,
+                unverified_note=note,
             )
         )
     elif unverified:
         findings.append(
-            Finding(
+            emit(
                 "neonate-formulation-not-verified",
-                TOPIC,
-                "warning",
                 settings.weight_needed_source if bag.preservative else settings.bag_source,
-                values | {"reason": unverified},
-                order.resource,
+                **values,
+                reason=unverified,
             )
         )
     return findings
@@ -321,4 +300,5 @@ CHECK = Check(
     requires=frozenset(),  # what it lacks (age, weight, bag) it says on its own card
     run=check_neonate,
     rules=rules,
+    findings=FINDINGS,
 )

@@ -12,13 +12,21 @@ from typing import Literal
 
 from cds import units
 from cds.checks import Check, CheckInput
-from cds.findings import Finding, ProposedAction
+from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import PregnancyRules
 from cds.patient import ObservationFact
 from cds.suggestions import hcg_test_order
 
 TOPIC = "pregnancy-status"
+FINDINGS: Declarations = {
+    "pregnancy-applicability-unknown": declare("warning", "gender", "birth_date"),
+    "pregnancy-positive": declare("critical", "date", "resource"),
+    "pregnancy-status-unknown": declare("warning", "days", "last", "cycle"),
+    "pregnancy-test-reminder": declare("info", "cycle"),
+    "pregnancy-breastfeeding": declare("warning", "hours"),
+    "pregnancy-contraception-reminder": declare("info", "hours"),
+}
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 POSITIVE_FLAGS = frozenset({(INTERPRETATION, "POS"), (INTERPRETATION, "H"), (INTERPRETATION, "A")})
 NEGATIVE_FLAGS = frozenset({(INTERPRETATION, "NEG"), (INTERPRETATION, "N")})
@@ -84,38 +92,27 @@ def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules)
     )
 
 
-def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = rules(knowledge)
-    order = item.review.order.resource
     applies = applies_to(item, knowledge, settings)
     if applies is False:
         return []
     if applies is None:
         return [
-            Finding(
+            emit(
                 "pregnancy-applicability-unknown",
-                TOPIC,
-                "warning",
                 settings.reproductive_age_source,
-                {
-                    "gender": item.patient.gender or "not recorded",
-                    "birth_date": item.patient.birth_date.isoformat()
-                    if item.patient.birth_date
-                    else "not recorded",
-                },
-                order,
+                gender=item.patient.gender or "not recorded",
+                birth_date=item.patient.birth_date.isoformat()
+                if item.patient.birth_date
+                else "not recorded",
             )
         ]
     if "observations" in item.patient.unavailable:  # only now: a man needs no such card
         reason = f"observations: {item.patient.unavailable['observations']}"
         return [
-            Finding(
-                "check-not-run",
-                TOPIC,
-                "warning",
-                knowledge.check_sources[TOPIC],
-                {"what": CHECK.verifies, "reason": reason},
-                order,
+            emit(
+                "check-not-run", knowledge.check_sources[TOPIC], what=CHECK.verifies, reason=reason
             )
         ]
     start = item.review.start
@@ -135,18 +132,16 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
             dated.append((fact.when, reading, fact))
             if reading == "negative":
                 break  # newest first: an older result changes nothing below (and stays unread)
-    findings: list[Finding] = []
+    findings: list[Emission] = []
     cycle = item.review.cycle
     if dated and dated[0][1] == "positive":
         when, _, fact = dated[0]
         findings.append(
-            Finding(
+            emit(
                 "pregnancy-positive",
-                TOPIC,
-                "critical",
                 settings.positive_result_source,
-                {"date": when.date().isoformat(), "resource": fact.resource},
-                order,
+                date=when.date().isoformat(),
+                resource=fact.resource,
             )
         )
     elif cycle in (None, 1) or settings.test_before_every_cycle:
@@ -155,36 +150,24 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
         if not recent:
             last = next((e for e in dated if e[1] == "negative"), None)
             findings.append(
-                Finding(
+                emit(
                     "pregnancy-status-unknown",
-                    TOPIC,
-                    "warning",
                     settings.result_window_source,
-                    {
-                        "days": settings.negative_result_valid_hours // 24,
-                        "last": last[0].date().isoformat() if last else "none on file",
-                        "cycle": cycle if cycle is not None else "unknown (checked as cycle 1)",
-                    },
-                    order,
-                    (
+                    actions=(
                         ProposedAction(
                             "create",
                             "Order a serum hCG pregnancy test",
                             hcg_test_order(knowledge, item.patient.patient_id, item.now),
                         ),
                     ),
+                    days=settings.negative_result_valid_hours // 24,
+                    last=last[0].date().isoformat() if last else "none on file",
+                    cycle=cycle if cycle is not None else "unknown (checked as cycle 1)",
                 )
             )
     else:
         findings.append(
-            Finding(
-                "pregnancy-test-reminder",
-                TOPIC,
-                "info",
-                settings.test_before_every_cycle_source,
-                {"cycle": cycle},
-                order,
-            )
+            emit("pregnancy-test-reminder", settings.test_before_every_cycle_source, cycle=cycle)
         )
     breastfeeding = next(
         item.patient.observations_of(knowledge.codes_of("breastfeeding_status")), None
@@ -193,23 +176,17 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
         knowledge.codes_of("answer_breastfeeding")
     ):
         findings.append(
-            Finding(
+            emit(
                 "pregnancy-breastfeeding",
-                TOPIC,
-                "warning",
                 settings.contraception_source,
-                {"hours": settings.contraception_hours_after_last_dose},
-                order,
+                hours=settings.contraception_hours_after_last_dose,
             )
         )
     findings.append(
-        Finding(
+        emit(
             "pregnancy-contraception-reminder",
-            TOPIC,
-            "info",
             settings.contraception_source,
-            {"hours": settings.contraception_hours_after_last_dose},
-            order,
+            hours=settings.contraception_hours_after_last_dose,
         )
     )
     return findings
@@ -221,4 +198,5 @@ CHECK = Check(
     requires=frozenset({"patient"}),  # observations: checked once the check applies
     run=check_pregnancy,
     rules=rules,
+    findings=FINDINGS,
 )

@@ -13,7 +13,7 @@ from decimal import Decimal
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.dosing import latest_measurement, mosteller_bsa
-from cds.findings import Finding, ProposedAction
+from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import Event, PremedicationRules
 from cds.patient import MedicationOrder
@@ -22,6 +22,13 @@ from cds.suggestions import dexamethasone_order, hours_text
 from cds.units import format_number
 
 TOPIC = "premedication"
+_PREMEDICATION = ("event", "required", "who", "bsa", "medications")
+FINDINGS: Declarations = {
+    "premedication-age-unknown": declare("warning"),
+    "premedication-step-up-reminder": declare("info", "mg"),
+    "premedication-missing": declare("warning", *_PREMEDICATION),
+    "premedication-low-dose": declare("warning", *_PREMEDICATION, "ordered"),
+}
 
 
 def rules(knowledge: Knowledge) -> PremedicationRules:
@@ -92,19 +99,14 @@ def _child_bsa(item: CheckInput, knowledge: Knowledge) -> Decimal | None:
     return mosteller_bsa(height.value, weight.value) if weight and height else None
 
 
-def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = rules(knowledge)
     review = item.review
-    order = review.order.resource
     age = item.patient.age_years(review.start.date())
     if age is None:
-        return [
-            Finding(
-                "premedication-age-unknown", TOPIC, "warning", settings.adult_age_source, {}, order
-            )
-        ]
+        return [emit("premedication-age-unknown", settings.adult_age_source)]
     children = age < settings.adult_age_years
-    findings: list[Finding] = []
+    findings: list[Emission] = []
     event = _first_event(item, settings, knowledge)
     bsa: Decimal | None = None
     if children:
@@ -127,13 +129,10 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Finding]
         and len(review.order.dosages) > 1
     ):
         findings.append(
-            Finding(
+            emit(
                 "premedication-step-up-reminder",
-                TOPIC,
-                "info",
                 source,
-                {"mg": format_number(required, "0.1") if required else settings.children.dose_text},
-                order,
+                mg=format_number(required, "0.1") if required else settings.children.dose_text,
             )
         )
     if event is None or event not in events:
@@ -169,19 +168,15 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Finding]
             ),
         )
     if ordered is None:
-        findings.append(
-            Finding("premedication-missing", TOPIC, "warning", source, values, order, action)
-        )
+        findings.append(emit("premedication-missing", source, actions=action, **values))
     elif required is not None and ordered < required * (1 - settings.tolerance_below_percent / 100):
         findings.append(
-            Finding(
+            emit(
                 "premedication-low-dose",
-                TOPIC,
-                "warning",
                 settings.tolerance_source,
-                values | {"ordered": format_number(ordered, "0.1")},
-                order,
-                action,
+                actions=action,
+                **values,
+                ordered=format_number(ordered, "0.1"),
             )
         )
     return findings
@@ -193,4 +188,5 @@ CHECK = Check(
     requires=frozenset({"patient"}),
     run=check_premedication,
     rules=rules,
+    findings=FINDINGS,
 )

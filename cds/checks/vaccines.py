@@ -12,13 +12,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from cds.checks import Check, CheckInput
-from cds.findings import Finding, ProposedAction
+from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import VaccineRules
-from cds.orders import is_blinatumomab
+from cds.orders import earlier_blinatumomab_orders
 from cds.patient import Code
 
 TOPIC = "live-vaccine"
+_SHOT = ("vaccine", "date", "days")  # a live vaccine given
+FINDINGS: Declarations = {
+    "live-vaccine-ordered-together": declare("critical", "vaccine"),
+    "live-vaccine-history-unavailable": declare("warning", "reason"),
+    "live-vaccine-recent": declare("critical", *_SHOT, "days_before"),
+    "live-vaccine-during-treatment": declare("critical", *_SHOT, "treatment_start"),
+    "live-vaccine-still-ordered": declare("critical", "vaccine"),
+}
 
 
 def rules(knowledge: Knowledge) -> VaccineRules:
@@ -44,47 +52,37 @@ def vaccine_name(codes: frozenset[Code], knowledge: Knowledge, fallback: str) ->
 def _treatment_start(item: CheckInput, knowledge: Knowledge) -> datetime | None:
     starts = [
         start
-        for order in item.patient.medication_orders
-        if order.status not in ("draft", "entered-in-error", "cancelled")
-        and is_blinatumomab(order, knowledge)
-        and (start := order.first_start()) is not None
-        and start < item.review.start
+        for order in earlier_blinatumomab_orders(item.patient, knowledge)
+        if (start := order.first_start()) is not None and start < item.review.start
     ]
     return min(starts, default=None)
 
 
-def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = rules(knowledge)
     live = live_codes(knowledge, settings)
     start = item.review.start
-    order = item.review.order.resource
-    findings: list[Finding] = []
+    findings: list[Emission] = []
     for draft in item.draft_orders:
         if draft.matched_by_code(live):
             findings.append(
-                Finding(
+                emit(
                     "live-vaccine-ordered-together",
-                    TOPIC,
-                    "critical",
                     settings.window_source,
-                    {"vaccine": vaccine_name(draft.codes, knowledge, draft.text)},
-                    order,
-                    (
+                    actions=(
                         ProposedAction(
                             "delete", "Remove the live vaccine order", resource_id=draft.resource
                         ),
                     ),
+                    vaccine=vaccine_name(draft.codes, knowledge, draft.text),
                 )
             )
     if "immunizations" in item.patient.unavailable:
         findings.append(
-            Finding(
+            emit(
                 "live-vaccine-history-unavailable",
-                TOPIC,
-                "warning",
                 settings.window_source,
-                {"reason": item.patient.unavailable["immunizations"]},
-                order,
+                reason=item.patient.unavailable["immunizations"],
             )
         )
     window_start = start - timedelta(days=settings.window_before_start_days)
@@ -103,37 +101,30 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Finding]
         }
         if window_start <= shot.when <= start:
             findings.append(
-                Finding(
+                emit(
                     "live-vaccine-recent",
-                    TOPIC,
-                    "critical",
                     settings.window_source,
-                    values | {"days_before": (start.date() - shot.when.date()).days},
-                    order,
+                    **values,
+                    days_before=(start.date() - shot.when.date()).days,
                 )
             )
         elif treatment_start is not None and treatment_start <= shot.when < window_start:
             findings.append(
-                Finding(
+                emit(
                     "live-vaccine-during-treatment",
-                    TOPIC,
-                    "critical",
                     settings.during_treatment_source,
-                    values | {"treatment_start": treatment_start.date().isoformat()},
-                    order,
+                    **values,
+                    treatment_start=treatment_start.date().isoformat(),
                 )
             )
     if treatment_start is not None:
         for ordered in item.patient.medication_orders:
             if ordered.status in settings.ordered_statuses and ordered.matched_by_code(live):
                 findings.append(
-                    Finding(
+                    emit(
                         "live-vaccine-still-ordered",
-                        TOPIC,
-                        "critical",
                         settings.during_treatment_source,
-                        {"vaccine": vaccine_name(ordered.codes, knowledge, ordered.text)},
-                        order,
+                        vaccine=vaccine_name(ordered.codes, knowledge, ordered.text),
                     )
                 )
     return findings
@@ -145,4 +136,5 @@ CHECK = Check(
     requires=frozenset(),
     run=check_live_vaccines,
     rules=rules,
+    findings=FINDINGS,
 )

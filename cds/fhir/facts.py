@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from cds import units
 from cds.patient import (
     Code,
     ConditionFact,
@@ -161,19 +162,11 @@ def _dose_instruction(dosage: Any) -> DoseInstruction:
     )
 
 
-_DAYS_PER = {
-    "d": Decimal(1),
-    "wk": Decimal(7),
-    "h": Decimal(1) / Decimal(24),
-    "min": Decimal(1) / Decimal(1440),
-}
-
-
 def _duration_in_days(value: Decimal, unit: str | None) -> Decimal | None:
-    factor = _DAYS_PER.get(
-        (unit or "").strip().lower().rstrip("s").replace("day", "d").replace("hour", "h")
-    )
-    return None if factor is None else value * factor
+    try:
+        return units.duration(value, unit, "d")
+    except units.UnitError:
+        return None
 
 
 def _extensions(model: Any) -> dict[str, Any]:

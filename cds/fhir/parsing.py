@@ -21,6 +21,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import BaseModel, ValidationError
 
 from cds.patient import DataIssue
+from cds.units import UCUM_SYSTEM
 
 MODELS: dict[str, type[BaseModel]] = {
     model.__name__: model
@@ -160,7 +161,7 @@ _CODED = {
     "coding": [{"system": "http://example.org/cs", "code": "x", "display": "x"}],
     "text": "x",
 }
-_QUANTITY = {"value": 1.5, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}
+_QUANTITY = {"value": 1.5, "unit": "kg", "system": UCUM_SYSTEM, "code": "kg"}
 _PATIENT_REF = {"reference": "Patient/x", "display": "x"}
 _TYPICAL: list[dict[str, Any]] = [
     {

@@ -21,6 +21,7 @@ from cds.knowledge.models import (
     Knowledge,
     SourceRef,
     StrictModel,
+    attribute,
 )
 
 KNOWLEDGE_DIR = Path(__file__).parent
@@ -69,6 +70,6 @@ def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
             "check_sources": sources.check_sources,
             "indications": dose.indications,
             "dose": dose.dose,
-            **files,
+            **{attribute(name): model for name, model in files.items()},
         }
     )

@@ -14,11 +14,13 @@ from cds.__main__ import request_from_bundle
 from tests.conftest import FIXTURES, SIGN, load_json, without_prefetch
 from tests.fixtures_util import (
     START,
+    Expected,
     Step,
     blinatumomab_order,
     bundle,
     cards_of_topic,
     dexamethasone_order,
+    findings_of_topic,
     height,
     order_sign,
     patient,
@@ -105,11 +107,18 @@ def days_before(days: int) -> datetime:
 
 WARNING = [(TOPIC, "warning")]
 
-SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
+# The cards of the golden matrix: (topic, indicator, finding code).
+ALREADY_COMPLETE = ("cycle-limits", "warning", "cycle-already-complete")
+INTERRUPTION_NEW_CYCLE = ("cycle-limits", "warning", "cycle-interruption-new-cycle")
+LIMIT_EXCEEDED = ("cycle-limits", "warning", "cycle-limit-exceeded")
+NUMBER_UNKNOWN = ("cycle-limits", "warning", "cycle-number-unknown")
+TREATMENT_FREE_INTERVAL = ("cycle-limits", "warning", "cycle-treatment-free-interval")
+
+SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "adult 70 kg, R/R cycle 1, no history -> silent": (chart(cycle=1), []),
     "adult 70 kg, R/R cycle 10 after 9 cycles -> warning (max 9)": (
         chart(*history(9), cycle=10),
-        WARNING,
+        [LIMIT_EXCEEDED],
     ),
     "adult 70 kg, R/R cycle 9 after 8 cycles, 56 days free -> silent": (
         chart(*history(8), cycle=9),
@@ -117,7 +126,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "adult 70 kg, MRD-positive cycle 5 after 4 cycles -> warning (max 4)": (
         chart(*history(4, MRD), cycle=5, indication=MRD),
-        WARNING,
+        [LIMIT_EXCEEDED],
     ),
     "adult 70 kg, MRD-positive cycle 4 after 3 cycles -> silent": (
         chart(*history(3, MRD), cycle=4, indication=MRD),
@@ -125,7 +134,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "adult 70 kg, consolidation cycle 5 after 4 cycles -> warning at most": (
         chart(*history(4, CONSOLIDATION), cycle=5, indication=CONSOLIDATION),
-        WARNING,
+        [LIMIT_EXCEEDED],
     ),
     "adult 70 kg, consolidation cycle 2 after 8 weeks of chemotherapy -> silent": (
         chart(
@@ -135,11 +144,11 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "adult 70 kg, indication unknown, cycle 10 after 9 cycles -> warning (highest max 9)": (
         chart(*history(9), cycle=10, indication=None),
-        WARNING,
+        [LIMIT_EXCEEDED],
     ),
     "adult 70 kg, R/R cycle 2 starting 10 days after cycle 1 ended -> warning (14 days)": (
         chart(*history(1, gap=10), cycle=2),
-        WARNING,
+        [TREATMENT_FREE_INTERVAL],
     ),
     "adult 70 kg, R/R cycle 2 exactly 14 days after cycle 1 ended -> silent": (
         chart(*history(1, gap=14), cycle=2),
@@ -147,7 +156,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "adult 70 kg, R/R cycle 7 starting 30 days after cycle 6 ended -> warning (56 days)": (
         chart(*history(6, gap=30), cycle=7),
-        WARNING,
+        [TREATMENT_FREE_INTERVAL],
     ),
     "adult 70 kg, R/R cycle 6 starting 14 days after cycle 5 ended -> silent": (
         chart(*history(5, gap=14), cycle=6),
@@ -155,7 +164,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "adult 70 kg, MRD-positive cycle 3 starting 7 days after cycle 2 ended -> warning": (
         chart(*history(2, MRD, gap=7), cycle=3, indication=MRD),
-        WARNING,
+        [TREATMENT_FREE_INTERVAL],
     ),
     "adult 70 kg, indication unknown, cycle 7 20 days after cycle 6 -> silent (14 possible)": (
         chart(*history(6, gap=20), cycle=7, indication=None),
@@ -168,7 +177,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
             cycle=2,
             steps=[Step(28, days=18)],
         ),
-        WARNING,
+        [INTERRUPTION_NEW_CYCLE],
     ),
     "adult 70 kg, R/R cycle 2 continued 5 days after its infusion stopped -> silent": (
         chart(
@@ -189,11 +198,11 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "adult 70 kg, uncoded order 33 days after a complete cycle 1 began -> warning": (
         chart(given(1, days_before(33)), cycle=None),
-        WARNING,
+        [ALREADY_COMPLETE],
     ),
     "adult 70 kg, uncoded order 38 days after cycle 1 began (10 days free) -> warning": (
         chart(given(1, days_before(38)), cycle=None),
-        WARNING,
+        [TREATMENT_FREE_INTERVAL],
     ),
     "adult 70 kg, uncoded order 42 days after cycle 1 began (14 days free) -> silent": (
         chart(given(1, days_before(42)), cycle=None),
@@ -201,17 +210,17 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "adult 70 kg, uncoded order, history without cycle numbers -> warning (cycle unknown)": (
         chart(given(None, days_before(42), oid="blin-old"), cycle=None),
-        WARNING,
+        [NUMBER_UNKNOWN],
     ),
 }
 
 
 @pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_cycle_limits_golden_matrix(
-    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
 ) -> None:
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
-    assert cards_of_topic(body, TOPIC) == sorted(expected)
+    assert findings_of_topic(body, TOPIC) == sorted(expected)
 
 
 def _cards(client: FlaskClient, chart_bundle: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Golden matrix of the dose check: clinical scenarios run through the whole service (order-sign,
-or order-select where said), each asserting the exact dose cards (topic, indicator) and, where the
-right dose is known, the corrected order offered as an `update` suggestion.
+or order-select where said), each asserting the exact dose cards (indicator and finding code)
+and, where the right dose is known, the corrected order offered as an `update` suggestion.
 
 Numbers come from the label (dose.yaml): ≥ 45 kg fixed 9/28 mcg/day; < 45 kg 5/15 mcg/m²/day × BSA
 (Mosteller) capped at 9/28 mcg/day; ±10% rounding band; caps are hard ceilings.
@@ -21,6 +21,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from cds import create_app
+from cds.cards import FINDING_CODE_EXTENSION
 from cds.settings import Settings
 from tests.conftest import NOW, SELECT, SIGN
 from tests.fixtures_util import (
@@ -39,6 +40,16 @@ from tests.fixtures_util import (
 
 P = "pt-dose"
 CRIT, WARN, INFO = "critical", "warning", "info"
+# The dose cards: (indicator, finding code).
+OVERDOSE = (CRIT, "dose-overdose")
+UNDERDOSE = (WARN, "dose-underdose")
+NOT_COMPUTABLE = (WARN, "dose-not-computable")
+NO_WEIGHT = (WARN, "dose-no-weight")
+WEIGHT_STALE = (WARN, "dose-weight-stale")
+NO_BSA = (WARN, "dose-no-bsa")
+SCHEDULE_UNKNOWN = (WARN, "dose-schedule-unknown")
+PENDING = (INFO, "dose-pending")
+RESTART_AFTER_DISCONTINUATION = (CRIT, "dose-restart-after-permanent-discontinuation")
 DAY1_C1 = "2026-02-23T10:00:00+00:00"  # cycle 1 day 1, so that NOW's bag is day 8
 FIFTY_SIX_DAYS_AGO = "2026-01-05T10:00:00+00:00"
 Fix = list[tuple[float, str, int | None]]
@@ -47,7 +58,7 @@ Fix = list[tuple[float, str, int | None]]
 @dataclass(frozen=True)
 class Scenario:
     chart: list[dict[str, Any]]
-    cards: list[str]  # indicators of the dose cards, in any order
+    cards: list[tuple[str, str]]  # (indicator, finding code) of the dose cards, in any order
     fix: Fix | None = None  # the corrected order's (dose, unit, days); None: no suggestion
     select: bool = False  # order-select instead of order-sign
     summary_has: tuple[str, ...] = field(default=())
@@ -99,7 +110,7 @@ def history_c1(
 
 
 def S(
-    chart: list[dict[str, Any]], cards: list[str], fix: Fix | None = None, **kwargs: Any
+    chart: list[dict[str, Any]], cards: list[tuple[str, str]], fix: Fix | None = None, **kwargs: Any
 ) -> Scenario:
     return Scenario(chart, cards, fix, **kwargs)
 
@@ -132,7 +143,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(44.9, 150), order(*RR_STEP_UP)],
-            [CRIT],
+            [OVERDOSE],
             [(6.84, "ug/d", 7), (20.52, "ug/d", 21)],
         ),
         id="44.9 kg R/R c1 ordered the adult 9/28 -> critical, per-m2 doses 6.84/20.52 suggested",
@@ -153,7 +164,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(45.0, 150), order(Step(5, "ug/m2/d", days=7), Step(15, "ug/m2/d", days=21))],
-            [WARN],
+            [UNDERDOSE],
             STEP_UP_FIX,
         ),
         id="45.0 kg R/R c1 ordered per m2 (6.85/20.54) -> underdose warning, fixed 9/28 suggested",
@@ -161,7 +172,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(99.2, 150, kg_unit="[lb_av]"), order(*RR_STEP_UP)],
-            [CRIT],
+            [OVERDOSE],
             [(6.85, "ug/d", 7), (20.54, "ug/d", 21)],
         ),
         id="99.2 lb (44.996 kg) is under 45 kg -> 9/28 is an overdose",
@@ -177,7 +188,7 @@ SCENARIOS = [
                 *child(40, None, sent_bsa=2.0),
                 order(Step(5, "ug/m2/d", days=7), Step(15, "ug/m2/d", days=21)),
             ],
-            [CRIT],
+            [OVERDOSE],
             STEP_UP_FIX,
         ),
         id="40 kg with EHR BSA 2.0 m2, 5/15 ug/m2/d = 10/30 mcg/day -> critical above both caps",
@@ -185,7 +196,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*child(40, None, sent_bsa=2.0), order(Step(10, days=7), Step(28, days=21))],
-            [CRIT],
+            [OVERDOSE],
             STEP_UP_FIX,
         ),
         id="40 kg with EHR BSA 2.0 m2, 10 mcg/day on days 1-7 -> critical above the 9 cap",
@@ -193,7 +204,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*child(40, None, sent_bsa=2.0), order(Step(30, days=28), indication="mrd-positive")],
-            [CRIT],
+            [OVERDOSE],
             [(28.0, "ug/d", 28)],
         ),
         id="40 kg with EHR BSA 2.0 m2, MRD 30 mcg/day -> critical above the 28 cap",
@@ -208,7 +219,7 @@ SCENARIOS = [
                 *child(40, 150, sent_bsa=2.0, bsa_taken="2026-01-20T09:00:00+00:00"),
                 order(Step(28, days=28), indication="mrd-positive"),
             ],
-            [CRIT],
+            [OVERDOSE],
             [(19.36, "ug/d", 28)],
         ),
         id="stale EHR BSA ignored: Mosteller 1.29 m2 -> 28 mcg/day is an overdose, 19.36 suggested",
@@ -221,7 +232,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(9, days=28), indication="mrd-positive")],
-            [WARN],
+            [UNDERDOSE],
             [(28.0, "ug/d", 28)],
         ),
         id="MRD c1 adult 9 mcg/day (no step-up for MRD) -> underdose warning",
@@ -233,7 +244,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(30, days=28), indication="mrd-positive", cycle=4)],
-            [CRIT],
+            [OVERDOSE],
             [(28.0, "ug/d", 28)],
         ),
         id="MRD c4 adult 30 mcg/day -> critical",
@@ -254,14 +265,14 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(28, days=28))],
-            [CRIT],
+            [OVERDOSE],
             STEP_UP_FIX,
             summary_has=("28 mcg/day ordered for days 1–7", "at most 9 mcg/day"),
         ),
         id="R/R c1 adult starting at 28 -> critical, step-up 9 then 28 suggested",
     ),
     pytest.param(
-        S([*body_of(), order(Step(9, days=28))], [WARN], STEP_UP_FIX),
+        S([*body_of(), order(Step(9, days=28))], [UNDERDOSE], STEP_UP_FIX),
         id="R/R c1 adult 9 for all 28 days (no step-up to 28) -> underdose warning",
     ),
     pytest.param(
@@ -271,7 +282,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(9), Step(28, days=21, at="2026-03-05T10:00:00+00:00"))],
-            [CRIT],
+            [OVERDOSE],
             [(9, "ug/d", None), (9.0, "ug/d", 4), (28.0, "ug/d", 17)],
             summary_has=("28 mcg/day ordered for days 4–7",),
         ),
@@ -291,7 +302,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), history_c1(), order(Step(9, days=21))],
-            [WARN],
+            [UNDERDOSE],
             [(28.0, "ug/d", 21)],
             summary_has=("days 8–28",),
         ),
@@ -302,14 +313,14 @@ SCENARIOS = [
         id="R/R day-8 bag, cycle inferred from the earlier order, at 28 -> no card",
     ),
     pytest.param(
-        S([*body_of(), history_c1(), order(Step(40, days=21))], [CRIT], [(28.0, "ug/d", 21)]),
+        S([*body_of(), history_c1(), order(Step(40, days=21))], [OVERDOSE], [(28.0, "ug/d", 21)]),
         id="R/R c1 day-8 bag at 40 -> critical",
     ),
     pytest.param(
         S([*body_of(), order(Step(28, days=28), cycle=2)], []), id="R/R c2 adult 28 -> no card"
     ),
     pytest.param(
-        S([*body_of(), order(Step(9, days=28), cycle=2)], [WARN], [(28.0, "ug/d", 28)]),
+        S([*body_of(), order(Step(9, days=28), cycle=2)], [UNDERDOSE], [(28.0, "ug/d", 28)]),
         id="R/R c2 adult 9 (step-up only in c1) -> underdose warning",
     ),
     pytest.param(
@@ -325,7 +336,7 @@ SCENARIOS = [
         S([*body_of(), order(Step(28, days=28), cycle=9)], []), id="R/R c9 adult 28 -> no card"
     ),
     pytest.param(
-        S([*body_of(), order(Step(32, days=28), cycle=7)], [CRIT], [(28.0, "ug/d", 28)]),
+        S([*body_of(), order(Step(32, days=28), cycle=7)], [OVERDOSE], [(28.0, "ug/d", 28)]),
         id="R/R c7 adult 32 -> critical",
     ),
     pytest.param(
@@ -340,7 +351,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(9, days=28), indication="consolidation", cycle=2)],
-            [WARN],
+            [UNDERDOSE],
             [(28.0, "ug/d", 28)],
         ),
         id="consolidation c2 adult 9 -> underdose warning",
@@ -348,7 +359,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(30, days=28), indication="consolidation", cycle=4)],
-            [CRIT],
+            [OVERDOSE],
             [(28.0, "ug/d", 28)],
         ),
         id="consolidation c4 adult 30 -> critical",
@@ -368,7 +379,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(0.0285, "mg/d", days=28), cycle=2)],
-            [CRIT],
+            [OVERDOSE],
             [(28.0, "ug/d", 28)],
         ),
         id="0.0285 mg/d = 28.5 mcg/day -> critical above the cap",
@@ -380,7 +391,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(1.25, "ug/h", days=28, rate=True), cycle=2)],
-            [CRIT],
+            [OVERDOSE],
             [(28.0, "ug/d", 28)],
         ),
         id="rateQuantity 1.25 ug/h = 30 mcg/day -> critical",
@@ -396,13 +407,13 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(28, "ug", days=28, frequency=3), cycle=2)],
-            [CRIT],
+            [OVERDOSE],
             [(28.0, "ug/d", 28)],
         ),
         id="28 ug three times a day = 84 mcg/day -> critical",
     ),
     pytest.param(
-        S([*body_of(), order(Step(28, "ug", days=28, frequency=None), cycle=2)], [WARN]),
+        S([*body_of(), order(Step(28, "ug", days=28, frequency=None), cycle=2)], [NOT_COMPUTABLE]),
         id="28 ug per administration without frequency -> cannot verify",
     ),
     pytest.param(
@@ -410,11 +421,11 @@ SCENARIOS = [
         id="adult 15 ug/m2/d x BSA 1.85 = 27.79 mcg/day -> no card",
     ),
     pytest.param(
-        S([*body_of(), order(Step(2, "{pill}", days=28), cycle=2)], [WARN]),
+        S([*body_of(), order(Step(2, "{pill}", days=28), cycle=2)], [NOT_COMPUTABLE]),
         id="{pill} unit -> cannot verify dose warning, never a silent pass",
     ),
     pytest.param(
-        S([*body_of(), order(Step(240, "mL", days=28), cycle=2)], [WARN]),
+        S([*body_of(), order(Step(240, "mL", days=28), cycle=2)], [NOT_COMPUTABLE]),
         id="mL (a volume) -> cannot verify dose warning",
     ),
     # --- tolerance edges -------------------------------------------------------------------------
@@ -425,7 +436,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*child(), order(Step(17.66, days=28), indication="mrd-positive")],
-            [CRIT],
+            [OVERDOSE],
             [(15.91, "ug/d", 28)],
         ),
         id="child 30 kg MRD 17.66 (+11%) -> critical, 15.91 suggested",
@@ -437,7 +448,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*child(), order(Step(14.16, days=28), indication="mrd-positive")],
-            [WARN],
+            [UNDERDOSE],
             [(15.91, "ug/d", 28)],
         ),
         id="child 30 kg MRD 14.16 (-11%) -> underdose warning",
@@ -445,7 +456,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(28.5, days=28), indication="mrd-positive")],
-            [CRIT],
+            [OVERDOSE],
             [(28.0, "ug/d", 28)],
         ),
         id="adult 28.5 (inside +10% but above the 28 cap) -> critical",
@@ -457,7 +468,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(25, days=28), indication="mrd-positive")],
-            [WARN],
+            [UNDERDOSE],
             [(28.0, "ug/d", 28)],
         ),
         id="adult 25 (-10.7%, outside the band) -> underdose warning",
@@ -465,59 +476,62 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(24, days=28), indication="mrd-positive")],
-            [WARN],
+            [UNDERDOSE],
             [(28.0, "ug/d", 28)],
         ),
         id="adult 24 (-14%) -> underdose warning",
     ),
     pytest.param(
-        S([*body_of(), order(Step(9.5, days=7), Step(28, days=21))], [CRIT], STEP_UP_FIX),
+        S([*body_of(), order(Step(9.5, days=7), Step(28, days=21))], [OVERDOSE], STEP_UP_FIX),
         id="adult R/R c1 9.5 on days 1-7 (above the 9 cap) -> critical",
     ),
     # --- data the check needs ---------------------------------------------------------------------
     pytest.param(
-        S([*body_of(None, 176), order(*RR_STEP_UP)], [WARN]),
+        S([*body_of(None, 176), order(*RR_STEP_UP)], [NO_WEIGHT]),
         id="no weight, R/R c1 9/28 -> warning only (caps hold)",
     ),
     pytest.param(
-        S([*body_of(None, 176), order(Step(30, days=28), cycle=2)], [CRIT, WARN]),
+        S([*body_of(None, 176), order(Step(30, days=28), cycle=2)], [OVERDOSE, NO_WEIGHT]),
         id="no weight, 30 mcg/day -> critical above the cap + no-weight warning, no fix",
     ),
     pytest.param(
-        S([*body_of(None, 176), order(Step(28, days=28))], [CRIT, WARN]),
+        S([*body_of(None, 176), order(Step(28, days=28))], [OVERDOSE, NO_WEIGHT]),
         id="no weight, R/R c1 starting at 28 -> critical above the 9 cap of days 1-7",
     ),
     pytest.param(
-        S([*body_of(weighed="2026-01-10T09:00:00+00:00"), order(*RR_STEP_UP)], [WARN]),
+        S([*body_of(weighed="2026-01-10T09:00:00+00:00"), order(*RR_STEP_UP)], [WEIGHT_STALE]),
         id="weight 51 days old, right dose -> stale-weight warning",
     ),
     pytest.param(
         S(
             [*body_of(weighed="2026-01-10T09:00:00+00:00"), order(Step(28, days=28))],
-            [CRIT, WARN],
+            [OVERDOSE, WEIGHT_STALE],
             STEP_UP_FIX,
         ),
         id="weight 51 days old and R/R c1 starting at 28 -> critical + stale warning",
     ),
     pytest.param(
-        S([*child(30, None), order(Step(15, days=28), indication="mrd-positive")], [WARN]),
+        S([*child(30, None), order(Step(15, days=28), indication="mrd-positive")], [NO_BSA]),
         id="child 30 kg, no height, 15 mcg/day -> no-BSA warning (caps checked)",
     ),
     pytest.param(
-        S([*child(30, None), order(Step(30, days=28), indication="mrd-positive")], [CRIT, WARN]),
+        S(
+            [*child(30, None), order(Step(30, days=28), indication="mrd-positive")],
+            [OVERDOSE, NO_BSA],
+        ),
         id="child 30 kg, no height, 30 mcg/day -> critical above the cap + no-BSA warning",
     ),
     pytest.param(
         S(
             [*child(30, None), order(Step(15, "ug/m2/d", days=28), indication="mrd-positive")],
-            [WARN],
+            [NO_BSA],
         ),
         id="child 30 kg, no height, 15 ug/m2/d MRD -> no-BSA warning only",
     ),
     pytest.param(
         S(
             [*child(30, None), order(Step(15, "ug/m2/d", days=28))],
-            [CRIT, WARN],
+            [OVERDOSE, NO_BSA],
             [(5.0, "ug/m2/d", 7), (15.0, "ug/m2/d", 21)],
         ),
         id="child 30 kg, no height, R/R c1 15 ug/m2/d from day 1 -> critical per m2 + no-BSA",
@@ -528,16 +542,16 @@ SCENARIOS = [
                 *child(30, 135, measured="2024-12-01T09:00:00+00:00"),
                 order(Step(15, days=28), indication="mrd-positive"),
             ],
-            [WARN],
+            [NO_BSA],
         ),
         id="child 30 kg, height 15 months old -> no-BSA warning",
     ),
     pytest.param(
-        S([*body_of(), order(Step(28, days=28), indication=None)], [WARN]),
+        S([*body_of(), order(Step(28, days=28), indication=None)], [SCHEDULE_UNKNOWN]),
         id="unknown indication, c1 starting at 28 -> schedule-unknown warning, not critical",
     ),
     pytest.param(
-        S([*body_of(), order(Step(9, days=7), indication=None)], [WARN]),
+        S([*body_of(), order(Step(9, days=7), indication=None)], [SCHEDULE_UNKNOWN]),
         id="unknown indication, c1 9 on days 1-7 -> schedule-unknown warning",
     ),
     pytest.param(
@@ -545,11 +559,11 @@ SCENARIOS = [
         id="unknown indication, c2 28 (every indication agrees) -> no card",
     ),
     pytest.param(
-        S([*body_of(), order(Step(30, days=28), indication=None)], [CRIT]),
+        S([*body_of(), order(Step(30, days=28), indication=None)], [OVERDOSE]),
         id="unknown indication, 30 mcg/day -> critical (above every schedule)",
     ),
     pytest.param(
-        S([*body_of(), C91_02, order(Step(28, days=28), indication=None)], [CRIT], STEP_UP_FIX),
+        S([*body_of(), C91_02, order(Step(28, days=28), indication=None)], [OVERDOSE], STEP_UP_FIX),
         id="indication from condition C91.02 (relapse) -> R/R c1 at 28 is critical",
     ),
     pytest.param(
@@ -557,7 +571,7 @@ SCENARIOS = [
         id="indication from condition C91.02, R/R step-up -> no card",
     ),
     pytest.param(
-        S([*body_of(), C91_01, order(Step(28, days=28), indication=None)], [WARN]),
+        S([*body_of(), C91_01, order(Step(28, days=28), indication=None)], [SCHEDULE_UNKNOWN]),
         id="condition C91.01 (remission: MRD or consolidation) at 28 -> schedule-unknown",
     ),
     pytest.param(
@@ -567,7 +581,7 @@ SCENARIOS = [
                 history_c1(None, FIFTY_SIX_DAYS_AGO, 28, 28),
                 order(Step(28, days=28), cycle=None),
             ],
-            [WARN],
+            [SCHEDULE_UNKNOWN],
         ),
         id="unknown cycle (history says none), R/R at 28 -> schedule-unknown warning",
     ),
@@ -578,7 +592,7 @@ SCENARIOS = [
                 history_c1(None, FIFTY_SIX_DAYS_AGO, 28, 28),
                 order(Step(30, days=28), cycle=None),
             ],
-            [CRIT],
+            [OVERDOSE],
         ),
         id="unknown cycle, R/R at 30 -> critical (above every cycle)",
     ),
@@ -600,22 +614,22 @@ SCENARIOS = [
                 history_c1(1, FIFTY_SIX_DAYS_AGO, 28, 28),
                 order(Step(9, days=28), cycle=None),
             ],
-            [WARN],
+            [UNDERDOSE],
             [(28.0, "ug/d", 28)],
         ),
         id="cycle 2 inferred, 9 mcg/day -> underdose warning",
     ),
     # --- order-select and empty doses ---------------------------------------------------------
     pytest.param(
-        S([*body_of(), order(Step(None, days=28))], [INFO], select=True),
+        S([*body_of(), order(Step(None, days=28))], [PENDING], select=True),
         id="order-select, no dose yet -> info reminder only",
     ),
     pytest.param(
-        S([*body_of(), order(Step(28, days=28))], [CRIT], STEP_UP_FIX, select=True),
+        S([*body_of(), order(Step(28, days=28))], [OVERDOSE], STEP_UP_FIX, select=True),
         id="order-select, R/R c1 at 28 -> critical already at selection",
     ),
     pytest.param(
-        S([*body_of(), order(Step(None, days=28))], [WARN]),
+        S([*body_of(), order(Step(None, days=28))], [NOT_COMPUTABLE]),
         id="order-sign, no dose -> cannot verify dose warning",
     ),
     # --- restarts after toxicity (label 2.5, restarts.yaml) ------------------------------------
@@ -626,7 +640,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(28, days=21), cycle=2, reason=CRS3)],
-            [CRIT],
+            [OVERDOSE],
             [(9.0, "ug/d", 7), (28.0, "ug/d", 14)],
             summary_has=("overdose",),
         ),
@@ -635,7 +649,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), noted(order(Step(28, days=21), cycle=3), "Restart after grade 3 CRS")],
-            [CRIT],
+            [OVERDOSE],
             [(9.0, "ug/d", 7), (28.0, "ug/d", 14)],
         ),
         id="adult R/R c3 note 'restart after grade 3 CRS' at 28 -> critical",
@@ -643,7 +657,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), noted(order(Step(28, days=21), cycle=2), "Resume after CRS, resolved")],
-            [CRIT],
+            [OVERDOSE],
             [(9.0, "ug/d", 7), (28.0, "ug/d", 14)],
         ),
         id="adult R/R c2 note 'resume after CRS' (grade not stated) at 28 -> critical",
@@ -669,7 +683,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(Step(9, days=28), cycle=2, reason=CRS3)],
-            [WARN],
+            [UNDERDOSE],
             [(9.0, "ug/d", 7), (28.0, "ug/d", 21)],
         ),
         id="adult R/R c2 restart kept at 9 for 28 days -> underdose warning, escalate after day 7",
@@ -689,7 +703,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*child(), order(Step(15, "ug/m2/d", days=21), cycle=2, reason=CRS3)],
-            [CRIT],
+            [OVERDOSE],
             [(5.3, "ug/d", 7), (15.91, "ug/d", 14)],
         ),
         id="child 30 kg R/R c2 restart after CRS grade 3 at 15 mcg/m2/day -> critical",
@@ -697,7 +711,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), order(*RR_STEP_UP, cycle=2, reason=restart("crs-grade-4", "CRS grade 4"))],
-            [CRIT],
+            [RESTART_AFTER_DISCONTINUATION],
             summary_has=("discontinue permanently",),
         ),
         id="adult restart after CRS grade 4, even at 9 mcg/day -> critical, discontinue for good",
@@ -705,7 +719,7 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), noted(order(*RR_STEP_UP, cycle=2), "Resume after second seizure")],
-            [CRIT],
+            [RESTART_AFTER_DISCONTINUATION],
             summary_has=("discontinue permanently",),
         ),
         id="adult restart after a second seizure (note) -> critical, discontinue permanently",
@@ -720,7 +734,7 @@ SCENARIOS = [
                     reason=restart("neurotoxicity-grade-3-at-9-mcg", "Neurotoxicity at 9 mcg/day"),
                 ),
             ],
-            [CRIT],
+            [RESTART_AFTER_DISCONTINUATION],
         ),
         id="adult restart after grade 3 neurotoxicity that occurred at 9 mcg/day -> critical",
     ),
@@ -752,9 +766,8 @@ def run(service: FlaskClient, scenario: Scenario) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_dose_matrix(service: FlaskClient, scenario: Scenario) -> None:
     cards = run(service, scenario)
-    assert sorted(c["indicator"] for c in cards) == sorted(scenario.cards), [
-        c["summary"] for c in cards
-    ]
+    got = sorted((c["indicator"], c["extension"][FINDING_CODE_EXTENSION]) for c in cards)
+    assert got == sorted(scenario.cards), [c["summary"] for c in cards]
     fixes = [c for c in cards if c.get("suggestions")]
     if scenario.fix is None:
         assert fixes == []

@@ -18,8 +18,8 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds.checks import CheckInput
-from cds.checks.dose import check_dose
+from cds.checks import CheckInput, run_checks
+from cds.checks.dose import CHECK
 from cds.findings import Finding
 from cds.knowledge import DoseSchedule, load_knowledge
 from cds.orders import OrderUnderReview
@@ -104,7 +104,7 @@ def _check(
         start=NOW,
         cycle_day=day,
     )
-    return check_dose(CheckInput(review, patient, (order,), NOW), KNOWLEDGE)
+    return run_checks([CheckInput(review, patient, (order,), NOW)], KNOWLEDGE, [CHECK]).findings
 
 
 def _label_dose(

@@ -14,11 +14,12 @@ from flask.testing import FlaskClient
 from tests.conftest import SIGN
 from tests.fixtures_util import (
     START,
+    Expected,
     Step,
     blinatumomab_order,
     bundle,
-    cards_of_topic,
     dexamethasone_order,
+    findings_of_topic,
     height,
     liver_panel,
     order_sign,
@@ -74,39 +75,48 @@ def chart(
     return bundle([*resources, order, dexamethasone_order(PID)])
 
 
-SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
-    "R/R cycle 1 day 1, outpatient order -> info: 9 days inpatient": (chart(), INFO),
+# The cards of the golden matrix: (topic, indicator, finding code).
+RECOMMENDED = ("hospitalization", "info", "hospitalization-recommended")
+
+SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
+    "R/R cycle 1 day 1, outpatient order -> info: 9 days inpatient": (chart(), [RECOMMENDED]),
     "R/R cycle 1 day 1, order category inpatient -> silent": (chart(category="inpatient"), []),
-    "R/R cycle 1 day 1, order category outpatient -> info": (chart(category="outpatient"), INFO),
+    "R/R cycle 1 day 1, order category outpatient -> info": (
+        chart(category="outpatient"),
+        [RECOMMENDED],
+    ),
     "R/R cycle 1 day 1, the order's Encounter is an inpatient stay (IMP) -> silent": (
         chart(encounter_class="IMP"),
         [],
     ),
     "R/R cycle 1 day 1, the order's Encounter is ambulatory (AMB) -> info": (
         chart(encounter_class="AMB"),
-        INFO,
+        [RECOMMENDED],
     ),
-    "R/R cycle 1 day 8 bag (still inside the 9 days) -> info": (chart(began_days_ago=7), INFO),
+    "R/R cycle 1 day 8 bag (still inside the 9 days) -> info": (
+        chart(began_days_ago=7),
+        [RECOMMENDED],
+    ),
     "R/R cycle 1 day 10 bag -> silent": (chart(began_days_ago=9), []),
-    "MRD cycle 1 day 1 -> info: 3 days": (chart("mrd-positive"), INFO),
+    "MRD cycle 1 day 1 -> info: 3 days": (chart("mrd-positive"), [RECOMMENDED]),
     "MRD cycle 1 day 4 bag -> silent": (chart("mrd-positive", began_days_ago=3), []),
     "consolidation cycle 1 day 1 -> info: 3 days (not the seed's 9)": (
         chart("consolidation"),
-        INFO,
+        [RECOMMENDED],
     ),
-    "R/R cycle 2 day 1 -> info: 2 days": (chart(cycle=2), INFO),
+    "R/R cycle 2 day 1 -> info: 2 days": (chart(cycle=2), [RECOMMENDED]),
     "R/R cycle 2 day 3 bag -> silent": (chart(cycle=2, began_days_ago=2), []),
     "R/R cycle 3 day 1 -> silent (supervision only)": (chart(cycle=3), []),
-    "indication unknown, cycle 1 day 1 -> info (longest stay)": (chart(None), INFO),
+    "indication unknown, cycle 1 day 1 -> info (longest stay)": (chart(None), [RECOMMENDED]),
 }
 
 
 @pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_hospitalization_golden_matrix(
-    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
 ) -> None:
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
-    assert cards_of_topic(body, TOPIC) == expected, [c["summary"] for c in body["cards"]]
+    assert findings_of_topic(body, TOPIC) == expected, [c["summary"] for c in body["cards"]]
 
 
 def test_the_card_says_how_many_days_for_which_cycle(client: FlaskClient) -> None:

@@ -12,11 +12,12 @@ from flask.testing import FlaskClient
 
 from tests.conftest import SIGN
 from tests.fixtures_util import (
+    Expected,
     Step,
     blinatumomab_order,
     bundle,
-    cards_of_topic,
     dexamethasone_order,
+    findings_of_topic,
     height,
     lab,
     liver_panel,
@@ -61,14 +62,22 @@ def chart(*labs: dict[str, Any], cycle: int = 1, day8: bool = False) -> dict[str
     )
 
 
-SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
+# The cards of the golden matrix: (topic, indicator, finding code).
+LIVER_BASELINE_MISSING = ("lab-monitoring", "warning", "lab-liver-baseline-missing")
+LIVER_HOLD_CRITICAL = ("lab-monitoring", "critical", "lab-liver-hold")
+LIVER_HOLD_WARNING = ("lab-monitoring", "warning", "lab-liver-hold")
+NEUTROPENIA_WARNING = ("lab-monitoring", "warning", "lab-neutropenia")
+NEUTROPENIA_INFO = ("lab-monitoring", "info", "lab-neutropenia")
+RESULT_UNREADABLE = ("lab-monitoring", "warning", "lab-result-unreadable")
+
+SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "adult R/R c1 day 1, normal liver panel 2 days before -> silent": (
         chart(*liver_panel(PID)),
         [],
     ),
     "c1 day 1, ALT 250 U/L (ULN 41, 6.1 x) -> critical hold": (
         chart(*liver_panel(PID, alt=250)),
-        [(TOPIC, "critical")],
+        [LIVER_HOLD_CRITICAL],
     ),
     "c1 day 1, ALT 200 U/L (4.9 x ULN 41) -> silent": (
         chart(*liver_panel(PID, alt=200)),
@@ -76,11 +85,11 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "c1 day 1, AST 205 U/L (5.1 x ULN 40) -> critical hold": (
         chart(*liver_panel(PID, ast=205)),
-        [(TOPIC, "critical")],
+        [LIVER_HOLD_CRITICAL],
     ),
     "c1 day 1, bilirubin 3.7 mg/dL (3.1 x ULN 1.2) -> critical hold": (
         chart(*liver_panel(PID, bilirubin=3.7)),
-        [(TOPIC, "critical")],
+        [LIVER_HOLD_CRITICAL],
     ),
     "c1 day 1, bilirubin 3.5 mg/dL (2.9 x ULN) -> silent": (
         chart(*liver_panel(PID, bilirubin=3.5)),
@@ -88,15 +97,15 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "c1 day 8 step-up bag, ALT 300 U/L -> warning hold (not a cycle start)": (
         chart(*liver_panel(PID, alt=300), day8=True),
-        [(TOPIC, "warning")],
+        [LIVER_HOLD_WARNING],
     ),
     "c2 day 1, ALT 300 U/L -> critical hold": (
         chart(*liver_panel(PID, alt=300), cycle=2),
-        [(TOPIC, "critical")],
+        [LIVER_HOLD_CRITICAL],
     ),
     "c1 day 1, ALT 250 U/L with no reference range -> critical on the default ULN 40": (
         chart(*liver_panel(PID, alt=250, ranges=False)),
-        [(TOPIC, "critical")],
+        [LIVER_HOLD_CRITICAL],
     ),
     "c1 day 1, ALT 180 U/L with no range (4.5 x default 40) -> silent": (
         chart(*liver_panel(PID, alt=180, ranges=False)),
@@ -107,7 +116,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
             *liver_panel(PID, bilirubin=None),
             lab(PID, "bili-si", "1975-2", "Bilirubin.total", 70, "umol/L"),
         ),
-        [(TOPIC, "critical")],
+        [LIVER_HOLD_CRITICAL],
     ),
     "c1 day 1, ALT 400 U/L taken 10 days ago (not current) with a normal panel -> silent": (
         chart(
@@ -118,11 +127,11 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "c1 day 1, no liver tests at all -> warning: monitor before initiation": (
         chart(),
-        [(TOPIC, "warning")],
+        [LIVER_BASELINE_MISSING],
     ),
     "c1 day 1, ALT but no bilirubin -> warning (bilirubin missing)": (
         chart(*liver_panel(PID, ast=None, bilirubin=None, ggt=None)),
-        [(TOPIC, "warning")],
+        [LIVER_BASELINE_MISSING],
     ),
     "c1 day 1, AST and bilirubin without ALT or GGT -> silent (ALT or AST is enough)": (
         chart(*liver_panel(PID, alt=None, ggt=None)),
@@ -130,7 +139,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "c1 day 1, liver panel 20 days ago -> warning (outside the 14-day window)": (
         chart(*liver_panel(PID, when="2026-02-10T07:00:00+00:00")),
-        [(TOPIC, "warning")],
+        [LIVER_BASELINE_MISSING],
     ),
     "c2 day 1 without any liver tests -> silent (baseline is before cycle 1)": (
         chart(cycle=2),
@@ -141,22 +150,22 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
             *liver_panel(PID, alt=None),
             lab(PID, "alt-iu", "1742-6", "ALT", 260, "[IU]/L"),
         ),
-        [(TOPIC, "critical")],
+        [LIVER_HOLD_CRITICAL],
     ),
     "c1 day 1, ALT in an unknown unit -> warning: could not check it": (
         chart(
             *liver_panel(PID, alt=None),
             lab(PID, "alt-odd", "1742-6", "ALT", 260, "mmol/s"),
         ),
-        [(TOPIC, "warning")],
+        [RESULT_UNREADABLE],
     ),
     "ANC 0.3 x10^9/L (grade 4) -> warning": (
         chart(*liver_panel(PID), neutrophils(PID, 0.3)),
-        [(TOPIC, "warning")],
+        [NEUTROPENIA_WARNING],
     ),
     "ANC 800 /uL (0.8 x10^9/L, grade 3) -> info": (
         chart(*liver_panel(PID), neutrophils(PID, 800, "/uL")),
-        [(TOPIC, "info")],
+        [NEUTROPENIA_INFO],
     ),
     "ANC 2.1 10*3/uL -> silent": (
         chart(*liver_panel(PID), neutrophils(PID, 2.1, "10*3/uL")),
@@ -168,17 +177,17 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "ALT 300 and ANC 0.4 -> critical hold and a neutropenia warning": (
         chart(*liver_panel(PID, alt=300), neutrophils(PID, 0.4)),
-        [(TOPIC, "critical"), (TOPIC, "warning")],
+        [LIVER_HOLD_CRITICAL, NEUTROPENIA_WARNING],
     ),
 }
 
 
 @pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_lab_monitoring_golden_matrix(
-    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
 ) -> None:
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
-    assert cards_of_topic(body, TOPIC) == sorted(expected), [c["summary"] for c in body["cards"]]
+    assert findings_of_topic(body, TOPIC) == sorted(expected), [c["summary"] for c in body["cards"]]
 
 
 def test_the_hold_card_names_the_result_its_limit_and_where_the_uln_came_from(

@@ -18,8 +18,8 @@ import yaml
 from flask.testing import FlaskClient
 
 from cds.__main__ import request_from_bundle
-from cds.checks import CheckInput
-from cds.checks.neonate import bag_of, check_neonate, names_preservative, rules
+from cds.checks import CheckInput, run_checks
+from cds.checks.neonate import CHECK, bag_of, names_preservative, rules
 from cds.fhir.snapshot import OBSERVATION_VALUE_SETS
 from cds.findings import Finding
 from cds.knowledge import KNOWLEDGE_DIR, Knowledge, load_knowledge
@@ -29,11 +29,13 @@ from tests.conftest import FIXTURES, NOW, SIGN, load_json
 from tests.fixtures_util import (
     LOINC,
     UCUM,
+    Expected,
     Step,
     blinatumomab_order,
     bundle,
     cards_of_topic,
     dexamethasone_order,
+    findings_of_topic,
     height,
     order_sign,
     patient,
@@ -140,30 +142,36 @@ SEVEN_DAYS = (7, "d")
 CRITICAL = [(TOPIC, "critical")]
 WARNING = [(TOPIC, "warning")]
 
-SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
+# The cards of the golden matrix: (topic, indicator, finding code).
+BAG_UNDER_WEIGHT = ("neonate-formulation", "critical", "neonate-bag-under-weight")
+BENZYL_ALCOHOL = ("neonate-formulation", "critical", "neonate-benzyl-alcohol")
+FORMULATION_NOT_VERIFIED = ("neonate-formulation", "warning", "neonate-formulation-not-verified")
+NOT_STUDIED = ("neonate-formulation", "warning", "neonate-not-studied")
+
+SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "neonate 10 days 3.2 kg, 7-day bag -> critical (benzyl alcohol) + not-studied warning": (
         chart(born=DAYS_10, kg=3.2, cm=50, bag=SEVEN_DAYS),
-        [(TOPIC, "critical"), (TOPIC, "warning")],
+        [BENZYL_ALCOHOL, NOT_STUDIED],
     ),
     "neonate 10 days 3.2 kg, 24-hour bag -> not-studied warning only": (
         chart(born=DAYS_10, kg=3.2, cm=50, bag=(24, "h")),
-        WARNING,
+        [NOT_STUDIED],
     ),
     "neonate 2 days 2.9 kg, no bag duration -> one warning (not studied, bag unstated)": (
         chart(born=DAYS_2, kg=2.9, cm=48, bag=None),
-        WARNING,
+        [NOT_STUDIED],
     ),
     "neonate 10 days, no weight, 96-hour bag -> critical + one warning": (
         chart(born=DAYS_10, kg=None, cm=50, bag=(96, "h")),
-        [(TOPIC, "critical"), (TOPIC, "warning")],
+        [BENZYL_ALCOHOL, NOT_STUDIED],
     ),
     "infant 3 months 4.8 kg, 96-hour bag -> critical (under 5.4 kg)": (
         chart(born=MONTHS_3, kg=4.8, cm=58, bag=(96, "h")),
-        CRITICAL,
+        [BAG_UNDER_WEIGHT],
     ),
     "infant 5 months 5.3 kg, 1-week bag in wk -> critical (under 5.4 kg)": (
         chart(born=MONTHS_5, kg=5.3, cm=62, bag=(1, "wk")),
-        CRITICAL,
+        [BAG_UNDER_WEIGHT],
     ),
     "infant 3 months 5.4 kg exactly, 72-hour bag -> silent": (
         chart(born=MONTHS_3, kg=5.4, cm=59, bag=(72, "h")),
@@ -195,7 +203,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
             bag=(48, "h"),
             note="Prepare with Bacteriostatic 0.9% Sodium Chloride (0.9% benzyl alcohol).",
         ),
-        CRITICAL,
+        [BAG_UNDER_WEIGHT],
     ),
     "infant 3 months 4.1 kg, 7-day bag named in the medication text only -> critical": (
         chart(
@@ -205,15 +213,15 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
             bag=None,
             medication_text="Blinatumomab 7-day bag (with preservative) continuous IV infusion",
         ),
-        CRITICAL,
+        [BAG_UNDER_WEIGHT],
     ),
     "infant 3 months 4.8 kg, no bag duration -> could-not-verify warning": (
         chart(born=MONTHS_3, kg=4.8, cm=58, bag=None),
-        WARNING,
+        [FORMULATION_NOT_VERIFIED],
     ),
     "child 3 years, no weight, 96-hour bag -> could-not-verify warning": (
         chart(born=YEARS_3, kg=None, cm=95, bag=(96, "h")),
-        WARNING,
+        [FORMULATION_NOT_VERIFIED],
     ),
     "child 3 years, no weight, 24-hour bag -> silent": (
         chart(born=YEARS_3, kg=None, cm=95, bag=(24, "h")),
@@ -234,14 +242,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
 }
 
 # Read only once the snapshot keeps birth weight and gestational age (OBSERVATION_VALUE_SETS).
-BIRTH_SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
+BIRTH_SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "infant 6 weeks born at 31 weeks, 5.6 kg, 7-day bag -> critical (early preterm)": (
         chart(gestational_age(31, WEEKS_6), born=WEEKS_6, kg=5.6, cm=57, bag=SEVEN_DAYS),
-        CRITICAL,
+        [BENZYL_ALCOHOL],
     ),
     "infant 7 weeks, birth weight 1250 g, 5.5 kg, 96-hour bag -> critical (VLBW)": (
         chart(birth_weight(1250, WEEKS_7), born=WEEKS_7, kg=5.5, cm=56, bag=(96, "h")),
-        CRITICAL,
+        [BENZYL_ALCOHOL],
     ),
     "infant 6 weeks born at 36 weeks, 5.6 kg, 7-day bag -> silent": (
         chart(gestational_age(36, WEEKS_6), born=WEEKS_6, kg=5.6, cm=57, bag=SEVEN_DAYS),
@@ -258,10 +266,10 @@ if BIRTH_DATA_READ:
 
 @pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_neonate_formulation_golden_matrix(
-    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
 ) -> None:
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
-    assert cards_of_topic(body, TOPIC) == sorted(expected)
+    assert findings_of_topic(body, TOPIC) == sorted(expected)
 
 
 @pytest.mark.skipif(
@@ -272,10 +280,10 @@ def test_neonate_formulation_golden_matrix(
     ("chart_bundle", "expected"), BIRTH_SCENARIOS.values(), ids=BIRTH_SCENARIOS.keys()
 )
 def test_birth_data_scenarios_through_the_service(
-    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
 ) -> None:
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
-    assert cards_of_topic(body, TOPIC) == sorted(expected)
+    assert findings_of_topic(body, TOPIC) == sorted(expected)
 
 
 def _card(body: dict[str, Any], indicator: str) -> dict[str, Any]:
@@ -463,7 +471,7 @@ def _run(knowledge: Knowledge, born: date, *observations: ObservationFact) -> li
         ),
     )
     review = OrderUnderReview(order, "relapsed-refractory", "coded", 1, "coded", NOW, 1)
-    return check_neonate(CheckInput(review, snapshot, (order,), NOW), knowledge)
+    return run_checks([CheckInput(review, snapshot, (order,), NOW)], knowledge, [CHECK]).findings
 
 
 @pytest.mark.parametrize(

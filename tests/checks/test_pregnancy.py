@@ -20,12 +20,14 @@ from tests.conftest import NOW, SIGN
 from tests.fixtures_util import (
     LOINC,
     SNOMED,
+    Expected,
     Step,
     blinatumomab_order,
     bundle,
     cards_of_topic,
     condition,
     dexamethasone_order,
+    findings_of_topic,
     height,
     observation,
     order_sign,
@@ -144,42 +146,50 @@ WARNING = ("pregnancy-status", "warning")
 CRITICAL = ("pregnancy-status", "critical")
 
 # The infusion starts 2026-03-02T10:00Z; the 28-year-old woman is in cycle 1 unless said otherwise.
-SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
+# The cards of the golden matrix: (topic, indicator, finding code).
+APPLICABILITY_UNKNOWN = ("pregnancy-status", "warning", "pregnancy-applicability-unknown")
+BREASTFEEDING = ("pregnancy-status", "warning", "pregnancy-breastfeeding")
+CONTRACEPTION_REMINDER = ("pregnancy-status", "info", "pregnancy-contraception-reminder")
+POSITIVE = ("pregnancy-status", "critical", "pregnancy-positive")
+STATUS_UNKNOWN = ("pregnancy-status", "warning", "pregnancy-status-unknown")
+TEST_REMINDER = ("pregnancy-status", "info", "pregnancy-test-reminder")
+
+SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "negative urine hCG 2 days ago -> contraception reminder only": (
         chart(urine_hcg("2026-02-28T09:00:00+00:00", "negative")),
-        [REMINDER],
+        [CONTRACEPTION_REMINDER],
     ),
     "negative urine hCG 10 days ago -> warning": (
         chart(urine_hcg("2026-02-20T09:00:00+00:00", "negative")),
-        [REMINDER, WARNING],
+        [CONTRACEPTION_REMINDER, STATUS_UNKNOWN],
     ),
-    "no test at all -> warning": (chart(), [REMINDER, WARNING]),
+    "no test at all -> warning": (chart(), [CONTRACEPTION_REMINDER, STATUS_UNKNOWN]),
     "pregnancy status pregnant 3 weeks ago, nothing later -> critical": (
         chart(status("2026-02-09T09:00:00+00:00", PREGNANT)),
-        [CRITICAL, REMINDER],
+        [POSITIVE, CONTRACEPTION_REMINDER],
     ),
     "positive then a later negative -> no critical": (
         chart(
             urine_hcg("2026-02-09T09:00:00+00:00", "positive", oid="old"),
             urine_hcg("2026-03-01T09:00:00+00:00", "negative"),
         ),
-        [REMINDER],
+        [CONTRACEPTION_REMINDER],
     ),
     "quantitative hCG 1200 above range -> critical": (
         chart(serum_hcg("2026-02-28T09:00:00+00:00", 1200)),
-        [CRITICAL, REMINDER],
+        [POSITIVE, CONTRACEPTION_REMINDER],
     ),
     "quantitative hCG 2 within range -> negative": (
         chart(serum_hcg("2026-02-28T09:00:00+00:00", 2)),
-        [REMINDER],
+        [CONTRACEPTION_REMINDER],
     ),
     "quantitative hCG 8 without a range: above the default 5 -> critical": (
         chart(serum_hcg("2026-02-28T09:00:00+00:00", 8, high=None)),
-        [CRITICAL, REMINDER],
+        [POSITIVE, CONTRACEPTION_REMINDER],
     ),
     "SNOMED not pregnant yesterday -> ok": (
         chart(status("2026-03-01T09:00:00+00:00", NOT_PREGNANT_SNOMED)),
-        [REMINDER],
+        [CONTRACEPTION_REMINDER],
     ),
     "preliminary negative result does not count -> warning": (
         chart(
@@ -192,12 +202,15 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
                 valueCodeableConcept={"coding": [{"system": SNOMED, "code": "260385009"}]},
             )
         ),
-        [REMINDER, WARNING],
+        [CONTRACEPTION_REMINDER, STATUS_UNKNOWN],
     ),
-    "cycle 3 -> info reminders": (chart(cycle=3, history=[EARLIER_CYCLE]), [REMINDER, REMINDER]),
+    "cycle 3 -> info reminders": (
+        chart(cycle=3, history=[EARLIER_CYCLE]),
+        [CONTRACEPTION_REMINDER, TEST_REMINDER],
+    ),
     "cycle 3 with an old positive never followed by a negative -> critical": (
         chart(urine_hcg("2025-12-20T09:00:00+00:00", "positive"), cycle=3, history=[EARLIER_CYCLE]),
-        [CRITICAL, REMINDER],
+        [POSITIVE, CONTRACEPTION_REMINDER],
     ),
     "62-year-old woman -> silent": (chart(born="1964-01-10"), []),
     "11-year-old girl -> silent": (chart(born="2014-08-01"), []),
@@ -209,8 +222,8 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
         ),
         [],
     ),
-    "sex not recorded -> warning": (chart(gender=None), [WARNING]),
-    "birth date missing -> warning": (chart(born=None), [WARNING]),
+    "sex not recorded -> warning": (chart(gender=None), [APPLICABILITY_UNKNOWN]),
+    "birth date missing -> warning": (chart(born=None), [APPLICABILITY_UNKNOWN]),
     "currently breastfeeding -> warning": (
         chart(
             urine_hcg("2026-02-28T09:00:00+00:00", "negative"),
@@ -226,17 +239,17 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
                 },
             ),
         ),
-        [REMINDER, WARNING],
+        [CONTRACEPTION_REMINDER, BREASTFEEDING],
     ),
 }
 
 
 @pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_pregnancy_golden_matrix(
-    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
 ) -> None:
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
-    assert cards_of_topic(body, "pregnancy-status") == sorted(expected)
+    assert findings_of_topic(body, "pregnancy-status") == sorted(expected)
 
 
 def test_the_missing_test_comes_with_an_hcg_order_to_accept(client: FlaskClient) -> None:

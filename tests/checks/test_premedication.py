@@ -12,11 +12,13 @@ from flask.testing import FlaskClient
 from tests.conftest import SIGN
 from tests.fixtures_util import (
     RXNORM,
+    Expected,
     Step,
     blinatumomab_order,
     bundle,
     cards_of_topic,
     dexamethasone_order,
+    findings_of_topic,
     height,
     order_sign,
     patient,
@@ -89,19 +91,24 @@ EARLIER_C1 = blinatumomab_order(
 REMINDER = ("premedication", "info")
 WARNING = ("premedication", "warning")
 
-SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
+# The cards of the golden matrix: (topic, indicator, finding code).
+LOW_DOSE = ("premedication", "warning", "premedication-low-dose")
+MISSING = ("premedication", "warning", "premedication-missing")
+STEP_UP_REMINDER = ("premedication", "info", "premedication-step-up-reminder")
+
+SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "adult R/R c1 with dexamethasone 20 mg -> only the day-8 reminder": (
         chart(dexamethasone_order(PID, 20)),
-        [REMINDER],
+        [STEP_UP_REMINDER],
     ),
-    "adult R/R c1 without premedication -> warning": (chart(), [REMINDER, WARNING]),
+    "adult R/R c1 without premedication -> warning": (chart(), [STEP_UP_REMINDER, MISSING]),
     "adult R/R c1 dexamethasone 16 mg (20% low) -> warning": (
         chart(dexamethasone_order(PID, 16)),
-        [REMINDER, WARNING],
+        [STEP_UP_REMINDER, LOW_DOSE],
     ),
     "adult R/R c1 dexamethasone 18.5 mg (7.5% low) -> no warning": (
         chart(dexamethasone_order(PID, 18.5)),
-        [REMINDER],
+        [STEP_UP_REMINDER],
     ),
     "adult MRD c1 prednisone 100 mg -> ok": (
         chart(prednisone_order(100), indication="mrd-positive"),
@@ -113,7 +120,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "adult MRD c1 prednisone 50 mg -> warning": (
         chart(prednisone_order(50), indication="mrd-positive"),
-        [WARNING],
+        [LOW_DOSE],
     ),
     "adult consolidation c2, active dexamethasone timed 1 h before -> ok": (
         chart(
@@ -131,11 +138,11 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
             cycle=2,
             history=[EARLIER_C1],
         ),
-        [WARNING],
+        [MISSING],
     ),
     "adult R/R c2 without premedication -> warning (every cycle)": (
         chart(indication="relapsed-refractory", cycle=2, history=[EARLIER_C1]),
-        [WARNING],
+        [MISSING],
     ),
     "adult R/R day-8 step-up bag without premedication -> warning": (
         chart(
@@ -153,7 +160,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
                 )
             ],
         ),
-        [WARNING],
+        [MISSING],
     ),
     "adult R/R c3 restart after interruption without premedication -> warning": (
         chart(
@@ -162,11 +169,11 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
             steps=[Step(28, days=10)],
             note="Restart after 6-hour interruption (line occlusion)",
         ),
-        [WARNING],
+        [MISSING],
     ),
     "child 8 y 20 kg 115 cm R/R c1 without dexamethasone -> warning": (
         chart(born=CHILD_8, kg=20, cm=115, steps=[Step(5, unit="ug/m2/d", days=7)]),
-        [WARNING],
+        [MISSING],
     ),
     "child 8 y R/R c1 dexamethasone 4 mg for 0.8 m² -> ok": (
         chart(
@@ -199,10 +206,10 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
 
 @pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_premedication_golden_matrix(
-    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
 ) -> None:
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
-    assert cards_of_topic(body, "premedication") == sorted(expected)
+    assert findings_of_topic(body, "premedication") == sorted(expected)
 
 
 def _suggested(body: dict[str, Any]) -> dict[str, Any]:

@@ -18,11 +18,13 @@ from cds.services import Engine
 from cds.settings import Settings
 from tests.conftest import NOW, SIGN
 from tests.fixtures_util import (
+    Expected,
     Step,
     blinatumomab_order,
     bundle,
     cards_of_topic,
     dexamethasone_order,
+    findings_of_topic,
     height,
     order_sign,
     patient,
@@ -93,19 +95,25 @@ EARLIER_CYCLE = blinatumomab_order(
 )
 
 # The infusion starts 2026-03-02T10:00Z.
-SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
+# The cards of the golden matrix: (topic, indicator, finding code).
+DURING_TREATMENT = ("live-vaccine", "critical", "live-vaccine-during-treatment")
+ORDERED_TOGETHER = ("live-vaccine", "critical", "live-vaccine-ordered-together")
+RECENT = ("live-vaccine", "critical", "live-vaccine-recent")
+STILL_ORDERED = ("live-vaccine", "critical", "live-vaccine-still-ordered")
+
+SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "MMR 10 days before -> critical": (
         chart(immunization("03", "MMR", "2026-02-20")),
-        [("live-vaccine", "critical")],
+        [RECENT],
     ),
     "MMR 20 days before -> silent": (chart(immunization("03", "MMR", "2026-02-10")), []),
     "varicella 13 days before -> critical": (
         chart(immunization("21", "varicella", "2026-02-17")),
-        [("live-vaccine", "critical")],
+        [RECENT],
     ),
     "yellow fever exactly 14 days before the hour -> critical": (
         chart(immunization("37", "yellow fever", "2026-02-16T10:00:00+00:00")),
-        [("live-vaccine", "critical")],
+        [RECENT],
     ),
     "yellow fever 14 days and 1 hour before -> silent": (
         chart(immunization("37", "yellow fever", "2026-02-16T09:00:00+00:00")),
@@ -113,7 +121,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "intranasal influenza (LAIV) 5 days before -> critical": (
         chart(immunization("111", "influenza, live, intranasal", "2026-02-25")),
-        [("live-vaccine", "critical")],
+        [RECENT],
     ),
     "inactivated influenza 3 days before -> silent": (
         chart(immunization("141", "Influenza, seasonal, injectable", "2026-02-27")),
@@ -133,7 +141,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "MMR ordered together with blinatumomab -> critical": (
         chart(vaccine_order("03", "MMR")),
-        [("live-vaccine", "critical")],
+        [ORDERED_TOGETHER],
     ),
     "inactivated flu ordered together -> silent": (
         chart(vaccine_order("141", "Influenza, seasonal, injectable")),
@@ -141,7 +149,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "MMR given between cycle 1 and cycle 2 -> critical (during treatment)": (
         chart(immunization("03", "MMR", "2026-02-01"), cycle=2, history=[EARLIER_CYCLE]),
-        [("live-vaccine", "critical")],
+        [DURING_TREATMENT],
     ),
     "MMR before treatment began, cycle 2 -> silent": (
         chart(immunization("03", "MMR", "2025-12-01"), cycle=2, history=[EARLIER_CYCLE]),
@@ -153,17 +161,17 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
             cycle=2,
             history=[EARLIER_CYCLE],
         ),
-        [("live-vaccine", "critical")],
+        [STILL_ORDERED],
     ),
 }
 
 
 @pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_live_vaccine_golden_matrix(
-    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
 ) -> None:
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
-    assert cards_of_topic(body, "live-vaccine") == expected
+    assert findings_of_topic(body, "live-vaccine") == expected
 
 
 def test_a_co_ordered_live_vaccine_comes_with_a_delete_suggestion(client: FlaskClient) -> None:

@@ -110,3 +110,29 @@ def test_quantize_refuses_what_cannot_be_compared() -> None:
 )
 def test_numbers_on_cards_lose_only_decimal_zeros(value: str, precision: str, text: str) -> None:
     assert units.format_number(Decimal(value), precision) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "target", "expected"),
+    [
+        pytest.param("24", "h", "d", "1", id="a 24-hour bag is exactly one day (never 2 by ceil)"),
+        pytest.param("96", "hours", "d", "4", id="free-text hours"),
+        pytest.param("72", "hrs", "d", "3", id="free-text hrs"),
+        pytest.param("1", "wk", "h", "168", id="the 7-day bag in UCUM wk is 168 h"),
+        pytest.param("2", "weeks", "d", "14", id="free-text weeks"),
+        pytest.param("7", "d", "wk", "1", id="days to weeks"),
+        pytest.param("224", "d", "wk", "32", id="gestational age 224 days is 32 weeks"),
+        pytest.param("1440", "min", "d", "1", id="minutes"),
+        pytest.param("86400", "s", "d", "1", id="seconds"),
+        pytest.param("1", "mo", "d", "30.4375", id="UCUM mean Julian month"),
+        pytest.param("28", "Days", "d", "28", id="case does not matter"),
+    ],
+)
+def test_durations_convert_exactly(value: str, unit: str, target: str, expected: str) -> None:
+    assert units.duration(Decimal(value), unit, target) == Decimal(expected)
+
+
+@pytest.mark.parametrize("unit", ["mg", "", None, "{bag}", "ug/d", "dys"])
+def test_a_unit_that_is_not_a_duration_is_refused(unit: str | None) -> None:
+    with pytest.raises(units.UnitError):
+        units.duration(Decimal(1), unit, "d")

@@ -1,0 +1,128 @@
+"""Interruption arithmetic: infusion days used in a cycle, gaps, and what a new order resumes.
+
+Label §2.4: an interruption of at most 7 days continues the same cycle to 28 infusion days in all;
+a longer one starts a new cycle; restarting after 4 hours or more needs the premedication and
+supervision of a cycle start. The periods come from earlier blinatumomab orders and, where the EHR
+sends them, MedicationAdministration records (the caller picks the statuses the knowledge file
+names); numbers live in `knowledge/interruptions.yaml`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from cds.knowledge.label_rules import InterruptionRules
+
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime
+    source: str = ""  # e.g. "MedicationAdministration/ma-3"
+
+
+def merged(periods: Iterable[Period]) -> list[Period]:
+    """Infusion periods in time order, overlaps and touching periods joined (an order and its
+    administrations describe the same infusion)."""
+    result: list[Period] = []
+    for period in sorted(periods, key=lambda p: p.start):
+        if period.end <= period.start:
+            continue
+        if result and period.start <= result[-1].end:
+            last = result[-1]
+            result[-1] = Period(last.start, max(last.end, period.end), last.source)
+        else:
+            result.append(period)
+    return result
+
+
+def _days(span: timedelta) -> Decimal:
+    return Decimal(span.total_seconds()) / Decimal(86400)
+
+
+@dataclass(frozen=True)
+class CycleSoFar:
+    """The current cycle as the periods before a new order's start show it."""
+
+    periods: tuple[Period, ...]  # this cycle's infusions (empty: none on file)
+    infusion_days_used: Decimal
+    last_end: datetime | None
+
+
+def current_cycle(
+    periods: Iterable[Period], before: datetime, rules: InterruptionRules
+) -> CycleSoFar:
+    """Infusions before `before`, cut into cycles at every gap longer than the interruption limit
+    (or once a cycle's infusion days are complete); the last of them is the current cycle."""
+    limit = timedelta(days=rules.max_interruption_days)
+    full = Decimal(rules.infusion_days_per_cycle)
+    cycle: list[Period] = []
+    used = Decimal(0)
+    for period in merged(p for p in periods if p.start < before):
+        period = Period(period.start, min(period.end, before), period.source)
+        if cycle and (period.start - cycle[-1].end > limit or used >= full):
+            cycle, used = [], Decimal(0)
+        cycle.append(period)
+        used += _days(period.end - period.start)
+    return CycleSoFar(tuple(cycle), used, cycle[-1].end if cycle else None)
+
+
+Resumption = Literal["first-infusion", "continues", "restart-same-cycle", "new-cycle"]
+
+
+@dataclass(frozen=True)
+class ResumeVerdict:
+    kind: Resumption
+    gap: timedelta | None  # from the last infusion's end to the new start
+    infusion_days_used: Decimal  # in the cycle the new order continues (0 for a new cycle)
+    infusion_days_left: Decimal
+    needs_restart_premedication: bool  # a restart after >= 4 h inside a cycle
+    order_too_long: bool  # runs past the cycle's 28 infusion days
+    overrun_days: Decimal
+
+
+def resume(
+    periods: Iterable[Period],
+    new_start: datetime,
+    new_end: datetime,
+    rules: InterruptionRules,
+) -> ResumeVerdict:
+    """What a new order (new_start..new_end) is, given the earlier infusions.
+
+    - no earlier infusion, or a gap over the limit, or a complete cycle: a new cycle (its own 28
+      days: an order longer than that runs past day 28, item 4 of issue 15);
+    - a gap under the bag-change tolerance: the same infusion continues;
+    - otherwise a restart inside the cycle, needing premedication from `restart_after_hours`."""
+    so_far = current_cycle(periods, new_start, rules)
+    full = Decimal(rules.infusion_days_per_cycle)
+    tolerance = timedelta(hours=float(rules.bag_change_tolerance_hours))
+    length = _days(new_end - new_start)
+    if so_far.last_end is None:
+        return _verdict("first-infusion", None, Decimal(0), full, False, length, tolerance)
+    gap = max(new_start - so_far.last_end, timedelta(0))
+    if gap > timedelta(days=rules.max_interruption_days) or so_far.infusion_days_used >= full:
+        return _verdict("new-cycle", gap, Decimal(0), full, False, length, tolerance)
+    used = so_far.infusion_days_used
+    kind: Resumption = "continues" if gap <= tolerance else "restart-same-cycle"
+    premed = gap >= timedelta(hours=rules.restart_after_hours)
+    return _verdict(kind, gap, used, full - used, premed, length, tolerance)
+
+
+def _verdict(
+    kind: Resumption,
+    gap: timedelta | None,
+    used: Decimal,
+    left: Decimal,
+    premed: bool,
+    length: Decimal,
+    tolerance: timedelta,
+) -> ResumeVerdict:
+    overrun = length - left
+    too_long = overrun > _days(tolerance)
+    return ResumeVerdict(kind, gap, used, left, premed, too_long, max(overrun, Decimal(0)))

@@ -1,0 +1,221 @@
+"""Toxicity recorded on the chart: what it means for a new blinatumomab order (label §2.4).
+
+CRS and neurological toxicity carry their grade in the ICD-10-CM code (D89.83-, G92.0-); seizures
+are counted. Only Conditions that began after an earlier blinatumomab start count, whatever their
+clinical status: a resolved grade 4 CRS still means never again. Codes and limits live in
+`knowledge/toxicity.yaml`; this module turns them into one verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from cds.dated_conditions import DatedCondition
+from cds.knowledge.label_rules import ToxicityKind, ToxicityRules
+
+Action = Literal["discontinue", "restart-reduced", "confirm", "none"]
+_STRENGTH: dict[Action, int] = {"none": 0, "confirm": 1, "restart-reduced": 2, "discontinue": 3}
+
+
+@dataclass(frozen=True)
+class ToxicityEvent:
+    resource: str
+    kind: ToxicityKind
+    grade: int | None
+    seizures: int
+    onset: datetime | None
+    abatement: datetime | None
+
+
+@dataclass(frozen=True)
+class ToxicityVerdict:
+    action: Action  # confirm = a grade that cannot be read, or a toxicity whose date is unknown
+    reasons: tuple[str, ...]  # one line per finding, strongest first
+    events: tuple[ToxicityEvent, ...]
+    source: str
+
+    @property
+    def blocks_any_order(self) -> bool:
+        return self.action == "discontinue"
+
+
+def toxicity_events(
+    conditions: Iterable[DatedCondition], rules: ToxicityRules
+) -> list[ToxicityEvent]:
+    """Every Condition coded as a blinatumomab-relevant toxicity (undated ones included)."""
+    events = []
+    for condition in conditions:
+        if condition.verification_status in rules.ignored_verification_statuses:
+            continue
+        for system, code in sorted(condition.codes):
+            entry = rules.classify(code) if system == rules.code_system else None
+            if entry is not None:
+                events.append(
+                    ToxicityEvent(
+                        condition.resource,
+                        entry.kind,
+                        entry.grade,
+                        entry.seizures,
+                        condition.when,
+                        condition.abatement,
+                    )
+                )
+                break
+    return events
+
+
+def assess(
+    conditions: Iterable[DatedCondition],
+    first_blinatumomab_start: datetime | None,
+    rules: ToxicityRules,
+    now: datetime,
+) -> ToxicityVerdict:
+    """The label's consequence of the charted toxicities for any new blinatumomab order.
+
+    `first_blinatumomab_start`: the earliest earlier blinatumomab infusion (None: none on file, so
+    no toxicity can be blinatumomab's)."""
+    if first_blinatumomab_start is None:
+        return ToxicityVerdict("none", (), (), rules.crs.source)
+    found: list[tuple[Action, str, str]] = []
+    counted: list[ToxicityEvent] = []
+    for event in toxicity_events(conditions, rules):
+        if event.onset is None:
+            found.append(("confirm", f"{_name(event)} has no onset date", rules.crs.source))
+            counted.append(event)
+        elif event.onset >= first_blinatumomab_start:
+            counted.append(event)
+    found += _graded(counted, rules, now)
+    found += _seizures(counted, rules)
+    if not found:
+        return ToxicityVerdict("none", (), tuple(counted), rules.crs.source)
+    found.sort(key=lambda item: -_STRENGTH[item[0]])
+    action, _, source = found[0]
+    return ToxicityVerdict(action, tuple(text for _, text, _ in found), tuple(counted), source)
+
+
+def _graded(
+    events: list[ToxicityEvent], rules: ToxicityRules, now: datetime
+) -> list[tuple[Action, str, str]]:
+    found: list[tuple[Action, str, str]] = []
+    for kind in ("crs", "neurotoxicity"):
+        rule = rules.crs if kind == "crs" else rules.neurotoxicity
+        mine = sorted(
+            (e for e in events if e.kind == kind and e.onset is not None),
+            key=lambda e: e.onset or now,
+        )
+        severe = [
+            e for e in mine if e.grade is not None and e.grade >= rule.restart_reduced_from_grade
+        ]
+        for event in mine:
+            grade = event.grade
+            if grade is None:
+                found.append(("confirm", f"{_name(event)}: grade not recorded", rule.source))
+            elif grade >= rule.discontinue_from_grade:
+                found.append(
+                    ("discontinue", f"{_name(event)}: discontinue permanently", rule.source)
+                )
+            elif grade >= rule.restart_reduced_from_grade:
+                found.append(_severe(event, severe, rules, now))
+    return found
+
+
+def _severe(
+    event: ToxicityEvent, severe: list[ToxicityEvent], rules: ToxicityRules, now: datetime
+) -> tuple[Action, str, str]:
+    """Grade 3: a reduced restart, unless neurotoxicity recurred or resolved too slowly."""
+    source = rules.crs.source if event.kind == "crs" else rules.neurotoxicity.source
+    restart: tuple[Action, str, str] = (
+        "restart-reduced",
+        f"{_name(event)}: restart at the reduced dose for {rules.restart.reduced_days} days",
+        source,
+    )
+    if event.kind != "neurotoxicity":
+        return restart
+    neuro, max_days = rules.neurotoxicity, rules.neurotoxicity.max_resolution_days
+    earlier = [
+        e
+        for e in severe
+        if e is not event
+        and e.abatement is not None
+        and e.onset is not None
+        and event.onset is not None
+        and e.abatement <= event.onset
+    ]
+    if neuro.recurrence_discontinues and earlier:
+        return ("discontinue", f"{_name(event)} recurred after an earlier one resolved", source)
+    if max_days is not None and event.onset is not None:
+        end = event.abatement or now
+        days = (end - event.onset) / timedelta(days=1)
+        if days > max_days:
+            still = "" if event.abatement else " and is not yet recorded as resolved"
+            return (
+                "discontinue",
+                f"{_name(event)} took {days:.0f} days to resolve{still} (more than {max_days})",
+                source,
+            )
+        if event.abatement is None:
+            return (
+                "restart-reduced",
+                f"{_name(event)} is not yet recorded as resolved; restart only at the reduced dose",
+                source,
+            )
+    return restart
+
+
+def _seizures(events: list[ToxicityEvent], rules: ToxicityRules) -> list[tuple[Action, str, str]]:
+    count = sum(e.seizures for e in events if e.kind == "seizure" and e.onset is not None)
+    limit = rules.seizure.discontinue_when_more_than
+    if count > limit:
+        text = f"{count} seizures since blinatumomab (more than {limit})"
+        return [("discontinue", text, rules.seizure.source)]
+    return []
+
+
+_KIND_NAMES = {"crs": "CRS", "neurotoxicity": "neurological toxicity", "seizure": "seizure"}
+
+
+def _name(event: ToxicityEvent) -> str:
+    kind = {"crs": "CRS", "neurotoxicity": "neurological toxicity", "seizure": "seizure"}[
+        event.kind
+    ]
+    return f"{kind} grade {event.grade}" if event.grade is not None else kind
+
+
+@dataclass(frozen=True)
+class RestartDose:
+    """The dose the label allows on the first days of a restart after a grade 3 toxicity."""
+
+    mcg_per_day: Decimal | None  # fixed dose (>= 45 kg)
+    mcg_per_m2_per_day: Decimal | None  # BSA-based (< 45 kg)
+    cap_mcg_per_day: Decimal
+    days: int
+
+
+def reduced_restart(weight_kg: Decimal, rules: ToxicityRules) -> RestartDose:
+    restart = rules.restart
+    if weight_kg >= restart.weight_threshold_kg:
+        return RestartDose(restart.mcg_per_day, None, restart.cap_mcg_per_day, restart.reduced_days)
+    return RestartDose(
+        None, restart.mcg_per_m2_per_day, restart.cap_mcg_per_day, restart.reduced_days
+    )
+
+
+def restart_too_high(
+    ordered_mcg_per_day: Decimal,
+    allowed: RestartDose,
+    bsa_m2: Decimal | None,
+    tolerance_above_percent: Decimal,
+) -> bool | None:
+    """Is the first step of a restart above what the label allows (None: BSA needed, unknown)?"""
+    if allowed.mcg_per_day is not None:
+        limit = allowed.mcg_per_day
+    elif bsa_m2 is None or allowed.mcg_per_m2_per_day is None:
+        return None
+    else:
+        limit = allowed.mcg_per_m2_per_day * bsa_m2
+    band = limit * (1 + tolerance_above_percent / 100)
+    return ordered_mcg_per_day > min(band, allowed.cap_mcg_per_day)  # the cap is a hard ceiling

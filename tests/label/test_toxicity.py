@@ -1,0 +1,137 @@
+"""Golden matrix: toxicity recorded on the chart -> what a new blinatumomab order may do."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from cds.dated_conditions import DatedCondition
+from cds.knowledge import load_knowledge
+from cds.knowledge.label_rules import toxicity_rules
+from cds.toxicity import assess, reduced_restart, restart_too_high
+
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+RULES = toxicity_rules(load_knowledge())
+CYCLE1 = datetime(2026, 1, 5, 9, tzinfo=UTC)  # first blinatumomab infusion
+NOW = datetime(2026, 3, 2, 8, tzinfo=UTC)
+
+
+def tox(
+    code: str,
+    onset_day: int | None,
+    resolved_after_days: int | None = None,
+    status: str = "resolved",
+    verification: str | None = "confirmed",
+) -> DatedCondition:
+    onset = CYCLE1 + timedelta(days=onset_day) if onset_day is not None else None
+    abatement = (
+        onset + timedelta(days=resolved_after_days)
+        if onset is not None and resolved_after_days is not None
+        else None
+    )
+    return DatedCondition(
+        resource=f"Condition/{code}-{onset_day}",
+        codes=frozenset({(ICD, code)}),
+        clinical_status=status,
+        verification_status=verification,
+        onset=onset,
+        abatement=abatement,
+        abated=abatement is not None,
+    )
+
+
+CASES = [
+    (
+        "adult 70 kg, grade 4 CRS in cycle 1, resolved -> discontinue",
+        [tox("D89.834", 2, 3)],
+        "discontinue",
+    ),
+    ("grade 5 CRS (recorded as such) -> discontinue", [tox("D89.835", 2, 1)], "discontinue"),
+    ("grade 4 ICANS in cycle 1 -> discontinue", [tox("G92.04", 10, 2)], "discontinue"),
+    (
+        "grade 3 CRS resolved in 2 days -> restart at 9 (5/m2)",
+        [tox("D89.833", 3, 2)],
+        "restart-reduced",
+    ),
+    (
+        "grade 3 ICANS resolved in 5 days -> restart reduced",
+        [tox("G92.03", 9, 5)],
+        "restart-reduced",
+    ),
+    ("grade 3 ICANS took 9 days to resolve -> discontinue", [tox("G92.03", 9, 9)], "discontinue"),
+    (
+        "grade 3 ICANS still active 10 days after onset -> discontinue",
+        [tox("G92.03", (NOW - CYCLE1).days - 10, None, status="active")],
+        "discontinue",
+    ),
+    (
+        "grade 3 ICANS active for 2 days -> restart reduced once resolved",
+        [tox("G92.03", (NOW - CYCLE1).days - 2, None, status="active")],
+        "restart-reduced",
+    ),
+    (
+        "grade 3 ICANS recurred after the restart -> discontinue",
+        [tox("G92.03", 9, 4), tox("G92.03", 20, 2)],
+        "discontinue",
+    ),
+    ("one seizure (R56.9) -> no verdict of its own", [tox("R56.9", 4, 1)], "none"),
+    ("two seizures -> discontinue", [tox("R56.9", 4, 1), tox("R56.9", 12, 1)], "discontinue"),
+    (
+        "new epilepsy diagnosis G40.909 after start -> discontinue",
+        [tox("G40.909", 15, None, status="active")],
+        "discontinue",
+    ),
+    ("CRS grade unspecified D89.839 -> confirm the grade", [tox("D89.839", 3, 2)], "confirm"),
+    ("ICANS grade unspecified G92.00 -> confirm the grade", [tox("G92.00", 3, 2)], "confirm"),
+    ("toxicity with no onset date -> confirm", [tox("D89.834", None)], "confirm"),
+    (
+        "grade 4 CRS before blinatumomab (CAR-T) -> not blinatumomab's",
+        [tox("D89.834", -200, 5)],
+        "none",
+    ),
+    ("refuted grade 4 CRS -> ignored", [tox("D89.834", 2, 3, verification="refuted")], "none"),
+    ("grade 1 and 2 CRS -> nothing to do", [tox("D89.831", 2, 1), tox("D89.832", 30, 1)], "none"),
+    (
+        "grade 3 CRS then grade 4 CRS -> the stronger verdict wins",
+        [tox("D89.833", 2, 2), tox("D89.834", 40, 3)],
+        "discontinue",
+    ),
+    ("no toxicity on the chart -> none", [], "none"),
+]
+
+
+@pytest.mark.parametrize(("scenario", "conditions", "action"), CASES, ids=[c[0] for c in CASES])
+def test_toxicity_verdict(scenario: str, conditions: list[DatedCondition], action: str) -> None:
+    verdict = assess(conditions, CYCLE1, RULES, NOW)
+    assert verdict.action == action, verdict.reasons
+    assert (verdict.reasons == ()) == (action == "none")
+    assert verdict.source == "label-2024-2.4"
+
+
+def test_first_cycle_has_no_blinatumomab_toxicity() -> None:
+    assert assess([tox("D89.834", 2, 3)], None, RULES, NOW).action == "none"
+
+
+RESTARTS = [
+    ("adult 70 kg, restart at 9 mcg/day -> allowed", "70", "9", None, False),
+    ("adult 70 kg, restart at 28 mcg/day -> too high", "70", "28", None, True),
+    ("adult 70 kg, restart at 9.5 mcg/day -> above the 9 cap", "70", "9.5", None, True),
+    ("child 30 kg BSA 1.0, restart 5 mcg/day -> allowed", "30", "5", "1.0", False),
+    ("child 30 kg BSA 1.0, restart 5.4 mcg/day -> within rounding", "30", "5.4", "1.0", False),
+    ("child 30 kg BSA 1.0, restart 9 mcg/day -> too high", "30", "9", "1.0", True),
+    ("child 30 kg, BSA unknown -> cannot say", "30", "5", None, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "weight", "ordered", "bsa", "too_high"), RESTARTS, ids=[r[0] for r in RESTARTS]
+)
+def test_restart_dose_after_grade_3(
+    scenario: str, weight: str, ordered: str, bsa: str | None, too_high: bool | None
+) -> None:
+    allowed = reduced_restart(Decimal(weight), RULES)
+    assert allowed.days == 7
+    result = restart_too_high(Decimal(ordered), allowed, Decimal(bsa) if bsa else None, Decimal(10))
+    assert result is too_high
