@@ -1,4 +1,4 @@
-"""Command line: `python -m cds serve | check FILE | feedback-summary`."""
+"""Command line: `python -m cds serve | check FILE | feedback-summary | knowledge-schema`."""
 
 from __future__ import annotations
 
@@ -98,6 +98,14 @@ def _feedback_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _knowledge_schema(args: argparse.Namespace) -> int:
+    from cds.knowledge.schema import SCHEMA_DIR, write_schemas
+
+    for path in write_schemas(Path(args.out) if args.out else SCHEMA_DIR):
+        print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cds", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     summary = commands.add_parser("feedback-summary", help="override rate per card topic")
     summary.add_argument("--json", action="store_true")
     summary.set_defaults(run=_feedback_summary)
+    schema = commands.add_parser(
+        "knowledge-schema", help="write the JSON Schema of each knowledge file (for editors)"
+    )
+    schema.add_argument("--out", help="folder to write to (default: cds/knowledge/schema)")
+    schema.set_defaults(run=_knowledge_schema)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

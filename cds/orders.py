@@ -98,7 +98,11 @@ def cycle_of(order: MedicationOrder) -> int | None:
 
 
 def _cycle(
-    order: MedicationOrder, start: datetime, earlier: list[MedicationOrder], medications_known: bool
+    order: MedicationOrder,
+    start: datetime,
+    earlier: list[MedicationOrder],
+    medications_known: bool,
+    continuation_within_days: int,
 ) -> tuple[int | None, str]:
     coded = cycle_of(order)
     if coded is not None:
@@ -112,7 +116,7 @@ def _cycle(
         return None, "earlier blinatumomab orders on file do not say their cycle"
     _, last_cycle, last_start = max(numbered, key=lambda item: item[2])  # type: ignore[arg-type,return-value]
     assert last_cycle is not None and last_start is not None
-    if start - last_start < timedelta(days=35):
+    if start - last_start < timedelta(days=continuation_within_days):
         return last_cycle, f"continues cycle {last_cycle} begun {last_start.date()}"
     return last_cycle + 1, f"follows cycle {last_cycle} begun {last_start.date()}"
 
@@ -131,7 +135,13 @@ def review(
     start = order.first_start() or now
     earlier = earlier_blinatumomab_orders(patient, knowledge, excluding=order)
     indication, indication_basis = _indication(order, patient, knowledge)
-    cycle, cycle_basis = _cycle(order, start, earlier, "medications" not in patient.unavailable)
+    cycle, cycle_basis = _cycle(
+        order,
+        start,
+        earlier,
+        "medications" not in patient.unavailable,
+        knowledge.cycles.continuation_within_days,
+    )
     return OrderUnderReview(
         order=order,
         indication=indication,

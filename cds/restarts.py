@@ -10,36 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
-from pydantic import Field
-
-from cds.knowledge import DoseSchedule, DoseStep, Knowledge, StrictModel
+from cds.knowledge import DoseSchedule, Knowledge
+from cds.knowledge.models import RestartReason, RestartRules
 from cds.patient import MedicationOrder
-
-Action = Literal["restart-reduced", "discontinue"]
-
-
-class RestartReason(StrictModel):
-    label: str
-    action: Action
-    note_markers: list[str]
-    source: str
-
-
-class RestartSchedule(StrictModel):
-    steps: list[DoseStep] = Field(min_length=1)
-    source: str
-
-
-class RestartRules(StrictModel):
-    version: str
-    reviewed: str
-    code_system: str
-    restart_words: list[str] = Field(min_length=1)
-    note_synonyms: dict[str, str]
-    reasons: dict[str, RestartReason]
-    restart_schedule: RestartSchedule
 
 
 @dataclass(frozen=True)
@@ -50,11 +24,7 @@ class Restart:
 
 
 def rules(knowledge: Knowledge) -> RestartRules:
-    settings = knowledge.section("restarts", RestartRules)
-    first = settings.restart_schedule.steps[0]
-    if first.mcg_per_day > 9 or first.first_day != 1:
-        raise ValueError("restarts.yaml: a restart after toxicity starts at 9 mcg/day on day 1")
-    return settings
+    return knowledge.restarts
 
 
 _GRADE = re.compile(r"\b(?:grade|gr|g)\s*[-.]?\s*(iv|iii|ii|i|[1-5])\b")
@@ -72,10 +42,16 @@ def normalised(text: str, synonyms: dict[str, str]) -> str:
     return " ".join(text.split())
 
 
-def _noted(order: MedicationOrder, settings: RestartRules) -> list[Restart]:
+def mentions_restart(order: MedicationOrder, settings: RestartRules) -> bool:
+    """Whether the order's notes say it restarts the infusion (one of `restart_words`)."""
     raw = " ".join(order.notes).lower()
-    if not any(word in raw for word in settings.restart_words):
+    return any(word in raw for word in settings.restart_words)
+
+
+def _noted(order: MedicationOrder, settings: RestartRules) -> list[Restart]:
+    if not mentions_restart(order, settings):
         return []
+    raw = " ".join(order.notes).lower()
     text = f" {normalised(raw, settings.note_synonyms)} "
     return [
         Restart(code, reason, "in the order's note")

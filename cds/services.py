@@ -196,6 +196,8 @@ class Engine:
         for check in self.checks:  # a broken knowledge file stops start-up, not a patient's request
             if check.rules is not None:
                 check.rules(knowledge)
+            if check.topic not in knowledge.check_sources:
+                raise ValueError(f"sources.yaml: check_sources names no source for {check.topic}")
         # so does a finding without its card template (checks given here add to the product's)
         renderer.verify(
             merge(declared_findings((*registry(), *self.checks)), DATA_QUALITY_FINDINGS)
@@ -320,7 +322,10 @@ class Engine:
         findings = [
             _data_quality_finding(
                 emit(
-                    "order-unreadable", "label-2.1", resource=issue.resource, problem=issue.problem
+                    "order-unreadable",
+                    self.knowledge.check_sources["data-quality"],
+                    resource=issue.resource,
+                    problem=issue.problem,
                 ),
                 issue.resource,
             )
@@ -339,7 +344,12 @@ class Engine:
                     for i in others[:20]
                 )
             )
-            said = emit("data-quality-resource", "label-2.1", count=len(others), resources=listed)
+            said = emit(
+                "data-quality-resource",
+                self.knowledge.check_sources["data-quality"],
+                count=len(others),
+                resources=listed,
+            )
             findings.append(_data_quality_finding(said, None))
         return findings
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -47,10 +47,22 @@ def hcg_test_order(knowledge: Knowledge, patient_id: str, now: datetime) -> dict
     }
 
 
+def hours_text(hours: int) -> str:
+    return f"{hours} hour{'' if hours == 1 else 's'}"
+
+
 def dexamethasone_order(
-    patient_id: str, mg: Decimal, when: datetime, now: datetime
+    knowledge: Knowledge,
+    patient_id: str,
+    mg: Decimal,
+    hours_before: int,
+    start: datetime,
+    now: datetime,
 ) -> dict[str, Any]:
-    """A draft dexamethasone IV order for the blinatumomab premedication."""
+    """A draft dexamethasone IV order for the blinatumomab premedication, `hours_before` the
+    infusion `start`, coded with the first code of the `dexamethasone` code list."""
+    code = knowledge.codes.value_sets["dexamethasone"].codes[0]
+    when = start - timedelta(hours=hours_before)
     return {
         "resourceType": "MedicationRequest",
         "status": "draft",
@@ -58,9 +70,9 @@ def dexamethasone_order(
         "medicationCodeableConcept": {
             "coding": [
                 {
-                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                    "code": "3264",
-                    "display": "dexamethasone",
+                    "system": knowledge.codes.systems[code.system],
+                    "code": code.code,
+                    "display": code.display,
                 }
             ],
             "text": "dexamethasone",
@@ -69,7 +81,8 @@ def dexamethasone_order(
         "authoredOn": now.isoformat(),
         "dosageInstruction": [
             {
-                "text": f"dexamethasone {mg} mg IV once, 1 hour before blinatumomab",
+                "text": f"dexamethasone {mg} mg IV once, {hours_text(hours_before)} before "
+                "blinatumomab",
                 "timing": {"event": [when.isoformat()]},
                 "route": {
                     "coding": [

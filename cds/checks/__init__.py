@@ -44,9 +44,8 @@ class Check:
     topic: str
     verifies: str  # what the clinician is told could not be verified, e.g. "the blinatumomab dose"
     requires: frozenset[str]  # prefetch keys without which the check cannot run at all
-    source: str  # knowledge source id for its "could not verify" card
     run: CheckFunction
-    rules: Callable[[Knowledge], object] | None = None  # validates its knowledge file at start-up
+    rules: Callable[[Knowledge], object] | None = None  # its rule file (validated when loaded)
     findings: Declarations = field(default_factory=dict)  # code -> indicator and value names
 
     def declared(self) -> dict[str, FindingSpec]:
@@ -97,6 +96,7 @@ def run_checks(
                     _not_verified(
                         check,
                         item,
+                        knowledge,
                         "; ".join(f"{key}: {item.patient.unavailable[key]}" for key in missing),
                     )
                 )
@@ -108,7 +108,9 @@ def run_checks(
                 findings.extend([stamp(e, declared, check.topic, order) for e in said])
             except Exception:
                 log.exception("check %s failed on %s", check.topic, item.review.order.resource)
-                findings.append(_not_verified(check, item, "the check failed unexpectedly"))
+                findings.append(
+                    _not_verified(check, item, knowledge, "the check failed unexpectedly")
+                )
     return Outcome(findings, runnable)
 
 
@@ -117,6 +119,8 @@ def declared_findings(checks: Sequence[Check]) -> dict[str, FindingSpec]:
     return merge(RUNNER_FINDINGS, *(check.findings for check in checks))
 
 
-def _not_verified(check: Check, item: CheckInput, reason: str) -> Finding:
-    said = emit("check-not-run", check.source, what=check.verifies, reason=reason)
+def _not_verified(check: Check, item: CheckInput, knowledge: Knowledge, reason: str) -> Finding:
+    said = emit(
+        "check-not-run", knowledge.check_sources[check.topic], what=check.verifies, reason=reason
+    )
     return stamp(said, RUNNER_FINDINGS, check.topic, item.review.order.resource)

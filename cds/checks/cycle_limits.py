@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from cds.checks import Check, CheckInput
 from cds.findings import Declarations, Emission, declare, emit
 from cds.knowledge import Knowledge
-from cds.orders import INDICATIONS, cycle_of, earlier_blinatumomab_orders
+from cds.knowledge.models import CycleRules
+from cds.orders import cycle_of, earlier_blinatumomab_orders
 from cds.patient import MedicationOrder
 
 TOPIC = "cycle-limits"
@@ -40,31 +39,8 @@ FINDINGS: Declarations = {
 }
 
 
-class CycleMax(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cycles: int = Field(ge=1)
-    source: str
-    verified: bool = True
-
-
-class CycleRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: str
-    reviewed: str
-    max_cycles: dict[str, CycleMax]
-    max_interruption_days: int = Field(ge=0)
-    interruption_source: str
-    default_infusion_days: int = Field(ge=1)
-    cycle_source: str
-
-
 def rules(knowledge: Knowledge) -> CycleRules:
-    settings = knowledge.section("cycles", CycleRules)
-    if set(settings.max_cycles) != set(INDICATIONS):
-        raise ValueError(f"cycles.yaml: max_cycles must name exactly {sorted(INDICATIONS)}")
-    return settings
+    return knowledge.cycles
 
 
 @dataclass(frozen=True)
@@ -227,7 +203,6 @@ CHECK = Check(
     topic=TOPIC,
     verifies="the cycle count and the treatment-free interval",
     requires=frozenset({"medications"}),
-    source="label-2.1",
     run=check_cycles,
     rules=rules,
     findings=FINDINGS,

@@ -634,7 +634,6 @@ CHECK = Check(
     topic=TOPIC,
     verifies="the blinatumomab dose",
     requires=frozenset({"observations"}),
-    source="label-2.1",
     run=check_dose,
     rules=restart_rules,
     findings=FINDINGS,

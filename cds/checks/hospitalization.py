@@ -7,11 +7,10 @@ nothing says the patient is an inpatient (the order's category or its Encounter'
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from cds.checks import Check, CheckInput
 from cds.findings import Declarations, Emission, declare, emit
-from cds.knowledge import Knowledge, StrictModel
+from cds.knowledge import Knowledge
+from cds.knowledge.models import HospitalizationRules
 
 TOPIC = "hospitalization"
 FINDINGS: Declarations = {
@@ -19,32 +18,8 @@ FINDINGS: Declarations = {
 }
 
 
-class Coding(StrictModel):
-    system: str
-    code: str
-
-
-class Stay(StrictModel):
-    cycles: dict[int, int]  # cycle -> inpatient days from its day 1
-    source: str
-    label_differs_from_seed: str | None = None
-
-
-class HospitalizationRules(StrictModel):
-    version: str
-    reviewed: str
-    inpatient_days: dict[str, Stay]
-    unknown_indication: Stay
-    inpatient_order_categories: list[Coding] = Field(min_length=1)
-    inpatient_encounter_classes: list[Coding] = Field(min_length=1)
-
-
 def rules(knowledge: Knowledge) -> HospitalizationRules:
-    settings = knowledge.section("hospitalization", HospitalizationRules)
-    missing = set(knowledge.indications) - set(settings.inpatient_days)
-    if missing:
-        raise ValueError(f"hospitalization.yaml: no stay for {sorted(missing)}")
-    return settings
+    return knowledge.hospitalization
 
 
 def _inpatient(item: CheckInput, settings: HospitalizationRules) -> bool:
@@ -87,7 +62,6 @@ CHECK = Check(
     topic=TOPIC,
     verifies="the recommended hospitalisation",
     requires=frozenset(),
-    source="label-2.3",
     run=check_hospitalization,
     rules=rules,
     findings=FINDINGS,

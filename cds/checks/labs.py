@@ -13,14 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Literal
-
-from pydantic import Field
 
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.findings import Declarations, Emission, declare, emit
-from cds.knowledge import Knowledge, StrictModel
+from cds.knowledge import Knowledge
+from cds.knowledge.models import LabRules
 from cds.patient import ObservationFact
 from cds.units import format_number
 
@@ -35,63 +33,8 @@ FINDINGS: Declarations = {
 }
 
 
-class HoldRule(StrictModel):
-    value_set: str
-    name: str
-    above_uln_times: Decimal = Field(gt=1)
-    source: str
-
-
-class Limit(StrictModel):
-    value: Decimal = Field(gt=0)
-    unit: str
-
-
-class LiverRules(StrictModel):
-    current_within_days: int = Field(gt=0)
-    hold_rules: list[HoldRule] = Field(min_length=1)
-    critical_when_starting_a_cycle: bool
-    default_uln: dict[str, list[Limit]]
-    default_uln_source: str
-    baseline_window_days: int = Field(gt=0)
-    baseline_required: list[list[str]]
-    baseline_source: str
-
-
-class NeutrophilThreshold(StrictModel):
-    below: Decimal = Field(gt=0)
-    indicator: Literal["info", "warning", "critical"]
-    grade: str
-    source: str
-
-
-class NeutrophilRules(StrictModel):
-    value_set: str
-    unit: str
-    current_within_days: int = Field(gt=0)
-    thresholds: list[NeutrophilThreshold] = Field(min_length=1)
-    action_source: str
-
-
-class LabRules(StrictModel):
-    version: str
-    reviewed: str
-    usable_statuses: list[str]
-    unit_aliases: dict[str, str]
-    liver: LiverRules
-    neutrophils: NeutrophilRules
-
-
 def rules(knowledge: Knowledge) -> LabRules:
-    settings = knowledge.section("labs", LabRules)
-    for rule in settings.liver.hold_rules:
-        if rule.value_set not in settings.liver.default_uln:
-            raise ValueError(f"labs.yaml: no default ULN for {rule.value_set}")
-        knowledge.codes_of(rule.value_set)  # raises when the value set is unknown
-    limits = [t.below for t in settings.neutrophils.thresholds]
-    if limits != sorted(limits):
-        raise ValueError("labs.yaml: neutrophil thresholds must go from the lowest up")
-    return settings
+    return knowledge.labs
 
 
 @dataclass(frozen=True)
@@ -241,7 +184,6 @@ CHECK = Check(
     topic=TOPIC,
     verifies="the liver tests and neutrophil count",
     requires=frozenset({"observations"}),
-    source="label-5-hepatic",
     run=check_labs,
     rules=rules,
     findings=FINDINGS,

@@ -22,13 +22,12 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.dosing import latest_measurement
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
+from cds.knowledge.models import NeonateRules
 from cds.patient import MedicationOrder
 from cds.units import format_number
 
@@ -42,39 +41,8 @@ FINDINGS: Declarations = {
 }
 
 
-class NeonateRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: str
-    reviewed: str
-    preservative_free_max_hours: Decimal = Field(gt=0)
-    bag_source: str
-    min_weight_kg_for_preservative_bag: Decimal = Field(gt=0)
-    min_weight_source: str
-    label_differs_from_seed: str | None = None
-    neonate_below_age_days: int = Field(gt=0)
-    neonate_source: str
-    very_low_birth_weight_below_g: Decimal = Field(gt=0)
-    early_preterm_below_weeks: Decimal = Field(gt=0)
-    birth_data_read_below_age_days: int = Field(gt=0)
-    birth_data_source: str
-    suggested_bag_hours: int = Field(gt=0)
-    suggestion_note: str
-    not_studied_below_months: int = Field(ge=0)
-    not_studied_source: str
-    weight_needed_below_age_years: int = Field(ge=0)
-    weight_needed_source: str
-    preservative_text: list[str] = Field(min_length=1)
-    negation_before: list[str]
-    negation_after: list[str]
-    text_source: str
-
-
 def rules(knowledge: Knowledge) -> NeonateRules:
-    settings = knowledge.section("neonate", NeonateRules)
-    if settings.suggested_bag_hours > settings.preservative_free_max_hours:
-        raise ValueError("neonate.yaml: the suggested bag must be a preservative-free one")
-    return settings
+    return knowledge.neonate
 
 
 # --- the bag ------------------------------------------------------------------------------------
@@ -330,7 +298,6 @@ CHECK = Check(
     topic=TOPIC,
     verifies="the infusion bag and preparation for this patient's age and weight",
     requires=frozenset(),  # what it lacks (age, weight, bag) it says on its own card
-    source="label-2-preparation",
     run=check_neonate,
     rules=rules,
     findings=FINDINGS,

@@ -8,15 +8,13 @@ order to accept); later cycles get a reminder; contraception and lactation are a
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
+from cds.knowledge.models import PregnancyRules
 from cds.patient import ObservationFact
 from cds.suggestions import hcg_test_order
 
@@ -36,31 +34,8 @@ NEGATIVE_FLAGS = frozenset({(INTERPRETATION, "NEG"), (INTERPRETATION, "N")})
 Reading = Literal["positive", "negative"]
 
 
-class PregnancyRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: str
-    reviewed: str
-    reproductive_age_min_years: int
-    reproductive_age_max_years: int
-    reproductive_age_source: str
-    negative_result_valid_hours: int
-    result_window_source: str
-    test_before_every_cycle: bool
-    test_before_every_cycle_source: str
-    quantitative_positive_above: Decimal
-    quantitative_unit: str
-    quantitative_source: str
-    usable_statuses: list[str]
-    contraception_hours_after_last_dose: int
-    contraception_source: str
-
-
 def rules(knowledge: Knowledge) -> PregnancyRules:
-    settings = knowledge.section("pregnancy", PregnancyRules)
-    if settings.negative_result_valid_hours < 72:
-        raise ValueError("pregnancy.yaml: a negative result must count for at least 72 hours")
-    return settings
+    return knowledge.pregnancy
 
 
 def reading_of(
@@ -135,7 +110,11 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
         ]
     if "observations" in item.patient.unavailable:  # only now: a man needs no such card
         reason = f"observations: {item.patient.unavailable['observations']}"
-        return [emit("check-not-run", "label-5.13", what=CHECK.verifies, reason=reason)]
+        return [
+            emit(
+                "check-not-run", knowledge.check_sources[TOPIC], what=CHECK.verifies, reason=reason
+            )
+        ]
     start = item.review.start
     tests = (
         knowledge.codes_of("pregnancy_status")
@@ -160,7 +139,7 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
         findings.append(
             emit(
                 "pregnancy-positive",
-                "label-5.13",
+                settings.positive_result_source,
                 date=when.date().isoformat(),
                 resource=fact.resource,
             )
@@ -217,7 +196,6 @@ CHECK = Check(
     topic=TOPIC,
     verifies="the pregnancy status",
     requires=frozenset({"patient"}),  # observations: checked once the check applies
-    source="label-5.13",
     run=check_pregnancy,
     rules=rules,
     findings=FINDINGS,

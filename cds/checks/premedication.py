@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.dosing import latest_measurement, mosteller_bsa
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
+from cds.knowledge.models import Event, PremedicationRules
 from cds.patient import MedicationOrder
-from cds.restarts import restart_of
-from cds.suggestions import dexamethasone_order
+from cds.restarts import mentions_restart, restart_of
+from cds.suggestions import dexamethasone_order, hours_text
 from cds.units import format_number
 
 TOPIC = "premedication"
@@ -31,48 +29,10 @@ FINDINGS: Declarations = {
     "premedication-missing": declare("warning", *_PREMEDICATION),
     "premedication-low-dose": declare("warning", *_PREMEDICATION, "ordered"),
 }
-Event = Literal["cycle-start", "step-up", "restart"]
-STEP_UP_DAY = 8
-
-
-class AdultRule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    mg: Decimal
-    events: list[Event]
-    source: str
-
-
-class ChildRule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    mg_per_m2: Decimal
-    max_mg: Decimal
-    cycles: list[int]
-    events: list[Event]
-    source: str
-
-
-class PremedicationRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    version: str
-    reviewed: str
-    adult_age_years: int
-    adult_age_source: str
-    equivalence: dict[Literal["dexamethasone", "prednisone"], Decimal]
-    equivalence_source: str
-    tolerance_below_percent: Decimal
-    tolerance_source: str
-    timed_within_hours_before: int
-    timing_source: str
-    restart_note_markers: list[str]
-    restart_source: str
-    adults: dict[
-        Literal["mrd-positive", "relapsed-refractory", "consolidation", "unknown"], AdultRule
-    ]
-    children: ChildRule
 
 
 def rules(knowledge: Knowledge) -> PremedicationRules:
-    return knowledge.section("premedication", PremedicationRules)
+    return knowledge.premedication
 
 
 def _first_event(
@@ -81,14 +41,13 @@ def _first_event(
     """The event the order's first dose is: a restart (after an interruption, or after a toxicity
     per restarts.yaml), a cycle start, or the R/R day-8 step-up."""
     order = item.review.order
-    text = " ".join(order.notes).lower()
-    if any(marker in text for marker in settings.restart_note_markers):
+    if mentions_restart(order, knowledge.restarts):
         return "restart"
     if restart_of(order, knowledge) is not None:
         return "restart"
     if item.review.cycle_day == 1:
         return "cycle-start"
-    if item.review.cycle_day == STEP_UP_DAY and item.review.cycle in (1, None):
+    if item.review.cycle_day == settings.step_up_day and item.review.cycle in (1, None):
         return "step-up"
     return None
 
@@ -173,7 +132,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
             emit(
                 "premedication-step-up-reminder",
                 source,
-                mg=format_number(required, "0.1") if required else "5 mg/m² (max 20 mg)",
+                mg=format_number(required, "0.1") if required else settings.children.dose_text,
             )
         )
     if event is None or event not in events:
@@ -182,12 +141,12 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
     values = {
         "event": {
             "cycle-start": "the first dose of the cycle",
-            "step-up": "the day-8 step-up dose",
+            "step-up": f"the day-{settings.step_up_day} step-up dose",
             "restart": "the restart after an interruption",
         }[event],
         "required": format_number(required, "0.1")
         if required is not None
-        else "5 mg/m² (max 20 mg)",
+        else settings.children.dose_text,
         "who": f"child {age} years" if children else "adult",
         "bsa": f"{format_number(bsa, '0.1')} m²" if bsa else "unknown",
         "medications": "could not be read: " + item.patient.unavailable["medications"]
@@ -196,13 +155,15 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
     }
     action = ()
     if required is not None:
+        hours = settings.given_hours_before_start
+        dose_text = f"dexamethasone {format_number(required, '0.1')} mg IV"
         resource = dexamethasone_order(
-            item.patient.patient_id, required, review.start - timedelta(hours=1), item.now
+            knowledge, item.patient.patient_id, required, hours, review.start, item.now
         )
         action = (
             ProposedAction(
                 "create",
-                f"Order dexamethasone {format_number(required, '0.1')} mg IV 1 hour before",
+                f"Order {dose_text} {hours_text(hours)} before",
                 resource,
             ),
         )
@@ -225,7 +186,6 @@ CHECK = Check(
     topic=TOPIC,
     verifies="the premedication",
     requires=frozenset({"patient"}),
-    source="label-2.3",
     run=check_premedication,
     rules=rules,
     findings=FINDINGS,

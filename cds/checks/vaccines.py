@@ -10,13 +10,11 @@ other finding.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from cds.checks import Check, CheckInput
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
+from cds.knowledge.models import VaccineRules
 from cds.orders import earlier_blinatumomab_orders
 from cds.patient import Code
 
@@ -31,23 +29,8 @@ FINDINGS: Declarations = {
 }
 
 
-class VaccineRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: str
-    reviewed: str
-    window_before_start_days: int
-    window_source: str
-    during_treatment_from: Literal["first-earlier-cycle-start"]
-    during_treatment_source: str
-    alert_live_nonreplicating: bool
-    nonreplicating_source: str
-    given_statuses: list[str]
-    ordered_statuses: list[str]
-
-
 def rules(knowledge: Knowledge) -> VaccineRules:
-    return knowledge.section("vaccines", VaccineRules)
+    return knowledge.vaccines
 
 
 def live_codes(knowledge: Knowledge, settings: VaccineRules) -> frozenset[Code]:
@@ -151,7 +134,6 @@ CHECK = Check(
     topic=TOPIC,
     verifies="live vaccines given or ordered",
     requires=frozenset(),
-    source="label-5-vaccines",
     run=check_live_vaccines,
     rules=rules,
     findings=FINDINGS,

@@ -20,7 +20,6 @@ BROKEN = Check(
     topic="premedication",
     verifies="the premedication",
     requires=frozenset(),
-    source="label-2.3",
     run=_broken,
 )
 

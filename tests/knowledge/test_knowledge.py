@@ -6,16 +6,22 @@ from __future__ import annotations
 import copy
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from pydantic import ValidationError
 
 from cds.cards import CardRenderer
+from cds.fhir.snapshot import draft_orders
 from cds.knowledge import KNOWLEDGE_DIR, load_knowledge
+from cds.knowledge.models import FILE_MODELS
+from cds.orders import INDICATIONS, review
+from cds.patient import PatientSnapshot
 from cds.services import Engine
 from cds.settings import Settings
 from tests.conftest import NOW, chart_request
+from tests.fixtures_util import START, Step, blinatumomab_order
 
 
 @pytest.fixture
@@ -58,12 +64,89 @@ def test_a_rule_citing_an_unknown_source_is_rejected(knowledge_copy: Path) -> No
         load_knowledge(knowledge_copy)
 
 
-def test_a_source_in_any_other_rule_file_is_checked_too(knowledge_copy: Path) -> None:
-    (knowledge_copy / "extra.yaml").write_text(
-        'version: "1"\nrules:\n  - {hours: 4, source: "nowhere"}\n', encoding="utf-8"
-    )
+def test_an_unknown_knowledge_file_is_rejected_not_ignored(knowledge_copy: Path) -> None:
+    (knowledge_copy / "extra.yaml").write_text('version: "1"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"unknown \['extra\.yaml'\]"):
+        load_knowledge(knowledge_copy)
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("neonate.yaml", lambda d: d.update(bag_source="nowhere")),
+        ("restarts.yaml", lambda d: d["reasons"]["crs"].update(source="nowhere")),
+        ("labs.yaml", lambda d: d["liver"]["hold_rules"][0].update(source="nowhere")),
+        ("cycles.yaml", lambda d: d.update(continuation_source="nowhere")),
+        ("premedication.yaml", lambda d: d.update(step_up_source="nowhere")),
+        ("sources.yaml", lambda d: d["check_sources"].update(dose="nowhere")),
+    ],
+)
+def test_a_source_in_any_other_rule_file_is_checked_too(
+    knowledge_copy: Path, name: str, change: Any
+) -> None:
+    _edit(knowledge_copy, name, change)
     with pytest.raises(ValidationError, match="nowhere"):
         load_knowledge(knowledge_copy)
+
+
+def test_every_source_field_of_every_file_is_checked() -> None:
+    """The walk finds the `source`/`*_source` fields of every rule file: none escapes the check."""
+    knowledge = load_knowledge()
+    cited = {where.split(" ")[0] for where, _ in knowledge._cited_sources()}
+    assert cited == {f"{name}.yaml" for name in FILE_MODELS if name != "codes"}
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        ("premedication.yaml", lambda d: d.update(step_up_dya=8), "step_up_dya"),
+        (
+            "hospitalization.yaml",
+            lambda d: d["inpatient_days"].pop("consolidation"),
+            "no stay for",
+        ),
+        ("cycles.yaml", lambda d: d["max_cycles"].pop("mrd-positive"), "max_cycles"),
+        ("premedication.yaml", lambda d: d.update(step_up_day=9), "step_up_day"),
+        ("pregnancy.yaml", lambda d: d.update(negative_result_valid_hours=48), "72 hours"),
+        ("labs.yaml", lambda d: d["neutrophils"].update(value_set="neutrofils"), "neutrofils"),
+        ("neonate.yaml", lambda d: d.update(suggested_bag_hours=96), "preservative-free"),
+        (
+            "restarts.yaml",
+            lambda d: d["restart_schedule"]["steps"][0].update(mcg_per_day=28),
+            "9 mcg",
+        ),
+    ],
+)
+def test_a_rule_file_that_contradicts_itself_or_another_is_rejected(
+    knowledge_copy: Path, name: str, change: Any, message: str
+) -> None:
+    _edit(knowledge_copy, name, change)
+    with pytest.raises(ValidationError, match=message):
+        load_knowledge(knowledge_copy)
+
+
+def test_the_indications_are_the_order_contract_s() -> None:
+    """dose.yaml names exactly the indication codes an order may carry (shared/design.md)."""
+    assert set(load_knowledge().indications) == set(INDICATIONS)
+
+
+def test_the_cycle_continuation_threshold_comes_from_the_file() -> None:
+    """An order with no cycle number, 30 days after cycle 2 began: cycle 2 continues under the
+    shipped 35 days; with the threshold set to 20 days it is cycle 3."""
+    knowledge = load_knowledge()
+    earlier = blinatumomab_order(
+        "pt-1", [Step(28, days=28)], oid="c2", cycle=2, status="active", start=START
+    )
+    later = blinatumomab_order(
+        "pt-1", [Step(28, days=28)], cycle=None, start="2026-04-01T10:00:00+00:00"
+    )
+    [before, order] = draft_orders([earlier, later], [])
+    patient = PatientSnapshot("pt-1", None, None, medication_orders=(before,))
+    assert review(order, patient, knowledge, NOW).cycle == 2
+    shorter = knowledge.model_copy(
+        update={"cycles": knowledge.cycles.model_copy(update={"continuation_within_days": 20})}
+    )
+    assert review(order, patient, shorter, NOW).cycle == 3
 
 
 def test_a_code_without_a_source_is_rejected(knowledge_copy: Path) -> None:

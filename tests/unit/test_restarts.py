@@ -9,7 +9,7 @@ import pytest
 
 from cds.fhir.snapshot import draft_orders
 from cds.knowledge import load_knowledge
-from cds.restarts import restart_of
+from cds.restarts import mentions_restart, restart_of
 from tests.fixtures_util import Step, blinatumomab_order
 
 KNOWLEDGE = load_knowledge()
@@ -51,3 +51,23 @@ def test_note_wording(note: str | None, expected: str | None) -> None:
 def test_a_coded_reason_wins_over_the_note_unless_the_note_says_discontinue() -> None:
     assert _reason("Restart after CRS", code="neurotoxicity-grade-3") == "neurotoxicity-grade-3"
     assert _reason("Restart after CRS grade 4", code="crs-grade-3") == "crs-grade-4"
+
+
+@pytest.mark.parametrize(
+    ("note", "restart"),
+    [
+        ("Resume after interruption (line occlusion 6 h)", True),
+        ("Resumption after pump failure", True),
+        ("Re-start after 5-hour interruption", True),
+        ("Rechallenge after CRS grade 3", True),
+        ("Monitor closely for CRS", False),
+        ("Cycle 2 as planned", False),
+    ],
+)
+def test_one_list_of_restart_words_for_every_check(note: str, restart: bool) -> None:
+    """restarts.yaml `restart_words` is what marks a restart for the premedication check (after an
+    interruption) and for the restart-after-toxicity rules alike."""
+    raw: dict[str, Any] = blinatumomab_order("pt-1", [Step(28, days=28)], cycle=2)
+    raw["note"] = [{"text": note}]
+    [order] = draft_orders([raw], [])
+    assert mentions_restart(order, KNOWLEDGE.restarts) is restart

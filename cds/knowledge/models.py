@@ -1,0 +1,757 @@
+"""Every rule model of the knowledge files, on one strict base: a misspelt key is an error.
+
+One model per YAML file (`FILE_MODELS`), and `Knowledge`, the typed whole the checks read
+(`knowledge.premedication.step_up_day`, ...). What one file can check about itself is a validator
+on its model; what needs two files (sources cited, indications covered) is on `Knowledge`. The JSON
+Schemas in `schema/` are generated from these models (`python -m cds knowledge-schema`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cds.units import format_number
+
+
+class StrictModel(BaseModel):
+    """The one base of every rule model: unknown keys are errors, values never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuleFile(StrictModel):
+    """What every knowledge file carries: bump `version` on any change; `reviewed` is the date a
+    pharmacist last checked the file against its sources."""
+
+    version: str = Field(min_length=1)
+    reviewed: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _file(name: str) -> ConfigDict:
+    """Config of a file's model: its title (in errors and the JSON Schema) is the file name."""
+    return ConfigDict(extra="forbid", frozen=True, title=f"{name}.yaml")
+
+
+# --- sources.yaml -------------------------------------------------------------------------------
+
+
+class SourceRef(StrictModel):
+    label: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://")
+
+
+class SourcesFile(RuleFile):
+    model_config = _file("sources")
+
+    sources: dict[str, SourceRef] = Field(min_length=1)
+    # What a card cites when its check could not run, or for data-quality cards, by card topic.
+    check_sources: dict[str, str] = Field(min_length=1)
+
+
+# --- dose.yaml ----------------------------------------------------------------------------------
+
+
+class Rule(StrictModel):
+    """A rule always names its source; `verified` is false where the label text was not read."""
+
+    source: str = Field(min_length=1)
+    verified: bool = True
+    label_differs_from_seed: str | None = None
+
+
+class Indication(Rule):
+    label: str
+
+
+class DoseStep(StrictModel):
+    first_day: int = Field(ge=1)
+    last_day: int = Field(ge=1)
+    mcg_per_day: Decimal = Field(gt=0)
+    mcg_per_m2_per_day: Decimal = Field(gt=0)
+    cap_mcg_per_day: Decimal = Field(gt=0)
+
+
+class CycleRange(StrictModel):
+    first: int = Field(ge=1)
+    last: int | None = None
+
+    def contains(self, cycle: int) -> bool:
+        return cycle >= self.first and (self.last is None or cycle <= self.last)
+
+
+class DoseSchedule(Rule):
+    indication: str
+    cycles: CycleRange
+    phase: str
+    treatment_free_days: int = Field(ge=0)
+    steps: list[DoseStep] = Field(min_length=1)
+
+    def step_for_day(self, day: int) -> DoseStep | None:
+        return next((s for s in self.steps if s.first_day <= day <= s.last_day), None)
+
+
+class DoseRules(StrictModel):
+    weight_threshold_kg: Decimal
+    weight_threshold_source: str
+    bsa_formula: str = Field(pattern="^mosteller$")
+    bsa_source: str
+    weight_max_age_days: int = Field(gt=0)
+    height_max_age_days: int = Field(gt=0)
+    weight_age_source: str
+    tolerance_above_percent: Decimal = Field(ge=0)
+    tolerance_below_percent: Decimal = Field(ge=0)
+    tolerance_source: str
+    compare_precision_mcg: Decimal
+    absolute_cap_mcg_per_day: Decimal
+    absolute_cap_mcg_per_m2_per_day: Decimal
+    absolute_cap_source: str
+    schedules: list[DoseSchedule] = Field(min_length=1)
+
+    def schedule_for(self, indication: str, cycle: int) -> DoseSchedule | None:
+        return next(
+            (s for s in self.schedules if s.indication == indication and s.cycles.contains(cycle)),
+            None,
+        )
+
+
+class DoseFile(RuleFile):
+    model_config = _file("dose")
+
+    indications: dict[str, Indication] = Field(min_length=1)
+    dose: DoseRules
+
+
+# --- codes.yaml ---------------------------------------------------------------------------------
+
+
+class CodeEntry(StrictModel):
+    system: str
+    code: str = Field(min_length=1)
+    display: str = Field(min_length=1)
+    verified: bool
+    source: str = Field(min_length=1)  # free text here: where the code was seen
+
+
+class ValueSet(StrictModel):
+    description: str
+    source: str = Field(min_length=1)
+    match_text: list[str] = []
+    codes: list[CodeEntry] = Field(min_length=1)
+
+
+class Codes(RuleFile):
+    model_config = _file("codes")
+
+    systems: dict[str, str]
+    value_sets: dict[str, ValueSet]
+
+    @model_validator(mode="after")
+    def _systems_known(self) -> Codes:
+        for name, value_set in self.value_sets.items():
+            for entry in value_set.codes:
+                if entry.system not in self.systems:
+                    raise ValueError(f"value set {name}: unknown system alias {entry.system!r}")
+        return self
+
+
+# --- cycles.yaml --------------------------------------------------------------------------------
+
+
+class CycleMax(StrictModel):
+    cycles: int = Field(ge=1)
+    source: str
+    verified: bool = True
+
+
+class CycleRules(RuleFile):
+    model_config = _file("cycles")
+
+    max_cycles: dict[str, CycleMax]
+    max_interruption_days: int = Field(ge=0)
+    interruption_source: str
+    default_infusion_days: int = Field(ge=1)
+    cycle_source: str
+    continuation_within_days: int = Field(ge=1)
+    continuation_source: str
+
+
+# --- hospitalization.yaml -----------------------------------------------------------------------
+
+
+class Coding(StrictModel):
+    system: str
+    code: str
+
+
+class Stay(StrictModel):
+    cycles: dict[int, int]  # cycle -> inpatient days from its day 1
+    source: str
+    label_differs_from_seed: str | None = None
+
+
+class HospitalizationRules(RuleFile):
+    model_config = _file("hospitalization")
+
+    inpatient_days: dict[str, Stay]
+    unknown_indication: Stay
+    inpatient_order_categories: list[Coding] = Field(min_length=1)
+    inpatient_encounter_classes: list[Coding] = Field(min_length=1)
+
+
+# --- labs.yaml ----------------------------------------------------------------------------------
+
+
+class HoldRule(StrictModel):
+    value_set: str
+    name: str
+    above_uln_times: Decimal = Field(gt=1)
+    source: str
+
+
+class Limit(StrictModel):
+    value: Decimal = Field(gt=0)
+    unit: str
+
+
+class LiverRules(StrictModel):
+    current_within_days: int = Field(gt=0)
+    hold_rules: list[HoldRule] = Field(min_length=1)
+    critical_when_starting_a_cycle: bool
+    default_uln: dict[str, list[Limit]]
+    default_uln_source: str
+    baseline_window_days: int = Field(gt=0)
+    baseline_required: list[list[str]]
+    baseline_source: str
+
+    @model_validator(mode="after")
+    def _every_hold_rule_has_a_default(self) -> LiverRules:
+        for rule in self.hold_rules:
+            if rule.value_set not in self.default_uln:
+                raise ValueError(f"labs.yaml: no default ULN for {rule.value_set}")
+        return self
+
+
+class NeutrophilThreshold(StrictModel):
+    below: Decimal = Field(gt=0)
+    indicator: Literal["info", "warning", "critical"]
+    grade: str
+    source: str
+
+
+class NeutrophilRules(StrictModel):
+    value_set: str
+    unit: str
+    current_within_days: int = Field(gt=0)
+    thresholds: list[NeutrophilThreshold] = Field(min_length=1)
+    action_source: str
+
+    @model_validator(mode="after")
+    def _lowest_first(self) -> NeutrophilRules:
+        limits = [t.below for t in self.thresholds]
+        if limits != sorted(limits):
+            raise ValueError("labs.yaml: neutrophil thresholds must go from the lowest up")
+        return self
+
+
+class LabRules(RuleFile):
+    model_config = _file("labs")
+
+    usable_statuses: list[str]
+    unit_aliases: dict[str, str]
+    liver: LiverRules
+    neutrophils: NeutrophilRules
+
+
+# --- neonate.yaml -------------------------------------------------------------------------------
+
+
+class NeonateRules(RuleFile):
+    model_config = _file("neonate")
+
+    preservative_free_max_hours: Decimal = Field(gt=0)
+    bag_source: str
+    min_weight_kg_for_preservative_bag: Decimal = Field(gt=0)
+    min_weight_source: str
+    label_differs_from_seed: str | None = None
+    neonate_below_age_days: int = Field(gt=0)
+    neonate_source: str
+    very_low_birth_weight_below_g: Decimal = Field(gt=0)
+    early_preterm_below_weeks: Decimal = Field(gt=0)
+    birth_data_read_below_age_days: int = Field(gt=0)
+    birth_data_source: str
+    suggested_bag_hours: int = Field(gt=0)
+    suggestion_note: str
+    not_studied_below_months: int = Field(ge=0)
+    not_studied_source: str
+    weight_needed_below_age_years: int = Field(ge=0)
+    weight_needed_source: str
+    preservative_text: list[str] = Field(min_length=1)
+    negation_before: list[str]
+    negation_after: list[str]
+    text_source: str
+
+    @model_validator(mode="after")
+    def _suggested_bag_is_preservative_free(self) -> NeonateRules:
+        if self.suggested_bag_hours > self.preservative_free_max_hours:
+            raise ValueError("neonate.yaml: the suggested bag must be a preservative-free one")
+        return self
+
+
+# --- pregnancy.yaml -----------------------------------------------------------------------------
+
+
+class PregnancyRules(RuleFile):
+    model_config = _file("pregnancy")
+
+    reproductive_age_min_years: int
+    reproductive_age_max_years: int
+    reproductive_age_source: str
+    negative_result_valid_hours: int
+    result_window_source: str
+    test_before_every_cycle: bool
+    test_before_every_cycle_source: str
+    quantitative_positive_above: Decimal
+    quantitative_unit: str
+    quantitative_source: str
+    usable_statuses: list[str]
+    positive_result_source: str
+    contraception_hours_after_last_dose: int
+    contraception_source: str
+
+    @model_validator(mode="after")
+    def _negative_counts_long_enough(self) -> PregnancyRules:
+        if self.negative_result_valid_hours < 72:
+            raise ValueError("pregnancy.yaml: a negative result must count for at least 72 hours")
+        return self
+
+
+# --- premedication.yaml -------------------------------------------------------------------------
+
+Event = Literal["cycle-start", "step-up", "restart"]
+
+
+class AdultRule(StrictModel):
+    mg: Decimal
+    events: list[Event]
+    source: str
+
+
+class ChildRule(StrictModel):
+    mg_per_m2: Decimal
+    max_mg: Decimal
+    cycles: list[int]
+    events: list[Event]
+    source: str
+
+    @property
+    def dose_text(self) -> str:
+        """The children's dose as a card says it when the BSA is unknown: "5 mg/m² (max 20 mg)"."""
+        per_m2, most = format_number(self.mg_per_m2, "0.1"), format_number(self.max_mg, "0.1")
+        return f"{per_m2} mg/m² (max {most} mg)"
+
+
+class PremedicationRules(RuleFile):
+    model_config = _file("premedication")
+
+    adult_age_years: int
+    adult_age_source: str
+    equivalence: dict[Literal["dexamethasone", "prednisone"], Decimal]
+    equivalence_source: str
+    tolerance_below_percent: Decimal
+    tolerance_source: str
+    timed_within_hours_before: int
+    timing_source: str
+    given_hours_before_start: int = Field(ge=0)
+    given_hours_before_source: str
+    step_up_day: int = Field(ge=2)
+    step_up_source: str
+    adults: dict[
+        Literal["mrd-positive", "relapsed-refractory", "consolidation", "unknown"], AdultRule
+    ]
+    children: ChildRule
+
+
+# --- restarts.yaml ------------------------------------------------------------------------------
+
+
+class RestartReason(StrictModel):
+    label: str
+    action: Literal["restart-reduced", "discontinue"]
+    note_markers: list[str]
+    source: str
+
+
+class RestartSchedule(StrictModel):
+    steps: list[DoseStep] = Field(min_length=1)
+    source: str
+
+
+class RestartRules(RuleFile):
+    model_config = _file("restarts")
+
+    code_system: str
+    restart_words: list[str] = Field(min_length=1)
+    restart_words_source: str
+    note_synonyms: dict[str, str]
+    reasons: dict[str, RestartReason]
+    restart_schedule: RestartSchedule
+
+    @model_validator(mode="after")
+    def _restart_starts_low(self) -> RestartRules:
+        first = self.restart_schedule.steps[0]
+        if first.mcg_per_day > 9 or first.first_day != 1:
+            raise ValueError("restarts.yaml: a restart after toxicity starts at 9 mcg/day on day 1")
+        return self
+
+
+# --- vaccines.yaml ------------------------------------------------------------------------------
+
+
+class VaccineRules(RuleFile):
+    model_config = _file("vaccines")
+
+    window_before_start_days: int
+    window_source: str
+    during_treatment_from: Literal["first-earlier-cycle-start"]
+    during_treatment_source: str
+    alert_live_nonreplicating: bool
+    nonreplicating_source: str
+    given_statuses: list[str]
+    ordered_statuses: list[str]
+
+
+# --- issue 15: toxicity.yaml, growth-bounds.yaml, corticosteroids.yaml, interruptions.yaml,
+# vaccines-after-treatment.yaml, staleness.yaml, problem-list.yaml ------------------------------
+
+ToxicityKind = Literal["crs", "neurotoxicity", "seizure"]
+
+
+class ToxicityCode(StrictModel):
+    code: str = Field(min_length=1)
+    kind: ToxicityKind
+    grade: int | None = Field(default=None, ge=1, le=5)
+    seizures: int = Field(default=0, ge=0)
+    verified: bool
+    evidence: str = Field(min_length=1)
+
+
+class ToxicityPrefix(StrictModel):
+    prefix: str = Field(min_length=2)
+    kind: ToxicityKind
+    grade: int | None = None
+    seizures: int = Field(default=0, ge=0)
+    verified: bool
+    evidence: str = Field(min_length=1)
+
+
+class GradedRule(StrictModel):
+    discontinue_from_grade: int = Field(ge=1, le=5)
+    restart_reduced_from_grade: int = Field(ge=1, le=5)
+    max_resolution_days: int | None = Field(default=None, gt=0)
+    recurrence_discontinues: bool = False
+    source: str
+
+
+class SeizureRule(StrictModel):
+    discontinue_when_more_than: int = Field(ge=0)
+    source: str
+
+
+class ReducedRestart(StrictModel):
+    weight_threshold_kg: Decimal = Field(gt=0)
+    mcg_per_day: Decimal = Field(gt=0)
+    mcg_per_m2_per_day: Decimal = Field(gt=0)
+    cap_mcg_per_day: Decimal = Field(gt=0)
+    reduced_days: int = Field(gt=0)
+    source: str
+
+
+class ToxicityRules(RuleFile):
+    model_config = _file("toxicity")
+
+    code_system: str
+    codes: list[ToxicityCode] = Field(min_length=1)
+    code_prefixes: list[ToxicityPrefix] = Field(default_factory=list)
+    ignored_verification_statuses: list[str]
+    crs: GradedRule
+    neurotoxicity: GradedRule
+    seizure: SeizureRule
+    restart: ReducedRestart
+
+    def classify(self, code: str) -> ToxicityCode | ToxicityPrefix | None:
+        exact = next((c for c in self.codes if c.code == code), None)
+        if exact is not None:
+            return exact
+        return next((p for p in self.code_prefixes if code.startswith(p.prefix)), None)
+
+
+class GrowthBand(StrictModel):
+    age_years: int = Field(ge=0)
+    max_height_cm: Decimal = Field(gt=0)
+    min_height_cm: Decimal = Field(gt=0)
+    source: str
+    verified: bool = True
+
+
+class GrowthBounds(RuleFile):
+    model_config = _file("growth-bounds")
+
+    height_margin_percent: Decimal = Field(ge=0, lt=100)
+    margin_source: str
+    bands: list[GrowthBand] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GrowthBounds:
+        ages = [b.age_years for b in self.bands]
+        if ages != sorted(set(ages)) or ages[0] != 0:
+            raise ValueError("growth bands must start at age 0 and rise by age without repeats")
+        if any(b.min_height_cm >= b.max_height_cm for b in self.bands):
+            raise ValueError("a growth band's minimum height must be below its maximum")
+        return self
+
+
+class SteroidDrug(StrictModel):
+    equivalent_mg: Decimal = Field(gt=0)
+    match_text: list[str] = Field(min_length=1)
+    ingredient_rxcui: str
+    source: str
+
+
+class SteroidProduct(StrictModel):
+    rxcui: str
+    drug: str
+    mg_per_ml: Decimal | None = Field(default=None, gt=0)
+    source: str
+    verified: bool
+    evidence: str
+
+
+class LabelExample(StrictModel):
+    prednisone_mg: Decimal
+    dexamethasone_mg: Decimal
+    source: str
+
+
+class CorticosteroidRules(RuleFile):
+    model_config = _file("corticosteroids")
+
+    reference_drug: str
+    reference_mg: Decimal = Field(gt=0)
+    factor_source: str
+    drugs: dict[str, SteroidDrug] = Field(min_length=1)
+    label_example: LabelExample
+    products: list[SteroidProduct] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_drugs(self) -> CorticosteroidRules:
+        for needed in (self.reference_drug, "dexamethasone"):
+            if needed not in self.drugs:
+                raise ValueError(f"{needed!r} must be in the glucocorticoid table")
+        for product in self.products:
+            if product.drug not in self.drugs:
+                raise ValueError(f"product {product.rxcui}: unknown drug {product.drug!r}")
+        return self
+
+
+class InterruptionRules(RuleFile):
+    model_config = _file("interruptions")
+
+    infusion_days_per_cycle: int = Field(gt=0)
+    infusion_days_source: str
+    max_interruption_days: int = Field(gt=0)
+    interruption_source: str
+    restart_after_hours: int = Field(gt=0)
+    restart_source: str
+    bag_change_tolerance_hours: Decimal = Field(ge=0)
+    tolerance_source: str
+    administration_statuses: list[str]
+    order_statuses: list[str]
+    statuses_source: str
+
+
+class Recovery(StrictModel):
+    min_months_after_last_dose: int = Field(ge=0)
+    b_cell_threshold_per_mm3: Decimal = Field(gt=0)
+    loinc: list[str]
+    source: str
+
+
+class VaccineAfterTreatmentRules(RuleFile):
+    model_config = _file("vaccines-after-treatment")
+
+    during_treatment_indicator: Literal["critical", "warning"]
+    during_treatment_source: str
+    after_treatment_indicator: Literal["critical", "warning", "info"]
+    after_treatment_source: str
+    recovery: Recovery
+
+
+class StalenessLimit(StrictModel):
+    max_age_days: int | None = Field(default=None, gt=0)  # patient age this limit applies up to
+    weight_max_age_days: int = Field(gt=0)
+    source: str
+
+
+class StalenessRules(RuleFile):
+    model_config = _file("staleness")
+
+    threshold_kg: Decimal = Field(gt=0)
+    threshold_source: str
+    near_threshold_percent: Decimal = Field(ge=0)
+    limits: list[StalenessLimit] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _open_ended_last(self) -> StalenessRules:
+        if self.limits[-1].max_age_days is not None:
+            raise ValueError("the last weight-staleness limit must apply to every age")
+        return self
+
+
+class ProblemListRules(RuleFile):
+    model_config = _file("problem-list")
+
+    counted_clinical_statuses: list[str]
+    count_without_status: bool
+    ignored_verification_statuses: list[str]
+    ignore_abated: bool
+    source: str
+    possible: dict[str, list[str]]
+    possible_source: str
+
+
+# --- the whole ----------------------------------------------------------------------------------
+
+FILE_MODELS: dict[str, type[RuleFile]] = {
+    "sources": SourcesFile,
+    "dose": DoseFile,
+    "codes": Codes,
+    "cycles": CycleRules,
+    "hospitalization": HospitalizationRules,
+    "labs": LabRules,
+    "neonate": NeonateRules,
+    "pregnancy": PregnancyRules,
+    "premedication": PremedicationRules,
+    "restarts": RestartRules,
+    "vaccines": VaccineRules,
+    "toxicity": ToxicityRules,
+    "growth-bounds": GrowthBounds,
+    "corticosteroids": CorticosteroidRules,
+    "interruptions": InterruptionRules,
+    "vaccines-after-treatment": VaccineAfterTreatmentRules,
+    "staleness": StalenessRules,
+    "problem-list": ProblemListRules,
+}
+
+
+class Knowledge(StrictModel):
+    """Everything the checks know, validated as a whole (cross-file references included)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+
+    version: str  # every file's version: "codes:2026.11.0+cycles:2026.11.0+..."
+    sources: dict[str, SourceRef]
+    check_sources: dict[str, str]
+    indications: dict[str, Indication]
+    dose: DoseRules
+    codes: Codes
+    cycles: CycleRules
+    hospitalization: HospitalizationRules
+    labs: LabRules
+    neonate: NeonateRules
+    pregnancy: PregnancyRules
+    premedication: PremedicationRules
+    restarts: RestartRules
+    vaccines: VaccineRules
+    toxicity: ToxicityRules
+    growth_bounds: GrowthBounds
+    corticosteroids: CorticosteroidRules
+    interruptions: InterruptionRules
+    vaccines_after_treatment: VaccineAfterTreatmentRules
+    staleness: StalenessRules
+    problem_list: ProblemListRules
+
+    @model_validator(mode="after")
+    def _every_source_exists(self) -> Knowledge:
+        for where, source_id in self._cited_sources():
+            if source_id not in self.sources:
+                raise ValueError(f"{where} cites unknown source {source_id!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _files_agree(self) -> Knowledge:
+        indications = set(self.indications)
+        missing = indications - set(self.hospitalization.inpatient_days)
+        if missing:
+            raise ValueError(f"hospitalization.yaml: no stay for {sorted(missing)}")
+        if set(self.cycles.max_cycles) != indications:
+            raise ValueError(f"cycles.yaml: max_cycles must name exactly {sorted(indications)}")
+        value_sets = [rule.value_set for rule in self.labs.liver.hold_rules]
+        for name in [*value_sets, self.labs.neutrophils.value_set]:
+            if name not in self.codes.value_sets:
+                raise ValueError(f"labs.yaml: value set {name!r} is not in codes.yaml")
+        step_up = self.dose.schedule_for("relapsed-refractory", 1)
+        if step_up is None or self.premedication.step_up_day not in {
+            s.first_day for s in step_up.steps[1:]
+        }:
+            raise ValueError(
+                "premedication.yaml: step_up_day must be the first day of a later step of the "
+                "relapsed-refractory cycle 1 schedule in dose.yaml"
+            )
+        return self
+
+    def _cited_sources(self) -> list[tuple[str, str]]:
+        cited = [(f"sources.yaml check_sources.{k}", v) for k, v in self.check_sources.items()]
+        cited += [(f"dose.yaml indications.{k}", i.source) for k, i in self.indications.items()]
+        cited += [(f"dose.yaml dose.{where}", v) for where, v in source_fields(self.dose)]
+        for name in FILE_MODELS:
+            if name not in ("sources", "dose", "codes"):  # codes.yaml's sources are free text
+                rules = getattr(self, attribute(name))
+                cited += [(f"{name}.yaml {where}", v) for where, v in source_fields(rules)]
+        return cited
+
+    def source(self, source_id: str) -> SourceRef:
+        return self.sources[source_id]
+
+    @cached_property
+    def _code_index(self) -> dict[str, frozenset[tuple[str, str]]]:
+        systems = self.codes.systems
+        return {
+            name: frozenset((systems[c.system], c.code) for c in value_set.codes)
+            for name, value_set in self.codes.value_sets.items()
+        }
+
+    def codes_of(self, value_set: str) -> frozenset[tuple[str, str]]:
+        """(system URI, code) pairs of a value set; KeyError names a set the files lack."""
+        return self._code_index[value_set]
+
+    def text_patterns(self, value_set: str) -> tuple[str, ...]:
+        return tuple(t.lower() for t in self.codes.value_sets[value_set].match_text)
+
+
+def attribute(file_stem: str) -> str:
+    """The `Knowledge` attribute of a knowledge file: growth-bounds.yaml -> `growth_bounds`."""
+    return file_stem.replace("-", "_")
+
+
+def source_fields(model: BaseModel) -> list[tuple[str, str]]:
+    """Every `source` / `*_source` value in a rule file's model, with where it stands."""
+    return _walk(model.model_dump(mode="json"))
+
+
+def _walk(node: Any, where: str = "") -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{where}.{key}" if where else str(key)
+            if (key == "source" or str(key).endswith("_source")) and isinstance(value, str):
+                found.append((path, value))
+            else:
+                found.extend(_walk(value, path))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found.extend(_walk(value, f"{where}[{index}]"))
+    return found
