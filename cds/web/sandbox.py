@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
 from pydantic import ValidationError
 
+from cds.bundled_data import SAMPLE_CHARTS_DIR
 from cds.chart_view import chart_anchor, days_to, shift_dates, summarise
 from cds.hooks import HookRequest, OrderSignContext
 from cds.services import Engine, HookError
@@ -26,7 +27,7 @@ from cds.web.routes import error_response, json_response
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "sandbox"
-CHARTS = Path(__file__).resolve().parent.parent.parent / "fhir-fixtures" / "charts"
+CHARTS = SAMPLE_CHARTS_DIR  # fhir-fixtures/charts/ of the repository, shipped in the wheel
 CHART_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,120}$")
 SHIFT_HEADER = "X-Sandbox-Date-Shift-Days"
 # The page loads nothing from elsewhere and runs no inline script or handler attribute (so markup
