@@ -26,7 +26,7 @@ def _configure_logging(level: str) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from cds.server import serve
 
-    settings = Settings(**({"dev_mode": True} if args.dev else {}))
+    settings = Settings(dev_mode=True) if args.dev else Settings()
     _configure_logging(settings.log_level)
     try:
         app = create_app(settings)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from cds.cards import CardRenderer
-from cds.checks import Check, CheckInput, registry, run_checks
+from cds.checks import Check, CheckInput, Stage, registry, run_checks
 from cds.fhir.client import FhirClient
 from cds.fhir.parsing import resource_label
 from cds.fhir.prefetch import resolve_prefetch
@@ -237,7 +237,7 @@ class Engine:
             self.settings.fhir_deadline,
         )
         patient = build_snapshot(context.patientId, sources, self.knowledge)
-        stage = "select" if selecting else "sign"
+        stage: Stage = "select" if selecting else "sign"
         inputs = [
             CheckInput(review(o, patient, self.knowledge, now), patient, tuple(orders), now, stage)
             for o in targets

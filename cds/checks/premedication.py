@@ -90,7 +90,9 @@ def _dexamethasone_equivalent(
     order: MedicationOrder, knowledge: Knowledge, settings: PremedicationRules, children: bool
 ) -> Decimal | None:
     """mg of dexamethasone-equivalent in one premedication order (None: not a counted drug)."""
-    drugs = ["dexamethasone"] if children else ["dexamethasone", "prednisone"]
+    drugs: list[Literal["dexamethasone", "prednisone"]] = (
+        ["dexamethasone"] if children else ["dexamethasone", "prednisone"]
+    )
     drug = next(
         (d for d in drugs if order.matches(knowledge.codes_of(d), knowledge.text_patterns(d))), None
     )
@@ -195,7 +197,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Finding]
         if "medications" in item.patient.unavailable
         else "read",
     }
-    action = ()
+    action: tuple[ProposedAction, ...] = ()
     if required is not None:
         resource = dexamethasone_order(
             item.patient.patient_id, required, review.start - timedelta(hours=1), item.now

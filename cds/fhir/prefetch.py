@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from cds.fhir.client import FhirClient, FhirFetchError, next_link
 from cds.fhir.parsing import resources_in
@@ -105,7 +105,7 @@ def _outcome_problem(value: Any) -> str | None:
     return None
 
 
-def _is_error(resource: Any) -> bool:
+def _is_error(resource: Any) -> TypeGuard[dict[str, Any]]:
     return (
         isinstance(resource, dict)
         and resource.get("resourceType") == "OperationOutcome"
