@@ -1,4 +1,4 @@
-"""Command line: `python -m cds serve | check FILE | feedback-summary`."""
+"""Command line: `python -m cds serve | check FILE | feedback-summary | rules-table`."""
 
 from __future__ import annotations
 
@@ -159,6 +159,13 @@ def _feedback_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rules_table(args: argparse.Namespace) -> int:
+    from cds.rules_table import rules_table
+
+    sys.stdout.write(rules_table())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cds", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -182,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = commands.add_parser("feedback-summary", help="override rate per card topic")
     summary.add_argument("--json", action="store_true")
     summary.set_defaults(run=_feedback_summary)
+    table = commands.add_parser(
+        "rules-table", help="the cards and rules as markdown (docs/checks.md is its output)"
+    )
+    table.set_defaults(run=_rules_table)
     args = parser.parse_args(argv)
     return int(args.run(args))
 
