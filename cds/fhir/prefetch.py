@@ -35,7 +35,7 @@ class SourceData:
 
 
 # One pool of fetch threads per worker process, shared by its calls: starting a thread per key
-# on every call cost 1-1.5 ms of CPU a call (README, Performance). A fetch's timeouts are cut to
+# on every call cost 1-1.5 ms of CPU a call (docs/performance.md). A fetch's timeouts are cut to
 # its call's time left, so a hung FHIR server holds a thread for about one deadline (per bounded
 # retry); the pool fills only when that happens to many calls at once, and a fetch still queued at
 # its call's deadline is cancelled and reported "too slow", like any late fetch.
