@@ -19,6 +19,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+import cds.__main__
 import cds.knowledge
 from cds import create_app
 from cds.__main__ import request_from_bundle
@@ -56,6 +57,25 @@ def _shipped_knowledge_read_once() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(cds.knowledge, "load_knowledge", load_once)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_app_for_the_check_command() -> Iterator[None]:
+    """`python -m cds check` run in-process (hundreds of scenario files) builds the same app each
+    time: an in-memory store nobody reads back, the same settings, only the clock differs. Build it
+    once and set the clock per call. The real command runs whole in tests that start a process."""
+    built: dict[str, Flask] = {}
+
+    def create_once(settings: Settings, clock: Callable[[], datetime]) -> Flask:
+        key = settings.model_dump_json()
+        if key not in built:
+            built[key] = create_app(settings, clock=clock)
+        built[key].extensions["cds.engine"].clock = clock
+        return built[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cds.__main__, "create_app", create_once, raising=False)
         yield
 
 
