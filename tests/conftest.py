@@ -67,7 +67,9 @@ def _one_app_for_the_check_command() -> Iterator[None]:
     once and set the clock per call. The real command runs whole in tests that start a process."""
     built: dict[str, Flask] = {}
 
-    def create_once(settings: Settings, clock: Callable[[], datetime]) -> Flask:
+    def create_once(settings: Settings, clock: Callable[[], datetime] | None = None) -> Flask:
+        if clock is None:  # `serve`: built and refused or served as it always is
+            return create_app(settings)
         key = settings.model_dump_json()
         if key not in built:
             built[key] = create_app(settings, clock=clock)
