@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 import orjson
 from flask import Flask, Response, request
@@ -20,7 +21,7 @@ def create_floor_app() -> Flask:
     @app.post("/cds-services/<service_id>")
     def call(service_id: str) -> Response:
         body = orjson.loads(request.get_data(cache=False))  # as the service parses it
-        answer = {"cards": []} if isinstance(body, dict) else {"cards": None}
+        answer: dict[str, list[Any] | None] = {"cards": [] if isinstance(body, dict) else None}
         return Response(json.dumps(answer), mimetype="application/json")
 
     return app

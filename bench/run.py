@@ -469,7 +469,8 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
             return " ".join(values)  # every run's
         return statistics.median(values)
 
-    return merge(runs)
+    merged: dict[str, Any] = merge(runs)
+    return merged
 
 
 LABELS = {"a": "(a) typical", "b": "(b) long", "c": "(c) no prefetch"}

@@ -1,4 +1,5 @@
-"""Command line: `python -m cds serve | check FILE | feedback-summary | knowledge-schema`."""
+"""Command line: `python -m cds serve | check FILE | feedback-summary | knowledge-schema |
+rules-table`."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def _configure_logging(level: str) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from cds.server import serve
 
-    settings = Settings(**({"dev_mode": True} if args.dev else {}))
+    settings = Settings(dev_mode=True) if args.dev else Settings()
     _configure_logging(settings.log_level)
     try:
         app = create_app(settings)
@@ -106,6 +107,13 @@ def _knowledge_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rules_table(args: argparse.Namespace) -> int:
+    from cds.rules_table import rules_table
+
+    sys.stdout.write(rules_table())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cds", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     schema.add_argument("--out", help="folder to write to (default: cds/knowledge/schema)")
     schema.set_defaults(run=_knowledge_schema)
+    table = commands.add_parser(
+        "rules-table", help="the cards and rules as markdown (docs/checks.md is its output)"
+    )
+    table.set_defaults(run=_rules_table)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cds.bundled_data import CARDS_DIR
 from cds.findings import ContractError, Declarations, Finding
 from cds.hooks import Action, Card, Coding, Link, Source, Suggestion
 from cds.knowledge import Knowledge, read_yaml
 
-CARDS_DIR = Path(__file__).resolve().parent.parent / "cards"
 TOPIC_SYSTEM = "https://cds.example.org/fhir/CodeSystem/card-topic"
 LABEL_URL = (
     "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=38b482a8-960b-4591-9857-5031ecb830aa"

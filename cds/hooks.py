@@ -188,7 +188,7 @@ class HookResponse(_Wire):
 
     def to_json(self) -> dict[str, Any]:
         """Spec 'Use of JSON': optional fields with no value are omitted, `cards` never is."""
-        body = _prune(self.model_dump(exclude_none=True))
+        body: dict[str, Any] = _prune(self.model_dump(exclude_none=True))
         body["cards"] = body.get("cards", [])
         return body
 

@@ -50,12 +50,12 @@ def indication_from_problem_list(
         return ProblemListIndication(everything, "no ALL diagnosis that still holds", None)
     dated = [(when, c, p, v) for when, c, p, v in candidates if when is not None]
     if dated:
-        when, condition, possible, value_set = max(dated, key=lambda c: c[0].timestamp())
+        when, condition, newest, value_set = max(dated, key=lambda c: c[0].timestamp())
         basis = f"newest active diagnosis ({value_set}, {when:%Y-%m-%d})"
-        return ProblemListIndication(possible, basis, condition.resource)
+        return ProblemListIndication(newest, basis, condition.resource)
     # Undated only: what they all leave possible together (none may be assumed the newest).
-    possible = frozenset.union(*(c[2] for c in candidates))
-    return ProblemListIndication(possible, "undated active diagnoses", candidates[0][1].resource)
+    union = frozenset.union(*(c[2] for c in candidates))
+    return ProblemListIndication(union, "undated active diagnoses", candidates[0][1].resource)
 
 
 SEVERITY = {"none": 0, "info": 1, "warning": 2, "critical": 3}

@@ -61,7 +61,8 @@ class BufferingWorker(Worker):  # type: ignore[misc]
         # SIGTERM: stop accepting, let the calls in flight finish and be written, then leave
         for listener in listeners:
             listener.accepting = False
-            socket_map.pop(listener.socket.fileno(), None)
+            if listener.socket is not None:
+                socket_map.pop(listener.socket.fileno(), None)
         deadline = time.monotonic() + self.cfg.graceful_timeout
         while time.monotonic() < deadline and any(
             getattr(d, "requests", None) or getattr(d, "total_outbufs_len", 0)

@@ -1,9 +1,14 @@
 """Shared test set-up: an app in open development mode on a throw-away SQLite file, a fixed clock,
-and helpers that turn the chart fixtures into CDS Hooks requests."""
+and helpers that turn the chart fixtures into CDS Hooks requests.
+
+The quick loop is `pytest -m "not slow"`: tests that start servers or a browser, need PostgreSQL,
+build the wheel or generate hundreds of inputs carry the `slow` marker (pyproject.toml).
+"""
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -14,6 +19,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+import cds.__main__
+import cds.knowledge
 from cds import create_app
 from cds.fhir.bundle import request_from_bundle
 from cds.settings import Settings
@@ -35,6 +42,43 @@ def load_json(path: Path | str) -> Any:
 def chart_request(name: str) -> dict[str, Any]:
     """The order-sign request an EHR would send for `fhir-fixtures/charts/<name>.json`."""
     return request_from_bundle(load_json(f"charts/{name}.json"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shipped_knowledge_read_once() -> Iterator[None]:
+    """Every app a test builds (hundreds: one per `client`, one per `python -m cds check`) reads
+    and validates the repository's knowledge files; within a session they do not change and the
+    models are frozen, so they are read once. Another folder (a test's edited copy) is read anew."""
+    load = cds.knowledge.load_knowledge
+    shipped = functools.cache(lambda: load(cds.knowledge.KNOWLEDGE_DIR))
+
+    def load_once(directory: Path = cds.knowledge.KNOWLEDGE_DIR) -> cds.knowledge.Knowledge:
+        return shipped() if Path(directory) == cds.knowledge.KNOWLEDGE_DIR else load(directory)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cds.knowledge, "load_knowledge", load_once)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_app_for_the_check_command() -> Iterator[None]:
+    """`python -m cds check` run in-process (hundreds of scenario files) builds the same app each
+    time: an in-memory store nobody reads back, the same settings, only the clock differs. Build it
+    once and set the clock per call. The real command runs whole in tests that start a process."""
+    built: dict[str, Flask] = {}
+
+    def create_once(settings: Settings, clock: Callable[[], datetime] | None = None) -> Flask:
+        if clock is None:  # `serve`: built and refused or served as it always is
+            return create_app(settings)
+        key = settings.model_dump_json()
+        if key not in built:
+            built[key] = create_app(settings, clock=clock)
+        built[key].extensions["cds.engine"].clock = clock
+        return built[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cds.__main__, "create_app", create_once, raising=False)
+        yield
 
 
 @pytest.fixture

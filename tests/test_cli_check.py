@@ -92,6 +92,7 @@ def test_check_json_gives_the_cards_of_the_sidecar(
     assert pairs(body["cards"]) == expected_pairs(chart), [c["summary"] for c in body["cards"]]
 
 
+@pytest.mark.slow  # a whole Python process
 def test_check_in_a_real_subprocess() -> None:
     chart = CHARTS / "dose-adult-rr-cycle1-day8-underdose.json"
     completed = subprocess.run(

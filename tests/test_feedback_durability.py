@@ -71,7 +71,7 @@ def accepted(card: str, at: str) -> FeedbackItem:
 # ---------------------------------------------------------------- one store, two databases
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database URL for an empty store: a SQLite file, or a fresh PostgreSQL schema."""
     with database(request.param, tmp_path) as url:
@@ -294,6 +294,7 @@ def _post(url: str, body: dict[str, Any]) -> requests.Response:
     return requests.post(url, json=body, timeout=(2, 15))
 
 
+@pytest.mark.slow  # starts servers
 def test_every_acknowledged_item_survives_a_hard_kill_of_the_server(
     store_url: str, start_server: Callable[[str], Server]
 ) -> None:
@@ -372,6 +373,7 @@ def feedback_table_locked(url: str) -> Iterator[None]:
         engine.dispose()
 
 
+@pytest.mark.slow  # starts servers
 def test_sigterm_lets_an_in_flight_feedback_call_finish_and_commit(
     store_url: str, start_server: Callable[[str], Server]
 ) -> None:
@@ -417,6 +419,7 @@ def test_plain_postgresql_urls_mean_the_psycopg_driver(given: str, opened_with: 
     assert url.password == ("secret" if "secret" in given else None)
 
 
+@pytest.mark.slow  # PostgreSQL
 def test_a_plain_postgresql_url_opens_a_working_store(tmp_path: Path) -> None:
     with database("postgresql", tmp_path) as url:
         plain = url.replace("postgresql+psycopg://", "postgresql://", 1)

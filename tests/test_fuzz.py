@@ -11,6 +11,7 @@ import copy
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,8 @@ from cds.settings import Settings
 from cds.web.errors import status_of
 from tests.api.conformance import assert_valid_cds_response
 from tests.conftest import NOW, chart_request
+
+pytestmark = pytest.mark.slow  # hundreds of generated inputs
 
 KNOWLEDGE = load_knowledge()
 ENGINE = Engine(

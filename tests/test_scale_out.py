@@ -27,6 +27,8 @@ from tests.api.test_auth import EHR_KEY, ISSUER, KID, _jwk, token
 from tests.conftest import SIGN, chart_request
 from tests.live import Server, Servers, database
 
+pytestmark = pytest.mark.slow  # two servers on one database
+
 PUBLIC_BASE = "https://cds.hospital.example"
 DEADLINE_SECONDS = 90
 COPIES_PER_REPLICA = 3

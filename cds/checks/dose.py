@@ -471,7 +471,7 @@ def _dose_findings(
         first, others = _reported(flagged)
         verdict, unit = first.verdict, first.step.unit
         plan = _plan(steps)
-        values = {
+        values: dict[str, Any] = {
             "ordered": format_number(first.step.ordered),
             "unit": UNIT_TEXT[unit],
             "days": _days_text(first.first_day, first.last_day),

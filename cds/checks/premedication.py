@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any, Literal
 
 from cds import units
 from cds.checks import Check, CheckInput
@@ -56,7 +57,9 @@ def _dexamethasone_equivalent(
     order: MedicationOrder, knowledge: Knowledge, settings: PremedicationRules, children: bool
 ) -> Decimal | None:
     """mg of dexamethasone-equivalent in one premedication order (None: not a counted drug)."""
-    drugs = ["dexamethasone"] if children else ["dexamethasone", "prednisone"]
+    drugs: list[Literal["dexamethasone", "prednisone"]] = (
+        ["dexamethasone"] if children else ["dexamethasone", "prednisone"]
+    )
     drug = next(
         (d for d in drugs if order.matches(knowledge.codes_of(d), knowledge.text_patterns(d))), None
     )
@@ -138,7 +141,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
     if event is None or event not in events:
         return findings
     ordered = _ordered_mg(item, knowledge, settings, children)
-    values = {
+    values: dict[str, Any] = {
         "event": {
             "cycle-start": "the first dose of the cycle",
             "step-up": f"the day-{settings.step_up_day} step-up dose",
@@ -153,7 +156,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
         if "medications" in item.patient.unavailable
         else "read",
     }
-    action = ()
+    action: tuple[ProposedAction, ...] = ()
     if required is not None:
         hours = settings.given_hours_before_start
         dose_text = f"dexamethasone {format_number(required, '0.1')} mg IV"

@@ -10,6 +10,7 @@ other finding.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from cds.checks import Check, CheckInput
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
@@ -94,7 +95,7 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
             or shot.codes.isdisjoint(live)
         ):
             continue
-        values = {
+        values: dict[str, Any] = {
             "vaccine": vaccine_name(shot.codes, knowledge, shot.text),
             "date": shot.when.date().isoformat(),
             "days": settings.window_before_start_days,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import quote
 
 from cds.fhir.client import FhirClient, FhirFetchError, next_link
@@ -36,7 +36,7 @@ class SourceData:
 
 
 # One pool of fetch threads per worker process, shared by its calls: starting a thread per key
-# on every call cost 1-1.5 ms of CPU a call (README, Performance). A fetch's timeouts are cut to
+# on every call cost 1-1.5 ms of CPU a call (docs/performance.md). A fetch's timeouts are cut to
 # its call's time left, so a hung FHIR server holds a thread for about one deadline (per bounded
 # retry); the pool fills only when that happens to many calls at once, and a fetch still queued at
 # its call's deadline is cancelled and reported "too slow", like any late fetch.
@@ -113,7 +113,7 @@ def _outcome_problem(value: Any) -> str | None:
     return None
 
 
-def _is_error(resource: Any) -> bool:
+def _is_error(resource: Any) -> TypeGuard[dict[str, Any]]:
     return (
         isinstance(resource, dict)
         and resource.get("resourceType") == "OperationOutcome"

@@ -18,6 +18,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
 from werkzeug.exceptions import NotFound
 
+from cds.bundled_data import SAMPLE_CHARTS_DIR
 from cds.chart_view import summarise
 from cds.errors import InvalidRequest
 from cds.fhir.bundle import chart_signing_time, days_to, request_from_bundle, shift_dates
@@ -28,7 +29,7 @@ from cds.web.bodies import json_body, json_response
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "sandbox"
-CHARTS = Path(__file__).resolve().parent.parent.parent / "fhir-fixtures" / "charts"
+CHARTS = SAMPLE_CHARTS_DIR  # fhir-fixtures/charts/ of the repository, shipped in the wheel
 CHART_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,120}$")
 SHIFT_HEADER = "X-Sandbox-Date-Shift-Days"
 SIGN_SERVICE = "blinatumomab-order-sign"  # the hook the page composes; a request naming none

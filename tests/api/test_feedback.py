@@ -340,6 +340,7 @@ FIELD_VALUES = {
 }
 
 
+@pytest.mark.slow  # 150 generated bodies
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -62,6 +62,7 @@ def _labels() -> list[str]:
     return labels
 
 
+@pytest.mark.slow  # generated requests (schemathesis)
 @pytest.mark.parametrize("label", _labels())
 def test_generated_requests_get_documented_answers(secure_app: Flask, label: str) -> None:
     """Bounded: 50 generated cases an operation. `positive_data_acceptance` is left out on

@@ -21,7 +21,7 @@ from tests.browser.conftest import LiveServer, screenshot, start_server
 from tests.conftest import FIXTURES, NOW, ROOT
 from tests.fixtures_util import Step, blinatumomab_order, bundle, height, patient, weight
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 # Indicator colours of the cards (style.css), as the browser computes them.
 CRITICAL_RED = "rgb(198, 40, 40)"

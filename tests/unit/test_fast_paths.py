@@ -45,6 +45,7 @@ def test_issued_cards_are_committed_and_the_connection_goes_back_fully_synchrono
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
 
 
+@pytest.mark.slow  # PostgreSQL
 def test_on_postgresql_only_the_issued_cards_transaction_commits_asynchronously() -> None:
     url = os.environ.get("CDS_TEST_POSTGRES_URL")
     if not url:

@@ -62,6 +62,7 @@ def _answer(app: Flask, request: dict[str, Any]) -> Any:
     return body
 
 
+@pytest.mark.slow  # every fixture twice, and the long chart
 def test_no_fixture_and_not_the_long_chart_answers_differently_without_selection(
     make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:

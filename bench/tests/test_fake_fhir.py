@@ -18,6 +18,8 @@ import pytest
 from bench.fake_fhir import BASE, make_handler
 from tests.fixtures_util import patient, weight
 
+pytestmark = pytest.mark.slow  # an HTTP server per test (0.5 s to shut each down)
+
 PID = "pt-fake"
 
 

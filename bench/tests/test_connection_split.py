@@ -16,6 +16,8 @@ import pytest
 
 from bench.run import Server
 
+pytestmark = pytest.mark.slow  # forks a server process
+
 MASTER = """
 import os, socket, sys, time
 listener = socket.socket()

@@ -1,0 +1,138 @@
+"""The table of checks in docs/checks.md, generated from the files it describes so it cannot drift:
+the card wording (`cards/`: one finding code per template) and the rule files (`cds/knowledge/`:
+every value with the source it names). `python -m cds rules-table > docs/checks.md`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cds.bundled_data import CARDS_DIR
+from cds.knowledge import KNOWLEDGE_DIR, read_yaml
+
+META_KEYS = {"source", "verified", "label_differs_from_seed", "version", "reviewed"}
+NOT_RULES = {"sources.yaml", "codes.yaml"}  # the citations themselves, and the code lists
+Row = tuple[str, ...]  # the cells of one table row
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, str):
+        text = value
+    else:
+        text = yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False)
+        text = text.strip().removesuffix("...").strip()
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _source_of_key(key: str, node: Mapping[str, Any]) -> str | None:
+    """The `<prefix>_source` beside a value whose name holds every word of the prefix
+    (`weight_threshold_kg` -> `weight_threshold_source`); the only one when there is one."""
+    named = {k.removesuffix("_source"): v for k, v in node.items() if k.endswith("_source")}
+    words = set(key.split("_"))
+    fitting = [p for p in named if set(p.split("_")) <= words]
+    if fitting:
+        return str(named[max(fitting, key=len)])
+    return str(next(iter(named.values()))) if len(named) == 1 else None
+
+
+def _rows(node: Any, path: str, source: str | None) -> Iterator[tuple[str, Any, str | None, Any]]:
+    """(rule, value, source id, the rule's mapping or None) for every rule under `node`."""
+    if isinstance(node, Mapping) and isinstance(node.get("source"), str):
+        value = {k: v for k, v in node.items() if k not in META_KEYS}
+        yield path, value, node["source"], node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            if key in META_KEYS or key.endswith("_source"):
+                continue
+            where = f"{path}.{key}" if path else str(key)
+            yield from _rows(value, where, _source_of_key(str(key), node) or source)
+    elif isinstance(node, list) and any(isinstance(item, Mapping) for item in node):
+        for index, item in enumerate(node):
+            yield from _rows(item, f"{path}[{index}]", source)
+    else:
+        yield path, node, source, None
+
+
+def _source_cell(
+    source: str | None, rule: Mapping[str, Any] | None, sources: Mapping[str, Any]
+) -> str:
+    if source is None:
+        return "—"
+    text = f"`{source}`: {sources[source]['label']}" if source in sources else f"`{source}`"
+    if rule is not None and rule.get("verified") is False:
+        text += " (not verified in the label)"
+    if rule is not None and rule.get("label_differs_from_seed"):
+        text += f" (label differs from the seed: {rule['label_differs_from_seed']})"
+    return _cell(text)
+
+
+def _table(header: Row, rows: Sequence[Row]) -> list[str]:
+    return [
+        f"| {' | '.join(header)} |",
+        f"|{'---|' * len(header)}",
+        *(f"| {' | '.join(row)} |" for row in rows),
+        "",
+    ]
+
+
+def _cards(directory: Path) -> list[str]:
+    lines = ["## Cards", "", "One template per finding code (`cards/<topic>.yaml`).", ""]
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name == "override-reasons.yaml":
+            continue
+        templates = read_yaml(path) or {}
+        lines += [f"### `{path.stem}`", ""]
+        rows = [(f"`{code}`", _cell(entry["summary"]), _cell(entry.get("override_reasons") or []))
+                for code, entry in templates.items()]  # fmt: skip
+        lines += _table(("finding code", "card summary", "override reasons"), rows)
+    return lines
+
+
+def _rules(directory: Path) -> list[str]:
+    sources = read_yaml(directory / "sources.yaml")["sources"]
+    lines = ["## Rules", "", "Every value of `cds/knowledge/*.yaml` and the source it names.", ""]
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name in NOT_RULES:
+            continue
+        data = read_yaml(path)
+        lines += [
+            f"### `{path.name}`: version {data.get('version')}, reviewed {data.get('reviewed')}",
+            "",
+        ]
+        rows = [
+            (f"`{rule}`", _cell(value), _source_cell(source, node, sources))
+            for rule, value, source, node in _rows(data, "", None)
+        ]
+        lines += _table(("rule", "value", "source"), rows)
+    codes = read_yaml(directory / "codes.yaml")
+    lines += [f"## Code lists (`codes.yaml`, version {codes.get('version')})", ""]
+    code_rows = [
+        (
+            f"`{name}`",
+            _cell(entry.get("description", "")),
+            str(len(entry.get("codes") or [])),
+            str(sum(1 for c in entry.get("codes") or [] if c.get("verified") is False)),
+        )
+        for name, entry in codes["value_sets"].items()
+    ]
+    return lines + _table(("code list", "what it is for", "codes", "not verified"), code_rows)
+
+
+def rules_table(knowledge_dir: Path = KNOWLEDGE_DIR, cards_dir: Path = CARDS_DIR) -> str:
+    lines = [
+        "# Checks: their cards and the rules behind them",
+        "",
+        "Generated by `python -m cds rules-table > docs/checks.md` from `cards/*.yaml` and",
+        "`cds/knowledge/*.yaml`; do not edit it by hand (a test fails when it is out of date).",
+        "Placeholders in `{braces}` are filled from the finding's values. Sources are ids of",
+        "`sources.yaml` with their labels; `—` means the rule file does not tie a source to that",
+        "value by name (a `<name>_source` beside it).",
+        "",
+        *_cards(cards_dir),
+        *_rules(knowledge_dir),
+    ]
+    return "\n".join(lines).rstrip() + "\n"

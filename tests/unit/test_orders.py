@@ -1,0 +1,236 @@
+"""Indication and cycle of a blinatumomab order (`cds/orders.py`, shared/design.md "How a
+blinatumomab order says what it is"): what the order codes wins; else inferred from the chart
+(diagnosis codes, earlier blinatumomab orders); else unknown, and the basis always says which."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cds.fhir.prefetch import SourceData
+from cds.fhir.snapshot import build_snapshot, draft_orders
+from cds.knowledge import load_knowledge
+from cds.orders import OrderUnderReview, is_blinatumomab, review
+from tests.conftest import NOW
+from tests.fixtures_util import (
+    ICD10CM,
+    INDICATION_SYSTEM,
+    START,
+    Step,
+    blinatumomab_order,
+    condition,
+    dexamethasone_order,
+    patient,
+)
+
+KNOWLEDGE = load_knowledge()
+PID = "pt-orders"
+FULL = [Step(28, days=28)]
+STEP_UP = [Step(9, days=7), Step(28, days=21)]
+ALL_REFRACTORY = ("C91.00", "Acute lymphoblastic leukemia not having achieved remission")
+ALL_RELAPSE = ("C91.02", "Acute lymphoblastic leukemia, in relapse")
+ALL_REMISSION = ("C91.01", "Acute lymphoblastic leukemia, in remission")
+
+
+def days_before_start(days: float) -> str:
+    return (datetime.fromisoformat(START) - timedelta(days=days)).isoformat()
+
+
+def earlier_cycle(cycle: int | None, days_ago: float, **kwargs: Any) -> dict[str, Any]:
+    """A finished blinatumomab order of this patient that began `days_ago` before the new bag."""
+    began = days_before_start(days_ago)
+    kwargs.setdefault("status", "completed")
+    return blinatumomab_order(
+        PID,
+        STEP_UP if cycle == 1 else FULL,
+        oid=f"blinatumomab-earlier-{days_ago}",
+        cycle=cycle,
+        start=began,
+        authored=began,
+        **kwargs,
+    )
+
+
+def reviewed(
+    order: dict[str, Any],
+    *,
+    history: list[dict[str, Any]] | None = None,
+    conditions: list[dict[str, Any]] | None = None,
+) -> OrderUnderReview:
+    """The order as the checks see it; `history=None`: the medication list could not be read."""
+    sources = {
+        "patient": SourceData([patient(PID)]),
+        "conditions": SourceData(conditions or []),
+        "medications": SourceData(history)
+        if history is not None
+        else SourceData(problem="the FHIR server did not answer"),
+    }
+    snapshot = build_snapshot(PID, sources, KNOWLEDGE)
+    [draft] = draft_orders([order], [])
+    return review(draft, snapshot, KNOWLEDGE, NOW)
+
+
+def uncoded(steps: list[Step] = FULL, **kwargs: Any) -> dict[str, Any]:
+    kwargs.setdefault("indication", None)
+    kwargs.setdefault("cycle", None)
+    return blinatumomab_order(PID, steps, **kwargs)
+
+
+def with_reason(order: dict[str, Any], code: str, display: str) -> dict[str, Any]:
+    order.setdefault("reasonCode", []).append(
+        {"coding": [{"system": ICD10CM, "code": code, "display": display}]}
+    )
+    return order
+
+
+# ------------------------------------------------------------------------------- indication
+
+
+@pytest.mark.parametrize("indication", ["mrd-positive", "relapsed-refractory", "consolidation"])
+def test_the_indication_coded_on_the_order_is_taken(indication: str) -> None:
+    found = reviewed(blinatumomab_order(PID, FULL, indication=indication), history=[])
+    assert (found.indication, found.indication_basis) == (indication, "coded on the order")
+
+
+def test_an_order_coding_two_indications_has_none() -> None:
+    order = blinatumomab_order(PID, FULL, indication="mrd-positive")
+    order["reasonCode"].append({"coding": [{"system": INDICATION_SYSTEM, "code": "consolidation"}]})
+    found = reviewed(order, history=[])
+    assert found.indication is None
+    assert "more than one indication" in found.indication_basis
+
+
+def test_the_coded_indication_wins_over_a_relapse_on_the_problem_list() -> None:
+    found = reviewed(
+        blinatumomab_order(PID, FULL, indication="mrd-positive"),
+        history=[],
+        conditions=[condition(PID, *ALL_RELAPSE)],
+    )
+    assert found.indication == "mrd-positive"
+
+
+@pytest.mark.parametrize("diagnosis", [ALL_REFRACTORY, ALL_RELAPSE], ids=lambda d: d[0])
+def test_all_not_in_remission_as_the_orders_reason_means_relapsed_refractory(
+    diagnosis: tuple[str, str],
+) -> None:
+    found = reviewed(with_reason(uncoded(), *diagnosis), history=[])
+    assert found.indication == "relapsed-refractory"
+    assert "reason code" in found.indication_basis
+
+
+def test_an_active_relapse_on_the_problem_list_means_relapsed_refractory() -> None:
+    found = reviewed(uncoded(), history=[], conditions=[condition(PID, *ALL_RELAPSE)])
+    assert found.indication == "relapsed-refractory"
+    assert "active condition" in found.indication_basis
+
+
+@pytest.mark.parametrize("clinical_status", ["resolved", "inactive", "remission"])
+def test_a_relapse_that_is_no_longer_active_says_nothing(clinical_status: str) -> None:
+    old = condition(PID, *ALL_REFRACTORY, clinical_status=clinical_status, onset="2024-05-02")
+    found = reviewed(uncoded(), history=[], conditions=[old])
+    assert found.indication is None
+
+
+def test_a_refuted_relapse_says_nothing() -> None:
+    refuted = condition(PID, *ALL_RELAPSE)
+    refuted["verificationStatus"]["coding"][0]["code"] = "refuted"
+    assert reviewed(uncoded(), history=[], conditions=[refuted]).indication is None
+
+
+def test_all_in_remission_cannot_tell_mrd_positive_from_consolidation() -> None:
+    found = reviewed(uncoded(), history=[], conditions=[condition(PID, *ALL_REMISSION)])
+    assert found.indication is None
+    assert "cannot be told apart" in found.indication_basis
+
+
+def test_nothing_coded_anywhere_leaves_the_indication_unknown_and_says_so() -> None:
+    found = reviewed(uncoded(), history=[])
+    assert found.indication is None
+    assert found.indication_basis.startswith("no indication")
+
+
+# ------------------------------------------------------------------------------------ cycle
+
+
+def test_the_cycle_coded_on_the_order_is_taken_and_is_day_1() -> None:
+    found = reviewed(blinatumomab_order(PID, FULL, cycle=3), history=[])
+    assert (found.cycle, found.cycle_basis, found.cycle_day) == (3, "coded on the order", 1)
+
+
+def test_a_first_order_with_no_earlier_blinatumomab_is_cycle_1_day_1() -> None:
+    found = reviewed(
+        uncoded(STEP_UP), history=[{**dexamethasone_order(PID), "status": "completed"}]
+    )
+    assert (found.cycle, found.cycle_day) == (1, 1)
+    assert "no earlier blinatumomab" in found.cycle_basis
+
+
+def test_no_cycle_and_an_unreadable_medication_list_leaves_the_cycle_unknown() -> None:
+    found = reviewed(uncoded(), history=None)
+    assert found.cycle is None
+    assert "could not be read" in found.cycle_basis
+
+
+def test_the_day_8_bag_after_a_week_at_9_mcg_continues_cycle_1_on_day_8() -> None:
+    found = reviewed(uncoded(), history=[earlier_cycle(1, days_ago=7)])
+    assert (found.cycle, found.cycle_day) == (1, 8)
+    assert found.cycle_basis.startswith("continues cycle 1")
+
+
+def test_a_bag_hung_two_hours_early_is_still_day_8() -> None:
+    """Days of the cycle are calendar days: 6 days 22 hours after the first bag is day 8."""
+    history = [earlier_cycle(1, days_ago=7 - 2 / 24)]
+    assert reviewed(uncoded(), history=history).cycle_day == 8
+
+
+def test_after_28_days_of_infusion_and_14_treatment_free_the_next_order_is_cycle_2() -> None:
+    found = reviewed(uncoded(), history=[earlier_cycle(1, days_ago=42)])
+    assert (found.cycle, found.cycle_day) == (2, 1)
+    assert found.cycle_basis.startswith("follows cycle 1")
+
+
+@pytest.mark.parametrize(("days_ago", "cycle"), [(34, 1), (35, 2)])
+def test_an_order_5_weeks_after_the_cycle_began_starts_the_next_one(
+    days_ago: int, cycle: int
+) -> None:
+    assert reviewed(uncoded(), history=[earlier_cycle(1, days_ago=days_ago)]).cycle == cycle
+
+
+def test_the_latest_earlier_cycle_counts() -> None:
+    history = [earlier_cycle(1, days_ago=84), earlier_cycle(2, days_ago=42)]
+    assert reviewed(uncoded(), history=history).cycle == 3
+
+
+def test_an_earlier_order_that_does_not_say_its_cycle_leaves_the_cycle_unknown() -> None:
+    found = reviewed(uncoded(), history=[earlier_cycle(None, days_ago=42)])
+    assert found.cycle is None
+    assert "do not say their cycle" in found.cycle_basis
+
+
+@pytest.mark.parametrize("status", ["cancelled", "entered-in-error"])
+def test_an_earlier_order_that_never_counted_is_not_a_cycle(status: str) -> None:
+    found = reviewed(uncoded(), history=[earlier_cycle(1, days_ago=42, status=status)])
+    assert found.cycle == 1
+
+
+def test_a_coded_cycle_counts_its_days_from_that_cycles_first_order() -> None:
+    found = reviewed(
+        blinatumomab_order(PID, FULL, cycle=2),
+        history=[earlier_cycle(1, days_ago=49), earlier_cycle(2, days_ago=7)],
+    )
+    assert (found.cycle, found.cycle_day) == (2, 8)
+
+
+# ------------------------------------------------------------------------ which orders count
+
+
+def test_blinatumomab_is_recognised_by_its_rxnorm_code_or_its_brand_name_alone() -> None:
+    by_text = blinatumomab_order(PID, FULL)
+    by_text["medicationCodeableConcept"] = {"text": "BLINCYTO 35 mcg vial, continuous infusion"}
+    dexamethasone = dexamethasone_order(PID)
+    coded, named, other = draft_orders([blinatumomab_order(PID, FULL), by_text, dexamethasone], [])
+    assert is_blinatumomab(coded, KNOWLEDGE)
+    assert is_blinatumomab(named, KNOWLEDGE)
+    assert not is_blinatumomab(other, KNOWLEDGE)
