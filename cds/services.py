@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from cds.cards import CardRenderer
 from cds.checks import Check, CheckInput, registry, run_checks
 from cds.fhir.client import FhirClient
+from cds.fhir.medications import resolve_draft_medications
 from cds.fhir.parsing import resource_label
 from cds.fhir.prefetch import resolve_prefetch
 from cds.fhir.snapshot import build_snapshot, draft_orders, observation_codes
@@ -215,7 +216,13 @@ class Engine:
     ) -> HookResponse:
         now = self.clock()
         draft_issues: list[DataIssue] = []
-        orders = draft_orders(resources, draft_issues)
+        orders, unresolved = resolve_draft_medications(
+            draft_orders(resources, draft_issues),
+            context.draftOrders,
+            request.prefetch,
+            lambda: self.fhir_client(request, own_host),
+            self.settings.fhir_deadline,
+        )
         selecting = isinstance(context, OrderSelectContext)
         # order-select: only the selected orders get cards; the others are context.
         selected = set(context.selections) if selecting else {o.resource for o in orders}
@@ -223,8 +230,22 @@ class Engine:
             o for o in orders if o.resource in selected and is_blinatumomab(o, self.knowledge)
         ]
         unreadable = [i for i in draft_issues if self._mentions_blinatumomab(resources, i.resource)]
+        unidentified = [
+            self.renderer.render(
+                Finding(
+                    "order-medication-unresolved",
+                    "data-quality",
+                    "info",
+                    "label-2.1",
+                    {"order": u.order, "reference": u.reference, "reason": u.reason},
+                    u.order,
+                )
+            )
+            for u in unresolved
+            if u.order in selected
+        ]
         if not targets and not unreadable:
-            return HookResponse(cards=[])
+            return HookResponse(cards=unidentified)
         sources = resolve_prefetch(
             self.templates,
             request.prefetch,
@@ -247,7 +268,7 @@ class Engine:
         if targets and (nothing_readable or outcome.checks_run == 0):
             raise HookError(412, _unavailable_text(patient), "not-found")
         findings = outcome.findings + self._data_quality(patient, draft_issues, unreadable)
-        cards = [self.renderer.render(f) for f in findings]
+        cards = [self.renderer.render(f) for f in findings] + unidentified
         return HookResponse(cards=sorted(cards, key=lambda c: INDICATOR_ORDER[c.indicator]))
 
     def _mentions_blinatumomab(self, resources: list[dict[str, Any]], label: str) -> bool:
@@ -272,6 +293,22 @@ class Engine:
             )
             for issue in unreadable
         ]
+        if patient.unlinked:
+            findings.append(
+                Finding(
+                    "data-not-linked",
+                    "data-quality",
+                    "warning",
+                    "label-2.1",
+                    {
+                        "count": len(patient.unlinked),
+                        "resources": "\n".join(
+                            f"- `{i.resource}` ({i.source}): {i.problem}"
+                            for i in patient.unlinked[:20]
+                        ),
+                    },
+                )
+            )
         others = [i for i in (*patient.data_issues(), *draft_issues) if i not in unreadable]
         if others:
             listed = "\n".join(f"- `{i.resource}` ({i.source}): {i.problem}" for i in others[:20])

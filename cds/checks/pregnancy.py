@@ -18,6 +18,7 @@ from cds.checks import Check, CheckInput
 from cds.findings import Finding, ProposedAction
 from cds.knowledge import Knowledge
 from cds.patient import ObservationFact
+from cds.pregnancy_conditions import current_pregnancy
 from cds.suggestions import hcg_test_order
 
 TOPIC = "pregnancy-status"
@@ -174,6 +175,8 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
                 order,
             )
         )
+    elif (problem := _pregnancy_on_problem_list(item, knowledge, settings, dated)) is not None:
+        findings.append(problem)
     elif cycle in (None, 1) or settings.test_before_every_cycle:
         earliest = start - timedelta(hours=settings.negative_result_valid_hours)
         recent = [entry for entry in dated if entry[1] == "negative" and entry[0] >= earliest]
@@ -238,6 +241,35 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
         )
     )
     return findings
+
+
+def _pregnancy_on_problem_list(
+    item: CheckInput,
+    knowledge: Knowledge,
+    settings: PregnancyRules,
+    dated: list[tuple[datetime, Reading, ObservationFact]],
+) -> Finding | None:
+    """A current pregnancy on the problem list, unless a negative result came after it (an
+    undated entry: unless a negative result recent enough to clear the order came)."""
+    problem = current_pregnancy(item.patient.conditions, knowledge)
+    if problem is None:
+        return None
+    since = problem.onset or (
+        item.review.start - timedelta(hours=settings.negative_result_valid_hours)
+    )
+    if any(reading == "negative" and when > since for when, reading, _ in dated):
+        return None
+    return Finding(
+        "pregnancy-on-problem-list",
+        TOPIC,
+        "critical",
+        "label-5.13",
+        {
+            "date": problem.onset.date().isoformat() if problem.onset else "undated",
+            "resource": problem.resource,
+        },
+        item.review.order.resource,
+    )
 
 
 CHECK = Check(

@@ -107,14 +107,31 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Finding]
     window_start = start - timedelta(days=settings.window_before_start_days)
     treatment_start = _treatment_start(item, knowledge)
     for shot in item.patient.immunizations:
-        if (
-            shot.status not in settings.given_statuses
-            or shot.when is None
-            or shot.codes.isdisjoint(live)
-        ):
+        if shot.status not in settings.given_statuses or shot.codes.isdisjoint(live):
+            continue
+        name = vaccine_name(shot.codes, knowledge, shot.text)
+        recognised = f" ({shot.recognised_by})" if shot.recognised_by else ""
+        if shot.when is None:
+            if shot.date_text is not None:
+                findings.append(
+                    Finding(
+                        "live-vaccine-date-unreadable",
+                        TOPIC,
+                        "warning",
+                        settings.window_source,
+                        {
+                            "vaccine": name,
+                            "recognised": recognised,
+                            "date_text": shot.date_text,
+                            "days": settings.window_before_start_days,
+                        },
+                        order,
+                    )
+                )
             continue
         values = {
-            "vaccine": vaccine_name(shot.codes, knowledge, shot.text),
+            "vaccine": name,
+            "recognised": recognised,
             "date": shot.when.date().isoformat(),
             "days": settings.window_before_start_days,
         }

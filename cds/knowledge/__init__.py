@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from cds.fhir.codings import equivalent_codes
+
 KNOWLEDGE_DIR = Path(__file__).parent
 
 
@@ -179,7 +181,11 @@ class Knowledge(_Strict):
     def _code_index(self) -> dict[str, frozenset[tuple[str, str]]]:
         systems = self.codes.systems
         return {
-            name: frozenset((systems[c.system], c.code) for c in value_set.codes)
+            name: frozenset(
+                (systems[c.system], code)
+                for c in value_set.codes
+                for code in equivalent_codes(systems[c.system], c.code)
+            )
             for name, value_set in self.codes.value_sets.items()
         }
 
