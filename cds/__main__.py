@@ -48,18 +48,17 @@ CHART_KEYS = {
 }
 
 
-def request_from_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
+def request_from_bundle(bundle: dict[str, Any], patient_id: str | None = None) -> dict[str, Any]:
     """A FHIR Bundle holding a chart plus draft orders -> an order-sign request with full prefetch.
 
     MedicationRequests with status `draft` (and ServiceRequests) are the draft orders; the rest of
     the chart fills the prefetch keys (keys with nothing in the chart are sent as null: no data).
+    Transaction/batch/collection/searchset Bundles alike (`cds.fhir.bundles`); a Bundle with
+    several patients needs `patient_id` (BundleError names them otherwise).
     """
-    resources = [
-        e["resource"] for e in bundle.get("entry", []) if isinstance(e, dict) and "resource" in e
-    ]
-    patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
-    if patient is None:
-        raise ValueError("the Bundle holds no Patient")
+    from cds.fhir.bundles import chart_resources
+
+    patient, resources = chart_resources(bundle, patient_id)
     drafts = [
         r
         for r in resources
@@ -118,7 +117,13 @@ def _check(args: argparse.Namespace) -> int:
 
     document = json.loads(Path(args.file).read_text(encoding="utf-8"))
     if document.get("resourceType") == "Bundle":
-        document = request_from_bundle(document)
+        from cds.fhir.bundles import BundleError
+
+        try:
+            document = request_from_bundle(document, args.patient)
+        except BundleError as error:
+            print(f"cannot check {args.file}: {error}", file=sys.stderr)
+            return 2
     now = datetime.fromisoformat(args.now) if args.now else _as_of(document)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
@@ -177,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
     check.add_argument(
         "--now", help="evaluate as of this ISO time (default: the orders' authoredOn)"
+    )
+    check.add_argument(
+        "--patient", help="the patient id to check when the Bundle holds several patients"
     )
     check.set_defaults(run=_check)
     summary = commands.add_parser("feedback-summary", help="override rate per card topic")

@@ -82,6 +82,8 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
         "immunizations": "Immunization?patient={{context.patientId}}",
         "medications": "MedicationRequest?patient={{context.patientId}}",
         "conditions": "Condition?patient={{context.patientId}}",
+        # read only when the EHR names an encounter; without one it is no data, not a failure
+        "encounter": "Encounter/{{context.encounterId}}",
     }
 
 

@@ -82,6 +82,10 @@ def reading_of(
                 )
             except units.UnitError:
                 return None
+        if fact.comparator in ("<", "<=") and fact.value > limit:
+            return None  # "< 25" with a limit of 5 says nothing either way
+        if fact.comparator in (">", ">=") and fact.value < limit:
+            return None
         return "positive" if fact.value > limit else "negative"
     if not fact.interpretation.isdisjoint(POSITIVE_FLAGS):
         return "positive"
