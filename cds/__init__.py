@@ -60,6 +60,12 @@ def create_app(
             "CDS_TRUSTED_ISSUERS (issuer -> JWKS URL or file) or CDS_TRUST_CDS_HOOKS_SANDBOX=true, "
             "or run the open development mode with --dev (CDS_DEV_MODE=true)."
         )
+    else:
+        log.info(
+            "production mode: trusted JWT issuers: %s; CORS origins allowed: %s",
+            ", ".join(sorted(issuers)),
+            ", ".join(settings.cors_origins) or "none (browser callers refused)",
+        )
     knowledge = load_knowledge()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -406,3 +406,44 @@ def test_a_bound_an_error_or_an_absent_value_is_no_weight(
 ) -> None:
     body = client.post(SIGN, json=only_weight(chart_request(BASE), observation)).get_json()
     assert ("dose", "warning") in topics(body)
+
+
+def test_the_context_encounter_is_read_and_a_missing_one_is_no_data(client: FlaskClient) -> None:
+    """context.encounterId -> the `encounter` key, fetched when absent; no encounter: no fetch."""
+    request = chart_request(BASE) | {"fhirServer": FHIR, "fhirAuthorization": AUTH}
+    with responses.RequestsMock() as fhir:  # no encounter in context: no call at all
+        assert topics(client.post(SIGN, json=request).get_json()) == [("premedication", "info")]
+    request["context"]["encounterId"] = "enc-1"
+    encounter = {
+        "resourceType": "Encounter",
+        "id": "enc-1",
+        "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+    }
+    with responses.RequestsMock() as fhir:
+        fhir.add(responses.GET, f"{FHIR}/Encounter/enc-1", json=encounter)
+        body = client.post(SIGN, json=request).get_json()
+        assert len(fhir.calls) == 1
+    assert ("premedication", "info") in topics(body)
+    with responses.RequestsMock() as fhir:
+        fhir.add(responses.GET, f"{FHIR}/Encounter/enc-1", status=404)
+        assert ("premedication", "info") in topics(client.post(SIGN, json=request).get_json())
+
+
+def test_production_start_up_logs_issuers_and_cors_origins(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    from cds import create_app
+    from cds.settings import Settings
+
+    settings = Settings(
+        dev_mode=False,
+        trust_cds_hooks_sandbox=True,
+        cors_origins=["https://ehr.example.org"],
+        database_url=f"sqlite:///{tmp_path / 'f.sqlite3'}",
+    )
+    with caplog.at_level("INFO", logger="cds"):
+        create_app(settings)
+    line = next(r.getMessage() for r in caplog.records if "trusted JWT issuers" in r.getMessage())
+    assert "issuers: https://sandbox.cds-hooks.org;" in line
+    assert line.endswith("CORS origins allowed: https://ehr.example.org")

@@ -73,7 +73,7 @@ def chart_resources(bundle: Raw, patient_id: str | None = None) -> tuple[Raw, li
         if url:
             targets[url] = relative
         targets.setdefault(relative, relative)
-    for url, resource in entries:
+    for _, resource in entries:
         for field in ("subject", "patient"):
             reference = references.reference_of(resource.get(field))
             canonical = references.canonical(reference)
@@ -92,8 +92,7 @@ def chart_resources(bundle: Raw, patient_id: str | None = None) -> tuple[Raw, li
     elif len(patients) > 1:
         listed = "; ".join(_label(p) for p in patients)
         raise BundleError(
-            f"the Bundle holds {len(patients)} patients ({listed}): "
-            "pick one with --patient ID"
+            f"the Bundle holds {len(patients)} patients ({listed}): pick one with --patient ID"
         )
     else:
         patient = patients[0]

@@ -155,8 +155,8 @@ def resolve_prefetch(
             earlier_problem[key] = problem
         query = render_template(template, context)
         if query is None and "{{context.patientId}}" not in template:
-            resolved[key] = SourceData(origin="none")  # e.g. no encounter in context: no data
-        elif query is None:
+            continue  # e.g. no encounter in context: no data, and nothing to say about it
+        if query is None:
             resolved[key] = SourceData(
                 problem="the query needs context the EHR did not send", origin="none"
             )
