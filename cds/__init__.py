@@ -78,6 +78,12 @@ def create_app(
         )
     if settings.trust_cds_hooks_sandbox and not settings.dev_mode:
         log.warning(SANDBOX_TRUST_BANNER)
+    if not settings.dev_mode:
+        log.info(
+            "production mode: trusted JWT issuers: %s; CORS origins allowed: %s",
+            ", ".join(sorted(issuers)),
+            ", ".join(settings.cors_origins) or "none (browser callers refused)",
+        )
     knowledge = load_knowledge()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

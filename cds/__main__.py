@@ -50,9 +50,9 @@ def _check(args: argparse.Namespace) -> int:
     document = json.loads(Path(args.file).read_text(encoding="utf-8"))
     if document.get("resourceType") == "Bundle":
         try:
-            document = request_from_bundle(document)
+            document = request_from_bundle(document, args.patient)
         except InvalidRequest as error:
-            print(f"{args.file}: {error}", file=sys.stderr)
+            print(f"cannot check {args.file}: {error}", file=sys.stderr)
             return 2
     # Evaluate a file as of its orders' signing time (newest authoredOn), else now.
     now = (
@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
     check.add_argument(
         "--now", help="evaluate as of this ISO time (default: the orders' authoredOn)"
+    )
+    check.add_argument(
+        "--patient", help="the patient id to check when the Bundle holds several patients"
     )
     check.set_defaults(run=_check)
     summary = commands.add_parser("feedback-summary", help="override rate per card topic")

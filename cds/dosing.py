@@ -31,8 +31,8 @@ def latest_measurement(
 ) -> Measurement | None:
     """The newest observation of `value_set` convertible to `unit` (unusable ones are skipped)."""
     for fact in patient.observations_of(knowledge.codes_of(value_set)):
-        if fact.value is None or fact.value <= 0 or not fact.unit:
-            continue
+        if fact.value is None or fact.value <= 0 or not fact.unit or not fact.is_exact:
+            continue  # no value (dataAbsentReason), or only a bound ("<", ">"): not a measurement
         try:
             return Measurement(units.convert(fact.value, fact.unit, unit), fact.when, fact.resource)
         except units.UnitError:

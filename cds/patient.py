@@ -36,6 +36,11 @@ class ObservationFact:
     reference_low: Decimal | None = None
     reference_high: Decimal | None = None
     interpretation: frozenset[Code] = frozenset()
+    comparator: str | None = None  # "<", "<=", ">=", ">": `value` is a bound, not the value
+
+    @property
+    def is_exact(self) -> bool:
+        return self.comparator is None
 
     def has_code(self, codes: frozenset[Code]) -> bool:
         return not self.codes.isdisjoint(codes)
@@ -48,6 +53,8 @@ class ImmunizationFact:
     when: datetime | None
     status: str
     text: str = ""
+    recognised_by: str = ""  # how a vaccine coded by NDC or named only in text was recognised
+    date_text: str | None = None  # occurrenceString: a date the service cannot read
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,8 @@ class ConditionFact:
     codes: frozenset[Code]
     clinical_status: str | None
     verification_status: str | None
+    onset: datetime | None = None  # onset, else recordedDate
+    abatement: datetime | None = None  # abatementDateTime/Period.end, or "now" for other forms
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,8 @@ class PatientSnapshot:
     unavailable: Mapping[str, str] = field(default_factory=dict)
     issues: tuple[DataIssue, ...] = ()
     observation_source: ObservationSource | None = None
+    unlinked: tuple[DataIssue, ...] = ()  # resources a check needed that name no known patient
+    encounter: str | None = None  # "Encounter/id" of context.encounterId, when the EHR sent it
 
     def observations_of(self, codes: frozenset[Code]) -> Iterator[ObservationFact]:
         """Usable observations with one of `codes`, newest first (undated last). Stop reading as

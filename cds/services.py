@@ -26,6 +26,7 @@ from cds.errors import (
     validation_message,
 )
 from cds.fhir.client import FhirClient
+from cds.fhir.medications import Unresolved, resolve_draft_medications
 from cds.fhir.parsing import resource_label
 from cds.fhir.prefetch import SourceData, resolve_prefetch
 from cds.fhir.snapshot import build_snapshot, draft_orders, observation_codes
@@ -100,6 +101,8 @@ INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
 DATA_QUALITY_FINDINGS: Declarations = {
     "order-unreadable": declare("warning", "resource", "problem"),
     "data-quality-resource": declare("info", "count", "resources"),
+    "data-not-linked": declare("warning", "count", "resources"),
+    "order-medication-unresolved": declare("info", "order", "reference", "reason"),
 }
 
 
@@ -112,6 +115,8 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
         "immunizations": "Immunization?patient={{context.patientId}}",
         "medications": "MedicationRequest?patient={{context.patientId}}",
         "conditions": "Condition?patient={{context.patientId}}",
+        # read only when the EHR names an encounter; without one it is no data, not a failure
+        "encounter": "Encounter/{{context.encounterId}}",
     }
 
 
@@ -153,6 +158,7 @@ class DraftOrders:
     targets: tuple[MedicationOrder, ...]  # the blinatumomab orders the checks review
     issues: tuple[DataIssue, ...]  # draft orders that could not be read
     unreadable: tuple[DataIssue, ...]  # ... of which look like blinatumomab orders
+    unresolved: tuple[Unresolved, ...] = ()  # selected orders whose Medication could not be read
 
 
 @dataclass(frozen=True)
@@ -246,9 +252,19 @@ class Engine:
         codes = [finding_code(c) for c in response.cards]
         return HookResult(response, call.service.id, call.request.hookInstance, topics, codes)
 
-    def read_drafts(self, call: HookCall) -> DraftOrders:
+    def read_drafts(
+        self, call: HookCall, fetch: bool = True, own_host: str | None = None
+    ) -> DraftOrders:
+        """The draft orders, their referenced Medications found in the request or (with `fetch`)
+        read from its fhirServer, and which of them are blinatumomab."""
         draft_issues: list[DataIssue] = []
-        orders = draft_orders(call.resources, draft_issues)
+        orders, unresolved = resolve_draft_medications(
+            draft_orders(call.resources, draft_issues),
+            call.context.draftOrders,
+            call.request.prefetch,
+            lambda: self.fhir_client(call.request, own_host) if fetch else None,
+            self.settings.fhir_deadline,
+        )
         # order-select: only the selected orders get cards; the others are context.
         if isinstance(call.context, OrderSelectContext):
             selected = set(call.context.selections)
@@ -263,6 +279,7 @@ class Engine:
             tuple(
                 i for i in draft_issues if self._mentions_blinatumomab(call.resources, i.resource)
             ),
+            tuple(u for u in unresolved if u.order in selected),
         )
 
     def read(
@@ -274,7 +291,7 @@ class Engine:
     ) -> ChartReading:
         """The patient snapshot and order reviews the checks get. With `fetch=False`, prefetch
         keys the EHR did not send are reported unavailable, never fetched from its fhirServer."""
-        drafts = drafts if drafts is not None else self.read_drafts(call)
+        drafts = drafts if drafts is not None else self.read_drafts(call, fetch, own_host)
         now = self.clock()
         context = call.context
         sources = resolve_prefetch(
@@ -297,15 +314,28 @@ class Engine:
         return ChartReading(now, patient, drafts, inputs, sources)
 
     def _run(self, call: HookCall, own_host: str | None) -> HookResponse:
-        drafts = self.read_drafts(call)
-        if not drafts.targets and not drafts.unreadable:  # nothing to check: no fetch, no cards
-            return HookResponse(cards=[])
+        drafts = self.read_drafts(call, own_host=own_host)
+        unidentified = [
+            _data_quality_finding(
+                emit(
+                    "order-medication-unresolved",
+                    self.knowledge.check_sources["data-quality"],
+                    order=u.order,
+                    reference=u.reference,
+                    reason=u.reason,
+                ),
+                u.order,
+            )
+            for u in drafts.unresolved
+        ]
+        if not drafts.targets and not drafts.unreadable:  # nothing to check: no chart fetched
+            return HookResponse(cards=[self.renderer.render(f) for f in unidentified])
         reading = self.read(call, drafts, fetch=True, own_host=own_host)
         outcome = run_checks(reading.inputs, self.knowledge, self.checks)
         nothing_readable = all(not data.available for data in reading.sources.values())
         if drafts.targets and (nothing_readable or outcome.checks_run == 0):
             raise DataUnavailable(_unavailable_text(reading.patient))
-        findings = outcome.findings + self._data_quality(reading)
+        findings = outcome.findings + self._data_quality(reading) + unidentified
         cards = [self.renderer.render(f) for f in findings]
         return HookResponse(cards=sorted(cards, key=lambda c: INDICATOR_ORDER[c.indicator]))
 
@@ -331,27 +361,40 @@ class Engine:
             )
             for issue in unreadable
         ]
+        patient = reading.patient
+        if patient.unlinked:
+            said = emit(
+                "data-not-linked",
+                self.knowledge.check_sources["data-quality"],
+                count=len(patient.unlinked),
+                resources=_listed(patient.unlinked),
+            )
+            findings.append(_data_quality_finding(said, None))
         others = [
             i
             for i in (*reading.patient.data_issues(), *reading.drafts.issues)
             if i not in unreadable
         ]
         if others:
-            listed = Markdown(
-                "\n".join(
-                    f"- `{code_span_text(i.resource)}` ({markdown_text(i.source)}): "
-                    f"{markdown_text(i.problem)}"
-                    for i in others[:20]
-                )
-            )
             said = emit(
                 "data-quality-resource",
                 self.knowledge.check_sources["data-quality"],
                 count=len(others),
-                resources=listed,
+                resources=_listed(others),
             )
             findings.append(_data_quality_finding(said, None))
         return findings
+
+
+def _listed(issues: Sequence[DataIssue]) -> Markdown:
+    """The first 20 issues as a markdown list, every value from the chart escaped."""
+    return Markdown(
+        "\n".join(
+            f"- `{code_span_text(i.resource)}` ({markdown_text(i.source)}): "
+            f"{markdown_text(i.problem)}"
+            for i in issues[:20]
+        )
+    )
 
 
 def _data_quality_finding(said: Emission, order: str | None) -> Finding:

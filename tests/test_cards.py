@@ -92,6 +92,7 @@ def test_markup_from_the_chart_is_escaped_in_the_detail(renderer: CardRenderer) 
     """Found by the fuzzer: a value the EHR sent must not reach the card detail as raw HTML."""
     values = {
         "vaccine": "<img src=x onerror=alert(1)>",
+        "recognised": "",
         "date": "2026-02-20",
         "days": 14,
         "days_before": 9,

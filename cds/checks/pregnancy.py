@@ -16,12 +16,14 @@ from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import PregnancyRules
 from cds.patient import ObservationFact
+from cds.pregnancy_conditions import current_pregnancy
 from cds.suggestions import hcg_test_order
 
 TOPIC = "pregnancy-status"
 FINDINGS: Declarations = {
     "pregnancy-applicability-unknown": declare("warning", "gender", "birth_date"),
     "pregnancy-positive": declare("critical", "date", "resource"),
+    "pregnancy-on-problem-list": declare("critical", "date", "resource"),
     "pregnancy-status-unknown": declare("warning", "days", "last", "cycle"),
     "pregnancy-test-reminder": declare("info", "cycle"),
     "pregnancy-breastfeeding": declare("warning", "hours"),
@@ -64,6 +66,10 @@ def reading_of(
                 )
             except units.UnitError:
                 return None
+        if fact.comparator in ("<", "<=") and fact.value > limit:
+            return None  # "< 25" with a limit of 5 says nothing either way
+        if fact.comparator in (">", ">=") and fact.value < limit:
+            return None
         return "positive" if fact.value > limit else "negative"
     if not fact.interpretation.isdisjoint(POSITIVE_FLAGS):
         return "positive"
@@ -144,6 +150,8 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                 resource=fact.resource,
             )
         )
+    elif (problem := _pregnancy_on_problem_list(item, knowledge, settings, dated)) is not None:
+        findings.append(problem)
     elif cycle in (None, 1) or settings.test_before_every_cycle:
         earliest = start - timedelta(hours=settings.negative_result_valid_hours)
         recent = [entry for entry in dated if entry[1] == "negative" and entry[0] >= earliest]
@@ -190,6 +198,30 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
         )
     )
     return findings
+
+
+def _pregnancy_on_problem_list(
+    item: CheckInput,
+    knowledge: Knowledge,
+    settings: PregnancyRules,
+    dated: list[tuple[datetime, Reading, ObservationFact]],
+) -> Emission | None:
+    """A current pregnancy on the problem list, unless a negative result came after it (an
+    undated entry: unless a negative result recent enough to clear the order came)."""
+    problem = current_pregnancy(item.patient.conditions, knowledge)
+    if problem is None:
+        return None
+    since = problem.onset or (
+        item.review.start - timedelta(hours=settings.negative_result_valid_hours)
+    )
+    if any(reading == "negative" and when > since for when, reading, _ in dated):
+        return None
+    return emit(
+        "pregnancy-on-problem-list",
+        settings.positive_result_source,
+        date=problem.onset.date().isoformat() if problem.onset else "undated",
+        resource=problem.resource,
+    )
 
 
 CHECK = Check(

@@ -20,13 +20,16 @@ from cds.orders import earlier_blinatumomab_orders
 from cds.patient import Code
 
 TOPIC = "live-vaccine"
-_SHOT = ("vaccine", "date", "days")  # a live vaccine given
+_SHOT = ("vaccine", "recognised", "date", "days")  # a live vaccine given
 FINDINGS: Declarations = {
     "live-vaccine-ordered-together": declare("critical", "vaccine"),
     "live-vaccine-history-unavailable": declare("warning", "reason"),
     "live-vaccine-recent": declare("critical", *_SHOT, "days_before"),
     "live-vaccine-during-treatment": declare("critical", *_SHOT, "treatment_start"),
     "live-vaccine-still-ordered": declare("critical", "vaccine"),
+    "live-vaccine-date-unreadable": declare(
+        "warning", "vaccine", "recognised", "date_text", "days"
+    ),
 }
 
 
@@ -89,14 +92,26 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
     window_start = start - timedelta(days=settings.window_before_start_days)
     treatment_start = _treatment_start(item, knowledge)
     for shot in item.patient.immunizations:
-        if (
-            shot.status not in settings.given_statuses
-            or shot.when is None
-            or shot.codes.isdisjoint(live)
-        ):
+        if shot.status not in settings.given_statuses or shot.codes.isdisjoint(live):
+            continue
+        name = vaccine_name(shot.codes, knowledge, shot.text)
+        recognised = f" ({shot.recognised_by})" if shot.recognised_by else ""
+        if shot.when is None:
+            if shot.date_text is not None:
+                findings.append(
+                    emit(
+                        "live-vaccine-date-unreadable",
+                        settings.window_source,
+                        vaccine=name,
+                        recognised=recognised,
+                        date_text=shot.date_text,
+                        days=settings.window_before_start_days,
+                    )
+                )
             continue
         values: dict[str, Any] = {
-            "vaccine": vaccine_name(shot.codes, knowledge, shot.text),
+            "vaccine": name,
+            "recognised": recognised,
             "date": shot.when.date().isoformat(),
             "days": settings.window_before_start_days,
         }

@@ -12,6 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from cds import units
+from cds.fhir.codings import equivalent_codes
+from cds.fhir.references import canonical
 from cds.patient import (
     Code,
     ConditionFact,
@@ -57,10 +59,11 @@ def codes_of(concepts: Any) -> frozenset[Code]:
     if not isinstance(concepts, list):
         concepts = [concepts]
     return frozenset(
-        (coding.system or "", coding.code)
+        (coding.system or "", code)
         for concept in concepts
         for coding in (concept.coding or [])
         if coding.code
+        for code in equivalent_codes(coding.system or "", coding.code)
     )
 
 
@@ -97,6 +100,7 @@ def observation_fact(model: Any) -> ObservationFact:
         reference_low=_decimal(reference.low.value) if reference and reference.low else None,
         reference_high=_decimal(reference.high.value) if reference and reference.high else None,
         interpretation=codes_of(model.interpretation),
+        comparator=quantity.comparator if quantity else None,
     )
 
 
@@ -107,6 +111,7 @@ def immunization_fact(model: Any) -> ImmunizationFact:
         when=as_datetime(model.occurrenceDateTime),
         status=model.status or "",
         text=_texts([model.vaccineCode]),
+        date_text=model.occurrenceString if model.occurrenceDateTime is None else None,
     )
 
 
@@ -120,7 +125,28 @@ def condition_fact(model: Any) -> ConditionFact:
         codes=codes_of(model.code),
         clinical_status=status(model.clinicalStatus),
         verification_status=status(model.verificationStatus),
+        onset=as_datetime(
+            model.onsetDateTime
+            or (model.onsetPeriod.start if model.onsetPeriod else None)
+            or model.recordedDate
+        ),
+        abatement=_abatement(model),
     )
+
+
+def _abatement(model: Any) -> datetime | None:
+    """When a condition ended: its abatement date; an abatement without a readable date (an age,
+    a string, `abatementBoolean`) counts as ended at an unknown time, i.e. before anything now."""
+    if model.abatementDateTime is not None:
+        return as_datetime(model.abatementDateTime)
+    if model.abatementPeriod is not None:
+        return as_datetime(model.abatementPeriod.end or model.abatementPeriod.start)
+    if any(
+        getattr(model, name, None) not in (None, False)
+        for name in ("abatementAge", "abatementRange", "abatementString", "abatementBoolean")
+    ):
+        return datetime.min.replace(tzinfo=UTC)
+    return None
 
 
 def _dose_instruction(dosage: Any) -> DoseInstruction:
@@ -220,7 +246,7 @@ def medication_order(
         supply_duration=(Decimal(str(supply.value)), supply.code or supply.unit or "")
         if supply is not None and supply.value is not None
         else None,
-        encounter=model.encounter.reference if model.encounter else None,
+        encounter=canonical(model.encounter.reference) if model.encounter else None,
         category=codes_of(model.category),
         raw=raw,
     )

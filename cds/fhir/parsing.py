@@ -119,18 +119,25 @@ def resources_in(value: Any) -> list[dict[str, Any]]:
 
     Tolerates a Bundle without `type`, entries without `resource`, and nested searchset Bundles.
     """
+    return [resource for _, resource in entries_in(value)]
+
+
+def entries_in(value: Any) -> list[tuple[str | None, dict[str, Any]]]:
+    """(fullUrl, resource) of every resource `resources_in` finds: `urn:uuid:` references in a
+    transaction Bundle or a Synthea chart name their target by its entry's fullUrl."""
     if not isinstance(value, dict):
         return []
     if value.get("resourceType") != "Bundle":
-        return [value]
-    found: list[dict[str, Any]] = []
+        return [(None, value)]
+    found: list[tuple[str | None, dict[str, Any]]] = []
     for entry in value.get("entry") or []:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict):
             if resource.get("resourceType") == "Bundle":
-                found.extend(resources_in(resource))
+                found.extend(entries_in(resource))
             elif (entry.get("search") or {}).get("mode") != "outcome":
-                found.append(resource)
+                full_url = entry.get("fullUrl")
+                found.append((full_url if isinstance(full_url, str) else None, resource))
     return found
 
 

@@ -19,7 +19,7 @@ from typing import Any, TypeGuard
 from urllib.parse import quote
 
 from cds.fhir.client import FhirClient, FhirFetchError, next_link
-from cds.fhir.parsing import resources_in
+from cds.fhir.parsing import entries_in
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class SourceData:
     resources: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None
     origin: str = "prefetch"  # prefetch | null | fhirServer | none
+    full_urls: dict[str, dict[str, Any]] = field(default_factory=dict)  # Bundle entry fullUrls
 
     @property
     def available(self) -> bool:
@@ -124,8 +125,14 @@ def _is_error(resource: Any) -> TypeGuard[dict[str, Any]]:
     )
 
 
-def _as_resources(value: Any) -> list[dict[str, Any]]:
-    return [r for r in resources_in(value) if r.get("resourceType") != "OperationOutcome"]
+def _data(value: Any, origin: str = "prefetch") -> SourceData:
+    """The resources of a prefetch value or fetched Bundle, with their entries' fullUrls."""
+    entries = entries_in(value)
+    return SourceData(
+        [r for _, r in entries if r.get("resourceType") != "OperationOutcome"],
+        origin=origin,
+        full_urls={url: resource for url, resource in entries if url},
+    )
 
 
 def resolve_prefetch(
@@ -148,13 +155,15 @@ def resolve_prefetch(
         if key in sent:
             problem = _outcome_problem(sent[key])
             if problem is None and next_link(sent[key]) is None:
-                resolved[key] = SourceData(_as_resources(sent[key]))
+                resolved[key] = _data(sent[key])
                 continue
             if problem is None:
                 paginated[key] = sent[key]
                 continue
             earlier_problem[key] = problem
         query = render_template(template, context)
+        if query is None and "{{context.patientId}}" not in template:
+            continue  # e.g. no encounter in context: no data, and nothing to say about it
         if query is None:
             resolved[key] = SourceData(
                 problem="the query needs context the EHR did not send (or sent as something that "
@@ -209,7 +218,7 @@ def resolve_prefetch(
             resolved[key] = (
                 SourceData(problem=problem, origin="fhirServer")
                 if problem
-                else SourceData(_as_resources(value), origin="fhirServer")
+                else _data(value, "fhirServer")
             )
     finally:
         for future in futures.values():

@@ -12,25 +12,26 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from cds.fhir import facts, selection
+from cds.fhir import facts, references, selection, vaccines
 from cds.fhir.observations import ChartObservations
 from cds.fhir.parsing import resource_label, validate
 from cds.fhir.prefetch import SourceData
 from cds.knowledge import Knowledge
 from cds.patient import Code, DataIssue, MedicationOrder, PatientSnapshot
+from cds.pregnancy_conditions import means_current_pregnancy
 
 
 def _subject_reference(raw: Mapping[str, Any]) -> str | None:
     for field in ("subject", "patient"):
-        value = raw.get(field)
-        if isinstance(value, dict) and isinstance(value.get("reference"), str):
-            return str(value["reference"])
+        value = references.reference_of(raw.get(field))
+        if value is not None:
+            return value
     return None
 
 
 def _names(reference: str, patient_id: str) -> bool:
     """An EHR may answer an unfiltered search: never use another patient's data."""
-    return reference.rpartition("/")[2] == patient_id
+    return references.patient_verdict(reference, patient_id, references.ReferenceIndex()) == "mine"
 
 
 # The code lists that name observations (the others are answers, drugs, vaccines, conditions).
@@ -60,17 +61,60 @@ def observation_codes(knowledge: Knowledge) -> frozenset[Code]:
     return frozenset(codes)
 
 
-def _pick(
-    source: str, data: SourceData | None, resource_type: str, patient_id: str
-) -> list[dict[str, Any]]:
-    if data is None or not data.available:
-        return []
-    return [
-        raw
-        for raw in data.resources
-        if raw.get("resourceType") == resource_type
-        and ((reference := _subject_reference(raw)) is None or _names(reference, patient_id))
-    ]
+class _Chart:
+    """Which resources of the sources are this patient's, and which could not be tied to anyone."""
+
+    def __init__(self, patient_id: str, sources: Mapping[str, SourceData]) -> None:
+        self.patient_id = patient_id
+        self.index = references.ReferenceIndex()
+        for data in sources.values():
+            if data.available:
+                for url, resource in data.full_urls.items():
+                    self.index.add(resource, url)
+                for resource in data.resources:
+                    self.index.add(resource)
+        patient_data = sources.get("patient")
+        patients = [
+            r
+            for r in (patient_data.resources if patient_data and patient_data.available else [])
+            if r.get("resourceType") == "Patient"
+        ]
+        self.patient = next((p for p in patients if p.get("id") == patient_id), None) or (
+            patients[0] if len(patients) == 1 and not patients[0].get("id") else None
+        )
+        self.untied: dict[str, list[tuple[dict[str, Any], str]]] = {}
+
+    def pick(
+        self, source: str, data: SourceData | None, resource_type: str
+    ) -> list[dict[str, Any]]:
+        if data is None or not data.available:
+            return []
+        mine = []
+        for raw in data.resources:
+            if raw.get("resourceType") != resource_type:
+                continue
+            reference = _subject_reference(raw)
+            verdict = references.patient_verdict(
+                reference, self.patient_id, self.index, self.patient
+            )
+            if verdict == "mine":
+                mine.append(raw)
+            elif verdict == "untied":
+                self.untied.setdefault(source, []).append((raw, str(reference)))
+        return mine
+
+    def untied_issues(self, source: str, kept: list[dict[str, Any]]) -> list[DataIssue]:
+        """What a check would have read among the resources tied to no patient, said aloud."""
+        return [
+            DataIssue(
+                source,
+                resource_label(raw),
+                f"its patient reference `{reference}` names no patient this request can tie to "
+                f"{self.patient_id}: not used",
+            )
+            for raw, reference in self.untied.get(source, [])
+            if any(raw is k for k in kept)
+        ]
 
 
 def _validated(raws: list[dict[str, Any]], source: str, issues: list[DataIssue]) -> list[Any]:
@@ -84,14 +128,30 @@ def _validated(raws: list[dict[str, Any]], source: str, issues: list[DataIssue])
     return models
 
 
-def _medications_by_reference(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def referenced_medications(
+    orders: Iterable[dict[str, Any]], index: references.ReferenceIndex
+) -> dict[str, Any]:
+    """The Medication models the orders' `medicationReference`s name, keyed by the reference as
+    written (relative, absolute, versioned or `urn:uuid:`; contained ones are read in place)."""
     found = {}
-    for raw in resources:
-        if raw.get("resourceType") == "Medication" and raw.get("id"):
-            model, issue = validate(raw, "medications")
+    for raw in orders:
+        reference = references.reference_of(raw.get("medicationReference"))
+        if reference is None or reference.startswith("#") or reference in found:
+            continue
+        target = index.resolve(reference)
+        if target is not None and target.get("resourceType") == "Medication":
+            model, issue = validate(target, "medications")
             if issue is None:
-                found[f"Medication/{raw['id']}"] = model
+                found[reference] = model
     return found
+
+
+def _medications_by_reference(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    resources = list(resources)
+    index = references.ReferenceIndex((None, r) for r in resources)
+    return referenced_medications(
+        (r for r in resources if r.get("resourceType") == "MedicationRequest"), index
+    )
 
 
 def medication_orders(
@@ -114,7 +174,8 @@ def build_snapshot(
     patient_id: str, sources: Mapping[str, SourceData], knowledge: Knowledge
 ) -> PatientSnapshot:
     issues: list[DataIssue] = []
-    patient_raw = _pick("patient", sources.get("patient"), "Patient", patient_id)
+    chart = _Chart(patient_id, sources)
+    patient_raw = chart.pick("patient", sources.get("patient"), "Patient")
     birth_date: date | None = None
     gender: str | None = None
     patients = _validated(
@@ -126,46 +187,35 @@ def build_snapshot(
         birth_date = patients[0].birthDate if isinstance(patients[0].birthDate, date) else None
         gender = patients[0].gender
 
+    wanted = observation_codes(knowledge)
     observations = ChartObservations(
-        _pick("observations", sources.get("observations"), "Observation", patient_id),
-        observation_codes(knowledge),
+        chart.pick("observations", sources.get("observations"), "Observation"),
+        wanted,
         "observations",
     )
     immunizations = _validated(
-        selection.select_coded(
-            _pick("immunizations", sources.get("immunizations"), "Immunization", patient_id),
-            "vaccineCode",
-            knowledge,
+        select_immunizations(
+            chart.pick("immunizations", sources.get("immunizations"), "Immunization"), knowledge
         ),
         "immunizations",
         issues,
     )
     conditions = _validated(
-        selection.select_coded(
-            _pick("conditions", sources.get("conditions"), "Condition", patient_id),
-            "code",
-            knowledge,
+        select_conditions(
+            chart.pick("conditions", sources.get("conditions"), "Condition"), knowledge
         ),
         "conditions",
         issues,
     )
-    medications_data = sources.get("medications")
-    medication_resources = (
-        medications_data.resources if medications_data and medications_data.available else []
-    )
     order_raws = selection.select_orders(
-        _pick("medications", medications_data, "MedicationRequest", patient_id), knowledge
+        chart.pick("medications", sources.get("medications"), "MedicationRequest"), knowledge
     )
-    referenced = selection.referenced_medications(order_raws)
     orders = medication_orders(
-        order_raws,
-        "medications",
-        issues,
-        _medications_by_reference(
-            r for r in medication_resources if f"Medication/{r.get('id')}" in referenced
-        ),
+        order_raws, "medications", issues, referenced_medications(order_raws, chart.index)
     )
+    unlinked = _unlinked(chart, knowledge, wanted)
     unavailable = {key: data.problem for key, data in sources.items() if data.problem is not None}
+    unavailable.pop("encounter", None)  # an encounter that cannot be had is no data, no failure
     if (
         "patient" not in unavailable
         and not patients
@@ -177,13 +227,67 @@ def build_snapshot(
         birth_date=birth_date,
         gender=gender,
         observation_source=observations,
-        immunizations=tuple(facts.immunization_fact(m) for m in immunizations),
+        immunizations=tuple(
+            vaccines.recognised(facts.immunization_fact(m), knowledge) for m in immunizations
+        ),
         medication_orders=tuple(orders),
         conditions=tuple(facts.condition_fact(m) for m in conditions),
         encounter_classes=encounter_classes(sources.values()),
         unavailable=unavailable,
         issues=tuple(issues),
+        unlinked=tuple(unlinked),
+        encounter=context_encounter(sources.get("encounter")),
     )
+
+
+def select_immunizations(raws: list[dict[str, Any]], knowledge: Knowledge) -> list[dict[str, Any]]:
+    """Those coded from a code list, and those a live vaccine may hide in (NDC, text only)."""
+    kept = {id(r) for r in selection.select_coded(raws, "vaccineCode", knowledge)}
+    return [r for r in raws if id(r) in kept or vaccines.worth_reading(r, knowledge)]
+
+
+def select_conditions(raws: list[dict[str, Any]], knowledge: Knowledge) -> list[dict[str, Any]]:
+    """Those coded from a code list, and those meaning a current pregnancy."""
+    kept = {id(r) for r in selection.select_coded(raws, "code", knowledge)}
+    return [
+        r
+        for r in raws
+        if id(r) in kept or means_current_pregnancy(selection.code_pairs(r.get("code")), knowledge)
+    ]
+
+
+def _unlinked(chart: _Chart, knowledge: Knowledge, wanted: frozenset[Code]) -> list[DataIssue]:
+    """The resources tied to no patient that a check would have read (the others say nothing)."""
+    untied = {key: [raw for raw, _ in found] for key, found in chart.untied.items()}
+    return [
+        *chart.untied_issues(
+            "observations",
+            [
+                r
+                for r in untied.get("observations", [])
+                if not wanted.isdisjoint(selection.code_pairs(r.get("code")))
+            ],
+        ),
+        *chart.untied_issues(
+            "immunizations",
+            select_immunizations(untied.get("immunizations", []), knowledge),
+        ),
+        *chart.untied_issues(
+            "conditions", select_conditions(untied.get("conditions", []), knowledge)
+        ),
+        *chart.untied_issues(
+            "medications", selection.select_orders(untied.get("medications", []), knowledge)
+        ),
+    ]
+
+
+def context_encounter(data: SourceData | None) -> str | None:
+    """`Encounter/id` of the encounter the EHR named in `context.encounterId` (the `encounter`
+    prefetch key), or None: a missing encounter is no data, never a failure."""
+    if data is None or not data.available:
+        return None
+    found = [r for r in data.resources if r.get("resourceType") == "Encounter" and r.get("id")]
+    return f"Encounter/{found[0]['id']}" if len(found) == 1 else None
 
 
 def encounter_classes(sources: Iterable[SourceData]) -> dict[str, Code]:
@@ -198,13 +302,39 @@ def encounter_classes(sources: Iterable[SourceData]) -> dict[str, Code]:
                 system, code = coding.get("system"), coding.get("code")
                 if isinstance(system, str) and isinstance(code, str):
                     found[f"Encounter/{raw['id']}"] = (system, code)
+        for url, raw in data.full_urls.items() if data.available else []:
+            coding = raw.get("class") if raw.get("resourceType") == "Encounter" else None
+            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+                found.setdefault(url, (str(coding.get("system") or ""), coding["code"]))
     return found
+
+
+# Order resources of other FHIR versions an EHR may still send (the public sandbox's DSTU2 server
+# sends MedicationOrder). They cannot be read as R4; one that names blinatumomab gets a card.
+OTHER_VERSION_ORDERS = {
+    "MedicationOrder": "a FHIR DSTU2 resource",
+    "MedicationPrescription": "a FHIR DSTU1 resource",
+    "DiagnosticOrder": "a FHIR DSTU2 resource",
+    "ProcedureRequest": "a FHIR STU3 resource",
+    "ReferralRequest": "a FHIR STU3 resource",
+}
 
 
 def draft_orders(resources: list[dict[str, Any]], issues: list[DataIssue]) -> list[MedicationOrder]:
     """The MedicationRequests among the draft orders (other request types are context only)."""
     medications = _medications_by_reference(resources)
     requests = [r for r in resources if r.get("resourceType") == "MedicationRequest"]
+    for raw in resources:
+        kind = str(raw.get("resourceType"))
+        if kind in OTHER_VERSION_ORDERS:
+            issues.append(
+                DataIssue(
+                    "draftOrders",
+                    resource_label(raw),
+                    f"{kind} is {OTHER_VERSION_ORDERS[kind]}; this service reads FHIR R4 "
+                    "(MedicationRequest), so the order was not checked",
+                )
+            )
     for index, raw in enumerate(requests):
         if not raw.get("id"):
             raw.setdefault("id", f"draft-{index + 1}")

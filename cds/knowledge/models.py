@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cds.fhir.codings import equivalent_codes
 from cds.units import format_number
 
 
@@ -623,6 +624,55 @@ class ProblemListRules(RuleFile):
     possible_source: str
 
 
+# --- problem list and vaccine recognition (real EHR data) ---------------------------------------
+
+
+class PregnancyCode(StrictModel):
+    system: str
+    code: str
+    display: str
+    verified: bool
+    source: str
+
+
+class CodePrefix(StrictModel):
+    prefix: str
+    display: str
+    source: str
+
+
+class PregnancyConditions(RuleFile):
+    """pregnancy-conditions.yaml: problem-list codes that mean a current pregnancy."""
+
+    source: str
+    codes: list[PregnancyCode]
+    icd10cm_prefixes: list[CodePrefix]
+
+
+class NdcRow(StrictModel):
+    ndc: str
+    cvx: str
+    name: str
+    verified: bool
+    source: str
+    note: str = ""
+
+
+class TextName(StrictModel):
+    text: str
+    cvx: str
+    source: str
+
+
+class VaccineRecognition(RuleFile):
+    """vaccine-recognition.yaml: live vaccines coded by NDC or named in text only."""
+
+    ndc_to_cvx: list[NdcRow]
+    text_names: list[TextName]
+    text_exclusions_source: str
+    text_exclusions: list[str]
+
+
 # --- the whole ----------------------------------------------------------------------------------
 
 FILE_MODELS: dict[str, type[RuleFile]] = {
@@ -644,6 +694,8 @@ FILE_MODELS: dict[str, type[RuleFile]] = {
     "vaccines-after-treatment": VaccineAfterTreatmentRules,
     "staleness": StalenessRules,
     "problem-list": ProblemListRules,
+    "pregnancy-conditions": PregnancyConditions,
+    "vaccine-recognition": VaccineRecognition,
 }
 
 
@@ -673,6 +725,8 @@ class Knowledge(StrictModel):
     vaccines_after_treatment: VaccineAfterTreatmentRules
     staleness: StalenessRules
     problem_list: ProblemListRules
+    pregnancy_conditions: PregnancyConditions
+    vaccine_recognition: VaccineRecognition
 
     @model_validator(mode="after")
     def _every_source_exists(self) -> Knowledge:
@@ -720,7 +774,11 @@ class Knowledge(StrictModel):
     def _code_index(self) -> dict[str, frozenset[tuple[str, str]]]:
         systems = self.codes.systems
         return {
-            name: frozenset((systems[c.system], c.code) for c in value_set.codes)
+            name: frozenset(
+                (systems[c.system], code)
+                for c in value_set.codes
+                for code in equivalent_codes(systems[c.system], c.code)
+            )
             for name, value_set in self.codes.value_sets.items()
         }
 

@@ -36,8 +36,10 @@ def test_discovery_lists_both_services_with_the_design_prefetch(client: FlaskCli
             "immunizations",
             "medications",
             "conditions",
+            "encounter",  # design.md: optional, read only when the EHR names an encounter
         }
         assert prefetch["patient"] == "Patient/{{context.patientId}}"
+        assert prefetch["encounter"] == "Encounter/{{context.encounterId}}"
         assert "http://loinc.org|29463-7" in prefetch["observations"]
         for template in prefetch.values():
             assert set(TOKEN.findall(template)) <= {
