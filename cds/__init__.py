@@ -46,7 +46,6 @@ def create_app(
     from cds.knowledge import load_knowledge
     from cds.replay import ReplayCache
     from cds.services import Engine
-    from cds.units import warm_up
     from cds.web import errors, health, openapi, routes, sandbox
     from cds.web.auth import JwtVerifier, parse_trusted_issuers
 
@@ -90,6 +89,5 @@ def create_app(
     if settings.sandbox_page_enabled():
         sandbox.register(app, settings)  # /sandbox: unauthenticated; announced loudly
     errors.register(app)
-    warm_up()
     parsing.warm_up()
     return app
