@@ -46,7 +46,7 @@ def create_app(
     from cds.knowledge import load_knowledge
     from cds.replay import ReplayCache
     from cds.services import Engine
-    from cds.web import errors, health, openapi, routes, sandbox
+    from cds.web import errors, health, metrics, openapi, routes, sandbox
     from cds.web.auth import JwtVerifier, parse_trusted_issuers
 
     settings = settings or Settings()
@@ -89,5 +89,7 @@ def create_app(
     if settings.sandbox_page_enabled():
         sandbox.register(app, settings)  # /sandbox: unauthenticated; announced loudly
     errors.register(app)
+    if settings.metrics:
+        metrics.register(app)  # /metrics: no JWT, like /readyz
     parsing.warm_up()
     return app

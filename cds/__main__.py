@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = Settings(**({"dev_mode": True} if args.dev else {}))
     _configure_logging(settings.log_level)
-    try:
-        app = create_app(settings)
-    except StartupRefused as refusal:
-        print(f"refusing to start: {refusal}", file=sys.stderr)
-        return 2
-    serve(app, args.host, args.port, args.workers, settings.dev_mode)
+    with ExitStack() as stack:
+        if settings.metrics:  # before prometheus_client is imported: its workers' files go here
+            from cds.metrics import multiprocess_directory
+
+            stack.enter_context(multiprocess_directory())
+        try:
+            app = create_app(settings)
+        except StartupRefused as refusal:
+            print(f"refusing to start: {refusal}", file=sys.stderr)
+            return 2
+        serve(app, args.host, args.port, args.workers, settings.dev_mode)
     return 0
 
 

@@ -41,6 +41,7 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from cds.hooks import Card, FeedbackItem
+from cds.metrics import count_feedback
 
 UNKNOWN_CARD = "(unknown card)"
 NO_TOPIC = "(no topic)"
@@ -310,6 +311,7 @@ class FeedbackStore:
                 if item.card in topics:
                     answer["topic"] = topics[item.card]
                 answers.append(answer | {"duplicate": inserted is None})
+        count_feedback((i.outcome, a["duplicate"]) for i, a in zip(items, answers, strict=True))
         return answers
 
     def count(self) -> int:

@@ -60,6 +60,10 @@ def serve(app: Flask, host: str, port: int, workers: int, dev_mode: bool, thread
         options["worker_tmp_dir"] = "/dev/shm"
     if dev_mode:
         options["post_worker_init"] = _announce_dev_mode
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from cds.web.metrics import forget_worker
+
+        options["child_exit"] = forget_worker
     settle_heap()
     GunicornServer(app, options).run()
 

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         "(default: any https server except this service's own host).",
     )
 
+    metrics: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at GET /metrics (no JWT, no patient data) and count "
+        "every request for them.",
+    )
     sandbox_page: bool | None = Field(
         default=None,
         description="Serve the pharmacist's sandbox page at /sandbox (unauthenticated: it shows "

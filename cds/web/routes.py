@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cds.feedback import FeedbackStore
 from cds.hooks import FeedbackRequest
+from cds.metrics import count_jwt_rejection
 from cds.services import SERVICES, Engine, HookError, discovery, operation_outcome
 from cds.web.auth import AuthError, Caller, JwtVerifier
 
@@ -70,6 +71,7 @@ def _authenticate(log: dict[str, Any]) -> Caller | None:
         caller = verifier.verify(request.headers.get("Authorization"), audience)
     except AuthError as error:
         log |= {"status": 401, "auth": str(error)[:300]}
+        count_jwt_rejection(error)
         raise Unauthorized from error
     except SQLAlchemyError as error:  # the replay cache cannot say whether the jti is new
         logging.getLogger(__name__).exception("replay cache unavailable")
