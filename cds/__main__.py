@@ -25,15 +25,13 @@ def _configure_logging(level: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from cds.server import serve
+    from cds.server import metrics_directory, serve
 
     settings = Settings(**({"dev_mode": True} if args.dev else {}))
     _configure_logging(settings.log_level)
     with ExitStack() as stack:
         if settings.metrics:  # before prometheus_client is imported: its workers' files go here
-            from cds.metrics import multiprocess_directory
-
-            stack.enter_context(multiprocess_directory())
+            stack.enter_context(metrics_directory())
         try:
             app = create_app(settings)
         except StartupRefused as refusal:

@@ -6,16 +6,12 @@ an outside caller could multiply. `cds.web.metrics` serves them at GET /metrics.
 
 Under gunicorn each worker writes its values to files in PROMETHEUS_MULTIPROC_DIR (the library's
 multiprocess mode, chosen when prometheus_client is first imported); `python -m cds serve` sets
-that directory up (`multiprocess_directory`) before anything imports this module.
+that directory up (`cds.server.metrics_directory`) before anything imports this module.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import jwt
@@ -24,7 +20,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 if TYPE_CHECKING:
     from cds.web.auth import AuthError
 
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 disable_created_metrics()  # no `_created` twin of every series: half the scrape, never alerted on
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -120,19 +115,3 @@ def count_feedback(outcomes: Iterable[tuple[str, bool]]) -> None:
     """(CDS Hooks outcome, duplicate) of each stored item."""
     for outcome, duplicate in outcomes:
         FEEDBACK.labels(outcome, "true" if duplicate else "false").inc()
-
-
-@contextmanager
-def multiprocess_directory() -> Iterator[str]:
-    """A fresh PROMETHEUS_MULTIPROC_DIR for one `serve` (the library wants it empty at start),
-    removed when the server stops. Gunicorn workers leave through the master's stack (their
-    SystemExit unwinds the forked copy of it): only the process that made it removes it."""
-    owner = os.getpid()
-    path = tempfile.mkdtemp(prefix="cds-metrics-")
-    os.environ[MULTIPROCESS_ENV] = path
-    try:
-        yield path
-    finally:
-        if os.getpid() == owner:
-            shutil.rmtree(path, ignore_errors=True)
-            os.environ.pop(MULTIPROCESS_ENV, None)

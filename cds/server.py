@@ -6,6 +6,11 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
@@ -15,6 +20,7 @@ from gunicorn.config import KNOWN_SETTINGS
 from cds import DEV_MODE_BANNER
 
 GC_THRESHOLDS = (50_000, 20, 20)
+METRICS_DIRECTORY_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiprocess mode
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -60,7 +66,7 @@ def serve(app: Flask, host: str, port: int, workers: int, dev_mode: bool, thread
         options["worker_tmp_dir"] = "/dev/shm"
     if dev_mode:
         options["post_worker_init"] = _announce_dev_mode
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if os.environ.get(METRICS_DIRECTORY_ENV):
         from cds.web.metrics import forget_worker
 
         options["child_exit"] = forget_worker
@@ -83,3 +89,21 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+@contextmanager
+def metrics_directory() -> Iterator[str]:
+    """A fresh PROMETHEUS_MULTIPROC_DIR for one `serve` (the library wants it empty at start),
+    removed when the server stops. Gunicorn workers leave through the master's stack (their
+    SystemExit unwinds the forked copy of it): only the process that made it removes it."""
+    if "prometheus_client" in sys.modules:  # it picks its storage once, when first imported
+        raise RuntimeError("the metrics directory must be set before prometheus_client is imported")
+    owner = os.getpid()
+    path = tempfile.mkdtemp(prefix="cds-metrics-")
+    os.environ[METRICS_DIRECTORY_ENV] = path
+    try:
+        yield path
+    finally:
+        if os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)
+            os.environ.pop(METRICS_DIRECTORY_ENV, None)

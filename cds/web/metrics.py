@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from cds import metrics
+from cds.server import METRICS_DIRECTORY_ENV
 from cds.services import SERVICES
 
 ENDPOINT = "metrics"
@@ -29,7 +30,7 @@ def register(app: Flask) -> None:
 
 
 def _scrape() -> Response:
-    directory = os.environ.get(metrics.MULTIPROCESS_ENV)
+    directory = os.environ.get(METRICS_DIRECTORY_ENV)
     if directory:  # every worker's files, summed; a fresh registry per scrape (library's advice)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=directory)
@@ -73,5 +74,5 @@ def _count_cards(service: str, response: Response) -> None:
 
 def forget_worker(_server: Any, worker: Any) -> None:
     """gunicorn `child_exit`: a dead worker's live gauges go; its counters stay in the sums."""
-    if os.environ.get(metrics.MULTIPROCESS_ENV):
+    if os.environ.get(METRICS_DIRECTORY_ENV):
         mark_process_dead(worker.pid)
