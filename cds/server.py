@@ -92,12 +92,17 @@ def settle_heap() -> None:
 
 
 @contextmanager
-def metrics_directory() -> Iterator[str]:
+def metrics_directory() -> Iterator[str | None]:
     """A fresh PROMETHEUS_MULTIPROC_DIR for one `serve` (the library wants it empty at start),
     removed when the server stops. Gunicorn workers leave through the master's stack (their
     SystemExit unwinds the forked copy of it): only the process that made it removes it."""
-    if "prometheus_client" in sys.modules:  # it picks its storage once, when first imported
-        raise RuntimeError("the metrics directory must be set before prometheus_client is imported")
+    if "prometheus_client" in sys.modules:  # it chose its storage when first imported
+        logging.getLogger(__name__).error(
+            "prometheus_client was imported before serve set up its metrics directory: "
+            "each worker will answer /metrics with its own counts only"
+        )
+        yield None
+        return
     owner = os.getpid()
     path = tempfile.mkdtemp(prefix="cds-metrics-")
     os.environ[METRICS_DIRECTORY_ENV] = path
