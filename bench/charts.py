@@ -306,3 +306,13 @@ def prefetch_count(request: dict[str, Any]) -> int:
         if isinstance(value, dict):
             count += len(value.get("entry", [])) if value.get("resourceType") == "Bundle" else 1
     return count
+
+
+def non_blinatumomab(now: datetime | None = None) -> dict[str, Any]:
+    """The typical chart, but the order being signed is another drug (ondansetron): what most
+    order-sign calls are when a hospital points the hook at every order."""
+    request = copy.deepcopy(typical(now))
+    when = now or datetime.now(UTC)
+    order = _drug_order("ondansetron-draft", ("26225", "ondansetron", 8, "mg"), when)
+    request["context"]["draftOrders"]["entry"] = [{"resource": order | {"status": "draft"}}]
+    return request

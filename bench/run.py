@@ -12,7 +12,8 @@ Each run starts, on 127.0.0.1:
 
 Then it drives both with the same fixed number of order-sign requests at concurrency 1 and 4
 (threads, one keep-alive connection each) for (a) a typical chart (~50 prefetched resources),
-(b) a long chart (~1,000) and (c) no prefetch (all five keys fetched from the FHIR server), and
+(b) a long chart (~1,000), (c) no prefetch (all five keys fetched from the FHIR server) and
+(n) a non-blinatumomab order with the typical chart (what most order-sign calls are), and
 prints requests/s, p50, p99, the workers' CPU time per request, the ratio service/floor, peak RSS
 per worker (VmHWM of gunicorn's workers) and cold start (process start to the first answered
 order-sign). With --runs N it prints the median of the N runs. Nothing leaves the machine.
@@ -47,13 +48,14 @@ SIGN = "/cds-services/blinatumomab-order-sign"
 ISSUER = "https://ehr.bench.example"
 KID = "bench-ehr-key"
 # requests per (scenario, concurrency) at --scale 1; after WARMUP requests that are not measured
-REQUESTS = {"a": 400, "b": 100, "c": 60}
+REQUESTS = {"a": 400, "b": 100, "c": 60, "n": 400}
 WARMUP = 10
 CONCURRENCY = (1, 4)
 TARGETS = """\
 (a) typical chart: throughput >= 0.5 x floor, p99 <= 15 ms at concurrency 4
 (b) long chart:    p50 <= 30 ms at concurrency 4
 (c) no prefetch:   total <= 250 ms (p99, concurrency 1 and 4)
+(n) other drug:    throughput >= 0.8 x floor at concurrency 4 (issue 17)
 cold start <= 2 s; peak RSS <= 200 MB per worker"""
 
 
@@ -342,6 +344,7 @@ def one_run(
             "a": typical,
             "b": charts.long(),
             "c": charts.no_prefetch(f"https://127.0.0.1:{fhir_port}/{BASE}"),
+            "n": charts.non_blinatumomab(),
         }
         chart_file = directory / "chart.json"
         chart_file.write_text(json.dumps(_chart_resources(typical)))
@@ -473,7 +476,7 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-LABELS = {"a": "(a) typical", "b": "(b) long", "c": "(c) no prefetch"}
+LABELS = {"a": "(a) typical", "b": "(b) long", "c": "(c) no prefetch", "n": "(n) other drug"}
 
 
 def report(result: dict[str, Any], runs: int) -> str:
@@ -516,7 +519,9 @@ def main() -> int:
     )
     parser.add_argument("--runs", type=int, default=3, help="runs; the median is printed")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the request counts")
-    parser.add_argument("--scenarios", default="abc", help="any of a, b, c (default abc)")
+    parser.add_argument(
+        "--scenarios", default="abc", help="any of a, b, c, n (n: a non-blinatumomab order)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, help="write every run's raw figures here")
     parser.add_argument("--keep", action="store_true", help="keep the servers' logs")
@@ -526,7 +531,7 @@ def main() -> int:
         help="run the service with --dev (no JWT, no replay cache): shows what the JWT path costs",
     )
     args = parser.parse_args()
-    scenarios = [s for s in "abc" if s in args.scenarios]
+    scenarios = [s for s in "abcn" if s in args.scenarios]
     runs = []
     for index in range(args.runs):
         print(f"run {index + 1}/{args.runs} ...", file=sys.stderr, flush=True)

@@ -55,8 +55,7 @@ def create_app(
     from cds.knowledge import load_knowledge
     from cds.replay import ReplayCache
     from cds.services import Engine
-    from cds.units import warm_up
-    from cds.web import audit, errors, health, openapi, routes, sandbox
+    from cds.web import audit, errors, health, metrics, openapi, routes, sandbox
     from cds.web.auth import JwtVerifier, parse_trusted_issuers
 
     settings = settings or Settings()
@@ -115,6 +114,7 @@ def create_app(
         sandbox.register(app, settings)  # /sandbox: unauthenticated; announced loudly
     errors.register(app)
     audit.register(app)
-    warm_up()
+    if settings.metrics:
+        metrics.register(app)  # /metrics: no JWT, like /readyz
     parsing.warm_up()
     return app

@@ -8,6 +8,7 @@ import builtins
 import json
 import logging
 import sys
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,16 +26,19 @@ def _configure_logging(level: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from cds.server import serve
+    from cds.server import metrics_directory, serve
 
     settings = Settings(dev_mode=True) if args.dev else Settings()
     _configure_logging(settings.log_level)
-    try:
-        app = create_app(settings)
-    except StartupRefused as refusal:
-        print(f"refusing to start: {refusal}", file=sys.stderr)
-        return 2
-    serve(app, args.host, args.port, args.workers, settings.dev_mode)
+    with ExitStack() as stack:
+        if settings.metrics:  # before prometheus_client is imported: its workers' files go here
+            stack.enter_context(metrics_directory())
+        try:
+            app = create_app(settings)
+        except StartupRefused as refusal:
+            print(f"refusing to start: {refusal}", file=sys.stderr)
+            return 2
+        serve(app, args.host, args.port, args.workers, settings.dev_mode)
     return 0
 
 

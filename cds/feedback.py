@@ -43,6 +43,7 @@ from sqlalchemy.exc import OperationalError
 
 from cds.errors import InvalidRequest, NotYours
 from cds.hooks import Card, FeedbackItem
+from cds.metrics import count_feedback
 
 UNKNOWN_CARD = "(unknown card)"
 FUTURE_SKEW = timedelta(minutes=5)  # clock skew allowed on an outcomeTimestamp
@@ -346,6 +347,7 @@ class FeedbackStore:
                 if item.card in topics:
                     answer["topic"] = topics[item.card]
                 answers.append(answer | {"duplicate": inserted is None})
+        count_feedback((i.outcome, a["duplicate"]) for i, a in zip(items, answers, strict=True))
         return answers
 
     def count(self) -> int:

@@ -14,7 +14,12 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import shutil
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
@@ -25,6 +30,7 @@ from gunicorn.workers.base import Worker
 from cds import DEV_MODE_BANNER
 
 GC_THRESHOLDS = (50_000, 20, 20)
+METRICS_DIRECTORY_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiprocess mode
 
 # Per worker: open connections (each one an idle socket while its request trickles in; above this
 # the worker stops accepting until some close) and seconds of silence before one is closed.
@@ -118,6 +124,10 @@ def serve(app: Flask, host: str, port: int, workers: int, dev_mode: bool, thread
         options["worker_tmp_dir"] = "/dev/shm"
     if dev_mode:
         options["post_worker_init"] = _announce_dev_mode
+    if os.environ.get(METRICS_DIRECTORY_ENV):
+        from cds.web.metrics import forget_worker
+
+        options["child_exit"] = forget_worker
     settle_heap()
     GunicornServer(app, options).run()
 
@@ -137,3 +147,26 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+@contextmanager
+def metrics_directory() -> Iterator[str | None]:
+    """A fresh PROMETHEUS_MULTIPROC_DIR for one `serve` (the library wants it empty at start),
+    removed when the server stops. Gunicorn workers leave through the master's stack (their
+    SystemExit unwinds the forked copy of it): only the process that made it removes it."""
+    if "prometheus_client" in sys.modules:  # it chose its storage when first imported
+        logging.getLogger(__name__).error(
+            "prometheus_client was imported before serve set up its metrics directory: "
+            "each worker will answer /metrics with its own counts only"
+        )
+        yield None
+        return
+    owner = os.getpid()
+    path = tempfile.mkdtemp(prefix="cds-metrics-")
+    os.environ[METRICS_DIRECTORY_ENV] = path
+    try:
+        yield path
+    finally:
+        if os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)
+            os.environ.pop(METRICS_DIRECTORY_ENV, None)

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         "resolves to public addresses only; nothing while the public sandbox is trusted.",
     )
 
+    metrics: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at GET /metrics (no JWT, no patient data) and count "
+        "every request for them.",
+    )
     sandbox_page: bool | None = Field(
         default=None,
         description="Serve the pharmacist's sandbox page at /sandbox (unauthenticated: it shows "

@@ -1,16 +1,22 @@
-"""UCUM unit conversion through `ucumvert` (a UCUM grammar on top of pint).
+"""UCUM unit conversion: a small table of the units charts and orders nearly always carry, and
+`ucumvert` (a UCUM grammar on top of pint) for every other unit.
 
 Doses are compared in Decimal at a fixed precision so that 0.028 mg/d is exactly 28 mcg/day and
 never "over the cap" through floating-point error.
+
+Importing pint and ucumvert and building their registry costs 0.3-0.7 s on these 2 cores (as
+much as the rest of a `python -m cds check` run, a third of `serve`'s start), so the registry is
+built only when a unit outside the table arrives: once per process (per gunicorn worker), 9 MB.
+tests/unit/test_units.py checks every pair of table units against ucumvert: same factor, same
+refusals.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
-
-from ucumvert import PintUcumRegistry
 
 UCUM_SYSTEM = "http://unitsofmeasure.org"
 
@@ -41,36 +47,85 @@ _UNIT_ALIASES = {
 }
 
 
+# UCUM code -> (quantity, factor to that quantity's reference unit, the first one listed).
+_KNOWN: dict[str, tuple[str, Decimal]] = {
+    code: (quantity, Decimal(factor))
+    for quantity, factors in {
+        "mass": {"g": "1", "ug": "0.000001", "mg": "0.001", "kg": "1000", "[lb_av]": "453.59237"},
+        "length": {"m": "1", "mm": "0.001", "cm": "0.01", "[in_i]": "0.0254"},
+        "area": {"m2": "1", "cm2": "0.0001"},
+        "volume": {"mL": "1", "L": "1000"},
+        "time": {"s": "1", "min": "60", "h": "3600", "d": "86400", "wk": "604800"},
+        "frequency": {"/d": "1", "/h": "24", "/min": "1440"},
+        "dose rate": {"ug/d": "1", "ug/(24.h)": "1", "mg/d": "1000", "ug/h": "24", "mg/h": "24000"},
+        "dose rate per area": {"ug/m2/d": "1", "mg/m2/d": "1000"},
+        "dose per area": {"ug/m2": "1", "mg/m2": "1000"},
+        "mass concentration": {"mg/dL": "1", "mg/L": "0.1", "g/L": "100", "g/dL": "1000"},
+        "substance concentration": {"umol/L": "1", "mmol/L": "1000"},
+        "number concentration": {"/uL": "1", "10*3/uL": "1000", "10*9/L": "1000", "10*6/L": "1"},
+        "arbitrary concentration": {"[IU]/L": "1", "m[IU]/mL": "1", "[IU]/mL": "1000"},
+        "catalytic concentration": {"U/L": "1"},
+    }.items()
+    for code, factor in factors.items()
+}
+
+
 class UnitError(ValueError):
     """The unit is unknown or cannot be converted to what the check needs."""
 
 
 @lru_cache(maxsize=1)
-def _registry() -> Any:
-    """The UCUM registry. Parsing pint's and ucumvert's definition files is half of its ~0.5 s
-    build, a quarter of the service's start-up: pint keeps the parsed files in the user's cache
-    directory (":auto:", keyed by the files' content), unless that cannot be written."""
+def _registry() -> Callable[[str], Any]:
+    """UCUM code -> pint quantity. ucumvert's own `PintUcumRegistry` also builds pint's
+    application registry, uncached, and converts in that one: a second registry, 0.4 s. Here one
+    registry, whose parsed definition files pint keeps in the user's cache directory (":auto:",
+    keyed by the files' content) unless that cannot be written."""
+    from pathlib import Path
+
+    import ucumvert
+    from pint import UnitRegistry
+
+    registry: Any
     try:
-        return PintUcumRegistry(cache_folder=":auto:")
+        registry = UnitRegistry(cache_folder=":auto:")
     except OSError:
-        return PintUcumRegistry()
+        registry = UnitRegistry()
+    definitions = Path(ucumvert.__file__).parent / "pint_ucum_defs.txt"
+    registry._build_cache(registry.load_definitions(definitions))
+    parser = ucumvert.get_ucum_parser()
+    transform = ucumvert.UcumToPintTransformer(ureg=registry).transform
+    return lambda code: transform(ucumvert.parse_ucum(code, parser))
 
 
-@lru_cache(maxsize=512)
-def _parse(ucum: str) -> Any:
+def _code(ucum: str) -> str:
     code = _UNIT_ALIASES.get(ucum.strip().lower(), ucum.strip())
     if not code or "{" in code:
         raise UnitError(f"unit {ucum!r} is not a measurable UCUM unit")
+    return code
+
+
+@lru_cache(maxsize=512)
+def _parse(code: str) -> Any:
     try:
-        return _registry().from_ucum(code)
+        return _registry()(code)
     except Exception as error:  # ucumvert raises lark and pint errors of many kinds
-        raise UnitError(f"unknown UCUM unit {ucum!r}") from error
+        raise UnitError(f"unknown UCUM unit {code!r}") from error
 
 
 @lru_cache(maxsize=512)
 def _factor(source: str, target: str) -> Decimal:
+    source_code, target_code = _code(source), _code(target)
+    if source_code in _KNOWN and target_code in _KNOWN:
+        return _known_factor(source_code, target_code)
+    return _library_factor(source_code, target_code)
+
+
+def _library_factor(source: str, target: str) -> Decimal:
+    """The factor between two UCUM codes, through ucumvert and pint."""
     try:
-        magnitude = (1 * _parse(source)).to(_parse(target)).magnitude
+        # "ug/(24.h)" parses to the quantity 1/24 ug/h; `to()` would keep only its unit
+        unit = 1 * _parse(target)
+        magnitude = (1 * _parse(source)).to(unit.units).magnitude / unit.magnitude
     except UnitError:
         raise
     except Exception as error:  # pint's DimensionalityError and friends
@@ -79,6 +134,17 @@ def _factor(source: str, target: str) -> Decimal:
     # UCUM factor is a short decimal or a ratio of small integers, so 15 significant digits give
     # the exact decimal factor (0.45359237) without the binary noise.
     return Decimal(format(float(magnitude), ".15g"))
+
+
+def _known_factor(source: str, target: str) -> Decimal:
+    """The factor between two table units, rounded as ucumvert's are (1/24, not 28 digits)."""
+    (source_quantity, source_factor), (target_quantity, target_factor) = (
+        _KNOWN[source],
+        _KNOWN[target],
+    )
+    if source_quantity != target_quantity:
+        raise UnitError(f"cannot convert {source!r} ({source_quantity}) to {target!r}")
+    return Decimal(format(source_factor / target_factor, ".15g"))
 
 
 def convert(value: Decimal, source: str, target: str) -> Decimal:
@@ -134,12 +200,6 @@ def quantize(value: Decimal, precision: Decimal) -> Decimal:
         return value.quantize(precision)
     except InvalidOperation as error:
         raise UnitError(f"value {value} cannot be compared at precision {precision}") from error
-
-
-def warm_up() -> None:
-    """Build the UCUM registry before the first request (0.25-0.5 s)."""
-    for unit in ("ug/d", "ug/(24.h)", "ug/m2/d", "mg/d", "ug/h", "kg", "cm", "[lb_av]", "[in_i]"):
-        _parse(unit)
 
 
 def format_number(value: Decimal | None, precision: str = "0.01") -> str:

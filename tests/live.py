@@ -98,6 +98,7 @@ class Server:
             **os.environ,
             "CDS_DATABASE_URL": database_url,
             "CDS_LOG_LEVEL": "WARNING",
+            "TMPDIR": str(log_path.parent),  # a killed server leaves its metrics directory here
             **(env or {}),
         }
         command = [sys.executable, "-m", "cds", "serve", "--host", "127.0.0.1"]

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from cds.fhir.client import FhirClient, FhirFetchError, next_link
 from cds.fhir.parsing import entries_in
+from cds.metrics import count_fhir_fetch
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,8 @@ def resolve_prefetch(
         return resolved
     client = client_factory()
     if client is None:
+        for _ in range(len(to_fetch) + len(paginated)):
+            count_fhir_fetch("no_server")
         for key in to_fetch:
             reason = earlier_problem.get(key, "not prefetched")
             resolved[key] = SourceData(
@@ -200,12 +203,14 @@ def resolve_prefetch(
         wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()) + 0.05)
         for key, future in futures.items():
             if not future.done():
+                count_fhir_fetch("deadline")
                 resolved[key] = SourceData(
                     problem="FHIR server too slow (deadline passed)", origin="fhirServer"
                 )
                 continue
             error = future.exception()
             if error is not None:
+                count_fhir_fetch("error")
                 text = (
                     str(error)
                     if isinstance(error, FhirFetchError)
@@ -215,6 +220,7 @@ def resolve_prefetch(
                 continue
             value = future.result()
             problem = _outcome_problem(value)
+            count_fhir_fetch("operation_outcome" if problem else "ok")
             resolved[key] = (
                 SourceData(problem=problem, origin="fhirServer")
                 if problem

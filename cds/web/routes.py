@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds.errors import InvalidRequest, TemporarilyUnavailable, UnknownService, validation_message
 from cds.feedback import FeedbackStore
 from cds.hooks import FeedbackRequest
+from cds.metrics import count_jwt_rejection
 from cds.services import SERVICES, Engine, discovery
 from cds.web import audit
 from cds.web.auth import AuthError, Caller, JwtVerifier
@@ -44,6 +45,7 @@ def _authenticate() -> Caller | None:
         caller = verifier.verify(request.headers.get("Authorization"), audience)
     except AuthError as error:
         audit.note(auth=str(error)[:300])  # the reason is logged, never told to the caller
+        count_jwt_rejection(error)
         raise Unauthorized from error
     except SQLAlchemyError as error:  # the replay cache cannot say whether the jti is new
         log.exception("replay cache unavailable")

@@ -136,3 +136,44 @@ def test_durations_convert_exactly(value: str, unit: str, target: str, expected:
 def test_a_unit_that_is_not_a_duration_is_refused(unit: str | None) -> None:
     with pytest.raises(units.UnitError):
         units.duration(Decimal(1), unit, "d")
+
+
+def _outcome(factor: object, source: str, target: str) -> Decimal | None:
+    """The factor, or None when the conversion is refused."""
+    try:
+        return factor(source, target)  # type: ignore[operator]
+    except units.UnitError:
+        return None
+
+
+def test_the_table_of_common_units_agrees_with_ucumvert_on_every_pair() -> None:
+    """The hand-written table spares `check` the UCUM registry; ucumvert is the reference: for
+    every pair of table units, the same factor (to the digit) or the same refusal."""
+    codes = sorted(units._KNOWN)
+    disagreements = {
+        (source, target): (table, library)
+        for source in codes
+        for target in codes
+        if (table := _outcome(units._known_factor, source, target))
+        != (library := _outcome(units._library_factor, source, target))
+    }
+    # One known difference, where the table follows UCUM: an international unit is an arbitrary
+    # unit, "not commensurable with any other unit"; ucumvert makes [IU] dimensionless, so that
+    # 1 m[IU]/mL of hCG would "convert" to 1,000,000 /uL of neutrophils.
+    arbitrary = {
+        (source, target)
+        for source in codes
+        for target in codes
+        if ("[IU]" in source) != ("[IU]" in target)
+    }
+    assert {pair for pair, (table, _) in disagreements.items() if table is not None} == set()
+    assert set(disagreements) <= arbitrary
+    assert _outcome(units._known_factor, "mg/d", "ug/h") == Decimal("41.6666666666667")
+    assert _outcome(units._known_factor, "U/L", "[IU]/L") is None
+
+
+def test_a_unit_outside_the_table_still_converts_through_ucumvert() -> None:
+    assert "ug/min" not in units._KNOWN
+    assert units.convert(Decimal(1), "ug/min", "ug/d") == Decimal(1440)
+    assert units.convert(Decimal(1), "ug.d-1", "ug/d") == Decimal(1)
+    assert units.convert(Decimal(28), "ug.d-1", "ug/(24.h)") == Decimal(28)
