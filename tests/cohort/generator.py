@@ -64,6 +64,8 @@ TOLERANCE = 0.10  # HOPA dose-rounding band; anything beyond is wrong
 LIVE_WINDOW_DAYS = 14  # §5: no live vaccine within 2 weeks before the start
 REPRODUCTIVE_AGES = (12, 55)  # local policy (the label does not define the age window)
 ADULT_AGE = 18
+# §2.2-2.4: days of cycles 1 and 2 to spend in hospital
+INPATIENT_DAYS = {"mrd-positive": (3, 2), "relapsed-refractory": (9, 2), "consolidation": (3, 2)}
 
 # Representations of vaccines as charts record them (CDC CVX table, CDC NDC-to-CVX crosswalk,
 # brand names). Live: MMR, varicella, LAIV. Not live: inactivated influenza, recombinant zoster,
@@ -130,6 +132,7 @@ class Cohort:
     cycle: int
     day: int
     expected: set[tuple[str, str]] = field(default_factory=set)  # warning/critical cards due
+    hospitalization_reminder: bool = False  # an outpatient inside the label's inpatient days
     story: list[str] = field(default_factory=list)  # what was seeded, for failure messages
 
     @property
@@ -397,13 +400,14 @@ def make_patient(number: int, rng: random.Random) -> Cohort:
     weight_written, height_written = _written(weight, weight_unit), _written(height, height_unit)
     weight, height = _read(weight_written, weight_unit), _read(height_written, height_unit)
     bsa = mosteller(height, weight)
+    inpatient = rng.random() < 0.5
     story = [
+        f"{'inpatient' if inpatient else 'outpatient'} "
         f"{'child' if child else 'adult'} {age} y {gender}, {weight:.1f} kg "
         f"({weight_written} {weight_unit}), {height:.1f} cm ({height_written} {height_unit}), "
         f"BSA {bsa:.2f}; {indication} cycle {cycle} day {day}; refs {reference_style}"
     ]
     expected: set[tuple[str, str]] = set()
-    inpatient = rng.random() < 0.5
     long_chart = number % 10 == 7
     medication_style = MEDICATION_STYLES[number % len(MEDICATION_STYLES)]
 
@@ -715,6 +719,7 @@ def make_patient(number: int, rng: random.Random) -> Cohort:
         cycle=cycle,
         day=day,
         expected=expected,
+        hospitalization_reminder=not inpatient and day <= INPATIENT_DAYS[indication][cycle - 1],
         story=story,
     )
 

@@ -198,6 +198,8 @@ def test_every_mode_gives_the_cards_the_ground_truth_calls_for(
 ) -> None:
     prefetched = through_prefetch(client, patient)
     assert alerts(prefetched) == patient.expected, explain(patient, prefetched)
+    reminded = ("hospitalization", "info", "hospitalization-recommended") in prefetched
+    assert reminded == patient.hospitalization_reminder, explain(patient, prefetched)
     fetched = through_fallback(client, patient, fhir)
     assert fetched == prefetched, explain(patient, fetched)
     checked = through_check(tmp_path, patient, capsys)
@@ -244,6 +246,7 @@ def test_the_cohort_is_deterministic_and_has_the_variety_of_real_charts() -> Non
         "underdose", "child", "adult",
     ):  # fmt: skip
         assert variety in story, variety
-    encounters = {p.encounter["class"]["code"] for p in COHORT}
-    assert encounters == {"IMP", "AMB"}
+    for sample in (COHORT, quick):
+        assert {p.encounter["class"]["code"] for p in sample} == {"IMP", "AMB"}
+        assert {p.hospitalization_reminder for p in sample} == {True, False}
     assert any("ug/m2/d" in line for line in story.splitlines())
