@@ -452,7 +452,7 @@ def test_production_start_up_logs_issuers_and_cors_origins(
 
 def child_dosed_by_bsa(height: dict[str, Any]) -> dict[str, Any]:
     """Child 30 kg, MRD-positive cycle 1, ordered 15.9 mcg/day: 15 mcg/m²/day for the BSA of a
-    135 cm height (Mosteller 1.06 m²). A height misread changes the BSA, so the dose draws a card."""
+    135 cm height (Mosteller 1.06 m²). A height misread changes the BSA: the dose draws a card."""
     request = copy.deepcopy(chart_request("dose-child-30kg-mrd-cycle1-per-m2-correct"))
     for entry in request["context"]["draftOrders"]["entry"]:
         if entry["resource"]["id"] == "blinatumomab-c1":
