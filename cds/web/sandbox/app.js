@@ -385,7 +385,7 @@
       row("Sex", p.sex || missing("unknown"))
     );
     table.dataset.age = p.ageYears === null ? "" : String(p.ageYears);
-    table.append(group("Dose"), row("Weight", measurement(view.weight, "weight")), row("Height", measurement(view.height, "height")));
+    table.append(group("Dose check"), row("Weight", measurement(view.weight, "weight")), row("Height", measurement(view.height, "height")));
     view.orders.forEach((order, index) => {
       const which = view.orders.length > 1 ? ` (${order.resource})` : "";
       if (index > 0 || view.orders.length > 1) table.append(group(`Order ${order.resource}`));
@@ -404,14 +404,14 @@
     view.orders.forEach((order) => {
       const which = view.orders.length > 1 ? ` (${order.resource})` : "";
       table.append(
-        group(`Labs${which}`),
+        group(`Lab check${which}`),
         ...order.labs.map((lab) =>
           row(
             lab.test,
             lab.result ? [lab.result.value, from(lab.result.resource, lab.result.date)] : missing(`none in the ${lab.withinDays} days before the start`)
           )
         ),
-        group(`Hospitalisation${which}`),
+        group(`Hospitalisation check${which}`),
         row(
           "Encounter",
           order.setting.encounter
@@ -419,7 +419,7 @@
             : missing("no encounter on the order"),
           el("div", {}, order.setting.inpatient ? "Counted as inpatient." : "Not counted as inpatient.")
         ),
-        group(`Cycles and interruptions${which}`),
+        group(`Cycle check: earlier cycles and interruptions${which}`),
         row(
           "Earlier infusions",
           list(
@@ -433,10 +433,10 @@
       );
     });
     if (!view.orders.length) {
-      table.append(group("Cycles"), row("Earlier cycles", list(view.earlierCycles.map((c) => [`cycle ${c.cycle === null ? "?" : c.cycle} from ${day(c.start)} (${c.status})`, from(c.resource)]), "no earlier blinatumomab orders")));
+      table.append(group("Cycle check"), row("Earlier cycles", list(view.earlierCycles.map((c) => [`cycle ${c.cycle === null ? "?" : c.cycle} from ${day(c.start)} (${c.status})`, from(c.resource)]), "no earlier blinatumomab orders")));
     }
     const pregnancy = view.pregnancy;
-    table.append(group("Pregnancy"));
+    table.append(group("Pregnancy check"));
     if (pregnancy.applies === false) {
       table.append(row("Pregnancy", `Check does not apply${pregnancy.why ? ` (${pregnancy.why})` : ""}.`));
     } else {
@@ -459,7 +459,7 @@
       );
     }
     table.append(
-      group("Live vaccines"),
+      group("Live-vaccine check"),
       row(
         "Live vaccines",
         view.immunizationsRead
@@ -469,7 +469,7 @@
             )
           : missing("immunization history not available")
       ),
-      group("Toxicity"),
+      group("Toxicity entries (CRS, neurotoxicity, seizures)"),
       row(
         "Toxicity",
         list(
