@@ -234,7 +234,7 @@
     if (several) {
       picker.replaceChildren(
         el("option", { value: "" }, `Choose one of the ${json.patients.length} patients…`),
-        json.patients.map((p) => el("option", { value: p.id }, p.label))
+        ...json.patients.map((p) => el("option", { value: p.id }, p.label))
       );
       picker.value = json.patient || "";
     }
