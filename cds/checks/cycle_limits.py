@@ -207,3 +207,8 @@ CHECK = Check(
     rules=rules,
     findings=FINDINGS,
 )
+
+
+def infusions_read(item: CheckInput, knowledge: Knowledge) -> list[Infusion]:
+    """What this check reads, for the sandbox page: the earlier infusions, in time order."""
+    return sorted(_infusions(item, knowledge, rules(knowledge)), key=lambda i: i.start)
