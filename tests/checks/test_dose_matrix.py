@@ -499,16 +499,41 @@ SCENARIOS = [
         id="no weight, R/R c1 starting at 28 -> critical above the 9 cap of days 1-7",
     ),
     pytest.param(
-        S([*body_of(weighed="2026-01-10T09:00:00+00:00"), order(*RR_STEP_UP)], [WEIGHT_STALE]),
-        id="weight 51 days old, right dose -> stale-weight warning",
+        S([*body_of(weighed="2026-01-10T09:00:00+00:00"), order(*RR_STEP_UP)], []),
+        id="adult 70.2 kg weighed 51 days ago, right dose -> silent (a newer weight cannot "
+        "change the fixed dose)",
+    ),
+    pytest.param(
+        S([*body_of(46, weighed="2026-01-10T09:00:00+00:00"), order(*RR_STEP_UP)], [WEIGHT_STALE]),
+        id="46 kg (near 45) weighed 51 days ago, right dose -> stale-weight warning",
+    ),
+    pytest.param(
+        S(
+            [
+                *child(weighed="2026-01-10T09:00:00+00:00"),
+                order(Step(5.3, days=7), Step(15.91, days=21)),
+            ],
+            [WEIGHT_STALE],
+        ),
+        id="child 30 kg (BSA-dosed) weighed 51 days ago, right dose -> stale-weight warning",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(7.5, 68, birth_date="2025-06-01", weighed="2026-02-20T09:00:00+00:00"),
+                order(Step(1.88, days=7), Step(5.65, days=21)),
+            ],
+            [WEIGHT_STALE],
+        ),
+        id="infant 9 months 7.5 kg weighed 10 days ago (infant limit 7 days) -> stale warning",
     ),
     pytest.param(
         S(
             [*body_of(weighed="2026-01-10T09:00:00+00:00"), order(Step(28, days=28))],
-            [OVERDOSE, WEIGHT_STALE],
+            [OVERDOSE],
             STEP_UP_FIX,
         ),
-        id="weight 51 days old and R/R c1 starting at 28 -> critical + stale warning",
+        id="adult weighed 51 days ago and R/R c1 starting at 28 -> critical only",
     ),
     pytest.param(
         S([*child(30, None), order(Step(15, days=28), indication="mrd-positive")], [NO_BSA]),
@@ -517,9 +542,38 @@ SCENARIOS = [
     pytest.param(
         S(
             [*child(30, None), order(Step(30, days=28), indication="mrd-positive")],
-            [OVERDOSE, NO_BSA],
+            [OVERDOSE],
         ),
-        id="child 30 kg, no height, 30 mcg/day -> critical above the cap + no-BSA warning",
+        id="child 30 kg, no height, 30 mcg/day -> critical above any plausible BSA",
+    ),
+    # --- no height: the BSA bounded by the weight and the growth charts for the age (item 1) ---
+    # 9 years (born 2016-05-09), 30 kg: height 109.6-166.7 cm (P3/P97 +/- 10%), BSA 0.96-1.18 m²
+    # -> MRD 15 mcg/m²/day is 14.3-17.7 mcg/day; over 19.44 (+10%) or under 12.9 (-10%) is wrong.
+    pytest.param(
+        S(
+            [*body_of(30, None, birth_date="2017-09-01"), order(Step(28, days=28))],
+            [OVERDOSE],
+            summary_has=("at most 9 mcg/day",),
+        ),
+        id="8-year-old 30 kg, no height, R/R cycle 1 day 1, 28 mcg/day -> critical overdose",
+    ),
+    pytest.param(
+        S(
+            [*child(30, None), order(Step(25, days=28), indication="mrd-positive")],
+            [OVERDOSE],
+            summary_has=("at most 19.44 mcg/day",),
+        ),
+        id="9-year-old 30 kg, no height, MRD 25 mcg/day (under the 28 cap) -> critical: above "
+        "what any plausible BSA allows",
+    ),
+    pytest.param(
+        S([*child(30, None), order(Step(10, days=28), indication="mrd-positive")], [UNDERDOSE]),
+        id="9-year-old 30 kg, no height, MRD 10 mcg/day -> underdose warning: below the smallest "
+        "plausible BSA",
+    ),
+    pytest.param(
+        S([*child(30, None), order(Step(17, days=28), indication="mrd-positive")], [NO_BSA]),
+        id="9-year-old 30 kg, no height, MRD 17 mcg/day (plausible) -> today's no-BSA warning",
     ),
     pytest.param(
         S(
