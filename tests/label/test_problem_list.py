@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cds.patient import ConditionFact
 from cds.knowledge import load_knowledge
 from cds.knowledge.label_rules import problem_list_rules
+from cds.patient import ConditionFact
 from cds.problem_list import indication_from_problem_list, least_severe
 
 KNOWLEDGE = load_knowledge()

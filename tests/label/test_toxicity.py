@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from cds.patient import ConditionFact
 from cds.knowledge import load_knowledge
 from cds.knowledge.label_rules import toxicity_rules
+from cds.patient import ConditionFact
 from cds.toxicity import assess, reduced_restart, restart_too_high
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
