@@ -217,7 +217,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [],
     ),
-    "adult R/R cycle 1 day-8 order after the days 1-7 order -> silent": (
+    "adult 70 kg, R/R cycle 1 day-8 order after the days 1-7 order -> silent": (
         chart(
             given(1, days_before(7), days=7, oid="blin-c1-days1-7"),
             cycle=1,
