@@ -21,7 +21,6 @@ from cds.checks import hospitalization as hospitalization_check
 from cds.checks import labs as lab_check
 from cds.checks import pregnancy as pregnancy_check
 from cds.checks import vaccines as vaccine_check
-from cds.dated_conditions import DatedCondition
 from cds.dosing import (
     DoseNotComputable,
     Measurement,
@@ -253,18 +252,6 @@ def _pregnancy(
 
 def _toxicity(patient: PatientSnapshot, knowledge: Knowledge) -> list[dict[str, Any]]:
     """Conditions coded as blinatumomab toxicities (CRS D89.83-, neurotoxicity G92.0-, seizures)."""
-    conditions = [
-        DatedCondition(
-            c.resource,
-            c.codes,
-            c.clinical_status,
-            c.verification_status,
-            c.onset,
-            c.abatement,
-            c.abatement is not None,
-        )
-        for c in patient.conditions
-    ]
     return [
         {
             "resource": event.resource,
@@ -273,7 +260,7 @@ def _toxicity(patient: PatientSnapshot, knowledge: Knowledge) -> list[dict[str, 
             "onset": _when(event.onset),
             "ended": _when(event.abatement),
         }
-        for event in toxicity_events(conditions, knowledge.toxicity)
+        for event in toxicity_events(patient.conditions, knowledge.toxicity)
     ]
 
 

@@ -10,8 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cds.interruptions import Period, ResumeVerdict, resume
 from cds.knowledge import Knowledge
 from cds.patient import MedicationOrder, PatientSnapshot
+from cds.problem_list import indication_from_problem_list
 
 INDICATION_SYSTEM = "https://cds.example.org/fhir/CodeSystem/blinatumomab-indication"
 CYCLE_EXTENSION = "https://cds.example.org/fhir/StructureDefinition/treatment-cycle"
@@ -29,6 +31,13 @@ class OrderUnderReview:
     cycle_basis: str
     start: datetime
     cycle_day: int  # day of the cycle on which the order's first dose falls (1-based)
+    # indications still possible when none is established (problem list: ALL in remission leaves
+    # MRD-positive or consolidation); None = any
+    possible_indications: frozenset[str] | None = None
+    # what this order is beside the earlier infusions (orders and administrations): a first
+    # infusion, a bag change, a restart inside the cycle (after >= 4 h: premedicate again), a new
+    # cycle; None when the medication history could not be read
+    resumption: ResumeVerdict | None = None
 
 
 def is_blinatumomab(order: MedicationOrder, knowledge: Knowledge) -> bool:
@@ -39,39 +48,34 @@ def is_blinatumomab(order: MedicationOrder, knowledge: Knowledge) -> bool:
 
 def _indication(
     order: MedicationOrder, patient: PatientSnapshot, knowledge: Knowledge
-) -> tuple[str | None, str]:
+) -> tuple[str | None, str, frozenset[str] | None]:
     ours = [
         code
         for system, code in order.reason_codes
         if system == INDICATION_SYSTEM and code in INDICATIONS
     ]
     if len(set(ours)) == 1:
-        return ours[0], "coded on the order"
+        return ours[0], "coded on the order", None
     if len(set(ours)) > 1:
-        return None, "the order codes more than one indication"
+        return None, "the order codes more than one indication", None
     relapsed = knowledge.codes_of("indication_relapsed_refractory")
     ambiguous = knowledge.codes_of("indication_remission_ambiguous")
     if not order.reason_codes.isdisjoint(relapsed):
-        return "relapsed-refractory", "mapped from the order's reason code"
-    active = [
-        c
-        for c in patient.conditions
-        if c.clinical_status in (None, "active", "recurrence", "relapse")
-        and c.verification_status not in ("refuted", "entered-in-error")
-    ]
-    if any(not c.codes.isdisjoint(relapsed) for c in active):
-        return (
-            "relapsed-refractory",
-            "mapped from an active condition (ALL not in remission or in relapse)",
-        )
-    if not order.reason_codes.isdisjoint(ambiguous) or any(
-        not c.codes.isdisjoint(ambiguous) for c in active
-    ):
+        return "relapsed-refractory", "mapped from the order's reason code", None
+    if not order.reason_codes.isdisjoint(ambiguous):
         return (
             None,
-            "ALL in remission: MRD-positive or consolidation cannot be told apart from the codes",
+            "the order's reason is ALL in remission: MRD-positive or consolidation",
+            frozenset(knowledge.problem_list.possible["indication_remission_ambiguous"]),
         )
-    return None, "no indication coded on the order or in the conditions"
+    found = indication_from_problem_list(patient.conditions, knowledge, knowledge.problem_list)
+    if found.condition is None:
+        return None, "no indication coded on the order or in the conditions", None
+    if len(found.possible) == 1:
+        (only,) = found.possible
+        return only, f"from the problem list: {found.basis}", None
+    labels = " or ".join(knowledge.indications[i].label for i in sorted(found.possible))
+    return None, f"from the problem list ({found.basis}): {labels}", found.possible
 
 
 NOT_REAL_ORDER_STATUSES = frozenset({"draft", "entered-in-error", "cancelled"})
@@ -134,7 +138,7 @@ def review(
 ) -> OrderUnderReview:
     start = order.first_start() or now
     earlier = earlier_blinatumomab_orders(patient, knowledge, excluding=order)
-    indication, indication_basis = _indication(order, patient, knowledge)
+    indication, indication_basis, possible = _indication(order, patient, knowledge)
     cycle, cycle_basis = _cycle(
         order,
         start,
@@ -150,4 +154,54 @@ def review(
         cycle_basis=cycle_basis,
         start=start,
         cycle_day=_cycle_day(start, cycle, earlier),
+        possible_indications=possible,
+        resumption=None
+        if "medications" in patient.unavailable
+        else resume(
+            infusion_periods(patient, knowledge, earlier),
+            start,
+            infusion_end(order, start, knowledge.cycles.default_infusion_days),
+            knowledge.interruptions,
+        ),
     )
+
+
+def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> datetime:
+    """The end of the order's infusion: its dosages' bounds in sequence (boundsPeriod.end, or the
+    step's start plus boundsDuration); open-ended -> `default_days` after the start."""
+    dosages = order.ordered_dosages()
+    if not dosages:
+        return start + timedelta(days=default_days)
+    cursor = start
+    for dosage in dosages:
+        begin = dosage.bounds_start or cursor
+        if dosage.bounds_end is not None:
+            cursor = dosage.bounds_end
+        elif dosage.bounds_duration_days is not None:
+            cursor = begin + timedelta(days=float(dosage.bounds_duration_days))
+        else:
+            return start + timedelta(days=default_days)
+    return cursor
+
+
+def infusion_periods(
+    patient: PatientSnapshot, knowledge: Knowledge, earlier: Iterable[MedicationOrder]
+) -> list[Period]:
+    """When blinatumomab ran: the earlier orders of the statuses interruptions.yaml counts, and
+    the MedicationAdministrations (a running one up to its order's end, else one day)."""
+    rules = knowledge.interruptions
+    default_days = knowledge.cycles.default_infusion_days
+    periods = [
+        Period(start, infusion_end(o, start, default_days), o.resource)
+        for o in earlier
+        if o.status in rules.order_statuses and (start := o.first_start()) is not None
+    ]
+    codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
+    for given in patient.administrations:
+        if given.status not in rules.administration_statuses or given.start is None:
+            continue
+        if not given.matches(codes, patterns):
+            continue
+        end = given.end or given.start + timedelta(days=1)
+        periods.append(Period(given.start, end, given.resource))
+    return periods

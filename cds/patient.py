@@ -68,6 +68,23 @@ class ConditionFact:
 
 
 @dataclass(frozen=True)
+class AdministrationFact:
+    """A MedicationAdministration of blinatumomab: when the infusion actually ran (issue 15 item
+    3: interruptions are read from these, where the EHR sends them, beside the orders)."""
+
+    resource: str
+    status: str
+    codes: frozenset[Code]
+    text: str  # lower-cased medication text and coding displays
+    start: datetime | None  # effectiveDateTime, or effectivePeriod.start
+    end: datetime | None  # effectivePeriod.end (None: still running, or a single time)
+    request: str | None  # the MedicationRequest it carries out
+
+    def matches(self, codes: frozenset[Code], text_patterns: Iterable[str]) -> bool:
+        return not self.codes.isdisjoint(codes) or any(p in self.text for p in text_patterns)
+
+
+@dataclass(frozen=True)
 class DoseInstruction:
     """One `dosageInstruction`: what amount, how often, over which days."""
 
@@ -158,6 +175,7 @@ class PatientSnapshot:
     observation_source: ObservationSource | None = None
     unlinked: tuple[DataIssue, ...] = ()  # resources a check needed that name no known patient
     encounter: str | None = None  # "Encounter/id" of context.encounterId, when the EHR sent it
+    administrations: tuple[AdministrationFact, ...] = ()  # blinatumomab MedicationAdministrations
 
     def observations_of(self, codes: frozenset[Code]) -> Iterator[ObservationFact]:
         """Usable observations with one of `codes`, newest first (undated last). Stop reading as

@@ -11,10 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from cds.dated_conditions import DatedCondition
 from cds.knowledge import Knowledge
 from cds.knowledge.label_rules import ProblemListRules
-from cds.orders import INDICATIONS
+from cds.patient import ConditionFact
 
 
 @dataclass(frozen=True)
@@ -24,10 +23,10 @@ class ProblemListIndication:
     condition: str | None  # the Condition that decided
 
 
-def _holds(condition: DatedCondition, rules: ProblemListRules) -> bool:
+def _holds(condition: ConditionFact, rules: ProblemListRules) -> bool:
     if condition.verification_status in rules.ignored_verification_statuses:
         return False
-    if rules.ignore_abated and (condition.abated or condition.abatement is not None):
+    if rules.ignore_abated and condition.abatement is not None:
         return False
     if condition.clinical_status is None:
         return rules.count_without_status
@@ -35,16 +34,16 @@ def _holds(condition: DatedCondition, rules: ProblemListRules) -> bool:
 
 
 def indication_from_problem_list(
-    conditions: Iterable[DatedCondition], knowledge: Knowledge, rules: ProblemListRules
+    conditions: Iterable[ConditionFact], knowledge: Knowledge, rules: ProblemListRules
 ) -> ProblemListIndication:
-    everything = frozenset(INDICATIONS)
-    candidates: list[tuple[datetime | None, DatedCondition, frozenset[str], str]] = []
+    everything = frozenset(knowledge.indications)
+    candidates: list[tuple[datetime | None, ConditionFact, frozenset[str], str]] = []
     for condition in conditions:
         if not _holds(condition, rules):
             continue
         for value_set, possible in rules.possible.items():
             if not condition.codes.isdisjoint(knowledge.codes_of(value_set)):
-                candidates.append((condition.when, condition, frozenset(possible), value_set))
+                candidates.append((condition.onset, condition, frozenset(possible), value_set))
                 break
     if not candidates:
         return ProblemListIndication(everything, "no ALL diagnosis that still holds", None)

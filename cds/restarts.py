@@ -1,9 +1,9 @@
 """Is a blinatumomab order a restart after a toxicity, and what does the label allow then?
 
-Label §2.5: after grade 3 CRS, grade 3 neurological toxicity or another relevant grade 3 reaction
-the infusion restarts at 9 mcg/day (5 mcg/m²/day under 45 kg) and escalates after 7 days; after
-grade 4 CRS or neurotoxicity, or more than one seizure, it is discontinued for good. The reasons,
-their codes and note wording live in `knowledge/restarts.yaml`.
+Label §2.4 (2024 revision): after grade 3 CRS, grade 3 neurological toxicity or another relevant
+grade 3 reaction the infusion restarts at 9 mcg/day (5 mcg/m²/day under 45 kg) and escalates after
+7 days; after grade 4 CRS or neurotoxicity, or more than one seizure, it is discontinued for good.
+The reasons, their codes and note wording live in `knowledge/restarts.yaml`.
 """
 
 from __future__ import annotations

@@ -115,6 +115,8 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
         "immunizations": "Immunization?patient={{context.patientId}}",
         "medications": "MedicationRequest?patient={{context.patientId}}",
         "conditions": "Condition?patient={{context.patientId}}",
+        # optional: when the infusions ran (interruptions); a prefetch without it is no data
+        "administrations": "MedicationAdministration?patient={{context.patientId}}",
         # read only when the EHR names an encounter; without one it is no data, not a failure
         "encounter": "Encounter/{{context.encounterId}}",
     }
@@ -304,6 +306,7 @@ class Engine:
             },
             (lambda: self.fhir_client(call.request, own_host)) if fetch else (lambda: None),
             self.settings.fhir_deadline,
+            optional=frozenset({"administrations"}),
         )
         patient = build_snapshot(context.patientId, sources, self.knowledge)
         stage: Stage = "select" if isinstance(context, OrderSelectContext) else "sign"

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from cds.dated_conditions import DatedCondition
 from cds.knowledge.label_rules import ToxicityKind, ToxicityRules
+from cds.patient import Code, ConditionFact
 
 Action = Literal["discontinue", "restart-reduced", "confirm", "none"]
 _STRENGTH: dict[Action, int] = {"none": 0, "confirm": 1, "restart-reduced": 2, "discontinue": 3}
@@ -43,8 +43,13 @@ class ToxicityVerdict:
         return self.action == "discontinue"
 
 
+def is_toxicity(codes: Iterable[Code], rules: ToxicityRules) -> bool:
+    """Whether a Condition coded so is one the toxicity rules read (kept when a chart is cut)."""
+    return any(system == rules.code_system and rules.classify(code) for system, code in codes)
+
+
 def toxicity_events(
-    conditions: Iterable[DatedCondition], rules: ToxicityRules
+    conditions: Iterable[ConditionFact], rules: ToxicityRules
 ) -> list[ToxicityEvent]:
     """Every Condition coded as a blinatumomab-relevant toxicity (undated ones included)."""
     events = []
@@ -60,7 +65,7 @@ def toxicity_events(
                         entry.kind,
                         entry.grade,
                         entry.seizures,
-                        condition.when,
+                        condition.onset,
                         condition.abatement,
                     )
                 )
@@ -69,7 +74,7 @@ def toxicity_events(
 
 
 def assess(
-    conditions: Iterable[DatedCondition],
+    conditions: Iterable[ConditionFact],
     first_blinatumomab_start: datetime | None,
     rules: ToxicityRules,
     now: datetime,

@@ -246,8 +246,9 @@ def test_an_order_select_request_file_runs_the_select_service(
 
 
 def test_now_option_evaluates_the_chart_at_another_time(capsys: pytest.CaptureFixture[str]) -> None:
-    """Six weeks after signing, the weight of 27 February is older than the 30-day limit."""
-    chart = CHARTS / "adult-70kg-rr-cycle1-correct.json"
+    """Six weeks after signing, the child's weight is older than the 30-day limit (a BSA-dosed
+    patient: a newer weight could change the dose)."""
+    chart = CHARTS / "dose-child-30kg-mrd-cycle1-per-m2-correct.json"
     code, out = run_check(capsys, str(chart), "--json", "--now", "2026-04-15T08:00:00")
     assert code == 0
     assert pairs(json.loads(out)["cards"])[("dose", "warning")] == 1

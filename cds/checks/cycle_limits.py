@@ -15,14 +15,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from cds.checks import Check, CheckInput
 from cds.findings import Declarations, Emission, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import CycleRules
-from cds.orders import cycle_of, earlier_blinatumomab_orders
+from cds.orders import cycle_of, earlier_blinatumomab_orders, infusion_end
 from cds.patient import MedicationOrder
+from cds.units import format_number
 
 TOPIC = "cycle-limits"
 _CYCLE = ("cycle", "indication", "start")
@@ -30,8 +32,12 @@ FINDINGS: Declarations = {
     "cycle-number-unknown": declare("warning", "basis"),
     "cycle-limit-exceeded": declare("warning", *_CYCLE, "count", "max", "basis", "history"),
     "cycle-interruption-new-cycle": declare(
-        "warning", *_CYCLE, "gap", "last_end", "max_gap", "next"
+        "warning", *_CYCLE, "gap", "last_end", "max_gap", "next", "restart"
     ),
+    "cycle-resume-too-long": declare(
+        "warning", *_CYCLE, "gap", "days_used", "days_left", "overrun", "last_day"
+    ),
+    "cycle-runs-past-day-28": declare("warning", *_CYCLE, "end", "overrun", "free_days"),
     "cycle-already-complete": declare("warning", *_CYCLE, "days", "first", "last_end", "basis"),
     "cycle-treatment-free-interval": declare(
         "warning", *_CYCLE, "previous", "last_end", "gap", "required", "earliest"
@@ -51,24 +57,6 @@ class Infusion:
     cycle: int | None
     start: datetime
     end: datetime
-
-
-def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> datetime:
-    """The end of the order's infusion: its dosages' bounds in sequence (boundsPeriod.end, or the
-    step's start plus boundsDuration); open-ended -> `default_days` after the start."""
-    dosages = order.ordered_dosages()
-    if not dosages:
-        return start + timedelta(days=default_days)
-    cursor = start
-    for dosage in dosages:
-        begin = dosage.bounds_start or cursor
-        if dosage.bounds_end is not None:
-            cursor = dosage.bounds_end
-        elif dosage.bounds_duration_days is not None:
-            cursor = begin + timedelta(days=float(dosage.bounds_duration_days))
-        else:
-            return start + timedelta(days=default_days)
-    return cursor
 
 
 def _infusions(item: CheckInput, knowledge: Knowledge, settings: CycleRules) -> list[Infusion]:
@@ -157,10 +145,11 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                     "cycle-interruption-new-cycle",
                     settings.interruption_source,
                     **values,
-                    gap=gap,
+                    gap=_days_text(gap),
                     last_end=_date(last.end),
                     max_gap=settings.max_interruption_days,
                     next=cycle + 1,
+                    restart=_new_cycle_text(knowledge, indication, cycle + 1),
                 )
             )
         elif infused >= settings.default_infusion_days:
@@ -175,6 +164,7 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                     basis=review.cycle_basis,
                 )
             )
+        findings.extend(_too_long(item, knowledge, values))
         return findings
 
     before = [i for i in infusions if i.cycle is not None and i.cycle < cycle]
@@ -191,12 +181,75 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                     **values,
                     previous=previous,
                     last_end=_date(last.end),
-                    gap=gap,
+                    gap=_days_text(gap),
                     required=required,
                     earliest=_date(last.end + timedelta(days=required)),
                 )
             )
+    findings.extend(_too_long(item, knowledge, values))
     return findings
+
+
+def _too_long(item: CheckInput, knowledge: Knowledge, values: dict[str, Any]) -> list[Emission]:
+    """Items 3-4 of issue 15: a resumed order longer than the days its cycle has left, and an
+    order running past day 28 of its cycle (no treatment-free interval)."""
+    resumed = item.review.resumption
+    if resumed is None or not resumed.order_too_long:
+        return []
+    rules = knowledge.interruptions
+    end = item.review.start + timedelta(days=float(resumed.infusion_days_left))
+    overrun = _days_text(resumed.overrun_days)
+    if resumed.kind == "restart-same-cycle" and resumed.gap is not None:
+        return [
+            emit(
+                "cycle-resume-too-long",
+                rules.interruption_source,
+                **values,
+                gap=_duration_text(resumed.gap),
+                days_used=_days_text(resumed.infusion_days_used),
+                days_left=_days_text(resumed.infusion_days_left),
+                overrun=overrun,
+                last_day=_date(end),
+            )
+        ]
+    if resumed.kind in ("first-infusion", "new-cycle"):
+        free, _ = _free_days(knowledge, item.review.indication, values["cycle"])
+        return [
+            emit(
+                "cycle-runs-past-day-28",
+                rules.infusion_days_source,
+                **values,
+                end=_date(end),
+                overrun=overrun,
+                free_days=free,
+            )
+        ]
+    return []
+
+
+def _days_text(days: int | float | Decimal) -> str:
+    """ "1 day", "3 days", "2.5 days" (never "1 days")."""
+    number = format_number(Decimal(str(days)).quantize(Decimal("0.1")))
+    return f"{number} day" if number == "1" else f"{number} days"
+
+
+def _duration_text(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    if hours < 24:
+        return f"{format_number(Decimal(str(hours)).quantize(Decimal('0.1')))} hours"
+    return _days_text(Decimal(str(hours / 24)))
+
+
+def _new_cycle_text(knowledge: Knowledge, indication: str | None, cycle: int) -> str:
+    """What a new cycle begins with: its step-up only when its schedule has one (R/R cycle 1)."""
+    schedules = [
+        s
+        for s in knowledge.dose.schedules
+        if (indication is None or s.indication == indication) and s.cycles.contains(cycle)
+    ]
+    if any(len(s.steps) > 1 for s in schedules):
+        return "with its step-up dose, premedication and supervision"
+    return "with the premedication and supervision of a cycle start"
 
 
 CHECK = Check(

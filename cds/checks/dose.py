@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from cds.bsa_bounds import BsaBounds, bsa_bounds, judge_per_m2_dose
 from cds.checks import Check, CheckInput
 from cds.dosing import (
     BsaNeeded,
@@ -33,10 +34,14 @@ from cds.dosing import (
 from cds.fhir.facts import as_datetime
 from cds.fhir.parsing import normalise
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
+from cds.interruptions import Period
 from cds.knowledge import DoseRules, DoseSchedule, DoseStep, Knowledge
+from cds.knowledge.models import StalenessLimit
+from cds.orders import earlier_blinatumomab_orders, infusion_periods
 from cds.patient import DoseInstruction
-from cds.restarts import Restart, restart_of, restart_schedule
+from cds.restarts import restart_of, restart_schedule
 from cds.restarts import rules as restart_rules
+from cds.toxicity import ToxicityVerdict, assess
 from cds.units import UCUM_SYSTEM, format_number
 
 TOPIC = "dose"
@@ -58,6 +63,8 @@ FINDINGS: Declarations = {
     "dose-pending": declare("info"),
     "dose-not-computable": declare("warning", "reason"),
     "dose-restart-after-permanent-discontinuation": declare("critical", "reason", "how"),
+    "dose-toxicity-discontinue": declare("critical", "reason", "reasons"),
+    "dose-toxicity-grade-unknown": declare("warning", "toxicity", "where"),
     "dose-no-weight": declare("warning", "threshold"),
     "dose-weight-stale": declare("warning", "weight", "date", "max_age_days"),
     "dose-no-bsa": declare("warning", "reason", "threshold", "checked"),
@@ -77,6 +84,7 @@ class Body:
     bsa_m2: Decimal | None
     bsa_basis: str  # where the BSA came from, or why there is none
     fixed_dose: bool | None  # None: weight unknown, band undecided
+    bounds: BsaBounds | None = None  # under 45 kg without a BSA: what the weight and age allow
 
 
 @dataclass(frozen=True)
@@ -123,7 +131,12 @@ def body_of(item: CheckInput, knowledge: Knowledge, findings: list[Emission]) ->
     rules = knowledge.dose
     patient = item.patient
     weight = latest_measurement(patient, knowledge, "body_weight", "kg")
-    stale = weight is not None and is_stale(weight, rules.weight_max_age_days, item.now)
+    limit = _staleness_limit(item, knowledge)
+    stale = (
+        weight is not None
+        and _newer_weight_could_matter(weight.value, knowledge)
+        and is_stale(weight, limit.weight_max_age_days, item.now)
+    )
     if weight is None:
         findings.append(
             emit(
@@ -136,15 +149,38 @@ def body_of(item: CheckInput, knowledge: Knowledge, findings: list[Emission]) ->
         findings.append(
             emit(
                 "dose-weight-stale",
-                rules.weight_age_source,
+                limit.source,
                 weight=format_number(weight.value),
                 date=weight.when.date().isoformat() if weight.when else "undated",
-                max_age_days=rules.weight_max_age_days,
+                max_age_days=limit.weight_max_age_days,
             )
         )
     fixed = None if weight is None else weight.value >= rules.weight_threshold_kg
     bsa, basis = _bsa(item, knowledge, weight)
-    return Body(weight, stale, bsa, basis, fixed)
+    bounds = None
+    if fixed is False and bsa is None and weight is not None:
+        age = patient.age_years(item.review.start.date())
+        bounds = bsa_bounds(weight.value, age, knowledge.growth_bounds)
+    return Body(weight, stale, bsa, basis, fixed, bounds)
+
+
+def _staleness_limit(item: CheckInput, knowledge: Knowledge) -> StalenessLimit:
+    """How old a weight may be for this patient's age (staleness.yaml; age unknown: the
+    shortest limit, as for an infant)."""
+    limits = knowledge.staleness.limits
+    age_days = item.patient.age_days(item.review.start.date())
+    if age_days is None:
+        return min(limits, key=lambda limit: limit.weight_max_age_days)
+    return next(
+        limit for limit in limits if limit.max_age_days is None or age_days <= limit.max_age_days
+    )
+
+
+def _newer_weight_could_matter(kg: Decimal, knowledge: Knowledge) -> bool:
+    """A newer weight could change the dose only for BSA-dosed patients (under 45 kg) and near
+    the 45 kg threshold; above it the fixed dose holds whatever the weight."""
+    rules = knowledge.staleness
+    return kg < rules.threshold_kg * (1 + rules.near_threshold_percent / 100)
 
 
 def _bsa(
@@ -183,7 +219,13 @@ def _bsa(
 
 def _candidates(item: CheckInput, rules: DoseRules) -> list[DoseSchedule]:
     review = item.review
-    schedules = [s for s in rules.schedules if review.indication in (None, s.indication)]
+    possible = review.possible_indications
+    schedules = [
+        s
+        for s in rules.schedules
+        if review.indication == s.indication
+        or (review.indication is None and (possible is None or s.indication in possible))
+    ]
     if review.cycle is not None:
         in_cycle = [s for s in schedules if s.cycles.contains(review.cycle)]
         schedules = in_cycle or schedules
@@ -196,6 +238,10 @@ def _expected(
     """(right dose, highest acceptable dose) of one schedule step for this body."""
     if per_m2:  # a per-m² order without BSA: judged per m², the mcg/day cap cannot be
         return step.mcg_per_m2_per_day, step.mcg_per_m2_per_day * above
+    if body.fixed_dose is False and body.bsa_m2 is None and body.bounds is not None:
+        # no height: the most the largest plausible BSA allows (issue 15 item 1)
+        highest = min(step.mcg_per_m2_per_day * body.bounds.max_m2, step.cap_mcg_per_day)
+        return None, min(step.cap_mcg_per_day, highest * above)
     if body.fixed_dose is True:
         expected: Decimal | None = step.mcg_per_day
     elif body.fixed_dose is False and body.bsa_m2 is not None:
@@ -228,6 +274,16 @@ def _judge(
         expected, limit = _expected(step, body, per_m2, above)
         over = ordered > limit.quantize(q)
         under = expected is not None and ordered < (expected * below).quantize(q)
+        if expected is None and not per_m2 and body.bounds is not None and body.bsa_m2 is None:
+            plausibility = judge_per_m2_dose(
+                ordered,
+                step.mcg_per_m2_per_day,
+                step.cap_mcg_per_day,
+                body.bounds,
+                rules.tolerance_above_percent,
+                rules.tolerance_below_percent,
+            )
+            under = plausibility == "below-any-plausible"
         rows.append(
             (
                 None if expected is None else expected.quantize(q),
@@ -350,6 +406,16 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             )
         ]
     restart = restart_of(order, knowledge)
+    charted = charted_toxicity(item, knowledge)
+    if charted.verdict.action == "discontinue":  # the chart wins over a note for the text
+        return [
+            emit(
+                "dose-toxicity-discontinue",
+                charted.verdict.source,
+                reason=charted.verdict.reasons[0],
+                reasons="\n".join(f"- {line}" for line in charted.verdict.reasons),
+            )
+        ]
     if restart is not None and restart.reason.action == "discontinue":
         return [
             emit(
@@ -363,8 +429,34 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     body = body_of(item, knowledge, findings)
     schedules = _candidates(item, rules)
     first_day = review.cycle_day
-    if restart is not None:  # counted from the restart's own first day, whatever the cycle day
+    restarted: str | None = None
+    if restart is not None and restart.reason.action == "restart-reduced":
+        # counted from the restart's own first day, whatever the cycle day
         schedules, first_day = [restart_schedule(knowledge, review.indication)], 1
+        restarted = f"restart after {restart.reason.label} ({restart.how_marked})"
+    elif charted.restart_day is not None:
+        schedules = [restart_schedule(knowledge, review.indication)]
+        first_day = charted.restart_day
+        restarted = f"restart after {charted.verdict.reasons[0]} (on the problem list)"
+    if restarted is None and restart is not None and restart.reason.action == "confirm-grade":
+        findings.append(
+            emit(
+                "dose-toxicity-grade-unknown",
+                restart.reason.source,
+                toxicity=restart.reason.label,
+                where="the order's note names it without a grade",
+            )
+        )
+    elif restarted is None and charted.verdict.action == "confirm":
+        findings.append(
+            emit(
+                "dose-toxicity-grade-unknown",
+                charted.verdict.source,
+                toxicity="; ".join(charted.verdict.reasons),
+                where="on the problem list, as a Condition with a graded ICD-10-CM code "
+                "(D89.83-, G92.0-) and its onset date",
+            )
+        )
     steps: list[StepResult | None] = []
     problems: list[str] = []
     bsa_needed = False
@@ -388,7 +480,15 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             _judge(value, day, schedules, body, rules, per_m2) for day in range(first, last + 1)
         )
         steps.append(StepResult(first, value, unit, days))
-    if body.weight is not None and body.bsa_m2 is None and (body.fixed_dose is False or bsa_needed):
+    dose_findings = _dose_findings(item, knowledge, body, steps, restarted)
+    flagged = any(f.code in ("dose-overdose", "dose-underdose") for f in dose_findings)
+    bounded = body.bounds is not None and not bsa_needed
+    if (
+        body.weight is not None
+        and body.bsa_m2 is None
+        and (body.fixed_dose is False or bsa_needed)
+        and not (bounded and flagged)
+    ):
         findings.append(
             emit(
                 "dose-no-bsa",
@@ -406,8 +506,44 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                 reason="; ".join(dict.fromkeys(problems)),
             )
         )
-    findings.extend(_dose_findings(item, knowledge, body, steps, restart))
+    findings.extend(dose_findings)
     return findings
+
+
+@dataclass(frozen=True)
+class ChartedToxicity:
+    verdict: ToxicityVerdict
+    restart_day: int | None  # day of the reduced restart this order's first dose falls on
+
+
+def charted_toxicity(item: CheckInput, knowledge: Knowledge) -> ChartedToxicity:
+    """The toxicities on the chart since the first blinatumomab infusion (label §2.4), and, after
+    a grade 3, which day of the 7-day reduced restart this order begins on (None: the reduced
+    restart is over, or does not apply)."""
+    rules = knowledge.toxicity
+    periods = [p for p in infusion_periods_of(item, knowledge) if p.start < item.review.start]
+    first = min((p.start for p in periods), default=None)
+    verdict = assess(item.patient.conditions, first, rules, item.now)
+    if verdict.action != "restart-reduced":
+        return ChartedToxicity(verdict, None)
+    graded = [
+        e.onset
+        for e in verdict.events
+        if e.onset is not None
+        and e.grade is not None
+        and e.grade
+        >= (rules.crs if e.kind == "crs" else rules.neurotoxicity).restart_reduced_from_grade
+    ]
+    latest = max(graded, default=None)
+    since = [p.start for p in periods if latest is not None and p.start >= latest]
+    day = (item.review.start.date() - min(since).date()).days + 1 if since else 1
+    return ChartedToxicity(verdict, day if day <= rules.restart.reduced_days else None)
+
+
+def infusion_periods_of(item: CheckInput, knowledge: Knowledge) -> list[Period]:
+    review = item.review
+    earlier = earlier_blinatumomab_orders(item.patient, knowledge, excluding=review.order)
+    return infusion_periods(item.patient, knowledge, earlier)
 
 
 def _bsa_consequence(body: Body, bsa_needed: bool) -> str:
@@ -417,6 +553,11 @@ def _bsa_consequence(body: Body, bsa_needed: bool) -> str:
         return (
             "The per-m² dose was checked against the label's per-m² schedule; "
             "the mcg/day caps were not"
+        )
+    if body.bounds is not None:
+        return (
+            "The dose is within what a plausible BSA allows for the weight and age "
+            f"({body.bounds.basis}), but the exact dose could not be checked"
         )
     return "Only the label's mcg/day caps were checked"
 
@@ -434,6 +575,8 @@ def _basis(body: Body, rules: DoseRules, unit: str) -> str:
             f"per-m² dose for weight under {threshold} kg (weight {weight}{stale}), "
             f"{body.bsa_basis}"
         )
+    if body.fixed_dose is False and body.bounds is not None:
+        return f"weight under {threshold} kg ({weight}{stale}), no height: {body.bounds.basis}"
     if body.fixed_dose is False:
         return (
             f"weight under {threshold} kg ({weight}{stale}) but BSA unknown "
@@ -447,7 +590,7 @@ def _dose_findings(
     knowledge: Knowledge,
     body: Body,
     steps: Sequence[StepResult | None],
-    restart: Restart | None,
+    restarted: str | None,
 ) -> list[Emission]:
     rules = knowledge.dose
     review = item.review
@@ -460,11 +603,8 @@ def _dose_findings(
         if review.indication
         else "unknown indication"
     )
-    if restart is not None:
-        indication += (
-            f"; restart after {restart.reason.label} ({restart.how_marked}), "
-            "days counted from the restart"
-        )
+    if restarted is not None:
+        indication += f"; {restarted}, days counted from the restart"
     cycle = review.cycle if review.cycle is not None else "unknown"
     findings: list[Emission] = []
     if flagged:

@@ -42,6 +42,9 @@ def _first_event(
     """The event the order's first dose is: a restart (after an interruption, or after a toxicity
     per restarts.yaml), a cycle start, or the R/R day-8 step-up."""
     order = item.review.order
+    resumed = item.review.resumption  # a restart after >= 4 h: premedicate as at a cycle start
+    if resumed is not None and resumed.needs_restart_premedication:
+        return "restart"
     if mentions_restart(order, knowledge.restarts):
         return "restart"
     if restart_of(order, knowledge) is not None:

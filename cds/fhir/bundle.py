@@ -123,6 +123,7 @@ CHART_KEYS = {
     "MedicationRequest": "medications",
     "Medication": "medications",
     "Condition": "conditions",
+    "MedicationAdministration": "administrations",
     "Encounter": "medications",  # as `_include=MedicationRequest:encounter` brings it
 }
 
@@ -148,7 +149,7 @@ def request_from_bundle(bundle: Mapping[str, Any], patient_id: str | None = None
         if key and resource not in drafts and key != "patient":
             chart.setdefault(key, []).append(resource)
     prefetch: dict[str, Any] = {"patient": patient}
-    for key in ("observations", "immunizations", "medications", "conditions"):
+    for key in ("observations", "immunizations", "medications", "conditions", "administrations"):
         entries = chart.get(key)
         prefetch[key] = (
             {

@@ -15,6 +15,7 @@ from cds import units
 from cds.fhir.codings import equivalent_codes
 from cds.fhir.references import canonical
 from cds.patient import (
+    AdministrationFact,
     Code,
     ConditionFact,
     DoseInstruction,
@@ -249,6 +250,23 @@ def medication_order(
         encounter=canonical(model.encounter.reference) if model.encounter else None,
         category=codes_of(model.category),
         raw=raw,
+    )
+
+
+def administration_fact(model: Any) -> AdministrationFact:
+    """A MedicationAdministration's medication and the time it covered."""
+    concepts = [c for c in (model.medicationCodeableConcept,) if c is not None]
+    if model.medicationReference is not None and model.medicationReference.display:
+        concepts.append(_Text(model.medicationReference.display))
+    period = model.effectivePeriod
+    return AdministrationFact(
+        resource=f"MedicationAdministration/{model.id or 'unidentified'}",
+        status=model.status or "",
+        codes=codes_of(concepts),
+        text=_texts(concepts),
+        start=as_datetime(model.effectiveDateTime or (period.start if period else None)),
+        end=as_datetime(period.end) if period else None,
+        request=canonical(model.request.reference) if model.request else None,
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.immunization import Immunization
 from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
@@ -29,6 +30,7 @@ MODELS: dict[str, type[BaseModel]] = {
         Condition,
         Immunization,
         Medication,
+        MedicationAdministration,
         MedicationRequest,
         Observation,
         OperationOutcome,
@@ -162,6 +164,9 @@ def warm_up() -> None:
             facts.condition_fact(built)
         elif raw["resourceType"] == "MedicationRequest":
             facts.medication_order(built, raw)
+    facts.administration_fact(
+        MODELS["MedicationAdministration"].model_validate(_MINIMAL["MedicationAdministration"])
+    )
 
 
 _CODED = {
@@ -302,6 +307,13 @@ _MINIMAL: dict[str, dict[str, Any]] = {
         "occurrenceDateTime": "2020-01-01",
     },
     "Medication": {"resourceType": "Medication"},
+    "MedicationAdministration": {
+        "resourceType": "MedicationAdministration",
+        "status": "completed",
+        "medicationCodeableConcept": {"text": "x"},
+        "subject": {"reference": "Patient/x"},
+        "effectivePeriod": {"start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"},
+    },
     "MedicationRequest": {
         "resourceType": "MedicationRequest",
         "status": "draft",

@@ -142,14 +142,20 @@ def resolve_prefetch(
     context: Mapping[str, Any],
     client_factory: Callable[[], FhirClient | None],
     deadline_seconds: float,
+    optional: frozenset[str] = frozenset(),
 ) -> dict[str, SourceData]:
-    """The data behind every prefetch key, fetched where the EHR did not send it."""
+    """The data behind every prefetch key, fetched where the EHR did not send it. An `optional`
+    key left out of a prefetch the EHR did send is no data (not fetched); without any prefetch it
+    is fetched like the others."""
     sent = prefetch or {}
     resolved: dict[str, SourceData] = {}
     to_fetch: dict[str, str] = {}
     earlier_problem: dict[str, str] = {}
     paginated: dict[str, Any] = {}
     for key, template in templates.items():
+        if key in optional and key not in sent and sent:
+            resolved[key] = SourceData(origin="null")
+            continue
         if key in sent and sent[key] is None:
             resolved[key] = SourceData(origin="null")
             continue

@@ -19,6 +19,7 @@ from cds.fhir.prefetch import SourceData
 from cds.knowledge import Knowledge
 from cds.patient import Code, DataIssue, MedicationOrder, PatientSnapshot
 from cds.pregnancy_conditions import means_current_pregnancy
+from cds.toxicity import is_toxicity
 
 
 def _subject_reference(raw: Mapping[str, Any]) -> str | None:
@@ -170,6 +171,11 @@ def medication_orders(
     return orders
 
 
+# Keys whose data, when it cannot be had (not sent in a prefetch, no context for the query), is no
+# data rather than a failure: nothing a check must have depends on them alone.
+OPTIONAL_KEYS = ("encounter", "administrations")
+
+
 def build_snapshot(
     patient_id: str, sources: Mapping[str, SourceData], knowledge: Knowledge
 ) -> PatientSnapshot:
@@ -213,9 +219,20 @@ def build_snapshot(
     orders = medication_orders(
         order_raws, "medications", issues, referenced_medications(order_raws, chart.index)
     )
+    administrations = _validated(
+        select_administrations(
+            chart.pick(
+                "administrations", sources.get("administrations"), "MedicationAdministration"
+            ),
+            knowledge,
+        ),
+        "administrations",
+        issues,
+    )
     unlinked = _unlinked(chart, knowledge, wanted)
     unavailable = {key: data.problem for key, data in sources.items() if data.problem is not None}
-    unavailable.pop("encounter", None)  # an encounter that cannot be had is no data, no failure
+    for optional in OPTIONAL_KEYS:  # an encounter or administrations not had: no data, no failure
+        unavailable.pop(optional, None)
     if (
         "patient" not in unavailable
         and not patients
@@ -237,7 +254,35 @@ def build_snapshot(
         issues=tuple(issues),
         unlinked=tuple(unlinked),
         encounter=context_encounter(sources.get("encounter")),
+        administrations=tuple(facts.administration_fact(m) for m in administrations),
     )
+
+
+def select_administrations(
+    raws: list[dict[str, Any]], knowledge: Knowledge
+) -> list[dict[str, Any]]:
+    """The blinatumomab MedicationAdministrations (by code or text), before any is validated."""
+    codes = knowledge.codes_of("blinatumomab")
+    patterns = knowledge.text_patterns("blinatumomab")
+
+    def named(raw: dict[str, Any]) -> bool:
+        concept = raw.get("medicationCodeableConcept")
+        reference = raw.get("medicationReference")
+        texts = [
+            str(concept.get("text") or "") if isinstance(concept, dict) else "",
+            str(reference.get("display") or "") if isinstance(reference, dict) else "",
+            *(
+                str(c.get("display") or "")
+                for c in (concept.get("coding") or [] if isinstance(concept, dict) else [])
+                if isinstance(c, dict)
+            ),
+        ]
+        text = " ".join(texts).lower()
+        return not codes.isdisjoint(selection.code_pairs(concept)) or any(
+            p in text for p in patterns
+        )
+
+    return [raw for raw in raws if named(raw)]
 
 
 def select_immunizations(raws: list[dict[str, Any]], knowledge: Knowledge) -> list[dict[str, Any]]:
@@ -247,19 +292,15 @@ def select_immunizations(raws: list[dict[str, Any]], knowledge: Knowledge) -> li
 
 
 def select_conditions(raws: list[dict[str, Any]], knowledge: Knowledge) -> list[dict[str, Any]]:
-    """Those coded from a code list, those meaning a current pregnancy, and toxicities (CRS,
-    neurotoxicity, seizures: `knowledge/toxicity.yaml`)."""
+    """Those coded from a code list, those meaning a current pregnancy, and toxicities of
+    blinatumomab (toxicity.yaml: CRS, neurological toxicity, seizures)."""
     kept = {id(r) for r in selection.select_coded(raws, "code", knowledge)}
-    toxicity = knowledge.toxicity
     return [
         r
         for r in raws
         if id(r) in kept
         or means_current_pregnancy(selection.code_pairs(r.get("code")), knowledge)
-        or any(
-            system == toxicity.code_system and toxicity.classify(code) is not None
-            for system, code in selection.code_pairs(r.get("code"))
-        )
+        or is_toxicity(selection.code_pairs(r.get("code")), knowledge.toxicity)
     ]
 
 

@@ -381,7 +381,9 @@ class PremedicationRules(RuleFile):
 
 class RestartReason(StrictModel):
     label: str
-    action: Literal["restart-reduced", "discontinue"]
+    # confirm-grade: a toxicity named without a grade (ask for it); none: a grade that changes
+    # nothing in the dose (grade 1-2)
+    action: Literal["restart-reduced", "discontinue", "confirm-grade", "none"]
     note_markers: list[str]
     source: str
 

@@ -37,7 +37,11 @@ def test_discovery_lists_both_services_with_the_design_prefetch(client: FlaskCli
             "medications",
             "conditions",
             "encounter",  # design.md: optional, read only when the EHR names an encounter
+            "administrations",  # optional: interruptions from the MAR; not prefetched = no data
         }
+        assert prefetch["administrations"] == (
+            "MedicationAdministration?patient={{context.patientId}}"
+        )
         assert prefetch["patient"] == "Patient/{{context.patientId}}"
         assert prefetch["encounter"] == "Encounter/{{context.encounterId}}"
         assert "http://loinc.org|29463-7" in prefetch["observations"]

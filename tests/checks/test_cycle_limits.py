@@ -113,6 +113,8 @@ INTERRUPTION_NEW_CYCLE = ("cycle-limits", "warning", "cycle-interruption-new-cyc
 LIMIT_EXCEEDED = ("cycle-limits", "warning", "cycle-limit-exceeded")
 NUMBER_UNKNOWN = ("cycle-limits", "warning", "cycle-number-unknown")
 TREATMENT_FREE_INTERVAL = ("cycle-limits", "warning", "cycle-treatment-free-interval")
+RESUME_TOO_LONG = ("cycle-limits", "warning", "cycle-resume-too-long")
+PAST_DAY_28 = ("cycle-limits", "warning", "cycle-runs-past-day-28")
 
 SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "adult 70 kg, R/R cycle 1, no history -> silent": (chart(cycle=1), []),
@@ -188,6 +190,33 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [],
     ),
+    # --- interruptions and day 28 (issue 15 items 3-4) -----------------------------------------
+    "resume after 5-day interruption with 28 days ordered -> warning too long (18 left)": (
+        chart(
+            *history(1, gap=21),
+            given(2, days_before(15), days=10, status="stopped", oid="blin-c2-stopped"),
+            cycle=2,
+            steps=[Step(28, days=28)],
+        ),
+        [RESUME_TOO_LONG],
+    ),
+    "adult R/R cycle 2, one order of 35 days -> warning: runs past day 28": (
+        chart(*history(1), cycle=2, steps=[Step(28, days=35)]),
+        [PAST_DAY_28],
+    ),
+    "adult R/R cycle 1, 9 x 7 then 28 x 28 days (35 days) -> warning: runs past day 28": (
+        chart(cycle=1, steps=[Step(9, days=7), Step(28, days=28)]),
+        [PAST_DAY_28],
+    ),
+    "adult R/R cycle 2 bag change (previous bag ends as this starts), 18 days left -> silent": (
+        chart(
+            *history(1, gap=24),
+            given(2, days_before(10), days=10, status="active", oid="blin-c2-running"),
+            cycle=2,
+            steps=[Step(28, days=18)],
+        ),
+        [],
+    ),
     "adult 70 kg, R/R cycle 1 day-8 order after the days 1-7 order -> silent": (
         chart(
             given(1, days_before(7), days=7, oid="blin-c1-days1-7"),
@@ -249,7 +278,48 @@ def test_the_interruption_card_says_to_start_a_new_cycle(client: FlaskClient) ->
     earlier = given(2, days_before(20), days=10, status="stopped", oid="blin-c2-stopped")
     [card] = _cards(client, chart(*history(1), earlier, cycle=2, steps=[Step(28, days=18)]))
     assert "start a new cycle (cycle 3)" in card["summary"]
-    assert card["source"]["url"].endswith("#S2.5")
+    assert card["source"]["url"].endswith("#S2.4")
+
+
+def test_the_interruption_card_promises_a_step_up_only_for_a_cycle_with_one(
+    client: FlaskClient,
+) -> None:
+    earlier = given(2, days_before(20), days=10, status="stopped", oid="blin-c2-stopped")
+    [card] = _cards(client, chart(*history(1), earlier, cycle=2, steps=[Step(28, days=18)]))
+    assert card["summary"].startswith("Interruption of 10 days:")
+    assert "step-up" not in card["detail"]  # cycle 3 of R/R has no step-up
+    assert "premedication and supervision of a cycle start" in card["detail"]
+
+
+def test_one_day_is_said_in_the_singular(client: FlaskClient) -> None:
+    [card] = _cards(client, chart(*history(1, gap=1), cycle=2))
+    assert "starts 1 day after cycle 1 ended" in card["summary"]
+
+
+def test_the_resume_card_counts_the_days_left(client: FlaskClient) -> None:
+    earlier = given(2, days_before(15), days=10, status="stopped", oid="blin-c2-stopped")
+    [card] = _cards(client, chart(*history(1, gap=21), earlier, cycle=2, steps=[Step(28, days=28)]))
+    assert card["summary"] == (
+        "Cycle 2 has 18 days of infusion left; this resumed order runs 10 days longer"
+    )
+    assert "5 days" in card["detail"]  # the interruption
+
+
+def test_a_restart_after_an_interruption_needs_premedication_again(client: FlaskClient) -> None:
+    earlier = given(2, days_before(15), days=10, status="stopped", oid="blin-c2-stopped")
+    chart_bundle = chart(*history(1, gap=21), earlier, cycle=2, steps=[Step(28, days=18)])
+    chart_bundle["entry"] = [
+        e for e in chart_bundle["entry"] if e["resource"]["id"] != "dexamethasone-premed"
+    ]
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert findings_of_topic(body, "premedication") == [
+        ("premedication", "warning", "premedication-missing")
+    ]
+    body = client.post(
+        SIGN,
+        json=order_sign(chart(*history(1, gap=21), earlier, cycle=2, steps=[Step(28, days=18)])),
+    ).get_json()
+    assert findings_of_topic(body, "premedication") == []
 
 
 def test_cancelled_and_entered_in_error_orders_do_not_count(client: FlaskClient) -> None:

@@ -50,6 +50,9 @@ NO_BSA = (WARN, "dose-no-bsa")
 SCHEDULE_UNKNOWN = (WARN, "dose-schedule-unknown")
 PENDING = (INFO, "dose-pending")
 RESTART_AFTER_DISCONTINUATION = (CRIT, "dose-restart-after-permanent-discontinuation")
+TOXICITY_DISCONTINUE = (CRIT, "dose-toxicity-discontinue")
+GRADE_UNKNOWN = (WARN, "dose-toxicity-grade-unknown")
+C1_START = "2026-01-05T10:00:00+00:00"  # cycle 1 of the toxicity scenarios
 DAY1_C1 = "2026-02-23T10:00:00+00:00"  # cycle 1 day 1, so that NOW's bag is day 8
 FIFTY_SIX_DAYS_AGO = "2026-01-05T10:00:00+00:00"
 Fix = list[tuple[float, str, int | None]]
@@ -134,6 +137,30 @@ def restart(code: str, display: str) -> dict[str, Any]:
 
 def noted(resource: dict[str, Any], text: str) -> dict[str, Any]:
     return resource | {"note": [{"text": text, "time": "2026-03-02T07:30:00+00:00"}]}
+
+
+def tox(
+    code: str, onset: str, *, resolved: str | None = None, cid: str | None = None
+) -> dict[str, Any]:
+    """A toxicity on the problem list (ICD-10-CM grade in the code), resolved or not."""
+    titles = {
+        "D89.833": "Cytokine release syndrome, grade 3",
+        "D89.834": "Cytokine release syndrome, grade 4",
+        "D89.839": "Cytokine release syndrome, grade unspecified",
+        "G92.04": "Immune effector cell-associated neurotoxicity syndrome, grade 4",
+        "R56.9": "Unspecified convulsions",
+    }
+    resource = condition(
+        P,
+        code,
+        titles[code],
+        cid=cid or f"tox-{code}",
+        clinical_status="resolved" if resolved else "active",
+        onset=onset,
+    )
+    if resolved:
+        resource["abatementDateTime"] = resolved
+    return resource
 
 
 CRS3 = restart("crs-grade-3", "Restart after cytokine release syndrome grade 3")
@@ -499,16 +526,41 @@ SCENARIOS = [
         id="no weight, R/R c1 starting at 28 -> critical above the 9 cap of days 1-7",
     ),
     pytest.param(
-        S([*body_of(weighed="2026-01-10T09:00:00+00:00"), order(*RR_STEP_UP)], [WEIGHT_STALE]),
-        id="weight 51 days old, right dose -> stale-weight warning",
+        S([*body_of(weighed="2026-01-10T09:00:00+00:00"), order(*RR_STEP_UP)], []),
+        id="adult 70.2 kg weighed 51 days ago, right dose -> silent (a newer weight cannot "
+        "change the fixed dose)",
+    ),
+    pytest.param(
+        S([*body_of(46, weighed="2026-01-10T09:00:00+00:00"), order(*RR_STEP_UP)], [WEIGHT_STALE]),
+        id="46 kg (near 45) weighed 51 days ago, right dose -> stale-weight warning",
+    ),
+    pytest.param(
+        S(
+            [
+                *child(weighed="2026-01-10T09:00:00+00:00"),
+                order(Step(5.3, days=7), Step(15.91, days=21)),
+            ],
+            [WEIGHT_STALE],
+        ),
+        id="child 30 kg (BSA-dosed) weighed 51 days ago, right dose -> stale-weight warning",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(7.5, 68, birth_date="2025-06-01", weighed="2026-02-20T09:00:00+00:00"),
+                order(Step(1.88, days=7), Step(5.65, days=21)),
+            ],
+            [WEIGHT_STALE],
+        ),
+        id="infant 9 months 7.5 kg weighed 10 days ago (infant limit 7 days) -> stale warning",
     ),
     pytest.param(
         S(
             [*body_of(weighed="2026-01-10T09:00:00+00:00"), order(Step(28, days=28))],
-            [OVERDOSE, WEIGHT_STALE],
+            [OVERDOSE],
             STEP_UP_FIX,
         ),
-        id="weight 51 days old and R/R c1 starting at 28 -> critical + stale warning",
+        id="adult weighed 51 days ago and R/R c1 starting at 28 -> critical only",
     ),
     pytest.param(
         S([*child(30, None), order(Step(15, days=28), indication="mrd-positive")], [NO_BSA]),
@@ -517,9 +569,38 @@ SCENARIOS = [
     pytest.param(
         S(
             [*child(30, None), order(Step(30, days=28), indication="mrd-positive")],
-            [OVERDOSE, NO_BSA],
+            [OVERDOSE],
         ),
-        id="child 30 kg, no height, 30 mcg/day -> critical above the cap + no-BSA warning",
+        id="child 30 kg, no height, 30 mcg/day -> critical above any plausible BSA",
+    ),
+    # --- no height: the BSA bounded by the weight and the growth charts for the age (item 1) ---
+    # 9 years (born 2016-05-09), 30 kg: height 109.6-166.7 cm (P3/P97 +/- 10%), BSA 0.96-1.18 m²
+    # -> MRD 15 mcg/m²/day is 14.3-17.7 mcg/day; over 19.44 (+10%) or under 12.9 (-10%) is wrong.
+    pytest.param(
+        S(
+            [*body_of(30, None, birth_date="2017-09-01"), order(Step(28, days=28))],
+            [OVERDOSE],
+            summary_has=("at most 6.36 mcg/day",),
+        ),
+        id="8-year-old 30 kg, no height, R/R cycle 1 day 1, 28 mcg/day -> critical overdose",
+    ),
+    pytest.param(
+        S(
+            [*child(30, None), order(Step(25, days=28), indication="mrd-positive")],
+            [OVERDOSE],
+            summary_has=("at most 19.44 mcg/day",),
+        ),
+        id="9-year-old 30 kg, no height, MRD 25 mcg/day (under the 28 cap) -> critical: above "
+        "what any plausible BSA allows",
+    ),
+    pytest.param(
+        S([*child(30, None), order(Step(10, days=28), indication="mrd-positive")], [UNDERDOSE]),
+        id="9-year-old 30 kg, no height, MRD 10 mcg/day -> underdose warning: below the smallest "
+        "plausible BSA",
+    ),
+    pytest.param(
+        S([*child(30, None), order(Step(17, days=28), indication="mrd-positive")], [NO_BSA]),
+        id="9-year-old 30 kg, no height, MRD 17 mcg/day (plausible) -> today's no-BSA warning",
     ),
     pytest.param(
         S(
@@ -657,10 +738,126 @@ SCENARIOS = [
     pytest.param(
         S(
             [*body_of(), noted(order(Step(28, days=21), cycle=2), "Resume after CRS, resolved")],
-            [OVERDOSE],
-            [(9.0, "ug/d", 7), (28.0, "ug/d", 14)],
+            [GRADE_UNKNOWN],
         ),
-        id="adult R/R c2 note 'resume after CRS' (grade not stated) at 28 -> critical",
+        id="adult R/R c2 note 'resume after CRS' (grade not stated) at 28 -> warning asking for "
+        "the grade, no critical 9 mcg/day restart (item 6)",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), noted(order(Step(28, days=28), cycle=2), "Restart after grade 2 CRS")],
+            [],
+        ),
+        id="adult R/R c2 note 'restart after grade 2 CRS' at 28 -> no card (grade 2 changes "
+        "nothing)",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                noted(order(Step(28, days=28), cycle=2), "Restarting after neurotoxicity"),
+            ],
+            [GRADE_UNKNOWN],
+        ),
+        id="adult R/R c2 note 'restarting after neurotoxicity' -> grade-unknown warning only",
+    ),
+    # --- toxicity on the chart (item 2): Conditions with graded ICD-10-CM codes ----------------
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
+                tox("D89.834", "2026-01-07", resolved="2026-01-10"),
+                order(Step(28, days=28), cycle=2),
+            ],
+            [TOXICITY_DISCONTINUE],
+            summary_has=("CRS grade 4",),
+        ),
+        id="adult, resolved grade 4 CRS after cycle 1, new order -> critical discontinue",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
+                tox("G92.04", "2026-01-12", resolved="2026-01-14"),
+                order(Step(9, days=7), cycle=2),
+            ],
+            [TOXICITY_DISCONTINUE],
+        ),
+        id="adult, grade 4 ICANS in cycle 1, even a 9 mcg/day order -> critical discontinue",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
+                tox("R56.9", "2026-01-08", cid="sz-1"),
+                tox("R56.9", "2026-01-20", cid="sz-2"),
+                order(Step(28, days=28), cycle=2),
+            ],
+            [TOXICITY_DISCONTINUE],
+        ),
+        id="adult, two seizures after cycle 1 began -> critical discontinue",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), tox("D89.834", "2025-06-01", resolved="2025-06-03"), order(*RR_STEP_UP)],
+            [],
+        ),
+        id="adult, grade 4 CRS before any blinatumomab (no earlier order) -> not blinatumomab's, "
+        "no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
+                tox("D89.833", "2026-01-08", resolved="2026-01-10"),
+                order(Step(28, days=28), cycle=2),
+            ],
+            [OVERDOSE],
+            [(9.0, "ug/d", 7), (28.0, "ug/d", 21)],
+        ),
+        id="adult, grade 3 CRS in cycle 1, next order straight at 28 -> critical, 9 for 7 days "
+        "then 28 offered",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
+                tox("D89.833", "2026-01-08", resolved="2026-01-10"),
+                order(Step(9, days=7), Step(28, days=21), cycle=2),
+            ],
+            [],
+        ),
+        id="adult, grade 3 CRS in cycle 1, restart 9 for 7 days then 28 -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
+                tox("D89.833", "2026-01-08", resolved="2026-01-10"),
+                history_c1(cycle=2, start="2026-02-20T10:00:00+00:00", days=7),
+                order(Step(28, days=21), cycle=2),
+            ],
+            [],
+        ),
+        id="adult, grade 3 CRS, the 7 reduced days already given -> 28 mcg/day, no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
+                tox("D89.839", "2026-01-08", resolved="2026-01-10"),
+                order(Step(28, days=28), cycle=2),
+            ],
+            [GRADE_UNKNOWN],
+        ),
+        id="adult, CRS grade unspecified (D89.839) on the chart -> warning to confirm the grade",
     ),
     pytest.param(
         S([*body_of(), noted(order(Step(28, days=28), cycle=2), "Monitor for CRS")], []),

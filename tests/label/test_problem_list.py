@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cds.dated_conditions import DatedCondition
 from cds.knowledge import load_knowledge
 from cds.knowledge.label_rules import problem_list_rules
+from cds.patient import ConditionFact
 from cds.problem_list import indication_from_problem_list, least_severe
 
 KNOWLEDGE = load_knowledge()
@@ -26,14 +26,14 @@ def dx(
     abated: bool = False,
     verification: str | None = "confirmed",
     system: str = ICD,
-) -> DatedCondition:
-    return DatedCondition(
+) -> ConditionFact:
+    return ConditionFact(
         resource=f"Condition/{code}-{year}",
         codes=frozenset({(system, code)}),
         clinical_status=status,
         verification_status=verification,
         onset=datetime(year, 6, 1, tzinfo=UTC) if year else None,
-        abated=abated,
+        abatement=datetime.min.replace(tzinfo=UTC) if abated else None,
     )
 
 
@@ -86,7 +86,7 @@ CASES = [
 
 @pytest.mark.parametrize(("scenario", "conditions", "possible"), CASES, ids=[c[0] for c in CASES])
 def test_indication_from_problem_list(
-    scenario: str, conditions: list[DatedCondition], possible: set[str]
+    scenario: str, conditions: list[ConditionFact], possible: set[str]
 ) -> None:
     found = indication_from_problem_list(conditions, KNOWLEDGE, RULES)
     assert found.possible == frozenset(possible)

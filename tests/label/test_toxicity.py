@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from cds.dated_conditions import DatedCondition
 from cds.knowledge import load_knowledge
 from cds.knowledge.label_rules import toxicity_rules
+from cds.patient import ConditionFact
 from cds.toxicity import assess, reduced_restart, restart_too_high
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -24,21 +24,20 @@ def tox(
     resolved_after_days: int | None = None,
     status: str = "resolved",
     verification: str | None = "confirmed",
-) -> DatedCondition:
+) -> ConditionFact:
     onset = CYCLE1 + timedelta(days=onset_day) if onset_day is not None else None
     abatement = (
         onset + timedelta(days=resolved_after_days)
         if onset is not None and resolved_after_days is not None
         else None
     )
-    return DatedCondition(
+    return ConditionFact(
         resource=f"Condition/{code}-{onset_day}",
         codes=frozenset({(ICD, code)}),
         clinical_status=status,
         verification_status=verification,
         onset=onset,
         abatement=abatement,
-        abated=abatement is not None,
     )
 
 
@@ -103,7 +102,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("scenario", "conditions", "action"), CASES, ids=[c[0] for c in CASES])
-def test_toxicity_verdict(scenario: str, conditions: list[DatedCondition], action: str) -> None:
+def test_toxicity_verdict(scenario: str, conditions: list[ConditionFact], action: str) -> None:
     verdict = assess(conditions, CYCLE1, RULES, NOW)
     assert verdict.action == action, verdict.reasons
     assert (verdict.reasons == ()) == (action == "none")
