@@ -124,7 +124,7 @@ def _order_view(item: CheckInput, knowledge: Knowledge) -> dict[str, Any]:
 def _pregnancy(
     patient: PatientSnapshot, knowledge: Knowledge, item: CheckInput | None
 ) -> dict[str, Any]:
-    settings = pregnancy_check.rules(knowledge)
+    settings = knowledge.pregnancy
     displays = _displays(knowledge)
     codes: frozenset[tuple[str, str]] = frozenset()
     for name in PREGNANCY_VALUE_SETS:
@@ -154,7 +154,7 @@ def _pregnancy(
 def _live_vaccines(
     patient: PatientSnapshot, drafts: list[MedicationOrder], knowledge: Knowledge
 ) -> list[dict[str, Any]]:
-    live = vaccine_check.live_codes(knowledge, vaccine_check.rules(knowledge))
+    live = vaccine_check.live_codes(knowledge, knowledge.vaccines)
     found = [
         {
             "resource": shot.resource,

@@ -199,12 +199,12 @@ class Engine:
         self.checks = tuple(checks) if checks is not None else registry()
         self.clock = clock
         self.templates = prefetch_templates(knowledge)
-        for check in self.checks:  # a broken knowledge file stops start-up, not a patient's request
-            if check.rules is not None:
-                check.rules(knowledge)
+        # a broken knowledge file stops start-up (load_knowledge), not a patient's request; so do a
+        # check without a source and a finding without its card template (checks given here add to
+        # the product's)
+        for check in self.checks:
             if check.topic not in knowledge.check_sources:
                 raise ValueError(f"sources.yaml: check_sources names no source for {check.topic}")
-        # so does a finding without its card template (checks given here add to the product's)
         renderer.verify(
             merge(declared_findings((*registry(), *self.checks)), DATA_QUALITY_FINDINGS)
         )

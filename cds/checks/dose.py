@@ -36,7 +36,6 @@ from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import DoseRules, DoseSchedule, DoseStep, Knowledge
 from cds.patient import DoseInstruction
 from cds.restarts import Restart, restart_of, restart_schedule
-from cds.restarts import rules as restart_rules
 from cds.units import UCUM_SYSTEM, format_number
 
 TOPIC = "dose"
@@ -455,11 +454,7 @@ def _dose_findings(
     overs = [s for s in stretches if s.verdict.over]
     unders = [s for s in stretches if s.verdict.under]
     flagged = overs or unders
-    indication = (
-        knowledge.indications[review.indication].label
-        if review.indication
-        else "unknown indication"
-    )
+    indication = knowledge.indication_label(review.indication)
     if restart is not None:
         indication += (
             f"; restart after {restart.reason.label} ({restart.how_marked}), "
@@ -635,6 +630,5 @@ CHECK = Check(
     verifies="the blinatumomab dose",
     requires=frozenset({"observations"}),
     run=check_dose,
-    rules=restart_rules,
     findings=FINDINGS,
 )

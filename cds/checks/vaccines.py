@@ -33,10 +33,6 @@ FINDINGS: Declarations = {
 }
 
 
-def rules(knowledge: Knowledge) -> VaccineRules:
-    return knowledge.vaccines
-
-
 def live_codes(knowledge: Knowledge, settings: VaccineRules) -> frozenset[Code]:
     codes = knowledge.codes_of("live_vaccines")
     if settings.alert_live_nonreplicating:
@@ -63,7 +59,7 @@ def _treatment_start(item: CheckInput, knowledge: Knowledge) -> datetime | None:
 
 
 def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
-    settings = rules(knowledge)
+    settings = knowledge.vaccines
     live = live_codes(knowledge, settings)
     start = item.review.start
     findings: list[Emission] = []
@@ -151,6 +147,5 @@ CHECK = Check(
     verifies="live vaccines given or ordered",
     requires=frozenset(),
     run=check_live_vaccines,
-    rules=rules,
     findings=FINDINGS,
 )

@@ -770,6 +770,10 @@ class Knowledge(StrictModel):
     def source(self, source_id: str) -> SourceRef:
         return self.sources[source_id]
 
+    def indication_label(self, indication: str | None) -> str:
+        """How a card names an indication (dose.yaml `indications`), or says it is unknown."""
+        return self.indications[indication].label if indication else "indication unknown"
+
     @cached_property
     def _code_index(self) -> dict[str, frozenset[tuple[str, str]]]:
         systems = self.codes.systems

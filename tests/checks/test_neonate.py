@@ -18,7 +18,7 @@ import yaml
 from flask.testing import FlaskClient
 
 from cds.checks import CheckInput, run_checks
-from cds.checks.neonate import CHECK, bag_of, names_preservative, rules
+from cds.checks.neonate import CHECK, bag_of, names_preservative
 from cds.fhir.bundle import request_from_bundle
 from cds.fhir.snapshot import OBSERVATION_VALUE_SETS
 from cds.findings import Finding
@@ -395,7 +395,7 @@ def knowledge() -> Knowledge:
     ],
 )
 def test_which_texts_name_the_preservative(knowledge: Knowledge, text: str, named: bool) -> None:
-    assert names_preservative(text, rules(knowledge)) is named
+    assert names_preservative(text, knowledge.neonate) is named
 
 
 def _order(
@@ -437,7 +437,7 @@ def test_the_bag_from_its_duration(
     preservative: bool | None,
     name: str,
 ) -> None:
-    bag = bag_of(_order(duration), rules(knowledge))
+    bag = bag_of(_order(duration), knowledge.neonate)
     assert (bag.preservative, bag.name) == (preservative, name)
 
 
