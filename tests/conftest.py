@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 import cds.__main__
 import cds.knowledge
 from cds import create_app
+from cds.cards import FINDING_CODE_EXTENSION
 from cds.fhir.bundle import request_from_bundle
 from cds.settings import Settings
 
@@ -106,8 +107,12 @@ def client(app: Flask) -> Iterator[FlaskClient]:
         yield test_client
 
 
-def cards_by_topic(body: dict[str, Any]) -> list[tuple[str, str]]:
-    return sorted((c["source"]["topic"]["code"], c["indicator"]) for c in body["cards"])
+def cards_by_topic(body: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Every card of an answer as (topic, indicator, finding code), sorted."""
+    return sorted(
+        (c["source"]["topic"]["code"], c["indicator"], c["extension"][FINDING_CODE_EXTENSION])
+        for c in body["cards"]
+    )
 
 
 def without_prefetch(request: dict[str, Any], *keys: str) -> dict[str, Any]:

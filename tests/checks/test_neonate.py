@@ -33,7 +33,6 @@ from tests.fixtures_util import (
     Step,
     blinatumomab_order,
     bundle,
-    cards_of_topic,
     dexamethasone_order,
     findings_of_topic,
     height,
@@ -139,8 +138,6 @@ def chart(
 
 
 SEVEN_DAYS = (7, "d")
-CRITICAL = [(TOPIC, "critical")]
-WARNING = [(TOPIC, "warning")]
 
 # The cards of the golden matrix: (topic, indicator, finding code).
 BAG_UNDER_WEIGHT = ("neonate-formulation", "critical", "neonate-bag-under-weight")
@@ -334,7 +331,7 @@ def test_the_critical_card_offers_the_same_order_on_a_24_hour_preservative_free_
         if entry["resource"]["id"] == "blinatumomab-draft":
             entry["resource"] = fixed
     after = client.post(SIGN, json=order_sign(accepted)).get_json()
-    assert cards_of_topic(after, TOPIC) == []
+    assert findings_of_topic(after, TOPIC) == []
 
 
 def test_a_neonate_gets_one_critical_and_one_warning_not_three_cards(client: FlaskClient) -> None:
@@ -364,7 +361,7 @@ def test_the_correct_order_charts_stay_silent(client: FlaskClient) -> None:
     assert len(charts) >= 3
     for path in charts:
         body = client.post(SIGN, json=request_from_bundle(load_json(path))).get_json()
-        assert cards_of_topic(body, TOPIC) == [], path.name
+        assert findings_of_topic(body, TOPIC) == [], path.name
 
 
 # --- the pieces, without the service ----------------------------------------------------------
