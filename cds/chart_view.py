@@ -36,15 +36,6 @@ def _when(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _displays(knowledge: Knowledge) -> dict[tuple[str, str], str]:
-    """(system URI, code) -> display, over every code list the checks use."""
-    return {
-        (knowledge.codes.systems[entry.system], entry.code): entry.display
-        for value_set in knowledge.codes.value_sets.values()
-        for entry in value_set.codes
-    }
-
-
 def _measurement(
     found: Measurement | None,
     unit: str,
@@ -125,7 +116,7 @@ def _pregnancy(
     patient: PatientSnapshot, knowledge: Knowledge, item: CheckInput | None
 ) -> dict[str, Any]:
     settings = knowledge.pregnancy
-    displays = _displays(knowledge)
+    displays = knowledge.displays()
     codes: frozenset[tuple[str, str]] = frozenset()
     for name in PREGNANCY_VALUE_SETS:
         codes |= knowledge.codes_of(name)

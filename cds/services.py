@@ -73,6 +73,14 @@ SERVICES: dict[str, ServiceDefinition] = {
 }
 
 
+def service_named(service_id: str) -> ServiceDefinition:
+    """Our service of this id; UnknownService (a 404) for any other."""
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise UnknownService(f"no CDS service with id {service_id!r}")
+    return service
+
+
 def service_for(hook: object) -> ServiceDefinition | None:
     """Our service for a hook name (None for a hook we do not answer)."""
     return next((s for s in SERVICES.values() if s.hook == hook), None)
@@ -220,9 +228,7 @@ class Engine:
     def parse(self, service_id: str, body: Any) -> HookCall:
         """Read a request for `service_id`; raises UnknownService, InvalidRequest or
         TooManyDraftOrders (before any work is done on the orders)."""
-        service = SERVICES.get(service_id)
-        if service is None:
-            raise UnknownService(f"no CDS service with id {service_id!r}")
+        service = service_named(service_id)
         if not isinstance(body, dict):
             raise InvalidRequest("the request body must be a JSON object")
         try:

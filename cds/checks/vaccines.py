@@ -41,11 +41,7 @@ def live_codes(knowledge: Knowledge, settings: VaccineRules) -> frozenset[Code]:
 
 
 def vaccine_name(codes: frozenset[Code], knowledge: Knowledge, fallback: str) -> str:
-    displays = {
-        (knowledge.codes.systems[c.system], c.code): c.display
-        for name in ("live_vaccines", "live_nonreplicating_vaccines")
-        for c in knowledge.codes.value_sets[name].codes
-    }
+    displays = knowledge.displays("live_vaccines", "live_nonreplicating_vaccines")
     return next((displays[c] for c in sorted(codes) if c in displays), fallback or "live vaccine")
 
 
