@@ -30,7 +30,7 @@ from cds.fhir.medications import Unresolved, resolve_draft_medications
 from cds.fhir.parsing import resource_label
 from cds.fhir.prefetch import SourceData, resolve_prefetch
 from cds.fhir.snapshot import build_snapshot, draft_orders, observation_codes
-from cds.findings import Declarations, Emission, Finding, declare, emit, merge, stamp
+from cds.findings import Declarations, Finding, declare, emit, merge, stamp
 from cds.hooks import (
     CONTEXT_MODELS,
     HookRequest,
@@ -322,15 +322,12 @@ class Engine:
     def _run(self, call: HookCall, own_host: str | None) -> HookResponse:
         drafts = self.read_drafts(call, own_host=own_host)
         unidentified = [
-            _data_quality_finding(
-                emit(
-                    "order-medication-unresolved",
-                    self.knowledge.check_sources["data-quality"],
-                    order=u.order,
-                    reference=u.reference,
-                    reason=u.reason,
-                ),
+            self._data_quality_finding(
+                "order-medication-unresolved",
                 u.order,
+                order=u.order,
+                reference=u.reference,
+                reason=u.reason,
             )
             for u in drafts.unresolved
         ]
@@ -356,40 +353,38 @@ class Engine:
     def _data_quality(self, reading: ChartReading) -> list[Finding]:
         unreadable = reading.drafts.unreadable
         findings = [
-            _data_quality_finding(
-                emit(
-                    "order-unreadable",
-                    self.knowledge.check_sources["data-quality"],
-                    resource=issue.resource,
-                    problem=issue.problem,
-                ),
-                issue.resource,
+            self._data_quality_finding(
+                "order-unreadable", issue.resource, resource=issue.resource, problem=issue.problem
             )
             for issue in unreadable
         ]
         patient = reading.patient
         if patient.unlinked:
-            said = emit(
-                "data-not-linked",
-                self.knowledge.check_sources["data-quality"],
-                count=len(patient.unlinked),
-                resources=_listed(patient.unlinked),
+            findings.append(
+                self._data_quality_finding(
+                    "data-not-linked",
+                    None,
+                    count=len(patient.unlinked),
+                    resources=_listed(patient.unlinked),
+                )
             )
-            findings.append(_data_quality_finding(said, None))
         others = [
             i
             for i in (*reading.patient.data_issues(), *reading.drafts.issues)
             if i not in unreadable
         ]
         if others:
-            said = emit(
-                "data-quality-resource",
-                self.knowledge.check_sources["data-quality"],
-                count=len(others),
-                resources=_listed(others),
+            findings.append(
+                self._data_quality_finding(
+                    "data-quality-resource", None, count=len(others), resources=_listed(others)
+                )
             )
-            findings.append(_data_quality_finding(said, None))
         return findings
+
+    def _data_quality_finding(self, code: str, about: str | None, /, **values: Any) -> Finding:
+        """A finding of the pipeline itself (topic data-quality), about order `about` if any."""
+        said = emit(code, self.knowledge.check_sources["data-quality"], **values)
+        return stamp(said, DATA_QUALITY_FINDINGS, "data-quality", about)
 
 
 def _listed(issues: Sequence[DataIssue]) -> Markdown:
@@ -401,10 +396,6 @@ def _listed(issues: Sequence[DataIssue]) -> Markdown:
             for i in issues[:20]
         )
     )
-
-
-def _data_quality_finding(said: Emission, order: str | None) -> Finding:
-    return stamp(said, DATA_QUALITY_FINDINGS, "data-quality", order)
 
 
 def _unavailable_text(patient: PatientSnapshot) -> str:
