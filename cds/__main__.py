@@ -1,5 +1,5 @@
-"""Command line: `python -m cds serve | check FILE | feedback-summary | knowledge-schema |
-rules-table`."""
+"""Command line: `python -m cds serve | check FILE [--expect] | check --all FOLDER --expect |
+feedback-summary | knowledge-schema | rules-table`."""
 
 from __future__ import annotations
 
@@ -42,46 +42,49 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(args: argparse.Namespace) -> int:
-    from cds.errors import InvalidRequest
-    from cds.feedback import printable
-    from cds.fhir.bundle import request_from_bundle, request_signing_time
-    from cds.services import service_for
+class _Refused(Exception):
+    """A file `check` cannot run (the message says why)."""
 
-    def print(*parts: Any, **options: Any) -> None:  # the file's values must not drive the terminal
-        builtins.print(*(printable(str(p)) for p in parts), **options)
 
-    document = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    if document.get("resourceType") == "Bundle":
+class _Checker:
+    """The service in-process, its clock set per file: each file is evaluated as of its orders'
+    signing time (newest authoredOn), else now, unless `--now` says otherwise."""
+
+    def __init__(self, now: str | None) -> None:
+        self.fixed = datetime.fromisoformat(now) if now else None
+        self.now = datetime.now(UTC)
+        _configure_logging("ERROR")
+        self.app = create_app(
+            Settings(dev_mode=True, database_url="sqlite://"), clock=lambda: self.now
+        )
+
+    def run(self, path: Path, patient: str | None) -> tuple[str, datetime, int, Any]:
+        """(service id, as of, HTTP status, response body) of one request or Bundle file."""
+        from cds.errors import InvalidRequest
+        from cds.fhir.bundle import request_from_bundle, request_signing_time
+        from cds.services import service_for
+
         try:
-            document = request_from_bundle(document, args.patient)
-        except InvalidRequest as error:
-            print(f"cannot check {args.file}: {error}", file=sys.stderr)
-            return 2
-    # Evaluate a file as of its orders' signing time (newest authoredOn), else now.
-    now = (
-        datetime.fromisoformat(args.now)
-        if args.now
-        else request_signing_time(document) or datetime.now(UTC)
-    )
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    service = service_for(document.get("hook"))
-    if service is None:
-        builtins.print(printable(f"unsupported hook {document.get('hook')!r}"), file=sys.stderr)
-        return 2
-    _configure_logging("ERROR")
-    app = create_app(Settings(dev_mode=True, database_url="sqlite://"), clock=lambda: now)
-    answer = app.test_client().post(f"/cds-services/{service.id}", json=document)
-    body = answer.get_json()
-    if args.json:
-        print(json.dumps(body, indent=2, ensure_ascii=False))
-        return 0 if answer.status_code == 200 else 1
-    print(f"{service.id} as of {now.isoformat()}: HTTP {answer.status_code}")
-    if answer.status_code != 200:
-        for issue in body.get("issue", []):
-            print(f"  {issue.get('diagnostics')}")
-        return 1
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise _Refused(f"cannot read {path}: {error}") from error
+        if isinstance(document, dict) and document.get("resourceType") == "Bundle":
+            try:
+                document = request_from_bundle(document, patient)
+            except InvalidRequest as error:
+                raise _Refused(f"cannot check {path}: {error}") from error
+        if not isinstance(document, dict):
+            raise _Refused(f"cannot check {path}: not a FHIR Bundle nor a CDS Hooks request")
+        now = self.fixed or request_signing_time(document) or datetime.now(UTC)
+        self.now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+        service = service_for(document.get("hook"))
+        if service is None:
+            raise _Refused(f"unsupported hook {document.get('hook')!r}")
+        answer = self.app.test_client().post(f"/cds-services/{service.id}", json=document)
+        return service.id, self.now, answer.status_code, answer.get_json()
+
+
+def _print_cards(print: Any, body: dict[str, Any]) -> None:
     if not body["cards"]:
         print("  no cards (nothing to say about this order)")
     for card in body["cards"]:
@@ -92,6 +95,88 @@ def _check(args: argparse.Namespace) -> int:
         print(f"    source: {card['source']['label']}")
         for suggestion in card.get("suggestions", []):
             print(f"    suggestion: {suggestion['label']}")
+
+
+def _against_sidecar(
+    print: Any, checker: _Checker, path: Path, sidecar: Path, patient: str | None, write: bool
+) -> bool:
+    """Run one saved case and say whether its cards are those of its sidecar (or write it)."""
+    from cds.expectations import compare, expected_document, read_expected
+
+    _, _, status, body = checker.run(path, patient)
+    if status != 200:
+        problems = "; ".join(str(i.get("diagnostics")) for i in (body or {}).get("issue", []))
+        raise _Refused(f"{path}: HTTP {status}: {problems}")
+    if write:
+        sidecar.write_text(json.dumps(expected_document(body["cards"])) + "\n", encoding="utf-8")
+        print(f"wrote      {sidecar}")
+        return True
+    try:
+        difference = compare(read_expected(sidecar), body["cards"])
+    except (OSError, ValueError) as error:
+        raise _Refused(f"cannot read the expected cards: {error}") from error
+    if not difference:
+        print(f"unchanged  {path}")
+        return True
+    print(f"CHANGED    {path} (expected: {sidecar})")
+    for line in difference.lines():
+        print(line)
+    return False
+
+
+def _check(args: argparse.Namespace) -> int:
+    from cds.expectations import saved_cases, sidecar_of
+    from cds.feedback import printable
+
+    def print(*parts: Any, **options: Any) -> None:  # the file's values must not drive the terminal
+        builtins.print(*(printable(str(p)) for p in parts), **options)
+
+    if (args.file is None) == (args.all is None):
+        print("give one FILE, or --all FOLDER", file=sys.stderr)
+        return 2
+    if args.all is not None and args.expect not in (None, True):
+        print("with --all, --expect takes no file: each case's sidecar is used", file=sys.stderr)
+        return 2
+    checker = _Checker(args.now)
+    try:
+        if args.all is not None:
+            cases = saved_cases(Path(args.all))
+            if not cases:
+                print(f"no saved cases (NAME.json beside NAME.expected.json) under {args.all}")
+                return 2
+            changed = [
+                case
+                for case in cases
+                if not _against_sidecar(
+                    print, checker, case, sidecar_of(case), args.patient, args.write_expected
+                )
+            ]
+            if args.write_expected:
+                print(f"{len(cases)} cases: expected cards written")
+            else:
+                unchanged = len(cases) - len(changed)
+                print(f"{len(cases)} cases: {unchanged} unchanged, {len(changed)} changed")
+            return 1 if changed else 0
+        path = Path(args.file)
+        if args.expect is not None or args.write_expected:
+            sidecar = sidecar_of(path) if args.expect in (None, True) else Path(args.expect)
+            matched = _against_sidecar(
+                print, checker, path, sidecar, args.patient, args.write_expected
+            )
+            return 0 if matched else 1
+        service, now, status, body = checker.run(path, args.patient)
+    except _Refused as refusal:
+        print(str(refusal), file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return 0 if status == 200 else 1
+    print(f"{service} as of {now.isoformat()}: HTTP {status}")
+    if status != 200:
+        for issue in body.get("issue", []):
+            print(f"  {issue.get('diagnostics')}")
+        return 1
+    _print_cards(print, body)
     return 0
 
 
@@ -132,7 +217,22 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser(
         "check", help="run a CDS Hooks request or a FHIR Bundle file in-process"
     )
-    check.add_argument("file")
+    check.add_argument("file", nargs="?", help="a FHIR Bundle or a CDS Hooks request")
+    check.add_argument(
+        "--all", metavar="FOLDER", help="every saved case (NAME.json + NAME.expected.json) under it"
+    )
+    check.add_argument(
+        "--expect",
+        nargs="?",
+        const=True,
+        metavar="EXPECTED",
+        help="compare the cards with NAME.expected.json (or this file); exit 1 showing changes",
+    )
+    check.add_argument(
+        "--write-expected",
+        action="store_true",
+        help="write the expected cards from what the service answers now (after a review)",
+    )
     check.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
     check.add_argument(
         "--now", help="evaluate as of this ISO time (default: the orders' authoredOn)"

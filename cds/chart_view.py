@@ -1,9 +1,11 @@
 """What the checks see in one chart, for the sandbox page.
 
 Pure (no Flask, no HTTP): formats the engine's own reading of the call (`Engine.read`: the same
-snapshot, draft orders and order reviews the checks get) and, through the checks' own functions,
-the dose check's weight and BSA and the pregnancy and vaccine checks' readings, so that no
-clinical rule is written a second time here or in JavaScript.
+snapshot, draft orders and order reviews the checks get) and, through the checks' own "what I read"
+functions (the dose check's weight and BSA, the labs the lab check uses, the Encounter the
+hospitalisation check reads, the infusions the cycle check reads, the pregnancy and vaccine
+readings), so that no clinical rule is written a second time here or in JavaScript. Every value
+names the resource it came from and its date. Doses are written in one style: "28 mcg/day".
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ from decimal import Decimal
 from typing import Any
 
 from cds.checks import CheckInput
+from cds.checks import cycle_limits as cycle_check
 from cds.checks import dose as dose_check
+from cds.checks import hospitalization as hospitalization_check
+from cds.checks import labs as lab_check
 from cds.checks import pregnancy as pregnancy_check
 from cds.checks import vaccines as vaccine_check
+from cds.dated_conditions import DatedCondition
 from cds.dosing import (
     DoseNotComputable,
     Measurement,
@@ -25,11 +31,25 @@ from cds.dosing import (
 )
 from cds.knowledge import Knowledge
 from cds.orders import OrderUnderReview, cycle_of, earlier_blinatumomab_orders
-from cds.patient import DataIssue, MedicationOrder, PatientSnapshot
+from cds.patient import DataIssue, MedicationOrder, ObservationFact, PatientSnapshot
+from cds.pregnancy_conditions import current_pregnancy, means_current_pregnancy
 from cds.services import ChartReading
+from cds.toxicity import toxicity_events
 from cds.units import format_number
 
 PREGNANCY_VALUE_SETS = ("pregnancy_status", "hcg_qualitative", "hcg_quantitative")
+# UCUM codes as the page writes them (one style: "28 mcg/day", never "28 ug/d")
+UNIT_TEXT = {
+    **dose_check.UNIT_TEXT,
+    "mg/d": "mg/day",
+    "ug/(24.h)": "mcg/24 h",
+    "ug/h": "mcg/h",
+    "mg/h": "mg/h",
+}
+
+
+def unit_text(unit: str | None) -> str:
+    return UNIT_TEXT.get(unit or "", unit or "(no unit)")
 
 
 def _when(value: datetime | None) -> str | None:
@@ -70,19 +90,72 @@ def _steps(order: MedicationOrder, bsa: Decimal | None) -> list[dict[str, Any]]:
         days = dosage.bounds_duration_days
         if days is None and dosage.bounds_start and dosage.bounds_end:
             days = Decimal((dosage.bounds_end - dosage.bounds_start).days)
+        ordered = f"{amount} {unit_text(dosage.unit)}" + (" (rate)" if dosage.is_rate else "")
+        per_day_text = format_number(per_day, "0.01") if per_day is not None else None
+        text = ordered
+        if per_day_text is not None and not (dosage.unit == "ug/d" and per_day == dosage.amount):
+            text += f" ({per_day_text} mcg/day)"
+        elif problem:
+            text += f" ({problem})"
+        if days is not None:
+            text += f" × {format_number(days)} days"
         steps.append(
             {
                 "sequence": dosage.sequence,
-                "ordered": f"{amount} {dosage.unit or '(no unit)'}"
-                + (" (rate)" if dosage.is_rate else ""),
+                "ordered": ordered,
                 "mcgPerDay": float(per_day) if per_day is not None else None,
-                "mcgPerDayText": format_number(per_day, "0.01") if per_day is not None else None,
+                "mcgPerDayText": per_day_text,
                 "problem": problem,
                 "days": float(days) if days is not None else None,
                 "start": _when(dosage.bounds_start),
+                "text": text,
             }
         )
     return steps
+
+
+def _fact(fact: ObservationFact | None) -> dict[str, Any] | None:
+    if fact is None:
+        return None
+    value = (
+        f"{fact.comparator or ''}{format_number(fact.value)} {fact.unit or ''}".strip()
+        if fact.value is not None
+        else fact.value_text or "(no value)"
+    )
+    return {"value": value, "resource": fact.resource, "date": _when(fact.when)}
+
+
+def _labs(item: CheckInput, knowledge: Knowledge) -> list[dict[str, Any]]:
+    return [
+        {"test": test, "withinDays": days, "result": _fact(found)}
+        for test, days, found in lab_check.results_read(item, knowledge)
+    ]
+
+
+def _setting(item: CheckInput, knowledge: Knowledge) -> dict[str, Any]:
+    encounter, encounter_class, inpatient = hospitalization_check.setting_read(item, knowledge)
+    return {"encounter": encounter, "class": encounter_class, "inpatient": inpatient}
+
+
+def _interruptions(item: CheckInput, knowledge: Knowledge) -> list[dict[str, Any]]:
+    """The earlier infusions the cycle check reads, each with the gap after it (to the next
+    infusion, or to this order's start)."""
+    infusions = cycle_check.infusions_read(item, knowledge)
+    rows = []
+    for index, infusion in enumerate(infusions):
+        following = infusions[index + 1].start if index + 1 < len(infusions) else item.review.start
+        gap = following - infusion.end
+        rows.append(
+            {
+                "resource": infusion.order.resource,
+                "cycle": infusion.cycle,
+                "start": _when(infusion.start),
+                "end": _when(infusion.end),
+                "gapDaysAfter": format_number(Decimal(gap.total_seconds()) / 86400, "0.1"),
+                "gapUntil": "this order" if index + 1 == len(infusions) else "the next infusion",
+            }
+        )
+    return rows
 
 
 def _order_view(item: CheckInput, knowledge: Knowledge) -> dict[str, Any]:
@@ -109,13 +182,30 @@ def _order_view(item: CheckInput, knowledge: Knowledge) -> dict[str, Any]:
             "basis": body.bsa_basis,
         },
         "steps": _steps(reviewed.order, body.bsa_m2),
+        "labs": _labs(item, knowledge),
+        "setting": _setting(item, knowledge),
+        "infusions": _interruptions(item, knowledge),
     }
 
 
 def _pregnancy(
     patient: PatientSnapshot, knowledge: Knowledge, item: CheckInput | None
 ) -> dict[str, Any]:
+    """What the pregnancy check reads; nothing but "does not apply" when it does not (for a man,
+    or a woman outside the reproductive ages: the check reads nothing else then)."""
     settings = knowledge.pregnancy
+    applies = pregnancy_check.applies_to(item, knowledge, settings) if item else None
+    if applies is False:
+        age = patient.age_years(item.review.start.date()) if item else None
+        why = None
+        if patient.gender != "male":
+            low, high = settings.reproductive_age_min_years, settings.reproductive_age_max_years
+            why = (
+                f"age {age}, outside {low}–{high}"
+                if age is not None and not low <= age <= high
+                else "no reproductive potential on the problem list"
+            )
+        return {"applies": False, "why": why, "results": [], "problems": []}
     displays = knowledge.displays()
     codes: frozenset[tuple[str, str]] = frozenset()
     for name in PREGNANCY_VALUE_SETS:
@@ -138,8 +228,44 @@ def _pregnancy(
                 "reading": pregnancy_check.reading_of(fact, knowledge, settings),
             }
         )
-    applies = pregnancy_check.applies_to(item, knowledge, settings) if item else None
-    return {"applies": applies, "results": results}
+    counted = current_pregnancy(patient.conditions, knowledge)
+    problems = [
+        {
+            "resource": c.resource,
+            "date": _when(c.onset),
+            "status": c.clinical_status or "(no status)",
+            "counts": c is counted,
+        }
+        for c in patient.conditions
+        if means_current_pregnancy(c.codes, knowledge)
+    ]
+    return {"applies": applies, "why": None, "results": results, "problems": problems}
+
+
+def _toxicity(patient: PatientSnapshot, knowledge: Knowledge) -> list[dict[str, Any]]:
+    """Conditions coded as blinatumomab toxicities (CRS D89.83-, neurotoxicity G92.0-, seizures)."""
+    conditions = [
+        DatedCondition(
+            c.resource,
+            c.codes,
+            c.clinical_status,
+            c.verification_status,
+            c.onset,
+            c.abatement,
+            c.abatement is not None,
+        )
+        for c in patient.conditions
+    ]
+    return [
+        {
+            "resource": event.resource,
+            "kind": event.kind,
+            "grade": event.grade,
+            "onset": _when(event.onset),
+            "ended": _when(event.abatement),
+        }
+        for event in toxicity_events(conditions, knowledge.toxicity)
+    ]
 
 
 def _live_vaccines(
@@ -150,15 +276,18 @@ def _live_vaccines(
         {
             "resource": shot.resource,
             "vaccine": vaccine_check.vaccine_name(shot.codes, knowledge, shot.text),
-            "date": _when(shot.when),
+            "date": _when(shot.when) or shot.date_text,
             "status": shot.status,
             "how": "given",
+            "matchedBy": shot.recognised_by or "code",
         }
         for shot in patient.immunizations
         if not shot.codes.isdisjoint(live)
     ]
-    for order in (*patient.medication_orders, *drafts):
-        if order.matched_by_code(live):
+    seen: set[str] = set()
+    for order in (*drafts, *patient.medication_orders):
+        if order.resource not in seen and order.matched_by_code(live):
+            seen.add(order.resource)
             found.append(
                 {
                     "resource": order.resource,
@@ -166,15 +295,16 @@ def _live_vaccines(
                     "date": _when(order.first_start()),
                     "status": order.status,
                     "how": "ordered",
+                    "matchedBy": "code",
                 }
             )
     return found
 
 
 def _earlier_cycles(patient: PatientSnapshot, knowledge: Knowledge) -> list[dict[str, Any]]:
-    earlier = earlier_blinatumomab_orders(patient, knowledge)
+    earlier = {o.resource: o for o in earlier_blinatumomab_orders(patient, knowledge)}
     rows = []
-    for order in sorted(earlier, key=lambda o: _when(o.first_start()) or ""):
+    for order in sorted(earlier.values(), key=lambda o: _when(o.first_start()) or ""):
         rows.append(
             {
                 "resource": order.resource,
@@ -216,6 +346,7 @@ def summarise(reading: ChartReading, knowledge: Knowledge) -> dict[str, Any]:
         "liveVaccines": _live_vaccines(patient, drafts, knowledge),
         "immunizationsRead": "immunizations" not in patient.unavailable,
         "earlierCycles": _earlier_cycles(patient, knowledge),
+        "toxicity": _toxicity(patient, knowledge),
         "unavailable": dict(patient.unavailable),
         "issues": [_issue(i) for i in (*patient.data_issues(), *reading.drafts.issues)],
     }

@@ -38,10 +38,37 @@ CONNECTION_LIMIT = 500
 IDLE_CONNECTION_SECONDS = 30
 
 
+def _json_error_channel() -> type[Any]:
+    """waitress's channel, answering the requests it refuses itself (body too large, malformed
+    headers) with the same OperationOutcome JSON as the service, not waitress's plain text."""
+    import json
+
+    from waitress.channel import HTTPChannel
+    from waitress.task import ErrorTask
+
+    from cds.web.errors import HTTP_ISSUE_CODES, operation_outcome
+
+    class JsonErrorTask(ErrorTask):
+        def execute(self) -> None:
+            error: Any = getattr(self.request, "error", None) or self.request
+            code = HTTP_ISSUE_CODES.get(error.code, "structure")
+            body = json.dumps(operation_outcome(f"{error.reason}: {error.body}", code)).encode()
+            self.status = f"{error.code} {error.reason}"
+            self.response_headers = [("Content-Type", "application/json")]
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
+
+    class JsonErrorChannel(HTTPChannel):
+        error_task_class = JsonErrorTask
+
+    return JsonErrorChannel
+
+
 class BufferingWorker(Worker):  # type: ignore[misc]
     """A gunicorn worker whose connections are read by waitress's event loop: a request reaches
     one of the `threads` only once its headers and body are complete (bodies above
-    MAX_CONTENT_LENGTH are refused with a 413 before they are read)."""
+    MAX_CONTENT_LENGTH are refused with a 413 OperationOutcome before they are read)."""
 
     def run(self) -> None:
         from waitress import wasyncore
@@ -61,6 +88,9 @@ class BufferingWorker(Worker):  # type: ignore[misc]
             expose_tracebacks=False,
         )
         listeners = [d for d in socket_map.values() if isinstance(d, BaseWSGIServer)]
+        channel = _json_error_channel()
+        for listener in listeners:
+            listener.channel_class = channel
         while self.alive and self.ppid == os.getppid():
             self.notify()
             wasyncore.loop(timeout=1.0, map=socket_map, use_poll=True, count=1)

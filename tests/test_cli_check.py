@@ -1,9 +1,9 @@
 """`python -m cds check FILE` over every chart fixture that has a sidecar.
 
 Each `fhir-fixtures/charts/<name>.json` with a `<name>.expected.json` sidecar runs through the whole
-service in-process; the cards' (topic, indicator) multiset must equal the sidecar's, restricted to
-the topics the registered checks can produce (other checks' fixtures list their own cards, which
-count once their checks are registered). One chart also runs in a real subprocess.
+service in-process (`check --expect`); the cards' (topic, indicator, finding code) multiset must
+equal the sidecar's. `check --all FOLDER --expect` runs every saved case and names the changed
+ones. One chart also runs in a real subprocess.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from cds.__main__ import main
-from cds.checks import registry
+from cds.checks import declared_findings, registry
 from cds.fhir.bundle import request_from_bundle
 from cds.findings import TOPICS
 from tests.conftest import FIXTURES, ROOT, load_json
@@ -55,7 +55,7 @@ def pairs(cards: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
 def expected_pairs(chart: Path) -> Counter[tuple[str, str]]:
     topics = produced_topics()
     listed = json.loads(sidecar_of(chart).read_text(encoding="utf-8"))["cards"]
-    return Counter((topic, indicator) for topic, indicator in listed if topic in topics)
+    return Counter((topic, indicator) for topic, indicator, _ in listed if topic in topics)
 
 
 def run_check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -77,9 +77,11 @@ def test_every_dose_chart_and_the_reference_chart_have_a_sidecar() -> None:
 def test_sidecar_is_well_formed(chart: Path) -> None:
     listed = json.loads(sidecar_of(chart).read_text(encoding="utf-8"))
     assert set(listed) == {"cards"}
-    for topic, indicator in listed["cards"]:
+    declared = declared_findings(registry())
+    for topic, indicator, code in listed["cards"]:
         assert topic in TOPICS
         assert indicator in INDICATORS
+        assert code in declared, code
 
 
 @pytest.mark.parametrize("chart", charts_with_sidecars(), ids=lambda p: p.stem)
@@ -90,6 +92,76 @@ def test_check_json_gives_the_cards_of_the_sidecar(
     assert code == 0
     body = json.loads(out)
     assert pairs(body["cards"]) == expected_pairs(chart), [c["summary"] for c in body["cards"]]
+
+
+@pytest.mark.parametrize("chart", charts_with_sidecars(), ids=lambda p: p.stem)
+def test_every_saved_case_matches_its_sidecar_with_finding_codes(
+    capsys: pytest.CaptureFixture[str], chart: Path
+) -> None:
+    code, out = run_check(capsys, str(chart), "--expect", str(sidecar_of(chart)))
+    assert code == 0, out
+    assert out.startswith("unchanged")
+
+
+def test_an_altered_expectation_fails_and_shows_the_difference(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Overdose chart: the sidecar is edited to expect a warning instead of the critical card."""
+    chart = CHARTS / "dose-adult-rr-cycle1-starts-at-28.json"
+    listed = json.loads(sidecar_of(chart).read_text(encoding="utf-8"))["cards"]
+    critical = next(c for c in listed if c[0] == "dose")
+    assert critical[1] == "critical"
+    altered = [c for c in listed if c is not critical] + [["dose", "warning", critical[2]]]
+    expected = tmp_path / "altered.expected.json"
+    expected.write_text(json.dumps({"cards": altered}), encoding="utf-8")
+    code, out = run_check(capsys, str(chart), "--expect", str(expected))
+    assert code == 1
+    assert f"  - expected, not produced: dose warning {critical[2]}" in out
+    assert f"  + produced, not expected: dose critical {critical[2]}" in out
+
+
+def test_an_old_two_part_sidecar_still_compares_topic_and_indicator(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    chart = CHARTS / "vaccine-mmr-10-days-before-start.json"
+    listed = json.loads(sidecar_of(chart).read_text(encoding="utf-8"))["cards"]
+    (tmp_path / "case.json").write_text(chart.read_text(encoding="utf-8"), encoding="utf-8")
+    old = {"cards": [c[:2] for c in listed]}
+    (tmp_path / "case.expected.json").write_text(json.dumps(old), encoding="utf-8")
+    assert run_check(capsys, str(tmp_path / "case.json"), "--expect")[0] == 0
+    old["cards"] = [c for c in old["cards"] if c[0] != "live-vaccine"]
+    (tmp_path / "case.expected.json").write_text(json.dumps(old), encoding="utf-8")
+    code, out = run_check(capsys, str(tmp_path / "case.json"), "--expect")
+    assert code == 1 and "+ produced, not expected: live-vaccine critical" in out
+
+
+def test_check_all_names_the_changed_case_and_write_expected_accepts_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A rule change seen by its consequences: one of two saved cases changes."""
+    for name in ("dose-adult-no-weight", "premed-adult-rr-cycle1-missing"):
+        for path in (CHARTS / f"{name}.json", sidecar_of(CHARTS / f"{name}.json")):
+            (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), "utf-8")
+    changed = tmp_path / "premed-adult-rr-cycle1-missing.expected.json"
+    changed.write_text(json.dumps({"cards": []}), encoding="utf-8")
+    code, out = run_check(capsys, "--all", str(tmp_path), "--expect")
+    assert code == 1
+    assert f"unchanged  {tmp_path / 'dose-adult-no-weight.json'}" in out
+    assert f"CHANGED    {tmp_path / 'premed-adult-rr-cycle1-missing.json'}" in out
+    assert "+ produced, not expected: premedication warning" in out
+    assert out.rstrip().endswith("2 cases: 1 unchanged, 1 changed")
+
+    assert run_check(capsys, "--all", str(tmp_path), "--write-expected")[0] == 0
+    assert json.loads(changed.read_text(encoding="utf-8"))["cards"] != []
+    code, out = run_check(capsys, "--all", str(tmp_path), "--expect")
+    assert code == 0 and out.rstrip().endswith("2 cases: 2 unchanged, 0 changed")
+
+
+def test_check_needs_a_file_or_a_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["check"]) == 2
+    assert "give one FILE, or --all FOLDER" in capsys.readouterr().err
+    assert main(["check", "--all", str(tmp_path), "--expect"]) == 2
+    assert "no saved cases" in capsys.readouterr().out
 
 
 @pytest.mark.slow  # a whole Python process

@@ -448,3 +448,51 @@ def test_production_start_up_logs_issuers_and_cors_origins(
     line = next(r.getMessage() for r in caplog.records if "trusted JWT issuers" in r.getMessage())
     assert "issuers: https://sandbox.cds-hooks.org;" in line
     assert line.endswith("CORS origins allowed: https://ehr.example.org")
+
+
+def child_dosed_by_bsa(height: dict[str, Any]) -> dict[str, Any]:
+    """Child 30 kg, MRD-positive cycle 1, ordered 15.9 mcg/day: 15 mcg/m²/day for the BSA of a
+    135 cm height (Mosteller 1.06 m²). A height misread changes the BSA: the dose draws a card."""
+    request = copy.deepcopy(chart_request("dose-child-30kg-mrd-cycle1-per-m2-correct"))
+    for entry in request["context"]["draftOrders"]["entry"]:
+        if entry["resource"]["id"] == "blinatumomab-c1":
+            for dosage in entry["resource"]["dosageInstruction"]:
+                dosage["doseAndRate"] = [
+                    {
+                        "doseQuantity": {
+                            "value": 15.9,
+                            "unit": "ug/d",
+                            "system": UCUM,
+                            "code": "ug/d",
+                        }
+                    }
+                ]
+    for entry in request["prefetch"]["observations"]["entry"]:
+        if entry["resource"]["id"] == "ht-1":
+            entry["resource"]["valueQuantity"] = height
+    return request
+
+
+@pytest.mark.parametrize(
+    "height",
+    [
+        {"value": 135, "unit": "cm", "system": UCUM, "code": "cm"},
+        {"value": 53.15, "unit": "in", "system": UCUM, "code": "[in_i]"},
+        {"value": 4.43, "unit": "ft", "system": UCUM, "code": "[ft_i]"},
+        {"value": 1.35, "unit": "m", "system": UCUM, "code": "m"},
+        {"value": 53.15, "unit": "in"},  # a human unit, no UCUM code
+    ],
+    ids=["cm", "[in_i]", "[ft_i]", "m", "human in"],
+)
+def test_a_135_cm_height_in_us_and_metric_units_gives_the_same_bsa_dose(
+    client: FlaskClient, height: dict[str, Any]
+) -> None:
+    body = client.post(SIGN, json=child_dosed_by_bsa(height)).get_json()
+    assert [c for c in body["cards"] if c["source"]["topic"]["code"] == "dose"] == []
+
+
+def test_the_bsa_dose_is_sensitive_to_the_height_read(client: FlaskClient) -> None:
+    """The control for the test above: 53.15 read as centimetres would be an overdose."""
+    height = {"value": 53.15, "unit": "cm", "system": UCUM, "code": "cm"}
+    body = client.post(SIGN, json=child_dosed_by_bsa(height)).get_json()
+    assert ("dose", "critical") in topics(body)

@@ -220,9 +220,11 @@ def test_the_summary_gives_age_sex_weight_height_and_the_mosteller_bsa(client: F
     assert order["indication"] == "relapsed-refractory" and order["cycle"] == 1
     assert order["cycleDay"] == 1
     assert [(s["ordered"], s["mcgPerDay"], s["days"]) for s in order["steps"]] == [
-        ("9 ug/d", 9.0, 7.0),
-        ("28 ug/d", 28.0, 21.0),
+        ("9 mcg/day", 9.0, 7.0),
+        ("28 mcg/day", 28.0, 21.0),
     ]
+    # one unit style: never "28 ug/d = 28 mcg/day"
+    assert [s["text"] for s in order["steps"]] == ["9 mcg/day × 7 days", "28 mcg/day × 21 days"]
 
 
 def test_the_summary_uses_the_bsa_recorded_in_the_chart_as_the_dose_check_does(
@@ -340,3 +342,186 @@ def test_too_many_draft_orders_are_refused(client: FlaskClient) -> None:
     entry = request["context"]["draftOrders"]["entry"][0]
     request["context"]["draftOrders"]["entry"] = [copy.deepcopy(entry) for _ in range(201)]
     assert client.post("/sandbox/summary", json=request).status_code == 413
+
+
+# --- the workbench: any Bundle, its patients, every fact with its source ------------------------
+
+
+def two_patient_transaction() -> dict[str, Any]:
+    """A transaction Bundle as Synthea writes it (urn:uuid fullUrls and references, no ids) with a
+    second patient and that patient's weight."""
+    from tests.test_real_ehr_data import synthea_style
+
+    chart_ = synthea_style(chart("adult-70kg-rr-cycle1-correct"))
+    chart_["entry"] += [
+        {
+            "fullUrl": "urn:uuid:6f1c1d8e-0000-4000-8000-00000000a001",
+            "resource": {
+                "resourceType": "Patient",
+                "name": [{"family": "Roe", "given": ["Ann"]}],
+                "gender": "female",
+                "birthDate": "1975-03-09",
+            },
+            "request": {"method": "POST", "url": "Patient"},
+        },
+        {
+            "fullUrl": "urn:uuid:6f1c1d8e-0000-4000-8000-00000000a002",
+            "resource": {
+                "resourceType": "Observation",
+                "status": "final",
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                "code": "vital-signs",
+                            }
+                        ]
+                    }
+                ],
+                "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+                "subject": {"reference": "urn:uuid:6f1c1d8e-0000-4000-8000-00000000a001"},
+                "effectiveDateTime": "2026-02-20T09:00:00+00:00",
+                "valueQuantity": {
+                    "value": 58,
+                    "unit": "kg",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "kg",
+                },
+            },
+            "request": {"method": "POST", "url": "Observation"},
+        },
+    ]
+    return chart_
+
+
+def test_a_two_patient_transaction_bundle_lists_its_patients_and_gives_the_chosen_chart(
+    client: FlaskClient,
+) -> None:
+    bundle = two_patient_transaction()
+    listed = client.post("/sandbox/chart", json={"bundle": bundle, "patient": None}).get_json()
+    assert listed["chart"] is None and listed["patient"] is None
+    names = [p["name"] for p in listed["patients"]]
+    assert len(names) == 2 and "Ann Roe" in names
+    ann = next(p for p in listed["patients"] if p["name"] == "Ann Roe")
+    assert ann["label"].startswith(f"Patient/{ann['id']} (Ann Roe, born 1975-03-09")
+
+    picked = client.post(
+        "/sandbox/chart", json={"bundle": bundle, "patient": ann["id"], "moveDates": False}
+    ).get_json()
+    resources = [e["resource"] for e in picked["chart"]["entry"]]
+    assert [r["resourceType"] for r in resources] == ["Patient", "Observation"]
+    assert resources[1]["subject"] == {"reference": f"Patient/{ann['id']}"}  # urn:uuid resolved
+    assert picked["shift"] == {"days": 0, "birthDate": "1975-03-09", "movedBirthDate": "1975-03-09"}
+
+    other = next(p for p in listed["patients"] if p["name"] != "Ann Roe")
+    moved = client.post(
+        "/sandbox/chart", json={"bundle": bundle, "patient": other["id"], "moveDates": True}
+    ).get_json()
+    signed = chart_signing_time(chart("adult-70kg-rr-cycle1-correct"))
+    assert signed is not None
+    days = days_to(signed, NOW)  # the test app's clock
+    born = chart("adult-70kg-rr-cycle1-correct")["entry"][0]["resource"]["birthDate"]
+    assert moved["shift"] == {
+        "days": days,
+        "birthDate": born,
+        "movedBirthDate": (date.fromisoformat(born) + timedelta(days=days)).isoformat(),
+    }
+    drafts = [
+        e["resource"] for e in moved["chart"]["entry"] if e["resource"].get("status") == "draft"
+    ]
+    assert drafts and all(d["subject"]["reference"] == f"Patient/{other['id']}" for d in drafts)
+
+
+def test_a_bundle_naming_an_unknown_patient_or_none_is_refused_as_4xx(client: FlaskClient) -> None:
+    answer = client.post(
+        "/sandbox/chart", json={"bundle": two_patient_transaction(), "patient": "nobody"}
+    )
+    assert answer.status_code == 400 and "it holds Patient/" in answer.get_data(as_text=True)
+    assert client.post("/sandbox/chart", json={"bundle": {"x": 1}}).status_code == 400
+    assert client.post("/sandbox/chart", json=[1]).status_code == 400
+
+
+def test_the_summary_gives_the_labs_encounter_and_infusions_each_with_its_source(
+    client: FlaskClient,
+) -> None:
+    view = summary_of(client, "vaccine-varicella-during-treatment-cycle2")
+    (order,) = view["orders"]
+    tests = [lab["test"] for lab in order["labs"]]
+    assert tests == ["ALT", "AST", "total bilirubin", "absolute neutrophil count"]
+    assert all(lab["withinDays"] > 0 for lab in order["labs"])
+    assert set(order["setting"]) == {"encounter", "class", "inpatient"}
+    (infusion,) = order["infusions"]
+    assert infusion["resource"] == view["earlierCycles"][0]["resource"]
+    assert infusion["cycle"] == 1 and infusion["gapUntil"] == "this order"
+    assert float(infusion["gapDaysAfter"]) >= 14  # treatment-free interval before cycle 2
+    assert view["toxicity"] == []
+
+
+def test_a_lab_result_and_a_toxicity_entry_are_shown_with_resource_and_date(
+    client: FlaskClient,
+) -> None:
+    request = request_from_bundle(chart("adult-70kg-rr-cycle1-correct"))
+    observations = request["prefetch"]["observations"]["entry"]
+    observations.append(
+        {
+            "resource": {
+                "resourceType": "Observation",
+                "id": "alt-1",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "1742-6"}]},
+                "subject": {"reference": f"Patient/{request['context']['patientId']}"},
+                "effectiveDateTime": "2026-03-01T07:00:00+00:00",
+                "valueQuantity": {
+                    "value": 40,
+                    "unit": "U/L",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "U/L",
+                },
+            }
+        }
+    )
+    request["prefetch"]["conditions"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "id": "crs-1",
+                    "code": {
+                        "coding": [
+                            {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "D89.832"}
+                        ]
+                    },
+                    "subject": {"reference": f"Patient/{request['context']['patientId']}"},
+                    "onsetDateTime": "2025-12-03T10:00:00+00:00",
+                }
+            }
+        ],
+    }
+    view = client.post("/sandbox/summary", json=request).get_json()
+    alt = next(lab for lab in view["orders"][0]["labs"] if lab["test"] == "ALT")
+    assert alt["result"] == {
+        "value": "40 U/L",
+        "resource": "Observation/alt-1",
+        "date": "2026-03-01T07:00:00+00:00",
+    }
+    assert view["toxicity"] == [
+        {
+            "resource": "Condition/crs-1",
+            "kind": "crs",
+            "grade": 2,
+            "onset": "2025-12-03T10:00:00+00:00",
+            "ended": None,
+        }
+    ]
+
+
+def test_for_a_man_the_pregnancy_row_says_only_that_the_check_does_not_apply(
+    client: FlaskClient,
+) -> None:
+    pregnancy = summary_of(client, "premed-adult-rr-cycle1-missing")["pregnancy"]
+    assert pregnancy == {"applies": False, "why": None, "results": [], "problems": []}
+    older = summary_of(client, "pregnancy-woman-62-not-applicable")["pregnancy"]
+    assert older["applies"] is False and older["why"].startswith("age 62")

@@ -202,3 +202,8 @@ CHECK = Check(
     run=check_cycles,
     findings=FINDINGS,
 )
+
+
+def infusions_read(item: CheckInput, knowledge: Knowledge) -> list[Infusion]:
+    """What this check reads, for the sandbox page: the earlier infusions, in time order."""
+    return sorted(_infusions(item, knowledge, knowledge.cycles), key=lambda i: i.start)

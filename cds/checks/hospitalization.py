@@ -59,3 +59,11 @@ CHECK = Check(
     run=check_hospitalization,
     findings=FINDINGS,
 )
+
+
+def setting_read(item: CheckInput, knowledge: Knowledge) -> tuple[str | None, str | None, bool]:
+    """What this check reads, for the sandbox page: the order's Encounter, that Encounter's class
+    code, and whether the check counts the patient as an inpatient."""
+    encounter = item.review.order.encounter
+    found = item.patient.encounter_classes.get(encounter or "")
+    return encounter, found[1] if found else None, _inpatient(item, knowledge.hospitalization)

@@ -183,3 +183,23 @@ CHECK = Check(
     run=check_labs,
     findings=FINDINGS,
 )
+
+
+def results_read(
+    item: CheckInput, knowledge: Knowledge
+) -> list[tuple[str, int, ObservationFact | None]]:
+    """What this check reads, for the sandbox page: (test, how many days back it looks, the
+    result it uses or None)."""
+    settings = knowledge.labs
+    liver, neutrophils = settings.liver, settings.neutrophils
+    read = [
+        (
+            rule.name,
+            liver.current_within_days,
+            _current(item, knowledge, settings, rule.value_set, liver.current_within_days),
+        )
+        for rule in liver.hold_rules
+    ]
+    within = neutrophils.current_within_days
+    found = _current(item, knowledge, settings, neutrophils.value_set, within)
+    return [*read, ("absolute neutrophil count", within, found)]

@@ -227,3 +227,17 @@ def shift_dates(value: Any, days: int, key: str | None = None) -> Any:
                 return value
             return moved.isoformat() + (match.group(2) or "")
     return value
+
+
+def patients_in(bundle: Mapping[str, Any]) -> list[Raw]:
+    """The Patients of a chart Bundle, with the ids `chart_resources` gives them (to pick one)."""
+    if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
+        raise BundleError("the file is not a FHIR Bundle")
+    entries = [(url, copy.deepcopy(r)) for url, r in entries_in(dict(bundle))]
+    _assign_ids(entries)
+    return [r for _, r in entries if r.get("resourceType") == "Patient"]
+
+
+def patient_label(patient: Raw) -> str:
+    """`Patient/id (name, born date)`, as a message or a picker names a patient."""
+    return _label(patient)

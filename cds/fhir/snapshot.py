@@ -247,12 +247,19 @@ def select_immunizations(raws: list[dict[str, Any]], knowledge: Knowledge) -> li
 
 
 def select_conditions(raws: list[dict[str, Any]], knowledge: Knowledge) -> list[dict[str, Any]]:
-    """Those coded from a code list, and those meaning a current pregnancy."""
+    """Those coded from a code list, those meaning a current pregnancy, and toxicities (CRS,
+    neurotoxicity, seizures: `knowledge/toxicity.yaml`)."""
     kept = {id(r) for r in selection.select_coded(raws, "code", knowledge)}
+    toxicity = knowledge.toxicity
     return [
         r
         for r in raws
-        if id(r) in kept or means_current_pregnancy(selection.code_pairs(r.get("code")), knowledge)
+        if id(r) in kept
+        or means_current_pregnancy(selection.code_pairs(r.get("code")), knowledge)
+        or any(
+            system == toxicity.code_system and toxicity.classify(code) is not None
+            for system, code in selection.code_pairs(r.get("code"))
+        )
     ]
 
 

@@ -21,7 +21,15 @@ from werkzeug.exceptions import NotFound
 from cds.bundled_data import SAMPLE_CHARTS_DIR
 from cds.chart_view import summarise
 from cds.errors import InvalidRequest
-from cds.fhir.bundle import chart_signing_time, days_to, request_from_bundle, shift_dates
+from cds.fhir.bundle import (
+    chart_resources,
+    chart_signing_time,
+    days_to,
+    patient_label,
+    patients_in,
+    request_from_bundle,
+    shift_dates,
+)
 from cds.services import Engine, service_for
 from cds.settings import Settings
 from cds.web.bodies import json_body, json_response
@@ -170,6 +178,53 @@ def move_to_today() -> Response:
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         raise InvalidRequest("expected a FHIR Bundle (resourceType 'Bundle')")
     return _moved_to_today(body)
+
+
+@blueprint.post("/chart")
+def chart() -> Response:
+    """Any chart Bundle (transaction, collection, searchset, Synthea's; `urn:uuid:` references)
+    as the page uses it: `{"bundle": ..., "patient": id or null, "moveDates": bool}` ->
+    the patients it holds (the page offers a picker when there are several and none is chosen)
+    and, once one is, that patient's chart as a collection Bundle with ids set and references
+    made `Type/id`, its dates moved (when asked) so that its orders are signed today, and by how
+    much, with the birth date before and after the move."""
+    body = json_body()
+    bundle = body.get("bundle") if isinstance(body, dict) else None
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InvalidRequest("expected {'bundle': a FHIR Bundle, 'patient': id or null}")
+    chosen = body.get("patient")
+    if chosen is not None and not isinstance(chosen, str):
+        raise InvalidRequest("'patient' must be a patient id")
+    found = patients_in(bundle)
+    listed = [
+        {
+            "id": p["id"],
+            "label": patient_label(p),
+            "name": _display_name(p),
+            "gender": p.get("gender"),
+            "birthDate": p.get("birthDate"),
+        }
+        for p in found
+    ]
+    answer: dict[str, Any] = {"patients": listed, "patient": None, "chart": None, "shift": None}
+    if chosen is None and len(found) > 1:
+        return json_response(answer)  # the page asks which one
+    patient, resources = chart_resources(bundle, chosen)
+    single = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in [patient, *(r for r in resources if r is not patient)]],
+    }
+    days = days_to(chart_signing_time(single), _engine().clock()) if body.get("moveDates") else 0
+    moved = shift_dates(single, days)
+    answer["patient"] = patient["id"]
+    answer["chart"] = moved
+    answer["shift"] = {
+        "days": days,
+        "birthDate": patient.get("birthDate"),
+        "movedBirthDate": _patient_of(moved).get("birthDate"),
+    }
+    return json_response(answer)
 
 
 @blueprint.post("/summary")

@@ -110,3 +110,22 @@ def test_fifty_slow_connections_do_not_delay_valid_calls(production_server: Serv
     # "their usual time": a generous bound for a shared 2-core machine, far below the 10+ s
     # a starved server takes
     assert max(during) < max(1.0, 5 * usual), (usual, during)
+
+
+def test_what_the_server_itself_refuses_is_answered_in_json(production_server: Server) -> None:
+    """A body declared above the limit never reaches a worker thread, and the EHR still gets the
+    service's OperationOutcome, not the WSGI server's plain text."""
+    with socket.create_connection(("127.0.0.1", production_server.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {SIGN} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: 900000000\r\n\r\n".encode()
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert b"application/json" in head
+    outcome = json.loads(body)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == "too-costly"

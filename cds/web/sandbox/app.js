@@ -31,10 +31,14 @@
     MedicationRequest: "medications",
     Medication: "medications",
     Condition: "conditions",
+    Encounter: "medications", // as `_include=MedicationRequest:encounter` brings it
   };
   const DAY = 86400000;
+  const FINDING_CODE = "org.example.cds.finding-code"; // cds/cards.py FINDING_CODE_EXTENSION
 
   const state = {
+    source: null, // { bundle, description, patient }: the Bundle as loaded, to reload or re-pick
+    shift: null, // { days, birthDate, movedBirthDate }: how the chart's dates were moved
     patient: null, // the Patient resource
     chart: [], // every other resource of the chart that is not a draft order
     drafts: [], // the draft orders (what context.draftOrders will hold)
@@ -165,20 +169,24 @@
     );
   }
 
-  async function useChart(bundle, description) {
+  async function useChart(bundle, description, shift) {
     const resources = resourcesOf(bundle);
     const patient = resources.find((r) => r.resourceType === "Patient");
     if (!patient) throw new Error("the Bundle holds no Patient");
     if (!patient.id) patient.id = "sandbox-patient";
     state.patient = patient;
+    state.shift = shift || null;
     state.drafts = resources.filter(isDraft).map(clone);
     state.drafts.forEach((r, i) => {
       if (!r.id) r.id = `draft-${i + 1}`;
     });
     state.chart = resources.filter((r) => r !== patient && !isDraft(r));
     state.blinatumomab = null;
+    state.signedAt = null;
     clearCards("Sign the order to see the cards.");
     $("chart-status").textContent = description;
+    renderShift();
+    renderSave();
     const summary = await refreshSummary();
     const order = summary && summary.orders[0];
     state.blinatumomab = order ? order.resource : null;
@@ -186,13 +194,73 @@
     document.body.dataset.loads = String(Number(document.body.dataset.loads || 0) + 1);
   }
 
+  /* Say whether and by how much the dates were moved, with the birth date as filed. */
+  function renderShift() {
+    const note = $("shift-note");
+    const shift = state.shift;
+    if (!shift) {
+      note.hidden = true;
+      note.replaceChildren();
+      return;
+    }
+    note.hidden = false;
+    note.dataset.days = String(shift.days);
+    if (!shift.days) {
+      note.replaceChildren(el("strong", {}, "Dates as in the file"), " (not moved).");
+      return;
+    }
+    const direction = shift.days > 0 ? "forward" : "back";
+    const days = Math.abs(shift.days);
+    note.replaceChildren(
+      el("strong", {}, `Dates moved ${days} day${days === 1 ? "" : "s"} ${direction}`),
+      " so that the orders are signed today; every date in the chart moved by the same amount.",
+      shift.birthDate ? el("br") : null,
+      shift.birthDate ? `Birth date ${shift.movedBirthDate} (in the file: ${shift.birthDate}).` : null
+    );
+  }
+
+  /* Any chart Bundle goes through the service, which reads it as `check` does: the patients it
+   * holds (a picker when several), references resolved, dates moved when asked. */
+  async function openChart(bundle, description, patient) {
+    state.source = { bundle, description, patient: patient || null };
+    const { json } = await call("POST", "/sandbox/chart", {
+      bundle,
+      patient: patient || null,
+      moveDates: $("move-dates").checked,
+    });
+    const picker = $("bundle-patient");
+    const several = json.patients.length > 1;
+    $("bundle-patient-row").hidden = !several;
+    if (several) {
+      picker.replaceChildren(
+        el("option", { value: "" }, `Choose one of the ${json.patients.length} patients…`),
+        ...json.patients.map((p) => el("option", { value: p.id }, p.label))
+      );
+      picker.value = json.patient || "";
+    }
+    if (!json.chart) {
+      state.patient = null;
+      state.shift = null;
+      renderShift();
+      $("chart-status").textContent = `${description}: the Bundle holds ${json.patients.length} patients; choose one.`;
+      $("summary").replaceChildren(el("p", { class: "muted" }, "Choose a patient of the Bundle."));
+      clearCards("Sign the order to see the cards.");
+      renderOrder();
+      renderSave();
+      document.body.dataset.picks = String(Number(document.body.dataset.picks || 0) + 1);
+      picker.focus();
+      return;
+    }
+    const chosen = json.patients.find((p) => p.id === json.patient);
+    const who = several && chosen ? ` — ${chosen.name}` : "";
+    await useChart(json.chart, `${description}${who}`, json.shift);
+  }
+
   async function loadSample(name) {
     if (!name) return;
-    const moved = $("move-dates").checked;
-    const query = moved ? "" : "?dates=original";
-    const { json, headers } = await call("GET", `/sandbox/patients/${encodeURIComponent(name)}${query}`);
-    const days = Number(headers.get("X-Sandbox-Date-Shift-Days") || 0);
-    await useChart(json, `${name}${days ? ` (dates moved ${days} days forward)` : ""}`);
+    const { json } = await call("GET", `/sandbox/patients/${encodeURIComponent(name)}?dates=original`);
+    $("case-name").value = name;
+    await openChart(json, name, null);
   }
 
   async function usePasted() {
@@ -204,14 +272,14 @@
     } catch (error) {
       throw new Error(`the pasted text is not JSON (${error.message})`);
     }
-    let days = 0;
-    if ($("move-dates").checked && document.resourceType === "Bundle") {
-      const answer = await call("POST", "/sandbox/move-to-today", document);
-      document = answer.json;
-      days = Number(answer.headers.get("X-Sandbox-Date-Shift-Days") || 0);
-    }
     $("patient-select").value = "";
-    await useChart(document, `pasted Bundle${days ? ` (dates moved ${days} days forward)` : ""}`);
+    if (document && document.resourceType === "Bundle") {
+      await openChart(document, "pasted Bundle", null);
+    } else {
+      state.source = null;
+      $("bundle-patient-row").hidden = true;
+      await useChart(document, "pasted CDS Hooks request (dates as sent)", null);
+    }
   }
 
   // ------------------------------------------------------------------ the request
@@ -275,13 +343,18 @@
     return el("tr", {}, el("th", { scope: "row" }, name), el("td", {}, ...value));
   }
 
+  function from(resource, date) {
+    return el("span", { class: "from" }, ` — ${resource}${date === undefined ? "" : `, ${day(date)}`}`);
+  }
+
   function measurement(found, what) {
     if (!found) return el("span", { class: "missing" }, `no ${what} on file`);
     return el(
       "span",
       {},
-      `${found.text} (${day(found.date)})`,
-      found.stale ? el("span", { class: "flag" }, ` older than ${found.maxAgeDays} days`) : null
+      found.text,
+      found.stale ? el("span", { class: "flag" }, ` (older than ${found.maxAgeDays} days)`) : null,
+      from(found.resource, found.date)
     );
   }
 
@@ -289,68 +362,127 @@
     return items.length ? el("ul", {}, items.map((i) => el("li", {}, i))) : el("span", { class: "muted" }, empty);
   }
 
-  function stepsText(steps) {
-    return steps.map((s) => {
-      const perDay = s.mcgPerDayText ? ` = ${s.mcgPerDayText} mcg/day` : s.problem ? ` (${s.problem})` : "";
-      return `${s.ordered}${perDay}${s.days ? ` × ${s.days} days` : ""}`;
-    });
+  function missing(text) {
+    return el("span", { class: "missing" }, text);
   }
+
+  function group(name) {
+    return el("tr", { class: "group" }, el("th", { colspan: "2", scope: "colgroup" }, name));
+  }
+
+  const KIND = { crs: "cytokine release syndrome", neurotoxicity: "neurological toxicity", seizure: "seizure" };
 
   function renderSummary(view) {
     const p = view.patient;
+    const shift = state.shift;
+    const born = p.birthDate && shift && shift.days && shift.birthDate ? `born ${p.birthDate}; in the file ${shift.birthDate}` : `born ${p.birthDate}`;
     const table = el(
       "table",
       { id: "summary-table" },
-      row("Age", p.ageYears === null ? el("span", { class: "missing" }, "unknown (no birth date)") : `${p.ageYears} years (born ${p.birthDate}, age at ${p.ageAt})`),
-      row("Sex", p.sex || el("span", { class: "missing" }, "unknown")),
-      row("Weight", measurement(view.weight, "weight")),
-      row("Height", measurement(view.height, "height"))
+      el("caption", {}, "What each check reads, and where it came from (resource, date)"),
+      group("Patient"),
+      row("Age", p.ageYears === null ? missing("unknown (no birth date)") : `${p.ageYears} years (${born}; age at ${p.ageAt})`),
+      row("Sex", p.sex || missing("unknown"))
     );
     table.dataset.age = p.ageYears === null ? "" : String(p.ageYears);
-    for (const order of view.orders) {
+    table.append(group("Dose check"), row("Weight", measurement(view.weight, "weight")), row("Height", measurement(view.height, "height")));
+    view.orders.forEach((order, index) => {
+      const which = view.orders.length > 1 ? ` (${order.resource})` : "";
+      if (index > 0 || view.orders.length > 1) table.append(group(`Order ${order.resource}`));
       table.append(
-        row("BSA", order.bsa.text ? `${order.bsa.text}: ${order.bsa.basis}` : el("span", { class: "missing" }, order.bsa.basis)),
-        row("Dose basis", order.doseBand),
-        row("Indication", `${order.indication || "unknown"} (${order.indicationBasis})`),
-        row("Cycle", `${order.cycle === null ? "unknown" : order.cycle} (${order.cycleBasis})`),
-        row("Starts", `${order.start.replace("T", " ").slice(0, 16)} UTC, day ${order.cycleDay} of the cycle`),
-        row("Ordered", list(stepsText(order.steps), "no dose"))
+        row(`BSA${which}`, order.bsa.text ? `${order.bsa.text}: ${order.bsa.basis}` : missing(order.bsa.basis)),
+        row(`Dose basis${which}`, order.doseBand),
+        row(`Indication${which}`, `${order.indication || "unknown"} (${order.indicationBasis})`),
+        row(`Cycle${which}`, `${order.cycle === null ? "unknown" : order.cycle} (${order.cycleBasis})`),
+        row(`Starts${which}`, `${order.start.replace("T", " ").slice(0, 16)} UTC, day ${order.cycleDay} of the cycle`),
+        row(`Ordered${which}`, list(order.steps.map((s) => s.text), "no dose"), from(order.resource))
       );
-    }
+    });
     if (!view.orders.length) {
-      table.append(row("Order", el("span", { class: "missing" }, "no blinatumomab order among the draft orders")));
+      table.append(row("Order", missing("no blinatumomab order among the draft orders")));
+    }
+    view.orders.forEach((order) => {
+      const which = view.orders.length > 1 ? ` (${order.resource})` : "";
+      table.append(
+        group(`Lab check${which}`),
+        ...order.labs.map((lab) =>
+          row(
+            lab.test,
+            lab.result ? [lab.result.value, from(lab.result.resource, lab.result.date)] : missing(`none in the ${lab.withinDays} days before the start`)
+          )
+        ),
+        group(`Hospitalisation check${which}`),
+        row(
+          "Encounter",
+          order.setting.encounter
+            ? [`class ${order.setting.class || "not recorded"}`, from(order.setting.encounter)]
+            : missing("no encounter on the order"),
+          el("div", {}, order.setting.inpatient ? "Counted as inpatient." : "Not counted as inpatient.")
+        ),
+        group(`Cycle check: earlier cycles and interruptions${which}`),
+        row(
+          "Earlier infusions",
+          list(
+            order.infusions.map((i) => [
+              `cycle ${i.cycle === null ? "?" : i.cycle}: ${day(i.start)} to ${day(i.end)}, then ${i.gapDaysAfter} days until ${i.gapUntil}`,
+              from(i.resource),
+            ]),
+            "none before this order"
+          )
+        )
+      );
+    });
+    if (!view.orders.length) {
+      table.append(group("Cycle check"), row("Earlier cycles", list(view.earlierCycles.map((c) => [`cycle ${c.cycle === null ? "?" : c.cycle} from ${day(c.start)} (${c.status})`, from(c.resource)]), "no earlier blinatumomab orders")));
     }
     const pregnancy = view.pregnancy;
-    const applies = { true: "applies (female of reproductive potential)", false: "does not apply", null: "cannot tell" }[String(pregnancy.applies)];
-    table.append(
-      row(
-        "Pregnancy",
-        el("div", {}, `Check ${applies}.`),
-        list(
-          pregnancy.results.map((r) => `${r.test}: ${r.value}${r.reading ? ` → ${r.reading}` : ""} (${day(r.date)})`),
-          "no pregnancy status or hCG result"
+    table.append(group("Pregnancy check"));
+    if (pregnancy.applies === false) {
+      table.append(row("Pregnancy", `Check does not apply${pregnancy.why ? ` (${pregnancy.why})` : ""}.`));
+    } else {
+      table.append(
+        row(
+          "Pregnancy",
+          el("div", {}, pregnancy.applies ? "Check applies (female of reproductive potential)." : "Cannot tell whether the check applies."),
+          list(
+            pregnancy.results.map((r) => [`${r.test}: ${r.value}${r.reading ? ` → ${r.reading}` : ""}`, from(r.resource, r.date)]),
+            "no pregnancy status or hCG result"
+          )
+        ),
+        row(
+          "Problem list",
+          list(
+            pregnancy.problems.map((c) => [`pregnancy (${c.status})${c.counts ? ", counted as current" : ", not counted"}`, from(c.resource, c.date)]),
+            "no pregnancy entry"
+          )
         )
-      ),
+      );
+    }
+    table.append(
+      group("Live-vaccine check"),
       row(
         "Live vaccines",
         view.immunizationsRead
-          ? list(view.liveVaccines.map((v) => `${v.vaccine}, ${v.how} ${day(v.date)} (${v.status})`), "none given or ordered")
-          : el("span", { class: "missing" }, "immunization history not available")
+          ? list(
+              view.liveVaccines.map((v) => [`${v.vaccine}, ${v.how} (${v.status}; matched by ${v.matchedBy})`, from(v.resource, v.date)]),
+              "none given or ordered"
+            )
+          : missing("immunization history not available")
       ),
+      group("Toxicity entries (CRS, neurotoxicity, seizures)"),
       row(
-        "Earlier cycles",
+        "Toxicity",
         list(
-          view.earlierCycles.map((c) => `cycle ${c.cycle === null ? "?" : c.cycle} from ${day(c.start)} (${c.status}): ${stepsText(c.steps).join(", ")}`),
-          "no earlier blinatumomab orders"
+          view.toxicity.map((t) => [`${KIND[t.kind] || t.kind}${t.grade === null ? ", grade unreadable" : `, grade ${t.grade}`}${t.ended ? `, ended ${day(t.ended)}` : ""}`, from(t.resource, t.onset)]),
+          "no CRS, neurotoxicity or seizure entry"
         )
       )
     );
     const unavailable = Object.entries(view.unavailable);
-    if (unavailable.length) {
-      table.append(row("Not available", list(unavailable.map(([k, why]) => `${k}: ${why}`), "")));
-    }
-    if (view.issues.length) {
-      table.append(row("Unreadable", list(view.issues.map((i) => `${i.resource || i.source}: ${i.problem}`), "")));
+    if (unavailable.length || view.issues.length) {
+      table.append(group("Missing or unreadable"));
+      if (unavailable.length) table.append(row("Not available", list(unavailable.map(([k, why]) => `${k}: ${why}`), "")));
+      if (view.issues.length) table.append(row("Unreadable", list(view.issues.map((i) => `${i.resource || i.source}: ${i.problem}`), "")));
     }
     $("summary").replaceChildren(table, el("p", { class: "muted" }, `As of ${view.asOf.slice(0, 16).replace("T", " ")} UTC (the service's clock).`));
   }
@@ -605,10 +737,12 @@
   }
 
   function markCardsStale() {
-    if (state.cards.length && state.signedAt) {
+    if (state.signedAt) {
       $("sign-status").textContent = "The draft changed since signing: sign again to re-check.";
       $("cards").classList.add("stale");
+      state.signedAt = null; // what is shown is no longer what would be saved
     }
+    renderSave();
   }
 
   async function sign() {
@@ -626,6 +760,7 @@
       document.body.dataset.signs = String(Number(document.body.dataset.signs || 0) + 1);
       const count = state.cards.length;
       $("sign-status").textContent = `Signed at ${state.signedAt.toISOString().slice(11, 19)} UTC: ${count} card${count === 1 ? "" : "s"}.`;
+      renderSave();
     } catch (error) {
       $("sign-status").textContent = "Signing failed.";
       throw error;
@@ -731,12 +866,38 @@
     const { json } = await call("POST", `/cds-services/${SERVICE}/feedback`, { feedback: [item] });
     const stored = (json.items || [])[0] || {};
     const said = stored.knownCard ? "Feedback recorded." : "Feedback recorded (card not known to the service).";
-    $("feedback-log").append(
-      el("li", { dataset: { card: item.card, outcome: item.outcome } },
-        `${item.outcomeTimestamp.slice(11, 19)} ${item.outcome}: ${card.summary}` +
-          (item.overrideReason && item.overrideReason.reason ? ` (${item.overrideReason.reason.code})` : ""))
-    );
+    logFeedback(item, card);
     return said;
+  }
+
+  /* The feedback sent, listed per patient: outcome, card, the reason's display text, comment. */
+  function logFeedback(item, card) {
+    const who = `Patient/${state.patient.id}`;
+    let section = Array.from($("feedback-log").children).find((s) => s.dataset.patient === who);
+    if (!section) {
+      const name = patientName(state.patient);
+      section = el("section", { class: "feedback-patient", dataset: { patient: who } }, el("h4", {}, `${name} (${who})`), el("ol", {}));
+      $("feedback-log").append(section);
+    }
+    const override = item.overrideReason || {};
+    const reason = override.reason ? override.reason.display || override.reason.code : null;
+    section.querySelector("ol").append(
+      el(
+        "li",
+        { dataset: { card: item.card, outcome: item.outcome } },
+        `${item.outcomeTimestamp.slice(11, 19)} ${item.outcome}: ${card.summary}`,
+        reason ? el("div", { class: "reason" }, `Reason: ${reason}`) : null,
+        override.userComment ? el("div", { class: "comment" }, `Comment: ${override.userComment}`) : null
+      )
+    );
+  }
+
+  function patientName(patient) {
+    for (const name of patient.name || []) {
+      const text = name.text || [...(name.given || []), name.family || ""].join(" ").trim();
+      if (text) return text;
+    }
+    return patient.id;
   }
 
   /* Apply a suggestion's FHIR actions to the draft, as an EHR would. */
@@ -770,6 +931,58 @@
     renderOrder();
     await refreshSummary();
     await sign(); // re-run the checks on the changed draft, as signing again would
+    $("cards-heading").focus(); // the card that held the focus is gone: keep keyboard users here
+  }
+
+  // ------------------------------------------------------------------ save as a test case
+
+  function renderSave() {
+    const ready = Boolean(state.patient && state.signedAt);
+    $("save-case").disabled = !ready;
+    $("save-status").textContent = ready ? "" : "Sign the order first: the case keeps the cards of the last signing.";
+  }
+
+  const byKey = (a, b) => (a.join("\u0000") < b.join("\u0000") ? -1 : a.join("\u0000") > b.join("\u0000") ? 1 : 0);
+
+  /* NAME.json: the chart and the draft orders as signed (a Bundle `python -m cds check` reads,
+   * evaluated as of the orders' authoredOn, set to the signing time); NAME.expected.json: the cards
+   * of that signing as [topic, indicator, finding code], as fhir-fixtures/charts/ keeps them. */
+  function testCase() {
+    const signed = isoUtc(state.signedAt.getTime() - (state.signedAt.getTime() % 1000));
+    const drafts = state.drafts.map((r) => Object.assign(clone(r), { status: "draft", authoredOn: signed }));
+    const chart = {
+      resourceType: "Bundle",
+      type: "collection",
+      entry: [state.patient, ...state.chart, ...drafts].map((r) => ({
+        fullUrl: `urn:uuid:${r.resourceType.toLowerCase()}-${r.id}`.slice(0, 120),
+        resource: r,
+      })),
+    };
+    const cards = state.cards.map((c) => [((c.source || {}).topic || {}).code || "", c.indicator || "", (c.extension || {})[FINDING_CODE] || ""]);
+    return { chart, expected: { cards: cards.sort(byKey) } };
+  }
+
+  function download(name, document) {
+    const blob = new Blob([JSON.stringify(document, null, 2) + "\n"], { type: "application/json" });
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { href: url, download: name, hidden: true });
+    window.document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+
+  function saveCase() {
+    if (!state.signedAt) throw new Error("sign the order first: a test case keeps the cards of a signing");
+    const name = $("case-name").value.trim();
+    if (!/^[a-z0-9][a-z0-9-]{0,120}$/.test(name)) {
+      $("case-name").focus();
+      throw new Error("name the case with lower-case letters, digits and hyphens (e.g. adult-70kg-rr-overdose)");
+    }
+    const { chart, expected } = testCase();
+    download(`${name}.json`, chart);
+    download(`${name}.expected.json`, expected);
+    $("save-status").textContent = `Saved ${name}.json and ${name}.expected.json (${expected.cards.length} card${expected.cards.length === 1 ? "" : "s"}). Put both in fhir-fixtures/charts/ and commit them.`;
   }
 
   // ------------------------------------------------------------------ start
@@ -784,8 +997,14 @@
       await guarded(usePasted);
     });
     $("move-dates").addEventListener("change", () => {
-      if ($("patient-select").value) guarded(() => loadSample($("patient-select").value));
+      const source = state.source;
+      if (source) guarded(() => openChart(source.bundle, source.description, source.patient));
     });
+    $("bundle-patient").addEventListener("change", (e) => {
+      const source = state.source;
+      if (source && e.target.value) guarded(() => openChart(source.bundle, source.description, e.target.value));
+    });
+    $("save-case").addEventListener("click", () => guarded(async () => saveCase()));
     $("order-form").addEventListener("input", formChanged);
     $("order-form").addEventListener("change", formChanged);
     $("order-form").addEventListener("submit", (e) => e.preventDefault());

@@ -1,0 +1,109 @@
+"""Blinatumomab however the order codes it (issue 14 item 2): RxNorm ingredient, clinical drug
+(SCD) and branded drug (SBD); the BLINCYTO kit's NDC in 10- and 11-digit forms, with and without
+hyphens; brand or generic text. Each through the order's medicationCodeableConcept, a contained
+Medication, a Medication in the draft-orders Bundle, one in the prefetch, and one read from
+fhirServer. The base chart is a correct adult R/R cycle-1 order: recognised, it draws exactly the
+premedication step-up reminder; not recognised, it would draw nothing at all."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import responses
+from flask.testing import FlaskClient
+
+from tests.conftest import SIGN, chart_request
+
+FHIR = "https://ehr.example.org/fhir"
+AUTH = {"access_token": "tok", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read"}
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+NDC = "http://hl7.org/fhir/sid/ndc"
+ORDER = "blinatumomab-c1"
+RECOGNISED = [("premedication", "info")]
+
+CODINGS = {  # RxNorm per RxNav/openFDA; NDC per the FDA NDC Directory (cds/knowledge/codes.yaml)
+    "RxNorm ingredient": {"coding": [{"system": RXNORM, "code": "1597258"}]},
+    "RxNorm SCD": {"coding": [{"system": RXNORM, "code": "1597262"}]},
+    "RxNorm SBD": {"coding": [{"system": RXNORM, "code": "1597267"}]},
+    "NDC 10 hyphens": {"coding": [{"system": NDC, "code": "55513-160-01"}]},
+    "NDC 10 digits": {"coding": [{"system": NDC, "code": "5551316001"}]},
+    "NDC 11 digits": {"coding": [{"system": NDC, "code": "55513016001"}]},
+    "NDC 11 hyphens": {"coding": [{"system": NDC, "code": "55513-0160-01"}]},
+    "NDC 2026 package": {"coding": [{"system": NDC, "code": "55513016021"}]},
+    "brand text": {"text": "BLINCYTO 35 mcg kit"},
+    "generic text": {"text": "Blinatumomab for injection"},
+}
+OTHER_DRUGS = {  # same labeler, another product; another RxNorm drug: silent, as now
+    "Riabni NDC": {"coding": [{"system": NDC, "code": "55513-326-01"}], "text": "Riabni"},
+    "rituximab RxNorm": {"coding": [{"system": RXNORM, "code": "121191"}], "text": "rituximab"},
+}
+
+
+def topics(body: dict[str, Any]) -> list[tuple[str, str]]:
+    return sorted((c["source"]["topic"]["code"], c["indicator"]) for c in body["cards"])
+
+
+def medication(code: dict[str, Any], mid: str = "blincyto-kit") -> dict[str, Any]:
+    return {"resourceType": "Medication", "id": mid, "code": copy.deepcopy(code)}
+
+
+def order_coded(request: dict[str, Any], how: dict[str, Any]) -> dict[str, Any]:
+    """The request with the blinatumomab order's drug named `how` (order fields)."""
+    request = copy.deepcopy(request)
+    for entry in request["context"]["draftOrders"]["entry"]:
+        if entry["resource"]["id"] == ORDER:
+            del entry["resource"]["medicationCodeableConcept"]
+            entry["resource"].update(copy.deepcopy(how))
+    return request
+
+
+def post(client: FlaskClient, path: str, code: dict[str, Any]) -> list[tuple[str, str]]:
+    base = chart_request("adult-70kg-rr-cycle1-correct")
+    external = {"medicationReference": {"reference": "Medication/blincyto-kit"}}
+    if path == "medicationCodeableConcept":
+        request = order_coded(base, {"medicationCodeableConcept": code})
+    elif path == "contained":
+        request = order_coded(
+            base,
+            {
+                "contained": [medication(code, "med")],
+                "medicationReference": {"reference": "#med"},
+            },
+        )
+    elif path == "draft-orders Bundle":
+        request = order_coded(base, external)
+        request["context"]["draftOrders"]["entry"].append(
+            {"fullUrl": f"{FHIR}/Medication/blincyto-kit", "resource": medication(code)}
+        )
+    elif path == "prefetch":
+        request = order_coded(base, external)
+        request["prefetch"]["medications"] = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"fullUrl": f"{FHIR}/Medication/blincyto-kit", "resource": medication(code)}],
+        }
+    else:
+        request = order_coded(base, external) | {"fhirServer": FHIR, "fhirAuthorization": AUTH}
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fhir:
+        if path == "fhirServer":
+            fhir.add(responses.GET, f"{FHIR}/Medication/blincyto-kit", json=medication(code))
+        return topics(client.post(SIGN, json=request).get_json())
+
+
+PATHS = ["medicationCodeableConcept", "contained", "draft-orders Bundle", "prefetch", "fhirServer"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("coding", list(CODINGS))
+def test_blinatumomab_is_recognised_however_coded_and_wherever_the_medication_is(
+    client: FlaskClient, coding: str, path: str
+) -> None:
+    assert post(client, path, CODINGS[coding]) == RECOGNISED
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("drug", list(OTHER_DRUGS))
+def test_other_drugs_stay_silent(client: FlaskClient, drug: str, path: str) -> None:
+    assert post(client, path, OTHER_DRUGS[drug]) == []
