@@ -55,15 +55,6 @@ def _when(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _displays(knowledge: Knowledge) -> dict[tuple[str, str], str]:
-    """(system URI, code) -> display, over every code list the checks use."""
-    return {
-        (knowledge.codes.systems[entry.system], entry.code): entry.display
-        for value_set in knowledge.codes.value_sets.values()
-        for entry in value_set.codes
-    }
-
-
 def _measurement(
     found: Measurement | None,
     unit: str,
@@ -201,7 +192,7 @@ def _pregnancy(
 ) -> dict[str, Any]:
     """What the pregnancy check reads; nothing but "does not apply" when it does not (for a man,
     or a woman outside the reproductive ages: the check reads nothing else then)."""
-    settings = pregnancy_check.rules(knowledge)
+    settings = knowledge.pregnancy
     applies = pregnancy_check.applies_to(item, knowledge, settings) if item else None
     if applies is False:
         age = patient.age_years(item.review.start.date()) if item else None
@@ -214,7 +205,7 @@ def _pregnancy(
                 else "no reproductive potential on the problem list"
             )
         return {"applies": False, "why": why, "results": [], "problems": []}
-    displays = _displays(knowledge)
+    displays = knowledge.displays()
     codes: frozenset[tuple[str, str]] = frozenset()
     for name in PREGNANCY_VALUE_SETS:
         codes |= knowledge.codes_of(name)
@@ -267,7 +258,7 @@ def _toxicity(patient: PatientSnapshot, knowledge: Knowledge) -> list[dict[str, 
 def _live_vaccines(
     patient: PatientSnapshot, drafts: list[MedicationOrder], knowledge: Knowledge
 ) -> list[dict[str, Any]]:
-    live = vaccine_check.live_codes(knowledge, vaccine_check.rules(knowledge))
+    live = vaccine_check.live_codes(knowledge, knowledge.vaccines)
     found = [
         {
             "resource": shot.resource,

@@ -7,6 +7,7 @@ HTTP status and an OperationOutcome. The message is what the caller is told.
 from __future__ import annotations
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 MAX_LISTED_PROBLEMS = 3
 
@@ -51,11 +52,13 @@ def validation_message(error: ValidationError, prefix: str = "") -> str:
     """The first few problems of a pydantic error as `where: what`, for a person to read.
 
     `prefix` places the locations inside the request, e.g. "context." for the hook context."""
-    problems = []
-    for item in error.errors()[:MAX_LISTED_PROBLEMS]:
-        where = ".".join(str(part) for part in item.get("loc", ()))
-        problems.append(
-            f"{prefix + where if where else prefix.rstrip('.') or 'body'}: {item['msg']}"
-        )
+    problems = [problem_text(item, prefix) for item in error.errors()[:MAX_LISTED_PROBLEMS]]
     more = error.error_count() - MAX_LISTED_PROBLEMS
     return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
+
+
+def problem_text(item: ErrorDetails, prefix: str = "", whole: str = "body") -> str:
+    """One problem of a pydantic error as `where: what` (`whole` when it is about the whole
+    input); the data-quality cards word an unusable FHIR resource with it too."""
+    where = ".".join(str(part) for part in item.get("loc", ()))
+    return f"{prefix + where if where else prefix.rstrip('.') or whole}: {item['msg']}"

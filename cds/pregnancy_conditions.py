@@ -11,14 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cds.knowledge import Knowledge
-from cds.knowledge.models import PregnancyConditions
 from cds.patient import Code, ConditionFact
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-
-
-def rules(knowledge: Knowledge) -> PregnancyConditions:
-    return knowledge.pregnancy_conditions
 
 
 _TABLES: dict[int, tuple[Knowledge, frozenset[Code], tuple[str, ...]]] = {}
@@ -27,7 +22,7 @@ _TABLES: dict[int, tuple[Knowledge, frozenset[Code], tuple[str, ...]]] = {}
 def _tables(knowledge: Knowledge) -> tuple[frozenset[Code], tuple[str, ...]]:
     found = _TABLES.get(id(knowledge))
     if found is None or found[0] is not knowledge:
-        settings, systems = rules(knowledge), knowledge.codes.systems
+        settings, systems = knowledge.pregnancy_conditions, knowledge.codes.systems
         exact = frozenset((systems[c.system], c.code.upper()) for c in settings.codes)
         prefixes = tuple(p.prefix.upper() for p in settings.icd10cm_prefixes)
         found = _TABLES[id(knowledge)] = (knowledge, exact, prefixes)

@@ -23,10 +23,6 @@ class Restart:
     how_marked: str  # "coded on the order" or "in the order's note"
 
 
-def rules(knowledge: Knowledge) -> RestartRules:
-    return knowledge.restarts
-
-
 _GRADE = re.compile(r"\b(?:grade|gr|g)\s*[-.]?\s*(iv|iii|ii|i|[1-5])\b")
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4"}
 
@@ -63,7 +59,7 @@ def _noted(order: MedicationOrder, settings: RestartRules) -> list[Restart]:
 def restart_of(order: MedicationOrder, knowledge: Knowledge) -> Restart | None:
     """The toxicity this order restarts after (None: not marked as such). A discontinuing reason
     wins, then a coded one, then one whose grade is stated."""
-    settings = rules(knowledge)
+    settings = knowledge.restarts
     found = [
         Restart(code, settings.reasons[code], "coded on the order")
         for system, code in order.reason_codes
@@ -84,7 +80,7 @@ def restart_of(order: MedicationOrder, knowledge: Knowledge) -> Restart | None:
 
 def restart_schedule(knowledge: Knowledge, indication: str | None) -> DoseSchedule:
     """The label's restart schedule, as a dose schedule counted from the restart's first day."""
-    settings = rules(knowledge).restart_schedule
+    settings = knowledge.restarts.restart_schedule
     return DoseSchedule(
         indication=indication or "any",
         cycles={"first": 1},  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ from cds.fhir.medications import Unresolved, resolve_draft_medications
 from cds.fhir.parsing import resource_label
 from cds.fhir.prefetch import SourceData, resolve_prefetch
 from cds.fhir.snapshot import build_snapshot, draft_orders, observation_codes
-from cds.findings import Declarations, Emission, Finding, declare, emit, merge, stamp
+from cds.findings import Declarations, Finding, declare, emit, merge, stamp
 from cds.hooks import (
     CONTEXT_MODELS,
     HookRequest,
@@ -71,6 +71,14 @@ SERVICES: dict[str, ServiceDefinition] = {
         ),
     )
 }
+
+
+def service_named(service_id: str) -> ServiceDefinition:
+    """Our service of this id; UnknownService (a 404) for any other."""
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise UnknownService(f"no CDS service with id {service_id!r}")
+    return service
 
 
 def service_for(hook: object) -> ServiceDefinition | None:
@@ -201,12 +209,12 @@ class Engine:
         self.checks = tuple(checks) if checks is not None else registry()
         self.clock = clock
         self.templates = prefetch_templates(knowledge)
-        for check in self.checks:  # a broken knowledge file stops start-up, not a patient's request
-            if check.rules is not None:
-                check.rules(knowledge)
+        # a broken knowledge file stops start-up (load_knowledge), not a patient's request; so do a
+        # check without a source and a finding without its card template (checks given here add to
+        # the product's)
+        for check in self.checks:
             if check.topic not in knowledge.check_sources:
                 raise ValueError(f"sources.yaml: check_sources names no source for {check.topic}")
-        # so does a finding without its card template (checks given here add to the product's)
         renderer.verify(
             merge(declared_findings((*registry(), *self.checks)), DATA_QUALITY_FINDINGS)
         )
@@ -222,9 +230,7 @@ class Engine:
     def parse(self, service_id: str, body: Any) -> HookCall:
         """Read a request for `service_id`; raises UnknownService, InvalidRequest or
         TooManyDraftOrders (before any work is done on the orders)."""
-        service = SERVICES.get(service_id)
-        if service is None:
-            raise UnknownService(f"no CDS service with id {service_id!r}")
+        service = service_named(service_id)
         if not isinstance(body, dict):
             raise InvalidRequest("the request body must be a JSON object")
         try:
@@ -319,15 +325,12 @@ class Engine:
     def _run(self, call: HookCall, own_host: str | None) -> HookResponse:
         drafts = self.read_drafts(call, own_host=own_host)
         unidentified = [
-            _data_quality_finding(
-                emit(
-                    "order-medication-unresolved",
-                    self.knowledge.check_sources["data-quality"],
-                    order=u.order,
-                    reference=u.reference,
-                    reason=u.reason,
-                ),
+            self._data_quality_finding(
+                "order-medication-unresolved",
                 u.order,
+                order=u.order,
+                reference=u.reference,
+                reason=u.reason,
             )
             for u in drafts.unresolved
         ]
@@ -353,40 +356,38 @@ class Engine:
     def _data_quality(self, reading: ChartReading) -> list[Finding]:
         unreadable = reading.drafts.unreadable
         findings = [
-            _data_quality_finding(
-                emit(
-                    "order-unreadable",
-                    self.knowledge.check_sources["data-quality"],
-                    resource=issue.resource,
-                    problem=issue.problem,
-                ),
-                issue.resource,
+            self._data_quality_finding(
+                "order-unreadable", issue.resource, resource=issue.resource, problem=issue.problem
             )
             for issue in unreadable
         ]
         patient = reading.patient
         if patient.unlinked:
-            said = emit(
-                "data-not-linked",
-                self.knowledge.check_sources["data-quality"],
-                count=len(patient.unlinked),
-                resources=_listed(patient.unlinked),
+            findings.append(
+                self._data_quality_finding(
+                    "data-not-linked",
+                    None,
+                    count=len(patient.unlinked),
+                    resources=_listed(patient.unlinked),
+                )
             )
-            findings.append(_data_quality_finding(said, None))
         others = [
             i
             for i in (*reading.patient.data_issues(), *reading.drafts.issues)
             if i not in unreadable
         ]
         if others:
-            said = emit(
-                "data-quality-resource",
-                self.knowledge.check_sources["data-quality"],
-                count=len(others),
-                resources=_listed(others),
+            findings.append(
+                self._data_quality_finding(
+                    "data-quality-resource", None, count=len(others), resources=_listed(others)
+                )
             )
-            findings.append(_data_quality_finding(said, None))
         return findings
+
+    def _data_quality_finding(self, code: str, about: str | None, /, **values: Any) -> Finding:
+        """A finding of the pipeline itself (topic data-quality), about order `about` if any."""
+        said = emit(code, self.knowledge.check_sources["data-quality"], **values)
+        return stamp(said, DATA_QUALITY_FINDINGS, "data-quality", about)
 
 
 def _listed(issues: Sequence[DataIssue]) -> Markdown:
@@ -398,10 +399,6 @@ def _listed(issues: Sequence[DataIssue]) -> Markdown:
             for i in issues[:20]
         )
     )
-
-
-def _data_quality_finding(said: Emission, order: str | None) -> Finding:
-    return stamp(said, DATA_QUALITY_FINDINGS, "data-quality", order)
 
 
 def _unavailable_text(patient: PatientSnapshot) -> str:

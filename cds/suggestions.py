@@ -12,7 +12,6 @@ from cds.units import UCUM_SYSTEM
 
 def hcg_test_order(knowledge: Knowledge, patient_id: str, now: datetime) -> dict[str, Any]:
     """A draft ServiceRequest for the hCG test of the `hcg_order` code list."""
-    code = knowledge.codes.value_sets["hcg_order"].codes[0]
     return {
         "resourceType": "ServiceRequest",
         "status": "draft",
@@ -30,13 +29,7 @@ def hcg_test_order(knowledge: Knowledge, patient_id: str, now: datetime) -> dict
             }
         ],
         "code": {
-            "coding": [
-                {
-                    "system": knowledge.codes.systems[code.system],
-                    "code": code.code,
-                    "display": code.display,
-                }
-            ],
+            "coding": [knowledge.coding("hcg_order")],
             "text": "hCG pregnancy test before blinatumomab",
         },
         "subject": {"reference": f"Patient/{patient_id}"},
@@ -61,20 +54,13 @@ def dexamethasone_order(
 ) -> dict[str, Any]:
     """A draft dexamethasone IV order for the blinatumomab premedication, `hours_before` the
     infusion `start`, coded with the first code of the `dexamethasone` code list."""
-    code = knowledge.codes.value_sets["dexamethasone"].codes[0]
     when = start - timedelta(hours=hours_before)
     return {
         "resourceType": "MedicationRequest",
         "status": "draft",
         "intent": "order",
         "medicationCodeableConcept": {
-            "coding": [
-                {
-                    "system": knowledge.codes.systems[code.system],
-                    "code": code.code,
-                    "display": code.display,
-                }
-            ],
+            "coding": [knowledge.coding("dexamethasone")],
             "text": "dexamethasone",
         },
         "subject": {"reference": f"Patient/{patient_id}"},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,9 @@ from flask.testing import FlaskClient
 import cds.__main__
 import cds.knowledge
 from cds import create_app
+from cds.cards import FINDING_CODE_EXTENSION
 from cds.fhir.bundle import request_from_bundle
+from cds.findings import ContractError
 from cds.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +45,32 @@ def load_json(path: Path | str) -> Any:
 def chart_request(name: str) -> dict[str, Any]:
     """The order-sign request an EHR would send for `fhir-fixtures/charts/<name>.json`."""
     return request_from_bundle(load_json(f"charts/{name}.json"))
+
+
+class _ContractBreaches(logging.Handler):
+    """Collects the checks that failed on a finding their declaration does not allow."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and isinstance(record.exc_info[1], ContractError):
+            self.seen.append(f"{record.getMessage()}: {record.exc_info[1]}")
+
+
+@pytest.fixture(autouse=True)
+def _no_contract_breach(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In production a check that emits a code or value it did not declare fails safe (its topic
+    gets the "could not verify" card); in a test it is a bug, so the test fails, unless it is
+    marked `contract_breach` (it breaks the contract on purpose)."""
+    breaches = _ContractBreaches()
+    logger = logging.getLogger("cds")
+    logger.addHandler(breaches)
+    yield
+    logger.removeHandler(breaches)
+    if breaches.seen and request.node.get_closest_marker("contract_breach") is None:
+        pytest.fail("finding contract broken: " + "; ".join(breaches.seen))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -106,8 +135,12 @@ def client(app: Flask) -> Iterator[FlaskClient]:
         yield test_client
 
 
-def cards_by_topic(body: dict[str, Any]) -> list[tuple[str, str]]:
-    return sorted((c["source"]["topic"]["code"], c["indicator"]) for c in body["cards"])
+def cards_by_topic(body: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Every card of an answer as (topic, indicator, finding code), sorted."""
+    return sorted(
+        (c["source"]["topic"]["code"], c["indicator"], c["extension"][FINDING_CODE_EXTENSION])
+        for c in body["cards"]
+    )
 
 
 def without_prefetch(request: dict[str, Any], *keys: str) -> dict[str, Any]:

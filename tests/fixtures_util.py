@@ -385,14 +385,6 @@ def findings_of_topic(body: dict[str, Any], topic: str) -> list[Expected]:
     )
 
 
-def cards_of_topic(body: dict[str, Any], topic: str) -> list[tuple[str, str]]:
-    return sorted(
-        (c["source"]["topic"]["code"], c["indicator"])
-        for c in body["cards"]
-        if c["source"]["topic"]["code"] == topic
-    )
-
-
 def suggested_doses(card: dict[str, Any]) -> list[tuple[float, str, int | None]]:
     """(dose, unit, days) of each dosage of the corrected order in the card's `update` action."""
     actions = [

@@ -45,7 +45,6 @@ class Check:
     verifies: str  # what the clinician is told could not be verified, e.g. "the blinatumomab dose"
     requires: frozenset[str]  # prefetch keys without which the check cannot run at all
     run: CheckFunction
-    rules: Callable[[Knowledge], object] | None = None  # its rule file (validated when loaded)
     findings: Declarations = field(default_factory=dict)  # code -> indicator and value names
 
     def declared(self) -> dict[str, FindingSpec]:

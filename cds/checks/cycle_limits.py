@@ -45,10 +45,6 @@ FINDINGS: Declarations = {
 }
 
 
-def rules(knowledge: Knowledge) -> CycleRules:
-    return knowledge.cycles
-
-
 @dataclass(frozen=True)
 class Infusion:
     """An earlier blinatumomab order: its cycle and when its infusion ran."""
@@ -96,14 +92,14 @@ def _date(when: datetime) -> str:
 
 
 def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
-    settings = rules(knowledge)
+    settings = knowledge.cycles
     review = item.review
     cycle = review.cycle
     infusions = _infusions(item, knowledge, settings)
     if cycle is None:
         return [emit("cycle-number-unknown", settings.cycle_source, basis=review.cycle_basis)]
     indication = review.indication
-    label = knowledge.indications[indication].label if indication else "indication unknown"
+    label = knowledge.indication_label(indication)
     values: dict[str, Any] = {
         "cycle": cycle,
         "indication": label,
@@ -257,11 +253,10 @@ CHECK = Check(
     verifies="the cycle count and the treatment-free interval",
     requires=frozenset({"medications"}),
     run=check_cycles,
-    rules=rules,
     findings=FINDINGS,
 )
 
 
 def infusions_read(item: CheckInput, knowledge: Knowledge) -> list[Infusion]:
     """What this check reads, for the sandbox page: the earlier infusions, in time order."""
-    return sorted(_infusions(item, knowledge, rules(knowledge)), key=lambda i: i.start)
+    return sorted(_infusions(item, knowledge, knowledge.cycles), key=lambda i: i.start)

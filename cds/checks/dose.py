@@ -40,7 +40,6 @@ from cds.knowledge.models import StalenessLimit
 from cds.orders import earlier_blinatumomab_orders, infusion_periods
 from cds.patient import DoseInstruction
 from cds.restarts import restart_of, restart_schedule
-from cds.restarts import rules as restart_rules
 from cds.toxicity import ToxicityVerdict, assess
 from cds.units import UCUM_SYSTEM, format_number
 
@@ -598,11 +597,7 @@ def _dose_findings(
     overs = [s for s in stretches if s.verdict.over]
     unders = [s for s in stretches if s.verdict.under]
     flagged = overs or unders
-    indication = (
-        knowledge.indications[review.indication].label
-        if review.indication
-        else "unknown indication"
-    )
+    indication = knowledge.indication_label(review.indication)
     if restarted is not None:
         indication += f"; {restarted}, days counted from the restart"
     cycle = review.cycle if review.cycle is not None else "unknown"
@@ -775,6 +770,5 @@ CHECK = Check(
     verifies="the blinatumomab dose",
     requires=frozenset({"observations"}),
     run=check_dose,
-    rules=restart_rules,
     findings=FINDINGS,
 )

@@ -18,10 +18,6 @@ FINDINGS: Declarations = {
 }
 
 
-def rules(knowledge: Knowledge) -> HospitalizationRules:
-    return knowledge.hospitalization
-
-
 def _inpatient(item: CheckInput, settings: HospitalizationRules) -> bool:
     order = item.review.order
     categories = {(c.system, c.code) for c in settings.inpatient_order_categories}
@@ -33,7 +29,7 @@ def _inpatient(item: CheckInput, settings: HospitalizationRules) -> bool:
 
 
 def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
-    settings = rules(knowledge)
+    settings = knowledge.hospitalization
     review = item.review
     if review.cycle is None:
         return []  # the dose check already says the cycle is unknown
@@ -41,11 +37,9 @@ def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Emissi
     days = stay.cycles.get(review.cycle)
     if days is None or review.cycle_day > days or _inpatient(item, settings):
         return []
-    indication = (
-        knowledge.indications[review.indication].label
-        if review.indication
-        else "indication unknown: the longest stay of any indication"
-    )
+    indication = knowledge.indication_label(review.indication)
+    if review.indication is None:
+        indication += ": the longest stay of any indication"
     return [
         emit(
             "hospitalization-recommended",
@@ -63,7 +57,6 @@ CHECK = Check(
     verifies="the recommended hospitalisation",
     requires=frozenset(),
     run=check_hospitalization,
-    rules=rules,
     findings=FINDINGS,
 )
 
@@ -73,4 +66,4 @@ def setting_read(item: CheckInput, knowledge: Knowledge) -> tuple[str | None, st
     code, and whether the check counts the patient as an inpatient."""
     encounter = item.review.order.encounter
     found = item.patient.encounter_classes.get(encounter or "")
-    return encounter, found[1] if found else None, _inpatient(item, rules(knowledge))
+    return encounter, found[1] if found else None, _inpatient(item, knowledge.hospitalization)

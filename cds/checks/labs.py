@@ -33,10 +33,6 @@ FINDINGS: Declarations = {
 }
 
 
-def rules(knowledge: Knowledge) -> LabRules:
-    return knowledge.labs
-
-
 @dataclass(frozen=True)
 class Reading:
     """One result against its upper limit of normal (ULN), in the result's own unit."""
@@ -176,7 +172,7 @@ def _neutrophils(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> 
 
 
 def check_labs(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
-    settings = rules(knowledge)
+    settings = knowledge.labs
     return _liver(item, knowledge, settings) + _neutrophils(item, knowledge, settings)
 
 
@@ -185,7 +181,6 @@ CHECK = Check(
     verifies="the liver tests and neutrophil count",
     requires=frozenset({"observations"}),
     run=check_labs,
-    rules=rules,
     findings=FINDINGS,
 )
 
@@ -195,7 +190,7 @@ def results_read(
 ) -> list[tuple[str, int, ObservationFact | None]]:
     """What this check reads, for the sandbox page: (test, how many days back it looks, the
     result it uses or None)."""
-    settings = rules(knowledge)
+    settings = knowledge.labs
     liver, neutrophils = settings.liver, settings.neutrophils
     read = [
         (

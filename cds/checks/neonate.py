@@ -41,10 +41,6 @@ FINDINGS: Declarations = {
 }
 
 
-def rules(knowledge: Knowledge) -> NeonateRules:
-    return knowledge.neonate
-
-
 # --- the bag ------------------------------------------------------------------------------------
 
 
@@ -204,7 +200,7 @@ def preservative_free_order(
 
 
 def check_neonate(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
-    settings = rules(knowledge)
+    settings = knowledge.neonate
     review = item.review
     order = review.order
     patient = item.patient
@@ -299,6 +295,5 @@ CHECK = Check(
     verifies="the infusion bag and preparation for this patient's age and weight",
     requires=frozenset(),  # what it lacks (age, weight, bag) it says on its own card
     run=check_neonate,
-    rules=rules,
     findings=FINDINGS,
 )

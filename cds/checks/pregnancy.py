@@ -36,10 +36,6 @@ NEGATIVE_FLAGS = frozenset({(INTERPRETATION, "NEG"), (INTERPRETATION, "N")})
 Reading = Literal["positive", "negative"]
 
 
-def rules(knowledge: Knowledge) -> PregnancyRules:
-    return knowledge.pregnancy
-
-
 def reading_of(
     fact: ObservationFact, knowledge: Knowledge, settings: PregnancyRules
 ) -> Reading | None:
@@ -99,7 +95,7 @@ def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules)
 
 
 def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
-    settings = rules(knowledge)
+    settings = knowledge.pregnancy
     applies = applies_to(item, knowledge, settings)
     if applies is False:
         return []
@@ -229,6 +225,5 @@ CHECK = Check(
     verifies="the pregnancy status",
     requires=frozenset({"patient"}),  # observations: checked once the check applies
     run=check_pregnancy,
-    rules=rules,
     findings=FINDINGS,
 )

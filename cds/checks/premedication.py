@@ -32,10 +32,6 @@ FINDINGS: Declarations = {
 }
 
 
-def rules(knowledge: Knowledge) -> PremedicationRules:
-    return knowledge.premedication
-
-
 def _first_event(
     item: CheckInput, settings: PremedicationRules, knowledge: Knowledge
 ) -> Event | None:
@@ -106,7 +102,7 @@ def _child_bsa(item: CheckInput, knowledge: Knowledge) -> Decimal | None:
 
 
 def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
-    settings = rules(knowledge)
+    settings = knowledge.premedication
     review = item.review
     age = item.patient.age_years(review.start.date())
     if age is None:
@@ -193,6 +189,5 @@ CHECK = Check(
     verifies="the premedication",
     requires=frozenset({"patient"}),
     run=check_premedication,
-    rules=rules,
     findings=FINDINGS,
 )

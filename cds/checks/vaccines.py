@@ -33,10 +33,6 @@ FINDINGS: Declarations = {
 }
 
 
-def rules(knowledge: Knowledge) -> VaccineRules:
-    return knowledge.vaccines
-
-
 def live_codes(knowledge: Knowledge, settings: VaccineRules) -> frozenset[Code]:
     codes = knowledge.codes_of("live_vaccines")
     if settings.alert_live_nonreplicating:
@@ -45,11 +41,7 @@ def live_codes(knowledge: Knowledge, settings: VaccineRules) -> frozenset[Code]:
 
 
 def vaccine_name(codes: frozenset[Code], knowledge: Knowledge, fallback: str) -> str:
-    displays = {
-        (knowledge.codes.systems[c.system], c.code): c.display
-        for name in ("live_vaccines", "live_nonreplicating_vaccines")
-        for c in knowledge.codes.value_sets[name].codes
-    }
+    displays = knowledge.displays("live_vaccines", "live_nonreplicating_vaccines")
     return next((displays[c] for c in sorted(codes) if c in displays), fallback or "live vaccine")
 
 
@@ -63,7 +55,7 @@ def _treatment_start(item: CheckInput, knowledge: Knowledge) -> datetime | None:
 
 
 def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
-    settings = rules(knowledge)
+    settings = knowledge.vaccines
     live = live_codes(knowledge, settings)
     start = item.review.start
     findings: list[Emission] = []
@@ -151,6 +143,5 @@ CHECK = Check(
     verifies="live vaccines given or ordered",
     requires=frozenset(),
     run=check_live_vaccines,
-    rules=rules,
     findings=FINDINGS,
 )

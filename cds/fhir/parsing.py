@@ -21,6 +21,7 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import BaseModel, ValidationError
 
+from cds.errors import problem_text
 from cds.patient import DataIssue
 from cds.units import UCUM_SYSTEM
 
@@ -105,11 +106,8 @@ def validate(raw: Any, source: str) -> tuple[BaseModel | None, DataIssue | None]
     try:
         return model.model_validate(fixed), None
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ()))
-        return None, DataIssue(
-            source, resource_label(raw), f"invalid FHIR R4 at {where}: {first['msg']}"
-        )
+        first = problem_text(error.errors()[0], whole="the resource")
+        return None, DataIssue(source, resource_label(raw), f"invalid FHIR R4 at {first}")
     except Exception as error:  # fhir.resources raises non-pydantic errors on odd primitives
         return None, DataIssue(
             source, resource_label(raw), f"invalid FHIR R4: {type(error).__name__}"

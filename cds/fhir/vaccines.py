@@ -15,12 +15,8 @@ from typing import Any
 from cds.fhir.codings import CVX, NDC, ndc_forms
 from cds.fhir.selection import code_pairs
 from cds.knowledge import Knowledge
-from cds.knowledge.models import NdcRow, TextName, VaccineRecognition
+from cds.knowledge.models import NdcRow, TextName
 from cds.patient import Code, ImmunizationFact
-
-
-def rules(knowledge: Knowledge) -> VaccineRecognition:
-    return knowledge.vaccine_recognition
 
 
 def _words(text: str) -> str:
@@ -34,7 +30,11 @@ def _crosswalk(knowledge: Knowledge) -> dict[str, NdcRow]:
     """11-digit NDC -> crosswalk row, built once per Knowledge."""
     found = _CROSSWALKS.get(id(knowledge))
     if found is None or found[0] is not knowledge:
-        table = {form: row for row in rules(knowledge).ndc_to_cvx for form in ndc_forms(row.ndc)}
+        table = {
+            form: row
+            for row in knowledge.vaccine_recognition.ndc_to_cvx
+            for form in ndc_forms(row.ndc)
+        }
         found = _CROSSWALKS[id(knowledge)] = (knowledge, table)
     return found[1]
 
@@ -50,7 +50,7 @@ def by_ndc(codes: frozenset[Code], knowledge: Knowledge) -> NdcRow | None:
 def by_text(text: str, knowledge: Knowledge) -> TextName | None:
     """The curated live-vaccine name `text` contains as whole words (None if an exclusion word,
     such as "immune globulin" or "recombinant", is there too)."""
-    settings = rules(knowledge)
+    settings = knowledge.vaccine_recognition
     words = _words(text)
     if any(_words(excluded) in words for excluded in settings.text_exclusions):
         return None

@@ -772,6 +772,10 @@ class Knowledge(StrictModel):
     def source(self, source_id: str) -> SourceRef:
         return self.sources[source_id]
 
+    def indication_label(self, indication: str | None) -> str:
+        """How a card names an indication (dose.yaml `indications`), or says it is unknown."""
+        return self.indications[indication].label if indication else "indication unknown"
+
     @cached_property
     def _code_index(self) -> dict[str, frozenset[tuple[str, str]]]:
         systems = self.codes.systems
@@ -790,6 +794,24 @@ class Knowledge(StrictModel):
 
     def text_patterns(self, value_set: str) -> tuple[str, ...]:
         return tuple(t.lower() for t in self.codes.value_sets[value_set].match_text)
+
+    def displays(self, *value_sets: str) -> dict[tuple[str, str], str]:
+        """(system URI, code) -> display over these value sets (every one when none is named)."""
+        names = value_sets or tuple(self.codes.value_sets)
+        return {
+            (self.codes.systems[entry.system], entry.code): entry.display
+            for name in names
+            for entry in self.codes.value_sets[name].codes
+        }
+
+    def coding(self, value_set: str) -> dict[str, str]:
+        """The FHIR Coding of a value set's first code: what an order the service offers uses."""
+        code = self.codes.value_sets[value_set].codes[0]
+        return {
+            "system": self.codes.systems[code.system],
+            "code": code.code,
+            "display": code.display,
+        }
 
 
 def attribute(file_stem: str) -> str:

@@ -12,11 +12,11 @@ from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds.errors import InvalidRequest, TemporarilyUnavailable, UnknownService, validation_message
+from cds.errors import InvalidRequest, TemporarilyUnavailable, validation_message
 from cds.feedback import FeedbackStore
 from cds.hooks import FeedbackRequest
 from cds.metrics import count_jwt_rejection
-from cds.services import SERVICES, Engine, discovery
+from cds.services import Engine, discovery, service_named
 from cds.web import audit
 from cds.web.auth import AuthError, Caller, JwtVerifier
 from cds.web.bodies import json_body, json_response
@@ -56,11 +56,6 @@ def _authenticate() -> Caller | None:
     return caller
 
 
-def _known_service(service_id: str) -> None:
-    if service_id not in SERVICES:
-        raise UnknownService(f"no CDS service with id {service_id!r}")
-
-
 def _owner(caller: Caller | None) -> tuple[str | None, str | None]:
     """Who receives a card and may give feedback on it (None, None in open development mode)."""
     return (caller.issuer, caller.tenant) if caller else (None, None)
@@ -82,7 +77,7 @@ def get_discovery() -> Response:
 @audit.audited("hook-call")
 def call_service(service_id: str) -> Response:
     caller = _authenticate()
-    _known_service(service_id)
+    service_named(service_id)  # a 404 before the body is read
     body = json_body()
     if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
         audit.note(hookInstance=body["hookInstance"][:256])
@@ -104,7 +99,7 @@ def post_feedback(service_id: str) -> Response:
     """Store the feedback (committed before the 200) and say per item whether the card was ours
     and whether the item was a repeat. Invalid feedback is a 400 naming the first problems."""
     caller = _authenticate()
-    _known_service(service_id)
+    service_named(service_id)  # a 404 before the body is read
     try:
         parsed = FeedbackRequest.model_validate(json_body())
     except ValidationError as error:

@@ -18,7 +18,7 @@ import yaml
 from flask.testing import FlaskClient
 
 from cds.checks import CheckInput, run_checks
-from cds.checks.neonate import CHECK, bag_of, names_preservative, rules
+from cds.checks.neonate import CHECK, bag_of, names_preservative
 from cds.fhir.bundle import request_from_bundle
 from cds.fhir.snapshot import OBSERVATION_VALUE_SETS
 from cds.findings import Finding
@@ -33,7 +33,6 @@ from tests.fixtures_util import (
     Step,
     blinatumomab_order,
     bundle,
-    cards_of_topic,
     dexamethasone_order,
     findings_of_topic,
     height,
@@ -139,8 +138,6 @@ def chart(
 
 
 SEVEN_DAYS = (7, "d")
-CRITICAL = [(TOPIC, "critical")]
-WARNING = [(TOPIC, "warning")]
 
 # The cards of the golden matrix: (topic, indicator, finding code).
 BAG_UNDER_WEIGHT = ("neonate-formulation", "critical", "neonate-bag-under-weight")
@@ -334,7 +331,7 @@ def test_the_critical_card_offers_the_same_order_on_a_24_hour_preservative_free_
         if entry["resource"]["id"] == "blinatumomab-draft":
             entry["resource"] = fixed
     after = client.post(SIGN, json=order_sign(accepted)).get_json()
-    assert cards_of_topic(after, TOPIC) == []
+    assert findings_of_topic(after, TOPIC) == []
 
 
 def test_a_neonate_gets_one_critical_and_one_warning_not_three_cards(client: FlaskClient) -> None:
@@ -364,7 +361,7 @@ def test_the_correct_order_charts_stay_silent(client: FlaskClient) -> None:
     assert len(charts) >= 3
     for path in charts:
         body = client.post(SIGN, json=request_from_bundle(load_json(path))).get_json()
-        assert cards_of_topic(body, TOPIC) == [], path.name
+        assert findings_of_topic(body, TOPIC) == [], path.name
 
 
 # --- the pieces, without the service ----------------------------------------------------------
@@ -395,7 +392,7 @@ def knowledge() -> Knowledge:
     ],
 )
 def test_which_texts_name_the_preservative(knowledge: Knowledge, text: str, named: bool) -> None:
-    assert names_preservative(text, rules(knowledge)) is named
+    assert names_preservative(text, knowledge.neonate) is named
 
 
 def _order(
@@ -437,7 +434,7 @@ def test_the_bag_from_its_duration(
     preservative: bool | None,
     name: str,
 ) -> None:
-    bag = bag_of(_order(duration), rules(knowledge))
+    bag = bag_of(_order(duration), knowledge.neonate)
     assert (bag.preservative, bag.name) == (preservative, name)
 
 

@@ -16,7 +16,6 @@ from tests.fixtures_util import (
     Step,
     blinatumomab_order,
     bundle,
-    cards_of_topic,
     dexamethasone_order,
     findings_of_topic,
     height,
@@ -88,10 +87,9 @@ EARLIER_C1 = blinatumomab_order(
     status="completed",
     authored="2026-01-05T08:00:00+00:00",
 )
-REMINDER = ("premedication", "info")
-WARNING = ("premedication", "warning")
 
 # The cards of the golden matrix: (topic, indicator, finding code).
+AGE_UNKNOWN = ("premedication", "warning", "premedication-age-unknown")
 LOW_DOSE = ("premedication", "warning", "premedication-low-dose")
 MISSING = ("premedication", "warning", "premedication-missing")
 STEP_UP_REMINDER = ("premedication", "info", "premedication-step-up-reminder")
@@ -254,4 +252,4 @@ def test_no_birth_date_is_a_warning(client: FlaskClient) -> None:
     chart_bundle = chart(dexamethasone_order(PID, 20))
     del chart_bundle["entry"][0]["resource"]["birthDate"]
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
-    assert cards_of_topic(body, "premedication") == [WARNING]
+    assert findings_of_topic(body, "premedication") == [AGE_UNKNOWN]

@@ -22,7 +22,6 @@ from tests.fixtures_util import (
     Step,
     blinatumomab_order,
     bundle,
-    cards_of_topic,
     dexamethasone_order,
     findings_of_topic,
     height,
@@ -189,16 +188,16 @@ def test_a_co_ordered_live_vaccine_comes_with_a_delete_suggestion(client: FlaskC
 def test_no_immunizations_on_file_null_is_silence(client: FlaskClient) -> None:
     request = order_sign(chart())
     assert request["prefetch"]["immunizations"] is None
-    assert cards_of_topic(client.post(SIGN, json=request).get_json(), "live-vaccine") == []
+    assert findings_of_topic(client.post(SIGN, json=request).get_json(), "live-vaccine") == []
 
 
 def test_history_unreadable_still_catches_the_co_ordered_vaccine(client: FlaskClient) -> None:
     request = order_sign(chart(vaccine_order("03", "MMR")))
     del request["prefetch"]["immunizations"]  # absent, and no fhirServer to fetch it from
     body = client.post(SIGN, json=request).get_json()
-    assert cards_of_topic(body, "live-vaccine") == [
-        ("live-vaccine", "critical"),
-        ("live-vaccine", "warning"),
+    assert findings_of_topic(body, "live-vaccine") == [
+        ORDERED_TOGETHER,
+        ("live-vaccine", "warning", "live-vaccine-history-unavailable"),
     ]
 
 

@@ -81,6 +81,7 @@ def test_an_emission_its_declaration_does_not_allow_is_refused(
         stamp(said, FINDINGS, "hospitalization", None)
 
 
+@pytest.mark.contract_breach
 def test_a_check_emitting_an_undeclared_value_gets_the_could_not_verify_card(
     make_app: Callable[..., Flask],
 ) -> None:

@@ -12,7 +12,14 @@ import pytest
 from cds.fhir.prefetch import SourceData
 from cds.fhir.snapshot import build_snapshot, draft_orders
 from cds.knowledge import load_knowledge
-from cds.orders import OrderUnderReview, is_blinatumomab, review
+from cds.orders import (
+    CYCLE_EXTENSION,
+    OrderUnderReview,
+    cycle_of,
+    earlier_blinatumomab_orders,
+    is_blinatumomab,
+    review,
+)
 from tests.conftest import NOW
 from tests.fixtures_util import (
     ICD10CM,
@@ -151,6 +158,28 @@ def test_nothing_coded_anywhere_leaves_the_indication_unknown_and_says_so() -> N
     assert found.indication_basis.startswith("no indication")
 
 
+def test_a_code_of_our_indication_system_that_is_not_an_indication_is_ignored() -> None:
+    order = blinatumomab_order(PID, FULL, indication="maintenance")
+    found = reviewed(order, history=[], conditions=[condition(PID, *ALL_RELAPSE)])
+    assert found.indication == "relapsed-refractory"
+    assert "problem list" in found.indication_basis
+
+
+def test_all_in_remission_as_the_orders_reason_cannot_tell_the_indications_apart() -> None:
+    found = reviewed(with_reason(uncoded(), *ALL_REMISSION), history=[])
+    assert found.indication is None
+    assert "MRD-positive or consolidation" in found.indication_basis
+    assert found.possible_indications == frozenset({"mrd-positive", "consolidation"})
+
+
+def test_a_relapse_without_a_clinical_status_counts_as_active() -> None:
+    relapse = condition(PID, *ALL_RELAPSE)
+    del relapse["clinicalStatus"]
+    assert reviewed(uncoded(), history=[], conditions=[relapse]).indication == (
+        "relapsed-refractory"
+    )
+
+
 # ------------------------------------------------------------------------------------ cycle
 
 
@@ -221,6 +250,62 @@ def test_a_coded_cycle_counts_its_days_from_that_cycles_first_order() -> None:
         history=[earlier_cycle(1, days_ago=49), earlier_cycle(2, days_ago=7)],
     )
     assert (found.cycle, found.cycle_day) == (2, 8)
+
+
+@pytest.mark.parametrize(
+    "extension",
+    [{"valueInteger": 0}, {"valueInteger": -2}, {"valueString": "2"}, {"valueBoolean": True}],
+    ids=["zero", "negative", "text", "boolean"],
+)
+def test_a_cycle_extension_that_is_not_a_positive_whole_number_is_no_cycle(
+    extension: dict[str, Any],
+) -> None:
+    order = uncoded()
+    order["extension"] = [{"url": CYCLE_EXTENSION, **extension}]
+    [draft] = draft_orders([order], [])
+    assert cycle_of(draft) is None
+    found = reviewed(order, history=[earlier_cycle(1, days_ago=42)])
+    assert (found.cycle, found.cycle_basis) == (
+        2,
+        f"follows cycle 1 begun {days_before_start(42)[:10]}",
+    )
+
+
+def test_an_earlier_order_without_a_start_leaves_the_cycle_unknown() -> None:
+    undated = earlier_cycle(1, days_ago=42)
+    for dosage in undated["dosageInstruction"]:
+        dosage["timing"]["repeat"].pop("boundsPeriod", None)
+    del undated["authoredOn"]
+    found = reviewed(uncoded(), history=[undated])
+    assert found.cycle is None
+    assert "do not say their cycle" in found.cycle_basis
+
+
+def test_an_order_without_a_start_starts_when_authored_else_now() -> None:
+    order = uncoded(authored="2026-03-01T16:00:00+00:00")
+    for dosage in order["dosageInstruction"]:
+        dosage["timing"]["repeat"].pop("boundsPeriod", None)
+    found = reviewed(order, history=[earlier_cycle(1, days_ago=42)])
+    assert (found.start, found.cycle) == (datetime.fromisoformat("2026-03-01T16:00:00+00:00"), 2)
+    del order["authoredOn"]
+    assert reviewed(order, history=[earlier_cycle(1, days_ago=42)]).start == NOW
+
+
+def test_a_draft_in_the_medication_list_is_not_an_earlier_cycle() -> None:
+    """The EHR's MedicationRequest search may return other unsigned drafts of the patient."""
+    found = reviewed(uncoded(), history=[earlier_cycle(1, days_ago=42, status="draft")])
+    assert (found.cycle, found.cycle_basis) == (1, "no earlier blinatumomab orders on file")
+
+
+def test_the_order_under_review_found_in_the_medication_list_is_not_its_own_earlier_cycle() -> None:
+    """On re-signing an active order the search returns the order itself."""
+    active = uncoded(status="active")
+    found = reviewed(active, history=[active, earlier_cycle(1, days_ago=42)])
+    assert (found.cycle, found.cycle_day) == (2, 1)
+    snapshot_orders = earlier_blinatumomab_orders(
+        build_snapshot(PID, {"medications": SourceData([active])}, KNOWLEDGE), KNOWLEDGE
+    )
+    assert [o.resource for o in snapshot_orders] == ["MedicationRequest/blinatumomab-draft"]
 
 
 # ------------------------------------------------------------------------ which orders count

@@ -141,3 +141,19 @@ def test_draft_orders_without_id_get_one_so_cards_can_name_them() -> None:
     del order["id"]
     [parsed] = draft_orders([order], [])
     assert parsed.resource == "MedicationRequest/draft-1"
+
+
+def test_the_data_issue_says_where_the_resource_is_invalid() -> None:
+    """Worded by the one formatter of validation problems (cds.errors.problem_text)."""
+    weight = {
+        "resourceType": "Observation",
+        "id": "o3",
+        "status": "final",
+        "code": {"text": "Body weight"},
+        "valueQuantity": {"value": 70, "unit": "kg"},
+    }
+    _, issue = validate({**weight, "valueQuantity": {"value": "seventy"}}, "observations")
+    assert issue is not None
+    assert issue.problem.startswith("invalid FHIR R4 at valueQuantity.value: ")
+    _, issue = validate({**weight, "valueString": "70 kg"}, "observations")  # two value[x]
+    assert issue is not None and issue.problem.startswith("invalid FHIR R4 at the resource: ")
