@@ -181,9 +181,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
     }
     readable = [p for p in found if p.dose.dexamethasone_mg is not None]
     unreadable = [p for p in found if p.dose.unreadable is not None]
-    enough = (
-        None if required is None else required * (1 - settings.tolerance_below_percent / 100)
-    )
+    enough = None if required is None else required * (1 - settings.tolerance_below_percent / 100)
     best = max(readable, key=lambda p: p.dose.dexamethasone_mg or 0, default=None)
     best_mg = best.dose.dexamethasone_mg if best is not None else None
     if best_mg is not None and (enough is None or best_mg >= enough):
@@ -218,9 +216,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
             )
         )
     elif best is None or best_mg is None:
-        findings.append(
-            emit("premedication-missing", source, actions=offer(None), **values)
-        )
+        findings.append(emit("premedication-missing", source, actions=offer(None), **values))
     else:
         findings.append(
             emit(
