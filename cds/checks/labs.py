@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from cds import units
 from cds.checks import Check, CheckInput
@@ -112,7 +113,7 @@ def _liver(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[E
         times = reading.value / reading.uln
         if times <= rule.above_uln_times:
             continue
-        values = {
+        values: dict[str, Any] = {
             "test": rule.name,
             "value": format_number(reading.value),
             "unit": fact.unit or "",
