@@ -800,6 +800,11 @@ class Knowledge(StrictModel):
         """(system URI, code) pairs of a value set; KeyError names a set the files lack."""
         return self._code_index[value_set]
 
+    def b_cell_recovery_codes(self) -> frozenset[tuple[str, str]]:
+        """The LOINC codes of the B-cell counts that document immune recovery (local policy)."""
+        loinc = self.codes.systems["loinc"]
+        return frozenset((loinc, code) for code in self.vaccines_after_treatment.recovery.loinc)
+
     def text_patterns(self, value_set: str) -> tuple[str, ...]:
         return tuple(t.lower() for t in self.codes.value_sets[value_set].match_text)
 
