@@ -94,6 +94,28 @@ def _premedications(
         when = order.first_start()
         if order.status in ("active", "on-hold") and when is not None and earliest <= when <= start:
             candidates.append(order)
+    return _counted(candidates, knowledge, bsa, children)
+
+
+def _step_up_premedicated(item: CheckInput, knowledge: Knowledge, children: bool) -> bool:
+    """Whether a glucocorticoid is already ordered (draft or active) for the day-8 step-up: timed
+    within the window before it. Then the reminder has nothing to remind."""
+    settings = rules(knowledge)
+    step_up = item.review.start + timedelta(days=settings.step_up_day - 1)
+    earliest = step_up - timedelta(hours=settings.timed_within_hours_before)
+    timed = [
+        o
+        for o in (*item.draft_orders, *item.patient.medication_orders)
+        if o.status in ("draft", "active", "on-hold")
+        and (when := o.first_start()) is not None
+        and earliest <= when <= step_up
+    ]
+    return bool(_counted(timed, knowledge, _bsa(item, knowledge), children))
+
+
+def _counted(
+    candidates: list[MedicationOrder], knowledge: Knowledge, bsa: Decimal | None, children: bool
+) -> list[Premedication]:
     found = []
     for order in candidates:
         dose = corticosteroids.order_dose(order, bsa, knowledge.corticosteroids)
@@ -160,6 +182,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
         and "step-up" in events
         and has_step_up(knowledge, review.indication, review.cycle)
         and len(review.order.dosages) > 1
+        and not _step_up_premedicated(item, knowledge, children)
     ):
         findings.append(emit("premedication-step-up-reminder", source, dose=dose_text))
     if event is None or event not in events:
