@@ -69,6 +69,11 @@ def vaccine_name(codes: frozenset[Code], knowledge: Knowledge, fallback: str) ->
     return next((displays[c] for c in sorted(codes) if c in displays), fallback or "live vaccine")
 
 
+def _days_text(days: int) -> str:
+    """ "1 day", "3 days": the card never says "1 days"."""
+    return f"{days} day{'' if days == 1 else 's'}"
+
+
 def _treatment_start(item: CheckInput, knowledge: Knowledge) -> datetime | None:
     starts = [
         start
@@ -137,7 +142,7 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
                     "live-vaccine-recent",
                     settings.window_source,
                     **values,
-                    days_before=(start.date() - shot.when.date()).days,
+                    days_before=_days_text((start.date() - shot.when.date()).days),
                 )
             )
         elif treatment_start is not None and treatment_start <= shot.when < window_start:

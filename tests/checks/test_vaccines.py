@@ -190,6 +190,14 @@ def test_a_co_ordered_live_vaccine_comes_with_a_delete_suggestion(client: FlaskC
     }
 
 
+def test_a_vaccine_given_the_day_before_says_1_day(client: FlaskClient) -> None:
+    body = client.post(
+        SIGN, json=order_sign(chart(immunization("03", "MMR", "2026-03-01")))
+    ).get_json()
+    [card] = [c for c in body["cards"] if c["source"]["topic"]["code"] == "live-vaccine"]
+    assert "given 1 day before the blinatumomab start" in card["summary"]
+
+
 def test_no_immunizations_on_file_null_is_silence(client: FlaskClient) -> None:
     request = order_sign(chart())
     assert request["prefetch"]["immunizations"] is None
