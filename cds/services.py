@@ -9,6 +9,7 @@ cards raises one of the errors of `cds.errors`; `cds.web.errors` turns it into H
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cds.cards import CardRenderer, Markdown, code_span_text, finding_code, markdown_text
-from cds.checks import Check, CheckInput, Stage, declared_findings, registry, run_checks
+from cds.checks import Check, CheckInput, Stage, declared_findings, registry, run_checks, vaccines
 from cds.errors import (
     DataUnavailable,
     InvalidRequest,
@@ -43,6 +44,8 @@ from cds.orders import is_blinatumomab, review
 from cds.patient import DataIssue, MedicationOrder, PatientSnapshot
 from cds.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ServiceDefinition:
@@ -60,14 +63,18 @@ SERVICES: dict[str, ServiceDefinition] = {
             "order-sign",
             "Blinatumomab (BLINCYTO) order check at signing",
             "Checks every draft blinatumomab order against the US label: dose for weight, BSA, "
-            "indication, cycle and day; premedication; pregnancy status; live vaccines.",
+            "indication, cycle and day; premedication; pregnancy status; live vaccines. A "
+            "live-vaccine order signed without blinatumomab is checked too when the patient's "
+            "medication history holds blinatumomab (during treatment, or before documented "
+            "immune recovery after the last cycle).",
         ),
         ServiceDefinition(
             "blinatumomab-order-select",
             "order-select",
             "Blinatumomab (BLINCYTO) order check at selection",
             "The same checks on the selected blinatumomab orders, earlier in the workflow "
-            "(a dose not yet entered is reminded, not flagged).",
+            "(a dose not yet entered is reminded, not flagged). A selected live-vaccine order "
+            "is checked against the patient's blinatumomab history, as at signing.",
         ),
     )
 }
@@ -169,6 +176,8 @@ class DraftOrders:
     issues: tuple[DataIssue, ...]  # draft orders that could not be read
     unreadable: tuple[DataIssue, ...]  # ... of which look like blinatumomab orders
     unresolved: tuple[Unresolved, ...] = ()  # selected orders whose Medication could not be read
+    # selected live-vaccine orders, checked on their own against the blinatumomab history
+    live_vaccines: tuple[MedicationOrder, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -278,6 +287,7 @@ class Engine:
             selected = set(call.context.selections)
         else:
             selected = {o.resource for o in orders}
+        live = vaccines.live_codes(self.knowledge, self.knowledge.vaccines)
         return DraftOrders(
             tuple(orders),
             tuple(
@@ -288,6 +298,7 @@ class Engine:
                 i for i in draft_issues if self._mentions_blinatumomab(call.resources, i.resource)
             ),
             tuple(u for u in unresolved if u.order in selected),
+            tuple(o for o in orders if o.resource in selected and o.matched_by_code(live)),
         )
 
     def read(
@@ -334,16 +345,49 @@ class Engine:
             )
             for u in drafts.unresolved
         ]
-        if not drafts.targets and not drafts.unreadable:  # nothing to check: no chart fetched
+        if not drafts.targets and not drafts.unreadable:
+            if drafts.live_vaccines:  # a live vaccine on its own: after blinatumomab?
+                return self._cards(self._live_vaccines_alone(call, drafts, own_host) + unidentified)
             return HookResponse(cards=[self.renderer.render(f) for f in unidentified])
         reading = self.read(call, drafts, fetch=True, own_host=own_host)
         outcome = run_checks(reading.inputs, self.knowledge, self.checks)
         nothing_readable = all(not data.available for data in reading.sources.values())
         if drafts.targets and (nothing_readable or outcome.checks_run == 0):
             raise DataUnavailable(_unavailable_text(reading.patient))
-        findings = outcome.findings + self._data_quality(reading) + unidentified
+        return self._cards(outcome.findings + self._data_quality(reading) + unidentified)
+
+    def _cards(self, findings: list[Finding]) -> HookResponse:
         cards = [self.renderer.render(f) for f in findings]
         return HookResponse(cards=sorted(cards, key=lambda c: INDICATOR_ORDER[c.indicator]))
+
+    def _live_vaccines_alone(
+        self, call: HookCall, drafts: DraftOrders, own_host: str | None
+    ) -> list[Finding]:
+        """Live-vaccine orders with no blinatumomab among the drafts: the chart is read, and a
+        patient with blinatumomab in the medication history gets the vaccine findings (with the
+        data-quality ones). Never given blinatumomab, or a history that cannot be read: no card
+        (this service speaks only of blinatumomab; nearly every vaccine order is someone else's)."""
+        reading = self.read(call, drafts, fetch=True, own_host=own_host)
+        if "medications" in reading.patient.unavailable:
+            return []
+        declared = vaccines.CHECK.declared()
+        findings: list[Finding] = []
+        for order in drafts.live_vaccines:
+            try:
+                said = vaccines.check_vaccine_order(
+                    order, reading.patient, self.knowledge, reading.now
+                )
+                findings.extend(stamp(e, declared, vaccines.TOPIC, order.resource) for e in said)
+            except Exception:
+                log.exception("the live-vaccine check failed on %s", order.resource)
+                said_failed = emit(
+                    "check-not-run",
+                    self.knowledge.check_sources[vaccines.TOPIC],
+                    what="a live vaccine ordered after blinatumomab",
+                    reason="the check failed unexpectedly",
+                )
+                findings.append(stamp(said_failed, declared, vaccines.TOPIC, order.resource))
+        return findings + self._data_quality(reading) if findings else []
 
     def _mentions_blinatumomab(self, resources: list[dict[str, Any]], label: str) -> bool:
         raw = next((r for r in resources if resource_label(r) == label), None)

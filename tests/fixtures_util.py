@@ -373,6 +373,25 @@ def order_select(chart_bundle: dict[str, Any], *selected: str) -> dict[str, Any]
     return request
 
 
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+
+def in_encounter(request: dict[str, Any], encounter_class: str = "IMP") -> dict[str, Any]:
+    """The request as an EHR sends it from a patient's encounter: `context.encounterId` and the
+    Encounter in the `encounter` prefetch key (IMP: an inpatient stay)."""
+    patient_id = request["context"]["patientId"]
+    request["context"]["encounterId"] = "enc-stay"
+    request["prefetch"]["encounter"] = {
+        "resourceType": "Encounter",
+        "id": "enc-stay",
+        "status": "in-progress",
+        "class": {"system": ACT_CODE, "code": encounter_class},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "period": {"start": "2026-03-01T16:00:00+00:00"},
+    }
+    return request
+
+
 Expected = tuple[str, str, str]  # a card of a golden matrix: (topic, indicator, finding code)
 
 

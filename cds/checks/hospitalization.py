@@ -2,7 +2,8 @@
 
 The label recommends hospitalisation for the first days of cycles 1 and 2 (CRS and neurological
 toxicity appear early). An order whose first dose falls inside those days gets an info card when
-nothing says the patient is an inpatient (the order's category or its Encounter's class).
+nothing says the patient is an inpatient (the order's category, the class of the order's Encounter,
+or of the encounter the EHR names in the hook's context).
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ def _inpatient(item: CheckInput, settings: HospitalizationRules) -> bool:
     if not order.category.isdisjoint(categories):
         return True
     classes = {(c.system, c.code) for c in settings.inpatient_encounter_classes}
-    encounter_class = item.patient.encounter_classes.get(order.encounter or "")
-    return encounter_class in classes
+    encounters = (order.encounter, item.patient.encounter)
+    return any(
+        item.patient.encounter_classes.get(e) in classes for e in encounters if e is not None
+    )
 
 
 def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Emission]:

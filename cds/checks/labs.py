@@ -1,10 +1,13 @@
 """Laboratory monitoring (card topic `lab-monitoring`; label §2.5 and §5 hepatotoxicity).
 
 Liver: the latest current ALT or AST above 5 × ULN, or total bilirubin above 3 × ULN, means hold
-the infusion (critical when this order starts a cycle, else a warning). The ULN is the result's own
+the infusion (critical when this order starts a cycle, else a warning). Before the first dose (no
+earlier blinatumomab infusion on file) the hold rule, about rises during treatment, does not apply:
+such a value is a warning to confirm before starting. The ULN is the result's own
 reference range, else the knowledge file's default (the card says which). Before cycle 1 a liver
 panel (ALT or AST, and total bilirubin) must be on file within the window. Neutrophils: a low
-absolute count is an info or a warning per the thresholds in `labs.yaml`. A result that cannot be
+absolute count is an info or a warning per the thresholds in `labs.yaml`, information only at a
+relapsed/refractory cycle start (the leukaemia, not the drug, explains it). A result that cannot be
 read against its limit is said, never silently skipped.
 """
 
@@ -13,20 +16,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.findings import Declarations, Emission, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import LabRules
+from cds.orders import earlier_blinatumomab_orders
 from cds.patient import ObservationFact
 from cds.units import format_number
 
 TOPIC = "lab-monitoring"
+_RESULT = ("test", "value", "unit", "times", "limit", "uln", "uln_basis", "date")
 FINDINGS: Declarations = {
     "lab-liver-hold": declare(  # critical when it would start a cycle (lab-monitoring.yaml)
-        None, "test", "value", "unit", "times", "limit", "uln", "uln_basis", "date", "when"
+        None, *_RESULT, "when"
     ),
+    "lab-liver-high-before-start": declare("warning", *_RESULT),
     "lab-result-unreadable": declare("warning", "results"),
     "lab-liver-baseline-missing": declare("warning", "missing", "days"),
     "lab-neutropenia": declare(None, "count", "below", "grade", "date"),  # indicator: per grade
@@ -74,9 +81,20 @@ def _uln(fact: ObservationFact, unit: str, value_set: str, settings: LabRules) -
     return None
 
 
+def _before_first_dose(item: CheckInput, knowledge: Knowledge) -> bool:
+    """Cycle 1 and no blinatumomab infusion on file before this order's start (a cycle unknown
+    is not taken as the first dose: the hold rule stands)."""
+    return item.review.cycle == 1 and not any(
+        begun is not None and begun < item.review.start
+        for order in earlier_blinatumomab_orders(item.patient, knowledge, item.review.order)
+        for begun in [order.first_start()]
+    )
+
+
 def _liver(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[Emission]:
     liver = settings.liver
     starts_cycle = item.review.cycle_day == 1
+    first_dose = _before_first_dose(item, knowledge)
     findings: list[Emission] = []
     unreadable: list[str] = []
     for rule in liver.hold_rules:
@@ -91,20 +109,28 @@ def _liver(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[E
         times = reading.value / reading.uln
         if times <= rule.above_uln_times:
             continue
+        values: dict[str, Any] = {
+            "test": rule.name,
+            "value": format_number(reading.value),
+            "unit": fact.unit or "",
+            "times": format_number(times, "0.1"),
+            "limit": format_number(rule.above_uln_times),
+            "uln": format_number(reading.uln),
+            "uln_basis": reading.uln_basis,
+            "date": fact.when.date().isoformat() if fact.when else "undated",
+        }
+        if first_dose:
+            findings.append(
+                emit("lab-liver-high-before-start", liver.before_first_dose_source, **values)
+            )
+            continue
         critical = starts_cycle and liver.critical_when_starting_a_cycle
         findings.append(
             emit(
                 "lab-liver-hold",
                 rule.source,
                 indicator="critical" if critical else "warning",
-                test=rule.name,
-                value=format_number(reading.value),
-                unit=fact.unit or "",
-                times=format_number(times, "0.1"),
-                limit=format_number(rule.above_uln_times),
-                uln=format_number(reading.uln),
-                uln_basis=reading.uln_basis,
-                date=fact.when.date().isoformat() if fact.when else "undated",
+                **values,
                 when="before this cycle starts" if starts_cycle else "now",
             )
         )
@@ -155,13 +181,15 @@ def _neutrophils(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> 
                 results=f"neutrophil count ({fact.resource}: no value or unknown unit)",
             )
         ]
+    at_start = rules_.at_cycle_start
+    cycle_start = item.review.cycle_day == 1 and item.review.indication in at_start.indications
     for threshold in rules_.thresholds:
         if count < threshold.below:
             return [
                 emit(
                     "lab-neutropenia",
-                    threshold.source,
-                    indicator=threshold.indicator,
+                    at_start.source if cycle_start else threshold.source,
+                    indicator=at_start.indicator if cycle_start else threshold.indicator,
                     count=format_number(count),
                     below=format_number(threshold.below),
                     grade=threshold.grade,

@@ -1,8 +1,10 @@
 """Pregnancy-status check (card topic `pregnancy-status`; label §5 embryo-fetal toxicity, §8).
 
 For females of reproductive potential: a positive result with no later negative one is critical in
-any cycle; before cycle 1 a recent negative result must be on file (else a warning with an hCG
-order to accept); later cycles get a reminder; contraception and lactation are always reminded.
+any cycle; before cycle 1 a negative result must be on file within the window (local policy) before
+the first infusion of cycle 1 (else a warning with an hCG order to accept); later cycles get a
+reminder. Day-8 and bag-change orders inside a cycle already begun get neither. Contraception is
+reminded once per course, with the first order of cycle 1; breastfeeding whenever it is charted.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from cds.checks import Check, CheckInput
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import PregnancyRules
+from cds.orders import cycle_of, earlier_blinatumomab_orders
 from cds.patient import ObservationFact
 from cds.pregnancy_conditions import current_pregnancy
 from cds.suggestions import hcg_test_order
@@ -136,6 +139,8 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                 break  # newest first: an older result changes nothing below (and stays unread)
     findings: list[Emission] = []
     cycle = item.review.cycle
+    # a day-8 or bag-change order of a cycle already begun: the status was due at its start
+    inside_cycle = cycle is not None and item.review.cycle_day > 1
     if dated and dated[0][1] == "positive":
         when, _, fact = dated[0]
         findings.append(
@@ -148,8 +153,11 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
         )
     elif (problem := _pregnancy_on_problem_list(item, knowledge, settings, dated)) is not None:
         findings.append(problem)
+    elif inside_cycle:
+        pass
     elif cycle in (None, 1) or settings.test_before_every_cycle:
-        earliest = start - timedelta(hours=settings.negative_result_valid_hours)
+        anchor = _cycle_one_start(item, knowledge) if cycle == 1 else start
+        earliest = anchor - timedelta(hours=settings.negative_result_valid_hours)
         recent = [entry for entry in dated if entry[1] == "negative" and entry[0] >= earliest]
         if not recent:
             last = next((e for e in dated if e[1] == "negative"), None)
@@ -186,14 +194,25 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                 hours=settings.contraception_hours_after_last_dose,
             )
         )
-    findings.append(
-        emit(
-            "pregnancy-contraception-reminder",
-            settings.contraception_source,
-            hours=settings.contraception_hours_after_last_dose,
+    if cycle in (None, 1) and item.review.cycle_day == 1:  # once per course, with cycle 1
+        findings.append(
+            emit(
+                "pregnancy-contraception-reminder",
+                settings.contraception_source,
+                hours=settings.contraception_hours_after_last_dose,
+            )
         )
-    )
     return findings
+
+
+def _cycle_one_start(item: CheckInput, knowledge: Knowledge) -> datetime:
+    """The first infusion of cycle 1 on file (this order's start when none is earlier)."""
+    starts = [
+        begun
+        for order in earlier_blinatumomab_orders(item.patient, knowledge, item.review.order)
+        if cycle_of(order) == 1 and (begun := order.first_start()) is not None
+    ]
+    return min([*starts, item.review.start])
 
 
 def _pregnancy_on_problem_list(

@@ -1,18 +1,24 @@
 """Premedication check (card topic `premedication`; label §2.2-2.5).
 
 At signing, the glucocorticoid for the order's FIRST dose must be ordered: in the same draft orders,
-or as an active order timed for it. Missing or too low is a warning with the right dexamethasone
-order to accept; the day-8 step-up inside the same order is an info reminder.
+or as an active order timed for it. It is read as written (`cds.corticosteroids`): any steroid of
+the equivalence table for adults (dexamethasone only for children), in mg, mg/m² (with the BSA) or
+mL (with the coded product's strength). Missing -> a warning with the right dexamethasone order to
+add; too low -> a warning that offers to replace the low order; a dose that cannot be read -> a
+warning that says why (never counted as 0 mg). The day-8 step-up inside the same order is an info
+reminder, only for a schedule that has a step-up (R/R cycle 1).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from cds import units
+from cds import corticosteroids
 from cds.checks import Check, CheckInput
+from cds.corticosteroids import SteroidDose
 from cds.dosing import latest_measurement, mosteller_bsa
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
@@ -23,20 +29,32 @@ from cds.suggestions import dexamethasone_order, hours_text
 from cds.units import format_number
 
 TOPIC = "premedication"
-_PREMEDICATION = ("event", "required", "who", "bsa", "medications")
+_PREMEDICATION = ("event", "required", "suggested", "who", "bsa", "medications")
 FINDINGS: Declarations = {
     "premedication-age-unknown": declare("warning"),
-    "premedication-step-up-reminder": declare("info", "mg"),
+    "premedication-step-up-reminder": declare("info", "dose"),
     "premedication-missing": declare("warning", *_PREMEDICATION),
-    "premedication-low-dose": declare("warning", *_PREMEDICATION, "ordered"),
+    "premedication-low-dose": declare("warning", *_PREMEDICATION, "ordered", "written"),
+    "premedication-dose-unreadable": declare("warning", *_PREMEDICATION, "orders"),
 }
+
+
+def has_step_up(knowledge: Knowledge, indication: str | None, cycle: int | None) -> bool:
+    """Whether the order's schedule steps the dose up (R/R cycle 1); unknown indication or
+    cycle: whether any schedule still possible does."""
+    return any(
+        len(s.steps) > 1
+        for s in knowledge.dose.schedules
+        if (indication is None or s.indication == indication)
+        and (cycle is None or s.cycles.contains(cycle))
+    )
 
 
 def _first_event(
     item: CheckInput, settings: PremedicationRules, knowledge: Knowledge
 ) -> Event | None:
     """The event the order's first dose is: a restart (after an interruption, or after a toxicity
-    per restarts.yaml), a cycle start, or the R/R day-8 step-up."""
+    per restarts.yaml), a cycle start, or the day-8 step-up of a schedule that has one."""
     order = item.review.order
     resumed = item.review.resumption  # a restart after >= 4 h: premedicate as at a cycle start
     if resumed is not None and resumed.needs_restart_premedication:
@@ -47,36 +65,27 @@ def _first_event(
         return "restart"
     if item.review.cycle_day == 1:
         return "cycle-start"
-    if item.review.cycle_day == settings.step_up_day and item.review.cycle in (1, None):
+    if item.review.cycle_day == settings.step_up_day and has_step_up(
+        knowledge, item.review.indication, item.review.cycle
+    ):
         return "step-up"
     return None
 
 
-def _dexamethasone_equivalent(
-    order: MedicationOrder, knowledge: Knowledge, settings: PremedicationRules, children: bool
-) -> Decimal | None:
-    """mg of dexamethasone-equivalent in one premedication order (None: not a counted drug)."""
-    drugs: list[Literal["dexamethasone", "prednisone"]] = (
-        ["dexamethasone"] if children else ["dexamethasone", "prednisone"]
-    )
-    drug = next(
-        (d for d in drugs if order.matches(knowledge.codes_of(d), knowledge.text_patterns(d))), None
-    )
-    if drug is None:
-        return None
-    for dosage in order.dosages:
-        if dosage.amount is not None and dosage.unit:
-            try:
-                return units.convert(dosage.amount, dosage.unit, "mg") * settings.equivalence[drug]
-            except units.UnitError:
-                continue
-    return Decimal(0)
+@dataclass(frozen=True)
+class Premedication:
+    """A counted premedication order and its dose as written."""
+
+    order: MedicationOrder
+    dose: SteroidDose
 
 
-def _ordered_mg(
-    item: CheckInput, knowledge: Knowledge, settings: PremedicationRules, children: bool
-) -> Decimal | None:
-    """The largest counted premedication ordered for the first dose (None: none found)."""
+def _premedications(
+    item: CheckInput, knowledge: Knowledge, bsa: Decimal | None, children: bool
+) -> list[Premedication]:
+    """The counted glucocorticoid orders for the first dose: in the draft orders, or active and
+    timed within the (local-policy) window before the start."""
+    settings = knowledge.premedication
     start = item.review.start
     earliest = start - timedelta(hours=settings.timed_within_hours_before)
     candidates = [o for o in item.draft_orders if o.resource != item.review.order.resource]
@@ -84,21 +93,60 @@ def _ordered_mg(
         when = order.first_start()
         if order.status in ("active", "on-hold") and when is not None and earliest <= when <= start:
             candidates.append(order)
-    amounts = [
-        a
-        for o in candidates
-        if (a := _dexamethasone_equivalent(o, knowledge, settings, children)) is not None
+    return _counted(candidates, knowledge, bsa, children)
+
+
+def _step_up_premedicated(item: CheckInput, knowledge: Knowledge, children: bool) -> bool:
+    """Whether a glucocorticoid is already ordered (draft or active) for the day-8 step-up: timed
+    within the window before it. Then the reminder has nothing to remind."""
+    settings = knowledge.premedication
+    step_up = item.review.start + timedelta(days=settings.step_up_day - 1)
+    earliest = step_up - timedelta(hours=settings.timed_within_hours_before)
+    timed = [
+        o
+        for o in (*item.draft_orders, *item.patient.medication_orders)
+        if o.status in ("draft", "active", "on-hold")
+        and (when := o.first_start()) is not None
+        and earliest <= when <= step_up
     ]
-    return max(amounts, default=None)
+    return bool(_counted(timed, knowledge, _bsa(item, knowledge), children))
 
 
-def _child_bsa(item: CheckInput, knowledge: Knowledge) -> Decimal | None:
+def _counted(
+    candidates: list[MedicationOrder], knowledge: Knowledge, bsa: Decimal | None, children: bool
+) -> list[Premedication]:
+    found = []
+    for order in candidates:
+        dose = corticosteroids.order_dose(order, bsa, knowledge.corticosteroids)
+        if dose is not None and (not children or dose.drug == "dexamethasone"):
+            found.append(Premedication(order, dose))
+    return found
+
+
+def _written(premedication: Premedication) -> str:
+    """The order as written, e.g. "methylprednisolone 40 mg"."""
+    dosages = premedication.order.ordered_dosages()
+    first = dosages[0] if dosages else None
+    amount = (
+        f" {format_number(first.amount)} {first.unit}"
+        if first is not None and first.amount is not None and first.unit
+        else ""
+    )
+    return f"{premedication.dose.drug}{amount}"
+
+
+def _bsa(item: CheckInput, knowledge: Knowledge) -> Decimal | None:
+    """The BSA sent, else Mosteller's from the latest weight and height (None: unknown)."""
     sent = latest_measurement(item.patient, knowledge, "body_surface_area", "m2")
     if sent is not None:
         return sent.value
     weight = latest_measurement(item.patient, knowledge, "body_weight", "kg")
     height = latest_measurement(item.patient, knowledge, "body_height", "cm")
     return mosteller_bsa(height.value, weight.value) if weight and height else None
+
+
+def _mg(amount: Decimal) -> str:
+    return f"{format_number(amount, '0.1')} mg"
 
 
 def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
@@ -110,75 +158,96 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
     children = age < settings.adult_age_years
     findings: list[Emission] = []
     event = _first_event(item, settings, knowledge)
-    bsa: Decimal | None = None
+    bsa = _bsa(item, knowledge)
+    required: Decimal | None
+    suggested: Decimal | None
     if children:
         child = settings.children
         in_scope = review.cycle is None or review.cycle in child.cycles
         events, source = (child.events if in_scope else []), child.source
-        bsa = _child_bsa(item, knowledge)
         required = (
             min(child.mg_per_m2 * bsa, child.max_mg).quantize(Decimal("0.1")) if bsa else None
         )
+        suggested = required
     else:
         adult = settings.adults[review.indication or "unknown"]  # type: ignore[index]
         events, source, required = adult.events, adult.source, adult.mg
-    rr_or_unknown = review.indication in ("relapsed-refractory", None)
+        example = knowledge.corticosteroids.label_example.dexamethasone_mg
+        suggested = max(required, example) if adult.suggest_label_example else required
+    # the phrase a card says, unit included: "20 mg", or "5 mg/m² (max 20 mg)" without a BSA
+    dose_text = _mg(required) if required is not None else settings.children.dose_text
     if (
         event == "cycle-start"
         and "step-up" in events
-        and rr_or_unknown
-        and review.cycle in (1, None)
+        and has_step_up(knowledge, review.indication, review.cycle)
         and len(review.order.dosages) > 1
+        and not _step_up_premedicated(item, knowledge, children)
     ):
-        findings.append(
-            emit(
-                "premedication-step-up-reminder",
-                source,
-                mg=format_number(required, "0.1") if required else settings.children.dose_text,
-            )
-        )
+        findings.append(emit("premedication-step-up-reminder", source, dose=dose_text))
     if event is None or event not in events:
         return findings
-    ordered = _ordered_mg(item, knowledge, settings, children)
+    found = _premedications(item, knowledge, bsa, children)
     values: dict[str, Any] = {
         "event": {
             "cycle-start": "the first dose of the cycle",
             "step-up": f"the day-{settings.step_up_day} step-up dose",
             "restart": "the restart after an interruption",
         }[event],
-        "required": format_number(required, "0.1")
-        if required is not None
-        else settings.children.dose_text,
+        "required": dose_text,
+        "suggested": _mg(suggested) if suggested is not None else dose_text,
         "who": f"child {age} years" if children else "adult",
         "bsa": f"{format_number(bsa, '0.1')} m²" if bsa else "unknown",
         "medications": "could not be read: " + item.patient.unavailable["medications"]
         if "medications" in item.patient.unavailable
         else "read",
     }
-    action: tuple[ProposedAction, ...] = ()
-    if required is not None:
+    readable = [p for p in found if p.dose.dexamethasone_mg is not None]
+    unreadable = [p for p in found if p.dose.unreadable is not None]
+    enough = None if required is None else required * (1 - settings.tolerance_below_percent / 100)
+    best = max(readable, key=lambda p: p.dose.dexamethasone_mg or 0, default=None)
+    best_mg = best.dose.dexamethasone_mg if best is not None else None
+    if best_mg is not None and (enough is None or best_mg >= enough):
+        return findings  # enough as written (or a child's requirement unknown: counted as given)
+
+    def offer(replacing: MedicationOrder | None) -> tuple[ProposedAction, ...]:
+        if suggested is None:
+            return ()
         hours = settings.given_hours_before_start
-        dose_text = f"dexamethasone {format_number(required, '0.1')} mg IV"
         resource = dexamethasone_order(
-            knowledge, item.patient.patient_id, required, hours, review.start, item.now
+            knowledge, item.patient.patient_id, suggested, hours, review.start, item.now
         )
-        action = (
+        text = f"dexamethasone {_mg(suggested)} IV {hours_text(hours)} before"
+        if replacing is None:
+            return (ProposedAction("create", f"Order {text}", resource),)
+        resource["id"] = replacing.id
+        return (
             ProposedAction(
-                "create",
-                f"Order {dose_text} {hours_text(hours)} before",
-                resource,
+                "update", f"Replace {replacing.resource} with {text}", resource, replacing.resource
             ),
         )
-    if ordered is None:
-        findings.append(emit("premedication-missing", source, actions=action, **values))
-    elif required is not None and ordered < required * (1 - settings.tolerance_below_percent / 100):
+
+    if unreadable:
+        findings.append(
+            emit(
+                "premedication-dose-unreadable",
+                knowledge.corticosteroids.factor_source,
+                **values,
+                orders="; ".join(
+                    f"{_written(p)} (`{p.order.resource}`): {p.dose.unreadable}" for p in unreadable
+                ),
+            )
+        )
+    elif best is None or best_mg is None:
+        findings.append(emit("premedication-missing", source, actions=offer(None), **values))
+    else:
         findings.append(
             emit(
                 "premedication-low-dose",
                 settings.tolerance_source,
-                actions=action,
+                actions=offer(best.order),
                 **values,
-                ordered=format_number(ordered, "0.1"),
+                ordered=_mg(best_mg),
+                written=_written(best),
             )
         )
     return findings

@@ -59,6 +59,8 @@ def observation_codes(knowledge: Knowledge) -> frozenset[Code]:
     codes: set[Code] = set()
     for name in OBSERVATION_VALUE_SETS:
         codes |= knowledge.codes_of(name)
+    # the B-cell counts that document immune recovery before a live vaccine (local policy)
+    codes |= knowledge.b_cell_recovery_codes()
     return frozenset(codes)
 
 

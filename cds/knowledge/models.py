@@ -222,6 +222,9 @@ class LiverRules(StrictModel):
     current_within_days: int = Field(gt=0)
     hold_rules: list[HoldRule] = Field(min_length=1)
     critical_when_starting_a_cycle: bool
+    # Before the first blinatumomab dose the hold rule (rises during treatment) does not apply:
+    # values above the limits are a warning to confirm before starting.
+    before_first_dose_source: str
     default_uln: dict[str, list[Limit]]
     default_uln_source: str
     baseline_window_days: int = Field(gt=0)
@@ -243,12 +246,22 @@ class NeutrophilThreshold(StrictModel):
     source: str
 
 
+class CycleStartNeutrophils(StrictModel):
+    """At a cycle start of these indications a low count is at most `indicator` (the disease,
+    not the drug, explains it); during treatment the thresholds apply."""
+
+    indications: list[Literal["mrd-positive", "relapsed-refractory", "consolidation"]]
+    indicator: Literal["info", "warning"]
+    source: str
+
+
 class NeutrophilRules(StrictModel):
     value_set: str
     unit: str
     current_within_days: int = Field(gt=0)
     thresholds: list[NeutrophilThreshold] = Field(min_length=1)
     action_source: str
+    at_cycle_start: CycleStartNeutrophils
 
     @model_validator(mode="after")
     def _lowest_first(self) -> NeutrophilRules:
@@ -339,6 +352,8 @@ class AdultRule(StrictModel):
     mg: Decimal
     events: list[Event]
     source: str
+    # the order offered is the label's example (dexamethasone 16 mg), not the threshold
+    suggest_label_example: bool = False
 
 
 class ChildRule(StrictModel):
@@ -360,8 +375,6 @@ class PremedicationRules(RuleFile):
 
     adult_age_years: int
     adult_age_source: str
-    equivalence: dict[Literal["dexamethasone", "prednisone"], Decimal]
-    equivalence_source: str
     tolerance_below_percent: Decimal
     tolerance_source: str
     timed_within_hours_before: int
@@ -580,6 +593,7 @@ class Recovery(StrictModel):
     min_months_after_last_dose: int = Field(ge=0)
     b_cell_threshold_per_mm3: Decimal = Field(gt=0)
     loinc: list[str]
+    unit: str = "/uL"  # the UCUM unit of the threshold (cells/mm³ = cells/µL)
     source: str
 
 
@@ -791,6 +805,11 @@ class Knowledge(StrictModel):
     def codes_of(self, value_set: str) -> frozenset[tuple[str, str]]:
         """(system URI, code) pairs of a value set; KeyError names a set the files lack."""
         return self._code_index[value_set]
+
+    def b_cell_recovery_codes(self) -> frozenset[tuple[str, str]]:
+        """The LOINC codes of the B-cell counts that document immune recovery (local policy)."""
+        loinc = self.codes.systems["loinc"]
+        return frozenset((loinc, code) for code in self.vaccines_after_treatment.recovery.loinc)
 
     def text_patterns(self, value_set: str) -> tuple[str, ...]:
         return tuple(t.lower() for t in self.codes.value_sets[value_set].match_text)

@@ -21,6 +21,7 @@ from tests.fixtures_util import (
     dexamethasone_order,
     findings_of_topic,
     height,
+    in_encounter,
     liver_panel,
     order_sign,
     patient,
@@ -117,6 +118,24 @@ def test_hospitalization_golden_matrix(
 ) -> None:
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
     assert findings_of_topic(body, TOPIC) == expected, [c["summary"] for c in body["cards"]]
+
+
+CONTEXT_ENCOUNTER: dict[str, tuple[str, list[Expected]]] = {
+    "R/R cycle 1 day 1, the hook's encounter is an inpatient stay (IMP) -> silent": ("IMP", []),
+    "R/R cycle 1 day 1, the hook's encounter is acute inpatient (ACUTE) -> silent": ("ACUTE", []),
+    "R/R cycle 1 day 1, the hook's encounter is ambulatory (AMB) -> info": ("AMB", [RECOMMENDED]),
+}
+
+
+@pytest.mark.parametrize(
+    ("encounter_class", "expected"), CONTEXT_ENCOUNTER.values(), ids=CONTEXT_ENCOUNTER.keys()
+)
+def test_the_hooks_encounter_says_whether_the_patient_is_an_inpatient(
+    client: FlaskClient, encounter_class: str, expected: list[Expected]
+) -> None:
+    request = in_encounter(order_sign(chart()), encounter_class)
+    body = client.post(SIGN, json=request).get_json()
+    assert findings_of_topic(body, TOPIC) == expected
 
 
 def test_the_card_says_how_many_days_for_which_cycle(client: FlaskClient) -> None:

@@ -1,7 +1,8 @@
 """Lab monitoring (label §2.5, §5 hepatotoxicity; labs.yaml): ALT or AST > 5 × ULN or total
-bilirubin > 3 × ULN -> hold (critical when the order starts a cycle, else warning); no liver panel
-in the 14 days before cycle 1 -> warning; a low neutrophil count -> info (grade 3) or warning
-(grade 4). Normal, current results -> silence."""
+bilirubin > 3 × ULN -> hold during treatment (critical when the order starts a cycle, else
+warning), before the first dose a warning to confirm; no liver panel in the 14 days before cycle 1
+-> warning; a low neutrophil count -> info (grade 3, or any grade at an R/R cycle start) or warning
+(grade 4 during treatment). Normal, current results -> silence."""
 
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ def chart(*labs: dict[str, Any], cycle: int = 1, day8: bool = False) -> dict[str
 # The cards of the golden matrix: (topic, indicator, finding code).
 LIVER_BASELINE_MISSING = ("lab-monitoring", "warning", "lab-liver-baseline-missing")
 LIVER_HOLD_CRITICAL = ("lab-monitoring", "critical", "lab-liver-hold")
+LIVER_HIGH_BEFORE_START = ("lab-monitoring", "warning", "lab-liver-high-before-start")
 LIVER_HOLD_WARNING = ("lab-monitoring", "warning", "lab-liver-hold")
 NEUTROPENIA_WARNING = ("lab-monitoring", "warning", "lab-neutropenia")
 NEUTROPENIA_INFO = ("lab-monitoring", "info", "lab-neutropenia")
@@ -75,21 +77,21 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(*liver_panel(PID)),
         [],
     ),
-    "c1 day 1, ALT 250 U/L (ULN 41, 6.1 x) -> critical hold": (
+    "c1 day 1 (first dose), ALT 250 U/L (ULN 41, 6.1 x) -> warning: confirm before starting": (
         chart(*liver_panel(PID, alt=250)),
-        [LIVER_HOLD_CRITICAL],
+        [LIVER_HIGH_BEFORE_START],
     ),
     "c1 day 1, ALT 200 U/L (4.9 x ULN 41) -> silent": (
         chart(*liver_panel(PID, alt=200)),
         [],
     ),
-    "c1 day 1, AST 205 U/L (5.1 x ULN 40) -> critical hold": (
+    "c1 day 1 (first dose), AST 205 U/L (5.1 x ULN 40) -> warning: confirm before starting": (
         chart(*liver_panel(PID, ast=205)),
-        [LIVER_HOLD_CRITICAL],
+        [LIVER_HIGH_BEFORE_START],
     ),
-    "c1 day 1, bilirubin 3.7 mg/dL (3.1 x ULN 1.2) -> critical hold": (
+    "c1 day 1 (first dose), bilirubin 3.7 mg/dL (3.1 x ULN 1.2) -> warning: confirm": (
         chart(*liver_panel(PID, bilirubin=3.7)),
-        [LIVER_HOLD_CRITICAL],
+        [LIVER_HIGH_BEFORE_START],
     ),
     "c1 day 1, bilirubin 3.5 mg/dL (2.9 x ULN) -> silent": (
         chart(*liver_panel(PID, bilirubin=3.5)),
@@ -103,20 +105,20 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(*liver_panel(PID, alt=300), cycle=2),
         [LIVER_HOLD_CRITICAL],
     ),
-    "c1 day 1, ALT 250 U/L with no reference range -> critical on the default ULN 40": (
+    "c1 day 1, ALT 250 U/L with no reference range -> warning on the default ULN 40": (
         chart(*liver_panel(PID, alt=250, ranges=False)),
-        [LIVER_HOLD_CRITICAL],
+        [LIVER_HIGH_BEFORE_START],
     ),
     "c1 day 1, ALT 180 U/L with no range (4.5 x default 40) -> silent": (
         chart(*liver_panel(PID, alt=180, ranges=False)),
         [],
     ),
-    "c1 day 1, bilirubin 70 umol/L without range (3.3 x default 21) -> critical": (
+    "c1 day 1, bilirubin 70 umol/L without range (3.3 x default 21) -> warning": (
         chart(
             *liver_panel(PID, bilirubin=None),
             lab(PID, "bili-si", "1975-2", "Bilirubin.total", 70, "umol/L"),
         ),
-        [LIVER_HOLD_CRITICAL],
+        [LIVER_HIGH_BEFORE_START],
     ),
     "c1 day 1, ALT 400 U/L taken 10 days ago (not current) with a normal panel -> silent": (
         chart(
@@ -145,12 +147,12 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(cycle=2),
         [],
     ),
-    "c1 day 1, ALT in [IU]/L 260 without range -> critical (IU/L taken as U/L)": (
+    "c1 day 1, ALT in [IU]/L 260 without range -> warning (IU/L taken as U/L)": (
         chart(
             *liver_panel(PID, alt=None),
             lab(PID, "alt-iu", "1742-6", "ALT", 260, "[IU]/L"),
         ),
-        [LIVER_HOLD_CRITICAL],
+        [LIVER_HIGH_BEFORE_START],
     ),
     "c1 day 1, ALT in an unknown unit -> warning: could not check it": (
         chart(
@@ -159,9 +161,17 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [RESULT_UNREADABLE],
     ),
-    "ANC 0.3 x10^9/L (grade 4) -> warning": (
-        chart(*liver_panel(PID), neutrophils(PID, 0.3)),
+    "R/R c1 day-8 bag, ANC 0.3 x10^9/L (grade 4, during treatment) -> warning": (
+        chart(*liver_panel(PID), neutrophils(PID, 0.3), day8=True),
         [NEUTROPENIA_WARNING],
+    ),
+    "R/R c1 day 1, ANC 0.3 x10^9/L (grade 4 at the cycle start) -> info": (
+        chart(*liver_panel(PID), neutrophils(PID, 0.3)),
+        [NEUTROPENIA_INFO],
+    ),
+    "R/R c2 day 1, ANC 0.3 x10^9/L (a cycle start) -> info": (
+        chart(*liver_panel(PID), neutrophils(PID, 0.3), cycle=2),
+        [NEUTROPENIA_INFO],
     ),
     "ANC 800 /uL (0.8 x10^9/L, grade 3) -> info": (
         chart(*liver_panel(PID), neutrophils(PID, 800, "/uL")),
@@ -175,9 +185,13 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(*liver_panel(PID), neutrophils(PID, 0.3, when="2026-02-09T07:00:00+00:00")),
         [],
     ),
-    "ALT 300 and ANC 0.4 -> critical hold and a neutropenia warning": (
+    "c1 day 1, ALT 300 and ANC 0.4 -> confirm-before-start warning and a neutropenia info": (
         chart(*liver_panel(PID, alt=300), neutrophils(PID, 0.4)),
-        [LIVER_HOLD_CRITICAL, NEUTROPENIA_WARNING],
+        [LIVER_HIGH_BEFORE_START, NEUTROPENIA_INFO],
+    ),
+    "c1 day-8 bag, ALT 300 and ANC 0.4 -> warning hold and a neutropenia warning": (
+        chart(*liver_panel(PID, alt=300), neutrophils(PID, 0.4), day8=True),
+        [LIVER_HOLD_WARNING, NEUTROPENIA_WARNING],
     ),
 }
 
@@ -193,8 +207,10 @@ def test_lab_monitoring_golden_matrix(
 def test_the_hold_card_names_the_result_its_limit_and_where_the_uln_came_from(
     client: FlaskClient,
 ) -> None:
-    body = client.post(SIGN, json=order_sign(chart(*liver_panel(PID, alt=250)))).get_json()
+    request = order_sign(chart(*liver_panel(PID, alt=250), cycle=2))
+    body = client.post(SIGN, json=request).get_json()
     [card] = [c for c in body["cards"] if c["source"]["topic"]["code"] == TOPIC]
+    assert card["indicator"] == "critical"
     assert card["summary"].startswith("ALT 250 U/L is 6.1 × ULN")
     assert "the laboratory's range" in card["detail"]
     assert card["source"]["url"].endswith("#S2.5")

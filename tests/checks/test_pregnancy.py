@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,23 @@ EARLIER_CYCLE = blinatumomab_order(
     status="completed",
     authored="2026-01-05T08:00:00+00:00",
 )
+
+
+def cycle_1_began(days_ago: int) -> dict[str, Any]:
+    """The earlier bag of this cycle 1, begun `days_ago` days before this order's start."""
+    began = datetime(2026, 3, 2, 10, tzinfo=UTC) - timedelta(days=days_ago)
+    return blinatumomab_order(
+        PID,
+        [Step(9, days=days_ago)],
+        oid="blin-c1-first-bag",
+        cycle=1,
+        start=began.isoformat(),
+        status="completed",
+        authored=began.isoformat(),
+    )
+
+
+CYCLE_1_WEEK_1 = cycle_1_began(days_ago=7)
 
 
 def lab(
@@ -200,13 +218,43 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [CONTRACEPTION_REMINDER, STATUS_UNKNOWN],
     ),
-    "cycle 3 -> info reminders": (
+    "cycle 3 -> test reminder (contraception was reminded with cycle 1)": (
         chart(cycle=3, history=[EARLIER_CYCLE]),
-        [CONTRACEPTION_REMINDER, TEST_REMINDER],
+        [TEST_REMINDER],
     ),
     "cycle 3 with an old positive never followed by a negative -> critical": (
         chart(urine_hcg("2025-12-20T09:00:00+00:00", "positive"), cycle=3, history=[EARLIER_CYCLE]),
-        [POSITIVE, CONTRACEPTION_REMINDER],
+        [POSITIVE],
+    ),
+    "cycle 1 day-8 step-up bag, negative hCG 2 days before cycle 1 began -> silent": (
+        chart(urine_hcg("2026-02-21T09:00:00+00:00", "negative"), history=[CYCLE_1_WEEK_1]),
+        [],
+    ),
+    "cycle 1 day-8 step-up bag, no test on file -> silent (due at the cycle start)": (
+        chart(history=[CYCLE_1_WEEK_1]),
+        [],
+    ),
+    "cycle 1 begun 01:00 today, this bag at 10:00; hCG 7 days before the first bag -> counts": (
+        chart(
+            urine_hcg("2026-02-23T05:00:00+00:00", "negative"),
+            history=[
+                blinatumomab_order(
+                    PID,
+                    [Step(9, days=1)],
+                    oid="blin-c1-first-bag",
+                    cycle=1,
+                    start="2026-03-02T01:00:00+00:00",
+                    status="stopped",
+                    authored="2026-03-01T22:00:00+00:00",
+                )
+            ],
+        ),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "cycle 1 day-3 bag change -> silent": (chart(history=[cycle_1_began(days_ago=2)]), []),
+    "cycle 1 day-8 bag with a positive result since -> critical all the same": (
+        chart(urine_hcg("2026-02-27T09:00:00+00:00", "positive"), history=[CYCLE_1_WEEK_1]),
+        [POSITIVE],
     ),
     "62-year-old woman -> silent": (chart(born="1964-01-10"), []),
     "11-year-old girl -> silent": (chart(born="2014-08-01"), []),
@@ -307,7 +355,7 @@ def test_the_result_window_is_data(tmp_path: Path) -> None:
 def test_a_test_before_every_cycle_is_a_setting(tmp_path: Path) -> None:
     cycle3 = chart(cycle=3, history=[EARLIER_CYCLE])
     engine = _engine_with(tmp_path, lambda d: d.update(test_before_every_cycle=True))
-    assert _findings(engine, cycle3) == [CONTRACEPTION_REMINDER, STATUS_UNKNOWN]
+    assert _findings(engine, cycle3) == [STATUS_UNKNOWN]  # contraception was reminded with cycle 1
 
 
 def test_a_window_under_72_hours_is_refused(tmp_path: Path) -> None:

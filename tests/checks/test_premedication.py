@@ -93,6 +93,29 @@ AGE_UNKNOWN = ("premedication", "warning", "premedication-age-unknown")
 LOW_DOSE = ("premedication", "warning", "premedication-low-dose")
 MISSING = ("premedication", "warning", "premedication-missing")
 STEP_UP_REMINDER = ("premedication", "info", "premedication-step-up-reminder")
+UNREADABLE = ("premedication", "warning", "premedication-dose-unreadable")
+DAY_8_DEXAMETHASONE = dexamethasone_order(
+    PID, 20, oid="dexamethasone-day-8", when="2026-03-09T09:00:00+00:00"
+)
+
+
+def steroid_order(name: str, rxcui: str, amount: float, unit: str) -> dict[str, Any]:
+    """A premedication order as written: any glucocorticoid, any unit."""
+    order = dexamethasone_order(PID, oid="steroid-premed")
+    order["medicationCodeableConcept"] = {
+        "coding": [{"system": RXNORM, "code": rxcui, "display": name}],
+        "text": name,
+    }
+    dosage = order["dosageInstruction"][0]
+    dosage["text"] = f"{name} {amount} {unit} IV 1 hour before blinatumomab"
+    dosage["doseAndRate"][0]["doseQuantity"] = {
+        "value": amount,
+        "unit": unit,
+        "system": "http://unitsofmeasure.org",
+        "code": unit,
+    }
+    return order
+
 
 SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "adult R/R c1 with dexamethasone 20 mg -> only the day-8 reminder": (
@@ -100,6 +123,52 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         [STEP_UP_REMINDER],
     ),
     "adult R/R c1 without premedication -> warning": (chart(), [STEP_UP_REMINDER, MISSING]),
+    "adult R/R c1 with dexamethasone 20 mg for day 1 and for the day-8 step-up -> silent": (
+        chart(dexamethasone_order(PID, 20), DAY_8_DEXAMETHASONE),
+        [],
+    ),
+    "adult R/R c1 methylprednisolone 125 mg IV (dexamethasone 23.4 mg equivalent) -> ok": (
+        chart(steroid_order("methylprednisolone", "6902", 125, "mg")),
+        [STEP_UP_REMINDER],
+    ),
+    "adult R/R c1 prednisolone 60 mg (dexamethasone 9 mg equivalent) -> low, replace it": (
+        chart(steroid_order("prednisolone", "8638", 60, "mg")),
+        [STEP_UP_REMINDER, LOW_DOSE],
+    ),
+    "adult R/R c1 dexamethasone 5 mL of the 4 mg/mL vial (product 1116927) -> ok (20 mg)": (
+        chart(steroid_order("dexamethasone 4 MG/ML Injectable Solution", "1116927", 5, "mL")),
+        [STEP_UP_REMINDER],
+    ),
+    "adult R/R c1 dexamethasone 5 mL, ingredient code only -> dose unreadable (not 0 mg)": (
+        chart(steroid_order("dexamethasone", "3264", 5, "mL")),
+        [STEP_UP_REMINDER, UNREADABLE],
+    ),
+    "adult R/R c1 dexamethasone 10 mg/m2 for 2.0 m2 -> ok (20 mg)": (
+        chart(steroid_order("dexamethasone", "3264", 10, "mg/m2"), kg=100, cm=144),
+        [STEP_UP_REMINDER],
+    ),
+    "child 8 y MRD c1 day-8 bag (no step-up in MRD) without premedication -> silent": (
+        chart(
+            born=CHILD_8,
+            kg=20,
+            cm=115,
+            indication="mrd-positive",
+            steps=[Step(15, unit="ug/m2/d", days=21)],
+            history=[
+                blinatumomab_order(
+                    PID,
+                    [Step(15, unit="ug/m2/d", days=7)],
+                    oid="blin-c1-week1",
+                    indication="mrd-positive",
+                    cycle=1,
+                    start="2026-02-23T10:00:00+00:00",
+                    status="active",
+                    authored="2026-02-23T08:00:00+00:00",
+                )
+            ],
+        ),
+        [],
+    ),
     "adult R/R c1 dexamethasone 16 mg (20% low) -> warning": (
         chart(dexamethasone_order(PID, 16)),
         [STEP_UP_REMINDER, LOW_DOSE],
@@ -246,6 +315,36 @@ def test_a_teenagers_premedication_scales_with_bsa_below_the_20_mg_cap(client: F
     resource = _suggested(client.post(SIGN, json=request).get_json())
     # Mosteller: sqrt(190 × 44 / 3600) = 1.524 m² -> 7.6 mg (the 20 mg cap binds only from 4 m²)
     assert resource["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 7.6
+
+
+def test_a_low_premedication_is_replaced_not_doubled(client: FlaskClient) -> None:
+    request = order_sign(chart(prednisone_order(50), indication="mrd-positive"))
+    body = client.post(SIGN, json=request).get_json()
+    [card] = [c for c in body["cards"] if c["source"]["topic"]["code"] == "premedication"]
+    [action] = card["suggestions"][0]["actions"]
+    assert action["type"] == "update"
+    assert action["resource"]["id"] == "prednisone-premed"
+    assert action["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] == {
+        "value": 16.0,  # MRD adult: the label's example, dexamethasone 16 mg
+        "unit": "mg",
+        "system": "http://unitsofmeasure.org",
+        "code": "mg",
+    }
+    assert card["summary"] == (
+        "Premedication too low for the first dose of the cycle: 7.5 mg dexamethasone-equivalent, "
+        "15 mg needed"
+    )
+
+
+def test_without_a_bsa_the_childs_dose_is_said_once_with_its_unit(client: FlaskClient) -> None:
+    chart_bundle = chart(born=CHILD_8, kg=20, cm=115, steps=[Step(5, unit="ug/m2/d", days=7)])
+    chart_bundle["entry"] = [
+        e for e in chart_bundle["entry"] if e["resource"].get("id") != "ht-1"
+    ]  # no height: BSA unknown
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    [card] = [c for c in body["cards"] if c["source"]["topic"]["code"] == "premedication"]
+    assert "(dexamethasone 5 mg/m² (max 20 mg))" in card["summary"]
+    assert "mg) mg" not in card["summary"] + card["detail"]
 
 
 def test_no_birth_date_is_a_warning(client: FlaskClient) -> None:

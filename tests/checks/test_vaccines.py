@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import responses
 import yaml
 from flask.testing import FlaskClient
 
 from cds.cards import CardRenderer
+from cds.checks.vaccines import check_vaccine_order, live_codes
 from cds.knowledge import KNOWLEDGE_DIR, load_knowledge
 from cds.services import Engine
 from cds.settings import Settings
-from tests.conftest import NOW, SIGN
+from tests.conftest import NOW, SELECT, SIGN
 from tests.fixtures_util import (
     Expected,
     Step,
@@ -25,6 +27,8 @@ from tests.fixtures_util import (
     dexamethasone_order,
     findings_of_topic,
     height,
+    lab,
+    order_select,
     order_sign,
     patient,
     weight,
@@ -185,6 +189,14 @@ def test_a_co_ordered_live_vaccine_comes_with_a_delete_suggestion(client: FlaskC
     }
 
 
+def test_a_vaccine_given_the_day_before_says_1_day(client: FlaskClient) -> None:
+    body = client.post(
+        SIGN, json=order_sign(chart(immunization("03", "MMR", "2026-03-01")))
+    ).get_json()
+    [card] = [c for c in body["cards"] if c["source"]["topic"]["code"] == "live-vaccine"]
+    assert "given 1 day before the blinatumomab start" in card["summary"]
+
+
 def test_no_immunizations_on_file_null_is_silence(client: FlaskClient) -> None:
     request = order_sign(chart())
     assert request["prefetch"]["immunizations"] is None
@@ -217,3 +229,197 @@ def test_the_nonreplicating_setting_is_data(tmp_path: Path) -> None:
         for c in cards
         if c.source.topic and c.source.topic.code == "live-vaccine"
     ] == [("live-vaccine", "critical")]
+
+
+# --- A live vaccine ordered on its own, after blinatumomab (issue 15 item 5) --------------------
+# The vaccine order is signed 2026-03-02 with no blinatumomab among the draft orders.
+
+
+def history_order(
+    start: str, days: int, *, cycle: int = 2, status: str = "completed", oid: str = "blin-last"
+) -> dict[str, Any]:
+    """An earlier blinatumomab order (R/R, `cycle`): 28 mcg/day from `start` for `days` days."""
+    return blinatumomab_order(
+        PID, [Step(28, days=days)], oid=oid, cycle=cycle, start=start, status=status, authored=start
+    )
+
+
+def b_cells(count: float, when: str, unit: str = "/uL") -> dict[str, Any]:
+    """A CD19+ B-cell count (LOINC 8116-6) as a flow-cytometry laboratory files it."""
+    return lab(PID, "cd19-1", "8116-6", "CD19 cells [#/volume] in Blood", count, unit, when=when)
+
+
+def vaccine_alone(
+    *chart_rest: dict[str, Any], order: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return bundle(
+        [
+            patient(PID, birth_date="2012-05-09"),
+            weight(PID, 38),
+            height(PID, 148),
+            order if order is not None else vaccine_order("03", "MMR"),
+            *chart_rest,
+        ]
+    )
+
+
+ORDERED_DURING = ("live-vaccine", "critical", "live-vaccine-ordered-during-treatment")
+BEFORE_RECOVERY = ("live-vaccine", "warning", "live-vaccine-before-immune-recovery")
+
+ALONE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
+    "MMR alone, last cycle ended 10 days ago (inside its 14-day interval) -> critical": (
+        vaccine_alone(history_order("2026-01-23T10:00:00+00:00", 28)),
+        [ORDERED_DURING],
+    ),
+    "MMR alone during an active cycle -> critical": (
+        vaccine_alone(history_order("2026-02-23T10:00:00+00:00", 28, status="active")),
+        [ORDERED_DURING],
+    ),
+    "MMR alone, cycle 6 ended 30 days ago (56-day interval of continued therapy) -> critical": (
+        vaccine_alone(history_order("2026-01-03T10:00:00+00:00", 28, cycle=6)),
+        [ORDERED_DURING],
+    ),
+    "MMR alone, last cycle ended 3 months ago, no B-cell count -> warning": (
+        vaccine_alone(history_order("2025-11-04T10:00:00+00:00", 28)),
+        [BEFORE_RECOVERY],
+    ),
+    "MMR alone, ended 8 months ago, CD19 150/uL 2 months ago -> silent (recovered)": (
+        vaccine_alone(
+            history_order("2025-06-03T10:00:00+00:00", 28),
+            b_cells(150, "2026-01-10T08:00:00+00:00"),
+        ),
+        [],
+    ),
+    "MMR alone, ended 8 months ago, CD19 12/uL -> warning (not recovered)": (
+        vaccine_alone(
+            history_order("2025-06-03T10:00:00+00:00", 28),
+            b_cells(12, "2026-01-10T08:00:00+00:00"),
+        ),
+        [BEFORE_RECOVERY],
+    ),
+    "MMR alone, CD19 0.15 x10^9/L in SI units -> silent (150 cells/uL)": (
+        vaccine_alone(
+            history_order("2025-06-03T10:00:00+00:00", 28),
+            b_cells(0.15, "2026-01-10T08:00:00+00:00", unit="10*9/L"),
+        ),
+        [],
+    ),
+    "MMR alone, CD19 150/uL only 1 month after the last infusion -> warning (too early)": (
+        vaccine_alone(
+            history_order("2025-11-04T10:00:00+00:00", 28),
+            b_cells(150, "2026-01-05T08:00:00+00:00"),
+        ),
+        [BEFORE_RECOVERY],
+    ),
+    "MMR alone, never given blinatumomab -> no card": (vaccine_alone(), []),
+    "MMR alone, the only blinatumomab order was cancelled -> no card": (
+        vaccine_alone(history_order("2026-02-01T10:00:00+00:00", 28, status="cancelled")),
+        [],
+    ),
+    "inactivated influenza alone during a cycle -> no card": (
+        vaccine_alone(
+            history_order("2026-02-23T10:00:00+00:00", 28, status="active"),
+            order=vaccine_order("141", "Influenza, seasonal, injectable"),
+        ),
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize(("chart_bundle", "expected"), ALONE.values(), ids=ALONE.keys())
+def test_a_live_vaccine_ordered_alone_after_blinatumomab(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
+) -> None:
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert findings_of_topic(body, "live-vaccine") == expected
+    if not expected:
+        assert body["cards"] == []  # a vaccine order for a patient never on blinatumomab: silence
+
+
+@pytest.mark.parametrize(("chart_bundle", "expected"), ALONE.values(), ids=ALONE.keys())
+def test_the_vaccine_alone_rules_as_pure_functions(
+    chart_bundle: dict[str, Any], expected: list[Expected]
+) -> None:
+    """The same table straight through `check_vaccine_order` (no HTTP)."""
+    knowledge = load_knowledge()
+    engine = Engine(Settings(dev_mode=True), knowledge, CardRenderer(knowledge), clock=lambda: NOW)
+    call = engine.parse("blinatumomab-order-sign", order_sign(chart_bundle))
+    drafts = engine.read_drafts(call, fetch=False)
+    reading = engine.read(call, drafts, fetch=False)
+    [order] = drafts.orders
+    if not order.matched_by_code(live_codes(knowledge, knowledge.vaccines)):
+        assert drafts.live_vaccines == () and expected == []  # not live: never checked alone
+        return
+    assert drafts.live_vaccines == (order,)
+    said = check_vaccine_order(order, reading.patient, knowledge, NOW)
+    assert sorted(("live-vaccine", str(e.indicator), e.code) for e in said) == expected
+
+
+def test_the_critical_card_offers_to_remove_the_vaccine_order(client: FlaskClient) -> None:
+    request = order_sign(vaccine_alone(history_order("2026-01-23T10:00:00+00:00", 28)))
+    [card] = client.post(SIGN, json=request).get_json()["cards"]
+    assert card["summary"].startswith("Live vaccine (MMR (measles")
+    assert card["summary"].endswith("ordered during blinatumomab treatment: not recommended")
+    assert "2026-02-20" in card["detail"] and "2026-03-06" in card["detail"]
+    [action] = card["suggestions"][0]["actions"]
+    assert action == {
+        "type": "delete",
+        "description": "Remove the live vaccine order",
+        "resourceId": "MedicationRequest/vaccine-order",
+    }
+
+
+def test_order_select_checks_only_the_selected_live_vaccine(client: FlaskClient) -> None:
+    chart_bundle = vaccine_alone(
+        history_order("2026-01-23T10:00:00+00:00", 28),
+        vaccine_order("141", "Influenza, seasonal, injectable", oid="flu-order"),
+    )
+    selected = client.post(
+        SELECT, json=order_select(chart_bundle, "MedicationRequest/vaccine-order")
+    ).get_json()
+    assert findings_of_topic(selected, "live-vaccine") == [ORDERED_DURING]
+    other = client.post(
+        SELECT, json=order_select(chart_bundle, "MedicationRequest/flu-order")
+    ).get_json()
+    assert other["cards"] == []
+
+
+def test_the_vaccine_alone_is_checked_from_the_fhir_server(client: FlaskClient) -> None:
+    """FHIR fallback: no prefetch; the chart is read from the EHR's FHIR server."""
+    request = order_sign(
+        vaccine_alone(
+            history_order("2025-06-03T10:00:00+00:00", 28),
+            b_cells(12, "2026-01-10T08:00:00+00:00"),
+        )
+    )
+    prefetched = request.pop("prefetch")
+    server = "https://ehr.example.org/fhir"
+    request |= {
+        "fhirServer": server,
+        "fhirAuthorization": {
+            "access_token": "token-abc",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "blinatumomab-cds",
+        },
+    }
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as fhir:
+        fhir.add(responses.GET, f"{server}/Patient/{PID}", json=prefetched["patient"])
+        for path, key in (
+            ("Observation", "observations"),
+            ("Immunization", "immunizations"),
+            ("MedicationRequest", "medications"),
+            ("Condition", "conditions"),
+        ):
+            found = prefetched[key] or {"resourceType": "Bundle", "entry": []}
+            fhir.add(responses.GET, f"{server}/{path}", json=found | {"type": "searchset"})
+        body = client.post(SIGN, json=request).get_json()
+        observation_query = next(c for c in fhir.calls if "/Observation" in c.request.url)
+    assert "8116-6" in str(observation_query.request.url)  # the B-cell count is asked for
+    assert findings_of_topic(body, "live-vaccine") == [BEFORE_RECOVERY]
+
+
+def test_discovery_says_a_live_vaccine_alone_is_checked(client: FlaskClient) -> None:
+    services = client.get("/cds-services").get_json()["services"]
+    assert all("live-vaccine order" in s["description"] for s in services)

@@ -52,30 +52,11 @@ def alerts(found: list[Card]) -> set[tuple[str, str]]:
     return {(topic, indicator) for topic, indicator, _ in found if indicator != "info"}
 
 
-# A service bug this cohort found, outside this branch's area (cds/checks/premedication.py):
-# children get a "premedication missing" warning on day 8 of an MRD-positive or consolidation
-# cycle 1, which has no step-up dose (label 2.2, 2.4; shared/clinical/blinatumomab.md, seed error
-# 7). Strict: once fixed, these patients pass and the mark must go.
-CHILD_DAY_8_WITHOUT_STEP_UP = pytest.mark.xfail(
-    strict=True, reason="false premedication warning: child, day 8 of a cycle with no step-up"
-)
-
-
-def known_bugs(patient: Cohort) -> list[pytest.MarkDecorator]:
-    if (
-        patient.age < 18
-        and (patient.cycle, patient.day) == (1, 8)
-        and patient.indication != "relapsed-refractory"
-    ):
-        return [CHILD_DAY_8_WITHOUT_STEP_UP]
-    return []
-
-
 def patients(quick: bool) -> list[Any]:
     first = 0 if quick else QUICK
     chosen = COHORT[:QUICK] if quick else COHORT[QUICK:]
     return [
-        pytest.param(p, id=f"{n:03d}", marks=known_bugs(p) + ([] if quick else [pytest.mark.slow]))
+        pytest.param(p, id=f"{n:03d}", marks=[] if quick else [pytest.mark.slow])
         for n, p in enumerate(chosen, start=first)
     ]
 
