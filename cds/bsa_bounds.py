@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Literal
 
 from cds.dosing import mosteller_bsa
-from cds.knowledge.label_rules import GrowthBand, GrowthBounds
+from cds.knowledge.models import GrowthBand, GrowthBounds
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from cds import units
-from cds.knowledge.label_rules import CorticosteroidRules, SteroidProduct
+from cds.knowledge.models import CorticosteroidRules, SteroidProduct
 from cds.patient import Code, MedicationOrder
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

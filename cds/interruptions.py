@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from cds.knowledge.label_rules import InterruptionRules
+from cds.knowledge.models import InterruptionRules
 
 DAY = timedelta(days=1)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cds.knowledge import Knowledge
-from cds.knowledge.label_rules import ProblemListRules
+from cds.knowledge.models import ProblemListRules
 from cds.patient import ConditionFact
 
 

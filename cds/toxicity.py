@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from cds.knowledge.label_rules import ToxicityKind, ToxicityRules
+from cds.knowledge.models import ToxicityKind, ToxicityRules
 from cds.patient import Code, ConditionFact
 
 Action = Literal["discontinue", "restart-reduced", "confirm", "none"]

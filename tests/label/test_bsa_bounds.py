@@ -9,9 +9,8 @@ import pytest
 from cds.bsa_bounds import bsa_bounds, judge_per_m2_dose
 from cds.dosing import mosteller_bsa
 from cds.knowledge import load_knowledge
-from cds.knowledge.label_rules import growth_bounds
 
-RULES = growth_bounds(load_knowledge())
+RULES = load_knowledge().growth_bounds
 TEN = Decimal(10)
 
 CASES = [

@@ -8,9 +8,8 @@ import pytest
 
 from cds.corticosteroids import RXNORM, identify, normalise
 from cds.knowledge import load_knowledge
-from cds.knowledge.label_rules import corticosteroid_rules
 
-RULES = corticosteroid_rules(load_knowledge())
+RULES = load_knowledge().corticosteroids
 
 CASES = [
     # scenario, codes, text, amount, unit, BSA, prednisone mg (None: unreadable), drug

@@ -9,9 +9,8 @@ import pytest
 
 from cds.interruptions import Period, current_cycle, merged, resume
 from cds.knowledge import load_knowledge
-from cds.knowledge.label_rules import interruption_rules
 
-RULES = interruption_rules(load_knowledge())
+RULES = load_knowledge().interruptions
 D1 = datetime(2026, 1, 5, 9, tzinfo=UTC)
 
 

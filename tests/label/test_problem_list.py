@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 import pytest
 
 from cds.knowledge import load_knowledge
-from cds.knowledge.label_rules import problem_list_rules
 from cds.patient import ConditionFact
 from cds.problem_list import indication_from_problem_list, least_severe
 
 KNOWLEDGE = load_knowledge()
-RULES = problem_list_rules(KNOWLEDGE)
+RULES = KNOWLEDGE.problem_list
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 SCT = "http://snomed.info/sct"
 ALL3 = {"mrd-positive", "relapsed-refractory", "consolidation"}

@@ -8,12 +8,11 @@ from decimal import Decimal
 import pytest
 
 from cds.knowledge import load_knowledge
-from cds.knowledge.label_rules import toxicity_rules
 from cds.patient import ConditionFact
 from cds.toxicity import assess, reduced_restart, restart_too_high
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
-RULES = toxicity_rules(load_knowledge())
+RULES = load_knowledge().toxicity
 CYCLE1 = datetime(2026, 1, 5, 9, tzinfo=UTC)  # first blinatumomab infusion
 NOW = datetime(2026, 3, 2, 8, tzinfo=UTC)
 
