@@ -53,6 +53,7 @@ class Triggers:
 
     codes: frozenset[str]  # every form (`code_forms`) of every trigger code
     texts: tuple[str, ...]  # lower-case substrings of any string value
+    pattern: re.Pattern[str]  # any of `texts` (one C-level search instead of ~60 `in` tests)
 
     @classmethod
     def from_knowledge(cls, knowledge: Knowledge) -> Triggers:
@@ -63,7 +64,9 @@ class Triggers:
         written += [row.cvx for row in recognition.ndc_to_cvx]
         texts = [*knowledge.text_patterns("blinatumomab"), *VACCINE_WORDS]
         texts += [row.text.lower() for row in recognition.text_names]
-        return cls(frozenset(_all_forms(written)), tuple(dict.fromkeys(texts)))
+        unique = tuple(dict.fromkeys(texts))
+        pattern = re.compile("|".join(re.escape(text) for text in unique))
+        return cls(frozenset(_all_forms(written)), unique, pattern)
 
 
 def _all_forms(codes: Iterable[str]) -> set[str]:
@@ -156,7 +159,7 @@ def _medication_reference(value: dict[str, Any]) -> Any:
 
 def _string_reason(value: str, triggers: Triggers) -> str | None:
     lowered = value.lower()
-    if any(text in lowered for text in triggers.texts):
+    if triggers.pattern.search(lowered):
         return "names blinatumomab or a vaccine"
     if len(lowered) <= 40 and not triggers.codes.isdisjoint(code_forms(lowered)):
         return "carries a blinatumomab or live-vaccine code"

