@@ -1,9 +1,10 @@
 """Profile one scenario in-process (no HTTP, no gunicorn): where does a call's time go?
 
-    .venv/bin/python -m bench.profile [a|b] [--calls 50] [--top 30]
+    .venv/bin/python -m bench.profile [a|b|n] [--calls 50] [--top 30] [--jwt]
 
-Runs the app's test client on the benchmark's chart under cProfile (open development mode: the
-JWT path is measured by `bench.run`, not here) and prints the functions by cumulative time.
+Runs the app's test client on the benchmark's chart under cProfile (open development mode, or
+with --jwt production mode with a fresh ES384 token per call, as `bench.run` sends) and prints the
+functions by cumulative time. (n) is the non-blinatumomab order (the fast path).
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import pstats
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 from bench import charts
+from bench.run import ISSUER, PUBLIC_BASE_URL, Signer
 from cds import create_app
 from cds.server import settle_heap
 from cds.settings import Settings
@@ -26,25 +30,42 @@ SIGN = "/cds-services/blinatumomab-order-sign"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("scenario", choices=("a", "b"), nargs="?", default="a")
+    parser.add_argument("scenario", choices=("a", "b", "n"), nargs="?", default="a")
+    parser.add_argument("--jwt", action="store_true", help="production mode: verify a JWT")
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="cumulative", help="pstats order (tottime, ...)")
     args = parser.parse_args()
-    request = charts.typical() if args.scenario == "a" else charts.long()
+    request = {"a": charts.typical, "b": charts.long, "n": charts.non_blinatumomab}[args.scenario]()
     with tempfile.TemporaryDirectory() as directory:
-        app = create_app(Settings(dev_mode=True, database_url=f"sqlite:///{directory}/db.sqlite3"))
+        database = f"sqlite:///{directory}/db.sqlite3"
+        headers: Callable[[], dict[str, str]] = dict
+        if args.jwt:
+            signer = Signer(Path(directory))
+            settings = Settings(
+                database_url=database,
+                trusted_issuers={ISSUER: str(signer.jwks_path)},
+                public_base_url=PUBLIC_BASE_URL,
+            )
+            tokens = iter(signer.tokens(PUBLIC_BASE_URL + SIGN, 2 * args.calls + 3))
+            headers = lambda: {"Authorization": f"Bearer {next(tokens)}"}  # noqa: E731
+        else:
+            settings = Settings(dev_mode=True, database_url=database)
+        app = create_app(settings)
         settle_heap()  # as `cds.server.serve` does before forking the workers
         client = app.test_client()
         bodies = [
             json.dumps(request | {"hookInstance": str(uuid.uuid4())}) for _ in range(args.calls)
         ]
         for body in bodies[:3]:
-            assert client.post(SIGN, data=body, content_type="application/json").status_code == 200
+            answer = client.post(
+                SIGN, data=body, content_type="application/json", headers=headers()
+            )
+            assert answer.status_code == 200, answer.get_data(as_text=True)
         times = []
         for body in bodies:
             began = time.perf_counter()
-            client.post(SIGN, data=body, content_type="application/json")
+            client.post(SIGN, data=body, content_type="application/json", headers=headers())
             times.append((time.perf_counter() - began) * 1000)
         times.sort()
         print(f"unprofiled: median {times[len(times) // 2]:.1f} ms, min {times[0]:.1f} ms per call")
@@ -52,7 +73,7 @@ def main() -> None:
         began = time.perf_counter()
         profiler.enable()
         for body in bodies:
-            client.post(SIGN, data=body, content_type="application/json")
+            client.post(SIGN, data=body, content_type="application/json", headers=headers())
         profiler.disable()
         elapsed = (time.perf_counter() - began) / len(bodies) * 1000
     print(f"{elapsed:.1f} ms per call (profiled)")

@@ -13,7 +13,8 @@ Each run starts, on 127.0.0.1:
 Then it drives both with the same fixed number of order-sign requests at concurrency 1 and 4
 (threads, one keep-alive connection each) for (a) a typical chart (~50 prefetched resources),
 (b) a long chart (~1,000), (c) no prefetch (all five keys fetched from the FHIR server) and
-(n) a non-blinatumomab order with the typical chart (what most order-sign calls are), and
+(n) a non-blinatumomab order with the typical chart (what most order-sign calls are) and
+(d) the typical chart of a different patient in every call (never repeated: no cache helps), and
 prints requests/s, p50, p99, the workers' CPU time per request, the ratio service/floor, peak RSS
 per worker (VmHWM of gunicorn's workers) and cold start (process start to the first answered
 order-sign). With --runs N it prints the median of the N runs. Nothing leaves the machine.
@@ -48,7 +49,7 @@ SIGN = "/cds-services/blinatumomab-order-sign"
 ISSUER = "https://ehr.bench.example"
 KID = "bench-ehr-key"
 # requests per (scenario, concurrency) at --scale 1; after WARMUP requests that are not measured
-REQUESTS = {"a": 400, "b": 100, "c": 60, "n": 400}
+REQUESTS = {"a": 400, "b": 100, "c": 60, "n": 400, "d": 400}
 WARMUP = 10
 CONCURRENCY = (1, 4)
 TARGETS = """\
@@ -56,6 +57,9 @@ TARGETS = """\
 (b) long chart:    p50 <= 30 ms at concurrency 4
 (c) no prefetch:   total <= 250 ms (p99, concurrency 1 and 4)
 (n) other drug:    throughput >= 0.8 x floor at concurrency 4 (issue 17)
+(a) is one chart resent: throughput >= 0.4 x floor at concurrency 4 (issue 17)
+(d) new patients:  throughput >= 0.2 x floor at concurrency 4 (issue 17)
+every scenario at concurrency 4: p99/p50 <= 3, or <= 1.5 x the floor's (issue 17)
 cold start <= 2 s; peak RSS <= 200 MB per worker"""
 
 
@@ -315,10 +319,17 @@ def drive(
     )
 
 
-def body_factory(request: dict[str, Any]) -> Callable[[], bytes]:
-    """Request bytes with a fresh hookInstance each time (serialised once)."""
+def body_factory(request: dict[str, Any], new_patient: bool = False) -> Callable[[], bytes]:
+    """Request bytes with a fresh hookInstance each time (serialised once); with `new_patient`,
+    another patient id each time too, so that every resource naming the patient differs."""
+    from bench.charts import PID
+
     marker = "HOOK-INSTANCE-MARKER"
     prefix, suffix = json.dumps(request | {"hookInstance": marker}).encode().split(marker.encode())
+    if new_patient:
+        return lambda: (prefix + (u := str(uuid.uuid4()).encode()) + suffix).replace(
+            PID.encode(), b"pt-" + u
+        )
     return lambda: prefix + str(uuid.uuid4()).encode() + suffix
 
 
@@ -345,6 +356,7 @@ def one_run(
             "b": charts.long(),
             "c": charts.no_prefetch(f"https://127.0.0.1:{fhir_port}/{BASE}"),
             "n": charts.non_blinatumomab(),
+            "d": typical,
         }
         chart_file = directory / "chart.json"
         chart_file.write_text(json.dumps(_chart_resources(typical)))
@@ -385,7 +397,7 @@ def one_run(
             "scenarios": {},
         }
         for name in scenarios:
-            bodies = body_factory(requests[name])
+            bodies = body_factory(requests[name], new_patient=name == "d")
             count = max(10, round(REQUESTS[name] * scale))
             for concurrency in CONCURRENCY:
                 row: dict[str, Any] = {}
@@ -476,7 +488,13 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-LABELS = {"a": "(a) typical", "b": "(b) long", "c": "(c) no prefetch", "n": "(n) other drug"}
+LABELS = {
+    "a": "(a) typical",
+    "b": "(b) long",
+    "c": "(c) no prefetch",
+    "n": "(n) other drug",
+    "d": "(d) new patients",
+}
 
 
 def report(result: dict[str, Any], runs: int) -> str:
@@ -520,7 +538,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs; the median is printed")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the request counts")
     parser.add_argument(
-        "--scenarios", default="abc", help="any of a, b, c, n (n: a non-blinatumomab order)"
+        "--scenarios",
+        default="abc",
+        help="any of a, b, c, n, d (n: a non-blinatumomab order; d: a new patient each call)",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, help="write every run's raw figures here")
@@ -531,7 +551,7 @@ def main() -> int:
         help="run the service with --dev (no JWT, no replay cache): shows what the JWT path costs",
     )
     args = parser.parse_args()
-    scenarios = [s for s in "abcn" if s in args.scenarios]
+    scenarios = [s for s in "abcnd" if s in args.scenarios]
     runs = []
     for index in range(args.runs):
         print(f"run {index + 1}/{args.runs} ...", file=sys.stderr, flush=True)

@@ -116,5 +116,6 @@ def create_app(
     audit.register(app)
     if settings.metrics:
         metrics.register(app)  # /metrics: no JWT, like /readyz
+    parsing.configure_cache(settings.resource_cache_entries)
     parsing.warm_up()
     return app

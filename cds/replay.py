@@ -38,10 +38,12 @@ class ReplayCache:
         self._engine = engine
         create_tables(engine, metadata)
         self._next_purge = 0.0
-
-    def _insert(self) -> Any:
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(seen_tokens).on_conflict_do_nothing()
+        # built once and executed with parameters: a statement built per call (`.values(row)`)
+        # is compiled-cache-keyed anew each time, ~130 of the ~230 µs CPU an insert took
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert: Any = (
+            dialect.insert(seen_tokens).on_conflict_do_nothing().returning(seen_tokens.c.jti)
+        )
 
     def first_use(self, issuer: str, jti: str, expires: float) -> bool:
         """Record the token; False if it was recorded before (a replay).
@@ -53,9 +55,7 @@ class ReplayCache:
         row = {"issuer": issuer[:512], "jti": jti[:256], "expires": expires}
         try:
             with without_flush(self._engine) as connection:
-                inserted = connection.execute(
-                    self._insert().values(row).returning(seen_tokens.c.jti)
-                ).first()
+                inserted = connection.execute(self._insert, row).first()
         except IntegrityError:
             return False
         self._purge()

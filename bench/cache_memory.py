@@ -1,0 +1,77 @@
+"""What the per-worker cache of validated resources holds in memory, measured (not estimated).
+
+    .venv/bin/python -m bench.cache_memory [--entries 4096]
+
+Fills a `ValidationCache` of `--entries` with distinct resources of the long chart
+(`bench.charts.long`, resent with new ids until the cache is full, as a worker serving many
+patients would see), and prints the Python heap it retains (tracemalloc) and the process's RSS
+growth, in all and per entry, and what a hit and a miss cost in CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from bench import charts
+from bench.run import _chart_resources
+from cds.fhir import parsing
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def distinct_resources(count: int) -> list[dict[str, Any]]:
+    chart = [r for r in _chart_resources(charts.long()) if r.get("resourceType") in parsing.MODELS]
+    found: list[dict[str, Any]] = []
+    round_ = 0
+    while len(found) < count:
+        for raw in chart:
+            copied = copy.deepcopy(raw)
+            copied["id"] = f"{raw.get('id')}-{round_}"
+            found.append(copied)
+        round_ += 1
+    return found[:count]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--entries", type=int, default=4096)
+    args = parser.parse_args()
+    parsing.warm_up()
+    resources = distinct_resources(args.entries)
+    parsing.configure_cache(args.entries)
+    gc.collect()
+    rss_before = rss_mb()
+    tracemalloc.start()
+    began = time.process_time()
+    for raw in resources:
+        parsing.validate(raw, "bench")
+    miss_ms = (time.process_time() - began) * 1000 / len(resources)
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    rss_after = rss_mb()
+    began = time.process_time()
+    for raw in resources:
+        parsing.validate(raw, "bench")
+    hit_ms = (time.process_time() - began) * 1000 / len(resources)
+    assert len(parsing.CACHE) == args.entries and parsing.CACHE.hits == args.entries
+    mb = held / 2**20
+    print(f"{args.entries} entries: heap retained {mb:.1f} MB ({held / args.entries / 1024:.1f} KB"
+          f" an entry), RSS +{rss_after - rss_before:.1f} MB")  # fmt: skip
+    print(f"CPU per resource: miss (validate + key) {miss_ms:.3f} ms (under tracemalloc), "
+          f"hit (key + lookup) {hit_ms:.3f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
