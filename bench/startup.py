@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import (
+    PUBLIC_BASE_URL,
     ROOT,
     SIGN,
     Signer,
@@ -66,7 +67,7 @@ def time_serve(runs: int, workers: int) -> list[float]:
         first = body_factory(charts.typical())
         for index in range(runs):
             port = free_port()
-            audience = f"http://127.0.0.1:{port}{SIGN}"
+            audience = PUBLIC_BASE_URL + SIGN
             env = service_env(directory / f"cds-{index}.sqlite3", signer)
 
             def first_call(audience: str = audience) -> tuple[Any, str]:
