@@ -27,9 +27,7 @@ FINDINGS = {
 
 
 def test_the_runner_stamps_topic_indicator_and_order() -> None:
-    said = emit(
-        "hospitalization-recommended", "label-rr", cycle=1, days=9, indication="R/R", day=1
-    )
+    said = emit("hospitalization-recommended", "label-rr", cycle=1, days=9, indication="R/R", day=1)
     finding = stamp(said, FINDINGS, "hospitalization", "MedicationRequest/blin")
     assert (finding.topic, finding.indicator, finding.order) == (
         "hospitalization",
