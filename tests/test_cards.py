@@ -48,13 +48,13 @@ def test_a_template_naming_a_value_the_finding_lacks_is_refused(renderer: CardRe
 
 def test_a_value_missing_at_render_time_is_an_error_not_a_gap(renderer: CardRenderer) -> None:
     values = {"cycle": 2, "indication": "R/R", "day": 1}  # no "days"
-    finding = Finding("hospitalization-recommended", "hospitalization", "info", "label-2.3", values)
+    finding = Finding("hospitalization-recommended", "hospitalization", "info", "label-rr", values)
     with pytest.raises(ContractError, match="days"):
         renderer.render(finding)
 
 
 def test_the_card_carries_its_finding_code(renderer: CardRenderer) -> None:
-    card = renderer.render(Finding("dose-pending", "dose", "info", "label-2.1"))
+    card = renderer.render(Finding("dose-pending", "dose", "info", "label-dosage"))
     assert card.extension == {FINDING_CODE_EXTENSION: "dose-pending"}
     assert card.model_dump(exclude_none=True)["extension"] == {
         "org.example.cds.finding-code": "dose-pending"
@@ -68,7 +68,7 @@ def test_each_template_renders_a_valid_card(renderer: CardRenderer, code: str) -
         code,
         "dose",
         "warning",
-        "label-2.3",
+        "label-rr",
         values,
         "MedicationRequest/x",
         (ProposedAction("update", "fix", {"resourceType": "MedicationRequest"}),),
@@ -84,7 +84,7 @@ def test_each_template_renders_a_valid_card(renderer: CardRenderer, code: str) -
 
 def test_a_long_summary_is_cut_to_the_spec_limit(renderer: CardRenderer) -> None:
     values = {"what": "x" * 300, "reason": "no weight"}
-    finding = Finding("check-not-run", "dose", "warning", "label-2.1", values)
+    finding = Finding("check-not-run", "dose", "warning", "label-dosage", values)
     assert len(renderer.render(finding).summary) <= 140
 
 
@@ -98,7 +98,7 @@ def test_markup_from_the_chart_is_escaped_in_the_detail(renderer: CardRenderer) 
         "days_before": 9,
     }
     card = renderer.render(
-        Finding("live-vaccine-recent", "live-vaccine", "critical", "label-5-vaccines", values)
+        Finding("live-vaccine-recent", "live-vaccine", "critical", "label-immunization", values)
     )
     assert card.detail is not None
     assert "<img" not in card.detail and "&lt;img src=x onerror=alert(1)&gt;" in card.detail
@@ -106,7 +106,7 @@ def test_markup_from_the_chart_is_escaped_in_the_detail(renderer: CardRenderer) 
 
 def test_the_card_topic_coding_follows_the_design(renderer: CardRenderer) -> None:
     values = {"threshold": "45"}
-    card = renderer.render(Finding("dose-no-weight", "dose", "warning", "label-2.1", values))
+    card = renderer.render(Finding("dose-no-weight", "dose", "warning", "label-dosage", values))
     assert card.source.topic is not None
     assert card.source.topic.system == "https://cds.example.org/fhir/CodeSystem/card-topic"
     assert card.source.topic.code == "dose"
@@ -125,7 +125,7 @@ def test_topics_are_the_design_contract() -> None:
         "data-quality",
     }
     with pytest.raises(ValueError):
-        Finding("dose-no-weight", "dosing", "warning", "label-2.1")
+        Finding("dose-no-weight", "dosing", "warning", "label-dosage")
 
 
 def test_a_template_defined_twice_is_refused(tmp_path: Path) -> None:

@@ -193,7 +193,7 @@ def test_human_readable_output_names_the_card_and_its_fix(
         "at most 9 mcg/day allowed" in out
     )
     assert "suggestion: Correct the order: 9 mcg/day for 7 days, then 28 mcg/day for 21 days" in out
-    assert "source: BLINCYTO USPI §2.3" in out
+    assert "source: BLINCYTO USPI §2.2 Treatment of relapsed or refractory" in out
 
 
 def test_human_readable_output_of_a_right_order_has_no_dose_card(

@@ -34,7 +34,7 @@ def test_a_pharmacists_change_to_a_rule_shows_in_the_table(tmp_path: Path) -> No
         text.replace("window_before_start_days: 14\n", "window_before_start_days: 28\n")
     )
     before, after = rules_table(), rules_table(knowledge_dir=edited)
-    row = "| `window_before_start_days` | {} | `label-5-vaccines`: "
+    row = "| `window_before_start_days` | {} | `label-immunization`: "
     assert row.format(14) in before and row.format(28) not in before
     assert row.format(28) in after
 

@@ -262,7 +262,7 @@ def test_the_interval_card_names_the_dates_and_the_earliest_start(client: FlaskC
     )
     assert "2026-01-31" in card["detail"]  # cycle 6 ended
     assert "2026-03-28" in card["detail"]  # earliest start: 56 days later
-    assert card["source"]["url"].endswith("#S2.3")
+    assert card["source"]["url"].endswith("#S2.2")  # relapsed/refractory: §2.2 of the 2024 label
 
 
 def test_the_limit_card_counts_the_cycles_on_file(client: FlaskClient) -> None:

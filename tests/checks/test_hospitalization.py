@@ -142,4 +142,4 @@ def test_the_card_says_how_many_days_for_which_cycle(client: FlaskClient) -> Non
     body = client.post(SIGN, json=order_sign(chart("consolidation"))).get_json()
     [card] = [c for c in body["cards"] if c["source"]["topic"]["code"] == TOPIC]
     assert card["summary"] == "Cycle 1: hospitalisation recommended for the first 3 days"
-    assert card["source"]["url"].endswith("#S2.4")
+    assert card["source"]["url"].endswith("#S2.3")  # consolidation: §2.3 of the 2024 label

@@ -105,7 +105,7 @@ def test_toxicity_verdict(scenario: str, conditions: list[ConditionFact], action
     verdict = assess(conditions, CYCLE1, RULES, NOW)
     assert verdict.action == action, verdict.reasons
     assert (verdict.reasons == ()) == (action == "none")
-    assert verdict.source == "label-2024-2.4"
+    assert verdict.source == "label-dose-modifications"
 
 
 def test_first_cycle_has_no_blinatumomab_toxicity() -> None:

@@ -27,9 +27,7 @@ FINDINGS = {
 
 
 def test_the_runner_stamps_topic_indicator_and_order() -> None:
-    said = emit(
-        "hospitalization-recommended", "label-2.3", cycle=1, days=9, indication="R/R", day=1
-    )
+    said = emit("hospitalization-recommended", "label-rr", cycle=1, days=9, indication="R/R", day=1)
     finding = stamp(said, FINDINGS, "hospitalization", "MedicationRequest/blin")
     assert (finding.topic, finding.indicator, finding.order) == (
         "hospitalization",
@@ -42,15 +40,15 @@ def test_the_runner_stamps_topic_indicator_and_order() -> None:
 @pytest.mark.parametrize(
     ("said", "problem"),
     [
-        (emit("hospitalization-advised", "label-2.3"), "not declared"),
+        (emit("hospitalization-advised", "label-rr"), "not declared"),
         (
-            emit("hospitalization-recommended", "label-2.3", cycle=1, days=9, indication="R/R"),
+            emit("hospitalization-recommended", "label-rr", cycle=1, days=9, indication="R/R"),
             "missing \\['day'\\]",
         ),
         (
             emit(
                 "hospitalization-recommended",
-                "label-2.3",
+                "label-rr",
                 cycle=1,
                 days=9,
                 indication="x",
@@ -62,7 +60,7 @@ def test_the_runner_stamps_topic_indicator_and_order() -> None:
         (
             emit(
                 "hospitalization-recommended",
-                "label-2.3",
+                "label-rr",
                 indicator="critical",
                 cycle=1,
                 days=9,
@@ -88,7 +86,7 @@ def test_a_check_emitting_an_undeclared_value_gets_the_could_not_verify_card(
     """A template naming `{days}` with no value would once have read "first ? days"."""
 
     def sloppy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
-        return [emit("hospitalization-recommended", "label-2.3", cycle=1, indication="R/R", day=1)]
+        return [emit("hospitalization-recommended", "label-rr", cycle=1, indication="R/R", day=1)]
 
     checks = [c for c in registry() if c.topic != "hospitalization"]
     checks.append(replace(HOSPITALIZATION, run=sloppy))
