@@ -32,7 +32,7 @@ from cds.fhir.medications import Unresolved, resolve_draft_medications
 from cds.fhir.parsing import resource_label
 from cds.fhir.prefetch import SourceData, resolve_prefetch
 from cds.fhir.snapshot import build_snapshot, draft_orders, observation_codes
-from cds.findings import Declarations, Finding, declare, emit, merge, stamp
+from cds.findings import Declarations, Emission, Finding, declare, emit, merge, stamp
 from cds.hooks import (
     CONTEXT_MODELS,
     HookRequest,
@@ -382,29 +382,35 @@ class Engine:
     ) -> list[Finding]:
         """Live-vaccine orders with no blinatumomab among the drafts: the chart is read, and a
         patient with blinatumomab in the medication history gets the vaccine findings (with the
-        data-quality ones). Never given blinatumomab, or a history that cannot be read: no card
-        (this service speaks only of blinatumomab; nearly every vaccine order is someone else's)."""
+        data-quality ones). Never given blinatumomab: no card (this service speaks only of
+        blinatumomab; nearly every vaccine order is someone else's). A history that cannot be read
+        is said, never taken for "never given"."""
         reading = self.read(call, drafts, fetch=True, own_host=own_host)
-        if "medications" in reading.patient.unavailable:
-            return []
         declared = vaccines.CHECK.declared()
         findings: list[Finding] = []
+        history_unreadable = reading.patient.unavailable.get("medications")
         for order in drafts.live_vaccines:
             try:
-                said = vaccines.check_vaccine_order(
-                    order, reading.patient, self.knowledge, reading.now
+                said = (
+                    [self._vaccine_not_checked(f"medications: {history_unreadable}")]
+                    if history_unreadable is not None
+                    else vaccines.check_vaccine_order(
+                        order, reading.patient, self.knowledge, reading.now
+                    )
                 )
-                findings.extend(stamp(e, declared, vaccines.TOPIC, order.resource) for e in said)
             except Exception:
                 log.exception("the live-vaccine check failed on %s", order.resource)
-                said_failed = emit(
-                    "check-not-run",
-                    self.knowledge.check_sources[vaccines.TOPIC],
-                    what="a live vaccine ordered after blinatumomab",
-                    reason="the check failed unexpectedly",
-                )
-                findings.append(stamp(said_failed, declared, vaccines.TOPIC, order.resource))
+                said = [self._vaccine_not_checked("the check failed unexpectedly")]
+            findings.extend(stamp(e, declared, vaccines.TOPIC, order.resource) for e in said)
         return findings + self._data_quality(reading) if findings else []
+
+    def _vaccine_not_checked(self, reason: str) -> Emission:
+        return emit(
+            "check-not-run",
+            self.knowledge.check_sources[vaccines.TOPIC],
+            what="whether this live vaccine comes during or after blinatumomab treatment",
+            reason=reason,
+        )
 
     def _mentions_blinatumomab(self, resources: list[dict[str, Any]], label: str) -> bool:
         raw = next((r for r in resources if resource_label(r) == label), None)

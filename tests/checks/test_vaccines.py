@@ -423,3 +423,27 @@ def test_the_vaccine_alone_is_checked_from_the_fhir_server(client: FlaskClient) 
 def test_discovery_says_a_live_vaccine_alone_is_checked(client: FlaskClient) -> None:
     services = client.get("/cds-services").get_json()["services"]
     assert all("live-vaccine order" in s["description"] for s in services)
+
+
+def test_a_vaccine_alone_whose_medication_history_cannot_be_read_says_so(
+    client: FlaskClient,
+) -> None:
+    """MMR ordered alone, the EHR's FHIR server failing on MedicationRequest: whether the patient
+    is in or after blinatumomab treatment is unknown -> a "could not verify" card, never silence."""
+    request = order_sign(vaccine_alone(history_order("2025-06-03T10:00:00+00:00", 28)))
+    request["prefetch"].pop("medications")
+    server = "https://ehr.example.org/fhir"
+    request |= {
+        "fhirServer": server,
+        "fhirAuthorization": {
+            "access_token": "token-abc",
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "blinatumomab-cds",
+        },
+    }
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as fhir:
+        fhir.add(responses.GET, f"{server}/MedicationRequest", status=503)
+        body = client.post(SIGN, json=request).get_json()
+    assert findings_of_topic(body, "live-vaccine") == [("live-vaccine", "warning", "check-not-run")]
