@@ -20,9 +20,13 @@ class MalformedJson(Exception):
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
-    )
+    """UTF-8 JSON: orjson (~5 µs for a typical answer, json.dumps ~50); json for what orjson
+    refuses (integers beyond 64 bits from a FHIR server, keys that are not strings)."""
+    try:
+        text = orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        text = json.dumps(body, ensure_ascii=False).encode()
+    return Response(text, status=status, mimetype="application/json")
 
 
 def json_body(depth_checked: bool = True) -> Any:

@@ -65,3 +65,16 @@ def test_a_real_chart_nests_as_its_parsed_value() -> None:
     raw = json.dumps(request).encode()
     assert not deeper_than(raw, depth(request))
     assert deeper_than(raw, depth(request) - 1)
+
+
+def test_answers_orjson_refuses_are_still_json() -> None:
+    """A FHIR server's integer beyond 64 bits, or a non-string key, is still written out."""
+    from flask import Flask
+
+    from cds.web.bodies import json_response
+
+    with Flask(__name__).app_context():
+        for body in ({"value": 2**70, "text": "é"}, {1: "one"}, {"cards": [{"summary": "é"}]}):
+            answer = json_response(body)
+            assert json.loads(answer.get_data()) == json.loads(json.dumps(body))
+            assert answer.mimetype == "application/json"
