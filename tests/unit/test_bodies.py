@@ -1,5 +1,5 @@
-"""The request body's nesting depth, read from its bytes, is the depth of the parsed value:
-brackets, quotes and backslashes inside strings never count, whatever the spacing or escaping."""
+"""Request bodies and answers: the nesting depth read from the bytes is the depth of the parsed
+value (brackets, quotes and backslashes inside strings never count); every answer is JSON."""
 
 from __future__ import annotations
 
