@@ -80,8 +80,22 @@ def deep_copy() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _fully_synchronous(engine: Any) -> Iterator[Any]:
+    """A transaction on the unflushed pool's connection, switched to FULL for it and back."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA synchronous=FULL")
+        connection.commit()
+        try:
+            with connection.begin():
+                yield connection
+        finally:
+            connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
+            connection.commit()
+
+
+@contextlib.contextmanager
 def fsync_issued_cards() -> Iterator[None]:
-    with patched(feedback, "without_flush", lambda engine: engine.begin()):
+    with patched(feedback, "without_flush", _fully_synchronous):
         yield
 
 

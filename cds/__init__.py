@@ -96,7 +96,9 @@ def create_app(
         None
         if settings.dev_mode
         else JwtVerifier(
-            parse_trusted_issuers(issuers), ReplayCache(store.engine), settings.jwt_leeway_seconds
+            parse_trusted_issuers(issuers),
+            ReplayCache(store.unflushed_engine),
+            settings.jwt_leeway_seconds,
         )
     )
     if settings.cors_origins:

@@ -475,10 +475,16 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             problems.append(str(error))
             steps.append(None)
             continue
-        days = tuple(
-            _judge(value, day, schedules, body, rules, per_m2) for day in range(first, last + 1)
-        )
-        steps.append(StepResult(first, value, unit, days))
+        # a day's verdict depends on the day only through each schedule's step that day: judged
+        # once per combination of steps (a 28-day step is judged once, not 28 times)
+        verdicts: dict[tuple[int, ...], DayVerdict] = {}
+        days = []
+        for day in range(first, last + 1):
+            steps_that_day = tuple(id(schedule.step_for_day(day)) for schedule in schedules)
+            if steps_that_day not in verdicts:
+                verdicts[steps_that_day] = _judge(value, day, schedules, body, rules, per_m2)
+            days.append(verdicts[steps_that_day])
+        steps.append(StepResult(first, value, unit, tuple(days)))
     dose_findings = _dose_findings(item, knowledge, body, steps, restarted)
     flagged = any(f.code in ("dose-overdose", "dose-underdose") for f in dose_findings)
     bounded = body.bounds is not None and not bsa_needed

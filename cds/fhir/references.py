@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 Raw = dict[str, Any]
@@ -24,6 +25,11 @@ def parse(reference: str) -> tuple[str, str] | None:
     """(type, id) of a relative, absolute or versioned reference; None for urn:, #id and others."""
     if not isinstance(reference, str) or reference.startswith(("urn:", "#")):
         return None
+    return _parse_literal(reference)
+
+
+@lru_cache(maxsize=4096)  # keyed by the string itself; a chart resent asks for the same ~100
+def _parse_literal(reference: str) -> tuple[str, str] | None:
     match = _LITERAL.search(reference.split("?", 1)[0])
     return (match.group("type"), match.group("id")) if match else None
 

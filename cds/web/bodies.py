@@ -20,15 +20,26 @@ class MalformedJson(Exception):
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
-    )
+    """UTF-8 JSON: orjson (~5 µs for a typical answer, json.dumps ~50); json for what orjson
+    refuses (integers beyond 64 bits from a FHIR server, keys that are not strings)."""
+    try:
+        text = orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        text = json.dumps(body, ensure_ascii=False).encode()
+    return Response(text, status=status, mimetype="application/json")
 
 
 def json_body(depth_checked: bool = True) -> Any:
-    """The request's JSON body (any JSON value): declared JSON, strict RFC 8259 (no NaN).
-    With `depth_checked=False` the caller must `refuse_deep` it before recursive code reads it
-    (the walk costs ~0.5 ms on a typical chart, which a call that never reads the chart skips)."""
+    """The request's JSON body (any JSON value): declared JSON, strict RFC 8259 (no NaN)."""
+    body, raw = json_body_and_bytes()
+    if depth_checked:
+        refuse_deep(raw)
+    return body
+
+
+def json_body_and_bytes() -> tuple[Any, bytes]:
+    """The parsed body and its bytes, NOT yet depth-checked: the caller must `refuse_deep` the
+    bytes before recursive code reads the body (a call that never reads the chart skips it)."""
     if request.mimetype not in JSON_TYPES:
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, not {request.mimetype or 'none'!r}"
@@ -38,32 +49,36 @@ def json_body(depth_checked: bool = True) -> Any:
         body = orjson.loads(raw)  # 3-4x faster than json on a long chart
     except orjson.JSONDecodeError as error:
         raise MalformedJson(f"the body is not valid JSON ({error})") from error
-    if depth_checked:
-        refuse_deep(body)
-    return body
+    return body, raw
 
 
-def refuse_deep(body: Any) -> None:
-    """MalformedJson for a body that nests deeper than MAX_JSON_DEPTH."""
-    if _deeper_than(body, MAX_JSON_DEPTH):
+def refuse_deep(raw: bytes) -> None:
+    """MalformedJson for a body (valid JSON bytes) that nests deeper than MAX_JSON_DEPTH."""
+    if deeper_than(raw, MAX_JSON_DEPTH):
         raise MalformedJson(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
 
 
 MAX_JSON_DEPTH = 100  # a FHIR request nests some 15 levels; deeper only breaks recursive code
 
+_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_NOT_STRUCTURE = bytes(set(range(256)) - set(b'"[]{}'))
 
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether `value` nests more than `limit` arrays/objects deep (iterative, one level at a time:
-    no recursion, and a third cheaper than a stack of (item, depth) pairs)."""
-    level = [value] if isinstance(value, dict | list) else []
-    depth = 1
-    while level:
-        if depth > limit:
-            return True
-        below: list[Any] = []
-        for item in level:
-            children = item.values() if isinstance(item, dict) else item
-            below += [child for child in children if isinstance(child, dict | list)]
-        level = below
-        depth += 1
-    return False
+
+def deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether the valid JSON text `raw` nests more than `limit` arrays/objects deep.
+
+    Read from the bytes with C-speed bytes methods (~60 µs on a typical chart; walking the parsed
+    value in Python took ~300): drop escaped backslashes and quotes, so that every quote left
+    delimits a string; keep only quotes and brackets; drop what lies inside strings; then peel
+    off the innermost `[]` pairs, one nesting level per pass."""
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    # `""` is an empty string or one string's end and the next one's start: nothing lies between
+    structure = raw.translate(_BRACKETS, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in structure:
+        structure = b"".join(structure.split(b'"')[::2])  # what lies outside strings
+    for _ in range(limit):
+        if not structure:
+            return False
+        structure = structure.replace(b"[]", b"")
+    return bool(structure)

@@ -19,7 +19,7 @@ from cds.metrics import count_jwt_rejection
 from cds.services import Engine, discovery, service_named
 from cds.web import audit
 from cds.web.auth import AuthError, Caller, JwtVerifier
-from cds.web.bodies import json_body, json_response, refuse_deep
+from cds.web.bodies import json_body, json_body_and_bytes, json_response, refuse_deep
 from cds.web.errors import Unauthorized
 
 blueprint = Blueprint("cds", __name__)
@@ -78,12 +78,12 @@ def get_discovery() -> Response:
 def call_service(service_id: str) -> Response:
     caller = _authenticate()
     service_named(service_id)  # a 404 before the body is read
-    body = json_body(depth_checked=False)
+    body, raw = json_body_and_bytes()
     if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
         audit.note(hookInstance=body["hookInstance"][:256])
     result = _engine().quick_answer(service_id, body)  # most orders are not blinatumomab
     if result is None:
-        refuse_deep(body)
+        refuse_deep(raw)
         result = _engine().handle(service_id, body, own_host=request.host)
     _store().record_issued(
         result.service, result.hook_instance, result.response.cards, *_owner(caller)

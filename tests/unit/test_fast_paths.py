@@ -31,7 +31,7 @@ def _card() -> Card:
     )
 
 
-def test_issued_cards_are_committed_and_the_connection_goes_back_fully_synchronous(
+def test_issued_cards_are_committed_unflushed_and_feedback_stays_fully_synchronous(
     tmp_path: Path,
 ) -> None:
     store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite3'}")
@@ -41,7 +41,10 @@ def test_issued_cards_are_committed_and_the_connection_goes_back_fully_synchrono
     with other_process_view.connect() as connection:
         count = connection.execute(select(func.count()).select_from(issued_cards)).scalar_one()
     assert count == 6
-    with store.engine.connect() as connection:  # the pool holds one connection: the one used
+    with store.unflushed_engine.connect() as connection:  # the one the records were written on
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar_one() == 1  # NORMAL
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+    with store.engine.connect() as connection:  # feedback's
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
 
 
