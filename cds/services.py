@@ -315,7 +315,12 @@ class Engine:
                 i for i in draft_issues if self._mentions_blinatumomab(call.resources, i.resource)
             ),
             tuple(u for u in unresolved if u.order in selected),
-            tuple(o for o in orders if o.resource in selected and o.matched_by_code(live)),
+            tuple(
+                o
+                for o in orders
+                if o.resource in selected
+                and vaccines.is_live_vaccine_order(o, live, self.knowledge)
+            ),
         )
 
     def read(

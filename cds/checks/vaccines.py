@@ -20,6 +20,7 @@ from typing import Any
 
 from cds import units
 from cds.checks import Check, CheckInput
+from cds.fhir.vaccines import recognised_codes
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import VaccineRules
@@ -61,6 +62,14 @@ def live_codes(knowledge: Knowledge, settings: VaccineRules) -> frozenset[Code]:
     return codes
 
 
+def is_live_vaccine_order(
+    order: MedicationOrder, live: frozenset[Code], knowledge: Knowledge
+) -> bool:
+    """A draft order for a live vaccine, coded by CVX, by NDC (the CDC crosswalk) or named only
+    in its text (the curated names in vaccine-recognition.yaml)."""
+    return not recognised_codes(order.codes, order.text, knowledge).isdisjoint(live)
+
+
 def vaccine_name(codes: frozenset[Code], knowledge: Knowledge, fallback: str) -> str:
     displays = knowledge.displays("live_vaccines", "live_nonreplicating_vaccines")
     return next((displays[c] for c in sorted(codes) if c in displays), fallback or "live vaccine")
@@ -86,7 +95,7 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
     start = item.review.start
     findings: list[Emission] = []
     for draft in item.draft_orders:
-        if draft.matched_by_code(live):
+        if is_live_vaccine_order(draft, live, knowledge):
             findings.append(
                 emit(
                     "live-vaccine-ordered-together",
@@ -96,7 +105,9 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
                             "delete", "Remove the live vaccine order", resource_id=draft.resource
                         ),
                     ),
-                    vaccine=vaccine_name(draft.codes, knowledge, draft.text),
+                    vaccine=vaccine_name(
+                        recognised_codes(draft.codes, draft.text, knowledge), knowledge, draft.text
+                    ),
                 )
             )
     if "immunizations" in item.patient.unavailable:
@@ -234,7 +245,9 @@ def check_vaccine_order(
         return []
     rules_ = knowledge.vaccines_after_treatment
     given = order.first_start() or now
-    vaccine = vaccine_name(order.codes, knowledge, order.text)
+    vaccine = vaccine_name(
+        recognised_codes(order.codes, order.text, knowledge), knowledge, order.text
+    )
     cycle = cycle_of(last.order)
     if given < last.free_until:
         return [

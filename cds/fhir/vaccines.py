@@ -61,6 +61,18 @@ def _has_cvx(codes: frozenset[Code]) -> bool:
     return any(system == CVX for system, _ in codes)
 
 
+def recognised_codes(codes: frozenset[Code], text: str, knowledge: Knowledge) -> frozenset[Code]:
+    """`codes` with the CVX code of a live vaccine recognised by NDC or by name: what an order
+    for a vaccine (a MedicationRequest) is matched on. A CVX code already there always wins."""
+    if _has_cvx(codes):
+        return codes
+    row = by_ndc(codes, knowledge)
+    if row is not None:
+        return codes | {(CVX, row.cvx)}
+    name = by_text(text, knowledge) if text else None
+    return codes | {(CVX, name.cvx)} if name is not None else codes
+
+
 def recognised(fact: ImmunizationFact, knowledge: Knowledge) -> ImmunizationFact:
     """`fact` with the CVX code of a live vaccine recognised by NDC or by name (a CVX code in the
     chart always wins: text is read only when there is none)."""

@@ -14,7 +14,7 @@ import yaml
 from flask.testing import FlaskClient
 
 from cds.cards import CardRenderer
-from cds.checks.vaccines import check_vaccine_order, live_codes
+from cds.checks.vaccines import check_vaccine_order, is_live_vaccine_order, live_codes
 from cds.knowledge import KNOWLEDGE_DIR, load_knowledge
 from cds.services import Engine
 from cds.settings import Settings
@@ -68,6 +68,19 @@ def vaccine_order(
         "subject": {"reference": f"Patient/{PID}"},
         "authoredOn": "2026-03-02T08:00:00+00:00",
     }
+
+
+NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
+
+
+def coded_vaccine_order(system: str | None, code: str | None, text: str) -> dict[str, Any]:
+    """A vaccine order coded by NDC, or named in text only, as many EHRs write them."""
+    order = vaccine_order("03", text)
+    concept: dict[str, Any] = {"text": text}
+    if system and code:
+        concept["coding"] = [{"system": system, "code": code, "display": text}]
+    order["medicationCodeableConcept"] = concept
+    return order
 
 
 def chart(
@@ -144,6 +157,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     ),
     "MMR ordered together with blinatumomab -> critical": (
         chart(vaccine_order("03", "MMR")),
+        [ORDERED_TOGETHER],
+    ),
+    "MMR ordered by NDC only (M-M-R II 0006-4681-00) together -> critical": (
+        chart(coded_vaccine_order(NDC_SYSTEM, "0006-4681-00", "M-M-R II")),
+        [ORDERED_TOGETHER],
+    ),
+    "varicella ordered by name only (VARIVAX, no code) together -> critical": (
+        chart(coded_vaccine_order(None, None, "VARIVAX varicella virus vaccine live")),
         [ORDERED_TOGETHER],
     ),
     "inactivated flu ordered together -> silent": (
@@ -271,6 +292,13 @@ ALONE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         vaccine_alone(history_order("2026-01-23T10:00:00+00:00", 28)),
         [ORDERED_DURING],
     ),
+    "M-M-R II by NDC alone, last cycle ended 10 days ago -> critical": (
+        vaccine_alone(
+            history_order("2026-01-23T10:00:00+00:00", 28),
+            order=coded_vaccine_order(NDC_SYSTEM, "00006-4681-00", "M-M-R II"),
+        ),
+        [ORDERED_DURING],
+    ),
     "MMR alone during an active cycle -> critical": (
         vaccine_alone(history_order("2026-02-23T10:00:00+00:00", 28, status="active")),
         [ORDERED_DURING],
@@ -347,7 +375,7 @@ def test_the_vaccine_alone_rules_as_pure_functions(
     drafts = engine.read_drafts(call, fetch=False)
     reading = engine.read(call, drafts, fetch=False)
     [order] = drafts.orders
-    if not order.matched_by_code(live_codes(knowledge, knowledge.vaccines)):
+    if not is_live_vaccine_order(order, live_codes(knowledge, knowledge.vaccines), knowledge):
         assert drafts.live_vaccines == () and expected == []  # not live: never checked alone
         return
     assert drafts.live_vaccines == (order,)
