@@ -64,6 +64,7 @@ FINDINGS: Declarations = {
     "dose-restart-after-permanent-discontinuation": declare("critical", "reason", "how"),
     "dose-toxicity-discontinue": declare("critical", "reason", "reasons"),
     "dose-toxicity-grade-unknown": declare("warning", "toxicity", "where"),
+    "dose-toxicity-history-unavailable": declare("warning", "reason"),
     "dose-no-weight": declare("warning", "threshold"),
     "dose-weight-stale": declare("warning", "weight", "date", "max_age_days"),
     "dose-no-bsa": declare("warning", "reason", "threshold", "checked"),
@@ -456,6 +457,14 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                 "(D89.83-, G92.0-) and its onset date",
             )
         )
+    if charted.history_unreadable is not None:
+        findings.append(
+            emit(
+                "dose-toxicity-history-unavailable",
+                knowledge.toxicity.crs.source,
+                reason=charted.history_unreadable,
+            )
+        )
     steps: list[StepResult | None] = []
     problems: list[str] = []
     bsa_needed = False
@@ -519,6 +528,8 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
 class ChartedToxicity:
     verdict: ToxicityVerdict
     restart_day: int | None  # day of the reduced restart this order's first dose falls on
+    # after earlier infusions, why the problem list (the graded toxicities) could not be read
+    history_unreadable: str | None = None
 
 
 def charted_toxicity(item: CheckInput, knowledge: Knowledge) -> ChartedToxicity:
@@ -529,8 +540,9 @@ def charted_toxicity(item: CheckInput, knowledge: Knowledge) -> ChartedToxicity:
     periods = [p for p in infusion_periods_of(item, knowledge) if p.start < item.review.start]
     first = min((p.start for p in periods), default=None)
     verdict = assess(item.patient.conditions, first, rules, item.now)
+    unreadable = item.patient.unavailable.get("conditions") if first is not None else None
     if verdict.action != "restart-reduced":
-        return ChartedToxicity(verdict, None)
+        return ChartedToxicity(verdict, None, unreadable)
     graded = [
         e.onset
         for e in verdict.events
@@ -542,7 +554,7 @@ def charted_toxicity(item: CheckInput, knowledge: Knowledge) -> ChartedToxicity:
     latest = max(graded, default=None)
     since = [p.start for p in periods if latest is not None and p.start >= latest]
     day = (item.review.start.date() - min(since).date()).days + 1 if since else 1
-    return ChartedToxicity(verdict, day if day <= rules.restart.reduced_days else None)
+    return ChartedToxicity(verdict, day if day <= rules.restart.reduced_days else None, unreadable)
 
 
 def infusion_periods_of(item: CheckInput, knowledge: Knowledge) -> list[Period]:

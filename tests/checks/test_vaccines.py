@@ -412,6 +412,19 @@ def test_order_select_checks_only_the_selected_live_vaccine(client: FlaskClient)
     assert other["cards"] == []
 
 
+FHIR_SERVER = "https://ehr.example.org/fhir"
+EHR_FHIR_ACCESS = {  # what an EHR adds to a call so the service can fetch what it did not prefetch
+    "fhirServer": FHIR_SERVER,
+    "fhirAuthorization": {
+        "access_token": "token-abc",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "blinatumomab-cds",
+    },
+}
+
+
 def test_the_vaccine_alone_is_checked_from_the_fhir_server(client: FlaskClient) -> None:
     """FHIR fallback: no prefetch; the chart is read from the EHR's FHIR server."""
     request = order_sign(
@@ -421,17 +434,8 @@ def test_the_vaccine_alone_is_checked_from_the_fhir_server(client: FlaskClient) 
         )
     )
     prefetched = request.pop("prefetch")
-    server = "https://ehr.example.org/fhir"
-    request |= {
-        "fhirServer": server,
-        "fhirAuthorization": {
-            "access_token": "token-abc",
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "patient/*.read",
-            "subject": "blinatumomab-cds",
-        },
-    }
+    server = FHIR_SERVER
+    request |= EHR_FHIR_ACCESS
     with responses.RequestsMock(assert_all_requests_are_fired=True) as fhir:
         fhir.add(responses.GET, f"{server}/Patient/{PID}", json=prefetched["patient"])
         for path, key in (
@@ -460,17 +464,8 @@ def test_a_vaccine_alone_whose_medication_history_cannot_be_read_says_so(
     is in or after blinatumomab treatment is unknown -> a "could not verify" card, never silence."""
     request = order_sign(vaccine_alone(history_order("2025-06-03T10:00:00+00:00", 28)))
     request["prefetch"].pop("medications")
-    server = "https://ehr.example.org/fhir"
-    request |= {
-        "fhirServer": server,
-        "fhirAuthorization": {
-            "access_token": "token-abc",
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "patient/*.read",
-            "subject": "blinatumomab-cds",
-        },
-    }
+    server = FHIR_SERVER
+    request |= EHR_FHIR_ACCESS
     with responses.RequestsMock(assert_all_requests_are_fired=False) as fhir:
         fhir.add(responses.GET, f"{server}/MedicationRequest", status=503)
         body = client.post(SIGN, json=request).get_json()

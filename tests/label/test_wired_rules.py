@@ -248,3 +248,29 @@ def test_fhir_fallback_reads_the_administrations(client: FlaskClient) -> None:
     assert findings_of_topic(body, "cycle-limits") == [
         ("cycle-limits", "warning", "cycle-resume-too-long")
     ]
+
+
+@responses.activate
+def test_a_problem_list_that_cannot_be_read_after_cycle_1_is_said(client: FlaskClient) -> None:
+    """Adult, cycle 2 after cycle 1, the EHR's FHIR server failing on Condition: a grade 4 CRS
+    there would mean never again, so the dose card says the toxicity history was not checked."""
+    request = order_sign(bundle([*adult(), cycle1(), draft(Step(28, days=28))]))
+    del request["prefetch"]["conditions"]
+    responses.add(responses.GET, f"{FHIR}/Condition", status=503)
+    body = client.post(SIGN, json=request | {"fhirServer": FHIR}).get_json()
+    assert ("dose", "warning", "dose-toxicity-history-unavailable") in findings_of_topic(
+        body, "dose"
+    )
+
+
+@responses.activate
+def test_a_first_ever_order_needs_no_toxicity_history(client: FlaskClient) -> None:
+    """Cycle 1 day 1 of a first course, the problem list unreadable: nothing before it could
+    have caused a toxicity, so no card about the toxicity history."""
+    request = order_sign(bundle([*adult(), draft(Step(9, days=7), Step(28, days=21), cycle=1)]))
+    del request["prefetch"]["conditions"]
+    responses.add(responses.GET, f"{FHIR}/Condition", status=503)
+    body = client.post(SIGN, json=request | {"fhirServer": FHIR}).get_json()
+    assert body["cards"], body  # the call was answered with the other checks' cards
+    codes = [code for _, _, code in findings_of_topic(body, "dose")]
+    assert "dose-toxicity-history-unavailable" not in codes
