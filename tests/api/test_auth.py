@@ -40,6 +40,19 @@ def _jwk(key: Any, kid: str, alg: str) -> dict[str, Any]:
     return jwk | {"kid": kid, "alg": alg, "use": "sig"}
 
 
+def default_claims() -> dict[str, Any]:
+    """The claims of a valid token from the trusted EHR for the order-sign service, fresh."""
+    now = int(time.time())
+    return {
+        "iss": ISSUER,
+        "aud": BASE + SIGN,
+        "iat": now,
+        "exp": now + 300,
+        "jti": str(uuid.uuid4()),
+        "sub": "ehr-cds-client",
+    }
+
+
 def token(
     key: Any = EHR_KEY,
     alg: str = "ES384",
@@ -47,16 +60,7 @@ def token(
     extra_headers: dict[str, Any] | None = None,
     **claims: Any,
 ) -> str:
-    now = int(time.time())
-    payload = {
-        "iss": ISSUER,
-        "aud": BASE + SIGN,
-        "iat": now,
-        "exp": now + 300,
-        "jti": str(uuid.uuid4()),
-        "sub": "ehr-cds-client",
-    } | claims
-    payload = {k: v for k, v in payload.items() if v is not None}
+    payload = {k: v for k, v in (default_claims() | claims).items() if v is not None}
     headers = {"typ": "JWT"} | ({"kid": kid} if kid else {}) | (extra_headers or {})
     return jwt.encode(payload, key, algorithm=alg, headers=headers)
 

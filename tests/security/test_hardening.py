@@ -21,7 +21,7 @@ from cds import StartupRefused, create_app
 from cds.cards import _fill_markdown
 from cds.feedback import format_summary, printable
 from cds.settings import Settings
-from tests.api.test_auth import EHR_KEY, ISSUER, KID, OTHER_KEY, _jwk, token
+from tests.api.test_auth import EHR_KEY, ISSUER, KID, OTHER_KEY, _jwk, default_claims, token
 from tests.conftest import NOW, SIGN, chart_request
 
 BASE = "http://localhost"
@@ -112,15 +112,7 @@ CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti", "tenant", "nbf")
 def raw_token(**claims: Any) -> str:
     """A token signed by the trusted EHR with any JSON in its claims (PyJWT's encoder refuses
     some: the point is what the verifier does with them)."""
-    now = int(time.time())
-    payload = {
-        "iss": ISSUER,
-        "aud": BASE + SIGN,
-        "iat": now,
-        "exp": now + 300,
-        "jti": str(uuid.uuid4()),
-        "sub": "ehr-cds-client",
-    } | claims
+    payload = default_claims() | claims
     return jwt.api_jws.encode(
         json.dumps(payload).encode(), EHR_KEY, algorithm="ES384", headers={"kid": KID}
     )
