@@ -1,9 +1,9 @@
 """Profile one scenario in-process (no HTTP, no gunicorn): where does a call's time go?
 
-    .venv/bin/python -m bench.profile [a|b|d|n] [--calls 50] [--top 30] [--jwt]
+    .venv/bin/python -m bench.profile [a|b|d|n] [--calls 50] [--top 30] [--jwt [--alg RS384]]
 
 Runs the app's test client on the benchmark's chart under cProfile (open development mode, or
-with --jwt production mode with a fresh ES384 token per call, as `bench.run` sends) and prints the
+with --jwt production mode with a fresh ES384 token per call, as `bench.run` sends; --alg RS384 for RS384) and prints the
 functions by cumulative time, after the unprofiled median wall and CPU time of a call. (n) is the
 non-blinatumomab order (the fast path), (d) the typical chart of a new patient every call.
 """
@@ -31,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("scenario", choices=("a", "b", "d", "n"), nargs="?", default="a")
     parser.add_argument("--jwt", action="store_true", help="production mode: verify a JWT")
+    parser.add_argument("--alg", choices=Signer.ALGORITHMS, default="ES384", help="with --jwt")
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="cumulative", help="pstats order (tottime, ...)")
@@ -41,7 +42,7 @@ def main() -> None:
         database = f"sqlite:///{directory}/db.sqlite3"
         headers: Callable[[], dict[str, str]] = dict
         if args.jwt:
-            signer = Signer(Path(directory))
+            signer = Signer(Path(directory), args.alg)
             settings = Settings(
                 database_url=database,
                 trusted_issuers={ISSUER: str(signer.jwks_path)},

@@ -32,6 +32,7 @@ from cds.fhir.medications import Unresolved, resolve_draft_medications
 from cds.fhir.parsing import resource_label
 from cds.fhir.prefetch import SourceData, resolve_prefetch
 from cds.fhir.snapshot import build_snapshot, draft_orders, observation_codes
+from cds.fhir.snapshot_memo import SnapshotMemo
 from cds.findings import Declarations, Emission, Finding, declare, emit, merge, stamp
 from cds.hooks import (
     CONTEXT_MODELS,
@@ -220,6 +221,7 @@ class Engine:
         self.clock = clock
         self.templates = prefetch_templates(knowledge)
         self.fast_path_triggers = Triggers.from_knowledge(knowledge)
+        self.snapshots = SnapshotMemo(settings.snapshot_cache_entries)
         # a broken knowledge file stops start-up (load_knowledge), not a patient's request; so do a
         # check without a source and a finding without its card template (checks given here add to
         # the product's)
@@ -347,7 +349,11 @@ class Engine:
             self.settings.fhir_deadline,
             optional=frozenset({"administrations"}),
         )
-        patient = build_snapshot(context.patientId, sources, self.knowledge)
+        patient = self.snapshots.snapshot(
+            context.patientId,
+            sources,
+            lambda: build_snapshot(context.patientId, sources, self.knowledge),
+        )
         stage: Stage = "select" if isinstance(context, OrderSelectContext) else "sign"
         inputs = tuple(
             CheckInput(review(o, patient, self.knowledge, now), patient, drafts.orders, now, stage)

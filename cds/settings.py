@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         description="Validated FHIR resources each worker keeps, keyed by their content (a chart "
         "sent again is not validated again; about 8 MB per 1,000 typical resources). 0: off.",
     )
+    snapshot_cache_entries: int = Field(
+        default=16,
+        ge=0,
+        description="Patient snapshots each worker keeps, keyed by the chart's content (a chart "
+        "sent again with other draft orders is not read again; only blinatumomab orders read a "
+        "chart). About 0.1 MB per typical chart, 2 MB per chart of 1,000 resources. 0: off.",
+    )
     metrics: bool = Field(
         default=True,
         description="Serve Prometheus metrics at GET /metrics (no JWT, no patient data) and count "

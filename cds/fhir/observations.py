@@ -9,10 +9,15 @@ one that a check reaches is a data issue, as before.
 
 An observation whose date cannot be read from the raw JSON is validated at once: where it stands
 in the order is known only afterwards, and an unreadable one is always worth reporting.
+
+A chart sent again is read again through `for_call()`: the facts validated so far are shared (a
+snapshot memo keeps them, `cds.fhir.snapshot_memo`), the issues are each call's own, so a call
+reports exactly the unreadable observations its own checks reached.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -41,8 +46,11 @@ class ChartObservations:
     def __init__(self, raws: Sequence[Raw], wanted: frozenset[Code], source: str) -> None:
         """`raws`: this patient's Observations; only those with a code in `wanted` are kept."""
         self._source = source
+        # shared by every call's view: position in the chart -> its fact (None: unreadable), and
+        # the issue of each unreadable one; a race between two threads validates twice, no worse
         self._facts: dict[int, ObservationFact | None] = {}
-        self._issues: list[DataIssue] = []
+        self._issue_at: dict[int, DataIssue] = {}
+        self._reached: list[int] = []  # this view's: the unreadable ones it reached, in order
         entries: list[_Entry] = []
         for index, raw in enumerate(raws):
             codes = frozenset(code_pairs(raw.get("code")))
@@ -55,13 +63,23 @@ class ChartObservations:
             entries.append((newest_first_key(when), index, raw, codes))
         entries.sort(key=lambda entry: (entry[0], entry[1]))
         self._entries = entries
+        self._always = tuple(self._reached)  # read at once: reported by every call
+
+    def for_call(self) -> ChartObservations:
+        """A view for another call over the same chart: the same facts, no issue reached yet but
+        those every call reports."""
+        view = copy.copy(self)
+        view._reached = list(self._always)
+        return view
 
     def _fact(self, index: int, raw: Raw) -> ObservationFact | None:
         if index not in self._facts:
             model, issue = validate(raw, self._source)
             if issue is not None:
-                self._issues.append(issue)
+                self._issue_at[index] = issue
             self._facts[index] = facts.observation_fact(model) if model is not None else None
+        if index in self._issue_at and index not in self._reached:
+            self._reached.append(index)
         return self._facts[index]
 
     def newest_first(self, codes: frozenset[Code]) -> Iterator[ObservationFact]:
@@ -73,4 +91,4 @@ class ChartObservations:
                 yield fact
 
     def issues(self) -> Sequence[DataIssue]:
-        return tuple(self._issues)
+        return tuple(self._issue_at[index] for index in self._reached)

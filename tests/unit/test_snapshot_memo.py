@@ -1,0 +1,140 @@
+"""The per-worker memo of patient snapshots (`cds.fhir.snapshot_memo`): a chart resent with other
+draft orders is not read again; keyed by the whole chart's content, never by the patient id; each
+call reports only the unreadable observations its own checks reached; bounded; the same cards with
+and without it."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from cds import create_app
+from cds.dosing import latest_measurement
+from cds.fhir import snapshot
+from cds.fhir.prefetch import SourceData
+from cds.fhir.snapshot_memo import SnapshotMemo, chart_key
+from cds.knowledge import load_knowledge
+from cds.patient import PatientSnapshot
+from cds.settings import Settings
+from tests.conftest import FIXTURES, NOW, SIGN, chart_request
+from tests.fixtures_util import weight
+
+KNOWLEDGE = load_knowledge()
+PID = "pt-memo"
+
+
+def _sources(*kgs: float) -> dict[str, SourceData]:
+    weights = [
+        weight(PID, kg, when=f"2026-02-{20 + i:02d}T09:00:00+00:00", oid=f"wt-{i}")
+        for i, kg in enumerate(kgs)
+    ]
+    return {"observations": SourceData(weights)}
+
+
+def _read(memo: SnapshotMemo, sources: dict[str, SourceData]) -> PatientSnapshot:
+    return memo.snapshot(PID, sources, lambda: snapshot.build_snapshot(PID, sources, KNOWLEDGE))
+
+
+def _newest_kg(chart: PatientSnapshot) -> float | None:
+    found = latest_measurement(chart, KNOWLEDGE, "body_weight", "kg")
+    return found.value if found is not None else None
+
+
+def test_a_chart_resent_is_read_once_and_a_changed_weight_is_another_chart() -> None:
+    memo = SnapshotMemo(8)
+    assert _newest_kg(_read(memo, _sources(70, 72))) == 72
+    assert _newest_kg(_read(memo, copy.deepcopy(_sources(70, 72)))) == 72  # equal content
+    assert (memo.hits, memo.misses) == (1, 1)
+    assert _newest_kg(_read(memo, _sources(70, 81))) == 81  # one value changed, same ids
+    assert (memo.hits, memo.misses) == (1, 2)
+
+
+def test_the_same_chart_under_another_patient_id_is_another_key() -> None:
+    sources = _sources(70)
+    assert chart_key(PID, sources) != chart_key("pt-other", sources)
+
+
+def test_a_source_that_could_not_be_had_is_part_of_the_key() -> None:
+    had = {"conditions": SourceData([])}
+    not_had = {"conditions": SourceData(problem="the EHR reported an error: timeout")}
+    assert chart_key(PID, had) != chart_key(PID, not_had)
+
+
+def test_data_read_from_the_fhir_server_is_never_kept() -> None:
+    fetched = {
+        "observations": SourceData(_sources(70)["observations"].resources, origin="fhirServer")
+    }
+    memo = SnapshotMemo(8)
+    assert chart_key(PID, fetched) is None
+    _read(memo, fetched)
+    _read(memo, fetched)
+    assert (len(memo), memo.hits) == (0, 0)
+
+
+def test_each_call_reports_only_the_unreadable_observations_its_own_checks_reached() -> None:
+    sources = _sources(70, 72)
+    bad = sources["observations"].resources[1]
+    bad["valueQuantity"]["value"] = "heavy"  # invalid FHIR: the newest weight is unreadable
+    memo = SnapshotMemo(8)
+    first = _read(memo, sources)
+    assert _newest_kg(first) == 70
+    assert [i.resource for i in first.data_issues()] == ["Observation/wt-1"]
+    second = _read(memo, sources)
+    assert second.data_issues() == ()  # nothing read yet in this call
+    assert _newest_kg(second) == 70
+    assert [i.resource for i in second.data_issues()] == ["Observation/wt-1"]
+    assert memo.hits == 1
+
+
+def test_the_memo_holds_at_most_its_bound_least_recently_used_out_first() -> None:
+    memo = SnapshotMemo(2)
+    for kg in (60, 61, 62):
+        _read(memo, _sources(kg))
+    assert len(memo) == 2
+    _read(memo, _sources(62))
+    _read(memo, _sources(60))  # evicted: read again
+    assert (memo.hits, memo.misses) == (1, 4)
+
+
+def test_zero_entries_turns_it_off() -> None:
+    memo = SnapshotMemo(0)
+    _read(memo, _sources(70))
+    _read(memo, _sources(70))
+    assert (len(memo), memo.hits, memo.misses) == (0, 0, 0)
+
+
+def _cards(client: Any, request: dict[str, Any]) -> list[tuple[str, str, str]]:
+    answer = client.post(SIGN, json=request)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return sorted(
+        (c["indicator"], c["summary"], c.get("detail", "")) for c in answer.get_json()["cards"]
+    )
+
+
+def test_every_fixture_chart_gets_the_same_cards_with_and_without_the_memo(
+    tmp_path: Path,
+) -> None:
+    charts = sorted(
+        p.stem for p in (FIXTURES / "charts").glob("*.json") if ".expected" not in p.name
+    )
+    assert len(charts) > 20
+    answers = {}
+    for entries in (0, 64):
+        settings = Settings(
+            dev_mode=True,
+            database_url=f"sqlite:///{tmp_path / f'{entries}.db'}",
+            snapshot_cache_entries=entries,
+        )
+        app = create_app(settings, clock=lambda: NOW)
+        client = app.test_client()
+        memo = app.extensions["cds.engine"].snapshots
+        first = [_cards(client, chart_request(c)) for c in charts]
+        misses = memo.misses
+        again = [_cards(client, chart_request(c)) for c in charts]  # with the memo: from it
+        answers[entries] = [first, again]
+        if entries:
+            assert misses > 20 and memo.misses == misses and memo.hits >= misses
+        else:
+            assert (len(memo), memo.hits, memo.misses) == (0, 0, 0)
+    assert answers[0][0] == answers[0][1] == answers[64][0] == answers[64][1]
