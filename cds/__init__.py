@@ -57,6 +57,7 @@ def create_app(
     from cds.services import Engine
     from cds.web import audit, errors, health, metrics, openapi, routes, sandbox
     from cds.web.auth import JwtVerifier, parse_trusted_issuers
+    from cds.web.fast_lane import FastLane
 
     settings = settings or Settings()
     issuers = settings.issuers()
@@ -118,6 +119,14 @@ def create_app(
     audit.register(app)
     if settings.metrics:
         metrics.register(app)  # /metrics: no JWT, like /readyz
+    app.wsgi_app = FastLane(  # type: ignore[method-assign]
+        app.wsgi_app,
+        engine,
+        app.extensions["cds.auth"],
+        settings.public_base_url,
+        settings.max_body_bytes,
+        settings.metrics,
+    )
     parsing.configure_cache(settings.resource_cache_entries)
     parsing.warm_up()
     return app

@@ -46,12 +46,17 @@ def note(**fields: Any) -> None:
         line.update(fields)
 
 
+def write(line: dict[str, Any], status: int, started: float) -> None:
+    """Write one audit line, with the answer's status and the time since `started`."""
+    line["status"] = status
+    line["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    log.info(json.dumps(line))
+
+
 def _write(response: Response) -> Response:
     line: dict[str, Any] | None = g.pop("audit", None)
     if line is not None:
-        line["status"] = response.status_code
-        line["ms"] = round((time.perf_counter() - g.pop("audit_started")) * 1000, 1)
-        log.info(json.dumps(line))
+        write(line, response.status_code, g.pop("audit_started"))
     return response
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import orjson
 from flask import Response, request
 
@@ -50,6 +51,36 @@ def json_body_and_bytes() -> tuple[Any, bytes]:
     except orjson.JSONDecodeError as error:
         raise MalformedJson(f"the body is not valid JSON ({error})") from error
     return body, raw
+
+
+_TOP_LEVEL = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def envelope_without_prefetch(raw: bytes) -> dict[str, Any] | None:
+    """The request's top-level fields parsed, but its prefetch (nearly all of the bytes) only
+    checked to be JSON and an object, and given as `{}`: what the common call's fast answer reads
+    (`Engine.quick_answer`), at a fifth of the cost of parsing the whole body. None when the body
+    cannot be read this way (not UTF-8, not JSON, not an object, a prefetch that is not an object
+    or null): the caller then parses it whole, and the full path answers the 4xx."""
+    try:
+        raw.decode("utf-8")  # the skipped prefetch's strings are not decoded by msgspec
+        fields = _TOP_LEVEL.decode(raw)
+        envelope = {
+            key: orjson.loads(memoryview(field))
+            for key, field in fields.items()
+            if key != "prefetch"
+        }
+    except (msgspec.DecodeError, orjson.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    if "prefetch" in fields:
+        prefetch = bytes(fields["prefetch"])
+        if prefetch == b"null":
+            envelope["prefetch"] = None
+        elif prefetch.startswith(b"{"):
+            envelope["prefetch"] = {}
+        else:
+            return None
+    return envelope
 
 
 def refuse_deep(raw: bytes) -> None:

@@ -50,15 +50,19 @@ def _count(response: Response) -> Response:
     endpoint = rule.endpoint if rule is not None else "unmatched"
     if endpoint == ENDPOINT:
         return response
-    started = g.get("metrics_started")
-    if started is not None:
-        metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - started)
     service_id = (request.view_args or {}).get("service_id")
     service = service_id if service_id in SERVICES else ""
-    metrics.REQUESTS.labels(endpoint, service, str(response.status_code)).inc()
+    count_answer(endpoint, service, response.status_code, g.get("metrics_started"))
     if endpoint == CALL_ENDPOINT and response.status_code == 200:
         _count_cards(service, response)
     return response
+
+
+def count_answer(endpoint: str, service: str, status: int, started: float | None) -> None:
+    """Count one answered request, and its latency since `started` when known."""
+    if started is not None:
+        metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+    metrics.REQUESTS.labels(endpoint, service, str(status)).inc()
 
 
 def _count_cards(service: str, response: Response) -> None:

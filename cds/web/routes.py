@@ -17,7 +17,7 @@ from cds.feedback import FeedbackStore
 from cds.hooks import FeedbackRequest
 from cds.metrics import count_jwt_rejection
 from cds.services import Engine, discovery, service_named
-from cds.web import audit
+from cds.web import audit, fast_lane
 from cds.web.auth import AuthError, Caller, JwtVerifier
 from cds.web.bodies import json_body, json_body_and_bytes, json_response, refuse_deep
 from cds.web.errors import Unauthorized
@@ -41,8 +41,11 @@ def _authenticate() -> Caller | None:
         return None
     base = _engine().settings.public_base_url or request.host_url  # required outside --dev
     audience = base.rstrip("/") + request.path
+    verdict = request.environ.pop(fast_lane.VERDICT, None)  # the lane checked it already
     try:
-        caller = verifier.verify(request.headers.get("Authorization"), audience)
+        if isinstance(verdict, AuthError):
+            raise verdict
+        caller = verdict or verifier.verify(request.headers.get("Authorization"), audience)
     except AuthError as error:
         audit.note(auth=str(error)[:300])  # the reason is logged, never told to the caller
         count_jwt_rejection(error)

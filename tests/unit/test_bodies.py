@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds.web.bodies import deeper_than
+from cds.web.bodies import deeper_than, envelope_without_prefetch
 from tests.conftest import chart_request
 
 
@@ -78,3 +78,39 @@ def test_answers_orjson_refuses_are_still_json() -> None:
             answer = json_response(body)
             assert json.loads(answer.get_data()) == json.loads(json.dumps(body))
             assert answer.mimetype == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            b'{"hook": "order-sign", "prefetch": {"p": [1, {"b": "\\u00e9"}]}, "context": {}}',
+            {"hook": "order-sign", "context": {}, "prefetch": {}},
+        ),
+        (b'  {"hook" : 1 , "prefetch" : { } } ', {"hook": 1, "prefetch": {}}),
+        (b'{"prefetch": null}', {"prefetch": None}),
+        (b'{"hook": "order-sign"}', {"hook": "order-sign"}),
+        (b'{"hook": 1, "hook": 2}', {"hook": 2}),  # as orjson reads it: the last one
+    ],
+)
+def test_the_top_level_is_read_and_the_prefetch_left_unparsed(
+    raw: bytes, expected: dict[str, Any]
+) -> None:
+    assert envelope_without_prefetch(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("case", "raw"),
+    [
+        ("a prefetch that is not an object", b'{"prefetch": 5}'),
+        ("an array", b"[1]"),
+        ("cut short", b'{"hook": 1'),
+        ("malformed inside the prefetch", b'{"prefetch": {"a": [1, 2}}'),
+        ("not UTF-8 inside the prefetch", b'{"prefetch": {"a": "\xff"}}'),
+        ("NaN", b'{"hook": NaN}'),
+        ("a top-level field nested too deep", b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+        ("a prefetch nested too deep", b'{"prefetch": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"),
+    ],
+)
+def test_what_cannot_be_read_so_is_left_to_the_whole_parse(case: str, raw: bytes) -> None:
+    assert envelope_without_prefetch(raw) is None, case

@@ -1,0 +1,137 @@
+"""The common call's lane: an order-sign whose draft orders cannot concern blinatumomab, answered
+`{"cards": []}` before Flask is entered.
+
+Nearly every order a hospital signs is not blinatumomab, and for those the service's answer is
+`cds.fast_path`'s. Flask's request handling and the body's full parse cost about as much as that
+decision and the JWT check together (docs/performance.md, round 3), so this WSGI middleware takes
+the call first: it verifies the JWT exactly as the view does, reads the request's top level without
+parsing its prefetch (`envelope_without_prefetch`), asks `Engine.quick_answer`, and writes the
+same audit line and metrics as the view. Anything else goes to Flask unchanged: another route or
+method, a browser's call (an Origin header: CORS is Flask's), a body that is not plain JSON, an
+answer that needs the full path, and every error. The JWT is checked once per call: the lane
+hands its verdict (the caller, or why the token was refused) to the view in the WSGI environ,
+where no client can put anything.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import orjson
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds.errors import RequestNotAnswered
+from cds.services import SERVICES, Engine
+from cds.web import audit
+from cds.web.auth import AuthError, Caller, JwtVerifier
+from cds.web.bodies import JSON_TYPES, envelope_without_prefetch
+from cds.web.metrics import CALL_ENDPOINT, count_answer
+
+# The verdict on the call's JWT (a Caller, or the AuthError), for the view (`routes._authenticate`)
+VERDICT = "cds.jwt_verdict"
+PREFIX = "/cds-services/"
+NO_CARDS = orjson.dumps({"cards": []})
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class _Answer:
+    """The answer's bytes; keeps the parsed request alive until the server has sent them (freeing
+    a long chart's objects takes milliseconds)."""
+
+    def __init__(self, body: bytes, keep: Any) -> None:
+        self._body = body
+        self._keep = keep
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._body
+
+    def close(self) -> None:
+        self._keep = None
+
+
+class FastLane:
+    def __init__(
+        self,
+        app: WsgiApp,
+        engine: Engine,
+        verifier: JwtVerifier | None,
+        public_base_url: str | None,
+        max_body_bytes: int,
+        count_metrics: bool,
+    ) -> None:
+        self._app = app
+        self._engine = engine
+        self._verifier = verifier
+        self._base = (public_base_url or "").rstrip("/")
+        self._max_body = max_body_bytes
+        self._metrics = count_metrics
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        service_id = self._service_of(environ)
+        if service_id is not None:
+            answer = self._answer(environ, service_id, started)
+            if answer is not None:
+                start_response(
+                    "200 OK",
+                    [("Content-Type", "application/json"), ("Content-Length", str(len(NO_CARDS)))],
+                )
+                return answer
+        return self._app(environ, start_response)
+
+    def _service_of(self, environ: dict[str, Any]) -> str | None:
+        """The order-sign service this call is for, if the lane may take it at all."""
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") != "POST" or not path.startswith(PREFIX):
+            return None
+        service = SERVICES.get(path[len(PREFIX) :])
+        if service is None or service.hook != "order-sign" or "HTTP_ORIGIN" in environ:
+            return None
+        if self._verifier is not None and not self._base:
+            return None  # the audience is the view's to work out
+        content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+        length = environ.get("CONTENT_LENGTH", "")
+        if content_type not in JSON_TYPES or not length.isdigit():
+            return None  # chunked bodies, odd types: Flask's
+        return service.id if 0 < int(length) <= self._max_body else None
+
+    def _answer(self, environ: dict[str, Any], service_id: str, started: float) -> _Answer | None:
+        """`{"cards": []}` with its audit line and metrics, or None to hand the call to Flask."""
+        line: dict[str, Any] = {"event": "hook-call", "service": service_id}
+        if self._verifier is not None:
+            try:
+                caller = self._verifier.verify(
+                    environ.get("HTTP_AUTHORIZATION"), self._base + environ["PATH_INFO"]
+                )
+            except AuthError as error:
+                environ[VERDICT] = error  # the view answers the 401, counted and audited there
+                return None
+            except SQLAlchemyError:
+                return None  # the replay cache failed: the view tries again, and answers the 503
+            environ[VERDICT] = caller
+            line |= _caller_fields(caller)
+        raw = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+        environ["wsgi.input"] = io.BytesIO(raw)  # Flask reads the same bytes if it gets the call
+        envelope = envelope_without_prefetch(raw)
+        if envelope is None:
+            return None
+        try:
+            result = self._engine.quick_answer(service_id, envelope)
+        except RequestNotAnswered:
+            return None  # the view reads the whole body, meets the same error and answers its 4xx
+        if result is None:
+            return None
+        line |= {"hookInstance": result.hook_instance[:256], "cards": []}
+        audit.write(line, 200, started)
+        if self._metrics:
+            count_answer(CALL_ENDPOINT, service_id, 200, started)
+        return _Answer(NO_CARDS, envelope)
+
+
+def _caller_fields(caller: Caller) -> dict[str, Any]:
+    return {"issuer": caller.issuer, "jti": caller.jti, "tenant": caller.tenant}

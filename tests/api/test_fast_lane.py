@@ -1,0 +1,213 @@
+"""The common call's lane (`cds.web.fast_lane`), in production mode: an order-sign for another drug
+is answered before Flask with the same answer, audit line and metrics as the view; the JWT is
+checked once whichever of the two answers; everything else is Flask's, unchanged."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cds import create_app, metrics
+from cds.settings import Settings
+from tests.api.test_auth import BASE, ISSUER, RSA_KEY, jwks_file, token  # noqa: F401 - fixture
+from tests.api.test_fast_path_calls import ONDANSETRON, with_draft
+from tests.api.test_metrics import delta, scrape
+from tests.conftest import NOW, SIGN, chart_request
+
+SELECT = "/cds-services/blinatumomab-order-select"
+
+
+@pytest.fixture
+def app(tmp_path: Path, jwks_file: Path) -> Flask:  # noqa: F811 - the imported fixture
+    settings = Settings(
+        dev_mode=False,
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        trusted_issuers={ISSUER: str(jwks_file)},
+        public_base_url=BASE,
+    )
+    return create_app(settings, clock=lambda: NOW)
+
+
+@pytest.fixture
+def flask_requests(app: Flask) -> list[str]:
+    """The paths of the requests that reached Flask (the lane's answers never do)."""
+    seen: list[str] = []
+    app.before_request(lambda: seen.append(_path()))
+    return seen
+
+
+def _path() -> str:
+    from flask import request
+
+    return request.path
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    with app.test_client() as client:
+        yield client
+
+
+def _audit(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "cds.audit"]
+
+
+def _sign(client: FlaskClient, request: dict[str, Any], bearer: str, **headers: str) -> Any:
+    return client.post(SIGN, json=request, headers={"Authorization": f"Bearer {bearer}"} | headers)
+
+
+def test_ondansetron_with_a_valid_token_is_answered_by_the_lane_audited_and_counted(
+    client: FlaskClient, flask_requests: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cds.audit")
+    before = scrape(client)
+    request = with_draft(ONDANSETRON)
+    answer = _sign(client, request, token(jti="lane-1"))
+    assert answer.status_code == 200 and answer.get_json() == {"cards": []}
+    assert answer.content_type == "application/json"
+    assert SIGN not in flask_requests
+    [line] = _audit(caplog)
+    assert {k: v for k, v in line.items() if k != "ms"} == {
+        "event": "hook-call",
+        "service": "blinatumomab-order-sign",
+        "issuer": ISSUER,
+        "jti": "lane-1",
+        "tenant": None,
+        "hookInstance": request["hookInstance"],
+        "cards": [],
+        "status": 200,
+    }
+    after = scrape(client)
+    labels = {"endpoint": "cds.call_service", "service": "blinatumomab-order-sign"}
+    assert delta(before, after, "cds_requests_total", **labels, status="200") == 1
+    assert (
+        delta(before, after, "cds_request_duration_seconds_count", endpoint=labels["endpoint"]) == 1
+    )
+
+
+def test_the_lanes_audit_line_has_the_fields_the_views_line_has(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cds.audit")
+    _sign(client, with_draft(ONDANSETRON), token())  # the lane
+    _sign(client, chart_request("adult-70kg-rr-cycle1-correct"), token())  # the view
+    lane, view = _audit(caplog)
+    assert list(lane) == list(view)
+
+
+@pytest.mark.parametrize(
+    ("case", "bearer", "reason"),
+    [
+        ("no token", None, "missing_token"),
+        ("another service's audience", token(aud=BASE + SELECT), "audience"),
+        ("expired", token(iat=1_600_000_000, exp=1_600_000_300), "expired"),
+    ],
+)
+def test_a_refused_token_is_one_401_one_rejection_counted_and_one_audit_line(
+    client: FlaskClient,
+    caplog: pytest.LogCaptureFixture,
+    case: str,
+    bearer: str | None,
+    reason: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger="cds.audit")
+    before = scrape(client)
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    answer = client.post(SIGN, json=with_draft(ONDANSETRON), headers=headers)
+    assert answer.status_code == 401, case
+    after = scrape(client)
+    assert delta(before, after, "cds_jwt_rejections_total", reason=reason) == 1, case
+    counted = sum(
+        value - before.get(key, 0.0)
+        for key, value in after.items()
+        if key[0] == "cds_jwt_rejections_total"
+    )
+    assert counted == 1, case  # the lane's refusal is counted by the view, once
+    [line] = _audit(caplog)
+    assert line["status"] == 401 and line["auth"], case
+
+
+def test_a_token_is_accepted_once_whichever_path_answers(client: FlaskClient) -> None:
+    bearer = token()
+    assert _sign(client, with_draft(ONDANSETRON), bearer).status_code == 200  # the lane
+    assert _sign(client, with_draft(ONDANSETRON), bearer).status_code == 401  # replayed
+    blinatumomab = token()
+    request = chart_request("adult-70kg-rr-cycle1-correct")
+    first = _sign(client, request, blinatumomab)  # the lane verifies, the view answers
+    assert first.status_code == 200 and first.get_json()["cards"]
+    assert _sign(client, with_draft(ONDANSETRON), blinatumomab).status_code == 401
+
+
+def test_rs384_tokens_take_the_lane_too(client: FlaskClient, flask_requests: list[str]) -> None:
+    bearer = token(key=RSA_KEY, alg="RS384", kid="ehr-rsa")
+    assert _sign(client, with_draft(ONDANSETRON), bearer).get_json() == {"cards": []}
+    assert flask_requests == []
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "status"),
+    [
+        ("a browser's call (CORS is Flask's)", {"headers": {"Origin": "https://ehr.example"}}, 200),
+        ("a prefetch that is not an object", {"prefetch": 5}, 400),
+        ("a context without userId", {"drop": "userId"}, 400),
+        ("a body that is not JSON", {"data": b'{"hook": "order-sign",'}, 400),
+        ("a body declared as text", {"content_type": "text/plain"}, 415),
+    ],
+)
+def test_what_the_lane_does_not_answer_reaches_flask_with_its_body_unchanged(
+    client: FlaskClient,
+    flask_requests: list[str],
+    case: str,
+    change: dict[str, Any],
+    status: int,
+) -> None:
+    request = with_draft(ONDANSETRON)
+    if "prefetch" in change:
+        request["prefetch"] = change["prefetch"]
+    if "drop" in change:
+        del request["context"][change["drop"]]
+    data = change.get("data", json.dumps(request).encode())
+    answer = client.post(
+        SIGN,
+        data=data,
+        content_type=change.get("content_type", "application/json"),
+        headers={"Authorization": f"Bearer {token()}"} | change.get("headers", {}),
+    )
+    assert answer.status_code == status, (case, answer.get_data(as_text=True))
+    assert flask_requests == [SIGN], case
+
+
+def test_order_select_is_flasks(client: FlaskClient, flask_requests: list[str]) -> None:
+    request = with_draft(ONDANSETRON)
+    request["hook"] = "order-select"
+    request["context"]["selections"] = ["MedicationRequest/draft-other-1"]
+    bearer = token(aud=BASE + SELECT)
+    answer = client.post(SELECT, json=request, headers={"Authorization": f"Bearer {bearer}"})
+    assert answer.status_code == 200 and answer.get_json() == {"cards": []}
+    assert flask_requests == [SELECT]
+
+
+def test_without_metrics_the_lane_counts_nothing(tmp_path: Path, jwks_file: Path) -> None:  # noqa: F811
+    settings = Settings(
+        dev_mode=False,
+        database_url=f"sqlite:///{tmp_path / 'off.sqlite3'}",
+        trusted_issuers={ISSUER: str(jwks_file)},
+        public_base_url=BASE,
+        metrics=False,
+    )
+    client = create_app(settings, clock=lambda: NOW).test_client()
+    labels = {
+        "endpoint": "cds.call_service",
+        "service": "blinatumomab-order-sign",
+        "status": "200",
+    }
+    before = metrics.REGISTRY.get_sample_value("cds_requests_total", labels) or 0.0
+    assert _sign(client, with_draft(ONDANSETRON), token()).get_json() == {"cards": []}
+    assert (metrics.REGISTRY.get_sample_value("cds_requests_total", labels) or 0.0) == before
