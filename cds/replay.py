@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import Column, Float, MetaData, String, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from cds.feedback import create_tables, without_flush
+from cds.feedback import create_tables
 
 log = logging.getLogger(__name__)
 
@@ -38,28 +38,56 @@ class ReplayCache:
         self._engine = engine
         create_tables(engine, metadata)
         self._next_purge = 0.0
-        # built once and executed with parameters: a statement built per call (`.values(row)`)
-        # is compiled-cache-keyed anew each time, ~130 of the ~230 µs CPU an insert took
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert: Any = (
-            dialect.insert(seen_tokens).on_conflict_do_nothing().returning(seen_tokens.c.jti)
-        )
+        # The insert runs on the pool's DBAPI connection, compiled once for its dialect: through
+        # SQLAlchemy's Connection (transaction, result, compiled-cache lookup) it cost ~135 µs
+        # of CPU, on the driver ~60, and every order-sign call makes one (docs/performance.md).
+        postgres = engine.dialect.name == "postgresql"
+        dialect = postgresql if postgres else sqlite
+        insert = dialect.insert(seen_tokens).on_conflict_do_nothing().returning(seen_tokens.c.jti)
+        compiled = insert.compile(dialect=engine.dialect)
+        self._sql = str(compiled)
+        self._order = compiled.positiontup if compiled.positional else None
+        self._prelude = "SET LOCAL synchronous_commit TO OFF" if postgres else None
+        self._dbapi: Any = engine.dialect.dbapi
 
     def first_use(self, issuer: str, jti: str, expires: float) -> bool:
         """Record the token; False if it was recorded before (a replay).
 
         A concurrent insert of the same pair waits for the other transaction and then inserts
         nothing, so the loser gets no row back (RETURNING: rowcount is not reliable on every
-        driver). A database error propagates: a token is never accepted unchecked.
+        driver). A database error propagates as SQLAlchemy's: a token is never accepted unchecked.
         """
         row = {"issuer": issuer[:512], "jti": jti[:256], "expires": expires}
+        params: Any = tuple(row[name] for name in self._order) if self._order else row
         try:
-            with without_flush(self._engine) as connection:
-                inserted = connection.execute(self._insert, row).first()
-        except IntegrityError:
+            inserted = self._insert(params)
+        except self._dbapi.IntegrityError:
             return False
+        except self._dbapi.Error as error:
+            raise DBAPIError.instance(self._sql, params, error, self._dbapi.Error) from error
         self._purge()
-        return inserted is not None
+        return inserted
+
+    def _insert(self, params: Any) -> bool:
+        """One transaction on a pooled connection (pre-pinged on PostgreSQL): commits without
+        waiting for the disk, as `without_flush` does; rolled back on any error."""
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                if self._prelude:
+                    cursor.execute(self._prelude)
+                cursor.execute(self._sql, params)
+                inserted = cursor.fetchone() is not None
+            finally:
+                cursor.close()
+            connection.commit()
+            return inserted
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
 
     def _purge(self) -> None:
         """Forget expired tokens, at most once a minute per process, in its own transaction so that
