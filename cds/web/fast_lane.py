@@ -32,6 +32,8 @@ from cds.web.metrics import CALL_ENDPOINT, count_answer
 
 # The verdict on the call's JWT (a Caller, or the AuthError), for the view (`routes._authenticate`)
 VERDICT = "cds.jwt_verdict"
+# Set when `Engine.quick_answer` said the call needs the full path
+FULL_PATH = "cds.full_path"
 PREFIX = "/cds-services/"
 NO_CARDS = orjson.dumps({"cards": []})
 
@@ -125,6 +127,7 @@ class FastLane:
         except RequestNotAnswered:
             return None  # the view reads the whole body, meets the same error and answers its 4xx
         if result is None:
+            environ[FULL_PATH] = True  # the view need not ask again
             return None
         line |= {"hookInstance": result.hook_instance[:256], "cards": []}
         audit.write(line, 200, started)

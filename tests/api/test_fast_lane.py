@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds import create_app, metrics
+from cds.services import Engine
 from cds.settings import Settings
 from tests.api.test_auth import BASE, ISSUER, RSA_KEY, jwks_file, token  # noqa: F401 - fixture
 from tests.api.test_fast_path_calls import ONDANSETRON, with_draft
@@ -211,3 +212,19 @@ def test_without_metrics_the_lane_counts_nothing(tmp_path: Path, jwks_file: Path
     before = metrics.REGISTRY.get_sample_value("cds_requests_total", labels) or 0.0
     assert _sign(client, with_draft(ONDANSETRON), token()).get_json() == {"cards": []}
     assert (metrics.REGISTRY.get_sample_value("cds_requests_total", labels) or 0.0) == before
+
+
+def test_a_blinatumomab_order_is_decided_once_then_answered_by_the_view(
+    client: FlaskClient, flask_requests: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decided: list[str] = []
+    quick_answer = Engine.quick_answer
+
+    def spy(self: Engine, service_id: str, body: Any) -> Any:
+        decided.append(service_id)
+        return quick_answer(self, service_id, body)
+
+    monkeypatch.setattr(Engine, "quick_answer", spy)
+    answer = _sign(client, chart_request("adult-70kg-rr-cycle1-correct"), token())
+    assert answer.status_code == 200 and answer.get_json()["cards"]
+    assert decided == ["blinatumomab-order-sign"] and flask_requests == [SIGN]
