@@ -1,12 +1,13 @@
 """Before and after: an earlier commit's service and this tree's, under the same load, interleaved.
 
-    .venv/bin/python -m bench.compare REV [--reps 3] [--scale 1.0]
+    .venv/bin/python -m bench.compare REV [--reps 3] [--scale 1.0] [--scenarios ab] [--alg ES384]
 
 On a shared machine the speed drifts by tens of percent within minutes (the floor app's own
 figures move that much between runs), so two `bench.run` sets taken minutes apart cannot tell a
 20% gain from noise. This starts both services at once, REV from a temporary git worktree and this
 working tree, both as `bench.run` starts the service (production mode, a fresh ES384 JWT per
-call, one SQLite file each), then runs every phase (scenario a or b, concurrency 1 or 4) on one and
+call, one SQLite file each), then runs every phase (scenario a, b, n or d as `bench.run` names them,
+concurrency 1 or 4) on one and
 then on the other, swapping the order each repetition, and prints the medians: requests/s, p50,
 p99 and the workers' CPU ms per request (the steadiest of them), and each one's cold start.
 """
@@ -56,7 +57,14 @@ def _service(name: str, root: Path, directory: Path, signer: Signer) -> tuple[Se
     return server, audience
 
 
-def compare(revision: str, reps: int, scale: float) -> dict[str, Any]:
+def compare(
+    revision: str,
+    reps: int,
+    scale: float,
+    scenarios: list[str] | None = None,
+    algorithm: str = "ES384",
+) -> dict[str, Any]:
+    scenarios = scenarios or ["a", "b"]
     directory = Path(tempfile.mkdtemp(prefix="cds-compare-"))
     worktree = directory / "before"
     subprocess.run(
@@ -65,15 +73,16 @@ def compare(revision: str, reps: int, scale: float) -> dict[str, Any]:
     )  # fmt: skip
     servers: dict[str, tuple[Server, str]] = {}
     try:
-        signer = Signer(directory)
+        signer = Signer(directory, algorithm)
         servers["before"] = _service("before", worktree, directory, signer)
         servers["after"] = _service("after", ROOT, directory, signer)
-        requests = {"a": charts.typical(), "b": charts.long()}
+        charts_of = {"a": charts.typical, "b": charts.long, "n": charts.non_blinatumomab}
+        requests = {s: charts_of.get(s, charts.typical)() for s in scenarios}
         figures: dict[str, list[dict[str, float]]] = {}
         for rep in range(reps):
             order = ("before", "after") if rep % 2 == 0 else ("after", "before")
             for scenario, request in requests.items():
-                bodies = body_factory(request)
+                bodies = body_factory(request, new_patient=scenario == "d")
                 count = max(10, round(REQUESTS[scenario] * scale))
                 for concurrency in CONCURRENCY:
                     for name in order:
@@ -90,6 +99,8 @@ def compare(revision: str, reps: int, scale: float) -> dict[str, Any]:
         return {
             "revision": revision,
             "reps": reps,
+            "scenarios": scenarios,
+            "algorithm": algorithm,
             "median": {
                 key: {k: statistics.median(run[k] for run in runs) for k in runs[0]}
                 for key, runs in figures.items()
@@ -113,11 +124,14 @@ def report(result: dict[str, Any]) -> str:
     median = result["median"]
     lines = [
         f"before = {result['revision']}, after = this tree; medians of {result['reps']} "
-        "interleaved repetitions; ms; cpu = the workers' CPU ms per request",
+        f"interleaved repetitions, {result['algorithm']} JWT; ms; cpu = the workers' CPU ms a "
+        "request",
         f"{'scenario':<13}{'conc':>4} | {'before rps':>10}{'p50':>7}{'p99':>7}{'cpu':>6} | "
         f"{'after rps':>9}{'p50':>7}{'p99':>7}{'cpu':>6} | {'cpu after/before':>16}",
     ]
-    for scenario, label in (("a", "(a) typical"), ("b", "(b) long")):
+    labels = {"a": "(a) typical", "b": "(b) long", "n": "(n) other", "d": "(d) new pt"}
+    for scenario in result["scenarios"]:
+        label = labels[scenario]
         for concurrency in CONCURRENCY:
             b = median[f"{scenario} {concurrency} before"]
             a = median[f"{scenario} {concurrency} after"]
@@ -141,9 +155,12 @@ def main() -> int:
     parser.add_argument("revision", help="the earlier commit (any git revision)")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the request counts")
+    parser.add_argument("--scenarios", default="ab", help="any of a, b, n, d (as bench.run)")
+    parser.add_argument("--alg", choices=Signer.ALGORITHMS, default="ES384")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
-    result = compare(args.revision, args.reps, args.scale)
+    scenarios = [s for s in "abnd" if s in args.scenarios]
+    result = compare(args.revision, args.reps, args.scale, scenarios, args.alg)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     print(report(result))

@@ -3,9 +3,10 @@
     .venv/bin/python -m bench.profile [a|b|d|n] [--calls 50] [--top 30] [--jwt [--alg RS384]]
 
 Runs the app's test client on the benchmark's chart under cProfile (open development mode, or
-with --jwt production mode with a fresh ES384 token per call, as `bench.run` sends; --alg RS384 for RS384) and prints the
-functions by cumulative time, after the unprofiled median wall and CPU time of a call. (n) is the
-non-blinatumomab order (the fast path), (d) the typical chart of a new patient every call.
+with --jwt production mode with a fresh ES384 token per call, as `bench.run` sends; RS384 with
+--alg RS384) and prints the functions by cumulative time, after the unprofiled median wall and
+CPU time of a call. (n) is the non-blinatumomab order (the fast path), (d) the typical chart of a
+new patient every call.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@
 
 Each run starts, on 127.0.0.1:
 - the service exactly as production: `python -m cds serve --workers 2` (gunicorn, gthread, app
-  preloaded), NOT in --dev: every call carries a fresh ES384 JWT (RS384 with --alg RS384) from a trusted test issuer, so JWT
-  verification and the replay cache are measured too; feedback store on a throw-away SQLite file;
+  preloaded), NOT in --dev: every call carries a fresh ES384 JWT (RS384 with --alg RS384) from a
+  trusted test issuer, so JWT verification and the replay cache are measured too; feedback store
+  on a throw-away SQLite file;
 - the floor: a bare Flask endpoint (`bench.floor_app`) that parses the same JSON and answers
   `{"cards": []}` under the same gunicorn settings (`cds.server.serve`);
 - for scenario (c), a loopback HTTPS FHIR server (`bench.fake_fhir`) that answers after 100 ms.
