@@ -579,9 +579,7 @@ def main() -> int:
     runs = []
     for index in range(args.runs):
         print(f"run {index + 1}/{args.runs} ...", file=sys.stderr, flush=True)
-        runs.append(
-            one_run(args.scale, scenarios, args.workers, args.keep, args.dev, args.alg)
-        )
+        runs.append(one_run(args.scale, scenarios, args.workers, args.keep, args.dev, args.alg))
         if args.runs > 1:
             print(
                 report(median_of([runs[-1]]), 1).split("\n\ntargets")[0],
@@ -589,9 +587,7 @@ def main() -> int:
                 flush=True,
             )
     result = median_of(runs)
-    result["mode"] = (
-        "--dev (no JWT)" if args.dev else f"production ({args.alg} JWT, replay cache)"
-    )
+    result["mode"] = "--dev (no JWT)" if args.dev else f"production ({args.alg} JWT, replay cache)"
     if args.json:
         args.json.write_text(json.dumps({"runs": runs, "median": result}, indent=2))
     print(report(result, len(runs)))
