@@ -31,7 +31,7 @@ REQUESTS = Counter(
 )
 LATENCY = Histogram(
     "cds_request_duration_seconds",
-    "Time from the request's arrival in Flask to its answer, by Flask endpoint.",
+    "Time from the request's arrival in the app (fast lane or Flask) to its answer, by endpoint.",
     ["endpoint"],
     buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
