@@ -16,6 +16,7 @@ where no client can put anything.
 from __future__ import annotations
 
 import io
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -29,6 +30,8 @@ from cds.web import audit
 from cds.web.auth import AuthError, Caller, JwtVerifier
 from cds.web.bodies import JSON_TYPES, envelope_without_prefetch
 from cds.web.metrics import CALL_ENDPOINT, count_answer
+
+log = logging.getLogger(__name__)
 
 # The verdict on the call's JWT (a Caller, or the AuthError), for the view (`routes._authenticate`)
 VERDICT = "cds.jwt_verdict"
@@ -77,7 +80,11 @@ class FastLane:
         started = time.perf_counter()
         service_id = self._service_of(environ)
         if service_id is not None:
-            answer = self._answer(environ, service_id, started)
+            try:
+                answer = self._answer(environ, service_id, started)
+            except Exception:  # never a bare 500 from here: Flask answers, with its JSON errors
+                log.exception("the fast lane failed; the call goes to Flask")
+                answer = None
             if answer is not None:
                 start_response(
                     "200 OK",

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from cds import create_app, metrics
 from cds.services import Engine
 from cds.settings import Settings
+from cds.web import fast_lane
 from tests.api.test_auth import BASE, ISSUER, RSA_KEY, jwks_file, token  # noqa: F401 - fixture
 from tests.api.test_fast_path_calls import ONDANSETRON, with_draft
 from tests.api.test_metrics import delta, scrape
@@ -228,3 +229,15 @@ def test_a_blinatumomab_order_is_decided_once_then_answered_by_the_view(
     answer = _sign(client, chart_request("adult-70kg-rr-cycle1-correct"), token())
     assert answer.status_code == 200 and answer.get_json()["cards"]
     assert decided == ["blinatumomab-order-sign"] and flask_requests == [SIGN]
+
+
+def test_a_failure_inside_the_lane_is_flasks_to_answer_never_a_bare_500(
+    client: FlaskClient, flask_requests: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(raw: bytes) -> None:
+        raise MemoryError("simulated")
+
+    monkeypatch.setattr(fast_lane, "envelope_without_prefetch", broken)
+    answer = _sign(client, with_draft(ONDANSETRON), token())  # verified once, by the lane
+    assert answer.status_code == 200 and answer.get_json() == {"cards": []}
+    assert flask_requests == [SIGN]
