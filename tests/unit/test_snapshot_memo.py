@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
 
 from cds import create_app
 from cds.dosing import latest_measurement
@@ -17,8 +16,9 @@ from cds.fhir.snapshot_memo import SnapshotMemo, chart_key
 from cds.knowledge import load_knowledge
 from cds.patient import PatientSnapshot
 from cds.settings import Settings
-from tests.conftest import FIXTURES, NOW, SIGN, chart_request
+from tests.conftest import NOW, chart_request
 from tests.fixtures_util import weight
+from tests.unit.test_validation_cache import cards_of, fixture_charts
 
 KNOWLEDGE = load_knowledge()
 PID = "pt-memo"
@@ -104,21 +104,10 @@ def test_zero_entries_turns_it_off() -> None:
     assert (len(memo), memo.hits, memo.misses) == (0, 0, 0)
 
 
-def _cards(client: Any, request: dict[str, Any]) -> list[tuple[str, str, str]]:
-    answer = client.post(SIGN, json=request)
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    return sorted(
-        (c["indicator"], c["summary"], c.get("detail", "")) for c in answer.get_json()["cards"]
-    )
-
-
 def test_every_fixture_chart_gets_the_same_cards_with_and_without_the_memo(
     tmp_path: Path,
 ) -> None:
-    charts = sorted(
-        p.stem for p in (FIXTURES / "charts").glob("*.json") if ".expected" not in p.name
-    )
-    assert len(charts) > 20
+    charts = fixture_charts()
     answers = {}
     for entries in (0, 64):
         settings = Settings(
@@ -129,9 +118,9 @@ def test_every_fixture_chart_gets_the_same_cards_with_and_without_the_memo(
         app = create_app(settings, clock=lambda: NOW)
         client = app.test_client()
         memo = app.extensions["cds.engine"].snapshots
-        first = [_cards(client, chart_request(c)) for c in charts]
+        first = [cards_of(client, chart_request(c)) for c in charts]
         misses = memo.misses
-        again = [_cards(client, chart_request(c)) for c in charts]  # with the memo: from it
+        again = [cards_of(client, chart_request(c)) for c in charts]  # with the memo: from it
         answers[entries] = [first, again]
         if entries:
             assert misses > 20 and memo.misses == misses and memo.hits >= misses

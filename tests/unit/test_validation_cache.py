@@ -91,7 +91,8 @@ def test_json_with_null_is_never_cached(cache: parsing.ValidationCache) -> None:
     assert len(cache) == 0
 
 
-def _cards(client: Any, request: dict[str, Any]) -> list[tuple[str, str, str]]:
+def cards_of(client: Any, request: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The cards a call gets, as (indicator, summary, detail), in a stable order."""
     answer = client.post(SIGN, json=request)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     return sorted(
@@ -99,13 +100,19 @@ def _cards(client: Any, request: dict[str, Any]) -> list[tuple[str, str, str]]:
     )
 
 
-def test_every_fixture_chart_gets_the_same_cards_with_and_without_the_cache(
-    tmp_path: Path,
-) -> None:
+def fixture_charts() -> list[str]:
+    """The names of every sample chart (`fhir-fixtures/charts`)."""
     charts = sorted(
         p.stem for p in (FIXTURES / "charts").glob("*.json") if ".expected" not in p.name
     )
     assert len(charts) > 20
+    return charts
+
+
+def test_every_fixture_chart_gets_the_same_cards_with_and_without_the_cache(
+    tmp_path: Path,
+) -> None:
+    charts = fixture_charts()
     answers = {}
     before = parsing.CACHE
     try:
@@ -117,7 +124,7 @@ def test_every_fixture_chart_gets_the_same_cards_with_and_without_the_cache(
             )
             client = create_app(settings, clock=lambda: NOW).test_client()
             # twice each: with the cache on, the second reading is from it
-            answers[entries] = [[_cards(client, chart_request(c)) for c in charts] for _ in "12"]
+            answers[entries] = [[cards_of(client, chart_request(c)) for c in charts] for _ in "12"]
         assert parsing.CACHE.hits > 0
     finally:
         parsing.CACHE = before
