@@ -175,8 +175,9 @@ def _sqlite_unflushed(dbapi_connection: Any, _record: Any) -> None:
 
 @contextmanager
 def without_flush(engine: Engine) -> Iterator[Connection]:
-    """A transaction whose commit does not wait for the disk (issued-card records, replay cache),
-    on `FeedbackStore.unflushed_engine`.
+    """A transaction whose commit does not wait for the disk (issued-card records; the replay
+    cache commits the same way on the DBAPI connection, `cds.replay`), on
+    `FeedbackStore.unflushed_engine`.
 
     With SQLite's synchronous=FULL every commit is an fsync on the request path (about 1 ms on an
     idle disk, far more on a busy one), and the write lock is held through it, so the workers
