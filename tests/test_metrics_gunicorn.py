@@ -13,6 +13,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.api.test_fast_path_calls import ONDANSETRON, with_draft
 from tests.conftest import SIGN, chart_request
 from tests.live import Servers
 
@@ -60,9 +61,12 @@ def test_two_workers_counts_are_summed_and_outlive_a_worker(tmp_path: Path) -> N
         server = servers.start(f"sqlite:///{tmp_path / 'feedback.sqlite3'}", dev=True, workers=2)
         server.wait_ready(time.monotonic() + 60)
         body = chart_request("adult-70kg-rr-cycle1-correct")
+        other_drug = with_draft(ONDANSETRON)  # answered by the fast lane, counted the same
         for _ in range(CALLS):  # a new connection each: gunicorn hands them to either worker
             assert requests.post(server.base + SIGN, json=body, timeout=30).status_code == 200
-        assert _calls_answered(server.base) == CALLS
+            answer = requests.post(server.base + SIGN, json=other_drug, timeout=30)
+            assert answer.status_code == 200 and answer.json() == {"cards": []}
+        assert _calls_answered(server.base) == 2 * CALLS
 
         workers = _workers(server.process.pid)
         assert len(workers) == 2
@@ -76,7 +80,7 @@ def test_two_workers_counts_are_summed_and_outlive_a_worker(tmp_path: Path) -> N
             time.sleep(0.1)
         for _ in range(CALLS):  # answered by the other worker and the new one
             assert requests.post(server.base + SIGN, json=body, timeout=30).status_code == 200
-        assert _calls_answered(server.base) == 2 * CALLS
+        assert _calls_answered(server.base) == 3 * CALLS
 
         server.terminate()
         server.process.wait(timeout=30)
