@@ -56,8 +56,8 @@ def create_app(
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """Building the app imports and constructs ~190,000 objects that live as long as the process
-    (pydantic and fhir.resources classes, the knowledge) and leaves ~3,000 as garbage: the cyclic
-    collector walking the growing heap again and again was ~0.11 s of a ~0.95 s start
+    (pydantic and fhir.resources classes, the knowledge) and leaves some 85 in garbage cycles: the
+    cyclic collector walking the growing heap again and again was ~0.11 s of a ~0.95 s start
     (`bench.startup`). Reference counting still frees what it can meanwhile."""
     enabled = gc.isenabled()
     gc.disable()
