@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import flask
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -41,14 +42,8 @@ def app(tmp_path: Path, jwks_file: Path) -> Flask:  # noqa: F811 - the imported 
 def flask_requests(app: Flask) -> list[str]:
     """The paths of the requests that reached Flask (the lane's answers never do)."""
     seen: list[str] = []
-    app.before_request(lambda: seen.append(_path()))
+    app.before_request(lambda: seen.append(flask.request.path))
     return seen
-
-
-def _path() -> str:
-    from flask import request
-
-    return request.path
 
 
 @pytest.fixture
@@ -61,8 +56,8 @@ def _audit(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [json.loads(r.getMessage()) for r in caplog.records if r.name == "cds.audit"]
 
 
-def _sign(client: FlaskClient, request: dict[str, Any], bearer: str, **headers: str) -> Any:
-    return client.post(SIGN, json=request, headers={"Authorization": f"Bearer {bearer}"} | headers)
+def _sign(client: FlaskClient, body: dict[str, Any], bearer: str) -> Any:
+    return client.post(SIGN, json=body, headers={"Authorization": f"Bearer {bearer}"})
 
 
 def test_ondansetron_with_a_valid_token_is_answered_by_the_lane_audited_and_counted(
