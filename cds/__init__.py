@@ -148,6 +148,7 @@ def _create_app(
     app.wsgi_app = FastLane(  # type: ignore[method-assign]
         app.wsgi_app,
         engine,
+        app.extensions["cds.feedback"],
         app.extensions["cds.auth"],
         settings.public_base_url,
         settings.max_body_bytes,

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cds.answer_memo import AnswerMemo
 from cds.cards import CardRenderer, Markdown, code_span_text, finding_code, markdown_text
 from cds.checks import Check, CheckInput, Stage, declared_findings, registry, run_checks, vaccines
 from cds.errors import (
@@ -167,6 +168,9 @@ class HookCall:
     request: HookRequest
     context: OrderSignContext  # an OrderSelectContext for order-select
     resources: list[dict[str, Any]]  # the draft order resources, raw
+    # appended to when the call asks for its FHIR server: its answer then depends on more than
+    # its content (`cds.answer_memo`)
+    server_asked: list[bool] = field(default_factory=list, compare=False)
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,7 @@ class Engine:
         self.templates = prefetch_templates(knowledge)
         self.fast_path_triggers = Triggers.from_knowledge(knowledge)
         self.snapshots = SnapshotMemo(settings.snapshot_cache_entries)
+        self.answers = AnswerMemo(settings.answer_memo_entries, settings.answer_memo_seconds)
         # a broken knowledge file stops start-up (load_knowledge), not a patient's request; so do a
         # check without a source and a finding without its card template (checks given here add to
         # the product's)
@@ -231,6 +236,10 @@ class Engine:
         renderer.verify(
             merge(declared_findings((*registry(), *self.checks)), DATA_QUALITY_FINDINGS)
         )
+
+    def _client_for(self, call: HookCall, fetch: bool, own_host: str | None) -> FhirClient | None:
+        call.server_asked.append(True)
+        return self.fhir_client(call.request, own_host) if fetch else None
 
     def fhir_client(self, request: HookRequest, own_host: str | None = None) -> FhirClient | None:
         """A client for the request's fhirServer; one the egress policy refuses (cds.fhir.egress)
@@ -278,10 +287,36 @@ class Engine:
         call = self.parse(service_id, body)
         return HookResult(HookResponse(), service.id, call.request.hookInstance)
 
-    def handle(self, service_id: str, body: Any, own_host: str | None = None) -> HookResult:
-        """Answer one hook call with cards; raises the errors of `parse`, and DataUnavailable."""
+    def handle(
+        self,
+        service_id: str,
+        body: Any,
+        own_host: str | None = None,
+        key: bytes | None = None,
+    ) -> HookResult:
+        """Answer one hook call with cards; raises the errors of `parse`, and DataUnavailable.
+        `key`: the call's `cds.answer_memo.call_key`, when its bytes are at hand: the findings of
+        a call of the same content answered a moment ago are rendered again, else kept."""
         call = self.parse(service_id, body)
-        response = self._run(call, own_host)
+        now = self.clock()
+        findings = self.answers.recall(key, now)
+        if findings is None:
+            findings = tuple(self._findings(call, own_host))
+            if not call.server_asked:
+                self.answers.keep(key, now, findings)
+        return self._result(call, findings)
+
+    def recall(self, service_id: str, envelope: Any, key: bytes) -> HookResult | None:
+        """The answer of a call of the same content answered a moment ago (`cds.answer_memo`),
+        read from its envelope alone (its prefetch is that call's); None when there is none.
+        Raises the errors of `parse`."""
+        findings = self.answers.recall(key, self.clock())
+        if findings is None:
+            return None
+        return self._result(self.parse(service_id, envelope), findings)
+
+    def _result(self, call: HookCall, findings: Sequence[Finding]) -> HookResult:
+        response = self._cards(findings)
         topics: list[tuple[str, str]] = [
             (c.source.topic.code if c.source.topic else "", c.indicator) for c in response.cards
         ]
@@ -298,7 +333,7 @@ class Engine:
             draft_orders(call.resources, draft_issues),
             call.context.draftOrders,
             call.request.prefetch,
-            lambda: self.fhir_client(call.request, own_host) if fetch else None,
+            lambda: self._client_for(call, fetch, own_host),
             self.settings.fhir_deadline,
         )
         # order-select: only the selected orders get cards; the others are context.
@@ -345,7 +380,7 @@ class Engine:
                 "userId": context.userId,
                 "encounterId": context.encounterId,
             },
-            (lambda: self.fhir_client(call.request, own_host)) if fetch else (lambda: None),
+            lambda: self._client_for(call, fetch, own_host),
             self.settings.fhir_deadline,
             optional=frozenset({"administrations"}),
         )
@@ -361,7 +396,7 @@ class Engine:
         )
         return ChartReading(now, patient, drafts, inputs, sources)
 
-    def _run(self, call: HookCall, own_host: str | None) -> HookResponse:
+    def _findings(self, call: HookCall, own_host: str | None) -> list[Finding]:
         drafts = self.read_drafts(call, own_host=own_host)
         unidentified = [
             self._data_quality_finding(
@@ -375,16 +410,16 @@ class Engine:
         ]
         if not drafts.targets and not drafts.unreadable:
             if drafts.live_vaccines:  # a live vaccine on its own: after blinatumomab?
-                return self._cards(self._live_vaccines_alone(call, drafts, own_host) + unidentified)
-            return HookResponse(cards=[self.renderer.render(f) for f in unidentified])
+                return self._live_vaccines_alone(call, drafts, own_host) + unidentified
+            return unidentified
         reading = self.read(call, drafts, fetch=True, own_host=own_host)
         outcome = run_checks(reading.inputs, self.knowledge, self.checks)
         nothing_readable = all(not data.available for data in reading.sources.values())
         if drafts.targets and (nothing_readable or outcome.checks_run == 0):
             raise DataUnavailable(_unavailable_text(reading.patient))
-        return self._cards(outcome.findings + self._data_quality(reading) + unidentified)
+        return outcome.findings + self._data_quality(reading) + unidentified
 
-    def _cards(self, findings: list[Finding]) -> HookResponse:
+    def _cards(self, findings: Sequence[Finding]) -> HookResponse:
         cards = [self.renderer.render(f) for f in findings]
         return HookResponse(cards=sorted(cards, key=lambda c: INDICATOR_ORDER[c.indicator]))
 

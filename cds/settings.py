@@ -95,6 +95,20 @@ class Settings(BaseSettings):
         "sent again with other draft orders is not read again; only blinatumomab orders read a "
         "chart). About 0.1 MB per typical chart, 2 MB per chart of 1,000 resources. 0: off.",
     )
+    answer_memo_entries: int = Field(
+        default=64,
+        ge=0,
+        description="Answered calls each worker keeps for CDS_ANSWER_MEMO_SECONDS, keyed by "
+        "their whole content but hookInstance and fhirAuthorization (the same call sent again "
+        "gets the same findings in new cards). Calls that asked the FHIR server are not kept. "
+        "A few KB each. 0: off.",
+    )
+    answer_memo_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="How long an answered call is kept (CDS_ANSWER_MEMO_ENTRIES). The checks' "
+        "windows are hours and days; 0: off.",
+    )
     metrics: bool = Field(
         default=True,
         description="Serve Prometheus metrics at GET /metrics (no JWT, no patient data) and count "

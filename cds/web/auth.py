@@ -54,6 +54,11 @@ class Caller:
     tenant: str | None
 
 
+def owner_of(caller: Caller | None) -> tuple[str | None, str | None]:
+    """Who receives a card and may give feedback on it (None, None in open development mode)."""
+    return (caller.issuer, caller.tenant) if caller else (None, None)
+
+
 class _FileKeys:
     """A JWKS read from a local file, re-read when the file changes (key rotation)."""
 

@@ -1,5 +1,5 @@
 """The common call's lane: an order-sign whose draft orders cannot concern blinatumomab, answered
-`{"cards": []}` before Flask is entered.
+`{"cards": []}` before Flask is entered; and a call sent again, answered from the answer memo.
 
 Nearly every order a hospital signs is not blinatumomab, and for those the service's answer is
 `cds.fast_path`'s. Flask's request handling and the body's full parse cost about as much as that
@@ -24,12 +24,14 @@ from typing import Any
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds.answer_memo import call_key
 from cds.errors import RequestNotAnswered
+from cds.feedback import FeedbackStore
 from cds.services import SERVICES, Engine
 from cds.web import audit
-from cds.web.auth import AuthError, Caller, JwtVerifier
-from cds.web.bodies import JSON_TYPES, envelope_without_prefetch
-from cds.web.metrics import CALL_ENDPOINT, count_answer
+from cds.web.auth import AuthError, Caller, JwtVerifier, owner_of
+from cds.web.bodies import JSON_TYPES, envelope_without_prefetch, json_bytes
+from cds.web.metrics import CALL_ENDPOINT, count_answer, count_cards
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 VERDICT = "cds.jwt_verdict"
 # Set when `Engine.quick_answer` said the call needs the full path
 FULL_PATH = "cds.full_path"
+# The call's answer-memo key (`cds.answer_memo.call_key`), so that the view need not work it out
+CALL_KEY = "cds.call_key"
 PREFIX = "/cds-services/"
 NO_CARDS = orjson.dumps({"cards": []})
 
@@ -49,11 +53,11 @@ class _Answer:
     a long chart's objects takes milliseconds)."""
 
     def __init__(self, body: bytes, keep: Any) -> None:
-        self._body = body
+        self.body = body
         self._keep = keep
 
     def __iter__(self) -> Iterator[bytes]:
-        yield self._body
+        yield self.body
 
     def close(self) -> None:
         self._keep = None
@@ -64,6 +68,7 @@ class FastLane:
         self,
         app: WsgiApp,
         engine: Engine,
+        store: FeedbackStore,
         verifier: JwtVerifier | None,
         public_base_url: str | None,
         max_body_bytes: int,
@@ -71,6 +76,7 @@ class FastLane:
     ) -> None:
         self._app = app
         self._engine = engine
+        self._store = store
         self._verifier = verifier
         self._base = (public_base_url or "").rstrip("/")
         self._max_body = max_body_bytes
@@ -86,20 +92,20 @@ class FastLane:
                 log.exception("the fast lane failed; the call goes to Flask")
                 answer = None
             if answer is not None:
+                length = str(len(answer.body))
                 start_response(
-                    "200 OK",
-                    [("Content-Type", "application/json"), ("Content-Length", str(len(NO_CARDS)))],
+                    "200 OK", [("Content-Type", "application/json"), ("Content-Length", length)]
                 )
                 return answer
         return self._app(environ, start_response)
 
     def _service_of(self, environ: dict[str, Any]) -> str | None:
-        """The order-sign service this call is for, if the lane may take it at all."""
+        """The service this call is for, if the lane may take it at all."""
         path = environ.get("PATH_INFO", "")
         if environ.get("REQUEST_METHOD") != "POST" or not path.startswith(PREFIX):
             return None
         service = SERVICES.get(path[len(PREFIX) :])
-        if service is None or service.hook != "order-sign" or "HTTP_ORIGIN" in environ:
+        if service is None or "HTTP_ORIGIN" in environ:
             return None
         if self._verifier is not None and not self._base:
             return None  # the audience is the view's to work out
@@ -110,8 +116,9 @@ class FastLane:
         return service.id if 0 < int(length) <= self._max_body else None
 
     def _answer(self, environ: dict[str, Any], service_id: str, started: float) -> _Answer | None:
-        """`{"cards": []}` with its audit line and metrics, or None to hand the call to Flask."""
+        """The answer with its audit line and metrics, or None to hand the call to Flask."""
         line: dict[str, Any] = {"event": "hook-call", "service": service_id}
+        caller: Caller | None = None
         if self._verifier is not None:
             try:
                 caller = self._verifier.verify(
@@ -126,21 +133,39 @@ class FastLane:
             line |= _caller_fields(caller)
         raw = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
         environ["wsgi.input"] = io.BytesIO(raw)  # Flask reads the same bytes if it gets the call
-        envelope = envelope_without_prefetch(raw)
-        if envelope is None:
+        read = envelope_without_prefetch(raw)
+        if read is None:
             return None
         try:
-            result = self._engine.quick_answer(service_id, envelope)
+            result = self._engine.quick_answer(service_id, read.envelope)
+            if result is None:
+                environ[FULL_PATH] = True  # the view need not ask again
+                environ[CALL_KEY] = key = call_key(service_id, read.members)
+                result = self._engine.recall(service_id, read.envelope, key)
         except RequestNotAnswered:
             return None  # the view reads the whole body, meets the same error and answers its 4xx
         if result is None:
-            environ[FULL_PATH] = True  # the view need not ask again
             return None
-        line |= {"hookInstance": result.hook_instance[:256], "cards": []}
+        if result.response.cards:
+            try:
+                self._store.record_issued(
+                    result.service,
+                    result.hook_instance,
+                    result.response.cards,
+                    *owner_of(caller),
+                )
+            except SQLAlchemyError:
+                return None  # the view answers it again, and says the store failed
+        line |= {
+            "hookInstance": result.hook_instance[:256],
+            "cards": [f"{topic}:{indicator}" for topic, indicator in result.topics],
+        }
         audit.write(line, 200, started)
         if self._metrics:
             count_answer(CALL_ENDPOINT, service_id, 200, started)
-        return _Answer(NO_CARDS, envelope)
+            count_cards(service_id, result.topics)
+        body = json_bytes(result.response.to_json()) if result.response.cards else NO_CARDS
+        return _Answer(body, read)
 
 
 def _caller_fields(caller: Caller) -> dict[str, Any]:

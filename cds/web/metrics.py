@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -71,9 +72,19 @@ def _count_cards(service: str, response: Response) -> None:
         cards: Any = orjson.loads(response.get_data()).get("cards") or []
     except (orjson.JSONDecodeError, AttributeError):
         return
-    for card in cards:
-        topic = ((card.get("source") or {}).get("topic") or {}).get("code") or "none"
-        metrics.CARDS.labels(service, topic, card.get("indicator") or "none").inc()
+    count_cards(
+        service,
+        [
+            (((card.get("source") or {}).get("topic") or {}).get("code"), card.get("indicator"))
+            for card in cards
+        ],
+    )
+
+
+def count_cards(service: str, cards: Iterable[tuple[str | None, str | None]]) -> None:
+    """Count the cards of one answer by (topic, indicator)."""
+    for topic, indicator in cards:
+        metrics.CARDS.labels(service, topic or "none", indicator or "none").inc()
 
 
 def forget_worker(_server: Any, worker: Any) -> None:

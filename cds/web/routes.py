@@ -12,14 +12,21 @@ from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds.answer_memo import call_key
 from cds.errors import InvalidRequest, TemporarilyUnavailable, validation_message
 from cds.feedback import FeedbackStore
 from cds.hooks import FeedbackRequest
 from cds.metrics import count_jwt_rejection
 from cds.services import Engine, discovery, service_named
 from cds.web import audit, fast_lane
-from cds.web.auth import AuthError, Caller, JwtVerifier
-from cds.web.bodies import json_body, json_body_and_bytes, json_response, refuse_deep
+from cds.web.auth import AuthError, Caller, JwtVerifier, owner_of
+from cds.web.bodies import (
+    envelope_without_prefetch,
+    json_body,
+    json_body_and_bytes,
+    json_response,
+    refuse_deep,
+)
 from cds.web.errors import Unauthorized
 
 blueprint = Blueprint("cds", __name__)
@@ -59,11 +66,6 @@ def _authenticate() -> Caller | None:
     return caller
 
 
-def _owner(caller: Caller | None) -> tuple[str | None, str | None]:
-    """Who receives a card and may give feedback on it (None, None in open development mode)."""
-    return (caller.issuer, caller.tenant) if caller else (None, None)
-
-
 @blueprint.get("/cds-services")
 @audit.audited("discovery")
 def get_discovery() -> Response:
@@ -91,9 +93,12 @@ def call_service(service_id: str) -> Response:
     )
     if result is None:
         refuse_deep(raw)
-        result = _engine().handle(service_id, body, own_host=request.host)
+        key = request.environ.get(fast_lane.CALL_KEY)
+        if key is None and (read := envelope_without_prefetch(raw)) is not None:
+            key = call_key(service_id, read.members)
+        result = _engine().handle(service_id, body, own_host=request.host, key=key)
     _store().record_issued(
-        result.service, result.hook_instance, result.response.cards, *_owner(caller)
+        result.service, result.hook_instance, result.response.cards, *owner_of(caller)
     )
     audit.note(cards=[f"{t}:{i}" for t, i in result.topics])
     answer = json_response(result.response.to_json())
@@ -115,7 +120,7 @@ def post_feedback(service_id: str) -> Response:
     except ValidationError as error:
         raise InvalidRequest(f"invalid feedback: {validation_message(error)}") from error
     try:
-        stored = _store().record_feedback(service_id, parsed.feedback, *_owner(caller))
+        stored = _store().record_feedback(service_id, parsed.feedback, *owner_of(caller))
     except SQLAlchemyError as error:
         log.exception("feedback store unavailable")
         raise TemporarilyUnavailable("the feedback store is unavailable; retry later") from error

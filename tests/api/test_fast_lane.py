@@ -1,6 +1,7 @@
-"""The common call's lane (`cds.web.fast_lane`), in production mode: an order-sign for another drug
-is answered before Flask with the same answer, audit line and metrics as the view; the JWT is
-checked once whichever of the two answers; everything else is Flask's, unchanged."""
+"""The common call's lane (`cds.web.fast_lane`), in production mode: an order-sign for another drug,
+and a call sent again (the answer memo), are answered before Flask with the same answer, audit line
+and metrics as the view; the JWT is checked once whichever of the two answers; everything else is
+Flask's, unchanged."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import flask
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.exc import OperationalError
 
 from cds import create_app, metrics
 from cds.services import Engine
@@ -181,7 +183,9 @@ def test_what_the_lane_does_not_answer_reaches_flask_with_its_body_unchanged(
     assert flask_requests == [SIGN], case
 
 
-def test_order_select_is_flasks(client: FlaskClient, flask_requests: list[str]) -> None:
+def test_order_select_answered_anew_is_flasks(
+    client: FlaskClient, flask_requests: list[str]
+) -> None:
     request = with_draft(ONDANSETRON)
     request["hook"] = "order-select"
     request["context"]["selections"] = ["MedicationRequest/draft-other-1"]
@@ -236,3 +240,77 @@ def test_a_failure_inside_the_lane_is_flasks_to_answer_never_a_bare_500(
     answer = _sign(client, with_draft(ONDANSETRON), token())  # verified once, by the lane
     assert answer.status_code == 200 and answer.get_json() == {"cards": []}
     assert flask_requests == [SIGN]
+
+
+RESENT = "dose-adult-rr-cycle1-starts-at-28"  # adult 82 kg, R/R cycle 1 at 28 mcg/day: critical
+
+
+def test_a_blinatumomab_call_resent_is_answered_by_the_lane_as_the_view_answered_it(
+    client: FlaskClient, flask_requests: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cds.audit")
+    request = chart_request(RESENT)
+    before = scrape(client)
+    first = _sign(client, request, token(jti="first"))
+    middle = scrape(client)
+    again = _sign(client, request | {"hookInstance": "resent-1"}, token(jti="again"))
+    after = scrape(client)
+    assert [p for p in flask_requests if p != "/metrics"] == [SIGN]  # the first call only
+    cards, resent = first.get_json()["cards"], again.get_json()["cards"]
+    assert [(c["indicator"], c["summary"]) for c in resent] == [
+        (c["indicator"], c["summary"]) for c in cards
+    ]
+    assert ("dose", "critical") in {(c["source"]["topic"]["code"], c["indicator"]) for c in resent}
+    assert {c["uuid"] for c in resent}.isdisjoint(c["uuid"] for c in cards)
+    view, lane = _audit(caplog)
+    assert list(lane) == list(view)
+    assert (lane["hookInstance"], lane["jti"], lane["status"]) == ("resent-1", "again", 200)
+    assert lane["cards"] == view["cards"] and lane["cards"]
+    for name in ("cds_cards_total", "cds_requests_total"):
+        counted = {k: v - middle.get(k, 0.0) for k, v in after.items() if k[0] == name}
+        by_view = {k: v - before.get(k, 0.0) for k, v in middle.items() if k[0] == name}
+        assert {k: v for k, v in counted.items() if v} == {k: v for k, v in by_view.items() if v}
+    # its cards are issued to the same caller: its feedback on them is tied to their topic
+    critical = next(c for c in resent if c["indicator"] == "critical")
+    feedback = {
+        "feedback": [
+            {
+                "card": critical["uuid"],
+                "outcome": "overridden",
+                "overrideReason": {"userComment": "Dose confirmed with the attending."},
+                "outcomeTimestamp": "2026-03-02T08:01:12Z",
+            }
+        ]
+    }
+    answer = client.post(
+        SIGN + "/feedback",
+        json=feedback,
+        headers={"Authorization": f"Bearer {token(aud=BASE + SIGN + '/feedback')}"},
+    )
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["items"][0]["knownCard"] is True
+
+
+def test_a_resent_call_with_a_bad_hook_instance_is_flasks_400(
+    client: FlaskClient, flask_requests: list[str]
+) -> None:
+    request = chart_request(RESENT)
+    assert _sign(client, request, token()).status_code == 200
+    answer = _sign(client, request | {"hookInstance": 5}, token())
+    assert answer.status_code == 400
+    assert flask_requests == [SIGN, SIGN]
+
+
+def test_a_resent_call_whose_cards_cannot_be_recorded_is_flasks_to_answer(
+    client: FlaskClient, flask_requests: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = chart_request(RESENT)
+    assert _sign(client, request, token()).status_code == 200
+
+    def store_down(*args: Any) -> None:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr("cds.feedback.FeedbackStore.record_issued", store_down)
+    answer = _sign(client, request, token())
+    assert answer.status_code in (500, 503) and "cards" not in (answer.get_json() or {})
+    assert flask_requests == [SIGN, SIGN]

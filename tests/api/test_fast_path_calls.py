@@ -48,9 +48,9 @@ def full_path_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     handle = Engine.handle
 
-    def spy(self: Engine, service_id: str, body: Any, own_host: str | None = None) -> Any:
+    def spy(self: Engine, service_id: str, body: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(service_id)
-        return handle(self, service_id, body, own_host)
+        return handle(self, service_id, body, *args, **kwargs)
 
     monkeypatch.setattr(Engine, "handle", spy)
     return calls

@@ -114,6 +114,7 @@ def test_every_fixture_chart_gets_the_same_cards_with_and_without_the_memo(
             dev_mode=True,
             database_url=f"sqlite:///{tmp_path / f'{entries}.db'}",
             snapshot_cache_entries=entries,
+            answer_memo_entries=0,  # the same calls resent: the answer memo would answer them
         )
         app = create_app(settings, clock=lambda: NOW)
         client = app.test_client()
