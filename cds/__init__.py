@@ -154,6 +154,5 @@ def _create_app(
         settings.max_body_bytes,
         settings.metrics,
     )
-    parsing.configure_cache(settings.resource_cache_entries)
     parsing.warm_up()
     return app

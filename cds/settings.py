@@ -82,12 +82,6 @@ class Settings(BaseSettings):
         "resolves to public addresses only; nothing while the public sandbox is trusted.",
     )
 
-    resource_cache_entries: int = Field(
-        default=4096,
-        ge=0,
-        description="Validated FHIR resources each worker keeps, keyed by their content (a chart "
-        "sent again is not validated again; about 8 MB per 1,000 typical resources). 0: off.",
-    )
     snapshot_cache_entries: int = Field(
         default=16,
         ge=0,

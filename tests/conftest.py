@@ -47,6 +47,24 @@ def chart_request(name: str) -> dict[str, Any]:
     return request_from_bundle(load_json(f"charts/{name}.json"))
 
 
+def fixture_charts() -> list[str]:
+    """The names of every sample chart (`fhir-fixtures/charts`)."""
+    charts = sorted(
+        p.stem for p in (FIXTURES / "charts").glob("*.json") if ".expected" not in p.name
+    )
+    assert len(charts) > 20
+    return charts
+
+
+def cards_of(client: Any, request: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The cards a call gets, as (indicator, summary, detail), in a stable order."""
+    answer = client.post(SIGN, json=request)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return sorted(
+        (c["indicator"], c["summary"], c.get("detail", "")) for c in answer.get_json()["cards"]
+    )
+
+
 class _ContractBreaches(logging.Handler):
     """Collects the checks that failed on a finding their declaration does not allow."""
 

@@ -1,7 +1,7 @@
 """Turn validated R4 resources into the plain facts of `cds.patient`.
 
-Works on fhir.resources R4B models (already validated one by one); reads only the fields the checks
-use. Datetimes without a zone are taken as UTC so that comparisons never raise.
+Works on the read models of `cds.fhir.read_models` (validated one by one), which hold only the
+elements read here. Datetimes without a zone are taken as UTC so that comparisons never raise.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from cds.patient import (
 
 
 def as_datetime(value: Any) -> datetime | None:
-    """FHIR date/dateTime (as parsed by fhir.resources, or a string) -> aware datetime."""
+    """FHIR date/dateTime (as parsed by fhir_core's types, or a string) -> aware datetime."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -137,14 +137,14 @@ def condition_fact(model: Any) -> ConditionFact:
 
 def _abatement(model: Any) -> datetime | None:
     """When a condition ended: its abatement date; an abatement without a readable date (an age,
-    a string, `abatementBoolean`) counts as ended at an unknown time, i.e. before anything now."""
+    a range, a string) counts as ended at an unknown time, i.e. before anything now."""
     if model.abatementDateTime is not None:
         return as_datetime(model.abatementDateTime)
     if model.abatementPeriod is not None:
         return as_datetime(model.abatementPeriod.end or model.abatementPeriod.start)
     if any(
-        getattr(model, name, None) not in (None, False)
-        for name in ("abatementAge", "abatementRange", "abatementString", "abatementBoolean")
+        getattr(model, name) is not None
+        for name in ("abatementAge", "abatementRange", "abatementString")
     ):
         return datetime.min.replace(tzinfo=UTC)
     return None

@@ -1,48 +1,21 @@
 """Tolerant R4 parsing: repair the known real-client quirks, then validate one resource at a time.
 
-`fhir.resources` has no R4 package; R4B reads R4 for the resources we use. It rejects a whole
-Bundle for one bad field, so we never validate Bundles: callers pick the resources a check needs
-from the raw JSON and validate only those. A resource that still fails becomes a `DataIssue`.
+We never validate Bundles (one bad field would reject the whole chart): callers pick the resources
+a check needs from the raw JSON, and each is validated against the elements the checks read of it
+(`cds.fhir.read_models`). A resource that still fails becomes a `DataIssue`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import threading
-from collections import OrderedDict
 from typing import Any
 
-import orjson
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.immunization import Immunization
-from fhir.resources.R4B.medication import Medication
-from fhir.resources.R4B.medicationadministration import MedicationAdministration
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.operationoutcome import OperationOutcome
-from fhir.resources.R4B.patient import Patient
-from fhir.resources.R4B.servicerequest import ServiceRequest
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from cds.errors import problem_text
+from cds.fhir.read_models import MODELS, Element
 from cds.patient import DataIssue
 from cds.units import UCUM_SYSTEM
-
-MODELS: dict[str, type[BaseModel]] = {
-    model.__name__: model
-    for model in (
-        Condition,
-        Immunization,
-        Medication,
-        MedicationAdministration,
-        MedicationRequest,
-        Observation,
-        OperationOutcome,
-        Patient,
-        ServiceRequest,
-    )
-}
 
 
 def resource_label(raw: dict[str, Any]) -> str:
@@ -95,85 +68,9 @@ def needs_repair(raw: dict[str, Any]) -> bool:
     )
 
 
-class ValidationCache:
-    """The validation results of resources already seen, per worker process, keyed by content.
-
-    order-select fires on every change of an order's details and order-sign follows: the same
-    chart arrives again and again, and validating its resources is most of a call's CPU. The key
-    is a 128-bit BLAKE2b digest of the resource's canonical JSON (keys sorted), never its id: a
-    resource changed under the same id is validated again. A resource whose JSON holds `null` is
-    never cached (a NaN read by the FHIR client would otherwise share a key with null). The models
-    are shared between calls and threads and must be read only (they are: checks read facts built
-    from them). Bounded at `max_entries`, least recently used out first.
-    """
-
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._entries: OrderedDict[bytes, tuple[BaseModel | None, str | None]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @staticmethod
-    def key(raw: dict[str, Any]) -> bytes | None:
-        try:
-            canonical = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
-        except (orjson.JSONEncodeError, TypeError):
-            return None
-        if b"null" in canonical:
-            return None
-        return hashlib.blake2b(canonical, digest_size=16).digest()
-
-    def get(self, key: bytes) -> tuple[BaseModel | None, str | None] | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                self.misses += 1
-            else:
-                self.hits += 1
-                self._entries.move_to_end(key)
-            return found
-
-    def put(self, key: bytes, result: tuple[BaseModel | None, str | None]) -> None:
-        with self._lock:
-            self._entries[key] = result
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-
-
-CACHE = ValidationCache(4096)
-
-
-def configure_cache(max_entries: int) -> None:
-    """Size this process's `CACHE` (0 turns it off); empties it."""
-    global CACHE
-    CACHE = ValidationCache(max_entries)
-
-
-def validate(raw: Any, source: str) -> tuple[BaseModel | None, DataIssue | None]:
-    """An R4B model of `raw`, or the issue that made it unusable (never raises); from `CACHE`
-    when the same content was validated before in this process."""
-    cache = CACHE
-    key = cache.key(raw) if cache.max_entries and isinstance(raw, dict) else None
-    if key is None:
-        return _validate(raw, source)
-    found = cache.get(key)
-    if found is None:
-        model, issue = _validate(raw, source)
-        found = (model, issue.problem if issue is not None else None)
-        if issue is None or issue.resource == resource_label(raw):
-            cache.put(key, found)
-        return model, issue
-    model, problem = found
-    return model, (None if problem is None else DataIssue(source, resource_label(raw), problem))
-
-
-def _validate(raw: Any, source: str) -> tuple[BaseModel | None, DataIssue | None]:
-    """An R4B model of `raw`, or the issue that made it unusable (never raises).
+def validate(raw: Any, source: str) -> tuple[Element | None, DataIssue | None]:
+    """The read model of `raw` (`cds.fhir.read_models`), or the issue that made it unusable
+    (never raises).
 
     `raw` is copied only when a quirk has to be repaired: validation reads its input and never
     changes it, and a deep copy of every resource cost more than a tenth of a call.
@@ -414,15 +311,5 @@ _MINIMAL: dict[str, dict[str, Any]] = {
         "effectiveDateTime": "2020-01-01",
         "referenceRange": [{"high": {"value": 1}}],
     },
-    "OperationOutcome": {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": "processing"}],
-    },
     "Patient": {"resourceType": "Patient", "birthDate": "2000-01-01"},
-    "ServiceRequest": {
-        "resourceType": "ServiceRequest",
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": "Patient/x"},
-    },
 }

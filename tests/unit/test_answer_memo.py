@@ -22,8 +22,7 @@ from cds.services import Engine
 from cds.settings import Settings
 from cds.web.bodies import envelope_without_prefetch
 from tests.api.test_prefetch_fallback import FHIR, overdose_request, serve_chart
-from tests.conftest import NOW, SELECT, SIGN, chart_request
-from tests.unit.test_validation_cache import cards_of, fixture_charts
+from tests.conftest import NOW, SELECT, SIGN, cards_of, chart_request, fixture_charts
 
 FINDINGS = (Finding("check-not-run", "dose", "warning", "label-rr", {"what": "x", "reason": "y"}),)
 OVERDOSE = "dose-adult-rr-cycle1-starts-at-28"

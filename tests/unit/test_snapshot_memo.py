@@ -16,9 +16,8 @@ from cds.fhir.snapshot_memo import SnapshotMemo, chart_key
 from cds.knowledge import load_knowledge
 from cds.patient import PatientSnapshot
 from cds.settings import Settings
-from tests.conftest import NOW, chart_request
+from tests.conftest import NOW, cards_of, chart_request, fixture_charts
 from tests.fixtures_util import weight
-from tests.unit.test_validation_cache import cards_of, fixture_charts
 
 KNOWLEDGE = load_knowledge()
 PID = "pt-memo"

@@ -1,0 +1,266 @@
+"""What the checks read of each FHIR R4 resource, validated with FHIR's own primitive types.
+
+fhir.resources validates every element of a resource in Python (0.15-1 ms a resource: a typical
+new patient's chart spent half its CPU there), and rejects a resource for an element no check
+reads. These models hold only the elements `cds.fhir.facts` reads, each with the R4 name,
+cardinality and primitive type of fhir.resources' R4B model (`fhir_core.types`: the same patterns
+for code, id, decimal, date and dateTime), and validate in pydantic-core alone: about a tenth of
+the time. Every other element is ignored, never rejected. tests/unit/test_read_models.py holds
+them to fhir.resources: each field exists in the R4B model with the same type, and both read the
+sample charts to the same facts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+from fhir_core.types import (
+    CodeType,
+    DateTimeType,
+    DateType,
+    DecimalType,
+    IdType,
+    InstantType,
+    IntegerType,
+    MarkdownType,
+    PositiveIntType,
+    StringType,
+    UnsignedIntType,
+    UriType,
+)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Element(BaseModel):
+    """Read only; elements the checks do not read are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    # the choice elements read (`value` for value[x]): at most one of their types may be sent,
+    # else which one holds the value is anyone's guess
+    choices: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_type_per_choice(cls, data: Any) -> Any:
+        if cls.choices and isinstance(data, dict):
+            for choice in cls.choices:
+                sent = [
+                    k
+                    for k in data
+                    if k.startswith(choice) and k[len(choice) : len(choice) + 1].isupper()
+                ]
+                if len(sent) > 1:
+                    raise ValueError(
+                        f"{choice}[x] sent as {' and '.join(sorted(sent))}: only one is allowed"
+                    )
+        return data
+
+
+class Coding(Element):
+    system: UriType | None = None
+    code: CodeType | None = None
+    display: StringType | None = None
+
+
+class CodeableConcept(Element):
+    coding: list[Coding] | None = None
+    text: StringType | None = None
+
+
+class Quantity(Element):
+    value: DecimalType | None = None
+    comparator: CodeType | None = None
+    unit: StringType | None = None
+    system: UriType | None = None
+    code: CodeType | None = None
+
+
+class Age(Quantity):
+    """R4's Age: a Quantity of time since birth."""
+
+
+class Duration(Quantity):
+    """R4's Duration: a Quantity of time."""
+
+
+class Period(Element):
+    start: DateTimeType | None = None
+    end: DateTimeType | None = None
+
+
+class Range(Element):
+    low: Quantity | None = None
+    high: Quantity | None = None
+
+
+class Reference(Element):
+    reference: StringType | None = None
+    display: StringType | None = None
+
+
+class Annotation(Element):
+    text: MarkdownType
+
+
+class Extension(Element):
+    """The cycle number is the only extension value a check reads (design.md)."""
+
+    choices = ("value",)
+
+    url: UriType
+    valueInteger: IntegerType | None = None
+    valuePositiveInt: PositiveIntType | None = None
+    valueUnsignedInt: UnsignedIntType | None = None
+
+
+class ObservationReferenceRange(Element):
+    low: Quantity | None = None
+    high: Quantity | None = None
+
+
+class Observation(Element):
+    choices = ("effective", "value")
+
+    id: IdType | None = None
+    status: CodeType
+    code: CodeableConcept
+    effectiveDateTime: DateTimeType | None = None
+    effectivePeriod: Period | None = None
+    effectiveInstant: InstantType | None = None
+    issued: InstantType | None = None
+    valueQuantity: Quantity | None = None
+    valueCodeableConcept: CodeableConcept | None = None
+    valueString: StringType | None = None
+    referenceRange: list[ObservationReferenceRange] | None = None
+    interpretation: list[CodeableConcept] | None = None
+
+
+class Immunization(Element):
+    choices = ("occurrence",)
+
+    id: IdType | None = None
+    status: CodeType
+    vaccineCode: CodeableConcept
+    occurrenceDateTime: DateTimeType | None = None
+    occurrenceString: StringType | None = None
+
+
+class Condition(Element):
+    choices = ("onset", "abatement")
+
+    id: IdType | None = None
+    clinicalStatus: CodeableConcept | None = None
+    verificationStatus: CodeableConcept | None = None
+    code: CodeableConcept | None = None
+    onsetDateTime: DateTimeType | None = None
+    onsetPeriod: Period | None = None
+    recordedDate: DateTimeType | None = None
+    abatementDateTime: DateTimeType | None = None
+    abatementPeriod: Period | None = None
+    abatementAge: Age | None = None
+    abatementRange: Range | None = None
+    abatementString: StringType | None = None
+
+
+class Medication(Element):
+    id: IdType | None = None
+    code: CodeableConcept | None = None
+
+
+class TimingRepeat(Element):
+    choices = ("bounds",)
+
+    boundsDuration: Duration | None = None
+    boundsPeriod: Period | None = None
+    frequency: PositiveIntType | None = None
+    period: DecimalType | None = None
+    periodUnit: CodeType | None = None
+
+
+class Timing(Element):
+    event: list[DateTimeType] | None = None
+    repeat: TimingRepeat | None = None
+
+
+class DosageDoseAndRate(Element):
+    choices = ("dose", "rate")
+
+    doseQuantity: Quantity | None = None
+    rateQuantity: Quantity | None = None
+
+
+class Dosage(Element):
+    sequence: IntegerType | None = None
+    text: StringType | None = None
+    timing: Timing | None = None
+    doseAndRate: list[DosageDoseAndRate] | None = None
+
+
+class MedicationRequestDispenseRequest(Element):
+    expectedSupplyDuration: Duration | None = None
+
+
+class MedicationRequest(Element):
+    choices = ("medication",)
+
+    id: IdType | None = None
+    # a contained Medication is read (it may name the drug); other contained resources are not
+    contained: (
+        list[Annotated[dict[str, Any] | Medication, Field(union_mode="left_to_right")]] | None
+    ) = None
+    extension: list[Extension] | None = None
+    status: CodeType
+    intent: CodeType
+    category: list[CodeableConcept] | None = None
+    medicationCodeableConcept: CodeableConcept | None = None
+    medicationReference: Reference | None = None
+    encounter: Reference | None = None
+    authoredOn: DateTimeType | None = None
+    reasonCode: list[CodeableConcept] | None = None
+    note: list[Annotation] | None = None
+    dosageInstruction: list[Dosage] | None = None
+    dispenseRequest: MedicationRequestDispenseRequest | None = None
+
+    @field_validator("contained", mode="before")
+    @classmethod
+    def _contained_medications(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [
+            Medication.model_validate(item)
+            if isinstance(item, dict) and item.get("resourceType") == "Medication"
+            else item
+            for item in value
+        ]
+
+
+class MedicationAdministration(Element):
+    choices = ("medication", "effective")
+
+    id: IdType | None = None
+    status: CodeType
+    medicationCodeableConcept: CodeableConcept | None = None
+    medicationReference: Reference | None = None
+    effectiveDateTime: DateTimeType | None = None
+    effectivePeriod: Period | None = None
+    request: Reference | None = None
+
+
+class Patient(Element):
+    id: IdType | None = None
+    gender: CodeType | None = None
+    birthDate: DateType | None = None
+
+
+MODELS: dict[str, type[Element]] = {
+    model.__name__: model
+    for model in (
+        Condition,
+        Immunization,
+        Medication,
+        MedicationAdministration,
+        MedicationRequest,
+        Observation,
+        Patient,
+    )
+}
