@@ -56,7 +56,7 @@ def create_app(
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """Building the app imports and constructs ~190,000 objects that live as long as the process
-    (pydantic and fhir.resources classes, the knowledge) and leaves some 85 in garbage cycles: the
+    (pydantic models, the knowledge, the unit tables) and leaves some 85 in garbage cycles: the
     cyclic collector walking the growing heap again and again was ~0.11 s of a ~0.95 s start
     (`bench.startup`). Reference counting still frees what it can meanwhile."""
     enabled = gc.isenabled()
@@ -77,7 +77,6 @@ def _create_app(
 
     from cds.cards import CardRenderer
     from cds.feedback import FeedbackStore
-    from cds.fhir import parsing
     from cds.knowledge import load_knowledge
     from cds.replay import ReplayCache
     from cds.services import Engine
@@ -154,5 +153,4 @@ def _create_app(
         settings.max_body_bytes,
         settings.metrics,
     )
-    parsing.warm_up()
     return app

@@ -220,7 +220,7 @@ def serve(app: Flask, host: str, port: int, workers: int, dev_mode: bool, thread
 def settle_heap() -> None:
     """Before the fork: keep the collector off the preloaded objects, and off each request body.
 
-    The preloaded app (knowledge, fhir.resources classes, unit registry) lives as long as the
+    The preloaded app (knowledge, pydantic models, unit registry) lives as long as the
     process: frozen, a full collection no longer walks it in every worker, and the workers'
     copy-on-write memory stays shared with the master's. A long chart's request body alone is
     ~12,700 dicts and lists: at Python's default thresholds (700, 10, 10) a long call set off ~18

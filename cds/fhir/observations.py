@@ -1,11 +1,11 @@
 """A chart's observations, each validated when a check first reads it.
 
-Validating one resource with fhir.resources costs 0.15-0.3 ms, and a chart of years holds hundreds
-of weights and labs. A check reads a code list newest first and stops at what it needs (the newest
-usable weight, the newest ALT of the last 7 days, the newest negative hCG), so an observation is
-validated only when a check reaches it, and once per call. The checks see exactly the facts, in
-exactly the order, they would see if every observation had been validated first; an unreadable
-one that a check reaches is a data issue, as before.
+Validating an observation and reducing it to a fact costs some 25 µs, and a chart of years holds
+hundreds of weights and labs. A check reads a code list newest first and stops at what it needs
+(the newest usable weight, the newest ALT of the last 7 days, the newest negative hCG), so an
+observation is validated only when a check reaches it, and once per call. The checks see exactly
+the facts, in exactly the order, they would see if every observation had been validated first; an
+unreadable one that a check reaches is a data issue, as before.
 
 An observation whose date cannot be read from the raw JSON is validated at once: where it stands
 in the order is known only afterwards, and an unreadable one is always worth reporting.

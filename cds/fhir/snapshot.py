@@ -1,8 +1,9 @@
 """Build the patient snapshot and the draft orders from raw prefetch/draft JSON.
 
 Selection comes first, on the raw JSON (by resource type, subject and code, then what a check can
-use of a long history: `cds.fhir.selection`); only the selected resources are validated with
-fhir.resources, one at a time, and observations only when a check reads them
+use of a long history: `cds.fhir.selection`); only the selected resources are validated (the
+elements the checks read: `cds.fhir.read_models`), one at a time, and observations only when a
+check reads them
 (`cds.fhir.observations`). Anything unusable among them becomes a DataIssue.
 """
 
