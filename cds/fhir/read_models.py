@@ -35,14 +35,19 @@ class Element(BaseModel):
     """Read only; elements the checks do not read are ignored."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
-    # the choice elements read (`value` for value[x]): at most one of their types may be sent,
-    # else which one holds the value is anyone's guess
+
+
+class WithChoices(Element):
+    """An element with choice elements the checks read (`value` for value[x]): at most one of
+    each one's types may be sent, else which one holds the value is anyone's guess. (Only these
+    classes pay for the check: a before-validator is a Python call per instance.)"""
+
     choices: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="before")
     @classmethod
     def _one_type_per_choice(cls, data: Any) -> Any:
-        if cls.choices and isinstance(data, dict):
+        if isinstance(data, dict):
             for choice in cls.choices:
                 sent = [
                     k
@@ -102,7 +107,7 @@ class Annotation(Element):
     text: MarkdownType
 
 
-class Extension(Element):
+class Extension(WithChoices):
     """The cycle number is the only extension value a check reads (design.md)."""
 
     choices = ("value",)
@@ -118,7 +123,7 @@ class ObservationReferenceRange(Element):
     high: Quantity | None = None
 
 
-class Observation(Element):
+class Observation(WithChoices):
     choices = ("effective", "value")
 
     id: IdType | None = None
@@ -135,7 +140,7 @@ class Observation(Element):
     interpretation: list[CodeableConcept] | None = None
 
 
-class Immunization(Element):
+class Immunization(WithChoices):
     choices = ("occurrence",)
 
     id: IdType | None = None
@@ -145,7 +150,7 @@ class Immunization(Element):
     occurrenceString: StringType | None = None
 
 
-class Condition(Element):
+class Condition(WithChoices):
     choices = ("onset", "abatement")
 
     id: IdType | None = None
@@ -167,7 +172,7 @@ class Medication(Element):
     code: CodeableConcept | None = None
 
 
-class TimingRepeat(Element):
+class TimingRepeat(WithChoices):
     choices = ("bounds",)
 
     boundsDuration: Duration | None = None
@@ -182,7 +187,7 @@ class Timing(Element):
     repeat: TimingRepeat | None = None
 
 
-class DosageDoseAndRate(Element):
+class DosageDoseAndRate(WithChoices):
     choices = ("dose", "rate")
 
     doseQuantity: Quantity | None = None
@@ -200,7 +205,7 @@ class MedicationRequestDispenseRequest(Element):
     expectedSupplyDuration: Duration | None = None
 
 
-class MedicationRequest(Element):
+class MedicationRequest(WithChoices):
     choices = ("medication",)
 
     id: IdType | None = None
@@ -234,7 +239,7 @@ class MedicationRequest(Element):
         ]
 
 
-class MedicationAdministration(Element):
+class MedicationAdministration(WithChoices):
     choices = ("medication", "effective")
 
     id: IdType | None = None

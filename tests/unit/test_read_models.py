@@ -28,7 +28,7 @@ ELEMENTS = sorted(
         for cls in vars(read_models).values()
         if isinstance(cls, type)
         and issubclass(cls, read_models.Element)
-        and cls is not read_models.Element
+        and cls not in (read_models.Element, read_models.WithChoices)
     ),
     key=lambda cls: cls.__name__,
 )
