@@ -36,10 +36,14 @@ METRICS_DIRECTORY_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multip
 # the worker stops accepting until some close) and seconds of silence before one is closed.
 CONNECTION_LIMIT = 500
 IDLE_CONNECTION_SECONDS = 30
-# A worker that already holds open connections waits this long per connection (at most
-# ACCEPT_DEFER_MAX) before accepting a new one, so that a worker holding fewer takes it first.
-ACCEPT_DEFER_PER_CONNECTION = 0.002
-ACCEPT_DEFER_MAX = 0.010
+# A worker that already holds busy connections (a request in the last ACTIVE_SECONDS) waits this
+# long per connection (at most ACCEPT_DEFER_MAX) before accepting a new one, so that a worker
+# holding fewer takes it first. Twice the GIL's switch interval (5 ms): a busy worker's event loop
+# waits up to that long for the GIL, and at 2 ms a connection one worker lost the race about one
+# time in fifteen (4 of 60 concurrency-4 starts split 3+1, 0 of 160 at 10 ms: `bench.spread`).
+ACCEPT_DEFER_PER_CONNECTION = 0.010
+ACCEPT_DEFER_MAX = 0.040
+ACTIVE_SECONDS = 1.0
 
 
 class DeferredAccept:
@@ -139,9 +143,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
         for listener in listeners:
             listener.channel_class = channel
         deferred = [
-            DeferredAccept(
-                listener, lambda: sum(isinstance(d, HTTPChannel) for d in socket_map.values())
-            )
+            DeferredAccept(listener, lambda: _active_connections(socket_map, HTTPChannel))
             for listener in listeners
         ]
         while self.alive and self.ppid == os.getppid():
@@ -163,6 +165,13 @@ class BufferingWorker(Worker):  # type: ignore[misc]
             wasyncore.loop(timeout=0.1, map=socket_map, use_poll=True, count=1)
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
         wasyncore.close_all(socket_map)
+
+
+def _active_connections(socket_map: dict[int, Any], channel: type[Any]) -> int:
+    """Connections that carried a request in the last ACTIVE_SECONDS: an idle keep-alive one
+    (an EHR that opens one per call and leaves it) is no load, and must not delay accepts."""
+    since = time.time() - ACTIVE_SECONDS
+    return sum(isinstance(d, channel) and d.last_activity >= since for d in socket_map.values())
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import time
 
-from cds.server import ACCEPT_DEFER_MAX, ACCEPT_DEFER_PER_CONNECTION, DeferredAccept
+from cds.server import (
+    ACCEPT_DEFER_MAX,
+    ACCEPT_DEFER_PER_CONNECTION,
+    DeferredAccept,
+    _active_connections,
+)
 
 
 class Listener:
@@ -49,3 +54,21 @@ def test_the_wait_is_bounded_however_many_connections_a_worker_holds() -> None:
     listener.handle_accept()
     waiting = deferred.wait()
     assert waiting is not None and waiting <= ACCEPT_DEFER_MAX
+
+
+class Channel:
+    """A waitress connection as the worker counts it: when it last read or wrote."""
+
+    def __init__(self, idle_seconds: float) -> None:
+        self.last_activity = time.time() - idle_seconds
+
+
+def test_only_connections_busy_in_the_last_second_count_as_load() -> None:
+    """An EHR that opens a connection per call and leaves it open must not slow every accept."""
+    socket_map = {
+        1: Channel(idle_seconds=0.01),  # a call in flight
+        2: Channel(idle_seconds=0.5),
+        3: Channel(idle_seconds=20),  # an idle keep-alive connection
+        4: Listener(),  # the listening socket is no connection
+    }
+    assert _active_connections(socket_map, Channel) == 2
