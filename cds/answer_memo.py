@@ -44,6 +44,8 @@ def call_key(service_id: str, members: Mapping[str, bytes | msgspec.Raw]) -> byt
 
 
 class AnswerMemo:
+    """One per engine, shared by its threads."""
+
     def __init__(self, max_entries: int, seconds: float) -> None:
         self.max_entries = max_entries
         self.seconds = seconds

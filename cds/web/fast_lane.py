@@ -5,12 +5,15 @@ Nearly every order a hospital signs is not blinatumomab, and for those the servi
 `cds.fast_path`'s. Flask's request handling and the body's full parse cost about as much as that
 decision and the JWT check together (docs/performance.md, round 3), so this WSGI middleware takes
 the call first: it verifies the JWT exactly as the view does, reads the request's top level without
-parsing its prefetch (`envelope_without_prefetch`), asks `Engine.quick_answer`, and writes the
-same audit line and metrics as the view. Anything else goes to Flask unchanged: another route or
-method, a browser's call (an Origin header: CORS is Flask's), a body that is not plain JSON, an
-answer that needs the full path, and every error. The JWT is checked once per call: the lane
-hands its verdict (the caller, or why the token was refused) to the view in the WSGI environ,
-where no client can put anything.
+parsing its prefetch (`envelope_without_prefetch`) and asks `Engine.quick_answer`. A call that
+needs the full path is then looked up in the answer memo (`cds.answer_memo`, keyed by the bytes of
+its top-level members): one whose content was answered a moment ago gets its findings in new
+cards, recorded for feedback as the view records them, without its prefetch ever being parsed.
+Either answer gets the same audit line and metrics as the view's. Anything else goes to Flask
+unchanged: another route or method, a browser's call (an Origin header: CORS is Flask's), a body
+that is not plain JSON, a call answered anew, and every error. The JWT is checked once per call:
+the lane hands its verdict (the caller, or why the token was refused), and the memo key, to the
+view in the WSGI environ, where no client can put anything.
 """
 
 from __future__ import annotations
