@@ -18,37 +18,43 @@ import argparse
 import gc
 import time
 import tracemalloc
+from typing import Any
+
+import orjson
 
 from bench import charts
+from bench.run import SIGN, body_factory
+from cds import create_app
 from cds.answer_memo import call_key
+from cds.services import Engine
+from cds.settings import Settings
 from cds.web.bodies import envelope_without_prefetch
+
+SERVICE = SIGN.rsplit("/", 1)[1]
+
+
+def _engine_and_bodies(count: int, chart: str, **settings: Any) -> tuple[Engine, list[bytes]]:
+    """An engine in open development mode, and `count` calls of different patients."""
+    request = charts.long() if chart == "long" else charts.typical()
+    engine: Engine = create_app(Settings(dev_mode=True, **settings)).extensions["cds.engine"]
+    make_body = body_factory(request, new_patient=True)
+    return engine, [make_body() for _ in range(count)]
 
 
 def snapshot_memory(count: int, chart: str) -> None:
-    import orjson
-
-    from bench.run import SIGN, body_factory
-    from cds import create_app
-    from cds.settings import Settings
-
-    request = charts.long() if chart == "long" else charts.typical()
-    settings = Settings(dev_mode=True, snapshot_cache_entries=count)
-    engine = create_app(settings).extensions["cds.engine"]
-    service = SIGN.rsplit("/", 1)[1]
-    make_body = body_factory(request, new_patient=True)
-    bodies = [make_body() for _ in range(count)]
+    engine, bodies = _engine_and_bodies(count, chart, snapshot_cache_entries=count)
     gc.collect()
     tracemalloc.start()
     began = time.process_time()
     for body in bodies:  # the parsed request is dropped after each call, as a worker does
-        engine.read(engine.parse(service, orjson.loads(body)), fetch=False)
+        engine.read(engine.parse(SERVICE, orjson.loads(body)), fetch=False)
     new_ms = (time.process_time() - began) * 1000 / count
     gc.collect()
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     began = time.process_time()
     for body in bodies:
-        engine.read(engine.parse(service, orjson.loads(body)), fetch=False)
+        engine.read(engine.parse(SERVICE, orjson.loads(body)), fetch=False)
     again_ms = (time.process_time() - began) * 1000 / count
     assert engine.snapshots.hits == count and len(engine.snapshots) == count
     print(f"{count} {chart} charts in the snapshot memo: heap retained {held / 2**20:.1f} MB"
@@ -58,24 +64,15 @@ def snapshot_memory(count: int, chart: str) -> None:
 
 
 def answer_memory(count: int, chart: str) -> None:
-    import orjson
-
-    from bench.run import SIGN, body_factory
-    from cds import create_app
-    from cds.settings import Settings
-
-    request = charts.long() if chart == "long" else charts.typical()
-    settings = Settings(dev_mode=True, snapshot_cache_entries=0, answer_memo_entries=count)
-    engine = create_app(settings).extensions["cds.engine"]
-    service = SIGN.rsplit("/", 1)[1]
-    make_body = body_factory(request, new_patient=True)
-    bodies = [make_body() for _ in range(count)]
+    engine, bodies = _engine_and_bodies(
+        count, chart, snapshot_cache_entries=0, answer_memo_entries=count
+    )
     gc.collect()
     tracemalloc.start()
     for body in bodies:
         read = envelope_without_prefetch(body)
         assert read is not None
-        engine.handle(service, orjson.loads(body), key=call_key(service, read.members))
+        engine.handle(SERVICE, orjson.loads(body), key=call_key(SERVICE, read.members))
     gc.collect()
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()

@@ -109,26 +109,7 @@ def test_adult_overdose_resent_gets_the_critical_card_again_in_a_new_card(
     ]
     assert "critical" in {c["indicator"] for c in again}
     assert {c["uuid"] for c in again}.isdisjoint(c["uuid"] for c in first)
-    # the resent call's cards are issued cards like any: feedback on them is tied to their topic
-    critical = next(c for c in again if c["indicator"] == "critical")
-    feedback = {
-        "feedback": [
-            {
-                "card": critical["uuid"],
-                "outcome": "overridden",
-                "overrideReason": {"userComment": "Dose confirmed with the attending."},
-                "outcomeTimestamp": "2026-03-02T08:01:12Z",
-            }
-        ]
-    }
-    answer = client.post(SIGN + "/feedback", json=feedback)
-    assert answer.status_code == 200, answer.get_json()
-    assert answer.get_json()["items"][0] | {"card": None} == {
-        "card": None,
-        "knownCard": True,
-        "topic": "dose",
-        "duplicate": False,
-    }
+    # recorded for feedback like any card: tests/api/test_fast_lane.py
 
 
 def test_a_changed_weight_and_a_later_now_are_answered_anew(tmp_path: Path) -> None:
