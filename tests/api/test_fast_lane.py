@@ -183,16 +183,27 @@ def test_what_the_lane_does_not_answer_reaches_flask_with_its_body_unchanged(
     assert flask_requests == [SIGN], case
 
 
-def test_order_select_answered_anew_is_flasks(
+def test_order_select_answered_anew_is_flasks_and_sent_again_the_lanes(
     client: FlaskClient, flask_requests: list[str]
 ) -> None:
-    request = with_draft(ONDANSETRON)
-    request["hook"] = "order-select"
-    request["context"]["selections"] = ["MedicationRequest/draft-other-1"]
-    bearer = token(aud=BASE + SELECT)
-    answer = client.post(SELECT, json=request, headers={"Authorization": f"Bearer {bearer}"})
-    assert answer.status_code == 200 and answer.get_json() == {"cards": []}
-    assert flask_requests == [SELECT]
+    request = chart_request(RESENT)
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    request |= {"hook": "order-select"}
+    request["context"]["selections"] = [f"MedicationRequest/{order['id']}"]
+    answers = [
+        client.post(
+            SELECT,
+            json=request | {"hookInstance": f"select-{n}"},
+            headers={"Authorization": f"Bearer {token(aud=BASE + SELECT)}"},
+        )
+        for n in range(2)
+    ]
+    assert [a.status_code for a in answers] == [200, 200]
+    first, again = (
+        sorted((c["indicator"], c["summary"]) for c in a.get_json()["cards"]) for a in answers
+    )
+    assert first == again and "critical" in {indicator for indicator, _ in first}
+    assert flask_requests == [SELECT]  # the second from the memo, by the lane
 
 
 def test_without_metrics_the_lane_counts_nothing(tmp_path: Path, jwks_file: Path) -> None:  # noqa: F811
