@@ -181,12 +181,19 @@ def without_flush(engine: Engine) -> Iterator[Connection]:
 
     With SQLite's synchronous=FULL every commit is an fsync on the request path (about 1 ms on an
     idle disk, far more on a busy one), and the write lock is held through it, so the workers
-    queue behind each other's fsyncs. The commit stays atomic, is seen by every worker at once and
-    survives a crash or kill of the service; only an OS crash or power loss may lose the last
-    records. Feedback itself keeps synchronous=FULL (committed to disk before the 200), on
+    queue behind each other's fsyncs. The commit is seen by every worker at once and survives a
+    crash or kill of the service; only an OS crash or power loss may lose the last records.
+    Feedback itself keeps synchronous=FULL (committed to disk before the 200), on
     `FeedbackStore.engine`. SQLite's connections of that engine are opened with
     synchronous=NORMAL (switching a pooled FULL connection to NORMAL and back cost four
     statements a transaction, ~70 µs); PostgreSQL's transaction says so itself.
+
+    On a SQLite file that engine is also in autocommit mode: each statement is its own
+    transaction, begun and committed inside one step of SQLite, with the GIL released. In a
+    BEGIN ... COMMIT the write lock was held while the worker's thread waited for the GIL
+    (up to the 5 ms switch interval), and the other worker's write met a locked database on
+    ~5% of calls, where SQLite's busy handler sleeps 1 ms and more (docs/performance.md, round
+    5). The records of one call are then written row by row, each row atomic.
     """
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
@@ -231,7 +238,7 @@ class FeedbackStore:
         # (`without_flush`); an in-memory SQLite database exists only on its one connection
         self.unflushed_engine: Engine = self.engine
         if self.engine.dialect.name == "sqlite" and not memory:
-            self.unflushed_engine = create_engine(parsed)
+            self.unflushed_engine = create_engine(parsed, isolation_level="AUTOCOMMIT")
             event.listen(self.unflushed_engine, "connect", _sqlite_pragmas)
             event.listen(self.unflushed_engine, "connect", _sqlite_unflushed)
         self._issued_insert = self._insert(issued_cards)  # built once: compiled once

@@ -43,7 +43,10 @@ class ReplayCache:
         # of CPU, on the driver ~60, and every order-sign call makes one (docs/performance.md).
         postgres = engine.dialect.name == "postgresql"
         dialect = postgresql if postgres else sqlite
-        insert = dialect.insert(seen_tokens).on_conflict_do_nothing().returning(seen_tokens.c.jti)
+        insert = dialect.insert(seen_tokens).on_conflict_do_nothing()
+        if postgres:
+            insert = insert.returning(seen_tokens.c.jti)
+        self._returning = postgres
         compiled = insert.compile(dialect=engine.dialect)
         self._sql = str(compiled)
         self._order = compiled.positiontup if compiled.positional else None
@@ -54,8 +57,10 @@ class ReplayCache:
         """Record the token; False if it was recorded before (a replay).
 
         A concurrent insert of the same pair waits for the other transaction and then inserts
-        nothing, so the loser gets no row back (RETURNING: rowcount is not reliable on every
-        driver). A database error propagates as SQLAlchemy's: a token is never accepted unchecked.
+        nothing: the loser gets no row back on PostgreSQL (RETURNING), a count of 0 on SQLite
+        (`sqlite3_changes`, exact there; RETURNING would hold SQLite's write lock until the row
+        is fetched). A database error propagates as SQLAlchemy's: a token is never accepted
+        unchecked.
         """
         row = {"issuer": issuer[:512], "jti": jti[:256], "expires": expires}
         params: Any = tuple(row[name] for name in self._order) if self._order else row
@@ -70,7 +75,9 @@ class ReplayCache:
 
     def _insert(self, params: Any) -> bool:
         """One transaction on a pooled connection (pre-pinged on PostgreSQL): commits without
-        waiting for the disk, as `without_flush` does; rolled back on any error."""
+        waiting for the disk, as `without_flush` does; rolled back on any error. On a SQLite
+        file the connection is in autocommit mode (`FeedbackStore.unflushed_engine`): the insert
+        is its own transaction, committed inside SQLite while the GIL is released."""
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
@@ -78,7 +85,10 @@ class ReplayCache:
                 if self._prelude:
                     cursor.execute(self._prelude)
                 cursor.execute(self._sql, params)
-                inserted = cursor.fetchone() is not None
+                if self._returning:
+                    inserted = cursor.fetchone() is not None
+                else:
+                    inserted = cursor.rowcount == 1
             finally:
                 cursor.close()
             connection.commit()

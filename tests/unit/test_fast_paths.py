@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, event, func, select
 
 from cds.feedback import FeedbackStore, issued_cards
 from cds.fhir.client import FhirClient
 from cds.hooks import Card, Coding, Source
+from cds.replay import ReplayCache
 from cds.settings import Settings
 
 
@@ -46,6 +47,31 @@ def test_issued_cards_are_committed_unflushed_and_feedback_stays_fully_synchrono
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
     with store.engine.connect() as connection:  # feedback's
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+
+
+def test_on_a_sqlite_file_each_per_call_write_is_one_statement_with_no_transaction_around_it(
+    tmp_path: Path,
+) -> None:
+    """The replay cache's insert and the issued-card records run in autocommit mode: SQLite
+    begins and commits each statement inside one step, the GIL released. A BEGIN ... COMMIT
+    would hold the write lock while the thread waits for the GIL, and the other worker's write
+    would meet a locked database and sleep 1 ms or more."""
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    statements: list[str] = []
+    store.unflushed_engine.dispose()
+    event.listen(
+        store.unflushed_engine,
+        "connect",
+        lambda connection, _record: connection.set_trace_callback(statements.append),
+    )
+    assert ReplayCache(store.unflushed_engine).first_use("https://ehr.example", "jti-1", 2e9)
+    store.record_issued("blinatumomab-order-sign", "hook-1", [_card(), _card()])
+    writes = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+    assert len(writes) == 3  # one token, two cards
+    assert not [s for s in statements if s.split()[0].upper() in ("BEGIN", "COMMIT", "SAVEPOINT")]
+    with store.engine.connect() as connection:  # what another worker reads
+        count = connection.execute(select(func.count()).select_from(issued_cards)).scalar_one()
+    assert count == 2
 
 
 @pytest.mark.slow  # PostgreSQL
