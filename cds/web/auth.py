@@ -24,6 +24,7 @@ from typing import Any
 import jwt
 import orjson
 from jwt import PyJWK, PyJWKClient, PyJWKSet
+from jwt.utils import base64url_decode, base64url_encode
 
 from cds.replay import ReplayCache
 
@@ -113,6 +114,40 @@ def _unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return header, claims
 
 
+_BASE64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+class _SegmentCheckInC(jwt.PyJWS):
+    """PyJWT's signature handling, with its check of each token segment's base64url characters
+    done by `bytes.translate` (C) instead of a Python loop over every character: ~35 µs of the
+    ~0.1 ms a verified decode costs, on every call (docs/performance.md, round 5). Refuses
+    exactly what PyJWT's own check refuses (GHSA-hxm8-2xgr-2p9m: junk characters, padding):
+    `tests/unit/test_jwt_verification.py` compares the two on every kind of segment."""
+
+    @staticmethod
+    def _decode_base64url_segment(segment: bytes, name: str) -> bytes:
+        stripped = segment.rstrip(b"=")
+        padding = len(segment) - len(stripped)
+        if (
+            padding > 2
+            or (padding and len(segment) % 4 != 0)
+            or len(stripped) % 4 == 1
+            or stripped.translate(None, _BASE64URL_ALPHABET)
+        ):
+            raise jwt.DecodeError(f"Invalid {name} padding")
+        try:
+            decoded = base64url_decode(stripped)
+        except (TypeError, binascii.Error) as err:
+            raise jwt.DecodeError(f"Invalid {name} padding") from err
+        if base64url_encode(decoded) != stripped:
+            raise jwt.DecodeError(f"Invalid {name} padding")
+        return decoded
+
+
+_DECODER = jwt.PyJWT()
+_DECODER._jws = _SegmentCheckInC(options=_DECODER._get_sig_options())
+
+
 def parse_trusted_issuers(config: Mapping[str, Any]) -> list[TrustedIssuer]:
     """`{"issuer": "https://ehr/jwks.json" | "/path/jwks.json" | {"jwks": ..., "jku": [...]}}`."""
     issuers = []
@@ -194,7 +229,7 @@ class JwtVerifier:
         location = jku if isinstance(jku, str) and jku in issuer.allowed_jku else issuer.jwks
         key = self._keys(location).key(kid)
         try:
-            claims = jwt.decode(
+            claims = _DECODER.decode(
                 token,
                 key=key,
                 algorithms=[algorithm],

@@ -142,6 +142,8 @@ FORGED = {
     "unknown issuer": lambda: token(iss="https://evil.example.org"),
     "unknown kid": lambda: token(kid="ehr-key-9"),
     "no kid": lambda: token(kid=None),
+    "junk characters in a segment": lambda: token().replace(".", ".!!!!", 1),
+    "padding beyond base64url's": lambda: token() + "===",
     "forged jku": lambda: token(
         key=OTHER_KEY, extra_headers={"jku": "https://evil.example.org/jwks"}
     ),
