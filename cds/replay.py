@@ -7,6 +7,8 @@ sees the same set: a token replayed to another worker is still refused.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from typing import Any
 
@@ -52,6 +54,9 @@ class ReplayCache:
         self._order = compiled.positiontup if compiled.positional else None
         self._prelude = "SET LOCAL synchronous_commit TO OFF" if postgres else None
         self._dbapi: Any = engine.dialect.dbapi
+        self._own = threading.local()  # a thread's own connection: `_own_connection`
+        self._pooled = engine.dialect.name != "sqlite"
+        self._inherited: list[Any] = []  # a parent process's connections, never closed here
 
     def first_use(self, issuer: str, jti: str, expires: float) -> bool:
         """Record the token; False if it was recorded before (a replay).
@@ -74,10 +79,37 @@ class ReplayCache:
         return inserted
 
     def _insert(self, params: Any) -> bool:
+        if not self._pooled:
+            own = self._own_connection()
+            if own is not None:
+                return bool(own.execute(self._sql, params).rowcount == 1)
+        return self._insert_pooled(params)
+
+    def _own_connection(self) -> Any:
+        """This thread's own DBAPI connection to a SQLite file, taken out of the pool once: a
+        pool checkout and return cost ~40 µs of CPU a call under load, as much as the insert
+        (docs/performance.md, round 5). Only for a connection in autocommit mode
+        (`FeedbackStore.unflushed_engine`), where no transaction can outlive a statement; None
+        otherwise (an in-memory database, shared with the feedback store), and the pool is used.
+        A forked process opens its own: SQLite connections must not cross a fork."""
+        held = getattr(self._own, "held", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        if held is not None:
+            self._inherited.append(held)  # closing it here could disturb the parent's database
+        pooled = self._engine.raw_connection()
+        driver = pooled.driver_connection
+        if driver is None or driver.isolation_level is not None:
+            pooled.close()
+            self._pooled = True
+            return None
+        pooled.detach()
+        self._own.held = (os.getpid(), driver)
+        return driver
+
+    def _insert_pooled(self, params: Any) -> bool:
         """One transaction on a pooled connection (pre-pinged on PostgreSQL): commits without
-        waiting for the disk, as `without_flush` does; rolled back on any error. On a SQLite
-        file the connection is in autocommit mode (`FeedbackStore.unflushed_engine`): the insert
-        is its own transaction, committed inside SQLite while the GIL is released."""
+        waiting for the disk, as `without_flush` does; rolled back on any error."""
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
