@@ -112,32 +112,44 @@ def _resource_reason(
 ) -> str | None:
     if resource.get("resourceType") in ("Immunization", "ImmunizationRecommendation"):
         return "an Immunization order"
-    contained = {
+    resolvable = bundle_medications | {
         f"#{item['id']}"
         for item in resource.get("contained") or []
         if isinstance(item, dict) and isinstance(item.get("id"), str)
     }
-    stack: list[tuple[Any, int]] = [(resource, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, str):
-            reason = _string_reason(value, triggers)
+    strings: list[str] = []
+    reason = _walk(resource, 1, strings, resolvable)
+    if reason is not None:
+        return reason
+    # one search over all the strings (no text pattern holds a NUL, so no match spans two)
+    if triggers.pattern.search("\0".join(strings).lower()):
+        return "names blinatumomab or a vaccine"
+    for value in strings:
+        if len(value) <= 40 and _is_trigger_code(value.strip().lower(), triggers.codes):
+            return "carries a blinatumomab or live-vaccine code"
+    return None
+
+
+def _walk(
+    value: dict[str, Any] | list[Any], depth: int, strings: list[str], resolvable: set[str]
+) -> str | None:
+    """Collect every string under `value`; the reason when it nests too deep or holds a
+    medication reference that `resolvable` does not answer."""
+    if depth > MAX_DEPTH:
+        return "draft orders nested too deep"
+    children: Iterable[Any] = value
+    if isinstance(value, dict):
+        reference = _medication_reference(value)
+        if reference is not _NO_REFERENCE and reference not in resolvable:
+            return "a medication reference not resolved inside the draft orders"
+        children = value.values()
+    for child in children:
+        if isinstance(child, str):
+            strings.append(child)
+        elif isinstance(child, dict | list):
+            reason = _walk(child, depth + 1, strings, resolvable)
             if reason is not None:
                 return reason
-        elif isinstance(value, dict | list):
-            if depth > MAX_DEPTH:
-                return "draft orders nested too deep"
-            if isinstance(value, dict):
-                reference = _medication_reference(value)
-                if reference is not _NO_REFERENCE and not (
-                    isinstance(reference, str)
-                    and (reference in contained or reference in bundle_medications)
-                ):
-                    return "a medication reference not resolved inside the draft orders"
-                children: Iterable[Any] = value.values()
-            else:
-                children = value
-            stack.extend((child, depth + 1) for child in children)
     return None
 
 
@@ -157,10 +169,8 @@ def _medication_reference(value: dict[str, Any]) -> Any:
     return reference if isinstance(reference, str) else None
 
 
-def _string_reason(value: str, triggers: Triggers) -> str | None:
-    lowered = value.lower()
-    if triggers.pattern.search(lowered):
-        return "names blinatumomab or a vaccine"
-    if len(lowered) <= 40 and not triggers.codes.isdisjoint(code_forms(lowered)):
-        return "carries a blinatumomab or live-vaccine code"
-    return None
+def _is_trigger_code(text: str, codes: frozenset[str]) -> bool:
+    """`code_forms(text) & codes`, without building the forms of what cannot be a code."""
+    if text in codes:
+        return True
+    return text[:1].isdigit() and not codes.isdisjoint(code_forms(text))
