@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 import unicodedata
 import weakref
@@ -39,11 +40,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from cds.errors import InvalidRequest, NotYours
 from cds.hooks import Card, FeedbackItem
 from cds.metrics import count_feedback
+from cds.own_connections import OwnConnections, SqliteInsert
 
 UNKNOWN_CARD = "(unknown card)"
 FUTURE_SKEW = timedelta(minutes=5)  # clock skew allowed on an outcomeTimestamp
@@ -242,6 +244,13 @@ class FeedbackStore:
             event.listen(self.unflushed_engine, "connect", _sqlite_pragmas)
             event.listen(self.unflushed_engine, "connect", _sqlite_unflushed)
         self._issued_insert = self._insert(issued_cards)  # built once: compiled once
+        # on a SQLite file, on the thread's own connection and the driver (`cds.own_connections`)
+        self._own = OwnConnections(self.unflushed_engine)
+        self._issued_on_driver = (
+            SqliteInsert(self.unflushed_engine, issued_cards)
+            if self.engine.dialect.name == "sqlite"
+            else None
+        )
         if not memory:  # an in-memory database lives only as long as its one connection
             self.engine.dispose()
             dispose = weakref.WeakMethod(self._after_fork)
@@ -296,9 +305,19 @@ class FeedbackStore:
             }
             for card in cards
         ]
-        if rows:
+        if not rows:
+            return
+        own = self._own.get()
+        if own is None or self._issued_on_driver is None:
             with without_flush(self.unflushed_engine) as connection:
                 connection.execute(self._issued_insert, rows)
+            return
+        insert = self._issued_on_driver
+        params = [insert.params(row) for row in rows]
+        try:
+            own.executemany(insert.sql, params)
+        except sqlite3.Error as error:
+            raise DBAPIError.instance(insert.sql, params, error, sqlite3.Error) from error
 
     def record_feedback(
         self,

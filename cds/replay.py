@@ -7,8 +7,6 @@ sees the same set: a token replayed to another worker is still refused.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from typing import Any
 
@@ -18,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from cds.feedback import create_tables
+from cds.own_connections import OwnConnections
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +39,10 @@ class ReplayCache:
         self._engine = engine
         create_tables(engine, metadata)
         self._next_purge = 0.0
-        # The insert runs on the pool's DBAPI connection, compiled once for its dialect: through
-        # SQLAlchemy's Connection (transaction, result, compiled-cache lookup) it cost ~135 µs
-        # of CPU, on the driver ~60, and every order-sign call makes one (docs/performance.md).
+        # The insert runs on a DBAPI connection (the thread's own on a SQLite file, the pool's
+        # otherwise), compiled once for its dialect: through SQLAlchemy's Connection
+        # (transaction, result, compiled-cache lookup) it cost ~135 µs of CPU, on the driver
+        # ~60, and every order-sign call makes one (docs/performance.md).
         postgres = engine.dialect.name == "postgresql"
         dialect = postgresql if postgres else sqlite
         insert = dialect.insert(seen_tokens).on_conflict_do_nothing()
@@ -54,9 +54,7 @@ class ReplayCache:
         self._order = compiled.positiontup if compiled.positional else None
         self._prelude = "SET LOCAL synchronous_commit TO OFF" if postgres else None
         self._dbapi: Any = engine.dialect.dbapi
-        self._own = threading.local()  # a thread's own connection: `_own_connection`
-        self._pooled = engine.dialect.name != "sqlite"
-        self._inherited: list[Any] = []  # a parent process's connections, never closed here
+        self._own = OwnConnections(engine)
 
     def first_use(self, issuer: str, jti: str, expires: float) -> bool:
         """Record the token; False if it was recorded before (a replay).
@@ -79,33 +77,10 @@ class ReplayCache:
         return inserted
 
     def _insert(self, params: Any) -> bool:
-        if not self._pooled:
-            own = self._own_connection()
-            if own is not None:
-                return bool(own.execute(self._sql, params).rowcount == 1)
+        own = self._own.get()
+        if own is not None:
+            return bool(own.execute(self._sql, params).rowcount == 1)
         return self._insert_pooled(params)
-
-    def _own_connection(self) -> Any:
-        """This thread's own DBAPI connection to a SQLite file, taken out of the pool once: a
-        pool checkout and return cost ~40 µs of CPU a call under load, as much as the insert
-        (docs/performance.md, round 5). Only for a connection in autocommit mode
-        (`FeedbackStore.unflushed_engine`), where no transaction can outlive a statement; None
-        otherwise (an in-memory database, shared with the feedback store), and the pool is used.
-        A forked process opens its own: SQLite connections must not cross a fork."""
-        held = getattr(self._own, "held", None)
-        if held is not None and held[0] == os.getpid():
-            return held[1]
-        if held is not None:
-            self._inherited.append(held)  # closing it here could disturb the parent's database
-        pooled = self._engine.raw_connection()
-        driver = pooled.driver_connection
-        if driver is None or driver.isolation_level is not None:
-            pooled.close()
-            self._pooled = True
-            return None
-        pooled.detach()
-        self._own.held = (os.getpid(), driver)
-        return driver
 
     def _insert_pooled(self, params: Any) -> bool:
         """One transaction on a pooled connection (pre-pinged on PostgreSQL): commits without

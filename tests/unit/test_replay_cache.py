@@ -5,14 +5,12 @@ into a 503: never a token accepted unchecked, never a 500), leaving the pool usa
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds.feedback import FeedbackStore
@@ -75,52 +73,3 @@ def test_a_driver_error_is_sqlalchemys_and_the_pool_stays_usable(
             broken.first_use("https://ehr.example", str(uuid.uuid4()), _soon())
     working = ReplayCache(store.unflushed_engine)
     assert working.first_use("https://ehr.example", str(uuid.uuid4()), _soon())
-
-
-def test_on_a_sqlite_file_each_thread_keeps_one_connection_of_its_own(tmp_path: Path) -> None:
-    """No pool checkout a call (~40 µs of CPU under load): one per thread, the first time."""
-    store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    checkouts: list[object] = []
-    event.listen(store.unflushed_engine, "checkout", lambda *args: checkouts.append(args))
-    cache = ReplayCache(store.unflushed_engine)
-    assert cache.first_use("https://ehr.example", str(uuid.uuid4()), _soon())  # and its purge
-    before = len(checkouts)
-    for _ in range(5):
-        assert cache.first_use("https://ehr.example", str(uuid.uuid4()), _soon())
-    assert len(checkouts) == before
-    accepted: list[bool] = []
-
-    def another_thread() -> None:
-        for _ in range(3):
-            accepted.append(cache.first_use("https://ehr.example", str(uuid.uuid4()), _soon()))
-
-    other = threading.Thread(target=another_thread)
-    other.start()
-    other.join()
-    assert accepted == [True, True, True]
-    assert len(checkouts) == before + 1
-
-
-def test_a_forked_worker_opens_its_own_connection_and_sees_the_parents_tokens(
-    tmp_path: Path,
-) -> None:
-    """gunicorn forks its workers from the process that built the app: a SQLite connection must
-    never be used across a fork."""
-    cache = ReplayCache(FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite3'}").unflushed_engine)
-    seen = str(uuid.uuid4())
-    assert cache.first_use("https://ehr.example", seen, _soon())
-    parents = cache._own.held[1]
-    child = os.fork()
-    if child == 0:  # the child reports by its exit status alone
-        try:
-            ok = (
-                not cache.first_use("https://ehr.example", seen, _soon())
-                and cache.first_use("https://ehr.example", str(uuid.uuid4()), _soon())
-                and cache._own.held[1] is not parents
-            )
-        finally:
-            os._exit(0 if ok else 1)
-    _, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert cache._own.held[1] is parents
-    assert cache.first_use("https://ehr.example", str(uuid.uuid4()), _soon())

@@ -1,0 +1,108 @@
+"""The writes every hook call makes (replay cache, issued cards) run on each thread's own SQLite
+connection (`cds.own_connections`): no pool checkout a call, the same rows as through SQLAlchemy,
+and never a connection used across a fork."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import event, select
+
+from cds.feedback import FeedbackStore, issued_cards
+from cds.hooks import Card, Coding, Source
+from cds.replay import ReplayCache
+
+ISSUER = "https://ehr.example"
+EXPIRES = 2e9
+
+
+def _card() -> Card:
+    topic = Coding(system="https://cds.example.org/fhir/CodeSystem/card-topic", code="dose")
+    return Card(
+        uuid=str(uuid.uuid4()),
+        summary="Dose above the label",
+        indicator="critical",
+        source=Source(label="BLINCYTO USPI", topic=topic),
+    )
+
+
+def _one_call(store: FeedbackStore, cache: ReplayCache) -> None:
+    assert cache.first_use(ISSUER, str(uuid.uuid4()), EXPIRES)
+    store.record_issued("blinatumomab-order-sign", "hook-1", [_card(), _card()], ISSUER, "t1")
+
+
+def test_each_thread_checks_out_one_connection_once_not_one_a_call(tmp_path: Path) -> None:
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    checkouts: list[object] = []
+    event.listen(store.unflushed_engine, "checkout", lambda *args: checkouts.append(args))
+    cache = ReplayCache(store.unflushed_engine)
+    _one_call(store, cache)  # and the replay cache's first purge
+    before = len(checkouts)
+    for _ in range(5):
+        _one_call(store, cache)
+    assert len(checkouts) == before
+
+    other = threading.Thread(target=lambda: [_one_call(store, cache) for _ in range(3)])
+    other.start()
+    other.join()
+    assert len(checkouts) == before + 2  # one for the replay cache, one for the issued cards
+
+
+def test_issued_cards_written_on_the_driver_read_back_as_through_sqlalchemy(
+    tmp_path: Path,
+) -> None:
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    card = _card()
+    before = datetime.now(UTC)
+    store.record_issued("blinatumomab-order-sign", "hook-7", [card], ISSUER, None)
+    with store.engine.connect() as connection:
+        row = connection.execute(select(issued_cards)).one()._asdict()
+    issued_at = row.pop("issued_at")
+    assert before <= issued_at <= datetime.now(UTC) and issued_at.tzinfo is not None
+    assert row == {
+        "uuid": card.uuid,
+        "service": "blinatumomab-order-sign",
+        "hook_instance": "hook-7",
+        "topic": "dose",
+        "indicator": "critical",
+        "issuer": ISSUER,
+        "tenant": None,
+    }
+
+
+def test_an_in_memory_database_stays_on_the_pool_it_shares_with_the_feedback_store() -> None:
+    store = FeedbackStore("sqlite://")
+    cache = ReplayCache(store.unflushed_engine)
+    _one_call(store, cache)
+    assert cache.first_use(ISSUER, "jti-x", EXPIRES)
+    assert not cache.first_use(ISSUER, "jti-x", EXPIRES)
+    assert cache._own.get() is None and store._own.get() is None
+
+
+def test_a_forked_worker_opens_its_own_connection_and_sees_the_parents_tokens(
+    tmp_path: Path,
+) -> None:
+    """gunicorn forks its workers from the process that built the app: a SQLite connection must
+    never be used across a fork."""
+    cache = ReplayCache(FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite3'}").unflushed_engine)
+    seen = str(uuid.uuid4())
+    assert cache.first_use(ISSUER, seen, EXPIRES)
+    parents = cache._own.get()
+    child = os.fork()
+    if child == 0:  # the child reports by its exit status alone
+        try:
+            ok = (
+                not cache.first_use(ISSUER, seen, EXPIRES)
+                and cache.first_use(ISSUER, str(uuid.uuid4()), EXPIRES)
+                and cache._own.get() is not parents
+            )
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cache._own.get() is parents
+    assert cache.first_use(ISSUER, str(uuid.uuid4()), EXPIRES)
