@@ -8,6 +8,7 @@ cards raises one of the errors of `cds.errors`; `cds.web.errors` turns it into H
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -171,6 +172,8 @@ class HookCall:
     # appended to when the call asks for its FHIR server: its answer then depends on more than
     # its content (`cds.answer_memo`)
     server_asked: list[bool] = field(default_factory=list, compare=False)
+    # the SHA-256 of its prefetch as sent, when the bytes were at hand (`cds.fhir.snapshot_memo`)
+    prefetch_digest: bytes | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -293,11 +296,15 @@ class Engine:
         body: Any,
         own_host: str | None = None,
         key: bytes | None = None,
+        prefetch_digest: bytes | None = None,
     ) -> HookResult:
         """Answer one hook call with cards; raises the errors of `parse`, and DataUnavailable.
         `key`: the call's `cds.answer_memo.call_key`, when its bytes are at hand: the findings of
-        a call of the same content answered a moment ago are rendered again, else kept."""
+        a call of the same content answered a moment ago are rendered again, else kept;
+        `prefetch_digest`: `cds.fhir.snapshot_memo.prefetch_digest`, for the chart's key."""
         call = self.parse(service_id, body)
+        if prefetch_digest is not None:
+            call = dataclasses.replace(call, prefetch_digest=prefetch_digest)
         now = self.clock()
         findings = self.answers.recall(key, now)
         if findings is None:
@@ -388,6 +395,7 @@ class Engine:
             context.patientId,
             sources,
             lambda: build_snapshot(context.patientId, sources, self.knowledge),
+            call.prefetch_digest,
         )
         stage: Stage = "select" if isinstance(context, OrderSelectContext) else "sign"
         inputs = tuple(

@@ -8,9 +8,13 @@ typical chart; its key costs ~75 µs). The checks still run on every call: their
 `now` are the call's own. (A call sent again whole is answered earlier, by `cds.answer_memo`.)
 
 The key is a SHA-256 digest of the patient id and every source (its data, where it came from, why it
-could not be had), never an id alone: one resource changed anywhere is another chart. Only charts
-that came in the request are kept (data fetched from the FHIR server costs a fetch anyway, and its
-JSON parser reads NaN, which dumps as null).
+could not be had), never an id alone: one resource changed anywhere is another chart. When every
+source is the prefetch as sent, the digest of the prefetch's bytes stands for the sources
+(`prefetch_digest`, worked out from the bytes the fast lane reads anyway): the sources are a
+function of those bytes, and serialising them again for `chart_key` cost ~0.2 ms a call, paid
+by every new chart (docs/performance.md, round 5). Only charts that came in the request are kept
+(data fetched from the FHIR server costs a fetch anyway, and its JSON parser reads NaN, which
+dumps as null).
 Snapshots are read only; each call gets its own view of the lazily validated observations, so a
 call reports exactly the unreadable observations its own checks reached. Bounded at `max_entries`,
 least recently used out first.
@@ -25,11 +29,33 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
 import orjson
 
 from cds.fhir.observations import ChartObservations
 from cds.fhir.prefetch import SourceData
 from cds.patient import PatientSnapshot
+
+AS_SENT = frozenset({"prefetch", "null"})  # origins read from the prefetch's bytes alone
+
+
+def prefetch_digest(members: Mapping[str, bytes | msgspec.Raw]) -> bytes | None:
+    """The SHA-256 of the request's `prefetch` member as sent (`envelope_without_prefetch`'s
+    members); None without one."""
+    text = members.get("prefetch")
+    return None if text is None else hashlib.sha256(memoryview(text)).digest()
+
+
+def memo_key(
+    patient_id: str, sources: Mapping[str, SourceData], prefetch: bytes | None
+) -> bytes | None:
+    """The chart's key: from the prefetch's digest when every source is the prefetch as sent,
+    else `chart_key`."""
+    if prefetch is not None and all(data.origin in AS_SENT for data in sources.values()):
+        named = patient_id.encode("utf-8", "surrogatepass")
+        parts = (b"prefetch as sent", len(named).to_bytes(8, "big"), named, prefetch)
+        return hashlib.sha256(b"".join(parts)).digest()
+    return chart_key(patient_id, sources)
 
 
 def chart_key(patient_id: str, sources: Mapping[str, SourceData]) -> bytes | None:
@@ -70,10 +96,11 @@ class SnapshotMemo:
         patient_id: str,
         sources: Mapping[str, SourceData],
         build: Callable[[], PatientSnapshot],
+        prefetch: bytes | None = None,
     ) -> PatientSnapshot:
         """The snapshot of this chart: remembered, or `build()` (then remembered); a view of it
-        that is this call's own."""
-        key = chart_key(patient_id, sources) if self.max_entries > 0 else None
+        that is this call's own. `prefetch`: the call's `prefetch_digest`, when known."""
+        key = memo_key(patient_id, sources, prefetch) if self.max_entries > 0 else None
         if key is None:
             return build()
         with self._lock:

@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds.answer_memo import call_key
 from cds.errors import RequestNotAnswered
 from cds.feedback import FeedbackStore
+from cds.fhir.snapshot_memo import prefetch_digest
 from cds.services import SERVICES, Engine
 from cds.web import audit
 from cds.web.auth import AuthError, Caller, JwtVerifier, owner_of
@@ -44,6 +45,8 @@ VERDICT = "cds.jwt_verdict"
 FULL_PATH = "cds.full_path"
 # The call's answer-memo key (`cds.answer_memo.call_key`), so that the view need not work it out
 CALL_KEY = "cds.call_key"
+# ... and, when the memo has no answer, its prefetch's digest (`snapshot_memo.prefetch_digest`)
+PREFETCH_DIGEST = "cds.prefetch_digest"
 PREFIX = "/cds-services/"
 NO_CARDS = orjson.dumps({"cards": []})
 
@@ -148,6 +151,7 @@ class FastLane:
         except RequestNotAnswered:
             return None  # the view reads the whole body, meets the same error and answers its 4xx
         if result is None:
+            environ[PREFETCH_DIGEST] = prefetch_digest(read.members)
             return None
         if result.response.cards:
             try:

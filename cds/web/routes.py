@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds.answer_memo import call_key
 from cds.errors import InvalidRequest, TemporarilyUnavailable, validation_message
 from cds.feedback import FeedbackStore
+from cds.fhir.snapshot_memo import prefetch_digest
 from cds.hooks import FeedbackRequest
 from cds.metrics import count_jwt_rejection
 from cds.services import Engine, discovery, service_named
@@ -94,9 +95,12 @@ def call_service(service_id: str) -> Response:
     if result is None:
         refuse_deep(raw)
         key = request.environ.get(fast_lane.CALL_KEY)
+        digest = request.environ.get(fast_lane.PREFETCH_DIGEST)
         if key is None and (read := envelope_without_prefetch(raw)) is not None:
-            key = call_key(service_id, read.members)
-        result = _engine().handle(service_id, body, own_host=request.host, key=key)
+            key, digest = call_key(service_id, read.members), prefetch_digest(read.members)
+        result = _engine().handle(
+            service_id, body, own_host=request.host, key=key, prefetch_digest=digest
+        )
     _store().record_issued(
         result.service, result.hook_instance, result.response.cards, *owner_of(caller)
     )

@@ -6,13 +6,17 @@ and without it."""
 from __future__ import annotations
 
 import copy
+import hashlib
 from pathlib import Path
+
+import orjson
+import pytest
 
 from cds import create_app
 from cds.dosing import latest_measurement
-from cds.fhir import snapshot
+from cds.fhir import snapshot, snapshot_memo
 from cds.fhir.prefetch import SourceData
-from cds.fhir.snapshot_memo import SnapshotMemo, chart_key
+from cds.fhir.snapshot_memo import SnapshotMemo, chart_key, memo_key, prefetch_digest
 from cds.knowledge import load_knowledge
 from cds.patient import PatientSnapshot
 from cds.settings import Settings
@@ -69,6 +73,59 @@ def test_data_read_from_the_fhir_server_is_never_kept() -> None:
     _read(memo, fetched)
     _read(memo, fetched)
     assert (len(memo), memo.hits) == (0, 0)
+
+
+def test_a_prefetch_resent_byte_for_byte_is_found_by_its_digest_without_serialising_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sources = _sources(70, 72)
+    digest = prefetch_digest({"prefetch": orjson.dumps({"observations": "as sent"})})
+    memo = SnapshotMemo(8)
+    build = lambda: snapshot.build_snapshot(PID, sources, KNOWLEDGE)  # noqa: E731
+    memo.snapshot(PID, sources, build, digest)
+
+    def not_called(*args: object) -> None:
+        raise AssertionError("the chart was serialised again")
+
+    monkeypatch.setattr(snapshot_memo, "chart_key", not_called)
+    assert _newest_kg(memo.snapshot(PID, copy.deepcopy(sources), build, digest)) == 72
+    assert (memo.hits, memo.misses) == (1, 1)
+
+
+def test_the_digest_key_names_the_patient_and_only_stands_for_sources_read_from_the_prefetch() -> (
+    None
+):
+    digest = hashlib.sha256(b'{"observations": {}}').digest()
+    sent = _sources(70)
+    assert memo_key(PID, sent, digest) != memo_key("pt-other", sent, digest)
+    assert memo_key(PID, sent, digest) != chart_key(PID, sent)
+    assert memo_key(PID, sent, None) == chart_key(PID, sent)  # no bytes at hand
+    fetched = {"observations": SourceData(sent["observations"].resources, origin="fhirServer")}
+    assert memo_key(PID, fetched, digest) is None  # never kept, as without the digest
+    missing = {"conditions": SourceData(problem="not prefetched, and no fhirServer", origin="none")}
+    assert memo_key(PID, missing, digest) == chart_key(PID, missing)
+
+
+def test_order_select_then_order_sign_with_other_orders_reads_the_chart_once_by_its_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the digest is for: the same chart under changing draft orders, through the lane."""
+    serialised: list[object] = []
+    real_chart_key = snapshot_memo.chart_key
+    monkeypatch.setattr(
+        snapshot_memo, "chart_key", lambda *a: serialised.append(a) or real_chart_key(*a)
+    )
+    settings = Settings(dev_mode=True, database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    app = create_app(settings, clock=lambda: NOW)
+    client = app.test_client()
+    request = chart_request("adult-70kg-rr-cycle1-correct")
+    cards_of(client, request)
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] = 28
+    changed = cards_of(client, request)
+    memo = app.extensions["cds.engine"].snapshots
+    assert (memo.hits, memo.misses, serialised) == (1, 1, [])
+    assert any(indicator == "critical" for indicator, _, _ in changed)  # the new dose was read
 
 
 def test_each_call_reports_only_the_unreadable_observations_its_own_checks_reached() -> None:
