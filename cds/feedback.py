@@ -195,7 +195,7 @@ def without_flush(engine: Engine) -> Iterator[Connection]:
     BEGIN ... COMMIT the write lock was held while the worker's thread waited for the GIL
     (up to the 5 ms switch interval), and the other worker's write met a locked database on
     ~5% of calls, where SQLite's busy handler sleeps 1 ms and more (docs/performance.md, round
-    5). The records of one call are then written row by row, each row atomic.
+    5). `record_issued` writes a call's cards there in one statement (`cds.own_connections`).
     """
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
@@ -312,12 +312,11 @@ class FeedbackStore:
             with without_flush(self.unflushed_engine) as connection:
                 connection.execute(self._issued_insert, rows)
             return
-        insert = self._issued_on_driver
-        params = [insert.params(row) for row in rows]
+        sql, params = self._issued_on_driver.statement(rows)
         try:
-            own.executemany(insert.sql, params)
+            own.execute(sql, params)
         except sqlite3.Error as error:
-            raise DBAPIError.instance(insert.sql, params, error, sqlite3.Error) from error
+            raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
 
     def record_feedback(
         self,

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
@@ -50,18 +50,41 @@ class OwnConnections:
 
 
 class SqliteInsert:
-    """`INSERT ... ON CONFLICT DO NOTHING` into `table`, compiled once for SQLite, with each row's
-    values converted as SQLAlchemy converts them (the columns' bind processors)."""
+    """`INSERT ... ON CONFLICT DO NOTHING` of any number of rows into `table` as one statement
+    (one transaction, one commit), compiled for SQLite once per row count, with each value
+    converted as SQLAlchemy converts it (the columns' bind processors)."""
 
     def __init__(self, engine: Engine, table: Table) -> None:
-        compiled = sqlite.insert(table).on_conflict_do_nothing().compile(dialect=engine.dialect)
-        self.sql = str(compiled)
-        self._names = list(compiled.positiontup or ())
-        processors = {c.key: c.type.bind_processor(engine.dialect) for c in table.columns}
+        self._dialect = engine.dialect
+        self._table = table
+        processors = {
+            c.key: c.type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
+            for c in table.columns
+        }
         self._processors = {name: p for name, p in processors.items() if p is not None}
+        self._compiled: dict[int, tuple[str, list[tuple[int, str]]]] = {}
 
-    def params(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    def statement(self, rows: Sequence[Mapping[str, Any]]) -> tuple[str, tuple[Any, ...]]:
+        """The SQL for this many rows and its parameters, in order."""
+        if len(rows) not in self._compiled:
+            columns = [c.key for c in self._table.columns]
+            values: list[dict[str, Any]] = [
+                {c: bindparam(f"{c}_{i}") for c in columns} for i in range(len(rows))
+            ]
+            compiled = (
+                sqlite.insert(self._table)
+                .values(values)
+                .on_conflict_do_nothing()
+                .compile(dialect=self._dialect)
+            )
+            place = {f"{c}_{i}": (i, c) for i in range(len(rows)) for c in columns}
+            self._compiled[len(rows)] = (
+                str(compiled),
+                [place[name] for name in compiled.positiontup or ()],
+            )
+        sql, order = self._compiled[len(rows)]
         convert = self._processors
-        return tuple(
-            convert[name](row[name]) if name in convert else row[name] for name in self._names
+        return sql, tuple(
+            convert[column](rows[i][column]) if column in convert else rows[i][column]
+            for i, column in order
         )

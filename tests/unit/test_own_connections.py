@@ -74,6 +74,30 @@ def test_issued_cards_written_on_the_driver_read_back_as_through_sqlalchemy(
     }
 
 
+def test_the_driver_gets_only_values_it_stores_without_adapters(tmp_path: Path) -> None:
+    """SQLAlchemy converts a datetime to its own text form before the driver sees it; Python's
+    sqlite3 default adapters are deprecated (3.12) and may not write the same text."""
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert store._issued_on_driver is not None
+    row = {
+        "uuid": "u-1",
+        "service": "blinatumomab-order-sign",
+        "hook_instance": "hook-1",
+        "topic": "dose",
+        "indicator": "info",
+        "issued_at": datetime(2026, 12, 2, 14, 0, tzinfo=UTC),
+        "issuer": None,
+        "tenant": "t1",
+    }
+    sql, params = store._issued_on_driver.statement([row, row | {"uuid": "u-2"}])
+    assert sql.count("(?, ?, ?, ?, ?, ?, ?, ?)") == 2
+    assert all(value is None or type(value) in (str, int, float) for value in params)
+    assert params[:8] == (
+        "u-1", "blinatumomab-order-sign", "hook-1", "dose", "info",
+        "2026-12-02 14:00:00.000000", None, "t1",
+    )  # fmt: skip
+
+
 def test_an_in_memory_database_stays_on_the_pool_it_shares_with_the_feedback_store() -> None:
     store = FeedbackStore("sqlite://")
     cache = ReplayCache(store.unflushed_engine)
