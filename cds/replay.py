@@ -11,11 +11,10 @@ import time
 from typing import Any
 
 from sqlalchemy import Column, Float, MetaData, String, Table, delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from cds.feedback import create_tables
+from cds.feedback import create_tables, upsert_insert
 from cds.own_connections import OwnConnections
 
 log = logging.getLogger(__name__)
@@ -44,12 +43,10 @@ class ReplayCache:
         # (transaction, result, compiled-cache lookup) it cost ~135 µs of CPU, on the driver
         # ~60, and every order-sign call makes one (docs/performance.md).
         postgres = engine.dialect.name == "postgresql"
-        dialect = postgresql if postgres else sqlite
-        insert = dialect.insert(seen_tokens).on_conflict_do_nothing()
-        if postgres:
-            insert = insert.returning(seen_tokens.c.jti)
+        insert = upsert_insert(engine.dialect.name, seen_tokens).on_conflict_do_nothing()
+        statement = insert.returning(seen_tokens.c.jti) if postgres else insert
         self._returning = postgres
-        compiled = insert.compile(dialect=engine.dialect)
+        compiled = statement.compile(dialect=engine.dialect)
         self._sql = str(compiled)
         self._order = compiled.positiontup if compiled.positional else None
         self._prelude = "SET LOCAL synchronous_commit TO OFF" if postgres else None

@@ -23,6 +23,23 @@ def test_importing_the_package_starts_nothing() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
 
 
+def test_the_app_is_built_without_what_only_a_fetch_or_postgresql_needs(tmp_path: Path) -> None:
+    """`serve` answers its first call within 1 s of start (issue 17): requests, urllib3 and the
+    egress adapter (~70 ms) wait for the first FHIR fetch, PostgreSQL's dialect (~27 ms) for a
+    PostgreSQL database."""
+    code = (
+        "import sys, logging; logging.disable(logging.WARNING)\n"
+        "from cds import create_app; from cds.settings import Settings\n"
+        f"create_app(Settings(dev_mode=True, database_url='sqlite:///{tmp_path / 'db.sqlite3'}'))\n"
+        "late = ('requests', 'urllib3', 'cds.fhir.egress', 'sqlalchemy.dialects.postgresql')\n"
+        "print(*[name for name in late if name in sys.modules])"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60, capture_output=True
+    )
+    assert found.stdout.decode().split() == []
+
+
 def test_without_dev_mode_the_app_refuses_to_start_and_says_why() -> None:
     with pytest.raises(StartupRefused, match="--dev"):
         create_app(Settings(dev_mode=False))

@@ -3,6 +3,10 @@
 Only GETs, only below `fhirServer`, with the `fhirAuthorization` bearer token. The token is a
 transient secret: it is never logged and never leaves this module except in the Authorization
 header.
+
+`requests`, `urllib3` and the egress policy's adapter are imported on the first fetch, not with
+the service: they are ~70 ms of `serve`'s start-up (issue 17: its first answer within 1 s), and
+most EHRs prefetch everything.
 """
 
 from __future__ import annotations
@@ -11,15 +15,14 @@ import json
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
-
-from cds.fhir.egress import NOT_ALLOWED, AddressRefused, PinnedAdapter, public_only, refusal
 from cds.settings import Settings
+
+if TYPE_CHECKING:
+    import requests
+    from requests.adapters import HTTPAdapter
 
 
 class FhirFetchError(Exception):
@@ -41,6 +44,10 @@ def _shared_adapter(settings: Settings) -> HTTPAdapter:
     """One connection pool per worker process: keep-alive connections to the FHIR
     server are reused from call to call instead of a TCP and TLS handshake per fetch. Pools hold
     connections only; the bearer token travels in each request's header, never in the pool."""
+    from urllib3.util.retry import Retry
+
+    from cds.fhir.egress import PinnedAdapter, public_only
+
     key = (settings.fhir_retries, public_only(settings))
     with _adapters_lock:
         adapter = _adapters.get(key)
@@ -71,6 +78,10 @@ class FhirClient:
         settings: Settings,
         own_host: str | None = None,
     ) -> None:
+        import requests
+
+        from cds.fhir.egress import refusal
+
         self.base_url = base_url.rstrip("/")
         self._settings = settings
         self.refused = refusal(base_url, settings, own_host)
@@ -120,6 +131,10 @@ class FhirClient:
         )
 
     def _get_json(self, url: str, deadline: float) -> Any:
+        import requests
+
+        from cds.fhir.egress import NOT_ALLOWED, AddressRefused
+
         if self.refused:
             raise FhirFetchError(self.refused)
         remaining = deadline - time.monotonic()
