@@ -46,10 +46,15 @@ class Check:
     requires: frozenset[str]  # prefetch keys without which the check cannot run at all
     run: CheckFunction
     findings: Declarations = field(default_factory=dict)  # code -> indicator and value names
+    # merged once: every run of every check stamps its findings with it
+    _declared: dict[str, FindingSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_declared", merge(self.findings, RUNNER_FINDINGS))
 
     def declared(self) -> dict[str, FindingSpec]:
         """Every finding this check may yield, the runner's own included."""
-        return merge(self.findings, RUNNER_FINDINGS)
+        return self._declared
 
 
 def registry() -> tuple[Check, ...]:
