@@ -1,18 +1,19 @@
-"""The findings of calls answered a moment ago, per worker process, keyed by their content.
+"""The answers of calls answered a moment ago, per worker process, keyed by their content.
 
 An EHR sends the same call again and again: order-select fires each time the order screen is
 drawn, a clinician signs twice, a load test resends one chart. The findings are a pure function of
 the call's content, the knowledge and `now`; so a call whose content is exactly that of one
-answered at a `now` less than `seconds` away gets that call's findings again, rendered into new
-cards (new uuids, recorded for feedback like any card). The checks' windows are hours and days:
-seconds later they read the same.
+answered at a `now` less than `seconds` away gets that call's cards again, as new cards (new
+uuids, `cds.cards.renewed`, recorded for feedback like any card). The cards are kept rendered:
+rendering them again cost as much as the rest of a resent call's answer. The checks' windows are
+hours and days: seconds later they read the same.
 
 The key is a SHA-256 digest of the service id and the request's top-level members as sent, but for
 `hookInstance` (new on every call) and `fhirAuthorization` (a token, new on every call at some EHRs,
 read only to fetch): one resource, one order detail or one context field changed is another call.
 Only calls answered from the request alone are kept: a call that asked its FHIR server for anything
 (or would have, had there been one) may get another answer from it the next time. Bounded at
-`max_entries`, least recently kept out first; the findings are read only.
+`max_entries`, least recently kept out first; what is kept is read only.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Generic, TypeVar
 
 import msgspec
 
-from cds.findings import Finding
+Answer = TypeVar("Answer")
 
 NOT_IN_KEY = frozenset({"hookInstance", "fhirAuthorization"})
 
@@ -43,13 +45,13 @@ def call_key(service_id: str, members: Mapping[str, bytes | msgspec.Raw]) -> byt
     return digest.digest()
 
 
-class AnswerMemo:
+class AnswerMemo(Generic[Answer]):
     """One per engine, shared by its threads."""
 
     def __init__(self, max_entries: int, seconds: float) -> None:
         self.max_entries = max_entries
         self.seconds = seconds
-        self._entries: OrderedDict[bytes, tuple[datetime, tuple[Finding, ...]]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[datetime, Answer]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -61,8 +63,8 @@ class AnswerMemo:
     def enabled(self) -> bool:
         return self.max_entries > 0 and self.seconds > 0
 
-    def recall(self, key: bytes | None, now: datetime) -> tuple[Finding, ...] | None:
-        """The findings of a call of this content answered at less than `seconds` from `now`
+    def recall(self, key: bytes | None, now: datetime) -> Answer | None:
+        """The answer of a call of this content answered at less than `seconds` from `now`
         (the engine's clock: `check --now` and tests set it)."""
         if key is None or not self.enabled:
             return None
@@ -73,12 +75,12 @@ class AnswerMemo:
             self.hits += 1
             return found[1]
 
-    def keep(self, key: bytes | None, now: datetime, findings: tuple[Finding, ...]) -> None:
+    def keep(self, key: bytes | None, now: datetime, answer: Answer) -> None:
         if key is None or not self.enabled:
             return
         with self._lock:
             self.misses += 1  # answered anew
-            self._entries[key] = (now, findings)
+            self._entries[key] = (now, answer)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)

@@ -17,7 +17,7 @@ from typing import Any
 
 from cds.bundled_data import CARDS_DIR
 from cds.findings import ContractError, Declarations, Finding
-from cds.hooks import Action, Card, Coding, Link, Source, Suggestion
+from cds.hooks import Action, Card, Coding, HookResponse, Link, Source, Suggestion
 from cds.knowledge import Knowledge, read_yaml
 
 TOPIC_SYSTEM = "https://cds.example.org/fhir/CodeSystem/card-topic"
@@ -94,6 +94,28 @@ def _fill_markdown(text: str, values: Mapping[str, Any]) -> str:
 def finding_code(card: Card) -> str:
     """The finding a card was rendered from."""
     return str((card.extension or {}).get(FINDING_CODE_EXTENSION, ""))
+
+
+def renewed(response: HookResponse) -> HookResponse:
+    """The same cards as new cards: each card, and each suggestion, with a new uuid (feedback
+    names a card by its uuid, and each answer's cards are recorded as its own). The copies share
+    what they do not change with `response`: cards are never changed once rendered."""
+    return response.model_copy(
+        update={
+            "cards": [
+                card.model_copy(
+                    update={
+                        "uuid": str(uuid.uuid4()),
+                        "suggestions": [
+                            s.model_copy(update={"uuid": str(uuid.uuid4())})
+                            for s in card.suggestions
+                        ],
+                    }
+                )
+                for card in response.cards
+            ]
+        }
+    )
 
 
 def _placeholders_by_place(text: str) -> tuple[set[str], set[str]]:

@@ -19,7 +19,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from cds.answer_memo import AnswerMemo
-from cds.cards import CardRenderer, Markdown, code_span_text, finding_code, markdown_text
+from cds.cards import (
+    CardRenderer,
+    Markdown,
+    code_span_text,
+    finding_code,
+    markdown_text,
+    renewed,
+)
 from cds.checks import Check, CheckInput, Stage, declared_findings, registry, run_checks, vaccines
 from cds.errors import (
     DataUnavailable,
@@ -229,7 +236,9 @@ class Engine:
         self.templates = prefetch_templates(knowledge)
         self.fast_path_triggers = Triggers.from_knowledge(knowledge)
         self.snapshots = SnapshotMemo(settings.snapshot_cache_entries)
-        self.answers = AnswerMemo(settings.answer_memo_entries, settings.answer_memo_seconds)
+        self.answers: AnswerMemo[HookResponse] = AnswerMemo(
+            settings.answer_memo_entries, settings.answer_memo_seconds
+        )
         # a broken knowledge file stops start-up (load_knowledge), not a patient's request; so do a
         # check without a source and a finding without its card template (checks given here add to
         # the product's)
@@ -299,31 +308,31 @@ class Engine:
         prefetch_digest: bytes | None = None,
     ) -> HookResult:
         """Answer one hook call with cards; raises the errors of `parse`, and DataUnavailable.
-        `key`: the call's `cds.answer_memo.call_key`, when its bytes are at hand: the findings of
-        a call of the same content answered a moment ago are rendered again, else kept;
+        `key`: the call's `cds.answer_memo.call_key`, when its bytes are at hand: the cards of a
+        call of the same content answered a moment ago are given again (new uuids), else kept;
         `prefetch_digest`: `cds.fhir.snapshot_memo.prefetch_digest`, for the chart's key."""
         call = self.parse(service_id, body)
         if prefetch_digest is not None:
             call = dataclasses.replace(call, prefetch_digest=prefetch_digest)
         now = self.clock()
-        findings = self.answers.recall(key, now)
-        if findings is None:
-            findings = tuple(self._findings(call, own_host))
-            if not call.server_asked:
-                self.answers.keep(key, now, findings)
-        return self._result(call, findings)
+        kept = self.answers.recall(key, now)
+        if kept is not None:
+            return self._result(call, renewed(kept))
+        response = self._cards(self._findings(call, own_host))
+        if not call.server_asked:
+            self.answers.keep(key, now, response)
+        return self._result(call, response)
 
     def recall(self, service_id: str, envelope: Any, key: bytes) -> HookResult | None:
         """The answer of a call of the same content answered a moment ago (`cds.answer_memo`),
         read from its envelope alone (its prefetch is that call's); None when there is none.
         Raises the errors of `parse`."""
-        findings = self.answers.recall(key, self.clock())
-        if findings is None:
+        kept = self.answers.recall(key, self.clock())
+        if kept is None:
             return None
-        return self._result(self.parse(service_id, envelope), findings)
+        return self._result(self.parse(service_id, envelope), renewed(kept))
 
-    def _result(self, call: HookCall, findings: Sequence[Finding]) -> HookResult:
-        response = self._cards(findings)
+    def _result(self, call: HookCall, response: HookResponse) -> HookResult:
         topics: list[tuple[str, str]] = [
             (c.source.topic.code if c.source.topic else "", c.indicator) for c in response.cards
         ]

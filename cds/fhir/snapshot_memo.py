@@ -4,8 +4,9 @@ order-select fires on every change of an order's details and order-sign follows:
 arrives again and again with other draft orders. `build_snapshot` is a pure function of the patient
 id, the prefetched data and the knowledge, so a chart whose content is exactly one seen before gets
 that snapshot again instead of being selected, validated and reduced to facts anew (~0.6 ms for a
-typical chart; its key costs ~75 µs). The checks still run on every call: their draft orders and
-`now` are the call's own. (A call sent again whole is answered earlier, by `cds.answer_memo`.)
+typical chart; its key costs ~20 µs from the prefetch's bytes, ~75 µs by `chart_key`). The checks
+still run on every call: their draft orders and `now` are the call's own. (A call sent again
+whole is answered earlier, by `cds.answer_memo`.)
 
 The key is a SHA-256 digest of the patient id and every source (its data, where it came from, why it
 could not be had), never an id alone: one resource changed anywhere is another chart. When every

@@ -122,7 +122,7 @@ class _SegmentCheckInC(jwt.PyJWS):
     done by `bytes.translate` (C) instead of a Python loop over every character: ~35 µs of the
     ~0.1 ms a verified decode costs, on every call (docs/performance.md, round 5). Refuses
     exactly what PyJWT's own check refuses (GHSA-hxm8-2xgr-2p9m: junk characters, padding):
-    `tests/unit/test_jwt_verification.py` compares the two on every kind of segment."""
+    `tests/unit/test_jwt_segments.py` compares the two on every kind of segment."""
 
     @staticmethod
     def _decode_base64url_segment(segment: bytes, name: str) -> bytes:

@@ -109,7 +109,19 @@ def test_adult_overdose_resent_gets_the_critical_card_again_in_a_new_card(
     ]
     assert "critical" in {c["indicator"] for c in again}
     assert {c["uuid"] for c in again}.isdisjoint(c["uuid"] for c in first)
+    suggestions = [[s["uuid"] for s in c.get("suggestions", [])] for c in (*first, *again)]
+    assert sum(map(len, suggestions)) >= 2  # the corrected order, offered on both answers
+    assert len({u for us in suggestions for u in us}) == sum(map(len, suggestions))  # all new
+    assert _without_uuids(again) == _without_uuids(first)  # the same cards in all else
     # recorded for feedback like any card: tests/api/test_fast_lane.py
+
+
+def _without_uuids(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        card
+        | {"uuid": None, "suggestions": [s | {"uuid": None} for s in card.get("suggestions", [])]}
+        for card in cards
+    ]
 
 
 def test_a_changed_weight_and_a_later_now_are_answered_anew(tmp_path: Path) -> None:

@@ -117,3 +117,19 @@ def test_the_top_level_is_read_and_the_prefetch_left_unparsed(
 )
 def test_what_cannot_be_read_so_is_left_to_the_whole_parse(case: str, raw: bytes) -> None:
     assert envelope_without_prefetch(raw) is None, case
+
+
+def test_a_member_sent_twice_is_read_as_the_whole_parse_reads_it() -> None:
+    """The memo keys hash a member's bytes as the lane read them, the checks read the whole parse:
+    with a member sent twice both must take the same one (the last), or a key would name data
+    the call did not use."""
+    raw = (
+        b'{"hook": "order-sign", "prefetch": {"patient": {"id": "first"}},'
+        b' "context": {"patientId": "a"}, "prefetch": {"patient": {"id": "second"}},'
+        b' "context": {"patientId": "b"}}'
+    )
+    read = envelope_without_prefetch(raw)
+    assert read is not None
+    whole = orjson.loads(raw)
+    for name in ("prefetch", "context"):
+        assert orjson.loads(bytes(read.members[name])) == whole[name]
