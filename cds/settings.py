@@ -94,8 +94,8 @@ class Settings(BaseSettings):
         ge=0,
         description="Answered calls each worker keeps for CDS_ANSWER_MEMO_SECONDS, keyed by "
         "their whole content but hookInstance and fhirAuthorization (the same call sent again "
-        "gets the same findings in new cards). Calls that asked the FHIR server are not kept. "
-        "A few KB each. 0: off.",
+        "gets the same cards again, with new uuids). Calls that asked the FHIR server are not "
+        "kept. About 10-15 KB each. 0: off.",
     )
     answer_memo_seconds: float = Field(
         default=30,
