@@ -11,6 +11,7 @@ import copy
 import functools
 import json
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from cds import create_app
 from cds.cards import FINDING_CODE_EXTENSION
 from cds.fhir.bundle import request_from_bundle
 from cds.findings import ContractError
+from cds.hooks import Card, Coding, Source
 from cds.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,3 +168,14 @@ def without_prefetch(request: dict[str, Any], *keys: str) -> dict[str, Any]:
     for key in keys or list(changed.get("prefetch", {})):
         changed["prefetch"].pop(key, None)
     return changed
+
+
+def dose_card() -> Card:
+    """A rendered critical dose card with a new uuid, as the feedback store records them."""
+    topic = Coding(system="https://cds.example.org/fhir/CodeSystem/card-topic", code="dose")
+    return Card(
+        uuid=str(uuid.uuid4()),
+        summary="Dose above the label",
+        indicator="critical",
+        source=Source(label="BLINCYTO USPI", topic=topic),
+    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,19 +16,9 @@ from sqlalchemy import create_engine, event, func, select
 
 from cds.feedback import FeedbackStore, issued_cards
 from cds.fhir.client import FhirClient
-from cds.hooks import Card, Coding, Source
 from cds.replay import ReplayCache
 from cds.settings import Settings
-
-
-def _card() -> Card:
-    topic = Coding(system="https://cds.example.org/fhir/CodeSystem/card-topic", code="dose")
-    return Card(
-        uuid=str(uuid.uuid4()),
-        summary="Dose above the label",
-        indicator="critical",
-        source=Source(label="BLINCYTO USPI", topic=topic),
-    )
+from tests.conftest import dose_card
 
 
 def test_issued_cards_are_committed_unflushed_and_feedback_stays_fully_synchronous(
@@ -37,7 +26,7 @@ def test_issued_cards_are_committed_unflushed_and_feedback_stays_fully_synchrono
 ) -> None:
     store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     for _ in range(3):
-        store.record_issued("blinatumomab-order-sign", "hook-1", [_card(), _card()])
+        store.record_issued("blinatumomab-order-sign", "hook-1", [dose_card(), dose_card()])
     other_process_view = create_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     with other_process_view.connect() as connection:
         count = connection.execute(select(func.count()).select_from(issued_cards)).scalar_one()
@@ -65,7 +54,7 @@ def test_on_a_sqlite_file_each_per_call_write_is_one_statement_with_no_transacti
         lambda connection, _record: connection.set_trace_callback(statements.append),
     )
     assert ReplayCache(store.unflushed_engine).first_use("https://ehr.example", "jti-1", 2e9)
-    store.record_issued("blinatumomab-order-sign", "hook-1", [_card(), _card()])
+    store.record_issued("blinatumomab-order-sign", "hook-1", [dose_card(), dose_card()])
     writes = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
     assert len(writes) == 2  # the token; both cards in one statement
     assert not [s for s in statements if s.split()[0].upper() in ("BEGIN", "COMMIT", "SAVEPOINT")]
@@ -80,7 +69,7 @@ def test_on_postgresql_only_the_issued_cards_transaction_commits_asynchronously(
     if not url:
         pytest.skip("PostgreSQL tests need CDS_TEST_POSTGRES_URL (scripts/start-test-postgres.sh)")
     store = FeedbackStore(url)
-    card = _card()
+    card = dose_card()
     store.record_issued("blinatumomab-order-sign", "hook-pg", [card])
     with store.engine.connect() as connection:
         found = connection.execute(

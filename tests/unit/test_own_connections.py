@@ -13,26 +13,18 @@ from pathlib import Path
 from sqlalchemy import event, select
 
 from cds.feedback import FeedbackStore, issued_cards
-from cds.hooks import Card, Coding, Source
 from cds.replay import ReplayCache
+from tests.conftest import dose_card
 
 ISSUER = "https://ehr.example"
 EXPIRES = 2e9
 
 
-def _card() -> Card:
-    topic = Coding(system="https://cds.example.org/fhir/CodeSystem/card-topic", code="dose")
-    return Card(
-        uuid=str(uuid.uuid4()),
-        summary="Dose above the label",
-        indicator="critical",
-        source=Source(label="BLINCYTO USPI", topic=topic),
-    )
-
-
 def _one_call(store: FeedbackStore, cache: ReplayCache) -> None:
     assert cache.first_use(ISSUER, str(uuid.uuid4()), EXPIRES)
-    store.record_issued("blinatumomab-order-sign", "hook-1", [_card(), _card()], ISSUER, "t1")
+    store.record_issued(
+        "blinatumomab-order-sign", "hook-1", [dose_card(), dose_card()], ISSUER, "t1"
+    )
 
 
 def test_each_thread_checks_out_one_connection_once_not_one_a_call(tmp_path: Path) -> None:
@@ -56,7 +48,7 @@ def test_issued_cards_written_on_the_driver_read_back_as_through_sqlalchemy(
     tmp_path: Path,
 ) -> None:
     store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    card = _card()
+    card = dose_card()
     before = datetime.now(UTC)
     store.record_issued("blinatumomab-order-sign", "hook-7", [card], ISSUER, None)
     with store.engine.connect() as connection:
