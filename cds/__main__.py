@@ -54,9 +54,7 @@ class _Checker:
         self.fixed = datetime.fromisoformat(now) if now else None
         self.now = datetime.now(UTC)
         _configure_logging("ERROR")
-        self.app = create_app(
-            Settings(dev_mode=True, database_url="sqlite://"), clock=lambda: self.now
-        )
+        self.app = create_app(Settings(dev_mode=True), clock=lambda: self.now, dry_run=True)
 
     def run(self, path: Path, patient: str | None) -> tuple[str, datetime, int, Any]:
         """(service id, as of, HTTP status, response body) of one request or Bundle file."""
@@ -126,7 +124,7 @@ def _against_sidecar(
 
 def _check(args: argparse.Namespace) -> int:
     from cds.expectations import saved_cases, sidecar_of
-    from cds.feedback import printable
+    from cds.terminal import printable
 
     def print(*parts: Any, **options: Any) -> None:  # the file's values must not drive the terminal
         builtins.print(*(printable(str(p)) for p in parts), **options)

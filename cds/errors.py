@@ -48,6 +48,12 @@ class TemporarilyUnavailable(RequestNotAnswered):
     """A store the call depends on (feedback, replay cache) is down; the caller may retry."""
 
 
+class StoreUnavailable(Exception):
+    """The database behind the feedback store or the replay cache failed (the driver's error is
+    the cause). The stores raise it so that no view needs to know which database library they
+    use; each view says what it could not do (a 503, `TemporarilyUnavailable`)."""
+
+
 def validation_message(error: ValidationError, prefix: str = "") -> str:
     """The first few problems of a pydantic error as `where: what`, for a person to read.
 

@@ -9,10 +9,10 @@ Issued cards are recorded too, so feedback can be tied to a topic and unknown ca
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
-import unicodedata
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -40,15 +40,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql
 
-from cds.errors import InvalidRequest, NotYours
+from cds.errors import InvalidRequest, NotYours, StoreUnavailable
 from cds.hooks import Card, FeedbackItem
 from cds.metrics import count_feedback
 from cds.own_connections import OwnConnections, SqliteInsert
+from cds.terminal import printable
+
+log = logging.getLogger(__name__)
 
 UNKNOWN_CARD = "(unknown card)"
 FUTURE_SKEW = timedelta(minutes=5)  # clock skew allowed on an outcomeTimestamp
@@ -318,16 +321,15 @@ class FeedbackStore:
         ]
         if not rows:
             return
-        own = self._own.get()
-        if own is None or self._issued_on_driver is None:
-            with without_flush(self.unflushed_engine) as connection:
-                connection.execute(self._issued_insert, rows)
-            return
-        sql, params = self._issued_on_driver.statement(rows)
         try:
-            own.execute(sql, params)
-        except sqlite3.Error as error:
-            raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
+            own = self._own.get()
+            if own is None or self._issued_on_driver is None:
+                with without_flush(self.unflushed_engine) as connection:
+                    connection.execute(self._issued_insert, rows)
+                return
+            own.execute(*self._issued_on_driver.statement(rows))
+        except (SQLAlchemyError, sqlite3.Error) as error:
+            raise StoreUnavailable(f"issued cards not recorded: {error}") from error
 
     def record_feedback(
         self,
@@ -348,6 +350,21 @@ class FeedbackStore:
         for item in items:
             if item.outcomeTimestamp > now + FUTURE_SKEW:
                 raise InvalidRequest(f"outcomeTimestamp of card {item.card!r} is in the future")
+        try:
+            answers = self._insert_feedback(service, items, issuer, tenant, now)
+        except SQLAlchemyError as error:
+            raise StoreUnavailable(f"feedback not stored: {error}") from error
+        count_feedback((i.outcome, a["duplicate"]) for i, a in zip(items, answers, strict=True))
+        return answers
+
+    def _insert_feedback(
+        self,
+        service: str,
+        items: list[FeedbackItem],
+        issuer: str | None,
+        tenant: str | None,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
         with self.engine.begin() as connection:
             issued = connection.execute(
                 select(
@@ -393,8 +410,17 @@ class FeedbackStore:
                 if item.card in topics:
                     answer["topic"] = topics[item.card]
                 answers.append(answer | {"duplicate": inserted is None})
-        count_feedback((i.outcome, a["duplicate"]) for i, a in zip(items, answers, strict=True))
         return answers
+
+    def ping(self) -> bool:
+        """Whether the database answers (readiness); the reason it does not goes to the log."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1")).scalar_one()
+        except SQLAlchemyError:
+            log.warning("the database does not answer", exc_info=True)
+            return False
+        return True
 
     def count(self) -> int:
         with self.engine.connect() as connection:
@@ -474,17 +500,6 @@ class FeedbackStore:
                 sorted(row["override_reasons"].items(), key=lambda kv: (-kv[1], kv[0]))
             )
         return sorted(topics.values(), key=lambda r: (r["topic"] == UNKNOWN_CARD, r["topic"]))
-
-
-_KEPT_CONTROLS = frozenset("\n\t")
-
-
-def printable(text: str) -> str:
-    """`text` without control and format characters (ANSI escape sequences, C1 controls such as
-    CSI, bidirectional overrides): values stored from EHR requests must not drive a terminal."""
-    return "".join(
-        c for c in text if c in _KEPT_CONTROLS or unicodedata.category(c) not in ("Cc", "Cf")
-    )
 
 
 def format_summary(rows: list[dict[str, Any]]) -> str:

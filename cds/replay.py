@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import Column, Float, MetaData, String, Table, delete
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
+from cds.errors import StoreUnavailable
 from cds.feedback import create_tables, upsert_insert
 from cds.own_connections import OwnConnections
 
@@ -59,7 +60,7 @@ class ReplayCache:
         A concurrent insert of the same pair waits for the other transaction and then inserts
         nothing: the loser gets no row back on PostgreSQL (RETURNING), a count of 0 on SQLite
         (`sqlite3_changes`, exact there; RETURNING would hold SQLite's write lock until the row
-        is fetched). A database error propagates as SQLAlchemy's: a token is never accepted
+        is fetched). A database error is raised as StoreUnavailable: a token is never accepted
         unchecked.
         """
         row = {"issuer": issuer[:512], "jti": jti[:256], "expires": expires}
@@ -68,8 +69,8 @@ class ReplayCache:
             inserted = self._insert(params)
         except self._dbapi.IntegrityError:
             return False
-        except self._dbapi.Error as error:
-            raise DBAPIError.instance(self._sql, params, error, self._dbapi.Error) from error
+        except (self._dbapi.Error, SQLAlchemyError) as error:
+            raise StoreUnavailable(f"replay cache: {error}") from error
         self._purge()
         return inserted
 

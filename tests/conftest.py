@@ -112,16 +112,18 @@ def _shipped_knowledge_read_once() -> Iterator[None]:
 @pytest.fixture(scope="session", autouse=True)
 def _one_app_for_the_check_command() -> Iterator[None]:
     """`python -m cds check` run in-process (hundreds of scenario files) builds the same app each
-    time: an in-memory store nobody reads back, the same settings, only the clock differs. Build it
-    once and set the clock per call. The real command runs whole in tests that start a process."""
+    time: a dry run (no store), the same settings, only the clock differs. Build it once and set
+    the clock per call. The real command runs whole in tests that start a process."""
     built: dict[str, Flask] = {}
 
-    def create_once(settings: Settings, clock: Callable[[], datetime] | None = None) -> Flask:
+    def create_once(
+        settings: Settings, clock: Callable[[], datetime] | None = None, dry_run: bool = False
+    ) -> Flask:
         if clock is None:  # `serve`: built and refused or served as it always is
             return create_app(settings)
         key = settings.model_dump_json()
         if key not in built:
-            built[key] = create_app(settings, clock=clock)
+            built[key] = create_app(settings, clock=clock, dry_run=dry_run)
         built[key].extensions["cds.engine"].clock = clock
         return built[key]
 

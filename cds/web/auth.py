@@ -19,14 +19,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import orjson
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 from jwt.utils import base64url_decode, base64url_encode
 
-from cds.replay import ReplayCache
+if TYPE_CHECKING:
+    from cds.replay import ReplayCache
 
 log = logging.getLogger(__name__)
 

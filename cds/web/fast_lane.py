@@ -22,20 +22,21 @@ import io
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy.exc import SQLAlchemyError
 
 from cds.answer_memo import call_key
-from cds.errors import RequestNotAnswered
-from cds.feedback import FeedbackStore
+from cds.errors import RequestNotAnswered, StoreUnavailable
 from cds.fhir.snapshot_memo import prefetch_digest
 from cds.services import SERVICES, Engine
 from cds.web import audit
 from cds.web.auth import AuthError, Caller, JwtVerifier, owner_of
 from cds.web.bodies import JSON_TYPES, envelope_without_prefetch, json_bytes
 from cds.web.metrics import CALL_ENDPOINT, count_answer, count_cards
+
+if TYPE_CHECKING:
+    from cds.feedback import FeedbackStore
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class FastLane:
         self,
         app: WsgiApp,
         engine: Engine,
-        store: FeedbackStore,
+        store: FeedbackStore | None,
         verifier: JwtVerifier | None,
         public_base_url: str | None,
         max_body_bytes: int,
@@ -133,7 +134,7 @@ class FastLane:
             except AuthError as error:
                 environ[VERDICT] = error  # the view answers the 401, counted and audited there
                 return None
-            except SQLAlchemyError:
+            except StoreUnavailable:
                 return None  # the replay cache failed: the view tries again, and answers the 503
             environ[VERDICT] = caller
             line |= _caller_fields(caller)
@@ -153,7 +154,7 @@ class FastLane:
         if result is None:
             environ[PREFETCH_DIGEST] = prefetch_digest(read.members)
             return None
-        if result.response.cards:
+        if result.response.cards and self._store is not None:
             try:
                 self._store.record_issued(
                     result.service,
@@ -161,7 +162,7 @@ class FastLane:
                     result.response.cards,
                     *owner_of(caller),
                 )
-            except SQLAlchemyError:
+            except StoreUnavailable:
                 return None  # the view answers it again, and says the store failed
         line |= {
             "hookInstance": result.hook_instance[:256],

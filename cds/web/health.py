@@ -10,19 +10,16 @@ Neither tells a caller more than `ok`/`unavailable` per component; the reason go
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
-from cds.feedback import FeedbackStore
-from cds.services import Engine
 from cds.web.bodies import json_response
 
+if TYPE_CHECKING:
+    from cds.feedback import FeedbackStore
+    from cds.services import Engine
 blueprint = Blueprint("health", __name__)
-log = logging.getLogger(__name__)
 
 NO_CACHE = {"Cache-Control": "no-store"}
 
@@ -34,16 +31,6 @@ def liveness() -> Response:
     return answer
 
 
-def _database_ok(store: FeedbackStore) -> bool:
-    try:
-        with store.engine.connect() as connection:
-            connection.execute(text("SELECT 1")).scalar_one()
-    except SQLAlchemyError:
-        log.warning("readiness: the database does not answer", exc_info=True)
-        return False
-    return True
-
-
 @blueprint.get("/readyz")
 def readiness() -> Response:
     engine: Engine | None = current_app.extensions.get("cds.engine")
@@ -51,7 +38,7 @@ def readiness() -> Response:
     knowledge = engine.knowledge if engine is not None else None
     checks: dict[str, Any] = {
         "knowledge": "ok" if knowledge is not None and knowledge.version else "unavailable",
-        "database": "ok" if store is not None and _database_ok(store) else "unavailable",
+        "database": "ok" if store is not None and store.ping() else "unavailable",
     }
     ready = all(state == "ok" for state in checks.values())
     body: dict[str, Any] = {"status": "ready" if ready else "unavailable", "checks": checks}

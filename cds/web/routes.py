@@ -7,14 +7,18 @@ each call's audit line is written by `cds.web.audit`.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from cds.answer_memo import call_key
-from cds.errors import InvalidRequest, TemporarilyUnavailable, validation_message
-from cds.feedback import FeedbackStore
+from cds.errors import (
+    InvalidRequest,
+    StoreUnavailable,
+    TemporarilyUnavailable,
+    validation_message,
+)
 from cds.fhir.snapshot_memo import prefetch_digest
 from cds.hooks import FeedbackRequest
 from cds.metrics import count_jwt_rejection
@@ -30,6 +34,9 @@ from cds.web.bodies import (
 )
 from cds.web.errors import Unauthorized
 
+if TYPE_CHECKING:
+    from cds.feedback import FeedbackStore
+
 blueprint = Blueprint("cds", __name__)
 log = logging.getLogger(__name__)
 
@@ -38,7 +45,8 @@ def _engine() -> Engine:
     return current_app.extensions["cds.engine"]  # type: ignore[no-any-return]
 
 
-def _store() -> FeedbackStore:
+def _store() -> FeedbackStore | None:
+    """The feedback store; None for a dry run (`check`), which records nothing."""
     return current_app.extensions["cds.feedback"]  # type: ignore[no-any-return]
 
 
@@ -58,7 +66,7 @@ def _authenticate() -> Caller | None:
         audit.note(auth=str(error)[:300])  # the reason is logged, never told to the caller
         count_jwt_rejection(error)
         raise Unauthorized from error
-    except SQLAlchemyError as error:  # the replay cache cannot say whether the jti is new
+    except StoreUnavailable as error:  # the replay cache cannot say whether the jti is new
         log.exception("replay cache unavailable")
         raise TemporarilyUnavailable(
             "the service cannot verify callers right now; retry"
@@ -101,9 +109,10 @@ def call_service(service_id: str) -> Response:
         result = _engine().handle(
             service_id, body, own_host=request.host, key=key, prefetch_digest=digest
         )
-    _store().record_issued(
-        result.service, result.hook_instance, result.response.cards, *owner_of(caller)
-    )
+    if (store := _store()) is not None:
+        store.record_issued(
+            result.service, result.hook_instance, result.response.cards, *owner_of(caller)
+        )
     audit.note(cards=[f"{t}:{i}" for t, i in result.topics])
     answer = json_response(result.response.to_json())
     # A long chart's body is some 60,000 objects, and freeing them takes a few ms: keep them
@@ -123,9 +132,12 @@ def post_feedback(service_id: str) -> Response:
         parsed = FeedbackRequest.model_validate(json_body())
     except ValidationError as error:
         raise InvalidRequest(f"invalid feedback: {validation_message(error)}") from error
+    store = _store()
+    if store is None:
+        raise TemporarilyUnavailable("this instance keeps no feedback (a dry run)")
     try:
-        stored = _store().record_feedback(service_id, parsed.feedback, *owner_of(caller))
-    except SQLAlchemyError as error:
+        stored = store.record_feedback(service_id, parsed.feedback, *owner_of(caller))
+    except StoreUnavailable as error:
         log.exception("feedback store unavailable")
         raise TemporarilyUnavailable("the feedback store is unavailable; retry later") from error
     audit.note(

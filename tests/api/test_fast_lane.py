@@ -15,9 +15,9 @@ import flask
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.exc import OperationalError
 
 from cds import create_app, metrics
+from cds.errors import StoreUnavailable
 from cds.services import Engine
 from cds.settings import Settings
 from cds.web import fast_lane
@@ -319,7 +319,7 @@ def test_a_resent_call_whose_cards_cannot_be_recorded_is_flasks_to_answer(
     assert _sign(client, request, token()).status_code == 200
 
     def store_down(*args: Any) -> None:
-        raise OperationalError("INSERT", {}, Exception("database is locked"))
+        raise StoreUnavailable("issued cards not recorded: database is locked")
 
     monkeypatch.setattr("cds.feedback.FeedbackStore.record_issued", store_down)
     answer = _sign(client, request, token())

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from cds import StartupRefused, create_app
 from cds.cards import _fill_markdown
-from cds.feedback import format_summary, printable
+from cds.feedback import format_summary
 from cds.settings import Settings
+from cds.terminal import printable
 from tests.api.test_auth import EHR_KEY, ISSUER, KID, OTHER_KEY, _jwk, default_claims, token
 from tests.conftest import NOW, SIGN, chart_request
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import SQLAlchemyError
 
+from cds.errors import StoreUnavailable
 from cds.feedback import FeedbackStore
 from cds.replay import ReplayCache
 
@@ -69,7 +69,7 @@ def test_a_driver_error_is_sqlalchemys_and_the_pool_stays_usable(
     monkeypatch.setattr(broken, "_sql", "INSERT INTO no_such_table VALUES (1)")
     monkeypatch.setattr(broken, "_order", ())
     for _ in range(3):  # the same pooled connection each time
-        with pytest.raises(SQLAlchemyError):
+        with pytest.raises(StoreUnavailable):
             broken.first_use("https://ehr.example", str(uuid.uuid4()), _soon())
     working = ReplayCache(store.unflushed_engine)
     assert working.first_use("https://ehr.example", str(uuid.uuid4()), _soon())
