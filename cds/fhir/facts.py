@@ -211,11 +211,10 @@ def _extensions(model: Any) -> dict[str, Any]:
     return found
 
 
-def medication_order(
-    model: Any, raw: Mapping[str, Any], medications: Mapping[str, Any] | None = None
-) -> MedicationOrder:
-    """A MedicationRequest with its medication resolved from `contained` or `medications`
-    (Medication models keyed by `Medication/id`)."""
+def medication_concepts(model: Any, medications: Mapping[str, Any] | None) -> list[Any]:
+    """What names the medication of a MedicationRequest or MedicationAdministration: its
+    CodeableConcept, or its referenced Medication's code (contained, or among `medications`,
+    Medication models keyed by the reference as written) and the reference's display."""
     concepts: list[Any] = [model.medicationCodeableConcept]
     reference = model.medicationReference.reference if model.medicationReference else None
     if reference:
@@ -229,9 +228,17 @@ def medication_order(
             medication = medications.get(reference)
         if medication is not None:
             concepts.append(medication.code)
-        if model.medicationReference.display:
-            concepts.append(_Text(model.medicationReference.display))
-    concepts = [c for c in concepts if c is not None]
+    if model.medicationReference is not None and model.medicationReference.display:
+        concepts.append(_Text(model.medicationReference.display))
+    return [c for c in concepts if c is not None]
+
+
+def medication_order(
+    model: Any, raw: Mapping[str, Any], medications: Mapping[str, Any] | None = None
+) -> MedicationOrder:
+    """A MedicationRequest with its medication resolved from `contained` or `medications`
+    (Medication models keyed by `Medication/id`)."""
+    concepts = medication_concepts(model, medications)
     supply = model.dispenseRequest.expectedSupplyDuration if model.dispenseRequest else None
     return MedicationOrder(
         resource=f"MedicationRequest/{model.id or 'unidentified'}",
@@ -253,11 +260,11 @@ def medication_order(
     )
 
 
-def administration_fact(model: Any) -> AdministrationFact:
+def administration_fact(
+    model: Any, medications: Mapping[str, Any] | None = None
+) -> AdministrationFact:
     """A MedicationAdministration's medication and the time it covered."""
-    concepts = [c for c in (model.medicationCodeableConcept,) if c is not None]
-    if model.medicationReference is not None and model.medicationReference.display:
-        concepts.append(_Text(model.medicationReference.display))
+    concepts = medication_concepts(model, medications)
     period = model.effectivePeriod
     return AdministrationFact(
         resource=f"MedicationAdministration/{model.id or 'unidentified'}",

@@ -205,26 +205,13 @@ class MedicationRequestDispenseRequest(Element):
     expectedSupplyDuration: Duration | None = None
 
 
-class MedicationRequest(WithChoices):
-    choices = ("medication",)
+class WithContainedMedication(WithChoices):
+    """A resource whose medication may be a contained Medication: that one is read (it may name
+    the drug); other contained resources are not."""
 
-    id: IdType | None = None
-    # a contained Medication is read (it may name the drug); other contained resources are not
     contained: (
         list[Annotated[dict[str, Any] | Medication, Field(union_mode="left_to_right")]] | None
     ) = None
-    extension: list[Extension] | None = None
-    status: CodeType
-    intent: CodeType
-    category: list[CodeableConcept] | None = None
-    medicationCodeableConcept: CodeableConcept | None = None
-    medicationReference: Reference | None = None
-    encounter: Reference | None = None
-    authoredOn: DateTimeType | None = None
-    reasonCode: list[CodeableConcept] | None = None
-    note: list[Annotation] | None = None
-    dosageInstruction: list[Dosage] | None = None
-    dispenseRequest: MedicationRequestDispenseRequest | None = None
 
     @field_validator("contained", mode="before")
     @classmethod
@@ -239,7 +226,25 @@ class MedicationRequest(WithChoices):
         ]
 
 
-class MedicationAdministration(WithChoices):
+class MedicationRequest(WithContainedMedication):
+    choices = ("medication",)
+
+    id: IdType | None = None
+    extension: list[Extension] | None = None
+    status: CodeType
+    intent: CodeType
+    category: list[CodeableConcept] | None = None
+    medicationCodeableConcept: CodeableConcept | None = None
+    medicationReference: Reference | None = None
+    encounter: Reference | None = None
+    authoredOn: DateTimeType | None = None
+    reasonCode: list[CodeableConcept] | None = None
+    note: list[Annotation] | None = None
+    dosageInstruction: list[Dosage] | None = None
+    dispenseRequest: MedicationRequestDispenseRequest | None = None
+
+
+class MedicationAdministration(WithContainedMedication):
     choices = ("medication", "effective")
 
     id: IdType | None = None

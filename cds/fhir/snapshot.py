@@ -135,15 +135,16 @@ def _validated(raws: list[dict[str, Any]], source: str, issues: list[DataIssue])
 def referenced_medications(
     orders: Iterable[dict[str, Any]], index: references.ReferenceIndex
 ) -> dict[str, Any]:
-    """The Medication models the orders' `medicationReference`s name, keyed by the reference as
-    written (relative, absolute, versioned or `urn:uuid:`; contained ones are read in place)."""
+    """The Medication models the `medicationReference`s of orders or administrations name, keyed
+    by the reference as written (relative, absolute, versioned or `urn:uuid:`; contained ones are
+    read in place)."""
     found = {}
     for raw in orders:
         reference = references.reference_of(raw.get("medicationReference"))
         if reference is None or reference.startswith("#") or reference in found:
             continue
         target = index.resolve(reference)
-        if target is not None and target.get("resourceType") == "Medication":
+        if target is not None and _is_medication(target):
             model, issue = validate(target, "medications")
             if issue is None:
                 found[reference] = model
@@ -222,16 +223,13 @@ def build_snapshot(
     orders = medication_orders(
         order_raws, "medications", issues, referenced_medications(order_raws, chart.index)
     )
-    administrations = _validated(
-        select_administrations(
-            chart.pick(
-                "administrations", sources.get("administrations"), "MedicationAdministration"
-            ),
-            knowledge,
-        ),
-        "administrations",
-        issues,
+    administration_raws = select_administrations(
+        chart.pick("administrations", sources.get("administrations"), "MedicationAdministration"),
+        knowledge,
+        chart.index,
     )
+    administrations = _validated(administration_raws, "administrations", issues)
+    administered = referenced_medications(administration_raws, chart.index)
     unlinked = _unlinked(chart, knowledge, wanted)
     unavailable = {key: data.problem for key, data in sources.items() if data.problem is not None}
     for optional in OPTIONAL_KEYS:  # an encounter or administrations not had: no data, no failure
@@ -257,35 +255,49 @@ def build_snapshot(
         issues=tuple(issues),
         unlinked=tuple(unlinked),
         encounter=context_encounter(sources.get("encounter")),
-        administrations=tuple(facts.administration_fact(m) for m in administrations),
+        administrations=tuple(facts.administration_fact(m, administered) for m in administrations),
     )
 
 
 def select_administrations(
-    raws: list[dict[str, Any]], knowledge: Knowledge
+    raws: list[dict[str, Any]], knowledge: Knowledge, index: references.ReferenceIndex
 ) -> list[dict[str, Any]]:
-    """The blinatumomab MedicationAdministrations (by code or text), before any is validated."""
+    """The blinatumomab MedicationAdministrations, before any is validated: by their own code or
+    text, or their Medication's (contained, or sent in the prefetch or Bundle)."""
     codes = knowledge.codes_of("blinatumomab")
     patterns = knowledge.text_patterns("blinatumomab")
 
     def named(raw: dict[str, Any]) -> bool:
-        concept = raw.get("medicationCodeableConcept")
         reference = raw.get("medicationReference")
+        medication = index.resolve(references.reference_of(reference), raw)
+        concepts = [
+            concept
+            for concept in (
+                raw.get("medicationCodeableConcept"),
+                medication.get("code") if medication and _is_medication(medication) else None,
+            )
+            if isinstance(concept, dict)
+        ]
         texts = [
-            str(concept.get("text") or "") if isinstance(concept, dict) else "",
             str(reference.get("display") or "") if isinstance(reference, dict) else "",
+            *(str(concept.get("text") or "") for concept in concepts),
             *(
                 str(c.get("display") or "")
-                for c in (concept.get("coding") or [] if isinstance(concept, dict) else [])
+                for concept in concepts
+                for c in (concept.get("coding") or [])
                 if isinstance(c, dict)
             ),
         ]
         text = " ".join(texts).lower()
-        return not codes.isdisjoint(selection.code_pairs(concept)) or any(
+        return any(not codes.isdisjoint(selection.code_pairs(c)) for c in concepts) or any(
             p in text for p in patterns
         )
 
     return [raw for raw in raws if named(raw)]
+
+
+def _is_medication(resource: dict[str, Any]) -> bool:
+    return resource.get("resourceType") == "Medication"
 
 
 def select_immunizations(raws: list[dict[str, Any]], knowledge: Knowledge) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ P = "pt-wired"
 BEGIN = datetime.fromisoformat(START)
 C1 = BEGIN - timedelta(days=56)  # cycle 1 began eight weeks before the new order
 FHIR = "https://ehr.example.org/fhir"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 Card = tuple[str, str, str]  # (topic, indicator, finding code)
 
 
@@ -203,6 +204,55 @@ def test_administrations_in_the_prefetch_show_the_interruption(client: FlaskClie
     assert findings_of_topic(body.get_json(), "cycle-limits") == [
         ("cycle-limits", "warning", "cycle-resume-too-long")
     ]
+
+
+BLINCYTO_KIT = {  # as a pharmacy system codes the product: the kit's NDC, no ingredient code
+    "resourceType": "Medication",
+    "id": "med-blincyto-kit",
+    "code": {
+        "coding": [
+            {
+                "system": "http://hl7.org/fhir/sid/ndc",
+                "code": "55513-160-01",
+                "display": "BLINCYTO kit",
+            }
+        ]
+    },
+}
+
+
+def _by_medication_reference(contained: bool) -> list[dict[str, Any]]:
+    """The same interrupted cycle 2, but the MAR names the drug only through a Medication: one
+    contained in each administration, or one resource beside them (as `_include` brings it)."""
+    chart = _interrupted_by_administrations()
+    for resource in chart:
+        if resource["resourceType"] == "MedicationAdministration":
+            del resource["medicationCodeableConcept"]
+            if contained:
+                resource["contained"] = [BLINCYTO_KIT | {"id": "kit"}]
+                resource["medicationReference"] = {"reference": "#kit"}
+            else:
+                resource["medicationReference"] = {"reference": "Medication/med-blincyto-kit"}
+    return chart if contained else [*chart, BLINCYTO_KIT]
+
+
+@pytest.mark.parametrize("contained", [True, False], ids=["contained", "in the prefetch"])
+def test_administrations_naming_a_blinatumomab_medication_show_the_interruption(
+    client: FlaskClient, contained: bool
+) -> None:
+    body = client.post(SIGN, json=order_sign(bundle(_by_medication_reference(contained))))
+    assert findings_of_topic(body.get_json(), "cycle-limits") == [
+        ("cycle-limits", "warning", "cycle-resume-too-long")
+    ]
+
+
+def test_administrations_of_another_medication_are_not_counted(client: FlaskClient) -> None:
+    chart = _by_medication_reference(contained=False)
+    kit = next(r for r in chart if r["resourceType"] == "Medication")
+    amlodipine = {"system": RXNORM, "code": "197361", "display": "amlodipine 5 MG Oral Tablet"}
+    kit["code"] = {"coding": [amlodipine]}
+    body = client.post(SIGN, json=order_sign(bundle(chart)))
+    assert findings_of_topic(body.get_json(), "cycle-limits") == []
 
 
 @responses.activate

@@ -28,7 +28,8 @@ ELEMENTS = sorted(
         for cls in vars(read_models).values()
         if isinstance(cls, type)
         and issubclass(cls, read_models.Element)
-        and cls not in (read_models.Element, read_models.WithChoices)
+        and cls
+        not in (read_models.Element, read_models.WithChoices, read_models.WithContainedMedication)
     ),
     key=lambda cls: cls.__name__,
 )
