@@ -163,7 +163,7 @@ class FastLane:
                     *owner_of(caller),
                 )
             except StoreUnavailable:
-                return None  # the view answers it again, and says the store failed
+                return None  # the view answers it again, and logs that the store failed
         line |= {
             "hookInstance": result.hook_instance[:256],
             "cards": [f"{topic}:{indicator}" for topic, indicator in result.topics],

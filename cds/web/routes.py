@@ -22,7 +22,7 @@ from cds.errors import (
 from cds.fhir.snapshot_memo import prefetch_digest
 from cds.hooks import FeedbackRequest
 from cds.metrics import count_jwt_rejection
-from cds.services import Engine, discovery, service_named
+from cds.services import Engine, HookResult, discovery, service_named
 from cds.web import audit, fast_lane
 from cds.web.auth import AuthError, Caller, JwtVerifier, owner_of
 from cds.web.bodies import (
@@ -109,16 +109,29 @@ def call_service(service_id: str) -> Response:
         result = _engine().handle(
             service_id, body, own_host=request.host, key=key, prefetch_digest=digest
         )
-    if (store := _store()) is not None:
-        store.record_issued(
-            result.service, result.hook_instance, result.response.cards, *owner_of(caller)
-        )
+    _record_issued(result, caller)
     audit.note(cards=[f"{t}:{i}" for t, i in result.topics])
     answer = json_response(result.response.to_json())
     # A long chart's body is some 60,000 objects, and freeing them takes a few ms: keep them
     # until the answer has been sent (the WSGI server closes the response after writing it).
     answer.call_on_close(lambda: body)
     return answer
+
+
+def _record_issued(result: HookResult, caller: Caller | None) -> None:
+    """Keep the cards for their feedback. A store that fails does not withhold them: a card the
+    clinician never sees protects no one, and feedback on it is still kept (as on an unknown
+    card); the failure goes to the log and the audit line."""
+    store = _store()
+    if store is None:
+        return
+    try:
+        store.record_issued(
+            result.service, result.hook_instance, result.response.cards, *owner_of(caller)
+        )
+    except StoreUnavailable:
+        log.exception("issued cards not recorded; the answer is sent all the same")
+        audit.note(problem="issued cards not recorded (feedback store unavailable)")
 
 
 @blueprint.post("/cds-services/<service_id>/feedback")

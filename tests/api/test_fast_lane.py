@@ -312,7 +312,7 @@ def test_a_resent_call_with_a_bad_hook_instance_is_flasks_400(
     assert flask_requests == [SIGN, SIGN]
 
 
-def test_a_resent_call_whose_cards_cannot_be_recorded_is_flasks_to_answer(
+def test_a_resent_call_whose_cards_cannot_be_recorded_is_flasks_to_answer_with_its_cards(
     client: FlaskClient, flask_requests: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     request = chart_request(RESENT)
@@ -323,5 +323,6 @@ def test_a_resent_call_whose_cards_cannot_be_recorded_is_flasks_to_answer(
 
     monkeypatch.setattr("cds.feedback.FeedbackStore.record_issued", store_down)
     answer = _sign(client, request, token())
-    assert answer.status_code in (500, 503) and "cards" not in (answer.get_json() or {})
+    # the store's failure withholds no card: the view answers them, unrecorded (it is logged)
+    assert answer.status_code == 200 and answer.get_json()["cards"]
     assert flask_requests == [SIGN, SIGN]
