@@ -37,23 +37,41 @@ class Element(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+# R4's open types (2.24.0.1 "Open Type Element"), and the two R4B added: every type a choice
+# element [x] may take.
+OPEN_TYPES = (  # noqa: SIM905 - word by word as the spec lists them
+    "base64Binary boolean canonical code date dateTime decimal id instant integer markdown oid "
+    "positiveInt string time unsignedInt uri url uuid Address Age Annotation Attachment "
+    "CodeableConcept Coding ContactPoint Count Distance Duration HumanName Identifier Money "
+    "Period Quantity Range Ratio Reference SampledData Signature Timing ContactDetail "
+    "Contributor DataRequirement Expression ParameterDefinition RelatedArtifact "
+    "TriggerDefinition UsageContext Dosage Meta CodeableReference RatioRange"
+).split()
+
+
 class WithChoices(Element):
     """An element with choice elements the checks read (`value` for value[x]): at most one of
     each one's types may be sent, else which one holds the value is anyone's guess. (Only these
-    classes pay for the check: a before-validator is a Python call per instance.)"""
+    classes pay for the check: a before-validator is a Python call per instance; it looks the
+    sent keys up in each choice's names, ~0.5 µs, where testing every key's prefix took ~7.)"""
 
     choices: ClassVar[tuple[str, ...]] = ()
+    _choice_names: ClassVar[tuple[tuple[str, frozenset[str]], ...]] = ()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._choice_names = tuple(
+            (choice, frozenset(choice + kind[0].upper() + kind[1:] for kind in OPEN_TYPES))
+            for choice in cls.choices
+        )
 
     @model_validator(mode="before")
     @classmethod
     def _one_type_per_choice(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for choice in cls.choices:
-                sent = [
-                    k
-                    for k in data
-                    if k.startswith(choice) and k[len(choice) : len(choice) + 1].isupper()
-                ]
+            for choice, names in cls._choice_names:
+                sent = names.intersection(data)
                 if len(sent) > 1:
                     raise ValueError(
                         f"{choice}[x] sent as {' and '.join(sorted(sent))}: only one is allowed"
