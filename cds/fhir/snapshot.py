@@ -87,6 +87,8 @@ class _Chart:
             patients[0] if len(patients) == 1 and not patients[0].get("id") else None
         )
         self.untied: dict[str, list[tuple[dict[str, Any], str]]] = {}
+        # a chart's resources nearly all name the patient by one same reference
+        self._verdicts: dict[str | None, references.Verdict] = {}
 
     def pick(
         self, source: str, data: SourceData | None, resource_type: str
@@ -98,9 +100,11 @@ class _Chart:
             if raw.get("resourceType") != resource_type:
                 continue
             reference = _subject_reference(raw)
-            verdict = references.patient_verdict(
-                reference, self.patient_id, self.index, self.patient
-            )
+            verdict = self._verdicts.get(reference)
+            if verdict is None:
+                verdict = self._verdicts[reference] = references.patient_verdict(
+                    reference, self.patient_id, self.index, self.patient
+                )
             if verdict == "mine":
                 mine.append(raw)
             elif verdict == "untied":
