@@ -63,8 +63,7 @@ class ReferenceIndex:
             return
         if isinstance(full_url, str) and full_url:
             self._by_url.setdefault(full_url, resource)
-            parsed = parse(full_url)
-            if parsed and not resource.get("id"):
+            if not resource.get("id") and (parsed := parse(full_url)):
                 self._by_id.setdefault(f"{parsed[0]}/{parsed[1]}", resource)
         kind, ident = resource.get("resourceType"), resource.get("id")
         if isinstance(kind, str) and isinstance(ident, str):

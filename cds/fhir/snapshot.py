@@ -75,8 +75,9 @@ class _Chart:
             if data.available:
                 for url, resource in data.full_urls.items():
                     self.index.add(resource, url)
-                for resource in data.resources:
-                    self.index.add(resource)
+                if len(data.full_urls) < len(data.resources):  # else each is in by its fullUrl
+                    for resource in data.resources:
+                        self.index.add(resource)
         patient_data = sources.get("patient")
         patients = [
             r
