@@ -812,7 +812,15 @@ class Knowledge(StrictModel):
         return frozenset((loinc, code) for code in self.vaccines_after_treatment.recovery.loinc)
 
     def text_patterns(self, value_set: str) -> tuple[str, ...]:
-        return tuple(t.lower() for t in self.codes.value_sets[value_set].match_text)
+        """The lower-case texts that name a value set's concept where no code matches."""
+        return self._text_index[value_set]
+
+    @cached_property
+    def _text_index(self) -> dict[str, tuple[str, ...]]:
+        return {
+            name: tuple(t.lower() for t in value_set.match_text)
+            for name, value_set in self.codes.value_sets.items()
+        }
 
     def displays(self, *value_sets: str) -> dict[tuple[str, str], str]:
         """(system URI, code) -> display over these value sets (every one when none is named)."""
