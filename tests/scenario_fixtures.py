@@ -40,6 +40,7 @@ def scenarios() -> list[tuple[Path, dict[str, Any], list[Expected]]]:
     found: list[tuple[Path, dict[str, Any], list[Expected]]] = []
     for param in test_dose_matrix.SCENARIOS:
         scenario = param.values[0]
+        assert isinstance(scenario, test_dose_matrix.Scenario)
         chart = bundle(scenario.chart)
         document = chart
         if scenario.select:

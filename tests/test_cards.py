@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cds.cards import CARDS_DIR, FINDING_CODE_EXTENSION, CardRenderer
+from cds.bundled_data import CARDS_DIR
+from cds.cards import FINDING_CODE_EXTENSION, CardRenderer
 from cds.checks import declared_findings, registry
 from cds.findings import TOPICS, ContractError, Finding, FindingSpec, ProposedAction, declare, merge
 from cds.knowledge import load_knowledge

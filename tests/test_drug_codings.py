@@ -23,7 +23,8 @@ NDC = "http://hl7.org/fhir/sid/ndc"
 ORDER = "blinatumomab-c1"
 RECOGNISED = [("premedication", "info")]
 
-CODINGS = {  # RxNorm per RxNav/openFDA; NDC per the FDA NDC Directory (cds/knowledge/codes.yaml)
+# RxNorm per RxNav/openFDA; NDC per the FDA NDC Directory (cds/knowledge/codes.yaml)
+CODINGS: dict[str, dict[str, Any]] = {
     "RxNorm ingredient": {"coding": [{"system": RXNORM, "code": "1597258"}]},
     "RxNorm SCD": {"coding": [{"system": RXNORM, "code": "1597262"}]},
     "RxNorm SBD": {"coding": [{"system": RXNORM, "code": "1597267"}]},
@@ -35,7 +36,8 @@ CODINGS = {  # RxNorm per RxNav/openFDA; NDC per the FDA NDC Directory (cds/know
     "brand text": {"text": "BLINCYTO 35 mcg kit"},
     "generic text": {"text": "Blinatumomab for injection"},
 }
-OTHER_DRUGS = {  # same labeler, another product; another RxNorm drug: silent, as now
+# same labeler, another product; another RxNorm drug: silent, as now
+OTHER_DRUGS: dict[str, dict[str, Any]] = {
     "Riabni NDC": {"coding": [{"system": NDC, "code": "55513-326-01"}], "text": "Riabni"},
     "rituximab RxNorm": {"coding": [{"system": RXNORM, "code": "121191"}], "text": "rituximab"},
 }

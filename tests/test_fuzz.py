@@ -134,7 +134,7 @@ def test_a_mutated_chart_resource_is_checked_or_named_never_a_crash(
     holder = request["prefetch"][key]
     resource = holder if index is None else holder["entry"][index]["resource"]
     existing = [name for name in resource if name not in KEPT]
-    if existing and data.draw(st.booleans(), label="replace an existing field"):
+    if bool(existing) and data.draw(st.booleans(), label="replace an existing field"):
         field = data.draw(st.sampled_from(existing), label="field")
     assume(field not in KEPT)
     resource[field] = value

@@ -23,6 +23,7 @@ import sysconfig
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict, cast
 
 import pytest
 from flask.testing import FlaskClient
@@ -41,9 +42,16 @@ CHARTS = [
 ]
 
 
-def setuptools_config() -> dict[str, object]:
+# the parts of pyproject.toml's [tool.setuptools] the tests read
+SetuptoolsConfig = TypedDict(
+    "SetuptoolsConfig",
+    {"packages": list[str], "package-data": dict[str, list[str]], "package-dir": dict[str, str]},
+)
+
+
+def setuptools_config() -> SetuptoolsConfig:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    return config["tool"]["setuptools"]  # type: ignore[no-any-return]
+    return cast(SetuptoolsConfig, config["tool"]["setuptools"])
 
 
 def test_every_folder_of_the_package_is_listed_for_the_wheel() -> None:
@@ -52,7 +60,7 @@ def test_every_folder_of_the_package_is_listed_for_the_wheel() -> None:
     wheel, and so would a data folder (e.g. cds/knowledge/schema) its parent's package-data
     patterns do not name."""
     config = setuptools_config()
-    listed = set(config["packages"])  # type: ignore[call-overload]
+    listed = set(config["packages"])
     folders = [
         p
         for p in [ROOT / "cds", *(ROOT / "cds").rglob("*")]
@@ -60,7 +68,7 @@ def test_every_folder_of_the_package_is_listed_for_the_wheel() -> None:
     ]
     code = {".".join(p.relative_to(ROOT).parts) for p in folders if any(p.glob("*.py"))}
     assert code <= listed, f"add {sorted(code - listed)} to [tool.setuptools] packages"
-    data = config["package-data"]  # type: ignore[call-overload]
+    data = config["package-data"]
     for folder in folders:
         if ".".join(folder.relative_to(ROOT).parts) in listed:
             continue
@@ -126,7 +134,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     source, dist, venv = work / "src", work / "dist", work / "venv"
     copy_build_context(source)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    build = ["wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-w", dist, "."]
+    build = ["wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(dist), "."]
     run(*pip, *build, cwd=source)
     wheel = next(dist.glob("blinatumomab_cds-*.whl"))
     run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=work)

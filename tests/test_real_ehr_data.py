@@ -283,7 +283,7 @@ def test_a_dstu2_medication_order_for_blinatumomab_is_never_an_empty_answer(
 def synthea_style(bundle: dict[str, Any]) -> dict[str, Any]:
     """A transaction Bundle as Synthea writes it: urn:uuid fullUrls and references, entries with
     `request`, and resources without ids."""
-    out = {"resourceType": "Bundle", "type": "transaction", "entry": []}
+    out: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction", "entry": []}
     urls = {}
     for number, entry in enumerate(bundle["entry"]):
         resource = entry["resource"]

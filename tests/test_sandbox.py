@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 import responses
@@ -57,16 +57,26 @@ def test_the_page_is_on_in_dev_mode_and_served_with_a_strict_policy(client: Flas
         ("style.css", "css"),
     ):
         served = client.get(f"/sandbox/static/{asset}")
-        assert served.status_code == 200 and kind in served.mimetype
+        assert served.status_code == 200 and served.mimetype is not None
+        assert kind in served.mimetype
         served.close()
     page.close()
+
+
+class SecureSettings(TypedDict):
+    """The Settings of a service outside dev mode, as keyword arguments."""
+
+    dev_mode: bool
+    trust_cds_hooks_sandbox: bool
+    database_url: str
+    public_base_url: str
 
 
 def test_the_page_is_off_outside_dev_mode_unless_enabled(
     tmp_path: Path, make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = f"sqlite:///{tmp_path / 'off.sqlite3'}"
-    secure = {
+    secure: SecureSettings = {
         "dev_mode": False,
         "trust_cds_hooks_sandbox": True,
         "database_url": database,

@@ -36,7 +36,7 @@ RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 def _jwk(key: Any, kid: str, alg: str) -> dict[str, Any]:
     algorithm = ECAlgorithm if alg.startswith("ES") else RSAAlgorithm
-    jwk = json.loads(algorithm.to_jwk(key.public_key()))
+    jwk: dict[str, Any] = json.loads(algorithm.to_jwk(key.public_key()))
     return jwk | {"kid": kid, "alg": alg, "use": "sig"}
 
 
@@ -124,7 +124,8 @@ def _hs256_with_public_key() -> str:
 def _alg_none() -> str:
     now = int(time.time())
     payload = {"iss": ISSUER, "aud": BASE + SIGN, "iat": now, "exp": now + 300, "jti": "x1"}
-    return jwt.encode(payload, None, algorithm="none", headers={"kid": KID})
+    # PyJWT takes "" as no key for alg none (its signature does not list None), the same token
+    return jwt.encode(payload, "", algorithm="none", headers={"kid": KID})
 
 
 FORGED = {

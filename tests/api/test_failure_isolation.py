@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from cds.checks import Check, CheckInput, registry
-from cds.findings import Finding
+from cds.findings import Emission
 from cds.knowledge import Knowledge
 from cds.settings import Settings
 from tests.conftest import SIGN, chart_request
 
 
-def _broken(item: CheckInput, knowledge: Knowledge) -> list[Finding]:
+def _broken(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     raise ZeroDivisionError("a bug in a check")
 
 

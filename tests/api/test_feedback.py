@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from datetime import timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
@@ -36,7 +36,7 @@ OVERRIDE = {
 
 
 def spec_example(name: str) -> dict[str, Any]:
-    return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+    return cast(dict[str, Any], json.loads((EXAMPLES / name).read_text(encoding="utf-8")))
 
 
 def store(app: Flask) -> FeedbackStore:

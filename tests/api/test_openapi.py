@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import responses
@@ -77,7 +78,7 @@ def test_generated_requests_get_documented_answers(secure_app: Flask, label: str
     @settings(
         max_examples=50, deadline=None, database=None, suppress_health_check=list(HealthCheck)
     )
-    def answers_as_documented(case: schemathesis.Case) -> None:
+    def answers_as_documented(case: schemathesis.Case[Any]) -> None:
         bearer = token(aud=BASE + case.formatted_path)
         case.call_and_validate(
             headers={"Authorization": f"Bearer {bearer}"},

@@ -55,7 +55,7 @@ def overdose_request() -> dict[str, Any]:
     }
 
 
-def _searchset(value: Any) -> dict[str, Any]:
+def _searchset(value: dict[str, Any] | None) -> dict[str, Any]:
     if value is None:
         return {"resourceType": "Bundle", "type": "searchset", "entry": []}
     if value.get("resourceType") == "Bundle":
@@ -99,7 +99,7 @@ def test_absent_keys_are_fetched_with_the_ehr_token(
     assert answer.status_code == 200
     assert_valid_cds_response(answer.get_json())
     assert ("dose", "critical") in topics(answer.get_json())
-    urls = sorted(call.request.url for call in fhir.calls)
+    urls = sorted(str(call.request.url) for call in fhir.calls)
     assert any(
         "/Observation?patient=pt-" in u and "loinc.org%7C29463-7" in u and "LA6576-8" not in u
         for u in urls

@@ -30,12 +30,14 @@ TIMEOUT_MS = 15_000
 
 try:
     from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+    PLAYWRIGHT_INSTALLED = True
 except ImportError:  # pragma: no cover - the `test` extra installs it
-    sync_playwright = None
+    PLAYWRIGHT_INSTALLED = False
 
 
 def _browser_missing() -> str | None:
-    if sync_playwright is None:
+    if not PLAYWRIGHT_INSTALLED:
         return "the Python package playwright is not installed (pip install -e '.[test]')"
     if not CHROMIUM.exists():
         return (

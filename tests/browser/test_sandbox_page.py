@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -33,7 +33,10 @@ OVERRIDE_REASONS = yaml.safe_load((ROOT / "cards" / "override-reasons.yaml").rea
 
 
 def chart(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / "charts" / f"{name}.json").read_text(encoding="utf-8"))
+    return cast(
+        dict[str, Any],
+        json.loads((FIXTURES / "charts" / f"{name}.json").read_text(encoding="utf-8")),
+    )
 
 
 def chart_patient(name: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import shutil
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -289,7 +289,7 @@ def _card(body: dict[str, Any], indicator: str) -> dict[str, Any]:
         for c in body["cards"]
         if c["source"]["topic"]["code"] == TOPIC and c["indicator"] == indicator
     ]
-    return card
+    return cast(dict[str, Any], card)
 
 
 def test_the_critical_card_offers_the_same_order_on_a_24_hour_preservative_free_bag(

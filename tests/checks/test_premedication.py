@@ -4,7 +4,7 @@ same order is an info reminder."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask.testing import FlaskClient
@@ -287,7 +287,7 @@ def _suggested(body: dict[str, Any]) -> dict[str, Any]:
     ]
     [action] = card["suggestions"][0]["actions"]
     assert action["type"] == "create"
-    return action["resource"]
+    return cast(dict[str, Any], action["resource"])
 
 
 def test_the_missing_adult_premedication_is_offered_as_an_order(client: FlaskClient) -> None:

@@ -447,7 +447,7 @@ def test_the_vaccine_alone_is_checked_from_the_fhir_server(client: FlaskClient) 
             found = prefetched[key] or {"resourceType": "Bundle", "entry": []}
             fhir.add(responses.GET, f"{server}/{path}", json=found | {"type": "searchset"})
         body = client.post(SIGN, json=request).get_json()
-        observation_query = next(c for c in fhir.calls if "/Observation" in c.request.url)
+        observation_query = next(c for c in fhir.calls if "/Observation" in str(c.request.url))
     assert "8116-6" in str(observation_query.request.url)  # the B-cell count is asked for
     assert findings_of_topic(body, "live-vaccine") == [BEFORE_RECOVERY]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -183,8 +184,8 @@ def test_the_label_dose_table_is_what_the_label_says() -> None:
     assert mrd is not None and rr1 is not None and rr7 is not None
     assert mrd.steps[0].mcg_per_day == 28
     assert [(s.first_day, s.last_day, s.mcg_per_day, s.cap_mcg_per_day) for s in rr1.steps] == [
-        (1, 7, 9, 9),
-        (8, 28, 28, 28),
+        (1, 7, Decimal(9), Decimal(9)),
+        (8, 28, Decimal(28), Decimal(28)),
     ]
     assert rr7.treatment_free_days == 56
     assert dose.schedule_for("relapsed-refractory", 10) is None

@@ -167,7 +167,7 @@ def checked(chart: list[dict[str, Any]]) -> list[Card]:
         if is_blinatumomab(o, KNOWLEDGE)
     ]
     outcome = run_checks(inputs, KNOWLEDGE, registry())
-    return sorted((f.topic, f.indicator, f.code) for f in outcome.findings)  # type: ignore[misc]
+    return sorted((f.topic, f.indicator, f.code) for f in outcome.findings)
 
 
 @pytest.mark.parametrize(("chart", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
@@ -293,7 +293,7 @@ def test_fhir_fallback_reads_the_administrations(client: FlaskClient) -> None:
     ):
         responses.add(responses.GET, f"{FHIR}/{kind}", json=_searchset(by_type.get(kind, [])))
     body = client.post(SIGN, json=request | {"fhirServer": FHIR}).get_json()
-    fetched = [call.request.url for call in responses.calls]
+    fetched = [str(call.request.url) for call in responses.calls]
     assert any("/MedicationAdministration?patient=pt-wired" in url for url in fetched), fetched
     assert findings_of_topic(body, "cycle-limits") == [
         ("cycle-limits", "warning", "cycle-resume-too-long")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -281,11 +282,12 @@ def test_a_patient_id_cannot_change_the_fhir_url(
     tmp_path: Path, fhir_mock: responses.RequestsMock, patient_id: str
 ) -> None:
     base = "https://fhir.hospital.example/fhir"
-    fhir_mock.add(responses.GET, responses.matchers.re.compile(r"https://fhir\.hospital.*"))
+    fhir_mock.add(responses.GET, re.compile(r"https://fhir\.hospital.*"))
     client = production(tmp_path, allowed_fhir_servers=[base])
     answer = call(client, base, patientId=patient_id)
     assert answer.status_code in (400, 412), answer.get_data(as_text=True)
     for made in fhir_mock.calls:
+        assert made.request.url is not None
         url = urlsplit(made.request.url)
         assert url.path.startswith("/fhir/") and ".." not in url.path, made.request.url
         assert set(parse_qs(url.query)) <= {"patient", "code"}, made.request.url
@@ -295,7 +297,7 @@ def test_a_valid_patient_id_is_fetched_below_the_server(
     tmp_path: Path, fhir_mock: responses.RequestsMock
 ) -> None:
     base = "https://fhir.hospital.example/fhir"
-    fhir_mock.add(responses.GET, responses.matchers.re.compile(r"https://fhir\.hospital.*"))
+    fhir_mock.add(responses.GET, re.compile(r"https://fhir\.hospital.*"))
     call(production(tmp_path, allowed_fhir_servers=[base]), base, patientId="pat-1.2")
     urls = [made.request.url for made in fhir_mock.calls]
     assert f"{base}/Patient/pat-1.2" in urls
@@ -312,7 +314,7 @@ def test_a_next_link_may_not_leave_the_allowed_server(
         "entry": [],
         "link": [{"relation": "next", "url": "https://fhir.hospital.example@169.254.169.254/x"}],
     }
-    fhir_mock.add(responses.GET, responses.matchers.re.compile(r".*"), json=page)
+    fhir_mock.add(responses.GET, re.compile(r".*"), json=page)
     call(production(tmp_path, allowed_fhir_servers=[base]), base)
     assert all(urlsplit(c.request.url).hostname == "fhir.hospital.example" for c in fhir_mock.calls)
 

@@ -41,7 +41,7 @@ def _client(
 
 
 def test_recall_within_the_seconds_and_not_after() -> None:
-    memo = AnswerMemo(8, 30)
+    memo: AnswerMemo[tuple[Finding, ...]] = AnswerMemo(8, 30)
     memo.keep(b"k", NOW, FINDINGS)
     assert memo.recall(b"k", NOW + timedelta(seconds=29)) == FINDINGS
     assert memo.recall(b"k", NOW - timedelta(seconds=29)) == FINDINGS  # `check --now` earlier
@@ -51,7 +51,7 @@ def test_recall_within_the_seconds_and_not_after() -> None:
 
 
 def test_bounded_least_recently_kept_out_first() -> None:
-    memo = AnswerMemo(2, 30)
+    memo: AnswerMemo[tuple[Finding, ...]] = AnswerMemo(2, 30)
     for key in (b"a", b"b", b"c"):
         memo.keep(key, NOW, FINDINGS)
     assert len(memo) == 2
@@ -61,7 +61,7 @@ def test_bounded_least_recently_kept_out_first() -> None:
 
 @pytest.mark.parametrize("entries, seconds", [(0, 30), (64, 0)])
 def test_zero_entries_or_zero_seconds_turns_it_off(entries: int, seconds: float) -> None:
-    memo = AnswerMemo(entries, seconds)
+    memo: AnswerMemo[tuple[Finding, ...]] = AnswerMemo(entries, seconds)
     memo.keep(b"k", NOW, FINDINGS)
     assert (len(memo), memo.recall(b"k", NOW)) == (0, None)
 
@@ -141,7 +141,7 @@ def test_a_changed_weight_and_a_later_now_are_answered_anew(tmp_path: Path) -> N
 
 
 def _selected(request: dict[str, Any]) -> dict[str, Any]:
-    context = copy.deepcopy(request["context"])
+    context: dict[str, Any] = copy.deepcopy(request["context"])
     orders = context["draftOrders"]["entry"]
     context["selections"] = [f"MedicationRequest/{orders[0]['resource']['id']}"]
     return context

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _all_subclasses(kind: type) -> list[type]:
-    return [sub for direct in kind.__subclasses__() for sub in (direct, *_all_subclasses(direct))]
+    direct: list[type] = kind.__subclasses__()
+    return [sub for child in direct for sub in (child, *_all_subclasses(child))]
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ blinatumomab or live-vaccine order, so most rows here are the adversarial ones."
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -64,7 +64,7 @@ def nested(depth: int, leaf: Any) -> dict[str, Any]:
     value: Any = leaf
     for _ in range(depth):
         value = {"url": "https://example.org/fhir/ext", "extension": [value]}
-    return value
+    return cast(dict[str, Any], value)
 
 
 BLINCYTO_CONTAINED = medication("m1", concept(NDC, "55513-160-01", "BLINCYTO kit"))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cds.dosing import latest_measurement
-from cds.fhir import observations, snapshot
+from cds.fhir import observations, parsing, snapshot
 from cds.fhir.observations import ChartObservations
 from cds.fhir.prefetch import SourceData
 from cds.knowledge import load_knowledge
@@ -35,7 +35,7 @@ def _weight(oid: str, days_ago: float, kg: float = 70) -> dict[str, Any]:
 def validated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The ids of the observations validated, in order."""
     seen: list[str] = []
-    real = observations.validate
+    real = parsing.validate
 
     def counting(raw: Any, source: str) -> Any:
         seen.append(raw.get("id"))

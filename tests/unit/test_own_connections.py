@@ -38,7 +38,11 @@ def test_each_thread_checks_out_one_connection_once_not_one_a_call(tmp_path: Pat
         _one_call(store, cache)
     assert len(checkouts) == before
 
-    other = threading.Thread(target=lambda: [_one_call(store, cache) for _ in range(3)])
+    def three_calls() -> None:
+        for _ in range(3):
+            _one_call(store, cache)
+
+    other = threading.Thread(target=three_calls)
     other.start()
     other.join()
     assert len(checkouts) == before + 2  # one for the replay cache, one for the issued cards

@@ -94,7 +94,7 @@ ORDER = chart_request("adult-70kg-rr-cycle1-correct")["context"]["draftOrders"][
 
 
 def _with(raw: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-    changed = json.loads(json.dumps(raw))
+    changed: dict[str, Any] = json.loads(json.dumps(raw))
     change(changed)
     return changed
 

@@ -72,7 +72,7 @@ def test_no_fixture_and_not_the_long_chart_answers_differently_without_selection
     assert len(requests) > 20
     app = make_app(clock=lambda: NOW)
     counted: list[int] = []
-    real_validate = snapshot.validate
+    real_validate = parsing.validate
 
     def counting(raw: Any, source: str) -> Any:
         counted.append(1)
@@ -100,7 +100,7 @@ def test_five_years_of_chart_cost_no_more_validations_than_a_few_months(
 
     app = make_app(clock=lambda: NOW)
     validated: list[str] = []
-    real_validate = snapshot.validate
+    real_validate = parsing.validate
 
     def counting(raw: Any, source: str) -> Any:
         validated.append(parsing.resource_label(raw))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -39,7 +41,7 @@ def _read(memo: SnapshotMemo, sources: dict[str, SourceData]) -> PatientSnapshot
     return memo.snapshot(PID, sources, lambda: snapshot.build_snapshot(PID, sources, KNOWLEDGE))
 
 
-def _newest_kg(chart: PatientSnapshot) -> float | None:
+def _newest_kg(chart: PatientSnapshot) -> Decimal | None:
     found = latest_measurement(chart, KNOWLEDGE, "body_weight", "kg")
     return found.value if found is not None else None
 
@@ -112,9 +114,12 @@ def test_order_select_then_order_sign_with_other_orders_reads_the_chart_once_by_
     """What the digest is for: the same chart under changing draft orders, through the lane."""
     serialised: list[object] = []
     real_chart_key = snapshot_memo.chart_key
-    monkeypatch.setattr(
-        snapshot_memo, "chart_key", lambda *a: serialised.append(a) or real_chart_key(*a)
-    )
+
+    def serialising(patient_id: str, sources: Mapping[str, SourceData]) -> bytes | None:
+        serialised.append((patient_id, sources))
+        return real_chart_key(patient_id, sources)
+
+    monkeypatch.setattr(snapshot_memo, "chart_key", serialising)
     settings = Settings(dev_mode=True, database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     app = create_app(settings, clock=lambda: NOW)
     client = app.test_client()

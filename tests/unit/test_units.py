@@ -6,6 +6,7 @@ is 28.00 mcg/day, not 28.000000000000004 and therefore "over the 28 mcg/day cap"
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -138,10 +139,10 @@ def test_a_unit_that_is_not_a_duration_is_refused(unit: str | None) -> None:
         units.duration(Decimal(1), unit, "d")
 
 
-def _outcome(factor: object, source: str, target: str) -> Decimal | None:
+def _outcome(factor: Callable[[str, str], Decimal], source: str, target: str) -> Decimal | None:
     """The factor, or None when the conversion is refused."""
     try:
-        return factor(source, target)  # type: ignore[operator]
+        return factor(source, target)
     except units.UnitError:
         return None
 
