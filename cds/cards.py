@@ -99,7 +99,33 @@ def finding_code(card: Card) -> str:
 def renewed(response: HookResponse) -> HookResponse:
     """The same cards as new cards: each card, and each suggestion, with a new uuid (feedback
     names a card by its uuid, and each answer's cards are recorded as its own). The copies share
-    what they do not change with `response`: cards are never changed once rendered."""
+    what they do not change with `response`: cards are never changed once rendered. Their JSON
+    body is `response`'s with the new uuids put in (serialising the cards again cost a fifth of
+    a resent call)."""
+    copy = _with_new_uuids(response)
+    body = response.to_json()
+    copy._body = body | {
+        "cards": [
+            _card_json(card_json, card)
+            for card_json, card in zip(body["cards"], copy.cards, strict=True)
+        ]
+    }
+    return copy
+
+
+def _card_json(card_json: dict[str, Any], card: Card) -> dict[str, Any]:
+    renewed_json = card_json | {"uuid": card.uuid}
+    if "suggestions" in card_json:  # an empty list is left out of the JSON
+        renewed_json["suggestions"] = [
+            suggestion_json | {"uuid": suggestion.uuid}
+            for suggestion_json, suggestion in zip(
+                card_json["suggestions"], card.suggestions, strict=True
+            )
+        ]
+    return renewed_json
+
+
+def _with_new_uuids(response: HookResponse) -> HookResponse:
     return response.model_copy(
         update={
             "cards": [

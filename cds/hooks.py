@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 Indicator = Literal["info", "warning", "critical"]
 
@@ -185,12 +193,17 @@ class Card(_Wire):
 class HookResponse(_Wire):
     cards: list[Card] = []
     systemActions: list[Action] = []
+    # the JSON body, made once: cards are never changed once rendered (`cds.cards.renewed`)
+    _body: dict[str, Any] | None = PrivateAttr(default=None)
 
     def to_json(self) -> dict[str, Any]:
-        """Spec 'Use of JSON': optional fields with no value are omitted, `cards` never is."""
-        body: dict[str, Any] = _prune(self.model_dump(exclude_none=True))
-        body["cards"] = body.get("cards", [])
-        return body
+        """Spec 'Use of JSON': optional fields with no value are omitted, `cards` never is.
+        The body is the response's own: read it, never change it."""
+        if self._body is None:
+            body: dict[str, Any] = _prune(self.model_dump(exclude_none=True))
+            body["cards"] = body.get("cards", [])
+            self._body = body
+        return self._body
 
 
 def _prune(value: Any) -> Any:

@@ -17,7 +17,9 @@ from flask.testing import FlaskClient
 
 from cds import create_app
 from cds.answer_memo import AnswerMemo, call_key
+from cds.cards import renewed
 from cds.findings import Finding
+from cds.hooks import HookResponse
 from cds.services import Engine
 from cds.settings import Settings
 from cds.web.bodies import envelope_without_prefetch
@@ -122,6 +124,21 @@ def _without_uuids(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
         | {"uuid": None, "suggestions": [s | {"uuid": None} for s in card.get("suggestions", [])]}
         for card in cards
     ]
+
+
+def test_a_renewed_answer_is_the_json_of_its_own_cards(tmp_path: Path) -> None:
+    """A resent call's JSON is the first answer's with the new uuids put in: it must be what
+    serialising its own cards afresh gives, for every sample chart's cards."""
+    _, engine = _client(tmp_path)
+    with_suggestions = 0
+    for name in fixture_charts():
+        first = engine.handle(SIGN_ID, chart_request(name)).response
+        again = renewed(first)
+        afresh = HookResponse.model_validate(again.model_dump()).to_json()
+        assert again.to_json() == afresh, name
+        assert first.to_json() != afresh or not first.cards, name
+        with_suggestions += any(card.suggestions for card in again.cards)
+    assert with_suggestions  # suggestions' uuids are put in too
 
 
 def test_a_changed_weight_and_a_later_now_are_answered_anew(tmp_path: Path) -> None:
