@@ -86,7 +86,7 @@ def _create_app(
     from cds.cards import CardRenderer
     from cds.knowledge import load_knowledge
     from cds.services import Engine
-    from cds.web import audit, errors, health, metrics, openapi, routes, sandbox
+    from cds.web import audit, errors, health, metrics, openapi, routes
     from cds.web.auth import JwtVerifier, parse_trusted_issuers
     from cds.web.fast_lane import FastLane
 
@@ -146,6 +146,8 @@ def _create_app(
     app.register_blueprint(health.blueprint)  # /healthz, /readyz: no JWT
     app.register_blueprint(openapi.blueprint)
     if settings.sandbox_page_enabled():
+        from cds.web import sandbox
+
         sandbox.register(app, settings)  # /sandbox: unauthenticated; announced loudly
     errors.register(app)
     audit.register(app)
