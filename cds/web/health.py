@@ -19,6 +19,7 @@ from cds.web.bodies import json_response
 if TYPE_CHECKING:
     from cds.feedback import FeedbackStore
     from cds.services import Engine
+
 blueprint = Blueprint("health", __name__)
 
 NO_CACHE = {"Cache-Control": "no-store"}
