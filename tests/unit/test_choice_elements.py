@@ -11,6 +11,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from cds.fhir import read_models
 from cds.fhir.parsing import validate
+from tests.unit.test_read_models import WEIGHT  # a weight as an EHR sends it
 
 WITH_CHOICES = sorted(
     (
@@ -23,21 +24,6 @@ WITH_CHOICES = sorted(
     ),
     key=lambda model: model.__name__,
 )
-
-WEIGHT: dict[str, Any] = {
-    "resourceType": "Observation",
-    "id": "wt-1",
-    "status": "final",
-    "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
-    "subject": {"reference": "Patient/pt-1"},
-    "effectiveDateTime": "2026-11-30T08:00:00Z",
-    "valueQuantity": {
-        "value": 70,
-        "unit": "kg",
-        "system": "http://unitsofmeasure.org",
-        "code": "kg",
-    },
-}
 
 
 @pytest.mark.parametrize("model", WITH_CHOICES, ids=lambda m: m.__name__)
