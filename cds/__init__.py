@@ -1,6 +1,7 @@
 """Blinatumomab CDS Hooks service.
 
-`create_app(settings)` builds the Flask app; nothing runs at import.
+`create_app(settings)` builds the Flask app; nothing runs at import, and nothing heavy is
+imported: `python -m cds` pauses the collector before Flask and pydantic come in.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from flask import Flask
-
-from cds.settings import Settings
-
 if TYPE_CHECKING:
+    from flask import Flask
+
     from cds.checks import Check
     from cds.feedback import FeedbackStore
     from cds.replay import ReplayCache
+    from cds.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,13 @@ def _create_app(
     clock: Callable[[], datetime] | None,
     dry_run: bool,
 ) -> Flask:
+    from flask import Flask
     from flask_cors import CORS
 
     from cds.cards import CardRenderer
     from cds.knowledge import load_knowledge
     from cds.services import Engine
+    from cds.settings import Settings
     from cds.web import audit, errors, health, metrics, openapi, routes
     from cds.web.auth import JwtVerifier, parse_trusted_issuers
     from cds.web.fast_lane import FastLane

@@ -243,6 +243,7 @@ def settle_heap() -> None:
     """
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    gc.enable()  # `python -m cds serve` kept it off while it started
 
 
 @contextmanager
