@@ -24,6 +24,18 @@ def test_importing_the_package_starts_nothing() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
 
 
+def test_serve_forks_its_workers_with_the_collector_on_and_the_start_up_heap_frozen() -> None:
+    """`serve` keeps the collector off while it starts; the workers must get it back."""
+    code = (
+        "import gc; gc.disable()\n"
+        "from cds.server import GC_THRESHOLDS, settle_heap\n"
+        "settle_heap()\n"
+        "assert gc.isenabled() and gc.get_threshold() == GC_THRESHOLDS, gc.get_threshold()\n"
+        "assert gc.get_freeze_count() > 10_000, gc.get_freeze_count()"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
 def test_the_app_is_built_without_what_only_a_fetch_or_postgresql_needs(tmp_path: Path) -> None:
     """`serve` answers its first call within 1 s of start (issue 17): requests, urllib3 and the
     egress adapter (~70 ms) wait for the first FHIR fetch, PostgreSQL's dialect (~27 ms) for a
