@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds.fhir.codings import ndc_forms
+from cds.fhir.vaccines import as_words
 from cds.knowledge import Knowledge
 
 MAX_DEPTH = 64  # a draft order nests some 10 levels; deeper is not a request the fast path reads
@@ -52,21 +53,45 @@ class Triggers:
     """What sends a call down the full path, built once from the knowledge files."""
 
     codes: frozenset[str]  # every form (`code_forms`) of every trigger code
-    texts: tuple[str, ...]  # lower-case substrings of any string value
+    texts: tuple[str, ...]  # names, as words (`as_words`), found in any string value
     pattern: re.Pattern[str]  # any of `texts` (one C-level search instead of ~60 `in` tests)
 
     @classmethod
     def from_knowledge(cls, knowledge: Knowledge) -> Triggers:
+        """Blinatumomab, and every vaccine: what the full path can give a card for."""
         written = [code for _, code in knowledge.codes_of("blinatumomab")]
         written += [code for _, code in knowledge.codes_of("live_vaccines")]
         recognition = knowledge.vaccine_recognition
         written += [row.ndc for row in recognition.ndc_to_cvx]
         written += [row.cvx for row in recognition.ndc_to_cvx]
         texts = [*knowledge.text_patterns("blinatumomab"), *VACCINE_WORDS]
-        texts += [row.text.lower() for row in recognition.text_names]
-        unique = tuple(dict.fromkeys(texts))
+        texts += [row.text for row in recognition.text_names]
+        return cls.of(written, texts)
+
+    @classmethod
+    def blinatumomab(cls, knowledge: Knowledge) -> Triggers:
+        """Blinatumomab alone: does an order the full path cannot read look like one?"""
+        written = [code for _, code in knowledge.codes_of("blinatumomab")]
+        return cls.of(written, knowledge.text_patterns("blinatumomab"))
+
+    @classmethod
+    def of(cls, codes: Iterable[str], texts: Iterable[str]) -> Triggers:
+        # as words, as the full path reads vaccine names: "Yellow-Fever" is "yellow fever"
+        words = (as_words(text).strip() for text in texts)
+        unique = tuple(dict.fromkeys(word for word in words if word))
         pattern = re.compile("|".join(re.escape(text) for text in unique))
-        return cls(frozenset(_all_forms(written)), unique, pattern)
+        return cls(frozenset(_all_forms(codes)), unique, pattern)
+
+    def named_in(self, strings: list[str]) -> bool:
+        """Whether any of these string values names a trigger: a name, compared as words (and
+        wider: within a word, or across two values), or a code in any of its forms."""
+        if self.pattern.search(as_words(" ".join(strings))):
+            return True
+        for value in strings:
+            text = value.strip().lower()
+            if len(text) <= 40 and _is_trigger_code(text, self.codes):
+                return True
+        return False
 
 
 def _all_forms(codes: Iterable[str]) -> set[str]:
@@ -112,22 +137,34 @@ def _resource_reason(
 ) -> str | None:
     if resource.get("resourceType") in ("Immunization", "ImmunizationRecommendation"):
         return "an Immunization order"
+    contained = resource.get("contained")
     resolvable = bundle_medications | {
         f"#{item['id']}"
-        for item in resource.get("contained") or []
+        for item in (contained if isinstance(contained, list) else [])
         if isinstance(item, dict) and isinstance(item.get("id"), str)
     }
     strings: list[str] = []
     reason = _walk(resource, 1, strings, resolvable)
     if reason is not None:
         return reason
-    # one search over all the strings (no text pattern holds a NUL, so no match spans two)
-    if triggers.pattern.search("\0".join(strings).lower()):
-        return "names blinatumomab or a vaccine"
-    for value in strings:
-        if len(value) <= 40 and _is_trigger_code(value.strip().lower(), triggers.codes):
-            return "carries a blinatumomab or live-vaccine code"
+    if triggers.named_in(strings):
+        return "names blinatumomab or a vaccine, or carries one's code"
     return None
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string value under `value`, at any depth (walked without recursion)."""
+    found: list[str] = []
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
 
 
 def _walk(

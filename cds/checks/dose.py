@@ -44,6 +44,10 @@ from cds.toxicity import ToxicityVerdict, assess
 from cds.units import UCUM_SYSTEM, format_number
 
 TOPIC = "dose"
+# Not a clinical rule: a bound on the work one order can cause. Each day of a dosage is judged,
+# and a mistyped year (boundsPeriod from 0001) made one order ~750,000 days and one call minutes
+# long. No blinatumomab dosage runs anywhere near a year; a longer one is said not computable.
+LONGEST_JUDGED_DOSAGE_DAYS = 366
 _WRONG_DOSE = (
     "ordered",
     "unit",
@@ -482,6 +486,13 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             value, unit, per_m2 = ordered_mcg_per_m2_per_day(dosage), "ug/m2/d", True
         except DoseNotComputable as error:
             problems.append(str(error))
+            steps.append(None)
+            continue
+        if last - first + 1 > LONGEST_JUDGED_DOSAGE_DAYS:
+            problems.append(
+                f"a dosage runs {last - first + 1:,} days, longer than any blinatumomab infusion "
+                "(a mistyped date or duration?)"
+            )
             steps.append(None)
             continue
         # a day's verdict depends on the day only through each schedule's step that day: judged

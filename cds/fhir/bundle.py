@@ -177,7 +177,8 @@ def request_from_bundle(bundle: Mapping[str, Any], patient_id: str | None = None
 
 
 def _resources(bundle: Mapping[str, Any] | None) -> Iterable[Mapping[str, Any]]:
-    for entry in (bundle or {}).get("entry") or []:
+    entries = (bundle or {}).get("entry")
+    for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, dict) and isinstance(resource := entry.get("resource"), dict):
             yield resource
 

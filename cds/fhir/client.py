@@ -116,7 +116,7 @@ class FhirClient:
             pages += 1
             if not isinstance(page, dict) or page.get("resourceType") != "Bundle":
                 raise FhirFetchError("a `next` page is not a Bundle")
-            body = {**page, "entry": (body.get("entry") or []) + (page.get("entry") or [])}
+            body = {**page, "entry": _entries(body) + _entries(page)}
         return body
 
     def below_base(self, url: str) -> bool:
@@ -186,3 +186,8 @@ def next_link(bundle: dict[str, Any]) -> str | None:
         ):
             return str(link["url"])
     return None
+
+
+def _entries(bundle: dict[str, Any]) -> list[Any]:
+    entries = bundle.get("entry")
+    return entries if isinstance(entries, list) else []

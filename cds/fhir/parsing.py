@@ -107,7 +107,8 @@ def entries_in(value: Any) -> list[tuple[str | None, dict[str, Any]]]:
     if value.get("resourceType") != "Bundle":
         return [(None, value)]
     found: list[tuple[str | None, dict[str, Any]]] = []
-    for entry in value.get("entry") or []:
+    entries = value.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict):
             if resource.get("resourceType") == "Bundle":

@@ -107,7 +107,10 @@ def _outcome_problem(value: Any) -> str | None:
     if value.get("resourceType") == "OperationOutcome":
         return f"the EHR reported an error: {_operation_outcome_text(value)}"
     if value.get("resourceType") == "Bundle":
-        resources = (e.get("resource") for e in value.get("entry") or [] if isinstance(e, dict))
+        entries = value.get("entry")
+        if not isinstance(entries, list):  # no entries, or not an array of them: not an error
+            return None
+        resources = (e.get("resource") for e in entries if isinstance(e, dict))
         first = next(resources, None)
         # stops at the first resource that is not an error (a chart's first entry, at once)
         if _is_error(first) and all(_is_error(r) for r in resources):

@@ -21,8 +21,10 @@ from cds.patient import Code, ImmunizationFact
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
-def _words(text: str) -> str:
-    """`text` as space-separated lower-case words, with a space at each end (whole-word `in`)."""
+def as_words(text: str) -> str:
+    """`text` as space-separated lower-case words, with a space at each end (whole-word `in`).
+    The fast path compares names in this form too (`cds.fast_path`): a name it misses that this
+    module finds ("Yellow-Fever", "zoster,  live") would be a silent all-clear."""
     return " " + " ".join(_NOT_WORD.sub(" ", text.lower()).split()) + " "
 
 
@@ -33,8 +35,8 @@ class _Recognition:
 
     knowledge: Knowledge
     crosswalk: dict[str, NdcRow]  # 11-digit NDC -> crosswalk row
-    exclusions: tuple[str, ...]  # `_words` of each exclusion
-    names: tuple[tuple[str, TextName], ...]  # (`_words` of the name, the name)
+    exclusions: tuple[str, ...]  # `as_words` of each exclusion
+    names: tuple[tuple[str, TextName], ...]  # (`as_words` of the name, the name)
 
     @classmethod
     def of(cls, knowledge: Knowledge) -> _Recognition:
@@ -44,8 +46,8 @@ class _Recognition:
             found = _RECOGNITIONS[id(knowledge)] = cls(
                 knowledge,
                 {form: row for row in settings.ndc_to_cvx for form in ndc_forms(row.ndc)},
-                tuple(_words(excluded) for excluded in settings.text_exclusions),
-                tuple((_words(name.text), name) for name in settings.text_names),
+                tuple(as_words(excluded) for excluded in settings.text_exclusions),
+                tuple((as_words(name.text), name) for name in settings.text_names),
             )
         return found
 
@@ -65,7 +67,7 @@ def by_text(text: str, knowledge: Knowledge) -> TextName | None:
     """The curated live-vaccine name `text` contains as whole words (None if an exclusion word,
     such as "immune globulin" or "recombinant", is there too)."""
     recognition = _Recognition.of(knowledge)
-    words = _words(text)
+    words = as_words(text)
     if any(excluded in words for excluded in recognition.exclusions):
         return None
     return next((name for normalised, name in recognition.names if normalised in words), None)

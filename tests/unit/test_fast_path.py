@@ -195,6 +195,26 @@ FULL = [
         "an Immunization in the draft orders",
         bundle({"resourceType": "Immunization", "id": "i1", "status": "not-done"}),
     ),
+    (
+        "live vaccine named with a hyphen (Yellow-Fever)",
+        bundle(order(medicationCodeableConcept={"text": "Yellow-Fever"})),
+    ),
+    (
+        "live vaccine named with a tab and capitals (YELLOW<tab>FEVER)",
+        bundle(order(medicationCodeableConcept={"text": "YELLOW\tFEVER"})),
+    ),
+    (
+        "live vaccine named with dots (M.M.R. II)",
+        bundle(order(medicationCodeableConcept={"text": "M.M.R. II"})),
+    ),
+    (
+        "blinatumomab RxNorm code padded with spaces past 40 characters",
+        bundle(order(medicationCodeableConcept={"coding": [{"code": " " * 40 + "1597258"}]})),
+    ),
+    (
+        "blinatumomab NDC padded with spaces",
+        bundle(order(medicationCodeableConcept={"coding": [{"code": " " * 38 + "55513-160-01"}]})),
+    ),
     ("draftOrders not a Bundle", order(medicationCodeableConcept=ONDANSETRON)),
     ("entry not an array", {"resourceType": "Bundle", "entry": {"resource": {}}}),
     ("an entry without a resource", {"resourceType": "Bundle", "entry": [{"fullUrl": "x"}]}),
@@ -233,3 +253,35 @@ def test_every_code_of_the_knowledge_files_triggers_the_full_path(triggers: Trig
     for code in written:
         drafts = bundle(order(medicationCodeableConcept=concept("urn:any", code, "-")))
         assert full_path_reason(drafts, triggers) is not None, code
+
+
+def test_every_curated_vaccine_name_in_any_spelling_triggers_the_full_path(
+    triggers: Triggers,
+) -> None:
+    """The full path reads vaccine names as words (`cds.fhir.vaccines.as_words`): whatever
+    punctuation, spacing or case it sees through, the fast path must see through too."""
+    for row in load_knowledge().vaccine_recognition.text_names:
+        for spelling in (
+            row.text.upper(),
+            row.text.replace(" ", "-"),
+            row.text.replace(" ", "  \t"),
+            "(" + row.text.replace(" ", ", ") + ")",
+        ):
+            drafts = bundle(order(medicationCodeableConcept={"text": spelling}))
+            assert full_path_reason(drafts, triggers) is not None, spelling
+
+
+@pytest.mark.parametrize("contained", [True, 1, 1.5, "x", {"id": "m1"}])
+def test_contained_that_is_not_an_array_is_read_without_error(
+    contained: Any, triggers: Triggers
+) -> None:
+    drafts = bundle(order(medicationCodeableConcept=ONDANSETRON, contained=contained))
+    assert full_path_reason(drafts, triggers) is None
+
+
+def test_the_blinatumomab_triggers_name_no_vaccine() -> None:
+    """`Triggers.blinatumomab` (is an unreadable order a blinatumomab one?) is not the fast
+    path's: a vaccine order that cannot be read is not said to be blinatumomab."""
+    alone = Triggers.blinatumomab(load_knowledge())
+    assert alone.named_in(["Blincyto 35 mcg"]) and alone.named_in(["  1597258"])
+    assert not alone.named_in(["MMR vaccine", "03"])
