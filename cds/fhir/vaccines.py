@@ -22,10 +22,15 @@ _NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def as_words(text: str) -> str:
-    """`text` as space-separated lower-case words, with a space at each end (whole-word `in`).
-    The fast path compares names in this form too (`cds.fast_path`): a name it misses that this
-    module finds ("Yellow-Fever", "zoster,  live") would be a silent all-clear."""
-    return " " + " ".join(_NOT_WORD.sub(" ", text.lower()).split()) + " "
+    """`text` as space-separated lower-case words, with a space at each end (whole-word `in`)."""
+    return " " + words_of(text).strip() + " "
+
+
+def words_of(text: str) -> str:
+    """`text` in lower case with every run of other characters than letters and digits made one
+    space. The fast path looks for names in this form too (`cds.fast_path`): a name it missed
+    that this module finds ("Yellow-Fever", "zoster,  live") would be a silent all-clear."""
+    return _NOT_WORD.sub(" ", text.lower())
 
 
 @dataclasses.dataclass(frozen=True)
