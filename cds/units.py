@@ -42,6 +42,12 @@ _UNIT_ALIASES = {
     "lbs": "[lb_av]",
     "in": "[in_i]",
     "kgs": "kg",
+    "kg": "kg",  # "KG", "Kg": UCUM is case-sensitive, EHR free text is not
+    "kilogram": "kg",
+    "kilograms": "kg",
+    "pounds": "[lb_av]",
+    "cm": "cm",  # "CM"
+    "inches": "[in_i]",
     "m²": "m2",
     "m^2": "m2",
 }

@@ -5,6 +5,7 @@ to a card the CDS Hooks spec accepts."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from cds.checks import declared_findings, registry
 from cds.findings import TOPICS, ContractError, Finding, FindingSpec, ProposedAction, declare, merge
 from cds.knowledge import load_knowledge
 from cds.services import DATA_QUALITY_FINDINGS
+from tests.conftest import SIGN, chart_request, fixture_charts
 
 DECLARED = merge(declared_findings(registry()), DATA_QUALITY_FINDINGS)
 
@@ -135,3 +137,13 @@ def test_a_template_defined_twice_is_refused(tmp_path: Path) -> None:
     (tmp_path / "copy.yaml").write_text((CARDS_DIR / "dose.yaml").read_text(encoding="utf-8"))
     with pytest.raises(ValueError, match="defined twice"):
         CardRenderer(load_knowledge(), tmp_path)
+
+
+def test_no_sample_chart_card_shows_escaped_markdown(client: Any) -> None:
+    """A check's values are escaped as text on the card: one that carries its own emphasis shows
+    `\\*\\*9 mcg/day\\*\\*` to the clinician (it did on every overdose card)."""
+    for name in fixture_charts():
+        answer = client.post(SIGN, json=chart_request(name))
+        for card in answer.get_json()["cards"]:
+            text = card["summary"] + card.get("detail", "")
+            assert "\\*\\*" not in text, (name, card["summary"])

@@ -644,7 +644,8 @@ def _dose_findings(
             if verdict.expected is not None
             else "uncertain (indication or cycle unknown)",
             "limit": format_number(verdict.limit),
-            "right": f"Right dose: **{format_number(verdict.expected)} {UNIT_TEXT[unit]}**"
+            # plain text: every value is escaped as text on the card (`**` showed as `\*\*`)
+            "right": f"Right dose: {format_number(verdict.expected)} {UNIT_TEXT[unit]}"
             if verdict.expected is not None
             else "The right dose could not be determined (see the other dose cards)",
             "basis": _basis(body, rules, unit),

@@ -42,6 +42,8 @@ class _Recognition:
     crosswalk: dict[str, NdcRow]  # 11-digit NDC -> crosswalk row
     exclusions: tuple[str, ...]  # `as_words` of each exclusion
     names: tuple[tuple[str, TextName], ...]  # (`as_words` of the name, the name)
+    uninformative: frozenset[str]  # CVX codes that name no vaccine (999)
+    uninformative_displays: tuple[str, ...]  # `as_words` of their displays
 
     @classmethod
     def of(cls, knowledge: Knowledge) -> _Recognition:
@@ -53,6 +55,8 @@ class _Recognition:
                 {form: row for row in settings.ndc_to_cvx for form in ndc_forms(row.ndc)},
                 tuple(as_words(excluded) for excluded in settings.text_exclusions),
                 tuple((as_words(name.text), name) for name in settings.text_names),
+                frozenset(row.code for row in settings.uninformative_cvx),
+                tuple(as_words(row.display) for row in settings.uninformative_cvx),
             )
         return found
 
@@ -70,22 +74,27 @@ def by_ndc(codes: frozenset[Code], knowledge: Knowledge) -> NdcRow | None:
 
 def by_text(text: str, knowledge: Knowledge) -> TextName | None:
     """The curated live-vaccine name `text` contains as whole words (None if an exclusion word,
-    such as "immune globulin" or "recombinant", is there too)."""
+    such as "immune globulin" or "recombinant", is there too; the display of a CVX code that
+    names no vaccine is not read)."""
     recognition = _Recognition.of(knowledge)
     words = as_words(text)
+    for display in recognition.uninformative_displays:
+        words = words.replace(display, " ")
     if any(excluded in words for excluded in recognition.exclusions):
         return None
     return next((name for normalised, name in recognition.names if normalised in words), None)
 
 
-def _has_cvx(codes: frozenset[Code]) -> bool:
-    return any(system == CVX for system, _ in codes)
+def _has_cvx(codes: frozenset[Code], knowledge: Knowledge) -> bool:
+    """Whether a CVX code says which vaccine (999 "unknown" does not: then NDC and text count)."""
+    uninformative = _Recognition.of(knowledge).uninformative
+    return any(system == CVX and code not in uninformative for system, code in codes)
 
 
 def recognised_codes(codes: frozenset[Code], text: str, knowledge: Knowledge) -> frozenset[Code]:
     """`codes` with the CVX code of a live vaccine recognised by NDC or by name: what an order
     for a vaccine (a MedicationRequest) is matched on. A CVX code already there always wins."""
-    if _has_cvx(codes):
+    if _has_cvx(codes, knowledge):
         return codes
     row = by_ndc(codes, knowledge)
     if row is not None:
@@ -97,7 +106,7 @@ def recognised_codes(codes: frozenset[Code], text: str, knowledge: Knowledge) ->
 def recognised(fact: ImmunizationFact, knowledge: Knowledge) -> ImmunizationFact:
     """`fact` with the CVX code of a live vaccine recognised by NDC or by name (a CVX code in the
     chart always wins: text is read only when there is none)."""
-    if _has_cvx(fact.codes):
+    if _has_cvx(fact.codes, knowledge):
         return fact
     row = by_ndc(fact.codes, knowledge)
     if row is not None:
@@ -111,7 +120,7 @@ def recognised(fact: ImmunizationFact, knowledge: Knowledge) -> ImmunizationFact
         return dataclasses.replace(
             fact,
             codes=fact.codes | {(CVX, name.cvx)},
-            recognised_by=f'matched on the recorded text "{fact.text}" (no vaccine code)',
+            recognised_by=f'matched on the recorded text "{fact.text}" (no code naming a vaccine)',
         )
     return fact
 
@@ -122,7 +131,7 @@ def worth_reading(raw: dict[str, Any], knowledge: Knowledge) -> bool:
     if not isinstance(concept, dict):
         return False
     codes = frozenset(code_pairs(concept))
-    if _has_cvx(codes):
+    if _has_cvx(codes, knowledge):
         return False
     if by_ndc(codes, knowledge) is not None:
         return True

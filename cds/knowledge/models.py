@@ -680,6 +680,11 @@ class TextName(StrictModel):
     source: str
 
 
+class UninformativeCvx(StrictModel):
+    code: str
+    display: str  # the CVX display, ignored in the text ("immune globulin" would exclude a name)
+
+
 class VaccineRecognition(RuleFile):
     """vaccine-recognition.yaml: live vaccines coded by NDC or named in text only."""
 
@@ -687,6 +692,9 @@ class VaccineRecognition(RuleFile):
     text_names: list[TextName]
     text_exclusions_source: str
     text_exclusions: list[str]
+    # CVX codes that say nothing of which vaccine (999 "unknown"): the NDC and the text are read
+    uninformative_cvx_source: str
+    uninformative_cvx: list[UninformativeCvx]
 
 
 # --- the whole ----------------------------------------------------------------------------------

@@ -53,6 +53,15 @@ def immunization(
     }
 
 
+def coded_unknown(cvx: str, display: str, text: str, when: str) -> dict[str, Any]:
+    """An Immunization whose CVX code names no vaccine, as EHRs code a historical entry."""
+    shot = immunization(cvx, display, when)
+    shot["vaccineCode"] = {"coding": [{"system": CVX, "code": cvx, "display": display}]}
+    if text:
+        shot["vaccineCode"]["text"] = text
+    return shot
+
+
 def vaccine_order(
     cvx: str, name: str, *, oid: str = "vaccine-order", status: str = "draft"
 ) -> dict[str, Any]:
@@ -149,6 +158,18 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     ),
     "JYNNEOS (live non-replicating) 3 days before -> silent by default": (
         chart(immunization("206", "JYNNEOS", "2026-02-27")),
+        [],
+    ),
+    "MMR as CVX 999 'unknown vaccine or immune globulin', text MMR, 5 days before -> critical": (
+        chart(coded_unknown("999", "unknown vaccine or immune globulin", "MMR", "2026-02-25")),
+        [RECENT],
+    ),
+    "CVX 999 with no vaccine named, 5 days before -> silent": (
+        chart(coded_unknown("999", "unknown vaccine or immune globulin", "", "2026-02-25")),
+        [],
+    ),
+    "CVX 998 'no vaccine administered', text MMR -> silent (nothing was given)": (
+        chart(coded_unknown("998", "no vaccine administered", "MMR", "2026-02-25")),
         [],
     ),
     "MMR not given (status not-done) -> silent": (

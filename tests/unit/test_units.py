@@ -50,6 +50,24 @@ def test_pounds_to_kilograms_uses_the_exact_avoirdupois_factor() -> None:
     assert units.convert(Decimal("154"), "lb", "kg").quantize(CENT) == Decimal("69.85")
 
 
+@pytest.mark.parametrize(
+    ("value", "unit", "target", "expected"),
+    [
+        ("25", "Kg", "kg", "25"),
+        ("25", "KG", "kg", "25"),
+        ("25", "kilograms", "kg", "25"),
+        ("154", "pounds", "kg", "69.85"),
+        ("125", "CM", "cm", "125"),
+        ("50", "inches", "cm", "127"),
+    ],
+)
+def test_body_units_as_ehrs_write_them_without_a_ucum_code(
+    value: str, unit: str, target: str, expected: str
+) -> None:
+    """A weight of 25 "Kg" is on file: read as 25 kg, not skipped as "no body weight"."""
+    assert units.convert(Decimal(value), unit, target).quantize(CENT) == Decimal(expected)
+
+
 def test_inches_to_centimetres() -> None:
     assert units.convert(Decimal(1), "[in_i]", "cm") == Decimal("2.54")
     assert units.convert(Decimal("69.3"), "[in_i]", "cm") == Decimal("176.022")
