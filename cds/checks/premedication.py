@@ -12,7 +12,7 @@ reminder, only for a schedule that has a step-up (R/R cycle 1).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -83,17 +83,28 @@ class Premedication:
 def _premedications(
     item: CheckInput, knowledge: Knowledge, bsa: Decimal | None, children: bool
 ) -> list[Premedication]:
-    """The counted glucocorticoid orders for the first dose: in the draft orders, or active and
-    timed within the (local-policy) window before the start."""
+    """The counted glucocorticoid orders for the first dose: in the draft orders (unless timed
+    after the start), or active and timed within the (local-policy) window before the start."""
     settings = knowledge.premedication
     start = item.review.start
     earliest = start - timedelta(hours=settings.timed_within_hours_before)
-    candidates = [o for o in item.draft_orders if o.resource != item.review.order.resource]
+    candidates = [
+        o
+        for o in item.draft_orders
+        if o.resource != item.review.order.resource and not _timed_after(o, start)
+    ]
     for order in item.patient.medication_orders:
         when = order.first_start()
         if order.status in ("active", "on-hold") and when is not None and earliest <= when <= start:
             candidates.append(order)
     return _counted(candidates, knowledge, bsa, children)
+
+
+def _timed_after(order: MedicationOrder, start: datetime) -> bool:
+    """A draft timed after the blinatumomab start premedicates a later dose (the day-8 step-up, a
+    day-3 dose), not the first one."""
+    when = order.first_start()
+    return when is not None and when > start
 
 
 def _step_up_premedicated(item: CheckInput, knowledge: Knowledge, children: bool) -> bool:

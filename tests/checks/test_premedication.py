@@ -127,6 +127,26 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(dexamethasone_order(PID, 20), DAY_8_DEXAMETHASONE),
         [],
     ),
+    "adult R/R c1 with dexamethasone 20 mg only for the day-8 step-up -> day-1 warning": (
+        chart(DAY_8_DEXAMETHASONE),
+        [MISSING],
+    ),
+    "adult R/R c2 with dexamethasone 20 mg timed on day 3 -> warning (not the first dose's)": (
+        chart(
+            dexamethasone_order(PID, 20, when="2026-03-04T09:00:00+00:00"),
+            cycle=2,
+            history=[EARLIER_C1],
+        ),
+        [MISSING],
+    ),
+    "adult R/R c2 with dexamethasone 20 mg timed the evening before -> ok (draft, before)": (
+        chart(
+            dexamethasone_order(PID, 20, when="2026-03-01T20:00:00+00:00"),
+            cycle=2,
+            history=[EARLIER_C1],
+        ),
+        [],
+    ),
     "adult R/R c1 methylprednisolone 125 mg IV (dexamethasone 23.4 mg equivalent) -> ok": (
         chart(steroid_order("methylprednisolone", "6902", 125, "mg")),
         [STEP_UP_REMINDER],
