@@ -187,6 +187,11 @@ ICD = "http://hl7.org/fhir/sid/icd-10-cm"
         {"system": ICD, "code": "Z34.01"},
         {"system": ICD, "code": "Z33.1"},
         {"system": ICD, "code": "O09.521"},
+        {"system": ICD, "code": "O24.419"},  # gestational diabetes in pregnancy
+        {"system": ICD, "code": "O13.2"},  # gestational hypertension, second trimester
+        {"system": ICD, "code": "O99.012"},  # anemia complicating pregnancy, second trimester
+        {"system": ICD, "code": "O23.12"},  # bladder infection in pregnancy, second trimester
+        {"system": ICD, "code": "O14.13"},  # severe pre-eclampsia, third trimester
     ],
 )
 def test_a_pregnancy_on_the_problem_list_is_critical(
@@ -202,6 +207,11 @@ def test_a_pregnancy_on_the_problem_list_is_critical(
     "condition",
     [
         pregnancy({"system": ICD, "code": "O90.89"}),  # puerperium: not a current pregnancy
+        pregnancy({"system": ICD, "code": "O24.420"}),  # gestational diabetes in childbirth
+        pregnancy({"system": ICD, "code": "O24.439"}),  # gestational diabetes in the puerperium
+        pregnancy({"system": ICD, "code": "O13.5"}),  # gestational hypertension, puerperium
+        pregnancy({"system": ICD, "code": "O14.04"}),  # pre-eclampsia complicating childbirth
+        pregnancy({"system": ICD, "code": "O99.03"}),  # anemia complicating the puerperium
         pregnancy(SNOMED_NORMAL_PREGNANCY, abatementDateTime="2026-02-20"),
         pregnancy(SNOMED_NORMAL_PREGNANCY, clinicalStatus={"coding": [{"code": "resolved"}]}),
     ],
