@@ -187,21 +187,26 @@ def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> 
 def infusion_periods(
     patient: PatientSnapshot, knowledge: Knowledge, earlier: Iterable[MedicationOrder]
 ) -> list[Period]:
-    """When blinatumomab ran: the earlier orders of the statuses interruptions.yaml counts, and
-    the MedicationAdministrations (a running one up to its order's end, else one day)."""
+    """When blinatumomab ran: the earlier orders of the statuses interruptions.yaml counts (a
+    stopped or on-hold one with administrations on file: those instead of its plan), and the
+    MedicationAdministrations (a running one up to its order's end, else one day)."""
     rules = knowledge.interruptions
     default_days = knowledge.cycles.default_infusion_days
+    codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
+    given = [
+        (a, start)
+        for a in patient.administrations
+        if a.status in rules.administration_statuses
+        and (start := a.start) is not None
+        and a.matches(codes, patterns)
+    ]
+    administered = {a.request for a, _ in given}
     periods = [
         Period(start, infusion_end(o, start, default_days), o.resource)
         for o in earlier
-        if o.status in rules.order_statuses and (start := o.first_start()) is not None
+        if o.status in rules.order_statuses
+        and not (o.status in rules.ran_as_administered_statuses and o.resource in administered)
+        and (start := o.first_start()) is not None
     ]
-    codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
-    for given in patient.administrations:
-        if given.status not in rules.administration_statuses or given.start is None:
-            continue
-        if not given.matches(codes, patterns):
-            continue
-        end = given.end or given.start + timedelta(days=1)
-        periods.append(Period(given.start, end, given.resource))
+    periods += [Period(start, a.end or start + timedelta(days=1), a.resource) for a, start in given]
     return periods

@@ -587,6 +587,8 @@ class InterruptionRules(RuleFile):
     administration_statuses: list[str]
     order_statuses: list[str]
     statuses_source: str
+    ran_as_administered_statuses: list[str]
+    ran_as_administered_source: str
 
 
 class Recovery(StrictModel):

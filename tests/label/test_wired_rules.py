@@ -59,9 +59,11 @@ def cycle1(days: int = 28, status: str = "completed") -> dict[str, Any]:
     )
 
 
-def administration(aid: str, start: datetime, end: datetime, rate: float = 28) -> dict[str, Any]:
+def administration(
+    aid: str, start: datetime, end: datetime, rate: float = 28, request: str | None = None
+) -> dict[str, Any]:
     """A blinatumomab MedicationAdministration as an EHR's MAR sends it (continuous infusion)."""
-    return {
+    return ({"request": {"reference": request}} if request else {}) | {
         "resourceType": "MedicationAdministration",
         "id": aid,
         "status": "completed",
@@ -127,6 +129,29 @@ SCENARIOS: dict[str, tuple[list[dict[str, Any]], dict[str, list[Card]]]] = {
                 cycle=2,
                 start=(BEGIN - timedelta(days=15)).isoformat(),
                 status="stopped",
+            ),
+            draft(Step(28, days=28)),
+        ],
+        {"cycle-limits": [("cycle-limits", "warning", "cycle-resume-too-long")]},
+    ),
+    "stopped order keeping its planned 28 days, MAR shows 5 days then a 5-day gap, resumed for "
+    "28 days -> warning too long (the MAR, not the plan)": (
+        [
+            *adult(),
+            cycle1(),
+            blinatumomab_order(
+                P,
+                [Step(28, days=28)],
+                oid="blin-c2-first",
+                cycle=2,
+                start=(BEGIN - timedelta(days=10)).isoformat(),
+                status="stopped",
+            ),
+            administration(
+                "mar-c2",
+                BEGIN - timedelta(days=10),
+                BEGIN - timedelta(days=5),
+                request="MedicationRequest/blin-c2-first",
             ),
             draft(Step(28, days=28)),
         ],
