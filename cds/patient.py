@@ -100,6 +100,9 @@ class DoseInstruction:
     bounds_duration_days: Decimal | None
     events: tuple[datetime, ...]
     text: str | None
+    # every other dose or rate the dosage gives (a doseQuantity beside a rateQuantity, further
+    # doseAndRate entries): (amount, unit, is_rate); the dose check holds them to the first
+    other_amounts: tuple[tuple[Decimal | None, str | None, bool], ...] = ()
 
 
 @dataclass(frozen=True)

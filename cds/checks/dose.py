@@ -12,6 +12,7 @@ corrects the whole order (splitting a step where the label's dose changes inside
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -351,6 +352,27 @@ def _day_ranges(
     return ranges
 
 
+def _disagreement(
+    dosage: DoseInstruction, value: Decimal, body: Body, rules: DoseRules
+) -> str | None:
+    """Why a dosage cannot be judged when it gives two daily amounts that differ by more than the
+    rounding tolerance (28 ug/d beside a rate of 2.5 ug/h, 60 a day): which one the pump runs is
+    anyone's guess, and judging the first alone passed the second in silence."""
+    tolerance = rules.tolerance_above_percent / 100
+    for amount, unit, is_rate in dosage.other_amounts:
+        other = dataclasses.replace(dosage, amount=amount, unit=unit, is_rate=is_rate)
+        try:
+            per_day = ordered_mcg_per_day(other, body.bsa_m2)
+        except DoseNotComputable:
+            continue  # a volume rate (mL/h), a bag: says nothing of the dose
+        if abs(per_day - value) > tolerance * min(per_day, value):
+            return (
+                f"the dosage gives two daily doses that disagree: {format_number(value)} and "
+                f"{format_number(per_day)} mcg/day (doseQuantity and rateQuantity?)"
+            )
+    return None
+
+
 def _stretches(step: StepResult) -> list[Stretch]:
     found: list[Stretch] = []
     for offset, verdict in enumerate(step.days):
@@ -486,6 +508,11 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             value, unit, per_m2 = ordered_mcg_per_m2_per_day(dosage), "ug/m2/d", True
         except DoseNotComputable as error:
             problems.append(str(error))
+            steps.append(None)
+            continue
+        conflict = None if per_m2 else _disagreement(dosage, value, body, rules)
+        if conflict is not None:
+            problems.append(conflict)
             steps.append(None)
             continue
         if last - first + 1 > LONGEST_JUDGED_DOSAGE_DAYS:

@@ -151,14 +151,16 @@ def _abatement(model: Any) -> datetime | None:
 
 
 def _dose_instruction(dosage: Any) -> DoseInstruction:
-    amount = unit = None
-    is_rate = False
-    for dose_and_rate in dosage.doseAndRate or []:
-        quantity = dose_and_rate.doseQuantity or dose_and_rate.rateQuantity
-        if quantity is not None:
-            amount, unit = _decimal(quantity.value), quantity.code or quantity.unit
-            is_rate = dose_and_rate.doseQuantity is None
-            break
+    amounts = [
+        (_decimal(quantity.value), quantity.code or quantity.unit, is_rate)
+        for dose_and_rate in dosage.doseAndRate or []
+        for quantity, is_rate in (
+            (dose_and_rate.doseQuantity, False),
+            (dose_and_rate.rateQuantity, True),
+        )
+        if quantity is not None
+    ]
+    amount, unit, is_rate = amounts[0] if amounts else (None, None, False)
     repeat = dosage.timing.repeat if dosage.timing else None
     bounds = repeat.boundsPeriod if repeat else None
     duration = repeat.boundsDuration if repeat else None
@@ -186,6 +188,7 @@ def _dose_instruction(dosage: Any) -> DoseInstruction:
             if e
         ),
         text=dosage.text,
+        other_amounts=tuple(amounts[1:]),
     )
 
 

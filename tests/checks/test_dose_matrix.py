@@ -118,6 +118,14 @@ def S(
     return Scenario(chart, cards, fix, **kwargs)
 
 
+def with_rate(resource: dict[str, Any], value: float, unit: str) -> dict[str, Any]:
+    """The order with a rateQuantity beside each dosage's doseQuantity, as pumps are ordered."""
+    rate = {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+    for dosage in resource["dosageInstruction"]:
+        dosage["doseAndRate"][0]["rateQuantity"] = rate
+    return resource
+
+
 RR_STEP_UP = (Step(9, days=7), Step(28, days=21))
 STEP_UP_FIX: Fix = [(9.0, "ug/d", 7), (28.0, "ug/d", 21)]
 C91_02 = condition(
@@ -426,6 +434,21 @@ SCENARIOS = [
     pytest.param(
         S([*body_of(), order(Step(28, "ug", days=28), cycle=2)], []),
         id="28 ug per administration once a day -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), with_rate(order(Step(28, days=28), cycle=2), 2.5, "ug/h")],
+            [NOT_COMPUTABLE],
+        ),
+        id="28 ug/d beside a rate of 2.5 ug/h (60 mcg/day) -> cannot verify, they disagree",
+    ),
+    pytest.param(
+        S([*body_of(), with_rate(order(Step(28, days=28), cycle=2), 1.1667, "ug/h")], []),
+        id="28 ug/d beside a rate of 1.1667 ug/h (28 mcg/day) -> no card",
+    ),
+    pytest.param(
+        S([*body_of(), with_rate(order(Step(28, days=28), cycle=2), 10, "mL/h")], []),
+        id="28 ug/d beside a pump rate of 10 mL/h (a volume, not a dose) -> no card",
     ),
     pytest.param(
         S([*body_of(), order(Step(14, "ug", days=28, frequency=2), cycle=2)], []),
