@@ -139,11 +139,15 @@ class MedicationOrder:
 
     def first_start(self) -> datetime | None:
         """Design contract: boundsPeriod.start, else authoredOn (caller falls back to now)."""
+        return self.planned_start() or self.authored_on
+
+    def planned_start(self) -> datetime | None:
+        """When the order itself says it starts: boundsPeriod.start, else its first timing event."""
         starts = [d.bounds_start for d in self.dosages if d.bounds_start is not None]
         if starts:
             return min(starts)
         events = [e for d in self.dosages for e in d.events]
-        return min(events) if events else self.authored_on
+        return min(events) if events else None
 
 
 class ObservationSource(Protocol):

@@ -38,8 +38,8 @@ from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.interruptions import Period
 from cds.knowledge import DoseRules, DoseSchedule, DoseStep, Knowledge
 from cds.knowledge.models import StalenessLimit
-from cds.orders import earlier_blinatumomab_orders, infusion_periods
-from cds.patient import DoseInstruction
+from cds.orders import earlier_blinatumomab_orders, infusion_end, infusion_periods, is_blinatumomab
+from cds.patient import DoseInstruction, MedicationOrder
 from cds.restarts import restart_of, restart_schedule
 from cds.toxicity import ToxicityVerdict, assess
 from cds.units import UCUM_SYSTEM, format_number
@@ -78,6 +78,7 @@ FINDINGS: Declarations = {
     "dose-schedule-unknown": declare(
         "warning", "indication", "indication_basis", "cycle", "cycle_basis", "cap"
     ),
+    "dose-orders-overlap": declare("critical", "other", "overlap"),
 }
 UNIT_TEXT = {"ug/d": "mcg/day", "ug/m2/d": "mcg/m²/day"}
 
@@ -417,6 +418,43 @@ def _reported(flagged: Sequence[Stretch]) -> tuple[Stretch, int]:
 
 
 def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
+    return _dose_of_the_order(item, knowledge) + _running_together(item, knowledge)
+
+
+def _running_together(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
+    """Another blinatumomab order signed with this one whose infusion runs on the same days: one
+    continuous infusion at a time, two give the sum of their doses (above the cap when each is at
+    the label dose), and each order judged alone looked right. Said once, by the first of the
+    two in the draft orders; an overlap within the bag-change tolerance is none."""
+    tolerance = timedelta(hours=float(knowledge.interruptions.bag_change_tolerance_hours))
+    default_days = knowledge.cycles.default_infusion_days
+    drafts = [o for o in item.draft_orders if is_blinatumomab(o, knowledge)]
+    mine = item.review.order
+    later = [o for o in drafts[_index_of(drafts, mine) + 1 :] if o.status in ("draft", "active")]
+    start = item.review.start
+    end = infusion_end(mine, start, default_days)
+    found = []
+    for other in later:
+        other_start = other.first_start() or item.now
+        both_from = max(start, other_start)
+        both_until = min(end, infusion_end(other, other_start, default_days))
+        if both_until - both_from > tolerance:
+            found.append(
+                emit(
+                    "dose-orders-overlap",
+                    knowledge.dose.absolute_cap_source,
+                    other=other.resource,
+                    overlap=f"{both_from.date().isoformat()} to {both_until.date().isoformat()}",
+                )
+            )
+    return found
+
+
+def _index_of(orders: Sequence[MedicationOrder], order: MedicationOrder) -> int:
+    return next((i for i, o in enumerate(orders) if o.resource == order.resource), len(orders))
+
+
+def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     rules = knowledge.dose
     review = item.review
     order = review.order

@@ -88,10 +88,12 @@ def _premedications(
     settings = knowledge.premedication
     start = item.review.start
     earliest = start - timedelta(hours=settings.timed_within_hours_before)
+    # a start the order does not give is the signing time, a guess: then no draft is "after" it
+    dated = item.review.order.planned_start() is not None
     candidates = [
         o
         for o in item.draft_orders
-        if o.resource != item.review.order.resource and not _timed_after(o, start)
+        if o.resource != item.review.order.resource and not (dated and _timed_after(o, start))
     ]
     for order in item.patient.medication_orders:
         when = order.first_start()

@@ -44,6 +44,7 @@ CRIT, WARN, INFO = "critical", "warning", "info"
 OVERDOSE = (CRIT, "dose-overdose")
 UNDERDOSE = (WARN, "dose-underdose")
 NOT_COMPUTABLE = (WARN, "dose-not-computable")
+OVERLAP = (CRIT, "dose-orders-overlap")
 NO_WEIGHT = (WARN, "dose-no-weight")
 WEIGHT_STALE = (WARN, "dose-weight-stale")
 NO_BSA = (WARN, "dose-no-bsa")
@@ -434,6 +435,32 @@ SCENARIOS = [
     pytest.param(
         S([*body_of(), order(Step(28, "ug", days=28), cycle=2)], []),
         id="28 ug per administration once a day -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                order(Step(28, days=28), cycle=2),
+                order(Step(28, days=28), cycle=2, oid="blinatumomab-draft-2"),
+            ],
+            [OVERLAP],
+        ),
+        id="two 28 mcg/day orders for the same 28 days signed together -> critical, said once",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                order(Step(28, days=14), cycle=2),
+                order(
+                    Step(28, days=14, at="2026-03-16T10:00:00+00:00"),
+                    cycle=2,
+                    oid="blinatumomab-draft-2",
+                ),
+            ],
+            [],
+        ),
+        id="cycle 2 as two orders, days 1-14 then 15-28 -> no card (one after the other)",
     ),
     pytest.param(
         S(

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from tests.conftest import SIGN
 from tests.fixtures_util import (
     RXNORM,
+    UCUM,
     Expected,
     Step,
     blinatumomab_order,
@@ -117,6 +118,18 @@ def steroid_order(name: str, rxcui: str, amount: float, unit: str) -> dict[str, 
     return order
 
 
+def without_start(chart_bundle: dict[str, Any]) -> dict[str, Any]:
+    """The chart with the blinatumomab order's first step given a duration, not a start date (its
+    start is then the signing time, a guess): as orders signed before the bag is hung are."""
+    for entry in chart_bundle["entry"]:
+        resource = entry["resource"]
+        if resource.get("id") == "blinatumomab-draft":
+            repeat = resource["dosageInstruction"][0]["timing"]["repeat"]
+            repeat.pop("boundsPeriod", None)
+            repeat["boundsDuration"] = {"value": 7, "unit": "d", "system": UCUM, "code": "d"}
+    return chart_bundle
+
+
 SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "adult R/R c1 with dexamethasone 20 mg -> only the day-8 reminder": (
         chart(dexamethasone_order(PID, 20)),
@@ -138,6 +151,10 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
             history=[EARLIER_C1],
         ),
         [MISSING],
+    ),
+    "adult R/R c1 order without a start date, dexamethasone timed after signing -> counted": (
+        without_start(chart(dexamethasone_order(PID, 20, when="2026-03-02T09:00:00+00:00"))),
+        [STEP_UP_REMINDER],
     ),
     "adult R/R c2 with dexamethasone 20 mg timed the evening before -> ok (draft, before)": (
         chart(
