@@ -183,6 +183,8 @@ class PatientSnapshot:
     unlinked: tuple[DataIssue, ...] = ()  # resources a check needed that name no known patient
     encounter: str | None = None  # "Encounter/id" of context.encounterId, when the EHR sent it
     administrations: tuple[AdministrationFact, ...] = ()  # blinatumomab MedicationAdministrations
+    # a birthDate given as a year or a month only ("1995"): its first and last possible days
+    birth_range: tuple[date, date] | None = None
 
     def observations_of(self, codes: frozenset[Code]) -> Iterator[ObservationFact]:
         """Usable observations with one of `codes`, newest first (undated last). Stop reading as
@@ -198,13 +200,38 @@ class PatientSnapshot:
         return (*self.issues, *lazy)
 
     def age_years(self, at: date) -> int | None:
-        if self.birth_date is None:
+        """The age in whole years; None when unknown, or when a partial birth date leaves two."""
+        ages = self.age_years_range(at)
+        return ages[0] if ages is not None and ages[0] == ages[1] else None
+
+    def age_years_range(self, at: date) -> tuple[int, int] | None:
+        """(youngest, oldest) the patient can be: one age for a full birth date, up to two for a
+        year-only one ("1995": 30 or 31), which is enough for most thresholds (adult, 12-55)."""
+        if self.birth_date is not None:
+            return (_years(self.birth_date, at),) * 2
+        if self.birth_range is None:
             return None
-        born = self.birth_date
-        return at.year - born.year - ((at.month, at.day) < (born.month, born.day))
+        earliest, latest = self.birth_range
+        return _years(min(latest, at), at), _years(earliest, at)
 
     def age_days(self, at: date) -> int | None:
-        return None if self.birth_date is None else (at - self.birth_date).days
+        """The age in days; for a partial birth date the youngest it can be (a neonate or infant
+        rule then errs towards the stricter side)."""
+        if self.birth_date is not None:
+            return (at - self.birth_date).days
+        if self.birth_range is None:
+            return None
+        return (at - min(self.birth_range[1], at)).days
+
+    def birth_date_text(self) -> str:
+        """The birth date as recorded, for a card."""
+        if self.birth_date is not None:
+            return self.birth_date.isoformat()
+        if self.birth_range is not None:
+            earliest, latest = self.birth_range
+            shown = f"{earliest:%Y}" if earliest.month != latest.month else f"{earliest:%Y-%m}"
+            return f"{shown} (no day recorded)"
+        return "not recorded"
 
 
 UNUSABLE_RESULT_STATUSES = frozenset({"entered-in-error", "cancelled"})
@@ -218,3 +245,7 @@ def is_usable_result(status: str | None) -> bool:
 def newest_first_key(when: datetime | None) -> tuple[bool, float]:
     """Sort key: the newest first, undated last."""
     return (when is None, -when.timestamp() if when else 0.0)
+
+
+def _years(born: date, at: date) -> int:
+    return at.year - born.year - ((at.month, at.day) < (born.month, born.day))

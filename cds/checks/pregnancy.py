@@ -83,10 +83,16 @@ def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules)
     patient = item.patient
     if patient.gender in ("male",):
         return False
-    age = patient.age_years(item.review.start.date())
-    if patient.gender != "female" or age is None:
+    ages = patient.age_years_range(item.review.start.date())
+    if patient.gender != "female" or ages is None:
         return None
-    if not settings.reproductive_age_min_years <= age <= settings.reproductive_age_max_years:
+    within = [
+        settings.reproductive_age_min_years <= age <= settings.reproductive_age_max_years
+        for age in ages
+    ]
+    if within[0] != within[1]:  # a year-only birth date on the edge of the range
+        return None
+    if not within[0]:
         return False
     stand_down = knowledge.codes_of("no_reproductive_potential")
     return not any(
@@ -108,9 +114,7 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                 "pregnancy-applicability-unknown",
                 settings.reproductive_age_source,
                 gender=item.patient.gender or "not recorded",
-                birth_date=item.patient.birth_date.isoformat()
-                if item.patient.birth_date
-                else "not recorded",
+                birth_date=item.patient.birth_date_text(),
             )
         ]
     if "observations" in item.patient.unavailable:  # only now: a man needs no such card

@@ -165,9 +165,11 @@ def _mg(amount: Decimal) -> str:
 def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = knowledge.premedication
     review = item.review
-    age = item.patient.age_years(review.start.date())
-    if age is None:
+    ages = item.patient.age_years_range(review.start.date())
+    # a year-only birth date gives two possible ages: decided when both fall on one side
+    if ages is None or (ages[0] < settings.adult_age_years) != (ages[1] < settings.adult_age_years):
         return [emit("premedication-age-unknown", settings.adult_age_source)]
+    age = ages[0]
     children = age < settings.adult_age_years
     findings: list[Emission] = []
     event = _first_event(item, settings, knowledge)

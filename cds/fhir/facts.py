@@ -6,6 +6,7 @@ elements read here. Datetimes without a zone are taken as UTC so that comparison
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -103,6 +104,22 @@ def observation_fact(model: Any) -> ObservationFact:
         interpretation=codes_of(model.interpretation),
         comparator=quantity.comparator if quantity else None,
     )
+
+
+def partial_date_range(value: str) -> tuple[date, date] | None:
+    """The first and last day of a FHIR date given as a year or a year and month ("1995",
+    "1995-07"); None for anything else (fhir_core has already held it to FHIR's pattern)."""
+    parts = value.split("-")
+    try:
+        if len(parts) == 1:
+            year = int(parts[0])
+            return date(year, 1, 1), date(year, 12, 31)
+        if len(parts) == 2:
+            year, month = int(parts[0]), int(parts[1])
+            return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+    except ValueError:
+        return None
+    return None
 
 
 def immunization_fact(model: Any) -> ImmunizationFact:

@@ -192,6 +192,7 @@ def build_snapshot(
     chart = _Chart(patient_id, sources)
     patient_raw = chart.pick("patient", sources.get("patient"), "Patient")
     birth_date: date | None = None
+    birth_range: tuple[date, date] | None = None
     gender: str | None = None
     patients = _validated(
         [r for r in patient_raw if r.get("id") in (None, patient_id)] or patient_raw[:1],
@@ -199,7 +200,9 @@ def build_snapshot(
         issues,
     )
     if patients:
-        birth_date = patients[0].birthDate if isinstance(patients[0].birthDate, date) else None
+        born = patients[0].birthDate
+        birth_date = born if isinstance(born, date) else None
+        birth_range = facts.partial_date_range(born) if isinstance(born, str) else None
         gender = patients[0].gender
 
     wanted = observation_codes(knowledge)
@@ -248,6 +251,7 @@ def build_snapshot(
     return PatientSnapshot(
         patient_id=patient_id,
         birth_date=birth_date,
+        birth_range=birth_range,
         gender=gender,
         observation_source=observations,
         immunizations=tuple(

@@ -268,6 +268,19 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     ),
     "sex not recorded -> warning": (chart(gender=None), [APPLICABILITY_UNKNOWN]),
     "birth date missing -> warning": (chart(born=None), [APPLICABILITY_UNKNOWN]),
+    "woman born in 1995 (year only, 30 or 31), no test -> the check runs: warning": (
+        chart(born="1995"),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "woman born 1998-05 (month only), negative hCG 2 days ago -> contraception reminder": (
+        chart(urine_hcg("2026-02-28T09:00:00+00:00", "negative"), born="1998-05"),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "woman born in 1970 (year only: 55 or 56, the range's edge) -> warning, age unknown": (
+        chart(born="1970"),
+        [APPLICABILITY_UNKNOWN],
+    ),
+    "woman born in 1960 (year only: 65 or 66) -> silent": (chart(born="1960"), []),
     "currently breastfeeding -> warning": (
         chart(
             urine_hcg("2026-02-28T09:00:00+00:00", "negative"),

@@ -140,6 +140,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(dexamethasone_order(PID, 20), DAY_8_DEXAMETHASONE),
         [],
     ),
+    "adult born in 1971 (year only), R/R c1 with dexamethasone 20 mg -> checked: reminder only": (
+        chart(dexamethasone_order(PID, 20), born="1971"),
+        [STEP_UP_REMINDER],
+    ),
+    "born in 2008 (year only: 17 or 18), R/R c1 -> age unknown, not checked": (
+        chart(dexamethasone_order(PID, 20), born="2008"),
+        [AGE_UNKNOWN],
+    ),
     "adult R/R c1 with dexamethasone 20 mg only for the day-8 step-up -> day-1 warning": (
         chart(DAY_8_DEXAMETHASONE),
         [MISSING],
