@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from cds import units
 from cds.knowledge import Knowledge
-from cds.patient import DoseInstruction, PatientSnapshot
+from cds.patient import DoseInstruction, ObservationFact, PatientSnapshot
 
 MCG = "ug"
 MCG_PER_DAY = "ug/d"
@@ -37,6 +37,19 @@ def latest_measurement(
             return Measurement(units.convert(fact.value, fact.unit, unit), fact.when, fact.resource)
         except units.UnitError:
             continue
+    return None
+
+
+def unreadable_unit(
+    patient: PatientSnapshot, knowledge: Knowledge, value_set: str, unit: str
+) -> ObservationFact | None:
+    """The newest observation of `value_set` with a value whose unit cannot be read as `unit`
+    ("25 Kilo"): when `latest_measurement` finds none, the card says it is there, unreadable,
+    rather than absent."""
+    for fact in patient.observations_of(knowledge.codes_of(value_set)):
+        readable = fact.unit is not None and units.is_convertible(fact.unit, unit)
+        if fact.value is not None and fact.value > 0 and fact.is_exact and not readable:
+            return fact
     return None
 
 

@@ -108,7 +108,7 @@ def test_markup_from_the_chart_is_escaped_in_the_detail(renderer: CardRenderer) 
 
 
 def test_the_card_topic_coding_follows_the_design(renderer: CardRenderer) -> None:
-    values = {"threshold": "45"}
+    values = {"threshold": "45", "found": "No body weight was found"}
     card = renderer.render(Finding("dose-no-weight", "dose", "warning", "label-dosage", values))
     assert card.source.topic is not None
     assert card.source.topic.system == "https://cds.example.org/fhir/CodeSystem/card-topic"

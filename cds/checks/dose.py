@@ -31,6 +31,7 @@ from cds.dosing import (
     mosteller_bsa,
     ordered_mcg_per_day,
     ordered_mcg_per_m2_per_day,
+    unreadable_unit,
 )
 from cds.fhir.facts import as_datetime
 from cds.fhir.parsing import normalise
@@ -70,7 +71,7 @@ FINDINGS: Declarations = {
     "dose-toxicity-discontinue": declare("critical", "reason", "reasons"),
     "dose-toxicity-grade-unknown": declare("warning", "toxicity", "where"),
     "dose-toxicity-history-unavailable": declare("warning", "reason"),
-    "dose-no-weight": declare("warning", "threshold"),
+    "dose-no-weight": declare("warning", "threshold", "found"),
     "dose-weight-stale": declare("warning", "weight", "date", "max_age_days"),
     "dose-no-bsa": declare("warning", "reason", "threshold", "checked"),
     "dose-overdose": declare("critical", *_WRONG_DOSE),
@@ -144,11 +145,21 @@ def body_of(item: CheckInput, knowledge: Knowledge, findings: list[Emission]) ->
         and is_stale(weight, limit.weight_max_age_days, item.now)
     )
     if weight is None:
+        unreadable = unreadable_unit(patient, knowledge, "body_weight", "kg")
+        found = (
+            "No body weight was found"
+            if unreadable is None or unreadable.value is None
+            else f"The newest body weight on file ({format_number(unreadable.value)} "
+            f"{unreadable.unit or 'without a unit'}, "
+            f"{unreadable.when.date().isoformat() if unreadable.when else 'undated'}) has a unit "
+            "that cannot be read as kg"
+        )
         findings.append(
             emit(
                 "dose-no-weight",
                 rules.weight_age_source,
                 threshold=format_number(rules.weight_threshold_kg),
+                found=found,
             )
         )
     elif stale:

@@ -37,7 +37,7 @@ def test_a_prefetch_bundle_whose_entry_is_not_an_array_is_no_data_not_a_500(
     request["prefetch"]["observations"] = {"resourceType": "Bundle", "type": "searchset"}
     request["prefetch"]["observations"]["entry"] = entry
     cards = _summaries(client, request)
-    assert any("no body weight on file" in summary for summary in cards)
+    assert any("no usable body weight on file" in summary for summary in cards)
 
 
 def test_a_draft_whose_contained_is_not_an_array_is_answered_by_the_full_path(

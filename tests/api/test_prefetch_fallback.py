@@ -116,7 +116,7 @@ def test_a_null_key_is_no_data_and_is_not_fetched(
     body = client.post(SIGN, json=request).get_json()
     assert len(fhir.calls) == 0
     summaries = [c["summary"] for c in body["cards"]]
-    assert any("no body weight" in s for s in summaries)
+    assert any("no usable body weight" in s for s in summaries)
     assert ("dose", "critical") in topics(body), "the cap still catches 28 mcg/day on day 1 of R/R"
 
 
@@ -132,7 +132,7 @@ def test_an_operation_outcome_is_never_data_and_is_fetched_again(
     serve_chart(fhir, full, ["observations"])
     body = client.post(SIGN, json=request).get_json()
     assert len(fhir.calls) == 1
-    assert not any("no body weight" in c["summary"] for c in body["cards"])
+    assert not any("no usable body weight" in c["summary"] for c in body["cards"])
 
 
 def test_an_operation_outcome_without_a_server_is_a_could_not_verify_card(
@@ -199,7 +199,7 @@ def test_a_paginated_search_is_followed(client: FlaskClient, fhir: responses.Req
     )
     body = client.post(SIGN, json=request).get_json()
     assert len(fhir.calls) == 2
-    assert not any("no body weight" in c["summary"] for c in body["cards"])
+    assert not any("no usable body weight" in c["summary"] for c in body["cards"])
 
 
 def test_a_paginated_prefetch_value_is_completed_from_the_server(
@@ -220,7 +220,7 @@ def test_a_paginated_prefetch_value_is_completed_from_the_server(
     )
     body = client.post(SIGN, json=request).get_json()
     assert len(fhir.calls) == 1
-    assert not any("no body weight" in c["summary"] for c in body["cards"])
+    assert not any("no usable body weight" in c["summary"] for c in body["cards"])
 
 
 def test_no_prefetch_and_no_server_is_412(client: FlaskClient) -> None:
@@ -310,7 +310,7 @@ def test_another_patients_data_in_an_unfiltered_search_is_ignored(client: FlaskC
     for entry in weights:
         entry["resource"]["subject"] = {"reference": "Patient/someone-else"}
     body = client.post(SIGN, json=request).get_json()
-    assert any("no body weight" in c["summary"] for c in body["cards"])
+    assert any("no usable body weight" in c["summary"] for c in body["cards"])
 
 
 def test_the_access_token_never_reaches_the_log(

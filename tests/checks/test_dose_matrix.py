@@ -1027,3 +1027,14 @@ def test_dose_matrix(service: FlaskClient, scenario: Scenario) -> None:
         assert action["resource"]["status"] == "draft"
     for text in scenario.summary_has:
         assert any(text in c["summary"] for c in cards), [c["summary"] for c in cards]
+
+
+def test_a_weight_whose_unit_cannot_be_read_is_said_to_be_there(service: FlaskClient) -> None:
+    """A weight of 70.2 "Kilo" is on file: the card says its unit is unreadable, not that there
+    is no weight ("Record a current weight" would send staff the wrong way)."""
+    chart = [*body_of(kg_unit="Kilo"), order(Step(28, days=28), cycle=2)]
+    [card] = run(service, S(chart, [NO_WEIGHT]))
+    assert card["extension"][FINDING_CODE_EXTENSION] == "dose-no-weight"
+    assert "The newest body weight on file (70.2 Kilo, 2026-02-27) has a unit" in card["detail"]
+    [absent] = run(service, S([*body_of(kg=None), order(Step(28, days=28), cycle=2)], []))
+    assert "No body weight was found" in absent["detail"]
