@@ -93,7 +93,7 @@ def _has_cvx(codes: frozenset[Code], knowledge: Knowledge) -> bool:
 
 def recognised_codes(codes: frozenset[Code], text: str, knowledge: Knowledge) -> frozenset[Code]:
     """`codes` with the CVX code of a live vaccine recognised by NDC or by name: what an order
-    for a vaccine (a MedicationRequest) is matched on. A CVX code already there always wins."""
+    for a vaccine (a MedicationRequest) is matched on. A CVX code naming a vaccine always wins."""
     if _has_cvx(codes, knowledge):
         return codes
     row = by_ndc(codes, knowledge)
@@ -105,7 +105,7 @@ def recognised_codes(codes: frozenset[Code], text: str, knowledge: Knowledge) ->
 
 def recognised(fact: ImmunizationFact, knowledge: Knowledge) -> ImmunizationFact:
     """`fact` with the CVX code of a live vaccine recognised by NDC or by name (a CVX code in the
-    chart always wins: text is read only when there is none)."""
+    chart that names a vaccine always wins: text is read only when there is none)."""
     if _has_cvx(fact.codes, knowledge):
         return fact
     row = by_ndc(fact.codes, knowledge)
