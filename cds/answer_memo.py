@@ -30,6 +30,9 @@ import msgspec
 Answer = TypeVar("Answer")
 
 NOT_IN_KEY = frozenset({"hookInstance", "fhirAuthorization"})
+# An answer of more cards is not kept: a typical one has up to ~10 (10-15 KB); 200 draft orders
+# give ~800 cards, 1.4 MB, and 64 of them would hold ~90 MB of a worker for calls seldom resent.
+LARGEST_KEPT_CARDS = 40
 
 
 def call_key(service_id: str, members: Mapping[str, bytes | msgspec.Raw]) -> bytes:

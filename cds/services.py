@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cds.answer_memo import AnswerMemo
+from cds.answer_memo import LARGEST_KEPT_CARDS, AnswerMemo
 from cds.cards import (
     CardRenderer,
     Markdown,
@@ -121,6 +121,13 @@ SANDBOX_NOTICE = (
 )
 
 INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
+# Where an order names its medication: R4 (and DSTU2), R5's CodeableReference, contained ones.
+MEDICATION_ELEMENTS = (
+    "medicationCodeableConcept",
+    "medicationReference",
+    "medication",
+    "contained",
+)
 
 # The findings of the pipeline itself (topic data-quality), beside those of the checks.
 DATA_QUALITY_FINDINGS: Declarations = {
@@ -327,7 +334,7 @@ class Engine:
         if kept is not None:
             return self._result(call, renewed(kept))
         response = self._cards(self._findings(call, own_host))
-        if not call.server_asked:
+        if not call.server_asked and len(response.cards) <= LARGEST_KEPT_CARDS:
             self.answers.keep(key, now, response)
         return self._result(call, response)
 
@@ -489,10 +496,14 @@ class Engine:
         )
 
     def _mentions_blinatumomab(self, resources: list[dict[str, Any]], label: str) -> bool:
-        """Whether an order that could not be read names blinatumomab anywhere, by name or code
-        (as the fast path looks: a padded or re-spaced code still counts)."""
+        """Whether an order that could not be read names blinatumomab as its medication, by name
+        or code (as the fast path looks: a padded or re-spaced code still counts). Only what
+        names the medication: a dexamethasone order's "1 hour before blinatumomab" does not."""
         raw = next((r for r in resources if resource_label(r) == label), None)
-        return raw is not None and self.blinatumomab_triggers.named_in(strings_in(raw))
+        if raw is None:
+            return False
+        named = [raw.get(element) for element in MEDICATION_ELEMENTS]
+        return self.blinatumomab_triggers.named_in(strings_in(named))
 
     def _data_quality(self, reading: ChartReading) -> list[Finding]:
         unreadable = reading.drafts.unreadable

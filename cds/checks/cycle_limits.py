@@ -163,10 +163,20 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
         findings.extend(_too_long(item, knowledge, values))
         return findings
 
+    ends: list[tuple[Infusion, int]] = []  # the previous cycle's last infusion, and its number
     before = [i for i in infusions if i.cycle is not None and i.cycle < cycle]
     if before:
         previous = max(i.cycle for i in before if i.cycle is not None)
-        last = _latest(i for i in before if i.cycle == previous)
+        ends.append((_latest(i for i in before if i.cycle == previous), previous))
+    # A whole cycle the history does not number (EHR history never carries the cycle extension)
+    # before a numbered one is the cycle before it; a shorter one may be this cycle, interrupted,
+    # which the resumption rules judge.
+    whole = timedelta(days=settings.default_infusion_days - 1)
+    unnumbered = [i for i in infusions if i.cycle is None and i.end - i.start >= whole]
+    if unnumbered and cycle > 1:
+        ends.append((_latest(unnumbered), cycle - 1))
+    if ends:
+        last, previous = max(ends, key=lambda found: found[0].end)
         required, source = _free_days(knowledge, indication, previous)
         gap = (review.start.date() - last.end.date()).days
         if gap < required:

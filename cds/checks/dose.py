@@ -79,7 +79,7 @@ FINDINGS: Declarations = {
     "dose-schedule-unknown": declare(
         "warning", "indication", "indication_basis", "cycle", "cycle_basis", "cap"
     ),
-    "dose-orders-overlap": declare("critical", "other", "overlap"),
+    "dose-orders-overlap": declare("critical", "others", "overlap"),
 }
 UNIT_TEXT = {"ug/d": "mcg/day", "ug/m2/d": "mcg/m²/day"}
 
@@ -433,36 +433,51 @@ def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
 
 
 def _running_together(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
-    """Another blinatumomab order signed with this one whose infusion runs on the same days: one
+    """Other blinatumomab orders signed with this one whose infusions run on the same days: one
     continuous infusion at a time, two give the sum of their doses (above the cap when each is at
-    the label dose), and each order judged alone looked right. Said once, by the first of the
-    two in the draft orders; an overlap within the bag-change tolerance is none."""
+    the label dose), and each order judged alone looked right. One card for a group of such
+    orders, by its first order in the draft orders (the others stay silent, so 200 copies of an
+    order give one card, not 19,900); an overlap within the bag-change tolerance is none."""
     tolerance = timedelta(hours=float(knowledge.interruptions.bag_change_tolerance_hours))
     default_days = knowledge.cycles.default_infusion_days
-    drafts = [o for o in item.draft_orders if is_blinatumomab(o, knowledge)]
+
+    def period(order: MedicationOrder) -> tuple[datetime, datetime]:
+        start = order.first_start() or item.now
+        return start, infusion_end(order, start, default_days)
+
+    def overlap(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> bool:
+        return min(a[1], b[1]) - max(a[0], b[0]) > tolerance
+
+    drafts = [
+        o
+        for o in item.draft_orders
+        if o.status in ("draft", "active") and is_blinatumomab(o, knowledge)
+    ]
     mine = item.review.order
-    later = [o for o in drafts[_index_of(drafts, mine) + 1 :] if o.status in ("draft", "active")]
-    start = item.review.start
-    end = infusion_end(mine, start, default_days)
-    found = []
-    for other in later:
-        other_start = other.first_start() or item.now
-        both_from = max(start, other_start)
-        both_until = min(end, infusion_end(other, other_start, default_days))
-        if both_until - both_from > tolerance:
-            found.append(
-                emit(
-                    "dose-orders-overlap",
-                    knowledge.dose.absolute_cap_source,
-                    other=other.resource,
-                    overlap=f"{both_from.date().isoformat()} to {both_until.date().isoformat()}",
-                )
-            )
-    return found
-
-
-def _index_of(orders: Sequence[MedicationOrder], order: MedicationOrder) -> int:
-    return next((i for i, o in enumerate(orders) if o.resource == order.resource), len(orders))
+    position = next((i for i, o in enumerate(drafts) if o.resource == mine.resource), None)
+    if position is None:
+        return []
+    own = item.review.start, infusion_end(mine, item.review.start, default_days)
+    if any(overlap(own, period(o)) for o in drafts[:position]):
+        return []  # an earlier order of the group says it
+    others = [(o, period(o)) for o in drafts[position + 1 :]]
+    together = [(o, p) for o, p in others if overlap(own, p)]
+    if not together:
+        return []
+    both_from = max(own[0], *(p[0] for _, p in together))
+    both_until = min(own[1], *(p[1] for _, p in together))
+    if both_until <= both_from:  # each overlaps this order, not all at once: the first one's days
+        both_from, both_until = max(own[0], together[0][1][0]), min(own[1], together[0][1][1])
+    names = [o.resource for o, _ in together]
+    shown = ", ".join(names[:3])
+    return [
+        emit(
+            "dose-orders-overlap",
+            knowledge.dose.absolute_cap_source,
+            others=shown + (f" and {len(names) - 3} more" if len(names) > 3 else ""),
+            overlap=f"{both_from.date().isoformat()} to {both_until.date().isoformat()}",
+        )
+    ]
 
 
 def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]:

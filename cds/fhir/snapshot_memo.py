@@ -18,7 +18,9 @@ by every new chart (docs/performance.md, round 5). Only charts that came in the 
 dumps as null).
 Snapshots are read only; each call gets its own view of the lazily validated observations, so a
 call reports exactly the unreadable observations its own checks reached. Bounded at `max_entries`,
-least recently used out first.
+least recently used out first, and a chart of more than `LARGEST_KEPT_RESOURCES` resources is not
+kept: a snapshot holds its chart's raw JSON, ~2 MB per 1,000 resources, and 16 charts of 20,000
+held ~900 MB of a worker (red team).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from cds.fhir.prefetch import SourceData
 from cds.patient import PatientSnapshot
 
 AS_SENT = frozenset({"prefetch", "null"})  # origins read from the prefetch's bytes alone
+LARGEST_KEPT_RESOURCES = 2_000
 
 
 def prefetch_digest(members: Mapping[str, bytes | msgspec.Raw]) -> bytes | None:
@@ -113,7 +116,8 @@ class SnapshotMemo:
             found = build()
             with self._lock:
                 self.misses += 1
-                self._entries[key] = found
+                if sum(len(data.resources) for data in sources.values()) <= LARGEST_KEPT_RESOURCES:
+                    self._entries[key] = found
                 while len(self._entries) > self.max_entries:
                     self._entries.popitem(last=False)
         return _own_view(found)

@@ -125,3 +125,18 @@ def test_a_fast_path_that_fails_hands_the_call_to_the_full_path(
     monkeypatch.setattr(cds.services, "full_path_reason", broken)
     cards = _summaries(client, chart_request("dose-adult-rr-cycle1-starts-at-28"))
     assert any(s.startswith("Blinatumomab overdose") for s in cards), cards
+
+
+def test_an_unreadable_premedication_order_is_not_called_a_blinatumomab_order(
+    client: Any,
+) -> None:
+    """The dexamethasone order says "1 hour before blinatumomab" in its dosage text; its unit
+    code is invalid. It is not a blinatumomab order that was not checked (the real one was)."""
+    request = chart_request("premed-adult-rr-cycle1-dexamethasone-16-low")
+    entries = request["context"]["draftOrders"]["entry"]
+    [steroid] = [e["resource"] for e in entries if e["resource"] is not _blinatumomab(request)]
+    steroid["dosageInstruction"][0]["text"] = "dexamethasone IV 1 hour before blinatumomab"
+    steroid["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["code"] = "m  g"
+    cards = _summaries(client, request)
+    assert "A blinatumomab order could not be read and was not checked" not in cards
+    assert any(s.startswith("No glucocorticoid premedication") for s in cards), cards

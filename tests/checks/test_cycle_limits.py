@@ -150,6 +150,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(*history(1, gap=10), cycle=2),
         [TREATMENT_FREE_INTERVAL],
     ),
+    "adult 70 kg, R/R cycle 2 starting 5 days after a whole un-numbered cycle -> warning": (
+        chart(given(None, days_before(33)), cycle=2),  # 28 days, ended 5 days ago, no extension
+        [TREATMENT_FREE_INTERVAL],
+    ),
+    "adult 70 kg, R/R cycle 2, 5 days after a 10-day un-numbered infusion -> resumed, too long": (
+        chart(given(None, days_before(15), days=10, status="stopped"), cycle=2),
+        [RESUME_TOO_LONG],  # this cycle, interrupted (not a cycle before it): 18 days left
+    ),
     "adult 70 kg, R/R cycle 2 exactly 14 days after cycle 1 ended -> silent": (
         chart(*history(1, gap=14), cycle=2),
         [],

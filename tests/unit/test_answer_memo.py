@@ -16,7 +16,7 @@ import responses
 from flask.testing import FlaskClient
 
 from cds import create_app
-from cds.answer_memo import AnswerMemo, call_key
+from cds.answer_memo import LARGEST_KEPT_CARDS, AnswerMemo, call_key
 from cds.cards import renewed
 from cds.findings import Finding
 from cds.hooks import HookResponse
@@ -191,3 +191,20 @@ def test_every_fixture_chart_gets_the_same_cards_with_and_without_the_memo(
         expected = (len(charts), len(charts)) if entries else (0, 0)
         assert (engine.answers.hits, engine.answers.misses) == expected
     assert answers[0][0] == answers[0][1] == answers[64][0] == answers[64][1]
+
+
+def test_an_answer_of_many_cards_is_not_kept(tmp_path: Path) -> None:
+    """50 copies of an order give ~200 cards (~350 KB): not kept, so 64 such calls cannot hold
+    hundreds of MB of a worker (red team: 200 orders held 130 MB an entry)."""
+    client, engine = _client(tmp_path)
+    request = chart_request("dose-adult-rr-cycle1-starts-at-28")
+    entries = request["context"]["draftOrders"]["entry"]
+    order = next(e for e in entries if "blinatumomab" in orjson.dumps(e).decode().lower())
+    entries.extend(
+        {"resource": order["resource"] | {"id": f"copy-{i}"}} for i in range(LARGEST_KEPT_CARDS)
+    )
+    answer = client.post(SIGN, json=request).get_json()
+    assert len(answer["cards"]) > LARGEST_KEPT_CARDS
+    assert len(engine.answers) == 0
+    client.post(SIGN, json=chart_request("dose-adult-rr-cycle1-starts-at-28"))
+    assert len(engine.answers) == 1  # a typical answer still is

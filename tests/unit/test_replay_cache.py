@@ -40,6 +40,16 @@ def test_a_token_is_accepted_once_per_issuer(store: FeedbackStore) -> None:
     assert cache.first_use("https://ehr-b.example", jti, _soon())  # another issuer's jti
 
 
+def test_two_long_jtis_sharing_their_first_256_characters_are_two_tokens(
+    store: FeedbackStore,
+) -> None:
+    cache = ReplayCache(store.unflushed_engine)
+    prefix = "x" * 256
+    assert cache.first_use("https://ehr.example", prefix + "-one", _soon())
+    assert cache.first_use("https://ehr.example", prefix + "-two", _soon())
+    assert not cache.first_use("https://ehr.example", prefix + "-two", _soon())  # a replay
+
+
 def test_another_worker_sees_the_token_at_once(store: FeedbackStore) -> None:
     jti = str(uuid.uuid4())
     assert ReplayCache(store.unflushed_engine).first_use("https://ehr.example", jti, _soon())

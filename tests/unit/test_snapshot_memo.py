@@ -189,3 +189,15 @@ def test_every_fixture_chart_gets_the_same_cards_with_and_without_the_memo(
         else:
             assert (len(memo), memo.hits, memo.misses) == (0, 0, 0)
     assert answers[0][0] == answers[0][1] == answers[64][0] == answers[64][1]
+
+
+def test_a_chart_larger_than_the_bound_is_read_but_not_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A snapshot holds its chart's JSON: 16 charts of 20,000 resources held ~900 MB a worker."""
+    monkeypatch.setattr(snapshot_memo, "LARGEST_KEPT_RESOURCES", 2)
+    memo = SnapshotMemo(8)
+    assert _newest_kg(_read(memo, _sources(70, 72, 74))) == 74
+    assert len(memo) == 0
+    assert _newest_kg(_read(memo, _sources(70, 72))) == 72
+    assert len(memo) == 1
