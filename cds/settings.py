@@ -87,7 +87,8 @@ class Settings(BaseSettings):
         ge=0,
         description="Patient snapshots each worker keeps, keyed by the chart's content (a chart "
         "sent again with other draft orders is not read again; only blinatumomab orders read a "
-        "chart). About 0.1 MB per typical chart, 2 MB per chart of 1,000 resources. 0: off.",
+        "chart). About 0.1 MB per typical chart, 2 MB per chart of 1,000 resources; a chart of "
+        "more than 2,000 resources is not kept. 0: off.",
     )
     answer_memo_entries: int = Field(
         default=64,
@@ -95,7 +96,7 @@ class Settings(BaseSettings):
         description="Answered calls each worker keeps for CDS_ANSWER_MEMO_SECONDS, keyed by "
         "their whole content but hookInstance and fhirAuthorization (the same call sent again "
         "gets the same cards again, with new uuids). Calls that asked the FHIR server are not "
-        "kept. About 10-15 KB each. 0: off.",
+        "kept, nor answers of more than 40 cards. About 10-15 KB each. 0: off.",
     )
     answer_memo_seconds: float = Field(
         default=30,

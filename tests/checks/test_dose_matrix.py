@@ -1038,3 +1038,15 @@ def test_a_weight_whose_unit_cannot_be_read_is_said_to_be_there(service: FlaskCl
     assert "The newest body weight on file (70.2 Kilo, 2026-02-27) has a unit" in card["detail"]
     [absent] = run(service, S([*body_of(kg=None), order(Step(28, days=28), cycle=2)], []))
     assert "No body weight was found" in absent["detail"]
+
+
+def test_five_copies_of_an_order_get_one_overlap_card_not_ten(service: FlaskClient) -> None:
+    """One card for a group of overlapping orders (200 copies once gave 19,900 cards)."""
+    copies = [order(Step(28, days=28), cycle=2, oid=f"copy-{i}") for i in range(4)]
+    cards = run(service, S([*body_of(), order(Step(28, days=28), cycle=2), *copies], []))
+    overlaps = [c for c in cards if c["extension"][FINDING_CODE_EXTENSION] == "dose-orders-overlap"]
+    assert len(overlaps) == 1
+    assert (
+        "copy-0, MedicationRequest/copy-1, MedicationRequest/copy-2 and 1 more"
+        in (overlaps[0]["detail"])
+    )
