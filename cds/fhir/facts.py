@@ -169,13 +169,7 @@ def _abatement(model: Any) -> datetime | None:
 
 def _dose_instruction(dosage: Any) -> DoseInstruction:
     amounts = [
-        (_decimal(quantity.value), quantity.code or quantity.unit, is_rate)
-        for dose_and_rate in dosage.doseAndRate or []
-        for quantity, is_rate in (
-            (dose_and_rate.doseQuantity, False),
-            (dose_and_rate.rateQuantity, True),
-        )
-        if quantity is not None
+        found for dose_and_rate in dosage.doseAndRate or [] for found in _amounts(dose_and_rate)
     ]
     amount, unit, is_rate = amounts[0] if amounts else (None, None, False)
     repeat = dosage.timing.repeat if dosage.timing else None
@@ -207,6 +201,35 @@ def _dose_instruction(dosage: Any) -> DoseInstruction:
         text=dosage.text,
         other_amounts=tuple(amounts[1:]),
     )
+
+
+def _amounts(dose_and_rate: Any) -> list[tuple[Decimal | None, str | None, bool]]:
+    """(amount, unit, is a rate) of each dose or rate a doseAndRate gives, in every R4 form: a
+    Quantity; a Range by its high end (what a range allows at most; its low end without one);
+    a Ratio as numerator over denominator (28 ug / 1 d is 28 ug/d; 28 ug / 24 h, 1.17 ug/h)."""
+    found = []
+    for quantity, ranged, is_rate in (
+        (dose_and_rate.doseQuantity, dose_and_rate.doseRange, False),
+        (dose_and_rate.rateQuantity, dose_and_rate.rateRange, True),
+    ):
+        if ranged is not None and quantity is None:
+            quantity = ranged.high or ranged.low
+        if quantity is not None:
+            found.append((_decimal(quantity.value), quantity.code or quantity.unit, is_rate))
+        if is_rate and dose_and_rate.rateRatio is not None:
+            found.append((*_ratio(dose_and_rate.rateRatio), True))
+    return found
+
+
+def _ratio(ratio: Any) -> tuple[Decimal | None, str | None]:
+    top, bottom = ratio.numerator, ratio.denominator
+    top_unit = (top.code or top.unit) if top else None
+    bottom_unit = (bottom.code or bottom.unit) if bottom else None
+    value, per = _decimal(top.value) if top else None, _decimal(bottom.value) if bottom else None
+    if value is None or not top_unit or not bottom_unit:
+        return None, None  # no amount, or a ratio without its time: said not computable
+    amount = value / per if per else value  # a denominator without a value is one of its unit
+    return amount, f"{top_unit}/{bottom_unit}"
 
 
 def _duration_in_days(value: Decimal, unit: str | None) -> Decimal | None:

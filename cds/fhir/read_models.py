@@ -116,6 +116,11 @@ class Range(Element):
     high: Quantity | None = None
 
 
+class Ratio(Element):
+    numerator: Quantity | None = None
+    denominator: Quantity | None = None
+
+
 class Reference(Element):
     reference: StringType | None = None
     display: StringType | None = None
@@ -208,7 +213,10 @@ class Timing(Element):
 class DosageDoseAndRate(WithChoices):
     choices = ("dose", "rate")
 
+    doseRange: Range | None = None
     doseQuantity: Quantity | None = None
+    rateRatio: Ratio | None = None
+    rateRange: Range | None = None
     rateQuantity: Quantity | None = None
 
 

@@ -127,6 +127,17 @@ def with_rate(resource: dict[str, Any], value: float, unit: str) -> dict[str, An
     return resource
 
 
+def written_as(resource: dict[str, Any], dose_and_rate: dict[str, Any]) -> dict[str, Any]:
+    """The order with each dosage's dose written in another R4 form (rateRatio, doseRange)."""
+    for dosage in resource["dosageInstruction"]:
+        dosage["doseAndRate"] = [dose_and_rate]
+    return resource
+
+
+def ucum(value: float, code: str) -> dict[str, Any]:
+    return {"value": value, "unit": code, "system": "http://unitsofmeasure.org", "code": code}
+
+
 RR_STEP_UP = (Step(9, days=7), Step(28, days=21))
 STEP_UP_FIX: Fix = [(9.0, "ug/d", 7), (28.0, "ug/d", 21)]
 C91_02 = condition(
@@ -435,6 +446,60 @@ SCENARIOS = [
     pytest.param(
         S([*body_of(), order(Step(28, "ug", days=28), cycle=2)], []),
         id="28 ug per administration once a day -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                written_as(
+                    order(Step(28, days=28), cycle=1),
+                    {"rateRatio": {"numerator": ucum(28, "ug"), "denominator": ucum(1, "d")}},
+                ),
+            ],
+            [OVERDOSE],
+            STEP_UP_FIX,
+        ),
+        id="R/R c1 rateRatio 28 ug / 1 d from day 1 -> critical, as 28 ug/d would be",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                written_as(
+                    order(Step(28, days=28), cycle=2),
+                    {"rateRatio": {"numerator": ucum(28, "ug"), "denominator": ucum(24, "h")}},
+                ),
+            ],
+            [],
+        ),
+        id="rateRatio 28 ug / 24 h in cycle 2 -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                written_as(
+                    order(Step(28, days=28), cycle=1),
+                    {"doseRange": {"low": ucum(9, "ug/d"), "high": ucum(28, "ug/d")}},
+                ),
+            ],
+            [OVERDOSE],
+            STEP_UP_FIX,
+        ),
+        id="R/R c1 doseRange 9-28 ug/d from day 1 -> critical (the range allows 28 on day 1)",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                written_as(
+                    order(Step(28, days=28), cycle=2),
+                    {"rateRatio": {"numerator": ucum(28, "ug")}},
+                ),
+            ],
+            [NOT_COMPUTABLE],
+        ),
+        id="rateRatio without its denominator -> cannot verify",
     ),
     pytest.param(
         S(

@@ -59,6 +59,7 @@ def test_pounds_to_kilograms_uses_the_exact_avoirdupois_factor() -> None:
         ("154", "pounds", "kg", "69.85"),
         ("125", "CM", "cm", "125"),
         ("50", "inches", "cm", "127"),
+        ("28", "mcg/24 hr", "ug/d", "28"),
     ],
 )
 def test_body_units_as_ehrs_write_them_without_a_ucum_code(
