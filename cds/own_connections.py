@@ -1,13 +1,16 @@
-"""Each thread's own connection to a SQLite file, for the writes every hook call makes (the JWT
-replay cache, the issued-card records).
+"""One connection per process to a SQLite file, shared by its threads, for the writes every hook
+call makes (the JWT replay cache, the issued-card records).
 
 A pool checkout and return cost ~40 µs of CPU a call under load, as much as the insert itself
-(docs/performance.md, round 5), so a thread takes one connection out of the pool once and keeps
-it. Only a connection in autocommit mode qualifies (`FeedbackStore.unflushed_engine` on a SQLite
-file): there no transaction can outlive a statement, so a kept connection never holds a lock
-between calls. Anything else (PostgreSQL, an in-memory SQLite database shared with the feedback
-store) stays on the pool. A forked process opens its own: a SQLite connection must not cross a
-fork.
+(docs/performance.md, round 5), so a process takes one connection out of the pool once and keeps
+it. Its threads take turns on it (`_Serialised`): SQLite lets one writer at a time into a file
+anyway, and a connection per thread made the threads' writes wait on each other inside SQLite's
+busy handler (served, one connection a worker: (n) 0.86x the CPU a call, +20% requests a second,
+round 7). Only a connection in autocommit mode qualifies (`FeedbackStore.unflushed_engine` on a
+SQLite file): there no transaction can outlive a statement, so a kept connection never holds a
+lock between calls. Anything else (PostgreSQL, an in-memory SQLite database shared with the
+feedback store) stays on the pool. A forked process opens its own: a SQLite connection must not
+cross a fork.
 """
 
 from __future__ import annotations
@@ -25,28 +28,47 @@ from sqlalchemy.engine import Engine
 class OwnConnections:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._local = threading.local()
         self._pooled = engine.dialect.name != "sqlite"
         self._inherited: list[Any] = []  # a parent process's connections, never closed here
+        self._shared: tuple[int, Any] | None = None
+        self._making = threading.Lock()
 
     def get(self) -> Any | None:
-        """This thread's own DBAPI connection; None when the pool must be used."""
+        """This process's own DBAPI connection; None when the pool must be used."""
         if self._pooled:
             return None
-        held = getattr(self._local, "held", None)
+        held = self._shared
         if held is not None and held[0] == os.getpid():
             return held[1]
-        if held is not None:
-            self._inherited.append(held)  # closing it here could disturb the parent's database
-        pooled = self._engine.raw_connection()
-        driver = pooled.driver_connection
-        if driver is None or driver.isolation_level is not None:  # not in autocommit mode
-            pooled.close()
-            self._pooled = True
-            return None
-        pooled.detach()
-        self._local.held = (os.getpid(), driver)
-        return driver
+        with self._making:
+            held = self._shared
+            if held is not None and held[0] == os.getpid():
+                return held[1]
+            if held is not None:
+                self._inherited.append(held)
+            pooled = self._engine.raw_connection()
+            driver = pooled.driver_connection
+            if driver is None or driver.isolation_level is not None:  # not in autocommit mode
+                pooled.close()
+                self._pooled = True
+                return None
+            pooled.detach()
+            shared = _Serialised(driver)
+            self._shared = (os.getpid(), shared)
+            return shared
+
+
+class _Serialised:
+    """A DBAPI connection whose statements run one at a time (pysqlite connections from
+    SQLAlchemy's file pool may be used from any thread)."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._lock = threading.Lock()
+
+    def execute(self, *args: Any) -> Any:
+        with self._lock:
+            return self._connection.execute(*args)
 
 
 class SqliteInsert:
