@@ -108,11 +108,22 @@ def _json_error_channel() -> type[Any]:
             self.set_close_on_finish()
             self.content_length = len(body)
             self.write(body)
+            _count_refusal(error.code)
 
     class JsonErrorChannel(HTTPChannel):
         error_task_class = JsonErrorTask
 
     return JsonErrorChannel
+
+
+def _count_refusal(status: int) -> None:
+    """A request waitress answered before the app saw it (413 above the body limit, 400 for a
+    malformed request line) is an answered request too: counted under endpoint `server`. (Not
+    audited: there is no call to name, only a refused body.)"""
+    if os.environ.get(METRICS_DIRECTORY_ENV):  # metrics on (`python -m cds serve` sets it)
+        from cds.web.metrics import count_answer
+
+        count_answer("server", "", status, None)
 
 
 class BufferingWorker(Worker):  # type: ignore[misc]

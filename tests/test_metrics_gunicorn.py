@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -21,16 +22,32 @@ CALLS = 12
 pytestmark = pytest.mark.slow
 
 
+def _refused_as_too_large(base: str) -> int:
+    """The status of a call that declares a body above the limit (the headers alone: waitress
+    answers before reading a byte of it, so no client is left writing into a closed socket)."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            f"POST {SIGN} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 6000000\r\n\r\n".encode()
+        )
+        status_line = connection.makefile("rb").readline().decode()
+    return int(status_line.split()[1])
+
+
 def _calls_answered(base: str) -> float:
+    labels = {"endpoint": "cds.call_service", "service": SIGN.rsplit("/", 1)[1], "status": "200"}
+    return _answered(base, labels)
+
+
+def _answered(base: str, labels: dict[str, str]) -> float:
     text = requests.get(f"{base}/metrics", timeout=10).text
     return sum(
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "cds_requests_total"
-        and sample.labels == {"endpoint": "cds.call_service", "service": SIGN.rsplit("/", 1)[1],
-                              "status": "200"}
-    )  # fmt: skip
+        if sample.name == "cds_requests_total" and sample.labels == labels
+    )
 
 
 def _workers(master: int) -> list[int]:
@@ -67,6 +84,8 @@ def test_two_workers_counts_are_summed_and_outlive_a_worker(tmp_path: Path) -> N
             answer = requests.post(server.base + SIGN, json=other_drug, timeout=30)
             assert answer.status_code == 200 and answer.json() == {"cards": []}
         assert _calls_answered(server.base) == 2 * CALLS
+        assert _refused_as_too_large(server.base) == 413  # by waitress, before the app
+        assert _answered(server.base, {"endpoint": "server", "service": "", "status": "413"}) == 1
 
         workers = _workers(server.process.pid)
         assert len(workers) == 2
