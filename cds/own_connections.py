@@ -44,7 +44,7 @@ class OwnConnections:
             held = self._shared
             if held is not None and held[0] == os.getpid():
                 return held[1]
-            if held is not None:
+            if held is not None:  # a parent's: closing it here could disturb its database
                 self._inherited.append(held)
             pooled = self._engine.raw_connection()
             driver = pooled.driver_connection
