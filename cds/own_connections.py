@@ -4,11 +4,11 @@ call makes (the JWT replay cache, the issued-card records).
 A pool checkout and return cost ~40 µs of CPU a call under load, as much as the insert itself
 (docs/performance.md, round 5), so a process takes one connection out of the pool once and keeps
 it. Its threads take turns on it (`_Serialised`): SQLite lets one writer at a time into a file
-anyway, and a connection per thread made the threads' writes wait on each other inside SQLite's
-busy handler (served, one connection a worker: (n) 0.86x the CPU a call, +20% requests a second,
-round 7). Only a connection in autocommit mode qualifies (`FeedbackStore.unflushed_engine` on a
-SQLite file): there no transaction can outlive a statement, so a kept connection never holds a
-lock between calls. Anything else (PostgreSQL, an in-memory SQLite database shared with the
+anyway, so a connection per thread only had the threads' writes wait on each other inside
+SQLite's busy handler instead (whether that costs measurable CPU is not settled:
+docs/performance.md, round 7). Only a connection in autocommit mode qualifies
+(`FeedbackStore.unflushed_engine` on a SQLite file): there no transaction can outlive a statement,
+so a kept connection never holds a lock between calls. Anything else (PostgreSQL, an in-memory SQLite database shared with the
 feedback store) stays on the pool. A forked process opens its own: a SQLite connection must not
 cross a fork.
 """
