@@ -8,9 +8,9 @@ anyway, so a connection per thread only had the threads' writes wait on each oth
 SQLite's busy handler instead (whether that costs measurable CPU is not settled:
 docs/performance.md, round 7). Only a connection in autocommit mode qualifies
 (`FeedbackStore.unflushed_engine` on a SQLite file): there no transaction can outlive a statement,
-so a kept connection never holds a lock between calls. Anything else (PostgreSQL, an in-memory SQLite database shared with the
-feedback store) stays on the pool. A forked process opens its own: a SQLite connection must not
-cross a fork.
+so a kept connection never holds a lock between calls. Anything else (PostgreSQL, an in-memory
+SQLite database shared with the feedback store) stays on the pool. A forked process opens its
+own: a SQLite connection must not cross a fork.
 """
 
 from __future__ import annotations

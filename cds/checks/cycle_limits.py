@@ -22,7 +22,7 @@ from cds.checks import Check, CheckInput
 from cds.findings import Declarations, Emission, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import CycleRules
-from cds.orders import cycle_of, earlier_blinatumomab_orders, infusion_end
+from cds.orders import cycle_of, earlier_blinatumomab_orders, infusion_end, infusion_periods
 from cds.patient import MedicationOrder
 from cds.units import format_number
 
@@ -163,22 +163,27 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
         findings.extend(_too_long(item, knowledge, values))
         return findings
 
-    ends: list[tuple[Infusion, int]] = []  # the previous cycle's last infusion, and its number
+    ends: list[tuple[datetime, int]] = []  # when the previous cycle ended, and its number
     before = [i for i in infusions if i.cycle is not None and i.cycle < cycle]
     if before:
         previous = max(i.cycle for i in before if i.cycle is not None)
-        ends.append((_latest(i for i in before if i.cycle == previous), previous))
-    # A whole cycle the history does not number (EHR history never carries the cycle extension)
-    # before a numbered one is the cycle before it; a shorter one may be this cycle, interrupted,
-    # which the resumption rules judge.
+        ends.append((_latest(i for i in before if i.cycle == previous).end, previous))
+    # A whole cycle the history does not number (EHR history never carries the cycle extension),
+    # as an order or only as the bags the MAR recorded, before a numbered one is the cycle before
+    # it; a shorter one may be this cycle, interrupted, which the resumption rules judge.
     whole = timedelta(days=settings.default_infusion_days - 1)
-    unnumbered = [i for i in infusions if i.cycle is None and i.end - i.start >= whole]
+    unnumbered = [i.end for i in infusions if i.cycle is None and i.end - i.start >= whole]
+    unnumbered += [
+        end
+        for start, end in _administered_runs(item, knowledge)
+        if end - start >= whole and end <= review.start
+    ]
     if unnumbered and cycle > 1:
-        ends.append((_latest(unnumbered), cycle - 1))
+        ends.append((max(unnumbered), cycle - 1))
     if ends:
-        last, previous = max(ends, key=lambda found: found[0].end)
+        last_end, previous = max(ends)
         required, source = _free_days(knowledge, indication, previous)
-        gap = (review.start.date() - last.end.date()).days
+        gap = (review.start.date() - last_end.date()).days
         if gap < required:
             findings.append(
                 emit(
@@ -186,14 +191,27 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                     source,
                     **values,
                     previous=previous,
-                    last_end=_date(last.end),
+                    last_end=_date(last_end),
                     gap=_days_text(gap),
                     required=required,
-                    earliest=_date(last.end + timedelta(days=required)),
+                    earliest=_date(last_end + timedelta(days=required)),
                 )
             )
     findings.extend(_too_long(item, knowledge, values))
     return findings
+
+
+def _administered_runs(item: CheckInput, knowledge: Knowledge) -> list[tuple[datetime, datetime]]:
+    """Blinatumomab as the MedicationAdministrations show it, bags joined across a bag change:
+    (start, end) of each run of infusion."""
+    tolerance = timedelta(hours=float(knowledge.interruptions.bag_change_tolerance_hours))
+    runs: list[tuple[datetime, datetime]] = []
+    for given in sorted(infusion_periods(item.patient, knowledge, []), key=lambda p: p.start):
+        if runs and given.start - runs[-1][1] <= tolerance:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], given.end))
+        else:
+            runs.append((given.start, given.end))
+    return runs
 
 
 def _too_long(item: CheckInput, knowledge: Knowledge, values: dict[str, Any]) -> list[Emission]:

@@ -104,6 +104,36 @@ def days_before(days: int) -> datetime:
     return BEGIN - timedelta(days=days)
 
 
+def bags(start: datetime, count: int, days: int = 7) -> list[dict[str, Any]]:
+    """A cycle as only the MAR knows it: `count` bags of `days` days each, hung 30 minutes after
+    the one before ended (no order on file, no cycle number)."""
+    found = []
+    for i in range(count):
+        hung = start + timedelta(days=days * i, minutes=30 * i)
+        found.append(
+            {
+                "resourceType": "MedicationAdministration",
+                "id": f"bag-{i}",
+                "status": "completed",
+                "medicationCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                            "code": "1597258",
+                            "display": "blinatumomab",
+                        }
+                    ]
+                },
+                "subject": {"reference": f"Patient/{PID}"},
+                "effectivePeriod": {
+                    "start": hung.isoformat(),
+                    "end": (hung + timedelta(days=days)).isoformat(),
+                },
+            }
+        )
+    return found
+
+
 # The cards of the golden matrix: (topic, indicator, finding code).
 NOT_RUN = ("cycle-limits", "warning", "check-not-run")
 ALREADY_COMPLETE = ("cycle-limits", "warning", "cycle-already-complete")
@@ -153,6 +183,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "adult 70 kg, R/R cycle 2 starting 5 days after a whole un-numbered cycle -> warning": (
         chart(given(None, days_before(33)), cycle=2),  # 28 days, ended 5 days ago, no extension
         [TREATMENT_FREE_INTERVAL],
+    ),
+    "adult 70 kg, R/R cycle 2, 5 days after 4 weekly bags the MAR alone records -> warning": (
+        chart(*bags(days_before(33), 4), cycle=2),
+        [TREATMENT_FREE_INTERVAL],
+    ),
+    "adult 70 kg, R/R cycle 2, 20 days after 4 weekly bags the MAR alone records -> silent": (
+        chart(*bags(days_before(48), 4), cycle=2),
+        [],
     ),
     "adult 70 kg, R/R cycle 2, 5 days after a 10-day un-numbered infusion -> resumed, too long": (
         chart(given(None, days_before(15), days=10, status="stopped"), cycle=2),
