@@ -317,6 +317,30 @@ def blinatumomab_order(
     return order
 
 
+def blinatumomab_administration(
+    pid: str,
+    aid: str,
+    start: datetime,
+    end: datetime,
+    *,
+    rate: float = 28,
+    request: str | None = None,
+) -> dict[str, Any]:
+    """A blinatumomab MedicationAdministration as an EHR's MAR sends it (continuous infusion)."""
+    return ({"request": {"reference": request}} if request else {}) | {
+        "resourceType": "MedicationAdministration",
+        "id": aid,
+        "status": "completed",
+        "medicationCodeableConcept": {
+            "coding": [{"system": RXNORM, "code": "1597258", "display": "blinatumomab"}],
+            "text": "Blinatumomab (BLINCYTO) continuous IV infusion",
+        },
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectivePeriod": {"start": start.isoformat(), "end": end.isoformat()},
+        "dosage": {"dose": {"value": rate, "unit": "ug/d", "system": UCUM, "code": "ug/d"}},
+    }
+
+
 def dexamethasone_order(
     pid: str,
     mg: float = 20,

@@ -16,6 +16,7 @@ from tests.fixtures_util import (
     START,
     Expected,
     Step,
+    blinatumomab_administration,
     blinatumomab_order,
     bundle,
     dexamethasone_order,
@@ -107,31 +108,11 @@ def days_before(days: int) -> datetime:
 def bags(start: datetime, count: int, days: int = 7) -> list[dict[str, Any]]:
     """A cycle as only the MAR knows it: `count` bags of `days` days each, hung 30 minutes after
     the one before ended (no order on file, no cycle number)."""
-    found = []
-    for i in range(count):
-        hung = start + timedelta(days=days * i, minutes=30 * i)
-        found.append(
-            {
-                "resourceType": "MedicationAdministration",
-                "id": f"bag-{i}",
-                "status": "completed",
-                "medicationCodeableConcept": {
-                    "coding": [
-                        {
-                            "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                            "code": "1597258",
-                            "display": "blinatumomab",
-                        }
-                    ]
-                },
-                "subject": {"reference": f"Patient/{PID}"},
-                "effectivePeriod": {
-                    "start": hung.isoformat(),
-                    "end": (hung + timedelta(days=days)).isoformat(),
-                },
-            }
-        )
-    return found
+    hung = [start + timedelta(days=days * i, minutes=30 * i) for i in range(count)]
+    return [
+        blinatumomab_administration(PID, f"bag-{i}", at, at + timedelta(days=days))
+        for i, at in enumerate(hung)
+    ]
 
 
 # The cards of the golden matrix: (topic, indicator, finding code).

@@ -22,6 +22,7 @@ from tests.conftest import NOW, SIGN
 from tests.fixtures_util import (
     START,
     Step,
+    blinatumomab_administration,
     blinatumomab_order,
     bundle,
     condition,
@@ -62,32 +63,7 @@ def cycle1(days: int = 28, status: str = "completed") -> dict[str, Any]:
 def administration(
     aid: str, start: datetime, end: datetime, rate: float = 28, request: str | None = None
 ) -> dict[str, Any]:
-    """A blinatumomab MedicationAdministration as an EHR's MAR sends it (continuous infusion)."""
-    return ({"request": {"reference": request}} if request else {}) | {
-        "resourceType": "MedicationAdministration",
-        "id": aid,
-        "status": "completed",
-        "medicationCodeableConcept": {
-            "coding": [
-                {
-                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                    "code": "1597258",
-                    "display": "blinatumomab",
-                }
-            ],
-            "text": "Blinatumomab (BLINCYTO) continuous IV infusion",
-        },
-        "subject": {"reference": f"Patient/{P}"},
-        "effectivePeriod": {"start": start.isoformat(), "end": end.isoformat()},
-        "dosage": {
-            "dose": {
-                "value": rate,
-                "unit": "ug/d",
-                "system": "http://unitsofmeasure.org",
-                "code": "ug/d",
-            }
-        },
-    }
+    return blinatumomab_administration(P, aid, start, end, rate=rate, request=request)
 
 
 def grade4_crs() -> dict[str, Any]:
