@@ -268,6 +268,14 @@ def _dosage(step: Step, sequence: int, start: datetime | None) -> dict[str, Any]
     return dosage
 
 
+def blinatumomab_concept() -> dict[str, Any]:
+    """Blinatumomab as the sample orders and administrations name it (a new dict each call)."""
+    return {
+        "coding": [{"system": RXNORM, "code": "1597258", "display": "blinatumomab"}],
+        "text": "Blinatumomab (BLINCYTO) continuous IV infusion",
+    }
+
+
 def blinatumomab_order(
     pid: str,
     steps: Sequence[Step],
@@ -289,10 +297,7 @@ def blinatumomab_order(
         "id": oid,
         "status": status,
         "intent": "order",
-        "medicationCodeableConcept": {
-            "coding": [{"system": RXNORM, "code": "1597258", "display": "blinatumomab"}],
-            "text": "Blinatumomab (BLINCYTO) continuous IV infusion",
-        },
+        "medicationCodeableConcept": blinatumomab_concept(),
         "subject": {"reference": f"Patient/{pid}"},
         "authoredOn": authored,
         "requester": {"reference": "Practitioner/onc-1", "display": "Dr. A. Haddad"},
@@ -331,10 +336,7 @@ def blinatumomab_administration(
         "resourceType": "MedicationAdministration",
         "id": aid,
         "status": "completed",
-        "medicationCodeableConcept": {
-            "coding": [{"system": RXNORM, "code": "1597258", "display": "blinatumomab"}],
-            "text": "Blinatumomab (BLINCYTO) continuous IV infusion",
-        },
+        "medicationCodeableConcept": blinatumomab_concept(),
         "subject": {"reference": f"Patient/{pid}"},
         "effectivePeriod": {"start": start.isoformat(), "end": end.isoformat()},
         "dosage": {"dose": {"value": rate, "unit": "ug/d", "system": UCUM, "code": "ug/d"}},
