@@ -6,7 +6,7 @@ explicit coding first, then inference from the chart, else unknown - and always 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,6 +38,9 @@ class OrderUnderReview:
     # infusion, a bag change, a restart inside the cycle (after >= 4 h: premedicate again), a new
     # cycle; None when the medication history could not be read
     resumption: ResumeVerdict | None = None
+    # the blinatumomab draft signed with this one that begins the same cycle earlier (a step-up
+    # written as two orders: this is the day-8 order); its cards speak for the cycle's start
+    follows_draft: str | None = None
 
 
 def is_blinatumomab(order: MedicationOrder, knowledge: Knowledge) -> bool:
@@ -104,48 +107,66 @@ def cycle_of(order: MedicationOrder) -> int | None:
 def _cycle(
     order: MedicationOrder,
     start: datetime,
-    earlier: list[MedicationOrder],
+    known: list[tuple[int | None, datetime | None]],
     medications_known: bool,
     continuation_within_days: int,
 ) -> tuple[int | None, str]:
+    """The order's cycle: coded, else inferred from the (cycle, start) of the blinatumomab orders
+    known before it (the history's and the drafts signed with it that start earlier)."""
     coded = cycle_of(order)
     if coded is not None:
         return coded, "coded on the order"
     if not medications_known:
         return None, "no cycle on the order and the medication history could not be read"
-    if not earlier:
+    if not known:
         return 1, "no earlier blinatumomab orders on file"
-    numbered = [(o, cycle_of(o), o.first_start()) for o in earlier]
-    if any(c is None or s is None for _, c, s in numbered):
+    if any(c is None or s is None for c, s in known):
         return None, "earlier blinatumomab orders on file do not say their cycle"
-    _, last_cycle, last_start = max(numbered, key=lambda item: item[2])  # type: ignore[arg-type,return-value]
+    last_cycle, last_start = max(known, key=lambda item: item[1])  # type: ignore[arg-type,return-value]
     assert last_cycle is not None and last_start is not None
     if start - last_start < timedelta(days=continuation_within_days):
         return last_cycle, f"continues cycle {last_cycle} begun {last_start.date()}"
     return last_cycle + 1, f"follows cycle {last_cycle} begun {last_start.date()}"
 
 
-def _cycle_day(start: datetime, cycle: int | None, earlier: Iterable[MedicationOrder]) -> int:
+def _cycle_day(
+    start: datetime, cycle: int | None, known: Iterable[tuple[int | None, datetime | None]]
+) -> int:
     if cycle is None:
         return 1
-    starts = [s for o in earlier if cycle_of(o) == cycle and (s := o.first_start()) is not None]
-    first = min([*starts, start])
+    first = min([*(s for c, s in known if c == cycle and s is not None), start])
     return (start.date() - first.date()).days + 1  # calendar days: a bag hung early is still day 8
 
 
 def review(
-    order: MedicationOrder, patient: PatientSnapshot, knowledge: Knowledge, now: datetime
+    order: MedicationOrder,
+    patient: PatientSnapshot,
+    knowledge: Knowledge,
+    now: datetime,
+    signed_before: Sequence[OrderUnderReview] = (),
 ) -> OrderUnderReview:
+    """What the order is. `signed_before`: the blinatumomab drafts of the same call that start
+    before it, already reviewed. A cycle-1 step-up written as two orders (days 1-7, days 8-28) is
+    one cycle: the second order is day 8 of the first one's cycle, continuing its infusion."""
     start = order.first_start() or now
     earlier = earlier_blinatumomab_orders(patient, knowledge, excluding=order)
     indication, indication_basis, possible = _indication(order, patient, knowledge)
+    before = [other for other in signed_before if other.start < start]
+    known = [(cycle_of(o), o.first_start()) for o in earlier]
+    known += [(other.cycle, other.start) for other in before]
     cycle, cycle_basis = _cycle(
         order,
         start,
-        earlier,
+        known,
         "medications" not in patient.unavailable,
         knowledge.cycles.continuation_within_days,
     )
+    default_days = knowledge.cycles.default_infusion_days
+    planned = [
+        Period(o.start, infusion_end(o.order, o.start, default_days), o.order.resource)
+        for o in before
+    ]
+    same_cycle = [o for o in before if cycle is not None and o.cycle == cycle]
     return OrderUnderReview(
         order=order,
         indication=indication,
@@ -153,16 +174,17 @@ def review(
         cycle=cycle,
         cycle_basis=cycle_basis,
         start=start,
-        cycle_day=_cycle_day(start, cycle, earlier),
+        cycle_day=_cycle_day(start, cycle, known),
         possible_indications=possible,
         resumption=None
         if "medications" in patient.unavailable
         else resume(
-            infusion_periods(patient, knowledge, earlier),
+            [*infusion_periods(patient, knowledge, earlier), *planned],
             start,
-            infusion_end(order, start, knowledge.cycles.default_infusion_days),
+            infusion_end(order, start, default_days),
             knowledge.interruptions,
         ),
+        follows_draft=min(same_cycle, key=lambda o: o.start).order.resource if same_cycle else None,
     )
 
 

@@ -50,7 +50,7 @@ from cds.hooks import (
     OrderSignContext,
 )
 from cds.knowledge import Knowledge
-from cds.orders import is_blinatumomab, review
+from cds.orders import OrderUnderReview, is_blinatumomab, review
 from cds.patient import DataIssue, MedicationOrder, PatientSnapshot
 from cds.settings import Settings
 
@@ -201,6 +201,9 @@ class DraftOrders:
     unresolved: tuple[Unresolved, ...] = ()  # selected orders whose Medication could not be read
     # selected live-vaccine orders, checked on their own against the blinatumomab history
     live_vaccines: tuple[MedicationOrder, ...] = ()
+    # every blinatumomab draft, selected or not: the plan the targets belong to (a step-up
+    # written as two orders, of which order-select names one)
+    blinatumomab: tuple[MedicationOrder, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -373,11 +376,10 @@ class Engine:
         else:
             selected = {o.resource for o in orders}
         live = vaccines.live_codes(self.knowledge, self.knowledge.vaccines)
+        blinatumomab = tuple(o for o in orders if is_blinatumomab(o, self.knowledge))
         return DraftOrders(
             tuple(orders),
-            tuple(
-                o for o in orders if o.resource in selected and is_blinatumomab(o, self.knowledge)
-            ),
+            tuple(o for o in blinatumomab if o.resource in selected),
             tuple(draft_issues),
             tuple(
                 i for i in draft_issues if self._mentions_blinatumomab(call.resources, i.resource)
@@ -389,6 +391,7 @@ class Engine:
                 if o.resource in selected
                 and vaccines.is_live_vaccine_order(o, live, self.knowledge)
             ),
+            blinatumomab,
         )
 
     def read(
@@ -422,16 +425,22 @@ class Engine:
             call.prefetch_digest,
         )
         stage: Stage = "select" if isinstance(context, OrderSelectContext) else "sign"
-        inputs: list[CheckInput] = []
+        # Every blinatumomab draft is reviewed in start order, beside those starting before it (a
+        # step-up written as two orders); the targets are checked in the order the EHR sent them.
+        position = {id(o): i for i, o in enumerate(drafts.targets)}
+        reviewed: list[OrderUnderReview] = []
         unusable: list[str] = []
-        for order in drafts.targets:
+        for order in sorted(drafts.blinatumomab, key=lambda o: o.first_start() or now):
             try:
-                reviewed = review(order, patient, self.knowledge, now)
+                reviewed.append(review(order, patient, self.knowledge, now, reviewed))
             except OverflowError:  # its own card, and the other orders are still checked
-                unusable.append(order.resource)
-                continue
-            inputs.append(CheckInput(reviewed, patient, drafts.orders, now, stage))
-        return ChartReading(now, patient, drafts, tuple(inputs), sources, tuple(unusable))
+                if id(order) in position:
+                    unusable.append(order.resource)
+        targets = sorted(
+            (r for r in reviewed if id(r.order) in position), key=lambda r: position[id(r.order)]
+        )
+        inputs = tuple(CheckInput(r, patient, drafts.orders, now, stage) for r in targets)
+        return ChartReading(now, patient, drafts, inputs, sources, tuple(unusable))
 
     def _findings(self, call: HookCall, own_host: str | None) -> list[Finding]:
         drafts = self.read_drafts(call, own_host=own_host)

@@ -36,6 +36,8 @@ def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Emissi
     review = item.review
     if review.cycle is None:
         return []  # the dose check already says the cycle is unknown
+    if review.follows_draft is not None:
+        return []  # the day-8 order of a step-up written as two: the first order's card says it
     stay = settings.inpatient_days.get(review.indication or "", settings.unknown_indication)
     days = stay.cycles.get(review.cycle)
     if days is None or review.cycle_day > days or _inpatient(item, settings):

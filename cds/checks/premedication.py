@@ -5,8 +5,9 @@ or as an active order timed for it. It is read as written (`cds.corticosteroids`
 the equivalence table for adults (dexamethasone only for children), in mg, mg/m² (with the BSA) or
 mL (with the coded product's strength). Missing -> a warning with the right dexamethasone order to
 add; too low -> a warning that offers to replace the low order; a dose that cannot be read -> a
-warning that says why (never counted as 0 mg). The day-8 step-up inside the same order is an info
-reminder, only for a schedule that has a step-up (R/R cycle 1).
+warning that says why (never counted as 0 mg). The day-8 step-up is an info reminder, only for a
+schedule that has a step-up (R/R cycle 1): inside the same order, or as its own order signed with
+the cycle's first days (a step-up written as two orders gets the cards of one).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _PREMEDICATION = ("event", "required", "suggested", "who", "bsa", "medications")
 FINDINGS: Declarations = {
     "premedication-age-unknown": declare("warning"),
     "premedication-step-up-reminder": declare("info", "dose"),
+    "premedication-step-up-order-reminder": declare("info", "dose", "first"),
     "premedication-missing": declare("warning", *_PREMEDICATION),
     "premedication-low-dose": declare("warning", *_PREMEDICATION, "ordered", "written"),
     "premedication-dose-unreadable": declare("warning", *_PREMEDICATION, "orders"),
@@ -109,11 +111,12 @@ def _timed_after(order: MedicationOrder, start: datetime) -> bool:
     return when is not None and when > start
 
 
-def _step_up_premedicated(item: CheckInput, knowledge: Knowledge, children: bool) -> bool:
+def _step_up_premedicated(
+    item: CheckInput, knowledge: Knowledge, children: bool, step_up: datetime
+) -> bool:
     """Whether a glucocorticoid is already ordered (draft or active) for the day-8 step-up: timed
     within the window before it. Then the reminder has nothing to remind."""
     settings = knowledge.premedication
-    step_up = item.review.start + timedelta(days=settings.step_up_day - 1)
     earliest = step_up - timedelta(hours=settings.timed_within_hours_before)
     timed = [
         o
@@ -191,14 +194,28 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
         suggested = max(required, example) if adult.suggest_label_example else required
     # the phrase a card says, unit included: "20 mg", or "5 mg/m² (max 20 mg)" without a BSA
     dose_text = _mg(required) if required is not None else settings.children.dose_text
+    step_up_day = review.start + timedelta(days=settings.step_up_day - 1)
     if (
         event == "cycle-start"
         and "step-up" in events
         and has_step_up(knowledge, review.indication, review.cycle)
         and len(review.order.dosages) > 1
-        and not _step_up_premedicated(item, knowledge, children)
+        and not _step_up_premedicated(item, knowledge, children, step_up_day)
     ):
         findings.append(emit("premedication-step-up-reminder", source, dose=dose_text))
+    if event == "step-up" and review.follows_draft is not None:  # signed a week ahead
+        if "step-up" in events and not _step_up_premedicated(
+            item, knowledge, children, review.start
+        ):
+            findings.append(
+                emit(
+                    "premedication-step-up-order-reminder",
+                    source,
+                    dose=dose_text,
+                    first=review.follows_draft,
+                )
+            )
+        return findings
     if event is None or event not in events:
         return findings
     found = _premedications(item, knowledge, bsa, children)

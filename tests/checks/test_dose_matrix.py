@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from cds.cards import FINDING_CODE_EXTENSION
 from cds.settings import Settings
 from tests.conftest import NOW, SELECT, SIGN
 from tests.fixtures_util import (
+    START,
     Step,
     blinatumomab_order,
     bsa,
@@ -66,6 +68,7 @@ class Scenario:
     fix: Fix | None = None  # the corrected order's (dose, unit, days); None: no suggestion
     select: bool = False  # order-select instead of order-sign
     summary_has: tuple[str, ...] = field(default=())
+    fixed_order: str = "blinatumomab-draft"  # the order the suggestion corrects
 
 
 def body_of(
@@ -117,6 +120,23 @@ def S(
     chart: list[dict[str, Any]], cards: list[tuple[str, str]], fix: Fix | None = None, **kwargs: Any
 ) -> Scenario:
     return Scenario(chart, cards, fix, **kwargs)
+
+
+def split_step_up(
+    cycle: int | None,
+    first_days: int = 7,
+    second_from_day: int | None = None,
+    first_dose: float = 9,
+) -> list[dict[str, Any]]:
+    """R/R cycle 1 written as two orders signed together, as some EHRs' treatment plans do: the
+    first `first_days` days at `first_dose`, then 28 mcg/day to day 28 (from `second_from_day`,
+    by default the day after the first order ends)."""
+    day = second_from_day or first_days + 1
+    second_start = (datetime.fromisoformat(START) + timedelta(days=day - 1)).isoformat()
+    return [
+        order(Step(first_dose, days=first_days), cycle=cycle, oid="blinatumomab-draft"),
+        order(Step(28, days=29 - day), cycle=cycle, start=second_start, oid="blinatumomab-draft-2"),
+    ]
 
 
 def with_rate(resource: dict[str, Any], value: float, unit: str) -> dict[str, Any]:
@@ -511,6 +531,40 @@ SCENARIOS = [
             [OVERLAP],
         ),
         id="two 28 mcg/day orders for the same 28 days signed together -> critical, said once",
+    ),
+    pytest.param(
+        S([*body_of(), *split_step_up(cycle=1)], []),
+        id="R/R cycle 1 step-up as two orders (9 mcg days 1-7, 28 mcg days 8-28) signed together "
+        "-> no dose card (the second order is day 8, not day 1)",
+    ),
+    pytest.param(
+        S([*body_of(), *split_step_up(cycle=None)], []),
+        id="the same two orders with no cycle on either and no history -> no dose card (one cycle)",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), *split_step_up(cycle=1, first_days=5)],
+            [OVERDOSE],
+            [(9, "ug/d", 2), (28, "ug/d", 21)],
+            summary_has=("days 6–7",),
+            fixed_order="blinatumomab-draft-2",
+        ),
+        id="step-up as two orders, the 28 mcg order from day 6 -> critical overdose for days 6-7",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), *split_step_up(cycle=1, second_from_day=5)],
+            [OVERLAP, OVERDOSE],
+            [(9, "ug/d", 3), (28, "ug/d", 21)],
+            summary_has=("days 5–7",),
+            fixed_order="blinatumomab-draft-2",
+        ),
+        id="step-up as two orders, the 28 mcg order hung on day 5 while 9 mcg runs -> overlap, "
+        "and an overdose for days 5-7",
+    ),
+    pytest.param(
+        S([*body_of(), *split_step_up(cycle=1, first_dose=28)], [OVERDOSE], [(9, "ug/d", 7)]),
+        id="step-up as two orders, 28 mcg/day from day 1 -> critical overdose on the first order",
     ),
     pytest.param(
         S(
@@ -1088,7 +1142,7 @@ def test_dose_matrix(service: FlaskClient, scenario: Scenario) -> None:
         assert suggested_doses(fixes[0]) == scenario.fix
         action = fixes[0]["suggestions"][0]["actions"][0]
         assert action["type"] == "update"
-        assert action["resource"]["id"] == "blinatumomab-draft"
+        assert action["resource"]["id"] == scenario.fixed_order
         assert action["resource"]["status"] == "draft"
     for text in scenario.summary_has:
         assert any(text in c["summary"] for c in cards), [c["summary"] for c in cards]
@@ -1115,3 +1169,25 @@ def test_five_copies_of_an_order_get_one_overlap_card_not_ten(service: FlaskClie
         "copy-0, MedicationRequest/copy-1, MedicationRequest/copy-2 and 1 more"
         in (overlaps[0]["detail"])
     )
+
+
+@pytest.mark.parametrize(
+    ("day_8_dose", "expected"),
+    [(28, []), (14, [UNDERDOSE])],
+    ids=["28 mcg/day -> no dose card", "14 mcg/day -> underdose warning for days 8-28"],
+)
+def test_order_select_of_the_day_8_order_counts_its_days_from_the_day_1_order_beside_it(
+    service: FlaskClient, day_8_dose: float, expected: list[tuple[str, str]]
+) -> None:
+    """R/R cycle 1 as two orders; the clinician edits the day-8 one (order-select names it alone):
+    it is day 8 of the cycle the day-1 draft begins, not day 1."""
+    days_1_to_7, days_8_to_28 = split_step_up(cycle=1)
+    days_8_to_28["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] = day_8_dose
+    request = order_select(
+        bundle([*body_of(), days_1_to_7, days_8_to_28]), "MedicationRequest/blinatumomab-draft-2"
+    )
+    response = service.post(SELECT, json=request)
+    assert response.status_code == 200, response.get_json()
+    cards = [c for c in response.get_json()["cards"] if c["source"]["topic"]["code"] == "dose"]
+    assert [(c["indicator"], c["extension"][FINDING_CODE_EXTENSION]) for c in cards] == expected
+    assert all("days 8–28" in c["summary"] for c in cards), [c["summary"] for c in cards]

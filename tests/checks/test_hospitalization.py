@@ -42,12 +42,26 @@ def chart(
     category: str | None = None,
     encounter_class: str | None = None,
     began_days_ago: int = 0,
+    as_two_orders: bool = False,
 ) -> dict[str, Any]:
     steps = [Step(9, days=7), Step(28, days=21)] if cycle == 1 else [Step(28, days=28)]
     if indication != "relapsed-refractory":
         steps = [Step(28, days=28)]
-    order = blinatumomab_order(PID, steps, indication=indication, cycle=cycle)
     resources = [patient(PID), weight(PID, 80), height(PID, 178), *liver_panel(PID)]
+    if as_two_orders:  # the step-up as two orders signed together: days 1-7, days 8-28
+        steps = steps[:1]
+        day_8 = (datetime.fromisoformat(START) + timedelta(days=7)).isoformat()
+        resources.append(
+            blinatumomab_order(
+                PID,
+                [Step(28, days=21)],
+                oid="blin-day-8",
+                indication=indication,
+                cycle=cycle,
+                start=day_8,
+            )
+        )
+    order = blinatumomab_order(PID, steps, indication=indication, cycle=cycle)
     if category is not None:
         order["category"] = [{"coding": [{"system": CATEGORY, "code": category}]}]
     if encounter_class is not None:
@@ -99,6 +113,10 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         [RECOMMENDED],
     ),
     "R/R cycle 1 day 10 bag -> silent": (chart(began_days_ago=9), []),
+    "R/R cycle 1 step-up as two outpatient orders (days 1-7, 8-28) signed together -> one info": (
+        chart(as_two_orders=True),
+        [RECOMMENDED],
+    ),
     "MRD cycle 1 day 1 -> info: 3 days": (chart("mrd-positive"), [RECOMMENDED]),
     "MRD cycle 1 day 4 bag -> silent": (chart("mrd-positive", began_days_ago=3), []),
     "consolidation cycle 1 day 1 -> info: 3 days (not the seed's 9)": (

@@ -131,6 +131,7 @@ def chart(
     born: str | None = "1998-05-03",
     cycle: int = 1,
     history: list[dict[str, Any]] | None = None,
+    as_two_orders: bool = False,
 ) -> dict[str, Any]:
     person = patient(
         PID,
@@ -145,12 +146,17 @@ def chart(
     if born is None:
         del person["birthDate"]
     steps = [Step(9, days=7), Step(28, days=21)] if cycle == 1 else [Step(28, days=28)]
+    orders = [blinatumomab_order(PID, steps, cycle=cycle)]
+    if as_two_orders:  # the step-up as two orders signed together: days 1-7, days 8-28
+        day_8 = "2026-03-09T10:00:00+00:00"
+        orders = [blinatumomab_order(PID, steps[:1], cycle=cycle)]
+        orders.append(blinatumomab_order(PID, steps[1:], oid="blin-day-8", start=day_8))
     return bundle(
         [
             person,
             weight(PID, 64),
             height(PID, 168),
-            blinatumomab_order(PID, steps, cycle=cycle),
+            *orders,
             dexamethasone_order(PID),
             *(history or []),
             *extra,
@@ -178,6 +184,10 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         [CONTRACEPTION_REMINDER, STATUS_UNKNOWN],
     ),
     "no test at all -> warning": (chart(), [CONTRACEPTION_REMINDER, STATUS_UNKNOWN]),
+    "no test, the step-up as two orders (days 1-7, 8-28) signed together -> each card once": (
+        chart(as_two_orders=True),
+        [CONTRACEPTION_REMINDER, STATUS_UNKNOWN],
+    ),
     "pregnancy status pregnant 3 weeks ago, nothing later -> critical": (
         chart(status("2026-02-09T09:00:00+00:00", PREGNANT)),
         [POSITIVE, CONTRACEPTION_REMINDER],

@@ -1,6 +1,6 @@
 """Premedication (label §2.2-2.5): the glucocorticoid for the order's first dose must be ordered;
-missing or >10% low is a warning with the right dexamethasone order; the day-8 step-up inside the
-same order is an info reminder."""
+missing or >10% low is a warning with the right dexamethasone order; the day-8 step-up (inside the
+same order, or its own order signed with the cycle's first days) is an info reminder."""
 
 from __future__ import annotations
 
@@ -94,6 +94,7 @@ AGE_UNKNOWN = ("premedication", "warning", "premedication-age-unknown")
 LOW_DOSE = ("premedication", "warning", "premedication-low-dose")
 MISSING = ("premedication", "warning", "premedication-missing")
 STEP_UP_REMINDER = ("premedication", "info", "premedication-step-up-reminder")
+STEP_UP_ORDER_REMINDER = ("premedication", "info", "premedication-step-up-order-reminder")
 UNREADABLE = ("premedication", "warning", "premedication-dose-unreadable")
 DAY_8_DEXAMETHASONE = dexamethasone_order(
     PID, 20, oid="dexamethasone-day-8", when="2026-03-09T09:00:00+00:00"
@@ -130,6 +131,17 @@ def without_start(chart_bundle: dict[str, Any]) -> dict[str, Any]:
     return chart_bundle
 
 
+def step_up_as_two_orders(*premeds: dict[str, Any]) -> dict[str, Any]:
+    """Adult R/R cycle 1 written as two orders signed together, as some EHRs' treatment plans do:
+    9 mcg/day days 1-7, then 28 mcg/day from day 8 (2026-03-09 10:00) to day 28."""
+    days_1_to_7 = blinatumomab_order(PID, [Step(9, days=7)])
+    days_8_to_28 = blinatumomab_order(
+        PID, [Step(28, days=21)], oid="blinatumomab-draft-2", start="2026-03-09T10:00:00+00:00"
+    )
+    body = [patient(PID, birth_date=ADULT), weight(PID, 80), height(PID, 178)]
+    return bundle([*body, days_1_to_7, days_8_to_28, *premeds])
+
+
 SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "adult R/R c1 with dexamethasone 20 mg -> only the day-8 reminder": (
         chart(dexamethasone_order(PID, 20)),
@@ -139,6 +151,18 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "adult R/R c1 with dexamethasone 20 mg for day 1 and for the day-8 step-up -> silent": (
         chart(dexamethasone_order(PID, 20), DAY_8_DEXAMETHASONE),
         [],
+    ),
+    "adult R/R c1 step-up as two orders, dexamethasone for day 1 -> only the day-8 reminder": (
+        step_up_as_two_orders(dexamethasone_order(PID, 20)),
+        [STEP_UP_ORDER_REMINDER],
+    ),
+    "adult R/R c1 step-up as two orders, dexamethasone for days 1 and 8 -> silent": (
+        step_up_as_two_orders(dexamethasone_order(PID, 20), DAY_8_DEXAMETHASONE),
+        [],
+    ),
+    "adult R/R c1 step-up as two orders without premedication -> day-1 warning, day-8 reminder": (
+        step_up_as_two_orders(),
+        [STEP_UP_ORDER_REMINDER, MISSING],
     ),
     "adult born in 1971 (year only), R/R c1 with dexamethasone 20 mg -> checked: reminder only": (
         chart(dexamethasone_order(PID, 20), born="1971"),
