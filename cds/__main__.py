@@ -8,6 +8,7 @@ import builtins
 import gc
 import json
 import logging
+import os
 import sys
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -271,7 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     table.set_defaults(run=_rules_table)
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except BrokenPipeError:  # `check ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 0
 
 
 if __name__ == "__main__":

@@ -60,6 +60,8 @@ class Markdown(str):
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
 _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
+# blank lines left by an empty placeholder on its own line ({more} with nothing more): one is enough
+_BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+\n")
 
 
 def markdown_text(value: str) -> str:
@@ -238,7 +240,7 @@ class CardRenderer:
         return Card(
             uuid=str(uuid.uuid4()),
             summary=summary,
-            detail=_fill_markdown(template.detail, finding.values).strip()
+            detail=_BLANK_LINES.sub("\n\n", _fill_markdown(template.detail, finding.values)).strip()
             if template.detail
             else None,
             indicator=finding.indicator,

@@ -139,7 +139,7 @@ def test_a_template_defined_twice_is_refused(tmp_path: Path) -> None:
         CardRenderer(load_knowledge(), tmp_path)
 
 
-def test_no_sample_chart_card_shows_escaped_markdown(client: Any) -> None:
+def test_no_sample_chart_card_shows_escaped_markdown_or_runs_of_blank_lines(client: Any) -> None:
     """A check's values are escaped as text on the card: one that carries its own emphasis shows
     `\\*\\*9 mcg/day\\*\\*` to the clinician (it did on every overdose card)."""
     for name in fixture_charts():
@@ -147,3 +147,5 @@ def test_no_sample_chart_card_shows_escaped_markdown(client: Any) -> None:
         for card in answer.get_json()["cards"]:
             text = card["summary"] + card.get("detail", "")
             assert "\\*\\*" not in text, (name, card["summary"])
+            # an empty placeholder on its own line ({more}) left runs of blank lines
+            assert "\n\n\n" not in card.get("detail", ""), (name, card["summary"])

@@ -336,9 +336,10 @@ def test_a_synthea_transaction_bundle_checks_like_the_plain_chart(
     assert topics(body) == [("live-vaccine", "critical"), ("premedication", "info")]
 
 
-def test_a_bundle_with_two_patients_names_them_and_patient_picks_one(
+def test_a_bundle_with_two_patients_checks_the_one_with_draft_orders(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A second patient without draft orders is context: the one with orders is checked."""
     chart = load_json(f"charts/{BASE}.json")
     other = {
         "resourceType": "Patient",
@@ -347,9 +348,30 @@ def test_a_bundle_with_two_patients_names_them_and_patient_picks_one(
     }
     chart["entry"].append({"fullUrl": "urn:uuid:pt-other", "resource": other})
     code, _ = run_check(tmp_path, chart)
+    assert code == 0
+    assert topics(json.loads(capsys.readouterr().out)) == [("premedication", "info")]
+
+
+def test_two_patients_with_draft_orders_are_named_and_patient_picks_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chart = load_json(f"charts/{BASE}.json")
+    other = {
+        "resourceType": "Patient",
+        "id": "pt-other",
+        "name": [{"family": "Roe", "given": ["Ann"]}],
+    }
+    theirs = copy.deepcopy(
+        next(e for e in chart["entry"] if e["resource"]["id"] == "blinatumomab-c1")
+    )
+    theirs["resource"]["id"] = "blinatumomab-other"
+    theirs["resource"]["subject"] = {"reference": "urn:uuid:pt-other"}
+    theirs.pop("fullUrl", None)
+    chart["entry"] += [{"fullUrl": "urn:uuid:pt-other", "resource": other}, theirs]
+    code, _ = run_check(tmp_path, chart)
     error = capsys.readouterr().err
     assert code == 2 and "Patient/pt-adult-rr" in error and "Patient/pt-other" in error
-    assert "--patient" in error
+    assert "2 of them with draft orders" in error and "--patient" in error
     code, _ = run_check(tmp_path, chart, "--patient", "pt-adult-rr")
     assert code == 0
     assert topics(json.loads(capsys.readouterr().out)) == [("premedication", "info")]

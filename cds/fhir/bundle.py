@@ -99,10 +99,21 @@ def chart_resources(bundle: Raw, patient_id: str | None = None) -> tuple[Raw, li
             raise BundleError(f"no patient {patient_id!r} in the Bundle; it holds {listed}")
         patient = chosen[0]
     elif len(patients) > 1:
-        listed = "; ".join(_label(p) for p in patients)
-        raise BundleError(
-            f"the Bundle holds {len(patients)} patients ({listed}): pick one with --patient ID"
-        )
+        # the one patient with draft orders is the one to check (the others are context)
+        ordered_for = {
+            references.canonical(references.reference_of(r.get("subject")))
+            for _, r in entries
+            if r.get("resourceType") in ("MedicationRequest", "ServiceRequest")
+            and r.get("status") == "draft"
+        }
+        with_drafts = [p for p in patients if f"Patient/{p['id']}" in ordered_for]
+        if len(with_drafts) != 1:
+            listed = "; ".join(_label(p) for p in patients)
+            raise BundleError(
+                f"the Bundle holds {len(patients)} patients ({listed}), "
+                f"{len(with_drafts)} of them with draft orders: pick one with --patient ID"
+            )
+        patient = with_drafts[0]
     else:
         patient = patients[0]
     mine = f"Patient/{patient['id']}"
