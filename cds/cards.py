@@ -64,11 +64,19 @@ _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+\n")
 
 
+# What GitHub-flavoured markdown (and markdown-it's linkify) turns into a link by itself: a
+# scheme's "://", "www.", an e-mail's "@". A word joiner (U+2060, invisible) breaks each.
+_AUTOLINK_TRIGGERS = re.compile(r"(?<=:)(?=//)|(?i:(?<=\bwww)(?=\.))|(?=@)")
+WORD_JOINER = "\u2060"
+
+
 def markdown_text(value: str) -> str:
     """A value from the EHR as plain markdown text: no HTML (`<`, `>`, `&` escaped), no
-    emphasis, link, code, table or strike-through syntax, no new line (no heading or list)."""
+    emphasis, link, code, table or strike-through syntax, no new line (no heading or list), and
+    no link made by itself from a bare address (a chart's text could send a clinician anywhere)."""
     one_line = _LINE_BREAKS.sub(" ", value)
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(one_line, quote=False))
+    escaped = _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(one_line, quote=False))
+    return _AUTOLINK_TRIGGERS.sub(WORD_JOINER, escaped)
 
 
 def code_span_text(value: str) -> str:

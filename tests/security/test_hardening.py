@@ -5,6 +5,7 @@ injection, and deep values that used to end in a 500."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cds import StartupRefused, create_app
-from cds.cards import _fill_markdown
+from cds.cards import WORD_JOINER, _fill_markdown
 from cds.feedback import format_summary
 from cds.settings import Settings
 from cds.terminal import printable
@@ -283,6 +284,28 @@ def test_values_cannot_start_a_heading_a_list_or_raw_html() -> None:
     )
     assert "\n" not in filled
     assert "<script>" not in filled
+
+
+# what GFM's autolink extension (and markdown-it's linkify) would turn into a link
+GFM_AUTOLINK = re.compile(r"(?i)\b(?:https?|ftp)://|\bwww\.|[\w.+-]@[\w-]+\.")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "MMR, details at http://evil.example/login",
+        "dexamethasone (see WWW.evil.example)",
+        "HTTPS://evil.example",
+        "patient-reported: ask nurse@evil.example",
+        "mailto:x@evil.example",
+    ],
+)
+def test_a_bare_address_in_a_chart_value_does_not_become_a_link(text: str) -> None:
+    """A patient-reported vaccine text or an order's note is shown as text on the card; GFM would
+    have made its bare address a clickable link inside the EHR. It reads the same."""
+    filled = _fill_markdown("Given: {text}.", {"text": text})
+    assert GFM_AUTOLINK.search(filled) is None, filled
+    assert filled.replace(WORD_JOINER, "") == f"Given: {text}."
 
 
 def test_feedback_summary_strips_terminal_escape_sequences() -> None:
