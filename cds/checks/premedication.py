@@ -194,13 +194,13 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
         suggested = max(required, example) if adult.suggest_label_example else required
     # the phrase a card says, unit included: "20 mg", or "5 mg/m² (max 20 mg)" without a BSA
     dose_text = _mg(required) if required is not None else settings.children.dose_text
-    step_up_day = review.start + timedelta(days=settings.step_up_day - 1)
+    step_up_at = review.start + timedelta(days=settings.step_up_day - 1)
     if (
         event == "cycle-start"
         and "step-up" in events
         and has_step_up(knowledge, review.indication, review.cycle)
         and len(review.order.dosages) > 1
-        and not _step_up_premedicated(item, knowledge, children, step_up_day)
+        and not _step_up_premedicated(item, knowledge, children, step_up_at)
     ):
         findings.append(emit("premedication-step-up-reminder", source, dose=dose_text))
     if event == "step-up" and review.follows_draft is not None:  # signed a week ahead
