@@ -314,8 +314,8 @@ def summarise(reading: ChartReading, knowledge: Knowledge) -> dict[str, Any]:
     drafts = list(reading.drafts.orders)
     first = items[0] if items else None
     at = first.review.start if first else now
-    weight = latest_measurement(patient, knowledge, "body_weight", "kg")
-    height = latest_measurement(patient, knowledge, "body_height", "cm")
+    weight = latest_measurement(patient, knowledge, "body_weight", "kg", now)
+    height = latest_measurement(patient, knowledge, "body_height", "cm", now)
     return {
         "asOf": now.isoformat(),
         "patient": {

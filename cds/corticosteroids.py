@@ -95,12 +95,19 @@ def normalise(
 def order_dose(
     order: MedicationOrder, bsa_m2: Decimal | None, rules: CorticosteroidRules
 ) -> SteroidDose | None:
-    """A steroid order's single dose (its first dosage instruction); None: not a steroid."""
+    """A steroid order's single dose (its first dosage instruction); None: not a steroid. A dose
+    range counts by its low end: the least the order allows is what is sure to be given, and
+    the premedication is a minimum ("dexamethasone 4-20 mg" is 4 mg)."""
     steroid = identify(order.codes, order.text, rules)
     if steroid is None:
         return None
     dosages = order.ordered_dosages()
     first = dosages[0] if dosages else None
+    if first is not None and first.is_range:
+        if first.amount_low is None:
+            why = "the dose is a range without a low end that can be read"
+            return SteroidDose(steroid.drug, None, None, why, steroid.how_identified)
+        return normalise(steroid, first.amount_low, first.unit, bsa_m2, rules)
     return normalise(
         steroid,
         first.amount if first else None,

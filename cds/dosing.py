@@ -19,6 +19,11 @@ MCG_PER_M2 = "ug/m2"
 PER_M2_PER_DAY = "ug/m2/d"
 
 
+# Not a clinical rule: the slack for clocks and time zones between the chart and this service. A
+# measurement dated later than this after `now` (a mistyped year: 2062) is not the current one.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
 @dataclass(frozen=True)
 class Measurement:
     value: Decimal
@@ -26,31 +31,72 @@ class Measurement:
     resource: str
 
 
-def latest_measurement(
-    patient: PatientSnapshot, knowledge: Knowledge, value_set: str, unit: str
-) -> Measurement | None:
-    """The newest observation of `value_set` convertible to `unit` (unusable ones are skipped)."""
+@dataclass(frozen=True)
+class Unusable:
+    """The newest observation of a measurement, which could not be used, and why."""
+
+    fact: ObservationFact
+    why: str  # e.g. "has a unit that cannot be read as kg"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The newest observation of a measurement: read (`measurement`), or found unusable
+    (`unusable`: then no older one stands in for it); neither: none on file."""
+
+    measurement: Measurement | None = None
+    unusable: Unusable | None = None
+
+
+def newest_measurement(
+    patient: PatientSnapshot,
+    knowledge: Knowledge,
+    value_set: str,
+    unit: str,
+    now: datetime,
+) -> Reading:
+    """The newest observation of `value_set` with a value, in `unit`. One without a value
+    (dataAbsentReason: nothing was measured) is passed over; one whose value cannot be used (a
+    unit that does not convert to `unit`, a bound such as "<", a value not above 0, a date more
+    than FUTURE_TOLERANCE after `now`) is said so and ends the search: an older measurement never
+    silently stands in for the newest one."""
     for fact in patient.observations_of(knowledge.codes_of(value_set)):
-        if fact.value is None or fact.value <= 0 or not fact.unit or not fact.is_exact:
-            continue  # no value (dataAbsentReason), or only a bound ("<", ">"): not a measurement
-        try:
-            return Measurement(units.convert(fact.value, fact.unit, unit), fact.when, fact.resource)
-        except units.UnitError:
+        if fact.value is None:
             continue
+        why = _why_unusable(fact, fact.value, unit, now)
+        if why is None:
+            try:
+                value = units.convert(fact.value, fact.unit or "", unit)
+            except units.UnitError:
+                why = f"has a unit that cannot be read as {unit}"
+            else:
+                return Reading(measurement=Measurement(value, fact.when, fact.resource))
+        return Reading(unusable=Unusable(fact, why))
+    return Reading()
+
+
+def _why_unusable(fact: ObservationFact, value: Decimal, unit: str, now: datetime) -> str | None:
+    if not fact.is_exact:
+        return f"is a bound ({fact.comparator}), not a measurement"
+    if not value.is_finite() or value <= 0:
+        return "is not a positive number"
+    if not fact.unit:
+        return f"has no unit (it should be in {unit})"
+    if fact.when is not None and fact.when > now + FUTURE_TOLERANCE:
+        return f"is dated in the future (after {now.date().isoformat()})"
     return None
 
 
-def unreadable_unit(
-    patient: PatientSnapshot, knowledge: Knowledge, value_set: str, unit: str
-) -> ObservationFact | None:
-    """The newest observation of `value_set` with a value whose unit cannot be read as `unit`
-    ("25 Kilo"): when `latest_measurement` finds none, the card says it is there, unreadable,
-    rather than absent."""
-    for fact in patient.observations_of(knowledge.codes_of(value_set)):
-        readable = fact.unit is not None and units.is_convertible(fact.unit, unit)
-        if fact.value is not None and fact.value > 0 and fact.is_exact and not readable:
-            return fact
-    return None
+def latest_measurement(
+    patient: PatientSnapshot,
+    knowledge: Knowledge,
+    value_set: str,
+    unit: str,
+    now: datetime,
+) -> Measurement | None:
+    """The newest observation of `value_set` in `unit`; None when there is none, or when the
+    newest cannot be used (`newest_measurement` says why)."""
+    return newest_measurement(patient, knowledge, value_set, unit, now).measurement
 
 
 def is_stale(measurement: Measurement, max_age_days: int, now: datetime) -> bool:

@@ -55,22 +55,34 @@ class CycleSoFar:
     last_end: datetime | None
 
 
-def current_cycle(
+def cycles_before(
     periods: Iterable[Period], before: datetime, rules: InterruptionRules
-) -> CycleSoFar:
+) -> list[CycleSoFar]:
     """Infusions before `before`, cut into cycles at every gap longer than the interruption limit
-    (or once a cycle's infusion days are complete); the last of them is the current cycle."""
+    (or once a cycle's infusion days are complete), in time order."""
     limit = timedelta(days=rules.max_interruption_days)
     full = Decimal(rules.infusion_days_per_cycle)
+    cycles: list[CycleSoFar] = []
     cycle: list[Period] = []
     used = Decimal(0)
     for period in merged(p for p in periods if p.start < before):
         period = Period(period.start, min(period.end, before), period.source)
         if cycle and (period.start - cycle[-1].end > limit or used >= full):
+            cycles.append(CycleSoFar(tuple(cycle), used, cycle[-1].end))
             cycle, used = [], Decimal(0)
         cycle.append(period)
         used += _days(period.end - period.start)
-    return CycleSoFar(tuple(cycle), used, cycle[-1].end if cycle else None)
+    if cycle:
+        cycles.append(CycleSoFar(tuple(cycle), used, cycle[-1].end))
+    return cycles
+
+
+def current_cycle(
+    periods: Iterable[Period], before: datetime, rules: InterruptionRules
+) -> CycleSoFar:
+    """The last of `cycles_before`: the cycle a new order at `before` may continue."""
+    cycles = cycles_before(periods, before, rules)
+    return cycles[-1] if cycles else CycleSoFar((), Decimal(0), None)
 
 
 Resumption = Literal["first-infusion", "continues", "restart-same-cycle", "new-cycle"]

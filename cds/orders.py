@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cds.interruptions import Period, ResumeVerdict, resume
+from cds.interruptions import CycleSoFar, Period, ResumeVerdict, cycles_before, resume
 from cds.knowledge import Knowledge
 from cds.patient import MedicationOrder, PatientSnapshot
 from cds.problem_list import indication_from_problem_list
@@ -104,22 +104,74 @@ def cycle_of(order: MedicationOrder) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 
 
+Known = list[tuple[int | None, datetime | None]]  # (cycle, start) of blinatumomab orders
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A cycle of infusions on file (`cds.interruptions.cycles_before`), with its number: the one
+    its orders carry, else the one after the run before it (None: its orders disagree)."""
+
+    start: datetime
+    end: datetime
+    cycle: int | None
+    numbered: bool
+
+
+def _runs(cycles: list[CycleSoFar], known: Known) -> list[_Run]:
+    runs: list[_Run] = []
+    previous: int | None = 0
+    for cycle in cycles:
+        begin, end = cycle.periods[0].start, cycle.last_end or cycle.periods[-1].end
+        numbers = {c for c, s in known if c is not None and s is not None and begin <= s <= end}
+        number: int | None
+        if len(numbers) == 1:
+            (number,) = numbers
+        else:
+            number = previous + 1 if not numbers and previous is not None else None
+        runs.append(_Run(begin, end, number, bool(numbers)))
+        previous = number
+    return runs
+
+
 def _cycle(
     order: MedicationOrder,
     start: datetime,
-    known: list[tuple[int | None, datetime | None]],
+    known: Known,
+    runs: list[_Run],
+    continuing: bool,
     medications_known: bool,
     continuation_within_days: int,
 ) -> tuple[int | None, str]:
-    """The order's cycle: coded, else inferred from the (cycle, start) of the blinatumomab orders
-    known before it (the history's and the drafts signed with it that start earlier)."""
+    """The order's cycle: coded, else inferred from the infusions before it (orders and
+    administrations on file, drafts signed with it), cut into cycles as the label does (a gap over
+    7 days or 28 infusion days ends one): the cycle it continues, or the next. EHR history rarely
+    carries the cycle extension: an unnumbered run counts as the cycle after the one before it."""
     coded = cycle_of(order)
     if coded is not None:
         return coded, "coded on the order"
     if not medications_known:
         return None, "no cycle on the order and the medication history could not be read"
-    if not known:
+    if not known and not runs:
         return 1, "no earlier blinatumomab orders on file"
+    if runs:
+        last = runs[-1]
+        if last.cycle is None:
+            return None, "the earlier infusions on file are numbered as different cycles"
+        begun = last.start.date()
+        if continuing:
+            if last.numbered:
+                return last.cycle, f"continues cycle {last.cycle} begun {begun}"
+            return last.cycle, (
+                f"continues the infusion begun {begun}: cycle {last.cycle} by the infusions "
+                "on file (none says its cycle)"
+            )
+        if last.numbered:
+            return last.cycle + 1, f"follows cycle {last.cycle} begun {begun}"
+        return last.cycle + 1, (
+            f"follows the infusion begun {begun}: cycle {last.cycle + 1} by the infusions on "
+            "file (none says its cycle)"
+        )
     if any(c is None or s is None for c, s in known):
         return None, "earlier blinatumomab orders on file do not say their cycle"
     last_cycle, last_start = max(known, key=lambda item: item[1])  # type: ignore[arg-type,return-value]
@@ -129,13 +181,18 @@ def _cycle(
     return last_cycle + 1, f"follows cycle {last_cycle} begun {last_start.date()}"
 
 
-def _cycle_day(
-    start: datetime, cycle: int | None, known: Iterable[tuple[int | None, datetime | None]]
-) -> int:
+def _cycle_day(start: datetime, cycle: int | None, known: Known, continued: _Run | None) -> int:
+    """The calendar day of the cycle the order's first dose falls on, counted from the cycle's
+    first order, or from the start of the infusion it continues. Dates are read in the first
+    start's time zone: an order written in another offset, or across a DST change, is the same
+    day (a bag hung early is still day 8)."""
     if cycle is None:
         return 1
-    first = min([*(s for c, s in known if c == cycle and s is not None), start])
-    return (start.date() - first.date()).days + 1  # calendar days: a bag hung early is still day 8
+    starts = [s for c, s in known if c == cycle and s is not None]
+    if continued is not None and continued.cycle == cycle:
+        starts.append(continued.start)
+    first = min([*starts, start])
+    return (start.astimezone(first.tzinfo).date() - first.date()).days + 1
 
 
 def review(
@@ -152,20 +209,31 @@ def review(
     earlier = earlier_blinatumomab_orders(patient, knowledge, excluding=order)
     indication, indication_basis, possible = _indication(order, patient, knowledge)
     before = [other for other in signed_before if other.start < start]
-    known = [(cycle_of(o), o.first_start()) for o in earlier]
+    known: Known = [(cycle_of(o), o.first_start()) for o in earlier]
     known += [(other.cycle, other.start) for other in before]
+    default_days = knowledge.cycles.default_infusion_days
+    medications_known = "medications" not in patient.unavailable
+    resumption: ResumeVerdict | None = None
+    runs: list[_Run] = []
+    if medications_known:
+        periods = infusion_periods(patient, knowledge, earlier)
+        periods += [
+            Period(o.start, infusion_end(o.order, o.start, default_days), o.order.resource)
+            for o in before
+        ]
+        end = infusion_end(order, start, default_days)
+        resumption = resume(periods, start, end, knowledge.interruptions)
+        runs = _runs(cycles_before(periods, start, knowledge.interruptions), known)
+    continuing = resumption is not None and resumption.kind in ("continues", "restart-same-cycle")
     cycle, cycle_basis = _cycle(
         order,
         start,
         known,
-        "medications" not in patient.unavailable,
+        runs,
+        continuing,
+        medications_known,
         knowledge.cycles.continuation_within_days,
     )
-    default_days = knowledge.cycles.default_infusion_days
-    planned = [
-        Period(o.start, infusion_end(o.order, o.start, default_days), o.order.resource)
-        for o in before
-    ]
     same_cycle = [o for o in before if cycle is not None and o.cycle == cycle]
     return OrderUnderReview(
         order=order,
@@ -174,16 +242,9 @@ def review(
         cycle=cycle,
         cycle_basis=cycle_basis,
         start=start,
-        cycle_day=_cycle_day(start, cycle, known),
+        cycle_day=_cycle_day(start, cycle, known, runs[-1] if continuing and runs else None),
         possible_indications=possible,
-        resumption=None
-        if "medications" in patient.unavailable
-        else resume(
-            [*infusion_periods(patient, knowledge, earlier), *planned],
-            start,
-            infusion_end(order, start, default_days),
-            knowledge.interruptions,
-        ),
+        resumption=resumption,
         follows_draft=min(same_cycle, key=lambda o: o.start).order.resource if same_cycle else None,
     )
 

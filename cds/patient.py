@@ -90,19 +90,28 @@ class DoseInstruction:
 
     sequence: int | None
     amount: Decimal | None
-    unit: str | None  # UCUM code (or the free-text unit when no code was sent)
+    unit: str | None  # UCUM code (or the free-text unit when no UCUM code was sent)
     is_rate: bool
     frequency: int | None
     period: Decimal | None
     period_unit: str | None
-    bounds_start: datetime | None
-    bounds_end: datetime | None
+    bounds_start: datetime | None  # a day given alone ("2026-03-02"): its 00:00Z, see below
+    bounds_end: datetime | None  # a day given alone is inclusive: the next day's 00:00Z
     bounds_duration_days: Decimal | None
     events: tuple[datetime, ...]
     text: str | None
     # every other dose or rate the dosage gives (a doseQuantity beside a rateQuantity, further
-    # doseAndRate entries): (amount, unit, is_rate); the dose check holds them to the first
+    # doseAndRate entries, a pump's mL/h listed before the dose): (amount, unit, is_rate); the
+    # dose check holds them to `amount`, the first that is a dose
     other_amounts: tuple[tuple[Decimal | None, str | None, bool], ...] = ()
+    # boundsPeriod.start was a day without a time: the infusion starts at some time that day,
+    # not at `bounds_start` (its midnight); something timed later that day is not "after" it
+    bounds_start_is_date: bool = False
+    # the dose is a doseRange/rateRange: `amount` is its high end (the most the order allows),
+    # `amount_low` its low end in `unit` (None: the range gives none, or in a unit that does not
+    # convert), the least it allows: what a minimum dose (premedication) is judged by
+    is_range: bool = False
+    amount_low: Decimal | None = None
 
 
 @dataclass(frozen=True)

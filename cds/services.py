@@ -9,6 +9,7 @@ cards raises one of the errors of `cds.errors`; `cds.web.errors` turns it into H
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from cds.fhir.snapshot_memo import SnapshotMemo
 from cds.findings import Declarations, Emission, Finding, declare, emit, merge, stamp
 from cds.hooks import (
     CONTEXT_MODELS,
+    Card,
     HookRequest,
     HookResponse,
     OrderSelectContext,
@@ -466,14 +468,21 @@ class Engine:
         return outcome.findings + self._data_quality(reading) + unidentified
 
     def _cards(self, findings: Sequence[Finding]) -> HookResponse:
-        cards = [self.renderer.render(f) for f in findings]
-        return HookResponse(cards=sorted(cards, key=lambda c: INDICATOR_ORDER[c.indicator]))
+        """The cards, most severe first; a card the same in every word and action as one before
+        it is left out (a positive hCG for each of eight bag orders is one card to the reader)."""
+        cards: dict[str, Card] = {}
+        for finding in findings:
+            card = self.renderer.render(finding)
+            cards.setdefault(_seen_as(card), card)
+        ordered = sorted(cards.values(), key=lambda c: INDICATOR_ORDER[c.indicator])
+        return HookResponse(cards=ordered)
 
     def _live_vaccines_alone(
         self, call: HookCall, drafts: DraftOrders, own_host: str | None
     ) -> list[Finding]:
-        """Live-vaccine orders with no blinatumomab among the drafts: the chart is read, and a
-        patient with blinatumomab in the medication history gets the vaccine findings (with the
+        """Live-vaccine orders with no blinatumomab order selected: beside a blinatumomab draft
+        (order-select of the vaccine) each is ordered together with it; else the chart is read, and
+        a patient with blinatumomab in the medication history gets the vaccine findings (with the
         data-quality ones). Never given blinatumomab: no card (this service speaks only of
         blinatumomab; nearly every vaccine order is someone else's). A history that cannot be read
         is said, never taken for "never given"."""
@@ -483,13 +492,14 @@ class Engine:
         history_unreadable = reading.patient.unavailable.get("medications")
         for order in drafts.live_vaccines:
             try:
-                said = (
-                    [self._vaccine_not_checked(f"medications: {history_unreadable}")]
-                    if history_unreadable is not None
-                    else vaccines.check_vaccine_order(
+                if drafts.blinatumomab:  # order-select of the vaccine, blinatumomab beside it
+                    said = [vaccines.ordered_together(order, self.knowledge)]
+                elif history_unreadable is not None:
+                    said = [self._vaccine_not_checked(f"medications: {history_unreadable}")]
+                else:
+                    said = vaccines.check_vaccine_order(
                         order, reading.patient, self.knowledge, reading.now
                     )
-                )
             except Exception:
                 log.exception("the live-vaccine check failed on %s", order.resource)
                 said = [self._vaccine_not_checked("the check failed unexpectedly")]
@@ -569,3 +579,11 @@ def _listed(issues: Sequence[DataIssue]) -> Markdown:
 def _unavailable_text(patient: PatientSnapshot) -> str:
     reasons = "; ".join(f"{key}: {why}" for key, why in sorted(patient.unavailable.items()))
     return f"the data the checks need could not be obtained ({reasons})"
+
+
+def _seen_as(card: Card) -> str:
+    """What the clinician sees of a card and can do with it: all of it but the uuids."""
+    shown = card.model_dump(mode="json", exclude={"uuid"})
+    for suggestion in shown["suggestions"]:
+        suggestion.pop("uuid", None)
+    return json.dumps(shown, sort_keys=True)

@@ -34,8 +34,21 @@ _UNIT_ALIASES = {
     "mcg/24 hrs": "ug/(24.h)",
     "ug/24h": "ug/(24.h)",
     "ug/24 h": "ug/(24.h)",
-    "µg/d": "ug/d",
+    "mcg/24 hours": "ug/(24.h)",
+    "mcg/24hours": "ug/(24.h)",
+    "µg/d": "ug/d",  # the micro sign, U+00B5
     "µg": "ug",
+    "μg/d": "ug/d",  # the Greek small letter mu, U+03BC: keyboards give either
+    "μg": "ug",
+    "microgram": "ug",
+    "micrograms": "ug",
+    "mg": "mg",  # "MG"
+    "milligram": "mg",
+    "milligrams": "mg",
+    "gm": "g",
+    "gms": "g",
+    "gram": "g",
+    "grams": "g",
     "mcg/m2/day": "ug/m2/d",
     "mcg/m^2/day": "ug/m2/d",
     "mg/day": "mg/d",
@@ -53,6 +66,13 @@ _UNIT_ALIASES = {
     "inches": "[in_i]",
     "m²": "m2",
     "m^2": "m2",
+    "miu/ml": "m[IU]/mL",  # hCG as labs print it
+    "iu/l": "[IU]/L",
+    # a pump's volume rate: says nothing of the dose without the bag's concentration
+    "ml/hr": "mL/h",
+    "ml/h": "mL/h",
+    "cc/hr": "mL/h",
+    "cc/h": "mL/h",
 }
 
 
@@ -64,6 +84,7 @@ _KNOWN: dict[str, tuple[str, Decimal]] = {
         "length": {"m": "1", "mm": "0.001", "cm": "0.01", "[in_i]": "0.0254"},
         "area": {"m2": "1", "cm2": "0.0001"},
         "volume": {"mL": "1", "L": "1000"},
+        "volume rate": {"mL/h": "1", "mL/min": "60", "L/h": "1000"},
         "time": {"s": "1", "min": "60", "h": "3600", "d": "86400", "wk": "604800"},
         "frequency": {"/d": "1", "/h": "24", "/min": "1440"},
         "dose rate": {"ug/d": "1", "ug/(24.h)": "1", "mg/d": "1000", "ug/h": "24", "mg/h": "24000"},
@@ -202,6 +223,12 @@ def is_convertible(source: str, target: str) -> bool:
     except UnitError:
         return False
     return True
+
+
+def is_volume_rate(unit: str | None) -> bool:
+    """A pump's rate in volume per time (mL/h, "mL/hr", "cc/hr"): without the bag's
+    concentration it says nothing of the dose."""
+    return bool(unit) and is_convertible(unit or "", "mL/h")
 
 
 def quantize(value: Decimal, precision: Decimal) -> Decimal:

@@ -20,9 +20,16 @@ from typing import Any
 
 from cds.checks import Check, CheckInput
 from cds.findings import Declarations, Emission, declare, emit
+from cds.interruptions import Period
 from cds.knowledge import Knowledge
 from cds.knowledge.models import CycleRules
-from cds.orders import cycle_of, earlier_blinatumomab_orders, infusion_end, infusion_periods
+from cds.orders import (
+    cycle_of,
+    earlier_blinatumomab_orders,
+    infusion_end,
+    infusion_periods,
+    is_blinatumomab,
+)
 from cds.patient import MedicationOrder
 from cds.units import format_number
 
@@ -56,13 +63,32 @@ class Infusion:
 
 
 def _infusions(item: CheckInput, knowledge: Knowledge, settings: CycleRules) -> list[Infusion]:
-    """Earlier blinatumomab orders that started before this order."""
+    """Blinatumomab orders that started before this order: on file, and drafts signed with it
+    (two cycles ordered at once). A stopped or on-hold order with administrations on file ended
+    with its last administration (interruptions.yaml), not at its planned end."""
+    rules = knowledge.interruptions
+    codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
+    administered: dict[str, datetime] = {}
+    for given in item.patient.administrations:
+        if given.request and given.start and given.matches(codes, patterns):
+            end = given.end or given.start
+            administered[given.request] = max(end, administered.get(given.request, end))
+    drafts = [
+        o
+        for o in item.draft_orders
+        if o.resource != item.review.order.resource and is_blinatumomab(o, knowledge)
+    ]
     found = []
-    for order in earlier_blinatumomab_orders(item.patient, knowledge, excluding=item.review.order):
+    for order in [
+        *earlier_blinatumomab_orders(item.patient, knowledge, item.review.order),
+        *drafts,
+    ]:
         start = order.first_start()
         if start is None or start >= item.review.start:
             continue
         end = infusion_end(order, start, settings.default_infusion_days)
+        if order.status in rules.ran_as_administered_statuses and order.resource in administered:
+            end = administered[order.resource]
         found.append(Infusion(order, cycle_of(order), start, end))
     return found
 
@@ -169,15 +195,17 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
         previous = max(i.cycle for i in before if i.cycle is not None)
         ends.append((_latest(i for i in before if i.cycle == previous).end, previous))
     # A whole cycle the history does not number (EHR history never carries the cycle extension),
-    # as an order or only as the bags the MAR recorded, before a numbered one is the cycle before
-    # it; a shorter one may be this cycle, interrupted, which the resumption rules judge.
+    # as an order, as bag orders or only as the bags the MAR recorded, before a numbered one is
+    # the cycle before it; a shorter one may be this cycle, interrupted, which the resumption
+    # rules judge, and so is the run this order continues.
     whole = timedelta(days=settings.default_infusion_days - 1)
+    resumed = review.resumption
+    continues = resumed is not None and resumed.kind in ("continues", "restart-same-cycle")
+    runs = _runs_on_file(item, knowledge)
+    if continues and runs:
+        runs = runs[:-1]
     unnumbered = [i.end for i in infusions if i.cycle is None and i.end - i.start >= whole]
-    unnumbered += [
-        end
-        for start, end in _administered_runs(item, knowledge)
-        if end - start >= whole and end <= review.start
-    ]
+    unnumbered += [end for start, end in runs if end - start >= whole and end <= review.start]
     if unnumbered and cycle > 1:
         ends.append((max(unnumbered), cycle - 1))
     if ends:
@@ -201,12 +229,21 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     return findings
 
 
-def _administered_runs(item: CheckInput, knowledge: Knowledge) -> list[tuple[datetime, datetime]]:
-    """Blinatumomab as the MedicationAdministrations show it, bags joined across a bag change:
-    (start, end) of each run of infusion."""
+def _runs_on_file(item: CheckInput, knowledge: Knowledge) -> list[tuple[datetime, datetime]]:
+    """Blinatumomab as the orders on file and the MedicationAdministrations show it, before this
+    order, bags joined across a bag change: (start, end) of each run of infusion."""
     tolerance = timedelta(hours=float(knowledge.interruptions.bag_change_tolerance_hours))
+    earlier = earlier_blinatumomab_orders(item.patient, knowledge, excluding=item.review.order)
+    periods = infusion_periods(item.patient, knowledge, earlier)
+    periods += [
+        Period(i.start, i.end, i.order.resource)
+        for i in _infusions(item, knowledge, knowledge.cycles)
+        if i.order.status == "draft"
+    ]
     runs: list[tuple[datetime, datetime]] = []
-    for given in sorted(infusion_periods(item.patient, knowledge, []), key=lambda p: p.start):
+    for given in sorted(periods, key=lambda p: p.start):
+        if given.start >= item.review.start:
+            continue
         if runs and given.start - runs[-1][1] <= tolerance:
             runs[-1] = (runs[-1][0], max(runs[-1][1], given.end))
         else:

@@ -26,12 +26,12 @@ from cds.dosing import (
     BsaNeeded,
     DoseNotComputable,
     Measurement,
+    Unusable,
     is_stale,
-    latest_measurement,
     mosteller_bsa,
+    newest_measurement,
     ordered_mcg_per_day,
     ordered_mcg_per_m2_per_day,
-    unreadable_unit,
 )
 from cds.fhir.facts import as_datetime
 from cds.fhir.parsing import normalise
@@ -137,7 +137,8 @@ def _days_text(first: int, last: int) -> str:
 def body_of(item: CheckInput, knowledge: Knowledge, findings: list[Emission]) -> Body:
     rules = knowledge.dose
     patient = item.patient
-    weight = latest_measurement(patient, knowledge, "body_weight", "kg")
+    reading = newest_measurement(patient, knowledge, "body_weight", "kg", item.now)
+    weight = reading.measurement
     limit = _staleness_limit(item, knowledge)
     stale = (
         weight is not None
@@ -145,15 +146,10 @@ def body_of(item: CheckInput, knowledge: Knowledge, findings: list[Emission]) ->
         and is_stale(weight, limit.weight_max_age_days, item.now)
     )
     if weight is None:
-        unreadable = unreadable_unit(patient, knowledge, "body_weight", "kg")
-        found = (
-            "No body weight was found"
-            if unreadable is None or unreadable.value is None
-            else f"The newest body weight on file ({format_number(unreadable.value)} "
-            f"{unreadable.unit or 'without a unit'}, "
-            f"{unreadable.when.date().isoformat() if unreadable.when else 'undated'}) has a unit "
-            "that cannot be read as kg"
-        )
+        found = "No body weight was found"
+        if reading.unusable is not None:
+            text = _unusable_text(reading.unusable, "body weight")
+            found = text[:1].upper() + text[1:]
         findings.append(
             emit(
                 "dose-no-weight",
@@ -181,6 +177,19 @@ def body_of(item: CheckInput, knowledge: Knowledge, findings: list[Emission]) ->
     return Body(weight, stale, bsa, basis, fixed, bounds)
 
 
+def _unusable_text(unusable: Unusable, what: str) -> str:
+    """The newest measurement that could not be used, for a card: "the newest body weight on
+    file (30000 Kilo, 2026-03-01) has a unit that cannot be read as kg, and no older one was used
+    in its place"."""
+    fact = unusable.fact
+    value = f"{fact.comparator or ''}{format_number(fact.value)}"
+    date = fact.when.date().isoformat() if fact.when else "undated"
+    return (
+        f"the newest {what} on file ({value} {fact.unit or 'without a unit'}, {date}) "
+        f"{unusable.why}, and no older one was used in its place"
+    )
+
+
 def _staleness_limit(item: CheckInput, knowledge: Knowledge) -> StalenessLimit:
     """How old a weight may be for this patient's age (staleness.yaml; age unknown: the
     shortest limit, as for an infant)."""
@@ -206,13 +215,18 @@ def _bsa(
     """The BSA the EHR sent (LOINC 8277-6) when current and at least as new as the weight, else
     Mosteller from the latest height and weight."""
     rules = knowledge.dose
-    sent = latest_measurement(item.patient, knowledge, "body_surface_area", "m2")
+    sent = newest_measurement(
+        item.patient, knowledge, "body_surface_area", "m2", item.now
+    ).measurement
     if sent is not None and is_stale(sent, rules.weight_max_age_days, item.now):
         sent = None
-    height = latest_measurement(item.patient, knowledge, "body_height", "cm")
+    height_reading = newest_measurement(item.patient, knowledge, "body_height", "cm", item.now)
+    height = height_reading.measurement
     computed: Decimal | None = None
     if weight is None:
         reason = "no body weight on file"
+    elif height_reading.unusable is not None:
+        reason = _unusable_text(height_reading.unusable, "height")
     elif height is None:
         reason = "no height on file"
     elif is_stale(height, rules.height_max_age_days, item.now):

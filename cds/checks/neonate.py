@@ -151,7 +151,7 @@ def _neonate_reason(
         return f"neonate, {age_days} day{'s' if age_days != 1 else ''} old"
     if age_days >= settings.birth_data_read_below_age_days:
         return None
-    birth_weight = latest_measurement(item.patient, knowledge, "birth_weight", "g")
+    birth_weight = latest_measurement(item.patient, knowledge, "birth_weight", "g", item.now)
     if birth_weight is not None and birth_weight.value < settings.very_low_birth_weight_below_g:
         return f"infant of very low birth weight ({birth_weight.value:.0f} g)"
     weeks = _gestational_weeks(item, knowledge)
@@ -209,7 +209,7 @@ def check_neonate(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     age_days = patient.age_days(start)
     age_years = patient.age_years(start)
     neonate = _neonate_reason(item, knowledge, settings, age_days)
-    weight = latest_measurement(patient, knowledge, "body_weight", "kg")
+    weight = latest_measurement(patient, knowledge, "body_weight", "kg", item.now)
     limit = settings.min_weight_kg_for_preservative_bag
     light = weight is not None and weight.value < limit
     may_be_light = weight is None and (

@@ -5,10 +5,13 @@ any cycle; before cycle 1 a negative result must be on file within the window (l
 the first infusion of cycle 1 (else a warning with an hCG order to accept); later cycles get a
 reminder. Day-8 and bag-change orders inside a cycle already begun get neither. Contraception is
 reminded once per course, with the first order of cycle 1; breastfeeding whenever it is charted.
+The newest result that cannot be read as positive or negative is a warning: an older negative never
+clears the order past it.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -28,21 +31,19 @@ FINDINGS: Declarations = {
     "pregnancy-positive": declare("critical", "date", "resource"),
     "pregnancy-on-problem-list": declare("critical", "date", "resource"),
     "pregnancy-status-unknown": declare("warning", "days", "last", "cycle"),
+    "pregnancy-result-unreadable": declare("warning", "date", "resource", "value"),
     "pregnancy-test-reminder": declare("info", "cycle"),
     "pregnancy-breastfeeding": declare("warning", "hours"),
     "pregnancy-contraception-reminder": declare("info", "hours"),
 }
-INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
-POSITIVE_FLAGS = frozenset({(INTERPRETATION, "POS"), (INTERPRETATION, "H"), (INTERPRETATION, "A")})
-NEGATIVE_FLAGS = frozenset({(INTERPRETATION, "NEG"), (INTERPRETATION, "N")})
-
 Reading = Literal["positive", "negative"]
 
 
 def reading_of(
     fact: ObservationFact, knowledge: Knowledge, settings: PregnancyRules
 ) -> Reading | None:
-    """What one pregnancy status or hCG result says (None: nothing definite)."""
+    """What one pregnancy status or hCG result says (None: nothing definite). Its answer code,
+    else its quantity against the range, else its interpretation flags, else its text."""
     values = fact.value_codes
     if not values.isdisjoint(
         knowledge.codes_of("answer_pregnant") | knowledge.codes_of("answer_positive")
@@ -52,30 +53,74 @@ def reading_of(
         knowledge.codes_of("answer_not_pregnant") | knowledge.codes_of("answer_negative")
     ):
         return "negative"
-    if (
-        fact.has_code(knowledge.codes_of("hcg_quantitative"))
-        and fact.value is not None
-        and fact.unit
-    ):
-        limit = fact.reference_high
-        if limit is None:
-            try:
-                limit = units.convert(
-                    settings.quantitative_positive_above, settings.quantitative_unit, fact.unit
-                )
-            except units.UnitError:
-                return None
-        if fact.comparator in ("<", "<=") and fact.value > limit:
-            return None  # "< 25" with a limit of 5 says nothing either way
-        if fact.comparator in (">", ">=") and fact.value < limit:
-            return None
-        return "positive" if fact.value > limit else "negative"
-    if not fact.interpretation.isdisjoint(POSITIVE_FLAGS):
+    if fact.has_code(knowledge.codes_of("hcg_quantitative")):
+        measured = _quantity_reading(fact, settings)
+        if measured is not None:
+            return measured
+    positive_flags, negative_flags = settings.result_flags()
+    if not fact.interpretation.isdisjoint(positive_flags):
         return "positive"
-    if not fact.interpretation.isdisjoint(NEGATIVE_FLAGS):
+    if not fact.interpretation.isdisjoint(negative_flags):
         return "negative"
-    text = (fact.value_text or "").strip().lower()
-    return "positive" if text.startswith("pos") else "negative" if text.startswith("neg") else None
+    return _text_reading(fact.value_text, settings)
+
+
+def _quantity_reading(fact: ObservationFact, settings: PregnancyRules) -> Reading | None:
+    """A quantitative hCG against its reference range, else the default limit converted to its
+    unit (None when neither can be compared: the flags and text are read next)."""
+    if fact.value is None or not fact.unit:
+        return None
+    limit = fact.reference_high
+    if limit is None:
+        try:
+            limit = units.convert(
+                settings.quantitative_positive_above, settings.quantitative_unit, fact.unit
+            )
+        except units.UnitError:
+            return None
+    if fact.comparator in ("<", "<=") and fact.value > limit:
+        return None  # "< 25" with a limit of 5 says nothing either way
+    if fact.comparator in (">", ">=") and fact.value < limit:
+        return None
+    return "positive" if fact.value > limit else "negative"
+
+
+def _text_reading(text: str | None, settings: PregnancyRules) -> Reading | None:
+    """The text when it begins with one of the knowledge's result words (negative ones first)."""
+    said = " ".join((text or "").lower().split())
+    readings: tuple[tuple[Reading, list[str]], ...] = (
+        ("negative", settings.negative_words),
+        ("positive", settings.positive_words),
+    )
+    for reading, words in readings:
+        for word in words:
+            if re.match(rf"{re.escape(' '.join(word.lower().split()))}(?!\w)", said):
+                return reading
+    return None
+
+
+def says_unknown(fact: ObservationFact, knowledge: Knowledge) -> bool:
+    """An explicit "unknown" answer: no result, rather than one that cannot be read."""
+    return not fact.value_codes.isdisjoint(knowledge.codes_of("answer_pregnancy_unknown"))
+
+
+def value_as_sent(fact: ObservationFact, knowledge: Knowledge) -> str:
+    """The value of a result the check could not read, as the chart gives it."""
+    aliases = {uri: alias for alias, uri in knowledge.codes.systems.items()}
+    parts: list[str] = []
+    if fact.value is not None:
+        parts.append(f"{fact.comparator or ''}{fact.value} {fact.unit or '(no unit)'}")
+    if fact.value_text:
+        text = " ".join(fact.value_text.split())
+        parts.append(f'"{text[:100]}…"' if len(text) > 100 else f'"{text}"')
+    parts += [
+        f"{aliases.get(system, system or 'no system')} {code}"
+        for system, code in sorted(fact.value_codes)
+    ]
+    if fact.interpretation:
+        flags = ", ".join(sorted(code for _, code in fact.interpretation))
+        parts.append(f"interpretation {flags}")
+    return "; ".join(parts) or "no value"
 
 
 def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules) -> bool | None:
@@ -131,16 +176,22 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
         | knowledge.codes_of("hcg_quantitative")
     )
     dated: list[tuple[datetime, Reading, ObservationFact]] = []
+    unreadable: ObservationFact | None = None  # the newest result, when it cannot be read
     for fact in item.patient.observations_of(tests):
-        reading = reading_of(fact, knowledge, settings)
         if (
-            fact.status in settings.usable_statuses
-            and fact.when is not None
-            and reading is not None
+            fact.status not in settings.usable_statuses
+            or fact.when is None
+            or says_unknown(fact, knowledge)
         ):
-            dated.append((fact.when, reading, fact))
-            if reading == "negative":
-                break  # newest first: an older result changes nothing below (and stays unread)
+            continue
+        reading = reading_of(fact, knowledge, settings)
+        if reading is None:
+            if not dated and unreadable is None:
+                unreadable = fact  # an older negative must not clear the order past it
+            continue
+        dated.append((fact.when, reading, fact))
+        if reading == "negative":
+            break  # newest first: an older result changes nothing below (and stays unread)
     findings: list[Emission] = []
     cycle = item.review.cycle
     # a day-8 or bag-change order of a cycle already begun: the status was due at its start
@@ -157,6 +208,17 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
         )
     elif (problem := _pregnancy_on_problem_list(item, knowledge, settings, dated)) is not None:
         findings.append(problem)
+    elif unreadable is not None and unreadable.when is not None:
+        findings.append(
+            emit(
+                "pregnancy-result-unreadable",
+                settings.unreadable_result_source,
+                actions=(_hcg_order_action(item, knowledge),),
+                date=unreadable.when.date().isoformat(),
+                resource=unreadable.resource,
+                value=value_as_sent(unreadable, knowledge),
+            )
+        )
     elif inside_cycle:
         pass
     elif cycle in (None, 1) or settings.test_before_every_cycle:
@@ -169,13 +231,7 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                 emit(
                     "pregnancy-status-unknown",
                     settings.result_window_source,
-                    actions=(
-                        ProposedAction(
-                            "create",
-                            "Order a serum hCG pregnancy test",
-                            hcg_test_order(knowledge, item.patient.patient_id, item.now),
-                        ),
-                    ),
+                    actions=(_hcg_order_action(item, knowledge),),
                     days=settings.negative_result_valid_hours // 24,
                     last=last[0].date().isoformat() if last else "none on file",
                     cycle=cycle if cycle is not None else "unknown (checked as cycle 1)",
@@ -207,6 +263,14 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             )
         )
     return findings
+
+
+def _hcg_order_action(item: CheckInput, knowledge: Knowledge) -> ProposedAction:
+    return ProposedAction(
+        "create",
+        "Order a serum hCG pregnancy test",
+        hcg_test_order(knowledge, item.patient.patient_id, item.now),
+    )
 
 
 def _cycle_one_start(item: CheckInput, knowledge: Knowledge) -> datetime:

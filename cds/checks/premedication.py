@@ -61,6 +61,8 @@ def _first_event(
     resumed = item.review.resumption  # a restart after >= 4 h: premedicate as at a cycle start
     if resumed is not None and resumed.needs_restart_premedication:
         return "restart"
+    if resumed is not None and resumed.kind == "new-cycle":  # after > 7 days or a whole cycle
+        return "cycle-start"
     if mentions_restart(order, knowledge.restarts):
         return "restart"
     if restart_of(order, knowledge) is not None:
@@ -90,25 +92,48 @@ def _premedications(
     settings = knowledge.premedication
     start = item.review.start
     earliest = start - timedelta(hours=settings.timed_within_hours_before)
-    # a start the order does not give is the signing time, a guess: then no draft is "after" it
+    latest = _start_at_the_latest(item.review.order, start)
+    # a start the order does not give is the signing time, a guess: then no draft is timed for
+    # another dose
     dated = item.review.order.planned_start() is not None
+    drafts_from = start - timedelta(hours=settings.draft_timed_within_hours_before)
     candidates = [
         o
         for o in item.draft_orders
-        if o.resource != item.review.order.resource and not (dated and _timed_after(o, start))
+        if o.resource != item.review.order.resource
+        and not (dated and _timed_for_another_dose(o, drafts_from, latest))
     ]
     for order in item.patient.medication_orders:
-        when = order.first_start()
-        if order.status in ("active", "on-hold") and when is not None and earliest <= when <= start:
+        if order.status in ("active", "on-hold") and _timed_within(order, earliest, latest):
             candidates.append(order)
     return _counted(candidates, knowledge, bsa, children)
 
 
-def _timed_after(order: MedicationOrder, start: datetime) -> bool:
-    """A draft timed after the blinatumomab start premedicates a later dose (the day-8 step-up, a
-    day-3 dose), not the first one."""
-    when = order.first_start()
-    return when is not None and when > start
+def _start_at_the_latest(order: MedicationOrder, start: datetime) -> datetime:
+    """An order whose start is a date alone ("2026-03-02") starts some time that day: a
+    premedication timed that morning is not after it."""
+    on_a_day = any(
+        d.bounds_start_is_date and d.bounds_start == order.planned_start() for d in order.dosages
+    )
+    return start + timedelta(days=1) if on_a_day else start
+
+
+def _times(order: MedicationOrder) -> list[datetime]:
+    """When an order says its doses are given: each dosage's timing events and start (a
+    dexamethasone order for days 1 and 8 has two), else when it was written; [] when neither."""
+    times = [t for d in order.dosages for t in (*d.events, d.bounds_start) if t is not None]
+    return times or ([order.authored_on] if order.authored_on is not None else [])
+
+
+def _timed_within(order: MedicationOrder, earliest: datetime, latest: datetime) -> bool:
+    return any(earliest <= when <= latest for when in _times(order))
+
+
+def _timed_for_another_dose(order: MedicationOrder, earliest: datetime, start: datetime) -> bool:
+    """A draft timed only after the blinatumomab start premedicates a later dose (the day-8
+    step-up, a day-3 dose), one timed only before `earliest` an earlier one: not this order's
+    first dose."""
+    return bool(_times(order)) and not _timed_within(order, earliest, start)
 
 
 def _step_up_premedicated(
@@ -118,12 +143,11 @@ def _step_up_premedicated(
     within the window before it. Then the reminder has nothing to remind."""
     settings = knowledge.premedication
     earliest = step_up - timedelta(hours=settings.timed_within_hours_before)
+    latest = _start_at_the_latest(item.review.order, step_up)
     timed = [
         o
         for o in (*item.draft_orders, *item.patient.medication_orders)
-        if o.status in ("draft", "active", "on-hold")
-        and (when := o.first_start()) is not None
-        and earliest <= when <= step_up
+        if o.status in ("draft", "active", "on-hold") and _timed_within(o, earliest, latest)
     ]
     return bool(_counted(timed, knowledge, _bsa(item, knowledge), children))
 
@@ -140,24 +164,24 @@ def _counted(
 
 
 def _written(premedication: Premedication) -> str:
-    """The order as written, e.g. "methylprednisolone 40 mg"."""
+    """The order as written, e.g. "methylprednisolone 40 mg", "dexamethasone 4–20 mg"."""
     dosages = premedication.order.ordered_dosages()
     first = dosages[0] if dosages else None
-    amount = (
-        f" {format_number(first.amount)} {first.unit}"
-        if first is not None and first.amount is not None and first.unit
-        else ""
-    )
-    return f"{premedication.dose.drug}{amount}"
+    if first is None or first.amount is None or not first.unit:
+        return premedication.dose.drug
+    amount = format_number(first.amount)
+    if first.is_range and first.amount_low is not None:
+        amount = f"{format_number(first.amount_low)}–{amount}"
+    return f"{premedication.dose.drug} {amount} {first.unit}"
 
 
 def _bsa(item: CheckInput, knowledge: Knowledge) -> Decimal | None:
     """The BSA sent, else Mosteller's from the latest weight and height (None: unknown)."""
-    sent = latest_measurement(item.patient, knowledge, "body_surface_area", "m2")
+    sent = latest_measurement(item.patient, knowledge, "body_surface_area", "m2", item.now)
     if sent is not None:
         return sent.value
-    weight = latest_measurement(item.patient, knowledge, "body_weight", "kg")
-    height = latest_measurement(item.patient, knowledge, "body_height", "cm")
+    weight = latest_measurement(item.patient, knowledge, "body_weight", "kg", item.now)
+    height = latest_measurement(item.patient, knowledge, "body_height", "cm", item.now)
     return mosteller_bsa(height.value, weight.value) if weight and height else None
 
 

@@ -6,6 +6,15 @@ is optional for this check on purpose: when it cannot be read, a co-ordered live
 caught and a warning says the history could not be checked, so one failing source never hides the
 other finding.
 
+A live vaccine on file whose date cannot be read is never silence: with no date at all (R4
+requires occurrence[x]) or a date in words, a warning says its date could not be checked; a date
+given as a month or a year ("2026-02", "2026") is the range of days it covers, and a card comes as
+soon as one of those days falls in the window before the start or during treatment (critical when
+all of them do, else a warning that the date is approximate).
+
+Blinatumomab treatment is read from the medication history's orders and from the
+MedicationAdministrations the EHR sends (an EHR may send only those).
+
 A live-vaccine order signed or selected on its own (`check_vaccine_order`, run by the service when
 no blinatumomab order is among the drafts) is checked against the blinatumomab medication history:
 during a cycle or its treatment-free interval -> critical; after that, until documented B-cell
@@ -15,11 +24,12 @@ recovery (vaccines-after-treatment.yaml, local policy) -> warning.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cds import units
 from cds.checks import Check, CheckInput
+from cds.fhir.facts import partial_date_range
 from cds.fhir.vaccines import recognised_codes
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
@@ -31,7 +41,14 @@ from cds.orders import (
     earlier_blinatumomab_orders,
     infusion_end,
 )
-from cds.patient import Code, MedicationOrder, PatientSnapshot, is_usable_result
+from cds.patient import (
+    AdministrationFact,
+    Code,
+    ImmunizationFact,
+    MedicationOrder,
+    PatientSnapshot,
+    is_usable_result,
+)
 from cds.units import format_number
 
 TOPIC = "live-vaccine"
@@ -43,7 +60,11 @@ FINDINGS: Declarations = {
     "live-vaccine-during-treatment": declare("critical", *_SHOT, "treatment_start"),
     "live-vaccine-still-ordered": declare("critical", "vaccine"),
     "live-vaccine-date-unreadable": declare(
-        "warning", "vaccine", "recognised", "date_text", "days"
+        "warning", "vaccine", "recognised", "date_problem", "days"
+    ),
+    # a date given as a month or a year only, some of whose days fall in the window
+    "live-vaccine-date-approximate": declare(
+        "warning", "vaccine", "recognised", "date_text", "first", "last", "period"
     ),
     # a live-vaccine order on its own after blinatumomab (vaccines-after-treatment.yaml)
     "live-vaccine-ordered-during-treatment": declare(
@@ -80,36 +101,167 @@ def _days_text(days: int) -> str:
     return f"{days} day{'' if days == 1 else 's'}"
 
 
+def blinatumomab_administrations(
+    patient: PatientSnapshot, knowledge: Knowledge
+) -> list[AdministrationFact]:
+    """The MedicationAdministrations of blinatumomab that ran (the statuses interruptions.yaml
+    counts as infusions), with a start: treatment given, whether or not its order is on file."""
+    statuses = knowledge.interruptions.administration_statuses
+    codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
+    return [
+        a
+        for a in patient.administrations
+        if a.status in statuses and a.start is not None and a.matches(codes, patterns)
+    ]
+
+
 def _treatment_start(item: CheckInput, knowledge: Knowledge) -> datetime | None:
+    """When blinatumomab treatment began before this order: the first earlier order's start, or
+    the first administration's."""
     starts = [
         start
         for order in earlier_blinatumomab_orders(item.patient, knowledge)
-        if (start := order.first_start()) is not None and start < item.review.start
-    ]
-    return min(starts, default=None)
+        if (start := order.first_start()) is not None
+    ] + [a.start for a in blinatumomab_administrations(item.patient, knowledge) if a.start]
+    return min((s for s in starts if s < item.review.start), default=None)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _days_recorded(text: str) -> tuple[date, date] | None:
+    """The first and last day a recorded date text can mean: a FHIR date given as a year or a
+    month ("2026", "2026-02") covers its days, a full date ("2026-02-20") its one day; None for a
+    text that is no FHIR date ("Feb 2026", "last spring")."""
+    text = text.strip()
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            return None
+        return day, day
+    return partial_date_range(text)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """When a live vaccine is not recommended, as far as this order can tell: from `earliest`
+    (the window's start, or treatment's when earlier) to the infusion's start."""
+
+    window_start: datetime
+    treatment_start: datetime | None
+    start: datetime
+
+    @property
+    def earliest(self) -> datetime:
+        if self.treatment_start is None:
+            return self.window_start
+        return min(self.window_start, self.treatment_start)
+
+    def part_of(self, first: datetime, last: datetime) -> str:
+        """What of the window the days `first`..`last` meet (they meet some of it)."""
+        recent = last >= self.window_start and first <= self.start
+        during = (
+            self.treatment_start is not None
+            and last >= self.treatment_start
+            and first < self.window_start
+        )
+        window = (
+            f"the {(self.start - self.window_start).days} days before this infusion starts "
+            f"({self.window_start.date().isoformat()} to {self.start.date().isoformat()})"
+        )
+        treatment = (
+            f"blinatumomab treatment (begun {self.treatment_start.date().isoformat()})"
+            if self.treatment_start is not None
+            else ""
+        )
+        if recent and during:
+            return f"{treatment} and {window}"
+        return window if recent else treatment
+
+
+def _approximate_shot(
+    shot: ImmunizationFact,
+    days: tuple[date, date],
+    window: _Window,
+    now: datetime,
+    values: dict[str, Any],
+    knowledge: Knowledge,
+) -> Emission | None:
+    """A live vaccine given some day of `days` (a month or a year): critical when every one of
+    them falls in the window (or during treatment), a warning when only some do, else nothing.
+    A completed vaccination was given by now: later days of the range are not counted."""
+    settings = knowledge.vaccines
+    first = _midnight(days[0])
+    last = min(_midnight(days[1]), now)
+    if last < first:
+        last = first
+    if last < window.earliest or first > window.start:
+        return None
+    shown = {**values, "date": f"{shot.date_text} (no day recorded)"}
+    if days[0] == days[1]:
+        shown["date"] = first.date().isoformat()
+    if window.window_start <= first and last <= window.start:
+        nearest, farthest = ((window.start.date() - d.date()).days for d in (last, first))
+        return emit(
+            "live-vaccine-recent",
+            settings.window_source,
+            **shown,
+            days_before=_days_text(farthest)
+            if nearest == farthest
+            else f"{nearest} to {farthest} days",
+        )
+    if (
+        window.treatment_start is not None
+        and window.treatment_start <= first
+        and last <= window.start
+    ):
+        return emit(
+            "live-vaccine-during-treatment",
+            settings.during_treatment_source,
+            **shown,
+            treatment_start=window.treatment_start.date().isoformat(),
+        )
+    return emit(
+        "live-vaccine-date-approximate",
+        settings.window_source,
+        vaccine=values["vaccine"],
+        recognised=values["recognised"],
+        date_text=shot.date_text,
+        first=first.date().isoformat(),
+        last=last.date().isoformat(),
+        period=window.part_of(first, last),
+    )
+
+
+def ordered_together(vaccine_order: MedicationOrder, knowledge: Knowledge) -> Emission:
+    """A live-vaccine order in the same orders as blinatumomab: critical, with its removal."""
+    return emit(
+        "live-vaccine-ordered-together",
+        knowledge.vaccines.window_source,
+        actions=(
+            ProposedAction(
+                "delete", "Remove the live vaccine order", resource_id=vaccine_order.resource
+            ),
+        ),
+        vaccine=vaccine_name(
+            recognised_codes(vaccine_order.codes, vaccine_order.text, knowledge),
+            knowledge,
+            vaccine_order.text,
+        ),
+    )
 
 
 def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = knowledge.vaccines
     live = live_codes(knowledge, settings)
     start = item.review.start
-    findings: list[Emission] = []
-    for draft in item.draft_orders:
-        if is_live_vaccine_order(draft, live, knowledge):
-            findings.append(
-                emit(
-                    "live-vaccine-ordered-together",
-                    settings.window_source,
-                    actions=(
-                        ProposedAction(
-                            "delete", "Remove the live vaccine order", resource_id=draft.resource
-                        ),
-                    ),
-                    vaccine=vaccine_name(
-                        recognised_codes(draft.codes, draft.text, knowledge), knowledge, draft.text
-                    ),
-                )
-            )
+    findings = [
+        ordered_together(draft, knowledge)
+        for draft in item.draft_orders
+        if is_live_vaccine_order(draft, live, knowledge)
+    ]
     if "immunizations" in item.patient.unavailable:
         findings.append(
             emit(
@@ -120,83 +272,113 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
         )
     window_start = start - timedelta(days=settings.window_before_start_days)
     treatment_start = _treatment_start(item, knowledge)
+    window = _Window(window_start, treatment_start, start)
     for shot in item.patient.immunizations:
         if shot.status not in settings.given_statuses or shot.codes.isdisjoint(live):
             continue
-        name = vaccine_name(shot.codes, knowledge, shot.text)
-        recognised = f" ({shot.recognised_by})" if shot.recognised_by else ""
-        if shot.when is None:
-            if shot.date_text is not None:
-                findings.append(
-                    emit(
-                        "live-vaccine-date-unreadable",
-                        settings.window_source,
-                        vaccine=name,
-                        recognised=recognised,
-                        date_text=shot.date_text,
-                        days=settings.window_before_start_days,
-                    )
-                )
-            continue
-        values: dict[str, Any] = {
-            "vaccine": name,
-            "recognised": recognised,
-            "date": shot.when.date().isoformat(),
-            "days": settings.window_before_start_days,
-        }
-        if window_start <= shot.when <= start:
-            findings.append(
-                emit(
-                    "live-vaccine-recent",
-                    settings.window_source,
-                    **values,
-                    days_before=_days_text((start.date() - shot.when.date()).days),
-                )
-            )
-        elif treatment_start is not None and treatment_start <= shot.when < window_start:
-            findings.append(
-                emit(
-                    "live-vaccine-during-treatment",
-                    settings.during_treatment_source,
-                    **values,
-                    treatment_start=treatment_start.date().isoformat(),
-                )
-            )
+        found = _given_shot(shot, window, item.now, knowledge)
+        if found is not None:
+            findings.append(found)
     if treatment_start is not None:
         for ordered in item.patient.medication_orders:
-            if ordered.status in settings.ordered_statuses and ordered.matched_by_code(live):
+            if ordered.status in settings.ordered_statuses and is_live_vaccine_order(
+                ordered, live, knowledge
+            ):
                 findings.append(
                     emit(
                         "live-vaccine-still-ordered",
                         settings.during_treatment_source,
-                        vaccine=vaccine_name(ordered.codes, knowledge, ordered.text),
+                        vaccine=vaccine_name(
+                            recognised_codes(ordered.codes, ordered.text, knowledge),
+                            knowledge,
+                            ordered.text,
+                        ),
                     )
                 )
     return findings
+
+
+def _given_shot(
+    shot: ImmunizationFact, window: _Window, now: datetime, knowledge: Knowledge
+) -> Emission | None:
+    """What a live vaccine given (status completed) says of this order, by its date."""
+    settings = knowledge.vaccines
+    values: dict[str, Any] = {
+        "vaccine": vaccine_name(shot.codes, knowledge, shot.text),
+        "recognised": f" ({shot.recognised_by})" if shot.recognised_by else "",
+        "days": settings.window_before_start_days,
+    }
+    if shot.when is None:
+        days = _days_recorded(shot.date_text) if shot.date_text is not None else None
+        if days is not None:
+            return _approximate_shot(shot, days, window, now, values, knowledge)
+        return emit(
+            "live-vaccine-date-unreadable",
+            settings.window_source,
+            **values,
+            date_problem=(
+                f'the date "{shot.date_text}", which is not a date the service can read'
+                if shot.date_text is not None
+                else "no date of administration that the service can read (none recorded, or "
+                "one in a form it does not read)"
+            ),
+        )
+    values["date"] = shot.when.date().isoformat()
+    if window.window_start <= shot.when <= window.start:
+        return emit(
+            "live-vaccine-recent",
+            settings.window_source,
+            **values,
+            days_before=_days_text((window.start.date() - shot.when.date()).days),
+        )
+    if (
+        window.treatment_start is not None
+        and window.treatment_start <= shot.when < window.window_start
+    ):
+        return emit(
+            "live-vaccine-during-treatment",
+            settings.during_treatment_source,
+            **values,
+            treatment_start=window.treatment_start.date().isoformat(),
+        )
+    return None
 
 
 @dataclass(frozen=True)
 class LastInfusion:
     """The blinatumomab infusion that ends last on file, and its treatment-free interval."""
 
-    order: MedicationOrder
+    order: MedicationOrder | None  # None: known only from administrations of no order on file
     end: datetime
     free_until: datetime
 
 
 def last_infusion(patient: PatientSnapshot, knowledge: Knowledge) -> LastInfusion | None:
-    """The last blinatumomab infusion of the medication history (None: never given)."""
-    ends = [
+    """The last blinatumomab infusion of the medication history (None: never given): of the
+    orders (their planned end) and of the administrations (their end, else a day after their
+    start, as `cds.orders.infusion_periods` counts them)."""
+    orders = earlier_blinatumomab_orders(patient, knowledge)
+    ends: list[tuple[MedicationOrder | None, datetime]] = [
         (order, infusion_end(order, begun, knowledge.cycles.default_infusion_days))
-        for order in earlier_blinatumomab_orders(patient, knowledge)
+        for order in orders
         if (begun := order.first_start()) is not None
+    ]
+    by_resource = {order.resource: order for order in orders}
+    ends += [
+        (by_resource.get(a.request or ""), a.end or begun + timedelta(days=1))
+        for a in blinatumomab_administrations(patient, knowledge)
+        if (begun := a.start) is not None
     ]
     if not ends:
         return None
     order, end = max(ends, key=lambda item: item[1])
-    coded = {c for system, c in order.reason_codes if system == INDICATION_SYSTEM}
+    coded = (
+        {c for system, c in order.reason_codes if system == INDICATION_SYSTEM}
+        if order is not None
+        else set()
+    )
     indication = next(iter(coded)) if len(coded) == 1 and coded <= set(INDICATIONS) else None
-    cycle = cycle_of(order)
+    cycle = cycle_of(order) if order is not None else None
     possible = [
         s
         for s in knowledge.dose.schedules
@@ -248,7 +430,7 @@ def check_vaccine_order(
     vaccine = vaccine_name(
         recognised_codes(order.codes, order.text, knowledge), knowledge, order.text
     )
-    cycle = cycle_of(last.order)
+    cycle = cycle_of(last.order) if last.order is not None else None
     if given < last.free_until:
         return [
             emit(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +44,33 @@ def as_datetime(value: Any) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return None
+
+
+def is_date_only(value: Any) -> bool:
+    """A FHIR dateTime given as a day alone ("2026-03-02"): a whole day, not its midnight."""
+    if isinstance(value, str):
+        return len(value) == 10 and as_datetime(value) is not None
+    return isinstance(value, date) and not isinstance(value, datetime)
+
+
+def period_end(value: Any) -> datetime | None:
+    """A Period's end: a day given alone is inclusive (FHIR: the end "includes any matching
+    date/time"), so it ends at the next midnight; "2026-03-08" runs to 2026-03-09T00:00Z."""
+    end = as_datetime(value)
+    if end is not None and is_date_only(value):
+        return end + timedelta(days=1)
+    return end
+
+
+def quantity_unit(quantity: Any) -> str | None:
+    """The unit of a Quantity (or Duration): its `code` when that is a UCUM code (`system` UCUM
+    or absent), else its human-readable `unit`. A SNOMED or local code is no unit `cds.units`
+    converts; the "kg" written beside it is."""
+    if quantity is None:
+        return None
+    if quantity.code and quantity.system in (None, units.UCUM_SYSTEM):
+        return str(quantity.code)
+    return str(quantity.unit) if quantity.unit else None
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -93,7 +121,7 @@ def observation_fact(model: Any) -> ObservationFact:
         ),
         status=model.status or "",
         value=_decimal(quantity.value) if quantity else None,
-        unit=(quantity.code or quantity.unit) if quantity else None,
+        unit=quantity_unit(quantity),
         value_codes=codes_of(model.valueCodeableConcept),
         value_text=(
             model.valueString
@@ -123,13 +151,16 @@ def partial_date_range(value: str) -> tuple[date, date] | None:
 
 
 def immunization_fact(model: Any) -> ImmunizationFact:
+    occurred = model.occurrenceDateTime
+    # a year or a month alone ("2026-02") stays text in fhir_core: the check reads it as its days
+    partial = occurred if isinstance(occurred, str) else None
     return ImmunizationFact(
         resource=f"Immunization/{model.id}",
         codes=codes_of(model.vaccineCode),
-        when=as_datetime(model.occurrenceDateTime),
+        when=as_datetime(occurred),
         status=model.status or "",
         text=_texts([model.vaccineCode]),
-        date_text=model.occurrenceString if model.occurrenceDateTime is None else None,
+        date_text=model.occurrenceString if occurred is None else partial,
     )
 
 
@@ -167,29 +198,53 @@ def _abatement(model: Any) -> datetime | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Amount:
+    """One dose or rate of a doseAndRate; for a Range, its high end (`amount`) and its low end
+    (`low`, in `unit`; None when the range gives none or in a unit that does not convert)."""
+
+    amount: Decimal | None
+    unit: str | None
+    is_rate: bool
+    is_range: bool = False
+    low: Decimal | None = None
+
+    def as_other(self) -> tuple[Decimal | None, str | None, bool]:
+        return self.amount, self.unit, self.is_rate
+
+
+def _judged(amounts: list[_Amount]) -> _Amount | None:
+    """The amount the order is judged by: the first that is a dose. A pump's volume rate (Epic
+    lists "10 mL/hr" before "28 mcg/day") says nothing of the dose; only when nothing else is
+    given is it judged (and found not computable)."""
+    if len(amounts) > 1:
+        for found in amounts:
+            if not units.is_volume_rate(found.unit):
+                return found
+    return amounts[0] if amounts else None
+
+
 def _dose_instruction(dosage: Any) -> DoseInstruction:
     amounts = [
         found for dose_and_rate in dosage.doseAndRate or [] for found in _amounts(dose_and_rate)
     ]
-    amount, unit, is_rate = amounts[0] if amounts else (None, None, False)
+    judged = _judged(amounts)
     repeat = dosage.timing.repeat if dosage.timing else None
     bounds = repeat.boundsPeriod if repeat else None
     duration = repeat.boundsDuration if repeat else None
     duration_days = None
     if duration is not None and duration.value is not None:
-        duration_days = _duration_in_days(
-            Decimal(str(duration.value)), duration.code or duration.unit
-        )
+        duration_days = _duration_in_days(Decimal(str(duration.value)), quantity_unit(duration))
     return DoseInstruction(
         sequence=dosage.sequence,
-        amount=amount,
-        unit=unit,
-        is_rate=is_rate,
+        amount=judged.amount if judged else None,
+        unit=judged.unit if judged else None,
+        is_rate=judged.is_rate if judged else False,
         frequency=repeat.frequency if repeat else None,
         period=_decimal(repeat.period) if repeat else None,
         period_unit=repeat.periodUnit if repeat else None,
         bounds_start=as_datetime(bounds.start) if bounds else None,
-        bounds_end=as_datetime(bounds.end) if bounds else None,
+        bounds_end=period_end(bounds.end) if bounds else None,
         bounds_duration_days=duration_days,
         events=tuple(
             e
@@ -199,32 +254,53 @@ def _dose_instruction(dosage: Any) -> DoseInstruction:
             if e
         ),
         text=dosage.text,
-        other_amounts=tuple(amounts[1:]),
+        other_amounts=tuple(a.as_other() for a in amounts if a is not judged),
+        bounds_start_is_date=bounds is not None and is_date_only(bounds.start),
+        is_range=judged.is_range if judged else False,
+        amount_low=judged.low if judged else None,
     )
 
 
-def _amounts(dose_and_rate: Any) -> list[tuple[Decimal | None, str | None, bool]]:
-    """(amount, unit, is a rate) of each dose or rate a doseAndRate gives, in every R4 form: a
-    Quantity; a Range by its high end (what a range allows at most; its low end without one);
-    a Ratio as numerator over denominator (28 ug / 1 d is 28 ug/d; 28 ug / 24 h, 1.17 ug/h)."""
+def _amounts(dose_and_rate: Any) -> list[_Amount]:
+    """Each dose or rate a doseAndRate gives, in every R4 form: a Quantity; a Range by its high
+    end (what a range allows at most; its low end without one), its low end kept beside it; a
+    Ratio as numerator over denominator (28 ug / 1 d is 28 ug/d; 28 ug / 24 h, 1.17 ug/h)."""
     found = []
     for quantity, ranged, is_rate in (
         (dose_and_rate.doseQuantity, dose_and_rate.doseRange, False),
         (dose_and_rate.rateQuantity, dose_and_rate.rateRange, True),
     ):
         if ranged is not None and quantity is None:
-            quantity = ranged.high or ranged.low
-        if quantity is not None:
-            found.append((_decimal(quantity.value), quantity.code or quantity.unit, is_rate))
+            top = ranged.high or ranged.low
+            if top is not None:
+                unit = quantity_unit(top)
+                found.append(
+                    _Amount(_decimal(top.value), unit, is_rate, True, _low_end(ranged, unit))
+                )
+        elif quantity is not None:
+            found.append(_Amount(_decimal(quantity.value), quantity_unit(quantity), is_rate))
         if is_rate and dose_and_rate.rateRatio is not None:
-            found.append((*_ratio(dose_and_rate.rateRatio), True))
+            found.append(_Amount(*_ratio(dose_and_rate.rateRatio), True))
     return found
+
+
+def _low_end(ranged: Any, unit: str | None) -> Decimal | None:
+    """A Range's low end in `unit` (the unit of its high end; a low end written without a unit
+    is in it, as R4 holds both ends to one unit); None when it has none or it does not convert."""
+    low = ranged.low
+    value = _decimal(low.value) if low is not None else None
+    if value is None or unit is None:
+        return None
+    try:
+        return units.convert(value, quantity_unit(low) or unit, unit)
+    except units.UnitError:
+        return None
 
 
 def _ratio(ratio: Any) -> tuple[Decimal | None, str | None]:
     top, bottom = ratio.numerator, ratio.denominator
-    top_unit = (top.code or top.unit) if top else None
-    bottom_unit = (bottom.code or bottom.unit) if bottom else None
+    top_unit = quantity_unit(top)
+    bottom_unit = quantity_unit(bottom)
     value, per = _decimal(top.value) if top else None, _decimal(bottom.value) if bottom else None
     if value is None or not top_unit or not bottom_unit:
         return None, None  # no amount, or a ratio without its time: said not computable
@@ -294,7 +370,7 @@ def medication_order(
         reason_codes=codes_of(model.reasonCode),
         extensions=_extensions(model),
         notes=tuple(n.text for n in (model.note or []) if n.text),
-        supply_duration=(Decimal(str(supply.value)), supply.code or supply.unit or "")
+        supply_duration=(Decimal(str(supply.value)), quantity_unit(supply) or "")
         if supply is not None and supply.value is not None
         else None,
         encounter=canonical(model.encounter.reference) if model.encounter else None,

@@ -1,8 +1,9 @@
 """Recognise live vaccines the chart does not code in CVX: by NDC or by name.
 
-The checks read vaccines by CVX. An Immunization coded only by NDC gets the CVX the CDC's
+The checks read vaccines by CVX. A CVX code sent under another system URI (the OID of HL7 v2 table
+0292, as C-CDA writes it) is read as CVX. An Immunization coded only by NDC gets the CVX the CDC's
 NDC-to-CVX crosswalk gives it; one recorded as text only ("M-M-R II") gets the CVX of the curated
-live-vaccine name it contains. Both are data (`knowledge/vaccine-recognition.yaml`), and the fact
+live-vaccine name it contains. All are data (`knowledge/vaccine-recognition.yaml`), and the fact
 says how it was recognised so that the card can tell the clinician.
 """
 
@@ -12,7 +13,7 @@ import dataclasses
 import re
 from typing import Any
 
-from cds.fhir.codings import CVX, NDC, ndc_forms
+from cds.fhir.codings import CVX, NDC, equivalent_codes, ndc_forms
 from cds.fhir.selection import code_pairs
 from cds.knowledge import Knowledge
 from cds.knowledge.models import NdcRow, TextName
@@ -41,9 +42,13 @@ class _Recognition:
     knowledge: Knowledge
     crosswalk: dict[str, NdcRow]  # 11-digit NDC -> crosswalk row
     exclusions: tuple[str, ...]  # `as_words` of each exclusion
+    live_words: tuple[str, ...]  # `as_words` of the words saying a vaccine is live
+    not_live_words: tuple[str, ...]  # `as_words` of their negations ("not live")
     names: tuple[tuple[str, TextName], ...]  # (`as_words` of the name, the name)
     uninformative: frozenset[str]  # CVX codes that name no vaccine (999)
     uninformative_displays: tuple[str, ...]  # `as_words` of their displays
+    cvx_aliases: frozenset[str]  # other system URIs under which CVX codes are sent
+    vaccine_codes: frozenset[Code]  # the CVX codes of the live-vaccine code lists
 
     @classmethod
     def of(cls, knowledge: Knowledge) -> _Recognition:
@@ -54,14 +59,31 @@ class _Recognition:
                 knowledge,
                 {form: row for row in settings.ndc_to_cvx for form in ndc_forms(row.ndc)},
                 tuple(as_words(excluded) for excluded in settings.text_exclusions),
+                tuple(as_words(word) for word in settings.text_live_words),
+                tuple(as_words(word) for word in settings.text_not_live_words),
                 tuple((as_words(name.text), name) for name in settings.text_names),
                 frozenset(row.code for row in settings.uninformative_cvx),
                 tuple(as_words(row.display) for row in settings.uninformative_cvx),
+                frozenset(alias.system for alias in settings.cvx_system_aliases),
+                knowledge.codes_of("live_vaccines")
+                | knowledge.codes_of("live_nonreplicating_vaccines"),
             )
         return found
 
 
 _RECOGNITIONS: dict[int, _Recognition] = {}
+
+
+def as_cvx(codes: frozenset[Code], knowledge: Knowledge) -> frozenset[Code]:
+    """`codes` with each code sent under another system URI for CVX (its HL7 v2 table 0292 OID)
+    also under the CVX system, in the forms the knowledge lists ("3" is "03")."""
+    aliases = _Recognition.of(knowledge).cvx_aliases
+    return codes | {
+        (CVX, form)
+        for system, code in codes
+        if system in aliases
+        for form in equivalent_codes(CVX, code)
+    }
 
 
 def by_ndc(codes: frozenset[Code], knowledge: Knowledge) -> NdcRow | None:
@@ -74,13 +96,16 @@ def by_ndc(codes: frozenset[Code], knowledge: Knowledge) -> NdcRow | None:
 
 def by_text(text: str, knowledge: Knowledge) -> TextName | None:
     """The curated live-vaccine name `text` contains as whole words (None if an exclusion word,
-    such as "immune globulin" or "recombinant", is there too; the display of a CVX code that
-    names no vaccine is not read)."""
+    such as "immune globulin" or "recombinant", is there too, unless the text says the vaccine is
+    "live" and not "not live"; the display of a CVX code that names no vaccine is not read)."""
     recognition = _Recognition.of(knowledge)
     words = as_words(text)
     for display in recognition.uninformative_displays:
         words = words.replace(display, " ")
-    if any(excluded in words for excluded in recognition.exclusions):
+    says_live = any(word in words for word in recognition.live_words) and not any(
+        negation in words for negation in recognition.not_live_words
+    )
+    if not says_live and any(excluded in words for excluded in recognition.exclusions):
         return None
     return next((name for normalised, name in recognition.names if normalised in words), None)
 
@@ -93,7 +118,9 @@ def _has_cvx(codes: frozenset[Code], knowledge: Knowledge) -> bool:
 
 def recognised_codes(codes: frozenset[Code], text: str, knowledge: Knowledge) -> frozenset[Code]:
     """`codes` with the CVX code of a live vaccine recognised by NDC or by name: what an order
-    for a vaccine (a MedicationRequest) is matched on. A CVX code naming a vaccine always wins."""
+    for a vaccine (a MedicationRequest) is matched on. A CVX code naming a vaccine always wins
+    (under the CVX system or an alias of it)."""
+    codes = as_cvx(codes, knowledge)
     if _has_cvx(codes, knowledge):
         return codes
     row = by_ndc(codes, knowledge)
@@ -106,6 +133,9 @@ def recognised_codes(codes: frozenset[Code], text: str, knowledge: Knowledge) ->
 def recognised(fact: ImmunizationFact, knowledge: Knowledge) -> ImmunizationFact:
     """`fact` with the CVX code of a live vaccine recognised by NDC or by name (a CVX code in the
     chart that names a vaccine always wins: text is read only when there is none)."""
+    codes = as_cvx(fact.codes, knowledge)
+    if codes != fact.codes:
+        fact = dataclasses.replace(fact, codes=codes)
     if _has_cvx(fact.codes, knowledge):
         return fact
     row = by_ndc(fact.codes, knowledge)
@@ -131,8 +161,11 @@ def worth_reading(raw: dict[str, Any], knowledge: Knowledge) -> bool:
     if not isinstance(concept, dict):
         return False
     codes = frozenset(code_pairs(concept))
-    if _has_cvx(codes, knowledge):
+    if _has_cvx(codes, knowledge):  # CVX under its own system: kept if a code list names it
         return False
+    codes = as_cvx(codes, knowledge)
+    if _has_cvx(codes, knowledge):  # CVX under an alias (its OID): no code list names that
+        return not codes.isdisjoint(_Recognition.of(knowledge).vaccine_codes)
     if by_ndc(codes, knowledge) is not None:
         return True
     codings = concept.get("coding")

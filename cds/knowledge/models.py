@@ -332,6 +332,14 @@ class PregnancyRules(RuleFile):
     quantitative_unit: str
     quantitative_source: str
     usable_statuses: list[str]
+    interpretation_system: str = Field(min_length=1)
+    positive_interpretations: list[str] = Field(min_length=1)
+    negative_interpretations: list[str] = Field(min_length=1)
+    interpretation_source: str
+    negative_words: list[str] = Field(min_length=1)
+    positive_words: list[str] = Field(min_length=1)
+    result_words_source: str
+    unreadable_result_source: str
     positive_result_source: str
     contraception_hours_after_last_dose: int
     contraception_source: str
@@ -341,6 +349,27 @@ class PregnancyRules(RuleFile):
         if self.negative_result_valid_hours < 72:
             raise ValueError("pregnancy.yaml: a negative result must count for at least 72 hours")
         return self
+
+    @model_validator(mode="after")
+    def _readings_do_not_overlap(self) -> PregnancyRules:
+        flags = set(self.positive_interpretations) & set(self.negative_interpretations)
+        words = {w.strip().lower() for w in self.positive_words} & {
+            w.strip().lower() for w in self.negative_words
+        }
+        if flags or words or not all(w.strip() for w in self.positive_words + self.negative_words):
+            raise ValueError(
+                "pregnancy.yaml: a flag or word may mean positive or negative, not both, "
+                f"and no word may be blank (both: {sorted(flags | words)})"
+            )
+        return self
+
+    def result_flags(self) -> tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
+        """(positive, negative) interpretation flags as (system, code) pairs."""
+        system = self.interpretation_system
+        return (
+            frozenset((system, code) for code in self.positive_interpretations),
+            frozenset((system, code) for code in self.negative_interpretations),
+        )
 
 
 # --- premedication.yaml -------------------------------------------------------------------------
@@ -379,6 +408,7 @@ class PremedicationRules(RuleFile):
     tolerance_source: str
     timed_within_hours_before: int
     timing_source: str
+    draft_timed_within_hours_before: int = Field(ge=1)
     given_hours_before_start: int = Field(ge=0)
     given_hours_before_source: str
     step_up_day: int = Field(ge=2)
@@ -687,6 +717,14 @@ class UninformativeCvx(StrictModel):
     display: str  # the CVX display, ignored in the text ("immune globulin" would exclude a name)
 
 
+class CvxSystemAlias(StrictModel):
+    """Another system URI under which EHRs send CVX codes (the OID of HL7 v2 table 0292)."""
+
+    system: str = Field(min_length=1)
+    source: str
+    note: str = ""
+
+
 class VaccineRecognition(RuleFile):
     """vaccine-recognition.yaml: live vaccines coded by NDC or named in text only."""
 
@@ -694,9 +732,16 @@ class VaccineRecognition(RuleFile):
     text_names: list[TextName]
     text_exclusions_source: str
     text_exclusions: list[str]
+    # words saying a vaccine is live: an exclusion word beside one does not exclude the name
+    # ("Ebola Zaire vaccine, live, recombinant"), unless a negation says it is not live
+    text_live_words_source: str
+    text_live_words: list[str] = Field(min_length=1)
+    text_not_live_words: list[str]
     # CVX codes that say nothing of which vaccine (999 "unknown"): the NDC and the text are read
     uninformative_cvx_source: str
     uninformative_cvx: list[UninformativeCvx]
+    # CVX sent under another system URI: read as CVX wherever a vaccine code is read
+    cvx_system_aliases: list[CvxSystemAlias]
 
 
 # --- the whole ----------------------------------------------------------------------------------

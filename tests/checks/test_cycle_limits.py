@@ -250,9 +250,9 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [],
     ),
-    "adult 70 kg, uncoded order 33 days after a complete cycle 1 began -> warning": (
+    "adult 70 kg, uncoded order 33 days after a complete cycle 1 began -> cycle 2, 5 days free": (
         chart(given(1, days_before(33)), cycle=None),
-        [ALREADY_COMPLETE],
+        [TREATMENT_FREE_INTERVAL],
     ),
     "adult 70 kg, uncoded order 38 days after cycle 1 began (10 days free) -> warning": (
         chart(given(1, days_before(38)), cycle=None),
@@ -262,8 +262,37 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(given(1, days_before(42)), cycle=None),
         [],
     ),
-    "adult 70 kg, uncoded order, history without cycle numbers -> warning (cycle unknown)": (
+    "adult R/R cycle 2, cycle 1 on file as four unnumbered 7-day bag orders, 7 days free -> "
+    "warning": (
+        chart(
+            *(
+                given(None, days_before(35) + timedelta(days=7 * i), days=7, oid=f"bag-order-{i}")
+                for i in range(4)
+            ),
+            cycle=2,
+        ),
+        [TREATMENT_FREE_INTERVAL],
+    ),
+    "adult R/R cycle 2, the same four bag orders, 14 days free -> silent": (
+        chart(
+            *(
+                given(None, days_before(42) + timedelta(days=7 * i), days=7, oid=f"bag-order-{i}")
+                for i in range(4)
+            ),
+            cycle=2,
+        ),
+        [],
+    ),
+    "adult 70 kg, uncoded order 42 days after an unnumbered whole cycle -> cycle 2: silent": (
         chart(given(None, days_before(42), oid="blin-old"), cycle=None),
+        [],
+    ),
+    "adult 70 kg, uncoded order, one run on file numbered cycles 1 and 2 -> cycle unknown": (
+        chart(
+            given(1, days_before(42), days=14, oid="blin-old-1"),
+            given(2, days_before(28), days=14, oid="blin-old-2"),
+            cycle=None,
+        ),
         [NUMBER_UNKNOWN],
     ),
 }

@@ -158,6 +158,56 @@ def ucum(value: float, code: str) -> dict[str, Any]:
     return {"value": value, "unit": code, "system": "http://unitsofmeasure.org", "code": code}
 
 
+YESTERDAY = "2026-03-01T09:00:00+00:00"
+THREE_WEEKS_AGO = "2026-02-10T09:10:00+00:00"
+SNOMED = "http://snomed.info/sct"
+
+
+def weighed_again(
+    chart: list[dict[str, Any]], quantity: dict[str, Any], when: str = YESTERDAY
+) -> list[dict[str, Any]]:
+    """The chart with a newer weight, its valueQuantity as the EHR wrote it."""
+    newer = weight(P, 0, when=when, oid="wt-newer") | {"valueQuantity": quantity}
+    return [*chart, newer]
+
+
+def measured_again(
+    chart: list[dict[str, Any]], quantity: dict[str, Any], when: str = YESTERDAY
+) -> list[dict[str, Any]]:
+    """The chart with a newer height, its valueQuantity as the EHR wrote it."""
+    newer = height(P, 0, when=when, oid="ht-newer") | {"valueQuantity": quantity}
+    return [*chart, newer]
+
+
+def pump_rate_first(resource: dict[str, Any], value: float, unit: str) -> dict[str, Any]:
+    """The first dosage as Epic sends it: the pump's volume rate listed before the ordered dose
+    ("admin-amount" 10 mL/hr, then "ordered" 28 mcg/day), both in free text."""
+    dosage = resource["dosageInstruction"][0]
+    dose = dosage["doseAndRate"][0]["doseQuantity"]
+    dosage["doseAndRate"] = [
+        {"rateQuantity": {"value": value, "unit": unit}},
+        {"doseQuantity": {"value": dose["value"], "unit": "mcg/day"}},
+    ]
+    return resource
+
+
+def in_free_text(resource: dict[str, Any], unit: str) -> dict[str, Any]:
+    """Each dosage's dose in `unit` as free text, without a UCUM code."""
+    for dosage in resource["dosageInstruction"]:
+        dose = dosage["doseAndRate"][0]["doseQuantity"]
+        dosage["doseAndRate"][0]["doseQuantity"] = {"value": dose["value"], "unit": unit}
+    return resource
+
+
+def date_only(resource: dict[str, Any], start: str, end: str) -> dict[str, Any]:
+    """The first dosage bounded by days without a time (FHIR: both days included)."""
+    resource["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {
+        "start": start,
+        "end": end,
+    }
+    return resource
+
+
 RR_STEP_UP = (Step(9, days=7), Step(28, days=21))
 STEP_UP_FIX: Fix = [(9.0, "ug/d", 7), (28.0, "ug/d", 21)]
 C91_02 = condition(
@@ -831,9 +881,23 @@ SCENARIOS = [
                 history_c1(None, FIFTY_SIX_DAYS_AGO, 28, 28),
                 order(Step(28, days=28), cycle=None),
             ],
+            [],
+        ),
+        id="history without cycle numbers, one whole cycle 56 days ago, R/R at 28 -> counted as "
+        "cycle 2: no dose card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(1, FIFTY_SIX_DAYS_AGO, 14, 28),
+                history_c1(2, "2026-01-19T10:00:00+00:00", 14, 28),
+                order(Step(28, days=28), cycle=None),
+            ],
             [SCHEDULE_UNKNOWN],
         ),
-        id="unknown cycle (history says none), R/R at 28 -> schedule-unknown warning",
+        id="one run of infusions on file numbered both cycle 1 and cycle 2, R/R at 28 -> "
+        "schedule-unknown warning",
     ),
     pytest.param(
         S(
@@ -843,8 +907,9 @@ SCENARIOS = [
                 order(Step(30, days=28), cycle=None),
             ],
             [OVERDOSE],
+            [(28, "ug/d", 28)],
         ),
-        id="unknown cycle, R/R at 30 -> critical (above every cycle)",
+        id="history without cycle numbers (counted as cycle 2), R/R at 30 -> critical, 28 offered",
     ),
     pytest.param(
         S(
@@ -1104,6 +1169,105 @@ SCENARIOS = [
         ),
         id="adult restart after grade 3 neurotoxicity that occurred at 9 mcg/day -> critical",
     ),
+    # --- the newest weight or height decides, or is said unusable (red team, item 1-2) ------
+    pytest.param(
+        S(
+            [
+                *weighed_again(child(46, weighed=THREE_WEEKS_AGO), {"value": 30000, "unit": "gm"}),
+                order(Step(28, days=28), indication="mrd-positive"),
+            ],
+            [OVERDOSE],
+            [(15.91, "ug/d", 28)],
+        ),
+        id="child 9 y, newest weight 30000 'gm' yesterday (46 kg three weeks ago), MRD 28 "
+        "mcg/day -> critical overdose on 30 kg, 15.91 suggested",
+    ),
+    pytest.param(
+        S(
+            [
+                *weighed_again(
+                    child(46, weighed=THREE_WEEKS_AGO),
+                    {"value": 30, "unit": "kg", "system": SNOMED, "code": "258683005"},
+                ),
+                order(Step(28, days=28), indication="mrd-positive"),
+            ],
+            [OVERDOSE],
+            [(15.91, "ug/d", 28)],
+        ),
+        id="child 9 y, newest weight 30 kg with SNOMED's code for kg yesterday (46 kg three "
+        "weeks ago), MRD 28 mcg/day -> critical overdose on 30 kg",
+    ),
+    pytest.param(
+        S(
+            [
+                *weighed_again(child(46, weighed=THREE_WEEKS_AGO), {"value": 30, "unit": "Kilo"}),
+                order(Step(28, days=28), indication="mrd-positive"),
+            ],
+            [NO_WEIGHT],
+        ),
+        id="child 9 y, newest weight 30 'Kilo' yesterday (46 kg three weeks ago), MRD 28 "
+        "mcg/day -> no-weight warning, not silently dosed on the older 46 kg",
+    ),
+    pytest.param(
+        S(
+            [
+                *weighed_again(child(30), ucum(50, "kg"), when="2062-02-27T09:10:00+00:00"),
+                order(Step(28, days=28), indication="mrd-positive"),
+            ],
+            [NO_WEIGHT],
+        ),
+        id="child 9 y, 30 kg three days ago and 50 kg dated 2062 (a mistyped year), MRD 28 "
+        "mcg/day -> no-weight warning, never dosed on a weight from the future",
+    ),
+    pytest.param(
+        S(
+            [
+                *measured_again(
+                    child(30, 135, measured="2026-01-05T09:00:00+00:00"),
+                    {"value": 135, "system": SNOMED, "code": "258672001"},
+                ),
+                order(Step(17, days=28), indication="mrd-positive"),
+            ],
+            [NO_BSA],
+        ),
+        id="child 9 y 30 kg, newest height with only SNOMED's code for cm (135 cm two months "
+        "ago), MRD 17 mcg/day -> no-BSA warning, the older height not used",
+    ),
+    # --- doses as EHRs write them (red team, items 1b, 3) ------------------------------------
+    pytest.param(
+        S(
+            [*body_of(), pump_rate_first(order(Step(28, days=7), Step(28, days=21)), 10, "mL/hr")],
+            [OVERDOSE],
+            [(9.0, "ug/d", 7), (28, "ug/d", 21)],
+        ),
+        id="R/R c1 days 1-7 as Epic sends it, pump rate 10 mL/hr listed before 28 mcg/day -> "
+        "critical overdose (the volume rate says nothing of the dose)",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), pump_rate_first(order(Step(9, days=7), Step(28, days=21)), 10, "cc/hr")],
+            [],
+        ),
+        id="R/R c1 days 1-7 as Epic sends it, 10 cc/hr then 9 mcg/day -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), in_free_text(order(Step(28, days=28)), "\u03bcg/d")],
+            [OVERDOSE],
+            STEP_UP_FIX,
+        ),
+        id="R/R c1 adult starting at 28 'μg/d' (Greek mu, free text) -> critical, as ug/d",
+    ),
+    pytest.param(
+        S([*body_of(), in_free_text(order(Step(28, days=28), cycle=2), "mcg/24 hours")], []),
+        id="R/R c2 adult 28 'mcg/24 hours' (free text) -> no card",
+    ),
+    # --- a day without a time in boundsPeriod (red team, item 5) -------------------------------
+    pytest.param(
+        S([*body_of(), date_only(order(*RR_STEP_UP), "2026-03-02", "2026-03-08")], []),
+        id="R/R c1 adult 9 mcg/day from 2026-03-02 to 2026-03-08 (days, both included), then 28 "
+        "for 21 days -> no card (the 28 starts on day 8, not day 7)",
+    ),
 ]
 
 
@@ -1157,6 +1321,36 @@ def test_a_weight_whose_unit_cannot_be_read_is_said_to_be_there(service: FlaskCl
     assert "The newest body weight on file (70.2 Kilo, 2026-02-27) has a unit" in card["detail"]
     [absent] = run(service, S([*body_of(kg=None), order(Step(28, days=28), cycle=2)], []))
     assert "No body weight was found" in absent["detail"]
+
+
+@pytest.mark.parametrize(
+    ("newest", "when", "found"),
+    [
+        pytest.param(
+            {"value": 30, "unit": "Kilo"},
+            YESTERDAY,
+            "The newest body weight on file (30 Kilo, 2026-03-01) has a unit that cannot be read "
+            "as kg, and no older one was used in its place",
+            id="30 'Kilo' yesterday",
+        ),
+        pytest.param(
+            ucum(50, "kg"),
+            "2062-02-27T09:10:00+00:00",
+            "The newest body weight on file (50 kg, 2062-02-27) is dated in the future (after "
+            "2026-03-02), and no older one was used in its place",
+            id="50 kg dated 2062",
+        ),
+    ],
+)
+def test_the_newest_weight_that_cannot_be_used_is_named_and_no_older_one_decides(
+    service: FlaskClient, newest: dict[str, Any], when: str, found: str
+) -> None:
+    """Child 9 y with 46 kg three weeks ago: the card names the newest weight and why it was not
+    used; the dose is not judged on the 46 kg (a fixed 28 mcg/day would have passed)."""
+    chart = weighed_again(child(46, weighed=THREE_WEEKS_AGO), newest, when=when)
+    [card] = run(service, S([*chart, order(Step(28, days=28), indication="mrd-positive")], []))
+    assert card["extension"][FINDING_CODE_EXTENSION] == "dose-no-weight"
+    assert found in " ".join(card["detail"].split()), card["detail"]
 
 
 def test_five_copies_of_an_order_get_one_overlap_card_not_ten(service: FlaskClient) -> None:

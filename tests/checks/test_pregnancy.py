@@ -123,6 +123,45 @@ def serum_hcg(
 
 PREGNANT = (LOINC, "LA15173-0", "Pregnant")
 NOT_PREGNANT_SNOMED = (SNOMED, "60001007", "Not pregnant")
+UNKNOWN = (LOINC, "LA4489-6", "Unknown")
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+YESTERDAY = "2026-03-01T09:00:00+00:00"
+TWO_DAYS_AGO = "2026-02-28T09:00:00+00:00"
+A_WEEK_AGO = "2026-02-23T09:00:00+00:00"
+
+
+def urine_hcg_as(when: str, oid: str = "hcg-new", **value: Any) -> dict[str, Any]:
+    """A urine hCG result the way one lab or another sends it (`value`: the FHIR value[x] and
+    any interpretation)."""
+    return lab(oid, "2106-3", "hCG [Presence] in Urine", when, **value)
+
+
+def coded(system: str, code: str, display: str) -> dict[str, Any]:
+    return {
+        "valueCodeableConcept": {"coding": [{"system": system, "code": code, "display": display}]}
+    }
+
+
+def flagged(*codes: str) -> dict[str, Any]:
+    return {"interpretation": [{"coding": [{"system": INTERPRETATION, "code": c} for c in codes]}]}
+
+
+def status_text(when: str, **value: Any) -> dict[str, Any]:
+    """A pregnancy status (82810-3) charted as words only, no answer code."""
+    return lab("preg-status", "82810-3", "Pregnancy status", when, **value)
+
+
+def quantitative_hcg(when: str, value: float, unit: str, **extra: Any) -> dict[str, Any]:
+    """A serum hCG with a free-text unit and no numeric reference range."""
+    quantity = {"value": value, "unit": unit}
+    return lab(
+        "hcg-quant",
+        "19080-1",
+        "hCG [Units/volume] in Serum or Plasma",
+        when,
+        valueQuantity=quantity,
+        **extra,
+    )
 
 
 def chart(
@@ -171,6 +210,7 @@ BREASTFEEDING = ("pregnancy-status", "warning", "pregnancy-breastfeeding")
 CONTRACEPTION_REMINDER = ("pregnancy-status", "info", "pregnancy-contraception-reminder")
 POSITIVE = ("pregnancy-status", "critical", "pregnancy-positive")
 STATUS_UNKNOWN = ("pregnancy-status", "warning", "pregnancy-status-unknown")
+UNREADABLE = ("pregnancy-status", "warning", "pregnancy-result-unreadable")
 TEST_REMINDER = ("pregnancy-status", "info", "pregnancy-test-reminder")
 NOT_RUN = ("pregnancy-status", "warning", "check-not-run")
 
@@ -291,6 +331,121 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         [APPLICABILITY_UNKNOWN],
     ),
     "woman born in 1960 (year only: 65 or 66) -> silent": (chart(born="1960"), []),
+    # --- results as labs send them: Detected / Not detected, flags only, words only
+    "hCG 'Detected' (SNOMED) yesterday after a negative 2 days ago -> critical": (
+        chart(
+            urine_hcg(TWO_DAYS_AGO, "negative"),
+            urine_hcg_as(YESTERDAY, **coded(SNOMED, "260373001", "Detected")),
+        ),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "hCG 'Detected' (LOINC answer) yesterday after a negative 2 days ago -> critical": (
+        chart(
+            urine_hcg(TWO_DAYS_AGO, "negative"),
+            urine_hcg_as(YESTERDAY, **coded(LOINC, "LA11882-0", "Detected")),
+        ),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "hCG with no value, only flagged DET (detected), after a negative -> critical": (
+        chart(urine_hcg(TWO_DAYS_AGO, "negative"), urine_hcg_as(YESTERDAY, **flagged("DET"))),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "hCG 'Not detected' (SNOMED) 2 days ago -> contraception reminder only": (
+        chart(urine_hcg_as(TWO_DAYS_AGO, **coded(SNOMED, "260415000", "Not detected"))),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "hCG 'Not detected' (LOINC answer) 2 days ago -> contraception reminder only": (
+        chart(urine_hcg_as(TWO_DAYS_AGO, **coded(LOINC, "LA11883-8", "Not detected"))),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "hCG with no value, only flagged ND (not detected), 2 days ago -> contraception reminder": (
+        chart(urine_hcg_as(TWO_DAYS_AGO, **flagged("ND"))),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "pregnancy status given as the text 'Pregnant' yesterday, negative hCG before -> critical": (
+        chart(
+            urine_hcg(TWO_DAYS_AGO, "negative"),
+            status_text(YESTERDAY, valueCodeableConcept={"text": "Pregnant"}),
+        ),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "pregnancy status as the string 'Pregnant' yesterday, negative hCG before -> critical": (
+        chart(urine_hcg(TWO_DAYS_AGO, "negative"), status_text(YESTERDAY, valueString="Pregnant")),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "pregnancy status as the string 'Not pregnant' yesterday -> contraception reminder only": (
+        chart(status_text(YESTERDAY, valueString="Not pregnant")),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "hCG as the string 'Non-reactive' 2 days ago -> contraception reminder only": (
+        chart(urine_hcg_as(TWO_DAYS_AGO, valueString="Non-reactive")),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "hCG as the text 'Possible early pregnancy, repeat' -> warning (not read as 'pos')": (
+        chart(urine_hcg_as(YESTERDAY, valueString="Possible early pregnancy, repeat")),
+        [UNREADABLE, CONTRACEPTION_REMINDER],
+    ),
+    # --- a result that cannot be read: never cleared by an older negative
+    "hCG '+' yesterday after a negative 2 days ago -> warning, the negative does not count": (
+        chart(urine_hcg(TWO_DAYS_AGO, "negative"), urine_hcg_as(YESTERDAY, valueString="+")),
+        [UNREADABLE, CONTRACEPTION_REMINDER],
+    ),
+    "hCG 'Inconclusive' yesterday after a negative 2 days ago -> warning": (
+        chart(
+            urine_hcg(TWO_DAYS_AGO, "negative"),
+            urine_hcg_as(YESTERDAY, **coded(SNOMED, "419984006", "Inconclusive")),
+        ),
+        [UNREADABLE, CONTRACEPTION_REMINDER],
+    ),
+    "hCG '+' yesterday, 'Detected' a week ago -> critical (a positive, not the warning)": (
+        chart(
+            urine_hcg_as(A_WEEK_AGO, oid="hcg-old", **coded(SNOMED, "260373001", "Detected")),
+            urine_hcg_as(YESTERDAY, valueString="+"),
+        ),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "hCG 'Not detected' yesterday after a '+' a week ago -> the newer negative counts": (
+        chart(
+            urine_hcg_as(A_WEEK_AGO, oid="hcg-old", valueString="+"),
+            urine_hcg_as(YESTERDAY, **coded(LOINC, "LA11883-8", "Not detected")),
+        ),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "status 'Unknown' (LA4489-6) yesterday, hCG 'Not detected' 2 days ago -> the negative counts": (
+        chart(
+            urine_hcg_as(TWO_DAYS_AGO, **coded(SNOMED, "260415000", "Not detected")),
+            status(YESTERDAY, UNKNOWN),
+        ),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "cycle 3, hCG '+' last week -> warning (instead of the reminder)": (
+        chart(urine_hcg_as(A_WEEK_AGO, valueString="+"), cycle=3, history=[EARLIER_CYCLE]),
+        [UNREADABLE],
+    ),
+    "cycle 1 day-8 step-up bag, hCG '+' since the cycle began -> warning all the same": (
+        chart(
+            urine_hcg(TWO_DAYS_AGO.replace("02-28", "02-21"), "negative"),
+            urine_hcg_as(YESTERDAY, valueString="+"),
+            history=[CYCLE_1_WEEK_1],
+        ),
+        [UNREADABLE],
+    ),
+    # --- quantitative hCG with a free-text unit and no numeric reference range
+    "quantitative hCG 1540 'mIU/mL', no range, flagged H, negative before -> critical": (
+        chart(
+            urine_hcg(TWO_DAYS_AGO, "negative"),
+            quantitative_hcg(YESTERDAY, 1540, "mIU/mL", **flagged("H")),
+        ),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "quantitative hCG 1540 'IU/L', no range, negative before -> critical (above 5 mIU/mL)": (
+        chart(urine_hcg(TWO_DAYS_AGO, "negative"), quantitative_hcg(YESTERDAY, 1540, "IU/L")),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "quantitative hCG 1540 'ng/mL' (no limit in that unit), no range, no flag -> warning": (
+        chart(urine_hcg(TWO_DAYS_AGO, "negative"), quantitative_hcg(YESTERDAY, 1540, "ng/mL")),
+        [UNREADABLE, CONTRACEPTION_REMINDER],
+    ),
     "currently breastfeeding -> warning": (
         chart(
             urine_hcg("2026-02-28T09:00:00+00:00", "negative"),
@@ -336,6 +491,34 @@ def test_the_missing_test_comes_with_an_hcg_order_to_accept(client: FlaskClient)
         "display": request["code"]["coding"][0]["display"],
     }
     assert request["subject"] == {"reference": f"Patient/{PID}"}
+
+
+def test_an_unreadable_result_names_itself_and_comes_with_an_hcg_order(
+    client: FlaskClient,
+) -> None:
+    sent = chart(urine_hcg(TWO_DAYS_AGO, "negative"), urine_hcg_as(YESTERDAY, valueString="+"))
+    body = client.post(SIGN, json=order_sign(sent)).get_json()
+    [card] = [
+        c
+        for c in body["cards"]
+        if c["source"]["topic"]["code"] == "pregnancy-status" and c["indicator"] == "warning"
+    ]
+    assert "2026-03-01" in card["summary"]
+    assert "Observation/hcg-new" in card["detail"] and '"+"' in card["detail"]
+    [action] = card["suggestions"][0]["actions"]
+    assert action["resource"]["resourceType"] == "ServiceRequest"
+    assert action["resource"]["code"]["coding"][0]["code"] == "2118-8"
+
+
+def test_the_result_words_are_data(tmp_path: Path) -> None:
+    plus = chart(urine_hcg(TWO_DAYS_AGO, "negative"), urine_hcg_as(YESTERDAY, valueString="+"))
+    engine = _engine_with(tmp_path, lambda d: d["positive_words"].append("+"))
+    assert _findings(engine, plus) == sorted([POSITIVE, CONTRACEPTION_REMINDER])
+
+
+def test_a_word_read_both_ways_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not both"):
+        _engine_with(tmp_path, lambda d: d["negative_words"].append("Positive"))
 
 
 def test_observations_unreadable_for_a_woman_says_so_and_for_a_man_stays_silent(

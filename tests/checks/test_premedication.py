@@ -142,6 +142,34 @@ def step_up_as_two_orders(*premeds: dict[str, Any]) -> dict[str, Any]:
     return bundle([*body, days_1_to_7, days_8_to_28, *premeds])
 
 
+def dexamethasone_written(dose_and_rate: dict[str, Any]) -> dict[str, Any]:
+    """Dexamethasone for the first dose, its dose written as the EHR sent it (a range, a unit in
+    free text)."""
+    order = dexamethasone_order(PID)
+    order["dosageInstruction"][0]["doseAndRate"] = [dose_and_rate]
+    return order
+
+
+def mg(value: float) -> dict[str, Any]:
+    return {"value": value, "unit": "mg", "system": UCUM, "code": "mg"}
+
+
+def step_up_as_two_orders_by_day(*premeds: dict[str, Any]) -> dict[str, Any]:
+    """Adult R/R cycle 1 as two orders bounded by days without a time, both included: 9 mcg/day
+    2026-03-02 to 2026-03-08, then 28 mcg/day 2026-03-09 to 2026-03-29 (one after the other)."""
+    chart_bundle = step_up_as_two_orders(*premeds)
+    periods = {
+        "blinatumomab-draft": {"start": "2026-03-02", "end": "2026-03-08"},
+        "blinatumomab-draft-2": {"start": "2026-03-09", "end": "2026-03-29"},
+    }
+    for entry in chart_bundle["entry"]:
+        resource = entry["resource"]
+        if resource["id"] in periods:
+            repeat = resource["dosageInstruction"][0]["timing"]["repeat"]
+            repeat["boundsPeriod"] = periods[resource["id"]]
+    return chart_bundle
+
+
 SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "adult R/R c1 with dexamethasone 20 mg -> only the day-8 reminder": (
         chart(dexamethasone_order(PID, 20)),
@@ -336,6 +364,31 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "unknown indication adult c1 dexamethasone 16 mg -> ok": (
         chart(dexamethasone_order(PID, 16), indication=None, steps=FULL),
         [],
+    ),
+    # red team: doses as written, counted by the least they give
+    "adult R/R c1 dexamethasone as a range 4-20 mg -> low (counted as 4 mg, the least ordered)": (
+        chart(dexamethasone_written({"doseRange": {"low": mg(4), "high": mg(20)}})),
+        [STEP_UP_REMINDER, LOW_DOSE],
+    ),
+    "adult R/R c1 dexamethasone 'up to 20 mg' (a range without its low end) -> unreadable": (
+        chart(dexamethasone_written({"doseRange": {"high": mg(20)}})),
+        [STEP_UP_REMINDER, UNREADABLE],
+    ),
+    "adult R/R c1 dexamethasone 20 'MG' (free text, upper case) -> ok, not unreadable": (
+        chart(dexamethasone_written({"doseQuantity": {"value": 20, "unit": "MG"}})),
+        [STEP_UP_REMINDER],
+    ),
+    "adult R/R c1 dexamethasone 20 'milligrams' (free text) -> ok, not unreadable": (
+        chart(dexamethasone_written({"doseQuantity": {"value": 20, "unit": "milligrams"}})),
+        [STEP_UP_REMINDER],
+    ),
+    # red team: a day without a time ends at the end of that day, not at its midnight
+    "adult R/R c1 as two orders by day (03-02 to 03-08, 03-09 to 03-29), dexamethasone the "
+    "evening before -> only the day-8 reminder (no phantom 24-hour interruption to restart)": (
+        step_up_as_two_orders_by_day(
+            dexamethasone_order(PID, 20, when="2026-03-01T20:00:00+00:00")
+        ),
+        [STEP_UP_ORDER_REMINDER],
     ),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from tests.conftest import NOW, SELECT, SIGN
 from tests.fixtures_util import (
     Expected,
     Step,
+    blinatumomab_administration,
     blinatumomab_order,
     bundle,
     dexamethasone_order,
@@ -60,6 +62,37 @@ def coded_unknown(cvx: str, display: str, text: str, when: str) -> dict[str, Any
     if text:
         shot["vaccineCode"]["text"] = text
     return shot
+
+
+def named_only(text: str, when: str = "2026-02-25") -> dict[str, Any]:
+    """An Immunization recorded with the vaccine's name only, no code (as EHRs keep history)."""
+    shot = immunization("03", text, when)
+    shot["vaccineCode"] = {"text": text}
+    return shot
+
+
+def cdc_full_name(text: str, when: str = "2026-02-25") -> dict[str, Any]:
+    """A historical dose coded CVX 999 ("unknown") with the CDC CVX table's full vaccine name."""
+    return coded_unknown("999", "unknown vaccine or immune globulin", text, when)
+
+
+def dated(shot: dict[str, Any], **occurrence: str) -> dict[str, Any]:
+    """`shot` with its occurrence[x] replaced (none at all when none is given)."""
+    shot = {k: v for k, v in shot.items() if not k.startswith("occurrence")}
+    return shot | occurrence
+
+
+CVX_OID = "urn:oid:2.16.840.1.113883.12.292"  # CVX as C-CDA names it (HL7 v2 table 0292)
+
+
+def under_oid(resource: dict[str, Any], code: str) -> dict[str, Any]:
+    """`resource` coded in CVX under its OID, with no display or text (as converted C-CDA)."""
+    resource = copy.deepcopy(resource)
+    key = (
+        "vaccineCode" if resource["resourceType"] == "Immunization" else "medicationCodeableConcept"
+    )
+    resource[key] = {"coding": [{"system": CVX_OID, "code": code}]}
+    return resource
 
 
 def vaccine_order(
@@ -119,12 +152,25 @@ EARLIER_CYCLE = blinatumomab_order(
     authored="2026-01-05T08:00:00+00:00",
 )
 
+# Cycle 1 known only from the MAR: MedicationAdministrations, no MedicationRequest on file.
+CYCLE_1_ADMINISTERED = [
+    blinatumomab_administration(
+        PID,
+        f"blin-c1-bag-{week}",
+        datetime(2026, 1, 5, 10, tzinfo=UTC) + timedelta(days=7 * week),
+        datetime(2026, 1, 5, 10, tzinfo=UTC) + timedelta(days=7 * week + 7),
+    )
+    for week in range(4)
+]
+
 # The infusion starts 2026-03-02T10:00Z.
 # The cards of the golden matrix: (topic, indicator, finding code).
 DURING_TREATMENT = ("live-vaccine", "critical", "live-vaccine-during-treatment")
 ORDERED_TOGETHER = ("live-vaccine", "critical", "live-vaccine-ordered-together")
 RECENT = ("live-vaccine", "critical", "live-vaccine-recent")
 STILL_ORDERED = ("live-vaccine", "critical", "live-vaccine-still-ordered")
+DATE_UNREADABLE = ("live-vaccine", "warning", "live-vaccine-date-unreadable")
+DATE_APPROXIMATE = ("live-vaccine", "warning", "live-vaccine-date-approximate")
 
 SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "MMR 10 days before -> critical": (
@@ -208,6 +254,170 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [STILL_ORDERED],
     ),
+    # --- dates that are not a day: never silence ----------------------------------------------
+    "MMR recorded with no date at all (only when it was entered) -> warning, date unreadable": (
+        chart(dated(immunization("03", "MMR", "2026-02-20"), recorded="2026-02-20")),
+        [DATE_UNREADABLE],
+    ),
+    "MMR given in 2026-02 (month only; the window is Feb 16 - Mar 2) -> warning, approximate": (
+        chart(dated(immunization("03", "MMR", ""), occurrenceString="2026-02")),
+        [DATE_APPROXIMATE],
+    ),
+    "MMR given in 2026 (year only) -> warning, approximate": (
+        chart(dated(immunization("03", "MMR", ""), occurrenceString="2026")),
+        [DATE_APPROXIMATE],
+    ),
+    "MMR given in 2025 (year only, all before the window) -> silent": (
+        chart(dated(immunization("03", "MMR", ""), occurrenceString="2025")),
+        [],
+    ),
+    "varicella given in 2026-02 (month only), all of it during treatment, cycle 2 -> critical": (
+        chart(
+            dated(immunization("21", "varicella", ""), occurrenceString="2026-02"),
+            cycle=2,
+            history=[EARLIER_CYCLE],
+        ),
+        [DURING_TREATMENT],
+    ),
+    "varicella given in 2026-01 (month only), treatment began Jan 5, cycle 2 -> approximate": (
+        chart(
+            dated(immunization("21", "varicella", ""), occurrenceString="2026-01"),
+            cycle=2,
+            history=[EARLIER_CYCLE],
+        ),
+        [DATE_APPROXIMATE],
+    ),
+    # --- the CDC CVX table's own names of live vaccines, recorded as CVX 999 or as text -------
+    "OPV as CVX 999 'poliovirus vaccine, live, oral' -> critical": (
+        chart(cdc_full_name("poliovirus vaccine, live, oral")),
+        [RECENT],
+    ),
+    "LAIV as CVX 999 'influenza virus vaccine, live, attenuated, for intranasal use' -> critical": (
+        chart(cdc_full_name("influenza virus vaccine, live, attenuated, for intranasal use")),
+        [RECENT],
+    ),
+    "BCG as CVX 999 'Bacillus Calmette-Guerin vaccine' -> critical": (
+        chart(cdc_full_name("Bacillus Calmette-Guerin vaccine")),
+        [RECENT],
+    ),
+    "adenovirus as CVX 999 'adenovirus vaccine, type 4, live, oral' -> critical": (
+        chart(cdc_full_name("adenovirus vaccine, type 4, live, oral")),
+        [RECENT],
+    ),
+    "smallpox as CVX 999 'vaccinia (smallpox) vaccine' -> critical": (
+        chart(cdc_full_name("vaccinia (smallpox) vaccine")),
+        [RECENT],
+    ),
+    "dengue as CVX 999 'dengue fever vaccine' -> critical": (
+        chart(cdc_full_name("dengue fever vaccine")),
+        [RECENT],
+    ),
+    "VEE as CVX 999 'Venezuelan equine encephalitis, live, attenuated' -> critical": (
+        chart(cdc_full_name("Venezuelan equine encephalitis, live, attenuated")),
+        [RECENT],
+    ),
+    "Ervebo as CVX 999 'Ebola Zaire vaccine, live, recombinant, 1mL dose' -> critical": (
+        chart(cdc_full_name("Ebola Zaire vaccine, live, recombinant, 1mL dose")),
+        [RECENT],
+    ),
+    "Ixchiq as CVX 999 'Chikungunya live attenuated vaccine' -> critical": (
+        chart(cdc_full_name("Chikungunya live attenuated vaccine")),
+        [RECENT],
+    ),
+    "ACAM2000 named only 'Smallpox (Vaccinia) Vaccine, Live' -> critical": (
+        chart(named_only("Smallpox (Vaccinia) Vaccine, Live")),
+        [RECENT],
+    ),
+    "Dengvaxia named only 'Dengue tetravalent vaccine, live' -> critical": (
+        chart(named_only("Dengue tetravalent vaccine, live")),
+        [RECENT],
+    ),
+    "Ervebo named only 'Ebola Zaire Vaccine, Live (recombinant)' -> critical": (
+        chart(named_only("Ebola Zaire Vaccine, Live (recombinant)")),
+        [RECENT],
+    ),
+    "Ixchiq named only 'Chikungunya vaccine, live' -> critical": (
+        chart(named_only("Chikungunya vaccine, live")),
+        [RECENT],
+    ),
+    "oral typhoid named only 'Typhoid vaccine, oral' -> critical": (
+        chart(named_only("Typhoid vaccine, oral")),
+        [RECENT],
+    ),
+    "Vaxchora named only 'Cholera vaccine, live, oral' -> critical": (
+        chart(named_only("Cholera vaccine, live, oral")),
+        [RECENT],
+    ),
+    "JYNNEOS as CVX 999 'Vaccinia, smallpox monkeypox vaccine live, PF, SQ or ID injection' "
+    "-> silent (non-replicating)": (
+        chart(cdc_full_name("Vaccinia, smallpox monkeypox vaccine live, PF, SQ or ID injection")),
+        [],
+    ),
+    "JYNNEOS named only 'Smallpox and Monkeypox Vaccine, Live, Non-replicating' -> silent": (
+        chart(named_only("Smallpox and Monkeypox Vaccine, Live, Non-replicating")),
+        [],
+    ),
+    "IPV as CVX 999 'poliovirus vaccine, inactivated' -> silent": (
+        chart(cdc_full_name("poliovirus vaccine, inactivated")),
+        [],
+    ),
+    "inactivated influenza named only 'Influenza virus vaccine, inactivated' -> silent": (
+        chart(named_only("Influenza virus vaccine, inactivated")),
+        [],
+    ),
+    "Shingrix named only 'zoster vaccine recombinant, adjuvanted' -> silent": (
+        chart(named_only("zoster vaccine recombinant, adjuvanted")),
+        [],
+    ),
+    "recombinant zoster named only 'varicella zoster vaccine, recombinant (not live)' -> silent": (
+        chart(named_only("varicella zoster vaccine, recombinant (not live)")),
+        [],
+    ),
+    "VEE inactivated as CVX 999 'Venezuelan equine encephalitis, inactivated' -> silent": (
+        chart(cdc_full_name("Venezuelan equine encephalitis, inactivated")),
+        [],
+    ),
+    "vaccinia immune globulin named only -> silent (not a vaccine)": (
+        chart(named_only("vaccinia immune globulin")),
+        [],
+    ),
+    # --- CVX under its OID (C-CDA) ------------------------------------------------------------
+    "MMR coded CVX 03 under its OID urn:oid:2.16.840.1.113883.12.292, 10 days before -> critical": (
+        chart(under_oid(immunization("03", "MMR", "2026-02-20"), "03")),
+        [RECENT],
+    ),
+    "MMR ordered together, coded CVX 3 under its OID -> critical": (
+        chart(under_oid(vaccine_order("03", "MMR"), "3")),
+        [ORDERED_TOGETHER],
+    ),
+    # --- live vaccine still ordered, as the draft orders are recognised -----------------------
+    "M-M-R II still ordered by NDC only (0006-4681-00), cycle 2 -> critical": (
+        chart(
+            vaccine_order("03", "MMR", oid="old-mmr", status="active")
+            | {
+                "medicationCodeableConcept": {
+                    "coding": [{"system": NDC_SYSTEM, "code": "0006-4681-00"}]
+                }
+            },
+            cycle=2,
+            history=[EARLIER_CYCLE],
+        ),
+        [STILL_ORDERED],
+    ),
+    "MMR still ordered by name only ('M-M-R II vaccine injection'), cycle 2 -> critical": (
+        chart(
+            vaccine_order("03", "MMR", oid="old-mmr", status="active")
+            | {"medicationCodeableConcept": {"text": "M-M-R II vaccine injection"}},
+            cycle=2,
+            history=[EARLIER_CYCLE],
+        ),
+        [STILL_ORDERED],
+    ),
+    # --- treatment known only from MedicationAdministrations ----------------------------------
+    "MMR given between cycles, cycle 1 on file only as administrations, cycle 2 -> critical": (
+        chart(immunization("03", "MMR", "2026-02-05"), cycle=2, history=CYCLE_1_ADMINISTERED),
+        [DURING_TREATMENT],
+    ),
 }
 
 
@@ -217,6 +427,45 @@ def test_live_vaccine_golden_matrix(
 ) -> None:
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
     assert findings_of_topic(body, "live-vaccine") == expected
+
+
+# A live vaccine whose occurrenceDateTime is a month or a year (R4 allows "2026-02", "2026"). The
+# exact card needs the partial date passed on by cds/fhir/facts.py (`immunization_fact` sets
+# `date_text` only from occurrenceString today): then it is the one of the occurrenceString rows
+# above. Until then, and after, it is never silence.
+PARTIAL_DATES: dict[str, dict[str, Any]] = {
+    "MMR given 2026-02 (month only)": chart(immunization("03", "MMR", "2026-02")),
+    "MMR given 2026 (year only)": chart(immunization("03", "MMR", "2026")),
+    "varicella given 2026-02 (month only), during treatment, cycle 2": chart(
+        immunization("21", "varicella", "2026-02"), cycle=2, history=[EARLIER_CYCLE]
+    ),
+}
+
+
+@pytest.mark.parametrize("chart_bundle", PARTIAL_DATES.values(), ids=PARTIAL_DATES.keys())
+def test_a_live_vaccine_dated_to_the_month_or_year_is_never_silent(
+    client: FlaskClient, chart_bundle: dict[str, Any]
+) -> None:
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    [(_, _, code)] = findings_of_topic(body, "live-vaccine")
+    assert code in {
+        "live-vaccine-date-unreadable",
+        "live-vaccine-date-approximate",
+        "live-vaccine-during-treatment",
+    }
+
+
+def test_a_month_only_date_says_which_days_it_may_be(client: FlaskClient) -> None:
+    request = order_sign(chart(dated(immunization("03", "MMR", ""), occurrenceString="2026-02")))
+    [card] = [
+        c
+        for c in client.post(SIGN, json=request).get_json()["cards"]
+        if c["source"]["topic"]["code"] == "live-vaccine"
+    ]
+    assert card["summary"].startswith("Live vaccine (MMR (measles")
+    assert "given in 2026-02: possibly within" in card["summary"]
+    assert "2026-02-01 to 2026-02-28" in card["detail"]
+    assert "2026-02-16 to 2026-03-02" in card["detail"]
 
 
 def test_a_co_ordered_live_vaccine_comes_with_a_delete_suggestion(client: FlaskClient) -> None:
@@ -255,7 +504,16 @@ def test_history_unreadable_still_catches_the_co_ordered_vaccine(client: FlaskCl
     ]
 
 
-def test_the_nonreplicating_setting_is_data(tmp_path: Path) -> None:
+NONREPLICATING = {
+    "JYNNEOS coded CVX 206": immunization("206", "JYNNEOS", "2026-02-27"),
+    "JYNNEOS as CVX 999 'Smallpox and Monkeypox Vaccine, Live, Non-replicating'": cdc_full_name(
+        "Smallpox and Monkeypox Vaccine, Live, Non-replicating", "2026-02-27"
+    ),
+}
+
+
+@pytest.mark.parametrize("shot", NONREPLICATING.values(), ids=NONREPLICATING.keys())
+def test_the_nonreplicating_setting_is_data(tmp_path: Path, shot: dict[str, Any]) -> None:
     target = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     path = target / "vaccines.yaml"
@@ -264,7 +522,7 @@ def test_the_nonreplicating_setting_is_data(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(data))
     knowledge = load_knowledge(target)
     engine = Engine(Settings(dev_mode=True), knowledge, CardRenderer(knowledge), clock=lambda: NOW)
-    request = order_sign(chart(immunization("206", "JYNNEOS", "2026-02-27")))
+    request = order_sign(chart(shot))
     cards = engine.handle("blinatumomab-order-sign", copy.deepcopy(request)).response.cards
     assert [
         (c.source.topic.code, c.indicator)
@@ -365,6 +623,17 @@ ALONE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         vaccine_alone(history_order("2026-02-01T10:00:00+00:00", 28, status="cancelled")),
         [],
     ),
+    "MMR alone, blinatumomab on file only as administrations, ended 10 days ago -> critical": (
+        vaccine_alone(
+            blinatumomab_administration(
+                PID,
+                "blin-bag-1",
+                datetime(2026, 1, 23, 10, tzinfo=UTC),
+                datetime(2026, 2, 20, 10, tzinfo=UTC),
+            )
+        ),
+        [ORDERED_DURING],
+    ),
     "inactivated influenza alone during a cycle -> no card": (
         vaccine_alone(
             history_order("2026-02-23T10:00:00+00:00", 28, status="active"),
@@ -431,6 +700,19 @@ def test_order_select_checks_only_the_selected_live_vaccine(client: FlaskClient)
         SELECT, json=order_select(chart_bundle, "MedicationRequest/flu-order")
     ).get_json()
     assert other["cards"] == []
+
+
+def test_order_select_of_the_vaccine_beside_a_blinatumomab_draft_says_ordered_together(
+    client: FlaskClient,
+) -> None:
+    """The clinician picks the MMR order while a blinatumomab draft sits in the same orders: the
+    selected vaccine gets the card the blinatumomab order would (red team: it got none)."""
+    chart_bundle = chart(vaccine_order("03", "MMR"))
+    selected = client.post(
+        SELECT, json=order_select(chart_bundle, "MedicationRequest/vaccine-order")
+    ).get_json()
+    assert findings_of_topic(selected, "live-vaccine") == [ORDERED_TOGETHER]
+    assert [c["source"]["topic"]["code"] for c in selected["cards"]] == ["live-vaccine"]
 
 
 FHIR_SERVER = "https://ehr.example.org/fhir"

@@ -132,11 +132,12 @@ def test_the_indications_are_the_order_contract_s() -> None:
 
 
 def test_the_cycle_continuation_threshold_comes_from_the_file() -> None:
-    """An order with no cycle number, 30 days after cycle 2 began: cycle 2 continues under the
-    shipped 35 days; with the threshold set to 20 days it is cycle 3."""
+    """An order with no cycle number, 30 days after cycle 2 began, when that order's status says
+    nothing of whether it ran (`unknown`, so no infusion is counted from it): cycle 2 continues
+    under the shipped 35 days; with the threshold set to 20 days it is cycle 3."""
     knowledge = load_knowledge()
     earlier = blinatumomab_order(
-        "pt-1", [Step(28, days=28)], oid="c2", cycle=2, status="active", start=START
+        "pt-1", [Step(28, days=28)], oid="c2", cycle=2, status="unknown", start=START
     )
     later = blinatumomab_order(
         "pt-1", [Step(28, days=28)], cycle=None, start="2026-04-01T10:00:00+00:00"

@@ -3,6 +3,7 @@ can write its dose in, expressed in mcg/day."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from cds.dosing import (
     is_stale,
     latest_measurement,
     mosteller_bsa,
+    newest_measurement,
     ordered_mcg_per_day,
     ordered_mcg_per_m2_per_day,
 )
@@ -187,24 +189,79 @@ def _weight(
     )
 
 
+def _chart(*weights: ObservationFact) -> PatientSnapshot:
+    return PatientSnapshot(patient_id="p", birth_date=None, gender=None, observations=weights)
+
+
 def test_latest_weight_is_the_newest_usable_one_converted_to_kg(knowledge: Knowledge) -> None:
-    patient = PatientSnapshot(
-        patient_id="p",
-        birth_date=None,
-        gender=None,
-        observations=(
-            _weight("old", "71", "kg", NOW - timedelta(days=20)),
-            _weight("lb", "154", "[lb_av]", NOW - timedelta(days=3)),
-            _weight("error", "700", "kg", NOW - timedelta(days=1), status="entered-in-error"),
-            _weight("no-unit", "70", None, NOW - timedelta(days=1)),
-            _weight("annotation", "70", "{kilos}", NOW - timedelta(hours=5)),
-            _weight("undated", "90", "kg", None),
-        ),
+    patient = _chart(
+        _weight("old", "71", "kg", NOW - timedelta(days=20)),
+        _weight("lb", "154", "[lb_av]", NOW - timedelta(days=3)),
+        _weight("error", "700", "kg", NOW - timedelta(days=1), status="entered-in-error"),
+        _weight("not-measured", None, None, NOW - timedelta(hours=5)),  # dataAbsentReason
+        _weight("undated", "90", "kg", None),
     )
-    latest = latest_measurement(patient, knowledge, "body_weight", "kg")
+    latest = latest_measurement(patient, knowledge, "body_weight", "kg", NOW)
     assert latest is not None
     assert latest.resource == "Observation/lb"
     assert latest.value.quantize(CENT) == Decimal("69.85")
+
+
+@pytest.mark.parametrize(
+    ("newest", "why"),
+    [
+        pytest.param(
+            _weight("kilo", "30", "Kilo", NOW - timedelta(days=1)),
+            "has a unit that cannot be read as kg",
+            id="child: newest weight 30 'Kilo' yesterday -> unreadable, 46 kg not used",
+        ),
+        pytest.param(
+            _weight("annotation", "30", "{kilos}", NOW - timedelta(days=1)),
+            "has a unit that cannot be read as kg",
+            id="newest weight 30 '{kilos}' -> unreadable",
+        ),
+        pytest.param(
+            _weight("no-unit", "30", None, NOW - timedelta(days=1)),
+            "has no unit (it should be in kg)",
+            id="newest weight 30 without a unit -> unreadable",
+        ),
+        pytest.param(
+            _weight("zero", "0", "kg", NOW - timedelta(days=1)),
+            "is not a positive number",
+            id="newest weight 0 kg -> unusable",
+        ),
+        pytest.param(
+            _weight("future", "50", "kg", datetime(2062, 2, 27, 9, 10, tzinfo=UTC)),
+            "is dated in the future (after 2026-03-02)",
+            id="newest weight 50 kg dated 2062 -> not the current weight",
+        ),
+        pytest.param(
+            _weight("tomorrow", "50", "kg", NOW + timedelta(days=1, minutes=1)),
+            "is dated in the future (after 2026-03-02)",
+            id="newest weight dated a day and a minute ahead -> not the current weight",
+        ),
+    ],
+)
+def test_an_unusable_newest_weight_is_said_and_no_older_one_stands_in(
+    knowledge: Knowledge, newest: ObservationFact, why: str
+) -> None:
+    patient = _chart(_weight("older", "46", "kg", NOW - timedelta(days=20)), newest)
+    reading = newest_measurement(patient, knowledge, "body_weight", "kg", NOW)
+    assert reading.measurement is None
+    assert reading.unusable is not None
+    assert reading.unusable.fact == newest
+    assert reading.unusable.why == why
+    assert latest_measurement(patient, knowledge, "body_weight", "kg", NOW) is None
+
+
+def test_a_bound_is_no_measurement(knowledge: Knowledge) -> None:
+    bound = dataclasses.replace(
+        _weight("scale-max", "150", "kg", NOW - timedelta(days=1)), comparator=">"
+    )
+    patient = _chart(_weight("older", "46", "kg", NOW - timedelta(days=20)), bound)
+    reading = newest_measurement(patient, knowledge, "body_weight", "kg", NOW)
+    assert reading.measurement is None and reading.unusable is not None
+    assert reading.unusable.why == "is a bound (>), not a measurement"
 
 
 def test_no_usable_weight_gives_none(knowledge: Knowledge) -> None:
@@ -214,7 +271,7 @@ def test_no_usable_weight_gives_none(knowledge: Knowledge) -> None:
         gender=None,
         observations=(_weight("zero", "0", "kg", NOW),),
     )
-    assert latest_measurement(patient, knowledge, "body_weight", "kg") is None
+    assert latest_measurement(patient, knowledge, "body_weight", "kg", NOW) is None
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ def test_five_years_of_weekly_weights_the_newest_usable_one_costs_one_validation
          "observations": SourceData(list(reversed(raws)))},
         KNOWLEDGE,
     )  # fmt: skip
-    found = latest_measurement(chart, KNOWLEDGE, "body_weight", "kg")
+    found = latest_measurement(chart, KNOWLEDGE, "body_weight", "kg", NOW)
     assert found is not None and found.resource == "Observation/wt-0"
     assert validated == ["wt-0"]
 
@@ -73,7 +73,7 @@ def test_an_unreadable_newest_weight_is_reported_and_the_next_one_is_used(
         PID, {"observations": SourceData([_weight("wt-old", 400), bad, _weight("wt-2", 2)])},
         KNOWLEDGE,
     )  # fmt: skip
-    found = latest_measurement(chart, KNOWLEDGE, "body_weight", "kg")
+    found = latest_measurement(chart, KNOWLEDGE, "body_weight", "kg", NOW)
     assert found is not None and found.resource == "Observation/wt-2"
     assert validated == ["wt-bad", "wt-2"]
     assert [i.resource for i in chart.data_issues()] == ["Observation/wt-bad"]

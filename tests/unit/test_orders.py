@@ -4,7 +4,7 @@ blinatumomab order says what it is"): what the order codes wins; else inferred f
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -220,11 +220,18 @@ def test_after_28_days_of_infusion_and_14_treatment_free_the_next_order_is_cycle
     assert found.cycle_basis.startswith("follows cycle 1")
 
 
-@pytest.mark.parametrize(("days_ago", "cycle"), [(34, 1), (35, 2)])
-def test_an_order_5_weeks_after_the_cycle_began_starts_the_next_one(
-    days_ago: int, cycle: int
-) -> None:
-    assert reviewed(uncoded(), history=[earlier_cycle(1, days_ago=days_ago)]).cycle == cycle
+@pytest.mark.parametrize("days_ago", [29, 34, 35, 60])
+def test_an_order_after_a_whole_cycle_of_infusion_starts_the_next_one(days_ago: int) -> None:
+    """28 infusion days complete a cycle (label §2.4): what follows is the next cycle, however
+    soon (too soon is the cycle-limits check's treatment-free interval)."""
+    assert reviewed(uncoded(), history=[earlier_cycle(1, days_ago=days_ago)]).cycle == 2
+
+
+def test_an_order_continuing_an_infusion_of_the_cycle_is_that_cycle() -> None:
+    running = earlier_cycle(1, days_ago=5, status="active")
+    found = reviewed(uncoded(), history=[running])
+    assert (found.cycle, found.cycle_day) == (1, 6)
+    assert found.cycle_basis.startswith("continues cycle 1")
 
 
 def test_the_latest_earlier_cycle_counts() -> None:
@@ -232,10 +239,57 @@ def test_the_latest_earlier_cycle_counts() -> None:
     assert reviewed(uncoded(), history=history).cycle == 3
 
 
-def test_an_earlier_order_that_does_not_say_its_cycle_leaves_the_cycle_unknown() -> None:
+def test_an_earlier_whole_cycle_that_does_not_say_its_number_counts_as_cycle_1() -> None:
+    """EHR history rarely carries the cycle extension: the infusions on file are counted."""
     found = reviewed(uncoded(), history=[earlier_cycle(None, days_ago=42)])
+    assert found.cycle == 2
+    assert "none says its cycle" in found.cycle_basis
+
+
+def test_unnumbered_infusions_count_on_from_the_last_numbered_cycle() -> None:
+    history = [earlier_cycle(2, days_ago=84), earlier_cycle(None, days_ago=42)]
+    assert reviewed(uncoded(), history=history).cycle == 4
+
+
+def test_a_day_8_order_after_an_unnumbered_days_1_7_order_is_day_8_of_cycle_1() -> None:
+    """The common EHR case: the day-1 order on file carries no cycle extension (red team)."""
+    days_1_to_7 = blinatumomab_order(
+        PID,
+        [Step(9, days=7)],
+        oid="blin-days-1-7",
+        cycle=None,
+        start=days_before_start(7),
+        status="active",
+    )
+    for draft in (uncoded(), blinatumomab_order(PID, FULL, cycle=1)):
+        found = reviewed(draft, history=[days_1_to_7])
+        assert (found.cycle, found.cycle_day) == (1, 8), found.cycle_basis
+
+
+def test_one_run_numbered_as_two_cycles_leaves_the_cycle_unknown() -> None:
+    history = [
+        earlier_cycle(1, days_ago=20, status="stopped"),
+        earlier_cycle(2, days_ago=10, status="active"),
+    ]
+    found = reviewed(uncoded(), history=history)
     assert found.cycle is None
-    assert "do not say their cycle" in found.cycle_basis
+    assert "different cycles" in found.cycle_basis
+
+
+def test_an_order_in_another_utc_offset_counts_calendar_days_in_the_first_ones() -> None:
+    """Day 1 at 10:00Z; the step-up written in -05:00 at 05:00 on day 8 (10:00Z) is day 8,
+    not day 7 (its own date); across a DST change likewise (red team)."""
+    days_1_to_7 = blinatumomab_order(
+        PID,
+        [Step(9, days=7)],
+        oid="blin-days-1-7",
+        cycle=1,
+        start=days_before_start(7),
+        status="active",
+    )
+    later = datetime.fromisoformat(START).astimezone(timezone(timedelta(hours=-5)))
+    draft = blinatumomab_order(PID, FULL, cycle=1, start=later.isoformat())
+    assert reviewed(draft, history=[days_1_to_7]).cycle_day == 8
 
 
 @pytest.mark.parametrize("status", ["cancelled", "entered-in-error"])

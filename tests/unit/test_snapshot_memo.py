@@ -42,7 +42,7 @@ def _read(memo: SnapshotMemo, sources: dict[str, SourceData]) -> PatientSnapshot
 
 
 def _newest_kg(chart: PatientSnapshot) -> Decimal | None:
-    found = latest_measurement(chart, KNOWLEDGE, "body_weight", "kg")
+    found = latest_measurement(chart, KNOWLEDGE, "body_weight", "kg", NOW)
     return found.value if found is not None else None
 
 

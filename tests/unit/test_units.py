@@ -69,6 +69,41 @@ def test_body_units_as_ehrs_write_them_without_a_ucum_code(
     assert units.convert(Decimal(value), unit, target).quantize(CENT) == Decimal(expected)
 
 
+@pytest.mark.parametrize(
+    ("value", "unit", "target", "expected"),
+    [
+        pytest.param("30000", "gm", "kg", "30", id="child's weight 30000 'gm' is 30 kg"),
+        pytest.param("30000", "GMS", "kg", "30", id="'GMS'"),
+        pytest.param("30000", "grams", "kg", "30", id="'grams'"),
+        pytest.param("3400", "gram", "g", "3400", id="birth weight 3400 'gram'"),
+        pytest.param("20", "MG", "mg", "20", id="dexamethasone 20 'MG'"),
+        pytest.param("20", "milligrams", "mg", "20", id="dexamethasone 20 'milligrams'"),
+        pytest.param("4", "milligram", "mg", "4", id="'milligram'"),
+        pytest.param("28", "micrograms", "ug", "28", id="'micrograms'"),
+        pytest.param("9", "microgram", "ug", "9", id="'microgram'"),
+        pytest.param("28", "\u03bcg", "ug", "28", id="Greek mu 'μg' (U+03BC)"),
+        pytest.param("9", "\u03bcg/d", "ug/d", "9", id="Greek mu 'μg/d'"),
+        pytest.param("28", "mcg/24 hours", "ug/d", "28", id="'mcg/24 hours'"),
+        pytest.param("28", "mcg/24hours", "ug/d", "28", id="'mcg/24hours'"),
+        pytest.param("12", "mIU/mL", "m[IU]/mL", "12", id="hCG 12 'mIU/mL'"),
+        pytest.param("12", "IU/L", "[IU]/L", "12", id="hCG 12 'IU/L'"),
+        pytest.param("12", "IU/L", "m[IU]/mL", "12", id="hCG 12 IU/L is 12 mIU/mL"),
+    ],
+)
+def test_doses_and_results_as_ehrs_write_them_in_free_text(
+    value: str, unit: str, target: str, expected: str
+) -> None:
+    """A unit an EHR writes in Quantity.unit without a UCUM code is read, not "cannot verify"."""
+    assert units.convert(Decimal(value), unit, target).quantize(CENT) == Decimal(expected)
+
+
+@pytest.mark.parametrize("unit", ["mL/h", "mL/hr", "ml/hr", "cc/hr", "ML/HR", "mL/min"])
+def test_a_pump_rate_in_volume_per_hour_is_a_volume_rate_not_a_dose(unit: str) -> None:
+    """Epic sends the pump's "10 mL/hr" beside the ordered "28 mcg/day": it is no dose."""
+    assert units.is_volume_rate(unit)
+    assert not units.is_convertible(unit, "ug/d")
+
+
 def test_inches_to_centimetres() -> None:
     assert units.convert(Decimal(1), "[in_i]", "cm") == Decimal("2.54")
     assert units.convert(Decimal("69.3"), "[in_i]", "cm") == Decimal("176.022")

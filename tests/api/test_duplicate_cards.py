@@ -1,0 +1,112 @@
+"""One card for one thing to say: a cycle written as several orders (bag by bag, or the step-up
+as two orders) used to repeat the same card once per order (red team: a positive hCG eight
+times for eight bag orders, "live vaccine ordered together" twice for a two-order step-up)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from cds.cards import FINDING_CODE_EXTENSION
+from tests.conftest import SIGN
+from tests.fixtures_util import (
+    SNOMED,
+    START,
+    Step,
+    blinatumomab_order,
+    bundle,
+    dexamethasone_order,
+    height,
+    observation,
+    order_sign,
+    patient,
+    weight,
+)
+
+PID = "pt-bags"
+CVX = "http://hl7.org/fhir/sid/cvx"
+
+
+def bag_orders(count: int, days: int) -> list[dict[str, Any]]:
+    """MRD-positive cycle 1 at 28 mcg/day written as `count` bag orders of `days` days each."""
+    begin = datetime.fromisoformat(START)
+    return [
+        blinatumomab_order(
+            PID,
+            [Step(28, days=days)],
+            oid=f"blinatumomab-bag-{i}",
+            indication="mrd-positive",
+            start=(begin + timedelta(days=days * i)).isoformat(),
+        )
+        for i in range(count)
+    ]
+
+
+def positive_hcg() -> dict[str, Any]:
+    hcg = observation(
+        PID, "hcg-1", "2106-3", "hCG [Presence] in Urine", "2026-03-01T09:00:00+00:00", "laboratory"
+    )
+    hcg["valueCodeableConcept"] = {
+        "coding": [{"system": SNOMED, "code": "10828004", "display": "Positive"}]
+    }
+    return hcg
+
+
+def mmr_order() -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": "mmr-draft",
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [{"system": CVX, "code": "03", "display": "MMR"}],
+            "text": "MMR",
+        },
+        "subject": {"reference": f"Patient/{PID}"},
+        "authoredOn": "2026-03-02T08:00:00+00:00",
+    }
+
+
+def codes(client: FlaskClient, resources: list[dict[str, Any]]) -> list[str]:
+    chart = [patient(PID, gender="female", birth_date="1997-06-11"), weight(PID, 64)]
+    chart += [height(PID, 168), dexamethasone_order(PID, 16)]
+    answer = client.post(SIGN, json=order_sign(bundle([*chart, *resources])))
+    assert answer.status_code == 200, answer.get_json()
+    return [c["extension"][FINDING_CODE_EXTENSION] for c in answer.get_json()["cards"]]
+
+
+def test_a_positive_hcg_beside_eight_bag_orders_is_one_critical_card(
+    client: FlaskClient,
+) -> None:
+    found = codes(client, [*bag_orders(8, 3), positive_hcg()])
+    assert found.count("pregnancy-positive") == 1, found
+
+
+def test_a_live_vaccine_with_a_two_order_step_up_is_one_card(client: FlaskClient) -> None:
+    begin = datetime.fromisoformat(START)
+    split = [
+        blinatumomab_order(PID, [Step(9, days=7)]),
+        blinatumomab_order(
+            PID,
+            [Step(28, days=21)],
+            oid="blinatumomab-day-8",
+            start=(begin + timedelta(days=7)).isoformat(),
+        ),
+    ]
+    found = codes(client, [*split, mmr_order()])
+    assert found.count("live-vaccine-ordered-together") == 1, found
+
+
+def test_cards_that_differ_stay_apart(client: FlaskClient) -> None:
+    """Two overdoses of different days are two cards, whatever they share."""
+    begin = datetime.fromisoformat(START)
+    orders = [
+        blinatumomab_order(PID, [Step(28, days=3)], oid="bag-a", cycle=1),
+        blinatumomab_order(
+            PID, [Step(28, days=4)], oid="bag-b", cycle=1, start=(begin + timedelta(3)).isoformat()
+        ),
+    ]
+    found = codes(client, orders)
+    assert found.count("dose-overdose") == 2, found
