@@ -674,9 +674,20 @@ def charted_toxicity(item: CheckInput, knowledge: Knowledge) -> ChartedToxicity:
 
 
 def infusion_periods_of(item: CheckInput, knowledge: Knowledge) -> list[Period]:
+    """When blinatumomab ran or will run before this order: on file, and the blinatumomab drafts
+    signed with it that start earlier (a reduced restart written as two orders: 9, then 28)."""
     review = item.review
     earlier = earlier_blinatumomab_orders(item.patient, knowledge, excluding=review.order)
-    return infusion_periods(item.patient, knowledge, earlier)
+    default_days = knowledge.cycles.default_infusion_days
+    signed_with = [
+        Period(start, infusion_end(o, start, default_days), o.resource)
+        for o in item.draft_orders
+        if o.resource != review.order.resource
+        and (start := o.first_start()) is not None
+        and start < review.start
+        and is_blinatumomab(o, knowledge)
+    ]
+    return [*infusion_periods(item.patient, knowledge, earlier), *signed_with]
 
 
 def _bsa_consequence(body: Body, bsa_needed: bool) -> str:

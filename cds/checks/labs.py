@@ -200,6 +200,8 @@ def _neutrophils(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> 
 
 
 def check_labs(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
+    if item.review.follows_draft is not None:
+        return []  # a later order of the cycle signed with its first: that one's cards say it
     settings = knowledge.labs
     return _liver(item, knowledge, settings) + _neutrophils(item, knowledge, settings)
 

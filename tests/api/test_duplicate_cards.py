@@ -27,6 +27,7 @@ from tests.fixtures_util import (
 
 PID = "pt-bags"
 CVX = "http://hl7.org/fhir/sid/cvx"
+UCUM = "http://unitsofmeasure.org"
 
 
 def bag_orders(count: int, days: int) -> list[dict[str, Any]]:
@@ -97,6 +98,29 @@ def test_a_live_vaccine_with_a_two_order_step_up_is_one_card(client: FlaskClient
     ]
     found = codes(client, [*split, mmr_order()])
     assert found.count("live-vaccine-ordered-together") == 1, found
+
+
+def test_grade_4_neutropenia_beside_bag_orders_is_one_lab_card(client: FlaskClient) -> None:
+    """R/R cycle 1 as bag orders: the day-1 bag says it (info at a cycle start); the day-3 bag
+    of the same signing had added a second card, a warning "during treatment"."""
+    anc = observation(
+        PID,
+        "anc-1",
+        "751-8",
+        "Neutrophils [#/volume] in Blood",
+        "2026-03-01T07:00:00+00:00",
+        "laboratory",
+    )
+    anc["valueQuantity"] = {"value": 0.4, "unit": "10*9/L", "system": UCUM, "code": "10*9/L"}
+    begin = datetime.fromisoformat(START)
+    rr_bags = [
+        blinatumomab_order(PID, [Step(9, days=2)], oid="rr-bag-1"),
+        blinatumomab_order(
+            PID, [Step(9, days=5)], oid="rr-bag-2", start=(begin + timedelta(days=2)).isoformat()
+        ),
+    ]
+    found = codes(client, [*rr_bags, anc])
+    assert found.count("lab-neutropenia") == 1, found
 
 
 def test_cards_that_differ_stay_apart(client: FlaskClient) -> None:

@@ -1074,6 +1074,20 @@ SCENARIOS = [
                 *body_of(),
                 history_c1(start=C1_START, days=28),
                 tox("D89.833", "2026-01-08", resolved="2026-01-10"),
+                order(Step(9, days=7), cycle=2, oid="blinatumomab-restart-9"),
+                order(Step(28, days=21), cycle=2, start="2026-03-09T10:00:00+00:00"),
+            ],
+            [],
+        ),
+        id="adult, grade 3 CRS in cycle 1, the restart written as two orders signed together "
+        "(9 for 7 days, then 28) -> no card (the 28 order is restart day 8)",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
+                tox("D89.833", "2026-01-08", resolved="2026-01-10"),
                 history_c1(cycle=2, start="2026-02-20T10:00:00+00:00", days=7),
                 order(Step(28, days=21), cycle=2),
             ],
