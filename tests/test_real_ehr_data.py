@@ -336,17 +336,22 @@ def test_a_synthea_transaction_bundle_checks_like_the_plain_chart(
     assert topics(body) == [("live-vaccine", "critical"), ("premedication", "info")]
 
 
+ANOTHER_PATIENT = {
+    "fullUrl": "urn:uuid:pt-other",
+    "resource": {
+        "resourceType": "Patient",
+        "id": "pt-other",
+        "name": [{"family": "Roe", "given": ["Ann"]}],
+    },
+}
+
+
 def test_a_bundle_with_two_patients_checks_the_one_with_draft_orders(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A second patient without draft orders is context: the one with orders is checked."""
     chart = load_json(f"charts/{BASE}.json")
-    other = {
-        "resourceType": "Patient",
-        "id": "pt-other",
-        "name": [{"family": "Roe", "given": ["Ann"]}],
-    }
-    chart["entry"].append({"fullUrl": "urn:uuid:pt-other", "resource": other})
+    chart["entry"].append(ANOTHER_PATIENT)
     code, _ = run_check(tmp_path, chart)
     assert code == 0
     assert topics(json.loads(capsys.readouterr().out)) == [("premedication", "info")]
@@ -356,18 +361,13 @@ def test_two_patients_with_draft_orders_are_named_and_patient_picks_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     chart = load_json(f"charts/{BASE}.json")
-    other = {
-        "resourceType": "Patient",
-        "id": "pt-other",
-        "name": [{"family": "Roe", "given": ["Ann"]}],
-    }
     theirs = copy.deepcopy(
         next(e for e in chart["entry"] if e["resource"]["id"] == "blinatumomab-c1")
     )
     theirs["resource"]["id"] = "blinatumomab-other"
     theirs["resource"]["subject"] = {"reference": "urn:uuid:pt-other"}
     theirs.pop("fullUrl", None)
-    chart["entry"] += [{"fullUrl": "urn:uuid:pt-other", "resource": other}, theirs]
+    chart["entry"] += [ANOTHER_PATIENT, theirs]
     code, _ = run_check(tmp_path, chart)
     error = capsys.readouterr().err
     assert code == 2 and "Patient/pt-adult-rr" in error and "Patient/pt-other" in error
