@@ -58,9 +58,10 @@ def reading_of(
         if measured is not None:
             return measured
     positive_flags, negative_flags = settings.result_flags()
-    if not fact.interpretation.isdisjoint(positive_flags):
+    # the flags as the interpretation, or sent as the value itself (valueCodeableConcept v3 POS)
+    if not (fact.interpretation | values).isdisjoint(positive_flags):
         return "positive"
-    if not fact.interpretation.isdisjoint(negative_flags):
+    if not (fact.interpretation | values).isdisjoint(negative_flags):
         return "negative"
     return _text_reading(fact.value_text, settings)
 
@@ -95,8 +96,17 @@ def _text_reading(text: str | None, settings: PregnancyRules) -> Reading | None:
     for reading, words in readings:
         for word in words:
             if re.match(rf"{re.escape(' '.join(word.lower().split()))}(?!\w)", said):
+                if reading == "positive" and _negated(said, settings):
+                    return None
                 return reading
     return None
+
+
+def _negated(said: str, settings: PregnancyRules) -> bool:
+    return any(
+        re.search(rf"(?<!\w){re.escape(word.lower())}(?!\w)", said)
+        for word in settings.negating_words
+    )
 
 
 def says_unknown(fact: ObservationFact, knowledge: Knowledge) -> bool:
@@ -208,6 +218,8 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
         )
     elif (problem := _pregnancy_on_problem_list(item, knowledge, settings, dated)) is not None:
         findings.append(problem)
+    elif inside_cycle and (unreadable is None or not _since_cycle_began(unreadable, item)):
+        pass  # the status was due at the cycle's start, where an older unreadable one was said
     elif unreadable is not None and unreadable.when is not None:
         findings.append(
             emit(
@@ -219,8 +231,6 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                 value=value_as_sent(unreadable, knowledge),
             )
         )
-    elif inside_cycle:
-        pass
     elif cycle in (None, 1) or settings.test_before_every_cycle:
         anchor = _cycle_one_start(item, knowledge) if cycle == 1 else start
         earliest = anchor - timedelta(hours=settings.negative_result_valid_hours)
@@ -263,6 +273,12 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             )
         )
     return findings
+
+
+def _since_cycle_began(fact: ObservationFact, item: CheckInput) -> bool:
+    """A result dated on or after the first day of the order's cycle: news since its start."""
+    began = item.review.start - timedelta(days=item.review.cycle_day - 1)
+    return fact.when is not None and fact.when.date() >= began.date()
 
 
 def _hcg_order_action(item: CheckInput, knowledge: Knowledge) -> ProposedAction:

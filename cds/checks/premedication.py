@@ -104,7 +104,9 @@ def _premedications(
         and not (dated and _timed_for_another_dose(o, drafts_from, latest))
     ]
     for order in item.patient.medication_orders:
-        if order.status in ("active", "on-hold") and _timed_within(order, earliest, latest):
+        if order.status == "active" and _timed_within(
+            order, earliest, latest
+        ):  # on hold: not given
             candidates.append(order)
     return _counted(candidates, knowledge, bsa, children)
 
@@ -118,22 +120,31 @@ def _start_at_the_latest(order: MedicationOrder, start: datetime) -> datetime:
     return start + timedelta(days=1) if on_a_day else start
 
 
-def _times(order: MedicationOrder) -> list[datetime]:
-    """When an order says its doses are given: each dosage's timing events and start (a
-    dexamethasone order for days 1 and 8 has two), else when it was written; [] when neither."""
-    times = [t for d in order.dosages for t in (*d.events, d.bounds_start) if t is not None]
-    return times or ([order.authored_on] if order.authored_on is not None else [])
+def _planned_times(order: MedicationOrder) -> list[tuple[datetime, datetime]]:
+    """When an order says its doses are given, as (from, to) spans: each timing event (a
+    dexamethasone order for days 1 and 8 has two), and each dosage's bounds (a daily order from
+    the day before to the day after); [] when it says nothing of time."""
+    spans = [(t, t) for d in order.dosages for t in d.events]
+    spans += [
+        (d.bounds_start, d.bounds_end or d.bounds_start) for d in order.dosages if d.bounds_start
+    ]
+    return spans
 
 
 def _timed_within(order: MedicationOrder, earliest: datetime, latest: datetime) -> bool:
-    return any(earliest <= when <= latest for when in _times(order))
+    """Whether the order is timed in [earliest, latest]; one that says nothing of time, when it
+    was written."""
+    spans = _planned_times(order)
+    if not spans and order.authored_on is not None:
+        spans = [(order.authored_on, order.authored_on)]
+    return any(begin <= latest and end >= earliest for begin, end in spans)
 
 
 def _timed_for_another_dose(order: MedicationOrder, earliest: datetime, start: datetime) -> bool:
     """A draft timed only after the blinatumomab start premedicates a later dose (the day-8
     step-up, a day-3 dose), one timed only before `earliest` an earlier one: not this order's
-    first dose."""
-    return bool(_times(order)) and not _timed_within(order, earliest, start)
+    first dose. A draft that says nothing of time is signed for this infusion: it counts."""
+    return bool(_planned_times(order)) and not _timed_within(order, earliest, start)
 
 
 def _step_up_premedicated(
@@ -147,7 +158,7 @@ def _step_up_premedicated(
     timed = [
         o
         for o in (*item.draft_orders, *item.patient.medication_orders)
-        if o.status in ("draft", "active", "on-hold") and _timed_within(o, earliest, latest)
+        if o.status in ("draft", "active") and _timed_within(o, earliest, latest)
     ]
     return bool(_counted(timed, knowledge, _bsa(item, knowledge), children))
 

@@ -62,15 +62,23 @@ def period_end(value: Any) -> datetime | None:
     return end
 
 
+# UCUM as systems write it: none, its URL (a trailing slash too), its OID
+UCUM_SYSTEMS = frozenset(
+    {None, units.UCUM_SYSTEM, units.UCUM_SYSTEM + "/", "urn:oid:2.16.840.1.113883.6.8"}
+)
+
+
 def quantity_unit(quantity: Any) -> str | None:
     """The unit of a Quantity (or Duration): its `code` when that is a UCUM code (`system` UCUM
     or absent), else its human-readable `unit`. A SNOMED or local code is no unit `cds.units`
     converts; the "kg" written beside it is."""
     if quantity is None:
         return None
-    if quantity.code and quantity.system in (None, units.UCUM_SYSTEM):
+    if quantity.code and quantity.system in UCUM_SYSTEMS:
         return str(quantity.code)
-    return str(quantity.unit) if quantity.unit else None
+    # no readable text beside another system's code: the code is all there is (a SNOMED code
+    # then reads as no unit and is said so)
+    return str(quantity.unit or quantity.code) if quantity.unit or quantity.code else None
 
 
 def _decimal(value: Any) -> Decimal | None:

@@ -338,6 +338,8 @@ class PregnancyRules(RuleFile):
     interpretation_source: str
     negative_words: list[str] = Field(min_length=1)
     positive_words: list[str] = Field(min_length=1)
+    # anywhere in a text that begins with a positive word, these make it unreadable ("Pregnant: No")
+    negating_words: list[str] = Field(default_factory=list)
     result_words_source: str
     unreadable_result_source: str
     positive_result_source: str

@@ -125,6 +125,7 @@ PREGNANT = (LOINC, "LA15173-0", "Pregnant")
 NOT_PREGNANT_SNOMED = (SNOMED, "60001007", "Not pregnant")
 UNKNOWN = (LOINC, "LA4489-6", "Unknown")
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+V3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 YESTERDAY = "2026-03-01T09:00:00+00:00"
 TWO_DAYS_AGO = "2026-02-28T09:00:00+00:00"
 A_WEEK_AGO = "2026-02-23T09:00:00+00:00"
@@ -376,6 +377,29 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "pregnancy status as the string 'Not pregnant' yesterday -> contraception reminder only": (
         chart(status_text(YESTERDAY, valueString="Not pregnant")),
         [CONTRACEPTION_REMINDER],
+    ),
+    "pregnancy status as the text 'Pregnant: No' yesterday -> warning, never critical": (
+        chart(status_text(YESTERDAY, valueString="Pregnant: No")),
+        [UNREADABLE, CONTRACEPTION_REMINDER],
+    ),
+    "hCG as the string 'weakly positive' yesterday -> critical": (
+        chart(urine_hcg_as(YESTERDAY, valueString="weakly positive")),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "hCG valued with the v3 code POS itself (not as an interpretation) -> critical": (
+        chart(urine_hcg_as(YESTERDAY, **coded(V3, "POS", "Positive"))),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "hCG valued with the v3 code NEG itself 2 days ago -> contraception reminder only": (
+        chart(urine_hcg_as(TWO_DAYS_AGO, **coded(V3, "NEG", "Negative"))),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "cycle 1 day-8 bag, hCG '+' from before the cycle began -> silent (said at its start)": (
+        chart(
+            urine_hcg_as(A_WEEK_AGO.replace("02-23", "02-20"), valueString="+"),
+            history=[CYCLE_1_WEEK_1],
+        ),
+        [],
     ),
     "hCG as the string 'Non-reactive' 2 days ago -> contraception reminder only": (
         chart(urine_hcg_as(TWO_DAYS_AGO, valueString="Non-reactive")),

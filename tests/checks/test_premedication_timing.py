@@ -91,7 +91,49 @@ def restart_after_nine_days(cycle: int | None = None) -> list[dict[str, Any]]:
     return [days_1_to_7("completed", cycle), stopped, *given, restart]
 
 
+def dexamethasone_untimed() -> dict[str, Any]:
+    """A draft that says nothing of time (no event, no bounds): signed for this infusion."""
+    order = dexamethasone_order(PID, 20, oid="dex-untimed")
+    del order["dosageInstruction"][0]["timing"]
+    return order
+
+
+def dexamethasone_daily_around(when: datetime) -> dict[str, Any]:
+    """Daily dexamethasone from the day before `when` to the day after (boundsPeriod, no event)."""
+    order = dexamethasone_order(PID, 20, oid="dex-daily")
+    order["dosageInstruction"][0]["timing"] = {
+        "repeat": {
+            "frequency": 1,
+            "period": 1,
+            "periodUnit": "d",
+            "boundsPeriod": {
+                "start": (when - timedelta(days=1)).isoformat(),
+                "end": (when + timedelta(days=1)).isoformat(),
+            },
+        }
+    }
+    return order
+
+
+def on_hold_dexamethasone(when: datetime) -> dict[str, Any]:
+    order = dexamethasone_order(PID, 20, oid="dex-on-hold", when=hour_before(when))
+    order["status"] = "on-hold"
+    return order
+
+
 SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
+    "day-8 order with a dexamethasone draft that says nothing of time -> silent (counts)": (
+        chart(days_1_to_7(), day_8_order(), dexamethasone_untimed()),
+        [],
+    ),
+    "day-8 order with a daily dexamethasone draft from the day before to the day after -> silent": (
+        chart(days_1_to_7(), day_8_order(), dexamethasone_daily_around(DAY_8)),
+        [],
+    ),
+    "day-8 order, the only dexamethasone on hold (timed 1 hour before) -> warning": (
+        chart(days_1_to_7(), day_8_order(), on_hold_dexamethasone(DAY_8)),
+        [MISSING],
+    ),
     "day-8 order signed alone with a dexamethasone draft timed for day 1 -> warning": (
         chart(days_1_to_7(), day_8_order(), dexamethasone_order(PID, when=hour_before(DAY_1))),
         [MISSING],

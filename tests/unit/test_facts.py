@@ -69,8 +69,18 @@ def _dosage(dosage: dict[str, Any]) -> DoseInstruction:
         ),
         pytest.param(
             {"value": 30, "system": SNOMED, "code": "258683005"},
-            None,
-            id="a SNOMED code alone -> no unit (said unreadable, never converted)",
+            "258683005",
+            id="a SNOMED code alone -> the code as sent (no unit it converts: said unreadable)",
+        ),
+        pytest.param(
+            {"value": 70, "system": "http://unitsofmeasure.org/", "code": "kg"},
+            "kg",
+            id="UCUM's URL with a trailing slash, no text -> its code",
+        ),
+        pytest.param(
+            {"value": 70, "system": "urn:oid:2.16.840.1.113883.6.8", "code": "kg"},
+            "kg",
+            id="UCUM's OID, no text -> its code",
         ),
     ],
 )
