@@ -104,9 +104,8 @@ def _premedications(
         and not (dated and _timed_for_another_dose(o, drafts_from, latest))
     ]
     for order in item.patient.medication_orders:
-        if order.status == "active" and _timed_within(
-            order, earliest, latest
-        ):  # on hold: not given
+        # an order on hold is not being given
+        if order.status == "active" and _timed_within(order, earliest, latest):
             candidates.append(order)
     return _counted(candidates, knowledge, bsa, children)
 
