@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Literal
 
 from cds.knowledge.models import InterruptionRules
@@ -83,6 +84,36 @@ def current_cycle(
     """The last of `cycles_before`: the cycle a new order at `before` may continue."""
     cycles = cycles_before(periods, before, rules)
     return cycles[-1] if cycles else CycleSoFar((), Decimal(0), None)
+
+
+def run_end(periods: Iterable[Period], at: datetime) -> datetime:
+    """The end of the infusion running at `at` (overlapping and touching periods joined); `at`
+    itself when none was running."""
+    return next((p.end for p in merged(periods) if p.start <= at < p.end), at)
+
+
+def course_began(
+    periods: Iterable[Period],
+    before: datetime,
+    new_course_after: timedelta,
+    boundary: datetime | None,
+) -> datetime | None:
+    """When the course of treatment an order starting at `before` belongs to began: the first
+    infusion after `boundary` (where another indication's infusions ended) and after the last gap
+    longer than `new_course_after`; `before` itself when no infusion before it qualifies. None:
+    every infusion on file belongs to this course."""
+    runs = [
+        Period(p.start, min(p.end, before), p.source)
+        for p in merged(p for p in periods if p.start < before)
+        if boundary is None or p.start >= boundary
+    ]
+    began = None if boundary is None else runs[0].start if runs else before
+    for previous, run in pairwise(runs):
+        if run.start - previous.end > new_course_after:
+            began = run.start
+    if runs and before - runs[-1].end > new_course_after:
+        began = before
+    return began
 
 
 Resumption = Literal["first-infusion", "continues", "restart-same-cycle", "new-cycle"]

@@ -10,7 +10,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cds.interruptions import CycleSoFar, Period, ResumeVerdict, cycles_before, resume
+from cds.interruptions import (
+    CycleSoFar,
+    Period,
+    ResumeVerdict,
+    course_began,
+    cycles_before,
+    resume,
+    run_end,
+)
 from cds.knowledge import Knowledge
 from cds.patient import MedicationOrder, PatientSnapshot
 from cds.problem_list import indication_from_problem_list
@@ -41,6 +49,15 @@ class OrderUnderReview:
     # the blinatumomab draft signed with this one that begins the same cycle earlier (a step-up
     # written as two orders: this is the day-8 order); its cards speak for the cycle's start
     follows_draft: str | None = None
+    # when this order's course of treatment began (cycles.yaml `new_course_after_days`, or the end
+    # of another indication's infusions): the orders and infusions on file before it are an
+    # earlier course, whose cycles neither number nor time this one. None: all of them count.
+    course_began: datetime | None = None
+
+    def in_course(self, when: datetime | None) -> bool:
+        """Whether an earlier order or infusion starting at `when` (None: unknown) belongs to this
+        order's course of treatment."""
+        return when is None or self.course_began is None or when >= self.course_began
 
 
 def is_blinatumomab(order: MedicationOrder, knowledge: Knowledge) -> bool:
@@ -49,22 +66,30 @@ def is_blinatumomab(order: MedicationOrder, knowledge: Knowledge) -> bool:
     )
 
 
-def _indication(
-    order: MedicationOrder, patient: PatientSnapshot, knowledge: Knowledge
-) -> tuple[str | None, str, frozenset[str] | None]:
-    ours = [
+def order_indication(order: MedicationOrder, knowledge: Knowledge) -> tuple[str | None, str]:
+    """The indication the order itself gives: coded, or mapped from its reason code."""
+    ours = {
         code
         for system, code in order.reason_codes
         if system == INDICATION_SYSTEM and code in INDICATIONS
-    ]
-    if len(set(ours)) == 1:
-        return ours[0], "coded on the order", None
-    if len(set(ours)) > 1:
-        return None, "the order codes more than one indication", None
-    relapsed = knowledge.codes_of("indication_relapsed_refractory")
+    }
+    if len(ours) == 1:
+        (only,) = ours
+        return only, "coded on the order"
+    if len(ours) > 1:
+        return None, "the order codes more than one indication"
+    if not order.reason_codes.isdisjoint(knowledge.codes_of("indication_relapsed_refractory")):
+        return "relapsed-refractory", "mapped from the order's reason code"
+    return None, ""
+
+
+def _indication(
+    order: MedicationOrder, patient: PatientSnapshot, knowledge: Knowledge
+) -> tuple[str | None, str, frozenset[str] | None]:
+    indication, basis = order_indication(order, knowledge)
+    if basis:
+        return indication, basis, None
     ambiguous = knowledge.codes_of("indication_remission_ambiguous")
-    if not order.reason_codes.isdisjoint(relapsed):
-        return "relapsed-refractory", "mapped from the order's reason code", None
     if not order.reason_codes.isdisjoint(ambiguous):
         return (
             None,
@@ -142,6 +167,7 @@ def _cycle(
     continuing: bool,
     medications_known: bool,
     continuation_within_days: int,
+    course_basis: str = "",
 ) -> tuple[int | None, str]:
     """The order's cycle: coded, else inferred from the infusions before it (orders and
     administrations on file, drafts signed with it), cut into cycles as the label does (a gap over
@@ -153,7 +179,7 @@ def _cycle(
     if not medications_known:
         return None, "no cycle on the order and the medication history could not be read"
     if not known and not runs:
-        return 1, "no earlier blinatumomab orders on file"
+        return 1, course_basis or "no earlier blinatumomab orders on file"
     if runs:
         last = runs[-1]
         if last.cycle is None:
@@ -204,17 +230,19 @@ def review(
 ) -> OrderUnderReview:
     """What the order is. `signed_before`: the blinatumomab drafts of the same call that start
     before it, already reviewed. A cycle-1 step-up written as two orders (days 1-7, days 8-28) is
-    one cycle: the second order is day 8 of the first one's cycle, continuing its infusion."""
+    one cycle: the second order is day 8 of the first one's cycle, continuing its infusion. Only
+    the orders and infusions of this order's course count (`_course`)."""
     start = order.first_start() or now
     earlier = earlier_blinatumomab_orders(patient, knowledge, excluding=order)
     indication, indication_basis, possible = _indication(order, patient, knowledge)
     before = [other for other in signed_before if other.start < start]
-    known: Known = [(cycle_of(o), o.first_start()) for o in earlier]
-    known += [(other.cycle, other.start) for other in before]
     default_days = knowledge.cycles.default_infusion_days
     medications_known = "medications" not in patient.unavailable
     resumption: ResumeVerdict | None = None
     runs: list[_Run] = []
+    began: datetime | None = None
+    course_basis = ""
+    periods: list[Period] = []
     if medications_known:
         periods = infusion_periods(patient, knowledge, earlier)
         periods += [
@@ -223,6 +251,13 @@ def review(
         ]
         end = infusion_end(order, start, default_days)
         resumption = resume(periods, start, end, knowledge.interruptions)
+        began, course_basis = _course(start, indication, earlier, periods, knowledge)
+    if began is not None:
+        earlier = [o for o in earlier if (s := o.first_start()) is None or s >= began]
+        periods = [p for p in periods if p.start >= began]
+    known: Known = [(cycle_of(o), o.first_start()) for o in earlier]
+    known += [(other.cycle, other.start) for other in before]
+    if medications_known:
         runs = _runs(cycles_before(periods, start, knowledge.interruptions), known)
     continuing = resumption is not None and resumption.kind in ("continues", "restart-same-cycle")
     cycle, cycle_basis = _cycle(
@@ -233,6 +268,7 @@ def review(
         continuing,
         medications_known,
         knowledge.cycles.continuation_within_days,
+        course_basis,
     )
     same_cycle = [o for o in before if cycle is not None and o.cycle == cycle]
     return OrderUnderReview(
@@ -246,7 +282,51 @@ def review(
         possible_indications=possible,
         resumption=resumption,
         follows_draft=min(same_cycle, key=lambda o: o.start).order.resource if same_cycle else None,
+        course_began=began,
     )
+
+
+def _course(
+    start: datetime,
+    indication: str | None,
+    earlier: list[MedicationOrder],
+    periods: list[Period],
+    knowledge: Knowledge,
+) -> tuple[datetime | None, str]:
+    """When this order's course began, and why (`cds.interruptions.course_began`): after the
+    infusions of an earlier order coded for another indication (a relapse after MRD-positive
+    treatment starts R/R cycle 1), unless they ended within the interruption limit (that reads as
+    one cycle continued, and its rules judge it), and after a gap longer than
+    `new_course_after_days`."""
+    rules = knowledge.cycles
+    boundary: datetime | None = None
+    other = ""
+    if indication is not None:
+        others = [
+            (begun, named)
+            for o in earlier
+            if (begun := o.first_start()) is not None
+            and begun < start
+            and (named := order_indication(o, knowledge)[0]) not in (None, indication)
+        ]
+        if others:
+            latest, named = max(others)
+            ended = run_end(periods, latest)
+            if start - ended > timedelta(days=rules.max_interruption_days):
+                boundary = ended
+                other = f"{knowledge.indication_label(named)} until {min(ended, start).date()}"
+    limit = timedelta(days=rules.new_course_after_days)
+    began = course_began(periods, start, limit, boundary)
+    if began is None:
+        return None, ""
+    ends = [p.end for p in periods if p.start < start and (boundary is None or p.start >= boundary)]
+    if ends and start - max(ends) > limit:
+        return began, (
+            f"a new course: the last blinatumomab infusion on file ended {max(ends).date()}, "
+            f"{(start.date() - max(ends).date()).days} days before this order (over "
+            f"{rules.new_course_after_days} days)"
+        )
+    return began, f"a new course: the earlier blinatumomab infusions on file were for {other}"
 
 
 def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> datetime:

@@ -63,9 +63,9 @@ class Infusion:
 
 
 def _infusions(item: CheckInput, knowledge: Knowledge, settings: CycleRules) -> list[Infusion]:
-    """Blinatumomab orders that started before this order: on file, and drafts signed with it
-    (two cycles ordered at once). A stopped or on-hold order with administrations on file ended
-    with its last administration (interruptions.yaml), not at its planned end."""
+    """Blinatumomab orders of this order's course that started before it: on file, and drafts
+    signed with it (two cycles ordered at once). A stopped or on-hold order with administrations
+    on file ended with its last administration (interruptions.yaml), not at its planned end."""
     rules = knowledge.interruptions
     codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
     administered: dict[str, datetime] = {}
@@ -84,7 +84,7 @@ def _infusions(item: CheckInput, knowledge: Knowledge, settings: CycleRules) -> 
         *drafts,
     ]:
         start = order.first_start()
-        if start is None or start >= item.review.start:
+        if start is None or start >= item.review.start or not item.review.in_course(start):
             continue
         end = infusion_end(order, start, settings.default_infusion_days)
         if order.status in rules.ran_as_administered_statuses and order.resource in administered:
@@ -242,7 +242,7 @@ def _runs_on_file(item: CheckInput, knowledge: Knowledge) -> list[tuple[datetime
     ]
     runs: list[tuple[datetime, datetime]] = []
     for given in sorted(periods, key=lambda p: p.start):
-        if given.start >= item.review.start:
+        if given.start >= item.review.start or not item.review.in_course(given.start):
             continue
         if runs and given.start - runs[-1][1] <= tolerance:
             runs[-1] = (runs[-1][0], max(runs[-1][1], given.end))

@@ -290,11 +290,14 @@ def _hcg_order_action(item: CheckInput, knowledge: Knowledge) -> ProposedAction:
 
 
 def _cycle_one_start(item: CheckInput, knowledge: Knowledge) -> datetime:
-    """The first infusion of cycle 1 on file (this order's start when none is earlier)."""
+    """The first infusion of this course's cycle 1 on file (this order's start when none is
+    earlier)."""
     starts = [
         begun
         for order in earlier_blinatumomab_orders(item.patient, knowledge, item.review.order)
-        if cycle_of(order) == 1 and (begun := order.first_start()) is not None
+        if cycle_of(order) == 1
+        and (begun := order.first_start()) is not None
+        and item.review.in_course(begun)
     ]
     return min([*starts, item.review.start])
 

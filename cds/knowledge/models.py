@@ -178,6 +178,8 @@ class CycleRules(RuleFile):
     cycle_source: str
     continuation_within_days: int = Field(ge=1)
     continuation_source: str
+    new_course_after_days: int = Field(ge=1)
+    new_course_source: str
 
 
 # --- hospitalization.yaml -----------------------------------------------------------------------

@@ -295,6 +295,40 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [NUMBER_UNKNOWN],
     ),
+    # A new course (cycles.yaml new_course_after_days: 112; or another indication): the earlier
+    # course's cycles neither count nor time this one.
+    "adult R/R cycle 1, nine cycles of an earlier course ended 700 days ago -> silent (no "
+    "700-day interruption, no tenth cycle)": (
+        chart(*history(9, gap=700), cycle=1),
+        [],
+    ),
+    "adult R/R uncoded order, nine cycles ended 200 days ago -> a new course's cycle 1: silent": (
+        chart(*history(9, gap=200), cycle=None, steps=STEP_UP),
+        [],
+    ),
+    "adult R/R coded cycle 10, nine cycles ended 200 days ago -> warning (the coded cycle "
+    "stands)": (
+        chart(*history(9, gap=200), cycle=10),
+        [LIMIT_EXCEEDED],
+    ),
+    "adult R/R cycle 1 after relapse, MRD-positive cycles 1-4 ended 60 days ago -> silent": (
+        chart(*history(4, MRD, gap=60), cycle=1),
+        [],
+    ),
+    "adult R/R uncoded order, R/R cycles 1-2 ended 100 days ago (one course) -> cycle 3: silent": (
+        chart(*history(2, gap=100), cycle=None),
+        [],
+    ),
+    "adult MRD-positive cycle 2 coded, MRD cycle 1 ended 7 days ago -> warning (one course, "
+    "14 days free)": (
+        chart(*history(1, MRD, gap=7), cycle=2, indication=MRD),
+        [TREATMENT_FREE_INTERVAL],
+    ),
+    "adult R/R cycle 1 coded, an MRD-positive cycle 1 stopped 3 days ago -> warning (not a new "
+    "course inside the interruption limit: its interruption rules judge it)": (
+        chart(given(1, days_before(13), indication=MRD, days=10, status="stopped"), cycle=1),
+        [RESUME_TOO_LONG],
+    ),
 }
 
 

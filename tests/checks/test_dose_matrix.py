@@ -102,13 +102,18 @@ def order(*steps: Step, **kwargs: Any) -> dict[str, Any]:
 
 
 def history_c1(
-    cycle: int | None = 1, start: str = DAY1_C1, days: int = 7, dose: float = 9
+    cycle: int | None = 1,
+    start: str = DAY1_C1,
+    days: int = 7,
+    dose: float = 9,
+    indication: str | None = "relapsed-refractory",
 ) -> dict[str, Any]:
     """An earlier blinatumomab order in `medications` (status completed)."""
     return blinatumomab_order(
         P,
         [Step(dose, days=days)],
         oid=f"blinatumomab-hist-{start[:10]}",
+        indication=indication,
         cycle=cycle,
         start=start,
         status="completed",
@@ -933,6 +938,83 @@ SCENARIOS = [
             [(28.0, "ug/d", 28)],
         ),
         id="cycle 2 inferred, 9 mcg/day -> underdose warning",
+    ),
+    # --- a new course: cycle numbering starts again (cycles.yaml new_course_after_days) --------
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(1, "2024-01-08T10:00:00+00:00", 28, 28),
+                history_c1(2, "2024-02-19T10:00:00+00:00", 28, 28),
+                order(Step(28, days=28), cycle=None),
+            ],
+            [OVERDOSE],
+            STEP_UP_FIX,
+            summary_has=("28 mcg/day ordered for days 1–7",),
+        ),
+        id="R/R cycles 1-2 in 2024, R/R at 28 two years later without a cycle -> a new course: "
+        "cycle 1, critical, step-up suggested",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(None, "2024-01-08T10:00:00+00:00", 28, 28, indication=None),
+                order(Step(28, days=28), cycle=None),
+            ],
+            [OVERDOSE],
+            STEP_UP_FIX,
+        ),
+        id="an unnumbered 2024 infusion, R/R at 28 without a cycle -> cycle 1, critical",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(1, "2024-01-08T10:00:00+00:00", 28, 28),
+                order(Step(28, days=28), cycle=1),
+            ],
+            [OVERDOSE],
+            STEP_UP_FIX,
+        ),
+        id="R/R coded cycle 1 at 28, a coded cycle 1 from 2024 on file -> day 1 of the new "
+        "course (not day 787 of the old one): critical",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(1, "2025-11-03T10:00:00+00:00", 28, 15, indication="mrd-positive"),
+                history_c1(2, "2025-12-15T10:00:00+00:00", 28, 15, indication="mrd-positive"),
+                order(Step(28, days=28), cycle=None),
+            ],
+            [OVERDOSE],
+            STEP_UP_FIX,
+        ),
+        id="MRD-positive cycles 1-2 ended 49 days ago, relapse: R/R at 28 without a cycle -> "
+        "cycle 1 of R/R, critical",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(1, "2025-10-27T10:00:00+00:00", 28, 28),
+                order(Step(28, days=28), cycle=None),
+            ],
+            [],
+        ),
+        id="R/R cycle 1 ended 98 days ago (a long delay, same course), 28 -> cycle 2, no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(1, "2025-09-01T10:00:00+00:00", 28, 28),
+                order(Step(28, days=28), cycle=2),
+            ],
+            [],
+        ),
+        id="R/R coded cycle 2 after 154 days free -> the coded cycle stands, no dose card",
     ),
     # --- order-select and empty doses ---------------------------------------------------------
     pytest.param(

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from cds.interruptions import Period, current_cycle, merged, resume
+from cds.interruptions import Period, course_began, current_cycle, merged, resume, run_end
 from cds.knowledge import load_knowledge
 
 RULES = load_knowledge().interruptions
@@ -170,3 +170,66 @@ def test_an_earlier_cycle_is_not_counted_in_the_next() -> None:
 
 def test_periods_that_touch_are_merged_and_empty_ones_dropped() -> None:
     assert merged([infused(1, 3), infused(3, 5), Period(day(9), day(9))]) == [infused(1, 5)]
+
+
+NEW_COURSE_AFTER = timedelta(days=112)  # cycles.yaml new_course_after_days
+
+
+@pytest.mark.parametrize(
+    ("periods", "new_start", "boundary", "began"),
+    [
+        pytest.param([], day(1), None, None, id="nothing on file -> no earlier course"),
+        pytest.param(
+            [infused(1, 29), infused(43, 71)],
+            day(85),
+            None,
+            None,
+            id="cycles 1-2, 14 days free each -> one course",
+        ),
+        pytest.param(
+            [infused(1, 29)],
+            day(29 + 112),
+            None,
+            None,
+            id="exactly 112 days after the last infusion -> the same course",
+        ),
+        pytest.param(
+            [infused(1, 29)],
+            day(29 + 113),
+            None,
+            day(29 + 113),
+            id="113 days after the last infusion -> a new course from this order",
+        ),
+        pytest.param(
+            [infused(1, 29), infused(300, 328)],
+            day(342),
+            None,
+            day(300),
+            id="a course in year one, cycle 1 of another 271 days later -> the second course",
+        ),
+        pytest.param(
+            [infused(1, 29), infused(43, 71)],
+            day(120),
+            day(29),
+            day(43),
+            id="another indication's infusions until day 29 -> the course begins at day 43",
+        ),
+        pytest.param(
+            [infused(1, 29)],
+            day(60),
+            day(29),
+            day(60),
+            id="only another indication's infusions on file -> a new course from this order",
+        ),
+    ],
+)
+def test_course_began(
+    periods: list[Period], new_start: datetime, boundary: datetime | None, began: datetime | None
+) -> None:
+    assert course_began(periods, new_start, NEW_COURSE_AFTER, boundary) == began
+
+
+def test_run_end_is_the_end_of_the_joined_infusion_running_then() -> None:
+    periods = [infused(1, 8), infused(8, 29), infused(43, 50)]
+    assert run_end(periods, day(3)) == day(29)
+    assert run_end(periods, day(35)) == day(35)
