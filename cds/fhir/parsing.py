@@ -8,6 +8,7 @@ a check needs from the raw JSON, and each is validated against the elements the 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -83,12 +84,47 @@ def validate(raw: Any, source: str) -> tuple[Element | None, DataIssue | None]:
     try:
         return model.model_validate(fixed), None
     except ValidationError as error:
+        dated = _days_of_offsetless_times(fixed, error)
+        if dated is not None:
+            return validate(dated, source)
         first = problem_text(error.errors()[0], whole="the resource")
         return None, DataIssue(source, resource_label(raw), f"invalid FHIR R4 at {first}")
     except Exception as error:  # fhir_core's primitive types may raise others on odd values
         return None, DataIssue(
             source, resource_label(raw), f"invalid FHIR R4: {type(error).__name__}"
         )
+
+
+# A dateTime with a time and no UTC offset: FHIR requires the offset, some exports drop it.
+_OFFSETLESS_TIME = re.compile(
+    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d(:([0-5]\d|60)(\.\d+)?)?"
+)
+
+
+def _days_of_offsetless_times(raw: dict[str, Any], error: ValidationError) -> dict[str, Any] | None:
+    """`raw` with each dateTime that failed only for a missing offset read as its day (a whole
+    day, as a FHIR date-only value is): an MMR given "2026-02-25T10:00:00" is still a live vaccine
+    five days ago, where refusing the resource would hide it. None when any other error is there
+    (only the validation's failure pays for this)."""
+    problems = error.errors()
+    if not all(
+        p["msg"].startswith("Value error, DateTime value")
+        and isinstance(p["input"], str)
+        and _OFFSETLESS_TIME.fullmatch(p["input"])
+        for p in problems
+    ):
+        return None
+    fixed = copy.deepcopy(raw)
+    try:
+        for problem in problems:
+            *parents, last = problem["loc"]
+            node: Any = fixed
+            for part in parents:
+                node = node[part]
+            node[last] = problem["input"][:10]
+    except (KeyError, IndexError, TypeError):  # a location that is not a path in the JSON
+        return None
+    return fixed
 
 
 def resources_in(value: Any) -> list[dict[str, Any]]:

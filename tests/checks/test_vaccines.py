@@ -178,6 +178,10 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         [RECENT],
     ),
     "MMR 20 days before -> silent": (chart(immunization("03", "MMR", "2026-02-10")), []),
+    "MMR 10 days before, its time sent without a UTC offset -> critical (read as its day)": (
+        chart(immunization("03", "MMR", "2026-02-20T10:00:00")),
+        [RECENT],
+    ),
     "varicella 13 days before -> critical": (
         chart(immunization("21", "varicella", "2026-02-17")),
         [RECENT],

@@ -157,3 +157,57 @@ def test_the_data_issue_says_where_the_resource_is_invalid() -> None:
     assert issue.problem.startswith("invalid FHIR R4 at valueQuantity.value: ")
     _, issue = validate({**weight, "valueString": "70 kg"}, "observations")  # two value[x]
     assert issue is not None and issue.problem.startswith("invalid FHIR R4 at the resource: ")
+
+
+MMR_NO_OFFSET: dict[str, Any] = {  # a time with no UTC offset, as some exports send it
+    "resourceType": "Immunization",
+    "id": "imm-mmr",
+    "status": "completed",
+    "vaccineCode": {
+        "coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "03", "display": "MMR"}]
+    },
+    "patient": {"reference": "Patient/pt-1"},
+    "occurrenceDateTime": "2026-02-25T10:00:00",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "sent", "read"),
+    [
+        (("occurrenceDateTime",), "2026-02-25T10:00:00", "2026-02-25"),
+        (("occurrenceDateTime",), "2026-02-25T10:00", "2026-02-25"),
+        (("occurrenceDateTime",), "2026-02-25T10:00:00.250", "2026-02-25"),
+    ],
+)
+def test_a_datetime_without_its_offset_is_read_as_its_day(
+    path: tuple[str, ...], sent: str, read: str
+) -> None:
+    raw = copy.deepcopy(MMR_NO_OFFSET) | {path[0]: sent}
+    model, issue = validate(raw, "immunizations")
+    assert issue is None and model is not None
+    assert str(model.occurrenceDateTime) == read  # type: ignore[attr-defined]
+    assert raw["occurrenceDateTime"] == sent, "the input is not mutated"
+
+
+def test_an_order_with_offsetless_times_in_its_dosage_is_read_by_their_days() -> None:
+    order = copy.deepcopy(SANDBOX_ORDER) | {"authoredOn": "2026-03-02T08:00:00"}
+    order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {
+        "start": "2026-03-02T10:00:00"
+    }
+    model, issue = validate(order, "draftOrders")
+    assert issue is None and model is not None
+    assert str(model.authoredOn) == "2026-03-02"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"occurrenceDateTime": "02/25/2026 10:00"},  # not a FHIR dateTime at all
+        {"occurrenceDateTime": "2026-02-25T10:00:00", "status": 5},  # and another error
+        {"occurrenceDateTime": "2026-02-25T25:00:00"},  # an hour that does not exist
+    ],
+    ids=["us-date", "with-another-error", "hour-25"],
+)
+def test_other_date_errors_still_refuse_the_resource(change: dict[str, Any]) -> None:
+    model, issue = validate(copy.deepcopy(MMR_NO_OFFSET) | change, "immunizations")
+    assert model is None and issue is not None and "invalid FHIR R4" in issue.problem
