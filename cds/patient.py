@@ -37,6 +37,7 @@ class ObservationFact:
     reference_high: Decimal | None = None
     interpretation: frozenset[Code] = frozenset()
     comparator: str | None = None  # "<", "<=", ">=", ">": `value` is a bound, not the value
+    value_boolean: bool | None = None  # valueBoolean ("pregnant: true", as some profiles send)
 
     @property
     def is_exact(self) -> bool:

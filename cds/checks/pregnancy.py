@@ -42,8 +42,11 @@ Reading = Literal["positive", "negative"]
 def reading_of(
     fact: ObservationFact, knowledge: Knowledge, settings: PregnancyRules
 ) -> Reading | None:
-    """What one pregnancy status or hCG result says (None: nothing definite). Its answer code,
-    else its quantity against the range, else its interpretation flags, else its text."""
+    """What one pregnancy status or hCG result says (None: nothing definite). Its answer code
+    (or a yes/no value: pregnant, or hCG present), else its quantity against the range, else its
+    interpretation flags, else its text."""
+    if fact.value_boolean is not None:
+        return "positive" if fact.value_boolean else "negative"
     values = fact.value_codes
     if not values.isdisjoint(
         knowledge.codes_of("answer_pregnant") | knowledge.codes_of("answer_positive")

@@ -139,6 +139,7 @@ def observation_fact(model: Any) -> ObservationFact:
         reference_high=_decimal(reference.high.value) if reference and reference.high else None,
         interpretation=codes_of(model.interpretation),
         comparator=quantity.comparator if quantity else None,
+        value_boolean=model.valueBoolean,
     )
 
 

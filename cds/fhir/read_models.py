@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar
 
 from fhir_core.types import (
+    BooleanType,
     CodeType,
     DateTimeType,
     DateType,
@@ -159,6 +160,7 @@ class Observation(WithChoices):
     valueQuantity: Quantity | None = None
     valueCodeableConcept: CodeableConcept | None = None
     valueString: StringType | None = None
+    valueBoolean: BooleanType | None = None
     referenceRange: list[ObservationReferenceRange] | None = None
     interpretation: list[CodeableConcept] | None = None
 

@@ -147,6 +147,12 @@ def flagged(*codes: str) -> dict[str, Any]:
     return {"interpretation": [{"coding": [{"system": INTERPRETATION, "code": c} for c in codes]}]}
 
 
+def reported(when: str, **value: Any) -> dict[str, Any]:
+    """A pregnancy status as LOINC 11449-6 "Pregnancy status - Reported" (C-CDA converters,
+    some immunization profiles: with valueBoolean)."""
+    return lab("preg-reported", "11449-6", "Pregnancy status - Reported", when, **value)
+
+
 def status_text(when: str, **value: Any) -> dict[str, Any]:
     """A pregnancy status (82810-3) charted as words only, no answer code."""
     return lab("preg-status", "82810-3", "Pregnancy status", when, **value)
@@ -245,6 +251,29 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "no test, the step-up as two orders (days 1-7, 8-28) signed together -> each card once": (
         chart(as_two_orders=True),
         [CONTRACEPTION_REMINDER, STATUS_UNKNOWN],
+    ),
+    "reported pregnancy status (11449-6) 'Pregnant' 3 weeks ago, an hCG negative 5 weeks ago "
+    "-> critical": (
+        chart(
+            reported(
+                "2026-02-09T09:00:00+00:00",
+                valueCodeableConcept={"coding": [{"system": LOINC, "code": "LA15173-0"}]},
+            ),
+            urine_hcg("2026-01-26T09:00:00+00:00", "negative"),
+        ),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "reported pregnancy status (11449-6) valueBoolean true 2 weeks ago -> critical": (
+        chart(reported("2026-02-16T09:00:00+00:00", valueBoolean=True)),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "reported pregnancy status (11449-6) valueBoolean false yesterday -> contraception reminder": (
+        chart(reported(YESTERDAY, valueBoolean=False)),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "urine hCG sent as valueBoolean true yesterday -> critical": (
+        chart(urine_hcg_as(YESTERDAY, valueBoolean=True)),
+        [POSITIVE, CONTRACEPTION_REMINDER],
     ),
     "pregnancy status pregnant 3 weeks ago, nothing later -> critical": (
         chart(status("2026-02-09T09:00:00+00:00", PREGNANT)),
