@@ -133,6 +133,9 @@ class MedicationOrder:
     encounter: str | None
     raw: Mapping[str, Any] = field(repr=False, compare=False)  # only for suggestions' resources
     category: frozenset[Code] = frozenset()  # e.g. medicationrequest-category "inpatient"
+    # an order on file that gives no start of its own: when the first MedicationAdministration
+    # of it began (the MAR knows when the infusion started; authoredOn is when it was written)
+    first_given: datetime | None = None
 
     @property
     def id(self) -> str:
@@ -148,8 +151,10 @@ class MedicationOrder:
         return tuple(sorted(self.dosages, key=lambda d: (d.sequence is None, d.sequence or 0)))
 
     def first_start(self) -> datetime | None:
-        """Design contract: boundsPeriod.start, else authoredOn (caller falls back to now)."""
-        return self.planned_start() or self.authored_on
+        """Design contract: boundsPeriod.start, else authoredOn (caller falls back to now); an
+        order on file that gives no start of its own: its first administration's, if any, before
+        authoredOn."""
+        return self.planned_start() or self.first_given or self.authored_on
 
     def planned_start(self) -> datetime | None:
         """When the order itself says it starts: boundsPeriod.start, else its first timing event."""

@@ -10,7 +10,8 @@ check reads them
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
+from dataclasses import replace
+from datetime import date, datetime
 from typing import Any
 
 from cds.fhir import facts, references, selection, vaccines
@@ -18,7 +19,7 @@ from cds.fhir.observations import ChartObservations
 from cds.fhir.parsing import resource_label, validate
 from cds.fhir.prefetch import SourceData
 from cds.knowledge import Knowledge
-from cds.patient import Code, DataIssue, MedicationOrder, PatientSnapshot
+from cds.patient import AdministrationFact, Code, DataIssue, MedicationOrder, PatientSnapshot
 from cds.pregnancy_conditions import means_current_pregnancy
 from cds.toxicity import is_toxicity
 
@@ -238,6 +239,7 @@ def build_snapshot(
     )
     administrations = _validated(administration_raws, "administrations", issues)
     administered = referenced_medications(administration_raws, chart.index)
+    given = tuple(facts.administration_fact(m, administered) for m in administrations)
     unlinked = _unlinked(chart, knowledge, wanted)
     unavailable = {key: data.problem for key, data in sources.items() if data.problem is not None}
     for optional in OPTIONAL_KEYS:  # an encounter or administrations not had: no data, no failure
@@ -257,14 +259,33 @@ def build_snapshot(
         immunizations=tuple(
             vaccines.recognised(facts.immunization_fact(m), knowledge) for m in immunizations
         ),
-        medication_orders=tuple(orders),
+        medication_orders=started_as_given(orders, given),
         conditions=tuple(facts.condition_fact(m) for m in conditions),
         encounter_classes=encounter_classes(sources.values()),
         unavailable=unavailable,
         issues=tuple(issues),
         unlinked=tuple(unlinked),
         encounter=context_encounter(sources.get("encounter")),
-        administrations=tuple(facts.administration_fact(m, administered) for m in administrations),
+        administrations=given,
+    )
+
+
+def started_as_given(
+    orders: Iterable[MedicationOrder], given: Iterable[AdministrationFact]
+) -> tuple[MedicationOrder, ...]:
+    """The orders on file, each that gives no start of its own (no boundsPeriod.start, no timing
+    event) with the start of its first administration: an order written the evening before is
+    not day 1 of the cycle, the day its infusion began is."""
+    first: dict[str, datetime] = {}
+    for administration in given:
+        if administration.request and administration.start:
+            begun = first.get(administration.request)
+            first[administration.request] = min(begun or administration.start, administration.start)
+    return tuple(
+        replace(order, first_given=first[order.resource])
+        if order.resource in first and order.planned_start() is None
+        else order
+        for order in orders
     )
 
 

@@ -27,7 +27,9 @@ from cds.settings import Settings
 from tests.conftest import NOW, SELECT, SIGN
 from tests.fixtures_util import (
     START,
+    UCUM,
     Step,
+    blinatumomab_administration,
     blinatumomab_order,
     bsa,
     bundle,
@@ -119,6 +121,32 @@ def history_c1(
         status="completed",
         authored=start.replace("10:00", "08:00"),
     )
+
+
+def written_the_evening_before(given: str = "2026-02-24T10:00:00+00:00") -> list[dict[str, Any]]:
+    """A cycle-1 order on file written 2026-02-23 at 20:00 whose timing gives durations only (no
+    boundsPeriod.start, as many EHRs write an infusion), and the MAR's record of its first bag,
+    hung at `given`."""
+    written = blinatumomab_order(
+        P,
+        [Step(9, days=7), Step(28, days=21)],
+        oid="blinatumomab-c1",
+        status="active",
+        authored="2026-02-23T20:00:00+00:00",
+    )
+    repeat = written["dosageInstruction"][0]["timing"]["repeat"]
+    del repeat["boundsPeriod"]
+    repeat["boundsDuration"] = {"value": 7, "unit": "d", "system": UCUM, "code": "d"}
+    hung = datetime.fromisoformat(given)
+    bag = blinatumomab_administration(
+        P,
+        "blinatumomab-bag-1",
+        hung,
+        hung + timedelta(days=4),
+        rate=9,
+        request="MedicationRequest/blinatumomab-c1",
+    )
+    return [written, bag]
 
 
 def S(
@@ -420,6 +448,28 @@ SCENARIOS = [
     pytest.param(
         S([*body_of(), history_c1(), order(Step(28, days=21))], []),
         id="R/R c1 day-8 bag (cycle began with an earlier order) at 28 -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), *written_the_evening_before(), order(Step(28, days=21))],
+            [OVERDOSE],
+            [(9.0, "ug/d", 1), (28.0, "ug/d", 20)],
+            summary_has=("28 mcg/day ordered for day 7",),
+        ),
+        id="R/R c1, the cycle's order written 02-23 20:00 with no start, its MAR from 02-24: "
+        "28 on 03-02 is day 7, not day 8 -> critical",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                *written_the_evening_before(given="2026-02-23T22:00:00+00:00"),
+                order(Step(28, days=21)),
+            ],
+            [],
+        ),
+        id="R/R c1, the same order hung at 22:00 the evening it was written -> 03-02 is day 8, "
+        "no card",
     ),
     pytest.param(
         S(
