@@ -20,7 +20,7 @@ from cds.interruptions import (
     run_end,
 )
 from cds.knowledge import Knowledge
-from cds.patient import MedicationOrder, PatientSnapshot
+from cds.patient import DoseInstruction, MedicationOrder, PatientSnapshot
 from cds.problem_list import indication_from_problem_list
 
 INDICATION_SYSTEM = "https://cds.example.org/fhir/CodeSystem/blinatumomab-indication"
@@ -314,7 +314,7 @@ def _course(
             ended = run_end(periods, latest)
             if start - ended > timedelta(days=rules.max_interruption_days):
                 boundary = ended
-                other = f"{knowledge.indication_label(named)} until {min(ended, start).date()}"
+                other = f"{knowledge.indication_label(named)} until {ended.date()}"
     limit = timedelta(days=rules.new_course_after_days)
     began = course_began(periods, start, limit, boundary)
     if began is None:
@@ -329,22 +329,31 @@ def _course(
     return began, f"a new course: the earlier blinatumomab infusions on file were for {other}"
 
 
-def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> datetime:
-    """The end of the order's infusion: its dosages' bounds in sequence (boundsPeriod.end, or the
-    step's start plus boundsDuration); open-ended -> `default_days` after the start."""
-    dosages = order.ordered_dosages()
-    if not dosages:
-        return start + timedelta(days=default_days)
+def dosage_spans(
+    order: MedicationOrder, start: datetime
+) -> list[tuple[DoseInstruction, datetime, datetime | None]]:
+    """Each dosage of the order in sequence with when it begins and ends: its boundsPeriod, or the
+    step before's end plus its boundsDuration. The list stops at the first dosage with no end."""
+    spans: list[tuple[DoseInstruction, datetime, datetime | None]] = []
     cursor = start
-    for dosage in dosages:
+    for dosage in order.ordered_dosages():
         begin = dosage.bounds_start or cursor
-        if dosage.bounds_end is not None:
-            cursor = dosage.bounds_end
-        elif dosage.bounds_duration_days is not None:
-            cursor = begin + timedelta(days=float(dosage.bounds_duration_days))
-        else:
-            return start + timedelta(days=default_days)
-    return cursor
+        end = dosage.bounds_end
+        if end is None and dosage.bounds_duration_days is not None:
+            end = begin + timedelta(days=float(dosage.bounds_duration_days))
+        spans.append((dosage, begin, end))
+        if end is None:
+            break
+        cursor = end
+    return spans
+
+
+def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> datetime:
+    """The end of the order's infusion: its last dosage's end (`dosage_spans`); open-ended ->
+    `default_days` after the start."""
+    spans = dosage_spans(order, start)
+    last_end = spans[-1][2] if spans else None
+    return last_end or start + timedelta(days=default_days)
 
 
 def infusion_periods(

@@ -5,9 +5,10 @@ or as an active order timed for it. It is read as written (`cds.corticosteroids`
 the equivalence table for adults (dexamethasone only for children), in mg, mg/m² (with the BSA) or
 mL (with the coded product's strength). Missing -> a warning with the right dexamethasone order to
 add; too low -> a warning that offers to replace the low order; a dose that cannot be read -> a
-warning that says why (never counted as 0 mg). The day-8 step-up is an info reminder, only for a
-schedule that has a step-up (R/R cycle 1): inside the same order, or as its own order signed with
-the cycle's first days (a step-up written as two orders gets the cards of one).
+warning that says why (never counted as 0 mg). A step dose is an info reminder where the
+indication's premedication events include it: the order stepping up inside itself (R/R cycle 1 day
+8, or the escalation to 28 mcg/day after a restart at 9), or the day-8 step-up as its own order
+signed with the cycle's first days (a step-up written as two orders gets the cards of one).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from cds.dosing import latest_measurement, mosteller_bsa
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import Event, PremedicationRules
+from cds.orders import dosage_spans
 from cds.patient import MedicationOrder
 from cds.restarts import mentions_restart, restart_of
 from cds.suggestions import dexamethasone_order, hours_text
@@ -33,7 +35,7 @@ TOPIC = "premedication"
 _PREMEDICATION = ("event", "required", "suggested", "who", "bsa", "medications")
 FINDINGS: Declarations = {
     "premedication-age-unknown": declare("warning"),
-    "premedication-step-up-reminder": declare("info", "dose"),
+    "premedication-step-up-reminder": declare("info", "dose", "when"),
     "premedication-step-up-order-reminder": declare("info", "dose", "first"),
     "premedication-missing": declare("warning", *_PREMEDICATION),
     "premedication-low-dose": declare("warning", *_PREMEDICATION, "ordered", "written"),
@@ -146,6 +148,26 @@ def _timed_for_another_dose(order: MedicationOrder, earliest: datetime, start: d
     return bool(_planned_times(order)) and not _timed_within(order, earliest, start)
 
 
+def _steps_up_at(order: MedicationOrder, start: datetime) -> datetime | None:
+    """When the order itself steps its dose up: the start of its first dosage higher than the
+    first one, in the same unit (the day-8 step-up of R/R cycle 1; the escalation to 28 mcg/day
+    after a restart at 9, label §2.4: "a step dose" either way); None when it does not."""
+    spans = dosage_spans(order, start)
+    first = spans[0][0] if spans else None
+    if first is None or first.amount is None:
+        return None
+    return next(
+        (
+            begin
+            for dosage, begin, _ in spans[1:]
+            if dosage.unit == first.unit
+            and dosage.amount is not None
+            and dosage.amount > first.amount
+        ),
+        None,
+    )
+
+
 def _step_up_premedicated(
     item: CheckInput, knowledge: Knowledge, children: bool, step_up: datetime
 ) -> bool:
@@ -228,15 +250,22 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
         suggested = max(required, example) if adult.suggest_label_example else required
     # the phrase a card says, unit included: "20 mg", or "5 mg/m² (max 20 mg)" without a BSA
     dose_text = _mg(required) if required is not None else settings.children.dose_text
-    step_up_at = review.start + timedelta(days=settings.step_up_day - 1)
+    step_up_at = _steps_up_at(review.order, review.start)
     if (
-        event == "cycle-start"
+        event in ("cycle-start", "restart")
         and "step-up" in events
-        and has_step_up(knowledge, review.indication, review.cycle)
-        and len(review.order.dosages) > 1
+        and step_up_at is not None
         and not _step_up_premedicated(item, knowledge, children, step_up_at)
     ):
-        findings.append(emit("premedication-step-up-reminder", source, dose=dose_text))
+        day = (step_up_at.date() - review.start.date()).days + 1
+        findings.append(
+            emit(
+                "premedication-step-up-reminder",
+                source,
+                dose=dose_text,
+                when=f"{step_up_at.date().isoformat()} (day {day} of this order)",
+            )
+        )
     if event == "step-up" and review.follows_draft is not None:  # signed a week ahead
         if "step-up" in events and not _step_up_premedicated(
             item, knowledge, children, review.start

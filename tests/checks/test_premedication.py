@@ -335,6 +335,29 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [MISSING],
     ),
+    "adult R/R c2 restart after grade 3 CRS, 9 for 7 days then 28, dexamethasone 20 mg -> the "
+    "step-up reminder (the escalation is a step dose)": (
+        chart(
+            dexamethasone_order(PID, 20),
+            cycle=2,
+            history=[EARLIER_C1],
+            steps=[Step(9, days=7), Step(28, days=14)],
+            note="Restart after grade 3 CRS, resolved 2026-03-01",
+        ),
+        [STEP_UP_REMINDER],
+    ),
+    "adult R/R c2 restart after grade 3 CRS, 9 then 28, dexamethasone also timed for the "
+    "escalation -> ok": (
+        chart(
+            dexamethasone_order(PID, 20),
+            DAY_8_DEXAMETHASONE,
+            cycle=2,
+            history=[EARLIER_C1],
+            steps=[Step(9, days=7), Step(28, days=14)],
+            note="Restart after grade 3 CRS, resolved 2026-03-01",
+        ),
+        [],
+    ),
     "child 8 y 20 kg 115 cm R/R c1 without dexamethasone -> warning": (
         chart(born=CHILD_8, kg=20, cm=115, steps=[Step(5, unit="ug/m2/d", days=7)]),
         [MISSING],
@@ -399,6 +422,26 @@ def test_premedication_golden_matrix(
 ) -> None:
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
     assert findings_of_topic(body, "premedication") == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("steps", "when"),
+    [
+        ([Step(9, days=7), Step(28, days=21)], "2026-03-09 (day 8 of this order)"),
+        ([Step(9, days=3), Step(28, days=21)], "2026-03-05 (day 4 of this order)"),
+    ],
+    ids=["cycle 1 day 8", "9 for 3 days then 28: the step-up on the order's day 4"],
+)
+def test_the_step_up_reminder_names_the_day_the_order_steps_up(
+    client: FlaskClient, steps: list[Step], when: str
+) -> None:
+    body = client.post(SIGN, json=order_sign(chart(dexamethasone_order(PID, 20), steps=steps)))
+    [card] = [
+        c for c in body.get_json()["cards"] if c["source"]["topic"]["code"] == "premedication"
+    ]
+    assert card["summary"] == (
+        f"Reminder: premedicate again before the step-up dose on {when} (dexamethasone 20 mg)"
+    )
 
 
 def _suggested(body: dict[str, Any]) -> dict[str, Any]:
