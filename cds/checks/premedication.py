@@ -40,6 +40,7 @@ FINDINGS: Declarations = {
     "premedication-missing": declare("warning", *_PREMEDICATION),
     "premedication-low-dose": declare("warning", *_PREMEDICATION, "ordered", "written"),
     "premedication-dose-unreadable": declare("warning", *_PREMEDICATION, "orders"),
+    "premedication-dose-not-verified": declare("warning", *_PREMEDICATION, "ordered", "written"),
 }
 
 
@@ -301,8 +302,20 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
     enough = None if required is None else required * (1 - settings.tolerance_below_percent / 100)
     best = max(readable, key=lambda p: p.dose.dexamethasone_mg or 0, default=None)
     best_mg = best.dose.dexamethasone_mg if best is not None else None
-    if best_mg is not None and (enough is None or best_mg >= enough):
-        return findings  # enough as written (or a child's requirement unknown: counted as given)
+    if best is not None and best_mg is not None and enough is None:
+        if best_mg < settings.children.max_mg:  # a child's BSA unknown: below the cap, unverified
+            findings.append(
+                emit(
+                    "premedication-dose-not-verified",
+                    source,
+                    **values,
+                    ordered=_mg(best_mg),
+                    written=_written(best),
+                )
+            )
+        return findings
+    if best_mg is not None and enough is not None and best_mg >= enough:
+        return findings  # enough as written
 
     def offer(replacing: MedicationOrder | None) -> tuple[ProposedAction, ...]:
         if suggested is None:

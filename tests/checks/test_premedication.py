@@ -52,7 +52,7 @@ def chart(
     *premeds: dict[str, Any],
     born: str = ADULT,
     kg: float = 80,
-    cm: float = 178,
+    cm: float | None = 178,
     indication: str | None = "relapsed-refractory",
     cycle: int | None = 1,
     steps: list[Step] | None = None,
@@ -71,7 +71,7 @@ def chart(
         [
             patient(PID, birth_date=born),
             weight(PID, kg),
-            height(PID, cm),
+            *([] if cm is None else [height(PID, cm)]),
             order,
             *premeds,
             *(history or []),
@@ -96,6 +96,7 @@ MISSING = ("premedication", "warning", "premedication-missing")
 STEP_UP_REMINDER = ("premedication", "info", "premedication-step-up-reminder")
 STEP_UP_ORDER_REMINDER = ("premedication", "info", "premedication-step-up-order-reminder")
 UNREADABLE = ("premedication", "warning", "premedication-dose-unreadable")
+NOT_VERIFIED = ("premedication", "warning", "premedication-dose-not-verified")
 DAY_8_DEXAMETHASONE = dexamethasone_order(
     PID, 20, oid="dexamethasone-day-8", when="2026-03-09T09:00:00+00:00"
 )
@@ -357,6 +358,30 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
             note="Restart after grade 3 CRS, resolved 2026-03-01",
         ),
         [],
+    ),
+    "child 8 y 20 kg, no height (BSA unknown), dexamethasone 4 mg -> warning: not verified": (
+        chart(
+            dexamethasone_order(PID, 4),
+            born=CHILD_8,
+            kg=20,
+            cm=None,
+            steps=[Step(5, unit="ug/m2/d", days=7)],
+        ),
+        [NOT_VERIFIED],
+    ),
+    "child 8 y 20 kg, no height, dexamethasone 20 mg (the cap, enough for any BSA) -> ok": (
+        chart(
+            dexamethasone_order(PID, 20),
+            born=CHILD_8,
+            kg=20,
+            cm=None,
+            steps=[Step(5, unit="ug/m2/d", days=7)],
+        ),
+        [],
+    ),
+    "child 8 y 20 kg, no height, no dexamethasone -> warning (missing)": (
+        chart(born=CHILD_8, kg=20, cm=None, steps=[Step(5, unit="ug/m2/d", days=7)]),
+        [MISSING],
     ),
     "child 8 y 20 kg 115 cm R/R c1 without dexamethasone -> warning": (
         chart(born=CHILD_8, kg=20, cm=115, steps=[Step(5, unit="ug/m2/d", days=7)]),
