@@ -356,14 +356,25 @@ def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> 
     return last_end or start + timedelta(days=default_days)
 
 
+def ran_until(order: MedicationOrder, start: datetime, knowledge: Knowledge) -> datetime:
+    """The end of the order's infusion (`infusion_end`). A stopped or on-hold order
+    (interruptions.yaml) with no administrations to say when it ran stopped no later than it was
+    last updated (meta.lastUpdated: when its status changed), where that falls inside its plan:
+    a cycle stopped on day 4 for CRS is not running on day 10."""
+    planned = infusion_end(order, start, knowledge.cycles.default_infusion_days)
+    updated = order.last_updated
+    stopped = order.status in knowledge.interruptions.ran_as_administered_statuses
+    return updated if stopped and updated is not None and start < updated < planned else planned
+
+
 def infusion_periods(
     patient: PatientSnapshot, knowledge: Knowledge, earlier: Iterable[MedicationOrder]
 ) -> list[Period]:
     """When blinatumomab ran: the earlier orders of the statuses interruptions.yaml counts (a
-    stopped or on-hold one with administrations on file: those instead of its plan), and the
+    stopped or on-hold one with administrations on file: those instead of its plan; without:
+    `ran_until`), and the
     MedicationAdministrations (a running one up to its order's end, else one day)."""
     rules = knowledge.interruptions
-    default_days = knowledge.cycles.default_infusion_days
     codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
     given = [
         (a, start)
@@ -374,7 +385,7 @@ def infusion_periods(
     ]
     administered = {a.request for a, _ in given}
     periods = [
-        Period(start, infusion_end(o, start, default_days), o.resource)
+        Period(start, ran_until(o, start, knowledge), o.resource)
         for o in earlier
         if o.status in rules.order_statuses
         and not (o.status in rules.ran_as_administered_statuses and o.resource in administered)

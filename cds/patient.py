@@ -136,6 +136,8 @@ class MedicationOrder:
     # an order on file that gives no start of its own: when the first MedicationAdministration
     # of it began (the MAR knows when the infusion started; authoredOn is when it was written)
     first_given: datetime | None = None
+    # meta.lastUpdated: for a stopped or on-hold order, the latest its infusion can have stopped
+    last_updated: datetime | None = None
 
     @property
     def id(self) -> str:

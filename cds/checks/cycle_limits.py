@@ -26,9 +26,9 @@ from cds.knowledge.models import CycleRules
 from cds.orders import (
     cycle_of,
     earlier_blinatumomab_orders,
-    infusion_end,
     infusion_periods,
     is_blinatumomab,
+    ran_until,
 )
 from cds.patient import MedicationOrder
 from cds.units import format_number
@@ -86,7 +86,7 @@ def _infusions(item: CheckInput, knowledge: Knowledge, settings: CycleRules) -> 
         start = order.first_start()
         if start is None or start >= item.review.start or not item.review.in_course(start):
             continue
-        end = infusion_end(order, start, settings.default_infusion_days)
+        end = ran_until(order, start, knowledge)
         if order.status in rules.ran_as_administered_statuses and order.resource in administered:
             end = administered[order.resource]
         found.append(Infusion(order, cycle_of(order), start, end))

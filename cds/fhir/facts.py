@@ -385,7 +385,15 @@ def medication_order(
         encounter=canonical(model.encounter.reference) if model.encounter else None,
         category=codes_of(model.category),
         raw=raw,
+        last_updated=_last_updated(raw),
     )
+
+
+def _last_updated(raw: Mapping[str, Any]) -> datetime | None:
+    """meta.lastUpdated as sent, read leniently from the raw JSON: no check depends on it alone,
+    so an odd value is no reason to refuse the order (it is then unknown)."""
+    meta = raw.get("meta")
+    return as_datetime(meta.get("lastUpdated")) if isinstance(meta, dict) else None
 
 
 def administration_fact(

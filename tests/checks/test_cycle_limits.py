@@ -295,6 +295,16 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [NUMBER_UNKNOWN],
     ),
+    "adult R/R cycle 1 continued, its order stopped (last updated) 10 days before, no MAR -> "
+    "warning (start a new cycle)": (
+        chart(
+            given(1, days_before(14), status="stopped")
+            | {"meta": {"lastUpdated": days_before(10).isoformat()}},
+            cycle=1,
+            steps=[Step(28, days=24)],
+        ),
+        [INTERRUPTION_NEW_CYCLE],
+    ),
     # A new course (cycles.yaml new_course_after_days: 112; or another indication): the earlier
     # course's cycles neither count nor time this one.
     "adult R/R cycle 1, nine cycles of an earlier course ended 700 days ago -> silent (no "

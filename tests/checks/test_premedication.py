@@ -89,6 +89,16 @@ EARLIER_C1 = blinatumomab_order(
     authored="2026-01-05T08:00:00+00:00",
 )
 
+STOPPED_C1 = blinatumomab_order(  # cycle 1 from 02-21, stopped for CRS; the EHR sent no MAR
+    PID,
+    STEP_UP,
+    oid="blin-c1-stopped",
+    cycle=1,
+    start="2026-02-21T10:00:00+00:00",
+    status="stopped",
+    authored="2026-02-21T08:00:00+00:00",
+) | {"meta": {"lastUpdated": "2026-02-25T08:00:00+00:00"}}
+
 # The cards of the golden matrix: (topic, indicator, finding code).
 AGE_UNKNOWN = ("premedication", "warning", "premedication-age-unknown")
 LOW_DOSE = ("premedication", "warning", "premedication-low-dose")
@@ -382,6 +392,17 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "child 8 y 20 kg, no height, no dexamethasone -> warning (missing)": (
         chart(born=CHILD_8, kg=20, cm=None, steps=[Step(5, unit="ug/m2/d", days=7)]),
         [MISSING],
+    ),
+    "adult R/R c1 resumed 03-02, its order stopped (last updated) 02-25 with no MAR, no "
+    "dexamethasone -> warning (a restart after 5 days, not day 10 running on)": (
+        chart(cycle=1, history=[STOPPED_C1], steps=[Step(28, days=19)]),
+        [MISSING],
+    ),
+    "adult R/R c1 resumed 03-02 after the stopped order, dexamethasone 20 mg -> ok": (
+        chart(
+            dexamethasone_order(PID, 20), cycle=1, history=[STOPPED_C1], steps=[Step(28, days=19)]
+        ),
+        [],
     ),
     "child 8 y 20 kg 115 cm R/R c1 without dexamethasone -> warning": (
         chart(born=CHILD_8, kg=20, cm=115, steps=[Step(5, unit="ug/m2/d", days=7)]),

@@ -211,3 +211,21 @@ def test_an_order_with_offsetless_times_in_its_dosage_is_read_by_their_days() ->
 def test_other_date_errors_still_refuse_the_resource(change: dict[str, Any]) -> None:
     model, issue = validate(copy.deepcopy(MMR_NO_OFFSET) | change, "immunizations")
     assert model is None and issue is not None and "invalid FHIR R4" in issue.problem
+
+
+@pytest.mark.parametrize(
+    ("meta", "read"),
+    [
+        ({"lastUpdated": "2026-02-25T08:00:00Z"}, "2026-02-25T08:00:00+00:00"),
+        ({"lastUpdated": "2026-02-25T08:00:00"}, "2026-02-25T08:00:00+00:00"),
+        ({"lastUpdated": "last Tuesday"}, None),
+        ({"lastUpdated": 20260225}, None),
+        ("not an object", None),
+    ],
+    ids=["instant", "no-offset", "words", "a-number", "meta-not-an-object"],
+)
+def test_an_orders_last_update_is_read_leniently_and_never_refuses_it(
+    meta: Any, read: str | None
+) -> None:
+    [order] = draft_orders([copy.deepcopy(SANDBOX_ORDER) | {"meta": meta}], [])
+    assert (order.last_updated.isoformat() if order.last_updated else None) == read
