@@ -82,10 +82,10 @@ def _uln(fact: ObservationFact, unit: str, value_set: str, settings: LabRules) -
 
 
 def _before_first_dose(item: CheckInput, knowledge: Knowledge) -> bool:
-    """Cycle 1 and no blinatumomab infusion on file before this order's start (a cycle unknown
-    is not taken as the first dose: the hold rule stands)."""
+    """Cycle 1 and no blinatumomab infusion of this course on file before this order's start (a
+    cycle unknown is not taken as the first dose: the hold rule stands)."""
     return item.review.cycle == 1 and not any(
-        begun is not None and begun < item.review.start
+        begun is not None and begun < item.review.start and item.review.in_course(begun)
         for order in earlier_blinatumomab_orders(item.patient, knowledge, item.review.order)
         for begun in [order.first_start()]
     )

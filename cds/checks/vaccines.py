@@ -116,14 +116,17 @@ def blinatumomab_administrations(
 
 
 def _treatment_start(item: CheckInput, knowledge: Knowledge) -> datetime | None:
-    """When blinatumomab treatment began before this order: the first earlier order's start, or
-    the first administration's."""
+    """When this course of blinatumomab began before this order: the first earlier order's start,
+    or the first administration's (a vaccine given between courses, after an earlier course's
+    last cycle, was not given during treatment)."""
     starts = [
         start
         for order in earlier_blinatumomab_orders(item.patient, knowledge)
         if (start := order.first_start()) is not None
     ] + [a.start for a in blinatumomab_administrations(item.patient, knowledge) if a.start]
-    return min((s for s in starts if s < item.review.start), default=None)
+    return min(
+        (s for s in starts if s < item.review.start and item.review.in_course(s)), default=None
+    )
 
 
 def _midnight(day: date) -> datetime:

@@ -164,6 +164,15 @@ CYCLE_1_ADMINISTERED = [
 ]
 
 # The infusion starts 2026-03-02T10:00Z.
+COURSE_2024 = blinatumomab_order(  # an earlier course: more than 112 days before this one
+    PID,
+    STEP_UP,
+    oid="blin-2024",
+    cycle=1,
+    start="2024-01-08T10:00:00+00:00",
+    status="completed",
+    authored="2024-01-08T08:00:00+00:00",
+)
 # The cards of the golden matrix: (topic, indicator, finding code).
 DURING_TREATMENT = ("live-vaccine", "critical", "live-vaccine-during-treatment")
 ORDERED_TOGETHER = ("live-vaccine", "critical", "live-vaccine-ordered-together")
@@ -178,6 +187,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         [RECENT],
     ),
     "MMR 20 days before -> silent": (chart(immunization("03", "MMR", "2026-02-10")), []),
+    "MMR in 2025 between a 2024 course and this new course -> silent (not during treatment)": (
+        chart(immunization("03", "MMR", "2025-06-01"), history=[COURSE_2024]),
+        [],
+    ),
+    "MMR 10 days before a new course, a 2024 course on file -> critical (recent)": (
+        chart(immunization("03", "MMR", "2026-02-20"), history=[COURSE_2024]),
+        [RECENT],
+    ),
     "MMR 10 days before, its time sent without a UTC offset -> critical (read as its day)": (
         chart(immunization("03", "MMR", "2026-02-20T10:00:00")),
         [RECENT],
