@@ -60,6 +60,15 @@ def test_pounds_to_kilograms_uses_the_exact_avoirdupois_factor() -> None:
         ("125", "CM", "cm", "125"),
         ("50", "inches", "cm", "127"),
         ("28", "mcg/24 hr", "ug/d", "28"),
+        ("28", "micrograms/day", "ug/d", "28"),
+        ("28", "Micrograms per day", "ug/d", "28"),
+        ("28", "mcg per day", "ug/d", "28"),
+        ("28", "microg/d", "ug/d", "28"),
+        ("28", "µg/day", "ug/d", "28"),  # the micro sign
+        ("28", "μg/day", "ug/d", "28"),  # the Greek mu
+        ("15", "mcg/m²/day", "ug/m2/d", "15"),
+        ("15", "micrograms/m2/day", "ug/m2/d", "15"),
+        ("1.17", "mcg/hour", "ug/d", "28.08"),
     ],
 )
 def test_body_units_as_ehrs_write_them_without_a_ucum_code(
