@@ -12,7 +12,9 @@ clears the order past it.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Literal
 
 from cds import units
@@ -57,7 +59,7 @@ def reading_of(
     ):
         return "negative"
     if fact.has_code(knowledge.codes_of("hcg_quantitative")):
-        measured = _quantity_reading(fact, settings)
+        measured = _quantity_reading(_quantity_in_text(fact), settings)
         if measured is not None:
             return measured
     positive_flags, negative_flags = settings.result_flags()
@@ -69,13 +71,30 @@ def reading_of(
     return _text_reading(fact.value_text, settings)
 
 
+# A quantitative result sent as text, as many lab interfaces send "<5 mIU/mL".
+_QUANTITY_TEXT = re.compile(r"\s*(<=|>=|<|>|≤|≥)?\s*(\d+(?:\.\d+)?)\s*([^\s\d][^\d]*?)?\s*")
+
+
+def _quantity_in_text(fact: ObservationFact) -> ObservationFact:
+    """The fact with the comparator, value and unit its text gives ("<5 mIU/mL", "< 2") when it
+    has no valueQuantity; else as it is."""
+    match = _QUANTITY_TEXT.fullmatch(fact.value_text or "") if fact.value is None else None
+    if match is None:
+        return fact
+    comparator = {"≤": "<=", "≥": ">="}.get(match[1], match[1])
+    return replace(fact, value=Decimal(match[2]), unit=match[3], comparator=comparator)
+
+
 def _quantity_reading(fact: ObservationFact, settings: PregnancyRules) -> Reading | None:
-    """A quantitative hCG against its reference range, else the default limit converted to its
-    unit (None when neither can be compared: the flags and text are read next)."""
-    if fact.value is None or not fact.unit:
+    """A quantitative hCG against its reference range (in the result's own unit), else the
+    default limit converted to its unit (None when neither can be compared: the flags and text
+    are read next)."""
+    if fact.value is None:
         return None
     limit = fact.reference_high
     if limit is None:
+        if not fact.unit:
+            return None
         try:
             limit = units.convert(
                 settings.quantitative_positive_above, settings.quantitative_unit, fact.unit

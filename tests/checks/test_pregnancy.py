@@ -147,6 +147,15 @@ def flagged(*codes: str) -> dict[str, Any]:
     return {"interpretation": [{"coding": [{"system": INTERPRETATION, "code": c} for c in codes]}]}
 
 
+def serum_hcg_text(text: str, high: float | None = None) -> dict[str, Any]:
+    """A quantitative serum hCG (19080-1) whose result the lab interface sent as text."""
+    result = lab("hcg-text", "19080-1", "hCG [Units/volume] in Serum or Plasma", YESTERDAY)
+    result["valueString"] = text
+    if high is not None:
+        result["referenceRange"] = [{"high": {"value": high}}]
+    return result
+
+
 def reported(when: str, **value: Any) -> dict[str, Any]:
     """A pregnancy status as LOINC 11449-6 "Pregnancy status - Reported" (C-CDA converters,
     some immunization profiles: with valueBoolean)."""
@@ -262,6 +271,26 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
             urine_hcg("2026-01-26T09:00:00+00:00", "negative"),
         ),
         [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "serum hCG sent as the text '<5 mIU/mL' yesterday -> contraception reminder only": (
+        chart(serum_hcg_text("<5 mIU/mL")),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "serum hCG sent as '< 2' with a reference range up to 5 -> contraception reminder only": (
+        chart(serum_hcg_text("< 2", high=5)),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "serum hCG sent as the text '250 mIU/mL' -> critical": (
+        chart(serum_hcg_text("250 mIU/mL")),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "serum hCG sent as '<25 mIU/mL' (above the 5 limit: says nothing) -> unreadable warning": (
+        chart(serum_hcg_text("<25 mIU/mL")),
+        [CONTRACEPTION_REMINDER, UNREADABLE],
+    ),
+    "serum hCG sent as '< 2' with no unit and no range -> unreadable warning": (
+        chart(serum_hcg_text("< 2")),
+        [CONTRACEPTION_REMINDER, UNREADABLE],
     ),
     "reported pregnancy status (11449-6) valueBoolean true 2 weeks ago -> critical": (
         chart(reported("2026-02-16T09:00:00+00:00", valueBoolean=True)),
