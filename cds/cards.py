@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cds.bundled_data import CARDS_DIR
-from cds.findings import ContractError, Declarations, Finding
+from cds.findings import ORDER_TOPICS, ContractError, Declarations, Finding
 from cds.hooks import Action, Card, Coding, HookResponse, Link, Source, Suggestion
 from cds.knowledge import Knowledge, read_yaml
 
@@ -26,6 +26,7 @@ LABEL_URL = (
 )
 SUMMARY_LIMIT = 140
 FINDING_CODE_EXTENSION = "org.example.cds.finding-code"  # CDS Hooks extension keys are reverse-DNS
+ORDER_EXTENSION = "org.example.cds.order"  # the order a card of an ORDER_TOPICS topic is about
 
 
 @dataclass(frozen=True)
@@ -172,10 +173,14 @@ class CardRenderer:
     def __init__(self, knowledge: Knowledge, directory: Path = CARDS_DIR) -> None:
         self._knowledge = knowledge
         self.templates: dict[str, Template] = {}
+        self.fragments: dict[str, str] = {}
         for path in sorted(directory.glob("*.yaml")):
             if path.name == "override-reasons.yaml":
                 continue
             for code, entry in (read_yaml(path) or {}).items():
+                if code.startswith("_"):  # a fragment other cards add to (`_about-order`)
+                    self.fragments[code] = entry["detail"]
+                    continue
                 if code in self.templates:
                     raise ValueError(f"card template {code!r} defined twice ({path.name})")
                 self.templates[code] = Template(
@@ -216,8 +221,10 @@ class CardRenderer:
         if problems:
             raise ContractError("; ".join(problems))
 
-    def render(self, finding: Finding) -> Card:
-        """A placeholder without a value raises `ContractError`: never a card with a gap."""
+    def render(self, finding: Finding, name_the_order: bool = False) -> Card:
+        """A placeholder without a value raises `ContractError`: never a card with a gap.
+        `name_the_order`: the call holds more than one blinatumomab order, so a card about one of
+        them says which in its detail too."""
         template = self.templates.get(finding.code)
         if template is None:
             raise ContractError(f"no card template for finding {finding.code!r}")
@@ -245,12 +252,18 @@ class CardRenderer:
                     ],
                 )
             )
+        about = finding.order if finding.topic in ORDER_TOPICS else None
+        detail = template.detail or ""
+        if about and name_the_order:
+            detail += "\n\n" + self.fragments["_about-order"]
+        values = {**finding.values, "order": about} if about else finding.values
+        extension = {FINDING_CODE_EXTENSION: finding.code}
+        if about:
+            extension[ORDER_EXTENSION] = about
         return Card(
             uuid=str(uuid.uuid4()),
             summary=summary,
-            detail=_BLANK_LINES.sub("\n\n", _fill_markdown(template.detail, finding.values)).strip()
-            if template.detail
-            else None,
+            detail=_BLANK_LINES.sub("\n\n", _fill_markdown(detail, values)).strip() or None,
             indicator=finding.indicator,
             source=Source(
                 label=source.label,
@@ -272,5 +285,5 @@ class CardRenderer:
                     type="absolute",
                 )
             ],
-            extension={FINDING_CODE_EXTENSION: finding.code},
+            extension=extension,
         )

@@ -28,6 +28,13 @@ TOPICS = (
     "data-quality",
 )
 
+# The topics whose cards are about one blinatumomab order (its dose, cycle, premedication, stay,
+# preparation), not about the patient: such a card names its order (an extension, and in words
+# when the call holds more than one blinatumomab order).
+ORDER_TOPICS = frozenset(
+    {"dose", "premedication", "cycle-limits", "hospitalization", "neonate-formulation"}
+)
+
 
 class ContractError(Exception):
     """A finding and its declaration (or its card template) disagree: a bug, never a patient's

@@ -86,7 +86,9 @@ def _cards(directory: Path) -> list[str]:
             continue
         templates = read_yaml(path) or {}
         lines += [f"### `{path.stem}`", ""]
-        rows = [(f"`{code}`", _cell(entry["summary"]), _cell(entry.get("override_reasons") or []))
+        # a fragment ("_about-order") has only the detail it adds to other cards
+        rows = [(f"`{code}`", _cell(entry.get("summary", entry.get("detail"))),
+                 _cell(entry.get("override_reasons") or []))
                 for code, entry in templates.items()]  # fmt: skip
         lines += _table(("finding code", "card summary", "override reasons"), rows)
     return lines

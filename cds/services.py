@@ -42,7 +42,16 @@ from cds.fhir.parsing import resource_label
 from cds.fhir.prefetch import SourceData, resolve_prefetch
 from cds.fhir.snapshot import build_snapshot, draft_orders, observation_codes
 from cds.fhir.snapshot_memo import SnapshotMemo
-from cds.findings import Declarations, Emission, Finding, declare, emit, merge, stamp
+from cds.findings import (
+    ORDER_TOPICS,
+    Declarations,
+    Emission,
+    Finding,
+    declare,
+    emit,
+    merge,
+    stamp,
+)
 from cds.hooks import (
     CONTEXT_MODELS,
     Card,
@@ -471,8 +480,9 @@ class Engine:
         """The cards, most severe first; a card the same in every word and action as one before
         it is left out (a positive hCG for each of eight bag orders is one card to the reader)."""
         cards: dict[str, Card] = {}
+        several = len({f.order for f in findings if f.topic in ORDER_TOPICS and f.order}) > 1
         for finding in findings:
-            card = self.renderer.render(finding)
+            card = self.renderer.render(finding, name_the_order=several)
             cards.setdefault(_seen_as(card), card)
         ordered = sorted(cards.values(), key=lambda c: INDICATOR_ORDER[c.indicator])
         return HookResponse(cards=ordered)

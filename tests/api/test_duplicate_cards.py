@@ -9,7 +9,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from cds.cards import FINDING_CODE_EXTENSION
+from cds.cards import FINDING_CODE_EXTENSION, ORDER_EXTENSION
 from tests.conftest import SIGN
 from tests.fixtures_util import (
     SNOMED,
@@ -134,3 +134,48 @@ def test_cards_that_differ_stay_apart(client: FlaskClient) -> None:
     ]
     found = codes(client, orders)
     assert found.count("dose-overdose") == 2, found
+
+
+def cards_of(client: FlaskClient, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    chart = [patient(PID, gender="female", birth_date="1997-06-11"), weight(PID, 64)]
+    chart += [height(PID, 168), dexamethasone_order(PID, 16)]
+    answer = client.post(SIGN, json=order_sign(bundle([*chart, *resources])))
+    assert answer.status_code == 200, answer.get_json()
+    return list(answer.get_json()["cards"])
+
+
+def test_with_two_blinatumomab_orders_a_card_about_one_names_it(client: FlaskClient) -> None:
+    """Two drafts whose doses cannot be read: each card says which order it is about (in words
+    and in the `org.example.cds.order` extension); the patient's cards name none."""
+    begin = datetime.fromisoformat(START)
+    drops = blinatumomab_order(PID, [Step(28, "[drp]", days=7)], oid="blin-drops")
+    no_dose = blinatumomab_order(
+        PID, [Step(None, days=21)], oid="blin-no-dose", start=(begin + timedelta(7)).isoformat()
+    )
+    cards = cards_of(client, [drops, no_dose, positive_hcg()])
+    named = {
+        c["extension"][ORDER_EXTENSION]: c["detail"]
+        for c in cards
+        if c["extension"][FINDING_CODE_EXTENSION] == "dose-not-computable"
+    }
+    assert set(named) == {"MedicationRequest/blin-drops", "MedicationRequest/blin-no-dose"}
+    for order, detail in named.items():
+        assert detail.endswith(f"This card is about the order `{order}`.")
+    [positive] = [
+        c for c in cards if c["extension"][FINDING_CODE_EXTENSION] == "pregnancy-positive"
+    ]
+    assert ORDER_EXTENSION not in positive["extension"] and "This card is about" not in str(
+        positive["detail"]
+    )
+
+
+def test_with_one_blinatumomab_order_the_card_names_it_only_in_its_extension(
+    client: FlaskClient,
+) -> None:
+    [card] = [
+        c
+        for c in cards_of(client, [blinatumomab_order(PID, [Step(28, "[drp]", days=7)])])
+        if c["source"]["topic"]["code"] == "dose"
+    ]
+    assert card["extension"][ORDER_EXTENSION] == "MedicationRequest/blinatumomab-draft"
+    assert "This card is about" not in card["detail"]
