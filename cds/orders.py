@@ -20,7 +20,7 @@ from cds.interruptions import (
     run_end,
 )
 from cds.knowledge import Knowledge
-from cds.patient import DoseInstruction, MedicationOrder, PatientSnapshot
+from cds.patient import AdministrationFact, DoseInstruction, MedicationOrder, PatientSnapshot
 from cds.problem_list import indication_from_problem_list
 
 INDICATION_SYSTEM = "https://cds.example.org/fhir/CodeSystem/blinatumomab-indication"
@@ -373,7 +373,7 @@ def infusion_periods(
     """When blinatumomab ran: the earlier orders of the statuses interruptions.yaml counts (a
     stopped or on-hold one with administrations on file: those instead of its plan; without:
     `ran_until`), and the
-    MedicationAdministrations (a running one up to its order's end, else one day)."""
+    MedicationAdministrations (`given_until`)."""
     rules = knowledge.interruptions
     codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
     given = [
@@ -391,5 +391,16 @@ def infusion_periods(
         and not (o.status in rules.ran_as_administered_statuses and o.resource in administered)
         and (start := o.first_start()) is not None
     ]
-    periods += [Period(start, a.end or start + timedelta(days=1), a.resource) for a, start in given]
+    periods += [Period(start, given_until(a, start, patient), a.resource) for a, start in given]
     return periods
+
+
+def given_until(given: AdministrationFact, start: datetime, patient: PatientSnapshot) -> datetime:
+    """When an administration ended: its effectivePeriod.end; one recorded at a single time (a
+    MAR's "new bag"), or still running, lasts a bag of its order (expectedSupplyDuration: a 96-hour
+    bag hung on day 1 is running on day 3), else a day."""
+    if given.end is not None:
+        return given.end
+    order = next((o for o in patient.medication_orders if o.resource == given.request), None)
+    hours = order.bag_hours() if order is not None else None
+    return start + timedelta(hours=float(hours or 24))

@@ -11,6 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from cds import units
+
 Code = tuple[str, str]  # (system URI, code)
 
 
@@ -151,6 +153,18 @@ class MedicationOrder:
 
     def ordered_dosages(self) -> tuple[DoseInstruction, ...]:
         return tuple(sorted(self.dosages, key=lambda d: (d.sequence is None, d.sequence or 0)))
+
+    def bag_hours(self) -> Decimal | None:
+        """How long one bag runs (dispenseRequest.expectedSupplyDuration), in hours; None when
+        the order does not say or says it in no unit of time."""
+        if self.supply_duration is None:
+            return None
+        value, unit = self.supply_duration
+        try:
+            hours = units.duration(value, unit, "h")
+        except units.UnitError:
+            return None
+        return hours if hours > 0 else None
 
     def first_start(self) -> datetime | None:
         """Design contract: boundsPeriod.start, else authoredOn (caller falls back to now); an

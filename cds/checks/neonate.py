@@ -84,17 +84,6 @@ def names_preservative(text: str, settings: NeonateRules) -> bool:
     return False
 
 
-def _bag_hours(order: MedicationOrder) -> Decimal | None:
-    if order.supply_duration is None:
-        return None
-    value, unit = order.supply_duration
-    try:
-        hours = units.duration(value, unit, "h")
-    except units.UnitError:
-        return None
-    return hours if hours > 0 else None
-
-
 def _bag_name(hours: Decimal | None) -> str:
     if hours is None:
         return "bag of unstated duration"
@@ -106,7 +95,7 @@ def _bag_name(hours: Decimal | None) -> str:
 def bag_of(order: MedicationOrder, settings: NeonateRules) -> Bag:
     """The order's bag: preservative when longer than the preservative-free bags, or when the
     medication or a note names the preservative preparation."""
-    hours = _bag_hours(order)
+    hours = order.bag_hours()
     text = " \n ".join([order.text, *order.notes])
     by_duration = hours is not None and hours > settings.preservative_free_max_hours
     if by_duration:

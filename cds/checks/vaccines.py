@@ -39,6 +39,7 @@ from cds.orders import (
     INDICATIONS,
     cycle_of,
     earlier_blinatumomab_orders,
+    given_until,
     infusion_end,
 )
 from cds.patient import (
@@ -358,8 +359,7 @@ class LastInfusion:
 
 def last_infusion(patient: PatientSnapshot, knowledge: Knowledge) -> LastInfusion | None:
     """The last blinatumomab infusion of the medication history (None: never given): of the
-    orders (their planned end) and of the administrations (their end, else a day after their
-    start, as `cds.orders.infusion_periods` counts them)."""
+    orders (their planned end) and of the administrations (`cds.orders.given_until`)."""
     orders = earlier_blinatumomab_orders(patient, knowledge)
     ends: list[tuple[MedicationOrder | None, datetime]] = [
         (order, infusion_end(order, begun, knowledge.cycles.default_infusion_days))
@@ -368,7 +368,7 @@ def last_infusion(patient: PatientSnapshot, knowledge: Knowledge) -> LastInfusio
     ]
     by_resource = {order.resource: order for order in orders}
     ends += [
-        (by_resource.get(a.request or ""), a.end or begun + timedelta(days=1))
+        (by_resource.get(a.request or ""), given_until(a, begun, patient))
         for a in blinatumomab_administrations(patient, knowledge)
         if (begun := a.start) is not None
     ]

@@ -115,6 +115,20 @@ def bags(start: datetime, count: int, days: int = 7) -> list[dict[str, Any]]:
     ]
 
 
+def new_bags_only(order_id: str, start: datetime, count: int, hours: int) -> list[dict[str, Any]]:
+    """A MAR that records each bag only when it was hung (effectiveDateTime, no end), `hours`
+    apart, as "new bag" events of the order `order_id`."""
+    hung = [start + timedelta(hours=hours * i) for i in range(count)]
+    events = []
+    for i, at in enumerate(hung):
+        bag = blinatumomab_administration(
+            PID, f"new-bag-{i}", at, at, request=f"MedicationRequest/{order_id}"
+        )
+        del bag["effectivePeriod"]
+        events.append(bag | {"effectiveDateTime": at.isoformat()})
+    return events
+
+
 # The cards of the golden matrix: (topic, indicator, finding code).
 NOT_RUN = ("cycle-limits", "warning", "check-not-run")
 ALREADY_COMPLETE = ("cycle-limits", "warning", "cycle-already-complete")
@@ -304,6 +318,25 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
             steps=[Step(28, days=24)],
         ),
         [INTERRUPTION_NEW_CYCLE],
+    ),
+    "adult R/R cycle 2 resumed for 20 days after 3 96-hour bags the MAR records only as hung, "
+    "then stopped -> warning (12 days used, 16 left; not 3 one-day bags)": (
+        chart(
+            blinatumomab_order(
+                PID,
+                [Step(28, days=28)],
+                oid="blin-c2-96h",
+                cycle=2,
+                start=days_before(14).isoformat(),
+                status="stopped",
+                authored=days_before(14).isoformat(),
+                bag_hours=96,
+            ),
+            *new_bags_only("blin-c2-96h", days_before(14), 3, 96),
+            cycle=2,
+            steps=[Step(28, days=20)],
+        ),
+        [RESUME_TOO_LONG],
     ),
     # A new course (cycles.yaml new_course_after_days: 112; or another indication): the earlier
     # course's cycles neither count nor time this one.
