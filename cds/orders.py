@@ -251,7 +251,8 @@ def review(
         ]
         end = infusion_end(order, start, default_days)
         resumption = resume(periods, start, end, knowledge.interruptions)
-        began, course_basis = _course(start, indication, earlier, periods, knowledge)
+        own = order_indication(order, knowledge)[0]  # not the problem list's: it may be stale
+        began, course_basis = _course(start, own, earlier, periods, knowledge)
     if began is not None:
         earlier = [o for o in earlier if (s := o.first_start()) is None or s >= began]
         periods = [p for p in periods if p.start >= began]
@@ -294,10 +295,11 @@ def _course(
     knowledge: Knowledge,
 ) -> tuple[datetime | None, str]:
     """When this order's course began, and why (`cds.interruptions.course_began`): after the
-    infusions of an earlier order coded for another indication (a relapse after MRD-positive
-    treatment starts R/R cycle 1), unless they ended within the interruption limit (that reads as
-    one cycle continued, and its rules judge it), and after a gap longer than
-    `new_course_after_days`."""
+    infusions of an earlier order coded for another indication than this order codes (a relapse
+    after MRD-positive treatment starts R/R cycle 1), unless they ended within the interruption
+    limit (that reads as one cycle continued, and its rules judge it), and after a gap longer
+    than `new_course_after_days`. `indication`: the order's own (coded or mapped from its
+    reason), never the problem list's, which a stale relapse would set against coded orders."""
     rules = knowledge.cycles
     boundary: datetime | None = None
     other = ""

@@ -1048,6 +1048,19 @@ SCENARIOS = [
         S(
             [
                 *body_of(),
+                C91_02,
+                history_c1(1, "2026-01-19T10:00:00+00:00", 28, 28, indication="mrd-positive"),
+                order(Step(28, days=28), cycle=None, indication=None),
+            ],
+            [],
+        ),
+        id="MRD-positive cycle 1 (coded) ended 14 days ago, an uncoded order at 28 and a relapse "
+        "on the problem list -> the problem list does not start a new course: cycle 2, no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
                 history_c1(1, "2025-10-27T10:00:00+00:00", 28, 28),
                 order(Step(28, days=28), cycle=None),
             ],
