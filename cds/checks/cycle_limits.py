@@ -4,7 +4,8 @@ From the earlier blinatumomab orders on file (each with its cycle number and inf
 - more cycles than the indication allows (R/R 9, MRD-positive 4; consolidation 4, set by the
   regimen, so never more than a warning) -> warning; unknown indication: the highest maximum;
 - a new cycle started before the previous cycle's treatment-free interval (dose.yaml, per cycle
-  and indication) has passed -> warning;
+  and indication) has passed -> warning (only after a whole cycle: one cut short by a toxicity or
+  a long interruption is followed by a new cycle once it resolves);
 - an order continuing a cycle after an interruption of more than 7 days, or continuing a cycle
   whose 28 infusion days are already complete -> warning (start a new cycle).
 Every finding here is a warning: the count and the dates depend on the chart being complete.
@@ -109,6 +110,12 @@ def _free_days(knowledge: Knowledge, indication: str | None, cycle: int) -> tupl
     return shortest.treatment_free_days, shortest.source
 
 
+def _infused_days(infusions: Iterable[Infusion], before: datetime) -> float:
+    """The days `infusions` ran before `before`, order by order (two orders for the same days
+    count twice: only ever more than the cycle ran, never less)."""
+    return sum(max(0.0, (min(i.end, before) - i.start).total_seconds()) / 86400 for i in infusions)
+
+
 def _latest(infusions: Iterable[Infusion]) -> Infusion:
     return max(infusions, key=lambda i: i.end)
 
@@ -158,9 +165,7 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     if same:
         last = _latest(same)
         gap = (review.start.date() - last.end.date()).days
-        infused = sum(
-            max(0.0, (min(i.end, review.start) - i.start).total_seconds()) / 86400 for i in same
-        )
+        infused = _infused_days(same, review.start)
         if gap > settings.max_interruption_days:
             findings.append(
                 emit(
@@ -193,7 +198,11 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     before = [i for i in infusions if i.cycle is not None and i.cycle < cycle]
     if before:
         previous = max(i.cycle for i in before if i.cycle is not None)
-        ends.append((_latest(i for i in before if i.cycle == previous).end, previous))
+        ran = [i for i in before if i.cycle == previous]
+        # the interval follows a whole cycle; one stopped early (a toxicity, an interruption of
+        # over 7 days) is followed by a new cycle once it resolves (label §2.4), with no interval
+        if _infused_days(ran, review.start) >= settings.default_infusion_days - 1:
+            ends.append((_latest(ran).end, previous))
     # A whole cycle the history does not number (EHR history never carries the cycle extension),
     # as an order, as bag orders or only as the bags the MAR recorded, before a numbered one is
     # the cycle before it; a shorter one may be this cycle, interrupted, which the resumption

@@ -338,6 +338,19 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [RESUME_TOO_LONG],
     ),
+    "adult R/R cycle 2, 12 days after cycle 1 was stopped on its day 10 (last updated) -> "
+    "silent (no treatment-free interval after a cycle cut short)": (
+        chart(
+            given(1, days_before(21), status="stopped")
+            | {"meta": {"lastUpdated": days_before(12).isoformat()}},
+            cycle=2,
+        ),
+        [],
+    ),
+    "adult R/R cycle 2, 12 days after a whole cycle 1 (28 days) -> warning (14 days)": (
+        chart(given(1, days_before(40)), cycle=2),
+        [TREATMENT_FREE_INTERVAL],
+    ),
     # A new course (cycles.yaml new_course_after_days: 112; or another indication): the earlier
     # course's cycles neither count nor time this one.
     "adult R/R cycle 1, nine cycles of an earlier course ended 700 days ago -> silent (no "
