@@ -322,6 +322,20 @@ def blinatumomab_order(
     return order
 
 
+def course_2024(pid: str) -> dict[str, Any]:
+    """R/R cycle 1 of a course given in January 2024: more than 112 days (cycles.yaml
+    `new_course_after_days`) before the draft orders start, so an earlier course."""
+    return blinatumomab_order(
+        pid,
+        [Step(9, days=7), Step(28, days=21)],
+        oid="blin-2024",
+        cycle=1,
+        start="2024-01-08T10:00:00+00:00",
+        status="completed",
+        authored="2024-01-08T08:00:00+00:00",
+    )
+
+
 def blinatumomab_administration(
     pid: str,
     aid: str,

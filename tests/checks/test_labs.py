@@ -17,6 +17,7 @@ from tests.fixtures_util import (
     Step,
     blinatumomab_order,
     bundle,
+    course_2024,
     dexamethasone_order,
     findings_of_topic,
     height,
@@ -36,21 +37,12 @@ CYCLE_BEGAN_A_WEEK_AGO = "2026-02-23T10:00:00+00:00"  # so the new bag is the da
 
 
 def chart(
-    *labs: dict[str, Any], cycle: int = 1, day8: bool = False, course_2024: bool = False
+    *labs: dict[str, Any], cycle: int = 1, day8: bool = False, earlier_course: bool = False
 ) -> dict[str, Any]:
     steps = STEP_UP if cycle == 1 and not day8 else [Step(28, days=21)]
     history: list[dict[str, Any]] = []
-    if course_2024:  # an earlier course, ended more than 112 days before this one
-        history.append(
-            blinatumomab_order(
-                PID,
-                STEP_UP,
-                oid="blin-2024",
-                start="2024-01-08T10:00:00+00:00",
-                status="completed",
-                authored="2024-01-08T08:00:00+00:00",
-            )
-        )
+    if earlier_course:  # ended more than 112 days before this one
+        history.append(course_2024(PID))
     if day8:
         history.append(
             blinatumomab_order(
@@ -112,7 +104,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     ),
     "c1 day 1 of a new course (a 2024 course on file), ALT 250 U/L -> warning: confirm before "
     "starting": (
-        chart(*liver_panel(PID, alt=250), course_2024=True),
+        chart(*liver_panel(PID, alt=250), earlier_course=True),
         [LIVER_HIGH_BEFORE_START],
     ),
     "c1 day 8 step-up bag, ALT 300 U/L -> warning hold (not a cycle start)": (

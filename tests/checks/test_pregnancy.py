@@ -26,6 +26,7 @@ from tests.fixtures_util import (
     blinatumomab_order,
     bundle,
     condition,
+    course_2024,
     dexamethasone_order,
     findings_of_topic,
     height,
@@ -242,19 +243,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "no test at all -> warning": (chart(), [CONTRACEPTION_REMINDER, STATUS_UNKNOWN]),
     "no test, cycle 1 of a new course (an earlier course's cycle 1 began 2024-01-08) -> "
     "warning, as for any cycle 1": (
-        chart(
-            history=[
-                blinatumomab_order(
-                    PID,
-                    [Step(9, days=7), Step(28, days=21)],
-                    oid="blin-2024-c1",
-                    cycle=1,
-                    start="2024-01-08T10:00:00+00:00",
-                    status="completed",
-                    authored="2024-01-08T08:00:00+00:00",
-                )
-            ]
-        ),
+        chart(history=[course_2024(PID)]),
         [CONTRACEPTION_REMINDER, STATUS_UNKNOWN],
     ),
     "no test, the step-up as two orders (days 1-7, 8-28) signed together -> each card once": (

@@ -26,6 +26,7 @@ from tests.fixtures_util import (
     blinatumomab_administration,
     blinatumomab_order,
     bundle,
+    course_2024,
     dexamethasone_order,
     findings_of_topic,
     height,
@@ -164,15 +165,7 @@ CYCLE_1_ADMINISTERED = [
 ]
 
 # The infusion starts 2026-03-02T10:00Z.
-COURSE_2024 = blinatumomab_order(  # an earlier course: more than 112 days before this one
-    PID,
-    STEP_UP,
-    oid="blin-2024",
-    cycle=1,
-    start="2024-01-08T10:00:00+00:00",
-    status="completed",
-    authored="2024-01-08T08:00:00+00:00",
-)
+COURSE_2024 = course_2024(PID)  # an earlier course
 # The cards of the golden matrix: (topic, indicator, finding code).
 DURING_TREATMENT = ("live-vaccine", "critical", "live-vaccine-during-treatment")
 ORDERED_TOGETHER = ("live-vaccine", "critical", "live-vaccine-ordered-together")
