@@ -68,6 +68,7 @@ class ConditionFact:
     verification_status: str | None
     onset: datetime | None = None  # onset, else recordedDate
     abatement: datetime | None = None  # abatementDateTime/Period.end, or "now" for other forms
+    text: str = ""  # lower-cased code.text and coding displays (a toxicity named, not coded)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
 """Toxicity recorded on the chart: what it means for a new blinatumomab order (label §2.4).
 
-CRS and neurological toxicity carry their grade in the ICD-10-CM code (D89.83-, G92.0-); seizures
-are counted. Only Conditions that began after an earlier blinatumomab start count, whatever their
+CRS and neurological toxicity carry their grade in the ICD-10-CM code (D89.83-, G92.0-), or, named
+in words (SNOMED CT, free text), in the name ("Cytokine release syndrome, grade IV"); seizures are
+counted. Only Conditions that began after an earlier blinatumomab start count, whatever their
 clinical status: a resolved grade 4 CRS still means never again. Codes and limits live in
 `knowledge/toxicity.yaml`; this module turns them into one verdict.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +18,7 @@ from typing import Literal
 
 from cds.knowledge.models import ToxicityKind, ToxicityRules
 from cds.patient import Code, ConditionFact
+from cds.restarts import normalised
 
 Action = Literal["discontinue", "restart-reduced", "confirm", "none"]
 _STRENGTH: dict[Action, int] = {"none": 0, "confirm": 1, "restart-reduced": 2, "discontinue": 3}
@@ -43,9 +46,30 @@ class ToxicityVerdict:
         return self.action == "discontinue"
 
 
-def is_toxicity(codes: Iterable[Code], rules: ToxicityRules) -> bool:
-    """Whether a Condition coded so is one the toxicity rules read (kept when a chart is cut)."""
-    return any(system == rules.code_system and rules.classify(code) for system, code in codes)
+def is_toxicity(codes: Iterable[Code], text: str, rules: ToxicityRules) -> bool:
+    """Whether a Condition coded or named so is one the toxicity rules read (kept when a chart is
+    cut)."""
+    coded = any(system == rules.code_system and rules.classify(code) for system, code in codes)
+    return coded or named_toxicity(text, rules) is not None
+
+
+_GRADE = re.compile(r" grade ([1-5]) ")
+
+
+def named_toxicity(text: str, rules: ToxicityRules) -> tuple[ToxicityKind, int | None] | None:
+    """The CRS or neurological toxicity a Condition's name states, with the grade it states (None:
+    not stated); None when it names neither (toxicity.yaml `text_names`)."""
+    every = {**rules.text_names, **rules.graded_only_names}
+    if not any(name.split()[0] in text for name in every):  # most Conditions: no regex at all
+        return None
+    said = f" {normalised(text, {})} "  # lower case, punctuation as spaces, "grade 3"
+    grade = _GRADE.search(said)
+    names = {**rules.text_names, **(rules.graded_only_names if grade else {})}
+    kinds = {kind for name, kind in names.items() if f" {name} " in said}
+    if len(kinds) != 1:  # neither, or both with one grade: which is graded is unclear
+        return None
+    (kind,) = kinds
+    return kind, int(grade[1]) if grade else None
 
 
 def toxicity_events(
@@ -56,20 +80,21 @@ def toxicity_events(
     for condition in conditions:
         if condition.verification_status in rules.ignored_verification_statuses:
             continue
-        for system, code in sorted(condition.codes):
-            entry = rules.classify(code) if system == rules.code_system else None
-            if entry is not None:
-                events.append(
-                    ToxicityEvent(
-                        condition.resource,
-                        entry.kind,
-                        entry.grade,
-                        entry.seizures,
-                        condition.onset,
-                        condition.abatement,
-                    )
+        entries = [
+            entry
+            for system, code in sorted(condition.codes)
+            if system == rules.code_system and (entry := rules.classify(code)) is not None
+        ]
+        found = (entries[0].kind, entries[0].grade, entries[0].seizures) if entries else None
+        if found is None and (named := named_toxicity(condition.text, rules)) is not None:
+            found = (*named, 0)
+        if found is not None:
+            kind, grade, seizures = found
+            events.append(
+                ToxicityEvent(
+                    condition.resource, kind, grade, seizures, condition.onset, condition.abatement
                 )
-                break
+            )
     return events
 
 

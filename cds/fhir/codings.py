@@ -3,13 +3,15 @@
 CVX codes come with or without the leading zero ("3" and "03" are the same vaccine); NDCs come
 in the 10-digit labeler-product-package forms (4-4-2, 5-3-2, 5-4-1, with or without hyphens) or
 the 11-digit 5-4-2 form billing systems use. Every form is reduced to the 11-digit form, so an
-NDC matches whatever way the chart or the knowledge file wrote it.
+NDC matches whatever way the chart or the knowledge file wrote it. ICD-10-CM codes come without
+their dot, or in lower case, as claims and some exports write them ("D89834" is D89.834).
 """
 
 from __future__ import annotations
 
 CVX = "http://hl7.org/fhir/sid/cvx"
 NDC = "http://hl7.org/fhir/sid/ndc"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 
 # 10-digit NDC layouts and where the 11-digit form adds its zero (segment lengths).
 _LAYOUTS = ((4, 4, 2), (5, 3, 2), (5, 4, 1))
@@ -49,4 +51,8 @@ def equivalent_codes(system: str, code: str) -> tuple[str, ...]:
         return (code, code.strip().lstrip("0").zfill(2))
     if system == NDC:
         return (code, *sorted(ndc_forms(code)))
+    if system == ICD10CM:
+        written = code.strip().upper()
+        dotted = written if "." in written or len(written) <= 3 else f"{written[:3]}.{written[3:]}"
+        return (code,) if dotted == code else (code, dotted)
     return (code,)

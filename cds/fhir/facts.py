@@ -189,6 +189,7 @@ def condition_fact(model: Any) -> ConditionFact:
             or model.recordedDate
         ),
         abatement=_abatement(model),
+        text=_texts([model.code]),
     )
 
 

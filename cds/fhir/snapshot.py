@@ -345,8 +345,22 @@ def select_conditions(raws: list[dict[str, Any]], knowledge: Knowledge) -> list[
         for r in raws
         if id(r) in kept
         or means_current_pregnancy(selection.code_pairs(r.get("code")), knowledge)
-        or is_toxicity(selection.code_pairs(r.get("code")), knowledge.toxicity)
+        or is_toxicity(selection.code_pairs(r.get("code")), _condition_name(r), knowledge.toxicity)
     ]
+
+
+def _condition_name(raw: dict[str, Any]) -> str:
+    """A raw Condition's code.text and coding displays, lower case (what `facts._texts` reads)."""
+    concept = raw.get("code")
+    if not isinstance(concept, dict):
+        return ""
+    codings = concept.get("coding")
+    parts = [concept.get("text")] + [
+        c.get("display")
+        for c in (codings if isinstance(codings, list) else [])
+        if isinstance(c, dict)
+    ]
+    return " ".join(p for p in parts if isinstance(p, str) and p).lower()
 
 
 def _unlinked(chart: _Chart, knowledge: Knowledge, wanted: frozenset[Code]) -> list[DataIssue]:

@@ -527,6 +527,10 @@ class ToxicityRules(RuleFile):
     codes: list[ToxicityCode] = Field(min_length=1)
     code_prefixes: list[ToxicityPrefix] = Field(default_factory=list)
     ignored_verification_statuses: list[str]
+    # a Condition named, not coded: words for CRS and neurotoxicity, after normalising
+    text_names: dict[str, Literal["crs", "neurotoxicity"]] = Field(min_length=1)
+    graded_only_names: dict[str, Literal["crs", "neurotoxicity"]] = Field(default_factory=dict)
+    text_source: str
     crs: GradedRule
     neurotoxicity: GradedRule
     seizure: SeizureRule

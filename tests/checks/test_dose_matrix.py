@@ -286,6 +286,18 @@ def tox(
     return resource
 
 
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def named_condition(name: str, onset: str, local: str | None = None) -> dict[str, Any]:
+    """A problem-list entry in words: text only, or the EHR's own problem code with that display
+    (no ICD-10-CM code to carry the grade)."""
+    resource = condition(P, "R69", name, cid="named-1", onset=onset)
+    coding = [{"system": "https://ehr.example.org/problem-list", "code": local, "display": name}]
+    resource["code"] = {"coding": coding, "text": name} if local else {"text": name}
+    return resource
+
+
 CRS3 = restart("crs-grade-3", "Restart after cytokine release syndrome grade 3")
 
 SCENARIOS = [
@@ -1153,6 +1165,70 @@ SCENARIOS = [
             summary_has=("CRS grade 4",),
         ),
         id="adult, resolved grade 4 CRS after cycle 1, new order -> critical discontinue",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
+                named_condition("Cytokine release syndrome, Grade IV", "2026-01-07"),
+                order(Step(28, days=28), cycle=2),
+            ],
+            [TOXICITY_DISCONTINUE],
+            summary_has=("CRS grade 4",),
+        ),
+        id="adult, 'Cytokine release syndrome, Grade IV' on the problem list in words only (no "
+        "ICD-10-CM code) after cycle 1 -> critical discontinue",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
+                named_condition("ICANS G4", "2026-01-07", local="PL-88213"),
+                order(Step(28, days=28), cycle=2),
+            ],
+            [TOXICITY_DISCONTINUE],
+        ),
+        id="adult, 'ICANS G4' (the EHR's own problem code) after cycle 1 -> critical discontinue",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
+                tox("D89.834", "2026-01-07")
+                | {"code": {"coding": [{"system": ICD, "code": "D89834"}]}},
+                order(Step(28, days=28), cycle=2),
+            ],
+            [TOXICITY_DISCONTINUE],
+        ),
+        id="adult, grade 4 CRS coded ICD-10-CM without its dot (D89834) -> critical discontinue",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
+                named_condition("Cytokine release syndrome", "2026-01-07"),
+                order(Step(28, days=28), cycle=2),
+            ],
+            [GRADE_UNKNOWN],
+        ),
+        id="adult, 'Cytokine release syndrome' named without a grade after cycle 1 -> warning: "
+        "confirm the grade",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
+                named_condition("Chronic rhinosinusitis (CRS)", "2026-01-07"),
+                order(Step(28, days=28), cycle=2),
+            ],
+            [],
+        ),
+        id="adult, 'Chronic rhinosinusitis (CRS)' on the problem list -> not a toxicity, no card",
     ),
     pytest.param(
         S(

@@ -9,7 +9,7 @@ import pytest
 
 from cds.knowledge import load_knowledge
 from cds.patient import ConditionFact
-from cds.toxicity import assess, reduced_restart, restart_too_high
+from cds.toxicity import assess, named_toxicity, reduced_restart, restart_too_high
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 RULES = load_knowledge().toxicity
@@ -133,3 +133,26 @@ def test_restart_dose_after_grade_3(
     assert allowed.days == 7
     result = restart_too_high(Decimal(ordered), allowed, Decimal(bsa) if bsa else None, Decimal(10))
     assert result is too_high
+
+
+@pytest.mark.parametrize(
+    ("name", "read"),
+    [
+        ("Cytokine release syndrome, Grade IV", ("crs", 4)),
+        ("CRS grade 3", ("crs", 3)),
+        ("CRS, Gr. II", ("crs", 2)),
+        ("cytokine release syndrome", ("crs", None)),
+        (
+            "Immune effector cell-associated neurotoxicity syndrome (ICANS), grade 4",
+            ("neurotoxicity", 4),
+        ),
+        ("ICANS G3", ("neurotoxicity", 3)),
+        ("Neurologic toxicity", ("neurotoxicity", None)),
+        ("Chronic rhinosinusitis (CRS)", None),  # "CRS" alone names no toxicity
+        ("CRS and ICANS, grade 3", None),  # which one is grade 3 is unclear
+        ("Acute lymphoblastic leukemia", None),
+        ("", None),
+    ],
+)
+def test_a_toxicity_named_in_words(name: str, read: tuple[str, int | None] | None) -> None:
+    assert named_toxicity(name.lower(), RULES) == read
