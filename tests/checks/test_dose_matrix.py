@@ -938,6 +938,19 @@ SCENARIOS = [
         id="indication from condition C91.02, R/R step-up -> no card",
     ),
     pytest.param(
+        S(
+            [
+                *body_of(),
+                C91_02 | {"code": {"coding": [{"system": ICD, "code": "C9102"}]}},
+                order(Step(28, days=28), indication=None),
+            ],
+            [OVERDOSE],
+            STEP_UP_FIX,
+        ),
+        id="condition C91.02 written without its dot (C9102), uncoded order at 28 -> R/R c1: "
+        "critical, step-up suggested",
+    ),
+    pytest.param(
         S([*body_of(), C91_01, order(Step(28, days=28), indication=None)], [SCHEDULE_UNKNOWN]),
         id="condition C91.01 (remission: MRD or consolidation) at 28 -> schedule-unknown",
     ),
