@@ -10,7 +10,7 @@ clinical status: a resolved grade 4 CRS still means never again. Codes and limit
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -103,11 +103,13 @@ def assess(
     first_blinatumomab_start: datetime | None,
     rules: ToxicityRules,
     now: datetime,
+    at_restart_dose: Sequence[tuple[datetime, datetime]] = (),
 ) -> ToxicityVerdict:
     """The label's consequence of the charted toxicities for any new blinatumomab order.
 
     `first_blinatumomab_start`: the earliest earlier blinatumomab infusion (None: none on file, so
-    no toxicity can be blinatumomab's)."""
+    no toxicity can be blinatumomab's). `at_restart_dose`: when the orders on file ran at the
+    restart dose (9 mcg/day; 5 mcg/m²/day), for "if it occurred at 9 mcg/day"."""
     if first_blinatumomab_start is None:
         return ToxicityVerdict("none", (), (), rules.crs.source)
     found: list[tuple[Action, str, str]] = []
@@ -118,7 +120,7 @@ def assess(
             counted.append(event)
         elif event.onset >= first_blinatumomab_start:
             counted.append(event)
-    found += _graded(counted, rules, now)
+    found += _graded(counted, rules, now, at_restart_dose)
     found += _seizures(counted, rules)
     if not found:
         return ToxicityVerdict("none", (), tuple(counted), rules.crs.source)
@@ -128,7 +130,10 @@ def assess(
 
 
 def _graded(
-    events: list[ToxicityEvent], rules: ToxicityRules, now: datetime
+    events: list[ToxicityEvent],
+    rules: ToxicityRules,
+    now: datetime,
+    at_restart_dose: Sequence[tuple[datetime, datetime]],
 ) -> list[tuple[Action, str, str]]:
     found: list[tuple[Action, str, str]] = []
     for kind in ("crs", "neurotoxicity"):
@@ -149,15 +154,32 @@ def _graded(
                     ("discontinue", f"{_name(event)}: discontinue permanently", rule.source)
                 )
             elif grade >= rule.restart_reduced_from_grade:
-                found.append(_severe(event, severe, rules, now))
+                found.append(_severe(event, severe, rules, now, at_restart_dose))
     return found
 
 
 def _severe(
-    event: ToxicityEvent, severe: list[ToxicityEvent], rules: ToxicityRules, now: datetime
+    event: ToxicityEvent,
+    severe: list[ToxicityEvent],
+    rules: ToxicityRules,
+    now: datetime,
+    at_restart_dose: Sequence[tuple[datetime, datetime]],
 ) -> tuple[Action, str, str]:
-    """Grade 3: a reduced restart, unless neurotoxicity recurred or resolved too slowly."""
-    source = rules.crs.source if event.kind == "crs" else rules.neurotoxicity.source
+    """Grade 3: a reduced restart, unless neurotoxicity began at the restart dose, recurred or
+    resolved too slowly."""
+    rule = rules.crs if event.kind == "crs" else rules.neurotoxicity
+    source = rule.source
+    onset = event.onset
+    if (
+        rule.at_restart_dose_discontinues
+        and onset is not None
+        and any(begin <= onset < end for begin, end in at_restart_dose)
+    ):
+        return (
+            "discontinue",
+            f"{_name(event)} began while the infusion ran at {rules.restart.mcg_per_day} mcg/day",
+            source,
+        )
     restart: tuple[Action, str, str] = (
         "restart-reduced",
         f"{_name(event)}: restart at the reduced dose for {rules.restart.reduced_days} days",

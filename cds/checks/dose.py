@@ -38,8 +38,15 @@ from cds.fhir.parsing import normalise
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.interruptions import Period
 from cds.knowledge import DoseRules, DoseSchedule, DoseStep, Knowledge
-from cds.knowledge.models import StalenessLimit
-from cds.orders import earlier_blinatumomab_orders, infusion_end, infusion_periods, is_blinatumomab
+from cds.knowledge.models import ReducedRestart, StalenessLimit
+from cds.orders import (
+    dosage_spans,
+    earlier_blinatumomab_orders,
+    infusion_end,
+    infusion_periods,
+    is_blinatumomab,
+    ran_until,
+)
 from cds.patient import DoseInstruction, MedicationOrder
 from cds.restarts import restart_of, restart_schedule
 from cds.toxicity import ToxicityVerdict, assess
@@ -655,7 +662,8 @@ def charted_toxicity(item: CheckInput, knowledge: Knowledge) -> ChartedToxicity:
     rules = knowledge.toxicity
     periods = [p for p in infusion_periods_of(item, knowledge) if p.start < item.review.start]
     first = min((p.start for p in periods), default=None)
-    verdict = assess(item.patient.conditions, first, rules, item.now)
+    low = _at_restart_dose(item, knowledge)
+    verdict = assess(item.patient.conditions, first, rules, item.now, low)
     unreadable = item.patient.unavailable.get("conditions") if first is not None else None
     if verdict.action != "restart-reduced":
         return ChartedToxicity(verdict, None, unreadable)
@@ -671,6 +679,33 @@ def charted_toxicity(item: CheckInput, knowledge: Knowledge) -> ChartedToxicity:
     since = [p.start for p in periods if latest is not None and p.start >= latest]
     day = (item.review.start.date() - min(since).date()).days + 1 if since else 1
     return ChartedToxicity(verdict, day if day <= rules.restart.reduced_days else None, unreadable)
+
+
+def _at_restart_dose(item: CheckInput, knowledge: Knowledge) -> list[tuple[datetime, datetime]]:
+    """When the blinatumomab orders on file ran at the restart dose or below (9 mcg/day, 5
+    mcg/m²/day: the step-up days, a reduced restart), for the label's "if the neurological
+    toxicity occurred at 9 mcg/day, discontinue permanently"."""
+    restart = knowledge.toxicity.restart
+    spans = []
+    for order in earlier_blinatumomab_orders(item.patient, knowledge, excluding=item.review.order):
+        start = order.first_start()
+        if start is None or order.status not in knowledge.interruptions.order_statuses:
+            continue
+        ran_to = ran_until(order, start, knowledge)
+        for dosage, begin, end in dosage_spans(order, start):
+            if begin < ran_to and _at_most_restart_dose(dosage, restart):
+                spans.append((begin, min(end or ran_to, ran_to)))
+    return spans
+
+
+def _at_most_restart_dose(dosage: DoseInstruction, restart: ReducedRestart) -> bool:
+    try:
+        try:
+            return ordered_mcg_per_day(dosage, None) <= restart.mcg_per_day
+        except BsaNeeded:  # per m²: compared per m²
+            return ordered_mcg_per_m2_per_day(dosage) <= restart.mcg_per_m2_per_day
+    except DoseNotComputable:
+        return False
 
 
 def infusion_periods_of(item: CheckInput, knowledge: Knowledge) -> list[Period]:

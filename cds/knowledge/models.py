@@ -503,6 +503,9 @@ class GradedRule(StrictModel):
     restart_reduced_from_grade: int = Field(ge=1, le=5)
     max_resolution_days: int | None = Field(default=None, gt=0)
     recurrence_discontinues: bool = False
+    # a grade-3 event that began while the infusion ran at the restart dose (9 mcg/day, 5 mcg/m²/day
+    # under 45 kg: the step-up days, or a reduced restart) -> discontinue permanently
+    at_restart_dose_discontinues: bool = False
     source: str
 
 

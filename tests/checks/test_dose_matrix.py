@@ -270,6 +270,7 @@ def tox(
         "D89.833": "Cytokine release syndrome, grade 3",
         "D89.834": "Cytokine release syndrome, grade 4",
         "D89.839": "Cytokine release syndrome, grade unspecified",
+        "G92.03": "Immune effector cell-associated neurotoxicity syndrome, grade 3",
         "G92.04": "Immune effector cell-associated neurotoxicity syndrome, grade 4",
         "R56.9": "Unspecified convulsions",
     }
@@ -296,6 +297,17 @@ def named_condition(name: str, onset: str, local: str | None = None) -> dict[str
     coding = [{"system": "https://ehr.example.org/problem-list", "code": local, "display": name}]
     resource["code"] = {"coding": coding, "text": name} if local else {"text": name}
     return resource
+
+
+STEPPED_UP_C1 = blinatumomab_order(  # R/R cycle 1 from 2026-01-05 as ordered: 9, then 28 from day 8
+    P,
+    RR_STEP_UP,
+    oid="blinatumomab-c1",
+    start=C1_START,
+    status="completed",
+    authored="2026-01-05T08:00:00+00:00",
+)
+RESTART = order(Step(9, days=7), Step(28, days=21), cycle=2)  # the reduced restart, then 28
 
 
 CRS3 = restart("crs-grade-3", "Restart after cytokine release syndrome grade 3")
@@ -1301,6 +1313,33 @@ SCENARIOS = [
             [],
         ),
         id="adult, grade 3 CRS in cycle 1, restart 9 for 7 days then 28 -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                STEPPED_UP_C1,
+                tox("G92.03", "2026-01-08", resolved="2026-01-10"),
+                RESTART,
+            ],
+            [TOXICITY_DISCONTINUE],
+            summary_has=("9 mcg/day",),
+        ),
+        id="adult, grade 3 ICANS on day 4 of cycle 1 (at 9 mcg/day), resolved in 2 days, a "
+        "restart ordered -> critical: it occurred at 9 mcg/day, discontinue permanently",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                STEPPED_UP_C1,
+                tox("G92.03", "2026-01-19", resolved="2026-01-21"),
+                RESTART,
+            ],
+            [],
+        ),
+        id="adult, grade 3 ICANS on day 15 of cycle 1 (at 28), resolved in 2 days, restart 9 for "
+        "7 days then 28 -> no card",
     ),
     pytest.param(
         S(

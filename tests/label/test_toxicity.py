@@ -156,3 +156,35 @@ def test_restart_dose_after_grade_3(
 )
 def test_a_toxicity_named_in_words(name: str, read: tuple[str, int | None] | None) -> None:
     assert named_toxicity(name.lower(), RULES) == read
+
+
+AT_9 = [(CYCLE1, CYCLE1 + timedelta(days=7))]  # the step-up week of cycle 1, at 9 mcg/day
+
+
+@pytest.mark.parametrize(
+    ("scenario", "conditions", "action"),
+    [
+        (
+            "grade 3 ICANS on day 4, at 9 mcg/day -> discontinue",
+            [tox("G92.03", 3, 2)],
+            "discontinue",
+        ),
+        (
+            "grade 3 ICANS on day 10, at 28 -> restart reduced",
+            [tox("G92.03", 9, 2)],
+            "restart-reduced",
+        ),
+        (
+            "grade 3 CRS on day 4, at 9 mcg/day -> restart reduced",
+            [tox("D89.833", 3, 2)],
+            "restart-reduced",
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_neurotoxicity_that_began_at_the_restart_dose(
+    scenario: str, conditions: list[ConditionFact], action: str
+) -> None:
+    """Label §2.4: grade 3 neurological toxicity "occurred at 9 mcg/day" -> discontinue; CRS
+    has no such rule."""
+    assert assess(conditions, CYCLE1, RULES, NOW, AT_9).action == action
