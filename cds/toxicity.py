@@ -173,7 +173,7 @@ def _severe(
     if (
         rule.at_restart_dose_discontinues
         and onset is not None
-        and any(begin <= onset < end for begin, end in at_restart_dose)
+        and any(_during(onset, begin, end) for begin, end in at_restart_dose)
     ):
         return (
             "discontinue",
@@ -216,6 +216,14 @@ def _severe(
                 source,
             )
     return restart
+
+
+def _during(onset: datetime, begin: datetime, end: datetime) -> bool:
+    """Whether an event began inside begin..end; an onset given as a day alone (its midnight)
+    only when that whole day is inside: on the day of a step-up it may have begun either side."""
+    if onset.timetz().replace(tzinfo=None) == datetime.min.time():
+        return begin.date() <= onset.date() < end.date()
+    return begin <= onset < end
 
 
 def _seizures(events: list[ToxicityEvent], rules: ToxicityRules) -> list[tuple[Action, str, str]]:

@@ -23,8 +23,11 @@ def tox(
     resolved_after_days: int | None = None,
     status: str = "resolved",
     verification: str | None = "confirmed",
+    onset_at_midnight: bool = False,
 ) -> ConditionFact:
     onset = CYCLE1 + timedelta(days=onset_day) if onset_day is not None else None
+    if onset is not None and onset_at_midnight:  # a date alone, as many problem lists record it
+        onset = onset.replace(hour=0)
     abatement = (
         onset + timedelta(days=resolved_after_days)
         if onset is not None and resolved_after_days is not None
@@ -178,6 +181,16 @@ AT_9 = [(CYCLE1, CYCLE1 + timedelta(days=7))]  # the step-up week of cycle 1, at
             "grade 3 CRS on day 4, at 9 mcg/day -> restart reduced",
             [tox("D89.833", 3, 2)],
             "restart-reduced",
+        ),
+        (
+            "grade 3 ICANS dated the step-up day alone (time unknown) -> restart reduced",
+            [tox("G92.03", 7, 2, onset_at_midnight=True)],
+            "restart-reduced",
+        ),
+        (
+            "grade 3 ICANS dated day 4 alone -> discontinue",
+            [tox("G92.03", 3, 2, onset_at_midnight=True)],
+            "discontinue",
         ),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
