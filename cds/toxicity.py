@@ -118,7 +118,7 @@ def assess(
         if event.onset is None:
             found.append(("confirm", f"{_name(event)} has no onset date", rules.crs.source))
             counted.append(event)
-        elif event.onset >= first_blinatumomab_start:
+        elif _began_by(event.onset, first_blinatumomab_start):
             counted.append(event)
     found += _graded(counted, rules, now, at_restart_dose)
     found += _seizures(counted, rules)
@@ -218,12 +218,18 @@ def _severe(
     return restart
 
 
-def _during(onset: datetime, begin: datetime, end: datetime) -> bool:
-    """Whether an event began inside begin..end; an onset given as a day alone (its midnight)
-    only when that whole day is inside: on the day of a step-up it may have begun either side."""
+def _began_by(onset: datetime, moment: datetime) -> bool:
+    """Whether an event began at `moment` or later; an onset given as a day alone (its midnight):
+    on `moment`'s day or later (CRS dated the first infusion's day is blinatumomab's)."""
     if onset.timetz().replace(tzinfo=None) == datetime.min.time():
-        return begin.date() <= onset.date() < end.date()
-    return begin <= onset < end
+        return onset.date() >= moment.date()
+    return onset >= moment
+
+
+def _during(onset: datetime, begin: datetime, end: datetime) -> bool:
+    """Whether an event began inside begin..end; an onset given as a day alone only when that
+    whole day is inside (on the day of a step-up it may have begun either side)."""
+    return _began_by(onset, begin) and not _began_by(onset, end)
 
 
 def _seizures(events: list[ToxicityEvent], rules: ToxicityRules) -> list[tuple[Action, str, str]]:

@@ -111,6 +111,14 @@ def test_toxicity_verdict(scenario: str, conditions: list[ConditionFact], action
     assert verdict.source == "label-dose-modifications"
 
 
+def test_a_toxicity_dated_the_first_infusions_day_alone_is_blinatumomabs() -> None:
+    """Grade 4 CRS charted as "2026-01-05", the day cycle 1 began at 09:00: not before it."""
+    grade_4 = tox("D89.834", 0, 1, onset_at_midnight=True)
+    assert assess([grade_4], CYCLE1, RULES, NOW).action == "discontinue"
+    the_day_before = tox("D89.834", -1, 1, onset_at_midnight=True)
+    assert assess([the_day_before], CYCLE1, RULES, NOW).action == "none"
+
+
 def test_first_cycle_has_no_blinatumomab_toxicity() -> None:
     assert assess([tox("D89.834", 2, 3)], None, RULES, NOW).action == "none"
 
