@@ -1196,6 +1196,19 @@ SCENARIOS = [
             [
                 *body_of(),
                 history_c1(start=C1_START, days=28),
+                tox("D89.834", "2026-01-05", resolved="2026-01-08"),
+                order(Step(28, days=28), cycle=2),
+            ],
+            [TOXICITY_DISCONTINUE],
+        ),
+        id="adult, grade 4 CRS dated 2026-01-05 alone, the day cycle 1 began at 10:00 -> "
+        "blinatumomab's: critical discontinue",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(start=C1_START, days=28),
                 named_condition("Cytokine release syndrome, Grade IV", "2026-01-07"),
                 order(Step(28, days=28), cycle=2),
             ],
