@@ -324,11 +324,11 @@ def _course(
     ends = [p.end for p in periods if p.start < start and (boundary is None or p.start >= boundary)]
     if ends and start - max(ends) > limit:
         return began, (
-            f"a new course: the last blinatumomab infusion on file ended {max(ends).date()}, "
-            f"{(start.date() - max(ends).date()).days} days before this order (over "
+            f"a new course (the last blinatumomab infusion on file ended {max(ends).date()}, "
+            f"{(start.date() - max(ends).date()).days} days before this order: over "
             f"{rules.new_course_after_days} days)"
         )
-    return began, f"a new course: the earlier blinatumomab infusions on file were for {other}"
+    return began, f"a new course (the earlier blinatumomab infusions on file were for {other})"
 
 
 def dosage_spans(

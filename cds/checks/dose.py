@@ -68,6 +68,7 @@ _WRONG_DOSE = (
     "basis",
     "indication",
     "cycle",
+    "established",
     "more",
     "fix",
 )
@@ -802,6 +803,9 @@ def _dose_findings(
             "basis": _basis(body, rules, unit),
             "indication": indication,
             "cycle": cycle,
+            # how the indication and cycle were established: a card that rests on an inference
+            # (a new course, a cycle counted from the infusions on file) shows it
+            "established": f"indication: {review.indication_basis}; cycle: {review.cycle_basis}",
             "more": _more_text(others + (len(unders) if overs else 0)),
             "fix": _plan_text(plan) if plan else "",
         }

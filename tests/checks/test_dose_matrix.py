@@ -1685,3 +1685,20 @@ def test_order_select_of_the_day_8_order_counts_its_days_from_the_day_1_order_be
     cards = [c for c in response.get_json()["cards"] if c["source"]["topic"]["code"] == "dose"]
     assert [(c["indicator"], c["extension"][FINDING_CODE_EXTENSION]) for c in cards] == expected
     assert all("days 8–28" in c["summary"] for c in cards), [c["summary"] for c in cards]
+
+
+def test_a_dose_card_says_how_it_read_the_cycle_a_new_course(service: FlaskClient) -> None:
+    """R/R cycles 1-2 in 2024, 28 mcg/day ordered two years later without a cycle: the critical
+    card rests on an inference (cycle 1 of a new course), so it says so."""
+    chart = [
+        *body_of(),
+        history_c1(1, "2024-01-08T10:00:00+00:00", 28, 28),
+        history_c1(2, "2024-02-19T10:00:00+00:00", 28, 28),
+        order(Step(28, days=28), cycle=None),
+    ]
+    [card] = run(service, S(chart, [OVERDOSE]))
+    assert (
+        "How the indication and cycle were read: indication: coded on the order; cycle: a new "
+        "course (the last blinatumomab infusion on file ended 2024-03-18, 714 days before this "
+        "order: over 112 days)." in card["detail"]
+    )
