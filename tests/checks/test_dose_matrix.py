@@ -1059,6 +1059,19 @@ SCENARIOS = [
             [
                 *body_of(),
                 history_c1(1, "2024-01-08T10:00:00+00:00", 28, 28),
+                history_c1(2, "2024-02-19T10:00:00+00:00", 28, 28),
+                *split_step_up(None),
+            ],
+            [],
+        ),
+        id="a 2024 course on file, the new course's step-up as two uncoded orders (9 for days "
+        "1-7, 28 from day 8) -> cycle 1 day 1 and day 8: no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(1, "2024-01-08T10:00:00+00:00", 28, 28),
                 order(Step(28, days=28), cycle=1),
             ],
             [OVERDOSE],
