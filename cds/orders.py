@@ -358,15 +358,23 @@ def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> 
     return last_end or start + timedelta(days=default_days)
 
 
-def ran_until(order: MedicationOrder, start: datetime, knowledge: Knowledge) -> datetime:
+def ran_until(
+    order: MedicationOrder,
+    start: datetime,
+    knowledge: Knowledge,
+    last_given: datetime | None = None,
+) -> datetime:
     """The end of the order's infusion (`infusion_end`). A stopped or on-hold order
-    (interruptions.yaml) with no administrations to say when it ran stopped no later than it was
-    last updated (meta.lastUpdated: when its status changed), where that falls inside its plan:
-    a cycle stopped on day 4 for CRS is not running on day 10."""
+    (interruptions.yaml) ran until its last administration (`last_given`, when the MAR has any);
+    with none, no later than it was last updated (meta.lastUpdated: when its status changed),
+    where that falls inside its plan: a cycle stopped on day 4 for CRS is not running on day 10."""
     planned = infusion_end(order, start, knowledge.cycles.default_infusion_days)
+    if order.status not in knowledge.interruptions.ran_as_administered_statuses:
+        return planned
+    if last_given is not None:
+        return last_given
     updated = order.last_updated
-    stopped = order.status in knowledge.interruptions.ran_as_administered_statuses
-    return updated if stopped and updated is not None and start < updated < planned else planned
+    return updated if updated is not None and start < updated < planned else planned
 
 
 def infusion_periods(

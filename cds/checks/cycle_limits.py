@@ -27,6 +27,7 @@ from cds.knowledge.models import CycleRules
 from cds.orders import (
     cycle_of,
     earlier_blinatumomab_orders,
+    given_until,
     infusion_periods,
     is_blinatumomab,
     ran_until,
@@ -66,13 +67,13 @@ class Infusion:
 def _infusions(item: CheckInput, knowledge: Knowledge, settings: CycleRules) -> list[Infusion]:
     """Blinatumomab orders of this order's course that started before it: on file, and drafts
     signed with it (two cycles ordered at once). A stopped or on-hold order with administrations
-    on file ended with its last administration (interruptions.yaml), not at its planned end."""
-    rules = knowledge.interruptions
+    on file ended with its last administration (`cds.orders.ran_until`), not at its planned
+    end."""
     codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
     administered: dict[str, datetime] = {}
     for given in item.patient.administrations:
         if given.request and given.start and given.matches(codes, patterns):
-            end = given.end or given.start
+            end = given_until(given, given.start, item.patient)
             administered[given.request] = max(end, administered.get(given.request, end))
     drafts = [
         o
@@ -87,9 +88,7 @@ def _infusions(item: CheckInput, knowledge: Knowledge, settings: CycleRules) -> 
         start = order.first_start()
         if start is None or start >= item.review.start or not item.review.in_course(start):
             continue
-        end = ran_until(order, start, knowledge)
-        if order.status in rules.ran_as_administered_statuses and order.resource in administered:
-            end = administered[order.resource]
+        end = ran_until(order, start, knowledge, administered.get(order.resource))
         found.append(Infusion(order, cycle_of(order), start, end))
     return found
 
