@@ -71,18 +71,24 @@ def reading_of(
     return _text_reading(fact.value_text, settings)
 
 
-# A quantitative result sent as text, as many lab interfaces send "<5 mIU/mL".
-_QUANTITY_TEXT = re.compile(r"\s*(<=|>=|<|>|≤|≥)?\s*(\d+(?:\.\d+)?)\s*([^\s\d][^\d]*?)?\s*")
+# A quantitative result sent as text, as many lab interfaces send "<5 mIU/mL": only a short text
+# is tried (a result is a few characters; a long one is no quantity, and costs no regex work).
+_QUANTITY_TEXT = re.compile(r"(<=|>=|<|>|≤|≥)?\s*(\d+(?:\.\d+)?)\s*(\D*)")
+_LONGEST_QUANTITY_TEXT = 40
 
 
 def _quantity_in_text(fact: ObservationFact) -> ObservationFact:
     """The fact with the comparator, value and unit its text gives ("<5 mIU/mL", "< 2") when it
     has no valueQuantity; else as it is."""
-    match = _QUANTITY_TEXT.fullmatch(fact.value_text or "") if fact.value is None else None
+    text = (fact.value_text or "").strip()
+    if fact.value is not None or len(text) > _LONGEST_QUANTITY_TEXT:
+        return fact
+    match = _QUANTITY_TEXT.fullmatch(text)
     if match is None:
         return fact
     comparator = {"≤": "<=", "≥": ">="}.get(match[1], match[1])
-    return replace(fact, value=Decimal(match[2]), unit=match[3], comparator=comparator)
+    unit = match[3].strip() or None
+    return replace(fact, value=Decimal(match[2]), unit=unit, comparator=comparator)
 
 
 def _quantity_reading(fact: ObservationFact, settings: PregnancyRules) -> Reading | None:

@@ -655,3 +655,13 @@ def test_a_test_before_every_cycle_is_a_setting(tmp_path: Path) -> None:
 def test_a_window_under_72_hours_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="72 hours"):
         _engine_with(tmp_path, lambda d: d.update(negative_result_valid_hours=48))
+
+
+def test_a_result_sent_as_100_000_characters_is_unreadable(client: FlaskClient) -> None:
+    """Red team: "5 a", 100,000 spaces, "1" as a quantitative hCG's text. Read as a quantity by a
+    backtracking pattern it took minutes; it is no quantity, so it is an unreadable result."""
+    chart_bundle = chart(serum_hcg_text("5 a" + " " * 100_000 + "1"))
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert findings_of_topic(body, "pregnancy-status") == sorted(
+        [CONTRACEPTION_REMINDER, UNREADABLE]
+    )
