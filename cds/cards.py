@@ -10,13 +10,13 @@ import html
 import re
 import string
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cds.bundled_data import CARDS_DIR
-from cds.findings import ORDER_TOPICS, ContractError, Declarations, Finding
+from cds.findings import ContractError, Declarations, Finding
 from cds.hooks import Action, Card, Coding, HookResponse, Link, Source, Suggestion
 from cds.knowledge import Knowledge, read_yaml
 
@@ -26,7 +26,7 @@ LABEL_URL = (
 )
 SUMMARY_LIMIT = 140
 FINDING_CODE_EXTENSION = "org.example.cds.finding-code"  # CDS Hooks extension keys are reverse-DNS
-ORDER_EXTENSION = "org.example.cds.order"  # the order a card of an ORDER_TOPICS topic is about
+ORDERS_EXTENSION = "org.example.cds.orders"  # the orders a card of an ORDER_TOPICS topic is about
 
 
 @dataclass(frozen=True)
@@ -221,10 +221,8 @@ class CardRenderer:
         if problems:
             raise ContractError("; ".join(problems))
 
-    def render(self, finding: Finding, name_the_order: bool = False) -> Card:
-        """A placeholder without a value raises `ContractError`: never a card with a gap.
-        `name_the_order`: the call holds more than one blinatumomab order, so a card about one of
-        them says which in its detail too."""
+    def render(self, finding: Finding) -> Card:
+        """A placeholder without a value raises `ContractError`: never a card with a gap."""
         template = self.templates.get(finding.code)
         if template is None:
             raise ContractError(f"no card template for finding {finding.code!r}")
@@ -252,18 +250,12 @@ class CardRenderer:
                     ],
                 )
             )
-        about = finding.order if finding.topic in ORDER_TOPICS else None
-        detail = template.detail or ""
-        if about and name_the_order:
-            detail += "\n\n" + self.fragments["_about-order"]
-        values = {**finding.values, "order": about} if about else finding.values
-        extension = {FINDING_CODE_EXTENSION: finding.code}
-        if about:
-            extension[ORDER_EXTENSION] = about
         return Card(
             uuid=str(uuid.uuid4()),
             summary=summary,
-            detail=_BLANK_LINES.sub("\n\n", _fill_markdown(detail, values)).strip() or None,
+            detail=_BLANK_LINES.sub("\n\n", _fill_markdown(template.detail, finding.values)).strip()
+            if template.detail
+            else None,
             indicator=finding.indicator,
             source=Source(
                 label=source.label,
@@ -285,5 +277,16 @@ class CardRenderer:
                     type="absolute",
                 )
             ],
-            extension=extension,
+            extension={FINDING_CODE_EXTENSION: finding.code},
         )
+
+    def about_orders(self, card: Card, orders: Sequence[str], in_words: bool) -> Card:
+        """The card naming the orders it is about (the same card said for several bag orders is
+        one card about all of them): in its extension, and in its detail too when `in_words`
+        (the call holds more than one blinatumomab order)."""
+        extension = {**(card.extension or {}), ORDERS_EXTENSION: list(orders)}
+        if not in_words:
+            return card.model_copy(update={"extension": extension})
+        sentence = _fill_markdown(self.fragments["_about-order"], {"orders": ", ".join(orders)})
+        detail = f"{card.detail}\n\n{sentence}" if card.detail else sentence
+        return card.model_copy(update={"extension": extension, "detail": detail})

@@ -478,14 +478,20 @@ class Engine:
 
     def _cards(self, findings: Sequence[Finding]) -> HookResponse:
         """The cards, most severe first; a card the same in every word and action as one before
-        it is left out (a positive hCG for each of eight bag orders is one card to the reader)."""
-        cards: dict[str, Card] = {}
-        several = len({f.order for f in findings if f.topic in ORDER_TOPICS and f.order}) > 1
+        it is left out (a positive hCG for each of eight bag orders is one card to the reader),
+        and a card about orders names all those it was said for."""
+        kept: dict[str, tuple[Card, list[str]]] = {}
         for finding in findings:
-            card = self.renderer.render(finding, name_the_order=several)
-            cards.setdefault(_seen_as(card), card)
-        ordered = sorted(cards.values(), key=lambda c: INDICATOR_ORDER[c.indicator])
-        return HookResponse(cards=ordered)
+            card = self.renderer.render(finding)
+            about = kept.setdefault(_seen_as(card), (card, []))[1]
+            if finding.topic in ORDER_TOPICS and finding.order and finding.order not in about:
+                about.append(finding.order)
+        several = len({order for _, about in kept.values() for order in about}) > 1
+        cards = [
+            self.renderer.about_orders(card, about, several) if about else card
+            for card, about in kept.values()
+        ]
+        return HookResponse(cards=sorted(cards, key=lambda c: INDICATOR_ORDER[c.indicator]))
 
     def _live_vaccines_alone(
         self, call: HookCall, drafts: DraftOrders, own_host: str | None

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from cds.cards import FINDING_CODE_EXTENSION, ORDER_EXTENSION
+from cds.cards import FINDING_CODE_EXTENSION, ORDERS_EXTENSION
 from tests.conftest import SIGN
 from tests.fixtures_util import (
     SNOMED,
@@ -146,7 +146,7 @@ def cards_of(client: FlaskClient, resources: list[dict[str, Any]]) -> list[dict[
 
 def test_with_two_blinatumomab_orders_a_card_about_one_names_it(client: FlaskClient) -> None:
     """Two drafts whose doses cannot be read: each card says which order it is about (in words
-    and in the `org.example.cds.order` extension); the patient's cards name none."""
+    and in the `org.example.cds.orders` extension); the patient's cards name none."""
     begin = datetime.fromisoformat(START)
     drops = blinatumomab_order(PID, [Step(28, "[drp]", days=7)], oid="blin-drops")
     no_dose = blinatumomab_order(
@@ -154,19 +154,43 @@ def test_with_two_blinatumomab_orders_a_card_about_one_names_it(client: FlaskCli
     )
     cards = cards_of(client, [drops, no_dose, positive_hcg()])
     named = {
-        c["extension"][ORDER_EXTENSION]: c["detail"]
+        tuple(c["extension"][ORDERS_EXTENSION]): c["detail"]
         for c in cards
         if c["extension"][FINDING_CODE_EXTENSION] == "dose-not-computable"
     }
-    assert set(named) == {"MedicationRequest/blin-drops", "MedicationRequest/blin-no-dose"}
-    for order, detail in named.items():
-        assert detail.endswith(f"This card is about the order `{order}`.")
+    assert set(named) == {("MedicationRequest/blin-drops",), ("MedicationRequest/blin-no-dose",)}
+    for (order,), detail in named.items():
+        assert detail.endswith(f"This card is about `{order}`.")
     [positive] = [
         c for c in cards if c["extension"][FINDING_CODE_EXTENSION] == "pregnancy-positive"
     ]
-    assert ORDER_EXTENSION not in positive["extension"] and "This card is about" not in str(
-        positive["detail"]
-    )
+    assert ORDERS_EXTENSION not in positive["extension"]
+    assert "This card is about" not in str(positive["detail"])
+
+
+def test_the_same_card_for_several_bag_orders_is_one_card_naming_them_all(
+    client: FlaskClient,
+) -> None:
+    """Three bag orders whose dose unit cannot be read: one card, about the three of them."""
+    begin = datetime.fromisoformat(START)
+    bags = [
+        blinatumomab_order(
+            PID,
+            [Step(28, "[drp]", days=2)],
+            oid=f"bag-{i}",
+            indication="mrd-positive",
+            start=(begin + timedelta(days=2 * i)).isoformat(),
+        )
+        for i in range(3)
+    ]
+    [card] = [
+        c
+        for c in cards_of(client, bags)
+        if c["extension"][FINDING_CODE_EXTENSION] == "dose-not-computable"
+    ]
+    names = [f"MedicationRequest/bag-{i}" for i in range(3)]
+    assert card["extension"][ORDERS_EXTENSION] == names
+    assert card["detail"].endswith(f"This card is about `{', '.join(names)}`.")
 
 
 def test_with_one_blinatumomab_order_the_card_names_it_only_in_its_extension(
@@ -177,5 +201,5 @@ def test_with_one_blinatumomab_order_the_card_names_it_only_in_its_extension(
         for c in cards_of(client, [blinatumomab_order(PID, [Step(28, "[drp]", days=7)])])
         if c["source"]["topic"]["code"] == "dose"
     ]
-    assert card["extension"][ORDER_EXTENSION] == "MedicationRequest/blinatumomab-draft"
+    assert card["extension"][ORDERS_EXTENSION] == ["MedicationRequest/blinatumomab-draft"]
     assert "This card is about" not in card["detail"]
