@@ -636,6 +636,24 @@ def make_patient(number: int, rng: random.Random) -> Cohort:
                 bag_hours=24,
             )
         )
+    if cycle == 1 and number % 4 == 1:  # a course two years ago, then a relapse: a new course
+        earlier = START - timedelta(days=760)
+        full = schedule_dose(indication, 2, 1, weight, bsa)
+        for n in (1, 2):
+            history.append(
+                _blinatumomab(
+                    f"blin-earlier-c{n}",
+                    pid,
+                    [(history_unit(full)[0], 28)],
+                    unit=history_unit(full)[1],
+                    start=earlier + timedelta(days=42 * (n - 1)),
+                    indication=indication,
+                    cycle=n,
+                    status="completed",
+                    bag_hours=96,
+                )
+            )
+        story.append("an earlier course (cycles 1-2) ended about two years ago")
     chart.extend(history)
 
     encounter = {
