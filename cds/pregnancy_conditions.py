@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cds.fhir.codings import ICD10CM
 from cds.knowledge import Knowledge
 from cds.patient import Code, ConditionFact
-
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-
 
 _TABLES: dict[int, tuple[Knowledge, frozenset[Code], tuple[str, ...]]] = {}
 
