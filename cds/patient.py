@@ -141,6 +141,8 @@ class MedicationOrder:
     first_given: datetime | None = None
     # meta.lastUpdated: for a stopped or on-hold order, the latest its infusion can have stopped
     last_updated: datetime | None = None
+    # priorPrescription (`Type/id`): the order this one replaces (a modification or a reorder)
+    replaces: str | None = None
 
     @property
     def id(self) -> str:

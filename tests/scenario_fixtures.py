@@ -65,10 +65,14 @@ def scenarios() -> list[tuple[Path, dict[str, Any], list[Expected]]]:
 
 
 def write() -> int:
-    for path, document, _ in scenarios():
+    """Write every scenario's fixture and remove those of scenarios renamed or gone."""
+    found = scenarios()
+    for stale in set(SCENARIO_DIR.rglob("*.json")) - {path for path, _, _ in found}:
+        stale.unlink()
+    for path, document, _ in found:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return len(scenarios())
+    return len(found)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,7 @@ FINDINGS: Declarations = {
         "warning", "indication", "indication_basis", "cycle", "cycle_basis", "cap"
     ),
     "dose-orders-overlap": declare("critical", "others", "overlap"),
+    "dose-active-order-overlaps": declare("warning", "others", "overlap"),
 }
 UNIT_TEXT = {"ug/d": "mcg/day", "ug/m2/d": "mcg/m²/day"}
 
@@ -451,7 +452,11 @@ def _reported(flagged: Sequence[Stretch]) -> tuple[Stretch, int]:
 
 
 def check_dose(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
-    return _dose_of_the_order(item, knowledge) + _running_together(item, knowledge)
+    return (
+        _dose_of_the_order(item, knowledge)
+        + _running_together(item, knowledge)
+        + _running_beside_active_orders(item, knowledge)
+    )
 
 
 def _running_together(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
@@ -498,6 +503,47 @@ def _running_together(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             knowledge.dose.absolute_cap_source,
             others=shown + (f" and {len(names) - 3} more" if len(names) > 3 else ""),
             overlap=f"{both_from.date().isoformat()} to {both_until.date().isoformat()}",
+        )
+    ]
+
+
+def _running_beside_active_orders(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
+    """Active blinatumomab orders on file whose planned infusion runs on this order's days beyond
+    a bag change: if both run, the patient gets the sum (the two doses can each look right). Not
+    when this signing replaces the order (a draft's priorPrescription, or the same order sent
+    again as a draft). A warning, not a critical: the EHR may discontinue it as the order is
+    signed. Said once, by the first draft that overlaps."""
+    tolerance = timedelta(hours=float(knowledge.interruptions.bag_change_tolerance_hours))
+    default_days = knowledge.cycles.default_infusion_days
+    signed = {o.resource for o in item.draft_orders} | {
+        o.replaces for o in item.draft_orders if o.replaces
+    }
+    drafts = [
+        (o, start, infusion_end(o, start, default_days))
+        for o in item.draft_orders
+        if o.status in ("draft", "active") and is_blinatumomab(o, knowledge)
+        for start in [o.first_start() or item.now]
+    ]
+    mine = item.review.order
+    running: list[tuple[MedicationOrder, datetime, datetime]] = []
+    for active in earlier_blinatumomab_orders(item.patient, knowledge):
+        if active.status != "active" or active.resource in signed:
+            continue
+        if (start := active.first_start()) is None:
+            continue
+        end = ran_until(active, start, knowledge)
+        first = next((d for d in drafts if min(d[2], end) - max(d[1], start) > tolerance), None)
+        if first is not None and first[0].resource == mine.resource:
+            running.append((active, max(first[1], start), min(first[2], end)))
+    if not running:
+        return []
+    return [
+        emit(
+            "dose-active-order-overlaps",
+            knowledge.dose.absolute_cap_source,
+            others=", ".join(o.resource for o, _, _ in running),
+            overlap=f"{min(b for _, b, _ in running).date().isoformat()} to "
+            f"{max(e for _, _, e in running).date().isoformat()}",
         )
     ]
 

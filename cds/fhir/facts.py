@@ -387,6 +387,7 @@ def medication_order(
         category=codes_of(model.category),
         raw=raw,
         last_updated=_last_updated(raw),
+        replaces=canonical(model.priorPrescription.reference) if model.priorPrescription else None,
     )
 
 

@@ -270,6 +270,7 @@ class MedicationRequest(WithContainedMedication):
     note: list[Annotation] | None = None
     dosageInstruction: list[Dosage] | None = None
     dispenseRequest: MedicationRequestDispenseRequest | None = None
+    priorPrescription: Reference | None = None
 
 
 class MedicationAdministration(WithContainedMedication):

@@ -49,6 +49,7 @@ OVERDOSE = (CRIT, "dose-overdose")
 UNDERDOSE = (WARN, "dose-underdose")
 NOT_COMPUTABLE = (WARN, "dose-not-computable")
 OVERLAP = (CRIT, "dose-orders-overlap")
+ACTIVE_ON_FILE = (WARN, "dose-active-order-overlaps")
 NO_WEIGHT = (WARN, "dose-no-weight")
 WEIGHT_STALE = (WARN, "dose-weight-stale")
 NO_BSA = (WARN, "dose-no-bsa")
@@ -147,6 +148,25 @@ def written_the_evening_before(given: str = "2026-02-24T10:00:00+00:00") -> list
         request="MedicationRequest/blinatumomab-c1",
     )
     return [written, bag]
+
+
+def replacing(
+    draft: dict[str, Any], prior: str = "MedicationRequest/blinatumomab-c1"
+) -> dict[str, Any]:
+    """The draft as a modification of the order on file `prior` (its priorPrescription)."""
+    return draft | {"priorPrescription": {"reference": prior}}
+
+
+def cycle_order_on_file(status: str = "active", steps: tuple[Step, ...] = ()) -> dict[str, Any]:
+    """The R/R cycle-1 order on file, begun 02-23 (so that 03-02 is day 8): 9 then 28 mcg/day."""
+    return blinatumomab_order(
+        P,
+        steps or (Step(9, days=7), Step(28, days=21)),
+        oid="blinatumomab-c1",
+        start=DAY1_C1,
+        status=status,
+        authored="2026-02-23T08:00:00+00:00",
+    )
 
 
 def S(
@@ -475,25 +495,84 @@ SCENARIOS = [
     ),
     pytest.param(
         S(
-            [*body_of(), *written_the_evening_before(), order(Step(28, days=21))],
+            [*body_of(), *written_the_evening_before(), replacing(order(Step(28, days=21)))],
             [OVERDOSE],
             [(9.0, "ug/d", 1), (28.0, "ug/d", 20)],
             summary_has=("28 mcg/day ordered for day 7",),
         ),
-        id="R/R c1, the cycle's order written 02-23 20:00 with no start, its MAR from 02-24: "
-        "28 on 03-02 is day 7, not day 8 -> critical",
+        id="R/R c1, the cycle's order written 02-23 20:00 with no start, its MAR from 02-24, "
+        "modified: 28 on 03-02 is day 7, not day 8 -> critical",
     ),
     pytest.param(
         S(
             [
                 *body_of(),
                 *written_the_evening_before(given="2026-02-23T22:00:00+00:00"),
-                order(Step(28, days=21)),
+                replacing(order(Step(28, days=21))),
             ],
             [],
         ),
-        id="R/R c1, the same order hung at 22:00 the evening it was written -> 03-02 is day 8, "
+        id="R/R c1, the same order hung at 22:00 the evening it was written, modified -> 03-02 "
+        "is day 8, no card",
+    ),
+    pytest.param(
+        S([*body_of(), cycle_order_on_file(), order(Step(28, days=21))], [ACTIVE_ON_FILE]),
+        id="R/R c1, the cycle's 9-then-28 order still active on file, a second 28 mcg/day order "
+        "from day 8 that does not replace it -> both would run (56 mcg/day): warning",
+    ),
+    pytest.param(
+        S([*body_of(), cycle_order_on_file(), replacing(order(Step(28, days=21)))], []),
+        id="R/R c1, the same second order signed as a modification of it (priorPrescription) "
+        "-> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                cycle_order_on_file(),
+                replacing(
+                    order(Step(28, days=21)),
+                    "https://ehr.example.org/fhir/MedicationRequest/blinatumomab-c1/_history/3",
+                ),
+            ],
+            [],
+        ),
+        id="R/R c1, the modification names it by an absolute, versioned URL -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(weighed="2026-02-20T09:00:00+00:00", measured="2026-02-20T09:00:00+00:00"),
+                cycle_order_on_file(),
+                cycle_order_on_file(status="draft"),
+            ],
+            [],
+        ),
+        id="R/R c1, the order on file sent again, edited, as the draft being signed (same id) -> "
         "no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), cycle_order_on_file(steps=(Step(9, days=7),)), order(Step(28, days=21))],
+            [],
+        ),
+        id="R/R c1 step-up as two orders, the 9 mcg/day order (days 1-7) still active on file, "
+        "28 from day 8 -> no card",
+    ),
+    pytest.param(
+        S([*body_of(), cycle_order_on_file(status="on-hold"), order(Step(28, days=21))], []),
+        id="R/R c1, the cycle's order on hold, 28 from day 8 -> not running beside it, no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                history_c1(days=28, start="2026-01-05T10:00:00+00:00") | {"status": "active"},
+                order(Step(28, days=28), cycle=2),
+            ],
+            [],
+        ),
+        id="R/R c2 on 03-02, cycle 1 (01-05 to 02-02) never marked completed -> no card",
     ),
     pytest.param(
         S(
