@@ -53,6 +53,10 @@ class OrderUnderReview:
     # of another indication's infusions): the orders and infusions on file before it are an
     # earlier course, whose cycles neither number nor time this one. None: all of them count.
     course_began: datetime | None = None
+    # a stopped or on-hold order on file that this order reads as continuing, though nothing on
+    # file says when it stopped (no administration of it, no meta.lastUpdated inside its plan):
+    # an interruption of 4 hours or more before this order cannot be ruled out
+    stop_unknown: str | None = None
 
     def in_course(self, when: datetime | None) -> bool:
         """Whether an earlier order or infusion starting at `when` (None: unknown) belongs to this
@@ -272,6 +276,12 @@ def review(
         course_basis,
     )
     same_cycle = [o for o in before if cycle is not None and o.cycle == cycle]
+    stop_unknown = None
+    if resumption is not None and resumption.kind == "continues":
+        stop_unknown = _stopped_at_unknown_time(start, earlier, patient, knowledge)
+        without = [p for p in periods if p.source != stop_unknown]
+        if resume(without, start, end, knowledge.interruptions).kind == "continues":
+            stop_unknown = None  # another infusion on file runs up to this order
     return OrderUnderReview(
         order=order,
         indication=indication,
@@ -284,7 +294,32 @@ def review(
         resumption=resumption,
         follows_draft=min(same_cycle, key=lambda o: o.start).order.resource if same_cycle else None,
         course_began=began,
+        stop_unknown=stop_unknown,
     )
+
+
+def _stopped_at_unknown_time(
+    start: datetime,
+    earlier: Sequence[MedicationOrder],
+    patient: PatientSnapshot,
+    knowledge: Knowledge,
+) -> str | None:
+    """A stopped or on-hold order on file whose plan runs through `start` and whose stop nothing
+    dates (no administration of it; no meta.lastUpdated inside its plan, `ran_until`): its plan
+    is counted as given, so an order at `start` continues it, though it may have stopped days
+    before."""
+    statuses = knowledge.interruptions.ran_as_administered_statuses
+    given = {a.request for a in patient.administrations}
+    for other in earlier:
+        if other.status not in statuses or other.resource in given:
+            continue
+        begun = other.first_start()
+        if begun is None or begun >= start:
+            continue
+        planned = infusion_end(other, begun, knowledge.cycles.default_infusion_days)
+        if start < planned and ran_until(other, begun, knowledge) == planned:
+            return other.resource
+    return None
 
 
 def _course(

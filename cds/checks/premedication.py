@@ -38,6 +38,7 @@ FINDINGS: Declarations = {
     "premedication-step-up-reminder": declare("info", "dose", "when"),
     "premedication-step-up-order-reminder": declare("info", "dose", "first"),
     "premedication-missing": declare("warning", *_PREMEDICATION),
+    "premedication-restart-unverified": declare("warning", *_PREMEDICATION, "stopped"),
     "premedication-low-dose": declare("warning", *_PREMEDICATION, "ordered", "written"),
     "premedication-dose-unreadable": declare("warning", *_PREMEDICATION, "orders"),
     "premedication-dose-not-verified": declare("warning", *_PREMEDICATION, "ordered", "written"),
@@ -233,6 +234,11 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
     children = age < settings.adult_age_years
     findings: list[Emission] = []
     event = _first_event(item, settings, knowledge)
+    # continuing an order that may have stopped long ago: premedicate as for a restart, unless
+    # the chart shows it is not needed (said as such when none is ordered)
+    possible_restart = event is None and review.stop_unknown is not None
+    if possible_restart:
+        event = "restart"
     bsa = _bsa(item, knowledge)
     required: Decimal | None
     suggested: Decimal | None
@@ -287,7 +293,9 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
         "event": {
             "cycle-start": "the first dose of the cycle",
             "step-up": f"the day-{settings.step_up_day} step-up dose",
-            "restart": "the restart after an interruption",
+            "restart": "a possible restart after an interruption"
+            if possible_restart
+            else "the restart after an interruption",
         }[event],
         "required": dose_text,
         "suggested": _mg(suggested) if suggested is not None else dose_text,
@@ -343,6 +351,16 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
                 orders="; ".join(
                     f"{_written(p)} (`{p.order.resource}`): {p.dose.unreadable}" for p in unreadable
                 ),
+            )
+        )
+    elif (best is None or best_mg is None) and possible_restart:
+        findings.append(
+            emit(
+                "premedication-restart-unverified",
+                knowledge.interruptions.restart_source,
+                actions=offer(None),
+                **values,
+                stopped=f"`{review.stop_unknown}`",
             )
         )
     elif best is None or best_mg is None:

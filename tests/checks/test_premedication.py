@@ -4,6 +4,7 @@ same order, or its own order signed with the cycle's first days) is an info remi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
@@ -15,6 +16,7 @@ from tests.fixtures_util import (
     UCUM,
     Expected,
     Step,
+    blinatumomab_administration,
     blinatumomab_order,
     bundle,
     dexamethasone_order,
@@ -99,6 +101,17 @@ STOPPED_C1 = blinatumomab_order(  # cycle 1 from 02-21, stopped for CRS; the EHR
     authored="2026-02-21T08:00:00+00:00",
 ) | {"meta": {"lastUpdated": "2026-02-25T08:00:00+00:00"}}
 
+# the same order as the EHR sent it without meta.lastUpdated: when it stopped is unknown
+STOPPED_C1_UNDATED = {k: v for k, v in STOPPED_C1.items() if k != "meta"}
+ON_HOLD_C1_UNDATED = STOPPED_C1_UNDATED | {"status": "on-hold"}
+MAR_TO_03_02 = blinatumomab_administration(  # the stopped order's bag, running up to 03-02 10:00
+    PID,
+    "blin-c1-bag",
+    datetime(2026, 2, 26, 10, tzinfo=UTC),
+    datetime(2026, 3, 2, 10, tzinfo=UTC),
+    request="MedicationRequest/blin-c1-stopped",
+)
+
 # The cards of the golden matrix: (topic, indicator, finding code).
 AGE_UNKNOWN = ("premedication", "warning", "premedication-age-unknown")
 LOW_DOSE = ("premedication", "warning", "premedication-low-dose")
@@ -106,6 +119,7 @@ MISSING = ("premedication", "warning", "premedication-missing")
 STEP_UP_REMINDER = ("premedication", "info", "premedication-step-up-reminder")
 STEP_UP_ORDER_REMINDER = ("premedication", "info", "premedication-step-up-order-reminder")
 UNREADABLE = ("premedication", "warning", "premedication-dose-unreadable")
+RESTART_UNVERIFIED = ("premedication", "warning", "premedication-restart-unverified")
 NOT_VERIFIED = ("premedication", "warning", "premedication-dose-not-verified")
 DAY_8_DEXAMETHASONE = dexamethasone_order(
     PID, 20, oid="dexamethasone-day-8", when="2026-03-09T09:00:00+00:00"
@@ -402,6 +416,29 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(
             dexamethasone_order(PID, 20), cycle=1, history=[STOPPED_C1], steps=[Step(28, days=19)]
         ),
+        [],
+    ),
+    "adult R/R c1 resumed 03-02, its order stopped with no MAR and no lastUpdated (when it "
+    "stopped is unknown), no dexamethasone -> warning: a restart cannot be ruled out": (
+        chart(cycle=1, history=[STOPPED_C1_UNDATED], steps=[Step(28, days=19)]),
+        [RESTART_UNVERIFIED],
+    ),
+    "adult R/R c1 resumed 03-02, its order on hold, undated, no dexamethasone -> warning": (
+        chart(cycle=1, history=[ON_HOLD_C1_UNDATED], steps=[Step(28, days=19)]),
+        [RESTART_UNVERIFIED],
+    ),
+    "adult R/R c1 resumed 03-02 after the undated stopped order, dexamethasone 20 mg -> ok": (
+        chart(
+            dexamethasone_order(PID, 20),
+            cycle=1,
+            history=[STOPPED_C1_UNDATED],
+            steps=[Step(28, days=19)],
+        ),
+        [],
+    ),
+    "adult R/R c1 resumed 03-02, the undated stopped order's MAR runs to 03-02 10:00 -> a bag "
+    "change, ok": (
+        chart(cycle=1, history=[STOPPED_C1_UNDATED, MAR_TO_03_02], steps=[Step(28, days=19)]),
         [],
     ),
     "child 8 y 20 kg 115 cm R/R c1 without dexamethasone -> warning": (
