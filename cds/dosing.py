@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from cds import units
 from cds.knowledge import Knowledge
-from cds.patient import DoseInstruction, ObservationFact, PatientSnapshot
+from cds.patient import Code, DoseInstruction, ObservationFact, PatientSnapshot
 
 MCG = "ug"
 MCG_PER_DAY = "ug/d"
@@ -60,19 +60,56 @@ def newest_measurement(
     unit that does not convert to `unit`, a bound such as "<", a value not above 0, a date more
     than FUTURE_TOLERANCE after `now`) is said so and ends the search: an older measurement never
     silently stands in for the newest one."""
-    for fact in patient.observations_of(knowledge.codes_of(value_set)):
+    codes = knowledge.codes_of(value_set)
+    for fact in patient.observations_of(codes):
         if fact.value is None:
             continue
         why = _why_unusable(fact, fact.value, unit, now)
+        if why is None and fact.status not in knowledge.dose.measurement_statuses:
+            why = f"is not a final result (status {fact.status or 'missing'})"
         if why is None:
             try:
                 value = units.convert(fact.value, fact.unit or "", unit)
             except units.UnitError:
                 why = f"has a unit that cannot be read as {unit}"
             else:
-                return Reading(measurement=Measurement(value, fact.when, fact.resource))
+                found = Measurement(value, fact.when, fact.resource)
+                other = _disagreeing(patient, codes, fact, found, unit)
+                return Reading(unusable=other) if other else Reading(measurement=found)
         return Reading(unusable=Unusable(fact, why))
     return Reading()
+
+
+# Not a clinical rule: two measurements taken at the same time that differ by less than this are
+# the same measurement recorded twice (rounding, a unit converted by hand).
+SAME_MEASUREMENT_PERCENT = Decimal(2)
+
+
+def _disagreeing(
+    patient: PatientSnapshot,
+    codes: frozenset[Code],
+    fact: ObservationFact,
+    found: Measurement,
+    unit: str,
+) -> Unusable | None:
+    """Another measurement taken at the same time as the newest that says otherwise (by more
+    than SAME_MEASUREMENT_PERCENT): which one is right is unknown."""
+    if fact.when is None:
+        return None
+    for other in patient.observations_taken_at(codes, fact.when):
+        if other.resource == fact.resource or other.value is None or not other.unit:
+            continue
+        try:
+            value = units.convert(other.value, other.unit, unit)
+        except units.UnitError:
+            continue
+        if abs(value - found.value) > found.value * SAME_MEASUREMENT_PERCENT / 100:
+            return Unusable(
+                fact,
+                f"disagrees with {other.resource}, taken at the same time "
+                f"({units.format_number(value, '0.1')} {unit})",
+            )
+    return None
 
 
 def _why_unusable(fact: ObservationFact, value: Decimal, unit: str, now: datetime) -> str | None:

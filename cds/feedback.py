@@ -366,21 +366,23 @@ class FeedbackStore:
         now: datetime,
     ) -> list[dict[str, Any]]:
         with self.engine.begin() as connection:
+            # by any service: a card issued to another caller is theirs whichever service's
+            # feedback endpoint names it
             issued = connection.execute(
                 select(
                     issued_cards.c.uuid,
                     issued_cards.c.topic,
                     issued_cards.c.issuer,
                     issued_cards.c.tenant,
-                ).where(
-                    issued_cards.c.uuid.in_(sorted({item.card for item in items})),
-                    issued_cards.c.service == service,
-                )
+                    issued_cards.c.service,
+                ).where(issued_cards.c.uuid.in_(sorted({item.card for item in items})))
             ).all()
-            for card, _, owner, owner_tenant in issued:
+            for card, _, owner, owner_tenant, _ in issued:
                 if (owner, owner_tenant) != (issuer, tenant):
                     raise NotYours(f"card {card!r} was not issued to this caller")
-            topics: dict[str, str] = {card: topic for card, topic, _, _ in issued}
+            topics: dict[str, str] = {
+                card: topic for card, topic, _, _, by in issued if by == service
+            }
             answers = []
             for item in items:
                 reason = item.overrideReason.reason if item.overrideReason else None

@@ -6,6 +6,7 @@ them (see `cds.fhir`). Unknown fields are tolerated everywhere, as the spec requ
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from cds.fhir.references import canonical
 
 Indicator = Literal["info", "warning", "critical"]
 
@@ -108,6 +111,30 @@ class OrderSignContext(_Tolerant):
 
 class OrderSelectContext(OrderSignContext):
     selections: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _selections_name_draft_orders(self) -> OrderSelectContext:
+        """Each selection as `Type/id` of the draft order it names, in any form an EHR writes a
+        reference (relative, absolute, versioned, the entry's `urn:uuid:` fullUrl, or a bare
+        id): a spelling the service did not match would answer "no cards", unchecked."""
+        by_name: dict[str, str] = {}
+        for entry in self.draftOrders.get("entry", []):
+            resource = entry["resource"]
+            rid = resource.get("id")
+            if not isinstance(rid, str):
+                continue
+            name = f"{resource['resourceType']}/{rid}"
+            by_name.update({name: name, rid: name})
+            if isinstance(entry.get("fullUrl"), str):
+                by_name[entry["fullUrl"]] = name
+        resolved = []
+        for selection in self.selections:
+            found = by_name.get(selection) or by_name.get(canonical(selection) or "")
+            if found is None:
+                raise ValueError(f"selection {selection!r} names no order in draftOrders")
+            resolved.append(found)
+        self.selections = resolved
+        return self
 
 
 class HookRequest(_Tolerant):
@@ -257,6 +284,11 @@ class OverrideReason(_Tolerant):
         return self
 
 
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})?"
+)
+
+
 class FeedbackItem(_Tolerant):
     card: FeedbackId
     outcome: Literal["accepted", "overridden"]
@@ -267,7 +299,9 @@ class FeedbackItem(_Tolerant):
     @field_validator("outcomeTimestamp", mode="before")
     @classmethod
     def _rfc3339_text(cls, value: Any) -> Any:
-        if not isinstance(value, str) or not 10 <= len(value) <= 40:
+        """A date-time as RFC 3339 writes it (offset optional, taken as UTC): not a date alone
+        nor epoch seconds, which pydantic would read, each as another instant than meant."""
+        if not isinstance(value, str) or _RFC3339.fullmatch(value) is None:
             raise ValueError("outcomeTimestamp must be an RFC 3339 date-time string")
         return value
 

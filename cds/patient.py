@@ -40,6 +40,7 @@ class ObservationFact:
     interpretation: frozenset[Code] = frozenset()
     comparator: str | None = None  # "<", "<=", ">=", ">": `value` is a bound, not the value
     value_boolean: bool | None = None  # valueBoolean ("pregnant: true", as some profiles send)
+    reference_high_unit: str | None = None  # referenceRange.high's own unit (None: none sent)
 
     @property
     def is_exact(self) -> bool:
@@ -116,6 +117,7 @@ class DoseInstruction:
     # convert), the least it allows: what a minimum dose (premedication) is judged by
     is_range: bool = False
     amount_low: Decimal | None = None
+    as_needed: bool = False  # asNeeded[x]: given when needed (PRN), not at a set time
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,10 @@ class ObservationSource(Protocol):
 
     def newest_first(self, codes: frozenset[Code]) -> Iterator[ObservationFact]: ...
 
+    def taken_at(self, codes: frozenset[Code], when: datetime) -> Iterator[ObservationFact]:
+        """The usable observations with one of `codes` taken at `when` (only those are read)."""
+        ...
+
     def issues(self) -> Sequence[DataIssue]:
         """The observations found unreadable so far."""
         ...
@@ -219,6 +225,8 @@ class PatientSnapshot:
     administrations: tuple[AdministrationFact, ...] = ()  # blinatumomab MedicationAdministrations
     # a birthDate given as a year or a month only ("1995"): its first and last possible days
     birth_range: tuple[date, date] | None = None
+    # US Core birth sex ("F", "M", "UNK"): who can be pregnant when Patient.gender says otherwise
+    birth_sex: str | None = None
 
     def observations_of(self, codes: frozenset[Code]) -> Iterator[ObservationFact]:
         """Usable observations with one of `codes`, newest first (undated last). Stop reading as
@@ -227,6 +235,15 @@ class PatientSnapshot:
             return self.observation_source.newest_first(codes)
         found = [o for o in self.observations if o.has_code(codes) and is_usable_result(o.status)]
         return iter(sorted(found, key=lambda o: newest_first_key(o.when)))
+
+    def observations_taken_at(
+        self, codes: frozenset[Code], when: datetime
+    ) -> Iterator[ObservationFact]:
+        """Usable observations with one of `codes` taken at `when`, in chart order: two
+        measurements of one moment that disagree leave it unknown which is right."""
+        if self.observation_source is not None:
+            return self.observation_source.taken_at(codes, when)
+        return (o for o in self.observations_of(codes) if o.when == when)
 
     def data_issues(self) -> tuple[DataIssue, ...]:
         """Every unreadable resource met so far (of the observations: those a check has read)."""

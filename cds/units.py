@@ -198,6 +198,31 @@ def convert(value: Decimal, source: str, target: str) -> Decimal:
     return value * _factor(source, target)
 
 
+_MICROMOL_PER_MOL = Decimal(1_000_000)
+
+
+def convert_concentration(
+    value: Decimal, source: str, target: str, molar_mass_g_per_mol: Decimal | None = None
+) -> Decimal:
+    """`value` in `source` expressed in `target`, as `convert`, and also between a mass and a
+    substance concentration (mg/dL <-> umol/L) given the analyte's molar mass: UCUM alone cannot
+    do that, the factor depends on the molecule (UnitError if impossible)."""
+    try:
+        return convert(value, source, target)
+    except UnitError:
+        if molar_mass_g_per_mol is None or molar_mass_g_per_mol <= 0:
+            raise
+    if is_convertible(source, "g/L") and is_convertible(target, "umol/L"):
+        grams_per_litre = convert(value, source, "g/L")
+        return convert(grams_per_litre / molar_mass_g_per_mol * _MICROMOL_PER_MOL, "umol/L", target)
+    if is_convertible(source, "umol/L") and is_convertible(target, "g/L"):
+        micromoles_per_litre = convert(value, source, "umol/L")
+        return convert(
+            micromoles_per_litre * molar_mass_g_per_mol / _MICROMOL_PER_MOL, "g/L", target
+        )
+    raise UnitError(f"cannot convert {source!r} to {target!r}, even by molar mass")
+
+
 # Durations (boundsDuration, expectedSupplyDuration, gestational age) in exact seconds: a 24 h bag
 # is exactly 1 day, never 1.0000000000000008 (pint's floating point) and so never "2 days".
 _SECONDS = {
@@ -256,5 +281,8 @@ def format_number(value: Decimal | None, precision: str = "0.01") -> str:
     """A dose for a card: rounded to `precision`, without trailing zeros ("?" when unknown)."""
     if value is None:
         return "?"
-    text = f"{value.quantize(Decimal(precision)):f}"
+    try:
+        text = f"{value.quantize(Decimal(precision)):f}"
+    except InvalidOperation:  # more digits than the context holds (1e28 mcg): shown as sent
+        return f"{value:E}"
     return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"

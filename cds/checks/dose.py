@@ -305,7 +305,8 @@ def _judge(
     q = rules.compare_precision_mcg
     above = Decimal(1) + rules.tolerance_above_percent / 100
     below = Decimal(1) - rules.tolerance_below_percent / 100
-    ordered = value.quantize(q)
+    # a dose too large to round (1e28 mcg: more digits than the context holds) is compared as is
+    ordered = value.quantize(q) if value.adjusted() < 20 else value
     rows = []
     for schedule in schedules:
         step = schedule.step_for_day(day)
@@ -372,7 +373,9 @@ def _day_ranges(
     def own_start(dosage: DoseInstruction) -> int | None:
         if dosage.bounds_start is None:
             return None
-        return max(1, first_day + (dosage.bounds_start.date() - start.date()).days)
+        # read in the start's time zone: 02:00Z on the 10th is the 9th at -05:00
+        own = dosage.bounds_start.astimezone(start.tzinfo).date()
+        return max(1, first_day + (own - start.date()).days)
 
     ranges = []
     next_day = first_day

@@ -4,7 +4,9 @@ Liver: the latest current ALT or AST above 5 × ULN, or total bilirubin above 3 
 the infusion (critical when this order starts a cycle, else a warning). Before the first dose (no
 earlier blinatumomab infusion on file) the hold rule, about rises during treatment, does not apply:
 such a value is a warning to confirm before starting. The ULN is the result's own
-reference range, else the knowledge file's default (the card says which). Before cycle 1 a liver
+reference range expressed in the result's unit (mg/dL against umol/L through the analyte's molar
+mass), else the knowledge file's default (the card says which); a range in a unit that cannot be
+converted is no ULN, and a result under the default is then said unchecked. Before cycle 1 a liver
 panel (ALT or AST, and total bilirubin) must be on file within the window. Neutrophils: a low
 absolute count is an info or a warning per the thresholds in `labs.yaml`, information only at a
 relapsed/refractory cycle start (the leukaemia, not the drug, explains it). A result that cannot be
@@ -65,20 +67,51 @@ def _current(
     return None
 
 
-def _uln(fact: ObservationFact, unit: str, value_set: str, settings: LabRules) -> Reading | None:
+def _range_uln(
+    fact: ObservationFact, unit: str, value_set: str, settings: LabRules
+) -> tuple[Decimal | None, str]:
+    """The laboratory's upper limit in the result's own unit (a range in umol/L against a result
+    in mg/dL divides wrongly by 17 otherwise), and what the card says of it; (None, why) when
+    its unit cannot be converted; (None, "") when there is no upper limit."""
+    high = fact.reference_high
+    if high is None or high <= 0:
+        return None, ""
+    written = fact.reference_high_unit
+    high_unit = settings.unit_aliases.get(written or "", written)
+    if not high_unit or high_unit == unit:  # no unit of its own: the result's, as always
+        return high, "the laboratory's range"
+    molar_mass = settings.liver.molar_masses.get(value_set)
+    try:
+        uln = units.convert_concentration(
+            high, high_unit, unit, molar_mass.g_per_mol if molar_mass else None
+        )
+    except units.UnitError:
+        limit = f"{format_number(high)} {written}"
+        return None, f"the laboratory's upper limit {limit} cannot be converted to {unit}"
+    return uln, f"the laboratory's range, {format_number(high)} {written}"
+
+
+def _uln(
+    fact: ObservationFact, unit: str, value_set: str, settings: LabRules
+) -> tuple[Reading | None, str]:
+    """The result against the laboratory's ULN, else the default one; and why the laboratory's
+    range could not be used ("" when it was, or there was none), so that a result the default
+    does not flag is still said unchecked, never a silent pass."""
     if fact.value is None:
-        return None
-    if fact.reference_high is not None and fact.reference_high > 0:
-        return Reading(fact, fact.value, unit, fact.reference_high, "the laboratory's range")
+        return None, ""
+    uln, note = _range_uln(fact, unit, value_set, settings)
+    if uln is not None:
+        return Reading(fact, fact.value, unit, uln, note), ""
     for default in settings.liver.default_uln.get(value_set, []):
         target = settings.unit_aliases.get(default.unit, default.unit)
         try:
             uln = units.convert(default.value, target, unit)
         except units.UnitError:
             continue
-        basis = f"default {format_number(default.value)} {default.unit}, no range was sent"
-        return Reading(fact, fact.value, unit, uln, basis)
-    return None
+        why = f"as {note}" if note else "no range was sent"
+        basis = f"default {format_number(default.value)} {default.unit}, {why}"
+        return Reading(fact, fact.value, unit, uln, basis), note
+    return None, note
 
 
 def _before_first_dose(item: CheckInput, knowledge: Knowledge) -> bool:
@@ -102,12 +135,19 @@ def _liver(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[E
         if fact is None:
             continue
         unit = settings.unit_aliases.get(fact.unit or "", fact.unit or "")
-        reading = _uln(fact, unit, rule.value_set, settings) if unit else None
+        reading, range_problem = _uln(fact, unit, rule.value_set, settings) if unit else (None, "")
         if reading is None:
-            unreadable.append(f"{rule.name} ({fact.resource}: no value or an unknown unit)")
+            why = range_problem or "no value or an unknown unit"
+            unreadable.append(f"{rule.name} ({fact.resource}: {why})")
             continue
         times = reading.value / reading.uln
         if times <= rule.above_uln_times:
+            if range_problem:  # under the default limit, but the laboratory's was not read
+                default = f"{format_number(reading.uln)} {unit}"
+                times_default = f"{format_number(times, '0.1')} × the default ULN {default}"
+                unreadable.append(
+                    f"{rule.name} ({fact.resource}: {range_problem}; {times_default})"
+                )
             continue
         values: dict[str, Any] = {
             "test": rule.name,

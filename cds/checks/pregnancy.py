@@ -1,24 +1,29 @@
 """Pregnancy-status check (card topic `pregnancy-status`; label §5 embryo-fetal toxicity, §8).
 
-For females of reproductive potential: a positive result with no later negative one is critical in
-any cycle; before cycle 1 a negative result must be on file within the window (local policy) before
-the first infusion of cycle 1 (else a warning with an hCG order to accept); later cycles get a
-reminder. Day-8 and bag-change orders inside a cycle already begun get neither. Contraception is
-reminded once per course, with the first order of cycle 1; breastfeeding whenever it is charted.
-The newest result that cannot be read as positive or negative is a warning: an older negative never
-clears the order past it.
+For every patient, positive evidence speaks: a positive result with no later negative one, or a
+current pregnancy on the problem list, is critical in any cycle; a preliminary positive newer than
+every final result, or a problem-list pregnancy with a later negative, is a warning; breastfeeding
+whenever it is charted. Who is a female of reproductive potential (sex or US Core birth sex F, the
+age window, no hysterectomy or menopause) decides only what a missing status gets: before cycle 1
+a negative result must be on file within the window (local policy) before the first infusion of
+cycle 1 (else a warning with an hCG order to accept); later cycles get a reminder. Day-8 and
+bag-change orders inside a cycle already begun get neither. Contraception is reminded once per
+course, with the first order of cycle 1. The newest result that cannot be read as positive or
+negative is a warning: an older negative never clears the order past it. A result dated in the
+future (past the weights' tolerance) is ignored.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
 from cds import units
 from cds.checks import Check, CheckInput
+from cds.dosing import FUTURE_TOLERANCE
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import PregnancyRules
@@ -32,6 +37,10 @@ FINDINGS: Declarations = {
     "pregnancy-applicability-unknown": declare("warning", "gender", "birth_date"),
     "pregnancy-positive": declare("critical", "date", "resource"),
     "pregnancy-on-problem-list": declare("critical", "date", "resource"),
+    "pregnancy-preliminary-positive": declare("warning", "date", "resource", "last"),
+    "pregnancy-problem-list-conflict": declare(
+        "warning", "date", "resource", "negative_date", "negative_resource"
+    ),
     "pregnancy-status-unknown": declare("warning", "days", "last", "cycle"),
     "pregnancy-result-unreadable": declare("warning", "date", "resource", "value"),
     "pregnancy-test-reminder": declare("info", "cycle"),
@@ -98,6 +107,11 @@ def _quantity_reading(fact: ObservationFact, settings: PregnancyRules) -> Readin
     if fact.value is None:
         return None
     limit = fact.reference_high
+    if limit is not None and fact.reference_high_unit and fact.reference_high_unit != fact.unit:
+        try:  # a range in its own unit (IU/L beside mIU/mL): in the result's, else not used
+            limit = units.convert(limit, fact.reference_high_unit, fact.unit or "")
+        except units.UnitError:
+            limit = None
     if limit is None:
         if not fact.unit:
             return None
@@ -162,12 +176,15 @@ def value_as_sent(fact: ObservationFact, knowledge: Knowledge) -> str:
 
 
 def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules) -> bool | None:
-    """True for a female of reproductive potential, False if not, None if the chart cannot tell."""
+    """True for a female of reproductive potential, False if not, None if the chart cannot tell.
+    US Core birth sex F makes a patient female here whatever Patient.gender (an administrative
+    gender) says: a trans man can be pregnant."""
     patient = item.patient
-    if patient.gender in ("male",):
+    female = patient.gender == "female" or patient.birth_sex == "F"
+    if not female and (patient.gender == "male" or patient.birth_sex == "M"):
         return False
     ages = patient.age_years_range(item.review.start.date())
-    if patient.gender != "female" or ages is None:
+    if not female or ages is None:
         return None
     within = [
         settings.reproductive_age_min_years <= age <= settings.reproductive_age_max_years
@@ -186,99 +203,97 @@ def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules)
     )
 
 
-def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
-    settings = knowledge.pregnancy
-    applies = applies_to(item, knowledge, settings)
-    if applies is False:
-        return []
-    if applies is None:
-        return [
-            emit(
-                "pregnancy-applicability-unknown",
-                settings.reproductive_age_source,
-                gender=item.patient.gender or "not recorded",
-                birth_date=item.patient.birth_date_text(),
-            )
-        ]
-    if "observations" in item.patient.unavailable:  # only now: a man needs no such card
-        reason = f"observations: {item.patient.unavailable['observations']}"
-        return [
-            emit(
-                "check-not-run", knowledge.check_sources[TOPIC], what=CHECK.verifies, reason=reason
-            )
-        ]
-    start = item.review.start
+@dataclass
+class Results:
+    """The pregnancy results that decide the status, as read newest first."""
+
+    # readable results down to the newest negative, newest first
+    dated: list[tuple[datetime, Reading, ObservationFact]] = field(default_factory=list)
+    unreadable: ObservationFact | None = None  # the newest usable result, when it cannot be read
+    preliminary: ObservationFact | None = None  # a preliminary positive newer than every usable one
+    future: ObservationFact | None = None  # a result dated in the future, ignored
+
+
+def read_results(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules) -> Results:
+    """The results down to the newest negative. A result dated more than FUTURE_TOLERANCE after
+    now (the weights' slack for clocks: a mistyped year) is no latest result unless it is a
+    final positive, and a preliminary one is not relied on, except that a positive one newer
+    than every usable result is kept."""
     tests = (
         knowledge.codes_of("pregnancy_status")
         | knowledge.codes_of("hcg_qualitative")
         | knowledge.codes_of("hcg_quantitative")
     )
-    dated: list[tuple[datetime, Reading, ObservationFact]] = []
-    unreadable: ObservationFact | None = None  # the newest result, when it cannot be read
+    latest = item.now + FUTURE_TOLERANCE
+    found = Results()
     for fact in item.patient.observations_of(tests):
+        preliminary = fact.status in settings.preliminary_statuses
         if (
-            fact.status not in settings.usable_statuses
+            (fact.status not in settings.usable_statuses and not preliminary)
             or fact.when is None
             or says_unknown(fact, knowledge)
         ):
             continue
+        if fact.when > latest and (
+            preliminary or reading_of(fact, knowledge, settings) != "positive"
+        ):
+            found.future = found.future or fact  # a positive one still counts: never dropped
+            continue
+        newest = not found.dated and found.unreadable is None  # newer than every usable result
+        if preliminary:
+            if (
+                newest
+                and not found.preliminary
+                and reading_of(fact, knowledge, settings) == "positive"
+            ):
+                found.preliminary = fact
+            continue
         reading = reading_of(fact, knowledge, settings)
         if reading is None:
-            if not dated and unreadable is None:
-                unreadable = fact  # an older negative must not clear the order past it
+            if newest:
+                found.unreadable = fact  # an older negative must not clear the order past it
             continue
-        dated.append((fact.when, reading, fact))
+        found.dated.append((fact.when, reading, fact))
         if reading == "negative":
             break  # newest first: an older result changes nothing below (and stays unread)
-    findings: list[Emission] = []
-    cycle = item.review.cycle
-    # a day-8 or bag-change order of a cycle already begun: the status was due at its start
-    inside_cycle = cycle is not None and item.review.cycle_day > 1
-    if dated and dated[0][1] == "positive":
-        when, _, fact = dated[0]
-        findings.append(
-            emit(
-                "pregnancy-positive",
-                settings.positive_result_source,
-                date=when.date().isoformat(),
-                resource=fact.resource,
-            )
-        )
-    elif (problem := _pregnancy_on_problem_list(item, knowledge, settings, dated)) is not None:
-        findings.append(problem)
-    elif inside_cycle and (unreadable is None or not _since_cycle_began(unreadable, item)):
-        pass  # the status was due at the cycle's start, where an older unreadable one was said
-    elif unreadable is not None and unreadable.when is not None:
-        findings.append(
-            emit(
-                "pregnancy-result-unreadable",
-                settings.unreadable_result_source,
-                actions=(_hcg_order_action(item, knowledge),),
-                date=unreadable.when.date().isoformat(),
-                resource=unreadable.resource,
-                value=value_as_sent(unreadable, knowledge),
-            )
-        )
-    elif cycle in (None, 1) or settings.test_before_every_cycle:
-        anchor = _cycle_one_start(item, knowledge) if cycle == 1 else start
-        earliest = anchor - timedelta(hours=settings.negative_result_valid_hours)
-        recent = [entry for entry in dated if entry[1] == "negative" and entry[0] >= earliest]
-        if not recent:
-            last = next((e for e in dated if e[1] == "negative"), None)
+    usable = found.unreadable or (found.dated[0][2] if found.dated else None)
+    early = found.preliminary
+    if early and usable and early.when and usable.when and early.when <= usable.when:
+        found.preliminary = None  # no newer than a usable result (the same test, finalised)
+    return found
+
+
+def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
+    settings = knowledge.pregnancy
+    applies = applies_to(item, knowledge, settings)
+    if "observations" in item.patient.unavailable:
+        # no result can clear a pregnancy on the problem list; a man needs no "not run" card
+        problem = _problem_list_evidence(item, knowledge, settings, [])
+        findings: list[Emission] = [problem] if problem is not None else []
+        if applies:
+            reason = f"observations: {item.patient.unavailable['observations']}"
             findings.append(
                 emit(
-                    "pregnancy-status-unknown",
-                    settings.result_window_source,
-                    actions=(_hcg_order_action(item, knowledge),),
-                    days=settings.negative_result_valid_hours // 24,
-                    last=last[0].date().isoformat() if last else "none on file",
-                    cycle=cycle if cycle is not None else "unknown (checked as cycle 1)",
+                    "check-not-run",
+                    knowledge.check_sources[TOPIC],
+                    what=CHECK.verifies,
+                    reason=reason,
                 )
             )
-    else:
-        findings.append(
-            emit("pregnancy-test-reminder", settings.test_before_every_cycle_source, cycle=cycle)
-        )
+        elif applies is None and not findings:
+            findings.append(_applicability_unknown(item, settings))
+        return findings
+    results = read_results(item, knowledge, settings)
+    findings = []
+    evidence = _evidence(item, knowledge, settings, results)
+    if evidence is not None:
+        findings.append(evidence)
+    elif applies is None:
+        findings.append(_applicability_unknown(item, settings))
+    elif applies:
+        status = _status(item, knowledge, settings, results)
+        if status is not None:
+            findings.append(status)
     breastfeeding = next(
         item.patient.observations_of(knowledge.codes_of("breastfeeding_status")), None
     )
@@ -292,7 +307,8 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                 hours=settings.contraception_hours_after_last_dose,
             )
         )
-    if cycle in (None, 1) and item.review.cycle_day == 1:  # once per course, with cycle 1
+    cycle = item.review.cycle
+    if applies and cycle in (None, 1) and item.review.cycle_day == 1:  # once per course, cycle 1
         findings.append(
             emit(
                 "pregnancy-contraception-reminder",
@@ -301,6 +317,91 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             )
         )
     return findings
+
+
+def _applicability_unknown(item: CheckInput, settings: PregnancyRules) -> Emission:
+    return emit(
+        "pregnancy-applicability-unknown",
+        settings.reproductive_age_source,
+        gender=item.patient.gender or "not recorded",
+        birth_date=item.patient.birth_date_text(),
+    )
+
+
+def _evidence(
+    item: CheckInput, knowledge: Knowledge, settings: PregnancyRules, results: Results
+) -> Emission | None:
+    """What the chart says of a pregnancy, whoever the patient: a positive result with no later
+    negative, a pregnancy on the problem list, a newer preliminary positive, or a problem-list
+    pregnancy a later negative contradicts (None: no sign of one)."""
+    dated = results.dated
+    if dated and dated[0][1] == "positive":
+        when, _, fact = dated[0]
+        return emit(
+            "pregnancy-positive",
+            settings.positive_result_source,
+            date=when.date().isoformat(),
+            resource=fact.resource,
+        )
+    problem = _problem_list_evidence(item, knowledge, settings, dated)
+    if problem is not None and problem.code == "pregnancy-on-problem-list":
+        return problem
+    preliminary = results.preliminary
+    if preliminary is not None and preliminary.when is not None:
+        newest = results.unreadable or (dated[0][2] if dated else None)
+        last = "none on file"
+        if newest is not None and newest.when is not None:
+            said = "negative" if dated and newest is dated[0][2] else "unreadable"
+            last = f"{said}, {newest.when.date().isoformat()}"
+        return emit(
+            "pregnancy-preliminary-positive",
+            settings.preliminary_positive_source,
+            actions=(_hcg_order_action(item, knowledge),),
+            date=preliminary.when.date().isoformat(),
+            resource=preliminary.resource,
+            last=last,
+        )
+    return problem
+
+
+def _status(
+    item: CheckInput, knowledge: Knowledge, settings: PregnancyRules, results: Results
+) -> Emission | None:
+    """For a female of reproductive potential with no sign of pregnancy: is the status verified?"""
+    dated, unreadable = results.dated, results.unreadable
+    cycle = item.review.cycle
+    # a day-8 or bag-change order of a cycle already begun: the status was due at its start
+    inside_cycle = cycle is not None and item.review.cycle_day > 1
+    if inside_cycle and (unreadable is None or not _since_cycle_began(unreadable, item)):
+        return None  # due at the cycle's start, where an older unreadable one was said
+    if unreadable is not None and unreadable.when is not None:
+        return emit(
+            "pregnancy-result-unreadable",
+            settings.unreadable_result_source,
+            actions=(_hcg_order_action(item, knowledge),),
+            date=unreadable.when.date().isoformat(),
+            resource=unreadable.resource,
+            value=value_as_sent(unreadable, knowledge),
+        )
+    if cycle in (None, 1) or settings.test_before_every_cycle:
+        anchor = _cycle_one_start(item, knowledge) if cycle == 1 else item.review.start
+        earliest = anchor - timedelta(hours=settings.negative_result_valid_hours)
+        if any(entry[1] == "negative" and entry[0] >= earliest for entry in dated):
+            return None
+        negative = next((e for e in dated if e[1] == "negative"), None)
+        last = negative[0].date().isoformat() if negative else "none on file"
+        future = results.future
+        if future is not None and future.when is not None:
+            last += f"; {future.resource} dated {future.when.date().isoformat()} (future) ignored"
+        return emit(
+            "pregnancy-status-unknown",
+            settings.result_window_source,
+            actions=(_hcg_order_action(item, knowledge),),
+            days=settings.negative_result_valid_hours // 24,
+            last=last,
+            cycle=cycle if cycle is not None else "unknown (checked as cycle 1)",
+        )
+    return emit("pregnancy-test-reminder", settings.test_before_every_cycle_source, cycle=cycle)
 
 
 def _since_cycle_began(fact: ObservationFact, item: CheckInput) -> bool:
@@ -330,27 +431,39 @@ def _cycle_one_start(item: CheckInput, knowledge: Knowledge) -> datetime:
     return min([*starts, item.review.start])
 
 
-def _pregnancy_on_problem_list(
+def _problem_list_evidence(
     item: CheckInput,
     knowledge: Knowledge,
     settings: PregnancyRules,
     dated: list[tuple[datetime, Reading, ObservationFact]],
 ) -> Emission | None:
-    """A current pregnancy on the problem list, unless a negative result came after it (an
-    undated entry: unless a negative result recent enough to clear the order came)."""
+    """A current pregnancy on the problem list: critical unless a negative result came after it
+    (an undated entry: unless a negative result recent enough to clear the order came); then, if
+    the entry is confirmed (or says nothing), the chart contradicts itself: a warning."""
     problem = current_pregnancy(item.patient.conditions, knowledge)
     if problem is None:
         return None
     since = problem.onset or (
         item.review.start - timedelta(hours=settings.negative_result_valid_hours)
     )
-    if any(reading == "negative" and when > since for when, reading, _ in dated):
-        return None
+    date = problem.onset.date().isoformat() if problem.onset else "undated"
+    negative = next((e for e in dated if e[1] == "negative" and e[0] > since), None)
+    if negative is None:
+        return emit(
+            "pregnancy-on-problem-list",
+            settings.positive_result_source,
+            date=date,
+            resource=problem.resource,
+        )
+    if problem.verification_status not in (None, "confirmed"):
+        return None  # provisional or unconfirmed: the negative result answers it
     return emit(
-        "pregnancy-on-problem-list",
-        settings.positive_result_source,
-        date=problem.onset.date().isoformat() if problem.onset else "undated",
+        "pregnancy-problem-list-conflict",
+        settings.problem_list_conflict_source,
+        date=date,
         resource=problem.resource,
+        negative_date=negative[0].date().isoformat(),
+        negative_resource=negative[2].resource,
     )
 
 

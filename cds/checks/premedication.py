@@ -186,11 +186,19 @@ def _step_up_premedicated(
     return bool(_counted(timed, knowledge, _bsa(item, knowledge), children))
 
 
+# MedicationRequest intents that order nothing (FHIR R4 request-intent): a proposal or a plan
+NOT_AN_ORDER = frozenset({"proposal", "plan"})
+
+
 def _counted(
     candidates: list[MedicationOrder], knowledge: Knowledge, bsa: Decimal | None, children: bool
 ) -> list[Premedication]:
     found = []
     for order in candidates:
+        if order.intent in NOT_AN_ORDER or (
+            order.dosages and all(d.as_needed for d in order.dosages)
+        ):
+            continue  # a suggestion, or a steroid kept for when CRS comes: nothing is given before
         dose = corticosteroids.order_dose(order, bsa, knowledge.corticosteroids)
         if dose is not None and (not children or dose.drug == "dexamethasone"):
             found.append(Premedication(order, dose))
@@ -264,13 +272,14 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
         and step_up_at is not None
         and not _step_up_premedicated(item, knowledge, children, step_up_at)
     ):
-        day = (step_up_at.date() - review.start.date()).days + 1
+        stepped = step_up_at.astimezone(review.start.tzinfo).date()  # in the start's zone
+        day = (stepped - review.start.date()).days + 1
         findings.append(
             emit(
                 "premedication-step-up-reminder",
                 source,
                 dose=dose_text,
-                when=f"{step_up_at.date().isoformat()} (day {day} of this order)",
+                when=f"{stepped.isoformat()} (day {day} of this order)",
             )
         )
     if event == "step-up" and review.follows_draft is not None:  # signed a week ahead

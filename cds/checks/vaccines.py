@@ -283,22 +283,23 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
         found = _given_shot(shot, window, item.now, knowledge)
         if found is not None:
             findings.append(found)
-    if treatment_start is not None:
-        for ordered in item.patient.medication_orders:
-            if ordered.status in settings.ordered_statuses and is_live_vaccine_order(
-                ordered, live, knowledge
-            ):
-                findings.append(
-                    emit(
-                        "live-vaccine-still-ordered",
-                        settings.during_treatment_source,
-                        vaccine=vaccine_name(
-                            recognised_codes(ordered.codes, ordered.text, knowledge),
-                            knowledge,
-                            ordered.text,
-                        ),
-                    )
+    # an order on file is still to be given: in the 2 weeks before a first cycle as much as
+    # during treatment
+    for ordered in item.patient.medication_orders:
+        if ordered.status in settings.ordered_statuses and is_live_vaccine_order(
+            ordered, live, knowledge
+        ):
+            findings.append(
+                emit(
+                    "live-vaccine-still-ordered",
+                    settings.during_treatment_source,
+                    vaccine=vaccine_name(
+                        recognised_codes(ordered.codes, ordered.text, knowledge),
+                        knowledge,
+                        ordered.text,
+                    ),
                 )
+            )
     return findings
 
 

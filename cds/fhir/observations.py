@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from cds.fhir import facts
@@ -88,6 +89,20 @@ class ChartObservations:
                 continue  # an unusable status is skipped unread, as it would be once read
             fact = self._fact(index, raw)
             if fact is not None and fact.has_code(codes) and is_usable_result(fact.status):
+                yield fact
+
+    def taken_at(self, codes: frozenset[Code], when: datetime) -> Iterator[ObservationFact]:
+        key = newest_first_key(when)
+        for entry_key, index, raw, own_codes in self._entries:
+            if entry_key != key or own_codes.isdisjoint(codes):
+                continue
+            fact = self._fact(index, raw) if is_usable_result(status_of(raw)) else None
+            if (
+                fact is not None
+                and fact.when == when
+                and fact.has_code(codes)
+                and is_usable_result(fact.status)
+            ):
                 yield fact
 
     def issues(self) -> Sequence[DataIssue]:

@@ -226,6 +226,8 @@ class Dosage(Element):
     sequence: IntegerType | None = None
     text: StringType | None = None
     timing: Timing | None = None
+    asNeededBoolean: BooleanType | None = None
+    asNeededCodeableConcept: CodeableConcept | None = None
     doseAndRate: list[DosageDoseAndRate] | None = None
 
 

@@ -127,6 +127,21 @@ class _Chart:
         ]
 
 
+US_CORE_BIRTH_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
+
+
+def _birth_sex(raw: Mapping[str, Any]) -> str | None:
+    """The US Core birth sex extension's code ("F", "M", "UNK"), read from the raw Patient: the
+    read model holds no extension values but the cycle number, and a malformed extension of any
+    other kind must not cost the patient's age and sex."""
+    extensions = raw.get("extension")
+    for extension in extensions if isinstance(extensions, list) else ():
+        if isinstance(extension, dict) and extension.get("url") == US_CORE_BIRTH_SEX:
+            code = extension.get("valueCode")
+            return (code.strip().upper() or None) if isinstance(code, str) else None
+    return None
+
+
 def _validated(raws: list[dict[str, Any]], source: str, issues: list[DataIssue]) -> list[Any]:
     models = []
     for raw in raws:
@@ -195,16 +210,15 @@ def build_snapshot(
     birth_date: date | None = None
     birth_range: tuple[date, date] | None = None
     gender: str | None = None
-    patients = _validated(
-        [r for r in patient_raw if r.get("id") in (None, patient_id)] or patient_raw[:1],
-        "patient",
-        issues,
-    )
+    birth_sex: str | None = None
+    candidates = [r for r in patient_raw if r.get("id") in (None, patient_id)] or patient_raw[:1]
+    patients = _validated(candidates, "patient", issues)
     if patients:
         born = patients[0].birthDate
         birth_date = born if isinstance(born, date) else None
         birth_range = facts.partial_date_range(born) if isinstance(born, str) else None
         gender = patients[0].gender
+        birth_sex = next((_birth_sex(r) for r in candidates if r.get("id") == patients[0].id), None)
 
     wanted = observation_codes(knowledge)
     observations = ChartObservations(
@@ -255,6 +269,7 @@ def build_snapshot(
         birth_date=birth_date,
         birth_range=birth_range,
         gender=gender,
+        birth_sex=birth_sex,
         observation_source=observations,
         immunizations=tuple(
             vaccines.recognised(facts.immunization_fact(m), knowledge) for m in immunizations

@@ -103,6 +103,8 @@ class DoseRules(StrictModel):
     weight_max_age_days: int = Field(gt=0)
     height_max_age_days: int = Field(gt=0)
     weight_age_source: str
+    measurement_statuses: frozenset[str] = Field(min_length=1)
+    measurement_statuses_source: str
     tolerance_above_percent: Decimal = Field(ge=0)
     tolerance_below_percent: Decimal = Field(ge=0)
     tolerance_source: str
@@ -220,6 +222,14 @@ class Limit(StrictModel):
     unit: str
 
 
+class MolarMass(StrictModel):
+    """An analyte's molar mass: converts its mass concentration (mg/dL) to a substance
+    concentration (umol/L), which UCUM cannot do alone."""
+
+    g_per_mol: Decimal = Field(gt=0)
+    source: str
+
+
 class LiverRules(StrictModel):
     current_within_days: int = Field(gt=0)
     hold_rules: list[HoldRule] = Field(min_length=1)
@@ -232,6 +242,8 @@ class LiverRules(StrictModel):
     baseline_window_days: int = Field(gt=0)
     baseline_required: list[list[str]]
     baseline_source: str
+    # by value set: a result and its reference range in mass and substance units still compare
+    molar_masses: dict[str, MolarMass] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _every_hold_rule_has_a_default(self) -> LiverRules:
@@ -334,6 +346,9 @@ class PregnancyRules(RuleFile):
     quantitative_unit: str
     quantitative_source: str
     usable_statuses: list[str]
+    # a positive result with one of these statuses, newer than every usable one: a warning
+    preliminary_statuses: list[str]
+    preliminary_positive_source: str
     interpretation_system: str = Field(min_length=1)
     positive_interpretations: list[str] = Field(min_length=1)
     negative_interpretations: list[str] = Field(min_length=1)
@@ -345,6 +360,7 @@ class PregnancyRules(RuleFile):
     result_words_source: str
     unreadable_result_source: str
     positive_result_source: str
+    problem_list_conflict_source: str
     contraception_hours_after_last_dose: int
     contraception_source: str
 

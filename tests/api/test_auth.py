@@ -97,11 +97,11 @@ def test_rsa_keys_of_a_trusted_ehr_work_too(secure: FlaskClient) -> None:
     assert call(secure, token(key=RSA_KEY, alg="RS384", kid="ehr-rsa")).status_code == 200
 
 
-def _hs256_with_public_key() -> str:
-    public = EHR_KEY.public_key().public_bytes(
+def _hs256_with_public_key(key: Any = EHR_KEY, kid: str = KID) -> str:
+    public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    header = {"alg": "HS256", "typ": "JWT", "kid": KID}
+    header = {"alg": "HS256", "typ": "JWT", "kid": kid}
     payload = {
         "iss": ISSUER,
         "aud": BASE + SIGN,
@@ -275,3 +275,74 @@ def test_a_replay_cache_that_cannot_answer_is_a_503_never_an_accepted_token(
     answer = call(secure, token())
     assert answer.status_code == 503
     assert answer.get_json()["issue"][0]["code"] == "transient"
+
+
+EC_P256_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def _jwk_without_alg(key: Any, kid: str) -> dict[str, Any]:
+    """A JWK as many EHRs publish it: `alg` is optional (RFC 7517)."""
+    jwk = _jwk(key, kid, "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256")
+    del jwk["alg"]
+    return jwk
+
+
+@pytest.fixture
+def no_alg_client(tmp_path: Path) -> FlaskClient:
+    """A trusted EHR whose JWKS states no `alg`: an RSA key and an EC P-256 key, and one RSA key
+    that does state RS384."""
+    path = tmp_path / "ehr-jwks.json"
+    keys = [
+        _jwk_without_alg(RSA_KEY, "rsa-no-alg"),
+        _jwk_without_alg(EC_P256_KEY, "ec-no-alg"),
+        _jwk(RSA_KEY, "rsa-rs384", "RS384"),
+    ]
+    path.write_text(json.dumps({"keys": keys}))
+    settings = Settings(
+        dev_mode=False,
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        trusted_issuers={ISSUER: str(path)},
+        public_base_url=BASE,
+    )
+    return create_app(settings, clock=lambda: NOW).test_client()
+
+
+@pytest.mark.parametrize("alg", ["RS384", "RS256", "RS512", "PS256", "PS384", "PS512"])
+def test_an_rsa_jwk_without_alg_verifies_the_rsa_algorithm_the_token_names(
+    no_alg_client: FlaskClient, alg: str
+) -> None:
+    """RS384 is what CDS Hooks recommends; PyJWT alone would take such a key as RS256 only."""
+    assert call(no_alg_client, token(key=RSA_KEY, alg=alg, kid="rsa-no-alg")).status_code == 200
+
+
+def test_an_ec_jwk_without_alg_verifies_only_its_curves_algorithm(
+    no_alg_client: FlaskClient,
+) -> None:
+    assert (
+        call(no_alg_client, token(key=EC_P256_KEY, alg="ES256", kid="ec-no-alg")).status_code == 200
+    )
+    assert call(no_alg_client, token(key=EHR_KEY, alg="ES384", kid="ec-no-alg")).status_code == 401
+
+
+def test_a_jwk_without_alg_never_verifies_another_key_type_hmac_or_none(
+    no_alg_client: FlaskClient,
+) -> None:
+    forged = {
+        "EC algorithm on the RSA key": token(key=EHR_KEY, alg="ES384", kid="rsa-no-alg"),
+        "RSA algorithm on the EC key": token(key=RSA_KEY, alg="RS384", kid="ec-no-alg"),
+        "HS256 with the RSA public key as secret": _hs256_with_public_key(RSA_KEY, "rsa-no-alg"),
+        "alg none": jwt.encode(
+            default_claims(), "", algorithm="none", headers={"kid": "rsa-no-alg"}
+        ),
+    }
+    for case, bad in forged.items():
+        answer = call(no_alg_client, bad)
+        assert (answer.status_code, answer.get_data()) == (401, b""), case
+
+
+@pytest.mark.parametrize("alg", ["RS256", "RS512", "PS384"])
+def test_a_jwk_stating_its_alg_keeps_requiring_exactly_that_alg(
+    no_alg_client: FlaskClient, alg: str
+) -> None:
+    assert call(no_alg_client, token(key=RSA_KEY, alg=alg, kid="rsa-rs384")).status_code == 401
+    assert call(no_alg_client, token(key=RSA_KEY, kid="rsa-rs384", alg="RS384")).status_code == 200

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from cds.settings import Settings
 from tests.api.conformance import assert_valid_cds_response
-from tests.conftest import SELECT, SIGN, chart_request
+from tests.conftest import SELECT, SIGN, cards_by_topic, chart_request
 
 TOKEN = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
 
@@ -211,7 +211,7 @@ def test_real_client_quirks_are_tolerated_and_the_dose_is_still_checked(
 def test_order_select_speaks_only_about_the_selected_orders(client: FlaskClient) -> None:
     request = sign_request() | {"hook": "order-select"}
     overdose = request["context"]["draftOrders"]["entry"][0]["resource"]
-    request["context"]["selections"] = ["MedicationRequest/some-other-order"]
+    request["context"]["selections"] = ["MedicationRequest/dexamethasone-premed"]
     assert client.post(SELECT, json=request).get_json() == {"cards": []}
     request["context"]["selections"] = [f"MedicationRequest/{overdose['id']}"]
     body = client.post(SELECT, json=request).get_json()
@@ -234,3 +234,38 @@ def test_order_select_with_a_bare_order_not_yet_filled_in(client: FlaskClient) -
     assert_valid_cds_response(body)
     dose_cards = [c["indicator"] for c in body["cards"] if c["source"]["topic"]["code"] == "dose"]
     assert dose_cards == ["info"]
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        "MedicationRequest/blinatumomab-c1/_history/1",
+        "https://ehr.example.org/fhir/MedicationRequest/blinatumomab-c1",
+        "urn:uuid:5f1c2a9e-3b7d-4c1e-9a55-0d6f3e2b7c41",
+        "blinatumomab-c1",
+    ],
+)
+def test_order_select_names_the_selected_order_in_any_reference_form(
+    client: FlaskClient, selection: str
+) -> None:
+    """A selection spelled as the EHR writes references gets the cards of the canonical
+    `MedicationRequest/id` (they once got no cards at all, unchecked)."""
+    request = sign_request() | {"hook": "order-select"}
+    request["context"]["draftOrders"]["entry"][0]["fullUrl"] = (
+        "urn:uuid:5f1c2a9e-3b7d-4c1e-9a55-0d6f3e2b7c41"
+    )
+    request["context"]["selections"] = ["MedicationRequest/blinatumomab-c1"]
+    expected = cards_by_topic(client.post(SELECT, json=copy.deepcopy(request)).get_json())
+    assert ("dose", "critical", "dose-overdose") in expected
+    request["context"]["selections"] = [selection]
+    answer = client.post(SELECT, json=request)
+    assert answer.status_code == 200
+    assert cards_by_topic(answer.get_json()) == expected
+
+
+def test_a_selection_naming_no_draft_order_is_a_400_not_silence(client: FlaskClient) -> None:
+    request = sign_request() | {"hook": "order-select"}
+    request["context"]["selections"] = ["MedicationRequest/some-other-order"]
+    answer = client.post(SELECT, json=request)
+    assert answer.status_code == 400
+    assert "some-other-order" in json.dumps(answer.get_json())

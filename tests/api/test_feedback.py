@@ -226,6 +226,14 @@ INVALID: dict[str, tuple[Any, str]] = {
         {"feedback": [OVERRIDE | {"outcomeTimestamp": 1772438400}]},
         "outcomeTimestamp must be an RFC 3339 date-time string",
     ),
+    "outcomeTimestamp as epoch seconds in a string": (
+        {"feedback": [OVERRIDE | {"outcomeTimestamp": "1764000000"}]},
+        "outcomeTimestamp must be an RFC 3339 date-time string",
+    ),
+    "outcomeTimestamp as a date without a time": (
+        {"feedback": [OVERRIDE | {"outcomeTimestamp": "2026-12-01"}]},
+        "outcomeTimestamp must be an RFC 3339 date-time string",
+    ),
     "outcomeTimestamp beyond the calendar in UTC": (
         {"feedback": [OVERRIDE | {"outcomeTimestamp": "9999-12-31T23:59:59-05:00"}]},
         "outcomeTimestamp is out of range",

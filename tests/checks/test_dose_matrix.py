@@ -332,7 +332,77 @@ RESTART = order(Step(9, days=7), Step(28, days=21), cycle=2)  # the reduced rest
 
 CRS3 = restart("crs-grade-3", "Restart after cytokine release syndrome grade 3")
 
+CHILD_C2_FIX: Fix = [(15.91, "ug/d", 28)]  # 15 mcg/m²/day x 1.0607 m² (30 kg, 135 cm)
+
+
+def reweighed(kg: float, *, status: str = "final", oid: str = "wt-2") -> dict[str, Any]:
+    """Another body weight of the child, taken the morning of the order (after `child`'s)."""
+    return weight(P, kg, when="2026-03-02T07:00:00+00:00", oid=oid) | {"status": status}
+
+
 SCENARIOS = [
+    # --- which weight: only a final measurement doses, and one moment has one weight -----------
+    pytest.param(
+        S([*child(), reweighed(30), order(Step(28, days=28), cycle=2)], [OVERDOSE], CHILD_C2_FIX),
+        id="child 30 kg 135 cm reweighed 30 kg this morning, c2 at 28 mcg/day -> critical",
+    ),
+    pytest.param(
+        S(
+            [*child(), reweighed(80, status="preliminary"), order(Step(28, days=28), cycle=2)],
+            [NO_WEIGHT],
+        ),
+        id="child 30 kg, a newer weight of 80 kg still preliminary, c2 at 28 -> no usable weight, "
+        "not the silence the 80 kg would give",
+    ),
+    pytest.param(
+        S(
+            [*child(), reweighed(80, status="registered"), order(Step(28, days=28), cycle=2)],
+            [NO_WEIGHT],
+        ),
+        id="child 30 kg, a newer weight of 80 kg only registered, c2 at 28 -> no usable weight",
+    ),
+    pytest.param(
+        S(
+            [*child(), reweighed(30, status="amended"), order(Step(28, days=28), cycle=2)],
+            [OVERDOSE],
+            CHILD_C2_FIX,
+        ),
+        id="child 30 kg, the newer weight amended to 30 kg, c2 at 28 -> critical",
+    ),
+    pytest.param(
+        S(
+            [*child(), reweighed(80), reweighed(30, oid="wt-3"), order(Step(28, days=28), cycle=2)],
+            [NO_WEIGHT],
+        ),
+        id="child weighed 80 kg and 30 kg at the same moment, c2 at 28 -> which is right is "
+        "unknown: no usable weight",
+    ),
+    pytest.param(
+        S(
+            [*child(), reweighed(30), reweighed(80, oid="wt-3"), order(Step(28, days=28), cycle=2)],
+            [NO_WEIGHT],
+        ),
+        id="the same two weights in the other order in the chart -> the same card",
+    ),
+    pytest.param(
+        S(
+            [
+                *child(),
+                reweighed(30),
+                reweighed(30.4, oid="wt-3"),
+                order(Step(28, days=28), cycle=2),
+            ],
+            [OVERDOSE],
+            CHILD_C2_FIX,
+        ),
+        id="child weighed 30 kg and 30.4 kg at the same moment (one weight recorded twice), c2 "
+        "at 28 -> critical",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(1e28, days=28), cycle=2)], [OVERDOSE], [(28.0, "ug/d", 28)]),
+        id="adult R/R c2 at 1e28 mcg/day (too many digits to round) -> critical, not a dose check "
+        "that failed",
+    ),
     # --- weight bands around 45 kg (height 150 cm) -------------------------------------------
     pytest.param(
         S(
@@ -481,6 +551,23 @@ SCENARIOS = [
             summary_has=("28 mcg/day ordered for days 4–7",),
         ),
         id="R/R c1 step-up dated day 4 -> critical for days 4-7",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                order(
+                    Step(9, days=7),
+                    Step(28, days=21, at="2026-03-09T02:00:00+00:00"),
+                    start="2026-03-02T20:00:00-05:00",
+                ),
+            ],
+            [OVERDOSE],
+            [(9, "ug/d", 7), (9.0, "ug/d", 1), (28.0, "ug/d", 20)],
+            summary_has=("28 mcg/day ordered for day 7",),
+        ),
+        id="R/R c1 begun 03-02 20:00 at -05:00, step-up dated 03-09 02:00Z (03-08 21:00 there) "
+        "-> day 7, critical",
     ),
     pytest.param(
         S(

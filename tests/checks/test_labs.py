@@ -6,13 +6,17 @@ warning), before the first dose a warning to confirm; no liver panel in the 14 d
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
+from cds import units
+from cds.knowledge import load_knowledge
 from tests.conftest import SIGN
 from tests.fixtures_util import (
+    UCUM,
     Expected,
     Step,
     blinatumomab_order,
@@ -66,6 +70,33 @@ def chart(
             *history,
         ]
     )
+
+
+BILIRUBIN = ("1975-2", "Bilirubin.total [Mass/volume] in Serum or Plasma")
+BILIRUBIN_SI = ("1975-2", "Bilirubin.total [Moles/volume] in Serum or Plasma")
+ALT = ("1742-6", "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma")
+AST = ("1920-8", "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma")
+
+
+def ranged(
+    test: tuple[str, str],
+    oid: str,
+    value: float,
+    unit: str,
+    high: float,
+    high_unit: str,
+    *,
+    ucum: bool = True,
+) -> dict[str, Any]:
+    """A result whose referenceRange.high is in another unit than the value (an interface that
+    reports the value in conventional units and the range in SI ones, or the reverse); `ucum`
+    False: the high carries only the laboratory's own text, no UCUM code."""
+    result = lab(PID, oid, *test, value, unit)
+    bound: dict[str, Any] = {"value": high, "unit": high_unit}
+    if ucum:
+        bound |= {"system": UCUM, "code": high_unit}
+    result["referenceRange"] = [{"high": bound}]
+    return result
 
 
 # The cards of the golden matrix: (topic, indicator, finding code).
@@ -171,6 +202,58 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [RESULT_UNREADABLE],
     ),
+    # The laboratory's range in another unit than the result: the ULN is converted first.
+    "c2 day 1, bilirubin 4.0 mg/dL against a range high of 21 umol/L (1.23 mg/dL: 3.3 x ULN) "
+    "-> critical hold": (
+        chart(
+            *liver_panel(PID, bilirubin=None),
+            ranged(BILIRUBIN, "bili-mixed", 4.0, "mg/dL", 21, "umol/L"),
+            cycle=2,
+        ),
+        [LIVER_HOLD_CRITICAL],
+    ),
+    "c1 day 1 (first dose), bilirubin 4.0 mg/dL, ULN 21 umol/L (3.3 x) -> warning: confirm "
+    "before starting": (
+        chart(
+            *liver_panel(PID, bilirubin=None),
+            ranged(BILIRUBIN, "bili-mixed", 4.0, "mg/dL", 21, "umol/L"),
+        ),
+        [LIVER_HIGH_BEFORE_START],
+    ),
+    "c2 day 1, bilirubin 30 umol/L against ULN 1.2 mg/dL (20.5 umol/L: 1.5 x, not 25 x) "
+    "-> silent": (
+        chart(
+            *liver_panel(PID, bilirubin=None),
+            ranged(BILIRUBIN_SI, "bili-mixed", 30, "umol/L", 1.2, "mg/dL"),
+            cycle=2,
+        ),
+        [],
+    ),
+    "c2 day 1, ALT 6 ukat/L against ULN 40 U/L (0.67 ukat/L: 9 x) -> critical hold": (
+        chart(
+            *liver_panel(PID, alt=None),
+            ranged(ALT, "alt-si", 6, "ukat/L", 40, "U/L"),
+            cycle=2,
+        ),
+        [LIVER_HOLD_CRITICAL],
+    ),
+    "c1 day-8 bag, AST 150 U/L against ULN 0.6 ukat/L (36 U/L: 4.2 x, not 250 x) -> silent": (
+        chart(
+            *liver_panel(PID, ast=None),
+            ranged(AST, "ast-mixed", 150, "U/L", 0.6, "ukat/L"),
+            day8=True,
+        ),
+        [],
+    ),
+    "c2 day 1, bilirubin 2.0 mg/dL with a range high in 'mg%' (no UCUM unit; 1.7 x the default "
+    "ULN) -> warning: could not check it against the laboratory's limit": (
+        chart(
+            *liver_panel(PID, bilirubin=None),
+            ranged(BILIRUBIN, "bili-pct", 2.0, "mg/dL", 1.2, "mg%", ucum=False),
+            cycle=2,
+        ),
+        [RESULT_UNREADABLE],
+    ),
     "R/R c1 day-8 bag, ANC 0.3 x10^9/L (grade 4, during treatment) -> warning": (
         chart(*liver_panel(PID), neutrophils(PID, 0.3), day8=True),
         [NEUTROPENIA_WARNING],
@@ -236,3 +319,104 @@ def test_without_observations_the_lab_check_says_it_could_not_run(client: FlaskC
     labs = [c for c in body["cards"] if c["source"]["topic"]["code"] == TOPIC]
     assert [c["indicator"] for c in labs] == ["warning"]
     assert "LIS offline" in labs[0]["detail"]
+
+
+def _liver_card(client: FlaskClient, *labs: dict[str, Any], cycle: int = 2) -> dict[str, Any]:
+    body = client.post(SIGN, json=order_sign(chart(*labs, cycle=cycle))).get_json()
+    cards: list[dict[str, Any]] = [
+        c for c in body["cards"] if c["source"]["topic"]["code"] == TOPIC
+    ]
+    [card] = cards
+    return card
+
+
+def test_a_range_in_other_units_is_shown_converted_and_as_the_laboratory_sent_it(
+    client: FlaskClient,
+) -> None:
+    card = _liver_card(
+        client,
+        *liver_panel(PID, bilirubin=None),
+        ranged(BILIRUBIN, "bili-mixed", 4.0, "mg/dL", 21, "umol/L"),
+    )
+    assert card["summary"].startswith("total bilirubin 4 mg/dL is 3.3 × ULN")
+    assert "1.23 mg/dL; the laboratory's range, 21 umol/L" in card["detail"]
+
+
+def test_a_range_in_a_unit_that_cannot_be_converted_falls_back_on_the_default_and_says_so(
+    client: FlaskClient,
+) -> None:
+    """Bilirubin 4.0 mg/dL is 3.3 x the default 1.2 mg/dL: held, and the card says the
+    laboratory's limit (1.2 "mg%") was not used, rather than dividing by it as if in mg/dL."""
+    card = _liver_card(
+        client,
+        *liver_panel(PID, bilirubin=None),
+        ranged(BILIRUBIN, "bili-pct", 4.0, "mg/dL", 1.2, "mg%", ucum=False),
+    )
+    assert card["extension"]["org.example.cds.finding-code"] == "lab-liver-hold"
+    assert (
+        "default 1.2 mg/dL, as the laboratory's upper limit 1.2 mg% cannot be converted"
+        in (card["detail"])
+    )
+
+
+def test_the_unchecked_card_names_the_range_that_could_not_be_converted(
+    client: FlaskClient,
+) -> None:
+    card = _liver_card(
+        client,
+        *liver_panel(PID, bilirubin=None),
+        ranged(BILIRUBIN, "bili-pct", 2.0, "mg/dL", 1.2, "mg%", ucum=False),
+    )
+    assert (
+        "Observation/bili-pct: the laboratory's upper limit 1.2 mg% cannot be converted to "
+        in (card["detail"])
+    )
+    assert "1.7 × the default ULN 1.2 mg/dL" in card["detail"]
+
+
+def test_one_mg_per_dl_of_bilirubin_is_17_1_umol_per_l() -> None:
+    molar_mass = load_knowledge().labs.liver.molar_masses["bilirubin_total"].g_per_mol
+    one = units.convert_concentration(Decimal(1), "mg/dL", "umol/L", molar_mass)
+    assert one.quantize(Decimal("0.001")) == Decimal("17.104")
+    back = units.convert_concentration(one, "umol/L", "mg/dL", molar_mass)
+    assert back.quantize(Decimal("0.000001")) == Decimal(1)
+    with pytest.raises(units.UnitError):  # no molar mass: mass and substance do not convert
+        units.convert_concentration(Decimal(1), "mg/dL", "umol/L")
+
+
+# Behaviour the unit conversion must not change (these pass on the code before it too).
+UNCHANGED: dict[str, tuple[dict[str, Any], list[Expected]]] = {
+    "c2 day 1, bilirubin 3.7 mg/dL, range with only a low bound -> default ULN 1.2: hold": (
+        chart(
+            *liver_panel(PID, bilirubin=None),
+            lab(PID, "bili-low", *BILIRUBIN, 3.7, "mg/dL", low=0.2),
+            cycle=2,
+        ),
+        [LIVER_HOLD_CRITICAL],
+    ),
+    "c2 day 1, bilirubin 3.7 mg/dL, range high 1.5 with no unit (the result's) -> 2.5 x: silent": (
+        chart(
+            *liver_panel(PID, bilirubin=None),
+            lab(PID, "bili-bare", *BILIRUBIN, 3.7, "mg/dL")
+            | {"referenceRange": [{"high": {"value": 1.5}}]},
+            cycle=2,
+        ),
+        [],
+    ),
+    "c2 day 1, ALT 300 U/L, range high 41 [IU]/L (an alias of U/L) -> critical hold": (
+        chart(
+            *liver_panel(PID, alt=None),
+            ranged(ALT, "alt-iu", 300, "U/L", 41, "[IU]/L"),
+            cycle=2,
+        ),
+        [LIVER_HOLD_CRITICAL],
+    ),
+}
+
+
+@pytest.mark.parametrize(("chart_bundle", "expected"), UNCHANGED.values(), ids=UNCHANGED.keys())
+def test_ranges_in_the_results_own_unit_are_read_as_before(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
+) -> None:
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert findings_of_topic(body, TOPIC) == sorted(expected), [c["summary"] for c in body["cards"]]

@@ -19,6 +19,7 @@ from cds.services import Engine
 from cds.settings import Settings
 from tests.conftest import NOW, SIGN
 from tests.fixtures_util import (
+    ICD10CM,
     LOINC,
     SNOMED,
     Expected,
@@ -148,6 +149,12 @@ def flagged(*codes: str) -> dict[str, Any]:
     return {"interpretation": [{"coding": [{"system": INTERPRETATION, "code": c} for c in codes]}]}
 
 
+def in_iu_per_ml(result: dict[str, Any]) -> dict[str, Any]:
+    """The result in IU/mL, as some lab interfaces send it; its reference range stays in mIU/mL."""
+    result["valueQuantity"] |= {"unit": "IU/mL", "code": "[IU]/mL"}
+    return result
+
+
 def serum_hcg_text(text: str, high: float | None = None) -> dict[str, Any]:
     """A quantitative serum hCG (19080-1) whose result the lab interface sent as text."""
     result = lab("hcg-text", "19080-1", "hCG [Units/volume] in Serum or Plasma", YESTERDAY)
@@ -181,10 +188,33 @@ def quantitative_hcg(when: str, value: float, unit: str, **extra: Any) -> dict[s
     )
 
 
+BIRTH_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
+
+
+def pregnancy_problem(
+    code: str,
+    display: str,
+    onset: str = "2026-01-20",
+    *,
+    system: str = ICD10CM,
+    verification: str = "confirmed",
+) -> dict[str, Any]:
+    """A pregnancy on the problem list (ICD-10-CM Z33.1, Z3A.-, or SNOMED CT 77386006)."""
+    problem = condition(PID, code, display, cid="pregnancy", system=system, onset=onset)
+    problem["verificationStatus"]["coding"][0]["code"] = verification
+    return problem
+
+
+HYSTERECTOMY = condition(
+    PID, "116140006", "Total hysterectomy", cid="hysterectomy", system=SNOMED, onset="2021-06-14"
+)
+
+
 def chart(
     *extra: dict[str, Any],
     gender: str | None = "female",
     born: str | None = "1998-05-03",
+    birth_sex: str | None = None,
     cycle: int = 1,
     history: list[dict[str, Any]] | None = None,
     as_two_orders: bool = False,
@@ -197,6 +227,8 @@ def chart(
         given="Maja",
         mrn="MRN-220871",
     )
+    if birth_sex is not None:  # US Core birth sex, as US EHRs send it beside the gender
+        person["extension"] = [{"url": BIRTH_SEX, "valueCode": birth_sex}]
     if gender is None:
         del person["gender"]
     if born is None:
@@ -230,6 +262,26 @@ STATUS_UNKNOWN = ("pregnancy-status", "warning", "pregnancy-status-unknown")
 UNREADABLE = ("pregnancy-status", "warning", "pregnancy-result-unreadable")
 TEST_REMINDER = ("pregnancy-status", "info", "pregnancy-test-reminder")
 NOT_RUN = ("pregnancy-status", "warning", "check-not-run")
+ON_PROBLEM_LIST = ("pregnancy-status", "critical", "pregnancy-on-problem-list")
+PRELIMINARY_POSITIVE = ("pregnancy-status", "warning", "pregnancy-preliminary-positive")
+PROBLEM_LIST_CONFLICT = ("pregnancy-status", "warning", "pregnancy-problem-list-conflict")
+THIS_MORNING = "2026-03-02T06:30:00+00:00"
+A_YEAR_AHEAD = "2027-03-01T09:00:00+00:00"  # a mistyped year
+CURRENTLY_BREASTFEEDING = lab(
+    "bf",
+    "63895-7",
+    "Breastfeeding status",
+    "2026-02-27T09:00:00+00:00",
+    valueCodeableConcept={
+        "coding": [{"system": LOINC, "code": "LA29252-6", "display": "Currently breastfeeding"}]
+    },
+)
+
+
+def preliminary(result: dict[str, Any]) -> dict[str, Any]:
+    """The result as the lab first sends it, before it is verified (status preliminary)."""
+    return result | {"status": "preliminary"}
+
 
 SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "negative urine hCG 2 days ago -> contraception reminder only": (
@@ -260,6 +312,16 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
             urine_hcg("2026-01-26T09:00:00+00:00", "negative"),
         ),
         [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "serum hCG 0.04 IU/mL (40 mIU/mL) against a range up to 5 mIU/mL -> critical (the range "
+    "read in the result's unit)": (
+        chart(in_iu_per_ml(serum_hcg(YESTERDAY, 0.04))),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "serum hCG 0.003 IU/mL (3 mIU/mL) against a range up to 5 mIU/mL -> contraception reminder "
+    "only": (
+        chart(in_iu_per_ml(serum_hcg(YESTERDAY, 0.003))),
+        [CONTRACEPTION_REMINDER],
     ),
     "serum hCG sent as the text '<5 mIU/mL' yesterday -> contraception reminder only": (
         chart(serum_hcg_text("<5 mIU/mL")),
@@ -534,6 +596,146 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(urine_hcg(TWO_DAYS_AGO, "negative"), quantitative_hcg(YESTERDAY, 1540, "ng/mL")),
         [UNREADABLE, CONTRACEPTION_REMINDER],
     ),
+    # --- positive evidence counts whoever the patient: applicability only decides what a
+    # missing status gets (red team D01)
+    "woman of 31 after a total hysterectomy (coded), positive serum hCG yesterday -> critical": (
+        chart(HYSTERECTOMY, serum_hcg(YESTERDAY, 1540), born="1994-06-10"),
+        [POSITIVE],
+    ),
+    "woman of 56 (outside 12-55), positive urine hCG yesterday -> critical": (
+        chart(urine_hcg(YESTERDAY, "positive"), born="1970-01-15"),
+        [POSITIVE],
+    ),
+    "girl of 11, Z33.1 pregnant state on the problem list since 2026-02-10 -> critical": (
+        chart(
+            pregnancy_problem("Z33.1", "Pregnant state, incidental", "2026-02-10"),
+            born="2014-08-01",
+        ),
+        [ON_PROBLEM_LIST],
+    ),
+    "man (gender male, no birth sex charted), pregnancy status 'Pregnant' yesterday -> critical": (
+        chart(status(YESTERDAY, PREGNANT), gender="male"),
+        [POSITIVE],
+    ),
+    "sex not recorded, positive urine hCG yesterday -> critical (not the applicability warning)": (
+        chart(urine_hcg(YESTERDAY, "positive"), gender=None),
+        [POSITIVE],
+    ),
+    "woman of 38 after a total hysterectomy, currently breastfeeding -> breastfeeding warning": (
+        chart(HYSTERECTOMY, CURRENTLY_BREASTFEEDING, born="1987-09-30"),
+        [BREASTFEEDING],
+    ),
+    # US Core birth sex: F is in scope whatever Patient.gender says (a trans man can be pregnant)
+    "gender male, birth sex F, 28, positive serum hCG yesterday -> critical": (
+        chart(serum_hcg(YESTERDAY, 1540), gender="male", birth_sex="F"),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "gender male, birth sex F, 28, Z3A.12 (12 weeks) on the problem list -> critical": (
+        chart(
+            pregnancy_problem("Z3A.12", "12 weeks gestation of pregnancy"),
+            gender="male",
+            birth_sex="F",
+        ),
+        [ON_PROBLEM_LIST, CONTRACEPTION_REMINDER],
+    ),
+    "gender male, birth sex F, 28, no test -> warning (status not verified)": (
+        chart(gender="male", birth_sex="F"),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender other, birth sex M, no evidence -> silent (no applicability warning)": (
+        chart(gender="other", birth_sex="M"),
+        [],
+    ),
+    "gender male, birth sex M, no evidence -> silent (negative control)": (
+        chart(gender="male", birth_sex="M"),
+        [],
+    ),
+    # --- a preliminary positive newer than every final result (red team D02)
+    "preliminary positive urine hCG this morning, final negative 2 days ago -> warning": (
+        chart(
+            urine_hcg(TWO_DAYS_AGO, "negative"),
+            preliminary(urine_hcg(THIS_MORNING, "positive", oid="hcg-poc")),
+        ),
+        [PRELIMINARY_POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "preliminary serum hCG 1540 yesterday, no final result -> preliminary-positive warning": (
+        chart(preliminary(serum_hcg(YESTERDAY, 1540))),
+        [PRELIMINARY_POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "woman of 56, preliminary positive urine hCG yesterday -> warning all the same": (
+        chart(preliminary(urine_hcg(YESTERDAY, "positive")), born="1970-01-15"),
+        [PRELIMINARY_POSITIVE],
+    ),
+    "preliminary negative this morning after a final negative 2 days ago -> no change": (
+        chart(
+            urine_hcg(TWO_DAYS_AGO, "negative"),
+            preliminary(urine_hcg(THIS_MORNING, "negative", oid="hcg-poc")),
+        ),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "preliminary positive a week ago, final negative yesterday -> the final counts": (
+        chart(
+            preliminary(urine_hcg(A_WEEK_AGO, "positive", oid="hcg-poc")),
+            urine_hcg(YESTERDAY, "negative"),
+        ),
+        [CONTRACEPTION_REMINDER],
+    ),
+    # --- a problem-list pregnancy a newer negative contradicts (red team D03)
+    "Z3A.12 (12 weeks) on the problem list since 2026-01-20, negative hCG yesterday -> warning": (
+        chart(
+            pregnancy_problem("Z3A.12", "12 weeks gestation of pregnancy"),
+            serum_hcg(YESTERDAY, 2),
+        ),
+        [PROBLEM_LIST_CONFLICT, CONTRACEPTION_REMINDER],
+    ),
+    "SNOMED pregnancy (77386006) on the problem list, 'Not pregnant' 2 days ago, cycle 3 -> "
+    "warning": (
+        chart(
+            pregnancy_problem("77386006", "Pregnancy", system=SNOMED),
+            status(TWO_DAYS_AGO, NOT_PREGNANT_SNOMED),
+            cycle=3,
+            history=[EARLIER_CYCLE],
+        ),
+        [PROBLEM_LIST_CONFLICT],
+    ),
+    "provisional pregnancy on the problem list, negative hCG yesterday -> the test answers it": (
+        chart(
+            pregnancy_problem("Z33.1", "Pregnant state, incidental", verification="provisional"),
+            urine_hcg(YESTERDAY, "negative"),
+        ),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "Z33.1 on the problem list since 2026-02-25, negative hCG 2026-02-20 (before) -> critical": (
+        chart(
+            pregnancy_problem("Z33.1", "Pregnant state, incidental", "2026-02-25"),
+            urine_hcg("2026-02-20T09:00:00+00:00", "negative"),
+        ),
+        [ON_PROBLEM_LIST, CONTRACEPTION_REMINDER],
+    ),
+    # --- a result dated in the future is no latest result (red team D10a)
+    "negative urine hCG dated 2027-03-01 (a mistyped year), nothing else -> warning": (
+        chart(urine_hcg(A_YEAR_AHEAD, "negative")),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "negative hCG dated 2027, positive hCG 3 weeks ago -> critical (the future one never clears)": (
+        chart(
+            urine_hcg(A_YEAR_AHEAD, "negative"),
+            urine_hcg("2026-02-09T09:00:00+00:00", "positive", oid="hcg-old"),
+        ),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "positive urine hCG dated 2027 (a mistyped year), negative 3 weeks ago -> critical (a "
+    "positive is never dropped)": (
+        chart(
+            urine_hcg(A_YEAR_AHEAD, "positive"),
+            urine_hcg("2026-02-09T09:00:00+00:00", "negative", oid="hcg-old"),
+        ),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "negative urine hCG timed later today (within a day of now: clocks) -> counts": (
+        chart(urine_hcg("2026-03-02T12:00:00+00:00", "negative")),
+        [CONTRACEPTION_REMINDER],
+    ),
     "currently breastfeeding -> warning": (
         chart(
             urine_hcg("2026-02-28T09:00:00+00:00", "negative"),
@@ -665,3 +867,38 @@ def test_a_result_sent_as_100_000_characters_is_unreadable(client: FlaskClient) 
     assert findings_of_topic(body, "pregnancy-status") == sorted(
         [CONTRACEPTION_REMINDER, UNREADABLE]
     )
+
+
+def _card(client: FlaskClient, chart_bundle: dict[str, Any], code: str) -> dict[str, Any]:
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    cards: list[dict[str, Any]] = body["cards"]
+    [card] = [c for c in cards if c["extension"]["org.example.cds.finding-code"] == code]
+    return card
+
+
+def test_a_preliminary_positive_names_itself_and_comes_with_an_hcg_order(
+    client: FlaskClient,
+) -> None:
+    sent = chart(
+        urine_hcg(TWO_DAYS_AGO, "negative"),
+        preliminary(urine_hcg(THIS_MORNING, "positive", oid="hcg-poc")),
+    )
+    card = _card(client, sent, "pregnancy-preliminary-positive")
+    assert "2026-03-02" in card["summary"] and "confirm" in card["summary"]
+    assert "Observation/hcg-poc" in card["detail"] and "negative, 2026-02-28" in card["detail"]
+    [action] = card["suggestions"][0]["actions"]
+    assert action["resource"]["code"]["coding"][0]["code"] == "2118-8"
+
+
+def test_a_problem_list_conflict_names_the_entry_and_the_negative(client: FlaskClient) -> None:
+    sent = chart(
+        pregnancy_problem("Z3A.12", "12 weeks gestation of pregnancy"), serum_hcg(YESTERDAY, 2)
+    )
+    card = _card(client, sent, "pregnancy-problem-list-conflict")
+    assert "2026-01-20" in card["summary"] and "2026-03-01" in card["summary"]
+    assert "Condition/pregnancy" in card["detail"] and "Observation/hcg-serum" in card["detail"]
+
+
+def test_a_future_dated_result_is_said_to_be_ignored(client: FlaskClient) -> None:
+    card = _card(client, chart(urine_hcg(A_YEAR_AHEAD, "negative")), "pregnancy-status-unknown")
+    assert "Observation/hcg-urine dated 2027-03-01 (future) ignored" in card["detail"]

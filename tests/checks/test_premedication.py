@@ -112,6 +112,17 @@ MAR_TO_03_02 = blinatumomab_administration(  # the stopped order's bag, running 
     request="MedicationRequest/blin-c1-stopped",
 )
 
+
+def prn_dexamethasone(mg: float = 20) -> dict[str, Any]:
+    """Dexamethasone kept for cytokine release syndrome: every 8 hours as needed, no set time."""
+    order = dexamethasone_order(PID, mg, oid="dex-prn-crs")
+    dosage = order["dosageInstruction"][0]
+    dosage["text"] = f"dexamethasone {mg} mg IV every 8 hours as needed for CRS"
+    dosage["timing"] = {"repeat": {"frequency": 1, "period": 8, "periodUnit": "h"}}
+    dosage["asNeededCodeableConcept"] = {"text": "cytokine release syndrome"}  # a PRN reason
+    return order
+
+
 # The cards of the golden matrix: (topic, indicator, finding code).
 AGE_UNKNOWN = ("premedication", "warning", "premedication-age-unknown")
 LOW_DOSE = ("premedication", "warning", "premedication-low-dose")
@@ -440,6 +451,21 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "change, ok": (
         chart(cycle=1, history=[STOPPED_C1_UNDATED, MAR_TO_03_02], steps=[Step(28, days=19)]),
         [],
+    ),
+    "adult R/R c1, only dexamethasone 20 mg IV q8h as needed for CRS -> warning (missing): "
+    "nothing is given before the first dose": (
+        chart(prn_dexamethasone()),
+        [MISSING, STEP_UP_REMINDER],
+    ),
+    "adult R/R c1, dexamethasone 20 mg premedication only proposed (intent proposal) -> "
+    "warning (missing)": (
+        chart(dexamethasone_order(PID, 20) | {"intent": "proposal"}),
+        [MISSING, STEP_UP_REMINDER],
+    ),
+    "adult R/R c1, dexamethasone 20 mg 1 h before and another as needed for CRS -> only the "
+    "day-8 reminder": (
+        chart(dexamethasone_order(PID, 20), prn_dexamethasone()),
+        [STEP_UP_REMINDER],
     ),
     "child 8 y 20 kg 115 cm R/R c1 without dexamethasone -> warning": (
         chart(born=CHILD_8, kg=20, cm=115, steps=[Step(5, unit="ug/m2/d", days=7)]),

@@ -268,6 +268,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [STILL_ORDERED],
     ),
+    "MMR ordered this morning (active order on file), cycle 1 starts at 10:00 -> critical": (
+        chart(vaccine_order("03", "MMR", oid="clinic-mmr", status="active")),
+        [STILL_ORDERED],
+    ),
+    "MMR order on file cancelled, cycle 1 -> silent": (
+        chart(vaccine_order("03", "MMR", oid="clinic-mmr", status="cancelled")),
+        [],
+    ),
     # --- dates that are not a day: never silence ----------------------------------------------
     "MMR recorded with no date at all (only when it was entered) -> warning, date unreadable": (
         chart(dated(immunization("03", "MMR", "2026-02-20"), recorded="2026-02-20")),

@@ -247,6 +247,31 @@ def test_feedback_from_another_tenant_of_the_same_issuer_is_refused(secure: Flas
     assert secure.post(FEEDBACK, json=_feedback(card, now), headers=bearer(same)).status_code == 200
 
 
+def test_another_tenants_card_is_refused_at_the_other_services_feedback_too(
+    secure: FlaskClient,
+) -> None:
+    """A card order-sign issued to hospital-a, sent by hospital-b to order-select's feedback
+    endpoint: refused as at order-sign's (it was once stored there as an unknown card)."""
+    answer = secure.post(
+        SIGN,
+        json=chart_request("dose-adult-rr-cycle1-starts-at-28"),
+        headers=bearer(token(tenant="hospital-a")),
+    )
+    card = answer.get_json()["cards"][0]["uuid"]
+    select_feedback = "/cds-services/blinatumomab-order-select/feedback"
+    other_tenant = token(aud=BASE + select_feedback, tenant="hospital-b")
+    refused = secure.post(
+        select_feedback, json=_feedback(card, datetime.now(UTC)), headers=bearer(other_tenant)
+    )
+    assert refused.status_code == 403
+    same = token(aud=BASE + select_feedback, tenant="hospital-a")
+    accepted = secure.post(
+        select_feedback, json=_feedback(card, datetime.now(UTC)), headers=bearer(same)
+    )
+    assert accepted.status_code == 200
+    assert accepted.get_json()["items"][0]["knownCard"] is False  # not order-select's card
+
+
 def test_feedback_dated_in_the_future_is_refused_a_little_skew_is_not(
     secure: FlaskClient,
 ) -> None:
