@@ -71,13 +71,24 @@ def _first_event(
         return "restart"
     if restart_of(order, knowledge) is not None:
         return "restart"
-    if item.review.cycle_day == 1:
+    if item.review.cycle_day == 1 and not _revises_a_begun_order(item):
         return "cycle-start"
     if item.review.cycle_day == settings.step_up_day and has_step_up(
         knowledge, item.review.indication, item.review.cycle
     ):
         return "step-up"
     return None
+
+
+def _revises_a_begun_order(item: CheckInput) -> bool:
+    """A revision (priorPrescription) of an order on file that began at this order's start, a
+    start already past: its first dose was given under that order, premedicated or not then."""
+    review = item.review
+    replaced = next(
+        (o for o in item.patient.medication_orders if o.resource == review.order.replaces), None
+    )
+    began = replaced.first_start() if replaced is not None else None
+    return began is not None and began <= review.start < item.now
 
 
 @dataclass(frozen=True)

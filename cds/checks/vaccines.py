@@ -328,13 +328,17 @@ def _given_shot(
                 "one in a form it does not read)"
             ),
         )
-    values["date"] = shot.when.date().isoformat()
-    if window.window_start <= shot.when <= window.start:
+    # counted in calendar days where the infusion starts, as a day recorded alone is: a shot at
+    # 22:00 on the 19th at -05:00 is 14 days before a start on the 3rd there, not 13 in UTC
+    day = shot.when.astimezone(window.start.tzinfo).date()
+    days_before = (window.start.date() - day).days
+    values["date"] = day.isoformat()
+    if shot.when <= window.start and days_before < settings.window_before_start_days:
         return emit(
             "live-vaccine-recent",
             settings.window_source,
             **values,
-            days_before=_days_text((window.start.date() - shot.when.date()).days),
+            days_before=_days_text(days_before),
         )
     if (
         window.treatment_start is not None

@@ -123,6 +123,20 @@ def prn_dexamethasone(mg: float = 20) -> dict[str, Any]:
     return order
 
 
+def revision(start: str) -> dict[str, Any]:
+    """R/R cycle 1 as signed again to change its bag (a revision naming the order on file as its
+    priorPrescription, same start), with no dexamethasone in this signing."""
+    on_file = blinatumomab_order(
+        PID, STEP_UP, oid="blin-c1-original", start=start, status="active", authored=start
+    )
+    revised = blinatumomab_order(PID, STEP_UP, start=start, bag_hours=48) | {
+        "priorPrescription": {"reference": "MedicationRequest/blin-c1-original"}
+    }
+    return bundle(
+        [patient(PID, birth_date=ADULT), weight(PID, 80), height(PID, 178), revised, on_file]
+    )
+
+
 # The cards of the golden matrix: (topic, indicator, finding code).
 AGE_UNKNOWN = ("premedication", "warning", "premedication-age-unknown")
 LOW_DOSE = ("premedication", "warning", "premedication-low-dose")
@@ -466,6 +480,16 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "day-8 reminder": (
         chart(dexamethasone_order(PID, 20), prn_dexamethasone()),
         [STEP_UP_REMINDER],
+    ),
+    "adult R/R c1 begun 02-27, revised 03-02 to 48-hour bags (priorPrescription, same start), "
+    "no dexamethasone -> silent: its first dose was given under the order it revises": (
+        revision("2026-02-27T10:00:00+00:00"),
+        [],
+    ),
+    "adult R/R c1 starting 10:00 today, revised at 08:00 before it began, no dexamethasone -> "
+    "warning (missing)": (
+        revision("2026-03-02T10:00:00+00:00"),
+        [MISSING, STEP_UP_REMINDER],
     ),
     "child 8 y 20 kg 115 cm R/R c1 without dexamethasone -> warning": (
         chart(born=CHILD_8, kg=20, cm=115, steps=[Step(5, unit="ug/m2/d", days=7)]),

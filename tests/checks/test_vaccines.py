@@ -196,8 +196,22 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(immunization("21", "varicella", "2026-02-17")),
         [RECENT],
     ),
-    "yellow fever exactly 14 days before the hour -> critical": (
+    "yellow fever 14 calendar days before, at the hour of the start -> silent (at least 2 "
+    "weeks, counted in days as a date alone is)": (
         chart(immunization("37", "yellow fever", "2026-02-16T10:00:00+00:00")),
+        [],
+    ),
+    "yellow fever 02-16 at 21:00 at -05:00 (02-17 where the infusion starts, UTC) -> 13 days, "
+    "critical": (
+        chart(immunization("37", "yellow fever", "2026-02-16T21:00:00-05:00")),
+        [RECENT],
+    ),
+    "yellow fever 02-16 at 18:00 UTC, 14 calendar days before a 10:00 start -> silent": (
+        chart(immunization("37", "yellow fever", "2026-02-16T18:00:00+00:00")),
+        [],
+    ),
+    "yellow fever 02-17 at 06:00 UTC, 13 calendar days before -> critical": (
+        chart(immunization("37", "yellow fever", "2026-02-17T06:00:00+00:00")),
         [RECENT],
     ),
     "yellow fever 14 days and 1 hour before -> silent": (
