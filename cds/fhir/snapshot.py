@@ -19,7 +19,14 @@ from cds.fhir.observations import ChartObservations
 from cds.fhir.parsing import resource_label, validate
 from cds.fhir.prefetch import SourceData
 from cds.knowledge import Knowledge
-from cds.patient import AdministrationFact, Code, DataIssue, MedicationOrder, PatientSnapshot
+from cds.patient import (
+    AdministrationFact,
+    Code,
+    DataIssue,
+    ImmunizationFact,
+    MedicationOrder,
+    PatientSnapshot,
+)
 from cds.pregnancy_conditions import means_current_pregnancy
 from cds.toxicity import is_toxicity
 
@@ -246,14 +253,14 @@ def build_snapshot(
     orders = medication_orders(
         order_raws, "medications", issues, referenced_medications(order_raws, chart.index)
     )
-    administration_raws = select_administrations(
-        chart.pick("administrations", sources.get("administrations"), "MedicationAdministration"),
-        knowledge,
-        chart.index,
+    administered_raws = chart.pick(
+        "administrations", sources.get("administrations"), "MedicationAdministration"
     )
+    administration_raws = select_administrations(administered_raws, knowledge, chart.index)
     administrations = _validated(administration_raws, "administrations", issues)
     administered = referenced_medications(administration_raws, chart.index)
     given = tuple(facts.administration_fact(m, administered) for m in administrations)
+    shots_on_the_mar = _vaccines_administered(administered_raws, knowledge, issues)
     unlinked = _unlinked(chart, knowledge, wanted)
     unavailable = {key: data.problem for key, data in sources.items() if data.problem is not None}
     for optional in OPTIONAL_KEYS:  # an encounter or administrations not had: no data, no failure
@@ -273,7 +280,8 @@ def build_snapshot(
         observation_source=observations,
         immunizations=tuple(
             vaccines.recognised(facts.immunization_fact(m), knowledge) for m in immunizations
-        ),
+        )
+        + shots_on_the_mar,
         medication_orders=started_as_given(orders, given),
         conditions=tuple(facts.condition_fact(m) for m in conditions),
         encounter_classes=encounter_classes(sources.values()),
@@ -339,6 +347,41 @@ def select_administrations(
         )
 
     return [raw for raw in raws if named(raw)]
+
+
+# MedicationAdministration statuses under which the vaccine was given, as an Immunization's
+# `completed` (in-progress: being given; stopped: partly given, still a dose of live virus)
+_GIVEN_ADMINISTRATION_STATUSES = frozenset({"completed", "in-progress", "stopped"})
+
+
+def _vaccines_administered(
+    raws: list[dict[str, Any]], knowledge: Knowledge, issues: list[DataIssue]
+) -> tuple[ImmunizationFact, ...]:
+    """Live vaccines the MAR records as MedicationAdministrations (where an EHR charts a shot
+    given on the ward, not as an Immunization): read as Immunizations of their date. Only those
+    whose medication might be a vaccine are validated."""
+    live = knowledge.codes_of("live_vaccines")
+    candidates = [
+        raw
+        for raw in raws
+        if isinstance(concept := raw.get("medicationCodeableConcept"), dict)
+        and (
+            not live.isdisjoint(selection.code_pairs(concept))
+            or vaccines.worth_reading({"vaccineCode": concept}, knowledge)
+        )
+    ]
+    shots = []
+    for model in _validated(candidates, "administrations", issues):
+        given = facts.administration_fact(model)
+        fact = ImmunizationFact(
+            resource=given.resource,
+            codes=given.codes,
+            when=given.start,
+            status="completed" if given.status in _GIVEN_ADMINISTRATION_STATUSES else given.status,
+            text=given.text,
+        )
+        shots.append(vaccines.recognised(fact, knowledge))
+    return tuple(shots)
 
 
 def _is_medication(resource: dict[str, Any]) -> bool:

@@ -116,6 +116,24 @@ def vaccine_order(
 NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
 
 
+def given_on_the_ward(
+    cvx: str, name: str, when: str, *, status: str = "completed"
+) -> dict[str, Any]:
+    """A vaccine the MAR records as a MedicationAdministration, not as an Immunization."""
+    return {
+        "resourceType": "MedicationAdministration",
+        "id": f"mar-{cvx}",
+        "status": status,
+        "medicationCodeableConcept": {
+            "coding": [{"system": CVX, "code": cvx, "display": name}],
+            "text": name,
+        },
+        "subject": {"reference": f"Patient/{PID}"},
+        "effectiveDateTime": when,
+        "dosage": {"route": {"text": "subcutaneous"}, "dose": {"value": 0.5, "unit": "mL"}},
+    }
+
+
 def coded_vaccine_order(system: str | None, code: str | None, text: str) -> dict[str, Any]:
     """A vaccine order coded by NDC, or named in text only, as many EHRs write them."""
     order = vaccine_order("03", text)
@@ -281,6 +299,32 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
             history=[EARLIER_CYCLE],
         ),
         [STILL_ORDERED],
+    ),
+    "varicella given on the ward 5 days ago, charted only as a MedicationAdministration -> "
+    "critical": (
+        chart(given_on_the_ward("21", "varicella", "2026-02-25T11:00:00+00:00")),
+        [RECENT],
+    ),
+    "MMR on the MAR as a MedicationAdministration by NDC only (M-M-R II) 3 days ago -> critical": (
+        chart(
+            given_on_the_ward("03", "MMR", "2026-02-27T11:00:00+00:00")
+            | {
+                "medicationCodeableConcept": {
+                    "coding": [{"system": NDC_SYSTEM, "code": "0006-4681-00"}]
+                }
+            }
+        ),
+        [RECENT],
+    ),
+    "varicella on the MAR 5 days ago but not done -> silent": (
+        chart(given_on_the_ward("21", "varicella", "2026-02-25T11:00:00+00:00", status="not-done")),
+        [],
+    ),
+    "inactivated influenza on the MAR 5 days ago -> silent (not live)": (
+        chart(
+            given_on_the_ward("141", "Influenza, seasonal, injectable", "2026-02-25T11:00:00+00:00")
+        ),
+        [],
     ),
     "MMR ordered this morning (active order on file), cycle 1 starts at 10:00 -> critical": (
         chart(vaccine_order("03", "MMR", oid="clinic-mmr", status="active")),
