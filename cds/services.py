@@ -375,7 +375,7 @@ class Engine:
         read from its fhirServer, and which of them are blinatumomab."""
         draft_issues: list[DataIssue] = []
         orders, unresolved = resolve_draft_medications(
-            draft_orders(call.resources, draft_issues),
+            draft_orders(call.resources, draft_issues, self.knowledge),
             call.context.draftOrders,
             call.request.prefetch,
             lambda: self._client_for(call, fetch, own_host),

@@ -11,18 +11,21 @@ most EHRs prefetch everything.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from cds.settings import Settings
 
 if TYPE_CHECKING:
     import requests
     from requests.adapters import HTTPAdapter
+
+    from cds.fhir.egress import InFlight
 
 
 class FhirFetchError(Exception):
@@ -33,8 +36,46 @@ _adapters: dict[tuple[int, bool], HTTPAdapter] = {}  # by retry count and public
 _adapters_lock = threading.Lock()
 
 
+class _Deadlines:
+    """One thread per worker process that cuts the connection of every fetch still running at its
+    call's deadline (cds.fhir.egress.InFlight). Timeouts bound each read, not a fetch: without
+    this, a server trickling its answer a byte at a time would hold a fetch thread, or the
+    request's own thread, as long as it likes, and a few such calls fill the worker's fetch pool.
+    A fetch that ended before its deadline stays listed until then; cutting it does nothing."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, InFlight]] = []
+        self._order = itertools.count()  # never compare two InFlights
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, flight: InFlight, deadline: float) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (deadline, next(self._order), flight))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="fhir-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._due[0][2] is flight:
+                self._wake.notify()  # sooner than the one it sleeps for
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                now = time.monotonic()
+                while self._due and self._due[0][0] <= now:
+                    heapq.heappop(self._due)[2].cut()
+                self._wake.wait(self._due[0][0] - now if self._due else None)
+
+
+_deadlines = _Deadlines()
+
+
 def _forget_adapters() -> None:
+    global _deadlines
     _adapters.clear()  # a forked worker opens its own connections, never its parent's
+    _deadlines = _Deadlines()  # nor has its parent's threads
 
 
 os.register_at_fork(after_in_child=_forget_adapters)
@@ -102,7 +143,12 @@ class FhirClient:
 
     def get(self, query: str, deadline: float) -> Any:
         """GET `query` (relative to the base URL); follow searchset `next` links into one Bundle."""
-        body = self._get_json(f"{self.base_url}/{query.lstrip('/')}", deadline)
+        return self.get_url(f"{self.base_url}/{query.lstrip('/')}", deadline)
+
+    def get_url(self, url: str, deadline: float) -> Any:
+        """GET `url` (below the base URL: the caller checks, see `below_base`); follow searchset
+        `next` links into one Bundle."""
+        body = self._get_json(url, deadline)
         pages = 1
         while isinstance(body, dict) and body.get("resourceType") == "Bundle":
             next_url = next_link(body)
@@ -120,20 +166,16 @@ class FhirClient:
         return body
 
     def below_base(self, url: str) -> bool:
-        """`url` is below fhirServer (scheme and host compared case-insensitively)."""
-        base = urlsplit(self.base_url)
-        got = urlsplit(url)
-        return (
-            got.scheme.lower() == base.scheme.lower()
-            and got.netloc.lower() == base.netloc.lower()
-            and got.path.startswith(base.path.rstrip("/") + "/")
-            and "@" not in got.netloc
-        )
+        """`url` is below fhirServer as it will be sent (cds.fhir.egress.below: scheme, host and
+        port normalised; no user-info; a dot segment or backslash in any spelling refused)."""
+        from cds.fhir.egress import below
+
+        return below(url, self.base_url, strictly=True)
 
     def _get_json(self, url: str, deadline: float) -> Any:
         import requests
 
-        from cds.fhir.egress import NOT_ALLOWED, AddressRefused
+        from cds.fhir.egress import NOT_ALLOWED, AddressRefused, InFlight, fetching
 
         if self.refused:
             raise FhirFetchError(self.refused)
@@ -144,20 +186,29 @@ class FhirClient:
             min(self._settings.fhir_connect_timeout, remaining),
             min(self._settings.fhir_read_timeout, remaining),
         )
+        flight = InFlight()
+        _deadlines.watch(flight, deadline)  # its connection is cut if it is still running then
         try:
-            with self._session.get(
-                url, timeout=timeout, stream=True, allow_redirects=False
-            ) as answer:
+            with (
+                fetching(flight),
+                self._session.get(
+                    url, timeout=timeout, stream=True, allow_redirects=False
+                ) as answer,
+            ):
                 if answer.status_code != 200:
                     raise FhirFetchError(f"FHIR server answered HTTP {answer.status_code}")
                 content = self._read_limited(answer, deadline)
         except AddressRefused as error:
             raise FhirFetchError(NOT_ALLOWED) from error
-        except requests.Timeout as error:
-            raise FhirFetchError("the FHIR server did not answer in time") from error
         except (requests.RequestException, OSError) as error:
+            if flight.was_cut:
+                raise FhirFetchError("FHIR server too slow (deadline passed)") from error
+            if isinstance(error, requests.Timeout):
+                raise FhirFetchError("the FHIR server did not answer in time") from error
             # never why (TLS, refused, reset...): that would make the service a port scanner
             raise FhirFetchError("the FHIR server could not be reached") from error
+        if flight.was_cut:  # what was read may end where the cut came (an answer without length)
+            raise FhirFetchError("FHIR server too slow (deadline passed)")
         try:
             return json.loads(content)
         except ValueError as error:

@@ -12,18 +12,34 @@ service itself and the cloud metadata endpoint included (issue 16). So, outside 
   once per connection, every address is checked, and the socket is connected to the checked
   address (no second lookup an attacker's DNS could answer differently); TLS still verifies the
   certificate for the name (SNI and Host are the name).
+
+URLs are compared as they will be sent: scheme, host and port as urllib3 connects to them (host
+lowercased, IDNA-encoded, percent-escapes decoded, one trailing dot dropped; the scheme's default
+port filled in), on both sides. A path with a dot segment (`.`, `..`, in any spelling: `%2e`,
+`%2E`, `..;x`, after a backslash or `%2F`), or with a backslash at all, is refused outright rather
+than resolved: requests and servers resolve such paths differently, and a prefix is only a prefix
+of a path that is not resolved again.
+
+A fetch also holds its connection where another thread can cut it (`InFlight`): cds.fhir.client
+cuts the connection of any fetch still running at its call's deadline.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import re
 import socket
+import threading
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from cds.settings import Settings
 
@@ -40,21 +56,48 @@ class AddressRefused(Exception):
     """A fhirServer name resolved to an address the service may not connect to."""
 
 
-def _same_server(url: str, prefix: str) -> bool:
-    """`url` is `prefix` or below it; scheme and host compared case-insensitively, path exactly."""
-    got, want = urlsplit(url), urlsplit(prefix.rstrip("/"))
-    if (got.scheme.lower(), _netloc(got)) != (want.scheme.lower(), _netloc(want)):
-        return False
-    return got.path == want.path or got.path.startswith(want.path + "/")
+Origin = tuple[str, str, int | None]
 
 
-def _netloc(parts: Any) -> tuple[str, int | None]:
-    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+def origin(url: str) -> Origin | None:
+    """(scheme, host, port) that requests and urllib3 connect to for `url`, normalised; None
+    when it cannot be parsed. urllib3's own parser decides (it also decodes `%2e` in a host and
+    ends the host at a backslash, where urllib.parse does neither)."""
     try:
-        port = parts.port
-    except ValueError:
-        return ("", None)
-    return ((parts.hostname or "").lower(), port or default)
+        parts = parse_url(url)
+    except LocationParseError:
+        return None
+    scheme = (parts.scheme or "").lower()
+    host = (parts.host or "").lower().removesuffix(".")  # `name.`: `name` as an absolute name
+    if not scheme or not host:
+        return None
+    return (scheme, host, parts.port or {"https": 443, "http": 80}.get(scheme))
+
+
+_SEGMENT = re.compile(r"[/\\]")
+
+
+def unsafe_path(url: str) -> bool:
+    """Whether `url` (before its query) holds a backslash or a dot segment in any spelling:
+    such a path is refused, never resolved (see the module's docstring)."""
+    head = re.split(r"[?#]", url, maxsplit=1)[0]
+    if "\\" in head or "%5c" in head.lower():
+        return True
+    path = urlsplit(head).path
+    return any(seg.split(";", 1)[0] in (".", "..") for seg in _SEGMENT.split(unquote(path)))
+
+
+def below(url: str, base: str, strictly: bool = False) -> bool:
+    """`url` is `base` (unless `strictly`) or below it, as it will be sent: same origin
+    (`origin`), no user-info, no dot segment or backslash, and the path below `base`'s path,
+    compared exactly."""
+    if "@" in urlsplit(url).netloc or unsafe_path(url):
+        return False
+    here = origin(url)
+    if here is None or here != origin(base):
+        return False
+    got, want = urlsplit(url).path, urlsplit(base).path.rstrip("/")
+    return (got == want and not strictly) or got.startswith(want + "/")
 
 
 def refusal(url: str, settings: Settings, own_host: str | None = None) -> str | None:
@@ -68,15 +111,18 @@ def refusal(url: str, settings: Settings, own_host: str | None = None) -> str | 
         return NOT_ALLOWED
     if parts.scheme.lower() != "https" or not parts.hostname or "@" in parts.netloc:
         return NOT_ALLOWED
+    here = origin(url)
+    if here is None or here[0] != "https" or unsafe_path(url):
+        return NOT_ALLOWED
     own = [settings.public_base_url] if settings.public_base_url else []
     if own_host and not settings.public_base_url:
         own.append(f"https://{own_host}")
-    if any(_netloc(parts) == _netloc(urlsplit(base)) for base in own):
-        return NOT_ALLOWED
+    if any(here[1:] == theirs[1:] for base in own if (theirs := origin(base))):
+        return NOT_ALLOWED  # host and port, normalised alike on both sides
     allowed = settings.allowed_fhir_servers
     if settings.trust_cds_hooks_sandbox and not allowed:
         return SANDBOX_NOT_ALLOWED  # anyone can sign as the sandbox: fetch only what is listed
-    if allowed and not any(_same_server(url, prefix) for prefix in allowed):
+    if allowed and not any(below(url, prefix) for prefix in allowed):
         return NOT_ALLOWED
     return None
 
@@ -125,6 +171,81 @@ def checked_address(host: str, port: int, public: bool) -> str:
     return addresses[0]
 
 
+class DeadlinePassed(OSError):
+    """A fetch's deadline passed before it took a connection (urllib3 fails the GET)."""
+
+
+_fetching = threading.local()  # the InFlight of the fetch this thread is doing, if any
+
+
+class InFlight:
+    """The connection one fetch holds, where another thread can cut it.
+
+    A read timeout bounds each read, not the answer: a server that sends its headers or body a
+    byte at a time holds the fetching thread as long as it likes. So whoever watches the
+    deadline calls `cut`, which shuts the socket down (a read blocked on it in the fetching
+    thread returns at once and the fetch fails). The pool hands a connection to the fetch
+    (`hold`) and takes it back (`drop`) under the same lock as `cut`: only a connection this
+    fetch holds is ever cut, never one back in the pool or another call's."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self.was_cut = False
+
+    def cut(self) -> None:
+        with self._lock:
+            self.was_cut = True
+            if self._conn is not None:
+                _shut(self._conn.sock)
+
+    def hold(self, conn: Any) -> bool:
+        """Hold `conn`; False (not held) once cut: no new connection, no retry after a cut."""
+        with self._lock:
+            if self.was_cut:
+                return False
+            self._conn = conn
+            return True
+
+    def connected(self, conn: Any) -> None:
+        """A cut that came while `conn` was connecting (no socket to shut then) shuts it now."""
+        with self._lock:
+            if self.was_cut and conn is self._conn:
+                _shut(conn.sock)
+
+    def drop(self, conn: Any) -> None:
+        with self._lock:
+            if conn is self._conn:
+                self._conn = None
+
+    def done(self) -> None:
+        with self._lock:
+            self._conn = None
+
+
+def _shut(sock: socket.socket | None) -> None:
+    """Shut down the socket itself (TLS included: the same file descriptor), leaving its TLS
+    state to the thread that reads it."""
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def fetching(flight: InFlight) -> Iterator[InFlight]:
+    """Within: the connections this thread takes from the pool are held by `flight`."""
+    _fetching.flight = flight
+    try:
+        yield flight
+    finally:
+        _fetching.flight = None
+        flight.done()
+
+
+def _flight() -> InFlight | None:
+    return getattr(_fetching, "flight", None)
+
+
 class _Pinned:
     """Connect to the address `checked_address` chose; the name stays for SNI, Host and the
     certificate check (urllib3 reads the name from `_dns_host` again once the socket is open)."""
@@ -139,14 +260,39 @@ class _Pinned:
         finally:
             self._dns_host = name
 
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        flight = _flight()
+        if flight is not None:
+            flight.connected(self)
+
+
+class _Held:
+    """A pool whose connections are held by the fetch of the thread that takes them
+    (`InFlight`)."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        flight = _flight()
+        if flight is not None and not flight.hold(conn):
+            conn.close()  # as urllib3 does on an error: the pool gets None back for it
+            raise DeadlinePassed("the fetch's deadline passed")
+        return conn
+
+    def _put_conn(self, conn: Any) -> None:
+        flight = _flight()
+        if flight is not None and conn is not None:
+            flight.drop(conn)
+        super()._put_conn(conn)  # type: ignore[misc]
+
 
 def _pools(public: bool) -> dict[str, type]:
     flag = {"public_only": public}
     http = type("PinnedHTTPConnection", (_Pinned, HTTPConnection), flag)
     https = type("PinnedHTTPSConnection", (_Pinned, HTTPSConnection), flag)
     return {
-        "http": type("PinnedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
-        "https": type("PinnedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https}),
+        "http": type("PinnedHTTPPool", (_Held, HTTPConnectionPool), {"ConnectionCls": http}),
+        "https": type("PinnedHTTPSPool", (_Held, HTTPSConnectionPool), {"ConnectionCls": https}),
     }
 
 

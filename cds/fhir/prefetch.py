@@ -39,8 +39,9 @@ class SourceData:
 
 # One pool of fetch threads per worker process, shared by its calls: starting a thread per key
 # on every call cost 1-1.5 ms of CPU a call (docs/performance.md). A fetch's timeouts are cut to
-# its call's time left, so a hung FHIR server holds a thread for about one deadline (per bounded
-# retry); the pool fills only when that happens to many calls at once, and a fetch still queued at
+# its call's time left, and a fetch still running at its call's deadline has its connection cut
+# (cds.fhir.client), so a hung or trickling FHIR server holds a thread until that deadline and no
+# longer; the pool fills only when that happens to many calls at once, and a fetch still queued at
 # its call's deadline is cancelled and reported "too slow", like any late fetch.
 FETCH_THREADS = 32
 _pool: ThreadPoolExecutor | None = None
@@ -237,7 +238,7 @@ def resolve_prefetch(
             )
     finally:
         for future in futures.values():
-            future.cancel()  # those still queued; a running fetch ends at its own timeout
+            future.cancel()  # those still queued; a running one is cut at the deadline
         client.close()
     return resolved
 
@@ -254,7 +255,7 @@ def _more_pages(client: FhirClient, bundle: dict[str, Any], deadline: float) -> 
         assert next_url is not None
         if not client.below_base(next_url):
             raise FhirFetchError("prefetch `next` link points outside fhirServer")
-        rest = client.get(next_url[len(client.base_url) + 1 :], deadline)
+        rest = client.get_url(next_url, deadline)
         return {**bundle, "entry": (bundle.get("entry") or []) + (rest.get("entry") or [])}
 
     return run

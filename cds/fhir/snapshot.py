@@ -485,8 +485,11 @@ OTHER_VERSION_ORDERS = {
 }
 
 
-def draft_orders(resources: list[dict[str, Any]], issues: list[DataIssue]) -> list[MedicationOrder]:
-    """The MedicationRequests among the draft orders (other request types are context only)."""
+def draft_orders(
+    resources: list[dict[str, Any]], issues: list[DataIssue], knowledge: Knowledge | None = None
+) -> list[MedicationOrder]:
+    """The MedicationRequests among the draft orders, and (given the knowledge) the live vaccines
+    ordered as ServiceRequests; other request types are context only."""
     medications = _medications_by_reference(resources)
     requests = [r for r in resources if r.get("resourceType") == "MedicationRequest"]
     for raw in resources:
@@ -503,7 +506,41 @@ def draft_orders(resources: list[dict[str, Any]], issues: list[DataIssue]) -> li
     for index, raw in enumerate(requests):
         if not raw.get("id"):
             raw.setdefault("id", f"draft-{index + 1}")
-    return medication_orders(requests, "draftOrders", issues, medications)
+    orders = medication_orders(requests, "draftOrders", issues, medications)
+    return orders + _vaccines_ordered_as_services(resources, knowledge, issues)
+
+
+def _vaccines_ordered_as_services(
+    resources: list[dict[str, Any]], knowledge: Knowledge | None, issues: list[DataIssue]
+) -> list[MedicationOrder]:
+    """Draft ServiceRequests whose code is a live vaccine (where an EHR orders immunisations as
+    procedures): read as the MedicationRequest they stand for, under their own name, so that a
+    live vaccine signed with blinatumomab is seen whichever request type orders it."""
+    if knowledge is None:
+        return []
+    live = knowledge.codes_of("live_vaccines")
+    as_requests = [
+        {
+            "resourceType": "MedicationRequest",
+            "id": raw.get("id") or f"service-{index + 1}",
+            "status": raw.get("status"),
+            "intent": raw.get("intent"),
+            "medicationCodeableConcept": concept,
+            "subject": raw.get("subject"),
+            "authoredOn": raw.get("authoredOn"),
+        }
+        for index, raw in enumerate(resources)
+        if raw.get("resourceType") == "ServiceRequest"
+        and isinstance(concept := raw.get("code"), dict)
+        and (
+            not live.isdisjoint(selection.code_pairs(concept))
+            or vaccines.worth_reading({"vaccineCode": concept}, knowledge)
+        )
+    ]
+    return [
+        replace(order, resource=f"ServiceRequest/{order.id}")
+        for order in medication_orders(as_requests, "draftOrders", issues, {})
+    ]
 
 
 __all__ = ["build_snapshot", "draft_orders", "observation_codes", "resource_label"]

@@ -3,7 +3,9 @@
 The EHR signs a short-lived JWT with its private key; we accept it only if its issuer is
 allow-listed, its signature verifies with a key (by `kid`) from that issuer's JWKS, its `aud` is
 the exact external URL called, it is fresh (`exp`/`iat` with a small leeway), and its `jti` was
-never seen.
+never seen. An issuer's JWKS (URL or file) is the truth as last read: a key dropped from it is
+refused (a URL's set is fetched again after JWKS_LIFESPAN_SECONDS, or sooner for an unknown `kid`,
+at most once per JWKS_REFETCH_COOLDOWN_SECONDS).
 Asymmetric algorithms only: `none` and every HMAC algorithm are refused before any key is looked at.
 A failure is a bare 401; the reason goes to the log, never to the caller.
 """
@@ -14,6 +16,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 import orjson
-from jwt import PyJWK, PyJWKClient, PyJWKSet
+from jwt import PyJWK, PyJWKClient
 from jwt.utils import base64url_decode, base64url_encode
 
 if TYPE_CHECKING:
@@ -61,41 +64,183 @@ def owner_of(caller: Caller | None) -> tuple[str | None, str | None]:
     return (caller.issuer, caller.tenant) if caller else (None, None)
 
 
+# How long a JWK set fetched from a URL is used before it is fetched again: a key the issuer has
+# dropped from its JWKS (revoked) is refused at the latest this long after the drop, or at once
+# when a token naming an unknown `kid` has the set fetched again sooner. (PyJWT's own per-`kid`
+# cache, `PyJWKClient(cache_keys=True)`, never forgets a key: it is not used.)
+JWKS_LIFESPAN_SECONDS = 300.0
+# At most one fetch of a JWKS URL per this many seconds, whatever came of the last one (keys, an
+# error, a timeout, or still under way): a token naming an unknown `kid` (anyone can send one,
+# without any key) within it is refused at once, never waits for or starts a fetch. PyJWT's own
+# cooldown starts only after a successful fetch, so a failing or hanging URL was asked again, for
+# up to its timeout, by every such token. A key the EHR starts using before it was fetched here
+# waits at most this long (EHRs publish a new key before they sign with it).
+JWKS_REFETCH_COOLDOWN_SECONDS = 30.0
+# While fetches fail (the issuer's server is down or hangs), the last set fetched keeps serving
+# until it is this old; then every token of the issuer is refused until a fetch succeeds. It bounds
+# how long an unreachable JWKS can keep a revoked key alive.
+JWKS_STALE_LIMIT_SECONDS = 3600.0
+
+_RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """A signing key of a JWKS and the algorithms a token verified with it may name."""
+
+    key: Any  # a PyJWK (bound to its one algorithm) or, for an RSA JWK without "alg", its key
+    algorithms: frozenset[str]
+
+
+class _JwksError(Exception):
+    """The document is not a JWK set."""
+
+
+def _signing_keys(document: Any) -> dict[str, _Key]:
+    """The usable signing keys of a JWK set, by `kid`: keys with a `kid` and `use` "sig" or none,
+    the first of a repeated `kid` (as PyJWKClient chooses); other key types and algorithms are
+    skipped (as PyJWKSet skips them). A JWK stating its `alg` verifies only that algorithm (PyJWK
+    binds it). An RSA JWK without one (RFC 7517 makes it optional) verifies whichever RSA algorithm
+    the token names: PyJWK alone would take RS256 and refuse the RS384 CDS Hooks recommends. An EC
+    JWK without one verifies the algorithm of its curve (PyJWK's choice: P-256 ES256, P-384 ES384,
+    P-521 ES512). Never HMAC or `none`: they are not in ALLOWED_ALGORITHMS."""
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list):
+        raise _JwksError('not a JWK set (no "keys" list)')
+    found: dict[str, _Key] = {}
+    for data in keys:
+        if not isinstance(data, dict):
+            continue
+        kid = data.get("kid")
+        if (
+            not isinstance(kid, str)
+            or not kid
+            or kid in found
+            or data.get("use") not in ("sig", None)
+        ):
+            continue
+        try:
+            jwk = PyJWK(data)
+        except (jwt.PyJWTError, NotImplementedError, TypeError, ValueError, KeyError):
+            continue  # as PyJWKSet skips them; also "alg": "none" (NotImplementedError), a list
+        if jwk.key_type == "RSA" and not data.get("alg"):
+            found[kid] = _Key(jwk.key, _RSA_ALGORITHMS)
+        elif jwk.algorithm_name in ALLOWED_ALGORITHMS:
+            found[kid] = _Key(jwk, frozenset({jwk.algorithm_name}))
+    return found
+
+
+def _key_of(keys: dict[str, _Key], kid: str, where: object) -> _Key:
+    if not keys:
+        raise AuthError(f"JWKS lookup failed: {where} has no usable signing key")
+    found = keys.get(kid)
+    if found is None:
+        raise AuthError(f"no key with kid {kid!r} in {where}")
+    return found
+
+
 class _FileKeys:
-    """A JWKS read from a local file, re-read when the file changes (key rotation)."""
+    """A JWKS read from a local file, read again only when the file changes (key rotation: another
+    modification time, size or inode). While the file is missing, unreadable or holds no usable
+    key, every token of its issuer is refused (the file is read once per change, not per call)."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._mtime = -1.0
-        self._keys: PyJWKSet | None = None
+        # (the file's version, its keys or why it has none)
+        self._read: tuple[tuple[int, int, int], dict[str, _Key] | str] | None = None
         self._lock = threading.Lock()
 
-    def key(self, kid: str) -> PyJWK:
-        with self._lock:
-            mtime = self._path.stat().st_mtime
-            if self._keys is None or mtime != self._mtime:
-                self._keys = PyJWKSet.from_dict(json.loads(self._path.read_text(encoding="utf-8")))
-                self._mtime = mtime
-            keys = self._keys
-        for key in keys.keys:
-            if key.key_id == kid:
-                return key
-        raise AuthError(f"no key with kid {kid!r} in {self._path}")
+    def key(self, kid: str) -> _Key:
+        try:
+            stat = self._path.stat()
+        except OSError as error:
+            raise AuthError(f"JWKS lookup failed: {self._path}: {error.strerror}") from None
+        version = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        read = self._read
+        if read is None or read[0] != version:
+            with self._lock:
+                read = self._read
+                if read is None or read[0] != version:
+                    read = self._read = (version, self._load())
+        keys = read[1]
+        if isinstance(keys, str):
+            raise AuthError(f"JWKS lookup failed: {self._path}: {keys}")
+        return _key_of(keys, kid, self._path)
+
+    def _load(self) -> dict[str, _Key] | str:
+        try:
+            keys = _signing_keys(json.loads(self._path.read_bytes()))
+        except (OSError, ValueError, RecursionError, _JwksError) as error:  # ValueError: JSON
+            log.warning(
+                "JWKS file %s cannot be read: %s: %s", self._path, type(error).__name__, error
+            )
+            return f"{type(error).__name__}: {error}"
+        if not keys:
+            log.warning("JWKS file %s has no usable signing key", self._path)
+        return keys
+
+
+@dataclass(frozen=True, slots=True)
+class _KeySet:
+    keys: dict[str, _Key]
+    fetched: float  # time.monotonic()
 
 
 class _UrlKeys:
-    """A JWKS fetched over HTTPS with a timeout, cached; an unknown `kid` triggers one refetch."""
+    """A JWKS fetched over HTTP(S) by PyJWT's PyJWKClient (a timeout, no redirects), used for
+    JWKS_LIFESPAN_SECONDS; an unknown `kid` fetches it again, both at most once per
+    JWKS_REFETCH_COOLDOWN_SECONDS whatever came of the last fetch. No call waits for another's
+    fetch: meanwhile calls use the set already fetched, or are refused if there is none. A fetch
+    that fails keeps the last set (for at most JWKS_STALE_LIMIT_SECONDS); an answer with no usable
+    key replaces it (the issuer revoked every key)."""
 
     def __init__(self, url: str, timeout: float) -> None:
-        self._client = PyJWKClient(
-            url, cache_keys=True, lifespan=3600, timeout=int(max(1, timeout))
-        )
+        self._url = url
+        self._client = PyJWKClient(url, cache_jwk_set=False, timeout=timeout)
+        self._keys: _KeySet | None = None
+        self._failure = "not fetched yet"
+        self._last_attempt = -math.inf
+        self._lock = threading.Lock()  # held to claim the next fetch, never during one
 
-    def key(self, kid: str) -> PyJWK:
+    def key(self, kid: str) -> _Key:
+        keys = self._keys
+        now = time.monotonic()
+        if keys is not None and now - keys.fetched < JWKS_LIFESPAN_SECONDS:
+            found = keys.keys.get(kid)
+            if found is not None:
+                return found
+        if self._claim_fetch(now):
+            self._fetch()
+            keys = self._keys
+        if keys is None or time.monotonic() - keys.fetched > JWKS_STALE_LIMIT_SECONDS:
+            raise AuthError(f"JWKS lookup failed: {self._url}: {self._failure}")
+        return _key_of(keys.keys, kid, self._url)
+
+    def _claim_fetch(self, now: float) -> bool:
+        with self._lock:
+            if now - self._last_attempt < JWKS_REFETCH_COOLDOWN_SECONDS:
+                return False
+            self._last_attempt = now
+            return True
+
+    def _fetch(self) -> None:
         try:
-            return self._client.get_signing_key(kid)
-        except jwt.PyJWKClientError as error:
-            raise AuthError(f"JWKS lookup failed: {error}") from error
+            keys = _signing_keys(self._client.fetch_data())
+        except (jwt.PyJWTError, OSError, ValueError, RecursionError, _JwksError) as error:
+            # PyJWKClientError (unreachable, timeout, HTTP error, not an object), ValueError (not
+            # JSON), OSError (connection reset while reading)
+            self._failure = f"last fetch failed: {type(error).__name__}: {error}"
+            log.warning(
+                "JWKS %s could not be fetched (%s: %s); next attempt in %.0f s at the earliest",
+                self._url,
+                type(error).__name__,
+                error,
+                JWKS_REFETCH_COOLDOWN_SECONDS,
+            )
+            return
+        if not keys:
+            log.warning("JWKS %s has no usable signing key", self._url)
+        self._keys = _KeySet(keys, time.monotonic())
 
 
 def _unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -184,13 +329,17 @@ class JwtVerifier:
         self._lock = threading.Lock()
 
     def _keys(self, location: str) -> _FileKeys | _UrlKeys:
-        with self._lock:
-            if location not in self._sources:
-                if location.startswith(("https://", "http://")):
-                    self._sources[location] = _UrlKeys(location, self._timeout)
-                else:
-                    self._sources[location] = _FileKeys(Path(location))
-            return self._sources[location]
+        source = self._sources.get(location)  # one source per JWKS: each has its own lock
+        if source is None:
+            with self._lock:
+                source = self._sources.get(location)
+                if source is None:
+                    source = self._sources[location] = (
+                        _UrlKeys(location, self._timeout)
+                        if location.startswith(("https://", "http://"))
+                        else _FileKeys(Path(location))
+                    )
+        return source
 
     def verify(self, authorization: str | None, audience: str) -> Caller:
         """The caller, or AuthError for any token that is not exactly right (never another
@@ -229,10 +378,12 @@ class JwtVerifier:
         jku = header.get("jku")
         location = jku if isinstance(jku, str) and jku in issuer.allowed_jku else issuer.jwks
         key = self._keys(location).key(kid)
+        if algorithm not in key.algorithms:
+            raise AuthError(f"algorithm {algorithm!r} does not fit the key {kid!r}")
         try:
             claims = _DECODER.decode(
                 token,
-                key=key,
+                key=key.key,
                 algorithms=[algorithm],
                 audience=audience,
                 issuer=issuer.issuer,

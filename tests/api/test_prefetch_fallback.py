@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -355,3 +356,50 @@ def test_a_forked_worker_starts_its_own_fetch_pool() -> None:
         os._exit(0 if prefetch._pool is None else 1)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "https://EHR.example.org:443/fhir/Observation?patient=x&page=2",
+        "https://ehr.example.org./fhir/Observation?patient=x&page=2",
+    ],
+)
+def test_a_paginated_prefetch_value_is_completed_from_its_link_as_written(
+    client: FlaskClient, fhir: responses.RequestsMock, next_url: str
+) -> None:
+    """fhirServer's origin spelled another way in a `next` link (default port, case, a trailing
+    dot): the page is read from the link itself, not from a slice of it."""
+    request = overdose_request()
+    entries = request["prefetch"]["observations"]["entry"]
+    request["prefetch"]["observations"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [],
+        "link": [{"relation": "next", "url": next_url}],
+    }
+    fhir.add(
+        responses.GET,
+        re.compile(r"https://ehr\.example\.org\.?(:443)?/fhir/Observation\?patient=x&page=2"),
+        json={"resourceType": "Bundle", "type": "searchset", "entry": entries},
+    )
+    body = client.post(SIGN, json=request).get_json()
+    assert len(fhir.calls) == 1
+    assert not any("no usable body weight" in c["summary"] for c in body["cards"])
+
+
+@pytest.mark.parametrize("path", ["/fhir/../admin", "/fhir/%2e%2e/admin", "/fhir/x/..;/../admin"])
+def test_a_prefetch_next_link_with_dot_segments_is_not_followed(
+    client: FlaskClient, fhir: responses.RequestsMock, path: str
+) -> None:
+    request = overdose_request()
+    request["prefetch"]["observations"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [],
+        "link": [{"relation": "next", "url": f"https://ehr.example.org{path}/Observation"}],
+    }
+    fhir.add(responses.GET, re.compile(r".*"), json={"resourceType": "Bundle", "entry": []})
+    body = client.post(SIGN, json=request).get_json()
+    assert len(fhir.calls) == 0
+    assert any("outside fhirServer" in c.get("detail", "") for c in body["cards"])

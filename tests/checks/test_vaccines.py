@@ -116,6 +116,19 @@ def vaccine_order(
 NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
 
 
+def ordered_as_a_service(code: dict[str, Any], sid: str = "imm-order") -> dict[str, Any]:
+    """An immunisation ordered as a procedure (a draft ServiceRequest), as some EHRs order it."""
+    return {
+        "resourceType": "ServiceRequest",
+        "id": sid,
+        "status": "draft",
+        "intent": "order",
+        "code": code,
+        "subject": {"reference": f"Patient/{PID}"},
+        "authoredOn": "2026-03-02T08:00:00+00:00",
+    }
+
+
 def given_on_the_ward(
     cvx: str, name: str, when: str, *, status: str = "completed"
 ) -> dict[str, Any]:
@@ -323,6 +336,31 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "inactivated influenza on the MAR 5 days ago -> silent (not live)": (
         chart(
             given_on_the_ward("141", "Influenza, seasonal, injectable", "2026-02-25T11:00:00+00:00")
+        ),
+        [],
+    ),
+    "MMR ordered as a procedure (draft ServiceRequest, CVX 03) with blinatumomab -> critical": (
+        chart(
+            ordered_as_a_service(
+                {"coding": [{"system": CVX, "code": "03", "display": "MMR"}], "text": "MMR"}
+            )
+        ),
+        [ORDERED_TOGETHER],
+    ),
+    "varicella vaccine ordered as a procedure named only in text with blinatumomab -> critical": (
+        chart(ordered_as_a_service({"text": "Varivax (varicella virus vaccine live) 0.5 mL SC"})),
+        [ORDERED_TOGETHER],
+    ),
+    "a complete blood count ordered as a ServiceRequest with blinatumomab -> silent": (
+        chart(
+            ordered_as_a_service(
+                {
+                    "coding": [
+                        {"system": "http://loinc.org", "code": "58410-2", "display": "CBC panel"}
+                    ]
+                },
+                sid="cbc",
+            )
         ),
         [],
     ),

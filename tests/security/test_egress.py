@@ -21,7 +21,8 @@ import responses
 from flask.testing import FlaskClient
 
 from cds import create_app
-from cds.fhir.egress import is_public
+from cds.fhir.client import FhirClient
+from cds.fhir.egress import NOT_ALLOWED, is_public, refusal
 from cds.settings import Settings
 from tests.api.test_auth import EHR_KEY, ISSUER, KID, _jwk, token
 from tests.conftest import NOW, SIGN, chart_request
@@ -329,3 +330,135 @@ def test_dev_mode_still_fetches_a_local_http_server(tmp_path: Path, listener: Li
     request["fhirServer"] = f"http://127.0.0.1:{listener.port}"
     client.post(SIGN, json=request)
     assert listener.connections and listener.connections[0].startswith(b"GET /")
+
+
+ALLOWED = "https://fhir.hospital.example/fhir"
+# each would reach another path of the allowed host, most of them through requests' or the
+# server's own normalisation, with the EHR's token
+DOT_SEGMENTS = [
+    "/fhir/../admin",
+    "/fhir/./../../payroll/api",
+    "/fhir/%2e%2e/admin",
+    "/fhir/%2E%2E/admin",
+    "/fhir/.%2e/admin",
+    "/fhir/%2e./admin",
+    "/fhir/..;/admin",
+    "/fhir/..%2fadmin",
+    "/fhir/..%2Fadmin",
+    "/fhir/..\\admin",
+    "/fhir/..%5cadmin",
+    "/fhir/x/..",
+    "/fhir/x/%2e%2e",
+    "/fhir/./",
+]
+
+
+def settings_with(**values: Any) -> Settings:
+    return Settings(public_base_url=PUBLIC, **values)
+
+
+@pytest.mark.parametrize("path", DOT_SEGMENTS)
+def test_dot_segments_never_leave_an_allow_listed_prefix(path: str) -> None:
+    config = settings_with(allowed_fhir_servers=[ALLOWED])
+    assert refusal("https://fhir.hospital.example" + path, config) == NOT_ALLOWED
+    assert refusal("https://fhir.hospital.example" + path, settings_with()) == NOT_ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("server", "allowed"),
+    [
+        (ALLOWED, True),
+        (ALLOWED + "/", True),
+        (ALLOWED + "/r4", True),
+        ("HTTPS://FHIR.Hospital.Example/fhir", True),
+        ("https://fhir.hospital.example:443/fhir", True),
+        ("https://fhir.hospital.example./fhir", True),  # the same name, absolute
+        ("https://fhir.hospital.example/fhirX", False),
+        ("https://fhir.hospital.example/FHIR", False),
+        ("https://fhir.hospital.example:8443/fhir", False),
+        ("https://fhir.hospital.example../fhir", False),
+        ("http://fhir.hospital.example/fhir", False),
+        ("https://fhir.hospital.example.evil.example/fhir", False),
+        ("https://fhir.hospital.example%2eevil.example/fhir", False),
+        ("https://evil.example\\.fhir.hospital.example/fhir", False),
+        ("https://fhir.hospital.example\\@evil.example/fhir", False),
+    ],
+)
+def test_an_allow_list_compares_urls_as_they_are_sent(server: str, allowed: bool) -> None:
+    config = settings_with(allowed_fhir_servers=[ALLOWED])
+    assert (refusal(server, config) is None) is allowed
+
+
+def test_a_dot_segment_fhir_server_sends_nothing_with_the_token(
+    tmp_path: Path, fhir_mock: responses.RequestsMock
+) -> None:
+    fhir_mock.add(responses.GET, re.compile(r".*"), json={"resourceType": "Bundle"})
+    client = production(tmp_path, allowed_fhir_servers=[ALLOWED])
+    answer = call(client, "https://fhir.hospital.example/fhir/./../../payroll/api")
+    assert answer.status_code == 412
+    assert "not allowed" in answer.get_data(as_text=True)
+    assert len(fhir_mock.calls) == 0
+
+
+@pytest.mark.parametrize("path", DOT_SEGMENTS[:-1])
+def test_a_next_link_with_dot_segments_is_not_followed(
+    tmp_path: Path, fhir_mock: responses.RequestsMock, path: str
+) -> None:
+    page = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [],
+        "link": [{"relation": "next", "url": f"https://fhir.hospital.example{path}/Observation"}],
+    }
+    fhir_mock.add(responses.GET, re.compile(r".*"), json=page)
+    call(production(tmp_path, allowed_fhir_servers=[ALLOWED]), ALLOWED)
+    assert fhir_mock.calls
+    for made in fhir_mock.calls:
+        assert made.request.url is not None
+        sent = urlsplit(made.request.url).path
+        assert sent.startswith("/fhir/") and "." not in sent and "admin" not in sent, sent
+
+
+@pytest.mark.parametrize(
+    ("link", "below"),
+    [
+        (ALLOWED + "/Observation?page=2", True),
+        ("HTTPS://FHIR.hospital.example:443/fhir/Observation?page=2", True),
+        ("https://fhir.hospital.example./fhir/Observation", True),
+        (ALLOWED, False),
+        (ALLOWED + "X/Observation", False),
+        ("https://fhir.hospital.example:8443/fhir/Observation", False),
+        ("https://fhir.hospital.example%2eevil.example/fhir/Observation", False),
+        ("https://fhir.hospital.example\\.evil.example/fhir/Observation", False),
+        *((f"https://fhir.hospital.example{path}/Observation", False) for path in DOT_SEGMENTS),
+    ],
+)
+def test_below_fhir_server_means_below_it_as_sent(link: str, below: bool) -> None:
+    client = FhirClient(ALLOWED, None, settings_with(allowed_fhir_servers=[ALLOWED]))
+    assert client.below_base(link) is below
+
+
+OWN_HOST_SPELLINGS = [
+    "https://cds.hospital.example/fhir",
+    "https://CDS.hospital.example:443/fhir",
+    "https://cds.hospital.example./fhir",
+    "https://cds.hospital.example.:443/cds-services",
+    "https://CDS.HOSPITAL.EXAMPLE./fhir",
+    "https://cds%2ehospital.example/fhir",  # urllib3 decodes the host: it connects to ours
+    "https://cds.hospital.example\\.elsewhere.example/fhir",  # urllib3 ends the host at `\`
+]
+
+
+@pytest.mark.parametrize("server", OWN_HOST_SPELLINGS)
+def test_no_spelling_of_the_own_host_is_fetched(server: str) -> None:
+    assert refusal(server, settings_with()) == NOT_ALLOWED
+    by_host_header = Settings(public_base_url=None)  # the Host header names the own host
+    assert refusal(server, by_host_header, own_host="CDS.Hospital.Example.") == NOT_ALLOWED
+    assert refusal(server, by_host_header, own_host="cds.hospital.example:443") == NOT_ALLOWED
+
+
+def test_the_own_host_is_compared_in_its_idna_form() -> None:
+    config = Settings(public_base_url="https://bücher.example")
+    assert refusal("https://xn--bcher-kva.example/fhir", config) == NOT_ALLOWED
+    assert refusal("https://BÜCHER.example./fhir", config) == NOT_ALLOWED
+    assert refusal("https://other.example/fhir", config) is None
