@@ -190,21 +190,20 @@ def _order_view(item: CheckInput, knowledge: Knowledge) -> dict[str, Any]:
 def _pregnancy(
     patient: PatientSnapshot, knowledge: Knowledge, item: CheckInput | None
 ) -> dict[str, Any]:
-    """What the pregnancy check reads; nothing but "does not apply" when it does not (for a man,
-    or a woman outside the reproductive ages: the check reads nothing else then)."""
+    """What the pregnancy check reads. Where no test is asked for (a man, a woman outside the
+    reproductive ages), `why` says so; the results and problem list are read all the same, as the
+    check reads them: positive evidence speaks for every patient."""
     settings = knowledge.pregnancy
     applies = pregnancy_check.applies_to(item, knowledge, settings) if item else None
-    if applies is False:
+    why = None
+    if applies is False and patient.gender != "male":
         age = patient.age_years(item.review.start.date()) if item else None
-        why = None
-        if patient.gender != "male":
-            low, high = settings.reproductive_age_min_years, settings.reproductive_age_max_years
-            why = (
-                f"age {age}, outside {low}–{high}"
-                if age is not None and not low <= age <= high
-                else "no reproductive potential on the problem list"
-            )
-        return {"applies": False, "why": why, "results": [], "problems": []}
+        low, high = settings.reproductive_age_min_years, settings.reproductive_age_max_years
+        why = (
+            f"age {age}, outside {low}–{high}"
+            if age is not None and not low <= age <= high
+            else "no reproductive potential on the problem list"
+        )
     displays = knowledge.displays()
     codes: frozenset[tuple[str, str]] = frozenset()
     for name in PREGNANCY_VALUE_SETS:
@@ -238,7 +237,7 @@ def _pregnancy(
         for c in patient.conditions
         if means_current_pregnancy(c.codes, knowledge)
     ]
-    return {"applies": applies, "why": None, "results": results, "problems": problems}
+    return {"applies": applies, "why": why, "results": results, "problems": problems}
 
 
 def _toxicity(patient: PatientSnapshot, knowledge: Knowledge) -> list[dict[str, Any]]:

@@ -535,3 +535,16 @@ def test_for_a_man_the_pregnancy_row_says_only_that_the_check_does_not_apply(
     assert pregnancy == {"applies": False, "why": None, "results": [], "problems": []}
     older = summary_of(client, "pregnancy-woman-62-not-applicable")["pregnancy"]
     assert older["applies"] is False and older["why"].startswith("age 62")
+
+
+def test_where_no_test_is_asked_for_a_positive_result_is_still_shown(client: FlaskClient) -> None:
+    """A woman of 62 with a positive hCG: no test is asked of her, but the check gives the
+    positive its critical card, so the chart summary shows what it read."""
+    bundle = chart("pregnancy-woman-28-quantitative-hcg-positive")
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"]["birthDate"] = "1963-05-01"
+    answer = client.post("/sandbox/summary", json=bundle)
+    pregnancy = answer.get_json()["pregnancy"]
+    assert pregnancy["applies"] is False and pregnancy["why"].startswith("age 62")
+    assert [r["reading"] for r in pregnancy["results"]] == ["positive"]

@@ -437,13 +437,21 @@
     }
     const pregnancy = view.pregnancy;
     table.append(group("Pregnancy check"));
-    if (pregnancy.applies === false) {
+    if (pregnancy.applies === false && !pregnancy.results.length && !pregnancy.problems.length) {
       table.append(row("Pregnancy", `Check does not apply${pregnancy.why ? ` (${pregnancy.why})` : ""}.`));
     } else {
       table.append(
         row(
           "Pregnancy",
-          el("div", {}, pregnancy.applies ? "Check applies (female of reproductive potential)." : "Cannot tell whether the check applies."),
+          el(
+            "div",
+            {},
+            pregnancy.applies
+              ? "Check applies (female of reproductive potential)."
+              : pregnancy.applies === false
+                ? `No test asked for${pregnancy.why ? ` (${pregnancy.why})` : ""}; a positive result or pregnancy on file still counts.`
+                : "Cannot tell whether the check applies."
+          ),
           list(
             pregnancy.results.map((r) => [`${r.test}: ${r.value}${r.reading ? ` → ${r.reading}` : ""}`, from(r.resource, r.date)]),
             "no pregnancy status or hCG result"
