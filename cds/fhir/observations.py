@@ -18,6 +18,7 @@ reports exactly the unreadable observations its own checks reached.
 from __future__ import annotations
 
 import copy
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -64,6 +65,7 @@ class ChartObservations:
             entries.append((newest_first_key(when), index, raw, codes))
         entries.sort(key=lambda entry: (entry[0], entry[1]))
         self._entries = entries
+        self._keys = [entry[0] for entry in entries]  # for `taken_at`'s bisection
         self._always = tuple(self._reached)  # read at once: reported by every call
 
     def for_call(self) -> ChartObservations:
@@ -93,8 +95,9 @@ class ChartObservations:
 
     def taken_at(self, codes: frozenset[Code], when: datetime) -> Iterator[ObservationFact]:
         key = newest_first_key(when)
-        for entry_key, index, raw, own_codes in self._entries:
-            if entry_key != key or own_codes.isdisjoint(codes):
+        first = bisect_left(self._keys, key)
+        for _, index, raw, own_codes in self._entries[first : bisect_right(self._keys, key)]:
+            if own_codes.isdisjoint(codes):
                 continue
             fact = self._fact(index, raw) if is_usable_result(status_of(raw)) else None
             if (
