@@ -60,6 +60,7 @@ FINDINGS: Declarations = {
     "live-vaccine-recent": declare("critical", *_SHOT, "days_before"),
     "live-vaccine-during-treatment": declare("critical", *_SHOT, "treatment_start"),
     "live-vaccine-still-ordered": declare("critical", "vaccine"),
+    "live-vaccine-order-completed": declare("warning", "vaccine", "order", "date", "period"),
     "live-vaccine-date-unreadable": declare(
         "warning", "vaccine", "recognised", "date_problem", "days"
     ),
@@ -277,30 +278,52 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
     window_start = start - timedelta(days=settings.window_before_start_days)
     treatment_start = _treatment_start(item, knowledge)
     window = _Window(window_start, treatment_start, start)
-    for shot in item.patient.immunizations:
-        if shot.status not in settings.given_statuses or shot.codes.isdisjoint(live):
-            continue
-        found = _given_shot(shot, window, item.now, knowledge)
-        if found is not None:
-            findings.append(found)
+    given = [
+        found
+        for shot in item.patient.immunizations
+        if shot.status in settings.given_statuses and not shot.codes.isdisjoint(live)
+        if (found := _given_shot(shot, window, item.now, knowledge)) is not None
+    ]
+    findings += given
     # an order on file is still to be given: in the 2 weeks before a first cycle as much as
     # during treatment
     for ordered in item.patient.medication_orders:
-        if ordered.status in settings.ordered_statuses and is_live_vaccine_order(
-            ordered, live, knowledge
-        ):
+        if not is_live_vaccine_order(ordered, live, knowledge):
+            continue
+        name = vaccine_name(
+            recognised_codes(ordered.codes, ordered.text, knowledge), knowledge, ordered.text
+        )
+        if ordered.status in settings.ordered_statuses:
             findings.append(
-                emit(
-                    "live-vaccine-still-ordered",
-                    settings.during_treatment_source,
-                    vaccine=vaccine_name(
-                        recognised_codes(ordered.codes, ordered.text, knowledge),
-                        knowledge,
-                        ordered.text,
-                    ),
-                )
+                emit("live-vaccine-still-ordered", settings.during_treatment_source, vaccine=name)
             )
+        elif ordered.status == "completed" and not given:
+            findings += _completed_unrecorded(ordered, name, window, knowledge)
     return findings
+
+
+def _completed_unrecorded(
+    ordered: MedicationOrder, name: str, window: _Window, knowledge: Knowledge
+) -> list[Emission]:
+    """A live-vaccine order completed in the chart, written in the window or during treatment,
+    where no vaccination on file already gave a card (the EHR completes an order when the shot
+    is given; the Immunization may be kept elsewhere): whether it was given is unknown."""
+    written = ordered.first_start()
+    if written is None or not window.earliest <= written <= window.start:
+        return []
+    days = (window.start.date() - written.astimezone(window.start.tzinfo).date()).days
+    if written >= window.window_start and days >= knowledge.vaccines.window_before_start_days:
+        return []
+    return [
+        emit(
+            "live-vaccine-order-completed",
+            knowledge.vaccines.window_source,
+            vaccine=name,
+            order=ordered.resource,
+            date=written.date().isoformat(),
+            period=window.part_of(written, written),
+        )
+    ]
 
 
 def _given_shot(

@@ -116,6 +116,11 @@ def vaccine_order(
 NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
 
 
+def completed_order(cvx: str, name: str, written: str) -> dict[str, Any]:
+    """A live-vaccine order the EHR completed (given, or dispensed) written at `written`."""
+    return vaccine_order(cvx, name, oid=f"done-{cvx}", status="completed") | {"authoredOn": written}
+
+
 def ordered_as_a_service(code: dict[str, Any], sid: str = "imm-order") -> dict[str, Any]:
     """An immunisation ordered as a procedure (a draft ServiceRequest), as some EHRs order it."""
     return {
@@ -202,6 +207,7 @@ DURING_TREATMENT = ("live-vaccine", "critical", "live-vaccine-during-treatment")
 ORDERED_TOGETHER = ("live-vaccine", "critical", "live-vaccine-ordered-together")
 RECENT = ("live-vaccine", "critical", "live-vaccine-recent")
 STILL_ORDERED = ("live-vaccine", "critical", "live-vaccine-still-ordered")
+ORDER_COMPLETED = ("live-vaccine", "warning", "live-vaccine-order-completed")
 DATE_UNREADABLE = ("live-vaccine", "warning", "live-vaccine-date-unreadable")
 DATE_APPROXIMATE = ("live-vaccine", "warning", "live-vaccine-date-approximate")
 
@@ -367,6 +373,22 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "MMR ordered this morning (active order on file), cycle 1 starts at 10:00 -> critical": (
         chart(vaccine_order("03", "MMR", oid="clinic-mmr", status="active")),
         [STILL_ORDERED],
+    ),
+    "MMR order on file completed, written 5 days ago, no vaccination on file -> warning: was "
+    "it given?": (
+        chart(completed_order("03", "MMR", "2026-02-25T09:00:00+00:00")),
+        [ORDER_COMPLETED],
+    ),
+    "MMR order completed 5 days ago and its Immunization on file -> the critical card alone": (
+        chart(
+            completed_order("03", "MMR", "2026-02-25T09:00:00+00:00"),
+            immunization("03", "MMR", "2026-02-25"),
+        ),
+        [RECENT],
+    ),
+    "MMR order completed 3 weeks ago, before cycle 1 -> silent": (
+        chart(completed_order("03", "MMR", "2026-02-09T09:00:00+00:00")),
+        [],
     ),
     "MMR order on file cancelled, cycle 1 -> silent": (
         chart(vaccine_order("03", "MMR", oid="clinic-mmr", status="cancelled")),
