@@ -59,6 +59,11 @@ class _Refused(Exception):
     """A file `check` cannot run (the message says why)."""
 
 
+# Not a clinical rule: the largest file `check` reads (a whole Synthea patient Bundle is a few MB
+# to tens of MB); a larger one is refused rather than read into memory.
+MAX_FILE_BYTES = 64 * 2**20
+
+
 class _Checker:
     """The service in-process, its clock set per file: each file is evaluated as of its orders'
     signing time (newest authoredOn), else now, unless `--now` says otherwise."""
@@ -80,11 +85,16 @@ class _Checker:
         from cds.errors import InvalidRequest
         from cds.fhir.bundle import request_from_bundle, request_signing_time
         from cds.services import service_for
+        from cds.terminal import printable
 
         try:
+            if not path.is_file():  # a FIFO would wait forever, /dev/zero never end
+                raise _Refused(f"cannot read {path}: not a regular file")
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise _Refused(f"cannot read {path}: larger than {MAX_FILE_BYTES // 2**20} MB")
             document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise _Refused(f"cannot read {path}: {error}") from error
+        except (OSError, ValueError, RecursionError) as error:
+            raise _Refused(f"cannot read {path}: {type(error).__name__}: {error}") from error
         if isinstance(document, dict) and document.get("resourceType") == "Bundle":
             try:
                 document = request_from_bundle(document, patient)
@@ -92,6 +102,15 @@ class _Checker:
                 raise _Refused(f"cannot check {path}: {error}") from error
         if not isinstance(document, dict):
             raise _Refused(f"cannot check {path}: not a FHIR Bundle nor a CDS Hooks request")
+        if "fhirServer" in document or "fhirAuthorization" in document:
+            # a dry run reads what the file holds, never a server it names (with its token): the
+            # same answer whenever it runs, and a file under review cannot make this machine fetch
+            document = {
+                k: v for k, v in document.items() if k not in ("fhirServer", "fhirAuthorization")
+            }
+            sys.stderr.write(
+                printable(f"{path}: fhirServer ignored: check reads only what the file holds\n")
+            )
         now = self.fixed or request_signing_time(document) or datetime.now(UTC)
         self.now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
         service = service_for(document.get("hook"))
@@ -125,6 +144,8 @@ def _against_sidecar(
         problems = "; ".join(str(i.get("diagnostics")) for i in (body or {}).get("issue", []))
         raise _Refused(f"{path}: HTTP {status}: {problems}")
     if write:
+        if sidecar.is_symlink() or (sidecar.exists() and not sidecar.is_file()):
+            raise _Refused(f"{sidecar} is not a regular file: not written")
         sidecar.write_text(json.dumps(expected_document(body["cards"])) + "\n", encoding="utf-8")
         print(f"wrote      {sidecar}")
         return True

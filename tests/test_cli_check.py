@@ -9,6 +9,7 @@ ones. One chart also runs in a real subprocess.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import responses
 
 from cds.__main__ import main
 from cds.checks import declared_findings, registry
@@ -270,3 +272,55 @@ def test_a_bundle_without_a_patient_is_refused_with_the_reason(
     path.write_text(json.dumps(chart), encoding="utf-8")
     assert main(["check", str(path)]) == 2
     assert "the Bundle holds no Patient" in capsys.readouterr().err
+
+
+# --- hostile files: `check` runs on files under review, so they must not drive this machine ------
+
+
+def test_check_never_fetches_the_fhir_server_a_file_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A request without prefetch naming a fhirServer (and a token): no request leaves, the file
+    is answered on what it holds (a 412 here), and stderr says the server was ignored."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        # any request that tried would be recorded (and refused: nothing is registered)
+        code = main(
+            ["check", str(FIXTURES / "requests/order-sign-adult-rr-cycle1-no-prefetch.json")]
+        )
+        assert len(mock.calls) == 0
+    captured = capsys.readouterr()
+    assert code == 1 and "HTTP 412" in captured.out
+    assert "fhirServer ignored" in captured.err
+
+
+def test_a_fifo_a_device_and_json_too_deep_to_parse_are_refused_cleanly(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.json"
+    zero.symlink_to("/dev/zero")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000, encoding="utf-8")
+    for path, why in (
+        (fifo, "not a regular file"),
+        (zero, "not a regular file"),
+        (deep, "RecursionError"),
+    ):
+        assert main(["check", str(path)]) == 2
+        assert why in capsys.readouterr().err
+
+
+def test_write_expected_never_writes_through_a_symlinked_sidecar(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A case whose sidecar is a link to another file (git can carry one in a change under
+    review): refused, and the file it points to is untouched."""
+    chart = CHARTS / "dose-adult-no-weight.json"
+    (tmp_path / chart.name).write_text(chart.read_text(encoding="utf-8"), "utf-8")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me", encoding="utf-8")
+    (tmp_path / "dose-adult-no-weight.expected.json").symlink_to(victim)
+    assert main(["check", "--all", str(tmp_path), "--write-expected"]) == 2
+    assert "not a regular file" in capsys.readouterr().err
+    assert victim.read_text(encoding="utf-8") == "keep me"
