@@ -12,6 +12,7 @@ from decimal import Decimal
 from cds import units
 from cds.knowledge import Knowledge
 from cds.patient import Code, DoseInstruction, ObservationFact, PatientSnapshot
+from cds.units import format_number
 
 MCG = "ug"
 MCG_PER_DAY = "ug/d"
@@ -107,7 +108,7 @@ def _disagreeing(
             return Unusable(
                 fact,
                 f"disagrees with {other.resource}, taken at the same time "
-                f"({units.format_number(value, '0.1')} {unit})",
+                f"({format_number(value, '0.1')} {unit})",
             )
     return None
 
@@ -212,3 +213,58 @@ def ordered_mcg_per_day(dosage: DoseInstruction, bsa_m2: Decimal | None) -> Deci
             raise BsaNeeded("the dose is per m² but the patient's BSA is unknown")
         return ordered_mcg_per_m2_per_day(dosage) * bsa_m2
     raise DoseNotComputable(f"the unit {unit!r} cannot be converted to mcg/day")
+
+
+def unusable_text(unusable: Unusable, what: str) -> str:
+    """The newest measurement that could not be used, for a card: "the newest body weight on
+    file (30000 Kilo, 2026-03-01) has a unit that cannot be read as kg, and no older one was used
+    in its place"."""
+    fact = unusable.fact
+    value = f"{fact.comparator or ''}{format_number(fact.value)}"
+    date = fact.when.date().isoformat() if fact.when else "undated"
+    return (
+        f"the newest {what} on file ({value} {fact.unit or 'without a unit'}, {date}) "
+        f"{unusable.why}, and no older one was used in its place"
+    )
+
+
+def body_surface_area(
+    patient: PatientSnapshot, knowledge: Knowledge, weight: Measurement | None, now: datetime
+) -> tuple[Decimal | None, str]:
+    """The BSA the EHR sent (LOINC 8277-6) when current and at least as new as the weight, else
+    Mosteller from the latest height and weight."""
+    rules = knowledge.dose
+    sent = newest_measurement(patient, knowledge, "body_surface_area", "m2", now).measurement
+    if sent is not None and is_stale(sent, rules.weight_max_age_days, now):
+        sent = None
+    height_reading = newest_measurement(patient, knowledge, "body_height", "cm", now)
+    height = height_reading.measurement
+    computed: Decimal | None = None
+    if weight is None:
+        reason = "no body weight on file"
+    elif height_reading.unusable is not None:
+        reason = unusable_text(height_reading.unusable, "height")
+    elif height is None:
+        reason = "no height on file"
+    elif is_stale(height, rules.height_max_age_days, now):
+        reason = f"the latest height is older than {rules.height_max_age_days} days"
+    else:
+        computed = mosteller_bsa(height.value, weight.value)
+        size = f"{format_number(height.value)} cm, {format_number(weight.value)} kg"
+        reason = f"BSA {format_number(computed)} m² (Mosteller, {size})"
+    if sent is not None and (
+        computed is None
+        or weight is None
+        or weight.when is None
+        or (sent.when is not None and sent.when >= weight.when)
+    ):
+        if computed is None or abs(sent.value - computed) <= computed * (
+            rules.sent_bsa_max_difference_percent / 100
+        ):
+            return sent.value, f"BSA {format_number(sent.value)} m² recorded in the chart"
+        reason += (
+            f"; the BSA recorded in the chart, {format_number(sent.value)} m², differs from it "
+            f"by more than {format_number(rules.sent_bsa_max_difference_percent)}% and was not "
+            "used"
+        )
+    return computed, reason

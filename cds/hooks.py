@@ -115,26 +115,64 @@ class OrderSelectContext(OrderSignContext):
     @model_validator(mode="after")
     def _selections_name_draft_orders(self) -> OrderSelectContext:
         """Each selection as `Type/id` of the draft order it names, in any form an EHR writes a
-        reference (relative, absolute, versioned, the entry's `urn:uuid:` fullUrl, or a bare
-        id): a spelling the service did not match would answer "no cards", unchecked."""
-        by_name: dict[str, str] = {}
+        reference (relative, absolute, versioned, the entry's `fullUrl`, e.g. `urn:uuid:`, or a
+        bare id): a spelling the service did not match would answer "no cards", unchecked.
+
+        A `Type/id` name is matched first: no other entry's id or fullUrl spelled like it can
+        take its selection. Then a fullUrl, then a bare id; one that names two different draft
+        orders (a MedicationRequest and a ServiceRequest with one id) is refused as ambiguous.
+        A MedicationRequest sent without an id is named as `draft_orders` reads it
+        (`unnamed_requests`), so that its fullUrl selects it."""
+        from cds.fhir.snapshot import unnamed_requests  # cds.fhir.snapshot imports much
+
+        resources = self.draft_resources()
+        unnamed = {id(raw): name for raw, name in unnamed_requests(resources)}
+        names: set[str] = set()
+        by_url: dict[str, set[str]] = {}
+        by_id: dict[str, set[str]] = {}
         for entry in self.draftOrders.get("entry", []):
             resource = entry["resource"]
-            rid = resource.get("id")
-            if not isinstance(rid, str):
+            rid = resource.get("id") if "id" in resource else unnamed.get(id(resource))
+            kind = resource.get("resourceType")
+            if not isinstance(rid, str) or not isinstance(kind, str):
                 continue
-            name = f"{resource['resourceType']}/{rid}"
-            by_name.update({name: name, rid: name})
+            name = f"{kind}/{rid}"
+            if id(resource) not in unnamed:  # a name of ours, not the EHR's: only its fullUrl
+                names.add(name)
+                by_id.setdefault(rid, set()).add(name)
             if isinstance(entry.get("fullUrl"), str):
-                by_name[entry["fullUrl"]] = name
+                by_url.setdefault(entry["fullUrl"], set()).add(name)
         resolved = []
         for selection in self.selections:
-            found = by_name.get(selection) or by_name.get(canonical(selection) or "")
+            if selection in names:
+                resolved.append(selection)
+                continue
+            found = by_url.get(selection) or by_id.get(selection)
+            if found is None and len(selection) <= LONGEST_REFERENCE:
+                typed = canonical(selection)  # absolute or versioned: its Type/id
+                found = {typed} if typed in names else None
             if found is None:
-                raise ValueError(f"selection {selection!r} names no order in draftOrders")
-            resolved.append(found)
+                raise ValueError(f"selection {_shown(selection)} names no order in draftOrders")
+            if len(found) > 1:
+                named = " and ".join(_shown(name) for name in sorted(found)[:3])
+                raise ValueError(
+                    f"selection {_shown(selection)} is ambiguous: it names {named}; "
+                    "select by Type/id"
+                )
+            resolved.append(next(iter(found)))
         self.selections = resolved
         return self
+
+
+SHOWN_SELECTION = 100  # characters of a selection quoted back in a 400
+LONGEST_REFERENCE = 4096  # longer is no reference to a draft order (and is not parsed as one)
+
+
+def _shown(selection: str) -> str:
+    """A selection as quoted in an error message: cut, saying so, when it is long."""
+    if len(selection) <= SHOWN_SELECTION:
+        return repr(selection)
+    return f"{selection[:SHOWN_SELECTION]!r}... ({len(selection)} characters)"
 
 
 class HookRequest(_Tolerant):

@@ -260,6 +260,10 @@ def review(
     if began is not None:
         earlier = [o for o in earlier if (s := o.first_start()) is None or s >= began]
         periods = [p for p in periods if p.start >= began]
+    if indication is None and not order_indication(order, knowledge)[1]:
+        course = _indication_of_course(earlier, knowledge, possible)
+        if course is not None:
+            indication, indication_basis, possible = *course, None
     known: Known = [(cycle_of(o), o.first_start()) for o in earlier]
     known += [(other.cycle, other.start) for other in before]
     if medications_known:
@@ -320,6 +324,21 @@ def _stopped_at_unknown_time(
         if start < planned and ran_until(other, begun, knowledge) == planned:
             return other.resource
     return None
+
+
+def _indication_of_course(
+    earlier: Sequence[MedicationOrder], knowledge: Knowledge, possible: frozenset[str] | None
+) -> tuple[str, str] | None:
+    """The indication every earlier order of this course that codes one codes, for an order that
+    codes none (and that the problem list, if it narrows it, allows): a fifth MRD-positive cycle
+    written without its reason is still MRD-positive treatment, with its limits."""
+    coded = {found for o in earlier if (found := order_indication(o, knowledge)[0]) is not None}
+    if len(coded) != 1:
+        return None
+    (only,) = coded
+    if possible is not None and only not in possible:
+        return None
+    return only, f"from this course's earlier orders ({knowledge.indication_label(only)})"
 
 
 def _course(
@@ -386,11 +405,17 @@ def dosage_spans(
 
 
 def infusion_end(order: MedicationOrder, start: datetime, default_days: int) -> datetime:
-    """The end of the order's infusion: its last dosage's end (`dosage_spans`); open-ended ->
+    """The end of the order's infusion: its last dosage's end (`dosage_spans`); open-ended -> as
+    long as the bags it dispenses last, where it says how many (`supplied_hours`), else
     `default_days` after the start."""
     spans = dosage_spans(order, start)
     last_end = spans[-1][2] if spans else None
-    return last_end or start + timedelta(days=default_days)
+    if last_end is not None:
+        return last_end
+    supplied = order.supplied_hours()
+    if supplied is not None:
+        return start + timedelta(hours=float(supplied))
+    return start + timedelta(days=default_days)
 
 
 def ran_until(

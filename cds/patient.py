@@ -145,6 +145,8 @@ class MedicationOrder:
     last_updated: datetime | None = None
     # priorPrescription (`Type/id`): the order this one replaces (a modification or a reorder)
     replaces: str | None = None
+    # dispenseRequest.numberOfRepeatsAllowed: bags after the first (None: not said)
+    repeats_allowed: int | None = None
 
     @property
     def id(self) -> str:
@@ -170,6 +172,15 @@ class MedicationOrder:
         except units.UnitError:
             return None
         return hours if hours > 0 else None
+
+    def supplied_hours(self) -> Decimal | None:
+        """How long the bags the order dispenses last, when it says how many there are (its first
+        and `numberOfRepeatsAllowed` more, each `expectedSupplyDuration`): the length of an order
+        that gives no end of its own, as a cycle written one bag an order does."""
+        hours = self.bag_hours()
+        if hours is None or self.repeats_allowed is None:
+            return None
+        return hours * (self.repeats_allowed + 1)
 
     def first_start(self) -> datetime | None:
         """Design contract: boundsPeriod.start, else authoredOn (caller falls back to now); an

@@ -90,13 +90,30 @@ class DeferredAccept:
 
 def _json_error_channel() -> type[Any]:
     """waitress's channel, answering the requests it refuses itself (body too large, malformed
-    headers) with the same OperationOutcome JSON as the service, not waitress's plain text."""
+    headers, ambiguous framing) with the same OperationOutcome JSON as the service, not
+    waitress's plain text, and closing the connection after each such answer."""
     import json
 
     from waitress.channel import HTTPChannel
+    from waitress.parser import HTTPRequestParser, ParsingError
     from waitress.task import ErrorTask
 
     from cds.web.errors import HTTP_ISSUE_CODES, operation_outcome
+
+    class FramingParser(HTTPRequestParser):
+        """Refuses a request that has both Content-Length and Transfer-Encoding (RFC 9112 6.1:
+        a front end that framed it by the other header would have sent the rest as a second
+        request on this connection). The WSGI app cannot tell: waitress drops the
+        Transfer-Encoding header and overwrites CONTENT_LENGTH with the de-chunked length.
+        A 400, then the connection is closed (what waitress does after every error it answers);
+        any bytes already received after it are dropped unanswered."""
+
+        def parse_header(self, header_plus: bytes) -> None:
+            super().parse_header(header_plus)
+            if "CONTENT_LENGTH" in self.headers and (
+                self.chunked or "TRANSFER_ENCODING" in self.headers  # HTTP/1.0 keeps it
+            ):
+                raise ParsingError("both Content-Length and Transfer-Encoding are given")
 
     class JsonErrorTask(ErrorTask):
         def execute(self) -> None:
@@ -105,6 +122,11 @@ def _json_error_channel() -> type[Any]:
             body = json.dumps(operation_outcome(f"{error.reason}: {error.body}", code)).encode()
             self.status = f"{error.code} {error.reason}"
             self.response_headers = [("Content-Type", "application/json")]
+            # closed whatever the request asked: no `Connection: Keep-Alive` beside the `close`
+            # (waitress adds one for an HTTP/1.0 keep-alive request)
+            headers = getattr(self.request, "headers", None)
+            if isinstance(headers, dict):
+                headers.pop("CONNECTION", None)
             self.set_close_on_finish()
             self.content_length = len(body)
             self.write(body)
@@ -112,6 +134,7 @@ def _json_error_channel() -> type[Any]:
 
     class JsonErrorChannel(HTTPChannel):
         error_task_class = JsonErrorTask
+        parser_class = FramingParser
 
     return JsonErrorChannel
 

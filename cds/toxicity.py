@@ -1,9 +1,11 @@
 """Toxicity recorded on the chart: what it means for a new blinatumomab order (label §2.4).
 
 CRS and neurological toxicity carry their grade in the ICD-10-CM code (D89.83-, G92.0-), or, named
-in words (SNOMED CT, free text), in the name ("Cytokine release syndrome, grade IV"); seizures are
-counted. Only Conditions that began after an earlier blinatumomab start count, whatever their
-clinical status: a resolved grade 4 CRS still means never again. Codes and limits live in
+in words (SNOMED CT, free text), in the name ("Cytokine release syndrome, grade IV"); seizures
+(ICD-10-CM R56.9, G40.-, status epilepticus G41.-, SNOMED CT, or named) are counted as events: one
+seizure charted twice (a problem-list item and an encounter diagnosis with the same onset) is one.
+Only Conditions that began after an earlier blinatumomab start count, whatever their clinical
+status: a resolved grade 4 CRS still means never again. Codes and limits live in
 `knowledge/toxicity.yaml`; this module turns them into one verdict.
 """
 
@@ -34,12 +36,17 @@ class ToxicityEvent:
     abatement: datetime | None
 
 
+Unknown = Literal["grade", "onset date"]
+
+
 @dataclass(frozen=True)
 class ToxicityVerdict:
     action: Action  # confirm = a grade that cannot be read, or a toxicity whose date is unknown
     reasons: tuple[str, ...]  # one line per finding, strongest first
     events: tuple[ToxicityEvent, ...]
     source: str
+    # what a "confirm" verdict lacks: a grade, an onset date, or both
+    unknown: frozenset[Unknown] = frozenset()
 
     @property
     def blocks_any_order(self) -> bool:
@@ -49,27 +56,61 @@ class ToxicityVerdict:
 def is_toxicity(codes: Iterable[Code], text: str, rules: ToxicityRules) -> bool:
     """Whether a Condition coded or named so is one the toxicity rules read (kept when a chart is
     cut)."""
-    coded = any(system == rules.code_system and rules.classify(code) for system, code in codes)
-    return coded or named_toxicity(text, rules) is not None
+    coded = any(rules.classify_coding(system, code) for system, code in codes)
+    return coded or _named(text, rules) is not None
 
 
 _GRADE = re.compile(r" grade ([1-5]) ")
 
 
 def named_toxicity(text: str, rules: ToxicityRules) -> tuple[ToxicityKind, int | None] | None:
-    """The CRS or neurological toxicity a Condition's name states, with the grade it states (None:
-    not stated); None when it names neither (toxicity.yaml `text_names`)."""
+    """The CRS, neurological toxicity or seizure a Condition's name states, with the grade it
+    states (None: not stated); None when it names none (toxicity.yaml `text_names`)."""
+    named = _named(text, rules)
+    return None if named is None else (named[0], named[1])
+
+
+def _named(text: str, rules: ToxicityRules) -> tuple[ToxicityKind, int | None, int] | None:
+    """(kind, grade, seizures) a Condition's name states. CRS and neurotoxicity first: a seizure
+    name counts only where neither is named, and not after a negation or history phrase
+    (`text_exclusions`)."""
     every = {**rules.text_names, **rules.graded_only_names}
     if not any(name.split()[0] in text for name in every):  # most Conditions: no regex at all
         return None
     said = f" {normalised(text, {})} "  # lower case, punctuation as spaces, "grade 3"
     grade = _GRADE.search(said)
     names = {**rules.text_names, **(rules.graded_only_names if grade else {})}
-    kinds = {kind for name, kind in names.items() if f" {name} " in said}
-    if len(kinds) != 1:  # neither, or both with one grade: which is graded is unclear
+    found = {name: kind for name, kind in names.items() if f" {name} " in said}
+    kinds = {kind for kind in found.values() if kind != "seizure"}
+    if len(kinds) > 1:  # both with one grade: which is graded is unclear
         return None
-    (kind,) = kinds
-    return kind, int(grade[1]) if grade else None
+    if kinds:
+        (kind,) = kinds
+        return kind, int(grade[1]) if grade else None, 0
+    seizures = [
+        rules.text_seizures.get(name, 1)
+        for name, kind in found.items()
+        if kind == "seizure" and not _excluded(said, name, rules)
+    ]
+    return ("seizure", None, max(seizures)) if seizures else None
+
+
+def _excluded(said: str, name: str, rules: ToxicityRules) -> bool:
+    """Whether every mention of `name` in `said` (normalised, space-padded) follows a negation or
+    history phrase, or is followed by a qualifier that makes it no event ("seizure precautions")."""
+    exclusion = rules.text_exclusions.get(rules.text_names[name])
+    if exclusion is None:
+        return False
+    start = said.find(f" {name} ")
+    while start != -1:
+        before, after = said[: start + 1], said[start + len(name) + 1 :]
+        if not (
+            any(f" {phrase} " in before for phrase in exclusion.before)
+            or any(after.startswith(f" {phrase} ") for phrase in exclusion.after)
+        ):
+            return False  # one plain mention is enough
+        start = said.find(f" {name} ", start + 1)
+    return True
 
 
 def toxicity_events(
@@ -83,11 +124,11 @@ def toxicity_events(
         entries = [
             entry
             for system, code in sorted(condition.codes)
-            if system == rules.code_system and (entry := rules.classify(code)) is not None
+            if (entry := rules.classify_coding(system, code)) is not None
         ]
         found = (entries[0].kind, entries[0].grade, entries[0].seizures) if entries else None
-        if found is None and (named := named_toxicity(condition.text, rules)) is not None:
-            found = (*named, 0)
+        if found is None:
+            found = _named(condition.text, rules)
         if found is not None:
             kind, grade, seizures = found
             events.append(
@@ -114,19 +155,28 @@ def assess(
         return ToxicityVerdict("none", (), (), rules.crs.source)
     found: list[tuple[Action, str, str]] = []
     counted: list[ToxicityEvent] = []
+    unknown: set[Unknown] = set()
     for event in toxicity_events(conditions, rules):
         if event.onset is None:
-            found.append(("confirm", f"{_name(event)} has no onset date", rules.crs.source))
+            ungraded = event.kind != "seizure" and event.grade is None
+            text = f"{_name(event)} has no onset date" + (" and no grade" if ungraded else "")
+            found.append(("confirm", text, rules.crs.source))
+            unknown |= {"onset date", "grade"} if ungraded else {"onset date"}
             counted.append(event)
         elif _began_by(event.onset, first_blinatumomab_start):
             counted.append(event)
-    found += _graded(counted, rules, now, at_restart_dose)
+    graded = _graded(counted, rules, now, at_restart_dose)
+    if any(action == "confirm" for action, _, _ in graded):
+        unknown.add("grade")
+    found += graded
     found += _seizures(counted, rules)
     if not found:
         return ToxicityVerdict("none", (), tuple(counted), rules.crs.source)
     found.sort(key=lambda item: -_STRENGTH[item[0]])
     action, _, source = found[0]
-    return ToxicityVerdict(action, tuple(text for _, text, _ in found), tuple(counted), source)
+    reasons = tuple(text for _, text, _ in found)
+    lacking = frozenset(unknown) if action == "confirm" else frozenset()
+    return ToxicityVerdict(action, reasons, tuple(counted), source, lacking)
 
 
 def _graded(
@@ -232,8 +282,20 @@ def _during(onset: datetime, begin: datetime, end: datetime) -> bool:
     return _began_by(onset, begin) and not _began_by(onset, end)
 
 
+def seizure_count(events: Iterable[ToxicityEvent]) -> int:
+    """Seizures the dated seizure Conditions record, counted as events: Conditions with the same
+    onset instant are one event (a seizure on the problem list and as the encounter's diagnosis),
+    which records the most seizures any of them does (R56.9 and G40.- charted together: 2);
+    different onsets are different events, even on the same day."""
+    by_onset: dict[datetime, int] = {}
+    for event in events:
+        if event.kind == "seizure" and event.onset is not None:
+            by_onset[event.onset] = max(by_onset.get(event.onset, 0), event.seizures)
+    return sum(by_onset.values())
+
+
 def _seizures(events: list[ToxicityEvent], rules: ToxicityRules) -> list[tuple[Action, str, str]]:
-    count = sum(e.seizures for e in events if e.kind == "seizure" and e.onset is not None)
+    count = seizure_count(events)
     limit = rules.seizure.discontinue_when_more_than
     if count > limit:
         text = f"{count} seizures since blinatumomab (more than {limit})"

@@ -13,6 +13,7 @@ refusals.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -106,7 +107,13 @@ _KNOWN: dict[str, tuple[str, Decimal]] = {
         "dose per area": {"ug/m2": "1", "mg/m2": "1000"},
         "mass concentration": {"mg/dL": "1", "mg/L": "0.1", "g/L": "100", "g/dL": "1000"},
         "substance concentration": {"umol/L": "1", "mmol/L": "1000"},
-        "number concentration": {"/uL": "1", "10*3/uL": "1000", "10*9/L": "1000", "10*6/L": "1"},
+        "number concentration": {
+            "/uL": "1",
+            "10*3/uL": "1000",
+            "10*9/L": "1000",
+            "10*6/L": "1",
+            "/mm3": "1",  # a cubic millimetre is a microlitre ("cells/mm3" counts)
+        },
         "arbitrary concentration": {"[IU]/L": "1", "m[IU]/mL": "1", "[IU]/mL": "1000"},
         "catalytic concentration": {"U/L": "1"},
     }.items()
@@ -139,6 +146,20 @@ def _registry() -> Callable[[str], Any]:
     parser = ucumvert.get_ucum_parser()
     transform = ucumvert.UcumToPintTransformer(ureg=registry).transform
     return lambda code: transform(ucumvert.parse_ucum(code, parser))
+
+
+_ANNOTATION = re.compile(r"\{[^{}]*\}")
+
+
+def without_annotations(ucum: str) -> str:
+    """A UCUM code with its annotations dropped: UCUM (§2.1) makes an annotation `{...}`
+    equal to 1, so "{cells}/uL" is "/uL" and "10*3{cells}/uL" is "10*3/uL"; an annotation alone
+    ("{cells}") is "1"."""
+    if "{" not in ucum:
+        return ucum
+    bare = _ANNOTATION.sub("", ucum.strip())
+    bare = re.sub(r"^\.|\.(?=/|$)|(?<=/)\.", "", bare)  # the "." that joined an annotation
+    return bare or "1"
 
 
 def _code(ucum: str) -> str:

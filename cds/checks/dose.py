@@ -26,12 +26,12 @@ from cds.dosing import (
     BsaNeeded,
     DoseNotComputable,
     Measurement,
-    Unusable,
+    body_surface_area,
     is_stale,
-    mosteller_bsa,
     newest_measurement,
     ordered_mcg_per_day,
     ordered_mcg_per_m2_per_day,
+    unusable_text,
 )
 from cds.fhir.facts import as_datetime
 from cds.fhir.parsing import normalise
@@ -78,6 +78,7 @@ FINDINGS: Declarations = {
     "dose-restart-after-permanent-discontinuation": declare("critical", "reason", "how"),
     "dose-toxicity-discontinue": declare("critical", "reason", "reasons"),
     "dose-toxicity-grade-unknown": declare("warning", "toxicity", "where"),
+    "dose-toxicity-date-unknown": declare("warning", "toxicity"),
     "dose-toxicity-history-unavailable": declare("warning", "reason"),
     "dose-no-weight": declare("warning", "threshold", "found"),
     "dose-weight-stale": declare("warning", "weight", "date", "max_age_days"),
@@ -157,7 +158,7 @@ def body_of(item: CheckInput, knowledge: Knowledge, findings: list[Emission]) ->
     if weight is None:
         found = "No body weight was found"
         if reading.unusable is not None:
-            text = _unusable_text(reading.unusable, "body weight")
+            text = unusable_text(reading.unusable, "body weight")
             found = text[:1].upper() + text[1:]
         findings.append(
             emit(
@@ -178,25 +179,12 @@ def body_of(item: CheckInput, knowledge: Knowledge, findings: list[Emission]) ->
             )
         )
     fixed = None if weight is None else weight.value >= rules.weight_threshold_kg
-    bsa, basis = _bsa(item, knowledge, weight)
+    bsa, basis = body_surface_area(item.patient, knowledge, weight, item.now)
     bounds = None
     if fixed is False and bsa is None and weight is not None:
         age = patient.age_years(item.review.start.date())
         bounds = bsa_bounds(weight.value, age, knowledge.growth_bounds)
     return Body(weight, stale, bsa, basis, fixed, bounds)
-
-
-def _unusable_text(unusable: Unusable, what: str) -> str:
-    """The newest measurement that could not be used, for a card: "the newest body weight on
-    file (30000 Kilo, 2026-03-01) has a unit that cannot be read as kg, and no older one was used
-    in its place"."""
-    fact = unusable.fact
-    value = f"{fact.comparator or ''}{format_number(fact.value)}"
-    date = fact.when.date().isoformat() if fact.when else "undated"
-    return (
-        f"the newest {what} on file ({value} {fact.unit or 'without a unit'}, {date}) "
-        f"{unusable.why}, and no older one was used in its place"
-    )
 
 
 def _staleness_limit(item: CheckInput, knowledge: Knowledge) -> StalenessLimit:
@@ -216,42 +204,6 @@ def _newer_weight_could_matter(kg: Decimal, knowledge: Knowledge) -> bool:
     the 45 kg threshold; above it the fixed dose holds whatever the weight."""
     rules = knowledge.staleness
     return kg < rules.threshold_kg * (1 + rules.near_threshold_percent / 100)
-
-
-def _bsa(
-    item: CheckInput, knowledge: Knowledge, weight: Measurement | None
-) -> tuple[Decimal | None, str]:
-    """The BSA the EHR sent (LOINC 8277-6) when current and at least as new as the weight, else
-    Mosteller from the latest height and weight."""
-    rules = knowledge.dose
-    sent = newest_measurement(
-        item.patient, knowledge, "body_surface_area", "m2", item.now
-    ).measurement
-    if sent is not None and is_stale(sent, rules.weight_max_age_days, item.now):
-        sent = None
-    height_reading = newest_measurement(item.patient, knowledge, "body_height", "cm", item.now)
-    height = height_reading.measurement
-    computed: Decimal | None = None
-    if weight is None:
-        reason = "no body weight on file"
-    elif height_reading.unusable is not None:
-        reason = _unusable_text(height_reading.unusable, "height")
-    elif height is None:
-        reason = "no height on file"
-    elif is_stale(height, rules.height_max_age_days, item.now):
-        reason = f"the latest height is older than {rules.height_max_age_days} days"
-    else:
-        computed = mosteller_bsa(height.value, weight.value)
-        size = f"{format_number(height.value)} cm, {format_number(weight.value)} kg"
-        reason = f"BSA {format_number(computed)} m² (Mosteller, {size})"
-    if sent is not None and (
-        computed is None
-        or weight is None
-        or weight.when is None
-        or (sent.when is not None and sent.when >= weight.when)
-    ):
-        return sent.value, f"BSA {format_number(sent.value)} m² recorded in the chart"
-    return computed, reason
 
 
 # --- candidate schedules and the verdict of each day --------------------------------------------
@@ -606,6 +558,14 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
                 restart.reason.source,
                 toxicity=restart.reason.label,
                 where="the order's note names it without a grade",
+            )
+        )
+    elif restarted is None and charted.verdict.unknown == {"onset date"}:  # graded, undated
+        findings.append(
+            emit(
+                "dose-toxicity-date-unknown",
+                charted.verdict.source,
+                toxicity="; ".join(charted.verdict.reasons),
             )
         )
     elif restarted is None and charted.verdict.action == "confirm":

@@ -3,7 +3,8 @@
 The label recommends hospitalisation for the first days of cycles 1 and 2 (CRS and neurological
 toxicity appear early). An order whose first dose falls inside those days gets an info card when
 nothing says the patient is an inpatient (the order's category, the class of the order's Encounter,
-or of the encounter the EHR names in the hook's context).
+or of the encounter the EHR names in the hook's context: v3 ActCode IMP/ACUTE/NONAC or v2 table 0004
+I, hospitalization.yaml).
 """
 
 from __future__ import annotations
@@ -19,16 +20,23 @@ FINDINGS: Declarations = {
 }
 
 
+def _class_key(coding: tuple[str, str], settings: HospitalizationRules) -> tuple[str, str]:
+    """An encounter class as compared: without case when hospitalization.yaml says so."""
+    system, code = coding
+    return (system, code.upper()) if settings.encounter_class_ignore_case else (system, code)
+
+
 def _inpatient(item: CheckInput, settings: HospitalizationRules) -> bool:
     order = item.review.order
     categories = {(c.system, c.code) for c in settings.inpatient_order_categories}
     if not order.category.isdisjoint(categories):
         return True
-    classes = {(c.system, c.code) for c in settings.inpatient_encounter_classes}
-    encounters = (order.encounter, item.patient.encounter)
-    return any(
-        item.patient.encounter_classes.get(e) in classes for e in encounters if e is not None
-    )
+    classes = {
+        _class_key((c.system, c.code), settings) for c in settings.inpatient_encounter_classes
+    }
+    encounters = (e for e in (order.encounter, item.patient.encounter) if e is not None)
+    found = (item.patient.encounter_classes.get(e) for e in encounters)
+    return any(_class_key(coding, settings) in classes for coding in found if coding is not None)
 
 
 def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Emission]:

@@ -204,6 +204,13 @@ def _baseline(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> lis
     ]
 
 
+def count_unit(written: str, settings: LabRules) -> str:
+    """A cell count's unit as UCUM: annotations dropped ("{cells}/uL" is "/uL"), then the
+    laboratory spellings of labs.yaml `unit_aliases` ("K/uL", "x10E3/uL", "cells/mm3")."""
+    bare = units.without_annotations(written.strip())
+    return settings.unit_aliases.get(bare, settings.unit_aliases.get(written, bare))
+
+
 def _neutrophils(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[Emission]:
     rules_ = settings.neutrophils
     fact = _current(item, knowledge, settings, rules_.value_set, rules_.current_within_days)
@@ -212,7 +219,7 @@ def _neutrophils(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> 
     try:
         if fact.value is None or not fact.unit:
             raise units.UnitError("no value or unit")
-        count = units.convert(fact.value, fact.unit, rules_.unit)
+        count = units.convert(fact.value, count_unit(fact.unit, settings), rules_.unit)
     except units.UnitError:
         return [
             emit(

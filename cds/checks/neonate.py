@@ -59,11 +59,14 @@ def _mention_pattern(
         return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len)[::-1])
 
     mention = re.compile(rf"(?<![a-z0-9])(?:{alternatives(phrases)})(?![a-z0-9])")
+    # A negation reaches the mention only inside its sentence: the words between (at most two;
+    # a period only inside a number, "0.9%") and the gaps never hold . ; ! ? or a line break, so
+    # "Do not flush. Bacteriostatic saline bag." names the preservative bag.
+    gap, word = r"[^a-z0-9.;!?\r\n]", r"(?:[a-z0-9%]|(?<=[0-9])\.(?=[0-9]))+"
     negated_before = re.compile(
-        rf"(?<![a-z0-9])(?:{alternatives(before) or '(?!)'})(?:[^a-z0-9]+[a-z0-9%.]+){{0,2}}"
-        r"[^a-z0-9]*$"
+        rf"(?<![a-z0-9])(?:{alternatives(before) or '(?!)'})(?:{gap}+{word}){{0,2}}{gap}*\Z"
     )
-    negated_after = re.compile(rf"^[\s-]*(?:{alternatives(after) or '(?!)'})(?![a-z0-9])")
+    negated_after = re.compile(rf"^[ \t-]*(?:{alternatives(after) or '(?!)'})(?![a-z0-9])")
     return mention, negated_before, negated_after
 
 

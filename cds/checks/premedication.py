@@ -21,7 +21,7 @@ from typing import Any
 from cds import corticosteroids
 from cds.checks import Check, CheckInput
 from cds.corticosteroids import SteroidDose
-from cds.dosing import latest_measurement, mosteller_bsa
+from cds.dosing import body_surface_area, latest_measurement
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import Event, PremedicationRules
@@ -229,13 +229,9 @@ def _written(premedication: Premedication) -> str:
 
 
 def _bsa(item: CheckInput, knowledge: Knowledge) -> Decimal | None:
-    """The BSA sent, else Mosteller's from the latest weight and height (None: unknown)."""
-    sent = latest_measurement(item.patient, knowledge, "body_surface_area", "m2", item.now)
-    if sent is not None:
-        return sent.value
+    """The BSA the dose check doses by (`cds.dosing.body_surface_area`; None: unknown)."""
     weight = latest_measurement(item.patient, knowledge, "body_weight", "kg", item.now)
-    height = latest_measurement(item.patient, knowledge, "body_height", "cm", item.now)
-    return mosteller_bsa(height.value, weight.value) if weight and height else None
+    return body_surface_area(item.patient, knowledge, weight, item.now)[0]
 
 
 def _mg(amount: Decimal) -> str:

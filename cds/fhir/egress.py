@@ -18,7 +18,10 @@ lowercased, IDNA-encoded, percent-escapes decoded, one trailing dot dropped; the
 port filled in), on both sides. A path with a dot segment (`.`, `..`, in any spelling: `%2e`,
 `%2E`, `..;x`, after a backslash or `%2F`), or with a backslash at all, is refused outright rather
 than resolved: requests and servers resolve such paths differently, and a prefix is only a prefix
-of a path that is not resolved again.
+of a path that is not resolved again. So is a path holding what some server may still turn into
+a dot segment: `%25` (decoded twice: `%252e`), `%u` (`%u002e`), `%00`, a control character or
+whitespace (`..%00`, `.. `), or a character that is not ASCII, escaped or not (fullwidth `．．`).
+The query keeps its percent-escapes.
 
 A fetch also holds its connection where another thread can cut it (`InFlight`): cds.fhir.client
 cuts the connection of any fetch still running at its call's deadline.
@@ -75,16 +78,28 @@ def origin(url: str) -> Origin | None:
 
 
 _SEGMENT = re.compile(r"[/\\]")
+# Escapes some servers decode once more (`%252e`), or in their own way (`%u002e`), and a NUL
+_SERVER_DEPENDENT = re.compile(r"%25|%u|%00", re.IGNORECASE)
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")  # urlsplit drops some of them silently
+# control characters, whitespace, anything not ASCII (fullwidth dots, `..\u3002`)
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x21-\x7e]")
 
 
 def unsafe_path(url: str) -> bool:
-    """Whether `url` (before its query) holds a backslash or a dot segment in any spelling:
-    such a path is refused, never resolved (see the module's docstring)."""
+    """Whether `url` (before its query) holds a backslash or a dot segment in any spelling,
+    or, in its path, an escape that servers decode differently (`%25`, `%u`, `%00`), a control
+    character, whitespace or a character that is not ASCII (escaped or not): such a path is
+    refused, never resolved (see the module's docstring)."""
     head = re.split(r"[?#]", url, maxsplit=1)[0]
-    if "\\" in head or "%5c" in head.lower():
+    if "\\" in head or "%5c" in head.lower() or _CONTROL_OR_SPACE.search(head):
         return True
     path = urlsplit(head).path
-    return any(seg.split(";", 1)[0] in (".", "..") for seg in _SEGMENT.split(unquote(path)))
+    if _SERVER_DEPENDENT.search(path):
+        return True
+    decoded = unquote(path)
+    if _NOT_PRINTABLE_ASCII.search(decoded):
+        return True
+    return any(seg.split(";", 1)[0] in (".", "..") for seg in _SEGMENT.split(decoded))
 
 
 def below(url: str, base: str, strictly: bool = False) -> bool:

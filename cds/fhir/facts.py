@@ -390,6 +390,9 @@ def medication_order(
         raw=raw,
         last_updated=_last_updated(raw),
         replaces=canonical(model.priorPrescription.reference) if model.priorPrescription else None,
+        repeats_allowed=model.dispenseRequest.numberOfRepeatsAllowed
+        if model.dispenseRequest
+        else None,
     )
 
 

@@ -232,6 +232,7 @@ class Dosage(Element):
 
 
 class MedicationRequestDispenseRequest(Element):
+    numberOfRepeatsAllowed: UnsignedIntType | None = None
     expectedSupplyDuration: Duration | None = None
 
 

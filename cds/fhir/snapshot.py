@@ -503,11 +503,18 @@ def draft_orders(
                     "(MedicationRequest), so the order was not checked",
                 )
             )
-    for index, raw in enumerate(requests):
-        if not raw.get("id"):
-            raw.setdefault("id", f"draft-{index + 1}")
+    for raw, name in unnamed_requests(resources):
+        raw["id"] = name
     orders = medication_orders(requests, "draftOrders", issues, medications)
     return orders + _vaccines_ordered_as_services(resources, knowledge, issues)
+
+
+def unnamed_requests(resources: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """The draft MedicationRequests sent without an id, each with the id they are read under:
+    `draft-N`, N their 1-based position among the draft MedicationRequests. (order-select's
+    selections resolve their fullUrl to that name: `cds.hooks.OrderSelectContext`.)"""
+    requests = [r for r in resources if r.get("resourceType") == "MedicationRequest"]
+    return [(raw, f"draft-{index + 1}") for index, raw in enumerate(requests) if "id" not in raw]
 
 
 def _vaccines_ordered_as_services(

@@ -105,6 +105,8 @@ class DoseRules(StrictModel):
     weight_age_source: str
     measurement_statuses: frozenset[str] = Field(min_length=1)
     measurement_statuses_source: str
+    sent_bsa_max_difference_percent: Decimal = Field(gt=0)
+    sent_bsa_source: str
     tolerance_above_percent: Decimal = Field(ge=0)
     tolerance_below_percent: Decimal = Field(ge=0)
     tolerance_source: str
@@ -198,13 +200,20 @@ class Stay(StrictModel):
     label_differs_from_seed: str | None = None
 
 
+class EncounterClass(Coding):
+    source: str | None = None
+
+
 class HospitalizationRules(RuleFile):
     model_config = _file("hospitalization")
 
     inpatient_days: dict[str, Stay]
     unknown_indication: Stay
     inpatient_order_categories: list[Coding] = Field(min_length=1)
-    inpatient_encounter_classes: list[Coding] = Field(min_length=1)
+    inpatient_encounter_classes: list[EncounterClass] = Field(min_length=1)
+    # compare encounter class codes without case ("imp" is IMP)
+    encounter_class_ignore_case: bool = False
+    encounter_class_case_source: str | None = None
 
 
 # --- labs.yaml ----------------------------------------------------------------------------------
@@ -290,6 +299,7 @@ class LabRules(RuleFile):
 
     usable_statuses: list[str]
     unit_aliases: dict[str, str]
+    unit_aliases_source: str | None = None
     liver: LiverRules
     neutrophils: NeutrophilRules
 
@@ -498,6 +508,8 @@ ToxicityKind = Literal["crs", "neurotoxicity", "seizure"]
 
 class ToxicityCode(StrictModel):
     code: str = Field(min_length=1)
+    # the code's system; None: the file's `code_system` (ICD-10-CM)
+    system: str | None = None
     kind: ToxicityKind
     grade: int | None = Field(default=None, ge=1, le=5)
     seizures: int = Field(default=0, ge=0)
@@ -507,6 +519,7 @@ class ToxicityCode(StrictModel):
 
 class ToxicityPrefix(StrictModel):
     prefix: str = Field(min_length=2)
+    system: str | None = None  # None: the file's `code_system`
     kind: ToxicityKind
     grade: int | None = None
     seizures: int = Field(default=0, ge=0)
@@ -539,6 +552,15 @@ class ReducedRestart(StrictModel):
     source: str
 
 
+class ToxicityTextExclusion(StrictModel):
+    """A name is no event when one of `before` stands anywhere before it, or one of `after`
+    right after it (whole words, after normalising)."""
+
+    before: list[str] = Field(default_factory=list)
+    after: list[str] = Field(default_factory=list)
+    source: str
+
+
 class ToxicityRules(RuleFile):
     model_config = _file("toxicity")
 
@@ -546,9 +568,13 @@ class ToxicityRules(RuleFile):
     codes: list[ToxicityCode] = Field(min_length=1)
     code_prefixes: list[ToxicityPrefix] = Field(default_factory=list)
     ignored_verification_statuses: list[str]
-    # a Condition named, not coded: words for CRS and neurotoxicity, after normalising
-    text_names: dict[str, Literal["crs", "neurotoxicity"]] = Field(min_length=1)
+    # a Condition named, not coded: words for CRS, neurotoxicity and seizures, after normalising
+    text_names: dict[str, ToxicityKind] = Field(min_length=1)
     graded_only_names: dict[str, Literal["crs", "neurotoxicity"]] = Field(default_factory=dict)
+    # how many seizures a seizure name records (a name not listed: 1)
+    text_seizures: dict[str, int] = Field(default_factory=dict)
+    # words that make a name no event of that kind ("no seizure", "seizure precautions")
+    text_exclusions: dict[ToxicityKind, ToxicityTextExclusion] = Field(default_factory=dict)
     text_source: str
     crs: GradedRule
     neurotoxicity: GradedRule
@@ -560,6 +586,23 @@ class ToxicityRules(RuleFile):
         if exact is not None:
             return exact
         return next((p for p in self.code_prefixes if code.startswith(p.prefix)), None)
+
+    def classify_coding(self, system: str, code: str) -> ToxicityCode | ToxicityPrefix | None:
+        """The entry for a coding of any system (an entry without `system` is `code_system`'s)."""
+        exact = next(
+            (c for c in self.codes if c.code == code and (c.system or self.code_system) == system),
+            None,
+        )
+        if exact is not None:
+            return exact
+        return next(
+            (
+                p
+                for p in self.code_prefixes
+                if code.startswith(p.prefix) and (p.system or self.code_system) == system
+            ),
+            None,
+        )
 
 
 class GrowthBand(StrictModel):

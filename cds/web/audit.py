@@ -4,6 +4,9 @@ A view marked `@audited("event")` opens the line (with the service id when the U
 view, the JWT check and the error handlers add fields with `note`; the line is written with the
 answer's status and the time taken once the answer is made, whatever it is. Nothing about the
 patient and no token ever goes in: only ids of the call, the caller, outcomes and card topics.
+Every text in the line (the service id from the URL, hookInstance, the JWT's ids, a problem) is
+cut to FIELD_LIMIT characters, ending in CUT when it was: a caller cannot make a line as long as
+its request.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ log = logging.getLogger("cds.audit")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+FIELD_LIMIT = 300  # characters of one text in an audit line
+CUT = "...(cut)"
 
 
 def audited(event: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -48,9 +54,17 @@ def note(**fields: Any) -> None:
 
 def write(line: dict[str, Any], status: int, started: float) -> None:
     """Write one audit line, with the answer's status and the time since `started`."""
+    for key, value in line.items():  # the texts; lists (card topics) are the service's own
+        if type(value) is str and len(value) > FIELD_LIMIT:
+            line[key] = bounded(value)
     line["status"] = status
     line["ms"] = round((time.perf_counter() - started) * 1000, 1)
     log.info(json.dumps(line))
+
+
+def bounded(text: str) -> str:
+    """`text`, cut to FIELD_LIMIT characters (then ending in CUT)."""
+    return text if len(text) <= FIELD_LIMIT else text[: FIELD_LIMIT - len(CUT)] + CUT
 
 
 def _write(response: Response) -> Response:

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from cds import errors
 from cds.web import audit
@@ -44,7 +44,7 @@ def operation_outcome(
 
 
 def error_response(status: int, message: str, code: str = "invalid") -> Response:
-    audit.note(problem=message[:300])
+    audit.note(problem=message)  # cut in the line by audit.write
     return json_response(operation_outcome(message, code), status)
 
 
@@ -72,7 +72,11 @@ def register(app: Flask) -> None:
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         code = HTTP_ISSUE_CODES.get(status, "invalid")
-        return error_response(status, error.description or error.name, code)
+        answer = error_response(status, error.description or error.name, code)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            # RFC 9110 15.5.6: a 405 names the methods the resource has
+            answer.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return answer
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

@@ -165,7 +165,7 @@ class FastLane:
             except StoreUnavailable:
                 return None  # the view answers it again, and logs that the store failed
         line |= {
-            "hookInstance": result.hook_instance[:256],
+            "hookInstance": result.hook_instance,
             "cards": [f"{topic}:{indicator}" for topic, indicator in result.topics],
         }
         audit.write(line, 200, started)

@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, request
+from flask.blueprints import BlueprintSetupState
 from pydantic import ValidationError
 
 from cds.answer_memo import call_key
@@ -41,6 +42,16 @@ blueprint = Blueprint("cds", __name__)
 log = logging.getLogger(__name__)
 
 
+@blueprint.record_once
+def _exact_paths(state: BlueprintSetupState) -> None:
+    """Every path is matched as sent: `//` is not merged into `/`. Werkzeug would otherwise
+    answer `/cds-services//x` with a 308 redirect, in HTML, before authentication, to a URL
+    built from the Host header; unmerged, it is the JSON 404 of any unknown path. (No rule has
+    `//` or ends in `/` but the sandbox page's, which is also routed without it: no other
+    redirect is left.)"""
+    state.app.url_map.merge_slashes = False
+
+
 def _engine() -> Engine:
     return current_app.extensions["cds.engine"]  # type: ignore[no-any-return]
 
@@ -63,7 +74,7 @@ def _authenticate() -> Caller | None:
             raise verdict
         caller = verdict or verifier.verify(request.headers.get("Authorization"), audience)
     except AuthError as error:
-        audit.note(auth=str(error)[:300])  # the reason is logged, never told to the caller
+        audit.note(auth=str(error))  # the reason is logged, never told to the caller
         count_jwt_rejection(error)
         raise Unauthorized from error
     except StoreUnavailable as error:  # the replay cache cannot say whether the jti is new
@@ -94,7 +105,7 @@ def call_service(service_id: str) -> Response:
     service_named(service_id)  # a 404 before the body is read
     body, raw = json_body_and_bytes()
     if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
-        audit.note(hookInstance=body["hookInstance"][:256])
+        audit.note(hookInstance=body["hookInstance"])
     result = (  # most orders are not blinatumomab: the lane answers those it can take
         None
         if request.environ.get(fast_lane.FULL_PATH)

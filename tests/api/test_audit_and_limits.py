@@ -152,3 +152,37 @@ def test_every_call_of_an_audited_route_is_one_line_whatever_its_outcome(
     assert unauthorised["auth"]  # the reason, for the log only
     assert crashed["event"] == "hook-call" and crashed["status"] == 500
     assert "disk on fire" not in json.dumps(crashed)
+
+
+def test_no_caller_can_make_an_audit_line_as_long_as_its_request(
+    make_app: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unauthenticated caller's 250 KB service id was logged whole in `service`; every text a
+    caller controls is cut to FIELD_LIMIT, ending in CUT."""
+    from cds.web.audit import CUT, FIELD_LIMIT
+
+    caplog.set_level(logging.INFO, logger="cds.audit")
+    secure = Settings(
+        dev_mode=False,
+        trust_cds_hooks_sandbox=True,
+        public_base_url="https://cds.hospital.example",
+        database_url=f"sqlite:///{tmp_path / 'secure.db'}",
+    )
+    long_id = "a" * 250_000
+    refused = make_app(settings=secure).test_client().post(f"/cds-services/{long_id}", json={})
+    assert refused.status_code == 401
+    open_client = make_app().test_client()
+    unknown = open_client.post(f"/cds-services/{long_id}/feedback", json={"feedback": []})
+    assert unknown.status_code == 404
+    request = chart_request(CHART) | {"hookInstance": "h" * 100_000}
+    assert open_client.post(SIGN, json=request).status_code == 400
+
+    lines = _audit_lines(caplog)
+    assert len(lines) == 3
+    for line in lines:
+        assert len(json.dumps(line)) < 3 * FIELD_LIMIT + 300, line
+    first, second, third = lines
+    assert first["service"] == second["service"] == long_id[: FIELD_LIMIT - len(CUT)] + CUT
+    assert third["hookInstance"].endswith(CUT) and len(third["hookInstance"]) == FIELD_LIMIT
+    assert len(third["problem"]) <= FIELD_LIMIT
+    assert first["auth"] and not first["auth"].endswith(CUT)  # short texts are kept whole

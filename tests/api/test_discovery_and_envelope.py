@@ -269,3 +269,184 @@ def test_a_selection_naming_no_draft_order_is_a_400_not_silence(client: FlaskCli
     answer = client.post(SELECT, json=request)
     assert answer.status_code == 400
     assert "some-other-order" in json.dumps(answer.get_json())
+
+
+def _select(request: dict[str, Any], *selections: str) -> dict[str, Any]:
+    selected = copy.deepcopy(request) | {"hook": "order-select"}
+    selected["context"]["selections"] = list(selections)
+    return selected
+
+
+def test_a_bare_id_naming_two_draft_orders_is_ambiguous_not_the_last_one(
+    client: FlaskClient,
+) -> None:
+    """A ServiceRequest listed after the blinatumomab order with the same id once took a bare-id
+    selection silently (`{"cards": []}`, unchecked)."""
+    request = sign_request()
+    entries = request["context"]["draftOrders"]["entry"]
+    assert entries[0]["resource"]["id"] == "blinatumomab-c1"
+    entries.append(
+        {
+            "resource": {
+                "resourceType": "ServiceRequest",
+                "id": "blinatumomab-c1",
+                "status": "draft",
+                "intent": "order",
+                "code": {"text": "Complete blood count"},
+                "subject": {"reference": f"Patient/{request['context']['patientId']}"},
+            }
+        }
+    )
+    answer = client.post(SELECT, json=_select(request, "blinatumomab-c1"))
+    assert answer.status_code == 400
+    diagnostics = answer.get_json()["issue"][0]["diagnostics"]
+    assert "ambiguous" in diagnostics
+    assert "MedicationRequest/blinatumomab-c1" in diagnostics
+    assert "ServiceRequest/blinatumomab-c1" in diagnostics
+    typed = client.post(SELECT, json=_select(request, "MedicationRequest/blinatumomab-c1"))
+    assert ("dose", "critical", "dose-overdose") in cards_by_topic(typed.get_json())
+
+
+@pytest.mark.parametrize("spelled_by", ["id", "fullUrl"])
+def test_a_type_and_id_selection_is_never_taken_by_an_entry_spelled_like_it(
+    client: FlaskClient, spelled_by: str
+) -> None:
+    """Another entry whose id or fullUrl is the string `MedicationRequest/blinatumomab-c1` does
+    not capture the selection of the real MedicationRequest/blinatumomab-c1."""
+    request = sign_request()
+    decoy: dict[str, Any] = {
+        "resource": {
+            "resourceType": "MedicationRequest",
+            "id": "saline-flush",
+            "status": "draft",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": "sodium chloride 0.9% flush"},
+            "subject": {"reference": f"Patient/{request['context']['patientId']}"},
+        }
+    }
+    if spelled_by == "id":
+        decoy["resource"]["id"] = "MedicationRequest/blinatumomab-c1"
+    else:
+        decoy["fullUrl"] = "MedicationRequest/blinatumomab-c1"
+    request["context"]["draftOrders"]["entry"].append(decoy)
+    answer = client.post(SELECT, json=_select(request, "MedicationRequest/blinatumomab-c1"))
+    assert answer.status_code == 200
+    assert ("dose", "critical", "dose-overdose") in cards_by_topic(answer.get_json())
+
+
+def test_an_order_without_an_id_is_selected_by_its_full_url(client: FlaskClient) -> None:
+    """The order is read as `MedicationRequest/draft-N` (cds.fhir.snapshot.unnamed_requests);
+    its urn:uuid fullUrl selects that name (it was a 400, "names no order")."""
+    request = sign_request()
+    entries = request["context"]["draftOrders"]["entry"]
+    expected = cards_by_topic(
+        client.post(SELECT, json=_select(request, "MedicationRequest/blinatumomab-c1")).get_json()
+    )
+    assert ("dose", "critical", "dose-overdose") in expected
+    entries.insert(  # the blinatumomab order is the second MedicationRequest: draft-2
+        0,
+        {
+            "resource": {
+                "resourceType": "MedicationRequest",
+                "id": "saline-flush",
+                "status": "draft",
+                "intent": "order",
+                "medicationCodeableConcept": {"text": "sodium chloride 0.9% flush"},
+                "subject": {"reference": f"Patient/{request['context']['patientId']}"},
+            }
+        },
+    )
+    order = entries[1]
+    del order["resource"]["id"]
+    order["fullUrl"] = "urn:uuid:0f0e2d7c-1111-4222-8333-944455556666"
+    answer = client.post(SELECT, json=_select(request, order["fullUrl"]))
+    assert answer.status_code == 200, answer.get_json()
+    got = cards_by_topic(answer.get_json())
+    assert ("dose", "critical", "dose-overdose") in got
+
+
+def test_a_selection_of_a_resource_without_a_type_is_a_400_not_a_500(client: FlaskClient) -> None:
+    request = sign_request()
+    request["context"]["draftOrders"]["entry"].append({"resource": {"id": "untyped"}})
+    answer = client.post(SELECT, json=_select(request, "untyped"))
+    assert answer.status_code == 400
+    assert "names no order" in answer.get_json()["issue"][0]["diagnostics"]
+
+
+def test_a_long_selection_is_not_echoed_whole(client: FlaskClient) -> None:
+    selection = "MedicationRequest/" + "a" * 1_000_000
+    answer = client.post(SELECT, json=_select(sign_request(), selection))
+    assert answer.status_code == 400
+    diagnostics = answer.get_json()["issue"][0]["diagnostics"]
+    assert "names no order" in diagnostics and f"({len(selection)} characters)" in diagnostics
+    assert len(answer.data) < 2000
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/cds-services//blinatumomab-order-sign/feedback",
+        "/cds-services//blinatumomab-order-sign",
+        "/cds-services/blinatumomab-order-sign//feedback",
+        "/cds-services/blinatumomab-order-sign/feedback//",
+        "/cds-services/",
+    ],
+)
+def test_a_double_slash_is_a_json_404_never_a_redirect_to_the_host_header(
+    client: FlaskClient, path: str
+) -> None:
+    """Werkzeug merged `//` and answered a 308 to `http://<Host header>/...`, in HTML."""
+    answer = _sent_as(client, path, "POST")
+    assert answer.status_code == 404
+    assert "Location" not in answer.headers
+    assert answer.get_json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize(
+    ("path", "method"), [("//cds-services", "GET"), ("//healthz", "GET"), ("///" + SIGN, "POST")]
+)
+def test_leading_slashes_name_the_path_itself_never_a_redirect(
+    client: FlaskClient, path: str, method: str
+) -> None:
+    """Werkzeug drops leading slashes before matching (and from `request.path`, the JWT's
+    audience): the same resource, answered as such."""
+    answer = _sent_as(client, path, method)
+    assert answer.status_code == 200
+    assert "Location" not in answer.headers
+
+
+def _sent_as(client: FlaskClient, path: str, method: str) -> Any:
+    """`path` as the WSGI server passes it (the test client would read `//x` as a host)."""
+    return client.open(
+        "/",
+        method=method,
+        json=sign_request() if method == "POST" else None,
+        headers={"Host": "evil.example"},
+        environ_overrides={"PATH_INFO": path},
+    )
+
+
+def test_no_route_needs_slashes_merged(app: Any) -> None:
+    assert app.url_map.merge_slashes is False
+    for rule in app.url_map.iter_rules():
+        assert "//" not in rule.rule, rule.rule
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", SIGN, {"POST", "OPTIONS"}),
+        ("DELETE", "/cds-services", {"GET", "HEAD", "OPTIONS"}),
+        ("PUT", SIGN + "/feedback", {"POST", "OPTIONS"}),
+        ("POST", "/healthz", {"GET", "HEAD", "OPTIONS"}),
+    ],
+)
+def test_a_405_names_the_allowed_methods(
+    client: FlaskClient, method: str, path: str, allowed: set[str]
+) -> None:
+    answer = client.open(path, method=method)
+    assert answer.status_code == 405
+    assert set(answer.headers["Allow"].split(", ")) == allowed
+    outcome = answer.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == "not-supported"

@@ -14,6 +14,7 @@ from cds.fhir.bundle import request_from_bundle
 from tests.conftest import FIXTURES, SIGN, load_json, without_prefetch
 from tests.fixtures_util import (
     START,
+    UCUM,
     Expected,
     Step,
     blinatumomab_administration,
@@ -61,6 +62,24 @@ def given(
         status=status,
         authored=(start - timedelta(hours=2)).isoformat(),
     )
+
+
+def one_bag_orders(last_bag_ended: int) -> list[dict[str, Any]]:
+    """MRD-positive cycle 1 written as four orders of one 7-day bag each (expectedSupplyDuration
+    7 d, numberOfRepeatsAllowed 0, a start and no end), the last bag ending `last_bag_ended` days
+    before the draft order starts."""
+    bags = []
+    for bag in range(4):
+        start = days_before(last_bag_ended + 28 - 7 * bag)
+        order = given(None, start, indication=MRD, oid=f"blin-bag-{bag + 1}")
+        repeat = order["dosageInstruction"][0]["timing"]["repeat"]
+        del repeat["boundsPeriod"]["end"]
+        order["dispenseRequest"] = {
+            "numberOfRepeatsAllowed": 0,
+            "expectedSupplyDuration": {"value": 7, "unit": "days", "system": UCUM, "code": "d"},
+        }
+        bags.append(order)
+    return bags
 
 
 def history(cycles: int, indication: str = RR, gap: int | None = None) -> list[dict[str, Any]]:
@@ -207,9 +226,24 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(*history(2, MRD, gap=7), cycle=3, indication=MRD),
         [TREATMENT_FREE_INTERVAL],
     ),
-    "adult 70 kg, indication unknown, cycle 7 20 days after cycle 6 -> silent (14 possible)": (
-        chart(*history(6, gap=20), cycle=7, indication=None),
+    "adult 70 kg, MRD cycle 1 as four one-bag orders (7-day bag, no refills, no end), cycle 2 "
+    "14 days after the last bag -> silent (each order lasts its bag, not 28 days)": (
+        chart(*one_bag_orders(14), cycle=2, indication=MRD),
         [],
+    ),
+    "adult 70 kg, the same one-bag orders, cycle 2 3 days after the last bag -> warning": (
+        chart(*one_bag_orders(3), cycle=2, indication=MRD),
+        [TREATMENT_FREE_INTERVAL],
+    ),
+    "adult 70 kg, an order with no indication nor cycle after four MRD-positive cycles on file "
+    "-> warning: cycle 5 of MRD-positive treatment exceeds its 4": (
+        chart(*history(4, indication=MRD), cycle=None, indication=None),
+        [LIMIT_EXCEEDED],
+    ),
+    "adult 70 kg, cycle 7 coded with no indication 20 days after six R/R-coded cycles -> "
+    "warning: the course is R/R, whose cycle 7 needs 56 days free": (
+        chart(*history(6, gap=20), cycle=7, indication=None),
+        [TREATMENT_FREE_INTERVAL],
     ),
     "adult 70 kg, R/R cycle 2 continued 10 days after its infusion stopped -> warning": (
         chart(

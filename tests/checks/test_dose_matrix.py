@@ -403,6 +403,22 @@ SCENARIOS = [
         id="adult R/R c2 at 1e28 mcg/day (too many digits to round) -> critical, not a dose check "
         "that failed",
     ),
+    # --- a BSA recorded in the chart against the weight and height it should come from --------
+    pytest.param(
+        S(
+            [*child(sent_bsa=1.6), order(Step(24, days=28), cycle=2)],
+            [OVERDOSE],
+            CHILD_C2_FIX,
+            summary_has=("at most 17.5 mcg/day",),
+        ),
+        id="child 30 kg 135 cm (Mosteller 1.06 m²), chart BSA 1.6 m² (66 lb read as kg), c2 at "
+        "24 mcg/day -> critical by Mosteller, not silence by the chart's BSA",
+    ),
+    pytest.param(
+        S([*child(sent_bsa=1.1), order(Step(16.5, days=28), cycle=2)], []),
+        id="child 30 kg 135 cm, chart BSA 1.10 m² (another formula, within 10% of Mosteller), c2 "
+        "at 16.5 mcg/day (15 x 1.10) -> no card: the chart's BSA is dosed by",
+    ),
     # --- weight bands around 45 kg (height 150 cm) -------------------------------------------
     pytest.param(
         S(

@@ -33,6 +33,7 @@ TOPIC = "hospitalization"
 INFO = [(TOPIC, "info")]
 CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+V2_PATIENT_CLASS = "http://terminology.hl7.org/CodeSystem/v2-0004"  # HL7 v2 table 0004 (PV1-2)
 
 
 def chart(
@@ -41,6 +42,7 @@ def chart(
     *,
     category: str | None = None,
     encounter_class: str | None = None,
+    class_system: str = ACT_CODE,
     began_days_ago: int = 0,
     as_two_orders: bool = False,
 ) -> dict[str, Any]:
@@ -71,7 +73,7 @@ def chart(
                 "resourceType": "Encounter",
                 "id": "enc-1",
                 "status": "in-progress",
-                "class": {"system": ACT_CODE, "code": encounter_class},
+                "class": {"system": class_system, "code": encounter_class},
                 "subject": {"reference": f"Patient/{PID}"},
             }
         )
@@ -103,6 +105,23 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "R/R cycle 1 day 1, the order's Encounter is an inpatient stay (IMP) -> silent": (
         chart(encounter_class="IMP"),
         [],
+    ),
+    # Encounter classes as EHRs send them (red-team cases hosp2, hosp4).
+    "R/R cycle 1 day 1, the order's Encounter has HL7 v2 patient class I (inpatient) -> silent": (
+        chart(encounter_class="I", class_system=V2_PATIENT_CLASS),
+        [],
+    ),
+    "R/R cycle 1 day 1, the order's Encounter has HL7 v2 patient class O (outpatient) -> info": (
+        chart(encounter_class="O", class_system=V2_PATIENT_CLASS),
+        [RECOMMENDED],
+    ),
+    "R/R cycle 1 day 1, the order's Encounter class written lower case 'imp' -> silent": (
+        chart(encounter_class="imp"),
+        [],
+    ),
+    "R/R cycle 1 day 1, v2 patient class 'I' sent under the v3 ActCode system -> info": (
+        chart(encounter_class="I"),  # no ActCode "I": the system decides what a code means
+        [RECOMMENDED],
     ),
     "R/R cycle 1 day 1, the order's Encounter is ambulatory (AMB) -> info": (
         chart(encounter_class="AMB"),
@@ -143,6 +162,16 @@ CONTEXT_ENCOUNTER: dict[str, tuple[str, list[Expected]]] = {
     "R/R cycle 1 day 1, the hook's encounter is acute inpatient (ACUTE) -> silent": ("ACUTE", []),
     "R/R cycle 1 day 1, the hook's encounter is ambulatory (AMB) -> info": ("AMB", [RECOMMENDED]),
 }
+
+
+def test_the_hooks_encounter_with_an_hl7_v2_inpatient_class_is_an_inpatient_stay(
+    client: FlaskClient,
+) -> None:
+    """An EHR fed by an HL7 v2 ADT interface sends PV1-2 "I" (v2 table 0004) as Encounter.class."""
+    request = in_encounter(order_sign(chart()), "I")
+    request["prefetch"]["encounter"]["class"]["system"] = V2_PATIENT_CLASS
+    body = client.post(SIGN, json=request).get_json()
+    assert findings_of_topic(body, TOPIC) == []
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from cds import units
+from cds.checks.labs import count_unit
 from cds.knowledge import load_knowledge
 from tests.conftest import SIGN
 from tests.fixtures_util import (
@@ -97,6 +98,21 @@ def ranged(
         bound |= {"system": UCUM, "code": high_unit}
     result["referenceRange"] = [{"high": bound}]
     return result
+
+
+def printed_anc(value: float, printed: str) -> dict[str, Any]:
+    """An automated neutrophil count whose unit is the laboratory's printed text, with no UCUM
+    code (an interface that copies the report's unit column)."""
+    result = neutrophils(PID, value, printed)
+    result["valueQuantity"] = {"value": value, "unit": printed}
+    result["referenceRange"] = [{"low": {"value": 1.5, "unit": printed}}]
+    return result
+
+
+def manual_anc(value: float) -> dict[str, Any]:
+    """A neutrophil count from a manual differential (LOINC 753-3), in 10*3/uL."""
+    display = "Neutrophils [#/volume] in Blood by Manual count"
+    return lab(PID, "anc-manual-1", "753-3", display, value, "10*3/uL", low=1.5, high=8.0)
 
 
 # The cards of the golden matrix: (topic, indicator, finding code).
@@ -286,6 +302,36 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(*liver_panel(PID, alt=300), neutrophils(PID, 0.4), day8=True),
         [LIVER_HOLD_WARNING, NEUTROPENIA_WARNING],
     ),
+    # Neutrophils as laboratories print them (red-team cases lab1-lab5): each was a generic
+    # "could not check" warning, or silence, for a grade 4 count.
+    "c1 day-8 bag, ANC 0.3 K/uL (unit text only, as Epic prints it) -> grade 4 warning": (
+        chart(*liver_panel(PID), printed_anc(0.3, "K/uL"), day8=True),
+        [NEUTROPENIA_WARNING],
+    ),
+    "c1 day-8 bag, ANC 0.3 x10E3/uL (unit text only, as LabCorp prints it) -> grade 4 warning": (
+        chart(*liver_panel(PID), printed_anc(0.3, "x10E3/uL"), day8=True),
+        [NEUTROPENIA_WARNING],
+    ),
+    "c1 day-8 bag, ANC 300 {cells}/uL (UCUM code with an annotation) -> grade 4 warning": (
+        chart(*liver_panel(PID), neutrophils(PID, 300, "{cells}/uL"), day8=True),
+        [NEUTROPENIA_WARNING],
+    ),
+    "c1 day-8 bag, ANC 300 cells/mm3 -> grade 4 warning": (
+        chart(*liver_panel(PID), printed_anc(300, "cells/mm3"), day8=True),
+        [NEUTROPENIA_WARNING],
+    ),
+    "c1 day-8 bag, ANC 800 cells/mm3 (0.8 x10^9/L, grade 3) -> info": (
+        chart(*liver_panel(PID), printed_anc(800, "cells/mm3"), day8=True),
+        [NEUTROPENIA_INFO],
+    ),
+    "c1 day-8 bag, ANC 2.1 K/uL -> silent (thousands, not units)": (
+        chart(*liver_panel(PID), printed_anc(2.1, "K/uL"), day8=True),
+        [],
+    ),
+    "c1 day-8 bag, ANC 0.3 10*3/uL by manual count (LOINC 753-3) -> grade 4 warning": (
+        chart(*liver_panel(PID), manual_anc(0.3), day8=True),
+        [NEUTROPENIA_WARNING],
+    ),
 }
 
 
@@ -420,3 +466,32 @@ def test_ranges_in_the_results_own_unit_are_read_as_before(
 ) -> None:
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
     assert findings_of_topic(body, TOPIC) == sorted(expected), [c["summary"] for c in body["cards"]]
+
+
+@pytest.mark.parametrize(
+    ("written", "value", "per_litre"),
+    [
+        ("10*9/L", "0.3", "0.3"),
+        ("10*3/uL", "0.3", "0.3"),
+        ("/uL", "300", "0.3"),
+        ("{cells}/uL", "300", "0.3"),  # a UCUM annotation equals 1
+        ("10*3{cells}/uL", "0.3", "0.3"),
+        ("K/uL", "0.3", "0.3"),  # UCUM alone reads K as kelvin
+        ("x10E3/uL", "0.3", "0.3"),
+        ("x10E9/L", "0.3", "0.3"),
+        ("cells/mm3", "300", "0.3"),
+        ("/mm3", "300", "0.3"),
+    ],
+)
+def test_neutrophil_units_as_laboratories_write_them(
+    written: str, value: str, per_litre: str
+) -> None:
+    settings = load_knowledge().labs
+    unit = count_unit(written, settings)
+    assert units.convert(Decimal(value), unit, "10*9/L") == Decimal(per_litre)
+
+
+@pytest.mark.parametrize("written", ["{cells}", "K", "cells", "g/L"])
+def test_a_count_unit_that_is_no_concentration_stays_unreadable(written: str) -> None:
+    with pytest.raises(units.UnitError):
+        units.convert(Decimal(1), count_unit(written, load_knowledge().labs), "10*9/L")

@@ -202,6 +202,51 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [BAG_UNDER_WEIGHT],
     ),
+    # A negation reaches a mention only inside its sentence (red-team cases neo1, neo1d): the
+    # label's own "Do not flush the line" written before the bag's name does not cancel it.
+    "infant 3 months 4.5 kg, 48-hour bag, note 'Do not flush. Bacteriostatic saline bag.' -> "
+    "critical": (
+        chart(
+            born=MONTHS_3,
+            kg=4.5,
+            cm=57,
+            bag=(48, "h"),
+            note="Do not flush. Bacteriostatic saline bag.",
+        ),
+        [BAG_UNDER_WEIGHT],
+    ),
+    "infant 3 months 4.5 kg, 48-hour bag, note 'Never flush line; bacteriostatic NaCl.' -> "
+    "critical": (
+        chart(
+            born=MONTHS_3,
+            kg=4.5,
+            cm=57,
+            bag=(48, "h"),
+            note="Never flush line; bacteriostatic NaCl.",
+        ),
+        [BAG_UNDER_WEIGHT],
+    ),
+    "infant 3 months 4.5 kg, 48-hour bag, note 'Do not flush' on the line after the bag -> "
+    "critical": (
+        chart(
+            born=MONTHS_3,
+            kg=4.5,
+            cm=57,
+            bag=(48, "h"),
+            note="Pump: do not flush\nBag: bacteriostatic 0.9% sodium chloride",
+        ),
+        [BAG_UNDER_WEIGHT],
+    ),
+    "infant 3 months 4.5 kg, 48-hour bag, note 'Do not use bacteriostatic saline.' -> silent": (
+        chart(
+            born=MONTHS_3,
+            kg=4.5,
+            cm=57,
+            bag=(48, "h"),
+            note="Do not use bacteriostatic saline. Preservative-free 0.9% sodium chloride.",
+        ),
+        [],
+    ),
     "infant 3 months 4.1 kg, 7-day bag named in the medication text only -> critical": (
         chart(
             born=MONTHS_3,
@@ -389,6 +434,15 @@ def knowledge() -> Knowledge:
         ("preservative-free bag; bacteriostatic saline was used by mistake", True),
         ("blinatumomab 28 mcg/day continuous infusion", False),
         ("nonpreservativebag", False),
+        # a negation does not reach across . ; ! ? or a line break
+        ("Do not flush. Bacteriostatic saline bag.", True),
+        ("Never flush line; bacteriostatic NaCl.", True),
+        ("Do not flush!  Bag with benzyl alcohol", True),
+        ("Not for bolus?\nbacteriostatic saline", True),
+        ("do not flush\nbacteriostatic 0.9% sodium chloride", True),
+        ("Bacteriostatic saline bag. Do not flush.", True),
+        ("do not use 0.9% bacteriostatic saline", False),  # "0.9%" is a word, not an end
+        ("without 0.9% benzyl alcohol", False),
     ],
 )
 def test_which_texts_name_the_preservative(knowledge: Knowledge, text: str, named: bool) -> None:

@@ -353,8 +353,48 @@ DOT_SEGMENTS = [
 ]
 
 
+# what some server may still turn into a dot segment, after requests' checks: a second decoding
+# (`%252e`), IIS's `%u`, a NUL or whitespace a server strips, a dot that is not ASCII
+SERVER_DEPENDENT_PATHS = [
+    "/fhir/%252e%252e/admin",
+    "/fhir/%252E%252E/admin",
+    "/fhir/%25%32%65%25%32%65/admin",
+    "/fhir/%u002e%u002e/admin",
+    "/fhir/%U002E%U002E/admin",
+    "/fhir/\uff0e\uff0e/admin",  # fullwidth full stops
+    "/fhir/%EF%BC%8E%EF%BC%8E/admin",  # the same, escaped
+    "/fhir/..\u3002/admin",
+    "/fhir/..%00/admin",
+    "/fhir/..\x00/admin",
+    "/fhir/..%09/admin",
+    "/fhir/..\t/admin",
+    "/fhir/.. /admin",
+    "/fhir/..%20/admin",
+    "/fhir/ ../admin",
+    "/fhir/..\r\n/admin",
+    "/fhir/..%7f/admin",
+    "/fhir/..\u00a0/admin",
+]
+
+
 def settings_with(**values: Any) -> Settings:
     return Settings(public_base_url=PUBLIC, **values)
+
+
+@pytest.mark.parametrize("path", SERVER_DEPENDENT_PATHS)
+def test_a_path_a_server_may_still_resolve_is_refused(path: str) -> None:
+    config = settings_with(allowed_fhir_servers=[ALLOWED])
+    assert refusal("https://fhir.hospital.example" + path, config) == NOT_ALLOWED
+    assert refusal("https://fhir.hospital.example" + path, settings_with()) == NOT_ALLOWED
+    client = FhirClient(ALLOWED, None, config)
+    assert client.below_base(f"https://fhir.hospital.example{path}/Observation") is False
+
+
+def test_the_query_keeps_its_percent_escapes() -> None:
+    config = settings_with(allowed_fhir_servers=[ALLOWED])
+    link = ALLOWED + "/Observation?code=http%3A%2F%2Floinc.org%7C29463-7&_page=%25u%00%20x"
+    assert FhirClient(ALLOWED, None, config).below_base(link) is True
+    assert refusal(ALLOWED + "?tenant=%252e%20", config) is None
 
 
 @pytest.mark.parametrize("path", DOT_SEGMENTS)
