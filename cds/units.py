@@ -162,8 +162,16 @@ def without_annotations(ucum: str) -> str:
     return bare or "1"
 
 
+# Not a clinical rule: the longest unit text parsed. UCUM units in charts are short ("ug/(24.h)",
+# "10*3/uL"); the parser's time grows steeply with length and nesting (10,000 nested brackets took
+# 8 s), so a longer text from a request is no unit, at once.
+LONGEST_UNIT = 40
+
+
 def _code(ucum: str) -> str:
     code = _UNIT_ALIASES.get(ucum.strip().lower(), ucum.strip())
+    if len(code) > LONGEST_UNIT:
+        raise UnitError(f"unit {ucum[:LONGEST_UNIT]!r}... is longer than any UCUM unit read")
     if not code or "{" in code:
         raise UnitError(f"unit {ucum!r} is not a measurable UCUM unit")
     return code

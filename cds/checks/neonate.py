@@ -66,7 +66,7 @@ def _mention_pattern(
     negated_before = re.compile(
         rf"(?<![a-z0-9])(?:{alternatives(before) or '(?!)'})(?:{gap}+{word}){{0,2}}{gap}*\Z"
     )
-    negated_after = re.compile(rf"^[ \t-]*(?:{alternatives(after) or '(?!)'})(?![a-z0-9])")
+    negated_after = re.compile(rf"[ \t-]*(?:{alternatives(after) or '(?!)'})(?![a-z0-9])")
     return mention, negated_before, negated_after
 
 
@@ -81,7 +81,8 @@ def names_preservative(text: str, settings: NeonateRules) -> bool:
     lowered = text.lower()
     for match in mention.finditer(lowered):
         preceding = lowered[max(0, match.start() - 40) : match.start()]
-        if before.search(preceding) or after.match(lowered[match.end() :]):
+        # matched in place (`pos`), never on a copy of the rest: a long note names it often
+        if before.search(preceding) or after.match(lowered, match.end()):
             continue
         return True
     return False

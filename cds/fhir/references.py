@@ -21,10 +21,17 @@ _LITERAL = re.compile(
 )
 
 
+# Not a clinical rule: references longer than this are parsed each time, never kept in the cache
+# (4,096 kept strings of a request's length would be gigabytes; a real one is under 200).
+LONGEST_CACHED_REFERENCE = 512
+
+
 def parse(reference: str) -> tuple[str, str] | None:
     """(type, id) of a relative, absolute or versioned reference; None for urn:, #id and others."""
     if not isinstance(reference, str) or reference.startswith(("urn:", "#")):
         return None
+    if len(reference) > LONGEST_CACHED_REFERENCE:
+        return _parse_literal.__wrapped__(reference)
     return _parse_literal(reference)
 
 

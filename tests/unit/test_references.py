@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from cds.fhir import references
 from cds.fhir.references import parse
 
 
@@ -34,3 +35,13 @@ def test_a_changed_reference_is_read_again() -> None:
 
 def test_a_value_that_is_not_a_string_is_no_reference() -> None:
     assert parse({"reference": "Patient/pt-1"}) is None  # type: ignore[arg-type]
+
+
+def test_a_reference_longer_than_any_real_one_is_parsed_but_never_kept() -> None:
+    """The parse cache keeps 4,096 strings: a request's megabyte-long references must not stay in
+    it (gigabytes in a worker), though they are still read."""
+    long_id_path = "https://ehr.example.org/" + "a/" * 100_000 + "Patient/p-1"
+    before = references._parse_literal.cache_info().currsize
+    assert references.parse(long_id_path) == ("Patient", "p-1")
+    assert references._parse_literal.cache_info().currsize == before
+    assert references.parse("Patient/p-1") == ("Patient", "p-1")
