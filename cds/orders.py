@@ -20,7 +20,13 @@ from cds.interruptions import (
     run_end,
 )
 from cds.knowledge import Knowledge
-from cds.patient import AdministrationFact, DoseInstruction, MedicationOrder, PatientSnapshot
+from cds.patient import (
+    AdministrationFact,
+    DoseInstruction,
+    MedicationOrder,
+    PatientSnapshot,
+    memoized,
+)
 from cds.problem_list import indication_from_problem_list
 
 INDICATION_SYSTEM = "https://cds.example.org/fhir/CodeSystem/blinatumomab-indication"
@@ -65,8 +71,13 @@ class OrderUnderReview:
 
 
 def is_blinatumomab(order: MedicationOrder, knowledge: Knowledge) -> bool:
-    return order.matches(
-        knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
+    return memoized(
+        order.memo,
+        "blinatumomab",
+        knowledge,
+        lambda: order.matches(
+            knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
+        ),
     )
 
 
@@ -118,13 +129,17 @@ def earlier_blinatumomab_orders(
 ) -> list[MedicationOrder]:
     """The blinatumomab orders of the medication history that count as real orders (not a draft,
     cancelled or entered in error; design.md "Earlier cycles"), but for `excluding`."""
-    return [
-        o
-        for o in patient.medication_orders
-        if (excluding is None or o.resource != excluding.resource)
-        and o.status not in NOT_REAL_ORDER_STATUSES
-        and is_blinatumomab(o, knowledge)
-    ]
+    real = memoized(
+        patient.memo,
+        "earlier-blinatumomab-orders",
+        knowledge,
+        lambda: [
+            o
+            for o in patient.medication_orders
+            if o.status not in NOT_REAL_ORDER_STATUSES and is_blinatumomab(o, knowledge)
+        ],
+    )
+    return [o for o in real if excluding is None or o.resource != excluding.resource]
 
 
 def cycle_of(order: MedicationOrder) -> int | None:

@@ -26,7 +26,7 @@ from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import Event, PremedicationRules
 from cds.orders import dosage_spans
-from cds.patient import MedicationOrder
+from cds.patient import MedicationOrder, memoized
 from cds.restarts import mentions_restart, restart_of
 from cds.suggestions import dexamethasone_order, hours_text
 from cds.units import format_number
@@ -118,11 +118,29 @@ def _premedications(
         if o.resource != item.review.order.resource
         and not (dated and _timed_for_another_dose(o, drafts_from, latest))
     ]
-    for order in item.patient.medication_orders:
+    for order in _steroids_on_file(item, knowledge):
         # an order on hold is not being given
         if order.status == "active" and _timed_within(order, earliest, latest):
             candidates.append(order)
     return _counted(candidates, knowledge, bsa, children)
+
+
+def _steroids_on_file(item: CheckInput, knowledge: Knowledge) -> list[MedicationOrder]:
+    """The chart's orders `_counted` may count (a glucocorticoid, ordered, not all as needed),
+    found once a call: each order under review then times only these."""
+    rules = knowledge.corticosteroids
+    return memoized(
+        item.patient.memo,
+        "steroid-orders",
+        knowledge,
+        lambda: [
+            o
+            for o in item.patient.medication_orders
+            if corticosteroids.identify(o.codes, o.text, rules) is not None
+            and o.intent not in NOT_AN_ORDER
+            and not (o.dosages and all(d.as_needed for d in o.dosages))
+        ],
+    )
 
 
 def _start_at_the_latest(order: MedicationOrder, start: datetime) -> datetime:
@@ -138,11 +156,20 @@ def _planned_times(order: MedicationOrder) -> list[tuple[datetime, datetime]]:
     """When an order says its doses are given, as (from, to) spans: each timing event (a
     dexamethasone order for days 1 and 8 has two), and each dosage's bounds (a daily order from
     the day before to the day after); [] when it says nothing of time."""
-    spans = [(t, t) for d in order.dosages for t in d.events]
-    spans += [
-        (d.bounds_start, d.bounds_end or d.bounds_start) for d in order.dosages if d.bounds_start
-    ]
-    return spans
+    spans: list[tuple[datetime, datetime]] = memoized(
+        order.memo,
+        "planned-times",
+        None,
+        lambda: (
+            [(t, t) for d in order.dosages for t in d.events]
+            + [
+                (d.bounds_start, d.bounds_end or d.bounds_start)
+                for d in order.dosages
+                if d.bounds_start
+            ]
+        ),
+    )
+    return list(spans)
 
 
 def _timed_within(order: MedicationOrder, earliest: datetime, latest: datetime) -> bool:
@@ -191,7 +218,7 @@ def _step_up_premedicated(
     latest = _start_at_the_latest(item.review.order, step_up)
     timed = [
         o
-        for o in (*item.draft_orders, *item.patient.medication_orders)
+        for o in (*item.draft_orders, *_steroids_on_file(item, knowledge))
         if o.status in ("draft", "active") and _timed_within(o, earliest, latest)
     ]
     return bool(_counted(timed, knowledge, _bsa(item, knowledge), children))
@@ -210,10 +237,23 @@ def _counted(
             order.dosages and all(d.as_needed for d in order.dosages)
         ):
             continue  # a suggestion, or a steroid kept for when CRS comes: nothing is given before
-        dose = corticosteroids.order_dose(order, bsa, knowledge.corticosteroids)
+        dose = _steroid_dose(order, bsa, knowledge)
         if dose is not None and (not children or dose.drug == "dexamethasone"):
             found.append(Premedication(order, dose))
     return found
+
+
+def _steroid_dose(
+    order: MedicationOrder, bsa: Decimal | None, knowledge: Knowledge
+) -> SteroidDose | None:
+    """`corticosteroids.order_dose`, once a call for each order (each order under review counts
+    the same premedications)."""
+    return memoized(
+        order.memo,
+        f"steroid-dose {bsa}",
+        knowledge,
+        lambda: corticosteroids.order_dose(order, bsa, knowledge.corticosteroids),
+    )
 
 
 def _written(premedication: Premedication) -> str:

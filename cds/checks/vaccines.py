@@ -49,6 +49,7 @@ from cds.patient import (
     MedicationOrder,
     PatientSnapshot,
     is_usable_result,
+    memoized,
 )
 from cds.units import format_number
 
@@ -90,7 +91,13 @@ def is_live_vaccine_order(
 ) -> bool:
     """A draft order for a live vaccine, coded by CVX, by NDC (the CDC crosswalk) or named only
     in its text (the curated names in vaccine-recognition.yaml)."""
-    return not recognised_codes(order.codes, order.text, knowledge).isdisjoint(live)
+    recognised = memoized(
+        order.memo,
+        "vaccine-codes",
+        knowledge,
+        lambda: recognised_codes(order.codes, order.text, knowledge),
+    )
+    return not recognised.isdisjoint(live)
 
 
 def vaccine_name(codes: frozenset[Code], knowledge: Knowledge, fallback: str) -> str:
@@ -110,11 +117,16 @@ def blinatumomab_administrations(
     counts as infusions), with a start: treatment given, whether or not its order is on file."""
     statuses = knowledge.interruptions.administration_statuses
     codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
-    return [
-        a
-        for a in patient.administrations
-        if a.status in statuses and a.start is not None and a.matches(codes, patterns)
-    ]
+    return memoized(
+        patient.memo,
+        "blinatumomab-administrations",
+        knowledge,
+        lambda: [
+            a
+            for a in patient.administrations
+            if a.status in statuses and a.start is not None and a.matches(codes, patterns)
+        ],
+    )
 
 
 def _treatment_start(item: CheckInput, knowledge: Knowledge) -> datetime | None:
@@ -287,9 +299,15 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
     findings += given
     # an order on file is still to be given: in the 2 weeks before a first cycle as much as
     # during treatment
-    for ordered in item.patient.medication_orders:
-        if not is_live_vaccine_order(ordered, live, knowledge):
-            continue
+    on_file = memoized(
+        item.patient.memo,
+        f"live-vaccine-orders {sorted(live)}",
+        knowledge,
+        lambda: [
+            o for o in item.patient.medication_orders if is_live_vaccine_order(o, live, knowledge)
+        ],
+    )
+    for ordered in on_file:
         name = vaccine_name(
             recognised_codes(ordered.codes, ordered.text, knowledge), knowledge, ordered.text
         )
