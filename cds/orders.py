@@ -460,15 +460,8 @@ def infusion_periods(
     `ran_until`), and the
     MedicationAdministrations (`given_until`)."""
     rules = knowledge.interruptions
-    codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
-    given = [
-        (a, start)
-        for a in patient.administrations
-        if a.status in rules.administration_statuses
-        and (start := a.start) is not None
-        and a.matches(codes, patterns)
-    ]
-    administered = {a.request for a, _ in given}
+    given = _given_periods(patient, knowledge)
+    administered = _administered_orders(patient, knowledge)
     periods = [
         Period(start, ran_until(o, start, knowledge), o.resource)
         for o in earlier
@@ -476,8 +469,49 @@ def infusion_periods(
         and not (o.status in rules.ran_as_administered_statuses and o.resource in administered)
         and (start := o.first_start()) is not None
     ]
-    periods += [Period(start, given_until(a, start, patient), a.resource) for a, start in given]
-    return periods
+    return periods + given
+
+
+def _counted_administrations(
+    patient: PatientSnapshot, knowledge: Knowledge
+) -> list[tuple[AdministrationFact, datetime]]:
+    """The chart's blinatumomab administrations of the statuses interruptions.yaml counts, with
+    their start: derived once a call, as every order under review reads them."""
+    rules = knowledge.interruptions
+    codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
+    return memoized(
+        patient.memo,
+        "counted-administrations",
+        knowledge,
+        lambda: [
+            (a, start)
+            for a in patient.administrations
+            if a.status in rules.administration_statuses
+            and (start := a.start) is not None
+            and a.matches(codes, patterns)
+        ],
+    )
+
+
+def _given_periods(patient: PatientSnapshot, knowledge: Knowledge) -> list[Period]:
+    return memoized(
+        patient.memo,
+        "given-periods",
+        knowledge,
+        lambda: [
+            Period(start, given_until(a, start, patient), a.resource)
+            for a, start in _counted_administrations(patient, knowledge)
+        ],
+    )
+
+
+def _administered_orders(patient: PatientSnapshot, knowledge: Knowledge) -> set[str | None]:
+    return memoized(
+        patient.memo,
+        "administered-orders",
+        knowledge,
+        lambda: {a.request for a, _ in _counted_administrations(patient, knowledge)},
+    )
 
 
 def given_until(given: AdministrationFact, start: datetime, patient: PatientSnapshot) -> datetime:
@@ -486,6 +520,12 @@ def given_until(given: AdministrationFact, start: datetime, patient: PatientSnap
     bag hung on day 1 is running on day 3), else a day."""
     if given.end is not None:
         return given.end
-    order = next((o for o in patient.medication_orders if o.resource == given.request), None)
+    by_resource = memoized(
+        patient.memo,
+        "orders-by-resource",
+        None,
+        lambda: {o.resource: o for o in reversed(patient.medication_orders)},  # the first wins
+    )
+    order = by_resource.get(given.request or "")
     hours = order.bag_hours() if order is not None else None
     return start + timedelta(hours=float(hours or 24))

@@ -32,7 +32,7 @@ from cds.orders import (
     is_blinatumomab,
     ran_until,
 )
-from cds.patient import MedicationOrder
+from cds.patient import MedicationOrder, PatientSnapshot, memoized
 from cds.units import format_number
 
 TOPIC = "cycle-limits"
@@ -64,17 +64,28 @@ class Infusion:
     end: datetime
 
 
+def _last_given(patient: PatientSnapshot, knowledge: Knowledge) -> dict[str, datetime]:
+    """When the last administration of each order on the MAR ended, derived once a call."""
+
+    def compute() -> dict[str, datetime]:
+        codes = knowledge.codes_of("blinatumomab")
+        patterns = knowledge.text_patterns("blinatumomab")
+        administered: dict[str, datetime] = {}
+        for given in patient.administrations:
+            if given.request and given.start and given.matches(codes, patterns):
+                end = given_until(given, given.start, patient)
+                administered[given.request] = max(end, administered.get(given.request, end))
+        return administered
+
+    return memoized(patient.memo, "last-given", knowledge, compute)
+
+
 def _infusions(item: CheckInput, knowledge: Knowledge, settings: CycleRules) -> list[Infusion]:
     """Blinatumomab orders of this order's course that started before it: on file, and drafts
     signed with it (two cycles ordered at once). A stopped or on-hold order with administrations
     on file ended with its last administration (`cds.orders.ran_until`), not at its planned
     end."""
-    codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
-    administered: dict[str, datetime] = {}
-    for given in item.patient.administrations:
-        if given.request and given.start and given.matches(codes, patterns):
-            end = given_until(given, given.start, item.patient)
-            administered[given.request] = max(end, administered.get(given.request, end))
+    administered = _last_given(item.patient, knowledge)
     drafts = [
         o
         for o in item.draft_orders

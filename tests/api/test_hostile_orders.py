@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from cds.cards import FINDING_CODE_EXTENSION
 from tests.conftest import NOW, SIGN, chart_request
 
 ADULT_RR_CYCLE1 = "adult-70kg-rr-cycle1-correct"
@@ -140,3 +141,26 @@ def test_an_unreadable_premedication_order_is_not_called_a_blinatumomab_order(
     cards = _summaries(client, request)
     assert "A blinatumomab order could not be read and was not checked" not in cards
     assert any(s.startswith("No glucocorticoid premedication") for s in cards), cards
+
+
+def test_more_blinatumomab_orders_than_one_call_reviews_are_said_not_checked(client: Any) -> None:
+    """45 copies of a cycle-1 order: the first 40 are reviewed (their overlap card names them),
+    the other 5 get one warning that they were not checked, never silence."""
+    request = chart_request(ADULT_RR_CYCLE1)
+    entries = request["context"]["draftOrders"]["entry"]
+    original = _blinatumomab(request)
+    for i in range(44):
+        copy_ = copy.deepcopy(original)
+        copy_["id"] = f"blinatumomab-copy-{i:02d}"
+        entries.append({"resource": copy_})
+    answer = client.post(SIGN, json=request)
+    assert answer.status_code == 200
+    cards = answer.get_json()["cards"]
+    skipped = [c for c in cards if c["extension"][FINDING_CODE_EXTENSION] == "orders-not-reviewed"]
+    assert len(skipped) == 1 and skipped[0]["indicator"] == "warning"
+    assert skipped[0]["summary"].startswith(
+        "5 blinatumomab orders in this signing were not checked"
+    )
+    assert "blinatumomab-copy-39" in skipped[0]["detail"]
+    codes = {c["extension"][FINDING_CODE_EXTENSION] for c in cards}
+    assert "dose-orders-overlap" in codes  # the reviewed ones were checked
