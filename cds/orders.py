@@ -472,7 +472,7 @@ def infusion_periods(
     return periods + given
 
 
-def _counted_administrations(
+def counted_administrations(
     patient: PatientSnapshot, knowledge: Knowledge
 ) -> list[tuple[AdministrationFact, datetime]]:
     """The chart's blinatumomab administrations of the statuses interruptions.yaml counts, with
@@ -500,7 +500,7 @@ def _given_periods(patient: PatientSnapshot, knowledge: Knowledge) -> list[Perio
         knowledge,
         lambda: [
             Period(start, given_until(a, start, patient), a.resource)
-            for a, start in _counted_administrations(patient, knowledge)
+            for a, start in counted_administrations(patient, knowledge)
         ],
     )
 
@@ -510,7 +510,7 @@ def _administered_orders(patient: PatientSnapshot, knowledge: Knowledge) -> set[
         patient.memo,
         "administered-orders",
         knowledge,
-        lambda: {a.request for a, _ in _counted_administrations(patient, knowledge)},
+        lambda: {a.request for a, _ in counted_administrations(patient, knowledge)},
     )
 
 

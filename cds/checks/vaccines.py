@@ -37,6 +37,7 @@ from cds.knowledge.models import VaccineRules
 from cds.orders import (
     INDICATION_SYSTEM,
     INDICATIONS,
+    counted_administrations,
     cycle_of,
     earlier_blinatumomab_orders,
     given_until,
@@ -115,18 +116,7 @@ def blinatumomab_administrations(
 ) -> list[AdministrationFact]:
     """The MedicationAdministrations of blinatumomab that ran (the statuses interruptions.yaml
     counts as infusions), with a start: treatment given, whether or not its order is on file."""
-    statuses = knowledge.interruptions.administration_statuses
-    codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
-    return memoized(
-        patient.memo,
-        "blinatumomab-administrations",
-        knowledge,
-        lambda: [
-            a
-            for a in patient.administrations
-            if a.status in statuses and a.start is not None and a.matches(codes, patterns)
-        ],
-    )
+    return [given for given, _ in counted_administrations(patient, knowledge)]
 
 
 def _treatment_start(item: CheckInput, knowledge: Knowledge) -> datetime | None:
