@@ -71,16 +71,20 @@ def named_toxicity(text: str, rules: ToxicityRules) -> tuple[ToxicityKind, int |
 
 
 def _named(text: str, rules: ToxicityRules) -> tuple[ToxicityKind, int | None, int] | None:
-    """(kind, grade, seizures) a Condition's name states. CRS and neurotoxicity first: a seizure
-    name counts only where neither is named, and not after a negation or history phrase
-    (`text_exclusions`)."""
+    """(kind, grade, seizures) a Condition's name states. A name after a negation (or, for
+    seizures, a history phrase) is none (`text_exclusions`). CRS and neurotoxicity first: a
+    seizure name counts only where neither is named."""
     every = {**rules.text_names, **rules.graded_only_names}
     if not any(name.split()[0] in text for name in every):  # most Conditions: no regex at all
         return None
     said = f" {normalised(text, {})} "  # lower case, punctuation as spaces, "grade 3"
     grade = _GRADE.search(said)
     names = {**rules.text_names, **(rules.graded_only_names if grade else {})}
-    found = {name: kind for name, kind in names.items() if f" {name} " in said}
+    found = {
+        name: kind
+        for name, kind in names.items()
+        if f" {name} " in said and not _excluded(said, name, kind, rules)
+    }
     kinds = {kind for kind in found.values() if kind != "seizure"}
     if len(kinds) > 1:  # both with one grade: which is graded is unclear
         return None
@@ -88,17 +92,16 @@ def _named(text: str, rules: ToxicityRules) -> tuple[ToxicityKind, int | None, i
         (kind,) = kinds
         return kind, int(grade[1]) if grade else None, 0
     seizures = [
-        rules.text_seizures.get(name, 1)
-        for name, kind in found.items()
-        if kind == "seizure" and not _excluded(said, name, rules)
+        rules.text_seizures.get(name, 1) for name, kind in found.items() if kind == "seizure"
     ]
     return ("seizure", None, max(seizures)) if seizures else None
 
 
-def _excluded(said: str, name: str, rules: ToxicityRules) -> bool:
+def _excluded(said: str, name: str, kind: ToxicityKind, rules: ToxicityRules) -> bool:
     """Whether every mention of `name` in `said` (normalised, space-padded) follows a negation or
-    history phrase, or is followed by a qualifier that makes it no event ("seizure precautions")."""
-    exclusion = rules.text_exclusions.get(rules.text_names[name])
+    history phrase, or is followed by a qualifier that makes it no event ("seizure precautions",
+    "rule out CRS grade 4")."""
+    exclusion = rules.text_exclusions.get(kind)
     if exclusion is None:
         return False
     start = said.find(f" {name} ")

@@ -122,6 +122,15 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
         ),
         [DISCONTINUE],
     ),
+    "'Rule out cytokine release syndrome grade 4' on the problem list during cycle 1 -> no "
+    "discontinue card (ruled out is no event)": (
+        chart(named("Rule out cytokine release syndrome grade 4", SZ_DAY_4, "1")),
+        [],
+    ),
+    "'Cytokine release syndrome grade 4' on the problem list during cycle 1 -> critical": (
+        chart(named("Cytokine release syndrome grade 4", SZ_DAY_4, "1")),
+        [DISCONTINUE],
+    ),
     "one seizure coded SNOMED CT 91175000 -> no card (one is not more than one)": (
         chart(seizure("91175000", SZ_DAY_4, system=SNOMED, display="Seizure")),
         [],
@@ -341,10 +350,17 @@ def fact(
         # CRS and neurotoxicity names first: the graded ICANS, not a seizure
         ("ICANS grade 3 with seizure", ("neurotoxicity", 3)),
         ("Cytokine release syndrome, Grade IV", ("crs", 4)),
+        # a CRS or ICANS ruled out or denied is none; a past one still counts (its date decides)
+        ("Rule out cytokine release syndrome grade 4", None),
+        ("R/O CRS grade 4", None),
+        ("No ICANS grade 3", None),
+        ("Negative for cytokine release syndrome, grade 3", None),
+        ("History of cytokine release syndrome grade 4", ("crs", 4)),
+        ("Cytokine release syndrome grade 3, not resolved", ("crs", 3)),
         ("Acute lymphoblastic leukemia", None),
     ],
 )
-def test_a_seizure_named_in_words(name: str, read: tuple[str, int | None] | None) -> None:
+def test_a_toxicity_named_in_words(name: str, read: tuple[str, int | None] | None) -> None:
     assert named_toxicity(name.lower(), RULES) == read
 
 
