@@ -280,7 +280,8 @@ class PatientSnapshot:
         return (*self.issues, *lazy)
 
     def age_years(self, at: date) -> int | None:
-        """The age in whole years; None when unknown, or when a partial birth date leaves two."""
+        """The age in whole years; None when unknown (no birth date, or one after `at`), or when a
+        partial birth date leaves two."""
         ages = self.age_years_range(at)
         return ages[0] if ages is not None and ages[0] == ages[1] else None
 
@@ -288,8 +289,8 @@ class PatientSnapshot:
         """(youngest, oldest) the patient can be: one age for a full birth date, up to two for a
         year-only one ("1995": 30 or 31), which is enough for most thresholds (adult, 12-55)."""
         if self.birth_date is not None:
-            return (_years(self.birth_date, at),) * 2
-        if self.birth_range is None:
+            return None if self.birth_date > at else (_years(self.birth_date, at),) * 2
+        if self.birth_range is None or self.birth_range[0] > at:  # born after `at`: a wrong date
             return None
         earliest, latest = self.birth_range
         return _years(min(latest, at), at), _years(earliest, at)
@@ -298,8 +299,8 @@ class PatientSnapshot:
         """The age in days; for a partial birth date the youngest it can be (a neonate or infant
         rule then errs towards the stricter side)."""
         if self.birth_date is not None:
-            return (at - self.birth_date).days
-        if self.birth_range is None:
+            return None if self.birth_date > at else (at - self.birth_date).days
+        if self.birth_range is None or self.birth_range[0] > at:
             return None
         return (at - min(self.birth_range[1], at)).days
 

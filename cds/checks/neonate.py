@@ -260,7 +260,11 @@ def check_neonate(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             "so it could not be checked that the preparation is preservative-free"
         )
     born = patient.birth_date
-    if born is not None and start < _add_months(born, settings.not_studied_below_months):
+    if (
+        born is not None
+        and age_days is not None  # not a birth date after the start (a wrong date)
+        and start < _add_months(born, settings.not_studied_below_months)
+    ):
         note = f" Also: {unverified}." if unverified else ""
         findings.append(
             emit(

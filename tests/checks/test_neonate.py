@@ -150,6 +150,12 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(born=DAYS_10, kg=3.2, cm=50, bag=SEVEN_DAYS),
         [BENZYL_ALCOHOL, NOT_STUDIED],
     ),
+    "birth date 3 months after the order starts (a wrong date), 6 kg, 24-hour bag -> no "
+    "'not studied under 1 month' card with a negative age (premedication says the age is "
+    "unknown)": (
+        chart(born="2026-06-02", kg=6, cm=62, bag=(24, "h")),
+        [],
+    ),
     "neonate 10 days 3.2 kg, 24-hour bag -> not-studied warning only": (
         chart(born=DAYS_10, kg=3.2, cm=50, bag=(24, "h")),
         [NOT_STUDIED],

@@ -58,3 +58,18 @@ def test_a_full_birth_date_is_unchanged() -> None:
     assert patient.age_days(AT) == (AT - date(1998, 5, 3)).days
     assert patient.birth_date_text() == "1998-05-03"
     assert PatientSnapshot("p", None, None).birth_date_text() == "not recorded"
+
+
+@pytest.mark.parametrize("born", [date(2026, 6, 2), None])
+def test_a_birth_date_after_the_day_asked_is_no_age(born: date | None) -> None:
+    """A birth date after the order's start is a wrong date: no age (the checks say it is not
+    known), never "-89 days old"."""
+    patient = (
+        PatientSnapshot("p", born, "female")
+        if born
+        else PatientSnapshot("p", None, "female", birth_range=partial_date_range("2027"))
+    )
+    at = date(2026, 3, 2)
+    assert patient.age_days(at) is None
+    assert patient.age_years(at) is None
+    assert patient.age_years_range(at) is None
