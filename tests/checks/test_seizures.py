@@ -131,6 +131,13 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
         chart(named("Cytokine release syndrome grade 4", SZ_DAY_4, "1")),
         [DISCONTINUE],
     ),
+    "two febrile convulsions (R56.00, R56.01) on days 4 and 6 of a feverish cycle 1 -> critical": (
+        chart(
+            seizure("R56.00", SZ_DAY_4, display="Simple febrile convulsions", cid="sz-1"),
+            seizure("R56.01", SZ_DAY_6, display="Complex febrile convulsions", cid="sz-2"),
+        ),
+        [DISCONTINUE],
+    ),
     "one seizure coded SNOMED CT 91175000 -> no card (one is not more than one)": (
         chart(seizure("91175000", SZ_DAY_4, system=SNOMED, display="Seizure")),
         [],
@@ -368,6 +375,8 @@ def test_a_toxicity_named_in_words(name: str, read: tuple[str, int | None] | Non
     ("system", "code", "seizures"),
     [
         (ICD10CM, "R56.9", 1),
+        (ICD10CM, "R56.00", 1),
+        (ICD10CM, "R56.01", 1),
         (ICD10CM, "G40.909", 2),
         (ICD10CM, "G41.9", 2),
         (ICD10_WHO, "G41.9", 2),
