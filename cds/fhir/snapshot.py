@@ -349,11 +349,6 @@ def select_administrations(
     return [raw for raw in raws if named(raw)]
 
 
-# MedicationAdministration statuses under which the vaccine was given, as an Immunization's
-# `completed` (in-progress: being given; stopped: partly given, still a dose of live virus)
-_GIVEN_ADMINISTRATION_STATUSES = frozenset({"completed", "in-progress", "stopped"})
-
-
 def _vaccines_administered(
     raws: list[dict[str, Any]], knowledge: Knowledge, issues: list[DataIssue]
 ) -> tuple[ImmunizationFact, ...]:
@@ -377,7 +372,9 @@ def _vaccines_administered(
             resource=given.resource,
             codes=given.codes,
             when=given.start,
-            status="completed" if given.status in _GIVEN_ADMINISTRATION_STATUSES else given.status,
+            status="completed"  # given, as an Immunization says it (vaccines.yaml)
+            if given.status in knowledge.vaccines.given_administration_statuses
+            else given.status,
             text=given.text,
         )
         shots.append(vaccines.recognised(fact, knowledge))

@@ -497,6 +497,7 @@ class VaccineRules(RuleFile):
     alert_live_nonreplicating: bool
     nonreplicating_source: str
     given_statuses: list[str]
+    given_administration_statuses: list[str]
     ordered_statuses: list[str]
 
 
