@@ -105,19 +105,25 @@ def _days_of_offsetless_times(raw: dict[str, Any], error: ValidationError) -> di
     """`raw` with each dateTime that failed only for a missing offset read as its day (a whole
     day, as a FHIR date-only value is): an MMR given "2026-02-25T10:00:00" is still a live vaccine
     five days ago, where refusing the resource would hide it. None when any other error is there
-    (only the validation's failure pays for this)."""
+    (only the validation's failure pays for this).
+
+    An Observation's instants (`issued`, `effectiveInstant`) cannot hold a day: one without its
+    offset is moved to `effectiveDateTime` as its day when nothing else dates the Observation,
+    else dropped. A bad `issued` beside an effective[x] is dropped whatever it holds: the checks
+    read `issued` only when nothing else dates the Observation (`facts.observation_fact`), and a
+    weight refused for it had hidden a child's overdose behind "no usable weight"."""
     problems = error.errors()
-    if not all(
-        p["msg"].startswith("Value error, DateTime value")
-        and isinstance(p["input"], str)
-        and _OFFSETLESS_TIME.fullmatch(p["input"])
-        for p in problems
-    ):
+    if not all(_offsetless(p) or _unread_issued(raw, p) for p in problems):
         return None
     fixed = copy.deepcopy(raw)
     try:
         for problem in problems:
             *parents, last = problem["loc"]
+            if not parents and last in _OBSERVATION_INSTANTS:
+                day = fixed.pop(last)
+                if _offsetless(problem) and not any(k in fixed for k in _EFFECTIVE):
+                    fixed["effectiveDateTime"] = day[:10]
+                continue
             node: Any = fixed
             for part in parents:
                 node = node[part]
@@ -125,6 +131,29 @@ def _days_of_offsetless_times(raw: dict[str, Any], error: ValidationError) -> di
     except (KeyError, IndexError, TypeError):  # a location that is not a path in the JSON
         return None
     return fixed
+
+
+_OBSERVATION_INSTANTS = ("effectiveInstant", "issued")
+_EFFECTIVE = ("effectiveDateTime", "effectivePeriod", "effectiveInstant")
+
+
+def _offsetless(problem: Any) -> bool:
+    """A dateTime, or an Observation's instant, that failed only for want of its UTC offset."""
+    message, value = problem["msg"], problem["input"]
+    if not (isinstance(value, str) and _OFFSETLESS_TIME.fullmatch(value)):
+        return False
+    if message.startswith("Value error, Instant value"):
+        return tuple(problem["loc"]) in (("issued",), ("effectiveInstant",))
+    return bool(message.startswith("Value error, DateTime value"))
+
+
+def _unread_issued(raw: dict[str, Any], problem: Any) -> bool:
+    """An invalid `issued` on an Observation dated by its effective[x]: never read."""
+    return (
+        raw.get("resourceType") == "Observation"
+        and tuple(problem["loc"]) == ("issued",)
+        and any(isinstance(raw.get(k), (str, dict)) for k in _EFFECTIVE[:2])
+    )
 
 
 def resources_in(value: Any) -> list[dict[str, Any]]:

@@ -199,6 +199,86 @@ def test_an_order_with_offsetless_times_in_its_dosage_is_read_by_their_days() ->
     assert str(model.authoredOn) == "2026-03-02"  # type: ignore[attr-defined]
 
 
+CHILD_WEIGHT: dict[str, Any] = {  # a legacy export's weight: `issued` with no UTC offset
+    "resourceType": "Observation",
+    "id": "wt-child",
+    "status": "final",
+    "category": [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "vital-signs",
+                }
+            ]
+        }
+    ],
+    "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}], "text": "Body weight"},
+    "subject": {"reference": "Patient/child-6y"},
+    "effectiveDateTime": "2026-03-01T08:30:00-05:00",
+    "issued": "2026-03-01T08:30:00",
+    "valueQuantity": {
+        "value": 20,
+        "unit": "kg",
+        "system": "http://unitsofmeasure.org",
+        "code": "kg",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "effective", "issued"),
+    [
+        ({}, "2026-03-01T08:30:00-05:00", None),  # issued never read beside effective[x]
+        ({"issued": "03/01/2026 08:30"}, "2026-03-01T08:30:00-05:00", None),
+        ({"effectiveDateTime": None}, "2026-03-01", None),  # issued alone dates it: its day
+        ({"effectiveDateTime": None, "effectiveInstant": "2026-03-01T08:30:00"}, "2026-03-01", None),
+        (
+            {"effectiveDateTime": None, "effectiveInstant": "2026-03-01T08:30:00", "issued": None},
+            "2026-03-01",
+            None,
+        ),
+        (
+            {"issued": "2026-03-01T09:00:00Z"},
+            "2026-03-01T08:30:00-05:00",
+            "2026-03-01T09:00:00+00:00",
+        ),
+    ],
+    ids=[
+        "offsetless-issued",
+        "us-date-issued",
+        "only-issued",
+        "offsetless-effective-instant",
+        "offsetless-effective-instant-alone",
+        "valid-issued-kept",
+    ],
+)
+def test_a_weight_is_not_refused_for_an_issued_it_does_not_need(
+    change: dict[str, Any], effective: str, issued: str | None
+) -> None:
+    """A 6-year-old's 20 kg weight refused for its `issued` had left an adult dose (2.3x the
+    label's BSA dose) with only a "no usable weight" warning."""
+    raw = {k: v for k, v in (copy.deepcopy(CHILD_WEIGHT) | change).items() if v is not None}
+    model, issue = validate(raw, "observations")
+    assert issue is None and model is not None
+    assert model.effectiveDateTime.isoformat() == effective  # type: ignore[attr-defined]
+    assert (model.issued.isoformat() if model.issued else None) == issued  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"issued": "2026-03-01T08:30:00", "status": 5},  # and another error
+        {"effectiveDateTime": None, "issued": "03/01/2026 08:30"},  # the only date, unreadable
+    ],
+    ids=["with-another-error", "only-date-unreadable"],
+)
+def test_an_observation_whose_date_cannot_be_read_is_still_refused(change: dict[str, Any]) -> None:
+    raw = {k: v for k, v in (copy.deepcopy(CHILD_WEIGHT) | change).items() if v is not None}
+    model, issue = validate(raw, "observations")
+    assert model is None and issue is not None and "invalid FHIR R4" in issue.problem
+
+
 @pytest.mark.parametrize(
     "change",
     [
