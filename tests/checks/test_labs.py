@@ -324,6 +324,30 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(*liver_panel(PID), printed_anc(800, "cells/mm3"), day8=True),
         [NEUTROPENIA_INFO],
     ),
+    **{
+        f"c1 day-8 bag, ANC 0.3 {printed} ({spelling}) -> grade 4 warning": (
+            chart(*liver_panel(PID), printed_anc(0.3, printed), day8=True),
+            [NEUTROPENIA_WARNING],
+        )
+        for printed, spelling in (
+            ("K/mcL", "mcL as ISMP asks"),
+            ("x10(3)/mcL", "power in brackets"),
+            ("x10^3/mcL", "power with a caret"),
+            ("thou/uL", "thousands"),
+        )
+    },
+    "c1 day-8 bag, ANC 0.3 THOU/uL (upper case, as Cerner prints it) -> grade 4 warning": (
+        chart(*liver_panel(PID), printed_anc(0.3, "THOU/uL"), day8=True),
+        [NEUTROPENIA_WARNING],
+    ),
+    "c1 day-8 bag, ANC 300 cells/mcL -> grade 4 warning": (
+        chart(*liver_panel(PID), printed_anc(300, "cells/mcL"), day8=True),
+        [NEUTROPENIA_WARNING],
+    ),
+    "c1 day-8 bag, ANC 2.1 x10(3)/mcL -> silent (thousands, not units)": (
+        chart(*liver_panel(PID), printed_anc(2.1, "x10(3)/mcL"), day8=True),
+        [],
+    ),
     "c1 day-8 bag, ANC 2.1 K/uL -> silent (thousands, not units)": (
         chart(*liver_panel(PID), printed_anc(2.1, "K/uL"), day8=True),
         [],
