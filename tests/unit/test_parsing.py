@@ -232,7 +232,11 @@ CHILD_WEIGHT: dict[str, Any] = {  # a legacy export's weight: `issued` with no U
         ({}, "2026-03-01T08:30:00-05:00", None),  # issued never read beside effective[x]
         ({"issued": "03/01/2026 08:30"}, "2026-03-01T08:30:00-05:00", None),
         ({"effectiveDateTime": None}, "2026-03-01", None),  # issued alone dates it: its day
-        ({"effectiveDateTime": None, "effectiveInstant": "2026-03-01T08:30:00"}, "2026-03-01", None),
+        (
+            {"effectiveDateTime": None, "effectiveInstant": "2026-03-01T08:30:00"},
+            "2026-03-01",
+            None,
+        ),
         (
             {"effectiveDateTime": None, "effectiveInstant": "2026-03-01T08:30:00", "issued": None},
             "2026-03-01",
