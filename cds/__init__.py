@@ -134,6 +134,7 @@ def _create_app(
             parse_trusted_issuers(issuers),
             _replay_cache(app.extensions["cds.feedback"]),
             settings.jwt_leeway_seconds,
+            jwks_retry_after_failure=settings.jwks_retry_after_failure_seconds,
         )
     )
     if settings.cors_origins:

@@ -121,18 +121,22 @@ class OrderSelectContext(OrderSignContext):
         A `Type/id` name is matched first: no other entry's id or fullUrl spelled like it can
         take its selection. Then a fullUrl, then a bare id; one that names two different draft
         orders (a MedicationRequest and a ServiceRequest with one id) is refused as ambiguous.
-        A MedicationRequest sent without an id is named as `draft_orders` reads it
-        (`unnamed_requests`), so that its fullUrl selects it."""
-        from cds.fhir.snapshot import unnamed_requests  # cds.fhir.snapshot imports much
+        A MedicationRequest or ServiceRequest sent without an id is named as `draft_orders`
+        reads it (`unnamed_requests`, `unnamed_services`), so that its fullUrl selects it."""
+        # cds.fhir.snapshot imports much
+        from cds.fhir.snapshot import unnamed_requests, unnamed_services
 
         resources = self.draft_resources()
-        unnamed = {id(raw): name for raw, name in unnamed_requests(resources)}
+        unnamed = {
+            id(raw): name
+            for raw, name in [*unnamed_requests(resources), *unnamed_services(resources)]
+        }
         names: set[str] = set()
         by_url: dict[str, set[str]] = {}
         by_id: dict[str, set[str]] = {}
         for entry in self.draftOrders.get("entry", []):
             resource = entry["resource"]
-            rid = resource.get("id") if "id" in resource else unnamed.get(id(resource))
+            rid = unnamed.get(id(resource), resource.get("id"))
             kind = resource.get("resourceType")
             if not isinstance(rid, str) or not isinstance(kind, str):
                 continue

@@ -88,16 +88,18 @@ class DeferredAccept:
         return remaining if remaining > 0 else None
 
 
-def _json_error_channel() -> type[Any]:
+def _json_error_channel(app: Flask) -> type[Any]:
     """waitress's channel, answering the requests it refuses itself (body too large, malformed
     headers, ambiguous framing) with the same OperationOutcome JSON as the service, not
-    waitress's plain text, and closing the connection after each such answer."""
+    waitress's plain text, closing the connection after each such answer, and writing the audit
+    line of `app`'s view the request was for (`cds.web.audit.refused_by_server`)."""
     import json
 
     from waitress.channel import HTTPChannel
     from waitress.parser import HTTPRequestParser, ParsingError
     from waitress.task import ErrorTask
 
+    from cds.web.audit import refused_by_server
     from cds.web.errors import HTTP_ISSUE_CODES, operation_outcome
 
     class FramingParser(HTTPRequestParser):
@@ -131,6 +133,13 @@ def _json_error_channel() -> type[Any]:
             self.content_length = len(body)
             self.write(body)
             _count_refusal(error.code)
+            refused_by_server(
+                app,
+                getattr(self.request, "command", None),
+                getattr(self.request, "path", None),
+                error.code,
+                f"{error.reason}: {error.body}",
+            )
 
     class JsonErrorChannel(HTTPChannel):
         error_task_class = JsonErrorTask
@@ -141,8 +150,8 @@ def _json_error_channel() -> type[Any]:
 
 def _count_refusal(status: int) -> None:
     """A request waitress answered before the app saw it (413 above the body limit, 400 for a
-    malformed request line) is an answered request too: counted under endpoint `server`. (Not
-    audited: there is no call to name, only a refused body.)"""
+    malformed request line) is an answered request too: counted under endpoint `server`. (Audited
+    by `refused_by_server` when it was for an audited view.)"""
     if os.environ.get(METRICS_DIRECTORY_ENV):  # metrics on (`python -m cds serve` sets it)
         from cds.web.metrics import count_answer
 
@@ -173,7 +182,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
             expose_tracebacks=False,
         )
         listeners = [d for d in socket_map.values() if isinstance(d, BaseWSGIServer)]
-        channel = _json_error_channel()
+        channel = _json_error_channel(self.wsgi)
         for listener in listeners:
             listener.channel_class = channel
         deferred = [

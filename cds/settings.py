@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     )
     auth_discovery: bool = Field(default=False, description="Require a JWT on discovery too.")
     jwt_leeway_seconds: int = Field(default=30, description="Clock skew allowed on exp/iat.")
+    jwks_retry_after_failure_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="While an issuer has no keys yet, how soon a failed JWKS fetch is retried.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated browser origins allowed (or *)."
     )

@@ -6,7 +6,8 @@ answer's status and the time taken once the answer is made, whatever it is. Noth
 patient and no token ever goes in: only ids of the call, the caller, outcomes and card topics.
 Every text in the line (the service id from the URL, hookInstance, the JWT's ids, a problem) is
 cut to FIELD_LIMIT characters, ending in CUT when it was: a caller cannot make a line as long as
-its request.
+its request. A call to an audited view that the WSGI server refuses before the app sees it (a body
+over CDS_MAX_BODY_BYTES: 413) gets the same line, from `refused_by_server`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("cds.audit")
 
@@ -27,6 +29,7 @@ R = TypeVar("R")
 
 FIELD_LIMIT = 300  # characters of one text in an audit line
 CUT = "...(cut)"
+_EVENTS: dict[Callable[..., Any], str] = {}  # each audited view -> its event
 
 
 def audited(event: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -40,6 +43,7 @@ def audited(event: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             g.audit_started = time.perf_counter()
             return view(*args, **kwargs)
 
+        _EVENTS[run] = event
         return run
 
     return decorate
@@ -72,6 +76,29 @@ def _write(response: Response) -> Response:
     if line is not None:
         write(line, response.status_code, g.pop("audit_started"))
     return response
+
+
+def refused_by_server(
+    app: Flask, method: str | None, path: str | None, status: int, problem: str
+) -> None:
+    """The audit line of a call the WSGI server answered itself, before `app` saw it (waitress
+    refuses a body over the limit with a 413 unread): written as the view's line would be (its
+    event and service; the problem; no caller, whose JWT was never read), so that the on-call
+    engineer sees these refusals too. Nothing for a path no audited view serves, as for a call
+    that reaches the app."""
+    if not method or not path or path.startswith("//"):  # `//x` is no route (routes.py)
+        return
+    try:
+        rule, args = app.url_map.bind("localhost").match(path, method, return_rule=True)
+    except HTTPException:  # no such route or method (also a redirect)
+        return
+    view = app.view_functions.get(rule.endpoint)
+    event = _EVENTS.get(view) if view is not None else None
+    if event is None:
+        return
+    service = args.get("service_id")
+    line = {"event": event} | ({"service": service} if service else {}) | {"problem": problem}
+    write(line, status, time.perf_counter())
 
 
 def register(app: Flask) -> None:

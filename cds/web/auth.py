@@ -5,7 +5,8 @@ allow-listed, its signature verifies with a key (by `kid`) from that issuer's JW
 the exact external URL called, it is fresh (`exp`/`iat` with a small leeway), and its `jti` was
 never seen. An issuer's JWKS (URL or file) is the truth as last read: a key dropped from it is
 refused (a URL's set is fetched again after JWKS_LIFESPAN_SECONDS, or sooner for an unknown `kid`,
-at most once per JWKS_REFETCH_COOLDOWN_SECONDS).
+at most once per JWKS_REFETCH_COOLDOWN_SECONDS; while the issuer has no keys yet, a failed fetch is
+tried again after JWKS_RETRY_AFTER_FAILURE_SECONDS, and calls wait for a fetch under way).
 Asymmetric algorithms only: `none` and every HMAC algorithm are refused before any key is looked at.
 A failure is a bare 401; the reason goes to the log, never to the caller.
 """
@@ -69,13 +70,27 @@ def owner_of(caller: Caller | None) -> tuple[str | None, str | None]:
 # when a token naming an unknown `kid` has the set fetched again sooner. (PyJWT's own per-`kid`
 # cache, `PyJWKClient(cache_keys=True)`, never forgets a key: it is not used.)
 JWKS_LIFESPAN_SECONDS = 300.0
-# At most one fetch of a JWKS URL per this many seconds, whatever came of the last one (keys, an
-# error, a timeout, or still under way): a token naming an unknown `kid` (anyone can send one,
-# without any key) within it is refused at once, never waits for or starts a fetch. PyJWT's own
-# cooldown starts only after a successful fetch, so a failing or hanging URL was asked again, for
-# up to its timeout, by every such token. A key the EHR starts using before it was fetched here
+# At most one fetch of a JWKS URL per this many seconds once the issuer has keys, whatever came
+# of the last fetch (keys, an error, a timeout): a token naming an unknown `kid` (anyone can send
+# one, without any key) within it is refused at once, never waits for or starts a fetch. PyJWT's
+# own cooldown starts only after a successful fetch, so a failing or hanging URL was asked again,
+# for up to its timeout, by every such token. A key the EHR starts using before it was fetched here
 # waits at most this long (EHRs publish a new key before they sign with it).
 JWKS_REFETCH_COOLDOWN_SECONDS = 30.0
+# While an issuer has no keys (this worker never fetched its JWKS, or the last set is older than
+# JWKS_STALE_LIMIT_SECONDS), a fetch that failed is tried again after this many seconds instead of
+# the cooldown: every call of the issuer is refused until a fetch succeeds, so a worker started
+# while the EHR's JWKS was briefly unreachable refuses for seconds, not half a minute. Still one
+# fetch at a time and at most one per this many seconds, however many tokens name the issuer.
+JWKS_RETRY_AFTER_FAILURE_SECONDS = 5.0
+# While an issuer has no keys, a call that finds a fetch of its JWKS under way (a worker just
+# started) waits for it, until the fetch's own timeout at the latest, instead of being refused.
+# At most this many calls per JWKS URL wait at once (more are refused at once): tokens naming an
+# issuer whose JWKS URL hangs hold at most this many of a worker's threads besides the fetching
+# one, and the other issuers' calls, which never wait, are still answered.
+JWKS_MAX_WAITING_CALLS = 2
+# Seconds a JWKS fetch may wait to connect or for each read (PyJWKClient's `timeout`).
+JWKS_FETCH_TIMEOUT_SECONDS = 3.0
 # While fetches fail (the issuer's server is down or hangs), the last set fetched keeps serving
 # until it is this old; then every token of the issuer is refused until a fetch succeeds. It bounds
 # how long an unreachable JWKS can keep a revoked key alive.
@@ -186,21 +201,42 @@ class _KeySet:
     fetched: float  # time.monotonic()
 
 
+def _usable(keys: _KeySet | None, now: float) -> bool:
+    """Whether a fetched set may still verify tokens (younger than JWKS_STALE_LIMIT_SECONDS)."""
+    return keys is not None and now - keys.fetched <= JWKS_STALE_LIMIT_SECONDS
+
+
+@dataclass(slots=True)
+class _Fetch:
+    """A fetch of a JWKS URL under way: `done` is set when it ends; waiting calls give up at
+    `deadline` (its start plus the fetch timeout), whatever the fetch still does."""
+
+    done: threading.Event
+    deadline: float  # time.monotonic()
+    waiting: int = 0  # calls waiting for it (at most JWKS_MAX_WAITING_CALLS)
+
+
 class _UrlKeys:
     """A JWKS fetched over HTTP(S) by PyJWT's PyJWKClient (a timeout, no redirects), used for
-    JWKS_LIFESPAN_SECONDS; an unknown `kid` fetches it again, both at most once per
-    JWKS_REFETCH_COOLDOWN_SECONDS whatever came of the last fetch. No call waits for another's
-    fetch: meanwhile calls use the set already fetched, or are refused if there is none. A fetch
-    that fails keeps the last set (for at most JWKS_STALE_LIMIT_SECONDS); an answer with no usable
-    key replaces it (the issuer revoked every key)."""
+    JWKS_LIFESPAN_SECONDS; an unknown `kid` fetches it again, one fetch at a time and at most once
+    per JWKS_REFETCH_COOLDOWN_SECONDS (JWKS_RETRY_AFTER_FAILURE_SECONDS after a failure while the
+    issuer has no keys). A call that finds a fetch under way uses the set already fetched, or is
+    refused when it names an unknown `kid`; only while there is no usable set does it wait for
+    the fetch (JWKS_MAX_WAITING_CALLS at most, until the fetch's timeout). A fetch that fails
+    keeps the last set (for at most JWKS_STALE_LIMIT_SECONDS); an answer with no usable key
+    replaces it (the issuer revoked every key)."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, retry_after_failure: float) -> None:
         self._url = url
+        self._timeout = timeout
+        self._retry_after_failure = retry_after_failure
         self._client = PyJWKClient(url, cache_jwk_set=False, timeout=timeout)
         self._keys: _KeySet | None = None
         self._failure = "not fetched yet"
-        self._last_attempt = -math.inf
-        self._lock = threading.Lock()  # held to claim the next fetch, never during one
+        self._fetching: _Fetch | None = None
+        self._last_fetch = -math.inf  # when the last fetch ended (time.monotonic())
+        self._last_failed = False
+        self._lock = threading.Lock()  # held to claim or end a fetch, never during one
 
     def key(self, kid: str) -> _Key:
         keys = self._keys
@@ -209,38 +245,76 @@ class _UrlKeys:
             found = keys.keys.get(kid)
             if found is not None:
                 return found
-        if self._claim_fetch(now):
-            self._fetch()
-            keys = self._keys
-        if keys is None or time.monotonic() - keys.fetched > JWKS_STALE_LIMIT_SECONDS:
+        fetch, mine = self._claim_fetch(now, _usable(keys, now))
+        if mine and fetch is not None:
+            self._fetch(fetch)
+        elif fetch is not None:
+            self._wait(fetch)
+        keys = self._keys
+        if keys is None or not _usable(keys, time.monotonic()):
             raise AuthError(f"JWKS lookup failed: {self._url}: {self._failure}")
         return _key_of(keys.keys, kid, self._url)
 
-    def _claim_fetch(self, now: float) -> bool:
+    def _claim_fetch(self, now: float, usable: bool) -> tuple[_Fetch | None, bool]:
+        """(the fetch to run, True), (the fetch under way to wait for, False), or (None, False):
+        answer with the set there is."""
         with self._lock:
-            if now - self._last_attempt < JWKS_REFETCH_COOLDOWN_SECONDS:
-                return False
-            self._last_attempt = now
-            return True
+            fetch = self._fetching
+            if fetch is not None:
+                if usable or fetch.waiting >= JWKS_MAX_WAITING_CALLS:
+                    return None, False
+                fetch.waiting += 1
+                return fetch, False
+            if now - self._last_fetch < self._pause(usable):
+                return None, False
+            self._fetching = fetch = _Fetch(threading.Event(), now + self._timeout)
+            return fetch, True
 
-    def _fetch(self) -> None:
+    def _pause(self, usable: bool) -> float:
+        """Seconds from the end of the last fetch to the next one."""
+        if self._last_failed and not usable:
+            return self._retry_after_failure
+        return JWKS_REFETCH_COOLDOWN_SECONDS
+
+    def _wait(self, fetch: _Fetch) -> None:
+        try:
+            fetch.done.wait(max(0.0, fetch.deadline - time.monotonic()))
+        finally:
+            with self._lock:
+                fetch.waiting -= 1
+
+    def _fetch(self, fetch: _Fetch) -> None:
+        failed = True
+        try:
+            failed = self._read()
+        finally:
+            with self._lock:
+                self._fetching = None
+                self._last_fetch = time.monotonic()
+                self._last_failed = failed
+            fetch.done.set()
+
+    def _read(self) -> bool:
+        """Fetch the set; True when the fetch failed (the last set is kept)."""
         try:
             keys = _signing_keys(self._client.fetch_data())
         except (jwt.PyJWTError, OSError, ValueError, RecursionError, _JwksError) as error:
             # PyJWKClientError (unreachable, timeout, HTTP error, not an object), ValueError (not
             # JSON), OSError (connection reset while reading)
             self._failure = f"last fetch failed: {type(error).__name__}: {error}"
+            usable = _usable(self._keys, time.monotonic())
             log.warning(
                 "JWKS %s could not be fetched (%s: %s); next attempt in %.0f s at the earliest",
                 self._url,
                 type(error).__name__,
                 error,
-                JWKS_REFETCH_COOLDOWN_SECONDS,
+                JWKS_REFETCH_COOLDOWN_SECONDS if usable else self._retry_after_failure,
             )
-            return
+            return True
         if not keys:
             log.warning("JWKS %s has no usable signing key", self._url)
         self._keys = _KeySet(keys, time.monotonic())
+        return False
 
 
 def _unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -318,13 +392,15 @@ class JwtVerifier:
         replay: ReplayCache,
         leeway_seconds: int = 30,
         max_lifetime_seconds: int = 3600,
-        jwks_timeout: float = 3.0,
+        jwks_timeout: float | None = None,
+        jwks_retry_after_failure: float = JWKS_RETRY_AFTER_FAILURE_SECONDS,
     ) -> None:
         self._issuers = {i.issuer: i for i in issuers}
         self._replay = replay
         self._leeway = leeway_seconds
         self._max_lifetime = max_lifetime_seconds
-        self._timeout = jwks_timeout
+        self._timeout = JWKS_FETCH_TIMEOUT_SECONDS if jwks_timeout is None else jwks_timeout
+        self._retry_after_failure = jwks_retry_after_failure
         self._sources: dict[str, _FileKeys | _UrlKeys] = {}
         self._lock = threading.Lock()
 
@@ -335,7 +411,7 @@ class JwtVerifier:
                 source = self._sources.get(location)
                 if source is None:
                     source = self._sources[location] = (
-                        _UrlKeys(location, self._timeout)
+                        _UrlKeys(location, self._timeout, self._retry_after_failure)
                         if location.startswith(("https://", "http://"))
                         else _FileKeys(Path(location))
                     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
 from flask.blueprints import BlueprintSetupState
 from pydantic import ValidationError
 
@@ -50,6 +50,17 @@ def _exact_paths(state: BlueprintSetupState) -> None:
     `//` or ends in `/` but the sandbox page's, which is also routed without it: no other
     redirect is left.)"""
     state.app.url_map.merge_slashes = False
+
+
+@blueprint.before_app_request
+def _no_leading_double_slash() -> None:
+    """A path that starts with `//` is the JSON 404 of any unknown path. Werkzeug drops leading
+    slashes before matching and from `request.path` (the JWT's audience), so `//cds-services/x`
+    was served as `/cds-services/x` (and `//healthz` as `/healthz`): a second spelling of every
+    URL, which a proxy's or WAF's path rules would not see as the one they guard. (Runs before
+    the route's view, and before a 405 from routing.)"""
+    if request.environ.get("PATH_INFO", "").startswith("//"):
+        abort(404)
 
 
 def _engine() -> Engine:

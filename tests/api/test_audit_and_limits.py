@@ -186,3 +186,45 @@ def test_no_caller_can_make_an_audit_line_as_long_as_its_request(
     assert third["hookInstance"].endswith(CUT) and len(third["hookInstance"]) == FIELD_LIMIT
     assert len(third["problem"]) <= FIELD_LIMIT
     assert first["auth"] and not first["auth"].endswith(CUT)  # short texts are kept whole
+
+
+def test_a_body_over_the_limit_refused_by_the_server_is_audited_as_the_views_are(
+    make_app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """waitress answers a body over CDS_MAX_BODY_BYTES with a 413 before the app sees it (it was
+    in no audit line: the on-call engineer could not see it). `refused_by_server` writes the line
+    the view would: its event and service, the status and the problem, no caller."""
+    from cds.web.audit import CUT, FIELD_LIMIT, refused_by_server
+
+    app = make_app()
+    caplog.set_level(logging.INFO, logger="cds.audit")
+    problem = "Request Entity Too Large: exceeds max_body of 5000000"
+    long_id = "b" * 10_000
+    for method, path in [
+        ("POST", SIGN),
+        ("POST", f"{SIGN}/feedback"),
+        ("GET", "/cds-services"),
+        ("POST", f"/cds-services/{long_id}"),
+        ("POST", "/healthz"),  # no such method: no view
+        ("GET", "/healthz"),  # no audited view
+        ("POST", "/no-such-path"),
+        ("POST", "//cds-services/blinatumomab-order-sign"),  # no route (a JSON 404)
+        (None, None),  # the request line itself was refused
+    ]:
+        refused_by_server(app, method, path, 413, problem)
+    sign, feedback, discovery, unknown = _audit_lines(caplog)
+    assert sign == {
+        "event": "hook-call",
+        "service": "blinatumomab-order-sign",
+        "problem": problem,
+        "status": 413,
+        "ms": sign["ms"],
+    }
+    assert (feedback["event"], feedback["service"], feedback["status"]) == (
+        "feedback",
+        "blinatumomab-order-sign",
+        413,
+    )
+    assert (discovery["event"], discovery["status"]) == ("discovery", 413)
+    assert "service" not in discovery
+    assert unknown["service"] == long_id[: FIELD_LIMIT - len(CUT)] + CUT  # as the view's line

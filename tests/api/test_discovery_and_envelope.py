@@ -38,10 +38,13 @@ def test_discovery_lists_both_services_with_the_design_prefetch(client: FlaskCli
             "conditions",
             "encounter",  # design.md: optional, read only when the EHR names an encounter
             "administrations",  # optional: interruptions from the MAR; not prefetched = no data
+            "procedures",  # optional: hysterectomy, delivery; not prefetched = no data
         }
         assert prefetch["administrations"] == (
             "MedicationAdministration?patient={{context.patientId}}"
         )
+        assert prefetch["procedures"].startswith("Procedure?patient={{context.patientId}}&code=")
+        assert "http://snomed.info/sct|236886002" in prefetch["procedures"]  # hysterectomy
         assert prefetch["patient"] == "Patient/{{context.patientId}}"
         assert prefetch["encounter"] == "Encounter/{{context.encounterId}}"
         assert "http://loinc.org|29463-7" in prefetch["observations"]
@@ -365,6 +368,60 @@ def test_an_order_without_an_id_is_selected_by_its_full_url(client: FlaskClient)
     assert ("dose", "critical", "dose-overdose") in got
 
 
+def _service_request(request: dict[str, Any], code: dict[str, Any]) -> dict[str, Any]:
+    """A draft ServiceRequest sent without an id, named only by its Bundle entry's fullUrl."""
+    return {
+        "fullUrl": "urn:uuid:7c1d9e0a-2222-4333-8444-a55566667777",
+        "resource": {
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": "order",
+            "code": code,
+            "subject": {"reference": f"Patient/{request['context']['patientId']}"},
+            "authoredOn": "2026-03-02T08:00:00+00:00",
+        },
+    }
+
+
+MMR = {
+    "coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "03", "display": "MMR"}],
+    "text": "MMR",
+}
+CBC = {"coding": [{"system": "http://loinc.org", "code": "58410-2", "display": "CBC panel"}]}
+
+
+def test_a_service_request_without_an_id_is_selected_by_its_full_url(
+    client: FlaskClient,
+) -> None:
+    """An id-less live vaccine ordered as a procedure, selected by its urn:uuid fullUrl, gets
+    its live-vaccine card (it was a 400, "names no order"), as the same order with an id does."""
+    request = sign_request()
+    entries = request["context"]["draftOrders"]["entry"]
+    entry = _service_request(request, MMR)
+    entries.append(entry)
+    answer = client.post(SELECT, json=_select(request, entry["fullUrl"]))
+    assert answer.status_code == 200, answer.get_json()
+    got = cards_by_topic(answer.get_json())
+    entry["resource"]["id"] = "mmr-order"
+    expected = cards_by_topic(
+        client.post(SELECT, json=_select(request, "ServiceRequest/mmr-order")).get_json()
+    )
+    assert any(topic == "live-vaccine" for topic, _, _ in expected)
+    assert got == expected
+
+
+def test_any_draft_service_request_without_an_id_may_be_selected_by_its_full_url(
+    client: FlaskClient,
+) -> None:
+    """A lab order is no order the checks read: selected, it gets no cards, never a 400."""
+    request = sign_request()
+    entry = _service_request(request, CBC)
+    request["context"]["draftOrders"]["entry"].append(entry)
+    answer = client.post(SELECT, json=_select(request, entry["fullUrl"]))
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json() == {"cards": []}
+
+
 def test_a_selection_of_a_resource_without_a_type_is_a_400_not_a_500(client: FlaskClient) -> None:
     request = sign_request()
     request["context"]["draftOrders"]["entry"].append({"resource": {"id": "untyped"}})
@@ -403,16 +460,36 @@ def test_a_double_slash_is_a_json_404_never_a_redirect_to_the_host_header(
 
 
 @pytest.mark.parametrize(
-    ("path", "method"), [("//cds-services", "GET"), ("//healthz", "GET"), ("///" + SIGN, "POST")]
+    ("path", "method"),
+    [
+        ("//cds-services", "GET"),
+        ("//healthz", "GET"),
+        ("//readyz", "GET"),
+        ("//openapi.json", "GET"),
+        ("//metrics", "GET"),
+        ("//" + SIGN.lstrip("/"), "POST"),
+        ("///" + SIGN, "POST"),
+        ("//" + SIGN.lstrip("/") + "/feedback", "POST"),
+        ("//healthz", "POST"),  # a 404, not the 405 of /healthz
+    ],
 )
-def test_leading_slashes_name_the_path_itself_never_a_redirect(
+def test_leading_slashes_are_a_json_404_never_the_path_without_them(
     client: FlaskClient, path: str, method: str
 ) -> None:
     """Werkzeug drops leading slashes before matching (and from `request.path`, the JWT's
-    audience): the same resource, answered as such."""
+    audience): `//cds-services/x` was served as `/cds-services/x`, a second spelling of each URL
+    that a proxy's path rules do not see as the one they guard. It is an unknown path."""
     answer = _sent_as(client, path, method)
-    assert answer.status_code == 200
+    assert answer.status_code == 404
     assert "Location" not in answer.headers
+    outcome = answer.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == "not-found"
+
+
+def test_a_single_leading_slash_still_names_the_path(client: FlaskClient) -> None:
+    assert _sent_as(client, "/healthz", "GET").status_code == 200
+    assert _sent_as(client, SIGN, "POST").status_code == 200
 
 
 def _sent_as(client: FlaskClient, path: str, method: str) -> Any:

@@ -10,6 +10,7 @@ once through `python -m cds serve`."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -34,7 +35,7 @@ def port(app: Flask) -> Iterator[int]:
     """The app served by waitress, with the workers' channel, on a free port."""
     socket_map: dict[int, Any] = {}
     server: Any = create_server(app, map=socket_map, host="127.0.0.1", port=0, threads=2)
-    server.channel_class = _json_error_channel()
+    server.channel_class = _json_error_channel(app)
     stop = threading.Event()
 
     def loop() -> None:
@@ -125,6 +126,36 @@ def test_requests_framed_one_way_keep_their_connection(port: int) -> None:
     received, closed = exchange(port, by_length + chunked + last)
     assert closed
     assert [status for status, _, _ in answers(received)] == [404, 404, 200]
+
+
+def test_a_body_over_the_limit_refused_by_the_server_is_in_the_audit_log(
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """waitress answers it with a 413 before the app sees it: it was in no audit line, so the
+    on-call engineer never saw it. Now it has the line the view's own refusals have."""
+    caplog.set_level(logging.INFO, logger="cds.audit")
+    too_long = (
+        f"POST {SIGN} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 9000000000\r\n\r\n"
+    )
+    received, closed = exchange(port, too_long)
+    assert closed
+    [(status, _, outcome)] = answers(received)
+    assert status == 413 and outcome["issue"][0]["code"] == "too-costly"
+    deadline = time.monotonic() + 5
+    while not (lines := _audit_lines(caplog)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [line] = lines
+    assert (line["event"], line["service"], line["status"]) == (
+        "hook-call",
+        "blinatumomab-order-sign",
+        413,
+    )
+    assert "max_body" in line["problem"] and "issuer" not in line
+
+
+def _audit_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "cds.audit"]
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """An issuer's JWKS over its life: keys rotated in and revoked, an endpoint that fails, hangs or
-answers an empty set, a file deleted mid-rotation. Every refusal is a bare 401 counted under a
-fixed reason; no caller waits for another's fetch, and no token makes the service ask a failing
-JWKS more than once per cooldown.
+answers an empty set, a file deleted mid-rotation, a worker's first fetch. Every refusal is a
+bare 401 counted under a fixed reason. Only while an issuer has no keys yet does a call wait for
+a fetch under way (a few calls at most, until the fetch's timeout); no token makes the service
+ask a JWKS more than once per cooldown (per short retry after a failure while it has no keys).
 
 The issuer's JWKS URL is a stub HTTP server on loopback (PyJWT fetches with urllib, which the
 `responses` library does not see); the service's clock for the JWKS cache is moved by hand.
@@ -28,7 +29,9 @@ import cds.web.auth
 from cds import create_app
 from cds.web.auth import (
     JWKS_LIFESPAN_SECONDS,
+    JWKS_MAX_WAITING_CALLS,
     JWKS_REFETCH_COOLDOWN_SECONDS,
+    JWKS_RETRY_AFTER_FAILURE_SECONDS,
     JWKS_STALE_LIMIT_SECONDS,
 )
 from tests.api.test_auth import BASE, EHR_KEY, ISSUER, KID, _jwk, token
@@ -133,11 +136,24 @@ def jwks_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def fetch_timeout() -> float:
+    """Seconds a JWKS fetch may take (a test parametrizes it to change it)."""
+    return cds.web.auth.JWKS_FETCH_TIMEOUT_SECONDS
+
+
+@pytest.fixture
 def app(
-    tmp_path: Path, jwks_file: Path, jwks_server: JwksServer, other_jwks_server: JwksServer
+    tmp_path: Path,
+    jwks_file: Path,
+    jwks_server: JwksServer,
+    other_jwks_server: JwksServer,
+    fetch_timeout: float,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Flask:
     """Three trusted EHRs: one with a JWKS file, two with a JWKS URL (stubs)."""
     from cds.settings import Settings
+
+    monkeypatch.setattr(cds.web.auth, "JWKS_FETCH_TIMEOUT_SECONDS", fetch_timeout)
 
     settings = Settings(
         dev_mode=False,
@@ -217,21 +233,47 @@ def test_keys_verify_from_the_cache_without_a_fetch_per_call(
     assert jwks_server.fetches == 1
 
 
-# --- a failing or hanging JWKS: one fetch per cooldown, no one waits ------------------------------
+# --- a failing or hanging JWKS: one fetch at a time, a few calls wait ---------------------------
 
 
-def test_a_failing_jwks_is_asked_at_most_once_per_cooldown_however_many_random_kids(
+def test_a_failing_jwks_is_asked_at_most_once_per_retry_however_many_random_kids(
     app: Flask, jwks_server: JwksServer, clock: Clock
 ) -> None:
     jwks_server.status = 503
     assert [call(app, random_kid_token()) for _ in range(20)] == [401] * 20
     assert jwks_server.fetches == 1  # PyJWT's cooldown starts only after a success: it was 20
-    clock.advance(JWKS_REFETCH_COOLDOWN_SECONDS + 1)
+    clock.advance(JWKS_RETRY_AFTER_FAILURE_SECONDS + 1)
+    assert [call(app, random_kid_token()) for _ in range(20)] == [401] * 20
+    assert jwks_server.fetches == 2  # no keys yet: the short retry, still once per retry
+    clock.advance(JWKS_RETRY_AFTER_FAILURE_SECONDS + 1)
     jwks_server.status = 200
     jwks_server.publish((KEY_A, "key-a"))
     assert call(app, url_token(KEY_A, "key-a")) == 200  # the endpoint is back
     assert [call(app, random_kid_token()) for _ in range(20)] == [401] * 20
-    assert jwks_server.fetches == 2  # the cooldown follows a success as well
+    assert jwks_server.fetches == 3  # the cooldown follows a success
+    clock.advance(JWKS_RETRY_AFTER_FAILURE_SECONDS + 1)
+    assert call(app, random_kid_token()) == 401
+    assert jwks_server.fetches == 3  # ... the whole cooldown, not the retry
+
+
+def test_with_keys_in_hand_a_failed_refetch_is_tried_again_only_after_the_cooldown(
+    app: Flask, jwks_server: JwksServer, clock: Clock
+) -> None:
+    """The short retry is for an issuer with no keys: one whose set still serves does not have
+    its failing (or hanging) JWKS asked every few seconds by random kids."""
+    jwks_server.publish((KEY_A, "key-a"))
+    assert call(app, url_token(KEY_A, "key-a")) == 200
+    jwks_server.status = 503
+    clock.advance(JWKS_REFETCH_COOLDOWN_SECONDS + 1)
+    assert call(app, random_kid_token()) == 401  # a refetch, which fails
+    assert jwks_server.fetches == 2
+    clock.advance(JWKS_RETRY_AFTER_FAILURE_SECONDS + 1)
+    assert [call(app, random_kid_token()) for _ in range(5)] == [401] * 5
+    assert call(app, url_token(KEY_A, "key-a")) == 200  # the set it has
+    assert jwks_server.fetches == 2
+    clock.advance(JWKS_REFETCH_COOLDOWN_SECONDS)
+    assert call(app, random_kid_token()) == 401
+    assert jwks_server.fetches == 3
 
 
 def _wait_for_fetches(server: JwksServer, count: int) -> None:
@@ -241,28 +283,58 @@ def _wait_for_fetches(server: JwksServer, count: int) -> None:
     assert server.fetches == count, "the fetch is under way"
 
 
-def test_a_blackholed_jwks_and_random_kids_stall_no_one(
+@pytest.mark.parametrize("fetch_timeout", [10.0])
+def test_calls_arriving_during_the_first_fetch_wait_for_it_and_random_kids_stall_no_one(
     app: Flask, jwks_server: JwksServer
 ) -> None:
-    """The red team's attack: the issuer's JWKS URL accepts connections and never answers, and
-    unauthenticated calls name random kids. The first starts a fetch (which waits out its
-    timeout); the others are refused at once instead of queueing behind it for a fetch each, and
-    the other EHRs' valid calls are answered at once, the other JWKS URL's fetch included."""
+    """Just after a deploy the EHR's calls find the worker's first fetch of its JWKS under way:
+    they wait for it and are answered (they were refused with a 401). The red team's attack on
+    that: the JWKS URL accepts connections and answers late, and unauthenticated calls name random
+    kids. Only JWKS_MAX_WAITING_CALLS calls wait; the others are refused at once, no call starts
+    another fetch, and the other EHRs' valid calls are answered at once, the other JWKS URL's
+    fetch included."""
+    jwks_server.publish((KEY_A, "key-a"))
     jwks_server.hanging = True
-    with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(call, app, random_kid_token())
+    with ThreadPoolExecutor(1 + JWKS_MAX_WAITING_CALLS) as pool:
+        first = pool.submit(call, app, url_token(KEY_A, "key-a"))
         _wait_for_fetches(jwks_server, 1)
+        waiting = [
+            pool.submit(call, app, url_token(KEY_A, "key-a")) for _ in range(JWKS_MAX_WAITING_CALLS)
+        ]
+        time.sleep(0.3)
+        assert not any(w.done() for w in waiting), "they wait for the fetch under way"
         for _ in range(5):
             started = time.monotonic()
             assert call(app, random_kid_token()) == 401
-            assert time.monotonic() - started < 1.0, "refused at once, not after a fetch"
+            assert call(app, url_token(KEY_A, "key-a")) == 401  # beyond the waiting calls
+            assert time.monotonic() - started < 1.0, "refused at once, not after the fetch"
         started = time.monotonic()
         assert call(app, token()) == 200  # the EHR with a JWKS file
         assert call(app, token(key=KEY_B, alg="RS384", kid="key-b", iss=OTHER_URL_ISSUER)) == 200
         assert time.monotonic() - started < 1.0  # the other JWKS URL was fetched meanwhile
         assert jwks_server.fetches == 1
         jwks_server.release()
+        assert [w.result(timeout=10) for w in [first, *waiting]] == [200] * (
+            1 + JWKS_MAX_WAITING_CALLS
+        )
+    assert jwks_server.fetches == 1
+
+
+@pytest.mark.parametrize("fetch_timeout", [0.5])
+def test_a_call_waits_for_the_first_fetch_no_longer_than_its_timeout(
+    app: Flask, jwks_server: JwksServer
+) -> None:
+    jwks_server.publish((KEY_A, "key-a"))
+    jwks_server.hanging = True
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(call, app, url_token(KEY_A, "key-a"))
+        _wait_for_fetches(jwks_server, 1)
+        started = time.monotonic()
+        assert call(app, url_token(KEY_A, "key-a")) == 401
+        assert time.monotonic() - started < 2.5  # the timeout (0.5 s), not the hang (20 s)
         assert first.result(timeout=10) == 401
+    assert jwks_server.fetches == 1
+    jwks_server.release()
 
 
 def test_a_refetch_that_hangs_leaves_the_issuer_its_keys_and_the_other_issuer_unstalled(
@@ -287,17 +359,21 @@ def test_a_refetch_that_hangs_leaves_the_issuer_its_keys_and_the_other_issuer_un
         assert first.result(timeout=10) == 401
 
 
-def test_a_jwks_that_never_answered_refuses_at_once_during_the_cooldown(
+def test_a_failed_first_fetch_is_tried_again_after_the_short_retry_not_the_cooldown(
     app: Flask, jwks_server: JwksServer, clock: Clock
 ) -> None:
+    """A worker started while the EHR's JWKS answered an error refused every call of that EHR
+    for JWKS_REFETCH_COOLDOWN_SECONDS; now for JWKS_RETRY_AFTER_FAILURE_SECONDS."""
+    assert JWKS_RETRY_AFTER_FAILURE_SECONDS < JWKS_REFETCH_COOLDOWN_SECONDS
     jwks_server.status = 500
     assert call(app, url_token(KEY_A, "key-a")) == 401
     jwks_server.status = 200
     jwks_server.publish((KEY_A, "key-a"))
-    assert call(app, url_token(KEY_A, "key-a")) == 401  # no set yet, and no fetch for 30 s
+    assert call(app, url_token(KEY_A, "key-a")) == 401  # no set yet, and no fetch before the retry
     assert jwks_server.fetches == 1
-    clock.advance(JWKS_REFETCH_COOLDOWN_SECONDS + 1)
+    clock.advance(JWKS_RETRY_AFTER_FAILURE_SECONDS + 1)
     assert call(app, url_token(KEY_A, "key-a")) == 200
+    assert jwks_server.fetches == 2
 
 
 def test_while_the_jwks_is_down_the_last_set_serves_until_its_stale_limit(

@@ -39,6 +39,7 @@ def production_server(tmp_path: Path) -> Iterator[Server]:
             env={
                 "CDS_TRUSTED_ISSUERS": json.dumps({ISSUER: str(jwks)}),
                 "CDS_PUBLIC_BASE_URL": PUBLIC,
+                "CDS_LOG_LEVEL": "INFO",  # the audit lines
             },
         )
         server.wait_ready(time.monotonic() + 60)
@@ -114,7 +115,8 @@ def test_fifty_slow_connections_do_not_delay_valid_calls(production_server: Serv
 
 def test_what_the_server_itself_refuses_is_answered_in_json(production_server: Server) -> None:
     """A body declared above the limit never reaches a worker thread, and the EHR still gets the
-    service's OperationOutcome, not the WSGI server's plain text."""
+    service's OperationOutcome, not the WSGI server's plain text; the refusal is in the audit
+    log as the view's own refusals are (it was in none: the on-call engineer never saw it)."""
     with socket.create_connection(("127.0.0.1", production_server.port), timeout=10) as sock:
         sock.sendall(
             f"POST {SIGN} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -129,3 +131,21 @@ def test_what_the_server_itself_refuses_is_answered_in_json(production_server: S
     outcome = json.loads(body)
     assert outcome["resourceType"] == "OperationOutcome"
     assert outcome["issue"][0]["code"] == "too-costly"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        audited = [
+            json.loads(line[line.index("{") :])
+            for line in production_server.log_path.read_text(errors="replace").splitlines()
+            if '"status": 413' in line
+        ]
+        if audited:
+            break
+        time.sleep(0.1)
+    assert audited, production_server.log_tail()
+    [line] = audited
+    assert (line["event"], line["service"], line["status"]) == (
+        "hook-call",
+        "blinatumomab-order-sign",
+        413,
+    )
+    assert "max_body" in line["problem"]
