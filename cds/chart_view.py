@@ -170,10 +170,11 @@ def _order_view(item: CheckInput, knowledge: Knowledge) -> dict[str, Any]:
         "resource": reviewed.order.resource,
         "indication": reviewed.indication,
         "indicationBasis": reviewed.indication_basis,
-        "cycle": reviewed.cycle,
-        "cycleBasis": reviewed.cycle_basis,
+        # the cycle the checks judge: the history's when the order codes a lower one
+        "cycle": reviewed.judged_cycle[0],
+        "cycleBasis": reviewed.judged_cycle[1],
         "start": _when(reviewed.start),
-        "cycleDay": reviewed.cycle_day,
+        "cycleDay": reviewed.judged_cycle[2],
         "doseBand": band,
         "bsa": {
             "value": float(body.bsa_m2) if body.bsa_m2 is not None else None,
@@ -235,7 +236,7 @@ def _pregnancy(
             "counts": c is counted,
         }
         for c in patient.conditions
-        if means_current_pregnancy(c.codes, knowledge)
+        if means_current_pregnancy(c.codes, knowledge, c.text)
     ]
     return {"applies": applies, "why": why, "results": results, "problems": problems}
 

@@ -54,6 +54,8 @@ class ObservationFact:
     comparator: str | None = None  # "<", "<=", ">=", ">": `value` is a bound, not the value
     value_boolean: bool | None = None  # valueBoolean ("pregnant: true", as some profiles send)
     reference_high_unit: str | None = None  # referenceRange.high's own unit (None: none sent)
+    # valueDateTime (an estimated delivery date): a date the result gives, not when it was taken
+    value_date: datetime | None = None
 
     @property
     def is_exact(self) -> bool:
@@ -83,6 +85,18 @@ class ConditionFact:
     onset: datetime | None = None  # onset, else recordedDate
     abatement: datetime | None = None  # abatementDateTime/Period.end, or "now" for other forms
     text: str = ""  # lower-cased code.text and coding displays (a toxicity named, not coded)
+    recorded: datetime | None = None  # recordedDate alone: a resolved entry ended after it
+
+
+@dataclass(frozen=True)
+class ProcedureFact:
+    """A Procedure (a hysterectomy, a delivery): what was done and when. Only `completed` ones
+    say it was done; the checks read the status."""
+
+    resource: str
+    codes: frozenset[Code]
+    status: str
+    performed: datetime | None  # performedDateTime, else performedPeriod.end, else its start
 
 
 @dataclass(frozen=True)
@@ -253,6 +267,9 @@ class PatientSnapshot:
     birth_range: tuple[date, date] | None = None
     # US Core birth sex ("F", "M", "UNK"): who can be pregnant when Patient.gender says otherwise
     birth_sex: str | None = None
+    # Procedures on file (the optional `procedures` key, or a Bundle's): hysterectomies and
+    # deliveries, what the pregnancy check reads of them
+    procedures: tuple[ProcedureFact, ...] = ()
     # what the checks derive from the chart alone (`memoized`): each check reviews each order
     # against the whole chart, so without it 200 draft orders x 6,000 on file took 30 s a call
     memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)

@@ -3,49 +3,160 @@
 A Condition that means a pregnancy going on now (SNOMED CT pregnancy findings, ICD-10-CM Z33.1,
 Z34.-, Z3A.- and the chapter-15 categories that mean an ongoing pregnancy, never the puerperium),
 active and not refuted, counts as a positive pregnancy status unless it has ended (abatement) or
-a negative result was recorded after it.
+a negative result was recorded after it. A Condition coded in none of the systems whose codes
+decide (free text only, or a local code) counts when its words name a pregnancy that no negation,
+rule-out or past tense takes back ("Pregnancy, 12 weeks" counts, "R/O pregnancy" does not): an
+EHR's typed problem is as real a pregnancy as a coded one, and missing it is the harm.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from cds.fhir.codings import ICD10CM
 from cds.knowledge import Knowledge
-from cds.patient import Code, ConditionFact
+from cds.patient import Code, ConditionFact, PatientSnapshot
+from cds.text_mentions import mention_pattern
 
-_TABLES: dict[int, tuple[Knowledge, frozenset[Code], tuple[str, ...]]] = {}
+# Everything but letters, digits and what ends a sentence (where a negation stops) is a space:
+# "R/O" reads as "r o", "Pregnancy (ruled out)" as "pregnancy ruled out".
+_NOT_WORD = re.compile(r"[^a-z0-9.;!?\n]+")
+_SENTENCE_END = re.compile(r"[.;!?\n]")
+_LOOK_BACK = 60  # characters before a mention searched for a negation (two words and the phrase)
 
 
-def _tables(knowledge: Knowledge) -> tuple[frozenset[Code], tuple[str, ...]]:
+@dataclass(frozen=True)
+class _Tables:
+    """The knowledge's codes and words, normalised once per Knowledge (every Condition of every
+    chart goes through `means_current_pregnancy` when a chart is cut)."""
+
+    knowledge: Knowledge
+    exact: frozenset[Code]
+    prefixes: tuple[str, ...]
+    deciding_systems: frozenset[str]
+    names: tuple[str, ...]
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    answers: frozenset[str]
+
+
+_TABLES: dict[int, _Tables] = {}
+
+
+def _words(text: str) -> str:
+    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
+
+
+def _tables(knowledge: Knowledge) -> _Tables:
     found = _TABLES.get(id(knowledge))
-    if found is None or found[0] is not knowledge:
+    if found is None or found.knowledge is not knowledge:
         settings, systems = knowledge.pregnancy_conditions, knowledge.codes.systems
-        exact = frozenset((systems[c.system], c.code.upper()) for c in settings.codes)
-        prefixes = tuple(p.prefix.upper() for p in settings.icd10cm_prefixes)
-        found = _TABLES[id(knowledge)] = (knowledge, exact, prefixes)
-    return found[1], found[2]
+        found = _TABLES[id(knowledge)] = _Tables(
+            knowledge,
+            frozenset((systems[c.system], c.code.upper()) for c in settings.codes),
+            tuple(p.prefix.upper() for p in settings.icd10cm_prefixes),
+            frozenset(systems[alias] for alias in settings.codes_decide_in),
+            tuple(_words(w) for w in settings.text_names),
+            tuple(_words(w) for w in settings.negation_before),
+            tuple(_words(w) for w in settings.negation_after),
+            frozenset(_words(w) for w in settings.negation_answers),
+        )
+    return found
 
 
-def means_current_pregnancy(codes: Iterable[Code], knowledge: Knowledge) -> bool:
-    exact, prefixes = _tables(knowledge)
+def coded_pregnancy(codes: Iterable[Code], knowledge: Knowledge) -> bool:
+    """Whether one of the codes means a current pregnancy."""
+    tables = _tables(knowledge)
     for system, code in codes:
         normal = code.strip().upper()
-        if (system, normal) in exact or (system == ICD10CM and normal.startswith(prefixes)):
+        if (system, normal) in tables.exact or (
+            system == ICD10CM and normal.startswith(tables.prefixes)
+        ):
             return True
     return False
+
+
+def named_pregnancy(codes: Iterable[Code], text: str, knowledge: Knowledge) -> bool:
+    """Whether a Condition coded in no deciding system names a current pregnancy in its words
+    (code.text, coding displays): one mention no negation in its sentence takes back."""
+    tables = _tables(knowledge)
+    if not tables.names or any(system in tables.deciding_systems for system, _ in codes):
+        return False
+    said = _words(text)
+    mention, before, after = mention_pattern(tables.names, tables.before, tables.after)
+    for match in mention.finditer(said):
+        # matched in place: the look-back starts mid-word at worst ("pia|no pregnancy" is no "no")
+        negated = before.search(said, max(0, match.start() - _LOOK_BACK), match.start())
+        answer = _SENTENCE_END.split(said[match.end() :], maxsplit=1)[0].strip()
+        if not (negated or after.match(said, match.end()) or answer in tables.answers):
+            return True
+    return False
+
+
+def means_current_pregnancy(codes: Iterable[Code], knowledge: Knowledge, text: str = "") -> bool:
+    """A pregnancy code, or (no deciding code) words that name a current pregnancy."""
+    codes = tuple(codes)
+    return coded_pregnancy(codes, knowledge) or named_pregnancy(codes, text, knowledge)
 
 
 def current_pregnancy(
     conditions: Iterable[ConditionFact], knowledge: Knowledge
 ) -> ConditionFact | None:
-    """The newest active, unrefuted, unended Condition that means a current pregnancy."""
+    """The newest active, unrefuted, unended Condition that means a current pregnancy (a coded
+    one before a named one of the same date)."""
     found = [
         c
         for c in conditions
         if c.clinical_status in (None, "active", "recurrence", "relapse")
         and c.verification_status not in ("refuted", "entered-in-error", "differential")
         and c.abatement is None
-        and means_current_pregnancy(c.codes, knowledge)
+        and means_current_pregnancy(c.codes, knowledge, c.text)
     ]
-    return max(found, key=lambda c: (c.onset is not None, c.onset), default=None)
+    return max(
+        found,
+        key=lambda c: (c.onset is not None, c.onset, coded_pregnancy(c.codes, knowledge)),
+        default=None,
+    )
+
+
+_UNKNOWN_END = datetime.min.replace(tzinfo=UTC)  # an abatement with no date (`facts._abatement`)
+
+
+def pregnancy_ended_after(
+    patient: PatientSnapshot, after: datetime, until: datetime, knowledge: Knowledge
+) -> tuple[datetime, str] | None:
+    """The newest end of a pregnancy on file dated after `after` (and not after `until`), with the
+    resource that records it: a pregnancy Condition's abatement, or the recordedDate of one
+    resolved or inactive with no abatement date (it ended after it was recorded); a delivery
+    (codes.yaml `pregnancy_ended`) as a Condition or a completed Procedure. None: no such end.
+    An end at an unknown time says nothing about `after`."""
+    delivered = knowledge.codes_of("pregnancy_ended")
+    ends: list[tuple[datetime, str]] = []
+    for condition in patient.conditions:
+        if condition.verification_status in ("refuted", "entered-in-error"):
+            continue
+        end: datetime | None = None
+        if not condition.codes.isdisjoint(delivered):
+            end = condition.onset
+        elif means_current_pregnancy(condition.codes, knowledge, condition.text):
+            if condition.abatement is not None and condition.abatement != _UNKNOWN_END:
+                end = condition.abatement
+            elif condition.clinical_status in ("resolved", "inactive"):
+                end = condition.recorded
+        if end is not None:
+            ends.append((end, condition.resource))
+    ends += [
+        (procedure.performed, procedure.resource)
+        for procedure in patient.procedures
+        if procedure.status == "completed"
+        and procedure.performed is not None
+        and not procedure.codes.isdisjoint(delivered)
+    ]
+    return max(
+        ((end, resource) for end, resource in ends if after < end <= until),
+        default=None,
+        key=lambda found: found[0],
+    )

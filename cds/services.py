@@ -40,7 +40,7 @@ from cds.fhir.client import FhirClient
 from cds.fhir.medications import Unresolved, resolve_draft_medications
 from cds.fhir.parsing import resource_label
 from cds.fhir.prefetch import SourceData, resolve_prefetch
-from cds.fhir.snapshot import build_snapshot, draft_orders, observation_codes
+from cds.fhir.snapshot import build_snapshot, draft_orders, observation_codes, procedure_codes
 from cds.fhir.snapshot_memo import SnapshotMemo
 from cds.findings import (
     ORDER_TOPICS,
@@ -156,6 +156,10 @@ DATA_QUALITY_FINDINGS: Declarations = {
 MOST_REVIEWED_ORDERS = 40
 
 
+# Prefetch keys an EHR may leave out of a prefetch it sends: their data is then none, not fetched.
+OPTIONAL_PREFETCH_KEYS = frozenset({"administrations", "procedures"})
+
+
 def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
     loinc = sorted(code for _, code in observation_codes(knowledge))
     return {
@@ -167,6 +171,11 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
         "conditions": "Condition?patient={{context.patientId}}",
         # optional: when the infusions ran (interruptions); a prefetch without it is no data
         "administrations": "MedicationAdministration?patient={{context.patientId}}",
+        # optional: a hysterectomy (no pregnancy check needed) or a delivery (an older positive
+        # pregnancy result no longer current) recorded as a Procedure; a prefetch without it is
+        # no data, as for administrations
+        "procedures": "Procedure?patient={{context.patientId}}&code="
+        + ",".join(f"{system}|{code}" for system, code in sorted(procedure_codes(knowledge))),
         # read only when the EHR names an encounter; without one it is no data, not a failure
         "encounter": "Encounter/{{context.encounterId}}",
     }
@@ -437,7 +446,7 @@ class Engine:
             },
             lambda: self._client_for(call, fetch, own_host),
             self.settings.fhir_deadline,
-            optional=frozenset({"administrations"}),
+            optional=OPTIONAL_PREFETCH_KEYS,
         )
         patient = self.snapshots.snapshot(
             context.patientId,

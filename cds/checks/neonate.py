@@ -15,11 +15,10 @@ from __future__ import annotations
 import calendar
 import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from cds import units
@@ -29,6 +28,7 @@ from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import NeonateRules
 from cds.patient import MedicationOrder
+from cds.text_mentions import mention_pattern
 from cds.units import format_number
 
 TOPIC = "neonate-formulation"
@@ -51,29 +51,10 @@ class Bag:
     name: str  # "7-day bag", "96-hour bag", "bag of unstated duration"
 
 
-@lru_cache(maxsize=64)
-def _mention_pattern(
-    phrases: tuple[str, ...], before: tuple[str, ...], after: tuple[str, ...]
-) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
-    def alternatives(words: Sequence[str]) -> str:
-        return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len)[::-1])
-
-    mention = re.compile(rf"(?<![a-z0-9])(?:{alternatives(phrases)})(?![a-z0-9])")
-    # A negation reaches the mention only inside its sentence: the words between (at most two;
-    # a period only inside a number, "0.9%") and the gaps never hold . ; ! ? or a line break, so
-    # "Do not flush. Bacteriostatic saline bag." names the preservative bag.
-    gap, word = r"[^a-z0-9.;!?\r\n]", r"(?:[a-z0-9%]|(?<=[0-9])\.(?=[0-9]))+"
-    negated_before = re.compile(
-        rf"(?<![a-z0-9])(?:{alternatives(before) or '(?!)'})(?:{gap}+{word}){{0,2}}{gap}*\Z"
-    )
-    negated_after = re.compile(rf"[ \t-]*(?:{alternatives(after) or '(?!)'})(?![a-z0-9])")
-    return mention, negated_before, negated_after
-
-
 def names_preservative(text: str, settings: NeonateRules) -> bool:
     """True when `text` names the preservative preparation in a mention that is not negated
     ("preservative-free", "without benzyl alcohol" and "do not use bacteriostatic" do not count)."""
-    mention, before, after = _mention_pattern(
+    mention, before, after = mention_pattern(
         tuple(p.lower() for p in settings.preservative_text),
         tuple(w.lower() for w in settings.negation_before),
         tuple(w.lower() for w in settings.negation_after),

@@ -1,12 +1,15 @@
 """Pregnancy-status check (card topic `pregnancy-status`; label §5 embryo-fetal toxicity, §8).
 
-For every patient, positive evidence speaks: a positive result with no later negative one, or a
+For every patient, positive evidence speaks: a positive result with no later negative one (while
+it can still be the pregnancy going on: no pregnancy on file ended after it, and no older than
+pregnancy.yaml `positive_result_current_days`), an estimated delivery date after the start, or a
 current pregnancy on the problem list, is critical in any cycle; a preliminary positive newer than
 every final result, or a problem-list pregnancy with a later negative, is a warning; breastfeeding
 whenever it is charted. Who is a female of reproductive potential (sex or US Core birth sex F, the
-age window, no hysterectomy or menopause) decides only what a missing status gets: before cycle 1
-a negative result must be on file within the window (local policy) before the first infusion of
-cycle 1 (else a warning with an hCG order to accept); later cycles get a reminder. Day-8 and
+age window, no hysterectomy, as a Condition or a completed Procedure, nor menopause) decides only
+what a missing status gets: before cycle 1 a negative result must be on file within the window
+(local policy) before the first infusion of cycle 1 (else a warning with an hCG order to accept);
+later cycles get a reminder. A positive that no longer counts is such a missing status. Day-8 and
 bag-change orders inside a cycle already begun get neither. Contraception is reminded once per
 course, with the first order of cycle 1. The newest result that cannot be read as positive or
 negative is a warning: an older negative never clears the order past it. A result dated in the
@@ -29,14 +32,16 @@ from cds.knowledge import Knowledge
 from cds.knowledge.models import PregnancyRules
 from cds.orders import cycle_of, earlier_blinatumomab_orders
 from cds.patient import ObservationFact
-from cds.pregnancy_conditions import current_pregnancy
+from cds.pregnancy_conditions import coded_pregnancy, current_pregnancy, pregnancy_ended_after
 from cds.suggestions import hcg_test_order
 
 TOPIC = "pregnancy-status"
 FINDINGS: Declarations = {
     "pregnancy-applicability-unknown": declare("warning", "gender", "birth_date"),
     "pregnancy-positive": declare("critical", "date", "resource"),
+    "pregnancy-expected-delivery": declare("critical", "date", "resource", "charted"),
     "pregnancy-on-problem-list": declare("critical", "date", "resource"),
+    "pregnancy-named-on-problem-list": declare("critical", "date", "resource", "words"),
     "pregnancy-preliminary-positive": declare("warning", "date", "resource", "last"),
     "pregnancy-problem-list-conflict": declare(
         "warning", "date", "resource", "negative_date", "negative_resource"
@@ -163,8 +168,7 @@ def value_as_sent(fact: ObservationFact, knowledge: Knowledge) -> str:
     if fact.value is not None:
         parts.append(f"{fact.comparator or ''}{fact.value} {fact.unit or '(no unit)'}")
     if fact.value_text:
-        text = " ".join(fact.value_text.split())
-        parts.append(f'"{text[:100]}…"' if len(text) > 100 else f'"{text}"')
+        parts.append(_quoted(fact.value_text))
     parts += [
         f"{aliases.get(system, system or 'no system')} {code}"
         for system, code in sorted(fact.value_codes)
@@ -200,6 +204,11 @@ def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules)
         and c.verification_status not in ("refuted", "entered-in-error")
         and c.clinical_status not in ("inactive", "resolved")
         for c in patient.conditions
+    ) and not any(  # a hysterectomy done (Synthea and US Core chart it as a Procedure)
+        not p.codes.isdisjoint(stand_down)
+        and p.status == "completed"
+        and (p.performed is None or p.performed <= item.review.start)
+        for p in patient.procedures
     )
 
 
@@ -212,6 +221,8 @@ class Results:
     unreadable: ObservationFact | None = None  # the newest usable result, when it cannot be read
     preliminary: ObservationFact | None = None  # a preliminary positive newer than every usable one
     future: ObservationFact | None = None  # a result dated in the future, ignored
+    # the newest result is a positive one that no longer counts as a current pregnancy: why
+    past_positive: str | None = None
 
 
 def read_results(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules) -> Results:
@@ -284,6 +295,7 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             findings.append(_applicability_unknown(item, settings))
         return findings
     results = read_results(item, knowledge, settings)
+    results.past_positive = _past_positive(item, knowledge, settings, results.dated)
     findings = []
     evidence = _evidence(item, knowledge, settings, results)
     if evidence is not None:
@@ -307,8 +319,8 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                 hours=settings.contraception_hours_after_last_dose,
             )
         )
-    cycle = item.review.cycle
-    if applies and cycle in (None, 1) and item.review.cycle_day == 1:  # once per course, cycle 1
+    cycle, _, cycle_day = item.review.judged_cycle
+    if applies and cycle in (None, 1) and cycle_day == 1:  # once per course, cycle 1
         findings.append(
             emit(
                 "pregnancy-contraception-reminder",
@@ -335,7 +347,7 @@ def _evidence(
     negative, a pregnancy on the problem list, a newer preliminary positive, or a problem-list
     pregnancy a later negative contradicts (None: no sign of one)."""
     dated = results.dated
-    if dated and dated[0][1] == "positive":
+    if dated and dated[0][1] == "positive" and results.past_positive is None:
         when, _, fact = dated[0]
         return emit(
             "pregnancy-positive",
@@ -343,8 +355,11 @@ def _evidence(
             date=when.date().isoformat(),
             resource=fact.resource,
         )
+    expected = _expected_delivery(item, knowledge, settings, dated)
+    if expected is not None:
+        return expected
     problem = _problem_list_evidence(item, knowledge, settings, dated)
-    if problem is not None and problem.code == "pregnancy-on-problem-list":
+    if problem is not None and problem.code != "pregnancy-problem-list-conflict":
         return problem
     preliminary = results.preliminary
     if preliminary is not None and preliminary.when is not None:
@@ -369,9 +384,9 @@ def _status(
 ) -> Emission | None:
     """For a female of reproductive potential with no sign of pregnancy: is the status verified?"""
     dated, unreadable = results.dated, results.unreadable
-    cycle = item.review.cycle
+    cycle, _, cycle_day = item.review.judged_cycle
     # a day-8 or bag-change order of a cycle already begun: the status was due at its start
-    inside_cycle = cycle is not None and item.review.cycle_day > 1
+    inside_cycle = cycle is not None and cycle_day > 1
     if inside_cycle and (unreadable is None or not _since_cycle_began(unreadable, item)):
         return None  # due at the cycle's start, where an older unreadable one was said
     if unreadable is not None and unreadable.when is not None:
@@ -390,6 +405,8 @@ def _status(
             return None
         negative = next((e for e in dated if e[1] == "negative"), None)
         last = negative[0].date().isoformat() if negative else "none on file"
+        if results.past_positive is not None:
+            last += f"; {results.past_positive}"
         future = results.future
         if future is not None and future.when is not None:
             last += f"; {future.resource} dated {future.when.date().isoformat()} (future) ignored"
@@ -404,9 +421,63 @@ def _status(
     return emit("pregnancy-test-reminder", settings.test_before_every_cycle_source, cycle=cycle)
 
 
+def _past_positive(
+    item: CheckInput,
+    knowledge: Knowledge,
+    settings: PregnancyRules,
+    dated: list[tuple[datetime, Reading, ObservationFact]],
+) -> str | None:
+    """Why the newest result, a positive one, is no current pregnancy (None: it is one, or the
+    newest is no positive): a pregnancy on file ended after it, or it is older than the longest
+    a pregnancy lasts after its first positive test. Said on the card that asks for a new test."""
+    if not dated or dated[0][1] != "positive":
+        return None
+    when, _, fact = dated[0]
+    said = f"positive {when.date().isoformat()} ({fact.resource}) no longer counted"
+    ended = pregnancy_ended_after(item.patient, when, item.now + FUTURE_TOLERANCE, knowledge)
+    if ended is not None:
+        return f"{said}: a pregnancy ended {ended[0].date().isoformat()} ({ended[1]})"
+    days = settings.positive_result_current_days
+    if item.review.start - when > timedelta(days=days):
+        return f"{said}: more than {days} days before the start"
+    return None
+
+
+def _expected_delivery(
+    item: CheckInput,
+    knowledge: Knowledge,
+    settings: PregnancyRules,
+    dated: list[tuple[datetime, Reading, ObservationFact]],
+) -> Emission | None:
+    """The newest usable estimated delivery date, when it falls on or after the start day and
+    no negative result came after it was charted (undated: no negative result recent enough to
+    clear the order): a pregnancy going on now."""
+    codes = knowledge.codes_of("expected_delivery_date")
+    fact = next(
+        (
+            f
+            for f in item.patient.observations_of(codes)
+            if f.status in settings.usable_statuses and f.value_date is not None
+        ),
+        None,
+    )
+    if fact is None or fact.value_date is None or fact.value_date.date() < item.review.start.date():
+        return None
+    since = fact.when or item.review.start - timedelta(hours=settings.negative_result_valid_hours)
+    if any(reading == "negative" and when > since for when, reading, _ in dated):
+        return None
+    return emit(
+        "pregnancy-expected-delivery",
+        settings.expected_delivery_source,
+        date=fact.value_date.date().isoformat(),
+        resource=fact.resource,
+        charted=fact.when.date().isoformat() if fact.when else "undated",
+    )
+
+
 def _since_cycle_began(fact: ObservationFact, item: CheckInput) -> bool:
     """A result dated on or after the first day of the order's cycle: news since its start."""
-    began = item.review.start - timedelta(days=item.review.cycle_day - 1)
+    began = item.review.start - timedelta(days=item.review.judged_cycle[2] - 1)
     return fact.when is not None and fact.when.date() >= began.date()
 
 
@@ -439,7 +510,9 @@ def _problem_list_evidence(
 ) -> Emission | None:
     """A current pregnancy on the problem list: critical unless a negative result came after it
     (an undated entry: unless a negative result recent enough to clear the order came); then, if
-    the entry is confirmed (or says nothing), the chart contradicts itself: a warning."""
+    the entry is confirmed (or says nothing), the chart contradicts itself: a warning. One named
+    only in words is as critical, and its card quotes the words: the service read them, the
+    clinician confirms them."""
     problem = current_pregnancy(item.patient.conditions, knowledge)
     if problem is None:
         return None
@@ -449,6 +522,14 @@ def _problem_list_evidence(
     date = problem.onset.date().isoformat() if problem.onset else "undated"
     negative = next((e for e in dated if e[1] == "negative" and e[0] > since), None)
     if negative is None:
+        if not coded_pregnancy(problem.codes, knowledge):
+            return emit(
+                "pregnancy-named-on-problem-list",
+                knowledge.pregnancy_conditions.text_source or settings.positive_result_source,
+                date=date,
+                resource=problem.resource,
+                words=_quoted(_once(problem.text)),
+            )
         return emit(
             "pregnancy-on-problem-list",
             settings.positive_result_source,
@@ -465,6 +546,19 @@ def _problem_list_evidence(
         negative_date=negative[0].date().isoformat(),
         negative_resource=negative[2].resource,
     )
+
+
+def _once(text: str) -> str:
+    """A Condition's name said once where its code.text and its display are the same words (the
+    fact joins them: "iup 8 wks iup 8 wks")."""
+    half = len(text) // 2
+    return text[:half] if text[half : half + 1] == " " and text[:half] == text[half + 1 :] else text
+
+
+def _quoted(text: str) -> str:
+    """A Condition's words as the card quotes them (at most 100 characters)."""
+    said = " ".join(text.split())
+    return f'"{said[:100]}…"' if len(said) > 100 else f'"{said}"'
 
 
 CHECK = Check(

@@ -135,6 +135,7 @@ CHART_KEYS = {
     "Medication": "medications",
     "Condition": "conditions",
     "MedicationAdministration": "administrations",
+    "Procedure": "procedures",
     "Encounter": "medications",  # as `_include=MedicationRequest:encounter` brings it
 }
 
@@ -160,7 +161,14 @@ def request_from_bundle(bundle: Mapping[str, Any], patient_id: str | None = None
         if key and resource not in drafts and key != "patient":
             chart.setdefault(key, []).append(resource)
     prefetch: dict[str, Any] = {"patient": patient}
-    for key in ("observations", "immunizations", "medications", "conditions", "administrations"):
+    for key in (
+        "observations",
+        "immunizations",
+        "medications",
+        "conditions",
+        "administrations",
+        "procedures",
+    ):
         entries = chart.get(key)
         prefetch[key] = (
             {

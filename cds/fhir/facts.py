@@ -141,6 +141,7 @@ def observation_fact(model: Any) -> ObservationFact:
         interpretation=codes_of(model.interpretation),
         comparator=quantity.comparator if quantity else None,
         value_boolean=model.valueBoolean,
+        value_date=as_datetime(model.valueDateTime),  # an estimated delivery date
     )
 
 
@@ -191,6 +192,7 @@ def condition_fact(model: Any) -> ConditionFact:
         ),
         abatement=_abatement(model),
         text=_texts([model.code]),
+        recorded=as_datetime(model.recordedDate),
     )
 
 

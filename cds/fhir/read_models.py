@@ -161,6 +161,7 @@ class Observation(WithChoices):
     valueCodeableConcept: CodeableConcept | None = None
     valueString: StringType | None = None
     valueBoolean: BooleanType | None = None
+    valueDateTime: DateTimeType | None = None  # an estimated delivery date (LOINC 11778-8)
     referenceRange: list[ObservationReferenceRange] | None = None
     interpretation: list[CodeableConcept] | None = None
 

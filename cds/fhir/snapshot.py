@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from cds.fhir import facts, references, selection, vaccines
+from cds.fhir.codings import ICD10CM
 from cds.fhir.observations import ChartObservations
 from cds.fhir.parsing import resource_label, validate
 from cds.fhir.prefetch import SourceData
@@ -26,6 +27,7 @@ from cds.patient import (
     ImmunizationFact,
     MedicationOrder,
     PatientSnapshot,
+    ProcedureFact,
 )
 from cds.pregnancy_conditions import means_current_pregnancy
 from cds.toxicity import is_toxicity
@@ -53,6 +55,7 @@ OBSERVATION_VALUE_SETS = (
     "hcg_qualitative",
     "hcg_quantitative",
     "breastfeeding_status",
+    "expected_delivery_date",
     "alt",
     "ast",
     "bilirubin_total",
@@ -205,7 +208,7 @@ def medication_orders(
 
 # Keys whose data, when it cannot be had (not sent in a prefetch, no context for the query), is no
 # data rather than a failure: nothing a check must have depends on them alone.
-OPTIONAL_KEYS = ("encounter", "administrations")
+OPTIONAL_KEYS = ("encounter", "administrations", "procedures")
 
 
 def build_snapshot(
@@ -261,9 +264,12 @@ def build_snapshot(
     administered = referenced_medications(administration_raws, chart.index)
     given = tuple(facts.administration_fact(m, administered) for m in administrations)
     shots_on_the_mar = _vaccines_administered(administered_raws, knowledge, issues)
+    procedures = procedure_facts(
+        chart.pick("procedures", sources.get("procedures"), "Procedure"), knowledge
+    )
     unlinked = _unlinked(chart, knowledge, wanted)
     unavailable = {key: data.problem for key, data in sources.items() if data.problem is not None}
-    for optional in OPTIONAL_KEYS:  # an encounter or administrations not had: no data, no failure
+    for optional in OPTIONAL_KEYS:  # an encounter, administrations, procedures not had: no data
         unavailable.pop(optional, None)
     if (
         "patient" not in unavailable
@@ -290,6 +296,7 @@ def build_snapshot(
         unlinked=tuple(unlinked),
         encounter=context_encounter(sources.get("encounter")),
         administrations=given,
+        procedures=procedures,
     )
 
 
@@ -385,6 +392,57 @@ def _is_medication(resource: dict[str, Any]) -> bool:
     return resource.get("resourceType") == "Medication"
 
 
+# What a Procedure's status may be in FHIR R4 (event-status): another value is no status.
+PROCEDURE_STATUSES = frozenset(
+    {
+        "preparation",
+        "in-progress",
+        "not-done",
+        "on-hold",
+        "stopped",
+        "completed",
+        "entered-in-error",
+        "unknown",
+    }
+)
+
+
+def procedure_codes(knowledge: Knowledge) -> frozenset[Code]:
+    """The codes of the Procedures a check reads (the prefetch template asks for exactly these):
+    the hysterectomy and delivery lists' codes, but their ICD-10-CM ones, which code diagnoses."""
+    wanted = knowledge.codes_of("no_reproductive_potential") | knowledge.codes_of("pregnancy_ended")
+    return frozenset((system, code) for system, code in wanted if system != ICD10CM)
+
+
+def procedure_facts(
+    raws: Iterable[dict[str, Any]], knowledge: Knowledge
+) -> tuple[ProcedureFact, ...]:
+    """The Procedures a check reads (a code of the `no_reproductive_potential` or
+    `pregnancy_ended` lists: a hysterectomy, a delivery), read from their JSON as an Encounter's
+    class is: only code, status and performed[x], each type-checked here, so an element no check
+    reads never costs the procedure. One with no R4 status is left out (nothing it says can be
+    relied on); a performed date that cannot be read leaves it undated."""
+    wanted = procedure_codes(knowledge)
+    found = []
+    for raw in raws:
+        codes = frozenset(selection.code_pairs(raw.get("code")))
+        status = raw.get("status")
+        if codes.isdisjoint(wanted) or status not in PROCEDURE_STATUSES:
+            continue
+        period = raw.get("performedPeriod")
+        period = period if isinstance(period, dict) else {}
+        when = raw.get("performedDateTime") or period.get("end") or period.get("start")
+        found.append(
+            ProcedureFact(
+                resource=f"Procedure/{raw.get('id')}",
+                codes=codes,
+                status=str(status),
+                performed=facts.as_datetime(when) if isinstance(when, str) else None,
+            )
+        )
+    return tuple(found)
+
+
 def select_immunizations(raws: list[dict[str, Any]], knowledge: Knowledge) -> list[dict[str, Any]]:
     """Those coded from a code list, and those a live vaccine may hide in (NDC, text only)."""
     kept = {id(r) for r in selection.select_coded(raws, "vaccineCode", knowledge)}
@@ -392,14 +450,16 @@ def select_immunizations(raws: list[dict[str, Any]], knowledge: Knowledge) -> li
 
 
 def select_conditions(raws: list[dict[str, Any]], knowledge: Knowledge) -> list[dict[str, Any]]:
-    """Those coded from a code list, those meaning a current pregnancy, and toxicities of
-    blinatumomab (toxicity.yaml: CRS, neurological toxicity, seizures)."""
+    """Those coded from a code list, those meaning a current pregnancy (coded, or named in
+    words), and toxicities of blinatumomab (toxicity.yaml: CRS, neurological toxicity, seizures)."""
     kept = {id(r) for r in selection.select_coded(raws, "code", knowledge)}
     return [
         r
         for r in raws
         if id(r) in kept
-        or means_current_pregnancy(selection.code_pairs(r.get("code")), knowledge)
+        or means_current_pregnancy(
+            selection.code_pairs(r.get("code")), knowledge, _condition_name(r)
+        )
         or is_toxicity(selection.code_pairs(r.get("code")), _condition_name(r), knowledge.toxicity)
     ]
 
@@ -459,16 +519,34 @@ def encounter_classes(sources: Iterable[SourceData]) -> dict[str, Code]:
     found: dict[str, Code] = {}
     for data in sources:
         for raw in data.resources if data.available else []:
-            coding = raw.get("class") if raw.get("resourceType") == "Encounter" else None
-            if isinstance(coding, dict) and isinstance(raw.get("id"), str):
-                system, code = coding.get("system"), coding.get("code")
-                if isinstance(system, str) and isinstance(code, str):
+            coding = _class_coding(raw)
+            if coding is not None and isinstance(raw.get("id"), str):
+                system, code = coding.get("system"), coding["code"]
+                if isinstance(system, str):
                     found[f"Encounter/{raw['id']}"] = (system, code)
         for url, raw in data.full_urls.items() if data.available else []:
-            coding = raw.get("class") if raw.get("resourceType") == "Encounter" else None
-            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+            coding = _class_coding(raw)
+            if coding is not None:
                 found.setdefault(url, (str(coding.get("system") or ""), coding["code"]))
     return found
+
+
+def _class_coding(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """An Encounter's class: FHIR R4's one Coding, or the first coding with a code of the list
+    of CodeableConcepts that R5 (and some R4B-ish exports) send. None: not an Encounter, no
+    class."""
+    value = raw.get("class") if raw.get("resourceType") == "Encounter" else None
+    codings = [value]
+    if isinstance(value, list):
+        codings = [
+            coding
+            for concept in value
+            if isinstance(concept, dict) and isinstance(concept.get("coding"), list)
+            for coding in concept["coding"]
+        ]
+    return next(
+        (c for c in codings if isinstance(c, dict) and isinstance(c.get("code"), str)), None
+    )
 
 
 # Order resources of other FHIR versions an EHR may still send (the public sandbox's DSTU2 server
@@ -514,6 +592,17 @@ def unnamed_requests(resources: list[dict[str, Any]]) -> list[tuple[dict[str, An
     return [(raw, f"draft-{index + 1}") for index, raw in enumerate(requests) if "id" not in raw]
 
 
+def unnamed_services(resources: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """The draft ServiceRequests sent without an id (or an empty one), each with the id they are
+    read under: `service-N`, N their 1-based position among the draft orders. (order-select's
+    selections resolve their fullUrl to that name: `cds.hooks.OrderSelectContext`.)"""
+    return [
+        (raw, f"service-{index + 1}")
+        for index, raw in enumerate(resources)
+        if raw.get("resourceType") == "ServiceRequest" and not raw.get("id")
+    ]
+
+
 def _vaccines_ordered_as_services(
     resources: list[dict[str, Any]], knowledge: Knowledge | None, issues: list[DataIssue]
 ) -> list[MedicationOrder]:
@@ -523,17 +612,18 @@ def _vaccines_ordered_as_services(
     if knowledge is None:
         return []
     live = knowledge.codes_of("live_vaccines")
+    unnamed = {id(raw): name for raw, name in unnamed_services(resources)}
     as_requests = [
         {
             "resourceType": "MedicationRequest",
-            "id": raw.get("id") or f"service-{index + 1}",
+            "id": unnamed.get(id(raw), raw.get("id")),
             "status": raw.get("status"),
             "intent": raw.get("intent"),
             "medicationCodeableConcept": concept,
             "subject": raw.get("subject"),
             "authoredOn": raw.get("authoredOn"),
         }
-        for index, raw in enumerate(resources)
+        for raw in resources
         if raw.get("resourceType") == "ServiceRequest"
         and isinstance(concept := raw.get("code"), dict)
         and (

@@ -111,6 +111,9 @@ class DoseRules(StrictModel):
     tolerance_below_percent: Decimal = Field(ge=0)
     tolerance_source: str
     compare_precision_mcg: Decimal
+    # a rate written rounded (1.17 mcg/h for 28 mcg/day) counts as the dose it rounds, within this
+    rate_rounding_max_percent: Decimal = Field(ge=0, le=10)
+    rate_rounding_source: str
     absolute_cap_mcg_per_day: Decimal
     absolute_cap_mcg_per_m2_per_day: Decimal
     absolute_cap_source: str
@@ -184,6 +187,12 @@ class CycleRules(RuleFile):
     continuation_source: str
     new_course_after_days: int = Field(ge=1)
     new_course_source: str
+    # an order coding a lower cycle than its course's history makes it: judged as the history's
+    history_over_coded_source: str
+    # an earlier order whose start is only its signing time: how many days before its first dose
+    # orders are signed, the doubt its dates leave
+    signed_start_lead_days: int = Field(ge=0)
+    signed_start_source: str
 
 
 # --- hospitalization.yaml -----------------------------------------------------------------------
@@ -371,6 +380,10 @@ class PregnancyRules(RuleFile):
     unreadable_result_source: str
     positive_result_source: str
     problem_list_conflict_source: str
+    # a positive result older than this (days before the start) is no current pregnancy
+    positive_result_current_days: int
+    positive_result_current_source: str
+    expected_delivery_source: str
     contraception_hours_after_last_dose: int
     contraception_source: str
 
@@ -378,6 +391,15 @@ class PregnancyRules(RuleFile):
     def _negative_counts_long_enough(self) -> PregnancyRules:
         if self.negative_result_valid_hours < 72:
             raise ValueError("pregnancy.yaml: a negative result must count for at least 72 hours")
+        return self
+
+    @model_validator(mode="after")
+    def _positive_counts_a_whole_pregnancy(self) -> PregnancyRules:
+        if self.positive_result_current_days < 294:
+            raise ValueError(
+                "pregnancy.yaml: a positive result must count at least 294 days (42 completed "
+                "weeks): a shorter bound would drop a pregnancy still going on"
+            )
         return self
 
     @model_validator(mode="after")
@@ -413,6 +435,9 @@ class AdultRule(StrictModel):
     source: str
     # the order offered is the label's example (dexamethasone 16 mg), not the threshold
     suggest_label_example: bool = False
+    # whether a glucocorticoid taken by mouth is the label's premedication here (false: the label
+    # names dexamethasone IV, so an oral order gets the route card, not silence)
+    oral_accepted: bool = True
 
 
 class ChildRule(StrictModel):
@@ -421,6 +446,7 @@ class ChildRule(StrictModel):
     cycles: list[int]
     events: list[Event]
     source: str
+    oral_accepted: bool = True  # the label's children's dexamethasone is IV or by mouth
 
     @property
     def dose_text(self) -> str:
@@ -443,6 +469,10 @@ class PremedicationRules(RuleFile):
     given_hours_before_source: str
     step_up_day: int = Field(ge=2)
     step_up_source: str
+    # a glucocorticoid timed after the start, up to this many hours, was meant for the first dose
+    # and is timed too late (one timed later premedicates a later dose: the day-8 step-up)
+    late_within_hours_after: int = Field(ge=0)
+    late_source: str
     adults: dict[
         Literal["mrd-positive", "relapsed-refractory", "consolidation", "unknown"], AdultRule
     ]
@@ -542,6 +572,10 @@ class GradedRule(StrictModel):
 class SeizureRule(StrictModel):
     discontinue_when_more_than: int = Field(ge=0)
     source: str
+    # seizure Conditions whose onsets lie this close are one seizure charted twice (a day-only
+    # onset is one with any timed onset on that day)
+    same_event_within_minutes: int = Field(ge=0)
+    same_event_source: str
 
 
 class ReducedRestart(StrictModel):
@@ -559,7 +593,19 @@ class ToxicityTextExclusion(StrictModel):
 
     before: list[str] = Field(default_factory=list)
     after: list[str] = Field(default_factory=list)
+    # words right before the name that make it another condition ("hepatic encephalopathy")
+    right_before: list[str] = Field(default_factory=list)
     source: str
+
+
+class OtherConditionCode(StrictModel):
+    """A code that says a Condition is another condition, so its words are not read as a
+    toxicity (K76.82 hepatic encephalopathy "grade 3" is West Haven's grade, not CTCAE's)."""
+
+    code: str = Field(min_length=1)
+    system: str | None = None  # None: the file's `code_system`
+    verified: bool
+    evidence: str = Field(min_length=1)
 
 
 class ToxicityRules(RuleFile):
@@ -577,6 +623,8 @@ class ToxicityRules(RuleFile):
     # words that make a name no event of that kind ("no seizure", "seizure precautions")
     text_exclusions: dict[ToxicityKind, ToxicityTextExclusion] = Field(default_factory=dict)
     text_source: str
+    # a Condition with one of these codes is another condition: its words are not read
+    other_condition_codes: list[OtherConditionCode] = Field(default_factory=list)
     crs: GradedRule
     neurotoxicity: GradedRule
     seizure: SeizureRule
@@ -587,6 +635,13 @@ class ToxicityRules(RuleFile):
         if exact is not None:
             return exact
         return next((p for p in self.code_prefixes if code.startswith(p.prefix)), None)
+
+    def names_other_condition(self, system: str, code: str) -> bool:
+        """Whether a coding says the Condition is another condition (`other_condition_codes`)."""
+        return any(
+            c.code == code and (c.system or self.code_system) == system
+            for c in self.other_condition_codes
+        )
 
     def classify_coding(self, system: str, code: str) -> ToxicityCode | ToxicityPrefix | None:
         """The entry for a coding of any system (an entry without `system` is `code_system`'s)."""
@@ -642,9 +697,19 @@ class SteroidProduct(StrictModel):
     rxcui: str
     drug: str
     mg_per_ml: Decimal | None = Field(default=None, gt=0)
+    # a solid oral form's strength per tablet: a dose in tablets is this many mg each
+    mg_per_unit: Decimal | None = Field(default=None, gt=0)
+    # the product's route by its dose form (None: not said); "oral" decides the route card
+    route: Literal["oral", "parenteral"] | None = None
     source: str
     verified: bool
     evidence: str
+
+    @model_validator(mode="after")
+    def _tablets_are_oral(self) -> SteroidProduct:
+        if self.mg_per_unit is not None and self.route != "oral":
+            raise ValueError(f"product {self.rxcui}: a strength per tablet needs route: oral")
+        return self
 
 
 class LabelExample(StrictModel):
@@ -662,6 +727,14 @@ class CorticosteroidRules(RuleFile):
     drugs: dict[str, SteroidDrug] = Field(min_length=1)
     label_example: LabelExample
     products: list[SteroidProduct] = Field(default_factory=list)
+    # dose units that count tablets (UCUM annotations and EHR free text, compared lower-cased): a
+    # dose in them is the number of tablets, times the coded product's `mg_per_unit`
+    tablet_units: list[str] = Field(default_factory=list)
+    tablet_units_source: str | None = None
+    # words of a medication's name or its coding display that make it an oral form ("dexamethasone
+    # 4 MG Oral Tablet" sent as text, or an SCD not in `products`), matched as whole words
+    oral_form_words: list[str] = Field(default_factory=list)
+    oral_form_source: str | None = None
 
     @model_validator(mode="after")
     def _known_drugs(self) -> CorticosteroidRules:
@@ -671,6 +744,10 @@ class CorticosteroidRules(RuleFile):
         for product in self.products:
             if product.drug not in self.drugs:
                 raise ValueError(f"product {product.rxcui}: unknown drug {product.drug!r}")
+        if self.tablet_units and not self.tablet_units_source:
+            raise ValueError("tablet_units needs a tablet_units_source")
+        if self.oral_form_words and not self.oral_form_source:
+            raise ValueError("oral_form_words needs an oral_form_source")
         return self
 
 
@@ -761,11 +838,22 @@ class CodePrefix(StrictModel):
 
 
 class PregnancyConditions(RuleFile):
-    """pregnancy-conditions.yaml: problem-list codes that mean a current pregnancy."""
+    """pregnancy-conditions.yaml: problem-list codes that mean a current pregnancy, and the words
+    that name one where no code of `codes_decide_in` is on the Condition."""
 
     source: str
     codes: list[PregnancyCode]
     icd10cm_prefixes: list[CodePrefix]
+    # system aliases (codes.yaml `systems`) whose codes decide: a Condition coded in one of them
+    # is never read by its words (the curated lists leave out the puerperium on purpose)
+    codes_decide_in: list[str] = Field(default_factory=list)
+    text_names: list[str] = Field(default_factory=list)
+    negation_before: list[str] = Field(default_factory=list)
+    negation_after: list[str] = Field(default_factory=list)
+    # answers that negate only as the whole rest of the sentence ("Pregnant: no", never
+    # "Pregnancy, no complications")
+    negation_answers: list[str] = Field(default_factory=list)
+    text_source: str | None = None
 
 
 class NdcRow(StrictModel):

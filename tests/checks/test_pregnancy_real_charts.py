@@ -1,0 +1,330 @@
+"""The pregnancy check on real charts: old pregnancies, hysterectomies charted as Procedures, and
+estimated delivery dates (red team 3, findings 2 and 4).
+
+Real charts rarely close a pregnancy with a negative test: a woman who delivered last year has a
+positive hCG from then and nothing since. That positive is no pregnancy now once a pregnancy on
+file ended after it, or once it is older than any pregnancy lasts (pregnancy.yaml
+`positive_result_current_days`, 300): the status is then unverified (the warning with the hCG
+order), never negative. Synthea and US Core chart a hysterectomy as a Procedure, and an
+estimated delivery date (LOINC 11778-8) says a pregnancy is going on. The infusion starts
+2026-03-02T10:00Z; the woman is 27 and in cycle 1 (tests/checks/test_pregnancy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from cds.chart_view import _pregnancy
+from cds.fhir.prefetch import resolve_prefetch
+from cds.knowledge import load_knowledge
+from cds.patient import ConditionFact, PatientSnapshot
+from cds.services import prefetch_templates
+from tests.checks.test_pregnancy import (
+    CONTRACEPTION_REMINDER,
+    ON_PROBLEM_LIST,
+    PID,
+    POSITIVE,
+    STATUS_UNKNOWN,
+    TWO_DAYS_AGO,
+    chart,
+    lab,
+    pregnancy_problem,
+    urine_hcg,
+)
+from tests.conftest import SIGN
+from tests.fixtures_util import ICD10CM, SNOMED, Expected, findings_of_topic, order_sign
+
+KNOWLEDGE = load_knowledge()
+EXPECTED_DELIVERY = ("pregnancy-status", "critical", "pregnancy-expected-delivery")
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+
+
+def past_pregnancy(
+    *,
+    onset: str = "2024-09-20",
+    abated: str | None = "2025-06-20",
+    recorded: str | None = None,
+    status: str = "resolved",
+    code: tuple[str, str, str] = (SNOMED, "72892002", "Normal pregnancy"),
+) -> dict[str, Any]:
+    """A pregnancy as Synthea and US Core problem lists keep it once it is over: resolved, with
+    its end (abatement) or only the day it was recorded."""
+    system, value, display = code
+    problem: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": "pregnancy-2024",
+        "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": status}]},
+        "verificationStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                    "code": "confirmed",
+                }
+            ]
+        },
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                        "code": "problem-list-item",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": system, "code": value, "display": display}]},
+        "subject": {"reference": f"Patient/{PID}"},
+        "onsetDateTime": onset,
+    }
+    if abated is not None:
+        problem["abatementDateTime"] = abated
+    if recorded is not None:
+        problem["recordedDate"] = recorded
+    return problem
+
+
+def procedure(
+    code: str,
+    display: str,
+    *,
+    status: str = "completed",
+    performed: str | None = "2015-05-01T10:00:00-04:00",
+    pid: str = "hysterectomy",
+) -> dict[str, Any]:
+    """A Procedure as Synthea and US Core send it (SNOMED CT code, performedPeriod)."""
+    done: dict[str, Any] = {
+        "resourceType": "Procedure",
+        "id": pid,
+        "status": status,
+        "code": {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{PID}"},
+    }
+    if performed is not None:
+        done["performedPeriod"] = {"start": performed, "end": performed}
+    return done
+
+
+HYSTERECTOMY_2015 = procedure("236886002", "Hysterectomy (procedure)")
+CESAREAN_JANUARY = procedure(
+    "11466000", "Cesarean section", performed="2026-01-10T14:00:00+00:00", pid="delivery"
+)
+
+
+def with_procedures(chart_bundle: dict[str, Any], *procedures: dict[str, Any]) -> dict[str, Any]:
+    """The order-sign request with the Procedures in the optional `procedures` prefetch key."""
+    request = order_sign(chart_bundle)
+    request["prefetch"]["procedures"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": p} for p in procedures],
+    }
+    return request
+
+
+def edd(when: str, due: str, oid: str = "edd") -> dict[str, Any]:
+    """An estimated delivery date (LOINC 11778-8) charted at the dating scan."""
+    return lab(oid, "11778-8", "Delivery date Estimated", when, valueDateTime=due)
+
+
+POSITIVE_OCT_2024 = urine_hcg("2024-10-01T09:00:00-04:00", "positive", oid="hcg-2024")
+UNVERIFIED = [CONTRACEPTION_REMINDER, STATUS_UNKNOWN]
+
+OLD_POSITIVES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
+    # red team 51: delivered, the pregnancy resolved with its end charted, no test since
+    "positive Oct 2024, pregnancy abated Jun 2025, no test since -> not verified": (
+        order_sign(chart(POSITIVE_OCT_2024, past_pregnancy())),
+        UNVERIFIED,
+    ),
+    "positive Oct 2024, pregnancy resolved, recorded after the test, no end -> not verified": (
+        order_sign(chart(POSITIVE_OCT_2024, past_pregnancy(abated=None, recorded="2024-10-15"))),
+        UNVERIFIED,
+    ),
+    # red team 84: 335 days old, nothing else on file
+    "positive 11 months ago, no follow-up -> not verified": (
+        order_sign(chart(urine_hcg("2025-04-01T09:00:00-04:00", "positive"))),
+        UNVERIFIED,
+    ),
+    "positive 6 months ago, Caesarean in January (Procedure) -> not verified": (
+        with_procedures(
+            chart(urine_hcg("2025-09-01T09:00:00+00:00", "positive")), CESAREAN_JANUARY
+        ),
+        UNVERIFIED,
+    ),
+    "positive 6 months ago, delivery O80 on the problem list in January -> not verified": (
+        order_sign(
+            chart(
+                urine_hcg("2025-09-01T09:00:00+00:00", "positive"),
+                past_pregnancy(
+                    onset="2026-01-10",
+                    abated="2026-01-12",
+                    code=(ICD10CM, "O80", "Encounter for full-term uncomplicated delivery"),
+                ),
+            )
+        ),
+        UNVERIFIED,
+    ),
+    # still critical: a positive within the bound with no end after it
+    "positive 286 days ago, no end on file -> critical": (
+        order_sign(chart(urine_hcg("2025-05-20T09:00:00+00:00", "positive"))),
+        [CONTRACEPTION_REMINDER, POSITIVE],
+    ),
+    "pregnancy ended Jun 2025, positive again last week -> critical": (
+        order_sign(chart(past_pregnancy(), urine_hcg("2026-02-23T09:00:00+00:00", "positive"))),
+        [CONTRACEPTION_REMINDER, POSITIVE],
+    ),
+    "positive 6 months ago, Caesarean planned (not done) -> critical": (
+        with_procedures(
+            chart(urine_hcg("2025-09-01T09:00:00+00:00", "positive")),
+            procedure(
+                "11466000",
+                "Cesarean section",
+                status="preparation",
+                performed="2026-03-20T14:00:00+00:00",
+                pid="delivery",
+            ),
+        ),
+        [CONTRACEPTION_REMINDER, POSITIVE],
+    ),
+    "positive Oct 2024 but a pregnancy active on the problem list -> critical": (
+        order_sign(chart(POSITIVE_OCT_2024, pregnancy_problem("Z34.82", "Supervision, 2nd tri"))),
+        [CONTRACEPTION_REMINDER, ON_PROBLEM_LIST],
+    ),
+    "positive Oct 2024 ended, negative 2 days ago -> verified": (
+        order_sign(chart(POSITIVE_OCT_2024, past_pregnancy(), urine_hcg(TWO_DAYS_AGO, "negative"))),
+        [CONTRACEPTION_REMINDER],
+    ),
+}
+
+HYSTERECTOMIES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
+    # red team 29: Synthea hysterectomy Procedure, 2015
+    "hysterectomy Procedure 2015, no test -> no pregnancy check": (
+        with_procedures(chart(born="1981-02-11"), HYSTERECTOMY_2015),
+        [],
+    ),
+    "laparoscopic total hysterectomy, performedDateTime -> no pregnancy check": (
+        with_procedures(
+            chart(),
+            procedure("236888001", "Laparoscopic total hysterectomy", performed=None)
+            | {"performedDateTime": "2022-11-08"},
+        ),
+        [],
+    ),
+    "hysterectomy not done -> still checked": (
+        with_procedures(chart(), procedure("116140006", "Total hysterectomy", status="not-done")),
+        UNVERIFIED,
+    ),
+    "hysterectomy entered in error -> still checked": (
+        with_procedures(
+            chart(), procedure("116140006", "Total hysterectomy", status="entered-in-error")
+        ),
+        UNVERIFIED,
+    ),
+    "hysterectomy scheduled next month -> still checked": (
+        with_procedures(
+            chart(),
+            procedure(
+                "86477000",
+                "Total hysterectomy with removal of both tubes and ovaries",
+                status="preparation",
+                performed="2026-04-02T08:00:00+00:00",
+            ),
+        ),
+        UNVERIFIED,
+    ),
+    "hysterectomy Procedure, positive hCG yesterday -> critical all the same": (
+        with_procedures(
+            chart(urine_hcg("2026-03-01T09:00:00+00:00", "positive")), HYSTERECTOMY_2015
+        ),
+        [POSITIVE],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("request_body", "expected"),
+    [*OLD_POSITIVES.values(), *HYSTERECTOMIES.values()],
+    ids=[*OLD_POSITIVES, *HYSTERECTOMIES],
+)
+def test_pregnancy_on_real_charts(
+    client: FlaskClient, request_body: dict[str, Any], expected: list[Expected]
+) -> None:
+    body = client.post(SIGN, json=request_body).get_json()
+    assert findings_of_topic(body, "pregnancy-status") == sorted(expected)
+
+
+def test_the_card_says_why_an_old_positive_no_longer_counts(client: FlaskClient) -> None:
+    body = client.post(SIGN, json=OLD_POSITIVES[next(iter(OLD_POSITIVES))][0]).get_json()
+    [card] = [c for c in body["cards"] if "not verified" in c["summary"]]
+    assert "positive 2024-10-01" in card["detail"]
+    assert "a pregnancy ended 2025-06-20 (Condition/pregnancy-2024)" in card["detail"]
+    assert card["suggestions"], "the hCG order to accept"
+
+
+EXPECTED_DELIVERY_DATES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
+    "negative 3 weeks ago, then a dating scan gives a due date in September -> critical": (
+        chart(
+            urine_hcg("2026-02-09T09:00:00+00:00", "negative"),
+            edd("2026-02-24T11:00:00+00:00", "2026-09-28"),
+        ),
+        [CONTRACEPTION_REMINDER, EXPECTED_DELIVERY],
+    ),
+    "due date in September, a negative test 2 days ago after it -> verified": (
+        chart(
+            edd("2026-02-24T11:00:00+00:00", "2026-09-28"),
+            urine_hcg(TWO_DAYS_AGO, "negative"),
+        ),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "due date last November (past), no test -> not verified": (
+        chart(edd("2025-04-01T11:00:00+00:00", "2025-11-01")),
+        UNVERIFIED,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("chart_bundle", "expected"),
+    EXPECTED_DELIVERY_DATES.values(),
+    ids=EXPECTED_DELIVERY_DATES.keys(),
+)
+def test_an_expected_delivery_date(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
+) -> None:
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert findings_of_topic(body, "pregnancy-status") == sorted(expected)
+
+
+def test_the_procedures_key_is_optional_and_never_fetched_when_left_out() -> None:
+    """An EHR that sends a prefetch without `procedures` has none to give: no FHIR fetch per
+    call for it (as for `administrations`)."""
+    templates = prefetch_templates(KNOWLEDGE)
+    assert templates["procedures"].startswith("Procedure?patient={{context.patientId}}&code=")
+    assert "icd-10-cm" not in templates["procedures"]  # diagnosis codes code no Procedure
+    sent = {key: None for key in templates if key not in ("procedures", "encounter")}
+
+    def no_server() -> None:
+        raise AssertionError("nothing may be fetched")
+
+    from cds.services import OPTIONAL_PREFETCH_KEYS
+
+    sources = resolve_prefetch(
+        templates, sent, {"patientId": PID}, no_server, 5.0, optional=OPTIONAL_PREFETCH_KEYS
+    )
+    assert sources["procedures"].origin == "null" and sources["procedures"].available
+
+
+def test_a_pregnancy_named_in_words_is_in_the_chart_views_problem_list() -> None:
+    typed = ConditionFact(
+        resource="Condition/typed",
+        codes=frozenset(),
+        clinical_status="active",
+        verification_status="confirmed",
+        text="pregnancy, 12 weeks",
+    )
+    patient = PatientSnapshot(patient_id=PID, birth_date=None, gender="female", conditions=(typed,))
+    view = _pregnancy(patient, KNOWLEDGE, None)
+    assert [p["resource"] for p in view["problems"]] == ["Condition/typed"]
+    assert view["problems"][0]["counts"] is True
