@@ -215,6 +215,27 @@ def ordered_mcg_per_day(dosage: DoseInstruction, bsa_m2: Decimal | None) -> Deci
     raise DoseNotComputable(f"the unit {unit!r} cannot be converted to mcg/day")
 
 
+def written_as_rounded(
+    written: Decimal, per_day: Decimal, dose: Decimal, max_percent: Decimal
+) -> bool:
+    """Is the order's number `written` (1.17 of "1.17 ug/h"), whose daily dose is `per_day`, the
+    label dose `dose` (in per_day's unit) rounded at the precision it is written with, changing
+    the daily dose by at most `max_percent`? 28 mcg/day is 1.1667 mcg/h, which nobody writes:
+    1.17 (28.08 mcg/day) is that dose, not an overdose above the 28 mcg/day cap. A rounding
+    larger than the bound (1 mcg/h, 24 mcg/day) is a different dose. Either rounding direction
+    of a tie (0.625 to 0.63 or 0.62) counts."""
+    if not (written.is_finite() and per_day.is_finite()) or min(written, per_day, dose) <= 0:
+        return False
+    exponent = written.as_tuple().exponent
+    if not isinstance(exponent, int):
+        return False
+    half_digit = Decimal(5).scaleb(exponent - 1)  # half a unit of the last digit written
+    exact = dose * written / per_day  # the label dose in the order's own unit, unrounded
+    # 12 digits: a tie (0.375 written 0.38) is no miss through the 28th digit of a BSA product
+    rounded = (abs(written - exact) / half_digit).quantize(Decimal("1e-12")) <= 1
+    return rounded and abs(per_day - dose) <= dose * max_percent / 100
+
+
 def unusable_text(unusable: Unusable, what: str) -> str:
     """The newest measurement that could not be used, for a card: "the newest body weight on
     file (30000 Kilo, 2026-03-01) has a unit that cannot be read as kg, and no older one was used
@@ -225,6 +246,24 @@ def unusable_text(unusable: Unusable, what: str) -> str:
     return (
         f"the newest {what} on file ({value} {fact.unit or 'without a unit'}, {date}) "
         f"{unusable.why}, and no older one was used in its place"
+    )
+
+
+def _implausible_for_size(
+    sent: Decimal, weight_kg: Decimal, patient: PatientSnapshot, knowledge: Knowledge, now: datetime
+) -> str | None:
+    """Why a recorded BSA cannot be this patient's, when no current height lets Mosteller's check
+    it: outside what any plausible height for the age gives at this weight (growth-bounds.yaml).
+    A 5-year-old of 18 kg charted 1.4 m² (at most 0.83) had been dosed by it: a 90% overdose."""
+    from cds.bsa_bounds import bsa_bounds  # it builds on this module's Mosteller
+
+    bounds = bsa_bounds(weight_kg, patient.age_years(now.date()), knowledge.growth_bounds)
+    if bounds.min_m2 <= sent <= bounds.max_m2:
+        return None
+    side = "more" if sent > bounds.max_m2 else "less"
+    return (
+        f"the BSA recorded in the chart, {format_number(sent)} m², is {side} than any plausible "
+        f"height gives at {format_number(weight_kg)} kg and was not used"
     )
 
 
@@ -252,6 +291,11 @@ def body_surface_area(
         computed = mosteller_bsa(height.value, weight.value)
         size = f"{format_number(height.value)} cm, {format_number(weight.value)} kg"
         reason = f"BSA {format_number(computed)} m² (Mosteller, {size})"
+    if sent is not None and computed is None and weight is not None:
+        implausible = _implausible_for_size(sent.value, weight.value, patient, knowledge, now)
+        if implausible is not None:
+            reason += f"; {implausible}"
+            sent = None
     if sent is not None and (
         computed is None
         or weight is None

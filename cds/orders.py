@@ -35,6 +35,18 @@ INDICATIONS = ("mrd-positive", "relapsed-refractory", "consolidation")
 
 
 @dataclass(frozen=True)
+class DayDoubt:
+    """The cycle's first start is only the signing time (authoredOn) of `order`, an earlier order
+    with no start of its own and no administration on file (`signed_only`). Orders are signed up
+    to cycles.yaml `signed_start_lead_days` before their first dose, so the order under review
+    may fall on any cycle day from `earliest` to the one counted."""
+
+    order: str  # the earlier order's id
+    signed: datetime
+    earliest: int
+
+
+@dataclass(frozen=True)
 class OrderUnderReview:
     """A blinatumomab order with what we could establish about it (None = unknown)."""
 
@@ -63,6 +75,33 @@ class OrderUnderReview:
     # file says when it stopped (no administration of it, no meta.lastUpdated inside its plan):
     # an interruption of 4 hours or more before this order cannot be ruled out
     stop_unknown: str | None = None
+    # the cycle the infusions of the course on file make it, its coded cycle set aside (for an
+    # order coding none: `cycle`), why, and the day of that cycle its first dose falls on
+    history_cycle: int | None = None
+    history_basis: str = ""
+    history_cycle_day: int = 1
+    # the judged cycle's (`judged_cycle`) day counted from an earlier order's signing time
+    day_doubt: DayDoubt | None = None
+
+    @property
+    def by_history(self) -> bool:
+        """The order codes a lower cycle than its course's history makes it: what was given
+        wins (cycle 1 coded after nine cycles given is a tenth), so the rules judge the
+        history's cycle and say the two disagree (cycles.yaml history_over_coded_source). A
+        higher coded cycle stands: earlier cycles given elsewhere are often missing."""
+        return (
+            self.cycle is not None
+            and self.history_cycle is not None
+            and self.history_cycle > self.cycle
+        )
+
+    @property
+    def judged_cycle(self) -> tuple[int | None, str, int]:
+        """(cycle, how it was established, cycle day) the schedule rules judge the order by:
+        the history's when `by_history`, else the order's."""
+        if self.by_history:
+            return self.history_cycle, self.history_basis, self.history_cycle_day
+        return self.cycle, self.cycle_basis, self.cycle_day
 
     def in_course(self, when: datetime | None) -> bool:
         """Whether an earlier order or infusion starting at `when` (None: unknown) belongs to this
@@ -142,6 +181,14 @@ def earlier_blinatumomab_orders(
     return [o for o in real if excluding is None or o.resource != excluding.resource]
 
 
+def signed_only(order: MedicationOrder) -> bool:
+    """An order on file whose start is only its signing time (authoredOn): no boundsPeriod or
+    timing event, no administration of it. Orders are signed days before the first dose
+    (treatment plans, home-infusion prescriptions): its days counted from its signing may all
+    have come later."""
+    return order.status != "draft" and order.planned_start() is None and order.first_given is None
+
+
 def cycle_of(order: MedicationOrder) -> int | None:
     """The cycle coded on the order (treatment-cycle extension, 1-based), else None."""
     value = order.extensions.get(CYCLE_EXTENSION)
@@ -178,8 +225,7 @@ def _runs(cycles: list[CycleSoFar], known: Known) -> list[_Run]:
     return runs
 
 
-def _cycle(
-    order: MedicationOrder,
+def _history_cycle(
     start: datetime,
     known: Known,
     runs: list[_Run],
@@ -188,13 +234,10 @@ def _cycle(
     continuation_within_days: int,
     course_basis: str = "",
 ) -> tuple[int | None, str]:
-    """The order's cycle: coded, else inferred from the infusions before it (orders and
-    administrations on file, drafts signed with it), cut into cycles as the label does (a gap over
-    7 days or 28 infusion days ends one): the cycle it continues, or the next. EHR history rarely
+    """The order's cycle as the infusions before it make it (orders and administrations on file,
+    drafts signed with it), whatever it codes, cut into cycles as the label does (a gap over 7
+    days or 28 infusion days ends one): the cycle it continues, or the next. EHR history rarely
     carries the cycle extension: an unnumbered run counts as the cycle after the one before it."""
-    coded = cycle_of(order)
-    if coded is not None:
-        return coded, "coded on the order"
     if not medications_known:
         return None, "no cycle on the order and the medication history could not be read"
     if not known and not runs:
@@ -226,18 +269,30 @@ def _cycle(
     return last_cycle + 1, f"follows cycle {last_cycle} begun {last_start.date()}"
 
 
-def _cycle_day(start: datetime, cycle: int | None, known: Known, continued: _Run | None) -> int:
+def _cycle_day(
+    start: datetime,
+    cycle: int | None,
+    known: Known,
+    continued: _Run | None,
+    signed: dict[datetime, MedicationOrder],
+    lead_days: int,
+) -> tuple[int, DayDoubt | None]:
     """The calendar day of the cycle the order's first dose falls on, counted from the cycle's
     first order, or from the start of the infusion it continues. Dates are read in the first
     start's time zone: an order written in another offset, or across a DST change, is the same
-    day (a bag hung early is still day 8)."""
+    day (a bag hung early is still day 8). With the doubt, when that first start is only the
+    signing time of an order on file (`signed`, by start)."""
     if cycle is None:
-        return 1
+        return 1, None
     starts = [s for c, s in known if c == cycle and s is not None]
     if continued is not None and continued.cycle == cycle:
         starts.append(continued.start)
     first = min([*starts, start])
-    return (start.astimezone(first.tzinfo).date() - first.date()).days + 1
+    day = (start.astimezone(first.tzinfo).date() - first.date()).days + 1
+    doubt = None
+    if first != start and (order := signed.get(first)) is not None and day > 1 and lead_days:
+        doubt = DayDoubt(order.id, first, max(1, day - lead_days))
+    return day, doubt
 
 
 def review(
@@ -284,8 +339,7 @@ def review(
     if medications_known:
         runs = _runs(cycles_before(periods, start, knowledge.interruptions), known)
     continuing = resumption is not None and resumption.kind in ("continues", "restart-same-cycle")
-    cycle, cycle_basis = _cycle(
-        order,
+    history, history_basis = _history_cycle(
         start,
         known,
         runs,
@@ -294,6 +348,16 @@ def review(
         knowledge.cycles.continuation_within_days,
         course_basis,
     )
+    coded = cycle_of(order)
+    cycle, cycle_basis = (
+        (coded, "coded on the order") if coded is not None else (history, history_basis)
+    )
+    continued = runs[-1] if continuing and runs else None
+    signed = {s: o for o in earlier if signed_only(o) and (s := o.first_start()) is not None}
+    lead = knowledge.cycles.signed_start_lead_days
+    cycle_day, doubt = _cycle_day(start, cycle, known, continued, signed, lead)
+    history_day, history_doubt = _cycle_day(start, history, known, continued, signed, lead)
+    higher = cycle is not None and history is not None and history > cycle
     same_cycle = [o for o in before if cycle is not None and o.cycle == cycle]
     stop_unknown = None
     if resumption is not None and resumption.kind == "continues":
@@ -308,12 +372,16 @@ def review(
         cycle=cycle,
         cycle_basis=cycle_basis,
         start=start,
-        cycle_day=_cycle_day(start, cycle, known, runs[-1] if continuing and runs else None),
+        cycle_day=cycle_day,
         possible_indications=possible,
         resumption=resumption,
         follows_draft=min(same_cycle, key=lambda o: o.start).order.resource if same_cycle else None,
         course_began=began,
         stop_unknown=stop_unknown,
+        history_cycle=history,
+        history_basis=history_basis,
+        history_cycle_day=history_day,
+        day_doubt=history_doubt if higher else doubt,
     )
 
 
@@ -404,12 +472,16 @@ def dosage_spans(
     order: MedicationOrder, start: datetime
 ) -> list[tuple[DoseInstruction, datetime, datetime | None]]:
     """Each dosage of the order in sequence with when it begins and ends: its boundsPeriod, or the
-    step before's end plus its boundsDuration. The list stops at the first dosage with no end."""
+    step before's end plus its boundsDuration. The list stops at the first dosage with no end. A
+    boundsPeriod ending before (or as) it begins gives no end: an infusion cannot end before it
+    starts, and how long it runs is unknown (its boundsDuration, else the order's default)."""
     spans: list[tuple[DoseInstruction, datetime, datetime | None]] = []
     cursor = start
     for dosage in order.ordered_dosages():
         begin = dosage.bounds_start or cursor
         end = dosage.bounds_end
+        if end is not None and end <= begin:
+            end = None
         if end is None and dosage.bounds_duration_days is not None:
             end = begin + timedelta(days=float(dosage.bounds_duration_days))
         spans.append((dosage, begin, end))

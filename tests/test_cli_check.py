@@ -210,7 +210,7 @@ def test_human_readable_output_of_a_right_order_has_no_dose_card(
 def test_a_cds_hooks_request_file_is_accepted_as_well_as_a_bundle(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    chart = CHARTS / "dose-child-38kg-ehr-bsa-over-cap.json"
+    chart = CHARTS / "dose-child-38kg-ehr-bsa-adult-dose.json"
     request = request_from_bundle(load_json(chart))
     assert request["hook"] == "order-sign"
     path = tmp_path / "order-sign-request.json"
@@ -220,11 +220,11 @@ def test_a_cds_hooks_request_file_is_accepted_as_well_as_a_bundle(
     body = json.loads(out)
     assert pairs(body["cards"]) == expected_pairs(chart)
     overdose = next(c for c in body["cards"] if c["source"]["topic"]["code"] == "dose")
-    assert "30 mcg/day ordered" in overdose["summary"]
+    assert "28 mcg/day ordered" in overdose["summary"]
     update = overdose["suggestions"][0]["actions"][0]
     assert update["type"] == "update"
     assert update["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] == {
-        "value": 28.0,
+        "value": 18.9,  # 15 mcg/m²/day x the chart's 1.26 m²
         "unit": "ug/d",
         "system": "http://unitsofmeasure.org",
         "code": "ug/d",

@@ -240,7 +240,7 @@ def test_the_summary_gives_age_sex_weight_height_and_the_mosteller_bsa(client: F
 def test_the_summary_uses_the_bsa_recorded_in_the_chart_as_the_dose_check_does(
     client: FlaskClient,
 ) -> None:
-    (order,) = summary_of(client, "dose-child-38kg-ehr-bsa-over-cap")["orders"]
+    (order,) = summary_of(client, "dose-child-38kg-ehr-bsa-adult-dose")["orders"]
     assert "recorded in the chart" in order["bsa"]["basis"]
     assert "per-m²" in order["doseBand"]
 

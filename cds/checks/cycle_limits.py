@@ -7,7 +7,13 @@ From the earlier blinatumomab orders on file (each with its cycle number and inf
   and indication) has passed -> warning (only after a whole cycle: one cut short by a toxicity or
   a long interruption is followed by a new cycle once it resolves);
 - an order continuing a cycle after an interruption of more than 7 days, or continuing a cycle
-  whose 28 infusion days are already complete -> warning (start a new cycle).
+  whose 28 infusion days are already complete -> warning (start a new cycle);
+- an order coding a lower cycle than the infusions of its course on file make it -> warning, and
+  the checks above judge the history's cycle (cycle 1 coded after nine cycles given is a tenth
+  cycle, not a 500-day interruption of the first);
+- a finding above that rests on the dates of an earlier order whose start is only its signing
+  time (authoredOn: no boundsPeriod, no administration on file) and that a later first dose would
+  undo -> "could not verify" warning instead, saying which order and what to check.
 Every finding here is a warning: the count and the dates depend on the chart being complete.
 """
 
@@ -28,9 +34,11 @@ from cds.orders import (
     cycle_of,
     earlier_blinatumomab_orders,
     given_until,
+    infusion_end,
     infusion_periods,
     is_blinatumomab,
     ran_until,
+    signed_only,
 )
 from cds.patient import MedicationOrder, PatientSnapshot, memoized
 from cds.units import format_number
@@ -39,6 +47,7 @@ TOPIC = "cycle-limits"
 _CYCLE = ("cycle", "indication", "start")
 FINDINGS: Declarations = {
     "cycle-number-unknown": declare("warning", "basis"),
+    "cycle-number-disagrees": declare("warning", *_CYCLE, "history_cycle", "history"),
     "cycle-limit-exceeded": declare("warning", *_CYCLE, "count", "max", "basis", "history"),
     "cycle-interruption-new-cycle": declare(
         "warning", *_CYCLE, "gap", "last_end", "max_gap", "next", "restart"
@@ -47,6 +56,7 @@ FINDINGS: Declarations = {
         "warning", *_CYCLE, "gap", "days_used", "days_left", "overrun", "last_day"
     ),
     "cycle-runs-past-day-28": declare("warning", *_CYCLE, "end", "overrun", "free_days"),
+    "cycle-dates-unverified": declare("warning", *_CYCLE, "order", "signed", "what", "counted"),
     "cycle-already-complete": declare("warning", *_CYCLE, "days", "first", "last_end", "basis"),
     "cycle-treatment-free-interval": declare(
         "warning", *_CYCLE, "previous", "last_end", "gap", "required", "earliest"
@@ -78,6 +88,33 @@ def _last_given(patient: PatientSnapshot, knowledge: Knowledge) -> dict[str, dat
         return administered
 
     return memoized(patient.memo, "last-given", knowledge, compute)
+
+
+def _signed_only(infusion: Infusion) -> bool:
+    """Its start is only its signing time (`cds.orders.signed_only`): it used at most the days
+    counted from its signing, and a planned end counted from there is the earliest it can have
+    ended."""
+    return signed_only(infusion.order)
+
+
+def _end_from_signing(infusion: Infusion, knowledge: Knowledge) -> bool:
+    """Its end is counted from its signing (not a stop time or an administration's end)."""
+    planned = infusion_end(infusion.order, infusion.start, knowledge.cycles.default_infusion_days)
+    return _signed_only(infusion) and infusion.end == planned
+
+
+def _unverified(
+    knowledge: Knowledge, values: dict[str, Any], infusion: Infusion, what: str, counted: str
+) -> Emission:
+    return emit(
+        "cycle-dates-unverified",
+        knowledge.cycles.signed_start_source,
+        **values,
+        order=infusion.order.id,
+        signed=_date(infusion.start),
+        what=what,
+        counted=counted,
+    )
 
 
 def _infusions(item: CheckInput, knowledge: Knowledge, settings: CycleRules) -> list[Infusion]:
@@ -136,22 +173,46 @@ def _date(when: datetime) -> str:
 
 def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = knowledge.cycles
-    review = item.review
-    cycle = review.cycle
+    under = item.review
+    cycle = under.cycle
     infusions = _infusions(item, knowledge, settings)
     if cycle is None:
-        return [emit("cycle-number-unknown", settings.cycle_source, basis=review.cycle_basis)]
-    indication = review.indication
+        return [emit("cycle-number-unknown", settings.cycle_source, basis=under.cycle_basis)]
+    indication = under.indication
     label = knowledge.indication_label(indication)
     values: dict[str, Any] = {
         "cycle": cycle,
         "indication": label,
-        "start": _date(review.start),
+        "start": _date(under.start),
     }
     findings: list[Emission] = []
 
+    # A coded cycle lower than the history's: the history is what was given, so the rules below
+    # judge its cycle (one card for the disagreement, none from the wrong number's arithmetic).
+    # Not when the coded cycle is the last on file and the history's is the next only because it
+    # was interrupted for over 7 days or is complete: the same-cycle cards say exactly that.
+    from_history = cycle_of(under.order) is None
+    same = [i for i in infusions if i.cycle == cycle]
+    continued = _same_cycle(item, knowledge, same, values) if same else []
+    history = under.history_cycle
+    if under.by_history and history is not None and not (continued and history == cycle + 1):
+        findings.append(
+            emit(
+                "cycle-number-disagrees",
+                settings.history_over_coded_source,
+                **values,
+                history_cycle=history,
+                history=under.history_basis,
+            )
+        )
+        cycle, from_history = history, True
+        values["cycle"] = cycle
+        same = [i for i in infusions if i.cycle == cycle]
+        continued = _same_cycle(item, knowledge, same, values) if same else []
+
     numbered = {i.cycle for i in infusions if i.cycle is not None}
     count = max(cycle, len(numbered | {cycle}))
+    on_file = max(len(numbered), cycle - 1) if from_history else len(numbered)
     if indication in settings.max_cycles:
         limit = settings.max_cycles[indication]
         basis = f"for {label}"
@@ -167,41 +228,13 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                 count=count,
                 max=limit.cycles,
                 basis=basis,
-                history=f"{len(numbered)} earlier cycle{'s' if len(numbered) != 1 else ''} on file",
+                history=f"{on_file} earlier cycle{'s' if on_file != 1 else ''} on file",
             )
         )
 
-    same = [i for i in infusions if i.cycle == cycle]
     if same:
-        last = _latest(same)
-        gap = (review.start.date() - last.end.date()).days
-        infused = _infused_days(same, review.start)
-        if gap > settings.max_interruption_days:
-            findings.append(
-                emit(
-                    "cycle-interruption-new-cycle",
-                    settings.interruption_source,
-                    **values,
-                    gap=_days_text(gap),
-                    last_end=_date(last.end),
-                    max_gap=settings.max_interruption_days,
-                    next=cycle + 1,
-                    restart=_new_cycle_text(knowledge, indication, cycle + 1),
-                )
-            )
-        elif infused >= settings.default_infusion_days:
-            findings.append(
-                emit(
-                    "cycle-already-complete",
-                    settings.cycle_source,
-                    **values,
-                    days=settings.default_infusion_days,
-                    first=_date(min(i.start for i in same)),
-                    last_end=_date(last.end),
-                    basis=review.cycle_basis,
-                )
-            )
-        findings.extend(_too_long(item, knowledge, values))
+        findings.extend(continued)
+        findings.extend(_too_long(item, knowledge, values, same))
         return findings
 
     ends: list[tuple[datetime, int]] = []  # when the previous cycle ended, and its number
@@ -211,27 +244,41 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
         ran = [i for i in before if i.cycle == previous]
         # the interval follows a whole cycle; one stopped early (a toxicity, an interruption of
         # over 7 days) is followed by a new cycle once it resolves (label §2.4), with no interval
-        if _infused_days(ran, review.start) >= settings.default_infusion_days - 1:
+        if _infused_days(ran, under.start) >= settings.default_infusion_days - 1:
             ends.append((_latest(ran).end, previous))
     # A whole cycle the history does not number (EHR history never carries the cycle extension),
     # as an order, as bag orders or only as the bags the MAR recorded, before a numbered one is
     # the cycle before it; a shorter one may be this cycle, interrupted, which the resumption
     # rules judge, and so is the run this order continues.
     whole = timedelta(days=settings.default_infusion_days - 1)
-    resumed = review.resumption
+    resumed = under.resumption
     continues = resumed is not None and resumed.kind in ("continues", "restart-same-cycle")
     runs = _runs_on_file(item, knowledge)
     if continues and runs:
         runs = runs[:-1]
     unnumbered = [i.end for i in infusions if i.cycle is None and i.end - i.start >= whole]
-    unnumbered += [end for start, end in runs if end - start >= whole and end <= review.start]
+    unnumbered += [end for start, end in runs if end - start >= whole and end <= under.start]
     if unnumbered and cycle > 1:
         ends.append((max(unnumbered), cycle - 1))
     if ends:
         last_end, previous = max(ends)
         required, source = _free_days(knowledge, indication, previous)
-        gap = (review.start.date() - last_end.date()).days
-        if gap < required:
+        gap = (under.start.date() - last_end.date()).days
+        # an end counted from an order's signing is the earliest it can have been: a gap that
+        # looks long enough may not be, by up to the days orders are signed ahead
+        signed = [i for i in infusions if i.end == last_end and _end_from_signing(i, knowledge)]
+        if signed and required <= gap < required + settings.signed_start_lead_days:
+            findings.append(
+                _unverified(
+                    knowledge,
+                    values,
+                    signed[0],
+                    f"When cycle {previous} ended, and so the treatment-free interval,",
+                    f"cycle {previous} ended {_date(last_end)}, {_days_text(gap)} before this "
+                    f"order ({required} needed)",
+                )
+            )
+        elif gap < required:
             findings.append(
                 emit(
                     "cycle-treatment-free-interval",
@@ -244,8 +291,71 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                     earliest=_date(last_end + timedelta(days=required)),
                 )
             )
-    findings.extend(_too_long(item, knowledge, values))
+    findings.extend(_too_long(item, knowledge, values, infusions))
     return findings
+
+
+def _same_cycle(
+    item: CheckInput, knowledge: Knowledge, same: list[Infusion], values: dict[str, Any]
+) -> list[Emission]:
+    """An order continuing `same` (the earlier infusions of its cycle): after an interruption of
+    more than 7 days, or once their 28 infusion days are complete, it is a new cycle."""
+    settings = knowledge.cycles
+    under = item.review
+    cycle = values["cycle"]
+    last = _latest(same)
+    gap = (under.start.date() - last.end.date()).days
+    if gap > settings.max_interruption_days and _end_from_signing(last, knowledge):
+        # an end counted from a signing is the earliest it can have been: the gap may be shorter
+        return [
+            _unverified(
+                knowledge,
+                values,
+                last,
+                f"Whether cycle {cycle} was interrupted for more than "
+                f"{settings.max_interruption_days} days",
+                f"its infusion ended {_date(last.end)}, {_days_text(gap)} before this order",
+            )
+        ]
+    if gap > settings.max_interruption_days:
+        return [
+            emit(
+                "cycle-interruption-new-cycle",
+                settings.interruption_source,
+                **values,
+                gap=_days_text(gap),
+                last_end=_date(last.end),
+                max_gap=settings.max_interruption_days,
+                next=cycle + 1,
+                restart=_new_cycle_text(knowledge, under.indication, cycle + 1),
+            )
+        ]
+    complete = _infused_days(same, under.start) >= settings.default_infusion_days
+    signed = [i for i in same if _signed_only(i)]
+    if complete and signed:  # counted from a signing: it may have had fewer days
+        return [
+            _unverified(
+                knowledge,
+                values,
+                signed[0],
+                f"Whether cycle {cycle} already had its {settings.default_infusion_days} "
+                "infusion days",
+                f"its orders cover {settings.default_infusion_days} days or more before this one",
+            )
+        ]
+    if complete:
+        return [
+            emit(
+                "cycle-already-complete",
+                settings.cycle_source,
+                **values,
+                days=settings.default_infusion_days,
+                first=_date(min(i.start for i in same)),
+                last_end=_date(last.end),
+                basis=under.cycle_basis,
+            )
+        ]
+    return []
 
 
 def _runs_on_file(item: CheckInput, knowledge: Knowledge) -> list[tuple[datetime, datetime]]:
@@ -270,9 +380,12 @@ def _runs_on_file(item: CheckInput, knowledge: Knowledge) -> list[tuple[datetime
     return runs
 
 
-def _too_long(item: CheckInput, knowledge: Knowledge, values: dict[str, Any]) -> list[Emission]:
+def _too_long(
+    item: CheckInput, knowledge: Knowledge, values: dict[str, Any], earlier: list[Infusion]
+) -> list[Emission]:
     """Items 3-4 of issue 15: a resumed order longer than the days its cycle has left, and an
-    order running past day 28 of its cycle (no treatment-free interval)."""
+    order running past day 28 of its cycle (no treatment-free interval). `earlier`: the
+    infusions that may be the cycle it resumes."""
     resumed = item.review.resumption
     if resumed is None or not resumed.order_too_long:
         return []
@@ -280,6 +393,22 @@ def _too_long(item: CheckInput, knowledge: Knowledge, values: dict[str, Any]) ->
     end = item.review.start + timedelta(days=float(resumed.infusion_days_left))
     overrun = _days_text(resumed.overrun_days)
     if resumed.kind == "restart-same-cycle" and resumed.gap is not None:
+        # its cycle's infusions: those ending after the days used began (and one gap before)
+        began = item.review.start - resumed.gap - timedelta(days=float(resumed.infusion_days_used))
+        began -= timedelta(days=rules.max_interruption_days)
+        signed = [i for i in earlier if i.end > began and _signed_only(i)]
+        if signed:
+            return [
+                _unverified(
+                    knowledge,
+                    values,
+                    signed[0],
+                    f"The days of cycle {values['cycle']} left",
+                    f"{_days_text(resumed.infusion_days_used)} were given and "
+                    f"{_days_text(resumed.infusion_days_left)} are left, and this order runs "
+                    f"{overrun} longer",
+                )
+            ]
         return [
             emit(
                 "cycle-resume-too-long",

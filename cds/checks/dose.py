@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,14 +33,17 @@ from cds.dosing import (
     ordered_mcg_per_day,
     ordered_mcg_per_m2_per_day,
     unusable_text,
+    written_as_rounded,
 )
-from cds.fhir.facts import as_datetime
+from cds.fhir.facts import as_datetime, period_end
 from cds.fhir.parsing import normalise
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.interruptions import Period
 from cds.knowledge import DoseRules, DoseSchedule, DoseStep, Knowledge
 from cds.knowledge.models import ReducedRestart, StalenessLimit
 from cds.orders import (
+    DayDoubt,
+    OrderUnderReview,
     dosage_spans,
     earlier_blinatumomab_orders,
     infusion_end,
@@ -85,6 +89,10 @@ FINDINGS: Declarations = {
     "dose-no-bsa": declare("warning", "reason", "threshold", "checked"),
     "dose-overdose": declare("critical", *_WRONG_DOSE),
     "dose-underdose": declare("warning", *_WRONG_DOSE),
+    "dose-dates-reversed": declare("warning", "periods", "days"),
+    "dose-day-unverified": declare(
+        "warning", "ordered", "unit", "days", "cycle", "order", "signed", "earliest", "limit"
+    ),
     "dose-schedule-unknown": declare(
         "warning", "indication", "indication_basis", "cycle", "cycle_basis", "cap"
     ),
@@ -210,6 +218,10 @@ def _newer_weight_could_matter(kg: Decimal, knowledge: Knowledge) -> bool:
 
 
 def _candidates(item: CheckInput, rules: DoseRules) -> list[DoseSchedule]:
+    """The schedules the order may follow. A cycle coded lower than the history makes it
+    (`OrderUnderReview.by_history`): the history's cycle's, and the coded cycle's, on the
+    history's day (re-treatment after a relapse starts again at cycle 1): too high only when too
+    high for both, so a cycle-1 step-up is no underdose and 28 mcg/day on day 1 no overdose."""
     review = item.review
     possible = review.possible_indications
     schedules = [
@@ -218,10 +230,12 @@ def _candidates(item: CheckInput, rules: DoseRules) -> list[DoseSchedule]:
         if review.indication == s.indication
         or (review.indication is None and (possible is None or s.indication in possible))
     ]
-    if review.cycle is not None:
-        in_cycle = [s for s in schedules if s.cycles.contains(review.cycle)]
-        schedules = in_cycle or schedules
-    return schedules
+    cycles = {c for c in (review.cycle, review.judged_cycle[0]) if c is not None}
+    if not cycles:
+        return schedules
+    # a cycle beyond every schedule (cycle 10 of R/R): any of them
+    fits = [[s for s in schedules if s.cycles.contains(c)] or schedules for c in cycles]
+    return [s for s in schedules if any(s in fit for fit in fits)]
 
 
 def _expected(
@@ -246,6 +260,27 @@ def _expected(
     return expected, limit
 
 
+def _as_written(
+    value: Decimal, written: Decimal | None, doses: Sequence[Decimal | None], rules: DoseRules
+) -> Decimal:
+    """The ordered daily dose `value`, or the label dose among `doses` that the order's number
+    `written` rounds (1.17 mcg/h is 28 mcg/day, not 28.08: dose.yaml rate_rounding_*)."""
+    q = rules.compare_precision_mcg
+    # a dose too large to round (1e28 mcg: more digits than the context holds) is compared as is
+    ordered = value.quantize(q) if value.adjusted() < 20 else value
+    if written is None:
+        return ordered
+    bound = rules.rate_rounding_max_percent
+    return next(
+        (
+            dose.quantize(q)
+            for dose in doses
+            if dose is not None and written_as_rounded(written, value, dose, bound)
+        ),
+        ordered,
+    )
+
+
 def _judge(
     value: Decimal,
     day: int,
@@ -253,18 +288,21 @@ def _judge(
     body: Body,
     rules: DoseRules,
     per_m2: bool,
+    written: Decimal | None = None,
 ) -> DayVerdict:
+    """The verdict of one day; `written` is the number as the order writes it (1.17 of 1.17
+    mcg/h), whose rounding of a label dose counts as that dose."""
     q = rules.compare_precision_mcg
     above = Decimal(1) + rules.tolerance_above_percent / 100
     below = Decimal(1) - rules.tolerance_below_percent / 100
-    # a dose too large to round (1e28 mcg: more digits than the context holds) is compared as is
-    ordered = value.quantize(q) if value.adjusted() < 20 else value
     rows = []
     for schedule in schedules:
         step = schedule.step_for_day(day)
         if step is None:
             continue
         expected, limit = _expected(step, body, per_m2, above)
+        label_dose = step.mcg_per_m2_per_day if per_m2 else step.cap_mcg_per_day
+        ordered = _as_written(value, written, (expected, label_dose), rules)
         over = ordered > limit.quantize(q)
         under = expected is not None and ordered < (expected * below).quantize(q)
         if expected is None and not per_m2 and body.bounds is not None and body.bsa_m2 is None:
@@ -289,7 +327,7 @@ def _judge(
     if not rows:  # no schedule doses on this day (treatment-free): only the absolute cap holds
         cap = rules.absolute_cap_mcg_per_m2_per_day if per_m2 else rules.absolute_cap_mcg_per_day
         return DayVerdict(
-            ordered > cap.quantize(q),
+            _as_written(value, written, (cap,), rules) > cap.quantize(q),
             False,
             None,
             cap,
@@ -340,6 +378,129 @@ def _day_ranges(
         ranges.append((day, day + length - 1))
         next_day = day + length
     return ranges
+
+
+def _reversed_dates(
+    order: MedicationOrder, dosages: Sequence[DoseInstruction], ranges: Sequence[tuple[int, int]]
+) -> tuple[str, str] | None:
+    """(periods, days judged) of the dosages whose boundsPeriod ends before (or as) it starts:
+    how many days they run, and so which days of the schedule they cover, is unknown. Each was
+    judged only on the days `_day_ranges` gave it (from its start: one day, or up to the next
+    dated step), so the overdose check still ran on its daily amount; the card says which days."""
+    found = [(d, days) for d, days in zip(dosages, ranges, strict=True) if _is_reversed(d)]
+    if not found:
+        return None
+    periods = [_written_period(order.raw, dosage) for dosage, _ in found]
+    return (
+        "\n".join(f"- start {start}, end {end}" for start, end in periods),
+        ", ".join(_days_text(first, last) for _, (first, last) in found),
+    )
+
+
+def _is_reversed(dosage: DoseInstruction) -> bool:
+    start, end = dosage.bounds_start, dosage.bounds_end
+    return start is not None and end is not None and end <= start
+
+
+def _judge_any_day(
+    value: Decimal,
+    schedules: Sequence[DoseSchedule],
+    body: Body,
+    rules: DoseRules,
+    per_m2: bool,
+    written: Decimal | None,
+) -> DayVerdict:
+    """A dosage whose days are unknown (it follows one whose dates are reversed): too high only
+    when too high on every day of every candidate schedule (above the 28 mcg/day cap), never
+    too low: any day it is placed on would be a guess, and a false alarm."""
+    last = max((step.last_day for s in schedules for step in s.steps), default=1)
+    verdicts = [
+        _judge(value, day, schedules, body, rules, per_m2, written) for day in range(1, last + 1)
+    ]
+    return DayVerdict(
+        over=all(v.over for v in verdicts),
+        under=False,
+        expected=None,
+        limit=max(v.limit for v in verdicts),
+        uncertain=False,
+        sources=frozenset(source for v in verdicts for source in v.sources),
+    )
+
+
+def _written_period(raw: Mapping[str, Any], dosage: DoseInstruction) -> tuple[str, str]:
+    """A dosage's boundsPeriod as the order writes it: a day alone ("2026-03-01") reads as the
+    next midnight, which a card must not show as the end."""
+    start, end = dosage.bounds_start, dosage.bounds_end
+    for entry in raw.get("dosageInstruction") or [] if isinstance(raw, Mapping) else []:
+        timing = entry.get("timing") if isinstance(entry, Mapping) else None
+        repeat = timing.get("repeat") if isinstance(timing, Mapping) else None
+        bounds = repeat.get("boundsPeriod") if isinstance(repeat, Mapping) else None
+        if isinstance(bounds, Mapping) and (
+            as_datetime(bounds.get("start")),
+            period_end(bounds.get("end")),
+        ) == (start, end):
+            return str(bounds["start"]), str(bounds["end"])
+    return (
+        start.isoformat() if start else "?",
+        end.isoformat() if end else "?",
+    )
+
+
+def _judge_once(
+    verdicts: dict[tuple[int, ...], DayVerdict],
+    day: int,
+    *,
+    value: Decimal,
+    schedules: Sequence[DoseSchedule],
+    body: Body,
+    rules: DoseRules,
+    per_m2: bool,
+    written: Decimal | None,
+) -> DayVerdict:
+    """`_judge` of one day, kept in `verdicts`: a day's verdict depends on the day only through
+    each schedule's step that day (a 28-day step is judged once, not 28 times)."""
+    steps_that_day = tuple(id(schedule.step_for_day(day)) for schedule in schedules)
+    if steps_that_day not in verdicts:
+        verdicts[steps_that_day] = _judge(value, day, schedules, body, rules, per_m2, written)
+    return verdicts[steps_that_day]
+
+
+def _doubtful_day(
+    verdict: DayVerdict, day: int, doubt_days: int, verdict_of: Callable[[int], DayVerdict]
+) -> tuple[DayVerdict, DayVerdict | None]:
+    """A counted cycle `day` that may really be up to `doubt_days` earlier (`DayDoubt`): its
+    verdict, low only when low on every day it may be (a 9 mcg/day order counted as day 8 may be
+    day 5, where 9 is right), and the verdict of an earlier day on which it is too high, where
+    the counted day is not (28 mcg/day counted as day 8 may be day 5)."""
+    possible = [verdict_of(d) for d in range(max(1, day - doubt_days), day)]
+    if verdict.under and not all(v.under for v in possible):
+        verdict = dataclasses.replace(verdict, under=False)
+    over_on = next((v for v in possible if v.over), None)
+    return verdict, over_on if not verdict.over else None
+
+
+def _day_unverified(
+    review: OrderUnderReview,
+    knowledge: Knowledge,
+    doubt: DayDoubt,
+    value: Decimal,
+    unit: str,
+    day: int,
+    over_on: DayVerdict,
+) -> Emission:
+    cycle = review.judged_cycle[0]
+    return emit(
+        "dose-day-unverified",
+        knowledge.cycles.signed_start_source,
+        ordered=format_number(value),
+        unit=UNIT_TEXT[unit],
+        days=_days_text(day, day),
+        cycle=cycle if cycle is not None else "unknown",
+        order=doubt.order,
+        signed=doubt.signed.date().isoformat(),
+        earliest=doubt.earliest,
+        limit=format_number(over_on.limit),
+    )
 
 
 def _disagreement(
@@ -541,13 +702,16 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
     findings: list[Emission] = []
     body = body_of(item, knowledge, findings)
     schedules = _candidates(item, rules)
-    first_day = review.cycle_day
+    first_day = review.judged_cycle[2]
+    doubt = review.day_doubt
     restarted: str | None = None
     if restart is not None and restart.reason.action == "restart-reduced":
+        doubt = None
         # counted from the restart's own first day, whatever the cycle day
         schedules, first_day = [restart_schedule(knowledge, review.indication)], 1
         restarted = f"restart after {restart.reason.label} ({restart.how_marked})"
     elif charted.restart_day is not None:
+        doubt = None  # counted from the restart's infusion
         schedules = [restart_schedule(knowledge, review.indication)]
         first_day = charted.restart_day
         restarted = f"restart after {charted.verdict.reasons[0]} (on the problem list)"
@@ -589,9 +753,26 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
     steps: list[StepResult | None] = []
     problems: list[str] = []
     bsa_needed = False
-    for dosage, (first, last) in zip(
-        dosages, _day_ranges(dosages, review.start, first_day), strict=True
-    ):
+    ranges = _day_ranges(dosages, review.start, first_day)
+    reversed_dates = _reversed_dates(order, dosages, ranges)
+    if reversed_dates is not None:
+        periods, days_checked = reversed_dates
+        findings.append(
+            emit(
+                "dose-dates-reversed",
+                rules.absolute_cap_source,
+                periods=periods,
+                days=days_checked,
+            )
+        )
+    # the dosages after one whose dates are reversed, without a start of their own, follow an
+    # end that is unknown: which days they fall on is too
+    reversed_at = next((i for i, d in enumerate(dosages) if _is_reversed(d)), len(dosages))
+    unplaced = dosages[reversed_at + 1 :]
+    # (dose, unit, counted day, possible earlier day) of the first dose too high only on a day
+    # the order may fall on, its cycle day being counted from an earlier order's signing
+    unverified: tuple[Decimal, str, int, DayVerdict] | None = None
+    for dosage, (first, last) in zip(dosages, ranges, strict=True):
         per_m2 = False
         try:
             value, unit = ordered_mcg_per_day(dosage, body.bsa_m2), "ug/d"
@@ -617,18 +798,40 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
             )
             steps.append(None)
             continue
+        if dosage.bounds_start is None and any(d is dosage for d in unplaced):
+            anyday = _judge_any_day(value, schedules, body, rules, per_m2, dosage.amount)
+            steps.append(StepResult(first, value, unit, (anyday,) * (last - first + 1)))
+            continue
         # a day's verdict depends on the day only through each schedule's step that day: judged
         # once per combination of steps (a 28-day step is judged once, not 28 times)
-        verdicts: dict[tuple[int, ...], DayVerdict] = {}
+        verdict_of = functools.partial(
+            _judge_once,
+            {},
+            value=value,
+            schedules=schedules,
+            body=body,
+            rules=rules,
+            per_m2=per_m2,
+            written=dosage.amount,
+        )
         days = []
         for day in range(first, last + 1):
-            steps_that_day = tuple(id(schedule.step_for_day(day)) for schedule in schedules)
-            if steps_that_day not in verdicts:
-                verdicts[steps_that_day] = _judge(value, day, schedules, body, rules, per_m2)
-            days.append(verdicts[steps_that_day])
+            verdict = verdict_of(day)
+            if doubt is not None:
+                verdict, over_on = _doubtful_day(
+                    verdict, day, first_day - doubt.earliest, verdict_of
+                )
+                if over_on is not None and unverified is None:
+                    unverified = (value, unit, day, over_on)
+            days.append(verdict)
         steps.append(StepResult(first, value, unit, tuple(days)))
-    dose_findings = _dose_findings(item, knowledge, body, steps, restarted)
+    # reversed dates: the right days, and so a corrected order, are unknown
+    dose_findings = _dose_findings(
+        item, knowledge, body, steps, restarted, can_fix=reversed_dates is None
+    )
     flagged = any(f.code in ("dose-overdose", "dose-underdose") for f in dose_findings)
+    if unverified is not None and doubt is not None and not flagged:
+        findings.append(_day_unverified(review, knowledge, doubt, *unverified))
     bounded = body.bounds is not None and not bsa_needed
     if (
         body.weight is not None
@@ -703,19 +906,26 @@ def _at_restart_dose(item: CheckInput, knowledge: Knowledge) -> list[tuple[datet
             continue
         ran_to = ran_until(order, start, knowledge)
         for dosage, begin, end in dosage_spans(order, start):
-            if begin < ran_to and _at_most_restart_dose(dosage, restart):
+            if begin < ran_to and _at_most_restart_dose(dosage, restart, knowledge.dose):
                 spans.append((begin, min(end or ran_to, ran_to)))
     return spans
 
 
-def _at_most_restart_dose(dosage: DoseInstruction, restart: ReducedRestart) -> bool:
+def _at_most_restart_dose(
+    dosage: DoseInstruction, restart: ReducedRestart, rules: DoseRules
+) -> bool:
+    """At 9 mcg/day (5 mcg/m²/day) or below; a rate rounding it (0.38 mcg/h) counts as it."""
     try:
         try:
-            return ordered_mcg_per_day(dosage, None) <= restart.mcg_per_day
+            per_day, dose = ordered_mcg_per_day(dosage, None), restart.mcg_per_day
         except BsaNeeded:  # per m²: compared per m²
-            return ordered_mcg_per_m2_per_day(dosage) <= restart.mcg_per_m2_per_day
+            per_day, dose = ordered_mcg_per_m2_per_day(dosage), restart.mcg_per_m2_per_day
     except DoseNotComputable:
         return False
+    return per_day <= dose or (
+        dosage.amount is not None
+        and written_as_rounded(dosage.amount, per_day, dose, rules.rate_rounding_max_percent)
+    )
 
 
 def infusion_periods_of(item: CheckInput, knowledge: Knowledge) -> list[Period]:
@@ -765,7 +975,10 @@ def _basis(body: Body, rules: DoseRules, unit: str) -> str:
             f"{body.bsa_basis}"
         )
     if body.fixed_dose is False and body.bounds is not None:
-        return f"weight under {threshold} kg ({weight}{stale}), no height: {body.bounds.basis}"
+        # bsa_basis says why no BSA: no height, a stale one, a recorded BSA not possible
+        return (
+            f"weight under {threshold} kg ({weight}{stale}), {body.bsa_basis}; {body.bounds.basis}"
+        )
     if body.fixed_dose is False:
         return (
             f"weight under {threshold} kg ({weight}{stale}) but BSA unknown "
@@ -780,6 +993,7 @@ def _dose_findings(
     body: Body,
     steps: Sequence[StepResult | None],
     restarted: str | None,
+    can_fix: bool = True,
 ) -> list[Emission]:
     rules = knowledge.dose
     review = item.review
@@ -790,7 +1004,10 @@ def _dose_findings(
     indication = knowledge.indication_label(review.indication)
     if restarted is not None:
         indication += f"; {restarted}, days counted from the restart"
-    cycle = review.cycle if review.cycle is not None else "unknown"
+    judged, cycle_basis, _ = review.judged_cycle
+    cycle: int | str = "unknown" if judged is None else judged
+    if review.by_history:
+        cycle = f"{judged} by the infusions on file (the order says {review.cycle})"
     findings: list[Emission] = []
     if flagged:
         first, others = _reported(flagged)
@@ -814,14 +1031,14 @@ def _dose_findings(
             "cycle": cycle,
             # how the indication and cycle were established: a card that rests on an inference
             # (a new course, a cycle counted from the infusions on file) shows it
-            "established": f"indication: {review.indication_basis}; cycle: {review.cycle_basis}",
+            "established": f"indication: {review.indication_basis}; cycle: {cycle_basis}",
             "more": _more_text(others + (len(unders) if overs else 0)),
             "fix": _plan_text(plan) if plan else "",
         }
         sources = verdict.sources
         source = next(iter(sources)) if len(sources) == 1 else rules.absolute_cap_source
         actions: tuple[ProposedAction, ...] = ()
-        if plan and isinstance(review.order.raw, Mapping):
+        if plan and can_fix and isinstance(review.order.raw, Mapping):
             actions = (
                 ProposedAction(
                     "update",
@@ -833,7 +1050,9 @@ def _dose_findings(
             findings.append(emit("dose-overdose", source, actions=actions, **values))
         else:
             findings.append(emit("dose-underdose", source, actions=actions, **values))
-    uncertain = any(
+    # a cycle coded lower than the history, the indication known: the doubt is between the two
+    # cycles, which the cycle-limits card says
+    uncertain = not (review.by_history and review.indication is not None) and any(
         s.verdict.uncertain and not s.verdict.over and not s.verdict.under for s in stretches
     )
     if uncertain:
@@ -844,7 +1063,7 @@ def _dose_findings(
                 indication=indication,
                 indication_basis=review.indication_basis,
                 cycle=cycle,
-                cycle_basis=review.cycle_basis,
+                cycle_basis=cycle_basis,
                 cap=format_number(rules.absolute_cap_mcg_per_day),
             )
         )

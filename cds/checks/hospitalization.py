@@ -42,13 +42,15 @@ def _inpatient(item: CheckInput, settings: HospitalizationRules) -> bool:
 def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = knowledge.hospitalization
     review = item.review
-    if review.cycle is None:
+    # the cycle the infusions on file make it when the order codes a lower one (cds.orders)
+    cycle, _, cycle_day = review.judged_cycle
+    if cycle is None:
         return []  # the dose check already says the cycle is unknown
     if review.follows_draft is not None:
         return []  # the day-8 order of a step-up written as two: the first order's card says it
     stay = settings.inpatient_days.get(review.indication or "", settings.unknown_indication)
-    days = stay.cycles.get(review.cycle)
-    if days is None or review.cycle_day > days or _inpatient(item, settings):
+    days = stay.cycles.get(cycle)
+    if days is None or cycle_day > days or _inpatient(item, settings):
         return []
     indication = knowledge.indication_label(review.indication)
     if review.indication is None:
@@ -57,10 +59,10 @@ def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Emissi
         emit(
             "hospitalization-recommended",
             stay.source,
-            cycle=review.cycle,
+            cycle=cycle,
             days=days,
             indication=indication,
-            day=review.cycle_day,
+            day=cycle_day,
         )
     ]
 

@@ -117,7 +117,7 @@ def _uln(
 def _before_first_dose(item: CheckInput, knowledge: Knowledge) -> bool:
     """Cycle 1 and no blinatumomab infusion of this course on file before this order's start (a
     cycle unknown is not taken as the first dose: the hold rule stands)."""
-    return item.review.cycle == 1 and not any(
+    return item.review.judged_cycle[0] == 1 and not any(
         begun is not None and begun < item.review.start and item.review.in_course(begun)
         for order in earlier_blinatumomab_orders(item.patient, knowledge, item.review.order)
         for begun in [order.first_start()]
@@ -126,7 +126,7 @@ def _before_first_dose(item: CheckInput, knowledge: Knowledge) -> bool:
 
 def _liver(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[Emission]:
     liver = settings.liver
-    starts_cycle = item.review.cycle_day == 1
+    starts_cycle = item.review.judged_cycle[2] == 1
     first_dose = _before_first_dose(item, knowledge)
     findings: list[Emission] = []
     unreadable: list[str] = []
@@ -178,7 +178,7 @@ def _liver(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[E
         findings.append(
             emit("lab-result-unreadable", liver.default_uln_source, results="; ".join(unreadable))
         )
-    if item.review.cycle == 1 and starts_cycle:
+    if item.review.judged_cycle[0] == 1 and starts_cycle:
         findings.extend(_baseline(item, knowledge, settings))
     return findings
 
@@ -229,7 +229,9 @@ def _neutrophils(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> 
             )
         ]
     at_start = rules_.at_cycle_start
-    cycle_start = item.review.cycle_day == 1 and item.review.indication in at_start.indications
+    cycle_start = (
+        item.review.judged_cycle[2] == 1 and item.review.indication in at_start.indications
+    )
     for threshold in rules_.thresholds:
         if count < threshold.below:
             return [

@@ -157,6 +157,36 @@ NUMBER_UNKNOWN = ("cycle-limits", "warning", "cycle-number-unknown")
 TREATMENT_FREE_INTERVAL = ("cycle-limits", "warning", "cycle-treatment-free-interval")
 RESUME_TOO_LONG = ("cycle-limits", "warning", "cycle-resume-too-long")
 PAST_DAY_28 = ("cycle-limits", "warning", "cycle-runs-past-day-28")
+NUMBER_DISAGREES = ("cycle-limits", "warning", "cycle-number-disagrees")
+DATES_UNVERIFIED = ("cycle-limits", "warning", "cycle-dates-unverified")
+
+
+def signed_only(order: dict[str, Any], *, signed: datetime) -> dict[str, Any]:
+    """An earlier order as an EHR sends it with only its signing time: `authoredOn` `signed`
+    (before the first dose), boundsDuration for boundsPeriod, and no administration on file."""
+    for dosage in order["dosageInstruction"]:
+        repeat = dosage["timing"]["repeat"]
+        period = repeat.pop("boundsPeriod", None)
+        if period is not None:
+            ends = datetime.fromisoformat(period["end"])
+            days = (ends - datetime.fromisoformat(period["start"])).days
+            repeat["boundsDuration"] = {"value": days, "unit": "d", "system": UCUM, "code": "d"}
+    return order | {"authoredOn": signed.isoformat()}
+
+
+def mar_history(cycles: int, gap: int) -> list[dict[str, Any]]:
+    """R/R cycles 1..`cycles` as only the MAR records them (four weekly bags each, no order on
+    file), each followed by its treatment-free interval, the last ending `gap` days before the
+    draft order starts."""
+    starts = [days_before(gap + 28)]
+    for cycle in range(cycles - 1, 0, -1):
+        starts.insert(0, starts[0] - timedelta(days=28 + free_days(RR, cycle)))
+    return [
+        bag | {"id": f"c{number}-{bag['id']}"}
+        for number, start in enumerate(starts, start=1)
+        for bag in bags(start, 4)
+    ]
+
 
 SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "adult 70 kg, R/R cycle 1, no history -> silent": (chart(cycle=1), []),
@@ -419,6 +449,60 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(given(1, days_before(13), indication=MRD, days=10, status="stopped"), cycle=1),
         [RESUME_TOO_LONG],
     ),
+    # A coded cycle lower than the history (cds/knowledge/cycles.yaml history_over_coded_source):
+    # the history's cycle is judged, and one card says the two disagree.
+    "adult 70 kg, R/R, cycle 1 coded, nine R/R cycles on file ending 60 days ago -> warnings: "
+    "the history makes it cycle 10, over the 9 allowed (not a 522-day interruption of cycle 1)": (
+        chart(*history(9, gap=60), cycle=1),
+        [LIMIT_EXCEEDED, NUMBER_DISAGREES],
+    ),
+    "adult 70 kg, R/R, cycle 1 coded, nine cycles only the MAR records (weekly bags), ending 60 "
+    "days ago -> warnings: cycle 10 by the history, over the 9 allowed": (
+        chart(*mar_history(9, gap=60), cycle=1),
+        [LIMIT_EXCEEDED, NUMBER_DISAGREES],
+    ),
+    "adult 70 kg, R/R, cycle 2 coded after cycles 1-3 (14 days free) -> warning: the history "
+    "makes it cycle 4 (within 9; no 56-day interruption of cycle 2)": (
+        chart(*history(3, gap=14), cycle=2),
+        [NUMBER_DISAGREES],
+    ),
+    "adult 70 kg, MRD-positive cycle 1 coded after MRD cycles 1-4 ending 30 days ago -> "
+    "warnings: cycle 5 by the history, over the 4 allowed": (
+        chart(*history(4, MRD, gap=30), cycle=1, indication=MRD),
+        [LIMIT_EXCEEDED, NUMBER_DISAGREES],
+    ),
+    "adult 70 kg, R/R, cycle 1 coded, cycles 1-3 on file ending 10 days ago -> warnings: cycle 4 "
+    "by the history, 10 days after cycle 3 (14 needed)": (
+        chart(*history(3, gap=10), cycle=1),
+        [NUMBER_DISAGREES, TREATMENT_FREE_INTERVAL],
+    ),
+    # An earlier order giving only when it was signed (authoredOn, no boundsPeriod, no MAR):
+    # findings a later first dose would undo say they could not be verified.
+    "adult 70 kg, R/R cycle 2 resumed for its last 18 days 3 days after it stopped on day 10; "
+    "its order gives only its signing, 5 days before day 1 -> could not verify (not '5 days too "
+    "long')": (
+        chart(
+            *history(1, gap=30),
+            signed_only(
+                given(2, days_before(13), status="stopped", oid="blin-c2-signed")
+                | {"meta": {"lastUpdated": days_before(3).isoformat()}},
+                signed=days_before(18),
+            ),
+            cycle=2,
+            steps=[Step(28, days=18)],
+        ),
+        [DATES_UNVERIFIED],
+    ),
+    "adult 70 kg, R/R cycle 2 11 days after cycle 1's real end; cycle 1's order gives only its "
+    "signing, 4 days before day 1 (no MAR) -> could not verify (not silent)": (
+        chart(signed_only(given(1, days_before(39)), signed=days_before(43)), cycle=2),
+        [DATES_UNVERIFIED],
+    ),
+    "adult 70 kg, R/R cycle 4 coded, only cycle 3 on file 14 days before -> silent (a higher "
+    "coded cycle stands: earlier cycles may have been given elsewhere)": (
+        chart(given(3, days_before(42)), cycle=4),
+        [],
+    ),
 }
 
 
@@ -450,6 +534,29 @@ def test_the_limit_card_counts_the_cycles_on_file(client: FlaskClient) -> None:
     [card] = _cards(client, chart(*history(4, MRD), cycle=None, indication=MRD))
     assert "cycle 5 exceeds the 4 cycles" in card["summary"]
     assert "4 earlier cycles on file" in card["detail"]
+
+
+def test_a_cycle_coded_lower_than_the_history_says_both_numbers(client: FlaskClient) -> None:
+    cards = _cards(client, chart(*history(9, gap=60), cycle=1))
+    [disagrees] = [c for c in cards if c["summary"].startswith("Order says cycle 1")]
+    assert disagrees["summary"] == (
+        "Order says cycle 1, but the blinatumomab given on file makes this cycle 10"
+    )
+    assert "follows cycle 9 begun" in disagrees["detail"]
+    assert "new course of treatment" in disagrees["detail"]  # re-treatment after a relapse
+    [limit] = [c for c in cards if c is not disagrees]
+    assert "cycle 10 exceeds the 9 cycles" in limit["summary"]
+    assert "9 earlier cycles on file" in limit["detail"]
+    assert not any("Interruption" in c["summary"] for c in cards)
+
+
+def test_the_limit_card_counts_the_cycles_only_the_mar_records(client: FlaskClient) -> None:
+    [limit] = [
+        c
+        for c in _cards(client, chart(*mar_history(9, gap=60), cycle=None, steps=FULL))
+        if "exceeds" in c["summary"]
+    ]
+    assert "9 earlier cycles on file" in limit["detail"]  # not "0": none of them is numbered
 
 
 def test_the_interruption_card_says_to_start_a_new_cycle(client: FlaskClient) -> None:

@@ -48,6 +48,7 @@ CRIT, WARN, INFO = "critical", "warning", "info"
 OVERDOSE = (CRIT, "dose-overdose")
 UNDERDOSE = (WARN, "dose-underdose")
 NOT_COMPUTABLE = (WARN, "dose-not-computable")
+DATES_REVERSED = (WARN, "dose-dates-reversed")
 OVERLAP = (CRIT, "dose-orders-overlap")
 ACTIVE_ON_FILE = (WARN, "dose-active-order-overlaps")
 NO_WEIGHT = (WARN, "dose-no-weight")
@@ -340,7 +341,156 @@ def reweighed(kg: float, *, status: str = "final", oid: str = "wt-2") -> dict[st
     return weight(P, kg, when="2026-03-02T07:00:00+00:00", oid=oid) | {"status": status}
 
 
+def as_rates(*steps: tuple[float, str, int]) -> tuple[Step, ...]:
+    """Steps written as an infusion rate (rateQuantity), as a pump is programmed."""
+    return tuple(Step(rate, unit, days=days, rate=True) for rate, unit, days in steps)
+
+
+def ending(resource: dict[str, Any], end: str, start: str | None = None) -> dict[str, Any]:
+    """The order with its first dosage's boundsPeriod.end (and start) as typed."""
+    period = resource["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]
+    period["end"] = end
+    if start is not None:
+        period["start"] = start
+    return resource
+
+
+TYPO_END = "2026-02-01T10:00:00+00:00"  # a month before START: the end typed before the start
+
 SCENARIOS = [
+    # --- rates written rounded (dose.yaml rate_rounding_max_percent: 3%) --------------------------
+    pytest.param(
+        S([*body_of(), order(*as_rates((1.17, "ug/h", 28)), cycle=2)], []),
+        id="adult 70 kg, R/R c2, rate 1.17 mcg/h (28/24 = 1.1667 to 2 decimals, 28.08 a day) -> "
+        "no card: it is the 28 mcg/day dose, not above the cap",
+    ),
+    pytest.param(
+        S([*body_of(), order(*as_rates((1.167, "ug/h", 28)), cycle=2)], []),
+        id="adult 70 kg, R/R c2, rate 1.167 mcg/h (3 decimals, 28.008 a day) -> no card",
+    ),
+    pytest.param(
+        S([*body_of(), order(*as_rates((1.2, "ug/h", 28)), cycle=2)], []),
+        id="adult 70 kg, R/R c2, rate 1.2 mcg/h (1 decimal, 28.8 a day, +2.9%: within the 3% "
+        "bound) -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(*as_rates((1.3, "ug/h", 28)), cycle=2)],
+            [OVERDOSE],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="adult 70 kg, R/R c2, rate 1.3 mcg/h (31.2 a day: no rounding of 1.1667) -> critical",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(*as_rates((1, "ug/h", 28)), cycle=2)],
+            [UNDERDOSE],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="adult 70 kg, R/R c2, integer rate 1 mcg/h (24 a day, -14%: beyond the bound) -> "
+        "underdose warning, never excused as rounding",
+    ),
+    pytest.param(
+        S([*body_of(), order(*as_rates((0.00117, "mg/h", 28)), cycle=2)], []),
+        id="adult 70 kg, R/R c2, rate 0.00117 mg/h (28.08 mcg a day) -> no card",
+    ),
+    pytest.param(
+        S([*body_of(), order(*as_rates((0.0063, "ug/min", 7), (1.17, "ug/h", 21)))], []),
+        id="adult 70 kg, R/R c1 as rates: 0.0063 mcg/min days 1-7 (9/1440 = 0.00625 rounded, "
+        "9.07 a day) then 1.17 mcg/h -> no card",
+    ),
+    pytest.param(
+        S([*body_of(), order(*as_rates((0.38, "ug/h", 7), (1.17, "ug/h", 21)))], []),
+        id="adult 70 kg, R/R c1 as rates: 0.38 mcg/h days 1-7 (9/24 = 0.375 rounded, 9.12 a day) "
+        "then 1.17 mcg/h -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), order(*as_rates((0.4, "ug/h", 7)))],
+            [OVERDOSE],
+            [(9.0, "ug/d", 7)],
+        ),
+        id="adult 70 kg, R/R c1 as rates: 0.4 mcg/h days 1-7 (9.6 a day, +6.7%: beyond the "
+        "bound) -> critical above the 9 mcg/day cap",
+    ),
+    pytest.param(
+        S(
+            [
+                *child(44, None, sent_bsa=1.4),
+                order(*as_rates((0.21, "ug/m2/h", 7), (0.63, "ug/m2/h", 21))),
+            ],
+            [],
+        ),
+        id="child 44 kg, charted BSA 1.4 m², R/R c1 as per-m² rates: 0.21 mcg/m²/h (5/24 = 0.2083 "
+        "rounded) then 0.63 mcg/m²/h (15/24 = 0.625 rounded) -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                blinatumomab_order(
+                    P,
+                    as_rates((0.38, "ug/h", 7), (1.17, "ug/h", 21)),
+                    oid="blinatumomab-c1",
+                    start=C1_START,
+                    status="completed",
+                    authored="2026-01-05T08:00:00+00:00",
+                ),
+                tox("G92.03", "2026-01-08", resolved="2026-01-10"),
+                RESTART,
+            ],
+            [TOXICITY_DISCONTINUE],
+            summary_has=("9 mcg/day",),
+        ),
+        id="adult, cycle 1 run as rates (0.38 mcg/h days 1-7), grade 3 ICANS on day 4, restart "
+        "ordered -> critical: it occurred at 9 mcg/day, discontinue permanently",
+    ),
+    # --- dates reversed: the end typed before the start -------------------------------------------
+    pytest.param(
+        S([*body_of(), ending(order(Step(28, days=28), cycle=2), TYPO_END)], [DATES_REVERSED]),
+        id="adult 70 kg, R/R c2, 28 mcg/day, boundsPeriod 2026-03-02 to 2026-02-01 -> "
+        "dates-reversed warning (days unverifiable), dose fine",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), ending(order(Step(28, days=28), cycle=2), "2026-03-01", "2026-03-02")],
+            [DATES_REVERSED],
+            summary_has=("reversed",),
+        ),
+        id="adult 70 kg, R/R c2, boundsPeriod of days alone 2026-03-02 to 2026-03-01 -> "
+        "dates-reversed warning",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), ending(order(Step(28, days=28), cycle=2), START)],
+            [DATES_REVERSED],
+        ),
+        id="adult 70 kg, R/R c2, boundsPeriod ending the moment it starts -> dates-reversed",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), ending(order(Step(28, days=7), Step(28, days=21)), TYPO_END)],
+            [OVERDOSE, DATES_REVERSED],
+        ),
+        id="adult 70 kg, R/R c1 starting at 28 with dates reversed -> critical overdose on day 1 "
+        "(the overdose check still runs) and dates-reversed warning; no fix (days unknown)",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), ending(order(Step(9, days=7), Step(28, days=21)), TYPO_END)],
+            [DATES_REVERSED],
+        ),
+        id="adult 70 kg, R/R c1 9 (dates reversed) then 28 for 21 days -> dates-reversed warning "
+        "only: the 28 step's days are unknown, no false overdose on days 2-7",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), ending(order(Step(9, days=7), Step(40, days=21)), TYPO_END)],
+            [OVERDOSE, DATES_REVERSED],
+        ),
+        id="adult 70 kg, R/R c1 9 (dates reversed) then 40 mcg/day -> critical (above the cap on "
+        "any day) and dates-reversed warning",
+    ),
     # --- which weight: only a final measurement doses, and one moment has one weight -----------
     pytest.param(
         S([*child(), reweighed(30), order(Step(28, days=28), cycle=2)], [OVERDOSE], CHILD_C2_FIX),
@@ -419,6 +569,25 @@ SCENARIOS = [
         id="child 30 kg 135 cm, chart BSA 1.10 m² (another formula, within 10% of Mosteller), c2 "
         "at 16.5 mcg/day (15 x 1.10) -> no card: the chart's BSA is dosed by",
     ),
+    # --- a recorded BSA and no height: held to what the weight and age allow (red team 4) ------
+    # 9 years, 30 kg, no height: any plausible height gives 0.96-1.18 m²
+    pytest.param(
+        S(
+            [*child(30, None, sent_bsa=1.6), order(Step(24, days=28), indication="mrd-positive")],
+            [OVERDOSE],
+            summary_has=("at most 19.44 mcg/day",),
+        ),
+        id="9-year-old 30 kg, no height, chart BSA 1.6 m² (more than any height gives), MRD "
+        "24 mcg/day -> critical by the plausible BSA, not silence by the chart's",
+    ),
+    pytest.param(
+        S(
+            [*child(30, None, sent_bsa=1.1), order(Step(16.5, days=28), indication="mrd-positive")],
+            [],
+        ),
+        id="9-year-old 30 kg, no height, chart BSA 1.10 m² (plausible), MRD 16.5 mcg/day "
+        "(15 x 1.10) -> no card: the chart's BSA is dosed by",
+    ),
     # --- weight bands around 45 kg (height 150 cm) -------------------------------------------
     pytest.param(
         S(
@@ -457,10 +626,13 @@ SCENARIOS = [
         ),
         id="99.2 lb (44.996 kg) is under 45 kg -> 9/28 is an overdose",
     ),
-    # --- BSA edges -----------------------------------------------------------------------------
+    # --- BSA edges: a BSA of 1.8-2.0 m² at 40 kg would bind the 9 and 28 mcg/day caps, but no
+    # 9-year-old of 40 kg has one (any plausible height gives at most 1.36 m²): with no height
+    # the recorded BSA is not used and the dose is judged by the plausible BSA (red team 4) ----
     pytest.param(
-        S([*child(40, None, sent_bsa=2.0), order(*RR_STEP_UP)], []),
-        id="40 kg with EHR BSA 2.0 m2, 9/28 (caps bind: 10->9, 30->28) -> no card",
+        S([*child(40, None, sent_bsa=2.0), order(*RR_STEP_UP)], [OVERDOSE]),
+        id="9-year-old 40 kg, no height, EHR BSA 2.0 m2 (not possible), 9/28 -> critical: above "
+        "what any plausible BSA allows",
     ),
     pytest.param(
         S(
@@ -468,30 +640,17 @@ SCENARIOS = [
                 *child(40, None, sent_bsa=2.0),
                 order(Step(5, "ug/m2/d", days=7), Step(15, "ug/m2/d", days=21)),
             ],
-            [OVERDOSE],
-            STEP_UP_FIX,
+            [NO_BSA],
         ),
-        id="40 kg with EHR BSA 2.0 m2, 5/15 ug/m2/d = 10/30 mcg/day -> critical above both caps",
+        id="9-year-old 40 kg, no height, EHR BSA 2.0 m2 (not possible), 5/15 ug/m2/d -> no-BSA "
+        "warning: the per-m² dose is right, the BSA to give it by is unknown",
     ),
     pytest.param(
         S(
-            [*child(40, None, sent_bsa=2.0), order(Step(10, days=7), Step(28, days=21))],
+            [*child(40, None, sent_bsa=1.8), order(Step(9, days=7), Step(27, days=21))],
             [OVERDOSE],
-            STEP_UP_FIX,
         ),
-        id="40 kg with EHR BSA 2.0 m2, 10 mcg/day on days 1-7 -> critical above the 9 cap",
-    ),
-    pytest.param(
-        S(
-            [*child(40, None, sent_bsa=2.0), order(Step(30, days=28), indication="mrd-positive")],
-            [OVERDOSE],
-            [(28.0, "ug/d", 28)],
-        ),
-        id="40 kg with EHR BSA 2.0 m2, MRD 30 mcg/day -> critical above the 28 cap",
-    ),
-    pytest.param(
-        S([*child(40, None, sent_bsa=1.8), order(Step(9, days=7), Step(27, days=21))], []),
-        id="40 kg with EHR BSA 1.8 m2: 9/27 mcg/day exactly -> no card",
+        id="9-year-old 40 kg, no height, EHR BSA 1.8 m2 (not possible), 9/27 mcg/day -> critical",
     ),
     pytest.param(
         S(

@@ -190,3 +190,81 @@ def test_the_card_says_how_many_days_for_which_cycle(client: FlaskClient) -> Non
     [card] = [c for c in body["cards"] if c["source"]["topic"]["code"] == TOPIC]
     assert card["summary"] == "Cycle 1: hospitalisation recommended for the first 3 days"
     assert card["source"]["url"].endswith("#S2.3")  # consolidation: §2.3 of the 2024 label
+
+
+def _as_r5_class(encounter: dict[str, Any], *codings: dict[str, str]) -> None:
+    """Encounter.class as FHIR R5 (and some R4B-ish exports) send it: a list of
+    CodeableConcepts, not one Coding."""
+    encounter["class"] = [{"coding": list(codings)}]
+
+
+R5_CLASSES: dict[str, tuple[list[dict[str, str]], list[Expected]]] = {
+    "v3 ActCode IMP -> silent": ([{"system": ACT_CODE, "code": "IMP"}], []),
+    "v2 patient class I -> silent": ([{"system": V2_PATIENT_CLASS, "code": "I"}], []),
+    "v3 ActCode AMB -> info": ([{"system": ACT_CODE, "code": "AMB"}], [RECOMMENDED]),
+    "a coding without a code, then v3 ActCode IMP -> silent": (
+        [{"system": ACT_CODE, "display": "inpatient"}, {"system": ACT_CODE, "code": "IMP"}],
+        [],
+    ),
+    "no coding with a code -> info": ([{"system": ACT_CODE}], [RECOMMENDED]),
+}
+
+
+@pytest.mark.parametrize(("codings", "expected"), R5_CLASSES.values(), ids=R5_CLASSES.keys())
+def test_the_hooks_encounter_with_an_r5_class_list_is_read(
+    client: FlaskClient, codings: list[dict[str, str]], expected: list[Expected]
+) -> None:
+    request = in_encounter(order_sign(chart()), "AMB")
+    _as_r5_class(request["prefetch"]["encounter"], *codings)
+    body = client.post(SIGN, json=request).get_json()
+    assert findings_of_topic(body, TOPIC) == expected
+
+
+def test_the_orders_encounter_with_an_r5_class_list_is_read(client: FlaskClient) -> None:
+    chart_bundle = chart(encounter_class="AMB")
+    [encounter] = [
+        e["resource"] for e in chart_bundle["entry"] if e["resource"]["resourceType"] == "Encounter"
+    ]
+    _as_r5_class(encounter, {"system": ACT_CODE, "code": "IMP"})
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert findings_of_topic(body, TOPIC) == []
+
+
+def test_an_encounter_named_by_full_url_with_an_r5_class_list_is_read(
+    client: FlaskClient,
+) -> None:
+    """The order names its Encounter by the entry's urn:uuid fullUrl (the Encounter has no id)."""
+    chart_bundle = chart(encounter_class="AMB")
+    url = "urn:uuid:3a9e1f00-5555-4666-8777-b88899990000"
+    for entry in chart_bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Encounter":
+            del resource["id"]
+            entry["fullUrl"] = url
+            _as_r5_class(resource, {"system": ACT_CODE, "code": "IMP"})
+        elif "encounter" in resource:
+            resource["encounter"] = {"reference": url}
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert findings_of_topic(body, TOPIC) == []
+
+
+@pytest.mark.parametrize(
+    ("coded", "expected"),
+    [
+        (1, []),  # the history makes it cycle 10: no stay for cycle 10
+        (None, []),  # uncoded: the history numbers it, as before
+    ],
+    ids=["coded-cycle-1", "uncoded"],
+)
+def test_a_cycle_coded_lower_than_the_history_is_judged_as_the_historys(
+    client: FlaskClient, coded: int | None, expected: list[Any]
+) -> None:
+    """Adult R/R, nine cycles on file ending 60 days ago, the draft coded "cycle 1": the course
+    makes it cycle 10 (the cycle-limits check says so), so no "hospitalise for the first 9 days
+    of cycle 1" card; it had been given beside the cycle-limit card."""
+    from tests.checks.test_cycle_limits import chart, history
+
+    body = client.post(SIGN, json=order_sign(chart(*history(9, gap=60), cycle=coded))).get_json()
+    assert findings_of_topic(body, TOPIC) == expected, [c["summary"] for c in body["cards"]]
+    limits = findings_of_topic(body, "cycle-limits")
+    assert ("cycle-limits", "warning", "cycle-limit-exceeded") in limits, limits

@@ -20,6 +20,7 @@ from cds.dosing import (
     newest_measurement,
     ordered_mcg_per_day,
     ordered_mcg_per_m2_per_day,
+    written_as_rounded,
 )
 from cds.knowledge import Knowledge, load_knowledge
 from cds.patient import DoseInstruction, ObservationFact, PatientSnapshot
@@ -286,3 +287,37 @@ def test_no_usable_weight_gives_none(knowledge: Knowledge) -> None:
 def test_staleness_of_a_measurement(age: timedelta | None, stale: bool) -> None:
     when = None if age is None else NOW - age
     assert is_stale(Measurement(Decimal(70), when, "Observation/w"), 30, NOW) is stale
+
+
+@pytest.mark.parametrize(
+    ("written", "per_written", "dose", "counts"),
+    [
+        pytest.param("1.17", "24", "28", True, id="1.17 mcg/h is 28 mcg/day (1.1667) rounded"),
+        pytest.param("1.167", "24", "28", True, id="1.167 mcg/h: 28/24 to 3 decimals"),
+        pytest.param("1.2", "24", "28", True, id="1.2 mcg/h: 28.8 a day, +2.9%, within 3%"),
+        pytest.param("1", "24", "28", False, id="1 mcg/h: a rounding of 1.1667, but -14%"),
+        pytest.param("1.25", "24", "28", False, id="1.25 mcg/h (30 a day): no rounding of 1.1667"),
+        pytest.param("0.38", "24", "9", True, id="0.38 mcg/h is 9 mcg/day (0.375) rounded up"),
+        pytest.param("0.37", "24", "9", True, id="0.37 mcg/h: 0.375 rounded half to even"),
+        pytest.param("0.4", "24", "9", False, id="0.4 mcg/h: 9.6 a day, +6.7%, beyond 3%"),
+        pytest.param("0.63", "24", "15", True, id="0.63 mcg/m2/h is 15 mcg/m2/day rounded"),
+        pytest.param("0.21", "24", "5", True, id="0.21 mcg/m2/h is 5 mcg/m2/day rounded"),
+        pytest.param("0.00117", "24000", "28", True, id="0.00117 mg/h is 28 mcg/day rounded"),
+        pytest.param("28.5", "1", "28", False, id="28.5 mcg/day is no rounding of 28"),
+        pytest.param("0.03", "1000", "28", False, id="0.03 mg/day: a rounding of 0.028, but +7%"),
+        pytest.param("0", "24", "28", False, id="nothing written"),
+    ],
+)
+def test_a_number_written_rounded_counts_as_the_dose_it_rounds(
+    written: str, per_written: str, dose: str, counts: bool
+) -> None:
+    """A rate is the label dose rounded at the precision written (dose.yaml, 3%)."""
+    amount = Decimal(written)
+    per_day = amount * Decimal(per_written)
+    assert written_as_rounded(amount, per_day, Decimal(dose), Decimal(3)) is counts
+
+
+def test_the_rounding_bound_comes_from_the_dose_knowledge(knowledge: Knowledge) -> None:
+    rules = knowledge.dose
+    assert rules.rate_rounding_max_percent == Decimal(3)
+    assert rules.rate_rounding_source in knowledge.sources

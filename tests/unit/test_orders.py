@@ -16,7 +16,9 @@ from cds.orders import (
     CYCLE_EXTENSION,
     OrderUnderReview,
     cycle_of,
+    dosage_spans,
     earlier_blinatumomab_orders,
+    infusion_end,
     is_blinatumomab,
     review,
 )
@@ -373,3 +375,60 @@ def test_blinatumomab_is_recognised_by_its_rxnorm_code_or_its_brand_name_alone()
     assert is_blinatumomab(coded, KNOWLEDGE)
     assert is_blinatumomab(named, KNOWLEDGE)
     assert not is_blinatumomab(other, KNOWLEDGE)
+
+
+# --------------------------------------------------------------- the history's cycle, day doubt
+
+
+def test_a_cycle_coded_lower_than_the_history_keeps_both_and_is_judged_by_the_history() -> None:
+    """Cycle 1 coded after R/R cycles 1-3 (each 28 days, then 14 free): the history makes it
+    cycle 4, day 1; `cycle` stays what the order codes."""
+    history = [earlier_cycle(n, 42 * (4 - n)) for n in (1, 2, 3)]
+    under = reviewed(blinatumomab_order(PID, FULL, cycle=1), history=history)
+    assert (under.cycle, under.history_cycle, under.by_history) == (1, 4, True)
+    assert under.judged_cycle[0::2] == (4, 1)
+    assert "follows cycle 3" in under.judged_cycle[1]
+
+
+def test_an_uncoded_order_s_history_cycle_is_its_cycle() -> None:
+    under = reviewed(uncoded(indication="relapsed-refractory"), history=[earlier_cycle(1, 42)])
+    assert (under.cycle, under.history_cycle, under.by_history) == (2, 2, False)
+
+
+def test_a_day_counted_from_an_order_s_signing_is_in_doubt() -> None:
+    """R/R cycle 1 days 1-7 order with no boundsPeriod, signed 7 days before the draft and no MAR:
+    the draft is day 8 counted, day 1 at the earliest (cycles.yaml signed_start_lead_days)."""
+    days_1_7 = earlier_cycle(1, 7)
+    repeat = days_1_7["dosageInstruction"][0]["timing"]["repeat"]
+    del repeat["boundsPeriod"]
+    repeat["boundsDuration"] = {
+        "value": 7,
+        "unit": "d",
+        "system": "http://unitsofmeasure.org",
+        "code": "d",
+    }
+    days_1_7["dosageInstruction"] = days_1_7["dosageInstruction"][:1]
+    under = reviewed(blinatumomab_order(PID, [Step(28, days=21)], cycle=1), history=[days_1_7])
+    assert under.cycle_day == 8
+    assert under.day_doubt is not None
+    assert (under.day_doubt.order, under.day_doubt.earliest) == (days_1_7["id"], 1)
+
+
+def test_a_dated_cycle_start_leaves_no_doubt() -> None:
+    under = reviewed(
+        blinatumomab_order(PID, [Step(28, days=21)], cycle=1),
+        history=[earlier_cycle(1, 7)],
+    )
+    assert (under.cycle_day, under.day_doubt) == (8, None)
+
+
+def test_a_boundsperiod_ending_before_it_starts_has_no_end() -> None:
+    order = blinatumomab_order(PID, FULL, cycle=2)
+    order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["end"] = days_before_start(
+        365
+    )
+    under = reviewed(order, history=[])
+    begin = datetime.fromisoformat(START)
+    assert dosage_spans(under.order, begin)[0][2] is None
+    # an unknown end: the order's bags would say how long; these say nothing, so 28 days
+    assert infusion_end(under.order, begin, 28) == begin + timedelta(days=28)
