@@ -1,13 +1,15 @@
 """A premedication steroid order as written, in prednisone- and dexamethasone-equivalent mg.
 
 The label asks for "prednisone 100 mg or equivalent (e.g. dexamethasone 16 mg)" or dexamethasone;
-clinicians write methylprednisolone, prednisolone, doses per m² and doses in mL. The table and the
-product strengths live in `knowledge/corticosteroids.yaml`. A dose that cannot be read is said to be
-unreadable (why), never counted as 0 mg.
+clinicians write methylprednisolone, prednisolone, doses per m², doses in mL and tablets. The table,
+the product strengths and dose forms live in `knowledge/corticosteroids.yaml`. A dose that cannot be
+read is said to be unreadable (why), never counted as 0 mg. Whether the order is taken by mouth is
+said too (`oral`): where the label's premedication is IV, the check says so.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,6 +26,16 @@ class Steroid:
     drug: str
     product: SteroidProduct | None  # product-level code with its strength, when coded
     how_identified: str
+    oral: bool = False  # an oral form, by its coded product or the words of its name
+
+
+def _is_oral(product: SteroidProduct | None, text: str, rules: CorticosteroidRules) -> bool:
+    """An oral dose form: the coded product's route when it has one, else the words of the
+    medication's name and coding displays ("dexamethasone 4 mg oral tablet")."""
+    if product is not None and product.route is not None:
+        return product.route == "oral"
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    return any(word in words for word in rules.oral_form_words)
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,7 @@ class SteroidDose:
     dexamethasone_mg: Decimal | None
     unreadable: str | None
     how_identified: str
+    oral: bool = False  # taken by mouth (`Steroid.oral`)
 
 
 def identify(codes: Iterable[Code], text: str, rules: CorticosteroidRules) -> Steroid | None:
@@ -40,10 +53,12 @@ def identify(codes: Iterable[Code], text: str, rules: CorticosteroidRules) -> St
     rxcuis = {code for system, code in codes if system == RXNORM}
     for product in rules.products:
         if product.rxcui in rxcuis:
-            return Steroid(product.drug, product, f"RxNorm product {product.rxcui}")
+            oral = _is_oral(product, text, rules)
+            return Steroid(product.drug, product, f"RxNorm product {product.rxcui}", oral)
+    oral = _is_oral(None, text, rules)
     for name, drug in rules.drugs.items():
         if drug.ingredient_rxcui in rxcuis:
-            return Steroid(name, None, f"RxNorm ingredient {drug.ingredient_rxcui}")
+            return Steroid(name, None, f"RxNorm ingredient {drug.ingredient_rxcui}", oral)
     lowered = text.lower()
     names = sorted(
         ((pattern, name) for name, d in rules.drugs.items() for pattern in d.match_text),
@@ -51,17 +66,31 @@ def identify(codes: Iterable[Code], text: str, rules: CorticosteroidRules) -> St
     )
     for pattern, name in names:
         if pattern in lowered:
-            return Steroid(name, None, f"by text ({pattern!r})")
+            return Steroid(name, None, f"by text ({pattern!r})", oral)
     return None
 
 
+def is_tablet_unit(unit: str | None, rules: CorticosteroidRules) -> bool:
+    """A dose unit that counts tablets ("{tbl}", "TAB"): the dose is a number of tablets."""
+    return bool(unit) and (unit or "").strip().lower() in {u.lower() for u in rules.tablet_units}
+
+
 def _mg(
-    steroid: Steroid, amount: Decimal | None, unit: str | None, bsa_m2: Decimal | None
+    steroid: Steroid,
+    amount: Decimal | None,
+    unit: str | None,
+    bsa_m2: Decimal | None,
+    rules: CorticosteroidRules,
 ) -> tuple[Decimal | None, str | None]:
     if amount is None or not unit:
         return None, "the order gives no dose quantity"
     if amount <= 0:
         return None, f"the dose {amount} is not positive"
+    if is_tablet_unit(unit, rules):
+        per_tablet = steroid.product.mg_per_unit if steroid.product is not None else None
+        if per_tablet is None:
+            return None, "the dose is in tablets and the tablet's strength is not coded"
+        return amount * per_tablet, None
     if units.is_convertible(unit, "mg"):
         return units.convert(amount, unit, "mg"), None
     if units.is_convertible(unit, "mg/m2"):
@@ -84,12 +113,14 @@ def normalise(
     rules: CorticosteroidRules,
 ) -> SteroidDose:
     """The dose in prednisone- and dexamethasone-equivalent mg (or why it cannot be read)."""
-    mg, why = _mg(steroid, amount, unit, bsa_m2)
+    mg, why = _mg(steroid, amount, unit, bsa_m2, rules)
     if mg is None:
-        return SteroidDose(steroid.drug, None, None, why, steroid.how_identified)
+        return SteroidDose(steroid.drug, None, None, why, steroid.how_identified, steroid.oral)
     prednisone = mg * rules.reference_mg / rules.drugs[steroid.drug].equivalent_mg
     dexamethasone = prednisone * rules.drugs["dexamethasone"].equivalent_mg / rules.reference_mg
-    return SteroidDose(steroid.drug, prednisone, dexamethasone, None, steroid.how_identified)
+    return SteroidDose(
+        steroid.drug, prednisone, dexamethasone, None, steroid.how_identified, steroid.oral
+    )
 
 
 def order_dose(
@@ -106,7 +137,7 @@ def order_dose(
     if first is not None and first.is_range:
         if first.amount_low is None:
             why = "the dose is a range without a low end that can be read"
-            return SteroidDose(steroid.drug, None, None, why, steroid.how_identified)
+            return SteroidDose(steroid.drug, None, None, why, steroid.how_identified, steroid.oral)
         return normalise(steroid, first.amount_low, first.unit, bsa_m2, rules)
     return normalise(
         steroid,

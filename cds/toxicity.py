@@ -1,9 +1,10 @@
 """Toxicity recorded on the chart: what it means for a new blinatumomab order (label §2.4).
 
-CRS and neurological toxicity carry their grade in the ICD-10-CM code (D89.83-, G92.0-), or, named
-in words (SNOMED CT, free text), in the name ("Cytokine release syndrome, grade IV"); seizures
-(ICD-10-CM R56.9, G40.-, status epilepticus G41.-, SNOMED CT, or named) are counted as events: one
-seizure charted twice (a problem-list item and an encounter diagnosis with the same onset) is one.
+CRS and neurological toxicity (ICANS, toxic encephalopathy) carry their grade in the ICD-10-CM
+code (D89.83-, G92.0-) or in the Condition's words ("Cytokine release syndrome, grade IV"; "D89.839
+CRS grade 4 - ICU transfer"): a grade stated both ways is the higher. Seizures (ICD-10-CM R56.9,
+G40.-, status epilepticus G41.-, SNOMED CT, or named) are counted as events: one seizure charted
+twice (a problem-list item and an encounter diagnosis, minutes apart or one dated by day) is one.
 Only Conditions that began after an earlier blinatumomab start count, whatever their clinical
 status: a resolved grade 4 CRS still means never again. Codes and limits live in
 `knowledge/toxicity.yaml`; this module turns them into one verdict.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -99,8 +100,9 @@ def _named(text: str, rules: ToxicityRules) -> tuple[ToxicityKind, int | None, i
 
 def _excluded(said: str, name: str, kind: ToxicityKind, rules: ToxicityRules) -> bool:
     """Whether every mention of `name` in `said` (normalised, space-padded) follows a negation or
-    history phrase, or is followed by a qualifier that makes it no event ("seizure precautions",
-    "rule out CRS grade 4")."""
+    history phrase, is followed by a qualifier that makes it no event ("seizure precautions",
+    "rule out CRS grade 4"), or right after a cause that makes it another condition ("hepatic
+    encephalopathy")."""
     exclusion = rules.text_exclusions.get(kind)
     if exclusion is None:
         return False
@@ -109,6 +111,7 @@ def _excluded(said: str, name: str, kind: ToxicityKind, rules: ToxicityRules) ->
         before, after = said[: start + 1], said[start + len(name) + 1 :]
         if not (
             any(f" {phrase} " in before for phrase in exclusion.before)
+            or any(before.endswith(f" {phrase} ") for phrase in exclusion.right_before)
             or any(after.startswith(f" {phrase} ") for phrase in exclusion.after)
         ):
             return False  # one plain mention is enough
@@ -119,20 +122,13 @@ def _excluded(said: str, name: str, kind: ToxicityKind, rules: ToxicityRules) ->
 def toxicity_events(
     conditions: Iterable[ConditionFact], rules: ToxicityRules
 ) -> list[ToxicityEvent]:
-    """Every Condition coded as a blinatumomab-relevant toxicity (undated ones included)."""
+    """Every Condition coded or named as a blinatumomab-relevant toxicity (undated ones
+    included)."""
     events = []
     for condition in conditions:
         if condition.verification_status in rules.ignored_verification_statuses:
             continue
-        entries = [
-            entry
-            for system, code in sorted(condition.codes)
-            if (entry := rules.classify_coding(system, code)) is not None
-        ]
-        found = (entries[0].kind, entries[0].grade, entries[0].seizures) if entries else None
-        if found is None:
-            found = _named(condition.text, rules)
-        if found is not None:
+        if found := _read(condition, rules):
             kind, grade, seizures = found
             events.append(
                 ToxicityEvent(
@@ -140,6 +136,27 @@ def toxicity_events(
                 )
             )
     return events
+
+
+def _read(
+    condition: ConditionFact, rules: ToxicityRules
+) -> tuple[ToxicityKind, int | None, int] | None:
+    """(kind, grade, seizures) of a Condition. The code decides the kind; its words may add the
+    grade the code lacks ("D89.839 ... CRS grade 4 - ICU transfer"), and where both state one the
+    higher counts (fail safe). A code of another condition (K76.82 hepatic encephalopathy) leaves
+    its words unread: their grade is on another scale."""
+    entries = [
+        entry
+        for system, code in sorted(condition.codes)
+        if (entry := rules.classify_coding(system, code)) is not None
+    ]
+    if not entries:
+        other = any(rules.names_other_condition(system, code) for system, code in condition.codes)
+        return None if other else _named(condition.text, rules)
+    entry = entries[0]
+    named = _named(condition.text, rules) if entry.kind != "seizure" else None
+    grades = [g for g in (entry.grade, named[1] if named and named[0] == entry.kind else None) if g]
+    return entry.kind, max(grades, default=None), entry.seizures
 
 
 def assess(
@@ -274,7 +291,7 @@ def _severe(
 def _began_by(onset: datetime, moment: datetime) -> bool:
     """Whether an event began at `moment` or later; an onset given as a day alone (its midnight):
     on `moment`'s day or later (CRS dated the first infusion's day is blinatumomab's)."""
-    if onset.timetz().replace(tzinfo=None) == datetime.min.time():
+    if _day_only(onset):
         return onset.date() >= moment.date()
     return onset >= moment
 
@@ -285,20 +302,36 @@ def _during(onset: datetime, begin: datetime, end: datetime) -> bool:
     return _began_by(onset, begin) and not _began_by(onset, end)
 
 
-def seizure_count(events: Iterable[ToxicityEvent]) -> int:
-    """Seizures the dated seizure Conditions record, counted as events: Conditions with the same
-    onset instant are one event (a seizure on the problem list and as the encounter's diagnosis),
-    which records the most seizures any of them does (R56.9 and G40.- charted together: 2);
-    different onsets are different events, even on the same day."""
-    by_onset: dict[datetime, int] = {}
-    for event in events:
-        if event.kind == "seizure" and event.onset is not None:
-            by_onset[event.onset] = max(by_onset.get(event.onset, 0), event.seizures)
-    return sum(by_onset.values())
+def seizure_count(events: Iterable[ToxicityEvent], rules: ToxicityRules) -> int:
+    """Seizures the dated seizure Conditions record, counted as events. One seizure is often
+    charted twice (the problem list and the encounter's diagnosis): onsets within
+    `same_event_within_minutes` of an event's first, and a day-only onset on the day of a timed one,
+    are that event, which records the most seizures any of them does (R56.9 and G40.- charted
+    together: 2). Onsets further apart are different seizures, even on the same day."""
+    window = timedelta(minutes=rules.seizure.same_event_within_minutes)
+    dated = sorted(
+        (e.onset, e.seizures) for e in events if e.kind == "seizure" and e.onset is not None
+    )
+    timed: list[tuple[datetime, int]] = []  # (first onset, seizures) per event
+    day_only: dict[date, int] = {}
+    for onset, seizures in dated:
+        if _day_only(onset):
+            day_only[onset.date()] = max(day_only.get(onset.date(), 0), seizures)
+        elif timed and onset - timed[-1][0] <= window:
+            timed[-1] = (timed[-1][0], max(timed[-1][1], seizures))
+        else:
+            timed.append((onset, seizures))
+    merged = [max(seizures, day_only.pop(first.date(), 0)) for first, seizures in timed]
+    return sum(merged) + sum(day_only.values())
+
+
+def _day_only(onset: datetime) -> bool:
+    """An onset given as a day alone (read as its midnight)."""
+    return onset.timetz().replace(tzinfo=None) == datetime.min.time()
 
 
 def _seizures(events: list[ToxicityEvent], rules: ToxicityRules) -> list[tuple[Action, str, str]]:
-    count = seizure_count(events)
+    count = seizure_count(events, rules)
     limit = rules.seizure.discontinue_when_more_than
     if count > limit:
         text = f"{count} seizures since blinatumomab (more than {limit})"

@@ -2,13 +2,17 @@
 
 At signing, the glucocorticoid for the order's FIRST dose must be ordered: in the same draft orders,
 or as an active order timed for it. It is read as written (`cds.corticosteroids`): any steroid of
-the equivalence table for adults (dexamethasone only for children), in mg, mg/m² (with the BSA) or
-mL (with the coded product's strength). Missing -> a warning with the right dexamethasone order to
-add; too low -> a warning that offers to replace the low order; a dose that cannot be read -> a
-warning that says why (never counted as 0 mg). A step dose is an info reminder where the
-indication's premedication events include it: the order stepping up inside itself (R/R cycle 1 day
-8, or the escalation to 28 mcg/day after a restart at 9), or the day-8 step-up as its own order
-signed with the cycle's first days (a step-up written as two orders gets the cards of one).
+the equivalence table for adults (dexamethasone only for children), in mg, mg/m² (with the BSA),
+mL or tablets (with the coded product's strength). Missing -> a warning with the right
+dexamethasone order to add; too low -> a warning that offers to replace the low order; a dose that
+cannot be read -> a warning that says why (never counted as 0 mg); enough, but by mouth where the
+label's premedication is IV (premedication.yaml `oral_accepted`) -> a warning that says the route
+is not the label's; none timed for the first dose but one timed just after the start (within
+`late_within_hours_after`) -> a warning that it is timed after the start, not "none ordered". A
+step dose is an info reminder where the indication's premedication events include it: the order
+stepping up inside itself (R/R cycle 1 day 8, or the escalation to 28 mcg/day after a restart at
+9), or the day-8 step-up as its own order signed with the cycle's first days (a step-up written as
+two orders gets the cards of one).
 """
 
 from __future__ import annotations
@@ -42,6 +46,12 @@ FINDINGS: Declarations = {
     "premedication-low-dose": declare("warning", *_PREMEDICATION, "ordered", "written"),
     "premedication-dose-unreadable": declare("warning", *_PREMEDICATION, "orders"),
     "premedication-dose-not-verified": declare("warning", *_PREMEDICATION, "ordered", "written"),
+    "premedication-route-not-label": declare(
+        "warning", *_PREMEDICATION, "ordered", "written", "identified"
+    ),
+    "premedication-timed-after-start": declare(
+        "warning", *_PREMEDICATION, "written", "timed", "start", "late"
+    ),
 }
 
 
@@ -71,11 +81,10 @@ def _first_event(
         return "restart"
     if restart_of(order, knowledge) is not None:
         return "restart"
-    if item.review.cycle_day == 1 and not _revises_a_begun_order(item):
+    cycle, _, cycle_day = item.review.judged_cycle  # the history's cycle if the order's is lower
+    if cycle_day == 1 and not _revises_a_begun_order(item):
         return "cycle-start"
-    if item.review.cycle_day == settings.step_up_day and has_step_up(
-        knowledge, item.review.indication, item.review.cycle
-    ):
+    if cycle_day == settings.step_up_day and has_step_up(knowledge, item.review.indication, cycle):
         return "step-up"
     return None
 
@@ -123,6 +132,36 @@ def _premedications(
         if order.status == "active" and _timed_within(order, earliest, latest):
             candidates.append(order)
     return _counted(candidates, knowledge, bsa, children)
+
+
+def _late_premedications(
+    item: CheckInput, knowledge: Knowledge, bsa: Decimal | None, children: bool
+) -> list[tuple[Premedication, datetime]]:
+    """The glucocorticoids (draft, or active on file) timed after the first dose's start, but
+    within `late_within_hours_after` of it, with the first such time: meant for this infusion and
+    timed too late (the label: 1 hour before). Called when none is timed for the first dose. An
+    order whose start is only the signing time has no start to be late for."""
+    order = item.review.order
+    if order.planned_start() is None:
+        return []
+    latest = _start_at_the_latest(order, item.review.start)
+    until = latest + timedelta(hours=knowledge.premedication.late_within_hours_after)
+    candidates = [o for o in item.draft_orders if o.resource != order.resource]
+    candidates += [o for o in _steroids_on_file(item, knowledge) if o.status == "active"]
+    late = []
+    for premedication in _counted(candidates, knowledge, bsa, children):
+        times = [b for b, _ in _planned_times(premedication.order) if latest < b <= until]
+        if times:
+            late.append((premedication, min(times)))
+    return sorted(late, key=lambda pair: pair[1])
+
+
+def _after_text(delta: timedelta) -> str:
+    """How long after the start, as a card says it: "30 minutes", "2.5 hours"."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} minute{'' if minutes == 1 else 's'}"
+    return f"{format_number(Decimal(minutes) / 60, '0.1')} hours"
 
 
 def _steroids_on_file(item: CheckInput, knowledge: Knowledge) -> list[MedicationOrder]:
@@ -256,8 +295,9 @@ def _steroid_dose(
     )
 
 
-def _written(premedication: Premedication) -> str:
-    """The order as written, e.g. "methylprednisolone 40 mg", "dexamethasone 4–20 mg"."""
+def _written(premedication: Premedication, knowledge: Knowledge) -> str:
+    """The order as written, e.g. "methylprednisolone 40 mg", "dexamethasone 4–20 mg",
+    "dexamethasone 5 tablets" (not "5 {tbl}")."""
     dosages = premedication.order.ordered_dosages()
     first = dosages[0] if dosages else None
     if first is None or first.amount is None or not first.unit:
@@ -265,7 +305,10 @@ def _written(premedication: Premedication) -> str:
     amount = format_number(first.amount)
     if first.is_range and first.amount_low is not None:
         amount = f"{format_number(first.amount_low)}–{amount}"
-    return f"{premedication.dose.drug} {amount} {first.unit}"
+    unit = first.unit
+    if corticosteroids.is_tablet_unit(unit, knowledge.corticosteroids):
+        unit = "tablet" if first.amount == 1 and not first.is_range else "tablets"
+    return f"{premedication.dose.drug} {amount} {unit}"
 
 
 def _bsa(item: CheckInput, knowledge: Knowledge) -> Decimal | None:
@@ -299,8 +342,10 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
     suggested: Decimal | None
     if children:
         child = settings.children
-        in_scope = review.cycle is None or review.cycle in child.cycles
+        cycle = review.judged_cycle[0]
+        in_scope = cycle is None or cycle in child.cycles
         events, source = (child.events if in_scope else []), child.source
+        oral_accepted = child.oral_accepted
         required = (
             min(child.mg_per_m2 * bsa, child.max_mg).quantize(Decimal("0.1")) if bsa else None
         )
@@ -308,6 +353,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
     else:
         adult = settings.adults[review.indication or "unknown"]  # type: ignore[index]
         events, source, required = adult.events, adult.source, adult.mg
+        oral_accepted = adult.oral_accepted
         example = knowledge.corticosteroids.label_example.dexamethasone_mg
         suggested = max(required, example) if adult.suggest_label_example else required
     # the phrase a card says, unit included: "20 mg", or "5 mg/m² (max 20 mg)" without a BSA
@@ -374,12 +420,10 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
                     source,
                     **values,
                     ordered=_mg(best_mg),
-                    written=_written(best),
+                    written=_written(best, knowledge),
                 )
             )
         return findings
-    if best_mg is not None and enough is not None and best_mg >= enough:
-        return findings  # enough as written
 
     def offer(replacing: MedicationOrder | None) -> tuple[ProposedAction, ...]:
         if suggested is None:
@@ -398,6 +442,25 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
             ),
         )
 
+    if best_mg is not None and enough is not None and best_mg >= enough:
+        enough_orders = [p for p in readable if (p.dose.dexamethasone_mg or 0) >= enough]
+        if oral_accepted or not all(p.dose.oral for p in enough_orders):
+            return findings  # enough as written, by a route the label's premedication has
+        oral = enough_orders[0]  # enough, but only by mouth: the label's is IV
+        findings.append(
+            emit(
+                "premedication-route-not-label",
+                source,
+                actions=offer(oral.order),
+                **values,
+                ordered=_mg(oral.dose.dexamethasone_mg or Decimal(0)),
+                written=_written(oral, knowledge),
+                identified=oral.dose.how_identified,
+            )
+        )
+        return findings
+    late = _late_premedications(item, knowledge, bsa, children) if not found else []
+
     if unreadable:
         findings.append(
             emit(
@@ -405,8 +468,24 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
                 knowledge.corticosteroids.factor_source,
                 **values,
                 orders="; ".join(
-                    f"{_written(p)} (`{p.order.resource}`): {p.dose.unreadable}" for p in unreadable
+                    f"{_written(p, knowledge)} (`{p.order.resource}`): {p.dose.unreadable}"
+                    for p in unreadable
                 ),
+            )
+        )
+    elif late:
+        first, timed = late[0]
+        zone = review.start.tzinfo
+        findings.append(
+            emit(
+                "premedication-timed-after-start",
+                settings.late_source,
+                actions=offer(first.order),
+                **values,
+                written=f"{_written(first, knowledge)} (`{first.order.resource}`)",
+                timed=timed.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                start=review.start.strftime("%Y-%m-%d %H:%M"),
+                late=_after_text(timed - review.start),
             )
         )
     elif (best is None or best_mg is None) and possible_restart:
@@ -429,7 +508,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
                 actions=offer(best.order),
                 **values,
                 ordered=_mg(best_mg),
-                written=_written(best),
+                written=_written(best, knowledge),
             )
         )
     return findings

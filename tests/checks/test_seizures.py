@@ -3,7 +3,8 @@ seizure: discontinue permanently"; toxicity.yaml).
 
 Golden matrix through the whole service: an adult R/R patient whose cycle 1 ran 2026-01-05 to
 2026-02-02; a cycle 2 order at 28 mcg/day is signed on 2026-03-02. Seizures count as events: one
-seizure charted twice (problem list and encounter diagnosis, same onset) is one; status epilepticus
+seizure charted twice (problem list and encounter diagnosis, the same onset, onsets minutes apart,
+or one timed and one dated by the day alone) is one, two hours apart are two; status epilepticus
 is more than one by definition; a seizure coded in SNOMED CT only, or named in words, counts; a
 negation or a history entry ("History of seizures", "Seizure precautions") does not. A toxicity
 whose grade is known but whose date is not says the date is what is missing (red-team case tox11).
@@ -11,7 +12,7 @@ whose grade is known but whose date is not says the date is what is missing (red
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -243,6 +244,68 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
         ),
         [DISCONTINUE],
     ),
+    # --- charted twice, not at the same instant (red-team 5 t12, t24; toxicity.yaml 15 minutes) --
+    "one seizure timed 14:20 on the problem list, and the ED diagnosis dated by day (same day) -> "
+    "no card (one seizure)": (
+        chart(
+            seizure("R56.9", SZ_DAY_4, cid="sz-problem"),
+            seizure(
+                "91175000",
+                "2026-01-08",
+                system=SNOMED,
+                display="Seizure",
+                cid="sz-ed",
+                encounter="enc-ed",
+            ),
+        ),
+        [],
+    ),
+    "one seizure entered twice two minutes apart (14:20 and 14:22) -> no card (one seizure)": (
+        chart(
+            seizure("R56.9", SZ_DAY_4, cid="sz-problem"),
+            seizure("R56.9", "2026-01-08T14:22:00+00:00", cid="sz-ed", encounter="enc-ed"),
+        ),
+        [],
+    ),
+    "one seizure at 21:00 New York time, the ED diagnosis dated by that local day (the UTC day "
+    "after) -> no card (one seizure)": (
+        chart(
+            seizure("R56.9", "2026-01-08T21:00:00-05:00", cid="sz-problem"),
+            seizure("R56.9", "2026-01-08", cid="sz-ed", encounter="enc-ed"),
+        ),
+        [],
+    ),
+    "two seizures 30 minutes apart (14:20 and 14:50) -> critical (two events)": (
+        chart(
+            seizure("R56.9", SZ_DAY_4, cid="sz-1"),
+            seizure("R56.9", "2026-01-08T14:50:00+00:00", cid="sz-2"),
+        ),
+        [DISCONTINUE],
+    ),
+    "a seizure dated by day on day 4 and a timed one on day 6 -> critical (different days)": (
+        chart(
+            seizure("R56.9", "2026-01-08", cid="sz-1"),
+            seizure("R56.9", SZ_DAY_6, cid="sz-2"),
+        ),
+        [DISCONTINUE],
+    ),
+    "two timed seizures on day 4 (14:20, 22:40) and that day's ED diagnosis dated by day -> "
+    "critical (two events, the day-only entry is one of them)": (
+        chart(
+            seizure("R56.9", SZ_DAY_4, cid="sz-1"),
+            seizure("R56.9", "2026-01-08T22:40:00+00:00", cid="sz-2"),
+            seizure("R56.9", "2026-01-08", cid="sz-ed", encounter="enc-ed"),
+        ),
+        [DISCONTINUE],
+    ),
+    "a seizure at 14:20 and an epilepsy diagnosis (G40.909, recurrent seizures) dated by that "
+    "day -> critical (the entry recording the most seizures counts)": (
+        chart(
+            seizure("R56.9", SZ_DAY_4, cid="sz-1"),
+            seizure("G40.909", "2026-01-08", display="Epilepsy, unspecified", cid="g40"),
+        ),
+        [DISCONTINUE],
+    ),
     # --- what is unknown: the date or the grade (red-team tox11) ---------------------------------
     "CRS grade 4 (D89.834) with no onset date -> warning to record when it began": (
         chart(seizure("D89.834", None, display="Cytokine release syndrome, grade 4", cid="crs-1")),
@@ -403,15 +466,27 @@ def test_a_code_counts_only_under_its_own_system(system: str, code: str) -> None
     assert RULES.classify_coding(system, code) is None
 
 
+def test_seizure_entries_within_the_window_of_an_event_s_first_onset_are_that_event() -> None:
+    """Measured from the event's first onset, not chained: entries 10 minutes apart over 20
+    minutes are two events (a seizure cluster is more than one seizure)."""
+    first = datetime(2026, 1, 8, 14, 20, tzinfo=UTC)
+    entries = [
+        fact({(ICD10CM, "R56.9")}, first + timedelta(minutes=m), rid=f"sz-{m}") for m in (0, 10, 20)
+    ]
+    assert RULES.seizure.same_event_within_minutes == 15
+    assert seizure_count(toxicity_events(entries[:2], RULES), RULES) == 1
+    assert seizure_count(toxicity_events(entries, RULES), RULES) == 2
+
+
 def test_seizure_events_are_counted_by_onset_instant() -> None:
     day_4 = datetime(2026, 1, 8, 14, 20, tzinfo=UTC)
     problem = fact({(ICD10CM, "R56.9")}, day_4, rid="problem")
     diagnosis = fact({(SNOMED, "91175000")}, day_4, rid="ed")
     epilepsy = fact({(ICD10CM, "G40.909")}, day_4, rid="g40")
     later = fact({(ICD10CM, "R56.9")}, day_4.replace(hour=22), rid="later")
-    assert seizure_count(toxicity_events([problem, diagnosis], RULES)) == 1
-    assert seizure_count(toxicity_events([problem, epilepsy], RULES)) == 2  # the most recorded
-    assert seizure_count(toxicity_events([problem, diagnosis, later], RULES)) == 2
+    assert seizure_count(toxicity_events([problem, diagnosis], RULES), RULES) == 1
+    assert seizure_count(toxicity_events([problem, epilepsy], RULES), RULES) == 2  # the most
+    assert seizure_count(toxicity_events([problem, diagnosis, later], RULES), RULES) == 2
     assert assess([problem, diagnosis], CYCLE1, RULES, NOW).action == "none"
     assert assess([problem, later], CYCLE1, RULES, NOW).action == "discontinue"
 
