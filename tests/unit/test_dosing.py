@@ -4,7 +4,7 @@ can write its dose in, expressed in mcg/day."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,6 +13,7 @@ from cds.dosing import (
     BsaNeeded,
     DoseNotComputable,
     Measurement,
+    body_surface_area,
     is_per_m2,
     is_stale,
     latest_measurement,
@@ -321,3 +322,53 @@ def test_the_rounding_bound_comes_from_the_dose_knowledge(knowledge: Knowledge) 
     rules = knowledge.dose
     assert rules.rate_rounding_max_percent == Decimal(3)
     assert rules.rate_rounding_source in knowledge.sources
+
+
+def _measured(oid: str, loinc: str, value: str, unit: str) -> ObservationFact:
+    return ObservationFact(
+        resource=f"Observation/{oid}",
+        codes=frozenset({("http://loinc.org", loinc)}),
+        when=NOW - timedelta(days=2),
+        status="final",
+        value=Decimal(value),
+        unit=unit,
+    )
+
+
+def _child(*observations: ObservationFact, born: date) -> PatientSnapshot:
+    return PatientSnapshot(
+        patient_id="p", birth_date=born, gender="female", observations=observations
+    )
+
+
+def test_an_infants_length_measured_lying_gives_the_bsa(knowledge: Knowledge) -> None:
+    """7 kg, 66 cm charted as LOINC 8306-3 (body height, lying), as infant flowsheets send it:
+    Mosteller 0.36 m², not "no height on file" (red team 4, case 184)."""
+    weight = _measured("wt", "29463-7", "7", "kg")
+    infant = _child(weight, _measured("len", "8306-3", "66", "cm"), born=date(2025, 8, 1))
+    bsa, basis = body_surface_area(infant, knowledge, Measurement(Decimal(7), NOW, "Observation/wt"), NOW)
+    assert bsa is not None and bsa.quantize(Decimal("0.01")) == Decimal("0.36"), basis
+
+
+@pytest.mark.parametrize(
+    ("sent", "used"),
+    [
+        ("1.4", False),  # 18 kg at 5: any plausible height gives at most 0.83 m²
+        ("0.4", False),  # and at least 0.67
+        ("0.75", True),
+    ],
+)
+def test_a_recorded_bsa_without_a_height_is_held_to_what_the_weight_and_age_allow(
+    knowledge: Knowledge, sent: str, used: bool
+) -> None:
+    """A 5-year-old of 18 kg, no height, a BSA recorded in the chart: one no child of that
+    weight and age can have is not dosed by (it had hidden a 90% overdose, red team 4)."""
+    child = _child(
+        _measured("wt", "29463-7", "18", "kg"),
+        _measured("bsa", "8277-6", sent, "m2"),
+        born=date(2020, 6, 1),
+    )
+    bsa, basis = body_surface_area(child, knowledge, Measurement(Decimal(18), NOW, "Observation/wt"), NOW)
+    assert (bsa == Decimal(sent)) is used, basis
+    assert bsa is None or used
+    assert ("was not used" in basis) is not used
