@@ -168,6 +168,12 @@ def neutrophils(
     return lab(pid, "anc-1", "751-8", display, value, unit, when=when, low=1.5, high=8.0)
 
 
+CONDITION_CATEGORIES = {
+    "problem-list-item": "Problem List Item",
+    "encounter-diagnosis": "Encounter Diagnosis",
+}
+
+
 def condition(
     pid: str,
     code: str,
@@ -177,6 +183,8 @@ def condition(
     clinical_status: str = "active",
     system: str = ICD10CM,
     onset: str = "2026-01-20",
+    verification: str = "confirmed",
+    category: str = "problem-list-item",
 ) -> dict[str, Any]:
     return {
         "resourceType": "Condition",
@@ -193,7 +201,7 @@ def condition(
             "coding": [
                 {
                     "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                    "code": "confirmed",
+                    "code": verification,
                 }
             ]
         },
@@ -202,8 +210,8 @@ def condition(
                 "coding": [
                     {
                         "system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                        "code": "problem-list-item",
-                        "display": "Problem List Item",
+                        "code": category,
+                        "display": CONDITION_CATEGORIES[category],
                     }
                 ]
             }

@@ -35,11 +35,10 @@ from tests.checks.test_pregnancy import (
     urine_hcg,
 )
 from tests.conftest import SIGN
-from tests.fixtures_util import ICD10CM, SNOMED, Expected, findings_of_topic, order_sign
+from tests.fixtures_util import ICD10CM, SNOMED, Expected, condition, findings_of_topic, order_sign
 
 KNOWLEDGE = load_knowledge()
 EXPECTED_DELIVERY = ("pregnancy-status", "critical", "pregnancy-expected-delivery")
-CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 
 
 def past_pregnancy(
@@ -53,32 +52,16 @@ def past_pregnancy(
     """A pregnancy as Synthea and US Core problem lists keep it once it is over: resolved, with
     its end (abatement) or only the day it was recorded."""
     system, value, display = code
-    problem: dict[str, Any] = {
-        "resourceType": "Condition",
-        "id": "pregnancy-2024",
-        "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": status}]},
-        "verificationStatus": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                    "code": "confirmed",
-                }
-            ]
-        },
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                        "code": "problem-list-item",
-                    }
-                ]
-            }
-        ],
-        "code": {"coding": [{"system": system, "code": value, "display": display}]},
-        "subject": {"reference": f"Patient/{PID}"},
-        "onsetDateTime": onset,
-    }
+    problem = condition(
+        PID,
+        value,
+        display,
+        cid="pregnancy-2024",
+        clinical_status=status,
+        system=system,
+        onset=onset,
+    )
+    del problem["code"]["text"]  # Synthea codes it without text
     if abated is not None:
         problem["abatementDateTime"] = abated
     if recorded is not None:

@@ -37,7 +37,15 @@ from tests.checks.test_pregnancy import (
     urine_hcg_as,
 )
 from tests.conftest import SIGN
-from tests.fixtures_util import ICD10CM, LOINC, SNOMED, Expected, findings_of_topic, order_sign
+from tests.fixtures_util import (
+    ICD10CM,
+    LOINC,
+    SNOMED,
+    Expected,
+    condition,
+    findings_of_topic,
+    order_sign,
+)
 
 NAMED = ("pregnancy-status", "critical", "pregnancy-named-on-problem-list")
 EPIC_LOCAL = "urn:oid:1.2.840.114350.1.13.0.1.7.2.696871"  # an EHR's own problem-list codes
@@ -58,44 +66,26 @@ def typed_problem(
 ) -> dict[str, Any]:
     """A Condition as the clinician typed it: `code.text` only, or with an EHR-local code whose
     display is the same words (`local_code`), or beside a standard `coding`."""
-    code: dict[str, Any] = {"text": text}
+    problem = condition(
+        PID,
+        "",
+        text,
+        cid=cid,
+        clinical_status=clinical_status,
+        verification=verification,
+        category=category,
+    )
+    problem["code"] = {"text": text}
     if local_code is not None:
-        code["coding"] = [{"system": EPIC_LOCAL, "code": local_code, "display": text}]
+        problem["code"]["coding"] = [{"system": EPIC_LOCAL, "code": local_code, "display": text}]
     if coding is not None:
         system, value, display = coding
-        code["coding"] = [{"system": system, "code": value, "display": display}]
-    return {
-        "resourceType": "Condition",
-        "id": cid,
-        "clinicalStatus": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                    "code": clinical_status,
-                }
-            ]
-        },
-        "verificationStatus": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                    "code": verification,
-                }
-            ]
-        },
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                        "code": category,
-                    }
-                ]
-            }
-        ],
-        "code": code,
-        "subject": {"reference": f"Patient/{PID}"},
-    } | ({"onsetDateTime": onset} if onset else {})
+        problem["code"]["coding"] = [{"system": system, "code": value, "display": display}]
+    if onset is None:
+        del problem["onsetDateTime"]
+    else:
+        problem["onsetDateTime"] = onset
+    return problem
 
 
 # --- the words alone (what pregnancy-conditions.yaml makes of a Condition's name) ---------------
