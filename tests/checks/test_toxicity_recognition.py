@@ -27,7 +27,7 @@ from cds.cards import FINDING_CODE_EXTENSION
 from cds.knowledge import load_knowledge
 from cds.patient import ConditionFact
 from cds.toxicity import toxicity_events
-from tests.conftest import SIGN
+from tests.checks.test_seizures import dose_cards
 from tests.fixtures_util import (
     SNOMED,
     Step,
@@ -35,7 +35,6 @@ from tests.fixtures_util import (
     bundle,
     condition,
     height,
-    order_sign,
     patient,
     weight,
 )
@@ -225,12 +224,6 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
         [DISCONTINUE],
     ),
 }
-
-
-def dose_cards(client: FlaskClient, chart_bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    response = client.post(SIGN, json=order_sign(chart_bundle))
-    assert response.status_code == 200, response.get_json()
-    return [c for c in response.get_json()["cards"] if c["source"]["topic"]["code"] == "dose"]
 
 
 @pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
