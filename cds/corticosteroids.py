@@ -4,11 +4,13 @@ The label asks for "prednisone 100 mg or equivalent (e.g. dexamethasone 16 mg)" 
 clinicians write methylprednisolone, prednisolone, doses per m², doses in mL and tablets. The table,
 the product strengths and dose forms live in `knowledge/corticosteroids.yaml`. A dose that cannot be
 read is said to be unreadable (why), never counted as 0 mg. Whether the order is taken by mouth is
-said too (`oral`): where the label's premedication is IV, the check says so.
+said too (`oral`: the product's dose form, else the dosage's coded route, else the words of its
+name): where the label's premedication is IV, the check says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from decimal import Decimal
 
 from cds import units
 from cds.knowledge.models import CorticosteroidRules, SteroidProduct
-from cds.patient import Code, MedicationOrder
+from cds.patient import Code, DoseInstruction, MedicationOrder
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
@@ -68,6 +70,23 @@ def identify(codes: Iterable[Code], text: str, rules: CorticosteroidRules) -> St
         if pattern in lowered:
             return Steroid(name, None, f"by text ({pattern!r})", oral)
     return None
+
+
+def _by_route(
+    steroid: Steroid, dosage: DoseInstruction | None, rules: CorticosteroidRules
+) -> Steroid:
+    """A dosage coded with an oral route (`oral_routes`) is taken by mouth, unless the coded
+    product's dose form already decides: an ingredient-coded "dexamethasone" with the oral route
+    is oral though nothing in its name says so."""
+    if dosage is None or steroid.oral:
+        return steroid
+    if steroid.product is not None and steroid.product.route is not None:
+        return steroid
+    route = next((r for r in rules.oral_routes if (r.system, r.code) in dosage.route), None)
+    if route is None:
+        return steroid
+    how = f"{steroid.how_identified}; {route.display.lower()} ({route.code})"
+    return dataclasses.replace(steroid, oral=True, how_identified=how)
 
 
 def is_tablet_unit(unit: str | None, rules: CorticosteroidRules) -> bool:
@@ -134,6 +153,7 @@ def order_dose(
         return None
     dosages = order.ordered_dosages()
     first = dosages[0] if dosages else None
+    steroid = _by_route(steroid, first, rules)
     if first is not None and first.is_range:
         if first.amount_low is None:
             why = "the dose is a range without a low end that can be read"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
@@ -145,6 +145,10 @@ class DoseInstruction:
     is_range: bool = False
     amount_low: Decimal | None = None
     as_needed: bool = False  # asNeeded[x]: given when needed (PRN), not at a set time
+    route: frozenset[Code] = frozenset()  # dosageInstruction.route codings (oral, IV)
+    # timing.repeat.timeOfDay: the clock times (no zone: the bounds' own offset) of each day's
+    # dose; a steroid "at 11:00" on a day is not given at that day's midnight
+    times_of_day: tuple[time, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ two orders gets the cards of one).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,12 +26,24 @@ from typing import Any
 from cds import corticosteroids
 from cds.checks import Check, CheckInput
 from cds.corticosteroids import SteroidDose
-from cds.dosing import body_surface_area, latest_measurement
+from cds.dosing import (
+    BsaNeeded,
+    DoseNotComputable,
+    body_surface_area,
+    latest_measurement,
+    ordered_mcg_per_day,
+    ordered_mcg_per_m2_per_day,
+)
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import Event, PremedicationRules
-from cds.orders import dosage_spans
-from cds.patient import MedicationOrder, memoized
+from cds.orders import (
+    counted_administrations,
+    dosage_spans,
+    earlier_blinatumomab_orders,
+    is_blinatumomab,
+)
+from cds.patient import DoseInstruction, MedicationOrder, memoized
 from cds.restarts import mentions_restart, restart_of
 from cds.suggestions import dexamethasone_order, hours_text
 from cds.units import format_number
@@ -41,7 +54,8 @@ FINDINGS: Declarations = {
     "premedication-age-unknown": declare("warning"),
     "premedication-step-up-reminder": declare("info", "dose", "when"),
     "premedication-step-up-order-reminder": declare("info", "dose", "first"),
-    "premedication-missing": declare("warning", *_PREMEDICATION),
+    "premedication-missing": declare("warning", *_PREMEDICATION, "asked"),
+    "premedication-not-dexamethasone": declare("warning", *_PREMEDICATION, "written", "asked"),
     "premedication-restart-unverified": declare("warning", *_PREMEDICATION, "stopped"),
     "premedication-low-dose": declare("warning", *_PREMEDICATION, "ordered", "written"),
     "premedication-dose-unreadable": declare("warning", *_PREMEDICATION, "orders"),
@@ -51,6 +65,9 @@ FINDINGS: Declarations = {
     ),
     "premedication-timed-after-start": declare(
         "warning", *_PREMEDICATION, "written", "timed", "start", "late"
+    ),
+    "premedication-timed-too-early": declare(
+        "warning", *_PREMEDICATION, "written", "timed", "start", "early"
     ),
 }
 
@@ -77,16 +94,85 @@ def _first_event(
         return "restart"
     if resumed is not None and resumed.kind == "new-cycle":  # after > 7 days or a whole cycle
         return "cycle-start"
-    if mentions_restart(order, knowledge.restarts):
+    # the MAR dates a gap under 4 h: a "Resume ..." note does not make it a restart (red team 5 #8)
+    dated = _gap_dated_by_administrations(item, knowledge)
+    if not dated and mentions_restart(order, knowledge.restarts):
         return "restart"
-    if restart_of(order, knowledge) is not None:
+    restart = restart_of(order, knowledge)
+    if restart is not None and not (dated and restart.how_marked == "in the order's note"):
         return "restart"
     cycle, _, cycle_day = item.review.judged_cycle  # the history's cycle if the order's is lower
     if cycle_day == 1 and not _revises_a_begun_order(item):
         return "cycle-start"
     if cycle_day == settings.step_up_day and has_step_up(knowledge, item.review.indication, cycle):
         return "step-up"
+    if _escalates(item, knowledge):
+        return "step-up"
     return None
+
+
+def _gap_dated_by_administrations(item: CheckInput, knowledge: Knowledge) -> bool:
+    """Whether the infusion this order continues (a bag change, or a restart after under 4 h)
+    ended at a time an administration on file records (effectivePeriod.end): then the measured
+    gap, not a restart word in the note, says whether premedication is due. An end the service
+    guessed (a bag's length, an order's plan) leaves the note its say."""
+    resumed, start = item.review.resumption, item.review.start
+    if resumed is None or resumed.gap is None or resumed.needs_restart_premedication:
+        return False
+    if resumed.kind not in ("continues", "restart-same-cycle"):
+        return False
+    ended = start - resumed.gap
+    return any(
+        given.end is not None and began < start and given.end >= ended
+        for given, began in counted_administrations(item.patient, knowledge)
+    )
+
+
+def _daily(dosage: DoseInstruction, bsa: Decimal | None) -> tuple[str, Decimal] | None:
+    """A blinatumomab dosage's dose a day, in mcg (or mcg/m² when per m² without a BSA)."""
+    try:
+        return "mcg/day", ordered_mcg_per_day(dosage, bsa)
+    except BsaNeeded:
+        try:
+            return "mcg/m²/day", ordered_mcg_per_m2_per_day(dosage)
+        except DoseNotComputable:
+            return None
+    except DoseNotComputable:
+        return None
+
+
+def _escalates(item: CheckInput, knowledge: Knowledge) -> bool:
+    """Whether the order's first dose is higher than the dose of the infusion it continues (a
+    bag change or a restart under 4 h): a step dose written as its own order, such as the
+    escalation to 28 mcg/day after 7 days of a restart at 9 (label §2.4: premedicate before a
+    step dose). The running dose is the dosage on file (or signed with it) whose span covers the
+    end of that infusion; unknown doses step nothing."""
+    resumed, review = item.review.resumption, item.review
+    if resumed is None or resumed.gap is None:
+        return False
+    if resumed.kind not in ("continues", "restart-same-cycle"):
+        return False
+    ended = review.start - resumed.gap
+    orders = earlier_blinatumomab_orders(item.patient, knowledge, excluding=review.order)
+    orders += [
+        o
+        for o in item.draft_orders
+        if o.resource != review.order.resource and is_blinatumomab(o, knowledge)
+    ]
+    running = [
+        (begin, dosage)
+        for o in orders
+        if (first := o.first_start()) is not None and first < review.start
+        for dosage, begin, end in dosage_spans(o, first)
+        if begin < ended and (end is None or end >= ended)
+    ]
+    own = dosage_spans(review.order, review.start)
+    if not running or not own:
+        return False
+    bsa = _bsa(item, knowledge)
+    before = _daily(max(running, key=lambda pair: pair[0])[1], bsa)
+    now = _daily(own[0][0], bsa)
+    return before is not None and now is not None and before[0] == now[0] and now[1] > before[1]
 
 
 def _revises_a_begun_order(item: CheckInput) -> bool:
@@ -111,8 +197,8 @@ class Premedication:
 def _premedications(
     item: CheckInput, knowledge: Knowledge, bsa: Decimal | None, children: bool
 ) -> list[Premedication]:
-    """The counted glucocorticoid orders for the first dose: in the draft orders (unless timed
-    after the start), or active and timed within the (local-policy) window before the start."""
+    """The counted glucocorticoid orders for the first dose: in the draft orders (timed within
+    the (local-policy) window before the start, or not timed at all), or active and timed in it."""
     settings = knowledge.premedication
     start = item.review.start
     earliest = start - timedelta(hours=settings.timed_within_hours_before)
@@ -120,12 +206,11 @@ def _premedications(
     # a start the order does not give is the signing time, a guess: then no draft is timed for
     # another dose
     dated = item.review.order.planned_start() is not None
-    drafts_from = start - timedelta(hours=settings.draft_timed_within_hours_before)
     candidates = [
         o
         for o in item.draft_orders
         if o.resource != item.review.order.resource
-        and not (dated and _timed_for_another_dose(o, drafts_from, latest))
+        and not (dated and _timed_for_another_dose(o, earliest, latest))
     ]
     for order in _steroids_on_file(item, knowledge):
         # an order on hold is not being given
@@ -134,30 +219,35 @@ def _premedications(
     return _counted(candidates, knowledge, bsa, children)
 
 
-def _late_premedications(
+def _mistimed_premedication(
     item: CheckInput, knowledge: Knowledge, bsa: Decimal | None, children: bool
-) -> list[tuple[Premedication, datetime]]:
-    """The glucocorticoids (draft, or active on file) timed after the first dose's start, but
-    within `late_within_hours_after` of it, with the first such time: meant for this infusion and
-    timed too late (the label: 1 hour before). Called when none is timed for the first dose. An
-    order whose start is only the signing time has no start to be late for."""
-    order = item.review.order
+) -> tuple[Premedication, datetime] | None:
+    """The glucocorticoid (draft, or active on file) timed nearest the first dose's start outside
+    the counted window but close enough to be meant for it, with that time: up to
+    `early_within_hours_before` before the start (the previous afternoon) or
+    `late_within_hours_after` after it. Called when none is timed for the first dose. An order
+    whose start is only the signing time has no start to be early or late for."""
+    order, start = item.review.order, item.review.start
     if order.planned_start() is None:
-        return []
-    latest = _start_at_the_latest(order, item.review.start)
-    until = latest + timedelta(hours=knowledge.premedication.late_within_hours_after)
+        return None
+    settings = knowledge.premedication
+    latest = _start_at_the_latest(order, start)
+    earliest = start - timedelta(hours=settings.timed_within_hours_before)
+    early_from = start - timedelta(hours=settings.early_within_hours_before)
+    until = latest + timedelta(hours=settings.late_within_hours_after)
     candidates = [o for o in item.draft_orders if o.resource != order.resource]
     candidates += [o for o in _steroids_on_file(item, knowledge) if o.status == "active"]
-    late = []
-    for premedication in _counted(candidates, knowledge, bsa, children):
-        times = [b for b, _ in _planned_times(premedication.order) if latest < b <= until]
-        if times:
-            late.append((premedication, min(times)))
-    return sorted(late, key=lambda pair: pair[1])
+    timed = [
+        (premedication, end if end < earliest else begin)
+        for premedication in _counted(candidates, knowledge, bsa, children)
+        for begin, end in _planned_times(premedication.order)
+        if early_from <= end < earliest or latest < begin <= until
+    ]
+    return min(timed, key=lambda pair: abs(pair[1] - start), default=None)
 
 
 def _after_text(delta: timedelta) -> str:
-    """How long after the start, as a card says it: "30 minutes", "2.5 hours"."""
+    """How long before or after the start, as a card says it: "30 minutes", "2.5 hours"."""
     minutes = int(delta.total_seconds() // 60)
     if minutes < 120:
         return f"{minutes} minute{'' if minutes == 1 else 's'}"
@@ -201,14 +291,35 @@ def _planned_times(order: MedicationOrder) -> list[tuple[datetime, datetime]]:
         None,
         lambda: (
             [(t, t) for d in order.dosages for t in d.events]
-            + [
-                (d.bounds_start, d.bounds_end or d.bounds_start)
-                for d in order.dosages
-                if d.bounds_start
-            ]
+            + [span for d in order.dosages for span in _bounds_times(d)]
         ),
     )
     return list(spans)
+
+
+_MAX_DAYS_TIMED = 400  # a chronic steroid's days enough to time; not a year-9999 bounds end
+
+
+def _bounds_times(dosage: DoseInstruction) -> list[tuple[datetime, datetime]]:
+    """A dosage's bounds as the times its doses are given: each day's timeOfDay inside them (in
+    the bounds' own offset: "at 11:00" on 03-02 is 03-02 11:00, not its midnight), else the
+    bounds themselves; [] without a bounds start. Bounds without an end: their first day."""
+    begin = dosage.bounds_start
+    if begin is None:
+        return []
+    end = dosage.bounds_end or begin
+    if not dosage.times_of_day:
+        return [(begin, end)]
+    last = dosage.bounds_end or begin + timedelta(days=1) - timedelta(microseconds=1)
+    times = [
+        (at, at)
+        for day in range(min((last.date() - begin.date()).days + 1, _MAX_DAYS_TIMED))
+        for clock in dosage.times_of_day
+        if begin
+        <= (at := datetime.combine(begin.date() + timedelta(days=day), clock, begin.tzinfo))
+        <= last
+    ]
+    return times or [(begin, end)]
 
 
 def _timed_within(order: MedicationOrder, earliest: datetime, latest: datetime) -> bool:
@@ -321,6 +432,65 @@ def _mg(amount: Decimal) -> str:
     return f"{format_number(amount, '0.1')} mg"
 
 
+def _asked(
+    knowledge: Knowledge, children: bool, indication: str | None, dose_text: str, sized: bool
+) -> str:
+    """The premedication the label asks for this population, as a card says it: a child's
+    dexamethasone by BSA (IV or by mouth), MRD-positive adults' "prednisone 100 mg or
+    equivalent", other adults' dexamethasone 20 mg IV (red team 5 #10: a child's card spoke of
+    MRD-positive adults' prednisone)."""
+    settings = knowledge.premedication
+    if children:
+        child = settings.children
+        rule = f"{format_number(child.mg_per_m2)} mg/m², max {format_number(child.max_mg)} mg"
+        return f"dexamethasone {dose_text}{f' ({rule})' if sized else ''} IV or by mouth"
+    if settings.adults[indication or "unknown"].suggest_label_example:  # type: ignore[index]
+        example = knowledge.corticosteroids.label_example
+        prednisone, dexamethasone = _mg(example.prednisone_mg), _mg(example.dexamethasone_mg)
+        return f"prednisone {prednisone} or equivalent (e.g. dexamethasone {dexamethasone})"
+    return f"dexamethasone {dose_text} IV"
+
+
+def _mistimed_card(
+    item: CheckInput,
+    settings: PremedicationRules,
+    mistimed: tuple[Premedication, datetime],
+    offer: Callable[[MedicationOrder | None], tuple[ProposedAction, ...]],
+    values: dict[str, Any],
+    knowledge: Knowledge,
+) -> Emission:
+    """The card for a glucocorticoid timed too early or after the start, with how far from it;
+    a start given as a day alone is "at least" that far (it may be any time that day)."""
+    (premedication, timed), review = mistimed, item.review
+    latest = _start_at_the_latest(review.order, review.start)
+    on_a_day = latest != review.start
+    start = review.start.strftime("%Y-%m-%d" + (" (no time given)" if on_a_day else " %H:%M"))
+    early = timed < review.start
+    apart = ("at least " if on_a_day else "") + _after_text(
+        review.start - timed if early else timed - latest
+    )
+    said: dict[str, Any] = {
+        **values,
+        "written": f"{_written(premedication, knowledge)} (`{premedication.order.resource}`)",
+        "timed": timed.astimezone(review.start.tzinfo).strftime("%Y-%m-%d %H:%M"),
+        "start": start,
+        "early" if early else "late": apart,
+    }
+    if early:
+        return emit(
+            "premedication-timed-too-early",
+            settings.early_source,
+            actions=offer(premedication.order),
+            **said,
+        )
+    return emit(
+        "premedication-timed-after-start",
+        settings.late_source,
+        actions=offer(premedication.order),
+        **said,
+    )
+
+
 def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     settings = knowledge.premedication
     review = item.review
@@ -358,6 +528,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
         suggested = max(required, example) if adult.suggest_label_example else required
     # the phrase a card says, unit included: "20 mg", or "5 mg/m² (max 20 mg)" without a BSA
     dose_text = _mg(required) if required is not None else settings.children.dose_text
+    asked = _asked(knowledge, children, review.indication, dose_text, required is not None)
     step_up_at = _steps_up_at(review.order, review.start)
     if (
         event in ("cycle-start", "restart")
@@ -394,7 +565,9 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
     values: dict[str, Any] = {
         "event": {
             "cycle-start": "the first dose of the cycle",
-            "step-up": f"the day-{settings.step_up_day} step-up dose",
+            "step-up": f"the day-{settings.step_up_day} step-up dose"
+            if review.judged_cycle[2] == settings.step_up_day
+            else "the step-up to a higher dose than the infusion it follows",
             "restart": "a possible restart after an interruption"
             if possible_restart
             else "the restart after an interruption",
@@ -459,7 +632,14 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
             )
         )
         return findings
-    late = _late_premedications(item, knowledge, bsa, children) if not found else []
+    # a child's prednisolone or methylprednisolone: named, and offered to be replaced (red team 4
+    # item 4: "none was found" beside it, and a second steroid added)
+    others = [
+        p
+        for p in (_premedications(item, knowledge, bsa, False) if children and not found else [])
+        if p.dose.drug != "dexamethasone"
+    ]
+    mistimed = None if found or others else _mistimed_premedication(item, knowledge, bsa, children)
 
     if unreadable:
         findings.append(
@@ -473,21 +653,19 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
                 ),
             )
         )
-    elif late:
-        first, timed = late[0]
-        zone = review.start.tzinfo
+    elif others:
         findings.append(
             emit(
-                "premedication-timed-after-start",
-                settings.late_source,
-                actions=offer(first.order),
+                "premedication-not-dexamethasone",
+                source,
+                actions=offer(others[0].order),
                 **values,
-                written=f"{_written(first, knowledge)} (`{first.order.resource}`)",
-                timed=timed.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-                start=review.start.strftime("%Y-%m-%d %H:%M"),
-                late=_after_text(timed - review.start),
+                written=" and ".join(_written(p, knowledge) for p in others),
+                asked=asked,
             )
         )
+    elif mistimed is not None:
+        findings.append(_mistimed_card(item, settings, mistimed, offer, values, knowledge))
     elif (best is None or best_mg is None) and possible_restart:
         findings.append(
             emit(
@@ -499,7 +677,9 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
             )
         )
     elif best is None or best_mg is None:
-        findings.append(emit("premedication-missing", source, actions=offer(None), **values))
+        findings.append(
+            emit("premedication-missing", source, actions=offer(None), **values, asked=asked)
+        )
     else:
         findings.append(
             emit(

@@ -272,6 +272,8 @@ def _dose_instruction(dosage: Any) -> DoseInstruction:
         bounds_start_is_date=bounds is not None and is_date_only(bounds.start),
         is_range=judged.is_range if judged else False,
         amount_low=judged.low if judged else None,
+        route=codes_of(dosage.route),
+        times_of_day=tuple(repeat.timeOfDay or ()) if repeat else (),
     )
 
 

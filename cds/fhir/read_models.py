@@ -26,6 +26,7 @@ from fhir_core.types import (
     MarkdownType,
     PositiveIntType,
     StringType,
+    TimeType,
     UnsignedIntType,
     UriType,
 )
@@ -206,6 +207,7 @@ class TimingRepeat(WithChoices):
     frequency: PositiveIntType | None = None
     period: DecimalType | None = None
     periodUnit: CodeType | None = None
+    timeOfDay: list[TimeType] | None = None  # "at 11:00" each day of the bounds
 
 
 class Timing(Element):
@@ -228,6 +230,7 @@ class Dosage(Element):
     text: StringType | None = None
     timing: Timing | None = None
     asNeededBoolean: BooleanType | None = None
+    route: CodeableConcept | None = None  # oral or IV: the label's premedication route
     asNeededCodeableConcept: CodeableConcept | None = None
     doseAndRate: list[DosageDoseAndRate] | None = None
 

@@ -464,7 +464,10 @@ class PremedicationRules(RuleFile):
     tolerance_source: str
     timed_within_hours_before: int
     timing_source: str
-    draft_timed_within_hours_before: int = Field(ge=1)
+    # a glucocorticoid timed before the counted window, up to this many hours before the start,
+    # was meant for the first dose and is timed too early (one timed earlier: an earlier dose)
+    early_within_hours_before: int = Field(ge=1)
+    early_source: str
     given_hours_before_start: int = Field(ge=0)
     given_hours_before_source: str
     step_up_day: int = Field(ge=2)
@@ -505,6 +508,10 @@ class RestartRules(RuleFile):
     note_synonyms: dict[str, str]
     reasons: dict[str, RestartReason]
     restart_schedule: RestartSchedule
+    # after a grade 3 CRS or neurological toxicity the infusion is withheld until the Condition
+    # resolved and this many days more (by kind); a restart sooner is a warning
+    withhold_days_after_resolution: dict[str, int] = Field(default_factory=dict)
+    withhold_source: str = "label-dose-modifications"
 
     @model_validator(mode="after")
     def _restart_starts_low(self) -> RestartRules:
@@ -712,6 +719,17 @@ class SteroidProduct(StrictModel):
         return self
 
 
+class SteroidRoute(StrictModel):
+    """A dosageInstruction.route code that is by mouth: it makes oral an order whose coded
+    product does not decide (an ingredient-coded dexamethasone with the oral route)."""
+
+    system: str  # the coding's system URI
+    code: str
+    display: str
+    verified: bool
+    source: str
+
+
 class LabelExample(StrictModel):
     prednisone_mg: Decimal
     dexamethasone_mg: Decimal
@@ -735,6 +753,8 @@ class CorticosteroidRules(RuleFile):
     # 4 MG Oral Tablet" sent as text, or an SCD not in `products`), matched as whole words
     oral_form_words: list[str] = Field(default_factory=list)
     oral_form_source: str | None = None
+    # dosageInstruction.route codes that are by mouth (the product's dose form decides first)
+    oral_routes: list[SteroidRoute] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _known_drugs(self) -> CorticosteroidRules:
@@ -767,6 +787,9 @@ class InterruptionRules(RuleFile):
     statuses_source: str
     ran_as_administered_statuses: list[str]
     ran_as_administered_source: str
+    # an administration of these statuses without an end stopped at a time the MAR does not give
+    stop_untimed_statuses: list[str] = Field(default_factory=list)
+    stop_untimed_source: str = "local-policy-infusion-arithmetic"
 
 
 class Recovery(StrictModel):

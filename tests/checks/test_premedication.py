@@ -266,13 +266,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         without_start(chart(dexamethasone_order(PID, 20, when="2026-03-02T09:00:00+00:00"))),
         [STEP_UP_REMINDER],
     ),
-    "adult R/R c2 with dexamethasone 20 mg timed the evening before -> ok (draft, before)": (
+    # 14 h before: outside the 4-hour window drafts and active orders share (red team 4 item 2)
+    "adult R/R c2 with dexamethasone 20 mg timed the evening before -> timed too early": (
         chart(
             dexamethasone_order(PID, 20, when="2026-03-01T20:00:00+00:00"),
             cycle=2,
             history=[EARLIER_C1],
         ),
-        [],
+        [("premedication", "warning", "premedication-timed-too-early")],
     ),
     "adult R/R c1 methylprednisolone 125 mg IV (dexamethasone 23.4 mg equivalent) -> ok": (
         chart(steroid_order("methylprednisolone", "6902", 125, "mg")),
