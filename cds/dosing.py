@@ -267,6 +267,16 @@ def _implausible_for_size(
     )
 
 
+def format_weight(kg: Decimal, threshold_kg: Decimal) -> str:
+    """A weight for a card, with the digits it takes to stay on its side of the dosing threshold:
+    44.996 kg (99.2 lb) is not "45 kg" on an "under 45 kg" card (redteam4 #8)."""
+    for precision in ("0.01", "0.001", "0.0001", "0.00001"):
+        text = format_number(kg, precision)
+        if (Decimal(text) >= threshold_kg) == (kg >= threshold_kg):
+            return text
+    return f"{kg:f}"
+
+
 def body_surface_area(
     patient: PatientSnapshot, knowledge: Knowledge, weight: Measurement | None, now: datetime
 ) -> tuple[Decimal | None, str]:
@@ -289,7 +299,8 @@ def body_surface_area(
         reason = f"the latest height is older than {rules.height_max_age_days} days"
     else:
         computed = mosteller_bsa(height.value, weight.value)
-        size = f"{format_number(height.value)} cm, {format_number(weight.value)} kg"
+        kg = format_weight(weight.value, rules.weight_threshold_kg)
+        size = f"{format_number(height.value)} cm, {kg} kg"
         reason = f"BSA {format_number(computed)} m² (Mosteller, {size})"
     if sent is not None and computed is None and weight is not None:
         implausible = _implausible_for_size(sent.value, weight.value, patient, knowledge, now)

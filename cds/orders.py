@@ -361,7 +361,9 @@ def review(
     same_cycle = [o for o in before if cycle is not None and o.cycle == cycle]
     stop_unknown = None
     if resumption is not None and resumption.kind == "continues":
-        stop_unknown = _stopped_at_unknown_time(start, earlier, patient, knowledge)
+        stop_unknown = _stopped_at_unknown_time(
+            start, earlier, patient, knowledge
+        ) or _administration_stopped_at_unknown_time(start, patient, knowledge)
         without = [p for p in periods if p.source != stop_unknown]
         if resume(without, start, end, knowledge.interruptions).kind == "continues":
             stop_unknown = None  # another infusion on file runs up to this order
@@ -571,7 +573,7 @@ def _given_periods(patient: PatientSnapshot, knowledge: Knowledge) -> list[Perio
         "given-periods",
         knowledge,
         lambda: [
-            Period(start, given_until(a, start, patient), a.resource)
+            Period(start, given_until(a, start, patient, knowledge), a.resource)
             for a, start in counted_administrations(patient, knowledge)
         ],
     )
@@ -586,18 +588,56 @@ def _administered_orders(patient: PatientSnapshot, knowledge: Knowledge) -> set[
     )
 
 
-def given_until(given: AdministrationFact, start: datetime, patient: PatientSnapshot) -> datetime:
+def given_until(
+    given: AdministrationFact,
+    start: datetime,
+    patient: PatientSnapshot,
+    knowledge: Knowledge | None = None,
+) -> datetime:
     """When an administration ended: its effectivePeriod.end; one recorded at a single time (a
     MAR's "new bag"), or still running, lasts a bag of its order (expectedSupplyDuration: a 96-hour
-    bag hung on day 1 is running on day 3), else a day."""
+    bag hung on day 1 is running on day 3), else a day. One stopped without an end (with
+    `knowledge`: interruptions.yaml `stop_untimed_statuses`) ran no later than its order's
+    meta.lastUpdated, when that stopped or on-hold order was updated inside the bag: a bag stopped
+    for CRS is not running the next morning (redteam5 #6)."""
     if given.end is not None:
         return given.end
+    order = _order_of(given, patient)
+    hours = order.bag_hours() if order is not None else None
+    bag_end = start + timedelta(hours=float(hours or 24))
+    if knowledge is None or order is None or not _stopped_untimed(given, knowledge):
+        return bag_end
+    rules = knowledge.interruptions
+    updated = order.last_updated
+    if order.status in rules.ran_as_administered_statuses and updated and start < updated < bag_end:
+        return updated
+    return bag_end
+
+
+def _administration_stopped_at_unknown_time(
+    start: datetime, patient: PatientSnapshot, knowledge: Knowledge
+) -> str | None:
+    """A blinatumomab administration stopped without an end that nothing else dates (`given_until`
+    gave it a whole bag) and whose bag runs through `start`: an order at `start` reads as
+    continuing it, though the infusion may have stopped hours before."""
+    for given, begun in counted_administrations(patient, knowledge):
+        if not _stopped_untimed(given, knowledge) or begun >= start:
+            continue
+        until = given_until(given, begun, patient, knowledge)
+        if start < until and until == given_until(given, begun, patient):  # a whole bag
+            return given.resource
+    return None
+
+
+def _stopped_untimed(given: AdministrationFact, knowledge: Knowledge) -> bool:
+    return given.end is None and given.status in knowledge.interruptions.stop_untimed_statuses
+
+
+def _order_of(given: AdministrationFact, patient: PatientSnapshot) -> MedicationOrder | None:
     by_resource = memoized(
         patient.memo,
         "orders-by-resource",
         None,
         lambda: {o.resource: o for o in reversed(patient.medication_orders)},  # the first wins
     )
-    order = by_resource.get(given.request or "")
-    hours = order.bag_hours() if order is not None else None
-    return start + timedelta(hours=float(hours or 24))
+    return by_resource.get(given.request or "")

@@ -13,7 +13,7 @@ status: a resolved grade 4 CRS still means never again. Codes and limits live in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -194,7 +194,8 @@ def assess(
         return ToxicityVerdict("none", (), tuple(counted), rules.crs.source)
     found.sort(key=lambda item: -_STRENGTH[item[0]])
     action, _, source = found[0]
-    reasons = tuple(text for _, text, _ in found)
+    # under "discontinue permanently", only why (not "restart at the reduced dose": redteam5 #10)
+    reasons = tuple(text for a, text, _ in found if a == action or action != "discontinue")
     lacking = frozenset(unknown) if action == "confirm" else frozenset()
     return ToxicityVerdict(action, reasons, tuple(counted), source, lacking)
 
@@ -288,10 +289,45 @@ def _severe(
     return restart
 
 
+def too_soon_to_restart(
+    events: Iterable[ToxicityEvent],
+    rules: ToxicityRules,
+    withhold_days: Mapping[str, int],
+    restart_at: datetime,
+) -> tuple[str, ...]:
+    """Why an infusion restarting at `restart_at` after a grade 3 toxicity comes before the label
+    allows (§2.4: CRS withheld until resolved, neurological toxicity until at most grade 1 for 3
+    days; restarts.yaml `withhold_days_after_resolution`). A Condition with no abatement has not
+    resolved as far as the chart says (redteam5 #4: only the info reminder before)."""
+    found = []
+    for event in events:
+        days = withhold_days.get(event.kind)
+        rule = rules.crs if event.kind == "crs" else rules.neurotoxicity
+        grade = event.grade
+        if days is None or event.onset is None or grade is None:
+            continue
+        if not rule.restart_reduced_from_grade <= grade < rule.discontinue_from_grade:
+            continue
+        wait = f" (the label: resolved and at most grade 1 for {days} days first)" if days else ""
+        if event.abatement is None:
+            found.append(f"{_name(event)} is not recorded as resolved")
+        elif restart_at < event.abatement:
+            found.append(f"{_name(event)} is recorded as resolved only after this order starts")
+        elif restart_at < event.abatement + timedelta(days=days):
+            since = _duration(restart_at - event.abatement)
+            found.append(f"{_name(event)} resolved {since} before this order starts{wait}")
+    return tuple(found)
+
+
+def _duration(span: timedelta) -> str:
+    hours = span / timedelta(hours=1)
+    return f"{hours:.0f} hours" if hours < 48 else f"{hours / 24:.1f} days"
+
+
 def _began_by(onset: datetime, moment: datetime) -> bool:
     """Whether an event began at `moment` or later; an onset given as a day alone (its midnight):
     on `moment`'s day or later (CRS dated the first infusion's day is blinatumomab's)."""
-    if _day_only(onset):
+    if day_only(onset):
         return onset.date() >= moment.date()
     return onset >= moment
 
@@ -313,19 +349,19 @@ def seizure_count(events: Iterable[ToxicityEvent], rules: ToxicityRules) -> int:
         (e.onset, e.seizures) for e in events if e.kind == "seizure" and e.onset is not None
     )
     timed: list[tuple[datetime, int]] = []  # (first onset, seizures) per event
-    day_only: dict[date, int] = {}
+    by_day: dict[date, int] = {}  # day-only onsets
     for onset, seizures in dated:
-        if _day_only(onset):
-            day_only[onset.date()] = max(day_only.get(onset.date(), 0), seizures)
+        if day_only(onset):
+            by_day[onset.date()] = max(by_day.get(onset.date(), 0), seizures)
         elif timed and onset - timed[-1][0] <= window:
             timed[-1] = (timed[-1][0], max(timed[-1][1], seizures))
         else:
             timed.append((onset, seizures))
-    merged = [max(seizures, day_only.pop(first.date(), 0)) for first, seizures in timed]
-    return sum(merged) + sum(day_only.values())
+    merged = [max(seizures, by_day.pop(first.date(), 0)) for first, seizures in timed]
+    return sum(merged) + sum(by_day.values())
 
 
-def _day_only(onset: datetime) -> bool:
+def day_only(onset: datetime) -> bool:
     """An onset given as a day alone (read as its midnight)."""
     return onset.timetz().replace(tzinfo=None) == datetime.min.time()
 

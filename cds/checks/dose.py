@@ -28,6 +28,7 @@ from cds.dosing import (
     DoseNotComputable,
     Measurement,
     body_surface_area,
+    format_weight,
     is_stale,
     newest_measurement,
     ordered_mcg_per_day,
@@ -38,7 +39,7 @@ from cds.dosing import (
 from cds.fhir.facts import as_datetime, period_end
 from cds.fhir.parsing import normalise
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
-from cds.interruptions import Period
+from cds.interruptions import Period, merged
 from cds.knowledge import DoseRules, DoseSchedule, DoseStep, Knowledge
 from cds.knowledge.models import ReducedRestart, StalenessLimit
 from cds.orders import (
@@ -53,7 +54,7 @@ from cds.orders import (
 )
 from cds.patient import DoseInstruction, MedicationOrder
 from cds.restarts import restart_of, restart_schedule
-from cds.toxicity import ToxicityVerdict, assess
+from cds.toxicity import ToxicityVerdict, assess, day_only, too_soon_to_restart
 from cds.units import UCUM_SYSTEM, format_number
 
 TOPIC = "dose"
@@ -75,6 +76,7 @@ _WRONG_DOSE = (
     "established",
     "more",
     "fix",
+    "schedule",
 )
 FINDINGS: Declarations = {
     "dose-pending": declare("info"),
@@ -82,6 +84,7 @@ FINDINGS: Declarations = {
     "dose-restart-after-permanent-discontinuation": declare("critical", "reason", "how"),
     "dose-toxicity-discontinue": declare("critical", "reason", "reasons"),
     "dose-toxicity-grade-unknown": declare("warning", "toxicity", "where"),
+    "dose-toxicity-restart-too-soon": declare("warning", "reasons"),
     "dose-toxicity-date-unknown": declare("warning", "toxicity"),
     "dose-toxicity-history-unavailable": declare("warning", "reason"),
     "dose-no-weight": declare("warning", "threshold", "found"),
@@ -181,7 +184,7 @@ def body_of(item: CheckInput, knowledge: Knowledge, findings: list[Emission]) ->
             emit(
                 "dose-weight-stale",
                 limit.source,
-                weight=format_number(weight.value),
+                weight=format_weight(weight.value, rules.weight_threshold_kg),
                 date=weight.when.date().isoformat() if weight.when else "undated",
                 max_age_days=limit.weight_max_age_days,
             )
@@ -742,6 +745,19 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
                 "(D89.83-, G92.0-) and its onset date",
             )
         )
+    # a toxicity whose grade or date is unknown may call for the reduced restart: no one-click
+    # raise of the dose (redteam5 #5: "confirm the grade" beside "correct the order: 28")
+    unsure = any(
+        f.code in ("dose-toxicity-grade-unknown", "dose-toxicity-date-unknown") for f in findings
+    )
+    if charted.too_soon:
+        findings.append(
+            emit(
+                "dose-toxicity-restart-too-soon",
+                knowledge.restarts.withhold_source,
+                reasons="\n".join(f"- {line}" for line in charted.too_soon),
+            )
+        )
     if charted.history_unreadable is not None:
         findings.append(
             emit(
@@ -827,7 +843,14 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
         steps.append(StepResult(first, value, unit, tuple(days)))
     # reversed dates: the right days, and so a corrected order, are unknown
     dose_findings = _dose_findings(
-        item, knowledge, body, steps, restarted, can_fix=reversed_dates is None
+        item,
+        knowledge,
+        body,
+        steps,
+        schedules,
+        restarted,
+        can_fix=reversed_dates is None,
+        may_raise=not unsure,
     )
     flagged = any(f.code in ("dose-overdose", "dose-underdose") for f in dose_findings)
     if unverified is not None and doubt is not None and not flagged:
@@ -866,6 +889,8 @@ class ChartedToxicity:
     restart_day: int | None  # day of the reduced restart this order's first dose falls on
     # after earlier infusions, why the problem list (the graded toxicities) could not be read
     history_unreadable: str | None = None
+    # this order restarts the infusion before the label allows after a grade 3 toxicity: why
+    too_soon: tuple[str, ...] = ()
 
 
 def charted_toxicity(item: CheckInput, knowledge: Knowledge) -> ChartedToxicity:
@@ -889,9 +914,28 @@ def charted_toxicity(item: CheckInput, knowledge: Knowledge) -> ChartedToxicity:
         >= (rules.crs if e.kind == "crs" else rules.neurotoxicity).restart_reduced_from_grade
     ]
     latest = max(graded, default=None)
-    since = [p.start for p in periods if latest is not None and p.start >= latest]
-    day = (item.review.start.date() - min(since).date()).days + 1 if since else 1
-    return ChartedToxicity(verdict, day if day <= rules.restart.reduced_days else None, unreadable)
+    began = None if latest is None else _restart_began(periods, latest)
+    day = (item.review.start.date() - began.date()).days + 1 if began is not None else 1
+    # this order is the restart: is it too soon? (a later order continues a restart under way)
+    withhold = knowledge.restarts.withhold_days_after_resolution
+    too_soon = (
+        too_soon_to_restart(verdict.events, rules, withhold, item.review.start)
+        if began is None
+        else ()
+    )
+    reduced_day = day if day <= rules.restart.reduced_days else None
+    return ChartedToxicity(verdict, reduced_day, unreadable, too_soon)
+
+
+def _restart_began(periods: Sequence[Period], onset: datetime) -> datetime | None:
+    """When the infusion restarted after a toxicity began at `onset` (None: not before this
+    order): the first run that starts after the run the toxicity occurred in. An onset given as a
+    day alone may be any time that day, so every run on that day is the one it occurred in: a bag
+    hung that morning, before the CRS, is no restart (counting from it shortened the 9 mcg/day
+    days, redteam5 #3). A restart on the onset's own day is then counted from the next run, which
+    asks for more days at 9 mcg/day, never fewer."""
+    after = onset + timedelta(days=1) if day_only(onset) else onset
+    return next((run.start for run in merged(periods) if run.start >= after), None)
 
 
 def _at_restart_dose(item: CheckInput, knowledge: Knowledge) -> list[tuple[datetime, datetime]]:
@@ -963,7 +1007,11 @@ def _bsa_consequence(body: Body, bsa_needed: bool) -> str:
 
 def _basis(body: Body, rules: DoseRules, unit: str) -> str:
     threshold = format_number(rules.weight_threshold_kg)
-    weight = f"{format_number(body.weight.value)} kg" if body.weight else "unknown"
+    weight = (
+        f"{format_weight(body.weight.value, rules.weight_threshold_kg)} kg"
+        if body.weight
+        else "unknown"
+    )
     stale = " (stale)" if body.weight_stale else ""
     if unit == "ug/m2/d":
         return f"per-m² schedule, weight {weight}{stale}; BSA unknown ({body.bsa_basis})"
@@ -992,9 +1040,13 @@ def _dose_findings(
     knowledge: Knowledge,
     body: Body,
     steps: Sequence[StepResult | None],
+    schedules: Sequence[DoseSchedule],
     restarted: str | None,
     can_fix: bool = True,
+    may_raise: bool = True,
 ) -> list[Emission]:
+    """The overdose or underdose card of the order's first wrong stretch. `may_raise`: whether
+    its one-click correction may raise a dose (not while a toxicity's grade or date is unknown)."""
     rules = knowledge.dose
     review = item.review
     stretches = [s for step in steps if step is not None for s in _stretches(step)]
@@ -1034,11 +1086,12 @@ def _dose_findings(
             "established": f"indication: {review.indication_basis}; cycle: {cycle_basis}",
             "more": _more_text(others + (len(unders) if overs else 0)),
             "fix": _plan_text(plan) if plan else "",
+            "schedule": _schedule_text(schedules, body, unit, restarted is not None, knowledge),
         }
         sources = verdict.sources
         source = next(iter(sources)) if len(sources) == 1 else rules.absolute_cap_source
         actions: tuple[ProposedAction, ...] = ()
-        if plan and can_fix and isinstance(review.order.raw, Mapping):
+        if plan and can_fix and (may_raise or not unders) and isinstance(review.order.raw, Mapping):
             actions = (
                 ProposedAction(
                     "update",
@@ -1068,6 +1121,48 @@ def _dose_findings(
             )
         )
     return findings
+
+
+def _schedule_text(
+    schedules: Sequence[DoseSchedule],
+    body: Body,
+    unit: str,
+    restart: bool,
+    knowledge: Knowledge,
+) -> str:
+    """The label schedules the order was judged by, for the card's closing line: the indication
+    and cycles (or the restart after toxicity), in mcg/day or, under the weight threshold, per m²
+    with the mcg/day cap (redteam4 #3: not R/R cycle 1's text on every card)."""
+    threshold = format_number(knowledge.dose.weight_threshold_kg)
+
+    def dose(step: DoseStep) -> str:
+        per_m2 = f"{format_number(step.mcg_per_m2_per_day)} mcg/m²/day"
+        if unit == "ug/m2/d" or body.fixed_dose is False:
+            return f"{per_m2} (at most {format_number(step.cap_mcg_per_day)} mcg/day)"
+        fixed = f"{format_number(step.mcg_per_day)} mcg/day"
+        return fixed if body.fixed_dose else f"{fixed} ({per_m2} under {threshold} kg)"
+
+    def name(schedule: DoseSchedule) -> str:
+        if restart:
+            return "a restart after toxicity (days counted from the restart)"
+        first, last = schedule.cycles.first, schedule.cycles.last
+        cycles = (
+            f"cycle {first}"
+            if first == last
+            else f"cycles {first}–{last}"
+            if last is not None
+            else f"cycles {first} and later"
+        )
+        return f"{knowledge.indication_label(schedule.indication)} {cycles}"
+
+    texts = [
+        f"{name(s)}: "
+        + ", then ".join(
+            f"{dose(step)} on {_days_text(step.first_day, step.last_day)}" for step in s.steps
+        )
+        for s in schedules
+    ]
+    return "; or for ".join(dict.fromkeys(texts))
 
 
 def _more_text(others: int) -> str:
