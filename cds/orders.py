@@ -592,20 +592,19 @@ def given_until(
     given: AdministrationFact,
     start: datetime,
     patient: PatientSnapshot,
-    knowledge: Knowledge | None = None,
+    knowledge: Knowledge,
 ) -> datetime:
     """When an administration ended: its effectivePeriod.end; one recorded at a single time (a
     MAR's "new bag"), or still running, lasts a bag of its order (expectedSupplyDuration: a 96-hour
     bag hung on day 1 is running on day 3), else a day. One stopped without an end (with
-    `knowledge`: interruptions.yaml `stop_untimed_statuses`) ran no later than its order's
+    interruptions.yaml `stop_untimed_statuses`) ran no later than its order's
     meta.lastUpdated, when that stopped or on-hold order was updated inside the bag: a bag stopped
     for CRS is not running the next morning (redteam5 #6)."""
     if given.end is not None:
         return given.end
+    bag_end = _bag_end(given, start, patient)
     order = _order_of(given, patient)
-    hours = order.bag_hours() if order is not None else None
-    bag_end = start + timedelta(hours=float(hours or 24))
-    if knowledge is None or order is None or not _stopped_untimed(given, knowledge):
+    if order is None or not _stopped_untimed(given, knowledge):
         return bag_end
     rules = knowledge.interruptions
     updated = order.last_updated
@@ -624,9 +623,16 @@ def _administration_stopped_at_unknown_time(
         if not _stopped_untimed(given, knowledge) or begun >= start:
             continue
         until = given_until(given, begun, patient, knowledge)
-        if start < until and until == given_until(given, begun, patient):  # a whole bag
+        if start < until and until == _bag_end(given, begun, patient):
             return given.resource
     return None
+
+
+def _bag_end(given: AdministrationFact, start: datetime, patient: PatientSnapshot) -> datetime:
+    """A bag of the administration's order from `start` (expectedSupplyDuration), else a day."""
+    order = _order_of(given, patient)
+    hours = order.bag_hours() if order is not None else None
+    return start + timedelta(hours=float(hours or 24))
 
 
 def _stopped_untimed(given: AdministrationFact, knowledge: Knowledge) -> bool:

@@ -115,7 +115,16 @@ def run_checks(
                 findings.append(
                     _not_verified(check, item, knowledge, "the check failed unexpectedly")
                 )
-    return Outcome(findings, runnable)
+    return Outcome(_without_moot(findings, knowledge), runnable)
+
+
+def _without_moot(findings: list[Finding], knowledge: Knowledge) -> list[Finding]:
+    """Without the advice on how to go on with an order that must be discontinued permanently
+    (toxicity.yaml `discontinue_supersedes`): "this resumed order runs 0.8 days longer" beside
+    "must not be restarted" tells the prescriber nothing but noise."""
+    stopped = {f.order for f in findings if f.code == "dose-toxicity-discontinue"}
+    moot = frozenset(knowledge.toxicity.discontinue_supersedes)
+    return [f for f in findings if not (f.order in stopped and f.code in moot)]
 
 
 def declared_findings(checks: Sequence[Check]) -> dict[str, FindingSpec]:

@@ -83,7 +83,7 @@ def _last_given(patient: PatientSnapshot, knowledge: Knowledge) -> dict[str, dat
         administered: dict[str, datetime] = {}
         for given in patient.administrations:
             if given.request and given.start and given.matches(codes, patterns):
-                end = given_until(given, given.start, patient)
+                end = given_until(given, given.start, patient, knowledge)
                 administered[given.request] = max(end, administered.get(given.request, end))
         return administered
 

@@ -404,7 +404,7 @@ def last_infusion(patient: PatientSnapshot, knowledge: Knowledge) -> LastInfusio
     ]
     by_resource = {order.resource: order for order in orders}
     ends += [
-        (by_resource.get(a.request or ""), given_until(a, begun, patient))
+        (by_resource.get(a.request or ""), given_until(a, begun, patient, knowledge))
         for a in blinatumomab_administrations(patient, knowledge)
         if (begun := a.start) is not None
     ]

@@ -636,6 +636,9 @@ class ToxicityRules(RuleFile):
     neurotoxicity: GradedRule
     seizure: SeizureRule
     restart: ReducedRestart
+    # finding codes not given for an order beside its "discontinue permanently" card
+    discontinue_supersedes: list[str] = Field(default_factory=list)
+    discontinue_supersedes_source: str | None = None
 
     def classify(self, code: str) -> ToxicityCode | ToxicityPrefix | None:
         exact = next((c for c in self.codes if c.code == code), None)

@@ -585,7 +585,8 @@ def test_the_resume_card_counts_the_days_left(client: FlaskClient) -> None:
     earlier = given(2, days_before(15), days=10, status="stopped", oid="blin-c2-stopped")
     [card] = _cards(client, chart(*history(1, gap=21), earlier, cycle=2, steps=[Step(28, days=28)]))
     assert card["summary"] == (
-        "Cycle 2 has 18 days of infusion left; this resumed order runs 10 days longer"
+        "The interrupted cycle has 18 days of infusion left; this order, resuming it, runs 10 days "
+        "longer"
     )
     assert "5 days" in card["detail"]  # the interruption
 

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 
 from cds import create_app
 from cds.cards import FINDING_CODE_EXTENSION
+from cds.knowledge import load_knowledge
 from cds.settings import Settings
 from tests.conftest import NOW, SIGN
 from tests.fixtures_util import (
@@ -453,3 +454,24 @@ def test_restart_after_toxicity(service: FlaskClient, scenario: Scenario) -> Non
         assert text in details, details
     for text in scenario.detail_lacks:
         assert text not in details, details
+
+
+def test_beside_discontinue_permanently_no_card_says_how_to_go_on_with_the_order(
+    service: FlaskClient,
+) -> None:
+    """Grade 3 ICANS again at 9 mcg/day (red team 5, t13): "must not be restarted" stands alone
+    for the order; "this resumed order runs 0.8 days longer" and the day-8 step-up reminder beside
+    it were noise (toxicity.yaml `discontinue_supersedes`)."""
+    recurred = next(p for p in SCENARIOS if "again while at 9" in str(p.id)).values[0]
+    assert isinstance(recurred, Scenario)
+    cards = service.post(SIGN, json=order_sign(bundle(recurred.chart))).get_json()["cards"]
+    codes = {c["extension"][FINDING_CODE_EXTENSION] for c in cards}
+    assert "dose-toxicity-discontinue" in codes
+    assert codes.isdisjoint(load_knowledge().toxicity.discontinue_supersedes), codes
+
+
+def test_every_superseded_code_is_a_finding_some_check_declares() -> None:
+    from cds.checks import declared_findings, registry
+
+    declared = declared_findings(registry())
+    assert set(load_knowledge().toxicity.discontinue_supersedes) <= set(declared)
