@@ -24,7 +24,6 @@ from cds.text_mentions import mention_pattern
 # Everything but letters, digits and what ends a sentence (where a negation stops) is a space:
 # "R/O" reads as "r o", "Pregnancy (ruled out)" as "pregnancy ruled out".
 _NOT_WORD = re.compile(r"[^a-z0-9.;!?\n]+")
-_SENTENCE_END = re.compile(r"[.;!?\n]")
 _LOOK_BACK = 60  # characters before a mention searched for a negation (two words and the phrase)
 
 
@@ -40,7 +39,7 @@ class _Tables:
     names: tuple[str, ...]
     before: tuple[str, ...]
     after: tuple[str, ...]
-    answers: frozenset[str]
+    answers: re.Pattern[str] | None  # an answer that is all the rest of a mention's sentence
 
 
 _TABLES: dict[int, _Tables] = {}
@@ -48,6 +47,15 @@ _TABLES: dict[int, _Tables] = {}
 
 def _words(text: str) -> str:
     return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
+
+
+def _answers(answers: Iterable[str]) -> re.Pattern[str] | None:
+    """ "Pregnant: no": an answer, then the sentence's end; matched in place at a mention's end
+    (reading the rest of the sentence per mention made a long negated text quadratic)."""
+    words = sorted({_words(a) for a in answers}, key=len, reverse=True)
+    if not words:
+        return None
+    return re.compile(rf" *(?:{'|'.join(re.escape(w) for w in words)}) *(?:[.;!?\n]|\Z)")
 
 
 def _tables(knowledge: Knowledge) -> _Tables:
@@ -62,7 +70,7 @@ def _tables(knowledge: Knowledge) -> _Tables:
             tuple(_words(w) for w in settings.text_names),
             tuple(_words(w) for w in settings.negation_before),
             tuple(_words(w) for w in settings.negation_after),
-            frozenset(_words(w) for w in settings.negation_answers),
+            _answers(settings.negation_answers),
         )
     return found
 
@@ -89,9 +97,11 @@ def named_pregnancy(codes: Iterable[Code], text: str, knowledge: Knowledge) -> b
     mention, before, after = mention_pattern(tables.names, tables.before, tables.after)
     for match in mention.finditer(said):
         # matched in place: the look-back starts mid-word at worst ("pia|no pregnancy" is no "no")
-        negated = before.search(said, max(0, match.start() - _LOOK_BACK), match.start())
-        answer = _SENTENCE_END.split(said[match.end() :], maxsplit=1)[0].strip()
-        if not (negated or after.match(said, match.end()) or answer in tables.answers):
+        if not (
+            before.search(said, max(0, match.start() - _LOOK_BACK), match.start())
+            or after.match(said, match.end())
+            or (tables.answers is not None and tables.answers.match(said, match.end()))
+        ):
             return True
     return False
 

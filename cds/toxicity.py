@@ -106,13 +106,18 @@ def _excluded(said: str, name: str, kind: ToxicityKind, rules: ToxicityRules) ->
     exclusion = rules.text_exclusions.get(kind)
     if exclusion is None:
         return False
+    # where the first negation or history phrase ends: every mention after it follows one (found
+    # once, and each mention tested in place: a copy of the text per mention made a 100 KB name
+    # of "r/o seizure r/o seizure ..." take seconds)
+    ends = [i + len(p) + 2 for p in exclusion.before if (i := said.find(f" {p} ")) != -1]
+    negated_from = min(ends, default=len(said) + 1)
     start = said.find(f" {name} ")
     while start != -1:
-        before, after = said[: start + 1], said[start + len(name) + 1 :]
+        end = start + len(name) + 1
         if not (
-            any(f" {phrase} " in before for phrase in exclusion.before)
-            or any(before.endswith(f" {phrase} ") for phrase in exclusion.right_before)
-            or any(after.startswith(f" {phrase} ") for phrase in exclusion.after)
+            negated_from <= start + 1
+            or any(said.endswith(f" {phrase} ", 0, start + 1) for phrase in exclusion.right_before)
+            or any(said.startswith(f" {phrase} ", end) for phrase in exclusion.after)
         ):
             return False  # one plain mention is enough
         start = said.find(f" {name} ", start + 1)

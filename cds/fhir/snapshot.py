@@ -264,8 +264,15 @@ def build_snapshot(
     administered = referenced_medications(administration_raws, chart.index)
     given = tuple(facts.administration_fact(m, administered) for m in administrations)
     shots_on_the_mar = _vaccines_administered(administered_raws, knowledge, issues)
+    # a Procedure stands a safety check down (a hysterectomy: no pregnancy test): only one that
+    # names its patient counts, never one the query alone ties to the patient
     procedures = procedure_facts(
-        chart.pick("procedures", sources.get("procedures"), "Procedure"), knowledge
+        [
+            raw
+            for raw in chart.pick("procedures", sources.get("procedures"), "Procedure")
+            if _subject_reference(raw) is not None
+        ],
+        knowledge,
     )
     unlinked = _unlinked(chart, knowledge, wanted)
     unavailable = {key: data.problem for key, data in sources.items() if data.problem is not None}

@@ -217,6 +217,18 @@ HYSTERECTOMIES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         UNVERIFIED,
     ),
+    # red team 6: a Procedure that stands the check down must name its patient
+    **{
+        f"hysterectomy Procedure whose subject is {what} -> still checked": (
+            with_procedures(chart(), {**HYSTERECTOMY_2015, "subject": subject}),
+            UNVERIFIED,
+        )
+        for what, subject in (
+            ("an identifier only", {"identifier": {"system": "urn:mrn", "value": "123"}}),
+            ("a display only", {"display": "Jane Doe"}),
+            ("missing", None),
+        )
+    },
     "hysterectomy Procedure, positive hCG yesterday -> critical all the same": (
         with_procedures(
             chart(urine_hcg("2026-03-01T09:00:00+00:00", "positive")), HYSTERECTOMY_2015
