@@ -528,20 +528,22 @@ def encounter_classes(sources: Iterable[SourceData]) -> dict[str, Code]:
         for raw in data.resources if data.available else []:
             coding = _class_coding(raw)
             if coding is not None and isinstance(raw.get("id"), str):
-                system, code = coding.get("system"), coding["code"]
-                if isinstance(system, str):
-                    found[f"Encounter/{raw['id']}"] = (system, code)
+                found[f"Encounter/{raw['id']}"] = coding
         for url, raw in data.full_urls.items() if data.available else []:
             coding = _class_coding(raw)
             if coding is not None:
-                found.setdefault(url, (str(coding.get("system") or ""), coding["code"]))
+                found.setdefault(url, coding)
     return found
 
 
-def _class_coding(raw: dict[str, Any]) -> dict[str, Any] | None:
+# The code system R4 binds Encounter.class to: a class sent without a system is read as of it.
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+
+def _class_coding(raw: dict[str, Any]) -> Code | None:
     """An Encounter's class: FHIR R4's one Coding, or the first coding with a code of the list
-    of CodeableConcepts that R5 (and some R4B-ish exports) send. None: not an Encounter, no
-    class."""
+    of CodeableConcepts that R5 (and some R4B-ish exports) send; without a system, v3 ActCode's.
+    None: not an Encounter, no class."""
     value = raw.get("class") if raw.get("resourceType") == "Encounter" else None
     codings = [value]
     if isinstance(value, list):
@@ -551,9 +553,13 @@ def _class_coding(raw: dict[str, Any]) -> dict[str, Any] | None:
             if isinstance(concept, dict) and isinstance(concept.get("coding"), list)
             for coding in concept["coding"]
         ]
-    return next(
+    coding = next(
         (c for c in codings if isinstance(c, dict) and isinstance(c.get("code"), str)), None
     )
+    if coding is None:
+        return None
+    system = coding.get("system")
+    return (system if isinstance(system, str) and system else V3_ACT_CODE, coding["code"])
 
 
 # Order resources of other FHIR versions an EHR may still send (the public sandbox's DSTU2 server

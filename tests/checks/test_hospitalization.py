@@ -161,7 +161,34 @@ CONTEXT_ENCOUNTER: dict[str, tuple[str, list[Expected]]] = {
     "R/R cycle 1 day 1, the hook's encounter is an inpatient stay (IMP) -> silent": ("IMP", []),
     "R/R cycle 1 day 1, the hook's encounter is acute inpatient (ACUTE) -> silent": ("ACUTE", []),
     "R/R cycle 1 day 1, the hook's encounter is ambulatory (AMB) -> info": ("AMB", [RECOMMENDED]),
+    # red team 7 (noise): US cycle-1/2 stays are often observation status
+    "R/R cycle 1 day 1, the hook's encounter is an observation stay (OBSENC) -> silent": (
+        "OBSENC",
+        [],
+    ),
 }
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "expected"),
+    [
+        (None, "IMP", []),  # no system: read as of v3 ActCode, the code system R4 binds
+        ("", "IMP", []),
+        (None, "AMB", [RECOMMENDED]),
+        ("urn:oid:1.2.840.114350.1.13.0.1.7.10.698084.30", "IMP", [RECOMMENDED]),  # a local system
+    ],
+    ids=["no-system-IMP", "empty-system-IMP", "no-system-AMB", "local-system"],
+)
+def test_an_encounter_class_without_a_system_is_read_as_v3_act_code(
+    client: FlaskClient, system: str | None, code: str, expected: list[Expected]
+) -> None:
+    request = in_encounter(order_sign(chart()), code)
+    encounter_class = request["prefetch"]["encounter"]["class"]
+    del encounter_class["system"]
+    if system is not None:
+        encounter_class["system"] = system
+    body = client.post(SIGN, json=request).get_json()
+    assert findings_of_topic(body, TOPIC) == expected
 
 
 def test_the_hooks_encounter_with_an_hl7_v2_inpatient_class_is_an_inpatient_stay(
