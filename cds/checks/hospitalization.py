@@ -3,8 +3,8 @@
 The label recommends hospitalisation for the first days of cycles 1 and 2 (CRS and neurological
 toxicity appear early). An order whose first dose falls inside those days gets an info card when
 nothing says the patient is an inpatient (the order's category, the class of the order's Encounter,
-or of the encounter the EHR names in the hook's context: v3 ActCode IMP/ACUTE/NONAC/OBSENC or v2 table 0004
-I, hospitalization.yaml).
+or of the encounter the EHR names in the hook's context: v3 ActCode IMP/ACUTE/NONAC/OBSENC or v2
+table 0004 I, hospitalization.yaml).
 """
 
 from __future__ import annotations
