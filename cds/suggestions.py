@@ -51,9 +51,11 @@ def dexamethasone_order(
     hours_before: int,
     start: datetime,
     now: datetime,
+    before: str = "blinatumomab",
 ) -> dict[str, Any]:
     """A draft dexamethasone IV order for the blinatumomab premedication, `hours_before` the
-    infusion `start`, coded with the first code of the `dexamethasone` code list."""
+    infusion `start` (or the step-up: `before` names it in the order's text), coded with the
+    first code of the `dexamethasone` code list."""
     when = start - timedelta(hours=hours_before)
     return {
         "resourceType": "MedicationRequest",
@@ -68,7 +70,7 @@ def dexamethasone_order(
         "dosageInstruction": [
             {
                 "text": f"dexamethasone {mg} mg IV once, {hours_text(hours_before)} before "
-                "blinatumomab",
+                f"{before}",
                 "timing": {"event": [when.isoformat()]},
                 "route": {
                     "coding": [

@@ -9,8 +9,10 @@ mass), else the knowledge file's default (the card says which); a range in a uni
 converted is no ULN, and a result under the default is then said unchecked. Before cycle 1 a liver
 panel (ALT or AST, and total bilirubin) must be on file within the window. Neutrophils: a low
 absolute count is an info or a warning per the thresholds in `labs.yaml`, information only at a
-relapsed/refractory cycle start (the leukaemia, not the drug, explains it). A result that cannot be
-read against its limit is said, never silently skipped.
+relapsed/refractory cycle start (the leukaemia, not the drug, explains it), and not judged before
+the first dose of a course (the label's rule is to interrupt an infusion for prolonged
+neutropenia: there is none yet). A result that cannot be read against its limit is said, never
+silently skipped.
 """
 
 from __future__ import annotations
@@ -213,6 +215,8 @@ def count_unit(written: str, settings: LabRules) -> str:
 
 def _neutrophils(item: CheckInput, knowledge: Knowledge, settings: LabRules) -> list[Emission]:
     rules_ = settings.neutrophils
+    if not rules_.before_first_dose and _before_first_dose(item, knowledge):
+        return []  # nothing of the drug to interrupt: the count is the disease's
     fact = _current(item, knowledge, settings, rules_.value_set, rules_.current_within_days)
     if fact is None:
         return []

@@ -9,11 +9,14 @@ whenever it is charted. Who is a female of reproductive potential (sex or US Cor
 age window, no hysterectomy, as a Condition or a completed Procedure, nor menopause) decides only
 what a missing status gets: before cycle 1 a negative result must be on file within the window
 (local policy) before the first infusion of cycle 1 (else a warning with an hCG order to accept);
-later cycles get a reminder. A positive that no longer counts is such a missing status. Day-8 and
-bag-change orders inside a cycle already begun get neither. Contraception is reminded once per
-course, with the first order of cycle 1. The newest result that cannot be read as positive or
-negative is a warning: an older negative never clears the order past it. A result dated in the
-future (past the weights' tolerance) is ignored.
+later cycles get a reminder, unless a negative result is on file within the same window before
+this cycle's start (the reminder would say what the chart shows). A positive that no longer counts
+is such a missing status. Day-8 and bag-change orders inside a cycle already begun get neither.
+Contraception is reminded once per course, with the first order of cycle 1, unless effective
+contraception is on the problem list (codes.yaml `effective_contraception`) or the site turned
+the reminder off (pregnancy.yaml `contraception_reminder`). The newest result that cannot be read
+as positive or negative is a warning: an older negative never clears the order past it. A result
+dated in the future (past the weights' tolerance) is ignored.
 """
 
 from __future__ import annotations
@@ -320,7 +323,13 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             )
         )
     cycle, _, cycle_day = item.review.judged_cycle
-    if applies and cycle in (None, 1) and cycle_day == 1:  # once per course, cycle 1
+    if (
+        applies
+        and cycle in (None, 1)
+        and cycle_day == 1  # once per course, cycle 1
+        and settings.contraception_reminder
+        and not _contraception_documented(item, knowledge)
+    ):
         findings.append(
             emit(
                 "pregnancy-contraception-reminder",
@@ -329,6 +338,28 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             )
         )
     return findings
+
+
+def _contraception_documented(item: CheckInput, knowledge: Knowledge) -> bool:
+    """Effective contraception (an IUD, an implant, pill or injectable surveillance) as an active
+    problem-list entry: the counselling the reminder asks for is charted as done."""
+    methods = knowledge.codes_of("effective_contraception")
+    return any(
+        not c.codes.isdisjoint(methods)
+        and c.verification_status not in ("refuted", "entered-in-error")
+        and c.clinical_status not in ("inactive", "resolved")
+        for c in item.patient.conditions
+    )
+
+
+def _negative_within(
+    dated: list[tuple[datetime, Reading, ObservationFact]],
+    anchor: datetime,
+    settings: PregnancyRules,
+) -> bool:
+    """A negative result no more than `negative_result_valid_hours` before `anchor`."""
+    earliest = anchor - timedelta(hours=settings.negative_result_valid_hours)
+    return any(reading == "negative" and when >= earliest for when, reading, _ in dated)
 
 
 def _applicability_unknown(item: CheckInput, settings: PregnancyRules) -> Emission:
@@ -400,8 +431,7 @@ def _status(
         )
     if cycle in (None, 1) or settings.test_before_every_cycle:
         anchor = _cycle_one_start(item, knowledge) if cycle == 1 else item.review.start
-        earliest = anchor - timedelta(hours=settings.negative_result_valid_hours)
-        if any(entry[1] == "negative" and entry[0] >= earliest for entry in dated):
+        if _negative_within(dated, anchor, settings):
             return None
         negative = next((e for e in dated if e[1] == "negative"), None)
         last = negative[0].date().isoformat() if negative else "none on file"
@@ -418,6 +448,8 @@ def _status(
             last=last,
             cycle=cycle if cycle is not None else "unknown (checked as cycle 1)",
         )
+    if _negative_within(dated, item.review.start, settings):
+        return None  # verified for this cycle as cycle 1 is: nothing to remind
     return emit("pregnancy-test-reminder", settings.test_before_every_cycle_source, cycle=cycle)
 
 

@@ -52,8 +52,8 @@ TOPIC = "premedication"
 _PREMEDICATION = ("event", "required", "suggested", "who", "bsa", "medications")
 FINDINGS: Declarations = {
     "premedication-age-unknown": declare("warning"),
-    "premedication-step-up-reminder": declare("info", "dose", "when"),
-    "premedication-step-up-order-reminder": declare("info", "dose", "first"),
+    "premedication-step-up-reminder": declare("info", "dose", "when", "suggested"),
+    "premedication-step-up-order-reminder": declare("info", "dose", "first", "suggested"),
     "premedication-missing": declare("warning", *_PREMEDICATION, "asked"),
     "premedication-not-dexamethasone": declare("warning", *_PREMEDICATION, "written", "asked"),
     "premedication-restart-unverified": declare("warning", *_PREMEDICATION, "stopped"),
@@ -451,6 +451,27 @@ def _asked(
     return f"dexamethasone {dose_text} IV"
 
 
+def _order_dexamethasone(
+    item: CheckInput,
+    knowledge: Knowledge,
+    mg: Decimal | None,
+    start: datetime,
+    step_up: bool = False,
+) -> tuple[ProposedAction, ...]:
+    """The one-click fix of a missing premedication: dexamethasone `mg` IV, the label's hour
+    before `start` (the first dose, or the step-up); none when the dose is unknown (a child's
+    BSA)."""
+    if mg is None:
+        return ()
+    hours = knowledge.premedication.given_hours_before_start
+    before = "the blinatumomab step-up dose" if step_up else "blinatumomab"
+    resource = dexamethasone_order(
+        knowledge, item.patient.patient_id, mg, hours, start, item.now, before
+    )
+    text = f"dexamethasone {_mg(mg)} IV {hours_text(hours)} before"
+    return (ProposedAction("create", f"Order {text}{' the step-up' if step_up else ''}", resource),)
+
+
 def _mistimed_card(
     item: CheckInput,
     settings: PremedicationRules,
@@ -529,6 +550,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
     # the phrase a card says, unit included: "20 mg", or "5 mg/m² (max 20 mg)" without a BSA
     dose_text = _mg(required) if required is not None else settings.children.dose_text
     asked = _asked(knowledge, children, review.indication, dose_text, required is not None)
+    suggested_text = _mg(suggested) if suggested is not None else dose_text
     step_up_at = _steps_up_at(review.order, review.start)
     if (
         event in ("cycle-start", "restart")
@@ -542,8 +564,10 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
             emit(
                 "premedication-step-up-reminder",
                 source,
+                actions=_order_dexamethasone(item, knowledge, suggested, step_up_at, True),
                 dose=dose_text,
                 when=f"{stepped.isoformat()} (day {day} of this order)",
+                suggested=suggested_text,
             )
         )
     if event == "step-up" and review.follows_draft is not None:  # signed a week ahead
@@ -554,8 +578,10 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
                 emit(
                     "premedication-step-up-order-reminder",
                     source,
+                    actions=_order_dexamethasone(item, knowledge, suggested, review.start, True),
                     dose=dose_text,
                     first=review.follows_draft,
+                    suggested=suggested_text,
                 )
             )
         return findings
@@ -573,7 +599,7 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
             else "the restart after an interruption",
         }[event],
         "required": dose_text,
-        "suggested": _mg(suggested) if suggested is not None else dose_text,
+        "suggested": suggested_text,
         "who": f"child {age} years" if children else "adult",
         "bsa": f"{format_number(bsa, '0.1')} m²" if bsa else "unknown",
         "medications": "could not be read: " + item.patient.unavailable["medications"]
@@ -599,16 +625,11 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
         return findings
 
     def offer(replacing: MedicationOrder | None) -> tuple[ProposedAction, ...]:
-        if suggested is None:
-            return ()
-        hours = settings.given_hours_before_start
-        resource = dexamethasone_order(
-            knowledge, item.patient.patient_id, suggested, hours, review.start, item.now
-        )
-        text = f"dexamethasone {_mg(suggested)} IV {hours_text(hours)} before"
-        if replacing is None:
-            return (ProposedAction("create", f"Order {text}", resource),)
-        resource["id"] = replacing.id
+        created = _order_dexamethasone(item, knowledge, suggested, review.start)
+        if replacing is None or not created:
+            return created
+        resource = {**(created[0].resource or {}), "id": replacing.id}
+        text = created[0].description.removeprefix("Order ")
         return (
             ProposedAction(
                 "update", f"Replace {replacing.resource} with {text}", resource, replacing.resource

@@ -294,6 +294,9 @@ class NeutrophilRules(StrictModel):
     thresholds: list[NeutrophilThreshold] = Field(min_length=1)
     action_source: str
     at_cycle_start: CycleStartNeutrophils
+    # before the first dose of a course: judged as at a cycle start (true) or not at all (false)
+    before_first_dose: bool = False
+    before_first_dose_source: str
 
     @model_validator(mode="after")
     def _lowest_first(self) -> NeutrophilRules:
@@ -386,6 +389,9 @@ class PregnancyRules(RuleFile):
     expected_delivery_source: str
     contraception_hours_after_last_dose: int
     contraception_source: str
+    # the cycle-1 contraception reminder (info): a site that counsels elsewhere turns it off
+    contraception_reminder: bool = True
+    contraception_reminder_source: str
 
     @model_validator(mode="after")
     def _negative_counts_long_enough(self) -> PregnancyRules:

@@ -101,8 +101,9 @@ def test_a_live_vaccine_with_a_two_order_step_up_is_one_card(client: FlaskClient
 
 
 def test_grade_4_neutropenia_beside_bag_orders_is_one_lab_card(client: FlaskClient) -> None:
-    """R/R cycle 1 as bag orders: the day-1 bag says it (info at a cycle start); the day-3 bag
-    of the same signing had added a second card, a warning "during treatment"."""
+    """R/R cycle 2 as bag orders (cycle 1 on file: before a course's first dose the count is the
+    disease's, not judged): the day-1 bag says it (info at a cycle start); the day-3 bag of the
+    same signing had added a second card, a warning "during treatment"."""
     anc = observation(
         PID,
         "anc-1",
@@ -113,13 +114,25 @@ def test_grade_4_neutropenia_beside_bag_orders_is_one_lab_card(client: FlaskClie
     )
     anc["valueQuantity"] = {"value": 0.4, "unit": "10*9/L", "system": UCUM, "code": "10*9/L"}
     begin = datetime.fromisoformat(START)
+    cycle_1 = blinatumomab_order(
+        PID,
+        [Step(9, days=7), Step(28, days=21)],
+        oid="rr-cycle-1",
+        cycle=1,
+        status="completed",
+        start=(begin - timedelta(days=42)).isoformat(),
+    )
     rr_bags = [
-        blinatumomab_order(PID, [Step(9, days=2)], oid="rr-bag-1"),
+        blinatumomab_order(PID, [Step(28, days=2)], oid="rr-bag-1", cycle=2),
         blinatumomab_order(
-            PID, [Step(9, days=5)], oid="rr-bag-2", start=(begin + timedelta(days=2)).isoformat()
+            PID,
+            [Step(28, days=5)],
+            oid="rr-bag-2",
+            cycle=2,
+            start=(begin + timedelta(days=2)).isoformat(),
         ),
     ]
-    found = codes(client, [*rr_bags, anc])
+    found = codes(client, [*rr_bags, cycle_1, anc])
     assert found.count("lab-neutropenia") == 1, found
 
 
