@@ -121,8 +121,10 @@ class OrderSelectContext(OrderSignContext):
         A `Type/id` name is matched first: no other entry's id or fullUrl spelled like it can
         take its selection. Then a fullUrl, then a bare id; one that names two different draft
         orders (a MedicationRequest and a ServiceRequest with one id) is refused as ambiguous.
-        A MedicationRequest or ServiceRequest sent without an id is named as `draft_orders`
-        reads it (`unnamed_requests`, `unnamed_services`), so that its fullUrl selects it."""
+        A MedicationRequest or ServiceRequest sent without an id (a ServiceRequest: or with one
+        that is no FHIR id) is named as `draft_orders` reads it (`unnamed_requests`,
+        `unnamed_services`: never an id another draft order carries), so that its fullUrl (or
+        its `Type/id` as sent) selects it."""
         # cds.fhir.snapshot imports much
         from cds.fhir.snapshot import unnamed_requests, unnamed_services
 
@@ -144,6 +146,8 @@ class OrderSelectContext(OrderSignContext):
             if id(resource) not in unnamed:  # a name of ours, not the EHR's: only its fullUrl
                 names.add(name)
                 by_id.setdefault(rid, set()).add(name)
+            elif isinstance(sent := resource.get("id"), str) and sent:  # an id that is no FHIR id
+                by_url.setdefault(f"{kind}/{sent}", set()).add(name)  # selected as sent
             if isinstance(entry.get("fullUrl"), str):
                 by_url.setdefault(entry["fullUrl"], set()).add(name)
         resolved = []

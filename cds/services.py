@@ -12,7 +12,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,7 +40,13 @@ from cds.fhir.client import FhirClient
 from cds.fhir.medications import Unresolved, resolve_draft_medications
 from cds.fhir.parsing import resource_label
 from cds.fhir.prefetch import SourceData, resolve_prefetch
-from cds.fhir.snapshot import build_snapshot, draft_orders, observation_codes, procedure_codes
+from cds.fhir.snapshot import (
+    build_snapshot,
+    draft_orders,
+    observation_codes,
+    procedure_codes,
+    unnamed_requests,
+)
 from cds.fhir.snapshot_memo import SnapshotMemo
 from cds.findings import (
     ORDER_TOPICS,
@@ -391,6 +397,7 @@ class Engine:
         """The draft orders, their referenced Medications found in the request or (with `fetch`)
         read from its fhirServer, and which of them are blinatumomab."""
         draft_issues: list[DataIssue] = []
+        made_up = {id(raw) for raw, _ in unnamed_requests(call.resources)}  # ids of ours
         orders, unresolved = resolve_draft_medications(
             draft_orders(call.resources, draft_issues, self.knowledge),
             call.context.draftOrders,
@@ -398,6 +405,13 @@ class Engine:
             lambda: self._client_for(call, fetch, own_host),
             self.settings.fhir_deadline,
         )
+        # an order sent without an id keeps it so in the suggestions: never a name of ours
+        orders = [
+            replace(o, raw={k: v for k, v in o.raw.items() if k != "id"})
+            if id(o.raw) in made_up
+            else o
+            for o in orders
+        ]
         # order-select: only the selected orders get cards; the others are context.
         if isinstance(call.context, OrderSelectContext):
             selected = set(call.context.selections)

@@ -242,16 +242,22 @@ def _approximate_shot(
     )
 
 
+def _removal(order: MedicationOrder) -> tuple[ProposedAction, ...]:
+    """Delete the order, named by the id the EHR sent. An order sent without one (or with one that
+    is no FHIR id) is read under a name of ours (`cds.fhir.snapshot.unnamed_services`), which
+    the EHR does not know and which may be another resource's: no action then, the card says
+    what to do."""
+    if order.raw.get("id") != order.id:
+        return ()
+    return (ProposedAction("delete", "Remove the live vaccine order", resource_id=order.resource),)
+
+
 def ordered_together(vaccine_order: MedicationOrder, knowledge: Knowledge) -> Emission:
     """A live-vaccine order in the same orders as blinatumomab: critical, with its removal."""
     return emit(
         "live-vaccine-ordered-together",
         knowledge.vaccines.window_source,
-        actions=(
-            ProposedAction(
-                "delete", "Remove the live vaccine order", resource_id=vaccine_order.resource
-            ),
-        ),
+        actions=_removal(vaccine_order),
         vaccine=vaccine_name(
             recognised_codes(vaccine_order.codes, vaccine_order.text, knowledge),
             knowledge,
@@ -476,11 +482,7 @@ def check_vaccine_order(
                 "live-vaccine-ordered-during-treatment",
                 rules_.during_treatment_source,
                 indicator=rules_.during_treatment_indicator,
-                actions=(
-                    ProposedAction(
-                        "delete", "Remove the live vaccine order", resource_id=order.resource
-                    ),
-                ),
+                actions=_removal(order),
                 vaccine=vaccine,
                 last_end=last.end.date().isoformat(),
                 cycle=f"cycle {cycle}" if cycle is not None else "the last cycle on file",

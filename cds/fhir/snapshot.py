@@ -9,6 +9,7 @@ check reads them
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime
@@ -599,21 +600,55 @@ def draft_orders(
 
 def unnamed_requests(resources: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
     """The draft MedicationRequests sent without an id, each with the id they are read under:
-    `draft-N`, N their 1-based position among the draft MedicationRequests. (order-select's
-    selections resolve their fullUrl to that name: `cds.hooks.OrderSelectContext`.)"""
+    `draft-N`, N their 1-based position among the draft MedicationRequests (`_unused`: never an
+    id a draft order carries). (order-select's selections resolve their fullUrl to that name:
+    `cds.hooks.OrderSelectContext`.)"""
     requests = [r for r in resources if r.get("resourceType") == "MedicationRequest"]
-    return [(raw, f"draft-{index + 1}") for index, raw in enumerate(requests) if "id" not in raw]
+    return _unused(
+        resources,
+        [(raw, f"draft-{index + 1}") for index, raw in enumerate(requests) if "id" not in raw],
+    )
 
 
 def unnamed_services(resources: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
-    """The draft ServiceRequests sent without an id (or an empty one), each with the id they are
-    read under: `service-N`, N their 1-based position among the draft orders. (order-select's
-    selections resolve their fullUrl to that name: `cds.hooks.OrderSelectContext`.)"""
-    return [
-        (raw, f"service-{index + 1}")
-        for index, raw in enumerate(resources)
-        if raw.get("resourceType") == "ServiceRequest" and not raw.get("id")
-    ]
+    """The draft ServiceRequests sent without an id that can be read (none, empty, not a FHIR id:
+    " ", "a b", 7), each with the id they are read under: `service-N`, N their 1-based position
+    among the draft orders (`_unused`). Only the ServiceRequest's code is read (a live vaccine
+    ordered as a procedure): a bad id is no reason to miss it. (order-select's selections resolve
+    their fullUrl, or the id as sent, to that name: `cds.hooks.OrderSelectContext`.)"""
+    return _unused(
+        resources,
+        [
+            (raw, f"service-{index + 1}")
+            for index, raw in enumerate(resources)
+            if raw.get("resourceType") == "ServiceRequest" and not _is_id(raw.get("id"))
+        ],
+    )
+
+
+_ID = re.compile(r"[A-Za-z0-9\-.]+")  # what the read models accept as an `id`
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def _unused(
+    resources: list[dict[str, Any]], named: list[tuple[dict[str, Any], str]]
+) -> list[tuple[dict[str, Any], str]]:
+    """Each name made unlike every id of the draft orders (`service-4` taken by a lab order:
+    `service-4.1`): a name of ours equal to an EHR's id made a selection of one order resolve
+    to the other, and a card name the wrong order."""
+    taken = {raw.get("id") for raw in resources if isinstance(raw.get("id"), str)}
+    unused = []
+    for raw, name in named:
+        candidate, suffix = name, 0
+        while candidate in taken:
+            suffix += 1
+            candidate = f"{name}.{suffix}"
+        taken.add(candidate)
+        unused.append((raw, candidate))
+    return unused
 
 
 def _vaccines_ordered_as_services(
@@ -626,8 +661,18 @@ def _vaccines_ordered_as_services(
         return []
     live = knowledge.codes_of("live_vaccines")
     unnamed = {id(raw): name for raw, name in unnamed_services(resources)}
-    as_requests = [
-        {
+    orders = []
+    for raw in resources:
+        if not (
+            raw.get("resourceType") == "ServiceRequest"
+            and isinstance(concept := raw.get("code"), dict)
+            and (
+                not live.isdisjoint(selection.code_pairs(concept))
+                or vaccines.worth_reading({"vaccineCode": concept}, knowledge)
+            )
+        ):
+            continue
+        as_request = {
             "resourceType": "MedicationRequest",
             "id": unnamed.get(id(raw), raw.get("id")),
             "status": raw.get("status"),
@@ -636,18 +681,12 @@ def _vaccines_ordered_as_services(
             "subject": raw.get("subject"),
             "authoredOn": raw.get("authoredOn"),
         }
-        for raw in resources
-        if raw.get("resourceType") == "ServiceRequest"
-        and isinstance(concept := raw.get("code"), dict)
-        and (
-            not live.isdisjoint(selection.code_pairs(concept))
-            or vaccines.worth_reading({"vaccineCode": concept}, knowledge)
-        )
-    ]
-    return [
-        replace(order, resource=f"ServiceRequest/{order.id}")
-        for order in medication_orders(as_requests, "draftOrders", issues, {})
-    ]
+        # `raw` as the EHR sent it: a suggestion names the order by the EHR's id, never ours
+        orders += [
+            replace(order, resource=f"ServiceRequest/{order.id}", raw=raw)
+            for order in medication_orders([as_request], "draftOrders", issues, {})
+        ]
+    return orders
 
 
 __all__ = ["build_snapshot", "draft_orders", "observation_codes", "resource_label"]

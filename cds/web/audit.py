@@ -88,6 +88,7 @@ def refused_by_server(
     that reaches the app."""
     if not method or not path or path.startswith("//"):  # `//x` is no route (routes.py)
         return
+    path = _as_werkzeug_reads(path)
     try:
         rule, args = app.url_map.bind("localhost").match(path, method, return_rule=True)
     except HTTPException:  # no such route or method (also a redirect)
@@ -99,6 +100,16 @@ def refused_by_server(
     service = args.get("service_id")
     line = {"event": event} | ({"service": service} if service else {}) | {"problem": problem}
     write(line, status, time.perf_counter())
+
+
+def _as_werkzeug_reads(path: str) -> str:
+    """The path as the app's own lines name it: waitress gives the WSGI path, its bytes as
+    latin-1 text; Werkzeug decodes those bytes as UTF-8 (a bad sequence replaced). Without this
+    the 413 line of `/cds-services/caf%C3%A9` named `cafÃ©`, the app's lines `café`."""
+    try:
+        return path.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # not WSGI text (no server gives this): taken as it is
+        return path
 
 
 def register(app: Flask) -> None:

@@ -6,7 +6,8 @@ the exact external URL called, it is fresh (`exp`/`iat` with a small leeway), an
 never seen. An issuer's JWKS (URL or file) is the truth as last read: a key dropped from it is
 refused (a URL's set is fetched again after JWKS_LIFESPAN_SECONDS, or sooner for an unknown `kid`,
 at most once per JWKS_REFETCH_COOLDOWN_SECONDS; while the issuer has no keys yet, a failed fetch is
-tried again after JWKS_RETRY_AFTER_FAILURE_SECONDS, and calls wait for a fetch under way).
+tried again after JWKS_RETRY_AFTER_FAILURE_SECONDS, and calls wait for a fetch under way). A worker
+gives JWKS fetches a few of its threads, over all URLs, each for JWKS_FETCH_TIMEOUT_SECONDS at most.
 Asymmetric algorithms only: `none` and every HMAC algorithm are refused before any key is looked at.
 A failure is a bare 401; the reason goes to the log, never to the caller.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import json
 import logging
 import math
@@ -23,11 +25,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from time import monotonic as _cutter_clock  # the FHIR deadline cutter's (tests move `time`)
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import jwt
 import orjson
-from jwt import PyJWK, PyJWKClient
+from jwt import PyJWK
 from jwt.utils import base64url_decode, base64url_encode
 
 if TYPE_CHECKING:
@@ -85,12 +89,21 @@ JWKS_REFETCH_COOLDOWN_SECONDS = 30.0
 JWKS_RETRY_AFTER_FAILURE_SECONDS = 5.0
 # While an issuer has no keys, a call that finds a fetch of its JWKS under way (a worker just
 # started) waits for it, until the fetch's own timeout at the latest, instead of being refused.
-# At most this many calls per JWKS URL wait at once (more are refused at once): tokens naming an
-# issuer whose JWKS URL hangs hold at most this many of a worker's threads besides the fetching
-# one, and the other issuers' calls, which never wait, are still answered.
+# At most this many calls wait at once in a worker, over all JWKS URLs (more are refused at once).
 JWKS_MAX_WAITING_CALLS = 2
-# Seconds a JWKS fetch may wait to connect or for each read (PyJWKClient's `timeout`).
+# At most this many JWKS fetches run at once in a worker, over all URLs: a call that would start
+# one more is answered from the set in hand, or refused at once. With the waiting calls, JWKS
+# URLs that hang (an issuer's, the `jku` URLs it may name, other issuers') hold at most
+# JWKS_MAX_FETCHES + JWKS_MAX_WAITING_CALLS of a worker's threads, each for at most
+# JWKS_FETCH_TIMEOUT_SECONDS; calls verified with keys in hand never wait.
+JWKS_MAX_FETCHES = 2
+# Seconds a JWKS fetch may take, connection and the whole answer: a fetch still running then has
+# its connection cut (cds.fhir.client's deadline cutter), so a server trickling its answer a byte
+# at a time holds the thread no longer than a silent one (a timeout per read would not end it).
 JWKS_FETCH_TIMEOUT_SECONDS = 3.0
+# A JWKS answer larger than this is refused unread (a set of a few keys is a few kilobytes; one
+# with certificate chains, tens).
+JWKS_MAX_BYTES = 1_000_000
 # While fetches fail (the issuer's server is down or hangs), the last set fetched keeps serving
 # until it is this old; then every token of the issuer is refused until a fetch succeeds. It bounds
 # how long an unreachable JWKS can keep a revoked key alive.
@@ -206,31 +219,97 @@ def _usable(keys: _KeySet | None, now: float) -> bool:
     return keys is not None and now - keys.fetched <= JWKS_STALE_LIMIT_SECONDS
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Fetch:
     """A fetch of a JWKS URL under way: `done` is set when it ends; waiting calls give up at
     `deadline` (its start plus the fetch timeout), whatever the fetch still does."""
 
     done: threading.Event
     deadline: float  # time.monotonic()
-    waiting: int = 0  # calls waiting for it (at most JWKS_MAX_WAITING_CALLS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Threads:
+    """The threads of one worker that JWKS fetches may hold, over every URL: a slot is taken
+    without waiting (`acquire(blocking=False)`), or the call does without."""
+
+    fetching: threading.Semaphore  # JWKS_MAX_FETCHES
+    waiting: threading.Semaphore  # JWKS_MAX_WAITING_CALLS
+
+    @classmethod
+    def new(cls) -> _Threads:
+        return cls(
+            threading.Semaphore(JWKS_MAX_FETCHES), threading.Semaphore(JWKS_MAX_WAITING_CALLS)
+        )
+
+
+class _TooSlow(Exception):
+    """The JWKS answer did not come whole within the fetch's time."""
+
+
+def _download(url: str, timeout: float) -> bytes:
+    """GET `url` whole within `timeout` seconds (connection cut then), no redirects, no proxy, at
+    most JWKS_MAX_BYTES; TLS verified against the system's CAs (as urllib, which PyJWT used)."""
+    import ssl
+
+    from cds.fhir import client as fhir_client  # its cutter: one thread per worker, after forks
+    from cds.fhir.egress import InFlight
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port
+    connection = (
+        http.client.HTTPSConnection(
+            host, port, timeout=timeout, context=ssl.create_default_context()
+        )
+        if parts.scheme == "https"
+        else http.client.HTTPConnection(host, port, timeout=timeout)
+    )
+    flight = InFlight()
+    flight.hold(connection)
+    fhir_client._deadlines.watch(flight, _cutter_clock() + timeout)
+    try:
+        connection.connect()
+        flight.connected(connection)  # a cut that came while it connected
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request(
+            "GET", target, headers={"Accept": "application/json", "User-Agent": "cds-jwks"}
+        )
+        answer = connection.getresponse()
+        if answer.status != 200:
+            raise _JwksError(f"answered HTTP {answer.status}")
+        body = answer.read(JWKS_MAX_BYTES + 1)
+    except (OSError, http.client.HTTPException) as error:
+        if flight.was_cut:
+            raise _TooSlow(f"no whole answer within {timeout:g} s") from error
+        raise
+    finally:
+        flight.done()
+        connection.close()
+    if flight.was_cut:  # what was read may end where the cut came
+        raise _TooSlow(f"no whole answer within {timeout:g} s")
+    if len(body) > JWKS_MAX_BYTES:
+        raise _JwksError(f"answer larger than {JWKS_MAX_BYTES} bytes")
+    return body
 
 
 class _UrlKeys:
-    """A JWKS fetched over HTTP(S) by PyJWT's PyJWKClient (a timeout, no redirects), used for
-    JWKS_LIFESPAN_SECONDS; an unknown `kid` fetches it again, one fetch at a time and at most once
-    per JWKS_REFETCH_COOLDOWN_SECONDS (JWKS_RETRY_AFTER_FAILURE_SECONDS after a failure while the
-    issuer has no keys). A call that finds a fetch under way uses the set already fetched, or is
-    refused when it names an unknown `kid`; only while there is no usable set does it wait for
-    the fetch (JWKS_MAX_WAITING_CALLS at most, until the fetch's timeout). A fetch that fails
-    keeps the last set (for at most JWKS_STALE_LIMIT_SECONDS); an answer with no usable key
-    replaces it (the issuer revoked every key)."""
+    """A JWKS fetched over HTTP(S) (`_download`), used for JWKS_LIFESPAN_SECONDS; an unknown `kid`
+    fetches it again, one fetch at a time and at most once per JWKS_REFETCH_COOLDOWN_SECONDS
+    (JWKS_RETRY_AFTER_FAILURE_SECONDS after a failure while the issuer has no keys), and only
+    while the worker has a fetching thread to spare (`_Threads`). A call that finds a fetch under
+    way uses the set already fetched, or is refused when it names an unknown `kid`; only while
+    there is no usable set does it wait for the fetch (while a waiting slot is free, until the
+    fetch's timeout). A fetch that fails keeps the last set (for at most
+    JWKS_STALE_LIMIT_SECONDS); an answer with no usable key replaces it (the issuer revoked every
+    key)."""
 
-    def __init__(self, url: str, timeout: float, retry_after_failure: float) -> None:
+    def __init__(
+        self, url: str, timeout: float, retry_after_failure: float, threads: _Threads
+    ) -> None:
         self._url = url
         self._timeout = timeout
         self._retry_after_failure = retry_after_failure
-        self._client = PyJWKClient(url, cache_jwk_set=False, timeout=timeout)
+        self._threads = threads
         self._keys: _KeySet | None = None
         self._failure = "not fetched yet"
         self._fetching: _Fetch | None = None
@@ -261,11 +340,13 @@ class _UrlKeys:
         with self._lock:
             fetch = self._fetching
             if fetch is not None:
-                if usable or fetch.waiting >= JWKS_MAX_WAITING_CALLS:
+                if usable or not self._threads.waiting.acquire(blocking=False):
                     return None, False
-                fetch.waiting += 1
                 return fetch, False
             if now - self._last_fetch < self._pause(usable):
+                return None, False
+            if not self._threads.fetching.acquire(blocking=False):
+                self._failure = "every JWKS fetching thread of this worker is busy"
                 return None, False
             self._fetching = fetch = _Fetch(threading.Event(), now + self._timeout)
             return fetch, True
@@ -280,8 +361,7 @@ class _UrlKeys:
         try:
             fetch.done.wait(max(0.0, fetch.deadline - time.monotonic()))
         finally:
-            with self._lock:
-                fetch.waiting -= 1
+            self._threads.waiting.release()
 
     def _fetch(self, fetch: _Fetch) -> None:
         failed = True
@@ -292,15 +372,23 @@ class _UrlKeys:
                 self._fetching = None
                 self._last_fetch = time.monotonic()
                 self._last_failed = failed
+            self._threads.fetching.release()
             fetch.done.set()
 
     def _read(self) -> bool:
         """Fetch the set; True when the fetch failed (the last set is kept)."""
         try:
-            keys = _signing_keys(self._client.fetch_data())
-        except (jwt.PyJWTError, OSError, ValueError, RecursionError, _JwksError) as error:
-            # PyJWKClientError (unreachable, timeout, HTTP error, not an object), ValueError (not
-            # JSON), OSError (connection reset while reading)
+            keys = _signing_keys(orjson.loads(_download(self._url, self._timeout)))
+        except (
+            OSError,
+            http.client.HTTPException,
+            ValueError,
+            _JwksError,
+            _TooSlow,
+        ) as error:
+            # OSError (unreachable, timeout, reset, TLS), HTTPException (a malformed answer),
+            # ValueError (not JSON, a URL http.client cannot use), _JwksError (an HTTP error, too
+            # large, not a JWK set), _TooSlow (not whole within the fetch's time)
             self._failure = f"last fetch failed: {type(error).__name__}: {error}"
             usable = _usable(self._keys, time.monotonic())
             log.warning(
@@ -402,6 +490,7 @@ class JwtVerifier:
         self._timeout = JWKS_FETCH_TIMEOUT_SECONDS if jwks_timeout is None else jwks_timeout
         self._retry_after_failure = jwks_retry_after_failure
         self._sources: dict[str, _FileKeys | _UrlKeys] = {}
+        self._threads = _Threads.new()  # shared by all the URLs: a cap per worker, not per URL
         self._lock = threading.Lock()
 
     def _keys(self, location: str) -> _FileKeys | _UrlKeys:
@@ -411,7 +500,7 @@ class JwtVerifier:
                 source = self._sources.get(location)
                 if source is None:
                     source = self._sources[location] = (
-                        _UrlKeys(location, self._timeout, self._retry_after_failure)
+                        _UrlKeys(location, self._timeout, self._retry_after_failure, self._threads)
                         if location.startswith(("https://", "http://"))
                         else _FileKeys(Path(location))
                     )

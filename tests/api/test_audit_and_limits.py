@@ -228,3 +228,27 @@ def test_a_body_over_the_limit_refused_by_the_server_is_audited_as_the_views_are
     assert (discovery["event"], discovery["status"]) == ("discovery", 413)
     assert "service" not in discovery
     assert unknown["service"] == long_id[: FIELD_LIMIT - len(CUT)] + CUT  # as the view's line
+
+
+@pytest.mark.parametrize(
+    "quoted",
+    ["caf%C3%A9-%E2%80%AE", "bad-%FF%FE-utf8", "plain-ascii"],
+    ids=["utf-8", "not-utf-8", "ascii"],
+)
+def test_a_refusal_by_the_server_names_the_service_as_the_apps_own_line_does(
+    make_app: Any, caplog: pytest.LogCaptureFixture, quoted: str
+) -> None:
+    """waitress hands over the path as latin-1 text of its bytes; the 413 line named
+    `/cds-services/caf%C3%A9` as `cafÃ©` where the app's own line (Werkzeug: UTF-8) says `café`."""
+    from waitress.parser import unquote_bytes_to_wsgi
+
+    from cds.web.audit import refused_by_server
+
+    app = make_app()
+    caplog.set_level(logging.INFO, logger="cds.audit")
+    path = f"/cds-services/{quoted}"
+    app.test_client().post(path, json={})
+    refused_by_server(app, "POST", unquote_bytes_to_wsgi(path.encode()), 413, "too large")
+    own, refused = _audit_lines(caplog)
+    assert refused["status"] == 413
+    assert refused["service"] == own["service"]

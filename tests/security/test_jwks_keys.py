@@ -52,6 +52,8 @@ class JwksServer:
     def __init__(self) -> None:
         self.document: Any = {"keys": []}
         self.status = 200
+        self.location: str | None = None  # a Location header (a redirect)
+        self.padding = 0  # spaces after the document
         self.hanging = False
         self.fetches = 0
         self._released = threading.Event()
@@ -62,9 +64,11 @@ class JwksServer:
                 server.fetches += 1
                 if server.hanging:
                     server._released.wait(20)
-                body = json.dumps(server.document).encode()
+                body = json.dumps(server.document).encode() + b" " * server.padding
                 self.send_response(server.status)
                 self.send_header("Content-Type", "application/json")
+                if server.location:
+                    self.send_header("Location", server.location)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -441,3 +445,33 @@ def test_a_jwks_file_deleted_or_emptied_during_rotation_is_a_bare_401_until_it_i
     assert len(file_warnings) == len(bad_files)  # read and logged once per change, not per call
     jwks_file.write_text(good)
     assert call(app, token()) == 200
+
+
+# --- what a JWKS answer may be: whole within the timeout, small, at its own URL -------------------
+
+
+def test_a_jwks_larger_than_the_limit_is_refused(
+    app: Flask,
+    jwks_server: JwksServer,
+    other_jwks_server: JwksServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read at most JWKS_MAX_BYTES (PyJWT read the whole answer, however large)."""
+    jwks_server.publish((KEY_A, "key-a"))
+    other_jwks_server.publish((KEY_B, "key-b"))
+    size = len(json.dumps(jwks_server.document))
+    monkeypatch.setattr(cds.web.auth, "JWKS_MAX_BYTES", size + 100, raising=False)
+    other_jwks_server.padding = 100  # exactly at the limit
+    jwks_server.padding = 101
+    assert call(app, url_token(KEY_A, "key-a")) == 401
+    assert call(app, token(key=KEY_B, alg="RS384", kid="key-b", iss=OTHER_URL_ISSUER)) == 200
+
+
+def test_a_jwks_url_that_redirects_is_not_followed(
+    app: Flask, jwks_server: JwksServer, other_jwks_server: JwksServer
+) -> None:
+    """The configured URL is the issuer's JWKS, not wherever it points (urllib followed)."""
+    jwks_server.status = 302
+    jwks_server.location = other_jwks_server.url  # which publishes key B
+    assert call(app, url_token(KEY_B, "key-b")) == 401
+    assert other_jwks_server.fetches == 0
