@@ -185,6 +185,12 @@ class MedicationOrder:
     def id(self) -> str:
         return self.resource.split("/", 1)[1]
 
+    @property
+    def named_by_ehr(self) -> bool:
+        """Whether `id` is the one the EHR sent: an order sent without one (or with no FHIR id) is
+        read under a name of ours (`cds.fhir.snapshot.unnamed_*`), which no action may name."""
+        return self.raw.get("id") == self.id
+
     def matches(self, codes: frozenset[Code], text_patterns: Iterable[str]) -> bool:
         return not self.codes.isdisjoint(codes) or any(p in self.text for p in text_patterns)
 

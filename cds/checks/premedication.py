@@ -626,8 +626,8 @@ def check_premedication(item: CheckInput, knowledge: Knowledge) -> list[Emission
 
     def offer(replacing: MedicationOrder | None) -> tuple[ProposedAction, ...]:
         created = _order_dexamethasone(item, knowledge, suggested, review.start)
-        if replacing is None or not created:
-            return created
+        if replacing is None or not created or not replacing.named_by_ehr:
+            return created  # an order of a name of ours: the card says which to stop
         resource = {**(created[0].resource or {}), "id": replacing.id}
         text = created[0].description.removeprefix("Order ")
         return (

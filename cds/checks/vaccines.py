@@ -247,7 +247,7 @@ def _removal(order: MedicationOrder) -> tuple[ProposedAction, ...]:
     is no FHIR id) is read under a name of ours (`cds.fhir.snapshot.unnamed_services`), which
     the EHR does not know and which may be another resource's: no action then, the card says
     what to do."""
-    if order.raw.get("id") != order.id:
+    if not order.named_by_ehr:
         return ()
     return (ProposedAction("delete", "Remove the live vaccine order", resource_id=order.resource),)
 

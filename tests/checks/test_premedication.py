@@ -4,6 +4,7 @@ same order, or its own order signed with the cycle's first days) is an info remi
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -651,3 +652,20 @@ def test_no_birth_date_is_a_warning(client: FlaskClient) -> None:
     del chart_bundle["entry"][0]["resource"]["birthDate"]
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
     assert findings_of_topic(body, "premedication") == [AGE_UNKNOWN]
+
+
+def test_a_low_dexamethasone_draft_sent_without_an_id_is_not_named_by_a_made_up_id(
+    client: FlaskClient,
+) -> None:
+    """Adult R/R cycle 1, dexamethasone 16 mg drafted without an id (read as `draft-N`, a name
+    of ours the EHR does not know): the low-dose card offers the 20 mg order to create, never an
+    update of `draft-N` (red team 6)."""
+    request = order_sign(chart(dexamethasone_order(PID, 16)))
+    for entry in request["context"]["draftOrders"]["entry"]:
+        if entry["resource"].get("id") == "dexamethasone-premed":
+            del entry["resource"]["id"]
+    body = client.post(SIGN, json=request).get_json()
+    [card] = [c for c in body["cards"] if c["summary"].startswith("Premedication too low")]
+    actions = [a for s in card["suggestions"] for a in s["actions"]]
+    assert [a["type"] for a in actions] == ["create"], actions
+    assert all("draft-" not in json.dumps(a) for a in actions), actions
