@@ -9,7 +9,6 @@ fixtures' dates (signed 2026-03-02 08:00).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,11 +16,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cds import create_app
 from cds.cards import FINDING_CODE_EXTENSION
 from cds.knowledge import load_knowledge
-from cds.settings import Settings
-from tests.conftest import NOW, SIGN
+from tests.conftest import SIGN
 from tests.fixtures_util import (
     START,
     Step,
@@ -427,19 +424,9 @@ SCENARIOS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
-    database = tmp_path_factory.mktemp("restart") / "feedback.sqlite3"
-    app = create_app(
-        Settings(dev_mode=True, database_url=f"sqlite:///{database}"), clock=lambda: NOW
-    )
-    with app.test_client() as client:
-        yield client
-
-
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_restart_after_toxicity(service: FlaskClient, scenario: Scenario) -> None:
-    response = service.post(SIGN, json=order_sign(bundle(scenario.chart)))
+def test_restart_after_toxicity(client: FlaskClient, scenario: Scenario) -> None:
+    response = client.post(SIGN, json=order_sign(bundle(scenario.chart)))
     assert response.status_code == 200, response.get_json()
     cards = [
         c for c in response.get_json()["cards"] if c["source"]["topic"]["code"] == scenario.topic
@@ -457,14 +444,14 @@ def test_restart_after_toxicity(service: FlaskClient, scenario: Scenario) -> Non
 
 
 def test_beside_discontinue_permanently_no_card_says_how_to_go_on_with_the_order(
-    service: FlaskClient,
+    client: FlaskClient,
 ) -> None:
     """Grade 3 ICANS again at 9 mcg/day (red team 5, t13): "must not be restarted" stands alone
     for the order; "this resumed order runs 0.8 days longer" and the day-8 step-up reminder beside
     it were noise (toxicity.yaml `discontinue_supersedes`)."""
     recurred = next(p for p in SCENARIOS if "again while at 9" in str(p.id)).values[0]
     assert isinstance(recurred, Scenario)
-    cards = service.post(SIGN, json=order_sign(bundle(recurred.chart))).get_json()["cards"]
+    cards = client.post(SIGN, json=order_sign(bundle(recurred.chart))).get_json()["cards"]
     codes = {c["extension"][FINDING_CODE_EXTENSION] for c in cards}
     assert "dose-toxicity-discontinue" in codes
     assert codes.isdisjoint(load_knowledge().toxicity.discontinue_supersedes), codes
