@@ -36,6 +36,8 @@ def _reason(note: str | None = None, code: str | None = None) -> str | None:
         ("Restart after CRS", "crs"),
         ("Re-initiate after ICANS G3", "neurotoxicity-grade-3"),
         ("Restart after neurologic toxicity grade-4", "neurotoxicity-grade-4"),
+        ("Restart after grade 3 encephalopathy", "neurotoxicity-grade-3"),
+        ("Resume after toxic encephalopathy G4", "neurotoxicity-grade-4"),
         ("Resume after CRS grade 4", "crs-grade-4"),
         ("Resume after 2 seizures", "seizure-more-than-one"),
         ("Restart after a grade 3 reaction (rash)", "other-grade-3"),
