@@ -76,12 +76,14 @@ def _measurement(
     }
 
 
-def _steps(order: MedicationOrder, bsa: Decimal | None) -> list[dict[str, Any]]:
+def _steps(
+    order: MedicationOrder, bsa: Decimal | None, knowledge: Knowledge
+) -> list[dict[str, Any]]:
     """Each dosage instruction as ordered and, where the dose check can, in mcg/day."""
     steps = []
     for dosage in order.ordered_dosages():
         try:
-            per_day: Decimal | None = ordered_mcg_per_day(dosage, bsa)
+            per_day: Decimal | None = ordered_mcg_per_day(dosage, bsa, knowledge)
             problem = None
         except DoseNotComputable as error:
             per_day, problem = None, str(error)
@@ -181,7 +183,7 @@ def _order_view(item: CheckInput, knowledge: Knowledge) -> dict[str, Any]:
             "text": f"{format_number(body.bsa_m2, '0.01')} m²" if body.bsa_m2 is not None else None,
             "basis": body.bsa_basis,
         },
-        "steps": _steps(reviewed.order, body.bsa_m2),
+        "steps": _steps(reviewed.order, body.bsa_m2, knowledge),
         "labs": _labs(item, knowledge),
         "setting": _setting(item, knowledge),
         "infusions": _interruptions(item, knowledge),
@@ -298,7 +300,7 @@ def _earlier_cycles(patient: PatientSnapshot, knowledge: Knowledge) -> list[dict
                 "status": order.status,
                 "cycle": cycle_of(order),
                 "start": _when(order.first_start()),
-                "steps": _steps(order, None),
+                "steps": _steps(order, None, knowledge),
             }
         )
     return rows

@@ -18,6 +18,8 @@ MCG = "ug"
 MCG_PER_DAY = "ug/d"
 MCG_PER_M2 = "ug/m2"
 PER_M2_PER_DAY = "ug/m2/d"
+MCG_PER_ML = "ug/mL"
+ML_PER_DAY = "mL/d"
 
 
 # Not a clinical rule: the slack for clocks and time zones between the chart and this service. A
@@ -81,8 +83,8 @@ def newest_measurement(
     return Reading()
 
 
-# Not a clinical rule: two measurements taken at the same time that differ by less than this are
-# the same measurement recorded twice (rounding, a unit converted by hand).
+# Not a clinical rule: two measurements taken at the same time (or two strengths of one bag) that
+# differ by less than this are the same one recorded twice (rounding, a unit converted by hand).
 SAME_MEASUREMENT_PERCENT = Decimal(2)
 
 
@@ -196,12 +198,63 @@ def ordered_mcg_per_m2_per_day(dosage: DoseInstruction) -> Decimal:
     raise DoseNotComputable(f"the unit {unit!r} is not a dose per m²")
 
 
-def ordered_mcg_per_day(dosage: DoseInstruction, bsa_m2: Decimal | None) -> Decimal:
+def bag_mcg_per_ml(dosage: DoseInstruction, knowledge: Knowledge) -> Decimal:
+    """The blinatumomab concentration of the bag the order's Medication states, in mcg/mL: what
+    turns a pump's mL/h into a dose (10 mL/h of 28 mcg in 240 mL is 28 mcg/day). Only the
+    blinatumomab strength counts (not the IV Solution Stabilizer beside it), and only in a mass
+    per volume. DoseNotComputable when none is stated, one is in another unit, or two disagree:
+    a guessed concentration is a guessed dose."""
+    codes = knowledge.codes_of("blinatumomab")
+    patterns = knowledge.text_patterns("blinatumomab")
+    stated = [
+        s for s in dosage.bag if not s.codes.isdisjoint(codes) or any(p in s.text for p in patterns)
+    ]
+    if not stated:
+        raise DoseNotComputable(
+            f"the rate is in {dosage.unit!r}, and the order states no blinatumomab "
+            "concentration (mcg per mL) of the bag"
+        )
+    found: list[Decimal] = []
+    for strength in stated:
+        if (
+            strength.amount is None
+            or strength.unit is None
+            or not units.is_convertible(strength.unit, MCG_PER_ML)
+            or not strength.amount.is_finite()
+            or strength.amount <= 0
+        ):
+            written = f"{format_number(strength.amount, '0.0001')} {strength.unit or ''}".strip()
+            raise DoseNotComputable(
+                f"the rate is in {dosage.unit!r}, and the bag's blinatumomab strength "
+                f"({written}) is not a mass per volume"
+            )
+        found.append(units.convert(strength.amount, strength.unit, MCG_PER_ML))
+    if max(found) - min(found) > min(found) * SAME_MEASUREMENT_PERCENT / 100:
+        shown = " and ".join(f"{format_number(v, '0.0001')} mcg/mL" for v in found)
+        raise DoseNotComputable(
+            f"the rate is in {dosage.unit!r}, and the order states blinatumomab concentrations "
+            f"of the bag that disagree ({shown})"
+        )
+    if found[0] > knowledge.dose.bag_max_mcg_per_ml:
+        raise DoseNotComputable(
+            f"the rate is in {dosage.unit!r}, and the blinatumomab concentration stated, "
+            f"{format_number(found[0], '0.0001')} mcg/mL, is more than any infusion bag holds "
+            f"(at most {format_number(knowledge.dose.bag_max_mcg_per_ml)} mcg/mL): it may be the "
+            "vial's"
+        )
+    return found[0]
+
+
+def ordered_mcg_per_day(
+    dosage: DoseInstruction, bsa_m2: Decimal | None, knowledge: Knowledge | None = None
+) -> Decimal:
     """The dose of one dosage instruction in mcg/day (per-m² orders use the patient's BSA).
 
     Accepts a daily amount (`ug/d`, `ug/(24.h)`, `mg/d`), a rate (`ug/h` as rateQuantity), an
-    amount per administration (`ug`, `mg`) with timing.repeat frequency/period, and the per-m² forms
-    of these. Raises DoseNotComputable (BsaNeeded for a per-m² order without BSA) otherwise.
+    amount per administration (`ug`, `mg`) with timing.repeat frequency/period, the per-m² forms
+    of these and, given `knowledge` (what names blinatumomab), a pump's rate (`mL/h`) with the
+    bag's concentration (`bag_mcg_per_ml`). Raises DoseNotComputable (BsaNeeded for a per-m²
+    order without BSA) otherwise.
     """
     amount, unit = _checked_amount(dosage)
     if units.is_convertible(unit, MCG_PER_DAY):
@@ -212,6 +265,8 @@ def ordered_mcg_per_day(dosage: DoseInstruction, bsa_m2: Decimal | None) -> Deci
         if bsa_m2 is None:
             raise BsaNeeded("the dose is per m² but the patient's BSA is unknown")
         return ordered_mcg_per_m2_per_day(dosage) * bsa_m2
+    if knowledge is not None and units.is_volume_rate(unit):
+        return units.convert(amount, unit, ML_PER_DAY) * bag_mcg_per_ml(dosage, knowledge)
     raise DoseNotComputable(f"the unit {unit!r} cannot be converted to mcg/day")
 
 

@@ -117,6 +117,19 @@ class AdministrationFact:
 
 
 @dataclass(frozen=True)
+class BagStrength:
+    """One strength the order's Medication states, and what it is the strength of: an
+    ingredient's `strength` (its item's codes and lower-cased text), or `Medication.amount` (the
+    Medication's own). The IV bag holds IV Solution Stabilizer beside blinatumomab: only the
+    blinatumomab one turns a pump's mL/h into a dose."""
+
+    codes: frozenset[Code]
+    text: str
+    amount: Decimal | None  # numerator per one denominator unit (28 ug / 240 mL: 0.1167)
+    unit: str | None  # "ug/mL"; None when the ratio gives no amount or no units
+
+
+@dataclass(frozen=True)
 class DoseInstruction:
     """One `dosageInstruction`: what amount, how often, over which days."""
 
@@ -149,6 +162,9 @@ class DoseInstruction:
     # timing.repeat.timeOfDay: the clock times (no zone: the bounds' own offset) of each day's
     # dose; a steroid "at 11:00" on a day is not given at that day's midnight
     times_of_day: tuple[time, ...] = ()
+    # the strengths the order's Medication states (contained or referenced): a rate in mL/h is a
+    # dose only with the bag's blinatumomab concentration (`cds.dosing.bag_mcg_per_ml`)
+    bag: tuple[BagStrength, ...] = ()
 
 
 @dataclass(frozen=True)

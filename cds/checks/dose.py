@@ -791,7 +791,7 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
     for dosage, (first, last) in zip(dosages, ranges, strict=True):
         per_m2 = False
         try:
-            value, unit = ordered_mcg_per_day(dosage, body.bsa_m2), "ug/d"
+            value, unit = ordered_mcg_per_day(dosage, body.bsa_m2, knowledge), "ug/d"
         except BsaNeeded:
             bsa_needed = True
             if body.fixed_dose is True:  # ≥ 45 kg: a fixed dose is due, and the BSA is unknown
@@ -950,25 +950,27 @@ def _at_restart_dose(item: CheckInput, knowledge: Knowledge) -> list[tuple[datet
             continue
         ran_to = ran_until(order, start, knowledge)
         for dosage, begin, end in dosage_spans(order, start):
-            if begin < ran_to and _at_most_restart_dose(dosage, restart, knowledge.dose):
+            if begin < ran_to and _at_most_restart_dose(dosage, restart, knowledge):
                 spans.append((begin, min(end or ran_to, ran_to)))
     return spans
 
 
 def _at_most_restart_dose(
-    dosage: DoseInstruction, restart: ReducedRestart, rules: DoseRules
+    dosage: DoseInstruction, restart: ReducedRestart, knowledge: Knowledge
 ) -> bool:
     """At 9 mcg/day (5 mcg/m²/day) or below; a rate rounding it (0.38 mcg/h) counts as it."""
     try:
         try:
-            per_day, dose = ordered_mcg_per_day(dosage, None), restart.mcg_per_day
+            per_day, dose = ordered_mcg_per_day(dosage, None, knowledge), restart.mcg_per_day
         except BsaNeeded:  # per m²: compared per m²
             per_day, dose = ordered_mcg_per_m2_per_day(dosage), restart.mcg_per_m2_per_day
     except DoseNotComputable:
         return False
     return per_day <= dose or (
         dosage.amount is not None
-        and written_as_rounded(dosage.amount, per_day, dose, rules.rate_rounding_max_percent)
+        and written_as_rounded(
+            dosage.amount, per_day, dose, knowledge.dose.rate_rounding_max_percent
+        )
     )
 
 

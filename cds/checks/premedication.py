@@ -128,10 +128,12 @@ def _gap_dated_by_administrations(item: CheckInput, knowledge: Knowledge) -> boo
     )
 
 
-def _daily(dosage: DoseInstruction, bsa: Decimal | None) -> tuple[str, Decimal] | None:
+def _daily(
+    dosage: DoseInstruction, bsa: Decimal | None, knowledge: Knowledge
+) -> tuple[str, Decimal] | None:
     """A blinatumomab dosage's dose a day, in mcg (or mcg/m² when per m² without a BSA)."""
     try:
-        return "mcg/day", ordered_mcg_per_day(dosage, bsa)
+        return "mcg/day", ordered_mcg_per_day(dosage, bsa, knowledge)
     except BsaNeeded:
         try:
             return "mcg/m²/day", ordered_mcg_per_m2_per_day(dosage)
@@ -170,8 +172,8 @@ def _escalates(item: CheckInput, knowledge: Knowledge) -> bool:
     if not running or not own:
         return False
     bsa = _bsa(item, knowledge)
-    before = _daily(max(running, key=lambda pair: pair[0])[1], bsa)
-    now = _daily(own[0][0], bsa)
+    before = _daily(max(running, key=lambda pair: pair[0])[1], bsa, knowledge)
+    now = _daily(own[0][0], bsa, knowledge)
     return before is not None and now is not None and before[0] == now[0] and now[1] > before[1]
 
 

@@ -18,6 +18,7 @@ from cds.fhir.codings import equivalent_codes
 from cds.fhir.references import canonical
 from cds.patient import (
     AdministrationFact,
+    BagStrength,
     Code,
     ConditionFact,
     DoseInstruction,
@@ -237,7 +238,7 @@ def _judged(amounts: list[_Amount]) -> _Amount | None:
     return amounts[0] if amounts else None
 
 
-def _dose_instruction(dosage: Any) -> DoseInstruction:
+def _dose_instruction(dosage: Any, bag: tuple[BagStrength, ...] = ()) -> DoseInstruction:
     amounts = [
         found for dose_and_rate in dosage.doseAndRate or [] for found in _amounts(dose_and_rate)
     ]
@@ -274,7 +275,33 @@ def _dose_instruction(dosage: Any) -> DoseInstruction:
         amount_low=judged.low if judged else None,
         route=codes_of(dosage.route),
         times_of_day=tuple(repeat.timeOfDay or ()) if repeat else (),
+        bag=bag,
     )
+
+
+def _bag_strengths(medication: Any) -> tuple[BagStrength, ...]:
+    """What the Medication says it holds: each ingredient's strength, named by its item (a
+    concept, or a reference's display), and `amount` named by the Medication's own code."""
+    if medication is None:
+        return ()
+    found = []
+    for ingredient in medication.ingredient or []:
+        if ingredient.strength is None:
+            continue
+        item = ingredient.itemCodeableConcept
+        if item is None and ingredient.itemReference is not None:
+            item = _Text(ingredient.itemReference.display or "")
+        concepts = [item] if item is not None else []
+        found.append(
+            BagStrength(codes_of(concepts), _texts(concepts), *_ratio(ingredient.strength))
+        )
+    amount, unit = _ratio(medication.amount) if medication.amount is not None else (None, None)
+    # `amount` in a mass per volume is the drug's concentration; in anything else (250 mL per
+    # bag, 35 ug per vial) it is the package's size, which says nothing of the concentration
+    if unit is not None and units.is_convertible(unit, "ug/mL"):
+        concepts = [medication.code] if medication.code is not None else []
+        found.append(BagStrength(codes_of(concepts), _texts(concepts), amount, unit))
+    return tuple(found)
 
 
 def _amounts(dose_and_rate: Any) -> list[_Amount]:
@@ -351,21 +378,25 @@ def medication_concepts(model: Any, medications: Mapping[str, Any] | None) -> li
     CodeableConcept, or its referenced Medication's code (contained, or among `medications`,
     Medication models keyed by the reference as written) and the reference's display."""
     concepts: list[Any] = [model.medicationCodeableConcept]
-    reference = model.medicationReference.reference if model.medicationReference else None
-    if reference:
-        medication = None
-        if reference.startswith("#"):
-            medication = next(
-                (c for c in (model.contained or []) if getattr(c, "id", None) == reference[1:]),
-                None,
-            )
-        elif medications:
-            medication = medications.get(reference)
-        if medication is not None:
-            concepts.append(medication.code)
+    medication = _medication(model, medications)
+    if medication is not None:
+        concepts.append(medication.code)
     if model.medicationReference is not None and model.medicationReference.display:
         concepts.append(_Text(model.medicationReference.display))
     return [c for c in concepts if c is not None]
+
+
+def _medication(model: Any, medications: Mapping[str, Any] | None) -> Any:
+    """The Medication a medicationReference names: contained (`#id`), or among `medications`
+    (keyed by the reference as written); None when there is none or it is not at hand."""
+    reference = model.medicationReference.reference if model.medicationReference else None
+    if not reference:
+        return None
+    if reference.startswith("#"):
+        return next(
+            (c for c in (model.contained or []) if getattr(c, "id", None) == reference[1:]), None
+        )
+    return medications.get(reference) if medications else None
 
 
 def medication_order(
@@ -374,6 +405,7 @@ def medication_order(
     """A MedicationRequest with its medication resolved from `contained` or `medications`
     (Medication models keyed by `Medication/id`)."""
     concepts = medication_concepts(model, medications)
+    bag = _bag_strengths(_medication(model, medications))
     supply = model.dispenseRequest.expectedSupplyDuration if model.dispenseRequest else None
     return MedicationOrder(
         resource=f"MedicationRequest/{model.id or 'unidentified'}",
@@ -382,7 +414,7 @@ def medication_order(
         codes=codes_of(concepts),
         text=_texts(concepts),
         authored_on=as_datetime(model.authoredOn),
-        dosages=tuple(_dose_instruction(d) for d in (model.dosageInstruction or [])),
+        dosages=tuple(_dose_instruction(d, bag) for d in (model.dosageInstruction or [])),
         reason_codes=codes_of(model.reasonCode),
         extensions=_extensions(model),
         notes=tuple(n.text for n in (model.note or []) if n.text),

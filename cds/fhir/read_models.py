@@ -194,9 +194,17 @@ class Condition(WithChoices):
     abatementString: StringType | None = None
 
 
+class MedicationIngredient(Element):
+    itemCodeableConcept: CodeableConcept | None = None
+    itemReference: Reference | None = None
+    strength: Ratio | None = None  # the bag's concentration of this ingredient (mL/h orders)
+
+
 class Medication(Element):
     id: IdType | None = None
     code: CodeableConcept | None = None
+    ingredient: list[MedicationIngredient] | None = None
+    amount: Ratio | None = None
 
 
 class TimingRepeat(WithChoices):

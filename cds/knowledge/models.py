@@ -114,6 +114,9 @@ class DoseRules(StrictModel):
     # a rate written rounded (1.17 mcg/h for 28 mcg/day) counts as the dose it rounds, within this
     rate_rounding_max_percent: Decimal = Field(ge=0, le=10)
     rate_rounding_source: str
+    # a rate in mL/h is a dose only through a bag's concentration at most this (mcg/mL)
+    bag_max_mcg_per_ml: Decimal = Field(gt=0)
+    bag_max_source: str
     absolute_cap_mcg_per_day: Decimal
     absolute_cap_mcg_per_m2_per_day: Decimal
     absolute_cap_source: str

@@ -355,6 +355,43 @@ def ending(resource: dict[str, Any], end: str, start: str | None = None) -> dict
     return resource
 
 
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+BLINATUMOMAB = {"coding": [{"system": RXNORM, "code": "1597258", "display": "blinatumomab"}]}
+STABILIZER = {"text": "IV Solution Stabilizer"}
+
+
+def strength(mass: float, mass_unit: str, volume: float, volume_unit: str = "mL") -> dict[str, Any]:
+    """A Ratio of mass per volume, as a bag's strength is written (28 ug / 240 mL)."""
+    return {"numerator": ucum(mass, mass_unit), "denominator": ucum(volume, volume_unit)}
+
+
+def from_bag(
+    resource: dict[str, Any],
+    *ingredients: tuple[dict[str, Any], dict[str, Any] | None],
+    amount: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The order's medication as the pharmacy's bag: a contained Medication with its ingredients
+    (item, strength) and `amount`, instead of medicationCodeableConcept."""
+    bag: dict[str, Any] = {
+        "resourceType": "Medication",
+        "id": "bag",
+        "code": {"text": "blinatumomab in sodium chloride 0.9% IV infusion bag"},
+        "ingredient": [
+            {"itemCodeableConcept": item} | ({"strength": ratio} if ratio else {})
+            for item, ratio in ingredients
+        ],
+    }
+    if amount is not None:
+        bag["amount"] = amount
+    del resource["medicationCodeableConcept"]
+    return resource | {"contained": [bag], "medicationReference": {"reference": "#bag"}}
+
+
+def pumped(rate: float, days: int = 28, **kwargs: Any) -> dict[str, Any]:
+    """A blinatumomab order whose only dose is the pump's rate in mL/h."""
+    return order(*as_rates((rate, "mL/h", days)), **kwargs)
+
+
 TYPO_END = "2026-02-01T10:00:00+00:00"  # a month before START: the end typed before the start
 
 SCENARIOS = [
@@ -1915,6 +1952,125 @@ SCENARIOS = [
     pytest.param(
         S([*body_of(), in_free_text(order(Step(28, days=28), cycle=2), "mcg/24 hours")], []),
         id="R/R c2 adult 28 'mcg/24 hours' (free text) -> no card",
+    ),
+    # --- a rate in mL/h with the bag's concentration (label §2: 24 h at 10 mL/h ... 7 days at
+    # 0.6 mL/h): mL/h × 24 × mcg/mL of blinatumomab is the daily dose ---------------------------
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                from_bag(
+                    pumped(10, cycle=2),
+                    (BLINATUMOMAB, strength(28, "ug", 240)),
+                    (STABILIZER, strength(5.5, "mL", 270)),
+                ),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R c2, 24-hour bag 28 mcg in 240 mL (plus IV Solution Stabilizer) at "
+        "10 mL/h = 28 mcg/day -> no card",
+    ),
+    pytest.param(
+        S([*body_of(), from_bag(pumped(5, cycle=2), (BLINATUMOMAB, strength(56, "ug", 240)))], []),
+        id="adult 70 kg, R/R c2, 48-hour bag 56 mcg in 240 mL at 5 mL/h = 28 mcg/day -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                from_bag(pumped(0.6, cycle=2), (BLINATUMOMAB, strength(196, "ug", 100.8))),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R c2, 7-day bag 196 mcg in 100.8 mL at 0.6 mL/h = 28 mcg/day -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                from_bag(pumped(10, cycle=2), (BLINATUMOMAB, strength(0.1167, "mg", 1, "L"))),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R c2, bag strength 0.1167 mg/L at 10 mL/h = 28.01 mcg/day -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), from_bag(pumped(10, cycle=2), amount=strength(0.1167, "ug", 1))],
+            [],
+        ),
+        id="adult 70 kg, R/R c2, Medication.amount 0.1167 mcg/mL (the blinatumomab bag) at "
+        "10 mL/h -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), from_bag(pumped(10, cycle=2), (BLINATUMOMAB, strength(84, "ug", 240)))],
+            [OVERDOSE],
+            [(28.0, "ug/d", 28)],
+        ),
+        id="adult 70 kg, R/R c2, 24-hour bag mixed with 84 mcg in 240 mL at 10 mL/h = 84 "
+        "mcg/day -> critical overdose",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), from_bag(pumped(10), (BLINATUMOMAB, strength(28, "ug", 240)))],
+            [OVERDOSE],
+            STEP_UP_FIX,
+        ),
+        id="adult 70 kg, R/R c1 day 1 at 10 mL/h of 28 mcg in 240 mL (28 mcg/day, no 9 mcg/day "
+        "step) -> critical overdose",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), from_bag(pumped(10, cycle=2), (STABILIZER, strength(28, "ug", 240)))],
+            [NOT_COMPUTABLE],
+        ),
+        id="adult 70 kg, R/R c2, 10 mL/h, the only strength is the stabilizer's -> cannot verify",
+    ),
+    pytest.param(
+        S([*body_of(), from_bag(pumped(10, cycle=2), (BLINATUMOMAB, None))], [NOT_COMPUTABLE]),
+        id="adult 70 kg, R/R c2, 10 mL/h, the bag gives no strength -> cannot verify",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                from_bag(pumped(10, cycle=2), (BLINATUMOMAB, strength(35, "ug", 1, "{vial}"))),
+            ],
+            [NOT_COMPUTABLE],
+        ),
+        id="adult 70 kg, R/R c2, 10 mL/h, blinatumomab 35 mcg per vial (no volume) -> cannot "
+        "verify",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                from_bag(
+                    pumped(10, cycle=2),
+                    (BLINATUMOMAB, strength(28, "ug", 240)),
+                    amount=strength(0.35, "ug", 1),
+                ),
+            ],
+            [NOT_COMPUTABLE],
+        ),
+        id="adult 70 kg, R/R c2, 10 mL/h, strength 28 mcg/240 mL but amount 0.35 mcg/mL "
+        "(disagree) -> cannot verify",
+    ),
+    pytest.param(
+        S([*body_of(), pumped(10, cycle=2)], [NOT_COMPUTABLE]),
+        id="adult 70 kg, R/R c2, 10 mL/h with no Medication (no concentration) -> cannot verify",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                from_bag(pumped(10, cycle=2), (BLINATUMOMAB, strength(38.5, "ug", 3.08))),
+            ],
+            [NOT_COMPUTABLE],
+        ),
+        id="adult 70 kg, R/R c2, 10 mL/h, strength of the reconstituted vial (12.5 mcg/mL: no "
+        "bag holds that) -> cannot verify, not a 3,000 mcg/day overdose",
     ),
     # --- a day without a time in boundsPeriod (red team, item 5) -------------------------------
     pytest.param(

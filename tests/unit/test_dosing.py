@@ -13,6 +13,7 @@ from cds.dosing import (
     BsaNeeded,
     DoseNotComputable,
     Measurement,
+    bag_mcg_per_ml,
     body_surface_area,
     is_per_m2,
     is_stale,
@@ -24,7 +25,7 @@ from cds.dosing import (
     written_as_rounded,
 )
 from cds.knowledge import Knowledge, load_knowledge
-from cds.patient import DoseInstruction, ObservationFact, PatientSnapshot
+from cds.patient import BagStrength, DoseInstruction, ObservationFact, PatientSnapshot
 from cds.units import convert
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -375,3 +376,58 @@ def test_a_recorded_bsa_without_a_height_is_held_to_what_the_weight_and_age_allo
     )
     assert (bsa == Decimal(sent)) is used, basis
     assert ("was not used" in basis) is not used
+
+
+BLINATUMOMAB_IN = frozenset({("http://www.nlm.nih.gov/research/umls/rxnorm", "1597258")})
+
+
+def _bag(*strengths: tuple[frozenset[tuple[str, str]], str, str, str]) -> tuple[BagStrength, ...]:
+    return tuple(
+        BagStrength(codes, text, Decimal(amount), unit) for codes, text, amount, unit in strengths
+    )
+
+
+def test_a_pump_rate_is_a_dose_only_with_the_bags_blinatumomab_concentration(
+    knowledge: Knowledge,
+) -> None:
+    """10 mL/h of 28 mcg in 240 mL is 28 mcg/day; the stabilizer's strength beside it is not
+    blinatumomab's; without `knowledge` (what names blinatumomab) no rate in mL/h is read."""
+    bag = _bag(
+        (BLINATUMOMAB_IN, "", str(Decimal(28) / 240), "ug/mL"),
+        (frozenset(), "iv solution stabilizer", "5", "mg/mL"),
+    )
+    dosage = dataclasses.replace(_dosage("10", "mL/h", rate=True), bag=bag)
+    assert bag_mcg_per_ml(dosage, knowledge).quantize(Decimal("0.0001")) == Decimal("0.1167")
+    assert ordered_mcg_per_day(dosage, None, knowledge).quantize(CENT) == Decimal("28.00")
+    by_text = dataclasses.replace(dosage, bag=_bag((frozenset(), "blincyto", "0.1", "mg/L")))
+    assert ordered_mcg_per_day(by_text, None, knowledge) == Decimal(24)
+    with pytest.raises(DoseNotComputable, match="cannot be converted"):
+        ordered_mcg_per_day(dosage, None)
+
+
+@pytest.mark.parametrize(
+    ("bag", "reason"),
+    [
+        pytest.param((), "no blinatumomab concentration", id="no Medication"),
+        pytest.param(
+            _bag((frozenset(), "iv solution stabilizer", "5", "mg/mL")),
+            "no blinatumomab concentration",
+            id="the stabilizer's strength only",
+        ),
+        pytest.param(
+            _bag((BLINATUMOMAB_IN, "", "35", "ug/{vial}")), "not a mass per volume", id="per vial"
+        ),
+        pytest.param(_bag((BLINATUMOMAB_IN, "", "0", "ug/mL")), "not a mass per volume", id="zero"),
+        pytest.param(
+            _bag((BLINATUMOMAB_IN, "", "0.1167", "ug/mL"), (BLINATUMOMAB_IN, "", "0.35", "ug/mL")),
+            "disagree",
+            id="two concentrations",
+        ),
+    ],
+)
+def test_a_pump_rate_without_one_clear_concentration_is_not_a_dose(
+    knowledge: Knowledge, bag: tuple[BagStrength, ...], reason: str
+) -> None:
+    dosage = dataclasses.replace(_dosage("10", "mL/h", rate=True), bag=bag)
+    with pytest.raises(DoseNotComputable, match=reason):
+        ordered_mcg_per_day(dosage, None, knowledge)
