@@ -469,10 +469,36 @@ def _past_positive(
     ended = pregnancy_ended_after(item.patient, when, item.now + FUTURE_TOLERANCE, knowledge)
     if ended is not None:
         return f"{said}: a pregnancy ended {ended[0].date().isoformat()} ({ended[1]})"
+    overdue = timedelta(days=settings.expected_delivery_overdue_days)
+    passed = next(
+        (
+            f
+            for f in _expected_deliveries(item, knowledge, settings)
+            if f.value_date is not None and when < f.value_date < item.review.start - overdue
+        ),
+        None,
+    )
+    if passed is not None and passed.value_date is not None:
+        return (
+            f"{said}: its expected delivery date {passed.value_date.date().isoformat()} "
+            f"({passed.resource}) passed more than {overdue.days} days before the start"
+        )
     days = settings.positive_result_current_days
     if item.review.start - when > timedelta(days=days):
         return f"{said}: more than {days} days before the start"
     return None
+
+
+def _expected_deliveries(
+    item: CheckInput, knowledge: Knowledge, settings: PregnancyRules
+) -> list[ObservationFact]:
+    """The usable estimated delivery dates on file, newest charted first."""
+    codes = knowledge.codes_of("expected_delivery_date")
+    return [
+        f
+        for f in item.patient.observations_of(codes)
+        if f.status in settings.usable_statuses and f.value_date is not None
+    ]
 
 
 def _expected_delivery(
@@ -484,15 +510,7 @@ def _expected_delivery(
     """The newest usable estimated delivery date, when it falls on or after the start day and
     no negative result came after it was charted (undated: no negative result recent enough to
     clear the order): a pregnancy going on now."""
-    codes = knowledge.codes_of("expected_delivery_date")
-    fact = next(
-        (
-            f
-            for f in item.patient.observations_of(codes)
-            if f.status in settings.usable_statuses and f.value_date is not None
-        ),
-        None,
-    )
+    fact = next(iter(_expected_deliveries(item, knowledge, settings)), None)
     if fact is None or fact.value_date is None or fact.value_date.date() < item.review.start.date():
         return None
     since = fact.when or item.review.start - timedelta(hours=settings.negative_result_valid_hours)

@@ -390,6 +390,8 @@ class PregnancyRules(RuleFile):
     positive_result_current_days: int
     positive_result_current_source: str
     expected_delivery_source: str
+    # an expected delivery date passed by more than this ends the pregnancy of the positive before
+    expected_delivery_overdue_days: int = Field(default=14, ge=14)
     contraception_hours_after_last_dose: int
     contraception_source: str
     # the cycle-1 contraception reminder (info): a site that counsels elsewhere turns it off

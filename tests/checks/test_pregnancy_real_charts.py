@@ -130,6 +130,25 @@ OLD_POSITIVES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         order_sign(chart(urine_hcg("2025-04-01T09:00:00-04:00", "positive"))),
         UNVERIFIED,
     ),
+    # a due date long passed ends the pregnancy the positive showed (42 weeks: post term)
+    "positive 8 months ago, due date charted then, passed 3 weeks ago -> not verified": (
+        order_sign(
+            chart(
+                urine_hcg("2025-07-01T09:00:00+00:00", "positive"),
+                edd("2025-07-20T11:00:00+00:00", "2026-02-09"),
+            )
+        ),
+        UNVERIFIED,
+    ),
+    "positive 8 months ago, due date passed 10 days ago (post term, maybe still) -> critical": (
+        order_sign(
+            chart(
+                urine_hcg("2025-07-01T09:00:00+00:00", "positive"),
+                edd("2025-07-20T11:00:00+00:00", "2026-02-20"),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, POSITIVE],
+    ),
     "positive 6 months ago, Caesarean in January (Procedure) -> not verified": (
         with_procedures(
             chart(urine_hcg("2025-09-01T09:00:00+00:00", "positive")), CESAREAN_JANUARY
