@@ -118,7 +118,10 @@ def _uln(
 
 def _before_first_dose(item: CheckInput, knowledge: Knowledge) -> bool:
     """Cycle 1 and no blinatumomab infusion of this course on file before this order's start (a
-    cycle unknown is not taken as the first dose: the hold rule stands)."""
+    cycle unknown, or a medication history that could not be read, is not taken as the first
+    dose: the rules for a patient on treatment stand)."""
+    if "medications" in item.patient.unavailable:
+        return False
     return item.review.judged_cycle[0] == 1 and not any(
         begun is not None and begun < item.review.start and item.review.in_course(begun)
         for order in earlier_blinatumomab_orders(item.patient, knowledge, item.review.order)

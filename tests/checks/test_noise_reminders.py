@@ -371,6 +371,19 @@ def test_neutropenia_before_and_during_treatment(
     )
 
 
+def test_an_unreadable_medication_history_is_no_first_dose(client: FlaskClient) -> None:
+    """R/R cycle 1 day 1, ANC 0.4, the medication history an OperationOutcome (the EHR's search
+    failed): nothing shows this is the first dose, so the count is judged as on treatment."""
+    request = order_sign(labs_chart(0.4))
+    request["prefetch"]["medications"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout", "diagnostics": "search timed out"}],
+    }
+    body = client.post(SIGN, json=request).get_json()
+    found = [f for f in findings_of_topic(body, "lab-monitoring") if f[2] == "lab-neutropenia"]
+    assert found == [NEUTROPENIA_INFO], [c["summary"] for c in body["cards"]]
+
+
 def test_a_site_can_have_the_count_said_before_the_first_dose(tmp_path: Path) -> None:
     engine = _engine_with(
         tmp_path, "labs.yaml", lambda d: d["neutrophils"].update(before_first_dose=True)
