@@ -507,18 +507,19 @@ def _day_unverified(
 
 
 def _disagreement(
-    dosage: DoseInstruction, value: Decimal, body: Body, rules: DoseRules
+    dosage: DoseInstruction, value: Decimal, body: Body, knowledge: Knowledge
 ) -> str | None:
     """Why a dosage cannot be judged when it gives two daily amounts that differ by more than the
-    rounding tolerance (28 ug/d beside a rate of 2.5 ug/h, 60 a day): which one the pump runs is
-    anyone's guess, and judging the first alone passed the second in silence."""
-    tolerance = rules.tolerance_above_percent / 100
+    rounding tolerance (28 ug/d beside a rate of 2.5 ug/h, 60 a day; 9 ug/d beside 10 mL/h of a
+    28 mcg in 240 mL bag, 28 a day): which one the pump runs is anyone's guess, and judging the
+    first alone passed the second in silence."""
+    tolerance = knowledge.dose.tolerance_above_percent / 100
     for amount, unit, is_rate in dosage.other_amounts:
         other = dataclasses.replace(dosage, amount=amount, unit=unit, is_rate=is_rate)
         try:
-            per_day = ordered_mcg_per_day(other, body.bsa_m2)
+            per_day = ordered_mcg_per_day(other, body.bsa_m2, knowledge)
         except DoseNotComputable:
-            continue  # a volume rate (mL/h), a bag: says nothing of the dose
+            continue  # a volume rate (mL/h) with no bag concentration says nothing of the dose
         if abs(per_day - value) > tolerance * min(per_day, value):
             return (
                 f"the dosage gives two daily doses that disagree: {format_number(value)} and "
@@ -802,7 +803,7 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
             problems.append(str(error))
             steps.append(None)
             continue
-        conflict = None if per_m2 else _disagreement(dosage, value, body, rules)
+        conflict = None if per_m2 else _disagreement(dosage, value, body, knowledge)
         if conflict is not None:
             problems.append(conflict)
             steps.append(None)

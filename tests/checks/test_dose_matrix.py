@@ -2072,6 +2072,48 @@ SCENARIOS = [
         id="adult 70 kg, R/R c2, 10 mL/h, strength of the reconstituted vial (12.5 mcg/mL: no "
         "bag holds that) -> cannot verify, not a 3,000 mcg/day overdose",
     ),
+    # --- a pump rate in mL/h beside the ordered dose: the bag's concentration makes it a dose too
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                from_bag(
+                    pump_rate_first(order(Step(9, days=7), Step(28, days=21)), 10, "mL/hr"),
+                    (BLINATUMOMAB, strength(28, "ug", 240)),
+                ),
+            ],
+            [NOT_COMPUTABLE],
+        ),
+        id="adult 70 kg, R/R c1 day 1, 9 mcg/day ordered but the pump set to 10 mL/hr of a 28 mcg "
+        "in 240 mL bag (28 mcg/day) -> cannot verify: the two doses disagree",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                from_bag(
+                    pump_rate_first(order(Step(9, days=7), Step(28, days=21)), 10, "mL/hr"),
+                    (BLINATUMOMAB, strength(9.3, "ug", 240)),
+                ),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R c1 day 1, 9 mcg/day at 10 mL/hr of a 9.3 mcg in 240 mL bag "
+        "(9.3 mcg/day) -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                from_bag(
+                    pump_rate_first(order(Step(28, days=28), cycle=2), 10, "mL/hr"),
+                    (BLINATUMOMAB, strength(28, "ug", 240)),
+                ),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R c2, 28 mcg/day at 10 mL/hr of a 28 mcg in 240 mL bag -> no card",
+    ),
     # --- a day without a time in boundsPeriod (red team, item 5) -------------------------------
     pytest.param(
         S([*body_of(), date_only(order(*RR_STEP_UP), "2026-03-02", "2026-03-08")], []),
