@@ -81,6 +81,12 @@ def _forget_adapters() -> None:
 os.register_at_fork(after_in_child=_forget_adapters)
 
 
+def cut_when_late(flight: InFlight, deadline: float) -> None:
+    """Cut `flight`'s connection if it still runs at `deadline` (`time.monotonic`): the worker's
+    one watcher thread, which the JWKS download shares with the FHIR fetches."""
+    _deadlines.watch(flight, deadline)
+
+
 def _shared_adapter(settings: Settings) -> HTTPAdapter:
     """One connection pool per worker process: keep-alive connections to the FHIR
     server are reused from call to call instead of a TCP and TLS handshake per fetch. Pools hold
@@ -187,7 +193,7 @@ class FhirClient:
             min(self._settings.fhir_read_timeout, remaining),
         )
         flight = InFlight()
-        _deadlines.watch(flight, deadline)  # its connection is cut if it is still running then
+        cut_when_late(flight, deadline)
         try:
             with (
                 fetching(flight),

@@ -266,7 +266,7 @@ def _download(url: str, timeout: float) -> bytes:
     )
     flight = InFlight()
     flight.hold(connection)
-    fhir_client._deadlines.watch(flight, _cutter_clock() + timeout)
+    fhir_client.cut_when_late(flight, _cutter_clock() + timeout)
     try:
         connection.connect()
         flight.connected(connection)  # a cut that came while it connected
