@@ -103,9 +103,10 @@ def _json_error_channel(app: Flask) -> type[Any]:
     from cds.web.errors import HTTP_ISSUE_CODES, operation_outcome
 
     class FramingParser(HTTPRequestParser):
-        """Refuses a request that has both Content-Length and Transfer-Encoding (RFC 9112 6.1:
-        a front end that framed it by the other header would have sent the rest as a second
-        request on this connection). The WSGI app cannot tell: waitress drops the
+        """Refuses a request that has both Content-Length and Transfer-Encoding, or
+        Transfer-Encoding in HTTP/1.0 (RFC 9112 6.1: a front end that framed it by the other
+        header, or de-chunked it, would have sent the rest as a second request on this
+        connection). The WSGI app cannot tell: waitress drops the
         Transfer-Encoding header and overwrites CONTENT_LENGTH with the de-chunked length.
         A 400, then the connection is closed (what waitress does after every error it answers);
         any bytes already received after it are dropped unanswered."""
@@ -116,6 +117,9 @@ def _json_error_channel(app: Flask) -> type[Any]:
                 self.chunked or "TRANSFER_ENCODING" in self.headers  # HTTP/1.0 keeps it
             ):
                 raise ParsingError("both Content-Length and Transfer-Encoding are given")
+            if self.version == "1.0" and "TRANSFER_ENCODING" in self.headers:
+                # waitress reads no chunks in HTTP/1.0: the body would be parsed as requests
+                raise ParsingError("Transfer-Encoding in an HTTP/1.0 request (RFC 9112 6.1)")
 
     class JsonErrorTask(ErrorTask):
         def execute(self) -> None:

@@ -181,7 +181,7 @@ class FhirClient:
     def _get_json(self, url: str, deadline: float) -> Any:
         import requests
 
-        from cds.fhir.egress import NOT_ALLOWED, AddressRefused, InFlight, fetching
+        from cds.fhir.egress import UNREACHABLE, AddressRefused, InFlight, fetching
 
         if self.refused:
             raise FhirFetchError(self.refused)
@@ -205,14 +205,14 @@ class FhirClient:
                     raise FhirFetchError(f"FHIR server answered HTTP {answer.status_code}")
                 content = self._read_limited(answer, deadline)
         except AddressRefused as error:
-            raise FhirFetchError(NOT_ALLOWED) from error
+            raise FhirFetchError(str(error)) from error
         except (requests.RequestException, OSError) as error:
             if flight.was_cut:
                 raise FhirFetchError("FHIR server too slow (deadline passed)") from error
             if isinstance(error, requests.Timeout):
                 raise FhirFetchError("the FHIR server did not answer in time") from error
             # never why (TLS, refused, reset...): that would make the service a port scanner
-            raise FhirFetchError("the FHIR server could not be reached") from error
+            raise FhirFetchError(UNREACHABLE) from error
         if flight.was_cut:  # what was read may end where the cut came (an answer without length)
             raise FhirFetchError("FHIR server too slow (deadline passed)")
         try:

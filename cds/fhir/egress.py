@@ -47,6 +47,9 @@ from urllib3.util import parse_url
 from cds.settings import Settings
 
 NOT_ALLOWED = "fhirServer is not allowed by this service's configuration"
+# what a fetch that failed on the network says, whatever the cause (TLS, refused, reset, a name
+# that does not resolve, or one that resolves inside): the service is no scanner of the network
+UNREACHABLE = "the FHIR server could not be reached"
 SANDBOX_NOT_ALLOWED = (
     "fhirServer is not allowed: the public CDS Hooks sandbox is trusted, so only servers listed "
     "in CDS_ALLOWED_FHIR_SERVERS are fetched"
@@ -176,14 +179,28 @@ def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 def checked_address(host: str, port: int, public: bool) -> str:
     """Resolve `host` once; the address to connect to, or AddressRefused when `public` and any
-    of its addresses is not public (a name that also points inside is refused whole)."""
+    of its addresses is not public (a name that also points inside is refused whole). A refused
+    name is said to be unreachable, as a name that does not resolve is: "not allowed" would tell
+    a caller which internal names exist. An address written as such is "not allowed"."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses = [str(info[4][0]) for info in infos]
     if not addresses:
-        raise AddressRefused(NOT_ALLOWED)
+        raise AddressRefused(UNREACHABLE)
     if public and not all(is_public(ipaddress.ip_address(a.split("%")[0])) for a in addresses):
-        raise AddressRefused(NOT_ALLOWED)
+        raise AddressRefused(NOT_ALLOWED if _is_address(host) else UNREACHABLE)
     return addresses[0]
+
+
+def _is_address(host: str) -> bool:
+    """An address, in any spelling the resolver reads as one (127.1, 2130706433, 0x7f000001)."""
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        try:
+            socket.inet_aton(host)
+        except OSError:
+            return False
+    return True
 
 
 class DeadlinePassed(OSError):

@@ -132,9 +132,8 @@ def test_no_spelling_of_loopback_is_ever_connected_to(
     assert listener.connections == []
     text = answer.get_data(as_text=True)
     assert answer.status_code == 412, text
-    assert "not allowed" in text or (
-        spelling.startswith("https://127.0.0.1.:") and "reached" in text
-    )
+    by_name = "localhost" in spelling.lower() or spelling.startswith("https://127.0.0.1.:")
+    assert ("could not be reached" if by_name else "not allowed") in text
     assert ACCESS_TOKEN not in text
 
 
@@ -227,8 +226,31 @@ def test_a_name_with_one_private_address_among_public_ones_is_refused(
 
     monkeypatch.setattr(socket, "getaddrinfo", mixed)
     answer = call(production(tmp_path), f"https://mixed.attacker.example:{listener.port}")
-    assert "not allowed" in answer.get_data(as_text=True)
+    assert "could not be reached" in answer.get_data(as_text=True)
     assert listener.connections == []
+
+
+def test_a_name_that_resolves_inside_reads_like_one_that_does_not_resolve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Red team: "not allowed" for a name resolving to a private address, "could not be reached"
+    for a name that does not exist, let any trusted caller map the hospital's internal names."""
+    real = socket.getaddrinfo
+
+    def internal_names(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "ehr-db.corp.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.20.30.40", port))]
+        if host == "no-such-host.corp.example":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", internal_names)
+    client = production(tmp_path, fhir_retries=0)
+    inside = call(client, "https://ehr-db.corp.example/fhir")
+    nowhere = call(client, "https://no-such-host.corp.example/fhir")
+    assert inside.status_code == nowhere.status_code == 412
+    said = [[i["diagnostics"] for i in a.get_json()["issue"]] for a in (inside, nowhere)]
+    assert said[0] == said[1] and "could not be reached" in str(said[0]), said
 
 
 @pytest.mark.parametrize(

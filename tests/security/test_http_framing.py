@@ -113,6 +113,26 @@ def test_content_length_and_transfer_encoding_is_a_400_and_the_connection_closes
     assert "Content-Length and Transfer-Encoding" in outcome["issue"][0]["diagnostics"]
 
 
+@pytest.mark.parametrize("connection", ["Connection: keep-alive\r\n", ""])
+def test_transfer_encoding_in_an_http_1_0_request_is_a_400_and_the_connection_closes(
+    port: int, connection: str
+) -> None:
+    """HTTP/1.0 has no chunked framing: waitress took the body as empty and read the chunks as
+    further requests (one request on the wire, three answers, the chunk-size line answered as a
+    request line). A front end that de-chunks it saw one request. RFC 9112 6.1: the framing is
+    faulty; the connection closes."""
+    chunk = "X: " + "a" * 25 + "\r\n"  # 0x1E bytes: "1E /readyz HTTP/1.1" is a request line
+    request_text = (
+        f"POST {SIGN} HTTP/1.0\r\nHost: x\r\n{connection}Content-Type: application/json\r\n"
+        f"Transfer-Encoding: chunked\r\n\r\n1E /readyz HTTP/1.1\r\n{chunk}\r\n0\r\n\r\n"
+    )
+    received, closed = exchange(port, request_text)
+    assert closed, received
+    [(status, head, outcome)] = answers(received)
+    assert status == 400 and "Connection: close" in head.split("\r\n")
+    assert "HTTP/1.0" in outcome["issue"][0]["diagnostics"]
+
+
 def test_requests_framed_one_way_keep_their_connection(port: int) -> None:
     by_length = (
         "POST /cds-services/warfarin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
