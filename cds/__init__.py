@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -39,6 +40,15 @@ _SANDBOX_LINES = (
 SANDBOX_TRUST_BANNER = "\n".join(
     ["", "!" * 92, *(f"!!  {line:<86}!!" for line in _SANDBOX_LINES), "!" * 92]
 )
+
+
+def configure_logging(level: str) -> None:
+    """The command line's logging: to stderr, one line a record."""
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
 
 
 class StartupRefused(RuntimeError):

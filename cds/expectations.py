@@ -37,6 +37,15 @@ def saved_cases(folder: Path) -> list[Path]:
     )
 
 
+def unsaved_charts(folder: Path) -> list[Path]:
+    """The JSON files under `folder` that have no sidecar (not cases: `--all` does not run them)."""
+    return sorted(
+        path
+        for path in folder.rglob("*.json")
+        if not path.name.endswith(SUFFIX) and not sidecar_of(path).is_file()
+    )
+
+
 def card_key(card: Mapping[str, Any]) -> CardKey:
     """A CDS Hooks card (JSON) as the sidecar lists it."""
     topic = str(((card.get("source") or {}).get("topic") or {}).get("code") or "")
