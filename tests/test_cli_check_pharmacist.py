@@ -216,3 +216,65 @@ def test_check_all_runs_every_case_past_an_unreadable_one_and_names_the_rest(
     assert f"unchanged  {tmp_path / good.name}" in out
     assert f"1 JSON file(s) without a NAME.expected.json: {tmp_path / 'z-unsaved.json'}" in out
     assert out.rstrip().endswith("2 cases: 1 unchanged, 0 changed, 1 could not be run")
+
+
+def with_outcome(severity: str, diagnostics: str, drop: str | None = None) -> dict[str, Any]:
+    """The reference chart as a searchset export whose search outcome reports a problem (and,
+    with `drop`, without the resources of that type: the search that failed returned none)."""
+    bundle = chart()
+    bundle["type"] = "searchset"
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != drop]
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": severity, "code": "exception", "diagnostics": diagnostics}],
+            },
+            "search": {"mode": "outcome"},
+        }
+    )
+    return bundle
+
+
+def cards_of(capsys: pytest.CaptureFixture[str], tmp_path: Path, bundle: Any) -> list[Any]:
+    code, out, _ = check(capsys, str(written(tmp_path, "export.json", bundle)), "--json")
+    assert code == 0
+    return [
+        (c["source"]["topic"]["code"], c["indicator"], c["summary"])
+        for c in json.loads(out)["cards"]
+    ]
+
+
+def test_an_export_whose_observation_search_failed_is_not_read_as_no_labs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Red team: "Observation search failed" in the export's search outcome, and the labs were
+    said to be absent ("No recent liver tests on file"). Now the observations are an error:
+    the checks that need them say they could not verify."""
+    failed = with_outcome("error", "Observation search failed: lab system timeout", "Observation")
+    cards = cards_of(capsys, tmp_path, failed)
+    assert (
+        "lab-monitoring",
+        "warning",
+        "Could not verify the liver tests and neutrophil count: data unavailable",
+    ) in cards
+    assert not [c for c in cards if c[2].startswith("No recent liver tests")]
+    assert [c for c in cards if c[0] == "dose" and c[2].startswith("Could not verify")]
+
+
+def test_an_outcome_naming_no_type_makes_the_empty_keys_unknown_not_empty(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An error that names no resource type: what the chart holds is still read, but a key with
+    nothing in it may be the search that failed, so it is not taken for "none on file"."""
+    cards = cards_of(capsys, tmp_path, with_outcome("fatal", "search timed out", "Immunization"))
+    assert [c for c in cards if c[0] == "live-vaccine" and c[1] == "warning"], cards
+    assert not [c for c in cards if c[0] == "dose" and c[2].startswith("Could not verify")]
+
+
+def test_an_informational_search_outcome_changes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plain = cards_of(capsys, tmp_path, chart())
+    noted = cards_of(capsys, tmp_path, with_outcome("information", "Observation: 10 results"))
+    assert noted == plain

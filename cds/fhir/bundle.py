@@ -13,6 +13,7 @@ one is meant.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -140,11 +141,52 @@ CHART_KEYS = {
 }
 
 
+CHART_SEARCH_KEYS = (
+    "observations",
+    "immunizations",
+    "medications",
+    "conditions",
+    "administrations",
+    "procedures",
+)
+
+
+def _failed_searches(bundle: Mapping[str, Any]) -> dict[str | None, dict[str, Any]]:
+    """The OperationOutcomes with an error an export carries (a searchset's "Observation search
+    failed"), by the prefetch key of the resource type they name; under None when they name
+    none. A failed search left out of the chart would have read as "nothing on file"."""
+    failed: dict[str | None, dict[str, Any]] = {}
+    for resource in _outcomes_in(bundle):
+        issues = [i for i in resource.get("issue") or [] if isinstance(i, dict)]
+        if not any(i.get("severity") in ("error", "fatal") for i in issues):
+            continue
+        said = json.dumps(issues)
+        named: set[str | None] = {
+            key
+            for kind, key in CHART_KEYS.items()
+            if kind not in ("Encounter", "Patient") and re.search(rf"\b{kind}\b", said)
+        }
+        for key in named or {None}:
+            failed.setdefault(key, resource)
+    return failed
+
+
+def _outcomes_in(bundle: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
+    """Every OperationOutcome of the Bundle, nested Bundles' and search outcomes' included."""
+    for resource in _resources(bundle):
+        if resource.get("resourceType") == "OperationOutcome":
+            yield dict(resource)
+        elif resource.get("resourceType") == "Bundle":
+            yield from _outcomes_in(resource)
+
+
 def request_from_bundle(bundle: Mapping[str, Any], patient_id: str | None = None) -> dict[str, Any]:
     """A FHIR Bundle holding a chart plus draft orders -> an order-sign request with full prefetch.
 
     MedicationRequests with status `draft` (and ServiceRequests) are the draft orders; the rest of
     the chart fills the prefetch keys (keys with nothing in the chart are sent as null: no data).
+    An OperationOutcome with an error in the export stands in for the keys of the resource types it
+    names (or, naming none, for every key the chart has nothing for): a failed search is no data.
     Raises BundleError (an InvalidRequest) when the Bundle holds no Patient, or several and
     `patient_id` picks none.
     """
@@ -161,15 +203,13 @@ def request_from_bundle(bundle: Mapping[str, Any], patient_id: str | None = None
         if key and resource not in drafts and key != "patient":
             chart.setdefault(key, []).append(resource)
     prefetch: dict[str, Any] = {"patient": patient}
-    for key in (
-        "observations",
-        "immunizations",
-        "medications",
-        "conditions",
-        "administrations",
-        "procedures",
-    ):
+    failures = _failed_searches(bundle)
+    for key in CHART_SEARCH_KEYS:
         entries = chart.get(key)
+        failed = failures.get(key) or (None if entries else failures.get(None))
+        if failed is not None:
+            prefetch[key] = failed  # an error, never data: its checks say what was not verified
+            continue
         prefetch[key] = (
             {
                 "resourceType": "Bundle",
