@@ -1,7 +1,9 @@
 """Saved test cases: a chart `NAME.json` beside `NAME.expected.json`, the cards it must get.
 
-The sidecar lists each card as `[topic, indicator, finding code]` (older sidecars list
-`[topic, indicator]`: those cards are compared without their code). `python -m cds check` compares
+The sidecar lists each card as `[topic, indicator, finding code, summary]`: a card whose summary
+changed (a dose, a date, a number in its wording) shows as reworded, not unchanged. Sidecars with
+`[topic, indicator, finding code]` (the sandbox page saves these) or, older, `[topic, indicator]`
+are compared on those parts only. `python -m cds check` compares
 a chart's cards with its sidecar and prints what changed, so a pharmacist's reviewed case (saved
 from the sandbox page) and the repository's sample charts guard the rules alike.
 """
@@ -19,9 +21,7 @@ from cds.cards import FINDING_CODE_EXTENSION
 
 SUFFIX = ".expected.json"
 
-CardKey = tuple[
-    str, ...
-]  # (topic, indicator, finding code) or, from an old sidecar, (topic, indicator)
+CardKey = tuple[str, ...]  # (topic, indicator, finding code, summary), or fewer parts (see above)
 
 
 def sidecar_of(chart: Path) -> Path:
@@ -50,7 +50,7 @@ def card_key(card: Mapping[str, Any]) -> CardKey:
     """A CDS Hooks card (JSON) as the sidecar lists it."""
     topic = str(((card.get("source") or {}).get("topic") or {}).get("code") or "")
     code = str((card.get("extension") or {}).get(FINDING_CODE_EXTENSION) or "")
-    return (topic, str(card.get("indicator") or ""), code)
+    return (topic, str(card.get("indicator") or ""), code, str(card.get("summary") or ""))
 
 
 def expected_document(cards: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -63,47 +63,67 @@ def read_expected(path: Path) -> list[CardKey]:
     document = json.loads(path.read_text(encoding="utf-8"))
     listed = document.get("cards") if isinstance(document, dict) else None
     if not isinstance(listed, list) or not all(
-        isinstance(c, list) and len(c) in (2, 3) and all(isinstance(p, str) for p in c)
+        isinstance(c, list) and len(c) in (2, 3, 4) and all(isinstance(p, str) for p in c)
         for c in listed
     ):
-        raise ValueError(f"{path}: expected {{'cards': [[topic, indicator, finding code], ...]}}")
+        raise ValueError(
+            f"{path}: expected {{'cards': [[topic, indicator, finding code, summary], ...]}}"
+        )
     return [tuple(c) for c in listed]
 
 
 @dataclass(frozen=True)
 class Difference:
-    """Cards the sidecar lists that did not come (missing) and cards that came unlisted (new)."""
+    """Cards the sidecar lists that did not come (missing), cards that came unlisted (new), and
+    cards that came with another summary (reworded: (as listed, as produced))."""
 
     missing: tuple[CardKey, ...]
     unexpected: tuple[CardKey, ...]
+    reworded: tuple[tuple[CardKey, CardKey], ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.missing or self.unexpected)
+        return bool(self.missing or self.unexpected or self.reworded)
 
     def lines(self) -> list[str]:
-        return [f"  - expected, not produced: {' '.join(k)}" for k in self.missing] + [
-            f"  + produced, not expected: {' '.join(k)}" for k in self.unexpected
-        ]
+        return (
+            [f"  - expected, not produced: {_shown(k)}" for k in self.missing]
+            + [f"  + produced, not expected: {_shown(k)}" for k in self.unexpected]
+            + [
+                line
+                for listed, produced in self.reworded
+                for line in (
+                    f"  ~ reworded: {' '.join(listed[:3])}",
+                    f"      was: {listed[3]}",
+                    f"      now: {produced[3]}",
+                )
+            ]
+        )
+
+
+def _shown(key: CardKey) -> str:
+    return " ".join(key[:3]) + (f": {key[3]}" if len(key) > 3 else "")
 
 
 def compare(expected: Sequence[CardKey], cards: Iterable[Mapping[str, Any]]) -> Difference:
-    """Multiset difference; a two-part expectation matches a card of that topic and indicator."""
+    """Multiset difference: each listed card takes a produced card equal on the parts it lists
+    (longest lists first); a four-part card that finds only its first three is reworded."""
     produced = Counter(card_key(c) for c in cards)
+
+    def take(parts: CardKey) -> CardKey | None:
+        size = len(parts)
+        match = next((k for k in sorted(produced) if produced[k] and k[:size] == parts), None)
+        if match is not None:
+            produced[match] -= 1
+        return match
+
+    unmatched = [key for key in sorted(expected, key=len, reverse=True) if take(key) is None]
     missing: list[CardKey] = []
-    loose: list[CardKey] = []
-    for key in sorted(expected, key=len, reverse=True):  # exact (3-part) keys take their card first
-        if len(key) == 3:
-            if produced[key]:
-                produced[key] -= 1
-            else:
-                missing.append(key)
-        else:
-            loose.append(key)
-    for key in loose:
-        match = next((k for k in sorted(produced) if produced[k] and k[:2] == key), None)
+    reworded: list[tuple[CardKey, CardKey]] = []
+    for key in unmatched:  # after every exact match: the same card said otherwise
+        match = take(key[:3]) if len(key) == 4 else None
         if match is None:
             missing.append(key)
         else:
-            produced[match] -= 1
+            reworded.append((key, match))
     unexpected = sorted(produced.elements())
-    return Difference(tuple(sorted(missing)), tuple(unexpected))
+    return Difference(tuple(sorted(missing)), tuple(unexpected), tuple(sorted(reworded)))

@@ -57,7 +57,7 @@ def pairs(cards: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
 def expected_pairs(chart: Path) -> Counter[tuple[str, str]]:
     topics = produced_topics()
     listed = json.loads(sidecar_of(chart).read_text(encoding="utf-8"))["cards"]
-    return Counter((topic, indicator) for topic, indicator, _ in listed if topic in topics)
+    return Counter((card[0], card[1]) for card in listed if card[0] in topics)
 
 
 def run_check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -80,10 +80,11 @@ def test_sidecar_is_well_formed(chart: Path) -> None:
     listed = json.loads(sidecar_of(chart).read_text(encoding="utf-8"))
     assert set(listed) == {"cards"}
     declared = declared_findings(registry())
-    for topic, indicator, code in listed["cards"]:
+    for topic, indicator, code, summary in listed["cards"]:  # the summary: a change shows
         assert topic in TOPICS
         assert indicator in INDICATORS
         assert code in declared, code
+        assert 0 < len(summary) <= 140
 
 
 @pytest.mark.parametrize("chart", charts_with_sidecars(), ids=lambda p: p.stem)

@@ -278,3 +278,36 @@ def test_an_informational_search_outcome_changes_nothing(
     plain = cards_of(capsys, tmp_path, chart())
     noted = cards_of(capsys, tmp_path, with_outcome("information", "Observation: 10 results"))
     assert noted == plain
+
+
+def test_a_card_whose_wording_changed_is_reworded_not_unchanged(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Red team: with the R/R premedication changed to 40 mg, `--expect` said "unchanged": only
+    topic, indicator and finding code were compared. The sidecar keeps each card's summary now,
+    so a changed dose or date in the wording shows."""
+    case = written(tmp_path, "case.json", chart())
+    assert check(capsys, str(case), "--write-expected")[0] == 0
+    sidecar = tmp_path / "case.expected.json"
+    saved = json.loads(sidecar.read_text("utf-8"))
+    [card] = saved["cards"]
+    was = card[3]
+    card[3] = was.replace("dexamethasone 20 mg", "dexamethasone 40 mg")
+    assert card[3] != was
+    sidecar.write_text(json.dumps(saved), "utf-8")
+    code, out, _ = check(capsys, str(case), "--expect")
+    assert code == 1
+    assert f"  ~ reworded: {' '.join(card[:3])}" in out
+    assert f"      was: {card[3]}" in out and f"      now: {was}" in out
+
+
+def test_a_three_part_sidecar_compares_without_the_wording(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """What the sandbox page saves: [topic, indicator, finding code]."""
+    case = written(tmp_path, "case.json", chart())
+    assert check(capsys, str(case), "--write-expected")[0] == 0
+    sidecar = tmp_path / "case.expected.json"
+    saved = json.loads(sidecar.read_text("utf-8"))
+    sidecar.write_text(json.dumps({"cards": [c[:3] for c in saved["cards"]]}), "utf-8")
+    assert check(capsys, str(case), "--expect")[0] == 0
