@@ -19,37 +19,66 @@ NOT_RULES = {"sources.yaml", "codes.yaml"}  # the citations themselves, and the 
 Row = tuple[str, ...]  # the cells of one table row
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, limit: int | None = None) -> str:
     if isinstance(value, str):
         text = value
     else:
         text = yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False)
         text = text.strip().removesuffix("...").strip()
-    return " ".join(text.split()).replace("|", "\\|")
+    text = " ".join(text.split())
+    if limit is not None and len(text) > limit:
+        count = f"{len(value)} entries; " if isinstance(value, list | dict) else ""
+        text = f"{text[:limit].rstrip()} … ({count}the whole value is in the file)"
+    return text.replace("|", "\\|")
 
 
 def _source_of_key(key: str, node: Mapping[str, Any]) -> str | None:
-    """The `<prefix>_source` beside a value whose name holds every word of the prefix
-    (`weight_threshold_kg` -> `weight_threshold_source`); the only one when there is one."""
+    """The `<prefix>_source` of a value: the one whose prefix's words the value's name holds
+    (`weight_threshold_kg` -> `weight_threshold_source`). Never one merely because it is the
+    only one around (that credited the lab rules to UCUM): a value the file ties to no source by
+    name shows `—`, the file's own `source` or the enclosing rule's aside."""
     named = {k.removesuffix("_source"): v for k, v in node.items() if k.endswith("_source")}
     words = set(key.split("_"))
     fitting = [p for p in named if set(p.split("_")) <= words]
-    if fitting:
-        return str(named[max(fitting, key=len)])
-    return str(next(iter(named.values()))) if len(named) == 1 else None
+    return str(named[max(fitting, key=len)]) if fitting else None
+
+
+LONG_LIST = 12  # a code list longer than this is one row, counted (as codes.yaml's are)
+
+
+def _is_cited_code(item: Any) -> bool:
+    return (
+        isinstance(item, Mapping)
+        and isinstance(item.get("source"), str)
+        and ("code" in item or "prefix" in item)
+    )
+
+
+MAX_CELL = 400  # characters of a value shown; a longer one is cut (the file has it all)
 
 
 def _rows(node: Any, path: str, source: str | None) -> Iterator[tuple[str, Any, str | None, Any]]:
-    """(rule, value, source id, the rule's mapping or None) for every rule under `node`."""
-    if isinstance(node, Mapping) and isinstance(node.get("source"), str):
+    """(rule, value, source id, the rule's mapping or None) for every rule under `node`; a whole
+    file's own `source` is the default of its rules, not one rule."""
+    if isinstance(node, Mapping) and isinstance(node.get("source"), str) and path:
         value = {k: v for k, v in node.items() if k not in META_KEYS}
         yield path, value, node["source"], node
     elif isinstance(node, Mapping):
+        default = node["source"] if isinstance(node.get("source"), str) else source
         for key, value in node.items():
             if key in META_KEYS or key.endswith("_source"):
                 continue
             where = f"{path}.{key}" if path else str(key)
-            yield from _rows(value, where, _source_of_key(str(key), node) or source)
+            yield from _rows(value, where, _source_of_key(str(key), node) or default)
+    elif (
+        isinstance(node, list)
+        and len(node) > LONG_LIST
+        and all(_is_cited_code(item) for item in node)
+    ):
+        unverified = sum(1 for item in node if item.get("verified") is False)
+        cited = ", ".join(sorted({item["source"] for item in node}))
+        counted = f"{len(node)} codes ({unverified} not verified); the file lists them"
+        yield path, counted, cited, None
     elif isinstance(node, list) and any(isinstance(item, Mapping) for item in node):
         for index, item in enumerate(node):
             yield from _rows(item, f"{path}[{index}]", source)
@@ -62,6 +91,8 @@ def _source_cell(
 ) -> str:
     if source is None:
         return "—"
+    if ", " in source:  # a code list's entries: their ids (each labelled in its own rows)
+        return _cell(", ".join(f"`{one}`" for one in source.split(", ")))
     text = f"`{source}`: {sources[source]['label']}" if source in sources else f"`{source}`"
     if rule is not None and rule.get("verified") is False:
         text += " (not verified in the label)"
@@ -106,7 +137,7 @@ def _rules(directory: Path) -> list[str]:
             "",
         ]
         rows = [
-            (f"`{rule}`", _cell(value), _source_cell(source, node, sources))
+            (f"`{rule}`", _cell(value, MAX_CELL), _source_cell(source, node, sources))
             for rule, value, source, node in _rows(data, "", None)
         ]
         lines += _table(("rule", "value", "source"), rows)

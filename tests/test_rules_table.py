@@ -46,3 +46,28 @@ def test_every_finding_code_and_every_rule_file_is_in_the_table() -> None:
             assert all(f"| `{code}` |" in table for code in read_yaml(path)), path.name
     for path in KNOWLEDGE_DIR.glob("*.yaml"):
         assert path.name in table
+
+
+def _row(table: str, rule: str, after: str = "") -> str:
+    """The first row of `rule`, after the heading line containing `after`."""
+    rest = table[table.index(after) :] if after else table
+    return next(line for line in rest.splitlines() if line.startswith(f"| `{rule}` |"))
+
+
+def test_a_rule_is_never_credited_to_a_source_merely_because_it_is_the_only_one_beside_it() -> None:
+    """Pharmacist red team: the lab rules (which statuses count, how old a result may be) were
+    credited to UCUM, the only `_source` of their mapping (`unit_aliases_source`)."""
+    table = rules_table()
+    labs = "### `labs.yaml`"
+    assert "`ucum`" in _row(table, "unit_aliases.K/uL", labs)
+    for rule in ("usable_statuses", "liver.current_within_days", "neutrophils.current_within_days"):
+        assert "`ucum`" not in _row(table, rule, labs), rule
+
+
+def test_every_row_names_its_rule_and_no_cell_is_a_wall_of_text() -> None:
+    """A whole file's `source` made the file one row with an empty rule name and a 12,678-character
+    cell (pregnancy-conditions.yaml); long code lists are counted, as codes.yaml's are."""
+    for line in rules_table().splitlines():
+        if line.startswith("| `"):
+            assert not line.startswith("| `` |"), line[:120]
+            assert all(len(cell) <= 1_000 for cell in line.split(" | ")), line[:120]
