@@ -370,7 +370,8 @@ class Engine:
         kept = self.answers.recall(key, now)
         if kept is not None:
             return self._result(call, renewed(kept))
-        response = self._cards(self._findings(call, own_host))
+        findings, blinatumomab_orders = self._findings(call, own_host)
+        response = self._cards(findings, blinatumomab_orders > 1)
         if not call.server_asked and len(response.cards) <= LARGEST_KEPT_CARDS:
             self.answers.keep(key, now, response)
         return self._result(call, response)
@@ -486,8 +487,10 @@ class Engine:
         inputs = tuple(CheckInput(r, patient, drafts.orders, now, stage) for r in targets)
         return ChartReading(now, patient, drafts, inputs, sources, tuple(unusable))
 
-    def _findings(self, call: HookCall, own_host: str | None) -> list[Finding]:
+    def _findings(self, call: HookCall, own_host: str | None) -> tuple[list[Finding], int]:
+        """The findings of a call, and how many blinatumomab orders its drafts hold."""
         drafts = self.read_drafts(call, own_host=own_host)
+        count = len(drafts.blinatumomab)
         unidentified = [
             self._data_quality_finding(
                 "order-medication-unresolved",
@@ -511,26 +514,27 @@ class Engine:
             )
         if not drafts.targets and not drafts.unreadable:
             if drafts.live_vaccines:  # a live vaccine on its own: after blinatumomab?
-                return self._live_vaccines_alone(call, drafts, own_host) + unidentified
-            return unidentified
+                return self._live_vaccines_alone(call, drafts, own_host) + unidentified, count
+            return unidentified, count
         reading = self.read(call, drafts, fetch=True, own_host=own_host)
         outcome = run_checks(reading.inputs, self.knowledge, self.checks)
         nothing_readable = all(not data.available for data in reading.sources.values())
         if reading.inputs and (nothing_readable or outcome.checks_run == 0):
             raise DataUnavailable(_unavailable_text(reading.patient))
-        return outcome.findings + self._data_quality(reading) + unidentified
+        return outcome.findings + self._data_quality(reading) + unidentified, count
 
-    def _cards(self, findings: Sequence[Finding]) -> HookResponse:
+    def _cards(self, findings: Sequence[Finding], several_orders: bool) -> HookResponse:
         """The cards, most severe first; a card the same in every word and action as one before
         it is left out (a positive hCG for each of eight bag orders is one card to the reader),
-        and a card about orders names all those it was said for."""
+        and a card about orders names all those it was said for (in words too when the call holds
+        several blinatumomab orders, or the cards name several orders)."""
         kept: dict[str, tuple[Card, list[str]]] = {}
         for finding in findings:
             card = self.renderer.render(finding)
             about = kept.setdefault(_seen_as(card), (card, []))[1]
             if finding.topic in ORDER_TOPICS and finding.order and finding.order not in about:
                 about.append(finding.order)
-        several = len({order for _, about in kept.values() for order in about}) > 1
+        several = several_orders or len({o for _, about in kept.values() for o in about}) > 1
         cards = [
             self.renderer.about_orders(card, about, several) if about else card
             for card, about in kept.values()

@@ -10,7 +10,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from cds.cards import FINDING_CODE_EXTENSION, ORDERS_EXTENSION
-from tests.conftest import SIGN
+from tests.conftest import SIGN, chart_request
 from tests.fixtures_util import (
     SNOMED,
     START,
@@ -216,3 +216,13 @@ def test_with_one_blinatumomab_order_the_card_names_it_only_in_its_extension(
     ]
     assert card["extension"][ORDERS_EXTENSION] == ["MedicationRequest/blinatumomab-draft"]
     assert "This card is about" not in card["detail"]
+
+
+def test_a_card_about_one_of_two_step_up_orders_names_it_in_words(client: FlaskClient) -> None:
+    """Pharmacist red team: the step-up written as two orders drew one card, about the days 8-28
+    order, whose words named only the other order ("signed with ... days1-7"): the reader could
+    not tell which order it was about. With two blinatumomab orders in the call, the card says."""
+    answer = client.post(SIGN, json=chart_request("adult-70kg-rr-cycle1-step-up-as-two-orders"))
+    [card] = answer.get_json()["cards"]
+    assert card["extension"][ORDERS_EXTENSION] == ["MedicationRequest/blinatumomab-c1-days8-28"]
+    assert "This card is about `MedicationRequest/blinatumomab-c1-days8-28`." in card["detail"]
