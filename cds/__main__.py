@@ -45,10 +45,26 @@ def _start_and_serve(args: argparse.Namespace) -> int:
 
 
 def _feedback_summary(args: argparse.Namespace) -> int:
-    from cds.feedback import FeedbackStore, format_summary
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+    from cds.feedback import FeedbackStore, database_url, format_summary
     from cds.settings import Settings
 
-    rows = FeedbackStore(Settings().database_url).summary()
+    url = Settings().database_url
+    try:
+        parsed = database_url(url)
+        stored = parsed.database or ""
+        on_disk = parsed.get_backend_name() == "sqlite" and stored not in ("", ":memory:")
+        if on_disk and not Path(stored).is_file():  # never create an empty store to summarise
+            print(
+                f"no feedback store at {stored}: set CDS_DATABASE_URL to the service's",
+                file=sys.stderr,
+            )
+            return 2
+        rows = FeedbackStore(url).summary()
+    except (ArgumentError, NoSuchModuleError, ValueError, SQLAlchemyError) as error:
+        print(f"cannot read the feedback store named by CDS_DATABASE_URL: {error}", file=sys.stderr)
+        return 2
     print(json.dumps(rows, indent=2) if args.json else format_summary(rows))  # JSON: \u-escaped
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,6 +114,23 @@ def test_a_card_without_feedback_counts_as_issued_with_no_rate(
     assert table(summary_of())["dose"] == ["1", "0", "0", "1", "-"]
 
 
-def test_an_empty_store_says_so(summary_of: Callable[..., str]) -> None:
+def test_an_empty_store_says_so(app: Flask, summary_of: Callable[..., str]) -> None:
+    """The service's store (created by the app) before any card was issued."""
     assert summary_of().strip() == "No cards issued and no feedback received yet."
     assert json.loads(summary_of("--json")) == []
+
+
+def test_no_store_is_said_and_none_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pharmacist red team: run from another folder, it created an empty `instance/` store and
+    said "no cards issued yet"; a bad URL gave a traceback."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CDS_DATABASE_URL", raising=False)
+    assert main(["feedback-summary"]) == 2
+    assert "no feedback store at" in capsys.readouterr().err
+    assert not (tmp_path / "instance").exists()
+    monkeypatch.setenv("CDS_DATABASE_URL", "bogus://x")
+    assert main(["feedback-summary"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read the feedback store" in err and "Traceback" not in err
