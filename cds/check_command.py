@@ -108,8 +108,11 @@ class _Checker:
             self.app = create_app(self.settings, clock=lambda: self.now, dry_run=True)
             gc.freeze()
 
-    def run(self, path: Path, patient: str | None) -> tuple[str, datetime, int, Any, Any]:
-        """(service id, as of, HTTP status, response body, request) of one request or Bundle."""
+    def run(
+        self, path: Path, patient: str | None, now: datetime | None = None
+    ) -> tuple[str, datetime, int, Any, Any]:
+        """(service id, as of, HTTP status, response body, request) of one request or Bundle,
+        as of `now`, else `--now`, else the orders' signing time."""
         from cds.errors import InvalidRequest
         from cds.fhir.bundle import request_from_bundle, request_signing_time
         from cds.services import service_for
@@ -132,7 +135,7 @@ class _Checker:
             sys.stderr.write(
                 printable(f"{path}: fhirServer ignored: check reads only what the file holds\n")
             )
-        now = self.fixed or request_signing_time(document) or datetime.now(UTC)
+        now = now or self.fixed or request_signing_time(document) or datetime.now(UTC)
         self.now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
         service = service_for(document.get("hook"))
         if service is None:
@@ -205,22 +208,32 @@ def _print_cards(print: Any, checker: _Checker, body: dict[str, Any], request: A
 def _against_sidecar(
     print: Any, checker: _Checker, path: Path, sidecar: Path, patient: str | None, write: bool
 ) -> bool:
-    """Run one saved case and say whether its cards are those of its sidecar (or write it)."""
-    from cds.expectations import compare, expected_document, read_expected
+    """Run one saved case and say whether its cards are those of its sidecar (or write it). The
+    sidecar keeps the `--now` and `--patient` the case was saved with, and runs it so again."""
+    from cds.expectations import compare, expected_document, read_expected, saved_options
 
-    _, _, status, body, _ = checker.run(path, patient)
-    if status != 200:
-        raise _Refused(f"{path}: {checker.refusal(status, body)}")
     if write:
+        _, now, status, body, _ = checker.run(path, patient)
+        if status != 200:
+            raise _Refused(f"{path}: {checker.refusal(status, body)}")
         if sidecar.is_symlink() or (sidecar.exists() and not sidecar.is_file()):
             raise _Refused(f"{sidecar} is not a regular file: not written")
-        sidecar.write_text(json.dumps(expected_document(body["cards"])) + "\n", encoding="utf-8")
+        saved = expected_document(
+            body["cards"], now.isoformat() if checker.fixed else None, patient
+        )
+        sidecar.write_text(json.dumps(saved) + "\n", encoding="utf-8")
         print(f"wrote      {sidecar}")
         return True
     try:
-        difference = compare(read_expected(sidecar), body["cards"])
-    except (OSError, ValueError) as error:
+        expected = read_expected(sidecar)
+        saved_now, saved_patient = saved_options(sidecar)
+        as_of = instant(saved_now) if saved_now and checker.fixed is None else None
+    except (OSError, ValueError, argparse.ArgumentTypeError) as error:
         raise _Refused(f"cannot read the expected cards: {error}") from error
+    _, _, status, body, _ = checker.run(path, patient or saved_patient, as_of)
+    if status != 200:
+        raise _Refused(f"{path}: {checker.refusal(status, body)}")
+    difference = compare(expected, body["cards"])
     if not difference:
         print(f"unchanged  {path}")
         return True

@@ -53,9 +53,22 @@ def card_key(card: Mapping[str, Any]) -> CardKey:
     return (topic, str(card.get("indicator") or ""), code, str(card.get("summary") or ""))
 
 
-def expected_document(cards: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The sidecar of a set of cards (sorted, so that saving twice gives the same file)."""
-    return {"cards": sorted(list(card_key(c)) for c in cards)}
+def expected_document(
+    cards: Iterable[Mapping[str, Any]], now: str | None = None, patient: str | None = None
+) -> dict[str, Any]:
+    """The sidecar of a set of cards (sorted, so that saving twice gives the same file), with the
+    `--now` and `--patient` they were produced with, when given."""
+    document: dict[str, Any] = {"cards": sorted(list(card_key(c)) for c in cards)}
+    return document | {k: v for k, v in (("now", now), ("patient", patient)) if v is not None}
+
+
+def saved_options(path: Path) -> tuple[str | None, str | None]:
+    """The `--now` and `--patient` a sidecar was saved with (None when it keeps none)."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    found = [document.get(k) if isinstance(document, dict) else None for k in ("now", "patient")]
+    if not all(v is None or isinstance(v, str) for v in found):
+        raise ValueError(f"{path}: 'now' and 'patient' must be strings")
+    return found[0], found[1]
 
 
 def read_expected(path: Path) -> list[CardKey]:

@@ -311,3 +311,17 @@ def test_a_three_part_sidecar_compares_without_the_wording(
     saved = json.loads(sidecar.read_text("utf-8"))
     sidecar.write_text(json.dumps({"cards": [c[:3] for c in saved["cards"]]}), "utf-8")
     assert check(capsys, str(case), "--expect")[0] == 0
+
+
+def test_a_case_saved_with_now_and_patient_runs_so_again(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Red team: a case saved with `--now 2025-01-01T00:00:00Z --write-expected` came back
+    CHANGED on its next run, evaluated as of its orders' signing time instead."""
+    case = written(tmp_path, "case.json", chart())
+    saved = check(capsys, str(case), "--now", "2026-03-20T00:00:00Z", "--write-expected")
+    assert saved[0] == 0
+    sidecar = json.loads((tmp_path / "case.expected.json").read_text("utf-8"))
+    assert sidecar["now"] == "2026-03-20T00:00:00+00:00" and "patient" not in sidecar
+    assert check(capsys, str(case), "--expect")[:2] == (0, f"unchanged  {case}\n")
+    assert check(capsys, "--all", str(tmp_path), "--expect")[0] == 0
