@@ -152,6 +152,7 @@ DATA_QUALITY_FINDINGS: Declarations = {
     "order-dates-unusable": declare("warning", "resource"),
     "data-quality-resource": declare("info", "count", "resources"),
     "data-not-linked": declare("warning", "count", "resources"),
+    "data-incomplete": declare("warning", "key", "problem"),
     "order-medication-unresolved": declare("info", "order", "reference", "reason"),
     "orders-not-reviewed": declare("warning", "count", "most", "orders"),
 }
@@ -610,6 +611,11 @@ class Engine:
                     resources=_listed(patient.unlinked),
                 )
             )
+        findings += [
+            self._data_quality_finding("data-incomplete", None, key=key, problem=data.incomplete)
+            for key, data in reading.sources.items()
+            if data.available and data.incomplete is not None
+        ]
         others = [
             i
             for i in (*reading.patient.data_issues(), *reading.drafts.issues)

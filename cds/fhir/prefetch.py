@@ -31,6 +31,9 @@ class SourceData:
     problem: str | None = None
     origin: str = "prefetch"  # prefetch | null | fhirServer | none
     full_urls: dict[str, dict[str, Any]] = field(default_factory=dict)  # Bundle entry fullUrls
+    # an error the EHR reported beside the data it did send (a search outcome): used, but maybe
+    # not all there is
+    incomplete: str | None = None
 
     @property
     def available(self) -> bool:
@@ -131,13 +134,31 @@ def _is_error(resource: Any) -> TypeGuard[dict[str, Any]]:
 
 
 def _data(value: Any, origin: str = "prefetch") -> SourceData:
-    """The resources of a prefetch value or fetched Bundle, with their entries' fullUrls."""
+    """The resources of a prefetch value or fetched Bundle, with their entries' fullUrls, and
+    the error an OperationOutcome among them reports (search outcomes included)."""
     entries = entries_in(value)
+    errors = [r for r in _outcomes(value) if _is_error(r)]
     return SourceData(
         [r for _, r in entries if r.get("resourceType") != "OperationOutcome"],
         origin=origin,
         full_urls={url: resource for url, resource in entries if url},
+        incomplete=_operation_outcome_text(errors[0]) if errors else None,
     )
+
+
+def _outcomes(value: Any) -> list[Any]:
+    """The OperationOutcomes among a Bundle's entries (search outcomes, nested Bundles too)."""
+    if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+        return []
+    found: list[Any] = []
+    entries = value.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome":
+            found.append(resource)
+        elif isinstance(resource, dict):
+            found.extend(_outcomes(resource))
+    return found
 
 
 def resolve_prefetch(

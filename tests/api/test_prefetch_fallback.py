@@ -154,6 +154,51 @@ def test_an_operation_outcome_without_a_server_is_a_could_not_verify_card(
     assert all("lab system down" in card["detail"] for card in not_run)
 
 
+def with_search_outcome(severity: str) -> dict[str, Any]:
+    """The overdose chart whose observations searchset also carries a search outcome."""
+    request = overdose_request()
+    del request["fhirServer"], request["fhirAuthorization"]
+    request["prefetch"]["observations"]["entry"].append(
+        {
+            "resource": {
+                "resourceType": "OperationOutcome",
+                "issue": [
+                    {
+                        "severity": severity,
+                        "code": "incomplete",
+                        "diagnostics": "Lab results from the reference laboratory unavailable",
+                    }
+                ],
+            },
+            "search": {"mode": "outcome"},
+        }
+    )
+    return request
+
+
+def test_an_error_beside_the_data_is_a_card_and_the_data_is_still_used(
+    client: FlaskClient,
+) -> None:
+    """A searchset with results and a search outcome reporting an error: the results were used in
+    silence, as if they were all there is (a lab missing from them read as "none on file")."""
+    body = client.post(SIGN, json=with_search_outcome("error")).get_json()
+    [incomplete] = [c for c in body["cards"] if c["summary"].startswith("The EHR reported an")]
+    assert incomplete["indicator"] == "warning"
+    assert incomplete["source"]["topic"]["code"] == "data-quality"
+    assert "observations" in incomplete["summary"]
+    assert "reference laboratory unavailable" in incomplete["detail"]
+    assert any(c["indicator"] == "critical" for c in body["cards"])  # the weight was still read
+
+
+@pytest.mark.parametrize("severity", ["information", "warning"])
+def test_a_search_outcome_that_is_no_error_adds_nothing(client: FlaskClient, severity: str) -> None:
+    plain = overdose_request()
+    del plain["fhirServer"], plain["fhirAuthorization"]
+    topics = [c["summary"] for c in client.post(SIGN, json=plain).get_json()["cards"]]
+    noted = client.post(SIGN, json=with_search_outcome(severity)).get_json()["cards"]
+    assert [c["summary"] for c in noted] == topics
+
+
 def test_missing_keys_are_fetched_concurrently(
     client: FlaskClient, fhir: responses.RequestsMock
 ) -> None:
