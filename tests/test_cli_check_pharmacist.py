@@ -22,7 +22,8 @@ CORRECT = CHARTS / "adult-70kg-rr-cycle1-correct.json"
 
 
 def chart() -> dict[str, Any]:
-    return load_json(CORRECT)
+    bundle: dict[str, Any] = load_json(CORRECT)
+    return bundle
 
 
 def written(tmp_path: Path, name: str, content: Any) -> Path:
