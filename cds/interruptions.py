@@ -78,6 +78,18 @@ def cycles_before(
     return cycles
 
 
+def interruption_days(elapsed: timedelta, used: Decimal, rules: InterruptionRules) -> int:
+    """The whole days a cycle's interruptions took, `elapsed` after it began with `used` days of
+    infusion given: the day of INFUSION an order resuming it begins on is its calendar day less
+    these (label §2.4 counts a cycle in "days of infusion inclusive of days before and after the
+    interruption"). A part of a day of `interruption_whole_day_from_hours` or more counts as a
+    day (the step-up is not shortened by rounding); less, as none (a bag change, a pump alarm:
+    a day is a calendar day, as the day-8 bag hung in the morning)."""
+    idle = max(_days(elapsed) - used, Decimal(0))
+    part = Decimal(rules.interruption_whole_day_from_hours) / Decimal(24)
+    return int(idle + 1 - part)
+
+
 def current_cycle(
     periods: Iterable[Period], before: datetime, rules: InterruptionRules
 ) -> CycleSoFar:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from cds.interruptions import (
     CycleSoFar,
@@ -16,6 +17,7 @@ from cds.interruptions import (
     ResumeVerdict,
     course_began,
     cycles_before,
+    interruption_days,
     resume,
     run_end,
 )
@@ -36,14 +38,19 @@ INDICATIONS = ("mrd-positive", "relapsed-refractory", "consolidation")
 
 @dataclass(frozen=True)
 class DayDoubt:
-    """The cycle's first start is only the signing time (authoredOn) of `order`, an earlier order
-    with no start of its own and no administration on file (`signed_only`). Orders are signed up
-    to cycles.yaml `signed_start_lead_days` before their first dose, so the order under review
-    may fall on any cycle day from `earliest` to the one counted."""
+    """The order under review may fall on any cycle day from `earliest` to the one counted.
+    `why` "signed": the cycle's first start is only the signing time (authoredOn, `signed`) of
+    `order`, an earlier order with no start of its own and no administration on file
+    (`signed_only`); orders are signed up to cycles.yaml `signed_start_lead_days` before their
+    first dose. `why` "stop-unknown": this order resumes a cycle in days of infusion, and nothing
+    on file says when `order` (stopped or on hold, begun `signed`) stopped: no administration of
+    it, no meta.lastUpdated inside its plan; counted as run to its plan, fewer days may have been
+    given (as few as from its first dose)."""
 
-    order: str  # the earlier order's id
+    order: str  # the earlier order's id ("signed"), its resource or its bag's ("stop-unknown")
     signed: datetime
     earliest: int
+    why: Literal["signed", "stop-unknown"] = "signed"
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,14 @@ class OrderUnderReview:
     history_cycle: int | None = None
     history_basis: str = ""
     history_cycle_day: int = 1
-    # the judged cycle's (`judged_cycle`) day counted from an earlier order's signing time
+    # the judged cycle's (`judged_cycle`) day counted from an earlier order's signing time; for an
+    # order resuming its cycle (`resumed_day`), the doubt about that day
     day_doubt: DayDoubt | None = None
+    # an order continuing its judged cycle after earlier infusions of it (a restart inside the
+    # cycle, a bag change, a day-8 order): the day of INFUSION its first dose falls on (label
+    # §2.4: its calendar day less the whole days of interruption), which the dose schedule
+    # follows; None: the order does not continue its judged cycle (its calendar day is the day)
+    resumed_day: int | None = None
 
     @property
     def by_history(self) -> bool:
@@ -94,6 +107,12 @@ class OrderUnderReview:
             and self.history_cycle is not None
             and self.history_cycle > self.cycle
         )
+
+    @property
+    def dose_day(self) -> int:
+        """The day of the judged cycle the dose schedule judges the order's first dose by: its
+        day of infusion when it resumes the cycle (`resumed_day`), else its calendar day."""
+        return self.resumed_day if self.resumed_day is not None else self.judged_cycle[2]
 
     @property
     def judged_cycle(self) -> tuple[int | None, str, int]:
@@ -358,6 +377,20 @@ def review(
     cycle_day, doubt = _cycle_day(start, cycle, known, continued, signed, lead)
     history_day, history_doubt = _cycle_day(start, history, known, continued, signed, lead)
     higher = cycle is not None and history is not None and history > cycle
+    day_doubt = history_doubt if higher else doubt
+    judged = history if higher else cycle
+    resumed_day = None
+    if (
+        continued is not None
+        and resumption is not None
+        and judged is not None
+        and continued.cycle == judged
+        and all(s >= continued.start for c, s in known if c == judged and s is not None)
+    ):
+        resumed_day = infusion_day_at(start, continued.start, periods, knowledge)
+        day_doubt = _resumed_day_doubt(
+            start, resumed_day, continued, periods, earlier, signed, patient, knowledge
+        )
     same_cycle = [o for o in before if cycle is not None and o.cycle == cycle]
     stop_unknown = None
     if resumption is not None and resumption.kind == "continues":
@@ -383,8 +416,71 @@ def review(
         history_cycle=history,
         history_basis=history_basis,
         history_cycle_day=history_day,
-        day_doubt=history_doubt if higher else doubt,
+        day_doubt=day_doubt,
+        resumed_day=resumed_day,
     )
+
+
+def infusion_day_at(
+    when: datetime, began: datetime, periods: Sequence[Period], knowledge: Knowledge
+) -> int:
+    """The day of INFUSION of the cycle begun at `began` that `when` falls on: its calendar day
+    (read in `began`'s time zone, as `_cycle_day`) less the whole days the cycle's interruptions
+    before `when` took (`cds.interruptions.interruption_days`; label §2.4)."""
+    rules = knowledge.interruptions
+    calendar = (when.astimezone(began.tzinfo).date() - began.date()).days + 1
+    used = resume(periods, when, when, rules).infusion_days_used
+    return max(1, calendar - interruption_days(when - began, used, rules))
+
+
+def _resumed_day_doubt(
+    start: datetime,
+    day: int,
+    continued: _Run,
+    periods: Sequence[Period],
+    earlier: Sequence[MedicationOrder],
+    signed: dict[datetime, MedicationOrder],
+    patient: PatientSnapshot,
+    knowledge: Knowledge,
+) -> DayDoubt | None:
+    """The doubt about `day`, the day of infusion an order at `start` resumes its cycle on (the
+    run `continued`): fewer days than counted may have been given when the cycle's first start
+    is only an order's signing time (`DayDoubt` "signed"), or when an order or bag of the cycle
+    stopped at a time nothing on file gives ("stop-unknown": counted as run to its plan, it may
+    have stopped any time after its first dose). The one leaving the earliest day."""
+    rules = knowledge.interruptions
+    doubts: list[DayDoubt] = []
+    if day > 1 and (order := signed.get(continued.start)) is not None:
+        lead = knowledge.cycles.signed_start_lead_days
+        if lead:
+            doubts.append(DayDoubt(order.id, continued.start, max(1, day - lead)))
+    given = _administered_orders(patient, knowledge)
+    undated: list[tuple[str, datetime]] = []
+    for other in earlier:
+        begun = other.first_start()
+        if (
+            other.status not in rules.ran_as_administered_statuses
+            or other.resource in given
+            or begun is None
+            or not continued.start <= begun < start
+        ):
+            continue
+        planned = infusion_end(other, begun, knowledge.cycles.default_infusion_days)
+        updated = other.last_updated  # when it stopped, if inside its plan (`ran_until`)
+        if updated is None or not begun < updated <= planned:
+            undated.append((other.resource, begun))
+    for bag, begun in counted_administrations(patient, knowledge):
+        if (
+            _stopped_untimed(bag, knowledge)
+            and continued.start <= begun < start
+            and given_until(bag, begun, patient, knowledge) == _bag_end(bag, begun, patient)
+        ):
+            undated.append((bag.resource, begun))
+    for name, begun in undated:
+        earliest = infusion_day_at(begun, continued.start, periods, knowledge)
+        if earliest < day:
+            doubts.append(DayDoubt(name, begun, earliest, "stop-unknown"))
+    return min(doubts, key=lambda d: d.earliest, default=None)
 
 
 def _stopped_at_unknown_time(

@@ -1,9 +1,11 @@
 """A current pregnancy on the problem list (`knowledge/pregnancy-conditions.yaml`).
 
 A Condition that means a pregnancy going on now (SNOMED CT pregnancy findings, ICD-10-CM Z33.1,
-Z34.-, Z3A.- and the chapter-15 categories that mean an ongoing pregnancy, never the puerperium),
-active and not refuted, counts as a positive pregnancy status unless it has ended (abatement) or
-a negative result was recorded after it. A Condition coded in none of the systems whose codes
+Z33.3, Z34.-, Z3A.- and chapter 15 but for childbirth, the puerperium and abortive outcomes),
+active and not refuted, counts as a positive pregnancy status unless it has ended (abatement; a
+delivery or a removal of the uterus dated after it), it is dated more than pregnancy.yaml
+`positive_result_current_days` before the start (no pregnancy lasts that long), or a negative
+result was recorded after it. A Condition coded in none of the systems whose codes
 decide (free text only, or a local code) counts when its words name a pregnancy that no negation,
 rule-out or past tense takes back ("Pregnancy, 12 weeks" counts, "R/O pregnancy" does not): an
 EHR's typed problem is as real a pregnancy as a coded one, and missing it is the harm.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cds.fhir.codings import ICD10CM
 from cds.knowledge import Knowledge
@@ -35,6 +37,8 @@ class _Tables:
     knowledge: Knowledge
     exact: frozenset[Code]
     prefixes: tuple[str, ...]
+    chapter: str | None  # ICD-10-CM codes beginning with it count, but for `not_current`
+    not_current: re.Pattern[str] | None
     deciding_systems: frozenset[str]
     names: tuple[str, ...]
     before: tuple[str, ...]
@@ -66,6 +70,10 @@ def _tables(knowledge: Knowledge) -> _Tables:
             knowledge,
             frozenset((systems[c.system], c.code.upper()) for c in settings.codes),
             tuple(p.prefix.upper() for p in settings.icd10cm_prefixes),
+            (settings.icd10cm_pregnancy_chapter or "").upper() or None,
+            re.compile("|".join(f"(?:{p.pattern})" for p in settings.icd10cm_not_current))
+            if settings.icd10cm_not_current
+            else None,
             frozenset(systems[alias] for alias in settings.codes_decide_in),
             tuple(_words(w) for w in settings.text_names),
             tuple(_words(w) for w in settings.negation_before),
@@ -82,6 +90,14 @@ def coded_pregnancy(codes: Iterable[Code], knowledge: Knowledge) -> bool:
         normal = code.strip().upper()
         if (system, normal) in tables.exact or (
             system == ICD10CM and normal.startswith(tables.prefixes)
+        ):
+            return True
+        if (
+            system == ICD10CM
+            and tables.chapter is not None
+            and normal.startswith(tables.chapter)
+            and "." in normal  # the dotted form (codings.equivalent_codes adds it)
+            and not (tables.not_current is not None and tables.not_current.match(normal))
         ):
             return True
     return False
@@ -113,10 +129,23 @@ def means_current_pregnancy(codes: Iterable[Code], knowledge: Knowledge, text: s
 
 
 def current_pregnancy(
-    conditions: Iterable[ConditionFact], knowledge: Knowledge
+    conditions: Iterable[ConditionFact],
+    knowledge: Knowledge,
+    *,
+    patient: PatientSnapshot | None = None,
+    start: datetime | None = None,
+    until: datetime | None = None,
 ) -> ConditionFact | None:
     """The newest active, unrefuted, unended Condition that means a current pregnancy (a coded
-    one before a named one of the same date)."""
+    one before a named one of the same date). Ended: an abatement; with `start`, dated more than
+    pregnancy.yaml `positive_result_current_days` before it (an old encounter diagnosis with no
+    status is no pregnancy now); with `patient` and `until`, a pregnancy end on file after its
+    date (`pregnancy_ended_after`: a delivery, a removal of the uterus)."""
+    oldest = (
+        start - timedelta(days=knowledge.pregnancy.positive_result_current_days)
+        if start is not None
+        else None
+    )
     found = [
         c
         for c in conditions
@@ -124,6 +153,13 @@ def current_pregnancy(
         and c.verification_status not in ("refuted", "entered-in-error", "differential")
         and c.abatement is None
         and means_current_pregnancy(c.codes, knowledge, c.text)
+        and not (oldest is not None and c.onset is not None and c.onset < oldest)
+        and not (
+            patient is not None
+            and until is not None
+            and c.onset is not None
+            and pregnancy_ended_after(patient, c.onset, until, knowledge) is not None
+        )
     ]
     return max(
         found,

@@ -96,6 +96,9 @@ FINDINGS: Declarations = {
     "dose-day-unverified": declare(
         "warning", "ordered", "unit", "days", "cycle", "order", "signed", "earliest", "limit"
     ),
+    "dose-day-unverified-stop": declare(
+        "warning", "ordered", "unit", "days", "cycle", "order", "began", "earliest", "limit"
+    ),
     "dose-schedule-unknown": declare(
         "warning", "indication", "indication_basis", "cycle", "cycle_basis", "cap"
     ),
@@ -492,17 +495,27 @@ def _day_unverified(
     over_on: DayVerdict,
 ) -> Emission:
     cycle = review.judged_cycle[0]
+    values: dict[str, Any] = {
+        "ordered": format_number(value),
+        "unit": UNIT_TEXT[unit],
+        "days": _days_text(day, day),
+        "cycle": cycle if cycle is not None else "unknown",
+        "order": doubt.order,
+        "earliest": doubt.earliest,
+        "limit": format_number(over_on.limit),
+    }
+    if doubt.why == "stop-unknown":
+        return emit(
+            "dose-day-unverified-stop",
+            knowledge.interruptions.infusion_days_source,
+            began=doubt.signed.date().isoformat(),
+            **values,
+        )
     return emit(
         "dose-day-unverified",
         knowledge.cycles.signed_start_source,
-        ordered=format_number(value),
-        unit=UNIT_TEXT[unit],
-        days=_days_text(day, day),
-        cycle=cycle if cycle is not None else "unknown",
-        order=doubt.order,
         signed=doubt.signed.date().isoformat(),
-        earliest=doubt.earliest,
-        limit=format_number(over_on.limit),
+        **values,
     )
 
 
@@ -706,7 +719,7 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
     findings: list[Emission] = []
     body = body_of(item, knowledge, findings)
     schedules = _candidates(item, rules)
-    first_day = review.judged_cycle[2]
+    first_day = review.dose_day  # a resumed cycle's day of infusion (label §2.4)
     doubt = review.day_doubt
     restarted: str | None = None
     if restart is not None and restart.reason.action == "restart-reduced":
@@ -1086,7 +1099,8 @@ def _dose_findings(
             "cycle": cycle,
             # how the indication and cycle were established: a card that rests on an inference
             # (a new course, a cycle counted from the infusions on file) shows it
-            "established": f"indication: {review.indication_basis}; cycle: {cycle_basis}",
+            "established": f"indication: {review.indication_basis}; cycle: {cycle_basis}"
+            + _day_basis(review, restarted is not None),
             "more": _more_text(others + (len(unders) if overs else 0)),
             "fix": _plan_text(plan) if plan else "",
             "schedule": _schedule_text(schedules, body, unit, restarted is not None, knowledge),
@@ -1124,6 +1138,18 @@ def _dose_findings(
             )
         )
     return findings
+
+
+def _day_basis(review: OrderUnderReview, restarted: bool) -> str:
+    """How the order's first day was counted, when it resumes its cycle on a day of infusion
+    other than its calendar day (label §2.4: the days given before the interruption count)."""
+    day = review.resumed_day
+    if restarted or day is None or day == review.judged_cycle[2]:
+        return ""
+    return (
+        f"; day: resumes the cycle on its day {day} of infusion ({day - 1} "
+        f"day{'s' if day != 2 else ''} given before; day {review.judged_cycle[2]} by the calendar)"
+    )
 
 
 def _schedule_text(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -43,6 +43,8 @@ FINDINGS: Declarations = {
     "pregnancy-applicability-unknown": declare("warning", "gender", "birth_date"),
     "pregnancy-positive": declare("critical", "date", "resource"),
     "pregnancy-expected-delivery": declare("critical", "date", "resource", "charted"),
+    "pregnancy-gestational-age": declare("critical", "date", "resource", "age"),
+    "pregnancy-delivery-date-unreadable": declare("warning", "resource", "charted", "value"),
     "pregnancy-on-problem-list": declare("critical", "date", "resource"),
     "pregnancy-named-on-problem-list": declare("critical", "date", "resource", "words"),
     "pregnancy-preliminary-positive": declare("warning", "date", "resource", "last"),
@@ -184,11 +186,16 @@ def value_as_sent(fact: ObservationFact, knowledge: Knowledge) -> str:
 
 def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules) -> bool | None:
     """True for a female of reproductive potential, False if not, None if the chart cannot tell.
-    US Core birth sex F makes a patient female here whatever Patient.gender (an administrative
-    gender) says: a trans man can be pregnant."""
+    A sex recorded at birth or for clinical use (`recorded_sex`) decides over Patient.gender (an
+    administrative gender): female makes a patient female here (a trans man can be pregnant);
+    male with no female record takes her out (a trans woman cannot be), unless the site turned
+    that off (pregnancy.yaml `recorded_male_sex_out_of_scope`)."""
     patient = item.patient
-    female = patient.gender == "female" or patient.birth_sex == "F"
-    if not female and (patient.gender == "male" or patient.birth_sex == "M"):
+    recorded = recorded_sex(item, knowledge)
+    female = patient.gender == "female" or recorded == "F"
+    if recorded == "M" and settings.recorded_male_sex_out_of_scope:
+        female = False
+    if not female and (patient.gender == "male" or recorded == "M"):
         return False
     ages = patient.age_years_range(item.review.start.date())
     if not female or ages is None:
@@ -202,10 +209,12 @@ def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules)
     if not within[0]:
         return False
     stand_down = knowledge.codes_of("no_reproductive_potential")
+    # whatever its clinical status: a hysterectomy charted as a surgical history entry is
+    # "resolved" once done, and every state listed is for good (codes.yaml leaves out the
+    # reversible ones)
     return not any(
         not c.codes.isdisjoint(stand_down)
         and c.verification_status not in ("refuted", "entered-in-error")
-        and c.clinical_status not in ("inactive", "resolved")
         for c in patient.conditions
     ) and not any(  # a hysterectomy done (Synthea and US Core chart it as a Procedure)
         not p.codes.isdisjoint(stand_down)
@@ -213,6 +222,25 @@ def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules)
         and (p.performed is None or p.performed <= item.review.start)
         for p in patient.procedures
     )
+
+
+def recorded_sex(item: CheckInput, knowledge: Knowledge) -> str | None:
+    """ "F" or "M" as the chart records the sex at birth or for clinical use: the Patient's
+    extensions (read into `birth_sex`: US Core birth sex and sex, the sex parameter for clinical
+    use, a recorded sex or gender, Epic's sex for clinical use) and an Observation of the sex
+    assigned at birth (LOINC 76689-9) among the observations fetched. Any female record wins
+    (records that disagree keep the patient in scope); None: no record either way."""
+    said = {item.patient.birth_sex} & {"F", "M"}
+    if "observations" not in item.patient.unavailable:
+        female, male = knowledge.codes_of("answer_female"), knowledge.codes_of("answer_male")
+        for fact in item.patient.observations_of(knowledge.codes_of("sex_assigned_at_birth")):
+            if not fact.value_codes.isdisjoint(female):
+                said.add("F")
+            elif not fact.value_codes.isdisjoint(male):
+                said.add("M")
+    if "F" in said:
+        return "F"
+    return "M" if "M" in said else None
 
 
 @dataclass
@@ -389,6 +417,9 @@ def _evidence(
     expected = _expected_delivery(item, knowledge, settings, dated)
     if expected is not None:
         return expected
+    gestation = _gestational_age(item, knowledge, settings, dated)
+    if gestation is not None:
+        return gestation
     problem = _problem_list_evidence(item, knowledge, settings, dated)
     if problem is not None and problem.code != "pregnancy-problem-list-conflict":
         return problem
@@ -492,13 +523,51 @@ def _past_positive(
 def _expected_deliveries(
     item: CheckInput, knowledge: Knowledge, settings: PregnancyRules
 ) -> list[ObservationFact]:
-    """The usable estimated delivery dates on file, newest charted first."""
+    """The usable estimated delivery dates on file, newest charted first (a date sent as text
+    read as `delivery_date_in_text` reads it; one it cannot read has no `value_date`)."""
     codes = knowledge.codes_of("expected_delivery_date")
-    return [
-        f
-        for f in item.patient.observations_of(codes)
-        if f.status in settings.usable_statuses and f.value_date is not None
-    ]
+    found: list[ObservationFact] = []
+    for f in item.patient.observations_of(codes):
+        if f.status not in settings.usable_statuses:
+            continue
+        if f.value_date is None and f.value_text:
+            read = delivery_date_in_text(f.value_text, item.review.start)
+            f = replace(f, value_date=read) if read is not None else f
+        if f.value_date is not None or f.value_text:
+            found.append(f)
+    return found
+
+
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.+\-Z]*)?")
+_US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+
+
+def delivery_date_in_text(text: str, start: datetime) -> datetime | None:
+    """A delivery date sent as text: ISO (2026-09-10), or MM/DD/YYYY as US systems write it when
+    that is unambiguous (a day above 12), or when both readings (MM/DD and DD/MM) fall on the
+    same side of the start day (the later one is taken: what the check asks is whether the date
+    is still ahead). None: no date the check can rely on (the card says it could not be read)."""
+    said = text.strip()
+    candidates: list[datetime] = []
+    if match := _ISO_DATE.fullmatch(said):
+        candidates = _dates((int(match[1]), int(match[2]), int(match[3])))
+    elif match := _US_DATE.fullmatch(said):
+        first, second, year = int(match[1]), int(match[2]), int(match[3])
+        candidates = _dates((year, first, second), (year, second, first))
+    if not candidates:
+        return None
+    ahead = {c.date() >= start.date() for c in candidates}
+    return max(candidates) if len(ahead) == 1 else None
+
+
+def _dates(*ymds: tuple[int, int, int]) -> list[datetime]:
+    found: set[datetime] = set()
+    for year, month, day in ymds:
+        try:
+            found.add(datetime(year, month, day, tzinfo=UTC))
+        except ValueError:
+            continue
+    return sorted(found)
 
 
 def _expected_delivery(
@@ -511,10 +580,21 @@ def _expected_delivery(
     no negative result came after it was charted (undated: no negative result recent enough to
     clear the order): a pregnancy going on now."""
     fact = next(iter(_expected_deliveries(item, knowledge, settings)), None)
-    if fact is None or fact.value_date is None or fact.value_date.date() < item.review.start.date():
+    if fact is None:
         return None
     since = fact.when or item.review.start - timedelta(hours=settings.negative_result_valid_hours)
     if any(reading == "negative" and when > since for when, reading, _ in dated):
+        return None
+    if fact.value_date is None:  # a date sent as text that could not be read: never silence
+        return emit(
+            "pregnancy-delivery-date-unreadable",
+            settings.expected_delivery_source,
+            actions=(_hcg_order_action(item, knowledge),),
+            resource=fact.resource,
+            charted=fact.when.date().isoformat() if fact.when else "undated",
+            value=_quoted(fact.value_text or ""),
+        )
+    if fact.value_date.date() < item.review.start.date():
         return None
     return emit(
         "pregnancy-expected-delivery",
@@ -523,6 +603,63 @@ def _expected_delivery(
         resource=fact.resource,
         charted=fact.when.date().isoformat() if fact.when else "undated",
     )
+
+
+def _gestational_age(
+    item: CheckInput,
+    knowledge: Knowledge,
+    settings: PregnancyRules,
+    dated: list[tuple[datetime, Reading, ObservationFact]],
+) -> Emission | None:
+    """The newest final gestational age of a pregnancy (codes.yaml pregnancy_gestational_age),
+    when it is still the pregnancy going on: charted no more than `positive_result_current_days`
+    before the start, no pregnancy on file ended after it, the pregnancy cannot have gone past
+    term by the start (its weeks plus the time since, against 40 weeks and
+    `expected_delivery_overdue_days`), and no negative result came after it. Never on a chart
+    younger than `gestational_age_min_patient_years` when it was taken (a child's own gestational
+    age at birth)."""
+    codes = knowledge.codes_of("pregnancy_gestational_age")
+    fact = next(
+        (
+            f
+            for f in item.patient.observations_of(codes)
+            if f.status in settings.usable_statuses and f.when is not None
+        ),
+        None,
+    )
+    if fact is None or fact.when is None:
+        return None
+    when, start = fact.when, item.review.start
+    ages = item.patient.age_years_range(when.date())
+    if ages is not None and ages[0] < settings.gestational_age_min_patient_years:
+        return None
+    if start - when > timedelta(days=settings.positive_result_current_days):
+        return None
+    if pregnancy_ended_after(item.patient, when, item.now + FUTURE_TOLERANCE, knowledge):
+        return None
+    days = _gestation_days(fact)
+    term = 280 + settings.expected_delivery_overdue_days
+    if days is not None and days + (start - when).days > term:
+        return None
+    if any(reading == "negative" and at > when for at, reading, _ in dated):
+        return None
+    age = f"{fact.value.normalize():f} {fact.unit}" if fact.value is not None else "no value"
+    return emit(
+        "pregnancy-gestational-age",
+        settings.gestational_age_source,
+        date=when.date().isoformat(),
+        resource=fact.resource,
+        age=age if fact.unit else age + " (no unit)",
+    )
+
+
+_WEEKS = {"wk": 7, "week": 7, "weeks": 7, "w": 7, "wks": 7, "d": 1, "day": 1, "days": 1}
+
+
+def _gestation_days(fact: ObservationFact) -> int | None:
+    """A gestational age in days, from weeks or days (None: no value or another unit)."""
+    per = _WEEKS.get((fact.unit or "").strip().lower())
+    return int(fact.value * per) if fact.value is not None and per is not None else None
 
 
 def _since_cycle_began(fact: ObservationFact, item: CheckInput) -> bool:
@@ -563,7 +700,13 @@ def _problem_list_evidence(
     the entry is confirmed (or says nothing), the chart contradicts itself: a warning. One named
     only in words is as critical, and its card quotes the words: the service read them, the
     clinician confirms them."""
-    problem = current_pregnancy(item.patient.conditions, knowledge)
+    problem = current_pregnancy(
+        item.patient.conditions,
+        knowledge,
+        patient=item.patient,
+        start=item.review.start,
+        until=item.now + FUTURE_TOLERANCE,
+    )
     if problem is None:
         return None
     since = problem.onset or (

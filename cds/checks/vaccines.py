@@ -30,7 +30,7 @@ from typing import Any
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.fhir.facts import partial_date_range
-from cds.fhir.vaccines import recognised_codes
+from cds.fhir.vaccines import concept_text, recognised_codes
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import VaccineRules
@@ -77,6 +77,10 @@ FINDINGS: Declarations = {
     "live-vaccine-before-immune-recovery": declare(
         None, "vaccine", "last_end", "recovery_rule", "latest"
     ),
+    # a live-vaccine order on its own within the window before a planned blinatumomab start
+    "live-vaccine-ordered-before-start": declare(None, "vaccine", "start", "days", "window"),
+    # a record that may be a live vaccine whose status (or more) could not be read
+    "live-vaccine-record-unreadable": declare("warning", "vaccine", "resource"),
 }
 
 
@@ -96,7 +100,15 @@ def is_live_vaccine_order(
         order.memo,
         "vaccine-codes",
         knowledge,
-        lambda: recognised_codes(order.codes, order.text, knowledge),
+        lambda: recognised_codes(
+            order.codes,
+            " ".join(
+                t
+                for t in (concept_text(order.raw.get("medicationCodeableConcept")), order.text)
+                if t
+            ),
+            knowledge,
+        ),
     )
     return not recognised.isdisjoint(live)
 
@@ -293,6 +305,17 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
         if (found := _given_shot(shot, window, item.now, knowledge)) is not None
     ]
     findings += given
+    # a live vaccine on file whose status could not be read (`cds.fhir.vaccines`): not verified
+    findings += [
+        emit(
+            "live-vaccine-record-unreadable",
+            settings.window_source,
+            vaccine=vaccine_name(shot.codes, knowledge, shot.text),
+            resource=shot.resource,
+        )
+        for shot in item.patient.immunizations
+        if not shot.status and not shot.codes.isdisjoint(live)
+    ]
     # an order on file is still to be given: in the 2 weeks before a first cycle as much as
     # during treatment
     on_file = memoized(
@@ -387,6 +410,16 @@ def _given_shot(
             **values,
             treatment_start=window.treatment_start.date().isoformat(),
         )
+    if window.start < shot.when <= now:
+        # given after this infusion's start and before it is signed (an order signed after the
+        # start it was written for): given during treatment
+        begun = window.treatment_start or window.start
+        return emit(
+            "live-vaccine-during-treatment",
+            settings.during_treatment_source,
+            **values,
+            treatment_start=begun.date().isoformat(),
+        )
     return None
 
 
@@ -461,6 +494,24 @@ def _recovery(patient: PatientSnapshot, knowledge: Knowledge, last: LastInfusion
     return None
 
 
+def _planned_start_ahead(
+    patient: PatientSnapshot, knowledge: Knowledge, given: datetime
+) -> datetime | None:
+    """The planned start of blinatumomab within the window after a vaccine given at `given`,
+    when no blinatumomab has begun by then (None: treatment already begun, or none planned that
+    soon): the vaccine falls in the weeks before treatment, not during it."""
+    starts = [
+        start
+        for order in earlier_blinatumomab_orders(patient, knowledge)
+        if (start := order.first_start()) is not None
+    ] + [a.start for a in blinatumomab_administrations(patient, knowledge) if a.start]
+    if not starts or min(starts) <= given:
+        return None
+    first = min(starts)
+    days = (first.date() - given.date()).days
+    return first if days < knowledge.vaccines.window_before_start_days else None
+
+
 def check_vaccine_order(
     order: MedicationOrder, patient: PatientSnapshot, knowledge: Knowledge, now: datetime
 ) -> list[Emission]:
@@ -476,6 +527,21 @@ def check_vaccine_order(
         recognised_codes(order.codes, order.text, knowledge), knowledge, order.text
     )
     cycle = cycle_of(last.order) if last.order is not None else None
+    before = _planned_start_ahead(patient, knowledge, given)
+    if before is not None:
+        days = (before.date() - given.date()).days
+        return [
+            emit(
+                "live-vaccine-ordered-before-start",
+                knowledge.vaccines.window_source,
+                indicator=rules_.during_treatment_indicator,
+                actions=_removal(order),
+                vaccine=vaccine,
+                start=before.date().isoformat(),
+                days=_days_text(days),
+                window=knowledge.vaccines.window_before_start_days,
+            )
+        ]
     if given < last.free_until:
         return [
             emit(

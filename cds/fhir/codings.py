@@ -4,7 +4,8 @@ CVX codes come with or without the leading zero ("3" and "03" are the same vacci
 in the 10-digit labeler-product-package forms (4-4-2, 5-3-2, 5-4-1, with or without hyphens) or
 the 11-digit 5-4-2 form billing systems use. Every form is reduced to the 11-digit form, so an
 NDC matches whatever way the chart or the knowledge file wrote it. ICD-10-CM codes come without
-their dot, or in lower case, as claims and some exports write them ("D89834" is D89.834).
+their dot, or in lower case, as claims and some exports write them ("D89834" is D89.834). A code
+system named by its OID or an older URI is the one the knowledge files name (`canonical_system`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,37 @@ from __future__ import annotations
 CVX = "http://hl7.org/fhir/sid/cvx"
 NDC = "http://hl7.org/fhir/sid/ndc"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+
+# Code systems as EHRs name them by another URI -> the URI the knowledge files list. C-CDA
+# documents (and FHIR converted from them) and HL7 v2 feeds name a code system by its HL7 OID
+# (HL7 Terminology NamingSystems: LOINC 2.16.840.1.113883.6.1, SNOMED CT .6.96, ICD-10-CM .6.90,
+# CVX .12.292, NDC .6.69, RxNorm .6.88); older FHIR versions named v2 tables
+# http://hl7.org/fhir/v2/NNNN. A code under an alias is the same code.
+SYSTEM_ALIASES = {
+    "urn:oid:2.16.840.1.113883.6.1": LOINC,
+    "urn:oid:2.16.840.1.113883.6.96": SNOMED,
+    "urn:oid:2.16.840.1.113883.6.90": ICD10CM,
+    "urn:oid:2.16.840.1.113883.12.292": CVX,
+    "urn:oid:2.16.840.1.113883.6.69": NDC,
+    "urn:oid:2.16.840.1.113883.6.88": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "urn:oid:2.16.840.1.113883.6.12": "http://www.ama-assn.org/go/cpt",
+    "urn:oid:2.16.840.1.113883.6.4": "http://www.cms.gov/Medicare/Coding/ICD10",
+    "urn:oid:2.16.840.1.113883.12.136": "http://terminology.hl7.org/CodeSystem/v2-0136",
+    "http://hl7.org/fhir/v2/0136": "http://terminology.hl7.org/CodeSystem/v2-0136",
+    "http://snomed.info/sct/": SNOMED,
+    "http://loinc.org/": LOINC,
+}
+
+
+def canonical_system(system: str) -> str:
+    """The URI the knowledge files use for a code system sent as `system` (an OID, an old URI,
+    a trailing slash); any other system as sent."""
+    written = system.strip()
+    return SYSTEM_ALIASES.get(written.lower() if written.startswith("urn:") else written, written)
+
 
 # 10-digit NDC layouts and where the 11-digit form adds its zero (segment lengths).
 _LAYOUTS = ((4, 4, 2), (5, 3, 2), (5, 4, 1))
@@ -46,7 +78,9 @@ def ndc_forms(code: str) -> frozenset[str]:
 
 
 def equivalent_codes(system: str, code: str) -> tuple[str, ...]:
-    """`code` plus the normal forms it matches under (the code itself always comes first)."""
+    """`code` plus the normal forms it matches under (the code itself always comes first); a
+    system named by an alias (its OID) is read as the system it names."""
+    system = canonical_system(system)
     if system == CVX and code.strip().isdigit():
         return (code, code.strip().lstrip("0").zfill(2))
     if system == NDC:

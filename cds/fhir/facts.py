@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from cds import units
-from cds.fhir.codings import equivalent_codes
+from cds.fhir.codings import canonical_system, equivalent_codes
 from cds.fhir.references import canonical
 from cds.patient import (
     AdministrationFact,
@@ -98,11 +98,12 @@ def codes_of(concepts: Any) -> frozenset[Code]:
     if not isinstance(concepts, list):
         concepts = [concepts]
     return frozenset(
-        (coding.system or "", code)
+        (system, code)
         for concept in concepts
         for coding in (concept.coding or [])
         if coding.code
-        for code in equivalent_codes(coding.system or "", coding.code)
+        for system in (canonical_system(coding.system or ""),)  # an OID is the system it names
+        for code in equivalent_codes(system, coding.code)
     )
 
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from cds.fhir.codings import equivalent_codes
+from cds.fhir.codings import canonical_system, equivalent_codes
 from cds.fhir.facts import as_datetime
 from cds.knowledge import Knowledge
 from cds.patient import Code
@@ -87,7 +87,7 @@ def code_pairs(concept: Any) -> list[Code]:
         (system, code)
         for c in codings
         if isinstance(c, dict) and c.get("code") is not None
-        for system in (str(c.get("system") or ""),)
+        for system in (canonical_system(str(c.get("system") or "")),)
         for code in equivalent_codes(system, str(c["code"]))
     ]
 

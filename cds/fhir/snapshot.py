@@ -57,6 +57,8 @@ OBSERVATION_VALUE_SETS = (
     "hcg_quantitative",
     "breastfeeding_status",
     "expected_delivery_date",
+    "pregnancy_gestational_age",
+    "sex_assigned_at_birth",
     "alt",
     "ast",
     "bilirubin_total",
@@ -139,18 +141,97 @@ class _Chart:
 
 
 US_CORE_BIRTH_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
+US_CORE_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex"
+SEX_FOR_CLINICAL_USE = "http://hl7.org/fhir/StructureDefinition/patient-sexParameterForClinicalUse"
+RECORDED_SEX_OR_GENDER = "http://hl7.org/fhir/StructureDefinition/individual-recordedSexOrGender"
+EPIC_SEX_FOR_CLINICAL_USE = (
+    "http://open.epic.com/FHIR/StructureDefinition/extension/sex-for-clinical-use"
+)
+# What each record's code says of the body (lower case): US Core birth sex (F, M), SNOMED CT
+# 248152002 Female / 248153007 Male (US Core 7 us-core-sex, recordedSexOrGender), HL7 sex
+# parameter for clinical use (female-typical, male-typical), Epic's sex for clinical use.
+_SEX_CODES = {
+    "f": "F",
+    "female": "F",
+    "248152002": "F",
+    "female-typical": "F",
+    "m": "M",
+    "male": "M",
+    "248153007": "M",
+    "male-typical": "M",
+}
+
+
+def _coded_sex(value: Any) -> set[str]:
+    """The "F"/"M" a valueCode, valueCoding or valueCodeableConcept says (empty: neither)."""
+    if isinstance(value, str):
+        codes: list[Any] = [value]
+    elif isinstance(value, dict):
+        codings = value.get("coding") if "coding" in value else [value]
+        codes = [c.get("code") for c in codings or () if isinstance(c, dict)]
+    else:
+        codes = []
+    return {
+        _SEX_CODES[c.strip().lower()]
+        for c in codes
+        if isinstance(c, str) and c.strip().lower() in _SEX_CODES
+    }
+
+
+def _coded_sex_codes(value: Any) -> set[str]:
+    """The codes of a CodeableConcept (empty when it is none)."""
+    codings = value.get("coding") if isinstance(value, dict) else None
+    return {str(c.get("code")) for c in codings or () if isinstance(c, dict)}
+
+
+def _extension_value(extension: Mapping[str, Any]) -> Any:
+    for key in ("valueCode", "valueCoding", "valueCodeableConcept"):
+        if key in extension:
+            return extension[key]
+    return None
+
+
+def _sub_value(extension: Mapping[str, Any], url: str) -> Any:
+    subs = extension.get("extension")
+    for sub in subs if isinstance(subs, list) else ():
+        if isinstance(sub, dict) and sub.get("url") == url:
+            return _extension_value(sub)
+    return None
 
 
 def _birth_sex(raw: Mapping[str, Any]) -> str | None:
-    """The US Core birth sex extension's code ("F", "M", "UNK"), read from the raw Patient: the
-    read model holds no extension values but the cycle number, and a malformed extension of any
-    other kind must not cost the patient's age and sex."""
+    """The patient's sex as the body goes, from the raw Patient's records of it (the read model
+    holds no extension values but the cycle number, and a malformed extension of any other kind
+    must not cost the patient's age and sex): US Core birth sex, US Core 7 sex, the sex parameter
+    for clinical use, a recorded sex or gender (a female one of any type; a male one only as the
+    sex assigned at birth), Epic's sex for clinical use. "F" when any says female (conflicting
+    records keep the patient in scope: the safe side), "M" when one says male and none female,
+    else the US Core birth sex code as sent ("UNK") or None. Patient.gender is not among them:
+    it is an administrative gender."""
+    said: set[str] = set()
+    other: str | None = None
     extensions = raw.get("extension")
     for extension in extensions if isinstance(extensions, list) else ():
-        if isinstance(extension, dict) and extension.get("url") == US_CORE_BIRTH_SEX:
+        if not isinstance(extension, dict):
+            continue
+        url = extension.get("url")
+        if url == US_CORE_BIRTH_SEX:
             code = extension.get("valueCode")
-            return (code.strip().upper() or None) if isinstance(code, str) else None
-    return None
+            if isinstance(code, str) and code.strip():
+                found = _coded_sex(code)
+                said |= found
+                other = other or (None if found else code.strip().upper())
+        elif url in (US_CORE_SEX, EPIC_SEX_FOR_CLINICAL_USE):
+            said |= _coded_sex(_extension_value(extension))
+        elif url == SEX_FOR_CLINICAL_USE:
+            said |= _coded_sex(_sub_value(extension, "value"))
+        elif url == RECORDED_SEX_OR_GENDER:
+            found = _coded_sex(_sub_value(extension, "value"))
+            at_birth = "76689-9" in _coded_sex_codes(_sub_value(extension, "type"))
+            said |= found if at_birth else found & {"F"}
+    if "F" in said:
+        return "F"
+    return "M" if "M" in said else other
 
 
 def _validated(raws: list[dict[str, Any]], source: str, issues: list[DataIssue]) -> list[Any]:
@@ -196,15 +277,62 @@ def medication_orders(
     source: str,
     issues: list[DataIssue],
     medications: Mapping[str, Any],
+    knowledge: Knowledge | None = None,
 ) -> list[MedicationOrder]:
+    """The orders of `raws` that can be read. Given the knowledge, an order for a live vaccine
+    that is no valid R4 for a format fault real feeds have (an empty text, a code with a space, a
+    date written "2026-02-24 10:00:00") is read past it (`vaccines.tolerant_vaccine_orders`): a
+    live vaccine ordered with blinatumomab is never hidden behind "could not be read"."""
     orders = []
     for raw in raws:
         model, issue = validate(raw, source)
         if issue is not None:
-            issues.append(issue)
-            continue
+            model = _tolerant_vaccine_order(raw, source, knowledge) if knowledge else None
+            if model is None:
+                issues.append(issue)
+                continue
         orders.append(facts.medication_order(model, raw, medications))
     return orders
+
+
+def _tolerant_vaccine_order(raw: dict[str, Any], source: str, knowledge: Knowledge) -> Any:
+    """The read model of a live-vaccine order read past its format faults (None: not a live
+    vaccine, or unreadable still)."""
+    if not vaccines.may_be_live_vaccine_order(raw, knowledge):
+        return None
+    for reading in vaccines.tolerant_vaccine_orders(raw):
+        model, issue = validate(reading, source)
+        if issue is None:
+            return model
+    return None
+
+
+def immunization_facts(
+    raws: list[dict[str, Any]], knowledge: Knowledge, issues: list[DataIssue]
+) -> tuple[ImmunizationFact, ...]:
+    """The Immunizations, live vaccines recognised (`vaccines.recognised`, with their route). One
+    that is no valid R4 for a format fault real feeds have (an empty text, a CVX code " 03", a
+    date "2026-02-24 10:00:00") is read past it (`vaccines.tolerant_immunization`); one that still
+    cannot be read but may be a live vaccine is kept with what can be told of it (a card says what
+    could not be verified), and its issue is reported."""
+    found = []
+    for raw in raws:
+        model, issue = validate(raw, "immunizations")
+        if issue is not None:
+            model = validate(vaccines.tolerant_immunization(raw), "immunizations")[0]
+        route = frozenset(selection.code_pairs(raw.get("route")))
+        if model is not None:
+            fact = facts.immunization_fact(model)
+            written = vaccines.concept_text(vaccines.tolerant(raw.get("vaccineCode")))
+            found.append(vaccines.recognised(fact, knowledge, route, written))
+            continue
+        if issue is not None:
+            issues.append(issue)
+        if vaccines.worth_reading(raw, knowledge) or not frozenset(
+            selection.code_pairs(raw.get("vaccineCode"))
+        ).isdisjoint(knowledge.codes_of("live_vaccines")):
+            found.append(vaccines.unreadable_immunization(raw, knowledge))
+    return tuple(found)
 
 
 # Keys whose data, when it cannot be had (not sent in a prefetch, no context for the query), is no
@@ -237,11 +365,11 @@ def build_snapshot(
         wanted,
         "observations",
     )
-    immunizations = _validated(
+    immunizations = immunization_facts(
         select_immunizations(
             chart.pick("immunizations", sources.get("immunizations"), "Immunization"), knowledge
         ),
-        "immunizations",
+        knowledge,
         issues,
     )
     conditions = _validated(
@@ -255,7 +383,11 @@ def build_snapshot(
         chart.pick("medications", sources.get("medications"), "MedicationRequest"), knowledge
     )
     orders = medication_orders(
-        order_raws, "medications", issues, referenced_medications(order_raws, chart.index)
+        order_raws,
+        "medications",
+        issues,
+        referenced_medications(order_raws, chart.index),
+        knowledge,
     )
     administered_raws = chart.pick(
         "administrations", sources.get("administrations"), "MedicationAdministration"
@@ -292,10 +424,7 @@ def build_snapshot(
         gender=gender,
         birth_sex=birth_sex,
         observation_source=observations,
-        immunizations=tuple(
-            vaccines.recognised(facts.immunization_fact(m), knowledge) for m in immunizations
-        )
-        + shots_on_the_mar,
+        immunizations=immunizations + shots_on_the_mar,
         medication_orders=started_as_given(orders, given),
         conditions=tuple(facts.condition_fact(m) for m in conditions),
         encounter_classes=encounter_classes(sources.values()),
@@ -594,7 +723,7 @@ def draft_orders(
             )
     for raw, name in unnamed_requests(resources):
         raw["id"] = name
-    orders = medication_orders(requests, "draftOrders", issues, medications)
+    orders = medication_orders(requests, "draftOrders", issues, medications, knowledge)
     return orders + _vaccines_ordered_as_services(resources, knowledge, issues)
 
 

@@ -16,15 +16,21 @@ from typing import Any
 from cds.fhir.codings import CVX, NDC, equivalent_codes, ndc_forms
 from cds.fhir.selection import code_pairs
 from cds.knowledge import Knowledge
-from cds.knowledge.models import NdcRow, TextName
+from cds.knowledge.models import CptRow, NdcRow, TextName, VaccineRouteRule
 from cds.patient import Code, ImmunizationFact
 
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
+_NOT_WORD_ANY_CASE = re.compile(r"[^A-Za-z0-9]+")
 
 
 def as_words(text: str) -> str:
     """`text` as space-separated lower-case words, with a space at each end (whole-word `in`)."""
     return " " + words_of(text).strip() + " "
+
+
+def cased_words(text: str) -> str:
+    """`as_words` keeping the case: for the abbreviations matched in capitals only ("VAR")."""
+    return " " + _NOT_WORD_ANY_CASE.sub(" ", text).strip() + " "
 
 
 def words_of(text: str) -> str:
@@ -49,6 +55,10 @@ class _Recognition:
     uninformative_displays: tuple[str, ...]  # `as_words` of their displays
     cvx_aliases: frozenset[str]  # other system URIs under which CVX codes are sent
     vaccine_codes: frozenset[Code]  # the CVX codes of the live-vaccine code lists
+    cpt: dict[str, CptRow]  # CPT code -> crosswalk row
+    cpt_system: str
+    routes: tuple[VaccineRouteRule, ...]
+    no_vaccine: frozenset[str]  # CVX codes saying nothing was given (998)
 
     @classmethod
     def of(cls, knowledge: Knowledge) -> _Recognition:
@@ -61,12 +71,19 @@ class _Recognition:
                 tuple(as_words(excluded) for excluded in settings.text_exclusions),
                 tuple(as_words(word) for word in settings.text_live_words),
                 tuple(as_words(word) for word in settings.text_not_live_words),
-                tuple((as_words(name.text), name) for name in settings.text_names),
+                tuple(
+                    (cased_words(name.text) if name.case_sensitive else as_words(name.text), name)
+                    for name in settings.text_names
+                ),
                 frozenset(row.code for row in settings.uninformative_cvx),
                 tuple(as_words(row.display) for row in settings.uninformative_cvx),
                 frozenset(alias.system for alias in settings.cvx_system_aliases),
                 knowledge.codes_of("live_vaccines")
                 | knowledge.codes_of("live_nonreplicating_vaccines"),
+                {row.cpt: row for row in settings.cpt_to_cvx},
+                settings.cpt_system,
+                tuple(settings.route_rules),
+                frozenset(settings.no_vaccine_cvx),
             )
         return found
 
@@ -100,6 +117,7 @@ def by_text(text: str, knowledge: Knowledge) -> TextName | None:
     "live" and not "not live"; the display of a CVX code that names no vaccine is not read)."""
     recognition = _Recognition.of(knowledge)
     words = as_words(text)
+    cased = cased_words(text)
     for display in recognition.uninformative_displays:
         words = words.replace(display, " ")
     says_live = any(word in words for word in recognition.live_words) and not any(
@@ -107,7 +125,44 @@ def by_text(text: str, knowledge: Knowledge) -> TextName | None:
     )
     if not says_live and any(excluded in words for excluded in recognition.exclusions):
         return None
-    return next((name for normalised, name in recognition.names if normalised in words), None)
+    return next(
+        (
+            name
+            for normalised, name in recognition.names
+            if normalised in (cased if name.case_sensitive else words)
+        ),
+        None,
+    )
+
+
+def by_cpt(codes: frozenset[Code], knowledge: Knowledge) -> CptRow | None:
+    """The live vaccine a CPT vaccine product code names (the CDC's CPT-to-CVX table)."""
+    recognition = _Recognition.of(knowledge)
+    return next(
+        (
+            recognition.cpt[code.strip()]
+            for system, code in sorted(codes)
+            if system.strip() == recognition.cpt_system and code.strip() in recognition.cpt
+        ),
+        None,
+    )
+
+
+def by_route(
+    codes: frozenset[Code], route: frozenset[Code], knowledge: Knowledge
+) -> VaccineRouteRule | None:
+    """The rule reading a CVX code of an unspecified formulation as its live form by the route
+    it was given by (influenza, unspecified, given intranasally: live attenuated influenza)."""
+    if not route:
+        return None
+    return next(
+        (
+            rule
+            for rule in _Recognition.of(knowledge).routes
+            if (CVX, rule.cvx) in codes and any((r.system, r.code) in route for r in rule.routes)
+        ),
+        None,
+    )
 
 
 def _has_cvx(codes: frozenset[Code], knowledge: Knowledge) -> bool:
@@ -116,62 +171,244 @@ def _has_cvx(codes: frozenset[Code], knowledge: Knowledge) -> bool:
     return any(system == CVX and code not in uninformative for system, code in codes)
 
 
-def recognised_codes(codes: frozenset[Code], text: str, knowledge: Knowledge) -> frozenset[Code]:
-    """`codes` with the CVX code of a live vaccine recognised by NDC or by name: what an order
-    for a vaccine (a MedicationRequest) is matched on. A CVX code naming a vaccine always wins
-    (under the CVX system or an alias of it)."""
-    codes = as_cvx(codes, knowledge)
-    if _has_cvx(codes, knowledge):
-        return codes
+def _other_than_cvx(
+    codes: frozenset[Code], text: str, knowledge: Knowledge
+) -> tuple[str, str] | None:
+    """(CVX, how) of a live vaccine named by an NDC, a CPT code or the text (None: none; no
+    text: by the codes only)."""
     row = by_ndc(codes, knowledge)
     if row is not None:
-        return codes | {(CVX, row.cvx)}
+        return row.cvx, f"NDC {row.ndc} ({row.name}), mapped to CVX {row.cvx}"
+    cpt = by_cpt(codes, knowledge)
+    if cpt is not None:
+        return cpt.cvx, f"CPT {cpt.cpt} ({cpt.name}), mapped to CVX {cpt.cvx}"
     name = by_text(text, knowledge) if text else None
-    return codes | {(CVX, name.cvx)} if name is not None else codes
-
-
-def recognised(fact: ImmunizationFact, knowledge: Knowledge) -> ImmunizationFact:
-    """`fact` with the CVX code of a live vaccine recognised by NDC or by name (a CVX code in the
-    chart that names a vaccine always wins: text is read only when there is none)."""
-    codes = as_cvx(fact.codes, knowledge)
-    if codes != fact.codes:
-        fact = dataclasses.replace(fact, codes=codes)
-    if _has_cvx(fact.codes, knowledge):
-        return fact
-    row = by_ndc(fact.codes, knowledge)
-    if row is not None:
-        return dataclasses.replace(
-            fact,
-            codes=fact.codes | {(CVX, row.cvx)},
-            recognised_by=f"NDC {row.ndc} ({row.name}), mapped to CVX {row.cvx}",
-        )
-    name = by_text(fact.text, knowledge)
     if name is not None:
-        return dataclasses.replace(
-            fact,
-            codes=fact.codes | {(CVX, name.cvx)},
-            recognised_by=f'matched on the recorded text "{fact.text}" (no code naming a vaccine)',
+        return name.cvx, f'matched on the recorded text "{text}"'
+    return None
+
+
+def _recognition(
+    codes: frozenset[Code], text: str, knowledge: Knowledge, route: frozenset[Code]
+) -> tuple[frozenset[Code], str]:
+    """`codes` (CVX aliases read as CVX) with the CVX code of a live vaccine recognised by route,
+    NDC, CPT or name, and how it was recognised ("" when by a CVX code of the chart).
+
+    A CVX code naming a live vaccine wins. A CVX code of a vaccine that is not live beside an
+    NDC or CPT code naming a live one: the codes disagree, and (vaccine-recognition.yaml
+    `disagreeing_codes_count_live`, the conservative default) the live one counts. Free text
+    does not override a CVX code (Shingrix, CVX 187, typed "zoster live" stays Shingrix). CVX 998
+    (no vaccine given) is never read as a live vaccine."""
+    recognition = _Recognition.of(knowledge)
+    codes = as_cvx(codes, knowledge)
+    rule = by_route(codes, route, knowledge)
+    if rule is not None:
+        return codes | {(CVX, rule.as_cvx)}, (
+            f"CVX {rule.cvx} given by the nasal route: {rule.name}, read as CVX {rule.as_cvx}"
         )
-    return fact
+    if _has_cvx(codes, knowledge):
+        if not codes.isdisjoint(recognition.vaccine_codes):
+            return codes, ""
+        if not knowledge.vaccine_recognition.disagreeing_codes_count_live or any(
+            system == CVX and code in recognition.no_vaccine for system, code in codes
+        ):
+            return codes, ""
+        found = _other_than_cvx(codes, "", knowledge)  # the text never overrides a CVX code
+        if found is None:
+            return codes, ""
+        cvx, how = found
+        written = ", ".join(sorted(code for system, code in codes if system == CVX))
+        return codes | {(CVX, cvx)}, (
+            f"{how}; its CVX code {written} names a vaccine that is "
+            "not live: the codes disagree, counted as live"
+        )
+    found = _other_than_cvx(codes, text, knowledge)
+    if found is None:
+        return codes, ""
+    cvx, how = found
+    if how.startswith("matched on the recorded text"):
+        how += " (no code naming a vaccine)"
+    return codes | {(CVX, cvx)}, how
+
+
+def recognised_codes(
+    codes: frozenset[Code], text: str, knowledge: Knowledge, route: frozenset[Code] = frozenset()
+) -> frozenset[Code]:
+    """`codes` with the CVX code of a live vaccine recognised by NDC, CPT or name: what an order
+    for a vaccine (a MedicationRequest) is matched on (`_recognition`)."""
+    return _recognition(codes, text, knowledge, route)[0]
+
+
+def concept_text(concept: Any) -> str:
+    """The text and coding displays of a raw CodeableConcept, as written (the facts keep them in
+    lower case; an abbreviation matched in capitals only, "VAR", needs the case)."""
+    if not isinstance(concept, dict):
+        return ""
+    codings = concept.get("coding")
+    texts = [concept.get("text")] + [
+        c.get("display")
+        for c in (codings if isinstance(codings, list) else [])
+        if isinstance(c, dict)
+    ]
+    return " ".join(t.strip() for t in texts if isinstance(t, str) and t.strip())
+
+
+def recognised(
+    fact: ImmunizationFact,
+    knowledge: Knowledge,
+    route: frozenset[Code] = frozenset(),
+    written: str | None = None,
+) -> ImmunizationFact:
+    """`fact` with the CVX code of a live vaccine recognised by route, NDC, CPT or name, and how
+    (`_recognition`); `written`: its names as the chart wrote them (`concept_text`), when had."""
+    codes, how = _recognition(fact.codes, written or fact.text, knowledge, route)
+    if codes == fact.codes and not how:
+        return fact
+    return dataclasses.replace(fact, codes=codes, recognised_by=how or fact.recognised_by)
 
 
 def worth_reading(raw: dict[str, Any], knowledge: Knowledge) -> bool:
-    """On the raw JSON: might this Immunization be a live vaccine known by NDC or by name?"""
+    """On the raw JSON: might this Immunization be a live vaccine known by NDC, CPT, name or
+    route, or by a CVX code under an alias (whitespace around the codes is not read)?"""
     concept = raw.get("vaccineCode")
     if not isinstance(concept, dict):
         return False
-    codes = frozenset(code_pairs(concept))
-    if _has_cvx(codes, knowledge):  # CVX under its own system: kept if a code list names it
-        return False
-    codes = as_cvx(codes, knowledge)
-    if _has_cvx(codes, knowledge):  # CVX under an alias (its OID): no code list names that
-        return not codes.isdisjoint(_Recognition.of(knowledge).vaccine_codes)
-    if by_ndc(codes, knowledge) is not None:
-        return True
+    codes = frozenset((system.strip(), code.strip()) for system, code in code_pairs(concept))
+    codes = frozenset(
+        (system, form) for system, code in codes for form in equivalent_codes(system, code)
+    )
+    route = frozenset(code_pairs(raw.get("route")))
+    found = recognised_codes(codes, concept_text(concept), knowledge, route)
+    return not found.isdisjoint(_Recognition.of(knowledge).vaccine_codes)
+
+
+# A dateTime written with a space for the "T" ("2026-02-24 10:00:00", as database exports write
+# it), with or without a zone: read as its day (a whole day, as a FHIR date alone is).
+_SPACED_TIME = re.compile(
+    r"(\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])) +\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+    r" *(?:Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def tolerant(value: Any) -> Any:
+    """`value` (JSON) with the format faults real feeds send and the vaccine check can read past:
+    text around a string (a CVX code " 03") trimmed, an empty string ("text": "") taken as absent,
+    and a dateTime written with a space read as its day. None when nothing is left."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        spaced = _SPACED_TIME.fullmatch(text)
+        return spaced.group(1) if spaced else text
+    if isinstance(value, list):
+        items = [kept for item in value if (kept := tolerant(item)) is not None]
+        return items or None
+    if isinstance(value, dict):
+        fields = {key: kept for key, item in value.items() if (kept := tolerant(item)) is not None}
+        return fields or None
+    return value
+
+
+# What the live-vaccine check reads of an Immunization (`cds.fhir.read_models.Immunization`).
+_IMMUNIZATION_READ = (
+    "resourceType",
+    "id",
+    "status",
+    "vaccineCode",
+    "occurrenceDateTime",
+    "occurrenceString",
+)
+
+
+def tolerant_immunization(raw: dict[str, Any]) -> dict[str, Any]:
+    """The elements of an Immunization the check reads, read past format faults (`tolerant`). A
+    date that still is no FHIR dateTime is kept as text (occurrenceString): a card says it could
+    not be read."""
+    kept = tolerant({k: raw[k] for k in _IMMUNIZATION_READ if k in raw}) or {}
+    occurred = kept.get("occurrenceDateTime")
+    if occurred is not None and not _is_fhir_datetime(occurred):
+        kept.pop("occurrenceDateTime")
+        kept.setdefault("occurrenceString", str(occurred))
+    return kept
+
+
+_FHIR_DATETIME = re.compile(
+    r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d(:([0-5]\d|60)"
+    r"(\.\d+)?)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))?)?)?)?"
+)
+
+
+def _is_fhir_datetime(value: Any) -> bool:
+    """A FHIR dateTime, or one whose only fault is a missing UTC offset (read as its day by
+    `cds.fhir.parsing`)."""
+    return isinstance(value, str) and _FHIR_DATETIME.fullmatch(value) is not None
+
+
+def unreadable_immunization(raw: dict[str, Any], knowledge: Knowledge) -> ImmunizationFact:
+    """What can be told of an Immunization that may be a live vaccine and still cannot be read:
+    its codes and names, its date as text, and its status ("" when it has none that can be read:
+    the check then says the record could not be verified)."""
+    kept = tolerant_immunization(raw)
+    concept = kept.get("vaccineCode")
+    concept = concept if isinstance(concept, dict) else {}
     codings = concept.get("coding")
     texts = [str(concept.get("text") or "")] + [
         str(c.get("display") or "")
         for c in (codings if isinstance(codings, list) else [])
         if isinstance(c, dict)
     ]
-    return by_text(" ".join(texts), knowledge) is not None
+    status = kept.get("status")
+    date_text = kept.get("occurrenceDateTime") or kept.get("occurrenceString")
+    fact = ImmunizationFact(
+        resource=f"Immunization/{raw.get('id', '?')}",
+        codes=frozenset(code_pairs(concept)),
+        when=None,
+        status=status if status in _R4_STATUSES else "",
+        text=" ".join(t for t in texts if t).lower(),
+        date_text=str(date_text) if date_text is not None else None,
+    )
+    return recognised(
+        fact, knowledge, frozenset(code_pairs(raw.get("route"))), concept_text(concept)
+    )
+
+
+# Immunization.status in FHIR R4 (immunization-status): another value is no status.
+_R4_STATUSES = frozenset({"completed", "entered-in-error", "not-done"})
+
+
+def may_be_live_vaccine_order(raw: dict[str, Any], knowledge: Knowledge) -> bool:
+    """On the raw JSON: might this MedicationRequest order a live vaccine (its medication's
+    codes or names, or those of a contained Medication)?"""
+    concepts: list[Any] = [raw.get("medicationCodeableConcept")]
+    contained = raw.get("contained")
+    for resource in contained if isinstance(contained, list) else []:
+        if isinstance(resource, dict):
+            concepts.append(resource.get("code"))
+    return any(
+        worth_reading({"vaccineCode": concept}, knowledge)
+        for concept in concepts
+        if isinstance(concept, dict)
+    )
+
+
+_ORDER_READ = (
+    "resourceType",
+    "id",
+    "status",
+    "intent",
+    "medicationCodeableConcept",
+    "subject",
+    "authoredOn",
+)
+
+
+def tolerant_vaccine_orders(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """Readings of a live-vaccine MedicationRequest that failed validation, best first: the whole
+    order read past format faults (`tolerant`), then only what the live-vaccine check reads of
+    it (its medication, status and date)."""
+    whole = tolerant(raw) or {}
+    least = {k: whole[k] for k in _ORDER_READ if k in whole}
+    if not _is_fhir_datetime(least.get("authoredOn")):
+        least.pop("authoredOn", None)
+    least.setdefault("intent", "order")
+    return [whole, least]

@@ -8,6 +8,7 @@ Schemas in `schema/` are generated from these models (`python -m cds knowledge-s
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, Literal
@@ -397,6 +398,15 @@ class PregnancyRules(RuleFile):
     # the cycle-1 contraception reminder (info): a site that counsels elsewhere turns it off
     contraception_reminder: bool = True
     contraception_reminder_source: str
+    # a gestational age (codes.yaml pregnancy_gestational_age) is a pregnancy going on now; never
+    # read when the patient was younger than this when it was taken (a child's own, at birth)
+    gestational_age_source: str = "label-embryo-fetal"
+    gestational_age_min_patient_years: int = Field(default=12, ge=1)
+    # a sex recorded as at birth or for clinical use (Patient extensions, an Observation 76689-9):
+    # female puts a patient in scope whatever Patient.gender says; male with no female record
+    # takes her out when this is true (Patient.gender is administrative)
+    recorded_male_sex_out_of_scope: bool = True
+    recorded_sex_source: str = "local-policy"
 
     @model_validator(mode="after")
     def _negative_counts_long_enough(self) -> PregnancyRules:
@@ -804,6 +814,10 @@ class InterruptionRules(RuleFile):
     # an administration of these statuses without an end stopped at a time the MAR does not give
     stop_untimed_statuses: list[str] = Field(default_factory=list)
     stop_untimed_source: str = "local-policy-infusion-arithmetic"
+    # a resumed cycle's day is its day of infusion: its calendar day less the whole days its
+    # interruptions took, a part of a day of at least this many hours counting as a day
+    interruption_whole_day_from_hours: Decimal = Field(default=Decimal(12), gt=0, le=24)
+    interruption_whole_day_source: str = "local-policy-infusion-arithmetic"
 
 
 class Recovery(StrictModel):
@@ -874,6 +888,21 @@ class CodePrefix(StrictModel):
     source: str
 
 
+class CodePattern(StrictModel):
+    pattern: str
+    display: str
+    source: str
+
+    @model_validator(mode="after")
+    def _compiles(self) -> CodePattern:
+        try:
+            re.compile(self.pattern)
+        except re.error as error:
+            message = f"pattern {self.pattern!r} is no regular expression: {error}"
+            raise ValueError(message) from None
+        return self
+
+
 class PregnancyConditions(RuleFile):
     """pregnancy-conditions.yaml: problem-list codes that mean a current pregnancy, and the words
     that name one where no code of `codes_decide_in` is on the Condition."""
@@ -884,6 +913,10 @@ class PregnancyConditions(RuleFile):
     # system aliases (codes.yaml `systems`) whose codes decide: a Condition coded in one of them
     # is never read by its words (the curated lists leave out the puerperium on purpose)
     codes_decide_in: list[str] = Field(default_factory=list)
+    # ICD-10-CM codes beginning with this (chapter 15, "O") mean a current pregnancy unless one
+    # of `icd10cm_not_current` (regular expressions) matches: childbirth, puerperium, abortive
+    icd10cm_pregnancy_chapter: str | None = None
+    icd10cm_not_current: list[CodePattern] = Field(default_factory=list)
     text_names: list[str] = Field(default_factory=list)
     negation_before: list[str] = Field(default_factory=list)
     negation_after: list[str] = Field(default_factory=list)
@@ -906,6 +939,36 @@ class TextName(StrictModel):
     text: str
     cvx: str
     source: str
+    # an abbreviation that is also a word or letters of free text ("VAR", "YF"): capitals only
+    case_sensitive: bool = False
+
+
+class CptRow(StrictModel):
+    """A vaccine CPT product code and the CVX code the CDC's CPT-to-CVX table maps it to."""
+
+    cpt: str
+    cvx: str
+    name: str
+    verified: bool
+    source: str
+    note: str = ""
+
+
+class RouteCode(StrictModel):
+    system: str
+    code: str
+
+
+class VaccineRouteRule(StrictModel):
+    """A CVX code of an unspecified formulation read as its live form when given by a route
+    (influenza, unspecified, given intranasally: live attenuated influenza)."""
+
+    cvx: str
+    as_cvx: str
+    name: str
+    routes: list[RouteCode] = Field(min_length=1)
+    source: str
+    note: str = ""
 
 
 class UninformativeCvx(StrictModel):
@@ -938,6 +1001,16 @@ class VaccineRecognition(RuleFile):
     uninformative_cvx: list[UninformativeCvx]
     # CVX sent under another system URI: read as CVX wherever a vaccine code is read
     cvx_system_aliases: list[CvxSystemAlias]
+    # vaccines coded by CPT only (the CDC's CPT-to-CVX table, live vaccines)
+    cpt_system: str = "http://www.ama-assn.org/go/cpt"
+    cpt_to_cvx: list[CptRow] = Field(default_factory=list)
+    # codes or text that disagree (a CVX code not live beside a live NDC/CPT/name): counted live?
+    disagreeing_codes_count_live: bool = True
+    disagreeing_codes_source: str = "label-immunization"
+    # CVX codes saying no vaccine was given (998): never counted live whatever the text says
+    no_vaccine_cvx: list[str] = Field(default_factory=lambda: ["998"])
+    # unspecified formulations read as their live form by route (CVX 88 intranasal -> 151)
+    route_rules: list[VaccineRouteRule] = Field(default_factory=list)
 
 
 # --- the whole ----------------------------------------------------------------------------------

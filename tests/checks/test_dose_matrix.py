@@ -59,6 +59,7 @@ PENDING = (INFO, "dose-pending")
 RESTART_AFTER_DISCONTINUATION = (CRIT, "dose-restart-after-permanent-discontinuation")
 TOXICITY_DISCONTINUE = (CRIT, "dose-toxicity-discontinue")
 GRADE_UNKNOWN = (WARN, "dose-toxicity-grade-unknown")
+STOP_UNKNOWN = (WARN, "dose-day-unverified-stop")
 C1_START = "2026-01-05T10:00:00+00:00"  # cycle 1 of the toxicity scenarios
 DAY1_C1 = "2026-02-23T10:00:00+00:00"  # cycle 1 day 1, so that NOW's bag is day 8
 FIFTY_SIX_DAYS_AGO = "2026-01-05T10:00:00+00:00"
@@ -393,6 +394,49 @@ def pumped(rate: float, days: int = 28, **kwargs: Any) -> dict[str, Any]:
 
 
 TYPO_END = "2026-02-01T10:00:00+00:00"  # a month before START: the end typed before the start
+CHILD_C1 = (Step(5.3, days=7), Step(16, days=21))  # 5 then 15 mcg/m²/day x 1.0607 m², rounded
+
+
+def interrupted(
+    given: float,
+    gap: float,
+    steps: tuple[Step, ...] = RR_STEP_UP,
+    *,
+    stop: str = "mar",
+    status: str = "stopped",
+    indication: str = "relapsed-refractory",
+    cycle: int | None = 1,
+) -> list[dict[str, Any]]:
+    """The cycle's order on file, begun `given + gap` days before the draft starts (2026-03-02
+    10:00), its infusion stopped after `given` days, `gap` days before the draft. `stop`: how the
+    chart says when: "mar" (its bag on the MAR, hung and stopped), "last-updated" (only the
+    order's meta.lastUpdated, set when it was stopped), "nothing" (neither)."""
+    begun = datetime.fromisoformat(START) - timedelta(days=given + gap)
+    stopped = begun + timedelta(days=given)
+    on_file = blinatumomab_order(
+        P,
+        steps,
+        oid="blinatumomab-c1",
+        indication=indication,
+        cycle=cycle,
+        start=begun.isoformat(),
+        status=status,
+        authored=(begun - timedelta(hours=2)).isoformat(),
+    )
+    if stop == "last-updated":
+        on_file["meta"] = {"lastUpdated": stopped.isoformat()}
+    if stop != "mar":
+        return [on_file]
+    bag = blinatumomab_administration(
+        P,
+        "blinatumomab-c1-bag",
+        begun,
+        stopped,
+        rate=steps[0].dose or 0,
+        request="MedicationRequest/blinatumomab-c1",
+    )
+    return [on_file, bag]
+
 
 SCENARIOS = [
     # --- rates written rounded (dose.yaml rate_rounding_max_percent: 3%) --------------------------
@@ -859,8 +903,13 @@ SCENARIOS = [
         "28 from day 8 -> no card",
     ),
     pytest.param(
-        S([*body_of(), cycle_order_on_file(status="on-hold"), order(Step(28, days=21))], []),
-        id="R/R c1, the cycle's order on hold, 28 from day 8 -> not running beside it, no card",
+        S(
+            [*body_of(), cycle_order_on_file(status="on-hold"), order(Step(28, days=21))],
+            [STOP_UNKNOWN],
+        ),
+        id="R/R c1, the cycle's order on hold, 28 from day 8 -> not running beside it (no "
+        "overlap card); when it was held is nowhere on file (no MAR, no update time): could not "
+        "verify the day of infusion, not an all clear",
     ),
     pytest.param(
         S(
@@ -2120,6 +2169,216 @@ SCENARIOS = [
         id="R/R c1 adult 9 mcg/day from 2026-03-02 to 2026-03-08 (days, both included), then 28 "
         "for 21 days -> no card (the 28 starts on day 8, not day 7)",
     ),
+    # --- resuming an interrupted cycle: its day of infusion (label §2.4: an interruption of up to
+    # 7 days continues the same cycle to 28 days OF INFUSION, days before and after it counted;
+    # interruptions.yaml). The cycle-limits check counts the 28 days so; the dose, not the
+    # calendar day since the cycle began, follows them (red team rt-cyc D1, D2). ------------------
+    pytest.param(
+        S(
+            [*body_of(), *interrupted(2, 7), order(Step(28, days=26))],
+            [OVERDOSE],
+            [(9.0, "ug/d", 5), (28.0, "ug/d", 21)],
+            summary_has=("28 mcg/day ordered for days 3–7",),
+        ),
+        id="adult 70 kg, R/R c1 stopped after 2 days at 9 (MAR), 7-day gap, resumed at 28 for 26 "
+        "days -> critical: infusion day 3 (not calendar day 10), 9 due to day 7",
+    ),
+    pytest.param(
+        S([*body_of(), *interrupted(2, 7), order(Step(9, days=5), Step(28, days=21))], []),
+        id="adult 70 kg, R/R c1 stopped after 2 days at 9, 7-day gap, resumed 9 for 5 days then 28 "
+        "for 21 -> no card (not 'low for days 10-14')",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), *interrupted(5, 3), order(Step(28, days=23))],
+            [OVERDOSE],
+            [(9.0, "ug/d", 2), (28.0, "ug/d", 21)],
+            summary_has=("28 mcg/day ordered for days 6–7",),
+        ),
+        id="adult 70 kg, R/R c1 stopped after day 5 (MAR), 3-day gap, resumed at 28 -> critical "
+        "(infusion days 6-7 are due 9)",
+    ),
+    pytest.param(
+        S([*body_of(), *interrupted(5, 3), order(Step(9, days=2), Step(28, days=21))], []),
+        id="adult 70 kg, R/R c1 stopped after day 5, 3-day gap, resumed 9 for 2 days then 28 for "
+        "21 -> no card (not 'low for days 9-10')",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), *interrupted(6, 1), order(Step(28, days=22))],
+            [OVERDOSE],
+            [(9.0, "ug/d", 1), (28.0, "ug/d", 21)],
+        ),
+        id="adult 70 kg, R/R c1 stopped after day 6, 1-day gap, resumed at 28 -> critical for "
+        "infusion day 7 (calendar day 8)",
+    ),
+    pytest.param(
+        S([*body_of(), *interrupted(7, 1), order(Step(28, days=21))], []),
+        id="adult 70 kg, R/R c1 stopped after day 7, 1-day gap, resumed at 28 -> no card "
+        "(infusion day 8)",
+    ),
+    pytest.param(
+        S([*body_of(), *interrupted(6 + 13 / 24, 11 / 24), order(Step(28, days=21))], []),
+        id="adult 70 kg, R/R c1 stopped 11 hours before day 8's bag (half a day or less is no "
+        "lost day, interruptions.yaml) -> no card (day 8 as by the calendar)",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), *interrupted(6 + 11 / 24, 13 / 24), order(Step(28, days=21))],
+            [OVERDOSE],
+            [(9.0, "ug/d", 1), (28.0, "ug/d", 20)],
+        ),
+        id="adult 70 kg, R/R c1 stopped 13 hours before day 8's bag (over half a day: a lost "
+        "day, the step-up kept) -> critical for infusion day 7",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), *interrupted(5, 2, stop="last-updated"), order(Step(28, days=23))],
+            [OVERDOSE],
+            [(9.0, "ug/d", 2), (28.0, "ug/d", 21)],
+        ),
+        id="adult 70 kg, R/R c1 stopped after day 5 known only from the order's meta.lastUpdated, "
+        "2-day gap, resumed at 28 -> critical",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                *interrupted(5, 2, stop="last-updated"),
+                order(Step(9, days=2), Step(28, days=21)),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R c1 stopped after day 5 (meta.lastUpdated), resumed 9 for 2 days then "
+        "28 -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), *interrupted(5, 2, status="on-hold"), order(Step(28, days=23))],
+            [OVERDOSE],
+            [(9.0, "ug/d", 2), (28.0, "ug/d", 21)],
+        ),
+        id="adult 70 kg, R/R c1 order on hold after day 5 (MAR), resumed at 28 -> critical",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), *interrupted(5, 3), order(Step(28, days=23), cycle=None)],
+            [OVERDOSE],
+            [(9.0, "ug/d", 2), (28.0, "ug/d", 21)],
+        ),
+        id="adult 70 kg, R/R c1 stopped after day 5, resumed at 28 by a draft coding no cycle "
+        "(continues cycle 1 by the history) -> critical",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                *interrupted(5, 3),
+                order(Step(9, days=2), Step(28, days=21), cycle=None),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R c1 stopped after day 5, a draft coding no cycle resumes 9 for 2 days "
+        "then 28 -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                *interrupted(7, 3, (Step(9, days=7),), stop="nothing"),
+                order(Step(28, days=21)),
+            ],
+            [STOP_UNKNOWN],
+        ),
+        id="adult 70 kg, R/R c1 days 1-7 order stopped, no MAR and no update time: how many days "
+        "it gave is unknown, 28 resumed 3 days after its planned end -> could not verify (it may "
+        "be infusion day 1-7), not an all clear",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                *interrupted(7, 3, (Step(9, days=7),), stop="last-updated"),
+                order(Step(28, days=21)),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R c1 days 1-7 order stopped at its end (meta.lastUpdated), 3-day gap, "
+        "28 for 21 days -> no card (infusion day 8)",
+    ),
+    pytest.param(
+        S(
+            [*child(), *interrupted(5, 3, CHILD_C1), order(Step(16, days=23))],
+            [OVERDOSE],
+            [(5.3, "ug/d", 2), (16.0, "ug/d", 21)],
+        ),
+        id="child 30 kg BSA 1.06, R/R c1 stopped after day 5 (MAR), 3-day gap, resumed at 16 "
+        "mcg/day (15 mcg/m²) -> critical: 5 mcg/m²/day due to infusion day 7",
+    ),
+    pytest.param(
+        S(
+            [*child(), *interrupted(5, 3, CHILD_C1), order(Step(5.3, days=2), Step(16, days=21))],
+            [],
+        ),
+        id="child 30 kg, R/R c1 stopped after day 5, resumed 5.3 mcg/day for 2 days then 16 -> "
+        "no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                *interrupted(5, 3, (Step(28, days=28),), indication="mrd-positive"),
+                order(Step(28, days=23), indication="mrd-positive"),
+            ],
+            [],
+        ),
+        id="adult 70 kg, MRD-positive c1 stopped after day 5, 3-day gap, resumed at 28 -> no card "
+        "(no step-up: nothing changes)",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                *interrupted(5, 3, (Step(28, days=28),), indication="consolidation"),
+                order(Step(28, days=23), indication="consolidation"),
+            ],
+            [],
+        ),
+        id="adult 70 kg, consolidation c1 stopped after day 5, 3-day gap, resumed at 28 -> no card "
+        "(no step-up: nothing changes)",
+    ),
+    pytest.param(
+        S(
+            [
+                *child(),
+                *interrupted(5, 3, (Step(16, days=28),), indication="mrd-positive"),
+                order(Step(16, days=23), indication="mrd-positive"),
+            ],
+            [],
+        ),
+        id="child 30 kg, MRD-positive c1 stopped after day 5, resumed at 16 mcg/day -> no card",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                *interrupted(5, 3),
+                order(Step(9, days=7), Step(28, days=14), reason=CRS3),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R c1 stopped after day 5, restarted after CRS grade 3 (coded) at 9 for "
+        "7 days then 28 -> no card (the restart's days count from the restart, restarts.yaml)",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), *interrupted(10, 3), order(Step(28, days=18), reason=CRS3)],
+            [OVERDOSE],
+            [(9.0, "ug/d", 7), (28.0, "ug/d", 11)],
+        ),
+        id="adult 70 kg, R/R c1 stopped after day 10 for CRS grade 3, restarted at 28 -> critical "
+        "(the restart's 7 days at 9; unchanged by the infusion-day count)",
+    ),
 ]
 
 
@@ -2254,3 +2513,29 @@ def test_a_dose_card_says_how_it_read_the_cycle_a_new_course(service: FlaskClien
         "course (the last blinatumomab infusion on file ended 2024-03-18, 714 days before this "
         "order: over 112 days)." in card["detail"]
     )
+
+
+def test_a_resumed_cycle_card_says_which_day_of_infusion_it_judged(service: FlaskClient) -> None:
+    """R/R cycle 1 stopped after 2 days, resumed 7 days later at 28 mcg/day: the overdose card
+    says the order resumes on infusion day 3, and the calendar day it is not judged by."""
+    chart = [*body_of(), *interrupted(2, 7), order(Step(28, days=26))]
+    [card] = run(service, S(chart, [OVERDOSE]))
+    assert card["summary"] == (
+        "Blinatumomab overdose: 28 mcg/day ordered for days 3–7; at most 9 mcg/day allowed"
+    )
+    assert "its day 3 of infusion (2 days given before; day 10 by the calendar)" in card["detail"]
+
+
+def test_the_unknown_stop_card_names_the_order_and_the_earliest_day(service: FlaskClient) -> None:
+    chart = [
+        *body_of(),
+        *interrupted(7, 3, (Step(9, days=7),), stop="nothing"),
+        order(Step(28, days=21)),
+    ]
+    [card] = run(service, S(chart, [STOP_UNKNOWN]))
+    assert card["summary"] == (
+        "Could not verify the blinatumomab dose: this order may fall on day 1 of cycle 1, "
+        "where at most 9 mcg/day is allowed"
+    )
+    assert "MedicationRequest/blinatumomab-c1" in card["detail"]
+    assert "day 8 of cycle 1" in card["detail"]

@@ -128,6 +128,7 @@ NOT_PREGNANT_SNOMED = (SNOMED, "60001007", "Not pregnant")
 UNKNOWN = (LOINC, "LA4489-6", "Unknown")
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 V3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+V2_YES_NO = "http://terminology.hl7.org/CodeSystem/v2-0136"
 YESTERDAY = "2026-03-01T09:00:00+00:00"
 TWO_DAYS_AGO = "2026-02-28T09:00:00+00:00"
 A_WEEK_AGO = "2026-02-23T09:00:00+00:00"
@@ -215,6 +216,7 @@ def chart(
     gender: str | None = "female",
     born: str | None = "1998-05-03",
     birth_sex: str | None = None,
+    sex: tuple[dict[str, Any], ...] = (),
     cycle: int = 1,
     history: list[dict[str, Any]] | None = None,
     as_two_orders: bool = False,
@@ -229,6 +231,8 @@ def chart(
     )
     if birth_sex is not None:  # US Core birth sex, as US EHRs send it beside the gender
         person["extension"] = [{"url": BIRTH_SEX, "valueCode": birth_sex}]
+    if sex:  # other records of the sex at birth or for clinical use (Patient extensions)
+        person["extension"] = [*person.get("extension", []), *sex]
     if gender is None:
         del person["gender"]
     if born is None:
@@ -249,6 +253,52 @@ def chart(
             *(history or []),
             *extra,
         ]
+    )
+
+
+US_CORE_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex"
+FEMALE_SCT = {"system": SNOMED, "code": "248152002", "display": "Female"}
+MALE_SCT = {"system": SNOMED, "code": "248153007", "display": "Male"}
+EPIC = "http://open.epic.com/FHIR/StructureDefinition/extension/"
+EPIC_SEX = "urn:oid:1.2.840.114350.1.13.0.1.7.10.698084.130.657370.19999000"
+
+
+def clinical_use(code: str) -> dict[str, Any]:
+    """FHIR core patient-sexParameterForClinicalUse (female-typical, male-typical)."""
+    system = "http://terminology.hl7.org/CodeSystem/sex-parameter-for-clinical-use"
+    value = {"coding": [{"system": system, "code": code}]}
+    return {
+        "url": "http://hl7.org/fhir/StructureDefinition/patient-sexParameterForClinicalUse",
+        "extension": [{"url": "value", "valueCodeableConcept": value}],
+    }
+
+
+def recorded_at_birth(coding: dict[str, Any]) -> dict[str, Any]:
+    """FHIR core individual-recordedSexOrGender, type sex assigned at birth (LOINC 76689-9)."""
+    kind = {"coding": [{"system": LOINC, "code": "76689-9", "display": "Sex assigned at birth"}]}
+    return {
+        "url": "http://hl7.org/fhir/StructureDefinition/individual-recordedSexOrGender",
+        "extension": [
+            {"url": "value", "valueCodeableConcept": {"coding": [coding]}},
+            {"url": "type", "valueCodeableConcept": kind},
+        ],
+    }
+
+
+def epic(name: str, code: str) -> dict[str, Any]:
+    """Epic's legal-sex / sex-for-clinical-use extensions."""
+    value = {"coding": [{"system": EPIC_SEX, "code": code, "display": code}]}
+    return {"url": EPIC + name, "valueCodeableConcept": value}
+
+
+def sex_at_birth(coding: dict[str, Any]) -> dict[str, Any]:
+    """An Observation 76689-9 "Sex assigned at birth" (social history)."""
+    return lab(
+        "sex-at-birth",
+        "76689-9",
+        "Sex assigned at birth",
+        "2024-01-01T00:00:00+00:00",
+        valueCodeableConcept={"coding": [coding]},
     )
 
 
@@ -650,6 +700,131 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(gender="male", birth_sex="M"),
         [],
     ),
+    # --- the sex at birth or for clinical use recorded another way (red team D1, D11)
+    "gender male, US Core 7 sex Female (valueCode 248152002), no test -> warning": (
+        chart(gender="male", sex=({"url": US_CORE_SEX, "valueCode": "248152002"},)),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender male, US Core 7 sex Female (valueCoding), no test -> warning": (
+        chart(gender="male", sex=({"url": US_CORE_SEX, "valueCoding": FEMALE_SCT},)),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender male, sex for clinical use female-typical, no test -> warning": (
+        chart(gender="male", sex=(clinical_use("female-typical"),)),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender male, recorded sex assigned at birth Female, no test -> warning": (
+        chart(gender="male", sex=(recorded_at_birth(FEMALE_SCT),)),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender male, Observation 76689-9 sex assigned at birth Female, no test -> warning": (
+        chart(sex_at_birth(FEMALE_SCT), gender="male"),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender male, Epic legal sex male and sex for clinical use female, no test -> warning": (
+        chart(
+            gender="male", sex=(epic("legal-sex", "male"), epic("sex-for-clinical-use", "female"))
+        ),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender male, birth sex M but US Core 7 sex Female (records disagree) -> warning": (
+        chart(gender="male", birth_sex="M", sex=({"url": US_CORE_SEX, "valueCoding": FEMALE_SCT},)),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender male, Epic legal sex male only, no test -> silent (control)": (
+        chart(gender="male", sex=(epic("legal-sex", "male"),)),
+        [],
+    ),
+    "gender female, birth sex M (a trans woman), no test -> silent": (
+        chart(birth_sex="M"),
+        [],
+    ),
+    "gender female, birth sex M, sex for clinical use male-typical, no test -> silent": (
+        chart(birth_sex="M", sex=(clinical_use("male-typical"),)),
+        [],
+    ),
+    "gender female, Observation 76689-9 Male, no test -> silent": (
+        chart(sex_at_birth(MALE_SCT)),
+        [],
+    ),
+    "gender female, birth sex M, positive hCG yesterday -> critical all the same (control)": (
+        chart(urine_hcg(YESTERDAY, "positive"), birth_sex="M"),
+        [POSITIVE],
+    ),
+    "gender female, birth sex F, negative hCG 2 days ago -> contraception only (control)": (
+        chart(urine_hcg(TWO_DAYS_AGO, "negative"), birth_sex="F"),
+        [CONTRACEPTION_REMINDER],
+    ),
+    # --- 11449-6 answered with HL7 v2 table 0136 yes/no (red team D5)
+    "reported pregnancy status (11449-6) v2-0136 Y 2 days ago -> critical": (
+        chart(reported(TWO_DAYS_AGO, **coded(V2_YES_NO, "Y", "Yes"))),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    "woman of 56, reported pregnancy status (11449-6) v2-0136 Y -> critical": (
+        chart(reported(TWO_DAYS_AGO, **coded(V2_YES_NO, "Y", "Yes")), born="1970-01-15"),
+        [POSITIVE],
+    ),
+    "reported pregnancy status (11449-6) v2-0136 N 2 days ago -> contraception only": (
+        chart(reported(TWO_DAYS_AGO, **coded(V2_YES_NO, "N", "No"))),
+        [CONTRACEPTION_REMINDER],
+    ),
+    # --- current-pregnancy codes read as none (red team D2, D3): see CURRENT_PREGNANCY_CODES
+    "O9A.112 (ALL complicating pregnancy, 2nd trimester), negative hCG after it -> conflict": (
+        chart(
+            pregnancy_problem("O9A.112", "Malignant neoplasm complicating pregnancy, 2nd tri"),
+            urine_hcg(TWO_DAYS_AGO, "negative"),
+        ),
+        [PROBLEM_LIST_CONFLICT, CONTRACEPTION_REMINDER],
+    ),
+    "gender male, O9A.112 on the problem list -> critical": (
+        chart(
+            pregnancy_problem("O9A.112", "Malignant neoplasm complicating pregnancy, 2nd tri"),
+            gender="male",
+        ),
+        [ON_PROBLEM_LIST],
+    ),
+    "girl of 11, O9A.112 on the problem list -> critical": (
+        chart(
+            pregnancy_problem("O9A.112", "Malignant neoplasm complicating pregnancy, 2nd tri"),
+            born="2014-08-01",
+        ),
+        [ON_PROBLEM_LIST],
+    ),
+    **{
+        f"{code} ({display}) since 2026-01-20 -> status warning only (control)": (
+            chart(pregnancy_problem(code, display)),
+            [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        )
+        for code, display in (
+            ("O9A.13", "Malignant neoplasm complicating the puerperium"),
+            ("O99.284", "Endocrine diseases complicating childbirth"),
+            ("O99.345", "Other mental disorders complicating the puerperium"),
+            ("O10.03", "Pre-existing essential hypertension complicating the puerperium"),
+            ("O80", "Encounter for full-term uncomplicated delivery"),
+            ("O03.9", "Complete or unspecified spontaneous abortion without complication"),
+            ("O14.05", "Mild to moderate pre-eclampsia, complicating the puerperium"),
+        )
+    },
+    **{
+        f"{code} ({display}) on the problem list since 2026-01-20 -> critical": (
+            chart(pregnancy_problem(code, display, system=system)),
+            [ON_PROBLEM_LIST, CONTRACEPTION_REMINDER],
+        )
+        for system, code, display in (
+            (ICD10CM, "O9A.112", "Malignant neoplasm complicating pregnancy, second trimester"),
+            (SNOMED, "169560008", "Pregnant - urine test confirms"),
+            (SNOMED, "237238006", "Pregnancy with uncertain dates"),
+            (ICD10CM, "O10.012", "Pre-existing essential hypertension complicating pregnancy"),
+            (ICD10CM, "O26.612", "Liver and biliary tract disorders in pregnancy, 2nd tri"),
+            (ICD10CM, "O34.219", "Maternal care for unspecified type scar from previous CS"),
+            (ICD10CM, "O35.0XX0", "Maternal care for (suspected) CNS malformation in fetus"),
+            (ICD10CM, "O98.511", "Other viral diseases complicating pregnancy, 1st tri"),
+            (ICD10CM, "O99.283", "Endocrine diseases complicating pregnancy, third trimester"),
+            (ICD10CM, "O99.341", "Other mental disorders complicating pregnancy, 1st tri"),
+            (ICD10CM, "O99.32", "Drug use complicating pregnancy, childbirth, puerperium"),
+            (ICD10CM, "Z33.3", "Pregnant state, gestational carrier"),
+        )
+    },
     # --- a preliminary positive newer than every final result (red team D02)
     "preliminary positive urine hCG this morning, final negative 2 days ago -> warning": (
         chart(

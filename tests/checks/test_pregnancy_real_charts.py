@@ -39,6 +39,9 @@ from tests.fixtures_util import ICD10CM, SNOMED, Expected, condition, findings_o
 
 KNOWLEDGE = load_knowledge()
 EXPECTED_DELIVERY = ("pregnancy-status", "critical", "pregnancy-expected-delivery")
+GESTATIONAL_AGE = ("pregnancy-status", "critical", "pregnancy-gestational-age")
+DATE_UNREADABLE = ("pregnancy-status", "warning", "pregnancy-delivery-date-unreadable")
+CONFLICT = ("pregnancy-status", "warning", "pregnancy-problem-list-conflict")
 
 
 def past_pregnancy(
@@ -112,6 +115,48 @@ def edd(when: str, due: str, oid: str = "edd") -> dict[str, Any]:
     return lab(oid, "11778-8", "Delivery date Estimated", when, valueDateTime=due)
 
 
+def edd_text(text: str, when: str = "2026-02-28T09:00:00+00:00") -> dict[str, Any]:
+    """An estimated delivery date an interface sent as text (valueString)."""
+    return lab("edd", "11778-8", "Delivery date Estimated", when, valueString=text)
+
+
+def gestational_age(
+    when: str, weeks: float, loinc: str = "49051-6", display: str = "Gestational age in weeks"
+) -> dict[str, Any]:
+    """A gestational age charted at an antenatal visit (weeks, UCUM wk)."""
+    quantity = {"value": weeks, "unit": "wk", "system": "http://unitsofmeasure.org", "code": "wk"}
+    return lab("gest-age", loinc, display, when, valueQuantity=quantity)
+
+
+def old_problem(
+    code: str, display: str, onset: str, *, status: str | None = "active"
+) -> dict[str, Any]:
+    """A pregnancy entry never closed: an encounter diagnosis (no clinicalStatus) or an active
+    problem left on the list."""
+    problem = condition(
+        PID, code, display, cid="old-pregnancy", onset=onset, category="encounter-diagnosis"
+    )
+    if status is None:
+        del problem["clinicalStatus"]
+    else:
+        problem["clinicalStatus"]["coding"][0]["code"] = status
+    return problem
+
+
+def coded_procedure(system: str, code: str, display: str, performed: str) -> dict[str, Any]:
+    """A Procedure as billing-derived feeds send it (CPT, ICD-10-PCS), performedDateTime."""
+    return {
+        "resourceType": "Procedure",
+        "id": "billed",
+        "status": "completed",
+        "code": {"coding": [{"system": system, "code": code, "display": display}]},
+        "subject": {"reference": f"Patient/{PID}"},
+        "performedDateTime": performed,
+    }
+
+
+CPT = "http://www.ama-assn.org/go/cpt"
+ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
 POSITIVE_OCT_2024 = urine_hcg("2024-10-01T09:00:00-04:00", "positive", oid="hcg-2024")
 UNVERIFIED = [CONTRACEPTION_REMINDER, STATUS_UNKNOWN]
 
@@ -194,6 +239,73 @@ OLD_POSITIVES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         order_sign(chart(POSITIVE_OCT_2024, pregnancy_problem("Z34.82", "Supervision, 2nd tri"))),
         [CONTRACEPTION_REMINDER, ON_PROBLEM_LIST],
     ),
+    # --- a pregnancy on the problem list that is over (red team D8-D10)
+    "woman of 58, postmenopausal, Z3A.20 encounter diagnosis of 2000 -> silent": (
+        order_sign(
+            chart(
+                old_problem("Z3A.20", "20 weeks gestation of pregnancy", "2000-06-01"),
+                condition(PID, "76498008", "Postmenopausal state", cid="meno", system=SNOMED),
+                born="1967-11-02",
+            )
+        ),
+        [],
+    ),
+    "woman of 57, Z34.90 encounter diagnosis of 2001 with no clinicalStatus -> silent": (
+        order_sign(
+            chart(
+                old_problem("Z34.90", "Supervision of normal pregnancy", "2001-04-10", status=None),
+                born="1968-09-02",
+            )
+        ),
+        [],
+    ),
+    "woman of 28, Z34.90 active since 2021, no test -> not verified (not critical)": (
+        order_sign(chart(old_problem("Z34.90", "Supervision of normal pregnancy", "2021-05-01"))),
+        UNVERIFIED,
+    ),
+    "woman of 28, 72892002 active since 2019, negative hCG 2 days ago -> verified": (
+        order_sign(
+            chart(
+                pregnancy_problem("72892002", "Normal pregnancy", "2019-03-01", system=SNOMED),
+                urine_hcg(TWO_DAYS_AGO, "negative"),
+            )
+        ),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "Z34.90 since 2019, then a hysterectomy Procedure in 2024 -> silent": (
+        with_procedures(
+            chart(old_problem("Z34.90", "Supervision of normal pregnancy", "2019-02-01")),
+            procedure("236886002", "Hysterectomy", performed="2024-05-14T09:00:00+00:00"),
+        ),
+        [],
+    ),
+    "Z34.83 since June 2025, Caesarean in September (Procedure), no test -> not verified": (
+        with_procedures(
+            chart(old_problem("Z34.83", "Supervision of normal pregnancy, 3rd tri", "2025-06-15")),
+            procedure(
+                "11466000", "Cesarean section", performed="2025-09-20T14:00:00+00:00", pid="cs"
+            ),
+        ),
+        UNVERIFIED,
+    ),
+    "Z34.83 since June 2025, Caesarean in September, negative 2 days ago -> verified": (
+        with_procedures(
+            chart(
+                old_problem("Z34.83", "Supervision of normal pregnancy, 3rd tri", "2025-06-15"),
+                urine_hcg(TWO_DAYS_AGO, "negative"),
+            ),
+            procedure(
+                "11466000", "Cesarean section", performed="2025-09-20T14:00:00+00:00", pid="cs"
+            ),
+        ),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "Z34.83 since June 2025, no delivery on file, no test -> critical (control)": (
+        order_sign(
+            chart(old_problem("Z34.83", "Supervision of normal pregnancy, 3rd tri", "2025-06-15"))
+        ),
+        [CONTRACEPTION_REMINDER, ON_PROBLEM_LIST],
+    ),
     "positive Oct 2024 ended, negative 2 days ago -> verified": (
         order_sign(chart(POSITIVE_OCT_2024, past_pregnancy(), urine_hcg(TWO_DAYS_AGO, "negative"))),
         [CONTRACEPTION_REMINDER],
@@ -248,6 +360,43 @@ HYSTERECTOMIES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
             ("missing", None),
         )
     },
+    # --- a hysterectomy coded in CPT or ICD-10-PCS, or a surgical-history entry (red team D12)
+    **{
+        f"hysterectomy Procedure coded {name} {code}, no test -> no pregnancy check": (
+            with_procedures(chart(), coded_procedure(system, code, display, "2021-03-09")),
+            [],
+        )
+        for name, system, code, display in (
+            ("CPT", CPT, "58150", "Total abdominal hysterectomy"),
+            ("CPT", CPT, "58571", "Laparoscopic total hysterectomy with removal of tubes/ovaries"),
+            ("ICD-10-PCS", ICD10PCS, "0UT90ZZ", "Resection of Uterus, Open Approach"),
+        )
+    },
+    "hysterectomy as a resolved surgical-history Condition, no test -> no pregnancy check": (
+        order_sign(
+            chart(
+                condition(
+                    PID,
+                    "236886002",
+                    "Hysterectomy",
+                    cid="hyst",
+                    system=SNOMED,
+                    clinical_status="resolved",
+                    onset="2019-07-01",
+                )
+            )
+        ),
+        [],
+    ),
+    "CPT 58661 (laparoscopic removal of adnexa, uterus kept), no test -> still checked (control)": (
+        with_procedures(
+            chart(),
+            coded_procedure(
+                CPT, "58661", "Laparoscopic removal of adnexal structures", "2021-03-09"
+            ),
+        ),
+        UNVERIFIED,
+    ),
     "hysterectomy Procedure, positive hCG yesterday -> critical all the same": (
         with_procedures(
             chart(urine_hcg("2026-03-01T09:00:00+00:00", "positive")), HYSTERECTOMY_2015
@@ -294,6 +443,96 @@ EXPECTED_DELIVERY_DATES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     ),
     "due date last November (past), no test -> not verified": (
         chart(edd("2025-04-01T11:00:00+00:00", "2025-11-01")),
+        UNVERIFIED,
+    ),
+    # --- a due date sent as text (red team D7)
+    "due date sent as the text '2026-09-10' -> critical": (
+        chart(edd_text("2026-09-10")),
+        [CONTRACEPTION_REMINDER, EXPECTED_DELIVERY],
+    ),
+    "due date sent as the text '09/10/2026' (September or October: ahead either way) -> critical": (
+        chart(edd_text("09/10/2026")),
+        [CONTRACEPTION_REMINDER, EXPECTED_DELIVERY],
+    ),
+    "woman of 56, due date sent as the text '09/25/2026' -> critical": (
+        chart(edd_text("09/25/2026"), born="1970-01-15"),
+        [EXPECTED_DELIVERY],
+    ),
+    "due date sent as '02/03/2026' (3 February or 2 March: past or not) -> could not be read": (
+        chart(edd_text("02/03/2026")),
+        [CONTRACEPTION_REMINDER, DATE_UNREADABLE],
+    ),
+    "due date sent as 'late September' -> could not be read": (
+        chart(edd_text("late September")),
+        [CONTRACEPTION_REMINDER, DATE_UNREADABLE],
+    ),
+    "due date sent as '2025-11-01' (past), negative 2 days ago -> verified (control)": (
+        chart(
+            edd_text("2025-11-01", when="2025-04-01T11:00:00+00:00"),
+            urine_hcg(TWO_DAYS_AGO, "negative"),
+        ),
+        [CONTRACEPTION_REMINDER],
+    ),
+    # --- a gestational age charted (red team D4)
+    "gestational age 10 weeks (49051-6) 2 days ago -> critical": (
+        chart(gestational_age("2026-02-28T09:00:00+00:00", 10)),
+        [CONTRACEPTION_REMINDER, GESTATIONAL_AGE],
+    ),
+    "gestational age 9 weeks from LMP (11885-1) last week -> critical": (
+        chart(
+            gestational_age(
+                "2026-02-23T09:00:00+00:00", 9, "11885-1", "Gestational age Estimated from LMP"
+            )
+        ),
+        [CONTRACEPTION_REMINDER, GESTATIONAL_AGE],
+    ),
+    "gestational age 14 weeks estimated (11884-4) on a woman of 28 -> critical": (
+        chart(
+            gestational_age("2026-02-26T09:00:00+00:00", 14, "11884-4", "Gestational age Estimated")
+        ),
+        [CONTRACEPTION_REMINDER, GESTATIONAL_AGE],
+    ),
+    "gender male, gestational age 12 weeks (18185-9) yesterday -> critical": (
+        chart(
+            gestational_age("2026-03-01T09:00:00+00:00", 12, "18185-9", "Gestational age"),
+            gender="male",
+        ),
+        [GESTATIONAL_AGE],
+    ),
+    "gestational age 10 weeks yesterday, negative urine hCG 5 days ago (before) -> critical": (
+        chart(
+            urine_hcg("2026-02-25T09:00:00+00:00", "negative"),
+            gestational_age("2026-03-01T09:00:00+00:00", 10),
+        ),
+        [CONTRACEPTION_REMINDER, GESTATIONAL_AGE],
+    ),
+    "gestational age 10 weeks last week, negative hCG 2 days ago (after) -> verified (control)": (
+        chart(
+            gestational_age("2026-02-23T09:00:00+00:00", 10), urine_hcg(TWO_DAYS_AGO, "negative")
+        ),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "gestational age 30 weeks in January 2025 (over) -> not verified (control)": (
+        chart(gestational_age("2025-01-10T09:00:00+00:00", 30)),
+        UNVERIFIED,
+    ),
+    "gestational age 36 weeks 8 weeks ago (past term by now) -> not verified (control)": (
+        chart(gestational_age("2026-01-05T09:00:00+00:00", 36)),
+        UNVERIFIED,
+    ),
+    "girl of 11, her own birth gestational age (34 wk) re-charted last week -> silent (control)": (
+        chart(
+            gestational_age(
+                "2026-02-23T09:00:00+00:00", 34, "11884-4", "Gestational age Estimated"
+            ),
+            born="2014-08-01",
+        ),
+        [],
+    ),
+    "woman of 28, gestational age at birth 39 weeks (76516-4, her own) -> not verified (control)": (
+        chart(
+            gestational_age("2026-02-23T09:00:00+00:00", 39, "76516-4", "Gestational age--at birth")
+        ),
         UNVERIFIED,
     ),
 }

@@ -211,6 +211,51 @@ ORDER_COMPLETED = ("live-vaccine", "warning", "live-vaccine-order-completed")
 DATE_UNREADABLE = ("live-vaccine", "warning", "live-vaccine-date-unreadable")
 DATE_APPROXIMATE = ("live-vaccine", "warning", "live-vaccine-date-approximate")
 
+CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
+ROUTE_V3 = "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration"
+RECORD_UNREADABLE = ("live-vaccine", "warning", "live-vaccine-record-unreadable")
+
+
+def coded_only(system: str, code: str, when: str = "2026-02-24") -> dict[str, Any]:
+    """An Immunization coded by one NDC or CPT code, no display or text (billing-derived feeds)."""
+    shot = immunization("03", "MMR", when)
+    shot["vaccineCode"] = {"coding": [{"system": system, "code": code}]}
+    return shot
+
+
+def with_faults(resource: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """`resource` with the format faults real feeds send (an empty text, a code with a space, a
+    date written with a space): no valid R4, every element the check reads still there."""
+    resource = copy.deepcopy(resource)
+    key = (
+        "vaccineCode" if resource["resourceType"] == "Immunization" else "medicationCodeableConcept"
+    )
+    for name, value in changes.items():
+        if name == "text":
+            resource[key]["text"] = value
+        elif name == "code":
+            resource[key]["coding"][0]["code"] = value
+        elif value is None:
+            resource.pop(name, None)
+        else:
+            resource[name] = value
+    return resource
+
+
+def disagreeing(cvx: str, display: str, ndc: str, text: str) -> dict[str, Any]:
+    """An Immunization whose CVX code and NDC name different vaccines."""
+    shot = immunization(cvx, display, "2026-02-24")
+    shot["vaccineCode"]["coding"].append({"system": NDC_SYSTEM, "code": ndc})
+    shot["vaccineCode"]["text"] = text
+    return shot
+
+
+def by_route(cvx: str, display: str, route: str, route_display: str) -> dict[str, Any]:
+    shot = immunization(cvx, display, "2026-02-24")
+    shot["route"] = {"coding": [{"system": ROUTE_V3, "code": route, "display": route_display}]}
+    return shot
+
+
 SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "MMR 10 days before -> critical": (
         chart(immunization("03", "MMR", "2026-02-20")),
@@ -553,6 +598,134 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [STILL_ORDERED],
     ),
+    # --- format faults real feeds send: read past them, never "could not be read" alone -------
+    'MMR 6 days before, vaccineCode.text empty ("") -> critical (the empty text is no text)': (
+        chart(with_faults(immunization("03", "MMR", "2026-02-24"), text="")),
+        [RECENT],
+    ),
+    "MMR 6 days before, CVX ' 03' with a leading space -> critical": (
+        chart(with_faults(immunization("03", "MMR", "2026-02-24"), code=" 03")),
+        [RECENT],
+    ),
+    "MMR given '2026-02-24 10:00:00' (a space, no zone) -> critical (read as that day)": (
+        chart(with_faults(immunization("03", "MMR", ""), occurrenceDateTime="2026-02-24 10:00:00")),
+        [RECENT],
+    ),
+    'M-M-R II by 11-digit NDC with text "", 6 days before -> critical': (
+        chart(with_faults(coded_only(NDC_SYSTEM, "00006468100"), text="")),
+        [RECENT],
+    ),
+    "MMR on file with no status at all (no valid R4) -> warning, not verified": (
+        chart(with_faults(immunization("03", "MMR", "2026-02-24"), status=None)),
+        [RECORD_UNREADABLE],
+    ),
+    'inactivated influenza with text "" 3 days before -> silent (read, not live)': (
+        chart(
+            with_faults(
+                immunization("141", "Influenza, seasonal, injectable", "2026-02-27"), text=""
+            )
+        ),
+        [],
+    ),
+    'MMR ordered together, its medication text "" -> critical': (
+        chart(with_faults(vaccine_order("03", "MMR"), text="")),
+        [ORDERED_TOGETHER],
+    ),
+    "varicella ordered together, authoredOn '2026-03-02 08:00:00' -> critical": (
+        chart(with_faults(vaccine_order("21", "varicella"), authoredOn="2026-03-02 08:00:00")),
+        [ORDERED_TOGETHER],
+    ),
+    'inactivated flu ordered together, its medication text "" -> silent': (
+        chart(with_faults(vaccine_order("141", "Influenza, seasonal, injectable"), text="")),
+        [],
+    ),
+    # --- live vaccines coded by NDC only (the CDC NDC-to-CVX crosswalk) -------------------------
+    "ProQuad by NDC 00006-4999-00 only, 6 days before -> critical": (
+        chart(coded_only(NDC_SYSTEM, "00006-4999-00")),
+        [RECENT],
+    ),
+    "Rotarix by NDC 58160-0854-52 only -> critical": (
+        chart(coded_only(NDC_SYSTEM, "58160-0854-52")),
+        [RECENT],
+    ),
+    "YF-Vax by NDC 49281-0915-01 only -> critical": (
+        chart(coded_only(NDC_SYSTEM, "49281-0915-01")),
+        [RECENT],
+    ),
+    "YF-Vax by NDC 49281-0915-05 only -> critical": (
+        chart(coded_only(NDC_SYSTEM, "49281-0915-05")),
+        [RECENT],
+    ),
+    "adenovirus types 4 and 7 by NDC 51285-0138-50 only -> critical": (
+        chart(coded_only(NDC_SYSTEM, "51285-0138-50")),
+        [RECENT],
+    ),
+    "Priorix by NDC 58160-0824-15 only -> critical": (
+        chart(coded_only(NDC_SYSTEM, "58160-0824-15")),
+        [RECENT],
+    ),
+    "IPOL (inactivated polio) by NDC 49281-0860-10 only -> silent": (
+        chart(coded_only(NDC_SYSTEM, "49281-0860-10")),
+        [],
+    ),
+    # --- live vaccines coded by CPT only (the CDC CPT-to-CVX table) -----------------------------
+    "MMR by CPT 90707 only, no display -> critical": (
+        chart(coded_only(CPT_SYSTEM, "90707")),
+        [RECENT],
+    ),
+    "LAIV4 by CPT 90672 only -> critical": (chart(coded_only(CPT_SYSTEM, "90672")), [RECENT]),
+    "varicella by CPT 90716 only -> critical": (chart(coded_only(CPT_SYSTEM, "90716")), [RECENT]),
+    "rotavirus RV5 by CPT 90680 only -> critical": (
+        chart(coded_only(CPT_SYSTEM, "90680")),
+        [RECENT],
+    ),
+    "Shingrix by CPT 90750 only -> silent (not live)": (
+        chart(coded_only(CPT_SYSTEM, "90750")),
+        [],
+    ),
+    "JYNNEOS by CPT 90611 only -> silent (non-replicating)": (
+        chart(coded_only(CPT_SYSTEM, "90611")),
+        [],
+    ),
+    # --- codes that disagree; a route that says which formulation --------------------------------
+    "CVX 141 (inactivated flu) + FluMist NDC 66019-0302-10 -> critical (the codes disagree)": (
+        chart(
+            disagreeing(
+                "141", "Influenza, seasonal, injectable", "66019-0302-10", "FluMist Quadrivalent"
+            )
+        ),
+        [RECENT],
+    ),
+    "CVX 141 + an inactivated-flu NDC (Fluzone, not in the crosswalk) -> silent": (
+        chart(
+            disagreeing(
+                "141", "Influenza, seasonal, injectable", "49281-0421-50", "Fluzone Quadrivalent"
+            )
+        ),
+        [],
+    ),
+    "CVX 88 (influenza, unspecified) given intranasally (NASINHL) -> critical (LAIV)": (
+        chart(by_route("88", "influenza, unspecified formulation", "NASINHL", "nasal inhalation")),
+        [RECENT],
+    ),
+    "CVX 88 (influenza, unspecified) given IM -> silent": (
+        chart(
+            by_route("88", "influenza, unspecified formulation", "IM", "Injection, intramuscular")
+        ),
+        [],
+    ),
+    # --- CDC abbreviations and brands recorded as text only -------------------------------------
+    "text 'RV1' -> critical": (chart(named_only("RV1", "2026-02-24")), [RECENT]),
+    "text 'RV5' -> critical": (chart(named_only("RV5", "2026-02-24")), [RECENT]),
+    "text 'VAR' -> critical": (chart(named_only("VAR", "2026-02-24")), [RECENT]),
+    "text 'ZVL' -> critical": (chart(named_only("ZVL", "2026-02-24")), [RECENT]),
+    "text 'LAIV3' -> critical": (chart(named_only("LAIV3", "2026-02-24")), [RECENT]),
+    "text 'YF' -> critical": (chart(named_only("YF", "2026-02-24")), [RECENT]),
+    "text 'Qdenga' -> critical": (chart(named_only("Qdenga", "2026-02-24")), [RECENT]),
+    "text 'Fluzone (var. 2025-2026 formula)' -> silent ('var' in lower case is no VAR)": (
+        chart(named_only("Fluzone (var. 2025-2026 formula)", "2026-02-24")),
+        [],
+    ),
     # --- treatment known only from MedicationAdministrations ----------------------------------
     "MMR given between cycles, cycle 1 on file only as administrations, cycle 2 -> critical": (
         chart(immunization("03", "MMR", "2026-02-05"), cycle=2, history=CYCLE_1_ADMINISTERED),
@@ -565,6 +738,43 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
 def test_live_vaccine_golden_matrix(
     client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
 ) -> None:
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert findings_of_topic(body, "live-vaccine") == expected
+
+
+# This order starts at 06:00 and is signed at 08:00 (tests.conftest.NOW): a vaccine given in
+# between was given during treatment.
+STARTED_AT_6 = "2026-03-02T06:00:00+00:00"
+SIGNED_LATE: dict[str, tuple[list[dict[str, Any]], list[Expected]]] = {
+    "LAIV4 at 07:00, after the 06:00 start and before signing at 08:00 -> critical": (
+        [immunization("149", "Influenza, live, quadrivalent, intranasal", "2026-03-02T07:00:00Z")],
+        [DURING_TREATMENT],
+    ),
+    "MMR at 05:00, before the 06:00 start -> critical (recent)": (
+        [immunization("03", "MMR", "2026-03-02T05:00:00+00:00")],
+        [RECENT],
+    ),
+    "inactivated influenza at 07:00, after the start -> silent": (
+        [immunization("141", "Influenza, seasonal, injectable", "2026-03-02T07:00:00+00:00")],
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize(("shots", "expected"), SIGNED_LATE.values(), ids=SIGNED_LATE.keys())
+def test_a_live_vaccine_given_after_the_start_and_before_signing(
+    client: FlaskClient, shots: list[dict[str, Any]], expected: list[Expected]
+) -> None:
+    chart_bundle = bundle(
+        [
+            patient(PID),
+            weight(PID, 78),
+            height(PID, 180),
+            blinatumomab_order(PID, STEP_UP, cycle=1, start=STARTED_AT_6),
+            dexamethasone_order(PID),
+            *shots,
+        ]
+    )
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
     assert findings_of_topic(body, "live-vaccine") == expected
 
@@ -705,6 +915,7 @@ def vaccine_alone(
 
 ORDERED_DURING = ("live-vaccine", "critical", "live-vaccine-ordered-during-treatment")
 BEFORE_RECOVERY = ("live-vaccine", "warning", "live-vaccine-before-immune-recovery")
+ORDERED_BEFORE_START = ("live-vaccine", "critical", "live-vaccine-ordered-before-start")
 
 ALONE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "MMR alone, last cycle ended 10 days ago (inside its 14-day interval) -> critical": (
@@ -772,6 +983,15 @@ ALONE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
                 datetime(2026, 2, 20, 10, tzinfo=UTC),
             )
         ),
+        [ORDERED_DURING],
+    ),
+    "MMR alone 7 days before the planned start of an active cycle-1 order -> critical, before "
+    "the start": (
+        vaccine_alone(history_order("2026-03-09T10:00:00+00:00", 28, cycle=1, status="active")),
+        [ORDERED_BEFORE_START],
+    ),
+    "MMR alone, an active cycle-1 order begun yesterday -> critical, during treatment": (
+        vaccine_alone(history_order("2026-03-01T10:00:00+00:00", 28, cycle=1, status="active")),
         [ORDERED_DURING],
     ),
     "inactivated influenza alone during a cycle -> no card": (
@@ -913,3 +1133,14 @@ def test_a_vaccine_alone_whose_medication_history_cannot_be_read_says_so(
         fhir.add(responses.GET, f"{server}/MedicationRequest", status=503)
         body = client.post(SIGN, json=request).get_json()
     assert findings_of_topic(body, "live-vaccine") == [("live-vaccine", "warning", "check-not-run")]
+
+
+def test_a_vaccine_ordered_before_the_start_says_so_not_during_treatment(
+    client: FlaskClient,
+) -> None:
+    request = order_sign(
+        vaccine_alone(history_order("2026-03-09T10:00:00+00:00", 28, cycle=1, status="active"))
+    )
+    [card] = client.post(SIGN, json=request).get_json()["cards"]
+    assert "7 days before blinatumomab starts (2026-03-09)" in card["summary"]
+    assert "during blinatumomab treatment" not in card["summary"]
