@@ -65,6 +65,8 @@ class Triggers:
         recognition = knowledge.vaccine_recognition
         written += [row.ndc for row in recognition.ndc_to_cvx]
         written += [row.cvx for row in recognition.ndc_to_cvx]
+        written += [row.cpt for row in recognition.cpt_to_cvx]  # ordered as a procedure
+        written += [rule.cvx for rule in recognition.route_rules]  # live by its route
         texts = [*knowledge.text_patterns("blinatumomab"), *VACCINE_WORDS]
         texts += [row.text for row in recognition.text_names]
         return cls.of(written, texts)

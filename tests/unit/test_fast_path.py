@@ -184,6 +184,19 @@ FULL = [
         bundle(order(medicationCodeableConcept=concept(NDC, "00006482700", "x"))),
     ),
     (
+        "live vaccine by CPT only, no display (MMR 90707 as a ServiceRequest)",
+        bundle(
+            {
+                "resourceType": "ServiceRequest",
+                "id": "s1",
+                "status": "draft",
+                "intent": "order",
+                "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "90707"}]},
+                "subject": {"reference": "Patient/p1"},
+            }
+        ),
+    ),
+    (
         "live vaccine by name only (FluMist)",
         bundle(order(medicationCodeableConcept={"text": "FluMist Quadrivalent 0.2 mL"})),
     ),
@@ -250,6 +263,7 @@ def test_every_code_of_the_knowledge_files_triggers_the_full_path(triggers: Trig
         c for _, c in knowledge.codes_of("blinatumomab") | knowledge.codes_of("live_vaccines")
     ]
     written += [row.ndc for row in knowledge.vaccine_recognition.ndc_to_cvx]
+    written += [row.cpt for row in knowledge.vaccine_recognition.cpt_to_cvx]
     for code in written:
         drafts = bundle(order(medicationCodeableConcept=concept("urn:any", code, "-")))
         assert full_path_reason(drafts, triggers) is not None, code
