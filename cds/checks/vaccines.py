@@ -79,6 +79,10 @@ FINDINGS: Declarations = {
     ),
     # a live-vaccine order on its own within the window before a planned blinatumomab start
     "live-vaccine-ordered-before-start": declare(None, "vaccine", "start", "days", "window"),
+    # ... ordered more than the window ahead: fine if given in time
+    "live-vaccine-ordered-ahead-of-start": declare(
+        "warning", "vaccine", "start", "latest", "window"
+    ),
     # a record that may be a live vaccine whose status (or more) could not be read
     "live-vaccine-record-unreadable": declare("warning", "vaccine", "resource"),
 }
@@ -497,9 +501,9 @@ def _recovery(patient: PatientSnapshot, knowledge: Knowledge, last: LastInfusion
 def _planned_start_ahead(
     patient: PatientSnapshot, knowledge: Knowledge, given: datetime
 ) -> datetime | None:
-    """The planned start of blinatumomab within the window after a vaccine given at `given`,
-    when no blinatumomab has begun by then (None: treatment already begun, or none planned that
-    soon): the vaccine falls in the weeks before treatment, not during it."""
+    """The planned start of blinatumomab after a vaccine given at `given`, when no blinatumomab
+    has begun by then (None: treatment already begun, or none planned): the vaccine falls
+    before treatment, not during it."""
     starts = [
         start
         for order in earlier_blinatumomab_orders(patient, knowledge)
@@ -507,9 +511,7 @@ def _planned_start_ahead(
     ] + [a.start for a in blinatumomab_administrations(patient, knowledge) if a.start]
     if not starts or min(starts) <= given:
         return None
-    first = min(starts)
-    days = (first.date() - given.date()).days
-    return first if days < knowledge.vaccines.window_before_start_days else None
+    return min(starts)
 
 
 def check_vaccine_order(
@@ -528,6 +530,19 @@ def check_vaccine_order(
     )
     cycle = cycle_of(last.order) if last.order is not None else None
     before = _planned_start_ahead(patient, knowledge, given)
+    window = knowledge.vaccines.window_before_start_days
+    if before is not None and (before.date() - given.date()).days >= window:
+        # far enough ahead if it is given now; an order may be given later: by when, it says
+        return [
+            emit(
+                "live-vaccine-ordered-ahead-of-start",
+                knowledge.vaccines.window_source,
+                vaccine=vaccine,
+                start=before.date().isoformat(),
+                latest=(before - timedelta(days=window)).date().isoformat(),
+                window=window,
+            )
+        ]
     if before is not None:
         days = (before.date() - given.date()).days
         return [

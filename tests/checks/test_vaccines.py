@@ -15,6 +15,7 @@ import yaml
 from flask.testing import FlaskClient
 
 from cds.cards import CardRenderer
+from cds.checks import vaccines
 from cds.checks.vaccines import check_vaccine_order, is_live_vaccine_order, live_codes
 from cds.knowledge import KNOWLEDGE_DIR, load_knowledge
 from cds.services import Engine
@@ -916,6 +917,7 @@ def vaccine_alone(
 ORDERED_DURING = ("live-vaccine", "critical", "live-vaccine-ordered-during-treatment")
 BEFORE_RECOVERY = ("live-vaccine", "warning", "live-vaccine-before-immune-recovery")
 ORDERED_BEFORE_START = ("live-vaccine", "critical", "live-vaccine-ordered-before-start")
+ORDERED_AHEAD = ("live-vaccine", "warning", "live-vaccine-ordered-ahead-of-start")
 
 ALONE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "MMR alone, last cycle ended 10 days ago (inside its 14-day interval) -> critical": (
@@ -990,6 +992,15 @@ ALONE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         vaccine_alone(history_order("2026-03-09T10:00:00+00:00", 28, cycle=1, status="active")),
         [ORDERED_BEFORE_START],
     ),
+    "MMR alone 13 days before the planned start -> critical, inside the 2 weeks": (
+        vaccine_alone(history_order("2026-03-15T10:00:00+00:00", 28, cycle=1, status="active")),
+        [ORDERED_BEFORE_START],
+    ),
+    "MMR alone 20 days before the planned start of an active cycle-1 order -> warning: give it "
+    "by 14 days before (it had been a critical 'ordered during treatment')": (
+        vaccine_alone(history_order("2026-03-22T10:00:00+00:00", 28, cycle=1, status="active")),
+        [ORDERED_AHEAD],
+    ),
     "MMR alone, an active cycle-1 order begun yesterday -> critical, during treatment": (
         vaccine_alone(history_order("2026-03-01T10:00:00+00:00", 28, cycle=1, status="active")),
         [ORDERED_DURING],
@@ -1030,7 +1041,13 @@ def test_the_vaccine_alone_rules_as_pure_functions(
         return
     assert drafts.live_vaccines == (order,)
     said = check_vaccine_order(order, reading.patient, knowledge, NOW)
-    assert sorted(("live-vaccine", str(e.indicator), e.code) for e in said) == expected
+    declared = vaccines.FINDINGS  # a code declared with its indicator emits none of its own
+    assert (
+        sorted(
+            ("live-vaccine", str(e.indicator or declared[e.code].indicator), e.code) for e in said
+        )
+        == expected
+    )
 
 
 def test_the_critical_card_offers_to_remove_the_vaccine_order(client: FlaskClient) -> None:
