@@ -48,7 +48,9 @@ _CYCLE = ("cycle", "indication", "start")
 FINDINGS: Declarations = {
     "cycle-number-unknown": declare("warning", "basis"),
     "cycle-number-disagrees": declare("warning", *_CYCLE, "history_cycle", "history"),
-    "cycle-limit-exceeded": declare("warning", *_CYCLE, "count", "max", "basis", "history"),
+    "cycle-limit-exceeded": declare(
+        "warning", *_CYCLE, "count", "max", "basis", "history", "allowed"
+    ),
     "cycle-interruption-new-cycle": declare(
         "warning", *_CYCLE, "gap", "last_end", "max_gap", "next", "restart"
     ),
@@ -229,6 +231,10 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
                 max=limit.cycles,
                 basis=basis,
                 history=f"{on_file} earlier cycle{'s' if on_file != 1 else ''} on file",
+                # a number the label was not seen to give is not said to be the label's
+                allowed="the label allows at most"
+                if limit.verified
+                else "this service's rule (not verified in the label) allows at most",
             )
         )
 

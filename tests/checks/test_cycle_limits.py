@@ -536,6 +536,17 @@ def test_the_limit_card_counts_the_cycles_on_file(client: FlaskClient) -> None:
     assert "4 earlier cycles on file" in card["detail"]
 
 
+def test_the_limit_card_says_whose_number_it_is(client: FlaskClient) -> None:
+    """Pharmacist red team: consolidation cycle 5 was said to exceed what "the label allows",
+    though the 4 is this service's (E1910), marked not verified in the label."""
+    [mrd] = _cards(client, chart(*history(4, MRD), cycle=5, indication=MRD))
+    assert "the label allows at most **4** cycles" in mrd["detail"]
+    cards = _cards(client, chart(*history(4, CONSOLIDATION), cycle=5, indication=CONSOLIDATION))
+    [consolidation] = [c for c in cards if "exceeds" in c["summary"]]
+    assert "the label allows" not in consolidation["detail"]
+    assert "(not verified in the label) allows at most **4** cycles" in consolidation["detail"]
+
+
 def test_a_cycle_coded_lower_than_the_history_says_both_numbers(client: FlaskClient) -> None:
     cards = _cards(client, chart(*history(9, gap=60), cycle=1))
     [disagrees] = [c for c in cards if c["summary"].startswith("Order says cycle 1")]
