@@ -95,14 +95,20 @@ class OrderUnderReview:
     # §2.4: its calendar day less the whole days of interruption), which the dose schedule
     # follows; None: the order does not continue its judged cycle (its calendar day is the day)
     resumed_day: int | None = None
+    # the order codes a HIGHER cycle than the cycle on file it resumes within the interruption
+    # limit, that cycle numbered by its orders and not complete (cycles.yaml
+    # continued_cycle_over_coded): by the label the same cycle continues (`history_cycle`)
+    continues_lower_cycle: bool = False
 
     @property
     def by_history(self) -> bool:
         """The order codes a lower cycle than its course's history makes it: what was given
         wins (cycle 1 coded after nine cycles given is a tenth), so the rules judge the
         history's cycle and say the two disagree (cycles.yaml history_over_coded_source). A
-        higher coded cycle stands: earlier cycles given elsewhere are often missing."""
-        return (
+        higher coded cycle stands (earlier cycles given elsewhere are often missing), but for
+        one resuming a numbered cycle on file within 7 days (`continues_lower_cycle`): label
+        §2.4 continues that cycle."""
+        return self.continues_lower_cycle or (
             self.cycle is not None
             and self.history_cycle is not None
             and self.history_cycle > self.cycle
@@ -376,10 +382,21 @@ def review(
     lead = knowledge.cycles.signed_start_lead_days
     cycle_day, doubt = _cycle_day(start, cycle, known, continued, signed, lead)
     history_day, history_doubt = _cycle_day(start, history, known, continued, signed, lead)
-    higher = cycle is not None and history is not None and history > cycle
+    # "cycle 2" coded 3 days after 5 days of cycle 1: the same cycle continues (label §2.4)
+    continues_lower = (
+        knowledge.cycles.continued_cycle_over_coded
+        and coded is not None
+        and history is not None
+        and coded > history
+        and continued is not None
+        and continued.numbered
+        and continued.cycle == history
+    )
+    higher = continues_lower or (cycle is not None and history is not None and history > cycle)
     day_doubt = history_doubt if higher else doubt
     judged = history if higher else cycle
     resumed_day = None
+    resuming = min(t for t in (order.authored_on, start) if t is not None)
     if (
         continued is not None
         and resumption is not None
@@ -389,16 +406,27 @@ def review(
     ):
         resumed_day = infusion_day_at(start, continued.start, periods, knowledge)
         day_doubt = _resumed_day_doubt(
-            start, resumed_day, continued, periods, earlier, signed, patient, knowledge
+            start, resumed_day, continued, periods, earlier, signed, patient, knowledge, resuming
         )
     same_cycle = [o for o in before if cycle is not None and o.cycle == cycle]
     stop_unknown = None
-    if resumption is not None and resumption.kind == "continues":
+    # continuing an order, or restarting under 4 hours after a stop dated only by an edit made
+    # with this order (`edited_at_resume`): an interruption of 4 hours or more is not ruled out
+    if resumption is not None and (
+        resumption.kind == "continues"
+        or (resumption.kind == "restart-same-cycle" and not resumption.needs_restart_premedication)
+    ):
         stop_unknown = _stopped_at_unknown_time(
-            start, earlier, patient, knowledge
-        ) or _administration_stopped_at_unknown_time(start, patient, knowledge)
-        without = [p for p in periods if p.source != stop_unknown]
-        if resume(without, start, end, knowledge.interruptions).kind == "continues":
+            start, earlier, patient, knowledge, resuming
+        ) or _administration_stopped_at_unknown_time(start, patient, knowledge, resuming)
+        without = resume(
+            [p for p in periods if p.source != stop_unknown], start, end, knowledge.interruptions
+        )
+        if without.kind == "continues" or (
+            resumption.kind == "restart-same-cycle"
+            and without.kind == "restart-same-cycle"
+            and not without.needs_restart_premedication
+        ):
             stop_unknown = None  # another infusion on file runs up to this order
     return OrderUnderReview(
         order=order,
@@ -418,7 +446,21 @@ def review(
         history_cycle_day=history_day,
         day_doubt=day_doubt,
         resumed_day=resumed_day,
+        continues_lower_cycle=continues_lower,
     )
+
+
+def edited_at_resume(
+    order: MedicationOrder | None, resuming: datetime | None, knowledge: Knowledge
+) -> bool:
+    """Whether `order`'s meta.lastUpdated falls within interruptions.yaml
+    `stop_edit_window_hours` before `resuming` (the signing or start of the order resuming its
+    cycle, the earlier), or after it: the status changed as the new order was written. It
+    bounds the stop (`ran_until`: the most days that can have been given) but does not date it."""
+    if order is None or resuming is None or (updated := order.last_updated) is None:
+        return False
+    hours = knowledge.interruptions.stop_edit_window_hours
+    return hours > 0 and updated >= resuming - timedelta(hours=float(hours))
 
 
 def infusion_day_at(
@@ -442,12 +484,14 @@ def _resumed_day_doubt(
     signed: dict[datetime, MedicationOrder],
     patient: PatientSnapshot,
     knowledge: Knowledge,
+    resuming: datetime | None = None,
 ) -> DayDoubt | None:
     """The doubt about `day`, the day of infusion an order at `start` resumes its cycle on (the
     run `continued`): fewer days than counted may have been given when the cycle's first start
     is only an order's signing time (`DayDoubt` "signed"), or when an order or bag of the cycle
-    stopped at a time nothing on file gives ("stop-unknown": counted as run to its plan, it may
-    have stopped any time after its first dose). The one leaving the earliest day."""
+    stopped at a time nothing on file gives ("stop-unknown": counted as run to its plan, or to a
+    meta.lastUpdated edited as the order resuming at `resuming` was written (`edited_at_resume`),
+    it may have stopped any time after its first dose). The one leaving the earliest day."""
     rules = knowledge.interruptions
     doubts: list[DayDoubt] = []
     if day > 1 and (order := signed.get(continued.start)) is not None:
@@ -467,13 +511,20 @@ def _resumed_day_doubt(
             continue
         planned = infusion_end(other, begun, knowledge.cycles.default_infusion_days)
         updated = other.last_updated  # when it stopped, if inside its plan (`ran_until`)
-        if updated is None or not begun < updated <= planned:
+        if (
+            updated is None
+            or not begun < updated <= planned
+            or edited_at_resume(other, resuming, knowledge)
+        ):
             undated.append((other.resource, begun))
     for bag, begun in counted_administrations(patient, knowledge):
         if (
             _stopped_untimed(bag, knowledge)
             and continued.start <= begun < start
-            and given_until(bag, begun, patient, knowledge) == _bag_end(bag, begun, patient)
+            and (
+                given_until(bag, begun, patient, knowledge) == _bag_end(bag, begun, patient)
+                or edited_at_resume(_order_of(bag, patient), resuming, knowledge)
+            )
         ):
             undated.append((bag.resource, begun))
     for name, begun in undated:
@@ -488,11 +539,13 @@ def _stopped_at_unknown_time(
     earlier: Sequence[MedicationOrder],
     patient: PatientSnapshot,
     knowledge: Knowledge,
+    resuming: datetime | None = None,
 ) -> str | None:
     """A stopped or on-hold order on file whose plan runs through `start` and whose stop nothing
-    dates (no administration of it; no meta.lastUpdated inside its plan, `ran_until`): its plan
-    is counted as given, so an order at `start` continues it, though it may have stopped days
-    before."""
+    dates (no administration of it; no meta.lastUpdated inside its plan, `ran_until`, or one
+    edited as the order resuming at `resuming` was written, `edited_at_resume`): its plan, or
+    the days up to that edit, are counted as given, so an order at `start` continues it, though
+    it may have stopped days before."""
     statuses = knowledge.interruptions.ran_as_administered_statuses
     given = {a.request for a in patient.administrations}
     for other in earlier:
@@ -502,7 +555,10 @@ def _stopped_at_unknown_time(
         if begun is None or begun >= start:
             continue
         planned = infusion_end(other, begun, knowledge.cycles.default_infusion_days)
-        if start < planned and ran_until(other, begun, knowledge) == planned:
+        if start < planned and (
+            ran_until(other, begun, knowledge) == planned
+            or edited_at_resume(other, resuming, knowledge)
+        ):
             return other.resource
     return None
 
@@ -710,16 +766,23 @@ def given_until(
 
 
 def _administration_stopped_at_unknown_time(
-    start: datetime, patient: PatientSnapshot, knowledge: Knowledge
+    start: datetime,
+    patient: PatientSnapshot,
+    knowledge: Knowledge,
+    resuming: datetime | None = None,
 ) -> str | None:
     """A blinatumomab administration stopped without an end that nothing else dates (`given_until`
-    gave it a whole bag) and whose bag runs through `start`: an order at `start` reads as
+    gave it a whole bag, or ended it at its order's meta.lastUpdated edited as the order resuming
+    at `resuming` was written) and whose bag runs through `start`: an order at `start` reads as
     continuing it, though the infusion may have stopped hours before."""
     for given, begun in counted_administrations(patient, knowledge):
         if not _stopped_untimed(given, knowledge) or begun >= start:
             continue
         until = given_until(given, begun, patient, knowledge)
-        if start < until and until == _bag_end(given, begun, patient):
+        bag_end = _bag_end(given, begun, patient)
+        if (start < until and until == bag_end) or (
+            start < bag_end and edited_at_resume(_order_of(given, patient), resuming, knowledge)
+        ):
             return given.resource
     return None
 

@@ -1,9 +1,10 @@
 """A current pregnancy on the problem list (`knowledge/pregnancy-conditions.yaml`).
 
 A Condition that means a pregnancy going on now (SNOMED CT pregnancy findings, ICD-10-CM Z33.1,
-Z33.3, Z34.-, Z3A.- and chapter 15 but for childbirth, the puerperium and abortive outcomes),
-active and not refuted, counts as a positive pregnancy status unless it has ended (abatement; a
-delivery or a removal of the uterus dated after it), it is dated more than pregnancy.yaml
+Z33.3, Z34.-, Z3A.- and chapter 15 but for childbirth, the puerperium and the abortive outcomes
+that ended it), active and not refuted, counts as a positive pregnancy status unless it has ended
+(abatement; a confirmed delivery or removal of the uterus dated by its onset, or a completed
+Procedure, after it), it is dated more than pregnancy.yaml
 `positive_result_current_days` before the start (no pregnancy lasts that long), or a negative
 result was recorded after it. A Condition coded in none of the systems whose codes
 decide (free text only, or a local code) counts when its words name a pregnancy that no negation,
@@ -140,12 +141,31 @@ def current_pregnancy(
     one before a named one of the same date). Ended: an abatement; with `start`, dated more than
     pregnancy.yaml `positive_result_current_days` before it (an old encounter diagnosis with no
     status is no pregnancy now); with `patient` and `until`, a pregnancy end on file after its
-    date (`pregnancy_ended_after`: a delivery, a removal of the uterus)."""
+    date (`pregnancy_ended_after`: a delivery, a removal of the uterus). Its date is its onset, or
+    its recordedDate when later (pregnancy-conditions.yaml `recorded_date_renews`: recorded
+    active since). An entry whose clinical status says a new episode (`recurring_statuses`:
+    recurrence, relapse) is current whatever its date: its onset is the first episode's."""
+    rules = knowledge.pregnancy_conditions
     oldest = (
         start - timedelta(days=knowledge.pregnancy.positive_result_current_days)
         if start is not None
         else None
     )
+
+    def ended(c: ConditionFact) -> bool:
+        if c.clinical_status in rules.recurring_statuses:
+            return False  # a new episode since its onset: only an abatement ends it
+        dated = entry_date(c, knowledge)
+        if dated is None:
+            return False
+        if oldest is not None and dated < oldest:
+            return True
+        return (
+            patient is not None
+            and until is not None
+            and pregnancy_ended_after(patient, dated, until, knowledge) is not None
+        )
+
     found = [
         c
         for c in conditions
@@ -153,19 +173,22 @@ def current_pregnancy(
         and c.verification_status not in ("refuted", "entered-in-error", "differential")
         and c.abatement is None
         and means_current_pregnancy(c.codes, knowledge, c.text)
-        and not (oldest is not None and c.onset is not None and c.onset < oldest)
-        and not (
-            patient is not None
-            and until is not None
-            and c.onset is not None
-            and pregnancy_ended_after(patient, c.onset, until, knowledge) is not None
-        )
+        and not ended(c)
     ]
     return max(
         found,
         key=lambda c: (c.onset is not None, c.onset, coded_pregnancy(c.codes, knowledge)),
         default=None,
     )
+
+
+def entry_date(condition: ConditionFact, knowledge: Knowledge) -> datetime | None:
+    """The date a pregnancy entry counts from: its onset (else recordedDate), or its recordedDate
+    when later and pregnancy-conditions.yaml `recorded_date_renews` (recorded active since)."""
+    dated = [d for d in (condition.onset, condition.recorded) if d is not None]
+    if not dated:
+        return None
+    return max(dated) if knowledge.pregnancy_conditions.recorded_date_renews else condition.onset
 
 
 _UNKNOWN_END = datetime.min.replace(tzinfo=UTC)  # an abatement with no date (`facts._abatement`)
@@ -175,23 +198,29 @@ def pregnancy_ended_after(
     patient: PatientSnapshot, after: datetime, until: datetime, knowledge: Knowledge
 ) -> tuple[datetime, str] | None:
     """The newest end of a pregnancy on file dated after `after` (and not after `until`), with the
-    resource that records it: a pregnancy Condition's abatement, or the recordedDate of one
-    resolved or inactive with no abatement date (it ended after it was recorded); a delivery
-    (codes.yaml `pregnancy_ended`) as a Condition or a completed Procedure. None: no such end.
-    An end at an unknown time says nothing about `after`."""
+    resource that records it: a pregnancy Condition's abatement date; a delivery or a removal of
+    the uterus (codes.yaml `pregnancy_ended`) as a Condition dated by its onset (its recordedDate
+    says when it was typed in, not when it happened: one dated by nothing else ends nothing) whose
+    verification status is one of pregnancy.yaml `end_verification_statuses` or absent (never
+    provisional, unconfirmed, differential), or as a completed Procedure by its performed date.
+    A pregnancy Condition resolved with no abatement date ends nothing: when it ended is not on
+    file. None: no such end."""
     delivered = knowledge.codes_of("pregnancy_ended")
+    counted = knowledge.pregnancy.end_verification_statuses
     ends: list[tuple[datetime, str]] = []
     for condition in patient.conditions:
-        if condition.verification_status in ("refuted", "entered-in-error"):
-            continue
         end: datetime | None = None
         if not condition.codes.isdisjoint(delivered):
-            end = condition.onset
-        elif means_current_pregnancy(condition.codes, knowledge, condition.text):
-            if condition.abatement is not None and condition.abatement != _UNKNOWN_END:
-                end = condition.abatement
-            elif condition.clinical_status in ("resolved", "inactive"):
-                end = condition.recorded
+            if condition.verification_status in (None, *counted):
+                end = onset_of(condition)
+        elif condition.verification_status in ("refuted", "entered-in-error"):
+            continue
+        elif (
+            condition.abatement is not None
+            and condition.abatement != _UNKNOWN_END
+            and means_current_pregnancy(condition.codes, knowledge, condition.text)
+        ):
+            end = condition.abatement
         if end is not None:
             ends.append((end, condition.resource))
     ends += [
@@ -206,3 +235,12 @@ def pregnancy_ended_after(
         default=None,
         key=lambda found: found[0],
     )
+
+
+def onset_of(condition: ConditionFact) -> datetime | None:
+    """A Condition's own onset: None when the read model's onset is its recordedDate (no onset
+    sent, or one the same instant as the recordedDate: the read model cannot tell them apart, and
+    the safe side is to take it as no date)."""
+    if condition.onset is None or condition.onset == condition.recorded:
+        return None
+    return condition.onset

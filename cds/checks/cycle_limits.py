@@ -10,7 +10,8 @@ From the earlier blinatumomab orders on file (each with its cycle number and inf
   whose 28 infusion days are already complete -> warning (start a new cycle);
 - an order coding a lower cycle than the infusions of its course on file make it -> warning, and
   the checks above judge the history's cycle (cycle 1 coded after nine cycles given is a tenth
-  cycle, not a 500-day interruption of the first);
+  cycle, not a 500-day interruption of the first); so does one coding a higher cycle than the
+  numbered cycle on file it resumes within 7 days (label §2.4: the same cycle continues);
 - a finding above that rests on the dates of an earlier order whose start is only its signing
   time (authoredOn: no boundsPeriod, no administration on file) and that a later first dose would
   undo -> "could not verify" warning instead, saying which order and what to check.
@@ -47,7 +48,7 @@ TOPIC = "cycle-limits"
 _CYCLE = ("cycle", "indication", "start")
 FINDINGS: Declarations = {
     "cycle-number-unknown": declare("warning", "basis"),
-    "cycle-number-disagrees": declare("warning", *_CYCLE, "history_cycle", "history"),
+    "cycle-number-disagrees": declare("warning", *_CYCLE, "history_cycle", "history", "why"),
     "cycle-limit-exceeded": declare(
         "warning", *_CYCLE, "count", "max", "basis", "history", "allowed"
     ),
@@ -198,13 +199,22 @@ def check_cycles(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     continued = _same_cycle(item, knowledge, same, values) if same else []
     history = under.history_cycle
     if under.by_history and history is not None and not (continued and history == cycle + 1):
+        ahead = under.continues_lower_cycle  # coded higher than the cycle it resumes
         findings.append(
             emit(
                 "cycle-number-disagrees",
-                settings.history_over_coded_source,
+                settings.continued_cycle_over_coded_source
+                if ahead
+                else settings.history_over_coded_source,
                 **values,
                 history_cycle=history,
                 history=under.history_basis,
+                why=f" After an interruption of {settings.max_interruption_days} days or less "
+                f"the label continues the same cycle to {settings.default_infusion_days} days of "
+                "infusion; a new cycle begins only after those and the treatment-free interval "
+                f"(or after an interruption of more than {settings.max_interruption_days} days)."
+                if ahead
+                else "",
             )
         )
         cycle, from_history = history, True

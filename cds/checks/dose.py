@@ -227,7 +227,10 @@ def _candidates(item: CheckInput, rules: DoseRules) -> list[DoseSchedule]:
     """The schedules the order may follow. A cycle coded lower than the history makes it
     (`OrderUnderReview.by_history`): the history's cycle's, and the coded cycle's, on the
     history's day (re-treatment after a relapse starts again at cycle 1): too high only when too
-    high for both, so a cycle-1 step-up is no underdose and 28 mcg/day on day 1 no overdose."""
+    high for both, so a cycle-1 step-up is no underdose and 28 mcg/day on day 1 no overdose.
+    A cycle coded higher than the cycle on file it resumes within 7 days
+    (`OrderUnderReview.continues_lower_cycle`): that cycle's alone (label §2.4: the same cycle
+    continues; cycles.yaml continued_cycle_over_coded)."""
     review = item.review
     possible = review.possible_indications
     schedules = [
@@ -236,7 +239,8 @@ def _candidates(item: CheckInput, rules: DoseRules) -> list[DoseSchedule]:
         if review.indication == s.indication
         or (review.indication is None and (possible is None or s.indication in possible))
     ]
-    cycles = {c for c in (review.cycle, review.judged_cycle[0]) if c is not None}
+    coded = None if review.continues_lower_cycle else review.cycle
+    cycles = {c for c in (coded, review.judged_cycle[0]) if c is not None}
     if not cycles:
         return schedules
     # a cycle beyond every schedule (cycle 10 of R/R): any of them

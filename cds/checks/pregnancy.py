@@ -3,8 +3,9 @@
 For every patient, positive evidence speaks: a positive result with no later negative one (while
 it can still be the pregnancy going on: no pregnancy on file ended after it, and no older than
 pregnancy.yaml `positive_result_current_days`), an estimated delivery date after the start, or a
-current pregnancy on the problem list, is critical in any cycle; a preliminary positive newer than
-every final result, or a problem-list pregnancy with a later negative, is a warning; breastfeeding
+current pregnancy on the problem list (or a gestational age of one going on), is critical in any
+cycle; a preliminary positive newer than every final result, or a charted pregnancy (problem
+list, gestational age, estimated delivery date) with a later negative, is a warning; breastfeeding
 whenever it is charted. Who is a female of reproductive potential (sex or US Core birth sex F, the
 age window, no hysterectomy, as a Condition or a completed Procedure, nor menopause) decides only
 what a missing status gets: before cycle 1 a negative result must be on file within the window
@@ -35,7 +36,12 @@ from cds.knowledge import Knowledge
 from cds.knowledge.models import PregnancyRules
 from cds.orders import cycle_of, earlier_blinatumomab_orders
 from cds.patient import ObservationFact
-from cds.pregnancy_conditions import coded_pregnancy, current_pregnancy, pregnancy_ended_after
+from cds.pregnancy_conditions import (
+    coded_pregnancy,
+    current_pregnancy,
+    entry_date,
+    pregnancy_ended_after,
+)
 from cds.suggestions import hcg_test_order
 
 TOPIC = "pregnancy-status"
@@ -50,6 +56,9 @@ FINDINGS: Declarations = {
     "pregnancy-preliminary-positive": declare("warning", "date", "resource", "last"),
     "pregnancy-problem-list-conflict": declare(
         "warning", "date", "resource", "negative_date", "negative_resource"
+    ),
+    "pregnancy-charted-conflict": declare(
+        "warning", "what", "date", "resource", "negative_date", "negative_resource"
     ),
     "pregnancy-status-unknown": declare("warning", "days", "last", "cycle"),
     "pregnancy-result-unreadable": declare("warning", "date", "resource", "value"),
@@ -186,10 +195,13 @@ def value_as_sent(fact: ObservationFact, knowledge: Knowledge) -> str:
 
 def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules) -> bool | None:
     """True for a female of reproductive potential, False if not, None if the chart cannot tell.
-    A sex recorded at birth or for clinical use (`recorded_sex`) decides over Patient.gender (an
-    administrative gender): female makes a patient female here (a trans man can be pregnant);
-    male with no female record takes her out (a trans woman cannot be), unless the site turned
-    that off (pregnancy.yaml `recorded_male_sex_out_of_scope`)."""
+    A recorded sex (`recorded_sex`) decides over Patient.gender (an administrative gender): any
+    female record makes a patient female here (a trans man can be pregnant); a male sex assigned
+    at birth with no female record takes her out (a trans woman cannot be), unless the site
+    turned that off (pregnancy.yaml `recorded_male_sex_out_of_scope`). A hysterectomy or another
+    state of codes.yaml `no_reproductive_potential` stands the check down as a Condition whose
+    verification status is pregnancy.yaml `end_verification_statuses` or absent (never
+    provisional, unconfirmed, differential), or as a completed Procedure."""
     patient = item.patient
     recorded = recorded_sex(item, knowledge)
     female = patient.gender == "female" or recorded == "F"
@@ -209,12 +221,12 @@ def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules)
     if not within[0]:
         return False
     stand_down = knowledge.codes_of("no_reproductive_potential")
+    counted = (None, *settings.end_verification_statuses)
     # whatever its clinical status: a hysterectomy charted as a surgical history entry is
     # "resolved" once done, and every state listed is for good (codes.yaml leaves out the
     # reversible ones)
     return not any(
-        not c.codes.isdisjoint(stand_down)
-        and c.verification_status not in ("refuted", "entered-in-error")
+        not c.codes.isdisjoint(stand_down) and c.verification_status in counted
         for c in patient.conditions
     ) and not any(  # a hysterectomy done (Synthea and US Core chart it as a Procedure)
         not p.codes.isdisjoint(stand_down)
@@ -225,11 +237,11 @@ def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules)
 
 
 def recorded_sex(item: CheckInput, knowledge: Knowledge) -> str | None:
-    """ "F" or "M" as the chart records the sex at birth or for clinical use: the Patient's
-    extensions (read into `birth_sex`: US Core birth sex and sex, the sex parameter for clinical
-    use, a recorded sex or gender, Epic's sex for clinical use) and an Observation of the sex
-    assigned at birth (LOINC 76689-9) among the observations fetched. Any female record wins
-    (records that disagree keep the patient in scope); None: no record either way."""
+    """ "F" or "M" as the chart records the sex: the Patient's extensions (read into `birth_sex`:
+    "F" from any record of it, "M" only from a sex assigned at birth, never from a sex for
+    clinical use) and an Observation of the sex assigned at birth (LOINC 76689-9) among the
+    observations fetched. Any female record wins (records that disagree keep the patient in
+    scope); None: no record either way."""
     said = {item.patient.birth_sex} & {"F", "M"}
     if "observations" not in item.patient.unavailable:
         female, male = knowledge.codes_of("answer_female"), knowledge.codes_of("answer_male")
@@ -403,8 +415,10 @@ def _evidence(
     item: CheckInput, knowledge: Knowledge, settings: PregnancyRules, results: Results
 ) -> Emission | None:
     """What the chart says of a pregnancy, whoever the patient: a positive result with no later
-    negative, a pregnancy on the problem list, a newer preliminary positive, or a problem-list
-    pregnancy a later negative contradicts (None: no sign of one)."""
+    negative, an estimated delivery date or a gestational age of a pregnancy going on, a
+    pregnancy on the problem list, a newer preliminary positive, or a charted pregnancy (an
+    estimated delivery date, a gestational age, a problem-list entry) a later negative
+    contradicts (None: no sign of one)."""
     dated = results.dated
     if dated and dated[0][1] == "positive" and results.past_positive is None:
         when, _, fact = dated[0]
@@ -414,15 +428,18 @@ def _evidence(
             date=when.date().isoformat(),
             resource=fact.resource,
         )
-    expected = _expected_delivery(item, knowledge, settings, dated)
-    if expected is not None:
-        return expected
-    gestation = _gestational_age(item, knowledge, settings, dated)
-    if gestation is not None:
-        return gestation
+    conflicts: list[Emission] = []
+    for found in (
+        _expected_delivery(item, knowledge, settings, dated),
+        _gestational_age(item, knowledge, settings, dated),
+    ):
+        if found is not None and found.code != "pregnancy-charted-conflict":
+            return found
+        conflicts += [found] if found is not None else []
     problem = _problem_list_evidence(item, knowledge, settings, dated)
     if problem is not None and problem.code != "pregnancy-problem-list-conflict":
         return problem
+    conflict = next(iter(conflicts), problem)
     preliminary = results.preliminary
     if preliminary is not None and preliminary.when is not None:
         newest = results.unreadable or (dated[0][2] if dated else None)
@@ -438,7 +455,7 @@ def _evidence(
             resource=preliminary.resource,
             last=last,
         )
-    return problem
+    return conflict
 
 
 def _status(
@@ -576,15 +593,17 @@ def _expected_delivery(
     settings: PregnancyRules,
     dated: list[tuple[datetime, Reading, ObservationFact]],
 ) -> Emission | None:
-    """The newest usable estimated delivery date, when it falls on or after the start day and
-    no negative result came after it was charted (undated: no negative result recent enough to
-    clear the order): a pregnancy going on now."""
+    """The newest usable estimated delivery date, when it falls on or after the start day: a
+    pregnancy going on now, unless a negative result came after it was charted (undated: a
+    negative result recent enough to clear the order); then the chart contradicts itself, a
+    warning (one test does not clear a charted pregnancy)."""
     fact = next(iter(_expected_deliveries(item, knowledge, settings)), None)
     if fact is None:
         return None
     since = fact.when or item.review.start - timedelta(hours=settings.negative_result_valid_hours)
-    if any(reading == "negative" and when > since for when, reading, _ in dated):
-        return None
+    negative = _negative_after(dated, since)
+    if fact.value_date is None and negative is not None:
+        return None  # a date that could not be read, and a negative result after it
     if fact.value_date is None:  # a date sent as text that could not be read: never silence
         return emit(
             "pregnancy-delivery-date-unreadable",
@@ -596,6 +615,13 @@ def _expected_delivery(
         )
     if fact.value_date.date() < item.review.start.date():
         return None
+    if negative is not None:
+        return _charted_conflict(
+            settings,
+            f"Estimated delivery date {fact.value_date.date().isoformat()}",
+            fact,
+            negative,
+        )
     return emit(
         "pregnancy-expected-delivery",
         settings.expected_delivery_source,
@@ -613,11 +639,12 @@ def _gestational_age(
 ) -> Emission | None:
     """The newest final gestational age of a pregnancy (codes.yaml pregnancy_gestational_age),
     when it is still the pregnancy going on: charted no more than `positive_result_current_days`
-    before the start, no pregnancy on file ended after it, the pregnancy cannot have gone past
-    term by the start (its weeks plus the time since, against 40 weeks and
-    `expected_delivery_overdue_days`), and no negative result came after it. Never on a chart
-    younger than `gestational_age_min_patient_years` when it was taken (a child's own gestational
-    age at birth)."""
+    before the start, no pregnancy on file ended after it, and the pregnancy cannot have gone
+    past term by the start (its weeks plus the time since, against 40 weeks and
+    `expected_delivery_overdue_days`). A negative result after it: the chart contradicts itself,
+    a warning (one test does not clear a charted pregnancy). Never when the patient was surely
+    younger than `gestational_age_own_below_patient_years` when it was taken (her own
+    gestational age at birth); a girl of 11 can be pregnant."""
     codes = knowledge.codes_of("pregnancy_gestational_age")
     fact = next(
         (
@@ -631,7 +658,7 @@ def _gestational_age(
         return None
     when, start = fact.when, item.review.start
     ages = item.patient.age_years_range(when.date())
-    if ages is not None and ages[0] < settings.gestational_age_min_patient_years:
+    if ages is not None and ages[1] < settings.gestational_age_own_below_patient_years:
         return None
     if start - when > timedelta(days=settings.positive_result_current_days):
         return None
@@ -641,15 +668,43 @@ def _gestational_age(
     term = 280 + settings.expected_delivery_overdue_days
     if days is not None and days + (start - when).days > term:
         return None
-    if any(reading == "negative" and at > when for at, reading, _ in dated):
-        return None
     age = f"{fact.value.normalize():f} {fact.unit}" if fact.value is not None else "no value"
+    age = age if fact.unit else age + " (no unit)"
+    negative = _negative_after(dated, when)
+    if negative is not None:
+        return _charted_conflict(settings, f"Gestational age {age}", fact, negative)
     return emit(
         "pregnancy-gestational-age",
         settings.gestational_age_source,
         date=when.date().isoformat(),
         resource=fact.resource,
-        age=age if fact.unit else age + " (no unit)",
+        age=age,
+    )
+
+
+def _negative_after(
+    dated: list[tuple[datetime, Reading, ObservationFact]], since: datetime
+) -> tuple[datetime, Reading, ObservationFact] | None:
+    """The newest negative result dated after `since` (None: none)."""
+    return next((e for e in dated if e[1] == "negative" and e[0] > since), None)
+
+
+def _charted_conflict(
+    settings: PregnancyRules,
+    what: str,
+    fact: ObservationFact,
+    negative: tuple[datetime, Reading, ObservationFact],
+) -> Emission:
+    """A charted pregnancy (an estimated delivery date, a gestational age) with a negative result
+    after it: the chart contradicts itself."""
+    return emit(
+        "pregnancy-charted-conflict",
+        settings.charted_pregnancy_conflict_source,
+        what=what,
+        date=fact.when.date().isoformat() if fact.when else "undated",
+        resource=fact.resource,
+        negative_date=negative[0].date().isoformat(),
+        negative_resource=negative[2].resource,
     )
 
 
@@ -709,7 +764,7 @@ def _problem_list_evidence(
     )
     if problem is None:
         return None
-    since = problem.onset or (
+    since = entry_date(problem, knowledge) or (
         item.review.start - timedelta(hours=settings.negative_result_valid_hours)
     )
     date = problem.onset.date().isoformat() if problem.onset else "undated"

@@ -202,12 +202,15 @@ def _sub_value(extension: Mapping[str, Any], url: str) -> Any:
 def _birth_sex(raw: Mapping[str, Any]) -> str | None:
     """The patient's sex as the body goes, from the raw Patient's records of it (the read model
     holds no extension values but the cycle number, and a malformed extension of any other kind
-    must not cost the patient's age and sex): US Core birth sex, US Core 7 sex, the sex parameter
-    for clinical use, a recorded sex or gender (a female one of any type; a male one only as the
-    sex assigned at birth), Epic's sex for clinical use. "F" when any says female (conflicting
-    records keep the patient in scope: the safe side), "M" when one says male and none female,
-    else the US Core birth sex code as sent ("UNK") or None. Patient.gender is not among them:
-    it is an administrative gender."""
+    must not cost the patient's age and sex). "F" when any record says female: US Core birth sex,
+    US Core 7 sex, the sex parameter for clinical use, a recorded sex or gender of any type,
+    Epic's sex for clinical use (conflicting records keep the patient in scope: the safe side).
+    "M" only when a sex ASSIGNED AT BIRTH says male (US Core birth sex, a recorded sex or gender
+    typed 76689-9) and none says female: a sex for clinical use (lab ranges: a trans man on
+    testosterone) and a US Core 7 sex (by its definition not sex assigned at birth) put a patient
+    in scope but never take her out (so the period of a sex for clinical use is not read: a
+    female one, current or not, keeps her in scope). Else the US Core birth sex code as sent
+    ("UNK") or None. Patient.gender is not among them: it is an administrative gender."""
     said: set[str] = set()
     other: str | None = None
     extensions = raw.get("extension")
@@ -222,9 +225,9 @@ def _birth_sex(raw: Mapping[str, Any]) -> str | None:
                 said |= found
                 other = other or (None if found else code.strip().upper())
         elif url in (US_CORE_SEX, EPIC_SEX_FOR_CLINICAL_USE):
-            said |= _coded_sex(_extension_value(extension))
+            said |= _coded_sex(_extension_value(extension)) & {"F"}
         elif url == SEX_FOR_CLINICAL_USE:
-            said |= _coded_sex(_sub_value(extension, "value"))
+            said |= _coded_sex(_sub_value(extension, "value")) & {"F"}
         elif url == RECORDED_SEX_OR_GENDER:
             found = _coded_sex(_sub_value(extension, "value"))
             at_birth = "76689-9" in _coded_sex_codes(_sub_value(extension, "type"))
@@ -324,7 +327,8 @@ def immunization_facts(
         if model is not None:
             fact = facts.immunization_fact(model)
             written = vaccines.concept_text(vaccines.tolerant(raw.get("vaccineCode")))
-            found.append(vaccines.recognised(fact, knowledge, route, written))
+            route_text = vaccines.concept_text(raw.get("route"))  # a route in words: "intranasal"
+            found.append(vaccines.recognised(fact, knowledge, route, written, route_text))
             continue
         if issue is not None:
             issues.append(issue)

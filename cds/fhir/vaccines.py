@@ -51,13 +51,17 @@ class _Recognition:
     live_words: tuple[str, ...]  # `as_words` of the words saying a vaccine is live
     not_live_words: tuple[str, ...]  # `as_words` of their negations ("not live")
     names: tuple[tuple[str, TextName], ...]  # (`as_words` of the name, the name)
-    uninformative: frozenset[str]  # CVX codes that name no vaccine (999)
+    # CVX codes that name no vaccine (999) or no formulation (88 influenza): NDC, CPT, text and
+    # route decide
+    uninformative: frozenset[str]
     uninformative_displays: tuple[str, ...]  # `as_words` of their displays
+    unspecified: frozenset[str]  # those naming a vaccine but no formulation (88)
     cvx_aliases: frozenset[str]  # other system URIs under which CVX codes are sent
     vaccine_codes: frozenset[Code]  # the CVX codes of the live-vaccine code lists
     cpt: dict[str, CptRow]  # CPT code -> crosswalk row
     cpt_system: str
     routes: tuple[VaccineRouteRule, ...]
+    route_words: tuple[tuple[str, ...], ...]  # `as_words` of each rule's route words
     no_vaccine: frozenset[str]  # CVX codes saying nothing was given (998)
 
     @classmethod
@@ -65,6 +69,7 @@ class _Recognition:
         found = _RECOGNITIONS.get(id(knowledge))
         if found is None or found.knowledge is not knowledge:
             settings = knowledge.vaccine_recognition
+            uninformative = [*settings.uninformative_cvx, *settings.unspecified_formulation_cvx]
             found = _RECOGNITIONS[id(knowledge)] = cls(
                 knowledge,
                 {form: row for row in settings.ndc_to_cvx for form in ndc_forms(row.ndc)},
@@ -75,14 +80,19 @@ class _Recognition:
                     (cased_words(name.text) if name.case_sensitive else as_words(name.text), name)
                     for name in settings.text_names
                 ),
-                frozenset(row.code for row in settings.uninformative_cvx),
-                tuple(as_words(row.display) for row in settings.uninformative_cvx),
+                frozenset(row.code for row in uninformative),
+                tuple(as_words(row.display) for row in uninformative),
+                frozenset(row.code for row in settings.unspecified_formulation_cvx),
                 frozenset(alias.system for alias in settings.cvx_system_aliases),
                 knowledge.codes_of("live_vaccines")
                 | knowledge.codes_of("live_nonreplicating_vaccines"),
                 {row.cpt: row for row in settings.cpt_to_cvx},
                 settings.cpt_system,
                 tuple(settings.route_rules),
+                tuple(
+                    tuple(as_words(word) for word in rule.route_words)
+                    for rule in settings.route_rules
+                ),
                 frozenset(settings.no_vaccine_cvx),
             )
         return found
@@ -149,17 +159,25 @@ def by_cpt(codes: frozenset[Code], knowledge: Knowledge) -> CptRow | None:
 
 
 def by_route(
-    codes: frozenset[Code], route: frozenset[Code], knowledge: Knowledge
+    codes: frozenset[Code], route: frozenset[Code], knowledge: Knowledge, route_text: str = ""
 ) -> VaccineRouteRule | None:
     """The rule reading a CVX code of an unspecified formulation as its live form by the route
-    it was given by (influenza, unspecified, given intranasally: live attenuated influenza)."""
-    if not route:
+    it was given by (influenza, unspecified, given intranasally: live attenuated influenza): a
+    route code of the rule, or one of its route words in the route as written (`route_text`:
+    route.text and coding displays, "Intranasal")."""
+    if not route and not route_text:
         return None
+    recognition = _Recognition.of(knowledge)
+    written = as_words(route_text)
     return next(
         (
             rule
-            for rule in _Recognition.of(knowledge).routes
-            if (CVX, rule.cvx) in codes and any((r.system, r.code) in route for r in rule.routes)
+            for rule, words in zip(recognition.routes, recognition.route_words, strict=True)
+            if (CVX, rule.cvx) in codes
+            and (
+                any((r.system, r.code) in route for r in rule.routes)
+                or any(word in written for word in words)
+            )
         ),
         None,
     )
@@ -189,7 +207,11 @@ def _other_than_cvx(
 
 
 def _recognition(
-    codes: frozenset[Code], text: str, knowledge: Knowledge, route: frozenset[Code]
+    codes: frozenset[Code],
+    text: str,
+    knowledge: Knowledge,
+    route: frozenset[Code],
+    route_text: str = "",
 ) -> tuple[frozenset[Code], str]:
     """`codes` (CVX aliases read as CVX) with the CVX code of a live vaccine recognised by route,
     NDC, CPT or name, and how it was recognised ("" when by a CVX code of the chart).
@@ -197,11 +219,13 @@ def _recognition(
     A CVX code naming a live vaccine wins. A CVX code of a vaccine that is not live beside an
     NDC or CPT code naming a live one: the codes disagree, and (vaccine-recognition.yaml
     `disagreeing_codes_count_live`, the conservative default) the live one counts. Free text
-    does not override a CVX code (Shingrix, CVX 187, typed "zoster live" stays Shingrix). CVX 998
-    (no vaccine given) is never read as a live vaccine."""
+    does not override a CVX code (Shingrix, CVX 187, typed "zoster live" stays Shingrix), unless
+    it names no formulation (88 influenza, unspecified: `unspecified_formulation_cvx`): then the
+    NDC, CPT, text and route decide, as with no CVX code. CVX 998 (no vaccine given) is never
+    read as a live vaccine."""
     recognition = _Recognition.of(knowledge)
     codes = as_cvx(codes, knowledge)
-    rule = by_route(codes, route, knowledge)
+    rule = by_route(codes, route, knowledge, route_text)
     if rule is not None:
         return codes | {(CVX, rule.as_cvx)}, (
             f"CVX {rule.cvx} given by the nasal route: {rule.name}, read as CVX {rule.as_cvx}"
@@ -227,7 +251,14 @@ def _recognition(
         return codes, ""
     cvx, how = found
     if how.startswith("matched on the recorded text"):
-        how += " (no code naming a vaccine)"
+        unspecified = sorted(
+            code for system, code in codes if system == CVX and code in recognition.unspecified
+        )
+        how += (
+            f" (its CVX code {', '.join(unspecified)} names no formulation)"
+            if unspecified
+            else " (no code naming a vaccine)"
+        )
     return codes | {(CVX, cvx)}, how
 
 
@@ -258,10 +289,12 @@ def recognised(
     knowledge: Knowledge,
     route: frozenset[Code] = frozenset(),
     written: str | None = None,
+    route_text: str = "",
 ) -> ImmunizationFact:
     """`fact` with the CVX code of a live vaccine recognised by route, NDC, CPT or name, and how
-    (`_recognition`); `written`: its names as the chart wrote them (`concept_text`), when had."""
-    codes, how = _recognition(fact.codes, written or fact.text, knowledge, route)
+    (`_recognition`); `written`: its names as the chart wrote them (`concept_text`), when had;
+    `route_text`: its route as written (`concept_text` of Immunization.route)."""
+    codes, how = _recognition(fact.codes, written or fact.text, knowledge, route, route_text)
     if codes == fact.codes and not how:
         return fact
     return dataclasses.replace(fact, codes=codes, recognised_by=how or fact.recognised_by)
@@ -278,7 +311,9 @@ def worth_reading(raw: dict[str, Any], knowledge: Knowledge) -> bool:
         (system, form) for system, code in codes for form in equivalent_codes(system, code)
     )
     route = frozenset(code_pairs(raw.get("route")))
-    found = recognised_codes(codes, concept_text(concept), knowledge, route)
+    found = _recognition(
+        codes, concept_text(concept), knowledge, route, concept_text(raw.get("route"))
+    )[0]
     return not found.isdisjoint(_Recognition.of(knowledge).vaccine_codes)
 
 
@@ -368,7 +403,11 @@ def unreadable_immunization(raw: dict[str, Any], knowledge: Knowledge) -> Immuni
         date_text=str(date_text) if date_text is not None else None,
     )
     return recognised(
-        fact, knowledge, frozenset(code_pairs(raw.get("route"))), concept_text(concept)
+        fact,
+        knowledge,
+        frozenset(code_pairs(raw.get("route"))),
+        concept_text(concept),
+        concept_text(raw.get("route")),
     )
 
 

@@ -193,6 +193,10 @@ class CycleRules(RuleFile):
     new_course_source: str
     # an order coding a lower cycle than its course's history makes it: judged as the history's
     history_over_coded_source: str
+    # an order coding a HIGHER cycle than the numbered cycle on file it continues within the
+    # interruption limit (label §2.4: the same cycle continues): judged as the continued cycle
+    continued_cycle_over_coded: bool = True
+    continued_cycle_over_coded_source: str = "local-policy-continued-cycle"
     # an earlier order whose start is only its signing time: how many days before its first dose
     # orders are signed, the doubt its dates leave
     signed_start_lead_days: int = Field(ge=0)
@@ -399,9 +403,16 @@ class PregnancyRules(RuleFile):
     contraception_reminder: bool = True
     contraception_reminder_source: str
     # a gestational age (codes.yaml pregnancy_gestational_age) is a pregnancy going on now; never
-    # read when the patient was younger than this when it was taken (a child's own, at birth)
+    # read when the patient was surely younger than this when it was taken (her own, at birth)
     gestational_age_source: str = "label-embryo-fetal"
-    gestational_age_min_patient_years: int = Field(default=12, ge=1)
+    gestational_age_own_below_patient_years: int = Field(default=1, ge=0, le=12)
+    gestational_age_own_source: str = "local-policy"
+    # a gestational age or an estimated delivery date with a later negative result: a warning
+    charted_pregnancy_conflict_source: str = "local-policy"
+    # a delivery or hysterectomy Condition ends a pregnancy (or stands the check down) only with
+    # one of these verification statuses, or none
+    end_verification_statuses: list[str] = Field(default_factory=lambda: ["confirmed"])
+    end_source: str = "local-policy"
     # a sex recorded as at birth or for clinical use (Patient extensions, an Observation 76689-9):
     # female puts a patient in scope whatever Patient.gender says; male with no female record
     # takes her out when this is true (Patient.gender is administrative)
@@ -818,6 +829,11 @@ class InterruptionRules(RuleFile):
     # interruptions took, a part of a day of at least this many hours counting as a day
     interruption_whole_day_from_hours: Decimal = Field(default=Decimal(12), gt=0, le=24)
     interruption_whole_day_source: str = "local-policy-infusion-arithmetic"
+    # a meta.lastUpdated this many hours or less before the signing (or start) of the order
+    # resuming the cycle records the edit made with the new order, not when the infusion stopped:
+    # it still bounds the stop, but the stop's time is unknown (0: every lastUpdated dates it)
+    stop_edit_window_hours: Decimal = Field(default=Decimal(24), ge=0)
+    stop_edit_window_source: str = "local-policy-edit-time-stop"
 
 
 class Recovery(StrictModel):
@@ -924,6 +940,11 @@ class PregnancyConditions(RuleFile):
     # "Pregnancy, no complications")
     negation_answers: list[str] = Field(default_factory=list)
     text_source: str | None = None
+    # an entry with one of these clinical statuses (a new episode) is current whatever its onset
+    recurring_statuses: list[str] = Field(default_factory=lambda: ["recurrence", "relapse"])
+    # an entry counts from its recordedDate when that is later than its onset (recorded active)
+    recorded_date_renews: bool = True
+    entry_dates_source: str | None = None
 
 
 class NdcRow(StrictModel):
@@ -967,6 +988,8 @@ class VaccineRouteRule(StrictModel):
     as_cvx: str
     name: str
     routes: list[RouteCode] = Field(min_length=1)
+    # the route as written (route.text, coding displays), matched as whole words in any case
+    route_words: list[str] = Field(default_factory=list)
     source: str
     note: str = ""
 
@@ -999,6 +1022,10 @@ class VaccineRecognition(RuleFile):
     # CVX codes that say nothing of which vaccine (999 "unknown"): the NDC and the text are read
     uninformative_cvx_source: str
     uninformative_cvx: list[UninformativeCvx]
+    # CVX codes of an unspecified formulation of a vaccine with a live and a not-live form (88
+    # influenza): read as uninformative, the NDC, CPT code, text and route decide
+    unspecified_formulation_cvx_source: str = "cdc-cvx"
+    unspecified_formulation_cvx: list[UninformativeCvx] = Field(default_factory=list)
     # CVX sent under another system URI: read as CVX wherever a vaccine code is read
     cvx_system_aliases: list[CvxSystemAlias]
     # vaccines coded by CPT only (the CDC's CPT-to-CVX table, live vaccines)

@@ -124,6 +124,22 @@ def days_before(days: int) -> datetime:
     return BEGIN - timedelta(days=days)
 
 
+def stopped_c1(given: int, gap: int) -> dict[str, Any]:
+    """R/R cycle 1's order (coded), stopped after `given` days (its meta.lastUpdated), `gap` days
+    before the draft order starts."""
+    order = blinatumomab_order(
+        PID,
+        STEP_UP,
+        oid="blin-c1-stopped",
+        indication=RR,
+        cycle=1,
+        start=days_before(given + gap).isoformat(),
+        status="stopped",
+        authored=(days_before(given + gap) - timedelta(hours=2)).isoformat(),
+    )
+    return order | {"meta": {"lastUpdated": days_before(gap).isoformat()}}
+
+
 def bags(start: datetime, count: int, days: int = 7) -> list[dict[str, Any]]:
     """A cycle as only the MAR knows it: `count` bags of `days` days each, hung 30 minutes after
     the one before ended (no order on file, no cycle number)."""
@@ -503,6 +519,23 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(given(3, days_before(42)), cycle=4),
         [],
     ),
+    # A coded cycle HIGHER than the numbered cycle it resumes within 7 days (cycles.yaml
+    # continued_cycle_over_coded; label §2.4: the same cycle continues), red team rt-harm2 D4.
+    "adult 70 kg, R/R cycle 2 coded 3 days after cycle 1 (coded) stopped on day 10, for the 18 "
+    "days cycle 1 has left -> warning: the same cycle 1 continues (was silent)": (
+        chart(stopped_c1(given=10, gap=3), cycle=2, steps=[Step(28, days=18)]),
+        [NUMBER_DISAGREES],
+    ),
+    "adult 70 kg, R/R cycle 2 coded 3 days after cycle 1 stopped on day 10, for 28 days -> "
+    "warnings: cycle 1 continues, and its 18 days left are exceeded (no treatment-free interval)": (
+        chart(stopped_c1(given=10, gap=3), cycle=2),
+        [NUMBER_DISAGREES, RESUME_TOO_LONG],
+    ),
+    "adult 70 kg, R/R cycle 3 coded 6 days after cycle 1 stopped on day 2 -> warning: cycle 1 "
+    "continues": (
+        chart(stopped_c1(given=2, gap=6), cycle=3, steps=[Step(28, days=26)]),
+        [NUMBER_DISAGREES],
+    ),
 }
 
 
@@ -559,6 +592,19 @@ def test_a_cycle_coded_lower_than_the_history_says_both_numbers(client: FlaskCli
     assert "cycle 10 exceeds the 9 cycles" in limit["summary"]
     assert "9 earlier cycles on file" in limit["detail"]
     assert not any("Interruption" in c["summary"] for c in cards)
+
+
+def test_a_cycle_coded_higher_than_the_cycle_it_resumes_says_the_same_cycle_continues(
+    client: FlaskClient,
+) -> None:
+    cards = _cards(client, chart(stopped_c1(given=5, gap=3), cycle=2, steps=[Step(28, days=23)]))
+    [disagrees] = cards
+    assert disagrees["summary"] == (
+        "Order says cycle 2, but the blinatumomab given on file makes this cycle 1"
+    )
+    assert "continues cycle 1 begun" in disagrees["detail"]
+    assert "the label continues the same cycle to 28 days of infusion" in disagrees["detail"]
+    assert disagrees["source"]["url"].endswith("#S2.4")
 
 
 def test_the_limit_card_counts_the_cycles_only_the_mar_records(client: FlaskClient) -> None:

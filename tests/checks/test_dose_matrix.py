@@ -395,6 +395,7 @@ def pumped(rate: float, days: int = 28, **kwargs: Any) -> dict[str, Any]:
 
 TYPO_END = "2026-02-01T10:00:00+00:00"  # a month before START: the end typed before the start
 CHILD_C1 = (Step(5.3, days=7), Step(16, days=21))  # 5 then 15 mcg/m²/day x 1.0607 m², rounded
+EDITED = "2026-03-02T07:30:00+00:00"  # half an hour before the draft is signed (SIGNED)
 
 
 def interrupted(
@@ -406,11 +407,14 @@ def interrupted(
     status: str = "stopped",
     indication: str = "relapsed-refractory",
     cycle: int | None = 1,
+    edited: bool = False,
 ) -> list[dict[str, Any]]:
     """The cycle's order on file, begun `given + gap` days before the draft starts (2026-03-02
     10:00), its infusion stopped after `given` days, `gap` days before the draft. `stop`: how the
     chart says when: "mar" (its bag on the MAR, hung and stopped), "last-updated" (only the
-    order's meta.lastUpdated, set when it was stopped), "nothing" (neither)."""
+    order's meta.lastUpdated, set when it was stopped), "nothing" (neither). `edited`: its
+    meta.lastUpdated is half an hour before the draft is signed (its status was changed as the
+    restart order was written: an edit, not the stop)."""
     begun = datetime.fromisoformat(START) - timedelta(days=given + gap)
     stopped = begun + timedelta(days=given)
     on_file = blinatumomab_order(
@@ -425,6 +429,8 @@ def interrupted(
     )
     if stop == "last-updated":
         on_file["meta"] = {"lastUpdated": stopped.isoformat()}
+    if edited:
+        on_file["meta"] = {"lastUpdated": EDITED}
     if stop != "mar":
         return [on_file]
     bag = blinatumomab_administration(
@@ -2378,6 +2384,86 @@ SCENARIOS = [
         ),
         id="adult 70 kg, R/R c1 stopped after day 10 for CRS grade 3, restarted at 28 -> critical "
         "(the restart's 7 days at 9; unchanged by the infusion-day count)",
+    ),
+    # --- a draft coding a HIGHER cycle than the numbered cycle it resumes within 7 days (label
+    # §2.4: the same cycle continues; cycles.yaml continued_cycle_over_coded), red team rt-harm2
+    # D4 ------------------------------------------------------------------------------------------
+    pytest.param(
+        S(
+            [*body_of(), *interrupted(5, 3), order(Step(28, days=23), cycle=2)],
+            [OVERDOSE],
+            [(9.0, "ug/d", 2), (28.0, "ug/d", 21)],
+            summary_has=("28 mcg/day ordered for days 6–7",),
+        ),
+        id="adult 70 kg, R/R c1 (coded) stopped after day 5 (MAR), 3-day gap, resumed at 28 by a "
+        "draft CODED cycle 2 -> critical: still cycle 1, infusion days 6-7 are due 9 (was silent)",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                *interrupted(5, 3),
+                order(Step(9, days=2), Step(28, days=21), cycle=2),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R c1 stopped after day 5, 3-day gap, a draft coded cycle 2 resumes 9 "
+        "for 2 days then 28 -> no dose card (right for cycle 1 day 6; not 'low for cycle 2')",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), *interrupted(2, 6), order(Step(28, days=26), cycle=3)],
+            [OVERDOSE],
+            [(9.0, "ug/d", 5), (28.0, "ug/d", 21)],
+        ),
+        id="adult 70 kg, R/R c1 stopped after 2 days, 6-day gap, resumed at 28 by a draft coded "
+        "cycle 3 -> critical (cycle 1 infusion day 3)",
+    ),
+    # --- a stop dated only by a meta.lastUpdated edited as the restart was written
+    # (interruptions.yaml stop_edit_window_hours), red team rt-harm2 D7 ---------------------------
+    pytest.param(
+        S(
+            [*body_of(), *interrupted(7, 0, stop="nothing", edited=True), order(Step(28, days=23))],
+            [STOP_UNKNOWN],
+            summary_has=("may fall on day 1 of cycle 1",),
+        ),
+        id="adult 70 kg, R/R c1 order stopped, no MAR, its meta.lastUpdated 30 min before the "
+        "restart is signed (the edit, not the stop), resumed at 28 -> could not verify the day "
+        "(it may be infusion day 1), not silent",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                *interrupted(7, 0, stop="nothing", edited=True),
+                order(Step(9, days=7), Step(28, days=14)),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R c1 order stopped, no MAR, edited 30 min before the restart, resumed "
+        "9 for 7 days then 28 (right whichever day of infusion it is) -> no dose card (was 'dose "
+        "low' for days 8-14 counted to the edit)",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), *interrupted(5, 3, edited=True), order(Step(28, days=23))],
+            [OVERDOSE],
+            [(9.0, "ug/d", 2), (28.0, "ug/d", 21)],
+        ),
+        id="adult 70 kg, R/R c1 stopped after day 5 ON THE MAR, its order edited as the restart "
+        "was written, resumed at 28 -> critical as before (the MAR dates the stop)",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                *interrupted(5, 3, edited=True),
+                order(Step(9, days=2), Step(28, days=21)),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R c1 stopped after day 5 on the MAR, its order edited at the restart, "
+        "resumed 9 for 2 days then 28 -> no card (the edit does not undo the MAR)",
     ),
 ]
 

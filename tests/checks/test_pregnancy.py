@@ -263,14 +263,23 @@ EPIC = "http://open.epic.com/FHIR/StructureDefinition/extension/"
 EPIC_SEX = "urn:oid:1.2.840.114350.1.13.0.1.7.10.698084.130.657370.19999000"
 
 
-def clinical_use(code: str) -> dict[str, Any]:
-    """FHIR core patient-sexParameterForClinicalUse (female-typical, male-typical)."""
+def clinical_use(code: str, ended: str | None = None, comment: str | None = None) -> dict[str, Any]:
+    """FHIR core patient-sexParameterForClinicalUse (female-typical, male-typical), with the
+    period it applied for when it has ended, and its comment."""
     system = "http://terminology.hl7.org/CodeSystem/sex-parameter-for-clinical-use"
     value = {"coding": [{"system": system, "code": code}]}
+    parts: list[dict[str, Any]] = [{"url": "value", "valueCodeableConcept": value}]
+    if ended is not None:
+        parts.append({"url": "period", "valuePeriod": {"start": "2024-01-01", "end": ended}})
+    if comment is not None:
+        parts.append({"url": "comment", "valueString": comment})
     return {
         "url": "http://hl7.org/fhir/StructureDefinition/patient-sexParameterForClinicalUse",
-        "extension": [{"url": "value", "valueCodeableConcept": value}],
+        "extension": parts,
     }
+
+
+UTERUS_PRESENT = "creatinine ranges while on testosterone; organ inventory: uterus, ovaries present"
 
 
 def recorded_at_birth(coding: dict[str, Any]) -> dict[str, Any]:
@@ -735,6 +744,30 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(gender="male", sex=(epic("legal-sex", "male"),)),
         [],
     ),
+    # a sex for clinical use (lab ranges) or a US Core 7 sex never takes a patient out of scope;
+    # only a male sex assigned at birth does (red team 2, D6)
+    "gender female, Epic sex for clinical use male (a trans man on testosterone), no test -> "
+    "warning": (
+        chart(sex=(epic("sex-for-clinical-use", "male"),)),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender female, sex for clinical use male-typical until 2025, uterus present, no test -> "
+    "warning": (
+        chart(sex=(clinical_use("male-typical", ended="2025-01-01", comment=UTERUS_PRESENT),)),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender female, sex for clinical use male-typical (current), no test -> warning": (
+        chart(sex=(clinical_use("male-typical"),)),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender female, US Core 7 sex Male (not sex at birth), no test -> warning": (
+        chart(sex=({"url": US_CORE_SEX, "valueCoding": MALE_SCT},)),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender female, recorded sex assigned at birth Male, no test -> silent (control)": (
+        chart(sex=(recorded_at_birth(MALE_SCT),)),
+        [],
+    ),
     "gender female, birth sex M (a trans woman), no test -> silent": (
         chart(birth_sex="M"),
         [],
@@ -802,6 +835,9 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
             ("O10.03", "Pre-existing essential hypertension complicating the puerperium"),
             ("O80", "Encounter for full-term uncomplicated delivery"),
             ("O03.9", "Complete or unspecified spontaneous abortion without complication"),
+            ("O03.4", "Incomplete spontaneous abortion without complication"),
+            ("O04.5", "Genital tract and pelvic infection following (induced) termination"),
+            ("O08.0", "Genital tract and pelvic infection following ectopic and molar pregnancy"),
             ("O14.05", "Mild to moderate pre-eclampsia, complicating the puerperium"),
         )
     },
@@ -823,6 +859,25 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
             (ICD10CM, "O99.341", "Other mental disorders complicating pregnancy, 1st tri"),
             (ICD10CM, "O99.32", "Drug use complicating pregnancy, childbirth, puerperium"),
             (ICD10CM, "Z33.3", "Pregnant state, gestational carrier"),
+            # a pregnancy not (yet) ended: ectopic, molar, abnormal products of conception, a
+            # failed termination (red team 2, D4: read as no pregnancy by a blanket O00-O08)
+            (ICD10CM, "O07.4", "Failed attempted termination of pregnancy without complication"),
+            (ICD10CM, "O00.111", "Left tubal pregnancy with intrauterine pregnancy"),
+            (ICD10CM, "O00.101", "Right tubal pregnancy without intrauterine pregnancy"),
+            (ICD10CM, "O01.9", "Hydatidiform mole, unspecified"),
+            (ICD10CM, "O02.1", "Missed abortion"),
+            (ICD10CM, "O02.81", "Inappropriate change in quantitative hCG in early pregnancy"),
+        )
+    },
+    **{
+        f"gender male, {code} ({display}) on the problem list -> critical": (
+            chart(pregnancy_problem(code, display), gender="male"),
+            [ON_PROBLEM_LIST],
+        )
+        for code, display in (
+            ("O07.4", "Failed attempted termination of pregnancy without complication"),
+            ("O00.111", "Left tubal pregnancy with intrauterine pregnancy"),
+            ("O02.81", "Inappropriate change in quantitative hCG in early pregnancy"),
         )
     },
     # --- a preliminary positive newer than every final result (red team D02)

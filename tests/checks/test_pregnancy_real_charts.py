@@ -42,6 +42,7 @@ EXPECTED_DELIVERY = ("pregnancy-status", "critical", "pregnancy-expected-deliver
 GESTATIONAL_AGE = ("pregnancy-status", "critical", "pregnancy-gestational-age")
 DATE_UNREADABLE = ("pregnancy-status", "warning", "pregnancy-delivery-date-unreadable")
 CONFLICT = ("pregnancy-status", "warning", "pregnancy-problem-list-conflict")
+CHARTED_CONFLICT = ("pregnancy-status", "warning", "pregnancy-charted-conflict")
 
 
 def past_pregnancy(
@@ -126,6 +127,46 @@ def gestational_age(
     """A gestational age charted at an antenatal visit (weeks, UCUM wk)."""
     quantity = {"value": weeks, "unit": "wk", "system": "http://unitsofmeasure.org", "code": "wk"}
     return lab("gest-age", loinc, display, when, valueQuantity=quantity)
+
+
+def history_entry(
+    code: str,
+    display: str,
+    *,
+    cid: str,
+    onset: str | None = None,
+    recorded: str | None = None,
+    verification: str = "confirmed",
+    status: str = "resolved",
+    system: str = SNOMED,
+) -> dict[str, Any]:
+    """A surgical or obstetric history entry (a hysterectomy, a delivery) as a Condition: its
+    onset when the EHR has one, its recordedDate (the day it was typed in)."""
+    entry = condition(
+        PID,
+        code,
+        display,
+        cid=cid,
+        system=system,
+        clinical_status=status,
+        verification=verification,
+    )
+    del entry["onsetDateTime"]
+    if onset is not None:
+        entry["onsetDateTime"] = onset
+    if recorded is not None:
+        entry["recordedDate"] = recorded
+    return entry
+
+
+POSITIVE_10_DAYS_AGO = urine_hcg("2026-02-20T08:00:00+00:00", "positive")
+Z3A10_SINCE_FEBRUARY = pregnancy_problem("Z3A.10", "10 weeks gestation of pregnancy", "2026-02-01")
+
+
+def gestational_age_in_days(when: str, days: int) -> dict[str, Any]:
+    """A gestational age charted in days (UCUM d), as some obstetric flowsheets send it."""
+    quantity = {"value": days, "unit": "d", "system": "http://unitsofmeasure.org", "code": "d"}
+    return lab("gest-age", "49051-6", "Gestational age in weeks", when, valueQuantity=quantity)
 
 
 def old_problem(
@@ -300,6 +341,118 @@ OLD_POSITIVES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [CONTRACEPTION_REMINDER],
     ),
+    # --- when a pregnancy entry, or its end, was typed in is not when it happened (red team 2, D5)
+    "Z3A.10 since Feb 1, a 2019 delivery entry with no onset recorded Feb 25 -> critical": (
+        order_sign(
+            chart(
+                Z3A10_SINCE_FEBRUARY,
+                history_entry("48782003", "Delivery normal", cid="hx", recorded="2026-02-25"),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, ON_PROBLEM_LIST],
+    ),
+    "Z3A.10 since Feb 1, a delivery Condition with its onset Feb 25 -> not verified (control)": (
+        order_sign(
+            chart(
+                Z3A10_SINCE_FEBRUARY,
+                history_entry(
+                    "48782003",
+                    "Delivery normal",
+                    cid="hx",
+                    onset="2026-02-25",
+                    recorded="2026-02-26T10:00:00+00:00",
+                ),
+            )
+        ),
+        UNVERIFIED,
+    ),
+    "Z33.1 with clinicalStatus recurrence, first onset 2024, recorded Feb 20 -> critical": (
+        order_sign(
+            chart(
+                history_entry(
+                    "Z33.1",
+                    "Pregnant state, incidental",
+                    cid="preg",
+                    onset="2024-06-01",
+                    recorded="2026-02-20",
+                    status="recurrence",
+                    system=ICD10CM,
+                )
+            )
+        ),
+        [CONTRACEPTION_REMINDER, ON_PROBLEM_LIST],
+    ),
+    "Z33.1 active, onset 2024 but recorded Feb 20 -> critical (recorded active since)": (
+        order_sign(
+            chart(
+                history_entry(
+                    "Z33.1",
+                    "Pregnant state, incidental",
+                    cid="preg",
+                    onset="2024-06-01",
+                    recorded="2026-02-20",
+                    status="active",
+                    system=ICD10CM,
+                )
+            )
+        ),
+        [CONTRACEPTION_REMINDER, ON_PROBLEM_LIST],
+    ),
+    "Z33.1 active, onset and recorded 2024 -> not verified (control: never closed)": (
+        order_sign(
+            chart(
+                history_entry(
+                    "Z33.1",
+                    "Pregnant state, incidental",
+                    cid="preg",
+                    onset="2024-06-01",
+                    recorded="2024-06-03",
+                    status="active",
+                    system=ICD10CM,
+                )
+            )
+        ),
+        UNVERIFIED,
+    ),
+    "positive 10 days ago, a 2023 pregnancy resolved, recorded Feb 25, no end -> critical": (
+        order_sign(
+            chart(
+                POSITIVE_10_DAYS_AGO,
+                history_entry(
+                    "77386006",
+                    "Pregnancy",
+                    cid="old-preg",
+                    onset="2023-05-01",
+                    recorded="2026-02-25",
+                ),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, POSITIVE],
+    ),
+    "positive 10 days ago, Z39.2 postpartum entry with no onset recorded Feb 25 -> critical": (
+        order_sign(
+            chart(
+                POSITIVE_10_DAYS_AGO,
+                history_entry(
+                    "Z39.2",
+                    "Encounter for routine postpartum follow-up",
+                    cid="pp",
+                    recorded="2026-02-25",
+                    system=ICD10CM,
+                ),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, POSITIVE],
+    ),
+    "positive 10 days ago, the pregnancy abated Feb 25 -> not verified (control)": (
+        order_sign(
+            chart(
+                POSITIVE_10_DAYS_AGO,
+                past_pregnancy(onset="2026-02-01", abated="2026-02-25", recorded="2026-02-20"),
+            )
+        ),
+        UNVERIFIED,
+    ),
     "Z34.83 since June 2025, no delivery on file, no test -> critical (control)": (
         order_sign(
             chart(old_problem("Z34.83", "Supervision of normal pregnancy, 3rd tri", "2025-06-15"))
@@ -397,6 +550,95 @@ HYSTERECTOMIES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         UNVERIFIED,
     ),
+    # --- a hysterectomy or delivery not confirmed ends nothing and stands nothing down (red
+    # team 2, D1)
+    **{
+        f"positive hCG 10 days ago, hysterectomy Condition {verification} after it -> critical": (
+            order_sign(
+                chart(
+                    POSITIVE_10_DAYS_AGO,
+                    history_entry(
+                        "236886002",
+                        "Hysterectomy",
+                        cid="hyst",
+                        onset="2026-02-25",
+                        verification=verification,
+                    ),
+                )
+            ),
+            [CONTRACEPTION_REMINDER, POSITIVE],
+        )
+        for verification in ("provisional", "unconfirmed", "differential")
+    },
+    "positive hCG 10 days ago, hysterectomy Condition confirmed after it -> silent (control)": (
+        order_sign(
+            chart(
+                POSITIVE_10_DAYS_AGO,
+                history_entry("236886002", "Hysterectomy", cid="hyst", onset="2026-02-25"),
+            )
+        ),
+        [],
+    ),
+    "Z3A.10 since Feb 1, hysterectomy Condition provisional Feb 25 -> critical": (
+        order_sign(
+            chart(
+                Z3A10_SINCE_FEBRUARY,
+                history_entry(
+                    "236886002",
+                    "Hysterectomy",
+                    cid="hyst",
+                    onset="2026-02-25",
+                    verification="provisional",
+                ),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, ON_PROBLEM_LIST],
+    ),
+    "gestational age 20 weeks 4 days ago, hysterectomy Condition unconfirmed -> critical": (
+        order_sign(
+            chart(
+                gestational_age("2026-02-26T09:00:00+00:00", 20),
+                history_entry(
+                    "236886002",
+                    "Hysterectomy",
+                    cid="hyst",
+                    onset="2026-02-27",
+                    verification="unconfirmed",
+                ),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, GESTATIONAL_AGE],
+    ),
+    "Z3A.30 since Aug 2025, Caesarean planned as a provisional Condition -> critical": (
+        order_sign(
+            chart(
+                pregnancy_problem("Z3A.30", "30 weeks gestation of pregnancy", "2025-08-10"),
+                history_entry(
+                    "11466000",
+                    "Cesarean section",
+                    cid="plan-cs",
+                    recorded="2026-02-25",
+                    verification="provisional",
+                    status="active",
+                ),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, ON_PROBLEM_LIST],
+    ),
+    "hysterectomy Condition provisional, no test -> still checked": (
+        order_sign(
+            chart(
+                history_entry(
+                    "236886002",
+                    "Hysterectomy",
+                    cid="hyst",
+                    onset="2025-05-01",
+                    verification="provisional",
+                )
+            )
+        ),
+        UNVERIFIED,
+    ),
     "hysterectomy Procedure, positive hCG yesterday -> critical all the same": (
         with_procedures(
             chart(urine_hcg("2026-03-01T09:00:00+00:00", "positive")), HYSTERECTOMY_2015
@@ -434,12 +676,21 @@ EXPECTED_DELIVERY_DATES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [CONTRACEPTION_REMINDER, EXPECTED_DELIVERY],
     ),
-    "due date in September, a negative test 2 days ago after it -> verified": (
+    # one negative test does not clear a charted pregnancy: the chart contradicts itself (red
+    # team 2, D2; a qualitative urine hCG can read falsely negative later in pregnancy)
+    "due date in September, a negative test 2 days ago after it -> conflict warning": (
         chart(
             edd("2026-02-24T11:00:00+00:00", "2026-09-28"),
             urine_hcg(TWO_DAYS_AGO, "negative"),
         ),
-        [CONTRACEPTION_REMINDER],
+        [CONTRACEPTION_REMINDER, CHARTED_CONFLICT],
+    ),
+    "due date in August charted 10 days ago, negative urine hCG yesterday -> conflict warning": (
+        chart(
+            edd("2026-02-20T11:00:00+00:00", "2026-08-01"),
+            urine_hcg("2026-03-01T09:00:00+00:00", "negative"),
+        ),
+        [CONTRACEPTION_REMINDER, CHARTED_CONFLICT],
     ),
     "due date last November (past), no test -> not verified": (
         chart(edd("2025-04-01T11:00:00+00:00", "2025-11-01")),
@@ -506,9 +757,30 @@ EXPECTED_DELIVERY_DATES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [CONTRACEPTION_REMINDER, GESTATIONAL_AGE],
     ),
-    "gestational age 10 weeks last week, negative hCG 2 days ago (after) -> verified (control)": (
+    "gestational age 10 weeks last week, negative hCG 2 days ago (after) -> conflict warning": (
         chart(
             gestational_age("2026-02-23T09:00:00+00:00", 10), urine_hcg(TWO_DAYS_AGO, "negative")
+        ),
+        [CONTRACEPTION_REMINDER, CHARTED_CONFLICT],
+    ),
+    "gestational age 20 weeks 5 days ago, negative urine hCG yesterday -> conflict warning": (
+        chart(
+            gestational_age("2026-02-25T09:00:00+00:00", 20),
+            urine_hcg("2026-03-01T09:00:00+00:00", "negative"),
+        ),
+        [CONTRACEPTION_REMINDER, CHARTED_CONFLICT],
+    ),
+    "gestational age 112 days 5 days ago, negative urine hCG 2 days ago -> conflict warning": (
+        chart(
+            gestational_age_in_days("2026-02-25T09:00:00+00:00", 112),
+            urine_hcg(TWO_DAYS_AGO, "negative"),
+        ),
+        [CONTRACEPTION_REMINDER, CHARTED_CONFLICT],
+    ),
+    "gestational age 30 weeks in January 2025 (over), negative hCG 2 days ago -> verified "
+    "(control)": (
+        chart(
+            gestational_age("2025-01-10T09:00:00+00:00", 30), urine_hcg(TWO_DAYS_AGO, "negative")
         ),
         [CONTRACEPTION_REMINDER],
     ),
@@ -520,12 +792,27 @@ EXPECTED_DELIVERY_DATES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(gestational_age("2026-01-05T09:00:00+00:00", 36)),
         UNVERIFIED,
     ),
-    "girl of 11, her own birth gestational age (34 wk) re-charted last week -> silent (control)": (
+    # a girl of 11 can be pregnant: only a gestational age charted in the patient's first year
+    # of life is her own (red team 2, D7)
+    "girl of 11, gestational age 14 weeks 5 days ago -> critical": (
+        chart(gestational_age("2026-02-25T09:00:00+00:00", 14), born="2014-06-01"),
+        [GESTATIONAL_AGE],
+    ),
+    "girl of 11, gestational age 34 weeks (11884-4) last week -> critical (read as a pregnancy)": (
         chart(
             gestational_age(
                 "2026-02-23T09:00:00+00:00", 34, "11884-4", "Gestational age Estimated"
             ),
             born="2014-08-01",
+        ),
+        [GESTATIONAL_AGE],
+    ),
+    "baby of 3 weeks, her own gestational age (34 wk) charted last week -> silent (control)": (
+        chart(
+            gestational_age(
+                "2026-02-23T09:00:00+00:00", 34, "11884-4", "Gestational age Estimated"
+            ),
+            born="2026-02-09",
         ),
         [],
     ),

@@ -388,6 +388,20 @@ SCENARIOS = [
         ),
         id="stopped bag without an end, resumed next morning with dexamethasone 20 mg -> no card",
     ),
+    pytest.param(
+        Scenario(
+            [
+                *adult(),
+                *stopped_bag_without_end(updated="2026-02-25T07:30:00+00:00"),
+                restart(Step(28, days=22), start=RESUME_NEXT_MORNING),
+            ],
+            [PREMED_UNVERIFIED],
+            topic="premedication",
+        ),
+        id="stopped bag without an end, the order last updated 30 min before the restart (the "
+        "edit made with it, interruptions.yaml stop_edit_window_hours, not the stop); resumed "
+        "without dexamethasone -> cannot tell if it restarts (was silent: a '30-minute gap')",
+    ),
     # --- card text that fits the order (redteam4 #3, #8) ---------------------------------------
     pytest.param(
         Scenario(

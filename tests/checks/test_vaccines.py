@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from cds.cards import CardRenderer
 from cds.checks import vaccines
 from cds.checks.vaccines import check_vaccine_order, is_live_vaccine_order, live_codes
+from cds.fhir import vaccines as recognition
 from cds.knowledge import KNOWLEDGE_DIR, load_knowledge
 from cds.services import Engine
 from cds.settings import Settings
@@ -214,6 +215,7 @@ DATE_APPROXIMATE = ("live-vaccine", "warning", "live-vaccine-date-approximate")
 
 CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
 ROUTE_V3 = "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration"
+SNOMED = "http://snomed.info/sct"
 RECORD_UNREADABLE = ("live-vaccine", "warning", "live-vaccine-record-unreadable")
 
 
@@ -688,6 +690,34 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(coded_only(CPT_SYSTEM, "90611")),
         [],
     ),
+    "dengue (Qdenga) by CPT 90584 only -> critical": (
+        chart(coded_only(CPT_SYSTEM, "90584")),
+        [RECENT],
+    ),
+    "dengue (Dengvaxia) by CPT 90587 only -> critical": (
+        chart(coded_only(CPT_SYSTEM, "90587")),
+        [RECENT],
+    ),
+    "chikungunya (Ixchiq) by CPT 90589 only -> critical": (
+        chart(coded_only(CPT_SYSTEM, "90589")),
+        [RECENT],
+    ),
+    "Ebola (Ervebo) by CPT 90758 only -> critical": (
+        chart(coded_only(CPT_SYSTEM, "90758")),
+        [RECENT],
+    ),
+    "BCG intravesical (TICE) by CPT 90586 only -> critical (live M. bovis, counted as live)": (
+        chart(coded_only(CPT_SYSTEM, "90586")),
+        [RECENT],
+    ),
+    "dengue ordered by CPT 90587 only, together -> critical": (
+        chart(coded_vaccine_order(CPT_SYSTEM, "90587", "")),
+        [ORDERED_TOGETHER],
+    ),
+    "Typhim Vi (typhoid Vi, injectable) by CPT 90691 only -> silent (not live)": (
+        chart(coded_only(CPT_SYSTEM, "90691")),
+        [],
+    ),
     # --- codes that disagree; a route that says which formulation --------------------------------
     "CVX 141 (inactivated flu) + FluMist NDC 66019-0302-10 -> critical (the codes disagree)": (
         chart(
@@ -715,6 +745,43 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [],
     ),
+    "CVX 88 (influenza, unspecified) typed 'FluMist Quadrivalent' -> critical (text decides)": (
+        chart(
+            coded_unknown(
+                "88", "influenza, unspecified formulation", "FluMist Quadrivalent", "2026-02-24"
+            )
+        ),
+        [RECENT],
+    ),
+    "CVX 88 (influenza, unspecified) typed 'Fluzone Quadrivalent', given IM -> silent": (
+        chart(
+            coded_unknown(
+                "88", "influenza, unspecified formulation", "Fluzone Quadrivalent", "2026-02-24"
+            )
+            | {"route": {"coding": [{"system": ROUTE_V3, "code": "IM"}]}}
+        ),
+        [],
+    ),
+    "CVX 88 ordered as 'Influenza vaccine nasal spray (FluMist)' together -> critical": (
+        chart(vaccine_order("88", "Influenza vaccine nasal spray (FluMist)")),
+        [ORDERED_TOGETHER],
+    ),
+    "CVX 89 (polio, unspecified) typed 'bOPV' -> critical": (
+        chart(coded_unknown("89", "polio, unspecified formulation", "bOPV", "2026-02-24")),
+        [RECENT],
+    ),
+    "CVX 89 (polio, unspecified) typed 'IPV' -> silent (inactivated)": (
+        chart(coded_unknown("89", "polio, unspecified formulation", "IPV", "2026-02-24")),
+        [],
+    ),
+    "CVX 187 (Shingrix) typed 'Shingles vaccine live' -> silent (a CVX code naming it wins)": (
+        chart(
+            coded_unknown(
+                "187", "zoster vaccine recombinant", "Shingles vaccine live", "2026-02-24"
+            )
+        ),
+        [],
+    ),
     # --- CDC abbreviations and brands recorded as text only -------------------------------------
     "text 'RV1' -> critical": (chart(named_only("RV1", "2026-02-24")), [RECENT]),
     "text 'RV5' -> critical": (chart(named_only("RV5", "2026-02-24")), [RECENT]),
@@ -723,6 +790,61 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "text 'LAIV3' -> critical": (chart(named_only("LAIV3", "2026-02-24")), [RECENT]),
     "text 'YF' -> critical": (chart(named_only("YF", "2026-02-24")), [RECENT]),
     "text 'Qdenga' -> critical": (chart(named_only("Qdenga", "2026-02-24")), [RECENT]),
+    # --- common names and spellings charts write -----------------------------------------------
+    "text 'MMRII' -> critical": (chart(named_only("MMRII", "2026-02-24")), [RECENT]),
+    "text 'Flu Mist' -> critical": (chart(named_only("Flu Mist", "2026-02-24")), [RECENT]),
+    "text 'Flu_Mist' (an underscore) -> critical": (
+        chart(named_only("Flu_Mist", "2026-02-24")),
+        [RECENT],
+    ),
+    "text 'Nasal flu vaccine' -> critical": (
+        chart(named_only("Nasal flu vaccine", "2026-02-24")),
+        [RECENT],
+    ),
+    "text 'Fluenz Tetra' (UK LAIV) -> critical": (
+        chart(named_only("Fluenz Tetra", "2026-02-24")),
+        [RECENT],
+    ),
+    "text 'Shingles vaccine live' -> critical": (
+        chart(named_only("Shingles vaccine live", "2026-02-24")),
+        [RECENT],
+    ),
+    "text 'VZV vaccine' (nothing says recombinant: varicella, live) -> critical": (
+        chart(named_only("VZV vaccine", "2026-02-24")),
+        [RECENT],
+    ),
+    "text 'bOPV' (bivalent oral polio) -> critical": (
+        chart(named_only("bOPV", "2026-02-24")),
+        [RECENT],
+    ),
+    "text 'chicken pox vaccine' -> critical": (
+        chart(named_only("chicken pox vaccine", "2026-02-24")),
+        [RECENT],
+    ),
+    "text 'Shingles vaccine recombinant' (Shingrix) -> silent": (
+        chart(named_only("Shingles vaccine recombinant", "2026-02-24")),
+        [],
+    ),
+    "text 'VZV vaccine recombinant' -> silent": (
+        chart(named_only("VZV vaccine recombinant", "2026-02-24")),
+        [],
+    ),
+    "text 'Inactivated polio vaccine IPV' -> silent": (
+        chart(named_only("Inactivated polio vaccine IPV", "2026-02-24")),
+        [],
+    ),
+    "text 'Jynneos' -> silent (non-replicating, silent by default)": (
+        chart(named_only("Jynneos", "2026-02-24")),
+        [],
+    ),
+    "text 'Typhim Vi' -> silent (injectable, not live)": (
+        chart(named_only("Typhim Vi", "2026-02-24")),
+        [],
+    ),
+    "text 'Flu shot' -> silent (no nasal, no live)": (
+        chart(named_only("Flu shot", "2026-02-24")),
+        [],
+    ),
     "text 'Fluzone (var. 2025-2026 formula)' -> silent ('var' in lower case is no VAR)": (
         chart(named_only("Fluzone (var. 2025-2026 formula)", "2026-02-24")),
         [],
@@ -741,6 +863,52 @@ def test_live_vaccine_golden_matrix(
 ) -> None:
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
     assert findings_of_topic(body, "live-vaccine") == expected
+
+
+def flu_unspecified_by(route: dict[str, Any]) -> dict[str, Any]:
+    """CVX 88 (influenza, unspecified formulation), no text, given by `route` as written."""
+    shot = immunization("88", "influenza, unspecified formulation", "2026-02-24")
+    shot["vaccineCode"] = {"coding": [{"system": CVX, "code": "88"}]}
+    shot["route"] = route
+    return shot
+
+
+# The route as the chart wrote it (route.text, coding displays) decides the formulation of CVX 88.
+ROUTE_WRITTEN: dict[str, tuple[dict[str, Any], bool]] = {
+    "route text 'Intranasal' -> live": ({"text": "Intranasal"}, True),
+    "route text 'NAS' -> live": ({"text": "NAS"}, True),
+    "route text 'nasal spray' -> live": ({"text": "nasal spray"}, True),
+    "SNOMED 1611000175109 (Sublesional) displayed 'Nasal route' -> live (the display)": (
+        {"coding": [{"system": SNOMED, "code": "1611000175109", "display": "Nasal route"}]},
+        True,
+    ),
+    "route text 'Intramuscular' -> not live": ({"text": "Intramuscular"}, False),
+    "SNOMED 1611000175109 with no display -> not live (not a nasal code)": (
+        {"coding": [{"system": SNOMED, "code": "1611000175109"}]},
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize(("route", "live"), ROUTE_WRITTEN.values(), ids=ROUTE_WRITTEN.keys())
+def test_an_unspecified_influenza_is_live_by_its_route_as_written(
+    route: dict[str, Any], live: bool
+) -> None:
+    knowledge = load_knowledge()
+    raw = flu_unspecified_by(route)
+    assert recognition.worth_reading(raw, knowledge) is live
+    fact = recognition.unreadable_immunization(raw, knowledge)
+    assert ((CVX, "151") in fact.codes) is live
+
+
+@pytest.mark.parametrize(("route", "live"), ROUTE_WRITTEN.values(), ids=ROUTE_WRITTEN.keys())
+def test_a_valid_record_of_an_unspecified_influenza_is_live_by_its_route_as_written(
+    client: FlaskClient, route: dict[str, Any], live: bool
+) -> None:
+    """Through the service, on a record that validates: its route text had been read only for
+    records that did not (red team: CVX 88 given by "Nasal route", displayed only, was silent)."""
+    body = client.post(SIGN, json=order_sign(chart(flu_unspecified_by(route)))).get_json()
+    assert findings_of_topic(body, "live-vaccine") == ([RECENT] if live else [])
 
 
 # This order starts at 06:00 and is signed at 08:00 (tests.conftest.NOW): a vaccine given in
