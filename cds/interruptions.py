@@ -153,20 +153,22 @@ def resume(
     - no earlier infusion, or a gap over the limit, or a complete cycle: a new cycle (its own 28
       days: an order longer than that runs past day 28, item 4 of issue 15);
     - a gap under the bag-change tolerance: the same infusion continues;
-    - otherwise a restart inside the cycle, needing premedication from `restart_after_hours`."""
+    - otherwise a restart inside the cycle, needing premedication from `restart_after_hours`.
+    An order is too long when it runs `overrun_from_hours` or more past the days left."""
     so_far = current_cycle(periods, new_start, rules)
     full = Decimal(rules.infusion_days_per_cycle)
     tolerance = timedelta(hours=float(rules.bag_change_tolerance_hours))
+    allowed = Decimal(rules.overrun_from_hours) / Decimal(24)  # an overrun from this many days
     length = _days(new_end - new_start)
     if so_far.last_end is None:
-        return _verdict("first-infusion", None, Decimal(0), full, False, length, tolerance)
+        return _verdict("first-infusion", None, Decimal(0), full, False, length, allowed)
     gap = max(new_start - so_far.last_end, timedelta(0))
     if gap > timedelta(days=rules.max_interruption_days) or so_far.infusion_days_used >= full:
-        return _verdict("new-cycle", gap, Decimal(0), full, False, length, tolerance)
+        return _verdict("new-cycle", gap, Decimal(0), full, False, length, allowed)
     used = so_far.infusion_days_used
     kind: Resumption = "continues" if gap <= tolerance else "restart-same-cycle"
     premed = gap >= timedelta(hours=rules.restart_after_hours)
-    return _verdict(kind, gap, used, full - used, premed, length, tolerance)
+    return _verdict(kind, gap, used, full - used, premed, length, allowed)
 
 
 def _verdict(
@@ -176,8 +178,10 @@ def _verdict(
     left: Decimal,
     premed: bool,
     length: Decimal,
-    tolerance: timedelta,
+    overrun_from_days: Decimal,
 ) -> ResumeVerdict:
+    """`overrun_from_days`: an order runs past the days left only by this much or more (part of
+    a day is what whole-day orders and bags leave after a restart at another clock time)."""
     overrun = length - left
-    too_long = overrun > _days(tolerance)
+    too_long = overrun >= overrun_from_days
     return ResumeVerdict(kind, gap, used, left, premed, too_long, max(overrun, Decimal(0)))

@@ -74,6 +74,7 @@ class ImmunizationFact:
     text: str = ""
     recognised_by: str = ""  # how a vaccine coded by NDC or named only in text was recognised
     date_text: str | None = None  # occurrenceString: a date the service cannot read
+    recorded: date | None = None  # the last day Immunization.recorded can mean: given by then
 
 
 @dataclass(frozen=True)

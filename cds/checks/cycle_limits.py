@@ -407,6 +407,10 @@ def _too_long(
         return []
     rules = knowledge.interruptions
     end = item.review.start + timedelta(days=float(resumed.infusion_days_left))
+    ordered_end = end + timedelta(days=float(resumed.overrun_days))
+    if end.date() >= ordered_end.date():
+        # no calendar day to take off: the card would suggest the end the order already has
+        return []
     overrun = _days_text(resumed.overrun_days)
     if resumed.kind == "restart-same-cycle" and resumed.gap is not None:
         # its cycle's infusions: those ending after the days used began (and one gap before)

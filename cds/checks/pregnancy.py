@@ -6,8 +6,9 @@ pregnancy.yaml `positive_result_current_days`), an estimated delivery date after
 current pregnancy on the problem list (or a gestational age of one going on), is critical in any
 cycle; a preliminary positive newer than every final result, or a charted pregnancy (problem
 list, gestational age, estimated delivery date) with a later negative, is a warning; breastfeeding
-whenever it is charted. Who is a female of reproductive potential (sex or US Core birth sex F, the
-age window, no hysterectomy, as a Condition or a completed Procedure, nor menopause) decides only
+whenever it is charted. Who is a female of reproductive potential (the sex assigned at birth when
+recorded, else any female record; the age window, no hysterectomy, as a Condition or a completed
+Procedure, nor menopause) decides only
 what a missing status gets: before cycle 1 a negative result must be on file within the window
 (local policy) before the first infusion of cycle 1 (else a warning with an hCG order to accept);
 later cycles get a reminder, unless a negative result is on file within the same window before
@@ -31,6 +32,7 @@ from typing import Literal
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.dosing import FUTURE_TOLERANCE
+from cds.fhir.snapshot import FEMALE_NOT_AT_BIRTH
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import PregnancyRules
@@ -195,19 +197,23 @@ def value_as_sent(fact: ObservationFact, knowledge: Knowledge) -> str:
 
 def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules) -> bool | None:
     """True for a female of reproductive potential, False if not, None if the chart cannot tell.
-    A recorded sex (`recorded_sex`) decides over Patient.gender (an administrative gender): any
-    female record makes a patient female here (a trans man can be pregnant); a male sex assigned
-    at birth with no female record takes her out (a trans woman cannot be), unless the site
-    turned that off (pregnancy.yaml `recorded_male_sex_out_of_scope`). A hysterectomy or another
+    A recorded sex ASSIGNED AT BIRTH (`recorded_sex`) decides when there is one: female puts a
+    patient in scope whatever Patient.gender says (a trans man can be pregnant), male takes her
+    out (a trans woman cannot be; records that disagree: in scope), unless the site turned that
+    off (pregnancy.yaml `recorded_male_sex_out_of_scope`: then any female record keeps her in).
+    With none, any female record (Patient.gender, a sex for clinical use, a US Core 7 sex) puts a
+    patient in scope; gender male with none takes him out. A hysterectomy or another
     state of codes.yaml `no_reproductive_potential` stands the check down as a Condition whose
     verification status is pregnancy.yaml `end_verification_statuses` or absent (never
     provisional, unconfirmed, differential), or as a completed Procedure."""
     patient = item.patient
-    recorded = recorded_sex(item, knowledge)
-    female = patient.gender == "female" or recorded == "F"
-    if recorded == "M" and settings.recorded_male_sex_out_of_scope:
-        female = False
-    if not female and (patient.gender == "male" or recorded == "M"):
+    at_birth = recorded_sex(item, knowledge)
+    female = patient.gender == "female" or patient.birth_sex == FEMALE_NOT_AT_BIRTH
+    if at_birth == "F":
+        female = True
+    elif at_birth == "M" and settings.recorded_male_sex_out_of_scope:
+        return False
+    if not female and (patient.gender == "male" or at_birth == "M"):
         return False
     ages = patient.age_years_range(item.review.start.date())
     if not female or ages is None:
@@ -237,11 +243,11 @@ def applies_to(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules)
 
 
 def recorded_sex(item: CheckInput, knowledge: Knowledge) -> str | None:
-    """ "F" or "M" as the chart records the sex: the Patient's extensions (read into `birth_sex`:
-    "F" from any record of it, "M" only from a sex assigned at birth, never from a sex for
-    clinical use) and an Observation of the sex assigned at birth (LOINC 76689-9) among the
+    """ "F" or "M" as the chart records the sex ASSIGNED AT BIRTH: the Patient's US Core birth sex
+    or recorded sex typed 76689-9 (read into `birth_sex`; never a sex for clinical use nor a US
+    Core 7 sex) and an Observation of the sex assigned at birth (LOINC 76689-9) among the
     observations fetched. Any female record wins (records that disagree keep the patient in
-    scope); None: no record either way."""
+    scope); None: no record of the sex at birth either way."""
     said = {item.patient.birth_sex} & {"F", "M"}
     if "observations" not in item.patient.unavailable:
         female, male = knowledge.codes_of("answer_female"), knowledge.codes_of("answer_male")

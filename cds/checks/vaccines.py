@@ -10,7 +10,11 @@ A live vaccine on file whose date cannot be read is never silence: with no date 
 requires occurrence[x]) or a date in words, a warning says its date could not be checked; a date
 given as a month or a year ("2026-02", "2026") is the range of days it covers, and a card comes as
 soon as one of those days falls in the window before the start or during treatment (critical when
-all of them do, else a warning that the date is approximate).
+all of them do, else a warning that the date is approximate). A date that cannot be read is
+still placed when it can be: a record made (Immunization.recorded) before the window and before
+treatment began, or a date in words saying only "childhood" / "age 5" of an adult whose childhood
+ended long before, cannot fall in either -> no card (vaccines.yaml recorded_bounds_date,
+childhood_dates); "unknown", "recently" or "?" with nothing recorded keep the warning.
 
 Blinatumomab treatment is read from the medication history's orders and from the
 MedicationAdministrations the EHR sends (an EHR may send only those).
@@ -23,6 +27,7 @@ recovery (vaccines-after-treatment.yaml, local policy) -> warning.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -30,10 +35,10 @@ from typing import Any
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.fhir.facts import partial_date_range
-from cds.fhir.vaccines import concept_text, recognised_codes
+from cds.fhir.vaccines import as_words, concept_text, recognised_codes, words_of
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
-from cds.knowledge.models import VaccineRules
+from cds.knowledge.models import ChildhoodDates, VaccineRules
 from cds.orders import (
     INDICATION_SYSTEM,
     INDICATIONS,
@@ -306,7 +311,7 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
         found
         for shot in item.patient.immunizations
         if shot.status in settings.given_statuses and not shot.codes.isdisjoint(live)
-        if (found := _given_shot(shot, window, item.now, knowledge)) is not None
+        if (found := _given_shot(shot, window, item, knowledge)) is not None
     ]
     findings += given
     # a live vaccine on file whose status could not be read (`cds.fhir.vaccines`): not verified
@@ -367,11 +372,73 @@ def _completed_unrecorded(
     ]
 
 
+def _before_window(last_day: date, window: _Window, days: int) -> bool:
+    """Whether a shot given on `last_day` at the latest cannot fall in the window before the
+    start nor during treatment: more than `days` days before the start (one day more than a dated
+    shot is allowed, for the time zone the day was written in) and before treatment began."""
+    if (window.start.date() - last_day).days <= days:
+        return False
+    begun = window.treatment_start
+    return begun is None or last_day < begun.astimezone(window.start.tzinfo).date()
+
+
+def _childhood_end_age(text: str, rules: ChildhoodDates) -> int | None:
+    """The age (years) before which a shot dated `text` was given, when the text says only that
+    it was given in childhood ("childhood", "as a child", "age 5": before 6); None when it says
+    anything else ("recently", "unknown", "childhood booster last week", "?")."""
+    if "?" in text:
+        return None
+    words = as_words(text)
+    ages: list[int] = []
+    for phrase in sorted(rules.age_phrases, key=len, reverse=True):
+        pattern = " ".join(
+            r"(\d{1,3})" if token == "{n}" else re.escape(words_of(token).strip())
+            for token in phrase.split()
+        )
+        while (found := re.search(f" {pattern} ", words)) is not None:
+            ages.append(int(found.group(1)) + 1)
+            words = words[: found.start()] + "  " + words[found.end() :]
+    said = bool(ages)
+    for phrase in sorted(rules.phrases, key=len, reverse=True):
+        phrase_words = as_words(phrase)
+        while phrase_words in words:
+            said = True
+            words = words.replace(phrase_words, "  ")
+    filler = {words_of(word).strip() for word in rules.filler_words}
+    if not said or len(ages) > 1 or any(word not in filler for word in words.split()):
+        return None
+    return ages[0] if ages else rules.childhood_ends_at_age
+
+
+def _placed_before_window(
+    shot: ImmunizationFact, window: _Window, patient: PatientSnapshot, knowledge: Knowledge
+) -> bool:
+    """Whether a live vaccine with no date the service reads still cannot have been given in the
+    window or during treatment: its record was made before both (Immunization.recorded), or its
+    date in words says only childhood and the patient's childhood ended long before them
+    (vaccines.yaml recorded_bounds_date, childhood_dates)."""
+    settings = knowledge.vaccines
+    days = settings.window_before_start_days
+    if (
+        settings.recorded_bounds_date
+        and shot.recorded is not None
+        and _before_window(shot.recorded, window, days)
+    ):
+        return True
+    if shot.date_text is None:
+        return False
+    rules = settings.childhood_dates
+    end_age = _childhood_end_age(shot.date_text, rules)
+    ages = patient.age_years_range(window.earliest.astimezone(window.start.tzinfo).date())
+    return end_age is not None and ages is not None and ages[0] >= end_age + rules.margin_years
+
+
 def _given_shot(
-    shot: ImmunizationFact, window: _Window, now: datetime, knowledge: Knowledge
+    shot: ImmunizationFact, window: _Window, item: CheckInput, knowledge: Knowledge
 ) -> Emission | None:
     """What a live vaccine given (status completed) says of this order, by its date."""
     settings = knowledge.vaccines
+    now = item.now
     values: dict[str, Any] = {
         "vaccine": vaccine_name(shot.codes, knowledge, shot.text),
         "recognised": f" ({shot.recognised_by})" if shot.recognised_by else "",
@@ -381,6 +448,8 @@ def _given_shot(
         days = _days_recorded(shot.date_text) if shot.date_text is not None else None
         if days is not None:
             return _approximate_shot(shot, days, window, now, values, knowledge)
+        if _placed_before_window(shot, window, item.patient, knowledge):
+            return None
         return emit(
             "live-vaccine-date-unreadable",
             settings.window_source,

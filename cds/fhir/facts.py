@@ -174,7 +174,17 @@ def immunization_fact(model: Any) -> ImmunizationFact:
         status=model.status or "",
         text=_texts([model.vaccineCode]),
         date_text=model.occurrenceString if occurred is None else partial,
+        recorded=_last_day(model.recorded),
     )
+
+
+def _last_day(value: Any) -> date | None:
+    """The last day a FHIR dateTime can mean: its day, or the last day of a year or a month given
+    alone ("2015", "2015-03"); None when there is none."""
+    if isinstance(value, str) and (days := partial_date_range(value)) is not None:
+        return days[1]
+    when = as_datetime(value)
+    return when.date() if when is not None else None
 
 
 def condition_fact(model: Any) -> ConditionFact:

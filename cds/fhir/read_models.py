@@ -175,6 +175,7 @@ class Immunization(WithChoices):
     vaccineCode: CodeableConcept
     occurrenceDateTime: DateTimeType | None = None
     occurrenceString: StringType | None = None
+    recorded: DateTimeType | None = None  # when the record was made: the shot was given by then
 
 
 class Condition(WithChoices):

@@ -199,19 +199,26 @@ def _sub_value(extension: Mapping[str, Any], url: str) -> Any:
     return None
 
 
+# `PatientSnapshot.birth_sex` when no sex assigned at birth is recorded on the Patient but another
+# record of the sex says female (a sex for clinical use, a US Core 7 sex): the pregnancy check
+# keeps the patient in scope unless an Observation 76689-9 of the sex assigned at birth says male
+FEMALE_NOT_AT_BIRTH = "F-not-at-birth"
+
+
 def _birth_sex(raw: Mapping[str, Any]) -> str | None:
     """The patient's sex as the body goes, from the raw Patient's records of it (the read model
     holds no extension values but the cycle number, and a malformed extension of any other kind
-    must not cost the patient's age and sex). "F" when any record says female: US Core birth sex,
-    US Core 7 sex, the sex parameter for clinical use, a recorded sex or gender of any type,
-    Epic's sex for clinical use (conflicting records keep the patient in scope: the safe side).
-    "M" only when a sex ASSIGNED AT BIRTH says male (US Core birth sex, a recorded sex or gender
-    typed 76689-9) and none says female: a sex for clinical use (lab ranges: a trans man on
-    testosterone) and a US Core 7 sex (by its definition not sex assigned at birth) put a patient
-    in scope but never take her out (so the period of a sex for clinical use is not read: a
-    female one, current or not, keeps her in scope). Else the US Core birth sex code as sent
-    ("UNK") or None. Patient.gender is not among them: it is an administrative gender."""
-    said: set[str] = set()
+    must not cost the patient's age and sex). A sex ASSIGNED AT BIRTH (US Core birth sex, a
+    recorded sex or gender typed 76689-9) decides when one is recorded: "F" when any says female
+    (records that disagree keep the patient in scope: the safe side), else "M". With none, any
+    other female record (US Core 7 sex, the sex parameter for clinical use, a recorded sex or
+    gender of another type, Epic's sex for clinical use) gives `FEMALE_NOT_AT_BIRTH` (in scope
+    unless an Observation 76689-9 says male); a male one says nothing (a trans man on
+    testosterone has male lab ranges). Else the US Core birth sex code as sent ("UNK") or None.
+    Patient.gender is not among them: it is an administrative gender (2026-12-03, red team N4:
+    a trans woman with a female sex for clinical use was asked for an hCG test)."""
+    at_birth: set[str] = set()
+    otherwise: set[str] = set()
     other: str | None = None
     extensions = raw.get("extension")
     for extension in extensions if isinstance(extensions, list) else ():
@@ -222,19 +229,21 @@ def _birth_sex(raw: Mapping[str, Any]) -> str | None:
             code = extension.get("valueCode")
             if isinstance(code, str) and code.strip():
                 found = _coded_sex(code)
-                said |= found
+                at_birth |= found
                 other = other or (None if found else code.strip().upper())
         elif url in (US_CORE_SEX, EPIC_SEX_FOR_CLINICAL_USE):
-            said |= _coded_sex(_extension_value(extension)) & {"F"}
+            otherwise |= _coded_sex(_extension_value(extension))
         elif url == SEX_FOR_CLINICAL_USE:
-            said |= _coded_sex(_sub_value(extension, "value")) & {"F"}
+            otherwise |= _coded_sex(_sub_value(extension, "value"))
         elif url == RECORDED_SEX_OR_GENDER:
             found = _coded_sex(_sub_value(extension, "value"))
-            at_birth = "76689-9" in _coded_sex_codes(_sub_value(extension, "type"))
-            said |= found if at_birth else found & {"F"}
-    if "F" in said:
-        return "F"
-    return "M" if "M" in said else other
+            if "76689-9" in _coded_sex_codes(_sub_value(extension, "type")):
+                at_birth |= found
+            else:
+                otherwise |= found
+    if at_birth:
+        return "F" if "F" in at_birth else "M"
+    return FEMALE_NOT_AT_BIRTH if "F" in otherwise else other
 
 
 def _validated(raws: list[dict[str, Any]], source: str, issues: list[DataIssue]) -> list[Any]:

@@ -556,6 +556,27 @@ class RestartRules(RuleFile):
 # --- vaccines.yaml ------------------------------------------------------------------------------
 
 
+class ChildhoodDates(StrictModel):
+    """An occurrenceString placing a shot in the patient's childhood ("childhood", "age 5")."""
+
+    # whole phrases, any case; the text must hold nothing else than these, `filler_words` and
+    # one of `age_phrases`
+    phrases: list[str] = Field(min_length=1)
+    # "{n}": the patient's age then, in years ("age {n}", "at {n} years")
+    age_phrases: list[str]
+    filler_words: list[str]
+    childhood_ends_at_age: int = Field(gt=0)
+    # the patient must be at least this many years past that age when the window begins
+    margin_years: int = Field(ge=0)
+    source: str
+
+    @model_validator(mode="after")
+    def _ages_have_n(self) -> ChildhoodDates:
+        if any(phrase.count("{n}") != 1 for phrase in self.age_phrases):
+            raise ValueError("vaccines.yaml: each childhood age phrase holds one {n}")
+        return self
+
+
 class VaccineRules(RuleFile):
     model_config = _file("vaccines")
 
@@ -568,6 +589,10 @@ class VaccineRules(RuleFile):
     given_statuses: list[str]
     given_administration_statuses: list[str]
     ordered_statuses: list[str]
+    # an undated live vaccine whose record was made (Immunization.recorded) before the window
+    recorded_bounds_date: bool
+    recorded_source: str
+    childhood_dates: ChildhoodDates
 
 
 # --- issue 15: toxicity.yaml, growth-bounds.yaml, corticosteroids.yaml, interruptions.yaml,
@@ -834,6 +859,10 @@ class InterruptionRules(RuleFile):
     # it still bounds the stop, but the stop's time is unknown (0: every lastUpdated dates it)
     stop_edit_window_hours: Decimal = Field(default=Decimal(24), ge=0)
     stop_edit_window_source: str = "local-policy-edit-time-stop"
+    # an order runs past its cycle's 28 infusion days (resumed or new) only by this many hours or
+    # more: less is part of a day no whole-day order or bag can match (local policy)
+    overrun_from_hours: Decimal = Field(default=Decimal(24), gt=0)
+    overrun_source: str = "local-policy-overrun-whole-day"
 
 
 class Recovery(StrictModel):

@@ -140,6 +140,35 @@ def stopped_c1(given: int, gap: int) -> dict[str, Any]:
     return order | {"meta": {"lastUpdated": days_before(gap).isoformat()}}
 
 
+def stopped_c2(given_days: float, gap_days: float) -> dict[str, Any]:
+    """R/R cycle 2's order (coded), stopped (its meta.lastUpdated) after `given_days` days of
+    infusion, `gap_days` before the draft order starts: a stop and a restart at different clock
+    times (red team rt-noise2 N1)."""
+    began = BEGIN - timedelta(days=given_days + gap_days)
+    order = blinatumomab_order(
+        PID,
+        FULL,
+        oid="blin-c2-stopped-clock",
+        indication=RR,
+        cycle=2,
+        start=began.isoformat(),
+        status="stopped",
+        authored=(began - timedelta(hours=2)).isoformat(),
+    )
+    return order | {"meta": {"lastUpdated": (BEGIN - timedelta(days=gap_days)).isoformat()}}
+
+
+def restarted_c2(given_days: float, gap_days: float, ordered_days: int) -> dict[str, Any]:
+    """Cycle 1 complete, cycle 2 stopped after `given_days` and restarted `gap_days` later by
+    an order of `ordered_days` whole days."""
+    return chart(
+        *history(1, gap=40),
+        stopped_c2(given_days, gap_days),
+        cycle=2,
+        steps=[Step(28, days=ordered_days)],
+    )
+
+
 def bags(start: datetime, count: int, days: int = 7) -> list[dict[str, Any]]:
     """A cycle as only the MAR knows it: `count` bags of `days` days each, hung 30 minutes after
     the one before ended (no order on file, no cycle number)."""
@@ -326,6 +355,28 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "adult R/R cycle 1, 9 x 7 then 28 x 28 days (35 days) -> warning: runs past day 28": (
         chart(cycle=1, steps=[Step(9, days=7), Step(28, days=28)]),
         [PAST_DAY_28],
+    ),
+    # An overrun of part of a day is none (interruptions.yaml overrun_from_hours: 24): orders and
+    # bags come in whole days, the stop and the restart at other clock times (rt-noise2 N1).
+    "adult R/R cycle 2 stopped after 10.3 days, restarted 1.7 days later for 18 whole days "
+    "(17.7 left) -> silent (was: 0.3 days too long, 'end it on' the order's own end)": (
+        restarted_c2(given_days=10.3, gap_days=1.7, ordered_days=18),
+        [],
+    ),
+    "adult R/R cycle 2 stopped after 10.3 days, restarted 1.7 days later for 19 days (1.3 days "
+    "over) -> warning too long": (
+        restarted_c2(given_days=10.3, gap_days=1.7, ordered_days=19),
+        [RESUME_TOO_LONG],
+    ),
+    "adult R/R cycle 2 stopped after 10.9 days, restarted 14 hours later for 18 days (17.1 "
+    "left, 0.9 over) -> silent": (
+        restarted_c2(given_days=10.9, gap_days=14 / 24, ordered_days=18),
+        [],
+    ),
+    "adult R/R cycle 2 stopped after 11 days, restarted 2.5 days later for 18 days (17 left, "
+    "exactly 1 day over) -> warning too long": (
+        restarted_c2(given_days=11, gap_days=2.5, ordered_days=18),
+        [RESUME_TOO_LONG],
     ),
     "adult R/R cycle 2 bag change (previous bag ends as this starts), 18 days left -> silent": (
         chart(
@@ -646,6 +697,25 @@ def test_the_resume_card_counts_the_days_left(client: FlaskClient) -> None:
         "longer"
     )
     assert "5 days" in card["detail"]  # the interruption
+
+
+@pytest.mark.parametrize("ordered_days", [18, 19, 20, 24])
+@pytest.mark.parametrize(("given_days", "gap_days"), [(10.3, 1.7), (10.9, 14 / 24), (10.1, 5.6)])
+def test_the_resume_card_never_suggests_the_orders_own_end_or_later(
+    client: FlaskClient, given_days: float, gap_days: float, ordered_days: int
+) -> None:
+    """rt-noise2 N1: "runs 0.3 days longer: end it on 2026-03-20", the date the order already
+    ends. A card comes only for a whole day or more over, and suggests an earlier end."""
+    cards = _cards(client, restarted_c2(given_days, gap_days, ordered_days))
+    left = 28 - given_days
+    ends = (BEGIN + timedelta(days=ordered_days)).date()
+    if ordered_days - left < 1:
+        assert cards == []
+        return
+    [card] = cards
+    suggested = card["detail"].split("end it on ")[1][:10]
+    assert suggested == (BEGIN + timedelta(days=left)).date().isoformat()
+    assert suggested < ends.isoformat()
 
 
 def test_a_restart_after_an_interruption_needs_premedication_again(client: FlaskClient) -> None:

@@ -324,6 +324,8 @@ NOT_RUN = ("pregnancy-status", "warning", "check-not-run")
 ON_PROBLEM_LIST = ("pregnancy-status", "critical", "pregnancy-on-problem-list")
 PRELIMINARY_POSITIVE = ("pregnancy-status", "warning", "pregnancy-preliminary-positive")
 PROBLEM_LIST_CONFLICT = ("pregnancy-status", "warning", "pregnancy-problem-list-conflict")
+GESTATIONAL_AGE = ("pregnancy-status", "critical", "pregnancy-gestational-age")
+UCUM = "http://unitsofmeasure.org"
 THIS_MORNING = "2026-03-02T06:30:00+00:00"
 A_YEAR_AHEAD = "2027-03-01T09:00:00+00:00"  # a mistyped year
 CURRENTLY_BREASTFEEDING = lab(
@@ -736,9 +738,10 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
     ),
-    "gender male, birth sex M but US Core 7 sex Female (records disagree) -> warning": (
+    # a sex assigned at birth decides when recorded: a US Core 7 sex is not one (red team N4)
+    "gender male, birth sex M but US Core 7 sex Female -> silent (birth sex decides)": (
         chart(gender="male", birth_sex="M", sex=({"url": US_CORE_SEX, "valueCoding": FEMALE_SCT},)),
-        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        [],
     ),
     "gender male, Epic legal sex male only, no test -> silent (control)": (
         chart(gender="male", sex=(epic("legal-sex", "male"),)),
@@ -783,6 +786,68 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "gender female, birth sex M, positive hCG yesterday -> critical all the same (control)": (
         chart(urine_hcg(YESTERDAY, "positive"), birth_sex="M"),
         [POSITIVE],
+    ),
+    # --- a trans woman with a female sex for clinical use (red team N4): the sex assigned at birth
+    # decides when one is recorded; positive evidence alarms whatever the sex records say
+    "gender female, birth sex M, sex for clinical use female-typical, no test -> silent": (
+        chart(birth_sex="M", sex=(clinical_use("female-typical"),)),
+        [],
+    ),
+    "gender female, recorded sex at birth Male, clinical use female-typical, no test -> silent": (
+        chart(sex=(recorded_at_birth(MALE_SCT), clinical_use("female-typical"))),
+        [],
+    ),
+    "gender female, Observation 76689-9 Male, clinical use female-typical, no test -> silent": (
+        chart(sex_at_birth(MALE_SCT), sex=(clinical_use("female-typical"),)),
+        [],
+    ),
+    "gender female, birth sex M, Epic sex for clinical use female, no test -> silent": (
+        chart(birth_sex="M", sex=(epic("sex-for-clinical-use", "female"),)),
+        [],
+    ),
+    "birth sex M, clinical use female-typical, positive hCG yesterday -> critical only": (
+        chart(
+            urine_hcg(YESTERDAY, "positive"), birth_sex="M", sex=(clinical_use("female-typical"),)
+        ),
+        [POSITIVE],
+    ),
+    "birth sex M, clinical use female-typical, gestational age 12 wk a week ago -> critical": (
+        chart(
+            lab(
+                "gest-age",
+                "49051-6",
+                "Gestational age in weeks",
+                A_WEEK_AGO,
+                valueQuantity={"value": 12, "unit": "wk", "system": UCUM, "code": "wk"},
+            ),
+            birth_sex="M",
+            sex=(clinical_use("female-typical"),),
+        ),
+        [GESTATIONAL_AGE],
+    ),
+    "birth sex M, clinical use female-typical, Z3A.12 on the problem list -> critical": (
+        chart(
+            pregnancy_problem("Z3A.12", "12 weeks gestation of pregnancy"),
+            birth_sex="M",
+            sex=(clinical_use("female-typical"),),
+        ),
+        [ON_PROBLEM_LIST],
+    ),
+    "gender male, Observation 76689-9 Male, positive hCG yesterday -> critical all the same": (
+        chart(urine_hcg(YESTERDAY, "positive"), sex_at_birth(MALE_SCT), gender="male"),
+        [POSITIVE],
+    ),
+    "gender male, clinical use male-typical, no birth sex, positive hCG -> critical all the same": (
+        chart(urine_hcg(YESTERDAY, "positive"), gender="male", sex=(clinical_use("male-typical"),)),
+        [POSITIVE],
+    ),
+    "gender female, birth sex M but Observation 76689-9 Female (disagree), no test -> warning": (
+        chart(sex_at_birth(FEMALE_SCT), birth_sex="M"),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender male, birth sex F, clinical use male-typical (a trans man), no test -> warning": (
+        chart(gender="male", birth_sex="F", sex=(clinical_use("male-typical"),)),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
     ),
     "gender female, birth sex F, negative hCG 2 days ago -> contraception only (control)": (
         chart(urine_hcg(TWO_DAYS_AGO, "negative"), birth_sex="F"),

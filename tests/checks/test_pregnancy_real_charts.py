@@ -648,10 +648,139 @@ HYSTERECTOMIES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
 }
 
 
+# red team N2: a delivery as US charts record it (CPT, ICD-10-PCS, Z37 outcome of delivery, Z39
+# postpartum care, SNOMED postpartum state) ends the pregnancy O-code left active on the list
+GDM_OCTOBER = pregnancy_problem("O24.419", "Gestational diabetes in pregnancy", "2025-10-03")
+O_CODE_FEBRUARY = pregnancy_problem(
+    "O99.012", "Anemia complicating pregnancy, 2nd tri", "2026-02-05"
+)
+DELIVERED_JANUARY = "2026-01-19T10:00:00+00:00"
+DELIVERY_PROCEDURES = (
+    (CPT, "59400", "Routine obstetric care, vaginal delivery and postpartum care"),
+    (CPT, "59409", "Vaginal delivery only"),
+    (CPT, "59410", "Vaginal delivery only; including postpartum care"),
+    (CPT, "59510", "Routine obstetric care, cesarean delivery and postpartum care"),
+    (CPT, "59514", "Cesarean delivery only"),
+    (CPT, "59515", "Cesarean delivery only; including postpartum care"),
+    (CPT, "59610", "Routine obstetric care, VBAC, postpartum care"),
+    (CPT, "59612", "Vaginal delivery only, after previous cesarean delivery"),
+    (CPT, "59614", "VBAC only; including postpartum care"),
+    (CPT, "59618", "Routine obstetric care, cesarean after attempted VBAC"),
+    (CPT, "59620", "Cesarean delivery only, following attempted VBAC"),
+    (CPT, "59622", "Cesarean only, following attempted VBAC; including postpartum care"),
+    (ICD10PCS, "10E0XZZ", "Delivery of Products of Conception, External Approach"),
+    (ICD10PCS, "10D00Z0", "Extraction of Products of Conception, High, Open Approach"),
+    (ICD10PCS, "10D00Z1", "Extraction of Products of Conception, Low, Open Approach"),
+    (ICD10PCS, "10D00Z2", "Extraction of Products of Conception, Extraperitoneal, Open"),
+)
+DELIVERY_CONDITIONS = (
+    (ICD10CM, "Z37.0", "Single live birth"),
+    (ICD10CM, "Z37.2", "Twins, both liveborn"),
+    (ICD10CM, "Z37.9", "Outcome of delivery, unspecified"),
+    (ICD10CM, "Z39.0", "Encounter for care and examination of mother immediately after delivery"),
+    (ICD10CM, "Z39.1", "Encounter for care and examination of lactating mother"),
+    (SNOMED, "86569001", "Postpartum state"),
+)
+
+
+def delivery_entry(system: str, code: str, display: str, onset: str) -> dict[str, Any]:
+    """A delivery charted as a Condition (an encounter diagnosis or a problem), by its onset."""
+    return history_entry(
+        code, display, cid="delivered", onset=onset, status="active", system=system
+    )
+
+
+DELIVERIES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
+    **{
+        f"O24.419 since Oct 2025, {code} Procedure Jan 19, negative hCG -> verified": (
+            with_procedures(
+                chart(GDM_OCTOBER, urine_hcg(TWO_DAYS_AGO, "negative")),
+                coded_procedure(system, code, display, DELIVERED_JANUARY),
+            ),
+            [CONTRACEPTION_REMINDER],
+        )
+        for system, code, display in DELIVERY_PROCEDURES
+    },
+    **{
+        f"O24.419 since Oct 2025, {code} Condition Jan 19, negative hCG -> verified": (
+            order_sign(
+                chart(
+                    GDM_OCTOBER,
+                    delivery_entry(system, code, display, "2026-01-19"),
+                    urine_hcg(TWO_DAYS_AGO, "negative"),
+                )
+            ),
+            [CONTRACEPTION_REMINDER],
+        )
+        for system, code, display in DELIVERY_CONDITIONS
+    },
+    # controls: the harm cases still alarm
+    "O99.012 since Feb 5, after a CPT 59510 delivery in January, no test -> critical": (
+        with_procedures(
+            chart(O_CODE_FEBRUARY),
+            coded_procedure(CPT, "59510", "Routine OB care, cesarean", DELIVERED_JANUARY),
+        ),
+        [CONTRACEPTION_REMINDER, ON_PROBLEM_LIST],
+    ),
+    "O99.012 since Feb 5, after a Z37.0 birth in January, negative hCG -> conflict": (
+        order_sign(
+            chart(
+                O_CODE_FEBRUARY,
+                delivery_entry(ICD10CM, "Z37.0", "Single live birth", "2026-01-19"),
+                urine_hcg(TWO_DAYS_AGO, "negative"),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, CONFLICT],
+    ),
+    "O24.419 since Oct 2025, CPT 59510 not yet done (preparation), negative hCG -> conflict": (
+        with_procedures(
+            chart(GDM_OCTOBER, urine_hcg(TWO_DAYS_AGO, "negative")),
+            coded_procedure(CPT, "59510", "Routine OB care, cesarean", DELIVERED_JANUARY)
+            | {"status": "preparation"},
+        ),
+        [CONTRACEPTION_REMINDER, CONFLICT],
+    ),
+    "O24.419 since Oct 2025, Z37.0 provisional, negative hCG -> conflict": (
+        order_sign(
+            chart(
+                GDM_OCTOBER,
+                delivery_entry(ICD10CM, "Z37.0", "Single live birth", "2026-01-19")
+                | {
+                    "verificationStatus": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                                "code": "provisional",
+                            }
+                        ]
+                    }
+                },
+                urine_hcg(TWO_DAYS_AGO, "negative"),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, CONFLICT],
+    ),
+    "O24.419 since Oct 2025, no delivery on file, negative hCG -> conflict (control)": (
+        order_sign(chart(GDM_OCTOBER, urine_hcg(TWO_DAYS_AGO, "negative"))),
+        [CONTRACEPTION_REMINDER, CONFLICT],
+    ),
+}
+
+
+def test_the_conflict_card_says_the_entry_date_is_not_when_it_was_recorded(
+    client: FlaskClient,
+) -> None:
+    """Red team N2: "recorded 2025-10-03" was the onset, not the recordedDate."""
+    body = client.post(SIGN, json=DELIVERIES[next(reversed(DELIVERIES))][0]).get_json()
+    [card] = [c for c in body["cards"] if "negative result" in c["summary"]]
+    assert "(`Condition/pregnancy`, dated 2025-10-03)" in card["detail"]
+    assert "recorded 2025-10-03" not in card["detail"]
+
+
 @pytest.mark.parametrize(
     ("request_body", "expected"),
-    [*OLD_POSITIVES.values(), *HYSTERECTOMIES.values()],
-    ids=[*OLD_POSITIVES, *HYSTERECTOMIES],
+    [*OLD_POSITIVES.values(), *HYSTERECTOMIES.values(), *DELIVERIES.values()],
+    ids=[*OLD_POSITIVES, *HYSTERECTOMIES, *DELIVERIES],
 )
 def test_pregnancy_on_real_charts(
     client: FlaskClient, request_body: dict[str, Any], expected: list[Expected]

@@ -118,6 +118,24 @@ def vaccine_order(
 NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
 
 
+def historical(words: str | None, **recorded: str) -> dict[str, Any]:
+    """MMR from the immunization registry (not a primary source), its date in `words`
+    (occurrenceString; None: no occurrence at all), `recorded=` when the record was made."""
+    shot = dated(immunization("03", "MMR", ""), **recorded)
+    if words is not None:
+        shot["occurrenceString"] = words
+    shot["primarySource"] = False
+    shot["reportOrigin"] = {
+        "coding": [
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/immunization-origin",
+                "code": "record",
+            }
+        ]
+    }
+    return shot
+
+
 def completed_order(cvx: str, name: str, written: str) -> dict[str, Any]:
     """A live-vaccine order the EHR completed (given, or dispensed) written at `written`."""
     return vaccine_order(cvx, name, oid=f"done-{cvx}", status="completed") | {"authoredOn": written}
@@ -165,12 +183,18 @@ def coded_vaccine_order(system: str | None, code: str | None, text: str) -> dict
 
 
 def chart(
-    *extra: dict[str, Any], cycle: int = 1, history: list[dict[str, Any]] | None = None
+    *extra: dict[str, Any],
+    cycle: int = 1,
+    history: list[dict[str, Any]] | None = None,
+    born: str | None = "1968-07-14",
 ) -> dict[str, Any]:
     steps = STEP_UP if cycle == 1 else [Step(28, days=28)]
+    person = patient(PID, birth_date=born or "")
+    if born is None:
+        del person["birthDate"]
     return bundle(
         [
-            patient(PID),
+            person,
             weight(PID, 78),
             height(PID, 180),
             blinatumomab_order(PID, steps, cycle=cycle),
@@ -474,6 +498,93 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
             history=[EARLIER_CYCLE],
         ),
         [DATE_APPROXIMATE],
+    ),
+    # --- N3: a historical live vaccine whose date cannot be read but can still be placed ------
+    # (the patient is 57; the window is Feb 16 - Mar 2; vaccines.yaml recorded_bounds_date,
+    # childhood_dates). Each noise row has guard rows beside it: what cannot be placed warns.
+    "registry MMR 'childhood' for a man of 57 -> silent (childhood ended long ago)": (
+        chart(historical("childhood")),
+        [],
+    ),
+    "registry MMR 'as a child' -> silent": (chart(historical("as a child")), []),
+    "registry MMR 'age 5' -> silent": (chart(historical("age 5")), []),
+    "registry MMR 'at 5 years' -> silent": (chart(historical("At 5 years")), []),
+    "registry MMR 'infant' -> silent": (chart(historical("infant")), []),
+    "registry MMR 'school entry' -> silent": (chart(historical("School entry")), []),
+    "registry MMR 'childhood', recorded 2015-03-01 -> silent": (
+        chart(historical("childhood", recorded="2015-03-01")),
+        [],
+    ),
+    "MMR 'unknown', recorded 2015-03-01 -> silent (given by the day it was recorded)": (
+        chart(historical("unknown", recorded="2015-03-01")),
+        [],
+    ),
+    "MMR 'recently', recorded 2015-03-01 -> silent (recently as of 2015)": (
+        chart(historical("recently", recorded="2015-03-01")),
+        [],
+    ),
+    "MMR with no date at all, recorded in 2015 (year only) -> silent": (
+        chart(historical(None, recorded="2015")),
+        [],
+    ),
+    "MMR 'unknown', recorded 2026-02-15 (15 days before the start) -> silent": (
+        chart(historical("unknown", recorded="2026-02-15T09:00:00+00:00")),
+        [],
+    ),
+    "guard: MMR 'unknown', recorded 2026-02-16 (14 days before: time zones) -> warning": (
+        chart(historical("unknown", recorded="2026-02-16")),
+        [DATE_UNREADABLE],
+    ),
+    "guard: MMR 'unknown', recorded 2026-02-25 (in the window) -> warning": (
+        chart(historical("unknown", recorded="2026-02-25")),
+        [DATE_UNREADABLE],
+    ),
+    "guard: MMR 'unknown', recorded 2026-02-01 after treatment began Jan 5, cycle 2 -> warning": (
+        chart(historical("unknown", recorded="2026-02-01"), cycle=2, history=[EARLIER_CYCLE]),
+        [DATE_UNREADABLE],
+    ),
+    "MMR 'childhood', recorded 2026-02-01, treatment began Jan 5, cycle 2 -> silent": (
+        chart(historical("childhood", recorded="2026-02-01"), cycle=2, history=[EARLIER_CYCLE]),
+        [],
+    ),
+    "guard: MMR 'unknown', nothing recorded -> warning (safe side)": (
+        chart(historical("unknown")),
+        [DATE_UNREADABLE],
+    ),
+    "guard: MMR 'recently' -> warning": (chart(historical("recently")), [DATE_UNREADABLE]),
+    "guard: MMR 'last week' -> warning": (chart(historical("last week")), [DATE_UNREADABLE]),
+    "guard: MMR dated only by a question mark '?' -> warning": (
+        chart(historical("?")),
+        [DATE_UNREADABLE],
+    ),
+    "guard: MMR with no date and nothing recorded -> warning": (
+        chart(historical(None)),
+        [DATE_UNREADABLE],
+    ),
+    "guard: MMR 'childhood?' -> warning": (chart(historical("childhood?")), [DATE_UNREADABLE]),
+    "guard: MMR 'childhood, booster last week' -> warning": (
+        chart(historical("childhood, booster last week")),
+        [DATE_UNREADABLE],
+    ),
+    "guard: MMR 'age 55' for a man of 57 -> warning (not long enough ago)": (
+        chart(historical("age 55")),
+        [DATE_UNREADABLE],
+    ),
+    "guard: MMR 'age 5 and age 50' -> warning (two ages)": (
+        chart(historical("age 5 and age 50")),
+        [DATE_UNREADABLE],
+    ),
+    "guard: MMR 'childhood' for a patient of 21 -> warning (childhood not long enough ago)": (
+        chart(historical("childhood"), born="2004-07-01"),
+        [DATE_UNREADABLE],
+    ),
+    "guard: MMR 'childhood' with no birth date -> warning": (
+        chart(historical("childhood"), born=None),
+        [DATE_UNREADABLE],
+    ),
+    "guard: MMR given 2026-02-25 (in the window), recorded 2015-03-01 -> critical": (
+        chart(immunization("03", "MMR", "2026-02-25") | {"recorded": "2015-03-01"}),
+        [RECENT],
     ),
     # --- the CDC CVX table's own names of live vaccines, recorded as CVX 999 or as text -------
     "OPV as CVX 999 'poliovirus vaccine, live, oral' -> critical": (
