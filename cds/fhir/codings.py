@@ -41,8 +41,18 @@ SYSTEM_ALIASES = {
 def canonical_system(system: str) -> str:
     """The URI the knowledge files use for a code system sent as `system` (an OID, an old URI,
     a trailing slash); any other system as sent."""
+    found = _AS_SENT.get(system)  # nearly every system: one lookup (hot on long charts)
+    if found is not None:
+        return found
     written = system.strip()
-    return SYSTEM_ALIASES.get(written.lower() if written.startswith("urn:") else written, written)
+    found = SYSTEM_ALIASES.get(written.lower() if written.startswith("urn:") else written, written)
+    if len(_AS_SENT) < _MOST_REMEMBERED:  # a chart names a few dozen systems; a caller, any
+        _AS_SENT[system] = found
+    return found
+
+
+_AS_SENT = {**{name: name for name in SYSTEM_ALIASES.values()}, **SYSTEM_ALIASES}
+_MOST_REMEMBERED = 1_000
 
 
 # 10-digit NDC layouts and where the 11-digit form adds its zero (segment lengths).

@@ -154,9 +154,10 @@ def _outcomes(value: Any) -> list[Any]:
     entries = value.get("entry")
     for entry in entries if isinstance(entries, list) else []:
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict) and resource.get("resourceType") == "OperationOutcome":
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        if kind == "OperationOutcome":
             found.append(resource)
-        elif isinstance(resource, dict):
+        elif kind == "Bundle":
             found.extend(_outcomes(resource))
     return found
 

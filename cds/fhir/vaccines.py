@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from cds.fhir.codings import CVX, NDC, equivalent_codes, ndc_forms
@@ -63,6 +64,9 @@ class _Recognition:
     routes: tuple[VaccineRouteRule, ...]
     route_words: tuple[tuple[str, ...], ...]  # `as_words` of each rule's route words
     no_vaccine: frozenset[str]  # CVX codes saying nothing was given (998)
+    # any of `names` at all (one C-level search: nearly every text names none of them)
+    any_name: re.Pattern[str]
+    any_cased_name: re.Pattern[str]
 
     @classmethod
     def of(cls, knowledge: Knowledge) -> _Recognition:
@@ -94,8 +98,15 @@ class _Recognition:
                     for rule in settings.route_rules
                 ),
                 frozenset(settings.no_vaccine_cvx),
+                _any_of(as_words(n.text) for n in settings.text_names if not n.case_sensitive),
+                _any_of(cased_words(n.text) for n in settings.text_names if n.case_sensitive),
             )
         return found
+
+
+def _any_of(texts: Iterable[str]) -> re.Pattern[str]:
+    """A pattern finding any of `texts` as written (none: a pattern that never matches)."""
+    return re.compile("|".join(map(re.escape, texts)) or "(?!)")
 
 
 _RECOGNITIONS: dict[int, _Recognition] = {}
@@ -134,6 +145,8 @@ def by_text(text: str, knowledge: Knowledge) -> TextName | None:
         negation in words for negation in recognition.not_live_words
     )
     if not says_live and any(excluded in words for excluded in recognition.exclusions):
+        return None
+    if not (recognition.any_name.search(words) or recognition.any_cased_name.search(cased)):
         return None
     return next(
         (
