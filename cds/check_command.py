@@ -175,6 +175,13 @@ class _Checker:
         return "no cards: every check ran and found nothing to say about this order"
 
 
+def _signed_at(request: Any) -> datetime | None:
+    from cds.fhir.bundle import request_signing_time
+
+    signed = request_signing_time(request)
+    return None if signed is None or signed.tzinfo is None else signed
+
+
 def _patient_line(request: Any) -> str:
     """Which patient was checked: the id, and the name and birth date the chart gives."""
     context = request.get("context") or {}
@@ -311,5 +318,7 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"  {checker.refusal(status, body)}")
         return NOT_CHECKED
     print(f"  {_patient_line(request)}")
+    if (signed := _signed_at(request)) is not None and now > signed:
+        print(f"  note: as of --now, after these orders were signed ({signed.isoformat()})")
     _print_cards(print, checker, body, request)
     return CHECKED

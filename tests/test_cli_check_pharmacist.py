@@ -326,3 +326,12 @@ def test_a_case_saved_with_now_and_patient_runs_so_again(
     assert sidecar["now"] == "2026-03-20T00:00:00+00:00" and "patient" not in sidecar
     assert check(capsys, str(case), "--expect")[:2] == (0, f"unchanged  {case}\n")
     assert check(capsys, "--all", str(tmp_path), "--expect")[0] == 0
+
+
+def test_a_now_after_the_signing_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    """Red team: with --now weeks after the order's start nothing said so, and a card still
+    asked to premedicate on a date already past."""
+    code, out, _ = check(capsys, str(CORRECT), "--now", "2026-03-20T00:00:00Z")
+    assert code == 0
+    assert "note: as of --now, after these orders were signed (2026-03-02T08:00:00+00:00)" in out
+    assert "note:" not in check(capsys, str(CORRECT))[1]
