@@ -154,21 +154,24 @@ def resume(
       days: an order longer than that runs past day 28, item 4 of issue 15);
     - a gap under the bag-change tolerance: the same infusion continues;
     - otherwise a restart inside the cycle, needing premedication from `restart_after_hours`.
-    An order is too long when it runs `overrun_from_hours` or more past the days left."""
+    An order resuming a cycle (continuing or restarting it) is too long when it runs
+    `overrun_from_hours` or more past the days left: a restart at another clock time leaves part
+    of a day no whole-day order matches. A cycle's first order (new cycle, first infusion) starts
+    at the cycle's own clock time: more than the bag-change tolerance past day 28 is too long."""
     so_far = current_cycle(periods, new_start, rules)
     full = Decimal(rules.infusion_days_per_cycle)
     tolerance = timedelta(hours=float(rules.bag_change_tolerance_hours))
     allowed = Decimal(rules.overrun_from_hours) / Decimal(24)  # an overrun from this many days
     length = _days(new_end - new_start)
     if so_far.last_end is None:
-        return _verdict("first-infusion", None, Decimal(0), full, False, length, allowed)
+        return _verdict("first-infusion", None, Decimal(0), full, False, length, None, tolerance)
     gap = max(new_start - so_far.last_end, timedelta(0))
     if gap > timedelta(days=rules.max_interruption_days) or so_far.infusion_days_used >= full:
-        return _verdict("new-cycle", gap, Decimal(0), full, False, length, allowed)
+        return _verdict("new-cycle", gap, Decimal(0), full, False, length, None, tolerance)
     used = so_far.infusion_days_used
     kind: Resumption = "continues" if gap <= tolerance else "restart-same-cycle"
     premed = gap >= timedelta(hours=rules.restart_after_hours)
-    return _verdict(kind, gap, used, full - used, premed, length, allowed)
+    return _verdict(kind, gap, used, full - used, premed, length, allowed, tolerance)
 
 
 def _verdict(
@@ -178,10 +181,15 @@ def _verdict(
     left: Decimal,
     premed: bool,
     length: Decimal,
-    overrun_from_days: Decimal,
+    overrun_from_days: Decimal | None,
+    tolerance: timedelta,
 ) -> ResumeVerdict:
-    """`overrun_from_days`: an order runs past the days left only by this much or more (part of
-    a day is what whole-day orders and bags leave after a restart at another clock time)."""
+    """`overrun_from_days`: an order resuming a cycle runs past the days left only by this much or
+    more (part of a day is what whole-day orders and bags leave after a restart at another clock
+    time); None (a cycle's first order): by more than the bag-change `tolerance`."""
     overrun = length - left
-    too_long = overrun >= overrun_from_days
+    if overrun_from_days is None:
+        too_long = overrun > _days(tolerance)
+    else:
+        too_long = overrun >= overrun_from_days
     return ResumeVerdict(kind, gap, used, left, premed, too_long, max(overrun, Decimal(0)))

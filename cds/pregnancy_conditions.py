@@ -163,7 +163,10 @@ def current_pregnancy(
         return (
             patient is not None
             and until is not None
-            and pregnancy_ended_after(patient, dated, until, knowledge) is not None
+            and pregnancy_ended_after(
+                patient, dated, until, knowledge, gestation_days=gestation_days_coded(c.codes)
+            )
+            is not None
         )
 
     found = [
@@ -194,18 +197,64 @@ def entry_date(condition: ConditionFact, knowledge: Knowledge) -> datetime | Non
 _UNKNOWN_END = datetime.min.replace(tzinfo=UTC)  # an abatement with no date (`facts._abatement`)
 
 
+_WEEKS_OF_GESTATION = re.compile(r"Z3A\.?(\d\d)")
+
+
+def gestation_days_coded(codes: Iterable[Code]) -> int | None:
+    """The weeks of gestation an ICD-10-CM Z3A code gives, in days (Z3A.49, more than 42 weeks,
+    as 42; None: no such code, or Z3A.00/Z3A.01, unspecified or under 8 weeks)."""
+    weeks = [
+        min(int(match[1]), 42)
+        for system, code in codes
+        if system == ICD10CM
+        and (match := _WEEKS_OF_GESTATION.fullmatch(code.strip().upper())) is not None
+        and int(match[1]) >= 8
+    ]
+    return min(weeks) * 7 if weeks else None
+
+
+def _could_have_ended(
+    end: datetime, after: datetime, gestation_days: int | None, knowledge: Knowledge
+) -> bool:
+    """Whether a pregnancy in evidence at `after` could have reached a delivery dated `end`: at
+    least pregnancy.yaml `min_weeks_at_delivery` after its last menstrual period (`after` less
+    its weeks of gestation), or, with no weeks, more than `end_after_undated_evidence_days`
+    after `after`."""
+    rules = knowledge.pregnancy
+    if gestation_days is None:
+        return end - after > timedelta(days=rules.end_after_undated_evidence_days)
+    period = after - timedelta(days=gestation_days)
+    return end - period >= timedelta(weeks=rules.min_weeks_at_delivery)
+
+
 def pregnancy_ended_after(
-    patient: PatientSnapshot, after: datetime, until: datetime, knowledge: Knowledge
+    patient: PatientSnapshot,
+    after: datetime,
+    until: datetime,
+    knowledge: Knowledge,
+    *,
+    gestation_days: int | None = None,
 ) -> tuple[datetime, str] | None:
     """The newest end of a pregnancy on file dated after `after` (and not after `until`), with the
     resource that records it: a pregnancy Condition's abatement date; a delivery or a removal of
     the uterus (codes.yaml `pregnancy_ended`) as a Condition dated by its onset (its recordedDate
     says when it was typed in, not when it happened: one dated by nothing else ends nothing) whose
     verification status is one of pregnancy.yaml `end_verification_statuses` or absent (never
-    provisional, unconfirmed, differential), or as a completed Procedure by its performed date.
-    A pregnancy Condition resolved with no abatement date ends nothing: when it ended is not on
+    provisional, unconfirmed, differential), or as a completed Procedure by its performed date,
+    a delivery only when the pregnancy in evidence at `after` (`gestation_days` along, when known)
+    could have reached it (`_could_have_ended`: history re-charted with its import day ends
+    nothing; a removal of the uterus ends one at any week). A
+    pregnancy Condition resolved with no abatement date ends nothing: when it ended is not on
     file. None: no such end."""
     delivered = knowledge.codes_of("pregnancy_ended")
+    uterus_removed = delivered & knowledge.codes_of("no_reproductive_potential")
+
+    def could_have_ended(end: datetime, codes: frozenset[Code]) -> bool:
+        # a removal of the uterus ends a pregnancy at any week; a delivery only a possible one
+        return not codes.isdisjoint(uterus_removed) or _could_have_ended(
+            end, after, gestation_days, knowledge
+        )
+
     counted = knowledge.pregnancy.end_verification_statuses
     ends: list[tuple[datetime, str]] = []
     for condition in patient.conditions:
@@ -213,6 +262,8 @@ def pregnancy_ended_after(
         if not condition.codes.isdisjoint(delivered):
             if condition.verification_status in (None, *counted):
                 end = onset_of(condition)
+                if end is not None and not could_have_ended(end, condition.codes):
+                    end = None
         elif condition.verification_status in ("refuted", "entered-in-error"):
             continue
         elif (
@@ -229,6 +280,7 @@ def pregnancy_ended_after(
         if procedure.status == "completed"
         and procedure.performed is not None
         and not procedure.codes.isdisjoint(delivered)
+        and could_have_ended(procedure.performed, procedure.codes)
     ]
     return max(
         ((end, resource) for end, resource in ends if after < end <= until),

@@ -408,8 +408,9 @@ def _too_long(
     rules = knowledge.interruptions
     end = item.review.start + timedelta(days=float(resumed.infusion_days_left))
     ordered_end = end + timedelta(days=float(resumed.overrun_days))
-    if end.date() >= ordered_end.date():
-        # no calendar day to take off: the card would suggest the end the order already has
+    if resumed.kind in ("continues", "restart-same-cycle") and end.date() >= ordered_end.date():
+        # no calendar day to take off: the card would suggest the end the order already has (a
+        # cycle's first order says where day 28 ends, not an end to take)
         return []
     overrun = _days_text(resumed.overrun_days)
     if resumed.kind == "restart-same-cycle" and resumed.gap is not None:

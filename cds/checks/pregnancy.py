@@ -32,7 +32,7 @@ from typing import Literal
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.dosing import FUTURE_TOLERANCE
-from cds.fhir.snapshot import FEMALE_NOT_AT_BIRTH
+from cds.fhir.snapshot import FEMALE_NOT_AT_BIRTH, sex_said
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import PregnancyRules
@@ -247,18 +247,35 @@ def recorded_sex(item: CheckInput, knowledge: Knowledge) -> str | None:
     or recorded sex typed 76689-9 (read into `birth_sex`; never a sex for clinical use nor a US
     Core 7 sex) and an Observation of the sex assigned at birth (LOINC 76689-9) among the
     observations fetched. Any female record wins (records that disagree keep the patient in
-    scope); None: no record of the sex at birth either way."""
+    scope), whatever the Observation's status (but entered-in-error); a male one counts only
+    from an Observation with a usable status (pregnancy.yaml `usable_statuses`: a preliminary or
+    unknown one takes nobody out of scope). None: no record of the sex at birth either way."""
     said = {item.patient.birth_sex} & {"F", "M"}
     if "observations" not in item.patient.unavailable:
-        female, male = knowledge.codes_of("answer_female"), knowledge.codes_of("answer_male")
+        usable = knowledge.pregnancy.usable_statuses
         for fact in item.patient.observations_of(knowledge.codes_of("sex_assigned_at_birth")):
-            if not fact.value_codes.isdisjoint(female):
+            answer = _sex_answer(fact, knowledge)
+            if answer == "F" and fact.status != "entered-in-error":
                 said.add("F")
-            elif not fact.value_codes.isdisjoint(male):
+            elif answer == "M" and fact.status in usable:
                 said.add("M")
     if "F" in said:
         return "F"
     return "M" if "M" in said else None
+
+
+def _sex_answer(fact: ObservationFact, knowledge: Knowledge) -> str | None:
+    """ "F" or "M" as an Observation of the sex assigned at birth says it: an answer of codes.yaml
+    `answer_female` / `answer_male` (SNOMED CT, LOINC LA3-6 / LA2-8), else any code or plain text
+    a sex reads as ("female" of HL7 AdministrativeGender, a valueString "Female"). Female when
+    any says so (None: neither)."""
+    said: set[str | None] = {sex_said(code) for _, code in fact.value_codes}
+    said.add(sex_said(fact.value_text))
+    if not fact.value_codes.isdisjoint(knowledge.codes_of("answer_female")):
+        said.add("F")
+    if not fact.value_codes.isdisjoint(knowledge.codes_of("answer_male")):
+        said.add("M")
+    return "F" if "F" in said else "M" if "M" in said else None
 
 
 @dataclass
@@ -668,9 +685,11 @@ def _gestational_age(
         return None
     if start - when > timedelta(days=settings.positive_result_current_days):
         return None
-    if pregnancy_ended_after(item.patient, when, item.now + FUTURE_TOLERANCE, knowledge):
-        return None
     days = _gestation_days(fact)
+    if pregnancy_ended_after(
+        item.patient, when, item.now + FUTURE_TOLERANCE, knowledge, gestation_days=days
+    ):
+        return None
     term = 280 + settings.expected_delivery_overdue_days
     if days is not None and days + (start - when).days > term:
         return None

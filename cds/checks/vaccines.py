@@ -14,7 +14,10 @@ all of them do, else a warning that the date is approximate). A date that cannot
 still placed when it can be: a record made (Immunization.recorded) before the window and before
 treatment began, or a date in words saying only "childhood" / "age 5" of an adult whose childhood
 ended long before, cannot fall in either -> no card (vaccines.yaml recorded_bounds_date,
-childhood_dates); "unknown", "recently" or "?" with nothing recorded keep the warning.
+childhood_dates); "unknown", "recently" or "?" with nothing recorded keep the warning. The
+record's date places it only when the words say nothing that could place it later (no digit,
+no "last week"); a date written in words ("20-Feb-2026", "Feb 20, 2026") is judged as a date,
+and one after the day its record was made warns when it would otherwise be silent.
 
 Blinatumomab treatment is read from the medication history's orders and from the
 MedicationAdministrations the EHR sends (an EHR may send only those).
@@ -27,6 +30,7 @@ recovery (vaccines-after-treatment.yaml, local policy) -> warning.
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -170,6 +174,98 @@ def _days_recorded(text: str) -> tuple[date, date] | None:
             return None
         return day, day
     return partial_date_range(text)
+
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+_MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
+_YEAR = r"(?P<year>(?:19|20)\d\d)"
+# the common ways a date is written in words, each a day (or a month): ISO, day-month-year with
+# the month named, month-day-year, numeric day/month/year (either order: both days are meant),
+# a named month and a year, a year and a month, a year alone
+_WRITTEN_DATES = [
+    re.compile(pattern, re.IGNORECASE)
+    for pattern in (
+        rf"(?<![\d/.-]){_YEAR}[-/.](?P<month>\d{{1,2}})[-/.](?P<day>\d{{1,2}})(?![\d/.-])",
+        rf"(?<![\w]){_DAY}[\s\-/.,]*(?:of\s+)?{_MONTH}[\s\-/.,]*{_YEAR}(?!\d)",
+        rf"(?<![\w]){_MONTH}[\s\-/.,]*{_DAY}[\s\-/.,]+{_YEAR}(?!\d)",
+        r"(?<![\d/.-])(?P<first>\d{1,2})[-/.](?P<second>\d{1,2})[-/.]" + _YEAR + r"(?![\d/.-])",
+        rf"(?<![\w]){_MONTH}[\s\-/.,]*{_YEAR}(?!\d)",
+        r"(?<![\d/.-])(?P<month>\d{1,2})[-/.]" + _YEAR + r"(?![\d/.-])",
+        r"(?<![\d/.-])" + _YEAR + r"[-/.](?P<month>\d{1,2})(?![\d/.-])",
+        r"(?<![\w/.-])" + _YEAR + r"(?![\w/.-])",
+    )
+]
+
+
+def _days_written(text: str) -> tuple[date, date] | None:
+    """The first and last day a date written in words in `text` can mean ("20-Feb-2026",
+    "Feb 20, 2026", "20/02/2026", "February 2026", "in 2015"): the first pattern that reads
+    wins, every date it finds counted (two dates: the days from the first to the last; a numeric
+    day and month either way round: both). None: no date the service reads."""
+    for pattern in _WRITTEN_DATES:
+        days: list[date] = []
+        for found in pattern.finditer(text):
+            days += _days_of(found)
+        if days:
+            return min(days), max(days)
+    return None
+
+
+def _days_of(found: re.Match[str]) -> list[date]:
+    """The days (a day, the first and last of a month or a year) one written date means."""
+    parts = found.groupdict()
+    year = int(parts["year"])
+    if parts.get("first") is not None:
+        first, second = int(parts["first"]), int(parts["second"])
+        readings = [(second, first), (first, second)]  # day/month or month/day
+        return [day for month, dom in readings if (day := _day(year, month, dom)) is not None]
+    month_name = parts.get("month")
+    if month_name is None:
+        return [date(year, 1, 1), date(year, 12, 31)]
+    month = _MONTHS.get(month_name.lower()) or int(month_name)
+    if parts.get("day") is not None:
+        day = _day(year, month, int(parts["day"]))
+        return [day] if day is not None else []
+    if not 1 <= month <= 12:
+        return []
+    return [date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])]
+
+
+def _day(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _says_later(text: str, knowledge: Knowledge) -> bool:
+    """Whether a date in words could place a shot later than its record's date: it holds a digit
+    (a date, a year) or a word of recency ("last week", "recently"; vaccines.yaml
+    recorded_not_with_words)."""
+    words = set(words_of(text).split())
+    recency = {words_of(word).strip() for word in knowledge.vaccines.recorded_not_with_words}
+    return any(c.isdigit() for c in text) or not words.isdisjoint(recency)
 
 
 @dataclass(frozen=True)
@@ -422,6 +518,7 @@ def _placed_before_window(
     if (
         settings.recorded_bounds_date
         and shot.recorded is not None
+        and (shot.date_text is None or not _says_later(shot.date_text, knowledge))
         and _before_window(shot.recorded, window, days)
     ):
         return True
@@ -431,6 +528,21 @@ def _placed_before_window(
     end_age = _childhood_end_age(shot.date_text, rules)
     ages = patient.age_years_range(window.earliest.astimezone(window.start.tzinfo).date())
     return end_age is not None and ages is not None and ages[0] >= end_age + rules.margin_years
+
+
+def _date_doubted(
+    text: str, days: tuple[date, date], recorded: date | None, knowledge: Knowledge
+) -> str | None:
+    """Why a date read from `text` (`days`) cannot be trusted to place a shot outside the
+    window: its record was made before it (Immunization.recorded: the record contradicts
+    itself), or the text also holds words of recency ("2015, booster last week"). None: trusted."""
+    if recorded is not None and recorded < days[0]:
+        return f"which is after the day its record was made ({recorded.isoformat()})"
+    words = set(words_of(text).split())
+    recency = {words_of(word).strip() for word in knowledge.vaccines.recorded_not_with_words}
+    if not words.isdisjoint(recency):
+        return "which gives a date beside words the service cannot read"
+    return None
 
 
 def _given_shot(
@@ -445,21 +557,25 @@ def _given_shot(
         "days": settings.window_before_start_days,
     }
     if shot.when is None:
-        days = _days_recorded(shot.date_text) if shot.date_text is not None else None
-        if days is not None:
-            return _approximate_shot(shot, days, window, now, values, knowledge)
-        if _placed_before_window(shot, window, item.patient, knowledge):
+        text = shot.date_text
+        days = None if text is None else _days_recorded(text) or _days_written(text)
+        if days is not None and text is not None:
+            found = _approximate_shot(shot, days, window, now, values, knowledge)
+            doubt = _date_doubted(text, days, shot.recorded, knowledge)
+            if found is not None or doubt is None:
+                return found
+            problem = f'the date "{text}", {doubt}'
+        elif _placed_before_window(shot, window, item.patient, knowledge):
             return None
-        return emit(
-            "live-vaccine-date-unreadable",
-            settings.window_source,
-            **values,
-            date_problem=(
-                f'the date "{shot.date_text}", which is not a date the service can read'
-                if shot.date_text is not None
+        else:
+            problem = (
+                f'the date "{text}", which is not a date the service can read'
+                if text is not None
                 else "no date of administration that the service can read (none recorded, or "
                 "one in a form it does not read)"
-            ),
+            )
+        return emit(
+            "live-vaccine-date-unreadable", settings.window_source, **values, date_problem=problem
         )
     # counted in calendar days where the infusion starts, as a day recorded alone is: a shot at
     # 22:00 on the 19th at -05:00 is 14 days before a start on the 3rd there, not 13 in UTC

@@ -159,23 +159,32 @@ _SEX_CODES = {
     "male": "M",
     "248153007": "M",
     "male-typical": "M",
+    # LOINC answers of 76689-9 (answer list LL3324-2; codes.yaml answer_female / answer_male)
+    "la3-6": "F",
+    "la2-8": "M",
 }
 
 
+def sex_said(text: Any) -> str | None:
+    """ "F" or "M" as one code or plain text says it ("female", "LA3-6", "248152002", "Male";
+    None: neither, or not a string)."""
+    return _SEX_CODES.get(text.strip().lower()) if isinstance(text, str) else None
+
+
 def _coded_sex(value: Any) -> set[str]:
-    """The "F"/"M" a valueCode, valueCoding or valueCodeableConcept says (empty: neither)."""
+    """The "F"/"M" a valueCode, valueString, valueCoding or valueCodeableConcept says (its codes,
+    else its text or display: "Female"; empty: neither)."""
     if isinstance(value, str):
         codes: list[Any] = [value]
     elif isinstance(value, dict):
         codings = value.get("coding") if "coding" in value else [value]
         codes = [c.get("code") for c in codings or () if isinstance(c, dict)]
+        if not {sex_said(c) for c in codes} - {None}:  # no code read: the words
+            codes += [value.get("text")]
+            codes += [c.get("display") for c in codings or () if isinstance(c, dict)]
     else:
         codes = []
-    return {
-        _SEX_CODES[c.strip().lower()]
-        for c in codes
-        if isinstance(c, str) and c.strip().lower() in _SEX_CODES
-    }
+    return {said for c in codes if (said := sex_said(c)) is not None}
 
 
 def _coded_sex_codes(value: Any) -> set[str]:
@@ -185,7 +194,7 @@ def _coded_sex_codes(value: Any) -> set[str]:
 
 
 def _extension_value(extension: Mapping[str, Any]) -> Any:
-    for key in ("valueCode", "valueCoding", "valueCodeableConcept"):
+    for key in ("valueCode", "valueCoding", "valueCodeableConcept", "valueString"):
         if key in extension:
             return extension[key]
     return None

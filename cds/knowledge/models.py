@@ -413,6 +413,12 @@ class PregnancyRules(RuleFile):
     # one of these verification statuses, or none
     end_verification_statuses: list[str] = Field(default_factory=lambda: ["confirmed"])
     end_source: str = "local-policy"
+    # a delivery (or a postpartum state) ends a pregnancy only when that
+    # pregnancy could have reached it: this many weeks after the last menstrual period its weeks
+    # of gestation give, or more than this many days after an evidence that gives no weeks
+    min_weeks_at_delivery: int = Field(default=20, ge=1, le=42)
+    end_after_undated_evidence_days: int = Field(default=28, ge=0)
+    delivery_plausibility_source: str = "local-policy"
     # a sex recorded as at birth or for clinical use (Patient extensions, an Observation 76689-9):
     # female puts a patient in scope whatever Patient.gender says; male with no female record
     # takes her out when this is true (Patient.gender is administrative)
@@ -592,6 +598,9 @@ class VaccineRules(RuleFile):
     # an undated live vaccine whose record was made (Immunization.recorded) before the window
     recorded_bounds_date: bool
     recorded_source: str
+    # ... only when its occurrenceString says nothing that could place the shot later: no digit
+    # (a date, a year) and none of these whole words ("last week", "2 months ago")
+    recorded_not_with_words: list[str] = Field(min_length=1)
     childhood_dates: ChildhoodDates
 
 

@@ -169,6 +169,15 @@ def restarted_c2(given_days: float, gap_days: float, ordered_days: int) -> dict[
     )
 
 
+def ending_after(chart_bundle: dict[str, Any], hours: float) -> dict[str, Any]:
+    """`chart_bundle` with its draft order (one step) ending `hours` after it starts."""
+    for entry in chart_bundle["entry"]:
+        if entry["resource"]["id"] == "blinatumomab-draft":
+            bounds = entry["resource"]["dosageInstruction"][-1]["timing"]["repeat"]["boundsPeriod"]
+            bounds["end"] = (BEGIN + timedelta(hours=hours)).isoformat()
+    return chart_bundle
+
+
 def bags(start: datetime, count: int, days: int = 7) -> list[dict[str, Any]]:
     """A cycle as only the MAR knows it: `count` bags of `days` days each, hung 30 minutes after
     the one before ended (no order on file, no cycle number)."""
@@ -377,6 +386,21 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "exactly 1 day over) -> warning too long": (
         restarted_c2(given_days=11, gap_days=2.5, ordered_days=18),
         [RESUME_TOO_LONG],
+    ),
+    # rt-harm3 H9: the whole-day allowance is for an order RESUMING a cycle; a new cycle's order
+    # starts at its own clock time: more than the bag-change tolerance (1 h) past day 28 warns.
+    "adult R/R cycle 6, a new cycle ordered for 28 days 23 hours -> warning: runs past day 28 "
+    "(was: silent)": (
+        ending_after(chart(*history(5), cycle=6, steps=FULL), 28 * 24 + 23),
+        [PAST_DAY_28],
+    ),
+    "adult R/R cycle 2, a new cycle ordered for 28 days 2 hours -> warning: runs past day 28": (
+        ending_after(chart(*history(1), cycle=2, steps=FULL), 28 * 24 + 2),
+        [PAST_DAY_28],
+    ),
+    "adult R/R cycle 1 (first infusion), ordered for 28 days 12 hours -> warning": (
+        ending_after(chart(cycle=1, steps=FULL), 28 * 24 + 12),
+        [PAST_DAY_28],
     ),
     "adult R/R cycle 2 bag change (previous bag ends as this starts), 18 days left -> silent": (
         chart(

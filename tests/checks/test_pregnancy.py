@@ -259,6 +259,7 @@ def chart(
 US_CORE_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-sex"
 FEMALE_SCT = {"system": SNOMED, "code": "248152002", "display": "Female"}
 MALE_SCT = {"system": SNOMED, "code": "248153007", "display": "Male"}
+ADMIN_GENDER = "http://hl7.org/fhir/administrative-gender"
 EPIC = "http://open.epic.com/FHIR/StructureDefinition/extension/"
 EPIC_SEX = "urn:oid:1.2.840.114350.1.13.0.1.7.10.698084.130.657370.19999000"
 
@@ -844,6 +845,44 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "gender female, birth sex M but Observation 76689-9 Female (disagree), no test -> warning": (
         chart(sex_at_birth(FEMALE_SCT), birth_sex="M"),
         [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    # --- red team 3 (H5, H6, H8): LOINC answers, administrative-gender codes and plain text say a
+    # sex too; a female record keeps the patient in scope, only a final male one takes her out
+    "birth sex M, recorded sex at birth LOINC LA3-6 Female (disagree), no test -> warning": (
+        chart(
+            birth_sex="M",
+            sex=(recorded_at_birth({"system": LOINC, "code": "LA3-6", "display": "Female"}),),
+        ),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "birth sex M, Observation 76689-9 administrative-gender female, no test -> warning": (
+        chart(sex_at_birth({"system": ADMIN_GENDER, "code": "female"}), birth_sex="M"),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "birth sex M, Observation 76689-9 valueString Female, no test -> warning": (
+        chart(
+            lab(
+                "sex-at-birth",
+                "76689-9",
+                "Sex assigned at birth",
+                "2024-01-01T00:00:00+00:00",
+                valueString="Female",
+            ),
+            birth_sex="M",
+        ),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender female, Observation 76689-9 Male preliminary, no test -> warning": (
+        chart(preliminary(sex_at_birth(MALE_SCT))),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender female, Observation 76689-9 Male status unknown, no test -> warning": (
+        chart(sex_at_birth(MALE_SCT) | {"status": "unknown"}),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "gender female, Observation 76689-9 LOINC LA2-8 Male (final), no test -> silent (control)": (
+        chart(sex_at_birth({"system": LOINC, "code": "LA2-8", "display": "Male"})),
+        [],
     ),
     "gender male, birth sex F, clinical use male-typical (a trans man), no test -> warning": (
         chart(gender="male", birth_sex="F", sex=(clinical_use("male-typical"),)),

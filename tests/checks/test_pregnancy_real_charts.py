@@ -351,7 +351,8 @@ OLD_POSITIVES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [CONTRACEPTION_REMINDER, ON_PROBLEM_LIST],
     ),
-    "Z3A.10 since Feb 1, a delivery Condition with its onset Feb 25 -> not verified (control)": (
+    # red team 3 (H2): 10 weeks on Feb 1 is 13 weeks on Feb 25, no delivery: history re-charted
+    "Z3A.10 since Feb 1, a delivery Condition with its onset Feb 25 -> critical (implausible)": (
         order_sign(
             chart(
                 Z3A10_SINCE_FEBRUARY,
@@ -364,7 +365,7 @@ OLD_POSITIVES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
                 ),
             )
         ),
-        UNVERIFIED,
+        [CONTRACEPTION_REMINDER, ON_PROBLEM_LIST],
     ),
     "Z33.1 with clinicalStatus recurrence, first onset 2024, recorded Feb 20 -> critical": (
         order_sign(
@@ -678,7 +679,6 @@ DELIVERY_CONDITIONS = (
     (ICD10CM, "Z37.2", "Twins, both liveborn"),
     (ICD10CM, "Z37.9", "Outcome of delivery, unspecified"),
     (ICD10CM, "Z39.0", "Encounter for care and examination of mother immediately after delivery"),
-    (ICD10CM, "Z39.1", "Encounter for care and examination of lactating mother"),
     (SNOMED, "86569001", "Postpartum state"),
 )
 
@@ -777,10 +777,120 @@ def test_the_conflict_card_says_the_entry_date_is_not_when_it_was_recorded(
     assert "recorded 2025-10-03" not in card["detail"]
 
 
+LACTATING = (ICD10CM, "Z39.1", "Encounter for care and examination of lactating mother")
+# red team 3 (H1): care of a lactating mother is no delivery; (H2, H3) a delivery or postpartum
+# state ends a pregnancy only when it could have reached delivery (pregnancy.yaml
+# min_weeks_at_delivery, end_after_undated_evidence_days)
+PLAUSIBLE_ENDS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
+    "positive hCG Feb 25, Z39.1 lactation visit Feb 28 -> critical": (
+        order_sign(
+            chart(
+                urine_hcg("2026-02-25T08:00:00+00:00", "positive"),
+                delivery_entry(*LACTATING, "2026-02-28"),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, POSITIVE],
+    ),
+    "positive hCG Dec 1, Z39.1 lactation visit Feb 28 -> critical (no delivery)": (
+        order_sign(
+            chart(
+                urine_hcg("2025-12-01T08:00:00+00:00", "positive"),
+                delivery_entry(*LACTATING, "2026-02-28"),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, POSITIVE],
+    ),
+    "O24.419 since Oct 2025, Z39.1 Condition Jan 19, negative hCG -> conflict": (
+        order_sign(
+            chart(
+                GDM_OCTOBER,
+                delivery_entry(*LACTATING, "2026-01-19"),
+                urine_hcg(TWO_DAYS_AGO, "negative"),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, CONFLICT],
+    ),
+    "Z3A.08 since Feb 20, Z39.1 lactation visit Feb 28 -> critical": (
+        order_sign(
+            chart(
+                pregnancy_problem("Z3A.08", "8 weeks gestation of pregnancy", "2026-02-20"),
+                delivery_entry(*LACTATING, "2026-02-28"),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, ON_PROBLEM_LIST],
+    ),
+    "Z3A.10 since Feb 1, a Z37.0 history entry with onset Feb 25 -> critical": (
+        order_sign(
+            chart(
+                Z3A10_SINCE_FEBRUARY,
+                delivery_entry(ICD10CM, "Z37.0", "Single live birth", "2026-02-25"),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, ON_PROBLEM_LIST],
+    ),
+    "Z3A.30 since Feb 1, a Z37.0 birth Feb 25 -> not verified (control: plausible)": (
+        order_sign(
+            chart(
+                pregnancy_problem("Z3A.30", "30 weeks gestation of pregnancy", "2026-02-01"),
+                delivery_entry(ICD10CM, "Z37.0", "Single live birth", "2026-02-25"),
+            )
+        ),
+        UNVERIFIED,
+    ),
+    "positive 10 days ago, CPT 59510 'C-section (2019)' performed on its import day -> critical": (
+        with_procedures(
+            chart(POSITIVE_10_DAYS_AGO),
+            coded_procedure(CPT, "59510", "C-section (2019)", "2026-02-27T15:00:00+00:00"),
+        ),
+        [CONTRACEPTION_REMINDER, POSITIVE],
+    ),
+    "positive 40 days ago, CPT 59510 performed Feb 27 -> not verified (control: plausible)": (
+        with_procedures(
+            chart(urine_hcg("2026-01-21T08:00:00+00:00", "positive")),
+            coded_procedure(CPT, "59510", "Routine OB care, cesarean", "2026-02-27T15:00:00+00:00"),
+        ),
+        UNVERIFIED,
+    ),
+    "gestational age 9 wk Feb 24, postpartum state 86569001 Feb 26 -> critical": (
+        order_sign(
+            chart(
+                gestational_age("2026-02-24T10:00:00+00:00", 9),
+                delivery_entry(SNOMED, "86569001", "Postpartum state", "2026-02-26"),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, GESTATIONAL_AGE],
+    ),
+    "gestational age 36 wk Feb 10, postpartum state Feb 26 -> not verified (control)": (
+        order_sign(
+            chart(
+                gestational_age("2026-02-10T10:00:00+00:00", 36),
+                delivery_entry(SNOMED, "86569001", "Postpartum state", "2026-02-26"),
+            )
+        ),
+        UNVERIFIED,
+    ),
+    "gestational age 9 wk Feb 24, postpartum Feb 26, negative hCG 2 days ago -> conflict": (
+        order_sign(
+            chart(
+                gestational_age("2026-02-24T10:00:00+00:00", 9),
+                delivery_entry(SNOMED, "86569001", "Postpartum state", "2026-02-26"),
+                urine_hcg(TWO_DAYS_AGO, "negative"),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, CHARTED_CONFLICT],
+    ),
+}
+
+
 @pytest.mark.parametrize(
     ("request_body", "expected"),
-    [*OLD_POSITIVES.values(), *HYSTERECTOMIES.values(), *DELIVERIES.values()],
-    ids=[*OLD_POSITIVES, *HYSTERECTOMIES, *DELIVERIES],
+    [
+        *OLD_POSITIVES.values(),
+        *HYSTERECTOMIES.values(),
+        *DELIVERIES.values(),
+        *PLAUSIBLE_ENDS.values(),
+    ],
+    ids=[*OLD_POSITIVES, *HYSTERECTOMIES, *DELIVERIES, *PLAUSIBLE_ENDS],
 )
 def test_pregnancy_on_real_charts(
     client: FlaskClient, request_body: dict[str, Any], expected: list[Expected]

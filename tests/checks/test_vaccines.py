@@ -519,9 +519,10 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(historical("unknown", recorded="2015-03-01")),
         [],
     ),
-    "MMR 'recently', recorded 2015-03-01 -> silent (recently as of 2015)": (
+    "MMR 'recently', recorded 2015-03-01 -> warning (rt-harm3 H4: a word of recency, as 'last "
+    "week': the words may place it later than the record; was: silent)": (
         chart(historical("recently", recorded="2015-03-01")),
-        [],
+        [DATE_UNREADABLE],
     ),
     "MMR with no date at all, recorded in 2015 (year only) -> silent": (
         chart(historical(None, recorded="2015")),
@@ -586,6 +587,72 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(immunization("03", "MMR", "2026-02-25") | {"recorded": "2015-03-01"}),
         [RECENT],
     ),
+    # --- rt-harm3 H4: `recorded` places a shot only when its words could not place it later ---
+    # (a date in the words is read and judged as a date; a record made before it contradicts it)
+    "MMR '20-Feb-2026', recorded 2015-03-01 -> critical (the words' date wins)": (
+        chart(historical("20-Feb-2026", recorded="2015-03-01")),
+        [RECENT],
+    ),
+    "MMR 'Feb 20, 2026', recorded 2015-03-01 -> critical": (
+        chart(historical("Feb 20, 2026", recorded="2015-03-01")),
+        [RECENT],
+    ),
+    "MMR 'Feb 20 2026' (no comma), recorded 2015-03-01 -> critical": (
+        chart(historical("Feb 20 2026", recorded="2015-03-01")),
+        [RECENT],
+    ),
+    "MMR '20/02/2026', nothing recorded -> critical (either reading is in the window)": (
+        chart(historical("20/02/2026")),
+        [RECENT],
+    ),
+    "MMR 'given 20th February 2026' -> critical": (
+        chart(historical("given 20th February 2026")),
+        [RECENT],
+    ),
+    "MMR 'February 2026' -> warning approximate (some of its days in the window)": (
+        chart(historical("February 2026")),
+        [DATE_APPROXIMATE],
+    ),
+    "MMR 'last week', recorded 2015-03-01 -> warning (the words may place it later)": (
+        chart(historical("last week", recorded="2015-03-01")),
+        [DATE_UNREADABLE],
+    ),
+    "MMR '2 months ago', recorded 2015-03-01 -> warning": (
+        chart(historical("2 months ago", recorded="2015-03-01")),
+        [DATE_UNREADABLE],
+    ),
+    "MMR 'this year', recorded 2015-03-01 -> warning": (
+        chart(historical("this year", recorded="2015-03-01")),
+        [DATE_UNREADABLE],
+    ),
+    "MMR 'given 2018', recorded 2015-03-01 -> warning (recorded before the date it gives)": (
+        chart(historical("given 2018", recorded="2015-03-01")),
+        [DATE_UNREADABLE],
+    ),
+    "MMR 'May 3, 2016', recorded 2015-03-01 -> warning (recorded before the date it gives)": (
+        chart(historical("May 3, 2016", recorded="2015-03-01")),
+        [DATE_UNREADABLE],
+    ),
+    "MMR 'May 3, 2014', nothing recorded -> silent (a date read, before the window)": (
+        chart(historical("May 3, 2014")),
+        [],
+    ),
+    "MMR 'given 2014, booster recently', recorded 2015-03-01 -> warning (a date beside words "
+    "of recency)": (
+        chart(historical("given 2014, booster recently", recorded="2015-03-01")),
+        [DATE_UNREADABLE],
+    ),
+    # --- rt-harm3 H7: "at N" is an age only with a word of age; "child" alone is no childhood --
+    "MMR 'given at 10' for a man of 57 -> warning (a clock time, not an age)": (
+        chart(historical("given at 10")),
+        [DATE_UNREADABLE],
+    ),
+    "MMR 'at 9' -> warning": (chart(historical("at 9")), [DATE_UNREADABLE]),
+    "MMR 'child dose given' -> warning (a paediatric dose, at any age)": (
+        chart(historical("child dose given")),
+        [DATE_UNREADABLE],
+    ),
+    "registry MMR 'at 1 year' -> silent": (chart(historical("at 1 year")), []),
     # --- the CDC CVX table's own names of live vaccines, recorded as CVX 999 or as text -------
     "OPV as CVX 999 'poliovirus vaccine, live, oral' -> critical": (
         chart(cdc_full_name("poliovirus vaccine, live, oral")),
