@@ -39,7 +39,8 @@ from typing import Any
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.fhir.facts import partial_date_range
-from cds.fhir.vaccines import as_words, concept_text, recognised_codes, words_of
+from cds.fhir.selection import concept_text
+from cds.fhir.vaccines import as_words, recognised_codes, words_of
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import ChildhoodDates, VaccineRules

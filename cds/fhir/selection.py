@@ -92,6 +92,20 @@ def code_pairs(concept: Any) -> list[Code]:
     ]
 
 
+def concept_text(concept: Any) -> str:
+    """The text and coding displays of a raw CodeableConcept, as written (the facts keep them in
+    lower case; an abbreviation matched in capitals only, "VAR", needs the case)."""
+    if not isinstance(concept, dict):
+        return ""
+    codings = concept.get("coding")
+    texts = [concept.get("text")] + [
+        c.get("display")
+        for c in (codings if isinstance(codings, list) else [])
+        if isinstance(c, dict)
+    ]
+    return " ".join(t.strip() for t in texts if isinstance(t, str) and t.strip())
+
+
 def select_coded(raws: Sequence[Raw], field: str, knowledge: Knowledge) -> list[Raw]:
     """The resources whose `field` (a CodeableConcept) has a code of some code list."""
     known = KnownCodes.of(knowledge).codes

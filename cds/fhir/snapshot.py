@@ -344,8 +344,8 @@ def immunization_facts(
         route = frozenset(selection.code_pairs(raw.get("route")))
         if model is not None:
             fact = facts.immunization_fact(model)
-            written = vaccines.concept_text(vaccines.tolerant(raw.get("vaccineCode")))
-            route_text = vaccines.concept_text(raw.get("route"))  # a route in words: "intranasal"
+            written = selection.concept_text(vaccines.tolerant(raw.get("vaccineCode")))
+            route_text = selection.concept_text(raw.get("route"))  # a route in words: "intranasal"
             found.append(vaccines.recognised(fact, knowledge, route, written, route_text))
             continue
         if issue is not None:
@@ -625,16 +625,7 @@ def select_conditions(raws: list[dict[str, Any]], knowledge: Knowledge) -> list[
 
 def _condition_name(raw: dict[str, Any]) -> str:
     """A raw Condition's code.text and coding displays, lower case (what `facts._texts` reads)."""
-    concept = raw.get("code")
-    if not isinstance(concept, dict):
-        return ""
-    codings = concept.get("coding")
-    parts = [concept.get("text")] + [
-        c.get("display")
-        for c in (codings if isinstance(codings, list) else [])
-        if isinstance(c, dict)
-    ]
-    return " ".join(p for p in parts if isinstance(p, str) and p).lower()
+    return selection.concept_text(raw.get("code")).lower()
 
 
 def _unlinked(chart: _Chart, knowledge: Knowledge, wanted: frozenset[Code]) -> list[DataIssue]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cds.fhir.codings import CVX, NDC, equivalent_codes, ndc_forms
-from cds.fhir.selection import code_pairs
+from cds.fhir.selection import code_pairs, concept_text
 from cds.knowledge import Knowledge
 from cds.knowledge.models import CptRow, NdcRow, TextName, VaccineRouteRule
 from cds.patient import Code, ImmunizationFact
@@ -281,20 +281,6 @@ def recognised_codes(
     """`codes` with the CVX code of a live vaccine recognised by NDC, CPT or name: what an order
     for a vaccine (a MedicationRequest) is matched on (`_recognition`)."""
     return _recognition(codes, text, knowledge, route)[0]
-
-
-def concept_text(concept: Any) -> str:
-    """The text and coding displays of a raw CodeableConcept, as written (the facts keep them in
-    lower case; an abbreviation matched in capitals only, "VAR", needs the case)."""
-    if not isinstance(concept, dict):
-        return ""
-    codings = concept.get("coding")
-    texts = [concept.get("text")] + [
-        c.get("display")
-        for c in (codings if isinstance(codings, list) else [])
-        if isinstance(c, dict)
-    ]
-    return " ".join(t.strip() for t in texts if isinstance(t, str) and t.strip())
 
 
 def recognised(
