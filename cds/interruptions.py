@@ -10,7 +10,7 @@ names); numbers live in `knowledge/interruptions.yaml`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -157,21 +157,46 @@ def resume(
     An order resuming a cycle (continuing or restarting it) is too long when it runs
     `overrun_from_hours` or more past the days left: a restart at another clock time leaves part
     of a day no whole-day order matches. A cycle's first order (new cycle, first infusion) starts
-    at the cycle's own clock time: more than the bag-change tolerance past day 28 is too long."""
+    at the cycle's own clock time: more than the bag-change tolerance past day 28 is too long,
+    unless it ends on the calendar day day 28 ends (interruptions.yaml
+    first_order_day_28_calendar_day)."""
     so_far = current_cycle(periods, new_start, rules)
     full = Decimal(rules.infusion_days_per_cycle)
     tolerance = timedelta(hours=float(rules.bag_change_tolerance_hours))
     allowed = Decimal(rules.overrun_from_hours) / Decimal(24)  # an overrun from this many days
     length = _days(new_end - new_start)
-    if so_far.last_end is None:
-        return _verdict("first-infusion", None, Decimal(0), full, False, length, None, tolerance)
-    gap = max(new_start - so_far.last_end, timedelta(0))
-    if gap > timedelta(days=rules.max_interruption_days) or so_far.infusion_days_used >= full:
-        return _verdict("new-cycle", gap, Decimal(0), full, False, length, None, tolerance)
+    first: Resumption | None = None
+    gap = None if so_far.last_end is None else max(new_start - so_far.last_end, timedelta(0))
+    if gap is None:
+        first = "first-infusion"
+    elif gap > timedelta(days=rules.max_interruption_days) or so_far.infusion_days_used >= full:
+        first = "new-cycle"
+    if first is not None:
+        verdict = _verdict(first, gap, Decimal(0), full, False, length, None, tolerance)
+        if (
+            verdict.order_too_long
+            and rules.first_order_day_28_calendar_day
+            and _ends_on_day(new_start, new_end, new_start + timedelta(days=int(full)))
+        ):
+            return replace(verdict, order_too_long=False)
+        return verdict
+    assert gap is not None
     used = so_far.infusion_days_used
     kind: Resumption = "continues" if gap <= tolerance else "restart-same-cycle"
     premed = gap >= timedelta(hours=rules.restart_after_hours)
     return _verdict(kind, gap, used, full - used, premed, length, allowed, tolerance)
+
+
+def _ends_on_day(start: datetime, end: datetime, last: datetime) -> bool:
+    """Whether `end` falls on the calendar day `last` falls on (or before it), in the start's
+    time zone or in the end's own: an order ending on its 28th day's calendar day (a date-only
+    end, read as the end of that day; noon; 23:59) ends on the cycle's last day, not after it. A
+    time of midnight is the end of the day before (a cycle begun at 00:00 ends its day 28 then)."""
+    instant = timedelta(microseconds=1)  # an end at midnight ends the day before
+    return any(
+        (end - instant).astimezone(zone).date() <= (last - instant).astimezone(zone).date()
+        for zone in (start.tzinfo, end.tzinfo)
+    )
 
 
 def _verdict(

@@ -218,13 +218,13 @@ def _could_have_ended(
 ) -> bool:
     """Whether a pregnancy in evidence at `after` could have reached a delivery dated `end`: at
     least pregnancy.yaml `min_weeks_at_delivery` after its last menstrual period (`after` less
-    its weeks of gestation), or, with no weeks, more than `end_after_undated_evidence_days`
-    after `after`."""
-    rules = knowledge.pregnancy
+    its weeks of gestation), or, with no weeks, any time after `after` (an evidence that gives
+    no weeks may be of any week: a prenatal visit 9 days before a delivery is the same
+    pregnancy)."""
     if gestation_days is None:
-        return end - after > timedelta(days=rules.end_after_undated_evidence_days)
+        return end > after
     period = after - timedelta(days=gestation_days)
-    return end - period >= timedelta(weeks=rules.min_weeks_at_delivery)
+    return end - period >= timedelta(weeks=knowledge.pregnancy.min_weeks_at_delivery)
 
 
 def pregnancy_ended_after(

@@ -42,6 +42,7 @@ from cds.pregnancy_conditions import (
     coded_pregnancy,
     current_pregnancy,
     entry_date,
+    gestation_days_coded,
     pregnancy_ended_after,
 )
 from cds.suggestions import hcg_test_order
@@ -537,7 +538,13 @@ def _past_positive(
         return None
     when, _, fact = dated[0]
     said = f"positive {when.date().isoformat()} ({fact.resource}) no longer counted"
-    ended = pregnancy_ended_after(item.patient, when, item.now + FUTURE_TOLERANCE, knowledge)
+    ended = pregnancy_ended_after(
+        item.patient,
+        when,
+        item.now + FUTURE_TOLERANCE,
+        knowledge,
+        gestation_days=_weeks_beside(item, knowledge, settings, when),
+    )
     if ended is not None:
         return f"{said}: a pregnancy ended {ended[0].date().isoformat()} ({ended[1]})"
     overdue = timedelta(days=settings.expected_delivery_overdue_days)
@@ -740,6 +747,32 @@ def _gestation_days(fact: ObservationFact) -> int | None:
     """A gestational age in days, from weeks or days (None: no value or another unit)."""
     per = _WEEKS.get((fact.unit or "").strip().lower())
     return int(fact.value * per) if fact.value is not None and per is not None else None
+
+
+def _weeks_beside(
+    item: CheckInput, knowledge: Knowledge, settings: PregnancyRules, when: datetime
+) -> int | None:
+    """The gestation in days, at `when`, that a final gestational age or a Z3A code (not
+    refuted) charted within pregnancy.yaml `positive_result_weeks_within_days` of a positive
+    result at `when` gives (the nearest one; the same pregnancy). None: none there, and the
+    result gives no weeks (any later delivery ends it)."""
+    window = timedelta(days=settings.positive_result_weeks_within_days)
+    found: list[tuple[timedelta, int]] = []
+    codes = knowledge.codes_of("pregnancy_gestational_age")
+    for fact in item.patient.observations_of(codes):
+        days = _gestation_days(fact)
+        if fact.status in settings.usable_statuses and fact.when is not None and days is not None:
+            found.append((fact.when - when, days))
+    for condition in item.patient.conditions:
+        days = gestation_days_coded(condition.codes)
+        if (
+            days is not None
+            and condition.onset is not None
+            and condition.verification_status not in ("refuted", "entered-in-error")
+        ):
+            found.append((condition.onset - when, days))
+    near = [(abs(apart), days - apart.days) for apart, days in found if abs(apart) <= window]
+    return min(near)[1] if near else None
 
 
 def _since_cycle_began(fact: ObservationFact, item: CheckInput) -> bool:

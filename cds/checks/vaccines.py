@@ -201,42 +201,68 @@ _MONTHS = {
 _MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
 _DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
-# the common ways a date is written in words, each a day (or a month): ISO, day-month-year with
-# the month named, month-day-year, numeric day/month/year (either order: both days are meant),
-# a named month and a year, a year and a month, a year alone
+# a year after a named month: four digits, or two after an apostrophe ("Feb 20 '26")
+_NAMED_YEAR = r"(?:(?P<year>(?:19|20)\d\d)|'(?P<yy>\d\d))"
+_END = r"(?!\d|[/.-]\d)"  # no more digits of the same date (a full stop may end the sentence)
+# the common ways a date is written in words, each a day (or a month): ISO, HL7 v2 (20260220),
+# day-month-year with the month named, month-day-year, numeric day/month/year (either order: both
+# days are meant; a two-digit year too: "2/20/26"), a named month and a year, a year and a month,
+# a decade ("1990s"), a year alone. Every one a text gives is read, the earlier patterns first
+# (a year inside a full date is that date's).
 _WRITTEN_DATES = [
     re.compile(pattern, re.IGNORECASE)
     for pattern in (
-        rf"(?<![\d/.-]){_YEAR}[-/.](?P<month>\d{{1,2}})[-/.](?P<day>\d{{1,2}})(?![\d/.-])",
-        rf"(?<![\w]){_DAY}[\s\-/.,]*(?:of\s+)?{_MONTH}[\s\-/.,]*{_YEAR}(?!\d)",
-        rf"(?<![\w]){_MONTH}[\s\-/.,]*{_DAY}[\s\-/.,]+{_YEAR}(?!\d)",
-        r"(?<![\d/.-])(?P<first>\d{1,2})[-/.](?P<second>\d{1,2})[-/.]" + _YEAR + r"(?![\d/.-])",
-        rf"(?<![\w]){_MONTH}[\s\-/.,]*{_YEAR}(?!\d)",
-        r"(?<![\d/.-])(?P<month>\d{1,2})[-/.]" + _YEAR + r"(?![\d/.-])",
-        r"(?<![\d/.-])" + _YEAR + r"[-/.](?P<month>\d{1,2})(?![\d/.-])",
+        rf"(?<![\d/.-]){_YEAR}[-/.](?P<month>\d{{1,2}})[-/.](?P<day>\d{{1,2}}){_END}",
+        rf"(?<![\w]){_DAY}[\s\-/.,]*(?:of\s+)?{_MONTH}[\s\-/.,]*{_NAMED_YEAR}(?!\d)",
+        rf"(?<![\w]){_MONTH}[\s\-/.,]*{_DAY}[\s\-/.,]+{_NAMED_YEAR}(?!\d)",
+        r"(?<![\d/.-])(?P<first>\d{1,2})[-/.](?P<second>\d{1,2})[-/.]" + _YEAR + _END,
+        r"(?<![\d/.-])(?P<first>\d{1,2})([-/.])(?P<second>\d{1,2})\2(?P<yy>\d\d)" + _END,
+        r"(?<![\w])" + _YEAR + r"(?P<month>[01]\d)(?P<day>[0-3]\d)(?![\w])",
+        rf"(?<![\w]){_MONTH}[\s\-/.,]*{_NAMED_YEAR}(?!\d)",
+        r"(?<![\d/.-])(?P<month>\d{1,2})[-/.]" + _YEAR + _END,
+        r"(?<![\d/.-])" + _YEAR + r"[-/.](?P<month>\d{1,2})" + _END,
+        r"(?<![\w/.-])(?P<decade>(?:19|20)\d0)'?s(?![\w])",
         r"(?<![\w/.-])" + _YEAR + r"(?![\w/.-])",
     )
 ]
 
 
-def _days_written(text: str) -> tuple[date, date] | None:
-    """The first and last day a date written in words in `text` can mean ("20-Feb-2026",
-    "Feb 20, 2026", "20/02/2026", "February 2026", "in 2015"): the first pattern that reads
-    wins, every date it finds counted (two dates: the days from the first to the last; a numeric
-    day and month either way round: both). None: no date the service reads."""
+def _written_readings(text: str, today: date) -> list[tuple[date, date]]:
+    """Every date written in words in `text` ("20-Feb-2026", "Feb 20, 2026", "20/02/2026",
+    "2/20/26", "February 2026", "1990s", "in 2015"), each as the first and last day it can mean
+    (a numeric day and month either way round: both), in the order the text gives them, each
+    once. A two-digit year is this century's unless that is after `today`."""
+    taken: list[tuple[int, int]] = []
+    found_at: list[tuple[int, tuple[date, date]]] = []
     for pattern in _WRITTEN_DATES:
-        days: list[date] = []
         for found in pattern.finditer(text):
-            days += _days_of(found)
-        if days:
-            return min(days), max(days)
-    return None
+            span = found.span()
+            if any(span[0] < end and start < span[1] for start, end in taken):
+                continue
+            taken.append(span)
+            days = _days_of(found, today)
+            if days:
+                found_at.append((span[0], (min(days), max(days))))
+    readings: list[tuple[date, date]] = []
+    for _, reading in sorted(found_at):
+        if reading not in readings:
+            readings.append(reading)
+    return readings
 
 
-def _days_of(found: re.Match[str]) -> list[date]:
-    """The days (a day, the first and last of a month or a year) one written date means."""
+def _days_of(found: re.Match[str], today: date) -> list[date]:
+    """The days (a day, the first and last of a month, a year or a decade) one written date
+    means."""
     parts = found.groupdict()
-    year = int(parts["year"])
+    if parts.get("decade") is not None:
+        decade = int(parts["decade"])
+        return [date(decade, 1, 1), date(decade + 9, 12, 31)]
+    if parts.get("year") is not None:
+        year = int(parts["year"])
+    else:
+        year = 2000 + int(parts["yy"])
+        if year > today.year:
+            year -= 100
     if parts.get("first") is not None:
         first, second = int(parts["first"]), int(parts["second"])
         readings = [(second, first), (first, second)]  # day/month or month/day
@@ -253,6 +279,11 @@ def _days_of(found: re.Match[str]) -> list[date]:
     return [date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])]
 
 
+def _reading_text(reading: tuple[date, date]) -> str:
+    first, last = reading
+    return first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+
+
 def _day(year: int, month: int, day: int) -> date | None:
     try:
         return date(year, month, day)
@@ -260,13 +291,27 @@ def _day(year: int, month: int, day: int) -> date | None:
         return None
 
 
-def _says_later(text: str, knowledge: Knowledge) -> bool:
-    """Whether a date in words could place a shot later than its record's date: it holds a digit
-    (a date, a year) or a word of recency ("last week", "recently"; vaccines.yaml
-    recorded_not_with_words)."""
+# what in a text with no date the service reads could still place a shot after its record was
+# made: a year (not a lot number's "2026A"), a day and month without a year ("2/20"), a named month
+_YEAR_SAID = re.compile(r"(?<![A-Za-z0-9])((?:19|20)\d\d)(?![A-Za-z0-9])")
+_LATER_SAID = re.compile(
+    r"(?<![\w/.-])\d{1,2}[/.-]\d{1,2}(?![\w/.-])|'\d\d(?!\d)|(?<![a-z])(?:"
+    + "|".join(sorted(_MONTHS, key=len, reverse=True))
+    + r")(?![a-z])",
+    re.IGNORECASE,
+)
+
+
+def _says_later(text: str, recorded: date, knowledge: Knowledge) -> bool:
+    """Whether a date in words could place a shot later than its record's date (`recorded`):
+    it names a year from then on, a month, a day and month, or a word of recency ("last week",
+    "recently"; vaccines.yaml recorded_not_with_words). A dose number ("MMR #2", "dose 1 of 2"),
+    a lot number ("Lot 2026A") or a year before the record does not."""
     words = set(words_of(text).split())
     recency = {words_of(word).strip() for word in knowledge.vaccines.recorded_not_with_words}
-    return any(c.isdigit() for c in text) or not words.isdisjoint(recency)
+    if not words.isdisjoint(recency) or _LATER_SAID.search(text):
+        return True
+    return any(int(year) >= recorded.year for year in _YEAR_SAID.findall(text))
 
 
 @dataclass(frozen=True)
@@ -519,7 +564,7 @@ def _placed_before_window(
     if (
         settings.recorded_bounds_date
         and shot.recorded is not None
-        and (shot.date_text is None or not _says_later(shot.date_text, knowledge))
+        and (shot.date_text is None or not _says_later(shot.date_text, shot.recorded, knowledge))
         and _before_window(shot.recorded, window, days)
     ):
         return True
@@ -532,12 +577,13 @@ def _placed_before_window(
 
 
 def _date_doubted(
-    text: str, days: tuple[date, date], recorded: date | None, knowledge: Knowledge
+    text: str, readings: list[tuple[date, date]], recorded: date | None, knowledge: Knowledge
 ) -> str | None:
-    """Why a date read from `text` (`days`) cannot be trusted to place a shot outside the
-    window: its record was made before it (Immunization.recorded: the record contradicts
-    itself), or the text also holds words of recency ("2015, booster last week"). None: trusted."""
-    if recorded is not None and recorded < days[0]:
+    """Why the dates read from `text` (`readings`) cannot be trusted to place a shot outside the
+    window: its record was made before one of them (Immunization.recorded: the record
+    contradicts itself), or the text also holds words of recency ("2015, booster last week").
+    None: trusted."""
+    if recorded is not None and any(recorded < first for first, _ in readings):
         return f"which is after the day its record was made ({recorded.isoformat()})"
     words = set(words_of(text).split())
     recency = {words_of(word).strip() for word in knowledge.vaccines.recorded_not_with_words}
@@ -559,10 +605,39 @@ def _given_shot(
     }
     if shot.when is None:
         text = shot.date_text
-        days = None if text is None else _days_recorded(text) or _days_written(text)
-        if days is not None and text is not None:
-            found = _approximate_shot(shot, days, window, now, values, knowledge)
-            doubt = _date_doubted(text, days, shot.recorded, knowledge)
+        recorded_days = None if text is None else _days_recorded(text)
+        readings = (
+            []
+            if text is None
+            else [recorded_days]
+            if recorded_days is not None
+            else _written_readings(text, now.date())
+        )
+        if len(readings) > 1 and text is not None:
+            # several dates: which one the shot was given on, the text does not say; one in the
+            # window is never silence, and never certain (vaccines.yaml several_dates)
+            meeting = [
+                r for r in readings if _approximate_shot(shot, r, window, now, values, knowledge)
+            ]
+            if meeting:
+                return emit(
+                    "live-vaccine-date-unreadable",
+                    settings.several_dates_source,
+                    **values,
+                    date_problem=f'the date "{text}", which gives several dates '
+                    f"({', '.join(_reading_text(r) for r in readings)}), of which "
+                    f"{', '.join(_reading_text(r) for r in meeting)} "
+                    f"{'falls' if len(meeting) == 1 else 'fall'} within "
+                    f"{window.part_of(_midnight(meeting[0][0]), _midnight(meeting[-1][1]))}",
+                )
+        if readings and text is not None:
+            days = (min(r[0] for r in readings), max(r[1] for r in readings))
+            found = (
+                _approximate_shot(shot, days, window, now, values, knowledge)
+                if len(readings) == 1
+                else None
+            )
+            doubt = _date_doubted(text, readings, shot.recorded, knowledge)
             if found is not None or doubt is None:
                 return found
             problem = f'the date "{text}", {doubt}'

@@ -415,9 +415,11 @@ class PregnancyRules(RuleFile):
     end_source: str = "local-policy"
     # a delivery (or a postpartum state) ends a pregnancy only when that
     # pregnancy could have reached it: this many weeks after the last menstrual period its weeks
-    # of gestation give, or more than this many days after an evidence that gives no weeks
+    # of gestation give (an evidence that gives no weeks: any later delivery ends it)
     min_weeks_at_delivery: int = Field(default=20, ge=1, le=42)
-    end_after_undated_evidence_days: int = Field(default=28, ge=0)
+    # a positive result takes the weeks of a gestational age or a Z3A code charted within this
+    # many days of it (the same pregnancy)
+    positive_result_weeks_within_days: int = Field(default=3, ge=0, le=14)
     delivery_plausibility_source: str = "local-policy"
     # a sex recorded as at birth or for clinical use (Patient extensions, an Observation 76689-9):
     # female puts a patient in scope whatever Patient.gender says; male with no female record
@@ -602,6 +604,8 @@ class VaccineRules(RuleFile):
     # (a date, a year) and none of these whole words ("last week", "2 months ago")
     recorded_not_with_words: list[str] = Field(min_length=1)
     childhood_dates: ChildhoodDates
+    # an occurrenceString giving several dates, one in the window: the date-unreadable warning
+    several_dates_source: str = "local-policy-vaccine-date-bounds"
 
 
 # --- issue 15: toxicity.yaml, growth-bounds.yaml, corticosteroids.yaml, interruptions.yaml,
@@ -872,6 +876,9 @@ class InterruptionRules(RuleFile):
     # more: less is part of a day no whole-day order or bag can match (local policy)
     overrun_from_hours: Decimal = Field(default=Decimal(24), gt=0)
     overrun_source: str = "local-policy-overrun-whole-day"
+    # a cycle's first order ending on the calendar day its 28th infusion day ends is not over
+    first_order_day_28_calendar_day: bool = True
+    first_order_day_28_source: str = "local-policy-overrun-whole-day"
 
 
 class Recovery(StrictModel):

@@ -11,6 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from cds.fhir.bundle import request_from_bundle
+from cds.interruptions import Period, resume
+from cds.knowledge import KNOWLEDGE_DIR, load_knowledge
 from tests.conftest import FIXTURES, SIGN, load_json, without_prefetch
 from tests.fixtures_util import (
     START,
@@ -394,13 +396,16 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ending_after(chart(*history(5), cycle=6, steps=FULL), 28 * 24 + 23),
         [PAST_DAY_28],
     ),
-    "adult R/R cycle 2, a new cycle ordered for 28 days 2 hours -> warning: runs past day 28": (
+    # red team 4 C01-C06: an end on the calendar day day 28 ends is not past it (interruptions.yaml
+    # first_order_day_28_calendar_day); the next day is
+    "adult R/R cycle 2, a new cycle ordered for 28 days 2 hours (ends on day 28's calendar day) "
+    "-> silent": (
         ending_after(chart(*history(1), cycle=2, steps=FULL), 28 * 24 + 2),
-        [PAST_DAY_28],
+        [],
     ),
-    "adult R/R cycle 1 (first infusion), ordered for 28 days 12 hours -> warning": (
+    "adult R/R cycle 1 (first infusion), ordered for 28 days 12 hours -> silent (same day)": (
         ending_after(chart(cycle=1, steps=FULL), 28 * 24 + 12),
-        [PAST_DAY_28],
+        [],
     ),
     "adult R/R cycle 2 bag change (previous bag ends as this starts), 18 days left -> silent": (
         chart(
@@ -785,3 +790,51 @@ def test_the_correct_order_charts_stay_silent(client: FlaskClient) -> None:
     for path in charts:
         body = client.post(SIGN, json=request_from_bundle(load_json(path))).get_json()
         assert findings_of_topic(body, TOPIC) == [], path.name
+
+
+# Red team 4 (C01-C06): a new cycle's order ending on the calendar day its 28th infusion day ends
+# is not over: a date-only end (read as the end of that day: next midnight), noon, 23:59, mixed
+# offsets (a later day still is: the 28 days 23 hours row above). `resume` as a pure
+# function; previous cycle ended 2026-02-16T10:00Z, 14 days before: a new cycle.
+_PREVIOUS = [
+    Period(
+        datetime.fromisoformat("2026-01-19T10:00:00+00:00"),
+        datetime.fromisoformat("2026-02-16T10:00:00+00:00"),
+    )
+]
+DAY_28_ENDS: dict[str, tuple[str, str, bool]] = {
+    "end given as the date 2026-03-30 (next midnight) -> not over (was: 0.6 days over)": (
+        "2026-03-02T10:00:00+00:00",
+        "2026-03-31T00:00:00+00:00",
+        False,
+    ),
+    "end 2026-03-30T12:00 -> not over (was: 0.1 days over)": (
+        "2026-03-02T10:00:00+00:00",
+        "2026-03-30T12:00:00+00:00",
+        False,
+    ),
+    "end 2026-03-30T23:59 -> not over (was: 0.6 days over)": (
+        "2026-03-02T10:00:00+00:00",
+        "2026-03-30T23:59:00+00:00",
+        False,
+    ),
+    "start 10:00-05:00, end 17:00Z the same day -> not over (was: over)": (
+        "2026-03-02T10:00:00-05:00",
+        "2026-03-30T17:00:00+00:00",
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "too_long"),
+    list(DAY_28_ENDS.values()),
+    ids=list(DAY_28_ENDS.keys()),
+)
+def test_a_new_cycle_ending_on_day_28s_calendar_day_is_not_over(
+    start: str, end: str, too_long: bool
+) -> None:
+    rules = load_knowledge(KNOWLEDGE_DIR).interruptions
+    verdict = resume(_PREVIOUS, datetime.fromisoformat(start), datetime.fromisoformat(end), rules)
+    assert verdict.kind == "new-cycle"
+    assert verdict.order_too_long is too_long

@@ -780,7 +780,7 @@ def test_the_conflict_card_says_the_entry_date_is_not_when_it_was_recorded(
 LACTATING = (ICD10CM, "Z39.1", "Encounter for care and examination of lactating mother")
 # red team 3 (H1): care of a lactating mother is no delivery; (H2, H3) a delivery or postpartum
 # state ends a pregnancy only when it could have reached delivery (pregnancy.yaml
-# min_weeks_at_delivery, end_after_undated_evidence_days)
+# min_weeks_at_delivery; an evidence with no weeks: any later one, red team 4)
 PLAUSIBLE_ENDS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "positive hCG Feb 25, Z39.1 lactation visit Feb 28 -> critical": (
         order_sign(
@@ -837,12 +837,14 @@ PLAUSIBLE_ENDS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         UNVERIFIED,
     ),
-    "positive 10 days ago, CPT 59510 'C-section (2019)' performed on its import day -> critical": (
+    # red team 4: any later delivery ends a positive with no weeks beside it (known, accepted:
+    # history re-charted with its import day then gives the status warning, never silence)
+    "positive 10 days ago, CPT 59510 'C-section (2019)' on its import day -> not verified": (
         with_procedures(
             chart(POSITIVE_10_DAYS_AGO),
             coded_procedure(CPT, "59510", "C-section (2019)", "2026-02-27T15:00:00+00:00"),
         ),
-        [CONTRACEPTION_REMINDER, POSITIVE],
+        UNVERIFIED,
     ),
     "positive 40 days ago, CPT 59510 performed Feb 27 -> not verified (control: plausible)": (
         with_procedures(

@@ -1507,3 +1507,104 @@ def test_a_vaccine_ordered_before_the_start_says_so_not_during_treatment(
     [card] = client.post(SIGN, json=request).get_json()["cards"]
     assert "7 days before blinatumomab starts (2026-03-09)" in card["summary"]
     assert "during blinatumomab treatment" not in card["summary"]
+
+
+# Red team 4: every date a text gives is read (V3), and a dose number, a lot number or a year
+# before the record does not lift Immunization.recorded's bound (V6). Start 2026-03-02, window
+# from 2026-02-16. Each row failed before the fix.
+SEVERAL_DATES: dict[str, tuple[dict[str, Any], list[tuple[str, str, str]]]] = {
+    "'dose 1 2026-01-05; dose 2 20 Feb 2026' -> warning (was: silent, ISO won)": (
+        chart(historical("dose 1 2026-01-05; dose 2 20 Feb 2026")),
+        [DATE_UNREADABLE],
+    ),
+    "'1st 2026-01-05, 2nd Feb 20 2026' -> warning (was: silent)": (
+        chart(historical("1st 2026-01-05, 2nd Feb 20 2026")),
+        [DATE_UNREADABLE],
+    ),
+    "'MMR 2/20/26 (pt born 1968)' -> warning (was: silent, the lone year won)": (
+        chart(historical("MMR 2/20/26 (pt born 1968)")),
+        [DATE_UNREADABLE],
+    ),
+    "'given 2/20/26 per paper card 1999' -> warning (was: silent)": (
+        chart(historical("given 2/20/26 per paper card 1999")),
+        [DATE_UNREADABLE],
+    ),
+    "'2025-06-01, 2026-02-20' -> warning naming the dates (was: approximate, a range)": (
+        chart(historical("2025-06-01, 2026-02-20")),
+        [DATE_UNREADABLE],
+    ),
+    "'given 1990, entered 2026-02-25' -> warning, not critical (ambiguous)": (
+        chart(historical("given 1990, entered 2026-02-25")),
+        [DATE_UNREADABLE],
+    ),
+    "'2/20/26' alone (two-digit year) -> critical (was: unreadable warning)": (
+        chart(historical("2/20/26")),
+        [RECENT],
+    ),
+    "'20.02.26' alone -> critical (was: unreadable warning)": (
+        chart(historical("20.02.26")),
+        [RECENT],
+    ),
+    "'Feb 20 '26' alone -> critical (was: unreadable warning)": (
+        chart(historical("Feb 20 '26")),
+        [RECENT],
+    ),
+    "'20260220' (HL7 v2) alone -> critical (was: unreadable warning)": (
+        chart(historical("20260220")),
+        [RECENT],
+    ),
+    "'MMR #2', recorded 2015-03-01 -> silent (a dose number; was: warning)": (
+        chart(historical("MMR #2", recorded="2015-03-01")),
+        [],
+    ),
+    "'dose 1 of 2', recorded 2015-03-01 -> silent (was: warning)": (
+        chart(historical("dose 1 of 2", recorded="2015-03-01")),
+        [],
+    ),
+    "'Lot 2026A', recorded 2015-03-01 -> silent (a lot number; was: warning)": (
+        chart(historical("Lot 2026A", recorded="2015-03-01")),
+        [],
+    ),
+    "'childhood, Lot 2026A', recorded 2015-03-01 -> silent (was: warning)": (
+        chart(historical("childhood, Lot 2026A", recorded="2015-03-01")),
+        [],
+    ),
+    "'2 doses in childhood', recorded 2015-03-01 -> silent (was: warning)": (
+        chart(historical("2 doses in childhood", recorded="2015-03-01")),
+        [],
+    ),
+    "'childhood, dose 2', recorded 2015-03-01 -> silent (was: warning)": (
+        chart(historical("childhood, dose 2", recorded="2015-03-01")),
+        [],
+    ),
+    "'booster Feb', recorded 2015-03-01 -> warning (a month: may be this February; was: silent)": (
+        chart(historical("booster Feb", recorded="2015-03-01")),
+        [DATE_UNREADABLE],
+    ),
+    "'1990s', recorded 2015-03-01 -> silent (a decade before the record; was: warning)": (
+        chart(historical("1990s", recorded="2015-03-01")),
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("chart_bundle", "expected"),
+    list(SEVERAL_DATES.values()),
+    ids=list(SEVERAL_DATES.keys()),
+)
+def test_every_date_in_words_is_read_and_dose_numbers_keep_the_record_bound(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str, str]]
+) -> None:
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert findings_of_topic(body, "live-vaccine") == expected
+
+
+def test_several_dates_name_the_dates_and_the_one_in_the_window(client: FlaskClient) -> None:
+    request = order_sign(chart(historical("2025-06-01, 2026-02-20")))
+    [card] = [
+        c
+        for c in client.post(SIGN, json=request).get_json()["cards"]
+        if c["source"]["topic"]["code"] == "live-vaccine"
+    ]
+    assert "several dates (2025-06-01, 2026-02-20), of which 2026-02-20 falls" in card["detail"]
