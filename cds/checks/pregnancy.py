@@ -485,8 +485,12 @@ def _evidence(
 def _status(
     item: CheckInput, knowledge: Knowledge, settings: PregnancyRules, results: Results
 ) -> Emission | None:
-    """For a female of reproductive potential with no sign of pregnancy: is the status verified?"""
-    dated, unreadable = results.dated, results.unreadable
+    """For a female of reproductive potential with no sign of pregnancy: is the status verified?
+    Only by a negative newer than every positive on file: a positive no longer counted (a
+    pregnancy ended since) leaves the status unknown, never verified by an older negative."""
+    unreadable = results.unreadable
+    positive = next((when for when, reading, _ in results.dated if reading == "positive"), None)
+    dated = [e for e in results.dated if positive is None or e[0] > positive]
     cycle, _, cycle_day = item.review.judged_cycle
     # a day-8 or bag-change order of a cycle already begun: the status was due at its start
     inside_cycle = cycle is not None and cycle_day > 1

@@ -613,28 +613,29 @@ def _given_shot(
             if recorded_days is not None
             else _written_readings(text, now.date())
         )
-        if len(readings) > 1 and text is not None:
+        # a date still ahead is no day a shot was given (an expiry date "exp 02/2028")
+        readings = [r for r in readings if r[0] <= now.date()] or readings
+        meeting = [
+            r for r in readings if _approximate_shot(shot, r, window, now, values, knowledge)
+        ]
+        if len(readings) > 1 and text is not None and 0 < len(meeting) < len(readings):
             # several dates: which one the shot was given on, the text does not say; one in the
             # window is never silence, and never certain (vaccines.yaml several_dates)
-            meeting = [
-                r for r in readings if _approximate_shot(shot, r, window, now, values, knowledge)
-            ]
-            if meeting:
-                return emit(
-                    "live-vaccine-date-unreadable",
-                    settings.several_dates_source,
-                    **values,
-                    date_problem=f'the date "{text}", which gives several dates '
-                    f"({', '.join(_reading_text(r) for r in readings)}), of which "
-                    f"{', '.join(_reading_text(r) for r in meeting)} "
-                    f"{'falls' if len(meeting) == 1 else 'fall'} within "
-                    f"{window.part_of(_midnight(meeting[0][0]), _midnight(meeting[-1][1]))}",
-                )
+            return emit(
+                "live-vaccine-date-unreadable",
+                settings.several_dates_source,
+                **values,
+                date_problem=f'the date "{text}", which gives several dates '
+                f"({', '.join(_reading_text(r) for r in readings)}), of which "
+                f"{', '.join(_reading_text(r) for r in meeting)} "
+                f"{'falls' if len(meeting) == 1 else 'fall'} within "
+                f"{window.part_of(_midnight(meeting[0][0]), _midnight(meeting[-1][1]))}",
+            )
         if readings and text is not None:
             days = (min(r[0] for r in readings), max(r[1] for r in readings))
-            found = (
+            found = (  # one date, or several that all fall in the window: judged as one
                 _approximate_shot(shot, days, window, now, values, knowledge)
-                if len(readings) == 1
+                if len(readings) == 1 or len(meeting) == len(readings)
                 else None
             )
             doubt = _date_doubted(text, readings, shot.recorded, knowledge)

@@ -142,6 +142,28 @@ ROWS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [CONTRACEPTION_REMINDER, POSITIVE],
     ),
+    # red team 5 P59: the positive "ended" by history re-charted the next day left the older
+    # negative as the newest negative: no pregnancy card at all
+    "negative Feb 24, positive Feb 26, CPT 59510 on its import day Feb 27 -> not verified (an "
+    "older negative never verifies)": (
+        with_procedures(
+            chart(
+                urine_hcg("2026-02-24T08:00:00+00:00", "negative"),
+                urine_hcg("2026-02-26T08:00:00+00:00", "positive"),
+            ),
+            HISTORY_IMPORTED,
+        ),
+        UNVERIFIED,
+    ),
+    "positive Feb 20, negative Feb 26 -> verified (a newer negative does)": (
+        order_sign(
+            chart(
+                urine_hcg("2026-02-20T08:00:00+00:00", "positive"),
+                urine_hcg("2026-02-26T08:00:00+00:00", "negative"),
+            )
+        ),
+        [CONTRACEPTION_REMINDER],
+    ),
 }
 
 

@@ -1537,6 +1537,19 @@ SEVERAL_DATES: dict[str, tuple[dict[str, Any], list[tuple[str, str, str]]]] = {
         chart(historical("given 1990, entered 2026-02-25")),
         [DATE_UNREADABLE],
     ),
+    # red team 5: dates that all fall in the window, or beside an expiry date still ahead
+    "'2026-02-18 or 2026-02-20' (both in the window) -> critical (was: warning)": (
+        chart(historical("2026-02-18 or 2026-02-20")),
+        [RECENT],
+    ),
+    "'given 02/20/2026, exp 2027-06' (an expiry date ahead) -> critical (was: warning)": (
+        chart(historical("given 02/20/2026, exp 2027-06")),
+        [RECENT],
+    ),
+    "'given 2026-02-20, entered 2026-02-25' (both in the window) -> critical": (
+        chart(historical("given 2026-02-20, entered 2026-02-25")),
+        [RECENT],
+    ),
     "'2/20/26' alone (two-digit year) -> critical (was: unreadable warning)": (
         chart(historical("2/20/26")),
         [RECENT],
