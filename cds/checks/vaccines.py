@@ -227,11 +227,15 @@ _WRITTEN_DATES = [
 ]
 
 
+_LOT_NUMBER = re.compile(r"\blot\s*(?:no\.?|number|#|:)?\s*[\w-]+", re.IGNORECASE)
+
+
 def _written_readings(text: str, today: date) -> list[tuple[date, date]]:
     """Every date written in words in `text` ("20-Feb-2026", "Feb 20, 2026", "20/02/2026",
     "2/20/26", "February 2026", "1990s", "in 2015"), each as the first and last day it can mean
     (a numeric day and month either way round: both), in the order the text gives them, each
     once. A two-digit year is this century's unless that is after `today`."""
+    text = _LOT_NUMBER.sub(" ", text)  # "Lot 20260220" is no day
     taken: list[tuple[int, int]] = []
     found_at: list[tuple[int, tuple[date, date]]] = []
     for pattern in _WRITTEN_DATES:

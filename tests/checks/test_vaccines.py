@@ -1550,6 +1550,14 @@ SEVERAL_DATES: dict[str, tuple[dict[str, Any], list[tuple[str, str, str]]]] = {
         chart(historical("given 2026-02-20, entered 2026-02-25")),
         [RECENT],
     ),
+    "'Lot 20260220' (a lot number, not an HL7 date) -> warning, not critical (red team 5)": (
+        chart(historical("Lot 20260220")),
+        [DATE_UNREADABLE],
+    ),
+    "'Lot# 20260220, given 02/20/2026' -> critical (the date beside it is read)": (
+        chart(historical("Lot# 20260220, given 02/20/2026")),
+        [RECENT],
+    ),
     "'2/20/26' alone (two-digit year) -> critical (was: unreadable warning)": (
         chart(historical("2/20/26")),
         [RECENT],
