@@ -32,7 +32,7 @@ from typing import Literal
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.dosing import FUTURE_TOLERANCE
-from cds.fhir.snapshot import FEMALE_NOT_AT_BIRTH, sex_said
+from cds.fhir.snapshot import FEMALE_NOT_AT_BIRTH, sex_codes, sex_said
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import PregnancyRules
@@ -266,16 +266,12 @@ def recorded_sex(item: CheckInput, knowledge: Knowledge) -> str | None:
 
 
 def _sex_answer(fact: ObservationFact, knowledge: Knowledge) -> str | None:
-    """ "F" or "M" as an Observation of the sex assigned at birth says it: an answer of codes.yaml
-    `answer_female` / `answer_male` (SNOMED CT, LOINC LA3-6 / LA2-8), else any code or plain text
-    a sex reads as ("female" of HL7 AdministrativeGender, a valueString "Female"). Female when
-    any says so (None: neither)."""
-    said: set[str | None] = {sex_said(code) for _, code in fact.value_codes}
-    said.add(sex_said(fact.value_text))
-    if not fact.value_codes.isdisjoint(knowledge.codes_of("answer_female")):
-        said.add("F")
-    if not fact.value_codes.isdisjoint(knowledge.codes_of("answer_male")):
-        said.add("M")
+    """ "F" or "M" as an Observation of the sex assigned at birth says it: a code or the words of
+    codes.yaml `answer_female` / `answer_male` (SNOMED CT, LOINC LA3-6 / LA2-8, HL7
+    AdministrativeGender, a valueString "Female"). Female when any says so (None: neither)."""
+    sexes = sex_codes(knowledge)
+    said = {sex_said(code, sexes) for _, code in fact.value_codes}
+    said.add(sex_said(fact.value_text, sexes))
     return "F" if "F" in said else "M" if "M" in said else None
 
 

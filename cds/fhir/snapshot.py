@@ -147,31 +147,30 @@ RECORDED_SEX_OR_GENDER = "http://hl7.org/fhir/StructureDefinition/individual-rec
 EPIC_SEX_FOR_CLINICAL_USE = (
     "http://open.epic.com/FHIR/StructureDefinition/extension/sex-for-clinical-use"
 )
+
+
 # What each record's code says of the body (lower case): US Core birth sex (F, M), SNOMED CT
 # 248152002 Female / 248153007 Male (US Core 7 us-core-sex, recordedSexOrGender), HL7 sex
 # parameter for clinical use (female-typical, male-typical), Epic's sex for clinical use.
-_SEX_CODES = {
-    "f": "F",
-    "female": "F",
-    "248152002": "F",
-    "female-typical": "F",
-    "m": "M",
-    "male": "M",
-    "248153007": "M",
-    "male-typical": "M",
-    # LOINC answers of 76689-9 (answer list LL3324-2; codes.yaml answer_female / answer_male)
-    "la3-6": "F",
-    "la2-8": "M",
-}
+def sex_codes(knowledge: Knowledge) -> dict[str, str]:
+    """Each code meaning a sex (codes.yaml `answer_female` / `answer_male`: SNOMED CT, LOINC
+    answers, HL7 AdministrativeGender, US Core birth sex, sex for clinical use), lower case ->
+    "F" or "M". Matched by code whatever system the chart names (extension valueCodes carry
+    none), and as the words of a valueString ("Female")."""
+    return {
+        code.lower(): sex
+        for sex, value_set in (("F", "answer_female"), ("M", "answer_male"))
+        for _, code in knowledge.codes_of(value_set)
+    }
 
 
-def sex_said(text: Any) -> str | None:
+def sex_said(text: Any, codes: Mapping[str, str]) -> str | None:
     """ "F" or "M" as one code or plain text says it ("female", "LA3-6", "248152002", "Male";
-    None: neither, or not a string)."""
-    return _SEX_CODES.get(text.strip().lower()) if isinstance(text, str) else None
+    None: neither, or not a string), by `sex_codes`."""
+    return codes.get(text.strip().lower()) if isinstance(text, str) else None
 
 
-def _coded_sex(value: Any) -> set[str]:
+def _coded_sex(value: Any, sexes: Mapping[str, str]) -> set[str]:
     """The "F"/"M" a valueCode, valueString, valueCoding or valueCodeableConcept says (its codes,
     else its text or display: "Female"; empty: neither)."""
     if isinstance(value, str):
@@ -179,12 +178,12 @@ def _coded_sex(value: Any) -> set[str]:
     elif isinstance(value, dict):
         codings = value.get("coding") if "coding" in value else [value]
         codes = [c.get("code") for c in codings or () if isinstance(c, dict)]
-        if not {sex_said(c) for c in codes} - {None}:  # no code read: the words
+        if not {sex_said(c, sexes) for c in codes} - {None}:  # no code read: the words
             codes += [value.get("text")]
             codes += [c.get("display") for c in codings or () if isinstance(c, dict)]
     else:
         codes = []
-    return {said for c in codes if (said := sex_said(c)) is not None}
+    return {said for c in codes if (said := sex_said(c, sexes)) is not None}
 
 
 def _coded_sex_codes(value: Any) -> set[str]:
@@ -214,7 +213,7 @@ def _sub_value(extension: Mapping[str, Any], url: str) -> Any:
 FEMALE_NOT_AT_BIRTH = "F-not-at-birth"
 
 
-def _birth_sex(raw: Mapping[str, Any]) -> str | None:
+def _birth_sex(raw: Mapping[str, Any], knowledge: Knowledge) -> str | None:
     """The patient's sex as the body goes, from the raw Patient's records of it (the read model
     holds no extension values but the cycle number, and a malformed extension of any other kind
     must not cost the patient's age and sex). A sex ASSIGNED AT BIRTH (US Core birth sex, a
@@ -226,6 +225,8 @@ def _birth_sex(raw: Mapping[str, Any]) -> str | None:
     testosterone has male lab ranges). Else the US Core birth sex code as sent ("UNK") or None.
     Patient.gender is not among them: it is an administrative gender (2026-12-03, red team N4:
     a trans woman with a female sex for clinical use was asked for an hCG test)."""
+    sexes = sex_codes(knowledge)
+    at_birth_types = {code for _, code in knowledge.codes_of("sex_assigned_at_birth")}
     at_birth: set[str] = set()
     otherwise: set[str] = set()
     other: str | None = None
@@ -237,16 +238,16 @@ def _birth_sex(raw: Mapping[str, Any]) -> str | None:
         if url == US_CORE_BIRTH_SEX:
             code = extension.get("valueCode")
             if isinstance(code, str) and code.strip():
-                found = _coded_sex(code)
+                found = _coded_sex(code, sexes)
                 at_birth |= found
                 other = other or (None if found else code.strip().upper())
         elif url in (US_CORE_SEX, EPIC_SEX_FOR_CLINICAL_USE):
-            otherwise |= _coded_sex(_extension_value(extension))
+            otherwise |= _coded_sex(_extension_value(extension), sexes)
         elif url == SEX_FOR_CLINICAL_USE:
-            otherwise |= _coded_sex(_sub_value(extension, "value"))
+            otherwise |= _coded_sex(_sub_value(extension, "value"), sexes)
         elif url == RECORDED_SEX_OR_GENDER:
-            found = _coded_sex(_sub_value(extension, "value"))
-            if "76689-9" in _coded_sex_codes(_sub_value(extension, "type")):
+            found = _coded_sex(_sub_value(extension, "value"), sexes)
+            if not at_birth_types.isdisjoint(_coded_sex_codes(_sub_value(extension, "type"))):
                 at_birth |= found
             else:
                 otherwise |= found
@@ -379,7 +380,9 @@ def build_snapshot(
         birth_date = born if isinstance(born, date) else None
         birth_range = facts.partial_date_range(born) if isinstance(born, str) else None
         gender = patients[0].gender
-        birth_sex = next((_birth_sex(r) for r in candidates if r.get("id") == patients[0].id), None)
+        birth_sex = next(
+            (_birth_sex(r, knowledge) for r in candidates if r.get("id") == patients[0].id), None
+        )
 
     wanted = observation_codes(knowledge)
     observations = ChartObservations(
