@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -39,7 +40,7 @@ from typing import Any
 from cds import units
 from cds.checks import Check, CheckInput
 from cds.fhir.facts import partial_date_range
-from cds.fhir.selection import concept_text
+from cds.fhir.selection import code_pairs, concept_text
 from cds.fhir.vaccines import as_words, recognised_codes, words_of
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
@@ -108,23 +109,40 @@ def live_codes(knowledge: Knowledge, settings: VaccineRules) -> frozenset[Code]:
 def is_live_vaccine_order(
     order: MedicationOrder, live: frozenset[Code], knowledge: Knowledge
 ) -> bool:
-    """A draft order for a live vaccine, coded by CVX, by NDC (the CDC crosswalk) or named only
-    in its text (the curated names in vaccine-recognition.yaml)."""
-    recognised = memoized(
-        order.memo,
-        "vaccine-codes",
-        knowledge,
-        lambda: recognised_codes(
-            order.codes,
-            " ".join(
-                t
-                for t in (concept_text(order.raw.get("medicationCodeableConcept")), order.text)
-                if t
-            ),
-            knowledge,
-        ),
-    )
-    return not recognised.isdisjoint(live)
+    """A draft order for a live vaccine, coded by CVX, by NDC (the CDC crosswalk), named only
+    in its text (the curated names in vaccine-recognition.yaml), or of an unspecified formulation
+    its route makes live (`order_vaccine_codes`)."""
+    return not order_vaccine_codes(order, knowledge).isdisjoint(live)
+
+
+def order_vaccine_codes(order: MedicationOrder, knowledge: Knowledge) -> frozenset[Code]:
+    """The codes of a vaccine order with the CVX code of the live vaccine it is recognised as,
+    read as an Immunization is (`cds.fhir.vaccines.recognised`): by NDC, CPT, its names as
+    written, and the route of its dosage instructions (their codings and text: CVX 88,
+    influenza of no formulation, ordered intranasally is live attenuated influenza). Once an
+    order (`memoized`)."""
+
+    def compute() -> frozenset[Code]:
+        written = " ".join(
+            t for t in (concept_text(order.raw.get("medicationCodeableConcept")), order.text) if t
+        )
+        routes = dosage_routes(order.raw)
+        route = frozenset(code for r in routes for code in code_pairs(r))
+        route_text = " ".join(t for r in routes if (t := concept_text(r)))
+        return recognised_codes(order.codes, written, knowledge, route, route_text)
+
+    return memoized(order.memo, "vaccine-codes", knowledge, compute)
+
+
+def dosage_routes(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The routes (raw CodeableConcepts) of a MedicationRequest's dosage instructions, read
+    from its JSON as sent: an order read past its format faults keeps them there."""
+    dosages = raw.get("dosageInstruction")
+    return [
+        route
+        for dosage in (dosages if isinstance(dosages, list) else [])
+        if isinstance(dosage, dict) and isinstance(route := dosage.get("route"), dict)
+    ]
 
 
 def vaccine_name(codes: frozenset[Code], knowledge: Knowledge, fallback: str) -> str:
@@ -426,9 +444,7 @@ def ordered_together(vaccine_order: MedicationOrder, knowledge: Knowledge) -> Em
         knowledge.vaccines.window_source,
         actions=_removal(vaccine_order),
         vaccine=vaccine_name(
-            recognised_codes(vaccine_order.codes, vaccine_order.text, knowledge),
-            knowledge,
-            vaccine_order.text,
+            order_vaccine_codes(vaccine_order, knowledge), knowledge, vaccine_order.text
         ),
     )
 
@@ -482,9 +498,7 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
         ],
     )
     for ordered in on_file:
-        name = vaccine_name(
-            recognised_codes(ordered.codes, ordered.text, knowledge), knowledge, ordered.text
-        )
+        name = vaccine_name(order_vaccine_codes(ordered, knowledge), knowledge, ordered.text)
         if ordered.status in settings.ordered_statuses:
             findings.append(
                 emit("live-vaccine-still-ordered", settings.during_treatment_source, vaccine=name)
@@ -791,9 +805,7 @@ def check_vaccine_order(
         return []
     rules_ = knowledge.vaccines_after_treatment
     given = order.first_start() or now
-    vaccine = vaccine_name(
-        recognised_codes(order.codes, order.text, knowledge), knowledge, order.text
-    )
+    vaccine = vaccine_name(order_vaccine_codes(order, knowledge), knowledge, order.text)
     cycle = cycle_of(last.order) if last.order is not None else None
     before = _planned_start_ahead(patient, knowledge, given)
     window = knowledge.vaccines.window_before_start_days

@@ -531,11 +531,15 @@ def _vaccines_administered(
         if isinstance(concept := raw.get("medicationCodeableConcept"), dict)
         and (
             not live.isdisjoint(selection.code_pairs(concept))
-            or vaccines.worth_reading({"vaccineCode": concept}, knowledge)
+            or vaccines.worth_reading({"vaccineCode": concept, "route": _route(raw)}, knowledge)
         )
     ]
     shots = []
-    for model in _validated(candidates, "administrations", issues):
+    for raw in candidates:
+        model, issue = validate(raw, "administrations")
+        if issue is not None:
+            issues.append(issue)
+            continue
         given = facts.administration_fact(model)
         fact = ImmunizationFact(
             resource=given.resource,
@@ -546,8 +550,22 @@ def _vaccines_administered(
             else given.status,
             text=given.text,
         )
-        shots.append(vaccines.recognised(fact, knowledge))
+        route = _route(raw)
+        shots.append(
+            vaccines.recognised(
+                fact,
+                knowledge,
+                frozenset(selection.code_pairs(route)),
+                route_text=selection.concept_text(route),
+            )
+        )
     return tuple(shots)
+
+
+def _route(administration: dict[str, Any]) -> Any:
+    """A MedicationAdministration's route as sent (CVX 88 given intranasally is live)."""
+    dosage = administration.get("dosage")
+    return dosage.get("route") if isinstance(dosage, dict) else None
 
 
 def _is_medication(resource: dict[str, Any]) -> bool:

@@ -276,11 +276,15 @@ def _recognition(
 
 
 def recognised_codes(
-    codes: frozenset[Code], text: str, knowledge: Knowledge, route: frozenset[Code] = frozenset()
+    codes: frozenset[Code],
+    text: str,
+    knowledge: Knowledge,
+    route: frozenset[Code] = frozenset(),
+    route_text: str = "",
 ) -> frozenset[Code]:
-    """`codes` with the CVX code of a live vaccine recognised by NDC, CPT or name: what an order
-    for a vaccine (a MedicationRequest) is matched on (`_recognition`)."""
-    return _recognition(codes, text, knowledge, route)[0]
+    """`codes` with the CVX code of a live vaccine recognised by route, NDC, CPT or name: what an
+    order for a vaccine (a MedicationRequest) is matched on (`_recognition`)."""
+    return _recognition(codes, text, knowledge, route, route_text)[0]
 
 
 def recognised(

@@ -407,6 +407,27 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [RECENT],
     ),
+    "influenza CVX 88 (no formulation) given intranasally on the ward 4 days ago, charted only as "
+    "a MedicationAdministration -> critical: the nasal route makes it live (LAIV)": (
+        chart(
+            given_on_the_ward("88", "influenza, unspecified", "2026-02-26T10:00:00+00:00")
+            | {"dosage": {"route": {"text": "Intranasal"}, "dose": {"value": 0.2, "unit": "mL"}}}
+        ),
+        [RECENT],
+    ),
+    "influenza CVX 88 given intramuscularly on the ward 4 days ago (MedicationAdministration) -> "
+    "silent: an inactivated influenza vaccine": (
+        chart(
+            given_on_the_ward("88", "influenza, unspecified", "2026-02-26T10:00:00+00:00")
+            | {
+                "dosage": {
+                    "route": {"coding": [{"system": ROUTE_V3, "code": "IM"}]},
+                    "dose": {"value": 0.5, "unit": "mL"},
+                }
+            }
+        ),
+        [],
+    ),
     "varicella on the MAR 5 days ago but not done -> silent": (
         chart(given_on_the_ward("21", "varicella", "2026-02-25T11:00:00+00:00", status="not-done")),
         [],
