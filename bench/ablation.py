@@ -55,8 +55,8 @@ class _Everything(set[str]):
 class EagerObservations(ChartObservations):
     """Every observation of the chart validated up front, as before validation on read."""
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         for _, index, raw, _ in self._entries:
             self._fact(index, raw)
 

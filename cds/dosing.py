@@ -286,8 +286,13 @@ def written_as_rounded(
         return False
     half_digit = Decimal(5).scaleb(exponent - 1)  # half a unit of the last digit written
     exact = dose * written / per_day  # the label dose in the order's own unit, unrounded
+    misses = abs(written - exact) / half_digit
+    # a number off by over 2 half-digits is no rounding; and quantizing such a miss overflows the
+    # context when `written` is a non-terminating quotient (a rateRatio's 40 ug / 24 h)
+    if misses > 2:
+        return False
     # 12 digits: a tie (0.375 written 0.38) is no miss through the 28th digit of a BSA product
-    rounded = (abs(written - exact) / half_digit).quantize(Decimal("1e-12")) <= 1
+    rounded = misses.quantize(Decimal("1e-12")) <= 1
     return rounded and abs(per_day - dose) <= dose * max_percent / 100
 
 

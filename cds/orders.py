@@ -139,9 +139,7 @@ def is_blinatumomab(order: MedicationOrder, knowledge: Knowledge) -> bool:
         order.memo,
         "blinatumomab",
         knowledge,
-        lambda: order.matches(
-            knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
-        ),
+        lambda: knowledge.names("blinatumomab", order.codes, order.text),
     )
 
 
@@ -704,7 +702,6 @@ def counted_administrations(
     """The chart's blinatumomab administrations of the statuses interruptions.yaml counts, with
     their start: derived once a call, as every order under review reads them."""
     rules = knowledge.interruptions
-    codes, patterns = knowledge.codes_of("blinatumomab"), knowledge.text_patterns("blinatumomab")
     return memoized(
         patient.memo,
         "counted-administrations",
@@ -714,7 +711,7 @@ def counted_administrations(
             for a in patient.administrations
             if a.status in rules.administration_statuses
             and (start := a.start) is not None
-            and a.matches(codes, patterns)
+            and knowledge.names("blinatumomab", a.codes, a.text)
         ],
     )
 

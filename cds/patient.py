@@ -5,7 +5,7 @@ Builders in `cds.fhir.facts` fill these from validated R4 resources; checks only
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -113,9 +113,6 @@ class AdministrationFact:
     end: datetime | None  # effectivePeriod.end (None: still running, or a single time)
     request: str | None  # the MedicationRequest it carries out
 
-    def matches(self, codes: frozenset[Code], text_patterns: Iterable[str]) -> bool:
-        return not self.codes.isdisjoint(codes) or any(p in self.text for p in text_patterns)
-
 
 @dataclass(frozen=True)
 class BagStrength:
@@ -207,9 +204,6 @@ class MedicationOrder:
         """Whether `id` is the one the EHR sent: an order sent without one (or with no FHIR id) is
         read under a name of ours (`cds.fhir.snapshot.unnamed_*`), which no action may name."""
         return self.raw.get("id") == self.id
-
-    def matches(self, codes: frozenset[Code], text_patterns: Iterable[str]) -> bool:
-        return not self.codes.isdisjoint(codes) or any(p in self.text for p in text_patterns)
 
     def matched_by_code(self, codes: frozenset[Code]) -> bool:
         return not self.codes.isdisjoint(codes)

@@ -15,7 +15,7 @@ EHR's typed problem is as real a pregnancy as a coded one, and missing it is the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -45,6 +45,7 @@ class _Tables:
     before: tuple[str, ...]
     after: tuple[str, ...]
     answers: re.Pattern[str] | None  # an answer that is all the rest of a mention's sentence
+    test_names: re.Pattern[str] | None  # pregnancy.yaml `test_names`, as whole words
 
 
 _TABLES: dict[int, _Tables] = {}
@@ -61,6 +62,32 @@ def _answers(answers: Iterable[str]) -> re.Pattern[str] | None:
     if not words:
         return None
     return re.compile(rf" *(?:{'|'.join(re.escape(w) for w in words)}) *(?:[.;!?\n]|\Z)")
+
+
+def _whole_words(phrases: Iterable[str]) -> re.Pattern[str] | None:
+    words = sorted({_words(p) for p in phrases} - {""}, key=len, reverse=True)
+    if not words:
+        return None
+    return re.compile(rf"(?<![a-z0-9])(?:{'|'.join(re.escape(w) for w in words)})(?![a-z0-9])")
+
+
+# The code an Observation named a pregnancy test in words is read under (`named_test_codes`):
+# no code system's, so never in a prefetch query nor on a card.
+NAMED_PREGNANCY_TEST: Code = ("urn:cds:named-in-words", "pregnancy-test")
+
+
+def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
+    """For `ChartObservations`: the codes an Observation coded in no list gets from its name
+    (code.text, coding displays): NAMED_PREGNANCY_TEST when pregnancy.yaml `test_names` names a
+    pregnancy or hCG test (a point-of-care test a site codes locally is as real as a LOINC one,
+    and missing a positive is the harm)."""
+    pattern = _tables(knowledge).test_names
+
+    def codes(name: str) -> frozenset[Code]:
+        found = pattern is not None and pattern.search(_words(name)) is not None
+        return frozenset({NAMED_PREGNANCY_TEST}) if found else frozenset()
+
+    return codes
 
 
 def _tables(knowledge: Knowledge) -> _Tables:
@@ -80,6 +107,7 @@ def _tables(knowledge: Knowledge) -> _Tables:
             tuple(_words(w) for w in settings.negation_before),
             tuple(_words(w) for w in settings.negation_after),
             _answers(settings.negation_answers),
+            _whole_words(knowledge.pregnancy.test_names),
         )
     return found
 
@@ -227,6 +255,15 @@ def _could_have_ended(
     return end - period >= timedelta(weeks=knowledge.pregnancy.min_weeks_at_delivery)
 
 
+def _could_be_its_end(condition: ConditionFact, end: datetime, knowledge: Knowledge) -> bool:
+    """Whether a pregnancy entry's abatement can be that pregnancy's end: its own onset, when
+    known, no more than pregnancy.yaml `longest_pregnancy_days` before it (an entry of 2024
+    resolved in a problem-list clean-up ends no pregnancy of this month)."""
+    onset = onset_of(condition)
+    longest = timedelta(days=knowledge.pregnancy.longest_pregnancy_days)
+    return onset is None or end - onset <= longest
+
+
 def pregnancy_ended_after(
     patient: PatientSnapshot,
     after: datetime,
@@ -243,7 +280,8 @@ def pregnancy_ended_after(
     provisional, unconfirmed, differential), or as a completed Procedure by its performed date,
     a delivery only when the pregnancy in evidence at `after` (`gestation_days` along, when known)
     could have reached it (`_could_have_ended`: history re-charted with its import day ends
-    nothing; a removal of the uterus ends one at any week). A
+    nothing; a removal of the uterus ends one at any week). A pregnancy entry's abatement ends one
+    only when it can be that entry's end (`_could_be_its_end`). A
     pregnancy Condition resolved with no abatement date ends nothing: when it ended is not on
     file. None: no such end."""
     delivered = knowledge.codes_of("pregnancy_ended")
@@ -270,6 +308,7 @@ def pregnancy_ended_after(
             condition.abatement is not None
             and condition.abatement != _UNKNOWN_END
             and means_current_pregnancy(condition.codes, knowledge, condition.text)
+            and _could_be_its_end(condition, condition.abatement, knowledge)
         ):
             end = condition.abatement
         if end is not None:

@@ -44,11 +44,16 @@ def mentions_restart(order: MedicationOrder, settings: RestartRules) -> bool:
     return any(word in raw for word in settings.restart_words)
 
 
-def _noted(order: MedicationOrder, settings: RestartRules) -> list[Restart]:
+def _noted(
+    order: MedicationOrder, settings: RestartRules, other_reactions: list[str]
+) -> list[Restart]:
+    """The reasons a restart note states; another adverse reaction named (toxicity.yaml
+    `other_names`: "grade 3 pancreatitis") reads as "adverse reaction"."""
     if not mentions_restart(order, settings):
         return []
     raw = " ".join(order.notes).lower()
-    text = f" {normalised(raw, settings.note_synonyms)} "
+    synonyms = {**dict.fromkeys(other_reactions, "adverse reaction"), **settings.note_synonyms}
+    text = f" {normalised(raw, synonyms)} "
     return [
         Restart(code, reason, "in the order's note")
         for code, reason in settings.reasons.items()
@@ -65,7 +70,7 @@ def restart_of(order: MedicationOrder, knowledge: Knowledge) -> Restart | None:
         for system, code in order.reason_codes
         if system == settings.code_system and code in settings.reasons
     ]
-    found += _noted(order, settings)
+    found += _noted(order, settings, knowledge.toxicity.other_names)
     if not found:
         return None
     return min(

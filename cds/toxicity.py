@@ -24,17 +24,21 @@ from cds.patient import Code, ConditionFact
 from cds.restarts import normalised
 
 Action = Literal["discontinue", "restart-reduced", "confirm", "none"]
+# "other": another clinically relevant adverse reaction (toxicity.yaml `other_names`)
+EventKind = ToxicityKind | Literal["other"]
 _STRENGTH: dict[Action, int] = {"none": 0, "confirm": 1, "restart-reduced": 2, "discontinue": 3}
 
 
 @dataclass(frozen=True)
 class ToxicityEvent:
     resource: str
-    kind: ToxicityKind
+    kind: EventKind
     grade: int | None
     seizures: int
     onset: datetime | None
     abatement: datetime | None
+    resolved: bool = False  # its clinical status says resolved (with or without an abatement)
+    named: str = ""  # another adverse reaction: the name it was read by ("pancreatitis")
 
 
 Unknown = Literal["grade", "onset date"]
@@ -48,6 +52,9 @@ class ToxicityVerdict:
     source: str
     # what a "confirm" verdict lacks: a grade, an onset date, or both
     unknown: frozenset[Unknown] = frozenset()
+    # grade 3 toxicities charted resolved without an abatement date, whose time to resolve the
+    # label's rule needs (red team rt_tox #3: "took 10 days ... not yet resolved" was false)
+    resolution_unknown: tuple[str, ...] = ()
 
     @property
     def blocks_any_order(self) -> bool:
@@ -58,7 +65,17 @@ def is_toxicity(codes: Iterable[Code], text: str, rules: ToxicityRules) -> bool:
     """Whether a Condition coded or named so is one the toxicity rules read (kept when a chart is
     cut)."""
     coded = any(rules.classify_coding(system, code) for system, code in codes)
-    return coded or _named(text, rules) is not None
+    return coded or _named(text, rules) is not None or _other_named(text, rules) is not None
+
+
+def _other_named(text: str, rules: ToxicityRules) -> tuple[str, str] | None:
+    """(the name, the normalised text) of another adverse reaction a Condition's name states
+    (toxicity.yaml `other_names`), as whole words; None: none."""
+    if not any(name.split()[0] in text for name in rules.other_names):
+        return None  # most Conditions: no regex at all
+    said = f" {normalised(text, {})} "
+    named = next((n for n in rules.other_names if f" {n} " in said), None)
+    return None if named is None else (named, said)
 
 
 _GRADE = re.compile(r" grade ([1-5]) ")
@@ -137,10 +154,58 @@ def toxicity_events(
             kind, grade, seizures = found
             events.append(
                 ToxicityEvent(
-                    condition.resource, kind, grade, seizures, condition.onset, condition.abatement
+                    condition.resource,
+                    kind,
+                    grade,
+                    seizures,
+                    condition.onset,
+                    condition.abatement,
+                    condition.clinical_status in rules.resolved_clinical_statuses,
                 )
             )
     return events
+
+
+def other_reactions(
+    conditions: Iterable[ConditionFact],
+    rules: ToxicityRules,
+    infused: Sequence[tuple[datetime, datetime]],
+    noted_grade: int | None = None,
+) -> list[ToxicityEvent]:
+    """Other adverse reactions (toxicity.yaml `other_names`: "Acute pancreatitis, grade 3") that
+    began during an infusion (`infused`: begin, end). The grade is the one their words state, else
+    `noted_grade` (the restart note's "grade 3 adverse reaction"); ungraded ones are left out:
+    grade 1-2 changes nothing (label §2.4)."""
+    events = []
+    for condition in conditions:
+        if condition.verification_status in rules.ignored_verification_statuses:
+            continue
+        onset = condition.onset
+        if onset is None or not any(_within(onset, b, e) for b, e in infused):
+            continue
+        found = _other_named(condition.text, rules)
+        if found is None or _read(condition, rules) is not None:
+            continue  # a CRS or neurotoxicity graded by its own rules
+        named, said = found
+        stated = _GRADE.search(said)
+        grade = int(stated[1]) if stated else noted_grade
+        if grade is None:
+            continue
+        resolved = condition.clinical_status in rules.resolved_clinical_statuses
+        events.append(
+            ToxicityEvent(
+                condition.resource, "other", grade, 0, onset, condition.abatement, resolved, named
+            )
+        )
+    return events
+
+
+def _within(onset: datetime, begin: datetime, end: datetime) -> bool:
+    """Whether an event began while an infusion ran; an onset given as a day alone: on one of its
+    days (a reaction on the day the bag came down is the one it was stopped for)."""
+    if day_only(onset):
+        return begin.date() <= onset.date() <= end.date()
+    return begin <= onset <= end
 
 
 def _read(
@@ -170,12 +235,16 @@ def assess(
     rules: ToxicityRules,
     now: datetime,
     at_restart_dose: Sequence[tuple[datetime, datetime]] = (),
+    infused: Sequence[tuple[datetime, datetime]] = (),
+    noted_grade: int | None = None,
 ) -> ToxicityVerdict:
     """The label's consequence of the charted toxicities for any new blinatumomab order.
 
     `first_blinatumomab_start`: the earliest earlier blinatumomab infusion (None: none on file, so
     no toxicity can be blinatumomab's). `at_restart_dose`: when the orders on file ran at the
-    restart dose (9 mcg/day; 5 mcg/m²/day), for "if it occurred at 9 mcg/day"."""
+    restart dose (9 mcg/day; 5 mcg/m²/day), for "if it occurred at 9 mcg/day". `infused`: when
+    they ran, and `noted_grade` the grade of another adverse reaction the order's note states
+    (`other_reactions`)."""
     if first_blinatumomab_start is None:
         return ToxicityVerdict("none", (), (), rules.crs.source)
     found: list[tuple[Action, str, str]] = []
@@ -190,19 +259,19 @@ def assess(
             counted.append(event)
         elif _began_by(event.onset, first_blinatumomab_start):
             counted.append(event)
-    graded = _graded(counted, rules, now, at_restart_dose)
-    if any(action == "confirm" for action, _, _ in graded):
-        unknown.add("grade")
-    found += graded
+    counted += other_reactions(conditions, rules, infused, noted_grade)
+    unresolved: list[str] = []
+    found += _graded(counted, rules, now, at_restart_dose, unknown, unresolved)
     found += _seizures(counted, rules)
     if not found:
         return ToxicityVerdict("none", (), tuple(counted), rules.crs.source)
+    resolution = tuple(unresolved)
     found.sort(key=lambda item: -_STRENGTH[item[0]])
     action, _, source = found[0]
     # under "discontinue permanently", only why (not "restart at the reduced dose": redteam5 #10)
     reasons = tuple(text for a, text, _ in found if a == action or action != "discontinue")
     lacking = frozenset(unknown) if action == "confirm" else frozenset()
-    return ToxicityVerdict(action, reasons, tuple(counted), source, lacking)
+    return ToxicityVerdict(action, reasons, tuple(counted), source, lacking, resolution)
 
 
 def _graded(
@@ -210,10 +279,14 @@ def _graded(
     rules: ToxicityRules,
     now: datetime,
     at_restart_dose: Sequence[tuple[datetime, datetime]],
+    unknown: set[Unknown],
+    unresolved: list[str],
 ) -> list[tuple[Action, str, str]]:
+    """The findings of the graded kinds; what a "confirm" lacks goes to `unknown`, a grade 3
+    resolved on an unknown day to `unresolved`."""
     found: list[tuple[Action, str, str]] = []
-    for kind in ("crs", "neurotoxicity"):
-        rule = rules.crs if kind == "crs" else rules.neurotoxicity
+    for kind in ("crs", "neurotoxicity", "other"):
+        rule = rules.graded(kind)
         mine = sorted(
             (e for e in events if e.kind == kind and e.onset is not None),
             key=lambda e: e.onset or now,
@@ -224,13 +297,16 @@ def _graded(
         for event in mine:
             grade = event.grade
             if grade is None:
+                unknown.add("grade")
                 found.append(("confirm", f"{_name(event)}: grade not recorded", rule.source))
             elif grade >= rule.discontinue_from_grade:
                 found.append(
                     ("discontinue", f"{_name(event)}: discontinue permanently", rule.source)
                 )
             elif grade >= rule.restart_reduced_from_grade:
-                found.append(_severe(event, severe, rules, now, at_restart_dose))
+                found.append(
+                    _severe(event, severe, rules, now, at_restart_dose, unknown, unresolved)
+                )
     return found
 
 
@@ -240,30 +316,37 @@ def _severe(
     rules: ToxicityRules,
     now: datetime,
     at_restart_dose: Sequence[tuple[datetime, datetime]],
+    unknown: set[Unknown],
+    unresolved: list[str],
 ) -> tuple[Action, str, str]:
-    """Grade 3: a reduced restart, unless neurotoxicity began at the restart dose, recurred or
-    resolved too slowly."""
-    rule = rules.crs if event.kind == "crs" else rules.neurotoxicity
+    """Grade 3: a reduced restart, unless neurotoxicity began at the restart dose, recurred, or
+    it resolved too slowly (neurotoxicity: 7 days, another reaction: 14). A day-only onset on the
+    day the restart dose ended may be either dose: confirm the onset (red team rt_tox #2)."""
+    rule = rules.graded(event.kind)
     source = rule.source
     onset = event.onset
-    if (
-        rule.at_restart_dose_discontinues
-        and onset is not None
-        and any(_during(onset, begin, end) for begin, end in at_restart_dose)
-    ):
-        return (
-            "discontinue",
-            f"{_name(event)} began while the infusion ran at {rules.restart.mcg_per_day} mcg/day",
-            source,
-        )
+    low = rules.restart.mcg_per_day
+    if rule.at_restart_dose_discontinues and onset is not None:
+        if any(_during(onset, begin, end) for begin, end in at_restart_dose):
+            return (
+                "discontinue",
+                f"{_name(event)} began while the infusion ran at {low} mcg/day",
+                source,
+            )
+        if day_only(onset) and any(onset.date() == end.date() for _, end in at_restart_dose):
+            unknown.add("onset date")
+            return (
+                "confirm",
+                f"{_name(event)} is dated {onset.date().isoformat()} alone, the day the infusion "
+                f"at {low} mcg/day ended: if it began at {low} mcg/day, discontinue permanently",
+                source,
+            )
     restart: tuple[Action, str, str] = (
         "restart-reduced",
         f"{_name(event)}: restart at the reduced dose for {rules.restart.reduced_days} days",
         source,
     )
-    if event.kind != "neurotoxicity":
-        return restart
-    neuro, max_days = rules.neurotoxicity, rules.neurotoxicity.max_resolution_days
+    max_days = rule.max_resolution_days
     earlier = [
         e
         for e in severe
@@ -273,8 +356,19 @@ def _severe(
         and event.onset is not None
         and e.abatement <= event.onset
     ]
-    if neuro.recurrence_discontinues and earlier:
+    if rule.recurrence_discontinues and earlier:
         return ("discontinue", f"{_name(event)} recurred after an earlier one resolved", source)
+    if (
+        max_days is not None
+        and event.onset is not None
+        and event.abatement is None
+        and event.resolved
+    ):
+        unresolved.append(
+            f"{_name(event)} is recorded as resolved, but not when: if it took more than "
+            f"{max_days} days to resolve, discontinue permanently"
+        )
+        return restart
     if max_days is not None and event.onset is not None:
         end = event.abatement or now
         days = (end - event.onset) / timedelta(days=1)
@@ -307,10 +401,12 @@ def too_soon_to_restart(
     found = []
     for event in events:
         days = withhold_days.get(event.kind)
-        rule = rules.crs if event.kind == "crs" else rules.neurotoxicity
+        rule = rules.graded(event.kind)
         grade = event.grade
         if days is None or event.onset is None or grade is None:
             continue
+        if event.abatement is None and event.resolved:
+            continue  # resolved on an unknown day: ToxicityVerdict.resolution_unknown asks
         if not rule.restart_reduced_from_grade <= grade < rule.discontinue_from_grade:
             continue
         wait = f" (the label: resolved and at most grade 1 for {days} days first)" if days else ""
@@ -384,9 +480,9 @@ _KIND_NAMES = {"crs": "CRS", "neurotoxicity": "neurological toxicity", "seizure"
 
 
 def _name(event: ToxicityEvent) -> str:
-    kind = {"crs": "CRS", "neurotoxicity": "neurological toxicity", "seizure": "seizure"}[
-        event.kind
-    ]
+    if event.kind == "other":
+        return f"grade {event.grade} adverse reaction ({event.named})"
+    kind = _KIND_NAMES[event.kind]
     return f"{kind} grade {event.grade}" if event.grade is not None else kind
 
 

@@ -168,8 +168,31 @@ def without_annotations(ucum: str) -> str:
 LONGEST_UNIT = 40
 
 
+# Each part of a free-text unit written as parts joined by "/" ("mcg/mL", "mcg/m²/d", "mcg/m2/24
+# hr", a Ratio's "mcg" over "hours"), when every part is one of these: the part's UCUM code. Only
+# parts that cannot be read two ways; any other part leaves the text as sent (then UCUM or not).
+_PART_ALIASES = {
+    **{word: "ug" for word in ("mcg", "ug", "µg", "μg", "microgram", "micrograms")},
+    **{word: "mg" for word in ("mg", "milligram", "milligrams")},
+    **{word: "m2" for word in ("m2", "m²", "m^2")},  # "M2": a BSA's square metres
+    **{word: "mL" for word in ("ml", "milliliter", "milliliters", "millilitre", "millilitres")},
+    **{word: "d" for word in ("d", "day", "days")},
+    **{word: "h" for word in ("h", "hr", "hrs", "hour", "hours")},
+    **{word: "(24.h)" for word in ("24h", "24 h", "24hr", "24 hr", "24hrs", "24 hrs", "24 hours")},
+}
+
+
+def _free_text_code(text: str) -> str | None:
+    """The UCUM code of a free-text unit made of `_PART_ALIASES` parts joined by "/" (None when
+    a part is not one of them): "mcg/m²/d" is "ug/m2/d", "M2" is "m2"."""
+    parts = text.lower().split("/")
+    codes = [_PART_ALIASES[part.strip()] for part in parts if part.strip() in _PART_ALIASES]
+    return "/".join(codes) if len(codes) == len(parts) else None
+
+
 def _code(ucum: str) -> str:
-    code = _UNIT_ALIASES.get(ucum.strip().lower(), ucum.strip())
+    written = ucum.strip()
+    code = _UNIT_ALIASES.get(written.lower()) or _free_text_code(written) or written
     if len(code) > LONGEST_UNIT:
         raise UnitError(f"unit {ucum[:LONGEST_UNIT]!r}... is longer than any UCUM unit read")
     if not code or "{" in code:

@@ -109,3 +109,73 @@ def test_blinatumomab_is_recognised_however_coded_and_wherever_the_medication_is
 @pytest.mark.parametrize("drug", list(OTHER_DRUGS))
 def test_other_drugs_stay_silent(client: FlaskClient, drug: str, path: str) -> None:
     assert post(client, path, OTHER_DRUGS[drug]) == []
+
+
+def premedication_named(request: dict[str, Any], concept: dict[str, Any]) -> dict[str, Any]:
+    """The request with the dexamethasone premedication's drug written `concept`."""
+    request = copy.deepcopy(request)
+    for entry in request["context"]["draftOrders"]["entry"]:
+        if entry["resource"]["id"] == "dexamethasone-premed":
+            entry["resource"]["medicationCodeableConcept"] = copy.deepcopy(concept)
+    return request
+
+
+EPIC_LOCAL = "urn:oid:1.2.840.114350.1.13.0.1.7.2.698288"  # an Epic medication record (ERX)
+# An order set's premedication line names the drug it premedicates: that is no blinatumomab
+# order (red team rt-noise N1: the dexamethasone drew "two blinatumomab orders at once", a dose
+# card about the dexamethasone and "no premedication ordered" on a correct chart).
+PREMEDICATION_TEXTS: dict[str, dict[str, Any]] = {
+    "RxNorm dexamethasone, text 'premedication for blinatumomab'": {
+        "coding": [{"system": RXNORM, "code": "3264", "display": "dexamethasone"}],
+        "text": "dexamethasone (DECADRON) injection 20 mg - premedication for blinatumomab",
+    },
+    "Epic local code, text '... 1 hour before blinatumomab'": {
+        "coding": [{"system": EPIC_LOCAL, "code": "2045", "display": "DEXAMETHASONE 20 MG IV"}],
+        "text": "dexamethasone 20 mg IV once 1 hour before blinatumomab",
+    },
+    "Epic local code, text 'BLINCYTO PREMEDICATION: dexamethasone'": {
+        "coding": [{"system": EPIC_LOCAL, "code": "2045"}],
+        "text": "BLINCYTO premedication: dexamethasone sodium phosphate 20 mg IV",
+    },
+    "text only, 'pre-blinatumomab dexamethasone'": {
+        "text": "pre-blinatumomab dexamethasone 20 mg IV push",
+    },
+}
+
+
+@pytest.mark.parametrize("concept", list(PREMEDICATION_TEXTS))
+def test_a_premedication_whose_text_names_blinatumomab_is_no_blinatumomab_order(
+    client: FlaskClient, concept: str
+) -> None:
+    """Adult 70 kg, R/R cycle 1 day 1, 9 mcg/day, dexamethasone 20 mg ordered with it, its
+    medication text naming what it premedicates -> the same single step-up reminder as the
+    correct chart: no second blinatumomab order, no dose card, no missing premedication."""
+    request = premedication_named(
+        chart_request("adult-70kg-rr-cycle1-correct"), PREMEDICATION_TEXTS[concept]
+    )
+    assert topics(client.post(SIGN, json=request).get_json()) == RECOGNISED
+
+
+# A blinatumomab order known by its words only still is one, whatever else the words say.
+BLINATUMOMAB_TEXTS = {
+    "Epic local code, 'BLINATUMOMAB 35 MCG IV SOLR'": {
+        "coding": [
+            {"system": EPIC_LOCAL, "code": "87210", "display": "BLINATUMOMAB 35 MCG IV SOLR"}
+        ]
+    },
+    "text 'Blinatumomab with IV solution stabilizer, preservative-free'": {
+        "text": "Blinatumomab with IV solution stabilizer, preservative-free"
+    },
+    "text 'blinatumomab for B-ALL (premedicate with dexamethasone)'": {
+        "text": "blinatumomab for B-ALL (premedicate with dexamethasone)"
+    },
+}
+
+
+@pytest.mark.parametrize("concept", list(BLINATUMOMAB_TEXTS))
+def test_a_blinatumomab_order_named_in_words_stays_one(client: FlaskClient, concept: str) -> None:
+    request = order_coded(
+        chart_request("adult-70kg-rr-cycle1-correct"),
+        {"medicationCodeableConcept": BLINATUMOMAB_TEXTS[concept]},
+    )
+    assert topics(client.post(SIGN, json=request).get_json()) == RECOGNISED

@@ -81,11 +81,13 @@ def _last_given(patient: PatientSnapshot, knowledge: Knowledge) -> dict[str, dat
     """When the last administration of each order on the MAR ended, derived once a call."""
 
     def compute() -> dict[str, datetime]:
-        codes = knowledge.codes_of("blinatumomab")
-        patterns = knowledge.text_patterns("blinatumomab")
         administered: dict[str, datetime] = {}
         for given in patient.administrations:
-            if given.request and given.start and given.matches(codes, patterns):
+            if (
+                given.request
+                and given.start
+                and knowledge.names("blinatumomab", given.codes, given.text)
+            ):
                 end = given_until(given, given.start, patient, knowledge)
                 administered[given.request] = max(end, administered.get(given.request, end))
         return administered

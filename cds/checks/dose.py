@@ -53,7 +53,7 @@ from cds.orders import (
     ran_until,
 )
 from cds.patient import DoseInstruction, MedicationOrder
-from cds.restarts import restart_of, restart_schedule
+from cds.restarts import Restart, restart_of, restart_schedule
 from cds.toxicity import ToxicityVerdict, assess, day_only, too_soon_to_restart
 from cds.units import UCUM_SYSTEM, format_number
 
@@ -86,6 +86,7 @@ FINDINGS: Declarations = {
     "dose-toxicity-grade-unknown": declare("warning", "toxicity", "where"),
     "dose-toxicity-restart-too-soon": declare("warning", "reasons"),
     "dose-toxicity-date-unknown": declare("warning", "toxicity"),
+    "dose-toxicity-resolution-unknown": declare("warning", "reasons"),
     "dose-toxicity-history-unavailable": declare("warning", "reason"),
     "dose-no-weight": declare("warning", "threshold", "found"),
     "dose-weight-stale": declare("warning", "weight", "date", "max_age_days"),
@@ -388,6 +389,46 @@ def _day_ranges(
         ranges.append((day, day + length - 1))
         next_day = day + length
     return ranges
+
+
+def _concurrent(dosages: Sequence[DoseInstruction]) -> str | None:
+    """Why the dose cannot be judged when dosages with a dose share a sequence number on the same
+    days: FHIR R4 gives them concurrently (Dosage.sequence), so the patient gets their sum, and a
+    schedule is judged one dosage at a time (14 and 28 mcg/day is 42, not "dose low: 14"). An
+    overdose of one alone still stands (the sum is more). Dosages whose own dates keep them apart
+    are not concurrent in fact; one without a start begins with its group's earliest start."""
+    groups: dict[int, list[DoseInstruction]] = {}
+    for dosage in dosages:
+        if dosage.sequence is not None and dosage.amount is not None:
+            groups.setdefault(dosage.sequence, []).append(dosage)
+    for sequence, group in groups.items():
+        begin = min((d.bounds_start for d in group if d.bounds_start), default=None)
+        spans = []
+        for dosage in group:
+            start = dosage.bounds_start or begin
+            end = (
+                dosage.bounds_end
+                if start and dosage.bounds_end and dosage.bounds_end > start
+                else None
+            )
+            if end is None and start and dosage.bounds_duration_days:
+                end = start + timedelta(days=float(dosage.bounds_duration_days))
+            spans.append((start, end))
+        for index, (start, end) in enumerate(spans):
+            for other_start, other_end in spans[index + 1 :]:
+                if (
+                    start is None
+                    or other_start is None
+                    or (
+                        (end is None or other_start < end)
+                        and (other_end is None or start < other_end)
+                    )
+                ):
+                    return (
+                        f"{len(group)} dosages share sequence {sequence}: given together, their "
+                        "doses add up"
+                    )
+    return None
 
 
 def _reversed_dates(
@@ -701,7 +742,7 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
             )
         ]
     restart = restart_of(order, knowledge)
-    charted = charted_toxicity(item, knowledge)
+    charted = charted_toxicity(item, knowledge, restart)
     if charted.verdict.action == "discontinue":  # the chart wins over a note for the text
         return [
             emit(
@@ -763,10 +804,25 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
                 "(D89.83-, G92.0-) and its onset date",
             )
         )
-    # a toxicity whose grade or date is unknown may call for the reduced restart: no one-click
-    # raise of the dose (redteam5 #5: "confirm the grade" beside "correct the order: 28")
+    if charted.verdict.resolution_unknown:  # may have taken too long: discontinue
+        findings.append(
+            emit(
+                "dose-toxicity-resolution-unknown",
+                charted.verdict.source,
+                reasons="\n".join(f"- {line}" for line in charted.verdict.resolution_unknown),
+            )
+        )
+    # a toxicity whose grade, date or resolution is unknown may call for the reduced restart or
+    # none: no one-click raise of the dose (redteam5 #5: "confirm the grade" beside "correct the
+    # order: 28")
     unsure = any(
-        f.code in ("dose-toxicity-grade-unknown", "dose-toxicity-date-unknown") for f in findings
+        f.code
+        in (
+            "dose-toxicity-grade-unknown",
+            "dose-toxicity-date-unknown",
+            "dose-toxicity-resolution-unknown",
+        )
+        for f in findings
     )
     if charted.too_soon:
         findings.append(
@@ -859,7 +915,11 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
                     unverified = (value, unit, day, over_on)
             days.append(verdict)
         steps.append(StepResult(first, value, unit, tuple(days)))
-    # reversed dates: the right days, and so a corrected order, are unknown
+    together = _concurrent(dosages)
+    if together is not None:
+        problems.append(together)
+    # reversed dates: the right days, and so a corrected order, are unknown; nor are they for
+    # concurrent dosages, judged one at a time here
     dose_findings = _dose_findings(
         item,
         knowledge,
@@ -867,9 +927,11 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
         steps,
         schedules,
         restarted,
-        can_fix=reversed_dates is None,
+        can_fix=reversed_dates is None and together is None,
         may_raise=not unsure,
     )
+    if together is not None:  # each one's dose is not what the patient gets: never "dose low"
+        dose_findings = [f for f in dose_findings if f.code != "dose-underdose"]
     flagged = any(f.code in ("dose-overdose", "dose-underdose") for f in dose_findings)
     if unverified is not None and doubt is not None and not flagged:
         findings.append(_day_unverified(review, knowledge, doubt, *unverified))
@@ -911,15 +973,20 @@ class ChartedToxicity:
     too_soon: tuple[str, ...] = ()
 
 
-def charted_toxicity(item: CheckInput, knowledge: Knowledge) -> ChartedToxicity:
+def charted_toxicity(
+    item: CheckInput, knowledge: Knowledge, restart: Restart | None = None
+) -> ChartedToxicity:
     """The toxicities on the chart since the first blinatumomab infusion (label §2.4), and, after
     a grade 3, which day of the 7-day reduced restart this order begins on (None: the reduced
-    restart is over, or does not apply)."""
+    restart is over, or does not apply). `restart`: the order's restart reason, whose grade an
+    ungraded other reaction charted during the infusion takes."""
     rules = knowledge.toxicity
     periods = [p for p in infusion_periods_of(item, knowledge) if p.start < item.review.start]
     first = min((p.start for p in periods), default=None)
     low = _at_restart_dose(item, knowledge)
-    verdict = assess(item.patient.conditions, first, rules, item.now, low)
+    infused = [(p.start, p.end) for p in periods]
+    noted = restart.reason.other_reaction_grade if restart is not None else None
+    verdict = assess(item.patient.conditions, first, rules, item.now, low, infused, noted)
     unreadable = item.patient.unavailable.get("conditions") if first is not None else None
     if verdict.action != "restart-reduced":
         return ChartedToxicity(verdict, None, unreadable)
@@ -928,8 +995,7 @@ def charted_toxicity(item: CheckInput, knowledge: Knowledge) -> ChartedToxicity:
         for e in verdict.events
         if e.onset is not None
         and e.grade is not None
-        and e.grade
-        >= (rules.crs if e.kind == "crs" else rules.neurotoxicity).restart_reduced_from_grade
+        and e.grade >= rules.graded(e.kind).restart_reduced_from_grade
     ]
     latest = max(graded, default=None)
     began = None if latest is None else _restart_began(periods, latest)

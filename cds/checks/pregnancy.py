@@ -18,7 +18,9 @@ Contraception is reminded once per course, with the first order of cycle 1, unle
 contraception is on the problem list (codes.yaml `effective_contraception`) or the site turned
 the reminder off (pregnancy.yaml `contraception_reminder`). The newest result that cannot be read
 as positive or negative is a warning: an older negative never clears the order past it. A result
-dated in the future (past the weights' tolerance) is ignored.
+dated in the future (past the weights' tolerance) is ignored. A negative counts only when surely
+taken after the positive (a day-only date covers its whole day), and an Observation named a
+pregnancy or hCG test only in words (pregnancy.yaml `test_names`) is read as an hCG test.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from cds.knowledge.models import PregnancyRules
 from cds.orders import cycle_of, earlier_blinatumomab_orders
 from cds.patient import ObservationFact
 from cds.pregnancy_conditions import (
+    NAMED_PREGNANCY_TEST,
     coded_pregnancy,
     current_pregnancy,
     entry_date,
@@ -89,7 +92,8 @@ def reading_of(
         knowledge.codes_of("answer_not_pregnant") | knowledge.codes_of("answer_negative")
     ):
         return "negative"
-    if fact.has_code(knowledge.codes_of("hcg_quantitative")):
+    # a test named in words may be quantitative: its quantity, when it has one, is read too
+    if fact.has_code(knowledge.codes_of("hcg_quantitative") | {NAMED_PREGNANCY_TEST}):
         measured = _quantity_reading(_quantity_in_text(fact), settings)
         if measured is not None:
             return measured
@@ -176,6 +180,40 @@ def _negated(said: str, settings: PregnancyRules) -> bool:
 def says_unknown(fact: ObservationFact, knowledge: Knowledge) -> bool:
     """An explicit "unknown" answer: no result, rather than one that cannot be read."""
     return not fact.value_codes.isdisjoint(knowledge.codes_of("answer_pregnancy_unknown"))
+
+
+def says_unconfirmed(fact: ObservationFact, knowledge: Knowledge) -> bool:
+    """A "not yet confirmed" answer (US Core): a pregnancy suspected, so the status is not
+    verified, and no older negative verifies it; no unreadable result either."""
+    return not fact.value_codes.isdisjoint(knowledge.codes_of("answer_pregnancy_unconfirmed"))
+
+
+# A FHIR day alone ("2026-03-02") reaches the checks as its midnight UTC (facts.as_datetime keeps
+# no precision), and may be that day in any zone (UTC+14 to UTC-12): a result at 00:00:00Z may
+# have been taken from 14 hours before to 36 hours after. A negative clears a positive only when
+# surely later: a day-only positive covers its whole day (red team e05/p03, 2026-12-03).
+_DAY_BEGINS_UP_TO = timedelta(hours=14)
+_DAY_ENDS_UP_TO = timedelta(hours=36)
+
+
+def _taken(when: datetime) -> tuple[datetime, datetime]:
+    """The earliest and latest a result dated `when` may have been taken."""
+    if when.utcoffset() == timedelta(0) and when.time() == datetime.min.time():
+        return when - _DAY_BEGINS_UP_TO, when + _DAY_ENDS_UP_TO
+    return when, when
+
+
+def _surely_after(when: datetime, since: datetime) -> bool:
+    """Whether a result dated `when` was surely taken after one dated `since` (either a day)."""
+    return _taken(when)[0] > _taken(since)[1]
+
+
+def _newest_first(entry: tuple[datetime, Reading, ObservationFact]) -> tuple[datetime, bool]:
+    """Sort key of the results, newest first: a positive as late as it may have been taken, a
+    negative as early, so that a positive no negative is surely after comes first."""
+    when, reading, _ = entry
+    positive = reading == "positive"
+    return (_taken(when)[1] if positive else _taken(when)[0], positive)
 
 
 def value_as_sent(fact: ObservationFact, knowledge: Knowledge) -> str:
@@ -282,6 +320,8 @@ class Results:
     # readable results down to the newest negative, newest first
     dated: list[tuple[datetime, Reading, ObservationFact]] = field(default_factory=list)
     unreadable: ObservationFact | None = None  # the newest usable result, when it cannot be read
+    # a "not yet confirmed" answer newer than every result read: no older negative verifies
+    unconfirmed: ObservationFact | None = None
     preliminary: ObservationFact | None = None  # a preliminary positive newer than every usable one
     future: ObservationFact | None = None  # a result dated in the future, ignored
     # the newest result is a positive one that no longer counts as a current pregnancy: why
@@ -289,17 +329,20 @@ class Results:
 
 
 def read_results(item: CheckInput, knowledge: Knowledge, settings: PregnancyRules) -> Results:
-    """The results down to the newest negative. A result dated more than FUTURE_TOLERANCE after
-    now (the weights' slack for clocks: a mistyped year) is no latest result unless it is a
-    final positive, and a preliminary one is not relied on, except that a positive one newer
-    than every usable result is kept."""
+    """The results down to the newest negative, and the positives it is not surely after (a
+    day-only one of its day), newest first as `_newest_first` orders them. A result dated more
+    than FUTURE_TOLERANCE after now (the weights' slack for clocks: a mistyped year) is no
+    latest result unless it is a final positive, and a preliminary one is not relied on, except
+    that a positive one newer than every usable result is kept."""
     tests = (
         knowledge.codes_of("pregnancy_status")
         | knowledge.codes_of("hcg_qualitative")
         | knowledge.codes_of("hcg_quantitative")
+        | {NAMED_PREGNANCY_TEST}
     )
     latest = item.now + FUTURE_TOLERANCE
     found = Results()
+    negative: datetime | None = None  # the date of the newest negative, once read
     for fact in item.patient.observations_of(tests):
         preliminary = fact.status in settings.preliminary_statuses
         if (
@@ -313,7 +356,21 @@ def read_results(item: CheckInput, knowledge: Knowledge, settings: PregnancyRule
         ):
             found.future = found.future or fact  # a positive one still counts: never dropped
             continue
-        newest = not found.dated and found.unreadable is None  # newer than every usable result
+        if negative is not None:  # older than the newest negative: only a positive it may precede
+            if fact.when + _DAY_ENDS_UP_TO < _taken(negative)[0]:
+                break  # newest first: none older can be
+            if (
+                not preliminary
+                and not _surely_after(negative, fact.when)
+                and reading_of(fact, knowledge, settings) == "positive"
+            ):
+                found.dated.append((fact.when, "positive", fact))
+            continue
+        # newer than every usable result
+        newest = not found.dated and found.unreadable is None and found.unconfirmed is None
+        if says_unconfirmed(fact, knowledge) and not preliminary:
+            found.unconfirmed = found.unconfirmed or (fact if not found.dated else None)
+            continue
         if preliminary:
             if (
                 newest
@@ -329,7 +386,8 @@ def read_results(item: CheckInput, knowledge: Knowledge, settings: PregnancyRule
             continue
         found.dated.append((fact.when, reading, fact))
         if reading == "negative":
-            break  # newest first: an older result changes nothing below (and stays unread)
+            negative = fact.when  # an older result changes nothing below but a positive of its day
+    found.dated.sort(key=_newest_first, reverse=True)
     usable = found.unreadable or (found.dated[0][2] if found.dated else None)
     early = found.preliminary
     if early and usable and early.when and usable.when and early.when <= usable.when:
@@ -486,7 +544,12 @@ def _status(
     pregnancy ended since) leaves the status unknown, never verified by an older negative."""
     unreadable = results.unreadable
     positive = next((when for when, reading, _ in results.dated if reading == "positive"), None)
-    dated = [e for e in results.dated if positive is None or e[0] > positive]
+    unconfirmed = results.unconfirmed.when if results.unconfirmed else None
+    dated = [
+        e
+        for e in results.dated
+        if all(since is None or _surely_after(e[0], since) for since in (positive, unconfirmed))
+    ]
     cycle, _, cycle_day = item.review.judged_cycle
     # a day-8 or bag-change order of a cycle already begun: the status was due at its start
     inside_cycle = cycle is not None and cycle_day > 1
@@ -509,6 +572,9 @@ def _status(
         last = negative[0].date().isoformat() if negative else "none on file"
         if results.past_positive is not None:
             last += f"; {results.past_positive}"
+        if results.unconfirmed is not None and unconfirmed is not None:
+            said = unconfirmed.date().isoformat()
+            last += f"; pregnancy not yet confirmed {said} ({results.unconfirmed.resource})"
         future = results.future
         if future is not None and future.when is not None:
             last += f"; {future.resource} dated {future.when.date().isoformat()} (future) ignored"
@@ -717,8 +783,8 @@ def _gestational_age(
 def _negative_after(
     dated: list[tuple[datetime, Reading, ObservationFact]], since: datetime
 ) -> tuple[datetime, Reading, ObservationFact] | None:
-    """The newest negative result dated after `since` (None: none)."""
-    return next((e for e in dated if e[1] == "negative" and e[0] > since), None)
+    """The newest negative result surely taken after `since` (None: none)."""
+    return next((e for e in dated if e[1] == "negative" and _surely_after(e[0], since)), None)
 
 
 def _charted_conflict(
@@ -826,7 +892,7 @@ def _problem_list_evidence(
         item.review.start - timedelta(hours=settings.negative_result_valid_hours)
     )
     date = problem.onset.date().isoformat() if problem.onset else "undated"
-    negative = next((e for e in dated if e[1] == "negative" and e[0] > since), None)
+    negative = _negative_after(dated, since)
     if negative is None:
         if not coded_pregnancy(problem.codes, knowledge):
             return emit(

@@ -389,6 +389,8 @@ def _counted(
             order.dosages and all(d.as_needed for d in order.dosages)
         ):
             continue  # a suggestion, or a steroid kept for when CRS comes: nothing is given before
+        if is_blinatumomab(order, knowledge):
+            continue  # "blinatumomab 9 mcg/day, premedicate with dexamethasone" orders none
         dose = _steroid_dose(order, bsa, knowledge)
         if dose is not None and (not children or dose.drug == "dexamethasone"):
             found.append(Premedication(order, dose))

@@ -804,7 +804,8 @@ def check_vaccine_order(
     if last is None:
         return []
     rules_ = knowledge.vaccines_after_treatment
-    given = order.first_start() or now
+    # a start already past (a renewed or template order) cannot be when it is given: now is
+    given = max(order.first_start() or now, now)
     vaccine = vaccine_name(order_vaccine_codes(order, knowledge), knowledge, order.text)
     cycle = cycle_of(last.order) if last.order is not None else None
     before = _planned_start_ahead(patient, knowledge, given)

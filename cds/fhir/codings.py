@@ -40,18 +40,37 @@ SYSTEM_ALIASES = {
 
 def canonical_system(system: str) -> str:
     """The URI the knowledge files use for a code system sent as `system` (an OID, an old URI,
-    a trailing slash); any other system as sent."""
+    a known URI with a trailing slash or the other of http/https); any other system as sent."""
     found = _AS_SENT.get(system)  # nearly every system: one lookup (hot on long charts)
     if found is not None:
         return found
     written = system.strip()
-    found = SYSTEM_ALIASES.get(written.lower() if written.startswith("urn:") else written, written)
+    found = _KNOWN_FORMS.get(written.lower() if written.startswith("urn:") else written, written)
     if len(_AS_SENT) < _MOST_REMEMBERED:  # a chart names a few dozen systems; a caller, any
         _AS_SENT[system] = found
     return found
 
 
-_AS_SENT = {**{name: name for name in SYSTEM_ALIASES.values()}, **SYSTEM_ALIASES}
+def _written_otherwise(name: str) -> list[str]:
+    """A known system URI as EHRs also send it: with a trailing slash, and with https for http
+    (and back). Listed up front, so that reading them stays one dict lookup."""
+    swapped = (
+        "https://" + name[len("http://") :]
+        if name.startswith("http://")
+        else "http://" + name[len("https://") :]
+        if name.startswith("https://")
+        else None
+    )
+    return [f"{form}/" for form in (name, swapped) if form] + ([swapped] if swapped else [])
+
+
+_KNOWN_SYSTEMS = {CVX, NDC, ICD10CM, LOINC, SNOMED, *SYSTEM_ALIASES.values()}
+_KNOWN_FORMS = {
+    **{other: name for name in _KNOWN_SYSTEMS for other in _written_otherwise(name)},
+    **{name: name for name in _KNOWN_SYSTEMS},
+    **SYSTEM_ALIASES,
+}
+_AS_SENT = dict(_KNOWN_FORMS)
 _MOST_REMEMBERED = 1_000
 
 

@@ -249,6 +249,35 @@ def _judged(amounts: list[_Amount]) -> _Amount | None:
     return amounts[0] if amounts else None
 
 
+GTS_ABBREVIATION = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
+ONCE_A_DAY = (1, Decimal(1), "d")
+
+
+def _says_once_a_day(timing: Any) -> bool:
+    """A timing without frequency/period that still says once a day: the HL7 GTS abbreviation QD
+    as timing.code, or a single timeOfDay (the dose is given at that time each day)."""
+    qd = (GTS_ABBREVIATION, "QD") in codes_of(timing.code)
+    repeat = timing.repeat
+    return qd or (repeat is not None and len(repeat.timeOfDay or ()) == 1)
+
+
+def _counted_days(
+    repeat: Any, frequency: int | None, period: Decimal | None, unit: str | None
+) -> Decimal | None:
+    """How long repeat.count administrations at frequency per period last, in days (count 7
+    once a day: 7 days); None without a count (or with countMax: then count is only the least)."""
+    if (
+        repeat is None
+        or repeat.count is None
+        or repeat.countMax is not None
+        or not frequency
+        or period is None
+        or period <= 0
+    ):
+        return None
+    return _duration_in_days(Decimal(repeat.count) / frequency * period, unit)
+
+
 def _dose_instruction(dosage: Any, bag: tuple[BagStrength, ...] = ()) -> DoseInstruction:
     amounts = [
         found for dose_and_rate in dosage.doseAndRate or [] for found in _amounts(dose_and_rate)
@@ -257,17 +286,24 @@ def _dose_instruction(dosage: Any, bag: tuple[BagStrength, ...] = ()) -> DoseIns
     repeat = dosage.timing.repeat if dosage.timing else None
     bounds = repeat.boundsPeriod if repeat else None
     duration = repeat.boundsDuration if repeat else None
+    frequency = repeat.frequency if repeat else None
+    period = _decimal(repeat.period) if repeat else None
+    period_unit = repeat.periodUnit if repeat else None
+    if frequency is None and period is None and dosage.timing and _says_once_a_day(dosage.timing):
+        frequency, period, period_unit = ONCE_A_DAY
     duration_days = None
     if duration is not None and duration.value is not None:
         duration_days = _duration_in_days(Decimal(str(duration.value)), quantity_unit(duration))
+    elif bounds is None or bounds.end is None:  # no end given: count administrations give one
+        duration_days = _counted_days(repeat, frequency, period, period_unit)
     return DoseInstruction(
         sequence=dosage.sequence,
         amount=judged.amount if judged else None,
         unit=judged.unit if judged else None,
         is_rate=judged.is_rate if judged else False,
-        frequency=repeat.frequency if repeat else None,
-        period=_decimal(repeat.period) if repeat else None,
-        period_unit=repeat.periodUnit if repeat else None,
+        frequency=frequency,
+        period=period,
+        period_unit=period_unit,
         bounds_start=as_datetime(bounds.start) if bounds else None,
         bounds_end=period_end(bounds.end) if bounds else None,
         bounds_duration_days=duration_days,
@@ -369,7 +405,18 @@ def _duration_in_days(value: Decimal, unit: str | None) -> Decimal | None:
         return None
 
 
+@dataclass(frozen=True)
+class Conflicting:
+    """An extension sent more than once with different values (treatment cycle 1, then 2): which
+    one holds is unknown, so it reads as none of them (`cds.orders.cycle_of`: no cycle coded), not
+    as the last one, silently."""
+
+    values: tuple[Any, ...]
+
+
 def _extensions(model: Any) -> dict[str, Any]:
+    """Extension url -> its value; the same value sent twice is that value, different values are
+    `Conflicting`."""
     found: dict[str, Any] = {}
     for extension in model.extension or []:
         value = next(
@@ -380,6 +427,10 @@ def _extensions(model: Any) -> dict[str, Any]:
             ),
             None,
         )
+        if extension.url in found and found[extension.url] != value:
+            before = found[extension.url]
+            earlier = before.values if isinstance(before, Conflicting) else (before,)
+            value = Conflicting((*earlier, value))
         found[extension.url] = value
     return found
 

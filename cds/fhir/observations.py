@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import copy
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from cds.fhir import facts
 from cds.fhir.parsing import validate
-from cds.fhir.selection import code_pairs, observation_when, status_of
+from cds.fhir.selection import code_pairs, concept_text, observation_when, status_of
 from cds.patient import (
     Code,
     DataIssue,
@@ -45,9 +46,18 @@ _Entry = tuple[tuple[bool, float], int, Raw, frozenset[Code]]
 class ChartObservations:
     """`cds.patient.ObservationSource` over the raw observations of one patient's chart."""
 
-    def __init__(self, raws: Sequence[Raw], wanted: frozenset[Code], source: str) -> None:
-        """`raws`: this patient's Observations; only those with a code in `wanted` are kept."""
+    def __init__(
+        self,
+        raws: Sequence[Raw],
+        wanted: frozenset[Code],
+        source: str,
+        named: Callable[[str], frozenset[Code]] | None = None,
+    ) -> None:
+        """`raws`: this patient's Observations; only those with a code in `wanted` are kept, and
+        those `named` gives codes from their name (code.text, coding displays), read with those
+        codes: a test a site codes locally is read as the list it names."""
         self._source = source
+        self._named: dict[int, frozenset[Code]] = {}  # position in the chart -> codes by name
         # shared by every call's view: position in the chart -> its fact (None: unreadable), and
         # the issue of each unreadable one; a race between two threads validates twice, no worse
         self._facts: dict[int, ObservationFact | None] = {}
@@ -57,7 +67,11 @@ class ChartObservations:
         for index, raw in enumerate(raws):
             codes = frozenset(code_pairs(raw.get("code")))
             if codes.isdisjoint(wanted):
-                continue
+                by_name = named(concept_text(raw.get("code"))) if named is not None else None
+                if not by_name:
+                    continue
+                self._named[index] = by_name
+                codes |= by_name
             when = observation_when(raw)
             if when is None:  # undated, or a date only validation can read
                 fact = self._fact(index, raw)
@@ -80,7 +94,10 @@ class ChartObservations:
             model, issue = validate(raw, self._source)
             if issue is not None:
                 self._issue_at[index] = issue
-            self._facts[index] = facts.observation_fact(model) if model is not None else None
+            fact = facts.observation_fact(model) if model is not None else None
+            if fact is not None and index in self._named:
+                fact = replace(fact, codes=fact.codes | self._named[index])
+            self._facts[index] = fact
         if index in self._issue_at and index not in self._reached:
             self._reached.append(index)
         return self._facts[index]

@@ -213,6 +213,8 @@ class TimingRepeat(WithChoices):
 
     boundsDuration: Duration | None = None
     boundsPeriod: Period | None = None
+    count: PositiveIntType | None = None  # "7 times" once a day: a step of 7 days
+    countMax: PositiveIntType | None = None
     frequency: PositiveIntType | None = None
     period: DecimalType | None = None
     periodUnit: CodeType | None = None
@@ -222,6 +224,7 @@ class TimingRepeat(WithChoices):
 class Timing(Element):
     event: list[DateTimeType] | None = None
     repeat: TimingRepeat | None = None
+    code: CodeableConcept | None = None  # an HL7 GTS abbreviation: QD, once a day
 
 
 class DosageDoseAndRate(WithChoices):

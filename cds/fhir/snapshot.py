@@ -30,7 +30,7 @@ from cds.patient import (
     PatientSnapshot,
     ProcedureFact,
 )
-from cds.pregnancy_conditions import means_current_pregnancy
+from cds.pregnancy_conditions import means_current_pregnancy, named_test_codes
 from cds.toxicity import is_toxicity
 
 
@@ -389,6 +389,7 @@ def build_snapshot(
         chart.pick("observations", sources.get("observations"), "Observation"),
         wanted,
         "observations",
+        named=named_test_codes(knowledge),  # a pregnancy test a site codes locally
     )
     immunizations = immunization_facts(
         select_immunizations(

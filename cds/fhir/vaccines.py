@@ -49,6 +49,8 @@ class _Recognition:
     knowledge: Knowledge
     crosswalk: dict[str, NdcRow]  # 11-digit NDC -> crosswalk row
     exclusions: tuple[str, ...]  # `as_words` of each exclusion
+    separators: re.Pattern[str]  # the text's part separators, captured (`re.split` keeps them)
+    qualifiers: tuple[str, ...]  # `as_words` of the exclusions qualifying the part before them
     live_words: tuple[str, ...]  # `as_words` of the words saying a vaccine is live
     not_live_words: tuple[str, ...]  # `as_words` of their negations ("not live")
     names: tuple[tuple[str, TextName], ...]  # (`as_words` of the name, the name)
@@ -78,6 +80,10 @@ class _Recognition:
                 knowledge,
                 {form: row for row in settings.ndc_to_cvx for form in ndc_forms(row.ndc)},
                 tuple(as_words(excluded) for excluded in settings.text_exclusions),
+                re.compile(
+                    "(" + (_any_of(settings.text_part_separators).pattern) + ")", re.IGNORECASE
+                ),
+                tuple(as_words(word) for word in settings.text_qualifying_exclusions),
                 tuple(as_words(word) for word in settings.text_live_words),
                 tuple(as_words(word) for word in settings.text_not_live_words),
                 tuple(
@@ -133,29 +139,110 @@ def by_ndc(codes: frozenset[Code], knowledge: Knowledge) -> NdcRow | None:
 
 
 def by_text(text: str, knowledge: Knowledge) -> TextName | None:
-    """The curated live-vaccine name `text` contains as whole words (None if an exclusion word,
-    such as "immune globulin" or "recombinant", is there too, unless the text says the vaccine is
-    "live" and not "not live"; the display of a CVX code that names no vaccine is not read)."""
+    """The first curated live-vaccine name `text` contains as whole words outside its excluded
+    parts (`_excluded`): "MMR; IPV" names MMR, "zoster recombinant (Shingrix)" nothing. A name
+    running into an excluded part ("measles, mumps and rubella titer") is excluded with it, and
+    so is a shorter name inside it ("measles"). The display of a CVX code that names no vaccine
+    is not read."""
     recognition = _Recognition.of(knowledge)
-    words = as_words(text)
-    cased = cased_words(text)
-    for display in recognition.uninformative_displays:
-        words = words.replace(display, " ")
-    says_live = any(word in words for word in recognition.live_words) and not any(
-        negation in words for negation in recognition.not_live_words
-    )
-    if not says_live and any(excluded in words for excluded in recognition.exclusions):
+    if not (
+        recognition.any_name.search(as_words(text))
+        or recognition.any_cased_name.search(cased_words(text))
+    ):
         return None
-    if not (recognition.any_name.search(words) or recognition.any_cased_name.search(cased)):
-        return None
+    pieces = _pieces(text, recognition)
+    excluded = [
+        index % 2 == 0 and _excluded(words, recognition) for index, (words, _) in enumerate(pieces)
+    ]
+    lower = _joined([words for words, _ in pieces], excluded)
+    cased = _joined([written for _, written in pieces], excluded)
+    found = [
+        (name, span)
+        for normalised, name in recognition.names
+        for span in _spans(normalised, (cased if name.case_sensitive else lower)[0])
+    ]
+    spoiled = [
+        (name.case_sensitive, span)
+        for name, span in found
+        if _overlaps(span, (cased if name.case_sensitive else lower)[1])
+    ]
     return next(
         (
             name
-            for normalised, name in recognition.names
-            if normalised in (cased if name.case_sensitive else words)
+            for name, (start, end) in found
+            if not any(
+                case == name.case_sensitive and first <= start and end <= last
+                for case, (first, last) in spoiled
+            )
         ),
         None,
     )
+
+
+def _pieces(text: str, recognition: _Recognition) -> list[tuple[str, str]]:
+    """`text` cut at its part separators: (`as_words` without uninformative CVX displays,
+    `cased_words`) of each part and separator in turn, parts at even indexes. A part of
+    qualifying exclusions and live words only joins the part before it ("zoster vaccine,
+    recombinant", "Ebola Zaire vaccine, live, recombinant": one part each)."""
+    split = recognition.separators.split(text)
+    merged = [split[0]]
+    for separator, part in zip(split[1::2], split[2::2], strict=True):
+        if _only_qualifies(as_words(part), recognition):
+            merged[-1] += separator + part
+        else:
+            merged += [separator, part]
+    pieces = []
+    for piece in merged:
+        words = as_words(piece)
+        for display in recognition.uninformative_displays:
+            words = words.replace(display, " ")
+        pieces.append((words, cased_words(piece)))
+    return pieces
+
+
+def _only_qualifies(words: str, recognition: _Recognition) -> bool:
+    """Whether a part (`as_words`) holds nothing but qualifying exclusions and live words."""
+    for phrase in (*recognition.not_live_words, *recognition.qualifiers, *recognition.live_words):
+        while phrase in words:
+            words = words.replace(phrase, " ")
+    return not words.strip()
+
+
+def _excluded(words: str, recognition: _Recognition) -> bool:
+    """Whether a part (`as_words`) holds an exclusion word ("immune globulin", "recombinant"),
+    unless it says its vaccine is "live" and not "not live" ("Ebola Zaire vaccine, live,
+    recombinant")."""
+    says_live = any(word in words for word in recognition.live_words) and not any(
+        negation in words for negation in recognition.not_live_words
+    )
+    return not says_live and any(excluded in words for excluded in recognition.exclusions)
+
+
+def _joined(pieces: list[str], excluded: list[bool]) -> tuple[str, list[tuple[int, int]]]:
+    """The pieces' words as one text of single-spaced words with a space at each end, and the
+    spans the excluded pieces take in it."""
+    text, spans = " ", []
+    for words, left_out in zip(pieces, excluded, strict=True):
+        words = " ".join(words.split())
+        if words:
+            if left_out:
+                spans.append((len(text), len(text) + len(words)))
+            text += words + " "
+    return text, spans
+
+
+def _spans(name: str, text: str) -> list[tuple[int, int]]:
+    """Where `name` (words with a space at each end) is in `text`: its words' spans."""
+    spans = []
+    at = text.find(name)
+    while at != -1:
+        spans.append((at + 1, at + len(name) - 1))
+        at = text.find(name, at + 1)
+    return spans
+
+
+def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    return any(span[0] < end and start < span[1] for start, end in spans)
 
 
 def by_cpt(codes: frozenset[Code], knowledge: Knowledge) -> CptRow | None:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cds.fhir.codings import equivalent_codes
+from cds.text_mentions import DrugNames
 from cds.units import format_number
 
 
@@ -152,6 +153,10 @@ class ValueSet(StrictModel):
     description: str
     source: str = Field(min_length=1)
     match_text: list[str] = []
+    # words that, just before or after one of `match_text`, make the text name the drug another
+    # order is given for ("premedication for blinatumomab"), not this one's (`DrugNames`)
+    referring_before: list[str] = []
+    referring_after: list[str] = []
     codes: list[CodeEntry] = Field(min_length=1)
 
 
@@ -426,6 +431,14 @@ class PregnancyRules(RuleFile):
     # takes her out when this is true (Patient.gender is administrative)
     recorded_male_sex_out_of_scope: bool = True
     recorded_sex_source: str = "local-policy"
+    # an Observation with no code of the lists whose name (code.text, coding displays) says one
+    # of these words is read as an hCG test: a point-of-care test under a site's local code
+    test_names: list[str] = Field(default_factory=list)
+    test_names_source: str = "local-policy"
+    # a pregnancy entry's end (abatement) ends a pregnancy only when its onset, if known, is at
+    # most this many days before it: a problem-list clean-up years later ends nothing
+    longest_pregnancy_days: int = Field(default=300, ge=294)
+    longest_pregnancy_source: str = "local-policy"
 
     @model_validator(mode="after")
     def _negative_counts_long_enough(self) -> PregnancyRules:
@@ -448,7 +461,10 @@ class PregnancyRules(RuleFile):
         words = {w.strip().lower() for w in self.positive_words} & {
             w.strip().lower() for w in self.negative_words
         }
-        if flags or words or not all(w.strip() for w in self.positive_words + self.negative_words):
+        blank = not all(
+            w.strip() for w in self.positive_words + self.negative_words + self.test_names
+        )
+        if flags or words or blank:
             raise ValueError(
                 "pregnancy.yaml: a flag or word may mean positive or negative, not both, "
                 f"and no word may be blank (both: {sorted(flags | words)})"
@@ -531,6 +547,9 @@ class RestartReason(StrictModel):
     # nothing in the dose (grade 1-2)
     action: Literal["restart-reduced", "discontinue", "confirm-grade", "none"]
     note_markers: list[str]
+    # another adverse reaction (toxicity.yaml `other_names`) of this grade: one charted ungraded
+    # during the infusion takes it
+    other_reaction_grade: int | None = Field(default=None, ge=1, le=5)
     source: str
 
 
@@ -704,11 +723,20 @@ class ToxicityRules(RuleFile):
     other_condition_codes: list[OtherConditionCode] = Field(default_factory=list)
     crs: GradedRule
     neurotoxicity: GradedRule
+    # another clinically relevant adverse reaction, named in `other_names`
+    other: GradedRule
+    other_names: list[str] = Field(min_length=1)
+    other_names_source: str
+    resolved_clinical_statuses: list[str] = Field(default_factory=list)
     seizure: SeizureRule
     restart: ReducedRestart
     # finding codes not given for an order beside its "discontinue permanently" card
     discontinue_supersedes: list[str] = Field(default_factory=list)
     discontinue_supersedes_source: str | None = None
+
+    def graded(self, kind: str) -> GradedRule:
+        """The grade rules of a kind of graded toxicity ("crs", "neurotoxicity", "other")."""
+        return {"crs": self.crs, "other": self.other}.get(kind, self.neurotoxicity)
 
     def classify(self, code: str) -> ToxicityCode | ToxicityPrefix | None:
         exact = next((c for c in self.codes if c.code == code), None)
@@ -1059,6 +1087,12 @@ class VaccineRecognition(RuleFile):
     text_names: list[TextName]
     text_exclusions_source: str
     text_exclusions: list[str]
+    # where a text is cut into parts judged on their own ("MMR; IPV"): an exclusion word excludes
+    # only its own part, and a live-vaccine name across it
+    text_part_separators: list[str] = Field(default_factory=list)
+    # exclusion words that, alone in a part (with live words at most), qualify the part before it
+    # ("zoster vaccine, recombinant"; "Varicella, IgG"): a product such as "IPV" is its own part
+    text_qualifying_exclusions: list[str] = Field(default_factory=list)
     # words saying a vaccine is live: an exclusion word beside one does not exclude the name
     # ("Ebola Zaire vaccine, live, recombinant"), unless a negation says it is not live
     text_live_words_source: str
@@ -1083,6 +1117,16 @@ class VaccineRecognition(RuleFile):
     no_vaccine_cvx: list[str] = Field(default_factory=lambda: ["998"])
     # unspecified formulations read as their live form by route (CVX 88 intranasal -> 151)
     route_rules: list[VaccineRouteRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _qualifiers_are_exclusions(self) -> VaccineRecognition:
+        unknown = set(self.text_qualifying_exclusions) - set(self.text_exclusions)
+        if unknown:
+            raise ValueError(
+                f"vaccine-recognition.yaml: text_qualifying_exclusions not in text_exclusions: "
+                f"{sorted(unknown)}"
+            )
+        return self
 
 
 # --- the whole ----------------------------------------------------------------------------------
@@ -1210,6 +1254,29 @@ class Knowledge(StrictModel):
     def text_patterns(self, value_set: str) -> tuple[str, ...]:
         """The lower-case texts that name a value set's concept where no code matches."""
         return self._text_index[value_set]
+
+    def names(self, value_set: str, codes: frozenset[tuple[str, str]], text: str) -> bool:
+        """Whether an item (an order, an administration: its codes, its lower-case text) is of
+        this value set: by a code of it; else, when no code of another value set says what it is
+        instead (an order coded as dexamethasone), by a name in its text that is not a mention of
+        the drug another order is for (`DrugNames`)."""
+        if not codes.isdisjoint(self.codes_of(value_set)):
+            return True
+        own, others = self._names_index[value_set]
+        return codes.isdisjoint(others) and own.named_in(text)
+
+    @cached_property
+    def _names_index(self) -> dict[str, tuple[DrugNames, frozenset[tuple[str, str]]]]:
+        every = frozenset().union(*self._code_index.values())
+        return {
+            name: (
+                DrugNames(
+                    value_set.match_text, value_set.referring_before, value_set.referring_after
+                ),
+                every - self._code_index[name],
+            )
+            for name, value_set in self.codes.value_sets.items()
+        }
 
     @cached_property
     def _text_index(self) -> dict[str, tuple[str, ...]]:

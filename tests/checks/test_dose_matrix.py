@@ -2468,6 +2468,305 @@ SCENARIOS = [
 ]
 
 
+# --- shapes of the red team's 2026-12 review (rt_shapes) ----------------------------------------
+
+
+def text_q(value: float, unit: str) -> dict[str, Any]:
+    """A Quantity as a pharmacist types it: a free-text unit, no UCUM code."""
+    return {"value": value, "unit": unit}
+
+
+def rate_ratio(top: dict[str, Any], bottom: dict[str, Any]) -> dict[str, Any]:
+    return {"rateRatio": {"numerator": top, "denominator": bottom}}
+
+
+def cycle_coded(resource: dict[str, Any], *values: int) -> dict[str, Any]:
+    """The order's treatment-cycle extension repeated, once per value, in that order."""
+    resource["extension"] = [{"url": CYCLE_EXTENSION, "valueInteger": v} for v in values]
+    return resource
+
+
+def one_sequence(resource: dict[str, Any]) -> dict[str, Any]:
+    """Every dosage with sequence 1 (FHIR R4: the same sequence is given concurrently)."""
+    for dosage in resource["dosageInstruction"]:
+        dosage["sequence"] = 1
+    return resource
+
+
+def counted(resource: dict[str, Any], *counts: int) -> dict[str, Any]:
+    """Each step as once a day, timing.repeat.count times (no boundsDuration, no end): the first
+    keeps its boundsPeriod.start."""
+    for dosage, count in zip(resource["dosageInstruction"], counts, strict=True):
+        repeat = dosage["timing"]["repeat"]
+        repeat.pop("boundsDuration", None)
+        repeat.get("boundsPeriod", {}).pop("end", None)
+        repeat["count"] = count
+    return resource
+
+
+def timed(resource: dict[str, Any], **timing: Any) -> dict[str, Any]:
+    """The first dosage timed by `timing` (timing.code, repeat.timeOfDay) instead of a
+    frequency per period."""
+    dosage_timing = resource["dosageInstruction"][0]["timing"]
+    for name in ("frequency", "period", "periodUnit"):
+        dosage_timing["repeat"].pop(name, None)
+    if "code" in timing:
+        dosage_timing["code"] = timing["code"]
+    if "timeOfDay" in timing:
+        dosage_timing["repeat"]["timeOfDay"] = timing["timeOfDay"]
+    return resource
+
+
+GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
+QD = {"coding": [{"system": GTS, "code": "QD"}]}
+CYCLE_EXTENSION = "https://cds.example.org/fhir/StructureDefinition/treatment-cycle"
+
+
+def coded_as(resource: dict[str, Any], system: str, code: str) -> dict[str, Any]:
+    """The order's drug named by a code alone, in `system` as sent."""
+    resource["medicationCodeableConcept"] = {"coding": [{"system": system, "code": code}]}
+    return resource
+
+
+def bsa_as_written(value: float, unit: str) -> dict[str, Any]:
+    """A BSA charted with a free-text unit and no UCUM code."""
+    return bsa(P, value) | {"valueQuantity": text_q(value, unit)}
+
+
+C2_FIX: Fix = [(28.0, "ug/d", 28)]
+RED_TEAM_2026_12 = [
+    # 1. a rateRatio whose quotient does not terminate (40/24) crashed the rounding test
+    *(
+        pytest.param(
+            S(
+                [
+                    *body_of(),
+                    written_as(
+                        order(Step(28, days=28), cycle=2),
+                        rate_ratio(ucum(mass, "ug"), ucum(24, "h")),
+                    ),
+                ],
+                cards,
+                fix,
+            ),
+            id=f"adult 70 kg, R/R cycle 2, rateRatio {mass} mcg per 24 h -> {said}",
+        )
+        for mass, cards, fix, said in (
+            (40, [OVERDOSE], C2_FIX, "critical overdose (was: the check failed unexpectedly)"),
+            (32, [OVERDOSE], C2_FIX, "critical overdose"),
+            (100, [OVERDOSE], C2_FIX, "critical overdose"),
+            (20, [UNDERDOSE], C2_FIX, "dose low (20 < 25.2), not a crash"),
+        )
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                written_as(
+                    order(Step(28, days=28), cycle=2), rate_ratio(ucum(120, "ug"), ucum(72, "h"))
+                ),
+            ],
+            [OVERDOSE],
+            C2_FIX,
+        ),
+        id="adult 70 kg, R/R cycle 2, rateRatio 120 mcg per 72 h (40 a day) -> critical overdose",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                written_as(
+                    order(Step(28, days=28), cycle=1), rate_ratio(ucum(28, "ug"), ucum(24, "h"))
+                ),
+            ],
+            [OVERDOSE],
+            STEP_UP_FIX,
+        ),
+        id="adult 70 kg, R/R cycle 1, rateRatio 28 mcg per 24 h from day 1 -> critical (9 due)",
+    ),
+    *(
+        pytest.param(
+            S(
+                [
+                    *body_of(),
+                    written_as(order(Step(28, days=28), cycle=2), rate_ratio(top, bottom)),
+                ],
+                [],
+            ),
+            id=f"adult 70 kg, R/R cycle 2, rateRatio {said} -> no card",
+        )
+        for top, bottom, said in (
+            (ucum(0.028, "mg"), ucum(24, "h"), "0.028 mg per 24 h"),
+            (ucum(84, "ug"), ucum(72, "h"), "84 mcg per 72 h"),
+            (ucum(196, "ug"), ucum(7, "d"), "196 mcg per 7 d"),
+            (text_q(28, "mcg"), text_q(24, "hours"), "28 'mcg' per 24 'hours' (free text)"),
+        )
+    ),
+    # 5. free-text units a pharmacist writes
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                written_as(
+                    order(Step(28, days=28), cycle=2),
+                    rate_ratio(text_q(40, "mcg"), text_q(24, "hours")),
+                ),
+            ],
+            [OVERDOSE],
+            C2_FIX,
+        ),
+        id="adult 70 kg, R/R cycle 2, rateRatio 40 'mcg' per 24 'hours' (free text) -> critical "
+        "overdose (was: cannot verify, unit 'mcg/hours')",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                from_bag(
+                    pumped(10, cycle=2),
+                    (
+                        BLINATUMOMAB,
+                        {"numerator": text_q(28, "mcg"), "denominator": text_q(240, "mL")},
+                    ),
+                ),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R cycle 2, bag 28 'mcg' in 240 'mL' (free text) at 10 mL/h = 28 "
+        "mcg/day -> no card (was: strength not a mass per volume)",
+    ),
+    pytest.param(
+        S(
+            [
+                *child(cm=None),
+                bsa_as_written(1.06, "M2"),
+                order(Step(15, "ug/m2/d", days=28), cycle=2),
+            ],
+            [],
+        ),
+        id="child 30 kg, no height, BSA 1.06 'M2' charted, R/R cycle 2, 15 mcg/m²/day -> no card "
+        "(was: BSA unknown)",
+    ),
+    pytest.param(
+        S(
+            [*child(), in_free_text(order(Step(20, "ug/m2/d", days=28), cycle=2), "mcg/m²/d")],
+            [OVERDOSE],
+            CHILD_C2_FIX,
+        ),
+        id="child 30 kg 135 cm, R/R cycle 2, 20 'mcg/m²/d' (free text; 21.2 mcg/day) -> critical "
+        "overdose (was: cannot verify)",
+    ),
+    pytest.param(
+        S(
+            [*child(), in_free_text(order(Step(15, "ug/m2/d", days=28), cycle=2), "mcg/m2/24 hr")],
+            [],
+        ),
+        id="child 30 kg 135 cm, R/R cycle 2, 15 'mcg/m2/24 hr' (free text) -> no card",
+    ),
+    pytest.param(
+        S(
+            [*child(), in_free_text(order(Step(20, "ug/m2/d", days=28), cycle=2), "mcg/m2/24 hr")],
+            [OVERDOSE],
+            CHILD_C2_FIX,
+        ),
+        id="child 30 kg 135 cm, R/R cycle 2, 20 'mcg/m2/24 hr' (free text) -> critical overdose",
+    ),
+    # 2. the treatment-cycle extension twice
+    pytest.param(
+        S([*body_of(), cycle_coded(order(Step(28, days=28)), 1, 2)], [OVERDOSE], STEP_UP_FIX),
+        id="adult 70 kg, R/R, no blinatumomab on file, cycle extension 1 then 2, 28 mcg/day from "
+        "day 1 -> critical as with no cycle coded (cycle 1 by history), never cycle 2 silently",
+    ),
+    pytest.param(
+        S([*body_of(), cycle_coded(order(Step(28, days=28)), 2, 1)], [OVERDOSE], STEP_UP_FIX),
+        id="adult 70 kg, R/R, no blinatumomab on file, cycle extension 2 then 1, 28 mcg/day from "
+        "day 1 -> critical (cycle 1 by history)",
+    ),
+    pytest.param(
+        S([*body_of(), cycle_coded(order(Step(28, days=28)), 2, 2)], []),
+        id="adult 70 kg, R/R, cycle extension 2 twice, 28 mcg/day -> no card (cycle 2)",
+    ),
+    # 3. dosage instructions with the same sequence are concurrent
+    pytest.param(
+        S(
+            [*body_of(), one_sequence(order(Step(14, days=28), Step(28, days=28), cycle=2))],
+            [NOT_COMPUTABLE],
+        ),
+        id="adult 70 kg, R/R cycle 2, 14 and 28 mcg/day both sequence 1 (concurrent: 42 a day) "
+        "-> cannot verify, never 'dose low: 14'",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), one_sequence(order(Step(9, days=7), Step(28, days=28), cycle=1))],
+            [NOT_COMPUTABLE],
+        ),
+        id="adult 70 kg, R/R cycle 1, 9 for 7 days and 28 for 28 days both sequence 1 "
+        "(concurrent: 37 a day on days 1-7) -> cannot verify, not silent",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                one_sequence(
+                    order(
+                        Step(9, days=7),
+                        Step(28, days=21, at="2026-03-09T10:00:00+00:00"),
+                        cycle=1,
+                    )
+                ),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R cycle 1, 9 then 28 both sequence 1 but dated one after the other -> "
+        "no card (concurrent instructions on different days)",
+    ),
+    # 4. timing.repeat.count gives a step's length
+    pytest.param(
+        S([*body_of(), counted(order(Step(9), Step(28), cycle=1), 7, 21)], []),
+        id="adult 70 kg, R/R cycle 1, 9 mcg/day once a day count 7, then 28 count 21 -> no card "
+        "(was: critical on day 2, count ignored)",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), counted(order(Step(9), Step(280), cycle=1), 7, 21)],
+            [OVERDOSE],
+            [(9.0, "ug/d", None), (28.0, "ug/d", None)],  # the counts kept: 7, then 21
+            summary_has=("days 8–28",),
+        ),
+        id="adult 70 kg, R/R cycle 1, 9 count 7, then 280 count 21 -> critical on days 8-28",
+    ),
+    # 6. RxNorm written with a trailing slash
+    pytest.param(
+        S(
+            [*body_of(), coded_as(order(Step(40, days=28), cycle=2), RXNORM + "/", "1597267")],
+            [OVERDOSE],
+            C2_FIX,
+        ),
+        id="adult 70 kg, R/R cycle 2, drug coded RxNorm 1597267 under '.../rxnorm/' (trailing "
+        "slash), 40 mcg/day -> critical overdose (was: no card at all)",
+    ),
+    # 7. once a day said by timing.code QD or a single timeOfDay
+    pytest.param(
+        S([*body_of(), timed(order(Step(28, "ug", days=28), cycle=2), code=QD)], []),
+        id="adult 70 kg, R/R cycle 2, 28 mcg per administration, timing.code QD -> no card",
+    ),
+    pytest.param(
+        S(
+            [*body_of(), timed(order(Step(40, "ug", days=28), cycle=2), code=QD)],
+            [OVERDOSE],
+            C2_FIX,
+        ),
+        id="adult 70 kg, R/R cycle 2, 40 mcg per administration, timing.code QD -> critical",
+    ),
+    pytest.param(
+        S([*body_of(), timed(order(Step(28, "ug", days=28), cycle=2), timeOfDay=["10:00:00"])], []),
+        id="adult 70 kg, R/R cycle 2, 28 mcg per administration at 10:00 (timeOfDay) -> no card",
+    ),
+]
+
+SCENARIOS.extend(RED_TEAM_2026_12)  # golden rows like the rest (tests.scenario_fixtures)
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
     database = tmp_path_factory.mktemp("dose") / "feedback.sqlite3"

@@ -1090,6 +1090,109 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
 }
 
 
+EPIC_LAB = "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14"  # an Epic site's local lab codes
+
+
+def named_test(when: str, name: str, local: str | None = "3011", **value: Any) -> dict[str, Any]:
+    """A pregnancy test named only in words: an Epic point-of-care result under a local code
+    (display and code.text), or code.text alone, as no LOINC was mapped."""
+    result = lab("poc-hcg", "0", name, when, **value)
+    result["code"] = {"text": name}
+    if local is not None:
+        result["code"]["coding"] = [{"system": EPIC_LAB, "code": local, "display": name.upper()}]
+    return result
+
+
+POSITIVE_SCT = coded(SNOMED, "10828004", "Positive")
+SCENARIOS.update(
+    {
+        # --- red team 2026-12-03 F1: a pregnancy test with no known code, named in words
+        "Epic POC 'POC URINE PREGNANCY' (local code) 'Positive' yesterday, cycle 3 -> critical": (
+            chart(
+                named_test(YESTERDAY, "POC urine pregnancy test", valueString="Positive"), cycle=3
+            ),
+            [POSITIVE],
+        ),
+        "Epic POC 'POC URINE PREGNANCY' (local code) 'Positive' yesterday, cycle 1 -> critical": (
+            chart(named_test(YESTERDAY, "POC urine pregnancy", valueString="Positive")),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "code.text 'hCG, qualitative, urine' only, SNOMED Positive -> critical": (
+            chart(named_test(YESTERDAY, "hCG, qualitative, urine", local=None, **POSITIVE_SCT)),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "local 'Serum preg' Negative 2 days ago -> verifies (contraception reminder only)": (
+            chart(named_test(TWO_DAYS_AGO, "Serum preg", valueString="Negative")),
+            [CONTRACEPTION_REMINDER],
+        ),
+        "local 'Beta-hCG tumor marker' 120 mIU/mL (range up to 5) -> critical (hCG is hCG)": (
+            chart(
+                named_test(
+                    YESTERDAY,
+                    "Beta-hCG tumor marker",
+                    valueQuantity={
+                        "value": 120,
+                        "unit": "mIU/mL",
+                        "system": UCUM,
+                        "code": "m[IU]/mL",
+                    },
+                    referenceRange=[{"high": {"value": 5, "unit": "mIU/mL"}}],
+                )
+            ),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "local 'Progesterone' 'Positive' yesterday (no pregnancy test) -> warning (control)": (
+            chart(named_test(YESTERDAY, "Progesterone", valueString="Positive")),
+            [CONTRACEPTION_REMINDER, STATUS_UNKNOWN],
+        ),
+        # --- red team 2026-12-03 e05/p03: a day-only positive covers its whole day
+        "positive urine hCG dated today (day only), negative timed 07:00Z today -> critical": (
+            chart(
+                urine_hcg("2026-03-02", "positive", oid="hcg-day"),
+                urine_hcg("2026-03-02T07:00:00Z", "negative"),
+            ),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "positive urine hCG dated yesterday (day only), negative timed 09:00Z yesterday -> "
+        "critical": (
+            chart(
+                urine_hcg("2026-03-01", "positive", oid="hcg-day"),
+                urine_hcg("2026-03-01T09:00:00Z", "negative"),
+            ),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "positive urine hCG dated 2026-02-26 (day only), negative 2026-03-01T09:00Z -> verifies": (
+            chart(
+                urine_hcg("2026-02-26", "positive", oid="hcg-day"),
+                urine_hcg("2026-03-01T09:00:00Z", "negative"),
+            ),
+            [CONTRACEPTION_REMINDER],
+        ),
+        # --- red team 2026-12-03 p07: 82810-3 answered yes, or "not yet confirmed"
+        "pregnancy status (82810-3) answered SNOMED 373066001 'Yes' yesterday -> critical": (
+            chart(status(YESTERDAY, (SNOMED, "373066001", "Yes"))),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "pregnancy status (82810-3) answered text 'Yes' yesterday, negative hCG 3 days ago -> "
+        "critical": (
+            chart(
+                status_text(YESTERDAY, valueCodeableConcept={"text": "Yes"}),
+                urine_hcg("2026-02-27T09:00:00+00:00", "negative"),
+            ),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "pregnancy status 'Pregnancy not yet confirmed' (US Core) yesterday, negative hCG 3 days "
+        "ago -> not verified (not unreadable)": (
+            chart(
+                status(YESTERDAY, (SNOMED, "152231000119106", "Pregnancy not yet confirmed")),
+                urine_hcg("2026-02-27T09:00:00+00:00", "negative"),
+            ),
+            [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        ),
+    }
+)
+
+
 @pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_pregnancy_golden_matrix(
     client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]

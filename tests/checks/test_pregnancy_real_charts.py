@@ -524,6 +524,18 @@ HYSTERECTOMIES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
             ("CPT", CPT, "58150", "Total abdominal hysterectomy"),
             ("CPT", CPT, "58571", "Laparoscopic total hysterectomy with removal of tubes/ovaries"),
             ("ICD-10-PCS", ICD10PCS, "0UT90ZZ", "Resection of Uterus, Open Approach"),
+            # red team 2026-12-03 f10-f12: the rest of the CPT hysterectomy families
+            (
+                "CPT",
+                CPT,
+                "58552",
+                "Laparoscopic vaginal hysterectomy with removal of tubes/ovaries",
+            ),
+            ("CPT", CPT, "58290", "Vaginal hysterectomy, uterus greater than 250 g"),
+            ("CPT", CPT, "58548", "Laparoscopic radical hysterectomy"),
+            ("CPT", CPT, "58543", "Laparoscopic supracervical hysterectomy, uterus over 250 g"),
+            ("CPT", CPT, "59525", "Subtotal or total hysterectomy after cesarean delivery"),
+            ("CPT", CPT, "58953", "BSO with omentectomy, total abdominal hysterectomy, debulking"),
         )
     },
     "hysterectomy as a resolved surgical-history Condition, no test -> no pregnancy check": (
@@ -782,6 +794,44 @@ LACTATING = (ICD10CM, "Z39.1", "Encounter for care and examination of lactating 
 # state ends a pregnancy only when it could have reached delivery (pregnancy.yaml
 # min_weeks_at_delivery; an evidence with no weeks: any later one, red team 4)
 PLAUSIBLE_ENDS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
+    # red team 2026-12-03 e03: a problem-list clean-up is no end of this pregnancy
+    "positive hCG Feb 26, a Z34.00 entry of March 2024 resolved Feb 28 (clean-up) -> critical": (
+        order_sign(
+            chart(
+                urine_hcg("2026-02-26T09:00:00Z", "positive"),
+                past_pregnancy(
+                    onset="2024-03-01",
+                    abated="2026-02-28",
+                    code=(ICD10CM, "Z34.00", "Supervision of normal first pregnancy"),
+                ),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, POSITIVE],
+    ),
+    "negative Feb 24, positive Feb 26, a 77386006 entry of 2024 resolved Feb 28 -> critical": (
+        order_sign(
+            chart(
+                urine_hcg("2026-02-24T09:00:00Z", "negative", oid="hcg-before"),
+                urine_hcg("2026-02-26T09:00:00Z", "positive"),
+                past_pregnancy(
+                    onset="2024-03-01", abated="2026-02-28", code=(SNOMED, "77386006", "Pregnant")
+                ),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, POSITIVE],
+    ),
+    "positive hCG Feb 10, pregnancy entry of Feb 5 abated Feb 28 (a miscarriage) -> not "
+    "verified (control)": (
+        order_sign(
+            chart(
+                urine_hcg("2026-02-10T09:00:00Z", "positive"),
+                past_pregnancy(
+                    onset="2026-02-05", abated="2026-02-28", code=(SNOMED, "77386006", "Pregnant")
+                ),
+            )
+        ),
+        UNVERIFIED,
+    ),
     "positive hCG Feb 25, Z39.1 lactation visit Feb 28 -> critical": (
         order_sign(
             chart(

@@ -44,6 +44,8 @@ TOO_SOON = ("warning", "dose-toxicity-restart-too-soon")
 DISCONTINUE = ("critical", "dose-toxicity-discontinue")
 PREMED_MISSING = ("warning", "premedication-missing")
 PREMED_UNVERIFIED = ("warning", "premedication-restart-unverified")
+DATE_UNKNOWN = ("warning", "dose-toxicity-date-unknown")
+RESOLUTION_UNKNOWN = ("warning", "dose-toxicity-resolution-unknown")
 Fix = list[tuple[float, str, int | None]]
 
 
@@ -122,8 +124,55 @@ def icans3(onset: str, resolved: str | None = None, cid: str = "tox-1") -> dict[
     return toxicity("G92.03", display, onset, resolved, cid)
 
 
-def restart(*steps: Step, start: str = START, cycle: int = 2) -> dict[str, Any]:
-    return blinatumomab_order(P, steps, cycle=cycle, start=start)
+def restart(
+    *steps: Step, start: str = START, cycle: int = 2, note: str | None = None
+) -> dict[str, Any]:
+    order = blinatumomab_order(P, steps, cycle=cycle, start=start)
+    if note is not None:
+        order["note"] = [{"text": note}]
+    return order
+
+
+def pancreatitis(
+    onset: str,
+    resolved: str | None,
+    text: str = "Acute pancreatitis without necrosis or infection, unspecified",
+) -> dict[str, Any]:
+    """Acute pancreatitis (ICD-10-CM K85.90) on the problem list, graded or not in its words."""
+    resource = toxicity("K85.90", text, onset, resolved, cid="ae-1")
+    resource["code"]["coding"][0]["display"] = (
+        "Acute pancreatitis without necrosis or infection, unspecified"
+    )
+    return resource
+
+
+def resolved_without_date(resource: dict[str, Any]) -> dict[str, Any]:
+    """The Condition marked resolved, with no abatement date (how long it lasted is unknown)."""
+    resource["clinicalStatus"]["coding"][0]["code"] = "resolved"
+    resource.pop("abatementDateTime", None)
+    return resource
+
+
+def step_up_cycle(ended: str) -> list[dict[str, Any]]:
+    """R/R cycle 1 from 02-19 10:00: 9 mcg/day for 7 days, then 28 from 02-26 10:00 (the
+    step-up), stopped; one bag charted from the start to `ended`."""
+    order = blinatumomab_order(
+        P,
+        [Step(9, days=7), Step(28, days=21)],
+        oid="blinatumomab-c1",
+        cycle=1,
+        start=C2_START.isoformat(),
+        status="stopped",
+        authored="2026-02-19T08:00:00+00:00",
+    )
+    bag = blinatumomab_administration(
+        P,
+        "mar-c1",
+        C2_START,
+        datetime.fromisoformat(ended),
+        request="MedicationRequest/blinatumomab-c1",
+    )
+    return [order, bag]
 
 
 SIX_DAYS_LATER = "2026-03-03T10:00:00+00:00"  # 6.7 days after the bag stopped: same cycle
@@ -323,6 +372,177 @@ SCENARIOS = [
         ),
         id="grade 3 CRS never charted resolved, the 9 mcg/day restart already given, the 28 "
         "order on restart day 8 -> no card (the restart is under way)",
+    ),
+    # --- another clinically relevant grade 3 reaction (label §2.4; red team rt_tox #1) ---------
+    *[
+        pytest.param(
+            Scenario(
+                [
+                    *adult(),
+                    *cycle_2(),
+                    restart(Step(28, days=22), start=SIX_DAYS_LATER, note=note),
+                ],
+                [OVERDOSE],
+                [(9.0, "ug/d", 7), (28.0, "ug/d", 15)],
+            ),
+            id=f"note '{note}', resumed straight at 28 -> critical, 9 for 7 days offered",
+        )
+        for note in (
+            "Restarting blinatumomab after grade 3 pancreatitis, resolved",
+            "Restart after Grade III tumour lysis syndrome",
+            "Restart after grade 3 AE",
+            "Restart after grade 3 adverse event",
+            "Resume after grade 3 infusion reaction",
+            "Resume blinatumomab after G3 hepatotoxicity",
+            "Restart: CTCAE grade 3 febrile neutropenia resolved",
+            "Restart after pancreatitis grade 4, resolved",
+        )
+    ],
+    *[
+        pytest.param(
+            Scenario(
+                [
+                    *adult(),
+                    *cycle_2(),
+                    restart(Step(28, days=22), start=SIX_DAYS_LATER, note=note),
+                ],
+                [],
+            ),
+            id=f"note '{note}' (a tumour grade or a performance status), resumed at 28 -> no "
+            "dose card",
+        )
+        for note in (
+            "Restart blinatumomab; history of grade 3 follicular lymphoma",
+            "Resume infusion, ECOG 3",
+            "Restart after line change; grade 2 pancreatitis resolved",
+        )
+    ],
+    pytest.param(
+        Scenario(
+            [
+                *adult(),
+                *cycle_2(),
+                pancreatitis(CRS_DAY, "2026-02-26", "Acute pancreatitis, grade 3"),
+                restart(Step(28, days=22), start=SIX_DAYS_LATER),
+            ],
+            [OVERDOSE],
+            [(9.0, "ug/d", 7), (28.0, "ug/d", 15)],
+        ),
+        id="K85.90 'Acute pancreatitis, grade 3' on the day of the last bag, resumed at 28 with "
+        "no note -> critical",
+    ),
+    pytest.param(
+        Scenario(
+            [
+                *adult(),
+                *cycle_2(),
+                pancreatitis(CRS_DAY, "2026-02-26", "Acute pancreatitis, grade 3"),
+                restart(Step(9, days=7), Step(28, days=15), start=SIX_DAYS_LATER),
+            ],
+            [],
+        ),
+        id="K85.90 'Acute pancreatitis, grade 3', resumed at 9 for 7 days then 28 -> no card",
+    ),
+    pytest.param(
+        Scenario(
+            [
+                *adult(),
+                *cycle_2(),
+                pancreatitis("2026-02-10", "2026-02-14", "Acute pancreatitis, grade 3"),
+                restart(Step(28, days=22), start=SIX_DAYS_LATER),
+            ],
+            [],
+        ),
+        id="grade 3 pancreatitis before blinatumomab, resumed at 28 -> no card",
+    ),
+    pytest.param(
+        Scenario(
+            [
+                *adult(),
+                *cycle_2(),
+                toxicity("C82.20", "Follicular lymphoma grade III, unspecified", CRS_DAY),
+                restart(Step(28, days=22), start=SIX_DAYS_LATER),
+            ],
+            [],
+        ),
+        id="C82.20 'Follicular lymphoma grade III' dated during the infusion -> no card (a "
+        "tumour's grade)",
+    ),
+    pytest.param(
+        Scenario(
+            [
+                *adult(),
+                *cycle_2(),
+                pancreatitis(CRS_DAY, "2026-03-12"),
+                restart(
+                    Step(9, days=7),
+                    Step(28, days=21),
+                    start="2026-03-13T10:00:00+00:00",
+                    cycle=3,
+                    note="Restart after grade 3 adverse reaction (pancreatitis)",
+                ),
+            ],
+            [DISCONTINUE],
+            detail_has=("took 16 days to resolve (more than 14)",),
+        ),
+        id="the note's grade 3 adverse reaction is the K85.90 pancreatitis charted during the "
+        "infusion, 16 days to resolve -> critical discontinue (red team rt_tox #1b)",
+    ),
+    pytest.param(
+        Scenario(
+            [
+                *adult(),
+                *cycle_2(),
+                pancreatitis(CRS_DAY, "2026-03-12", "Acute pancreatitis, grade 3"),
+                restart(Step(9, days=7), Step(28, days=21), start="2026-03-13T10:00:00+00:00"),
+            ],
+            [DISCONTINUE],
+        ),
+        id="'Acute pancreatitis, grade 3' charted during the infusion, 16 days to resolve -> "
+        "critical discontinue",
+    ),
+    # --- a grade 3 ICANS dated by the step-up day alone (red team rt_tox #2) -------------------
+    pytest.param(
+        Scenario(
+            [
+                *adult(),
+                *step_up_cycle(ended="2026-02-26T21:00:00+00:00"),
+                icans3("2026-02-26", "2026-02-26"),
+                restart(Step(9, days=7), Step(28, days=21), cycle=1),
+            ],
+            [DATE_UNKNOWN, UNDERDOSE],
+            None,
+            detail_has=("2026-02-26",),
+        ),
+        id="grade 3 ICANS dated 02-26 alone, the day the dose went from 9 to 28; restart at 9 "
+        "-> confirm when it began (at 9 mcg/day: discontinue permanently), no offer of 28",
+    ),
+    # --- resolved, but not when (red team rt_tox #3) -------------------------------------------
+    pytest.param(
+        Scenario(
+            [
+                *adult(),
+                *cycle_2(),
+                resolved_without_date(icans3("2026-02-24T15:00:00+00:00")),
+                restart(Step(9, days=7), Step(28, days=21)),
+            ],
+            [RESOLUTION_UNKNOWN],
+            detail_lacks=("not yet recorded as resolved",),
+        ),
+        id="grade 3 ICANS 6 days ago, resolved without an abatement date, restart at 9 -> "
+        "warning: confirm when it resolved (not 'took 6 days')",
+    ),
+    pytest.param(
+        Scenario(
+            [
+                *adult(),
+                *cycle_2(),
+                icans3("2026-02-20T15:00:00+00:00"),
+                restart(Step(9, days=7), Step(28, days=21)),
+            ],
+            [DISCONTINUE],
+        ),
+        id="grade 3 ICANS still active 10 days on -> critical discontinue (as before)",
     ),
     # --- discontinue permanently: only why (redteam5 #10, case t13) ----------------------------
     pytest.param(

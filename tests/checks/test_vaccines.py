@@ -604,6 +604,19 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(historical("childhood"), born=None),
         [DATE_UNREADABLE],
     ),
+    # rt-noise F3: a source named beside "childhood" ("per patient report") says no later date
+    "registry MMR 'childhood, per patient report' for a man of 57 -> silent (was: warning)": (
+        chart(historical("childhood, per patient report")),
+        [],
+    ),
+    "registry MMR 'childhood (self-report)' for a man of 57 -> silent (was: warning)": (
+        chart(historical("childhood (self-report)")),
+        [],
+    ),
+    "guard: MMR 'childhood, per patient report' for a child of 9 -> warning (still a child)": (
+        chart(historical("childhood, per patient report"), born="2016-09-01"),
+        [DATE_UNREADABLE],
+    ),
     "guard: MMR given 2026-02-25 (in the window), recorded 2015-03-01 -> critical": (
         chart(immunization("03", "MMR", "2026-02-25") | {"recorded": "2015-03-01"}),
         [RECENT],
@@ -1048,6 +1061,46 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(named_only("Fluzone (var. 2025-2026 formula)", "2026-02-24")),
         [],
     ),
+    # --- rt-pv: an exclusion word excludes only its own part of a text (";", ",", "/", "+", "&",
+    # " and ", " - "); a part of exclusion words only ("recombinant", "titer") qualifies the one
+    # before it. Each live row was silent before the fix.
+    "CVX 999 text 'MMR; IPV' 7 days before -> critical (IPV is another shot)": (
+        chart(coded_unknown("999", "unknown vaccine or immune globulin", "MMR; IPV", "2026-02-25")),
+        [RECENT],
+    ),
+    "text 'MMR and DTaP-IPV (Kinrix)' -> critical": (
+        chart(named_only("MMR and DTaP-IPV (Kinrix)")),
+        [RECENT],
+    ),
+    "text 'Yellow fever; typhoid inactivated (Typhim Vi)' -> critical": (
+        chart(named_only("Yellow fever; typhoid inactivated (Typhim Vi)")),
+        [RECENT],
+    ),
+    "text 'Varicella (Varivax) - pre-vaccine titer negative' -> critical (given after the titer)": (
+        chart(named_only("Varicella (Varivax) - pre-vaccine titer negative")),
+        [RECENT],
+    ),
+    "text 'MMR / IPV' -> critical": (chart(named_only("MMR / IPV")), [RECENT]),
+    "guard: text 'IPV + DTaP' -> silent (no live part)": (
+        chart(named_only("IPV + DTaP")),
+        [],
+    ),
+    "guard: text 'Measles, mumps and rubella titer' -> silent (the name runs into the titer)": (
+        chart(named_only("Measles, mumps and rubella titer")),
+        [],
+    ),
+    "guard: text 'MMR titer' -> silent (a titer, no shot)": (
+        chart(named_only("MMR titer")),
+        [],
+    ),
+    "guard: text 'Varicella, IgG antibody' -> silent (the qualifier part names the test)": (
+        chart(named_only("Varicella, IgG antibody")),
+        [],
+    ),
+    "guard: text 'Varicella zoster vaccine, recombinant & adjuvanted (Shingrix)' -> silent": (
+        chart(named_only("Varicella zoster vaccine, recombinant & adjuvanted (Shingrix)")),
+        [],
+    ),
     # --- treatment known only from MedicationAdministrations ----------------------------------
     "MMR given between cycles, cycle 1 on file only as administrations, cycle 2 -> critical": (
         chart(immunization("03", "MMR", "2026-02-05"), cycle=2, history=CYCLE_1_ADMINISTERED),
@@ -1371,6 +1424,19 @@ ALONE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "MMR alone, an active cycle-1 order begun yesterday -> critical, during treatment": (
         vaccine_alone(history_order("2026-03-01T10:00:00+00:00", 28, cycle=1, status="active")),
         [ORDERED_DURING],
+    ),
+    "MMR alone, its dosage start 2026-02-01 already past (a renewed order), blinatumomab starts "
+    "in 8 days -> critical, before the start (was: warning 'give it by 2026-02-24', past)": (
+        vaccine_alone(
+            history_order("2026-03-10T10:00:00+00:00", 28, cycle=1, status="active"),
+            order=vaccine_order("03", "MMR")
+            | {
+                "dosageInstruction": [
+                    {"timing": {"repeat": {"boundsPeriod": {"start": "2026-02-01"}}}}
+                ]
+            },
+        ),
+        [ORDERED_BEFORE_START],
     ),
     "inactivated influenza alone during a cycle -> no card": (
         vaccine_alone(

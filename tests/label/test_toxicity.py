@@ -191,9 +191,10 @@ AT_9 = [(CYCLE1, CYCLE1 + timedelta(days=7))]  # the step-up week of cycle 1, at
             "restart-reduced",
         ),
         (
-            "grade 3 ICANS dated the step-up day alone (time unknown) -> restart reduced",
+            "grade 3 ICANS dated the step-up day alone (time unknown: at 9 or at 28 mcg/day) "
+            "-> confirm when it began (red team rt-tox 2: it was read as begun at 28)",
             [tox("G92.03", 7, 2, onset_at_midnight=True)],
-            "restart-reduced",
+            "confirm",
         ),
         (
             "grade 3 ICANS dated day 4 alone -> discontinue",

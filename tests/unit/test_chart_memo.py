@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 
 import cds.corticosteroids
-from cds.patient import MedicationOrder
+from cds.knowledge import Knowledge
 from tests.conftest import load_json
 
 REQUEST = "requests/order-sign-adult-rr-cycle1-full-prefetch.json"
@@ -56,7 +56,7 @@ def counting(target: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> list[in
 def test_each_order_is_matched_once_a_call_not_once_per_draft_reviewed(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    matched = counting(MedicationOrder, "matches", monkeypatch)
+    matched = counting(Knowledge, "names", monkeypatch)
     identified = counting(cds.corticosteroids, "identify", monkeypatch)
     response = app.test_client().post("/cds-services/blinatumomab-order-sign", json=many_orders())
     assert response.status_code == 200
