@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from cds import units
 from cds.fhir import facts, references
 from cds.fhir.client import FhirClient, FhirFetchError
 from cds.fhir.parsing import entries_in, validate
@@ -41,11 +42,19 @@ def _index(draft_bundle: Any, prefetch: Mapping[str, Any] | None) -> references.
 
 def _unresolved_reference(order: MedicationOrder) -> str | None:
     """The reference of an order that knows nothing of its drug but a reference (no code, no
-    display, nothing contained under it)."""
+    display, nothing contained under it), or whose pump rate in mL/h needs the bag's strength
+    that only the referenced Medication states (a display names the drug, not the bag)."""
     reference = references.reference_of(order.raw.get("medicationReference"))
-    if reference is None or reference.startswith("#") or order.codes or order.text:
+    if reference is None or reference.startswith("#"):
         return None
-    return reference
+    named = order.codes or order.text
+    pumped = any(
+        units.is_volume_rate(unit)
+        for d in order.dosages
+        if not d.bag
+        for unit in (d.unit, *(other for _, other, _ in d.other_amounts))
+    )
+    return reference if not named or pumped else None
 
 
 def resolve_draft_medications(
