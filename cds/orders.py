@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Literal
 
+from cds import units
+from cds.corticosteroids import identify
 from cds.interruptions import (
     CycleSoFar,
     Period,
@@ -136,11 +139,32 @@ class OrderUnderReview:
 
 def is_blinatumomab(order: MedicationOrder, knowledge: Knowledge) -> bool:
     return memoized(
-        order.memo,
-        "blinatumomab",
-        knowledge,
-        lambda: knowledge.names("blinatumomab", order.codes, order.text),
+        order.memo, "blinatumomab", knowledge, lambda: _is_blinatumomab(order, knowledge)
     )
+
+
+def _is_blinatumomab(order: MedicationOrder, knowledge: Knowledge) -> bool:
+    """By a code of the blinatumomab list, else by its name in the order's text
+    (`Knowledge.names`). A text that names a glucocorticoid too, on an order dosed in whole
+    milligrams, is the glucocorticoid's: an order set's "ONC ALL BLINATUMOMAB (BLINCYTO) CYCLE 1 -
+    dexamethasone IV premed" (red team 7b C1). No blinatumomab order is dosed so (28 mcg/day is
+    0.028 mg); one whose text names a premedication keeps its cards."""
+    if not knowledge.names("blinatumomab", order.codes, order.text):
+        return False
+    if not order.codes.isdisjoint(knowledge.codes_of("blinatumomab")):
+        return True
+    steroid = identify(order.codes, order.text, knowledge.corticosteroids)
+    return steroid is None or not any(_milligrams(d) >= 1 for d in order.dosages)
+
+
+def _milligrams(dosage: DoseInstruction) -> Decimal:
+    """A dose of a mass in mg (0 when it is none: a rate, a volume, no amount)."""
+    if dosage.amount is None or dosage.unit is None:
+        return Decimal(0)
+    try:
+        return units.convert(dosage.amount, dosage.unit, "mg")
+    except units.UnitError:
+        return Decimal(0)
 
 
 def order_indication(order: MedicationOrder, knowledge: Knowledge) -> tuple[str | None, str]:

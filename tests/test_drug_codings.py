@@ -140,6 +140,18 @@ PREMEDICATION_TEXTS: dict[str, dict[str, Any]] = {
     "text only, 'pre-blinatumomab dexamethasone'": {
         "text": "pre-blinatumomab dexamethasone 20 mg IV push",
     },
+    # red team 7b C1: the brand after the generic, and an order set's name before the drug
+    "Epic local code, text '... prior to blinatumomab (BLINCYTO) infusion'": {
+        "coding": [{"system": EPIC_LOCAL, "code": "2876"}],
+        "text": "dexamethasone 20 mg IV x1 prior to blinatumomab (BLINCYTO) infusion",
+    },
+    "Epic local code, text 'ONC ALL BLINATUMOMAB (BLINCYTO) CYCLE 1 - dexamethasone IV premed'": {
+        "coding": [{"system": EPIC_LOCAL, "code": "2876"}],
+        "text": "ONC ALL BLINATUMOMAB (BLINCYTO) CYCLE 1 - dexamethasone IV premed",
+    },
+    "text only, 'BLINATUMOMAB ADULT ALL ORDER SET: dexamethasone 20 mg IV'": {
+        "text": "BLINATUMOMAB ADULT ALL ORDER SET: dexamethasone 20 mg IV",
+    },
 }
 
 
