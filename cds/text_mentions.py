@@ -33,32 +33,3 @@ def mention_pattern(
     )
     negated_after = re.compile(rf"[ \t-]*(?:{alternatives(after) or '(?!)'})(?![a-z0-9])")
     return mention, negated_before, negated_after
-
-
-class DrugNames:
-    """Whether free text names a drug as the one an order is for: "BLINCYTO 28 mcg/day" does;
-    "dexamethasone 20 mg - premedication for blinatumomab" names it only as the drug another
-    order is given for. A name counts unless a referring word stands just before it (up to two
-    words between, no punctuation: "1 hour before the blinatumomab") or just after it
-    ("blinatumomab premedication"). Names match anywhere, as a substring ("blinatumomabinj")."""
-
-    def __init__(self, names: Sequence[str], before: Sequence[str], after: Sequence[str]) -> None:
-        def alternatives(words: Sequence[str]) -> str:
-            escaped = (re.escape(w.lower()).replace(r"\ ", r"\s+") for w in words)
-            return "|".join(sorted(escaped, key=len, reverse=True)) or "(?!)"
-
-        self._names = re.compile(alternatives(names)) if names else None
-        self._before = re.compile(
-            rf"(?<![a-z0-9])(?:{alternatives(before)})(?:[\s-]+[a-z0-9]+){{0,2}}[\s-]*\Z"
-        )
-        self._after = re.compile(rf"[\s-]*(?:{alternatives(after)})(?![a-z0-9])")
-
-    def named_in(self, text: str) -> bool:
-        """`text`, lower case: does it name the drug other than as another order's purpose?"""
-        if self._names is None:
-            return False
-        return any(
-            not self._before.search(text, 0, found.start())
-            and not self._after.match(text, found.end())
-            for found in self._names.finditer(text)
-        )

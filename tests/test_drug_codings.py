@@ -152,6 +152,19 @@ PREMEDICATION_TEXTS: dict[str, dict[str, Any]] = {
     "text only, 'BLINATUMOMAB ADULT ALL ORDER SET: dexamethasone 20 mg IV'": {
         "text": "BLINATUMOMAB ADULT ALL ORDER SET: dexamethasone 20 mg IV",
     },
+    # red team 7a #5
+    "Epic local code, text '... x1 for blinatumomab cycle 1'": {
+        "coding": [{"system": EPIC_LOCAL, "code": "2876"}],
+        "text": "dexamethasone 20 mg IV x1 for blinatumomab cycle 1",
+    },
+    "Epic local code, text '... 1 hour before the start of blinatumomab'": {
+        "coding": [{"system": EPIC_LOCAL, "code": "2876"}],
+        "text": "dexamethasone 20 mg IV 1 hour before the start of blinatumomab",
+    },
+    "Epic local code, text 'dexamethasone 20 mg IV (blinatumomab protocol)'": {
+        "coding": [{"system": EPIC_LOCAL, "code": "2876"}],
+        "text": "dexamethasone 20 mg IV (blinatumomab protocol)",
+    },
 }
 
 
@@ -180,6 +193,25 @@ BLINATUMOMAB_TEXTS = {
     },
     "text 'blinatumomab for B-ALL (premedicate with dexamethasone)'": {
         "text": "blinatumomab for B-ALL (premedicate with dexamethasone)"
+    },
+    # red team 7a #1, #2: words before or after the name, another code beside it
+    "Epic local code, 'Pre-filled blinatumomab bag'": {
+        "coding": [{"system": EPIC_LOCAL, "code": "87211"}],
+        "text": "Pre-filled blinatumomab bag",
+    },
+    "text 'PRE-MIXED BLINCYTO IN NS 24 HR IV BAG'": {
+        "text": "PRE-MIXED BLINCYTO IN NS 24 HR IV BAG"
+    },
+    "text 'blinatumomab - premedication required'": {
+        "text": "blinatumomab - premedication required"
+    },
+    "text 'blinatumomab' beside a SNOMED route code": {
+        "coding": [{"system": "http://snomed.info/sct", "code": "47625008"}],
+        "text": "blinatumomab continuous IV infusion",
+    },
+    "text 'blinatumomab' beside a dexamethasone RxNorm code (miscoded), dosed in mcg": {
+        "coding": [{"system": RXNORM, "code": "3264"}],
+        "text": "blinatumomab continuous IV infusion",
     },
 }
 

@@ -16,7 +16,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cds.fhir.codings import equivalent_codes
-from cds.text_mentions import DrugNames
 from cds.units import format_number
 
 
@@ -153,10 +152,6 @@ class ValueSet(StrictModel):
     description: str
     source: str = Field(min_length=1)
     match_text: list[str] = []
-    # words that, just before or after one of `match_text`, make the text name the drug another
-    # order is given for ("premedication for blinatumomab"), not this one's (`DrugNames`)
-    referring_before: list[str] = []
-    referring_after: list[str] = []
     codes: list[CodeEntry] = Field(min_length=1)
 
 
@@ -1257,26 +1252,10 @@ class Knowledge(StrictModel):
 
     def names(self, value_set: str, codes: frozenset[tuple[str, str]], text: str) -> bool:
         """Whether an item (an order, an administration: its codes, its lower-case text) is of
-        this value set: by a code of it; else, when no code of another value set says what it is
-        instead (an order coded as dexamethasone), by a name in its text that is not a mention of
-        the drug another order is for (`DrugNames`)."""
-        if not codes.isdisjoint(self.codes_of(value_set)):
-            return True
-        own, others = self._names_index[value_set]
-        return codes.isdisjoint(others) and own.named_in(text)
-
-    @cached_property
-    def _names_index(self) -> dict[str, tuple[DrugNames, frozenset[tuple[str, str]]]]:
-        every = frozenset().union(*self._code_index.values())
-        return {
-            name: (
-                DrugNames(
-                    value_set.match_text, value_set.referring_before, value_set.referring_after
-                ),
-                every - self._code_index[name],
-            )
-            for name, value_set in self.codes.value_sets.items()
-        }
+        this value set: by a code of it, or by one of its names in the text."""
+        return not codes.isdisjoint(self.codes_of(value_set)) or any(
+            name in text for name in self.text_patterns(value_set)
+        )
 
     @cached_property
     def _text_index(self) -> dict[str, tuple[str, ...]]:

@@ -396,6 +396,13 @@ SCENARIOS = [
             "Resume blinatumomab after G3 hepatotoxicity",
             "Restart: CTCAE grade 3 febrile neutropenia resolved",
             "Restart after pancreatitis grade 4, resolved",
+            # red team 7a #3: CTCAE terms of the liver and pancreas
+            "Restart after Grade 3 ALT elevation, now grade 1",
+            "Restart after grade 3 hepatic toxicity",
+            "Restart: alanine aminotransferase increased, grade 3, resolved",
+            "Restart after lipase increased grade 3",
+            "Restart after drug-induced hepatitis, grade 3",
+            "Restart after DILI grade 3",
         )
     ],
     *[
