@@ -45,7 +45,8 @@ def canonical_system(system: str) -> str:
     if found is not None:
         return found
     written = system.strip()
-    found = _KNOWN_FORMS.get(written.lower() if written.startswith("urn:") else written, written)
+    urn = written[:4].lower() == "urn:"  # "URN:OID:..." as some interface engines write it
+    found = _KNOWN_FORMS.get(written.lower() if urn else written, written)
     if len(_AS_SENT) < _MOST_REMEMBERED:  # a chart names a few dozen systems; a caller, any
         _AS_SENT[system] = found
     return found

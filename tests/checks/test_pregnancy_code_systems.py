@@ -24,6 +24,10 @@ ALIASES = {
         "http://terminology.hl7.org/CodeSystem/v2-0136",
     ),
     "SNOMED CT with a trailing slash": ("http://snomed.info/sct/", SNOMED),
+    "ICD-10-CM by its OID in upper case (red team 7c)": (
+        "URN:OID:2.16.840.1.113883.6.90",
+        ICD10CM,
+    ),
     "LOINC as the knowledge names it (unchanged)": (LOINC, LOINC),
     "a local system (unchanged)": ("urn:oid:1.2.3.4.5", "urn:oid:1.2.3.4.5"),
 }
