@@ -169,7 +169,10 @@ def is_per_m2(unit: str | None) -> bool:
 def _per_day_factor(dosage: DoseInstruction) -> Decimal:
     """Administrations per day from timing.repeat (frequency per period)."""
     if dosage.frequency is None or dosage.period is None or dosage.period <= 0:
-        raise DoseNotComputable("the dose is per administration but the order gives no frequency")
+        raise DoseNotComputable(
+            "the dose is per administration, and the order gives no frequency that says how many "
+            "doses a day"
+        )
     if dosage.frequency <= 0:
         raise DoseNotComputable("the order's timing frequency is not positive")
     try:

@@ -46,6 +46,7 @@ class _Tables:
     after: tuple[str, ...]
     answers: re.Pattern[str] | None  # an answer that is all the rest of a mention's sentence
     test_names: re.Pattern[str] | None  # pregnancy.yaml `test_names`, as whole words
+    not_test_names: re.Pattern[str] | None  # pregnancy.yaml `test_names_excluded`
 
 
 _TABLES: dict[int, _Tables] = {}
@@ -80,11 +81,16 @@ def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
     """For `ChartObservations`: the codes an Observation coded in no list gets from its name
     (code.text, coding displays): NAMED_PREGNANCY_TEST when pregnancy.yaml `test_names` names a
     pregnancy or hCG test (a point-of-care test a site codes locally is as real as a LOINC one,
-    and missing a positive is the harm)."""
-    pattern = _tables(knowledge).test_names
+    and missing a positive is the harm), unless the name also says `test_names_excluded` (a
+    tumour marker, or a step of the test's workflow: "collected", "declined", "waived")."""
+    tables = _tables(knowledge)
+    pattern, excluded = tables.test_names, tables.not_test_names
 
     def codes(name: str) -> frozenset[Code]:
-        found = pattern is not None and pattern.search(_words(name)) is not None
+        said = _words(name)
+        found = pattern is not None and pattern.search(said) is not None
+        if found and excluded is not None and excluded.search(said) is not None:
+            found = False
         return frozenset({NAMED_PREGNANCY_TEST}) if found else frozenset()
 
     return codes
@@ -108,6 +114,7 @@ def _tables(knowledge: Knowledge) -> _Tables:
             tuple(_words(w) for w in settings.negation_after),
             _answers(settings.negation_answers),
             _whole_words(knowledge.pregnancy.test_names),
+            _whole_words(knowledge.pregnancy.test_names_excluded),
         )
     return found
 
@@ -257,10 +264,10 @@ def _could_have_ended(
 
 def _could_be_its_end(condition: ConditionFact, end: datetime, knowledge: Knowledge) -> bool:
     """Whether a pregnancy entry's abatement can be that pregnancy's end: its own onset, when
-    known, no more than pregnancy.yaml `longest_pregnancy_days` before it (an entry of 2024
+    known, no more than pregnancy.yaml `longest_pregnancy_entry_days` before it (an entry of 2024
     resolved in a problem-list clean-up ends no pregnancy of this month)."""
     onset = onset_of(condition)
-    longest = timedelta(days=knowledge.pregnancy.longest_pregnancy_days)
+    longest = timedelta(days=knowledge.pregnancy.longest_pregnancy_entry_days)
     return onset is None or end - onset <= longest
 
 

@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import functools
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -369,7 +370,9 @@ def _day_ranges(
 ) -> list[tuple[int, int]]:
     """The cycle days of each step: a step with its own boundsPeriod.start begins on that calendar
     day, any other step follows the one before; a step of unknown length runs until the next
-    dated step, else covers one day."""
+    dated step, else covers one day. Steps of one sequence are given together (`_concurrent`):
+    one without a start of its own begins with its sequence's earliest (9 for 7 days and 28 for 28
+    days both sequence 1 are 37 a day on days 1-7, not 9 then 28)."""
 
     def own_start(dosage: DoseInstruction) -> int | None:
         if dosage.bounds_start is None:
@@ -378,10 +381,18 @@ def _day_ranges(
         own = dosage.bounds_start.astimezone(start.tzinfo).date()
         return max(1, first_day + (own - start.date()).days)
 
+    shared = {s for s, n in Counter(d.sequence for d in dosages).items() if s is not None and n > 1}
+    begins: dict[int | None, int] = {}  # a shared sequence -> the first day of its steps
+    for dosage in dosages:
+        day = own_start(dosage)
+        if dosage.sequence in shared and day is not None:
+            begins[dosage.sequence] = min(day, begins.get(dosage.sequence, day))
     ranges = []
     next_day = first_day
     for index, dosage in enumerate(dosages):
-        day = own_start(dosage) or next_day
+        day = own_start(dosage) or begins.get(dosage.sequence) or next_day
+        if dosage.sequence in shared:
+            begins.setdefault(dosage.sequence, day)
         length = _step_length(dosage)
         if length is None:
             following = own_start(dosages[index + 1]) if index + 1 < len(dosages) else None
@@ -391,44 +402,75 @@ def _day_ranges(
     return ranges
 
 
-def _concurrent(dosages: Sequence[DoseInstruction]) -> str | None:
-    """Why the dose cannot be judged when dosages with a dose share a sequence number on the same
-    days: FHIR R4 gives them concurrently (Dosage.sequence), so the patient gets their sum, and a
-    schedule is judged one dosage at a time (14 and 28 mcg/day is 42, not "dose low: 14"). An
-    overdose of one alone still stands (the sum is more). Dosages whose own dates keep them apart
-    are not concurrent in fact; one without a start begins with its group's earliest start."""
-    groups: dict[int, list[DoseInstruction]] = {}
+def _concurrent(dosages: Sequence[DoseInstruction]) -> list[list[int]]:
+    """The dosages given at the same time (indexes, by group): the patient gets their sum, which
+    is what is judged, never each one's dose (two of 20 mcg/day over the same days are 40, not
+    "dose low: 20" twice, nor a fix raising both to 28). FHIR R4 gives the dosages of one sequence
+    concurrently; a dosage of it without a start begins with its group's earliest start, and
+    dates that keep them apart make them not concurrent in fact. Any two whose own dates overlap
+    run together whatever their sequence (none, 1 and none, 1 and 2); a dosage of no shared
+    sequence without a start follows the one before (`_day_ranges`), and one without an end gives
+    way to a later start."""
+    begins: dict[int, datetime] = {}
     for dosage in dosages:
-        if dosage.sequence is not None and dosage.amount is not None:
-            groups.setdefault(dosage.sequence, []).append(dosage)
-    for sequence, group in groups.items():
-        begin = min((d.bounds_start for d in group if d.bounds_start), default=None)
-        spans = []
-        for dosage in group:
-            start = dosage.bounds_start or begin
-            end = (
-                dosage.bounds_end
-                if start and dosage.bounds_end and dosage.bounds_end > start
-                else None
+        if dosage.sequence is not None and dosage.bounds_start is not None:
+            known = begins.get(dosage.sequence)
+            begins[dosage.sequence] = min(known or dosage.bounds_start, dosage.bounds_start)
+    shared = Counter(d.sequence for d in dosages if d.sequence is not None)
+    spans: list[tuple[datetime | None, datetime | None]] = []
+    for dosage in dosages:
+        start = dosage.bounds_start
+        if start is None and dosage.sequence is not None and shared[dosage.sequence] > 1:
+            start = begins.get(dosage.sequence)
+        end = (
+            dosage.bounds_end if start and dosage.bounds_end and dosage.bounds_end > start else None
+        )
+        if end is None and start and dosage.bounds_duration_days:
+            end = start + timedelta(days=float(dosage.bounds_duration_days))
+        spans.append((start, end))
+
+    def together(i: int, j: int) -> bool:
+        (start, end), (other_start, other_end) = spans[i], spans[j]
+        sequence = dosages[i].sequence
+        if sequence is not None and sequence == dosages[j].sequence:
+            return (
+                start is None
+                or other_start is None
+                or ((end is None or other_start < end) and (other_end is None or start < other_end))
             )
-            if end is None and start and dosage.bounds_duration_days:
-                end = start + timedelta(days=float(dosage.bounds_duration_days))
-            spans.append((start, end))
-        for index, (start, end) in enumerate(spans):
-            for other_start, other_end in spans[index + 1 :]:
-                if (
-                    start is None
-                    or other_start is None
-                    or (
-                        (end is None or other_start < end)
-                        and (other_end is None or start < other_end)
-                    )
-                ):
-                    return (
-                        f"{len(group)} dosages share sequence {sequence}: given together, their "
-                        "doses add up"
-                    )
-    return None
+        if start is None or other_start is None:
+            return False
+        if start > other_start:
+            start, end, other_start = other_start, other_end, start
+        return start == other_start or (end is not None and other_start < end)
+
+    dosed = [i for i, d in enumerate(dosages) if d.amount is not None]
+    groups: list[list[int]] = []
+    for index in dosed:
+        joined = [g for g in groups if any(together(index, other) for other in g)]
+        merged = sorted({index, *(i for g in joined for i in g)})
+        groups = [g for g in groups if g not in joined] + [merged]
+    return [g for g in groups if len(g) > 1]
+
+
+def _summed(
+    group: Sequence[int],
+    readings: Mapping[int, tuple[Decimal, str, bool]],
+    ranges: Sequence[tuple[int, int]],
+) -> list[tuple[int, int, Decimal]]:
+    """(first day, last day, dose a day) of concurrent dosages: on each day, the sum of those
+    that run on it, in stretches of the same sum."""
+    days = sorted({d for i in group for d in range(ranges[i][0], ranges[i][1] + 1)})
+    stretches: list[tuple[int, int, Decimal]] = []
+    for day in days:
+        total = sum(
+            (readings[i][0] for i in group if ranges[i][0] <= day <= ranges[i][1]), Decimal(0)
+        )
+        if stretches and stretches[-1][1] == day - 1 and stretches[-1][2] == total:
+            stretches[-1] = (stretches[-1][0], day, total)
+        else:
+            stretches.append((day, day, total))
+    return stretches
 
 
 def _reversed_dates(
@@ -862,6 +904,38 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
     # (dose, unit, counted day, possible earlier day) of the first dose too high only on a day
     # the order may fall on, its cycle day being counted from an earlier order's signing
     unverified: tuple[Decimal, str, int, DayVerdict] | None = None
+    # (dose, unit, per m²) of each dosage judged on its days, by its index
+    readings: dict[int, tuple[Decimal, str, bool]] = {}
+
+    def judged(
+        first: int, last: int, value: Decimal, unit: str, per_m2: bool, written: Decimal | None
+    ) -> StepResult:
+        """`value` judged on days `first`..`last`. A day's verdict depends on the day only
+        through each schedule's step that day: judged once per combination of steps (a 28-day
+        step is judged once, not 28 times)."""
+        nonlocal unverified
+        verdict_of = functools.partial(
+            _judge_once,
+            {},
+            value=value,
+            schedules=schedules,
+            body=body,
+            rules=rules,
+            per_m2=per_m2,
+            written=written,
+        )
+        days = []
+        for day in range(first, last + 1):
+            verdict = verdict_of(day)
+            if doubt is not None:
+                verdict, over_on = _doubtful_day(
+                    verdict, day, first_day - doubt.earliest, verdict_of
+                )
+                if over_on is not None and unverified is None:
+                    unverified = (value, unit, day, over_on)
+            days.append(verdict)
+        return StepResult(first, value, unit, tuple(days))
+
     for dosage, (first, last) in zip(dosages, ranges, strict=True):
         per_m2 = False
         try:
@@ -892,34 +966,24 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
             anyday = _judge_any_day(value, schedules, body, rules, per_m2, dosage.amount)
             steps.append(StepResult(first, value, unit, (anyday,) * (last - first + 1)))
             continue
-        # a day's verdict depends on the day only through each schedule's step that day: judged
-        # once per combination of steps (a 28-day step is judged once, not 28 times)
-        verdict_of = functools.partial(
-            _judge_once,
-            {},
-            value=value,
-            schedules=schedules,
-            body=body,
-            rules=rules,
-            per_m2=per_m2,
-            written=dosage.amount,
-        )
-        days = []
-        for day in range(first, last + 1):
-            verdict = verdict_of(day)
-            if doubt is not None:
-                verdict, over_on = _doubtful_day(
-                    verdict, day, first_day - doubt.earliest, verdict_of
-                )
-                if over_on is not None and unverified is None:
-                    unverified = (value, unit, day, over_on)
-            days.append(verdict)
-        steps.append(StepResult(first, value, unit, tuple(days)))
-    together = _concurrent(dosages)
-    if together is not None:
-        problems.append(together)
-    # reversed dates: the right days, and so a corrected order, are unknown; nor are they for
-    # concurrent dosages, judged one at a time here
+        readings[len(steps)] = (value, unit, per_m2)
+        steps.append(judged(first, last, value, unit, per_m2, dosage.amount))
+    concurrent = _concurrent(dosages)
+    for group in concurrent:
+        read = {readings[i][1:] for i in group if i in readings}
+        if len(read) != 1 or any(i not in readings for i in group):
+            problems.append(
+                f"{len(group)} dosages are given at the same time, and their doses add up to a "
+                "dose that could not be read in one unit"
+            )
+            continue
+        (unit, per_m2), *_ = read
+        for index in group:
+            steps[index] = None
+        for first, last, total in _summed(group, readings, ranges):
+            steps.append(judged(first, last, total, unit, per_m2, None))
+    # reversed dates: the right days, and so a corrected order, are unknown; nor is a correction
+    # of concurrent dosages (which of them to change?)
     dose_findings = _dose_findings(
         item,
         knowledge,
@@ -927,10 +991,10 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
         steps,
         schedules,
         restarted,
-        can_fix=reversed_dates is None and together is None,
+        can_fix=reversed_dates is None and not concurrent,
         may_raise=not unsure,
     )
-    if together is not None:  # each one's dose is not what the patient gets: never "dose low"
+    if problems and concurrent:  # the sum is unknown, each one's dose is not it: never "dose low"
         dose_findings = [f for f in dose_findings if f.code != "dose-underdose"]
     flagged = any(f.code in ("dose-overdose", "dose-underdose") for f in dose_findings)
     if unverified is not None and doubt is not None and not flagged:

@@ -19,8 +19,10 @@ contraception is on the problem list (codes.yaml `effective_contraception`) or t
 the reminder off (pregnancy.yaml `contraception_reminder`). The newest result that cannot be read
 as positive or negative is a warning: an older negative never clears the order past it. A result
 dated in the future (past the weights' tolerance) is ignored. A negative counts only when surely
-taken after the positive (a day-only date covers its whole day), and an Observation named a
-pregnancy or hCG test only in words (pregnancy.yaml `test_names`) is read as an hCG test.
+taken after the positive (a day-only date covers its whole day against a timed one; of two
+day-only dates the later day is later), and an Observation named a pregnancy or hCG test only in
+words (pregnancy.yaml `test_names`, not `test_names_excluded`) is read as an hCG test. "Yes" is
+pregnant only as a pregnancy status answer, never as a test's result.
 """
 
 from __future__ import annotations
@@ -80,16 +82,28 @@ def reading_of(
 ) -> Reading | None:
     """What one pregnancy status or hCG result says (None: nothing definite). Its answer code
     (or a yes/no value: pregnant, or hCG present), else its quantity against the range, else its
-    interpretation flags, else its text."""
+    interpretation flags, else its text. A yes/no answer (codes.yaml answer_status_yes/no,
+    pregnancy.yaml `status_yes_words`) is read only as a pregnancy status answer: never as a
+    test's result, nor as one named only in words (red team 7a: "Pregnancy test performed: Yes")."""
+    status = fact.has_code(knowledge.codes_of("pregnancy_status"))
+    named_only = not fact.has_code(
+        knowledge.codes_of("pregnancy_status")
+        | knowledge.codes_of("hcg_qualitative")
+        | knowledge.codes_of("hcg_quantitative")
+    )
     if fact.value_boolean is not None:
+        if named_only:
+            return None
         return "positive" if fact.value_boolean else "negative"
     values = fact.value_codes
+    yes = knowledge.codes_of("answer_status_yes") if status else frozenset()
+    no = knowledge.codes_of("answer_status_no") if status else frozenset()
     if not values.isdisjoint(
-        knowledge.codes_of("answer_pregnant") | knowledge.codes_of("answer_positive")
+        knowledge.codes_of("answer_pregnant") | knowledge.codes_of("answer_positive") | yes
     ):
         return "positive"
     if not values.isdisjoint(
-        knowledge.codes_of("answer_not_pregnant") | knowledge.codes_of("answer_negative")
+        knowledge.codes_of("answer_not_pregnant") | knowledge.codes_of("answer_negative") | no
     ):
         return "negative"
     # a test named in words may be quantitative: its quantity, when it has one, is read too
@@ -103,7 +117,7 @@ def reading_of(
         return "positive"
     if not (fact.interpretation | values).isdisjoint(negative_flags):
         return "negative"
-    return _text_reading(fact.value_text, settings)
+    return _text_reading(fact.value_text, settings, status)
 
 
 # A quantitative result sent as text, as many lab interfaces send "<5 mIU/mL": only a short text
@@ -154,12 +168,15 @@ def _quantity_reading(fact: ObservationFact, settings: PregnancyRules) -> Readin
     return "positive" if fact.value > limit else "negative"
 
 
-def _text_reading(text: str | None, settings: PregnancyRules) -> Reading | None:
-    """The text when it begins with one of the knowledge's result words (negative ones first)."""
+def _text_reading(
+    text: str | None, settings: PregnancyRules, status: bool = False
+) -> Reading | None:
+    """The text when it begins with one of the knowledge's result words (negative ones first);
+    "yes" (`status_yes_words`) only as the answer to a pregnancy status question (`status`)."""
     said = " ".join((text or "").lower().split())
     readings: tuple[tuple[Reading, list[str]], ...] = (
         ("negative", settings.negative_words),
-        ("positive", settings.positive_words),
+        ("positive", settings.positive_words + (settings.status_yes_words if status else [])),
     )
     for reading, words in readings:
         for word in words:
@@ -203,8 +220,16 @@ def _taken(when: datetime) -> tuple[datetime, datetime]:
     return when, when
 
 
+def _day_only(when: datetime) -> bool:
+    return _taken(when)[0] != when
+
+
 def _surely_after(when: datetime, since: datetime) -> bool:
-    """Whether a result dated `when` was surely taken after one dated `since` (either a day)."""
+    """Whether a result dated `when` was surely taken after one dated `since` (either a day).
+    Two days alone are of one chart, so of one zone: a later day is later, the same day is not
+    (red team 7a q08/q12); a day against a time keeps the whole-day window."""
+    if _day_only(when) and _day_only(since):
+        return when.date() > since.date()
     return _taken(when)[0] > _taken(since)[1]
 
 

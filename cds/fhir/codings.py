@@ -16,6 +16,7 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
 
 # Code systems as EHRs name them by another URI -> the URI the knowledge files list. C-CDA
 # documents (and FHIR converted from them) and HL7 v2 feeds name a code system by its HL7 OID
@@ -30,6 +31,7 @@ SYSTEM_ALIASES = {
     "urn:oid:2.16.840.1.113883.6.69": NDC,
     "urn:oid:2.16.840.1.113883.6.88": "http://www.nlm.nih.gov/research/umls/rxnorm",
     "urn:oid:2.16.840.1.113883.6.12": "http://www.ama-assn.org/go/cpt",
+    "urn:oid:2.16.840.1.113883.6.8": UCUM,
     "urn:oid:2.16.840.1.113883.6.4": "http://www.cms.gov/Medicare/Coding/ICD10",
     "urn:oid:2.16.840.1.113883.12.136": "http://terminology.hl7.org/CodeSystem/v2-0136",
     "http://hl7.org/fhir/v2/0136": "http://terminology.hl7.org/CodeSystem/v2-0136",
@@ -65,7 +67,7 @@ def _written_otherwise(name: str) -> list[str]:
     return [f"{form}/" for form in (name, swapped) if form] + ([swapped] if swapped else [])
 
 
-_KNOWN_SYSTEMS = {CVX, NDC, ICD10CM, LOINC, SNOMED, *SYSTEM_ALIASES.values()}
+_KNOWN_SYSTEMS = {CVX, NDC, ICD10CM, LOINC, SNOMED, UCUM, *SYSTEM_ALIASES.values()}
 _KNOWN_FORMS = {
     **{other: name for name in _KNOWN_SYSTEMS for other in _written_otherwise(name)},
     **{name: name for name in _KNOWN_SYSTEMS},

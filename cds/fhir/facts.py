@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from cds import units
-from cds.fhir.codings import canonical_system, equivalent_codes
+from cds.fhir.codings import UCUM, canonical_system, equivalent_codes
 from cds.fhir.references import canonical
 from cds.patient import (
     AdministrationFact,
@@ -63,19 +63,15 @@ def period_end(value: Any) -> datetime | None:
     return end
 
 
-# UCUM as systems write it: none, its URL (a trailing slash too), its OID
-UCUM_SYSTEMS = frozenset(
-    {None, units.UCUM_SYSTEM, units.UCUM_SYSTEM + "/", "urn:oid:2.16.840.1.113883.6.8"}
-)
-
-
 def quantity_unit(quantity: Any) -> str | None:
     """The unit of a Quantity (or Duration): its `code` when that is a UCUM code (`system` UCUM
     or absent), else its human-readable `unit`. A SNOMED or local code is no unit `cds.units`
     converts; the "kg" written beside it is."""
     if quantity is None:
         return None
-    if quantity.code and quantity.system in UCUM_SYSTEMS:
+    # UCUM as systems write it (none, its URL with a slash or https, its OID): an https one read
+    # as another system let the text beside the code decide ("mcg/day" beside ug/h: 24x)
+    if quantity.code and (quantity.system is None or canonical_system(quantity.system) == UCUM):
         return str(quantity.code)
     # no readable text beside another system's code: the code is all there is (a SNOMED code
     # then reads as no unit and is said so)
@@ -255,21 +251,38 @@ ONCE_A_DAY = (1, Decimal(1), "d")
 
 def _says_once_a_day(timing: Any) -> bool:
     """A timing without frequency/period that still says once a day: the HL7 GTS abbreviation QD
-    as timing.code, or a single timeOfDay (the dose is given at that time each day)."""
-    qd = (GTS_ABBREVIATION, "QD") in codes_of(timing.code)
-    repeat = timing.repeat
-    return qd or (repeat is not None and len(repeat.timeOfDay or ()) == 1)
+    as timing.code, or a single timeOfDay (the dose is given at that time each day), and nothing
+    beside it says otherwise: QD beside BID, or at 08:00 and 20:00, is not known to be once a day
+    (read as QD, 28 mcg twice a day passed as 28 a day)."""
+    codes = codes_of(timing.code)
+    times = len(timing.repeat.timeOfDay or ()) if timing.repeat else 0
+    if codes:
+        return codes == {(GTS_ABBREVIATION, "QD")} and times <= 1
+    return times == 1
+
+
+def _says_more_than_a_frequency(repeat: Any) -> bool:
+    """A timing.repeat whose doses a day the reader does not know: on some weekdays only
+    (dayOfWeek), a range of frequencies or periods, or several times of day named (`when`). Its
+    frequency per period is then not read (QD on Mondays is no dose a day)."""
+    return repeat is not None and (
+        bool(repeat.dayOfWeek)
+        or repeat.frequencyMax is not None
+        or repeat.periodMax is not None
+        or len(repeat.when or ()) > 1
+    )
 
 
 def _counted_days(
     repeat: Any, frequency: int | None, period: Decimal | None, unit: str | None
 ) -> Decimal | None:
     """How long repeat.count administrations at frequency per period last, in days (count 7
-    once a day: 7 days); None without a count (or with countMax: then count is only the least)."""
+    once a day: 7 days); None without a count (or with a larger countMax: then count is only the
+    least)."""
     if (
         repeat is None
         or repeat.count is None
-        or repeat.countMax is not None
+        or repeat.countMax not in (None, repeat.count)
         or not frequency
         or period is None
         or period <= 0
@@ -289,7 +302,9 @@ def _dose_instruction(dosage: Any, bag: tuple[BagStrength, ...] = ()) -> DoseIns
     frequency = repeat.frequency if repeat else None
     period = _decimal(repeat.period) if repeat else None
     period_unit = repeat.periodUnit if repeat else None
-    if frequency is None and period is None and dosage.timing and _says_once_a_day(dosage.timing):
+    if _says_more_than_a_frequency(repeat):
+        frequency, period, period_unit = None, None, None
+    elif frequency is None and period is None and dosage.timing and _says_once_a_day(dosage.timing):
         frequency, period, period_unit = ONCE_A_DAY
     duration_days = None
     if duration is not None and duration.value is not None:

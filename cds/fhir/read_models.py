@@ -219,6 +219,11 @@ class TimingRepeat(WithChoices):
     period: DecimalType | None = None
     periodUnit: CodeType | None = None
     timeOfDay: list[TimeType] | None = None  # "at 11:00" each day of the bounds
+    # read only to see that a timing says more than a frequency per period (`facts`)
+    dayOfWeek: list[CodeType] | None = None
+    frequencyMax: PositiveIntType | None = None
+    periodMax: DecimalType | None = None
+    when: list[CodeType] | None = None
 
 
 class Timing(Element):

@@ -51,13 +51,18 @@ class _Recognition:
     exclusions: tuple[str, ...]  # `as_words` of each exclusion
     separators: re.Pattern[str]  # the text's part separators, captured (`re.split` keeps them)
     qualifiers: tuple[str, ...]  # `as_words` of the exclusions qualifying the part before them
+    # (longest first)
+    list_separators: frozenset[str]  # a list's separators ("and", "&"), stripped, lower case
+    test_words: tuple[str, ...]  # `as_words` of the words of a test qualifying a whole list
+    test_masks: tuple[str, ...]  # `as_words` of the exclusions holding one ("immune globulin")
     live_words: tuple[str, ...]  # `as_words` of the words saying a vaccine is live
+    live_brands: tuple[str, ...]  # `as_words` of the live brands (a part naming one is live)
     not_live_words: tuple[str, ...]  # `as_words` of their negations ("not live")
     names: tuple[tuple[str, TextName], ...]  # (`as_words` of the name, the name)
     # CVX codes that name no vaccine (999) or no formulation (88 influenza): NDC, CPT, text and
     # route decide
     uninformative: frozenset[str]
-    uninformative_displays: tuple[str, ...]  # `as_words` of their displays
+    uninformative_displays: re.Pattern[str]  # their displays as written (any case, punctuation)
     unspecified: frozenset[str]  # those naming a vaccine but no formulation (88)
     cvx_aliases: frozenset[str]  # other system URIs under which CVX codes are sent
     vaccine_codes: frozenset[Code]  # the CVX codes of the live-vaccine code lists
@@ -83,15 +88,28 @@ class _Recognition:
                 re.compile(
                     "(" + (_any_of(settings.text_part_separators).pattern) + ")", re.IGNORECASE
                 ),
-                tuple(as_words(word) for word in settings.text_qualifying_exclusions),
+                tuple(  # longest first: "non-immune" before "immune"
+                    sorted(
+                        map(as_words, settings.text_qualifying_exclusions), key=len, reverse=True
+                    )
+                ),
+                frozenset(word.strip().lower() for word in settings.text_list_separators),
+                tests := tuple(as_words(word) for word in settings.text_test_words),
+                tuple(
+                    masked
+                    for excluded in settings.text_exclusions
+                    if (masked := as_words(excluded)) not in tests
+                    and any(word in masked for word in tests)
+                ),
                 tuple(as_words(word) for word in settings.text_live_words),
+                tuple(as_words(brand) for brand in settings.text_live_brands),
                 tuple(as_words(word) for word in settings.text_not_live_words),
                 tuple(
                     (cased_words(name.text) if name.case_sensitive else as_words(name.text), name)
                     for name in settings.text_names
                 ),
                 frozenset(row.code for row in uninformative),
-                tuple(as_words(row.display) for row in uninformative),
+                _any_written(row.display for row in uninformative),
                 frozenset(row.code for row in settings.unspecified_formulation_cvx),
                 frozenset(alias.system for alias in settings.cvx_system_aliases),
                 knowledge.codes_of("live_vaccines")
@@ -113,6 +131,21 @@ class _Recognition:
 def _any_of(texts: Iterable[str]) -> re.Pattern[str]:
     """A pattern finding any of `texts` as written (none: a pattern that never matches)."""
     return re.compile("|".join(map(re.escape, texts)) or "(?!)")
+
+
+def _any_written(texts: Iterable[str]) -> re.Pattern[str]:
+    """A pattern finding any of `texts` as whole words, in any case and with any punctuation or
+    spacing between the words ("Unknown vaccine or immune-globulin")."""
+    words = [as_words(text).split() for text in texts]
+    return re.compile(
+        "|".join(
+            r"(?<![A-Za-z0-9])" + "[^A-Za-z0-9]+".join(map(re.escape, w)) + r"(?![A-Za-z0-9])"
+            for w in words
+            if w
+        )
+        or "(?!)",
+        re.IGNORECASE,
+    )
 
 
 _RECOGNITIONS: dict[int, _Recognition] = {}
@@ -180,24 +213,43 @@ def by_text(text: str, knowledge: Knowledge) -> TextName | None:
 
 
 def _pieces(text: str, recognition: _Recognition) -> list[tuple[str, str]]:
-    """`text` cut at its part separators: (`as_words` without uninformative CVX displays,
-    `cased_words`) of each part and separator in turn, parts at even indexes. A part of
+    """`text` without uninformative CVX displays, cut at its part separators: (`as_words`,
+    `cased_words`) of each part and separator in turn, parts at even indexes. The displays go
+    first: "Varicella, IgG" beside "unknown vaccine or immune globulin" is one part. A part of
     qualifying exclusions and live words only joins the part before it ("zoster vaccine,
-    recombinant", "Ebola Zaire vaccine, live, recombinant": one part each)."""
-    split = recognition.separators.split(text)
+    recombinant", "Ebola Zaire vaccine, live, recombinant": one part each), and a list ending in
+    a test joins into one part (`_tested_lists`: "MMR and varicella titers")."""
+    split = recognition.separators.split(recognition.uninformative_displays.sub(" ", text))
     merged = [split[0]]
     for separator, part in zip(split[1::2], split[2::2], strict=True):
         if _only_qualifies(as_words(part), recognition):
             merged[-1] += separator + part
         else:
             merged += [separator, part]
-    pieces = []
-    for piece in merged:
-        words = as_words(piece)
-        for display in recognition.uninformative_displays:
-            words = words.replace(display, " ")
-        pieces.append((words, cased_words(piece)))
-    return pieces
+    return [(as_words(piece), cased_words(piece)) for piece in _tested_lists(merged, recognition)]
+
+
+def _tested_lists(merged: list[str], recognition: _Recognition) -> list[str]:
+    """`merged` (parts at even indexes, separators between) with each part naming a test joined
+    to the parts before it that a list separator joins it to: "MMR and varicella titers" are
+    titers of both, one part. A test word inside an exclusion ("immune globulin") names none."""
+    joined = [merged[-1]]  # from the end: joined[-1] is the leftmost part so far
+    for index in range(len(merged) - 2, 0, -2):
+        separator, part = merged[index], merged[index - 1]
+        if separator.strip().lower() in recognition.list_separators and _names_test(
+            as_words(joined[-1]), recognition
+        ):
+            joined[-1] = part + separator + joined[-1]
+        else:
+            joined += [separator, part]
+    return joined[::-1]
+
+
+def _names_test(words: str, recognition: _Recognition) -> bool:
+    """Whether a part (`as_words`) holds a test word outside the exclusions holding one."""
+    for mask in recognition.test_masks:
+        words = words.replace(mask, " ")
+    return any(word in words for word in recognition.test_words)
 
 
 def _only_qualifies(words: str, recognition: _Recognition) -> bool:
@@ -211,10 +263,10 @@ def _only_qualifies(words: str, recognition: _Recognition) -> bool:
 def _excluded(words: str, recognition: _Recognition) -> bool:
     """Whether a part (`as_words`) holds an exclusion word ("immune globulin", "recombinant"),
     unless it says its vaccine is "live" and not "not live" ("Ebola Zaire vaccine, live,
-    recombinant")."""
-    says_live = any(word in words for word in recognition.live_words) and not any(
-        negation in words for negation in recognition.not_live_words
-    )
+    recombinant") or names a live brand ("M-M-R II (contains recombinant human albumin)")."""
+    says_live = any(
+        word in words for word in (*recognition.live_words, *recognition.live_brands)
+    ) and not any(negation in words for negation in recognition.not_live_words)
     return not says_live and any(excluded in words for excluded in recognition.exclusions)
 
 

@@ -429,10 +429,15 @@ class PregnancyRules(RuleFile):
     # an Observation with no code of the lists whose name (code.text, coding displays) says one
     # of these words is read as an hCG test: a point-of-care test under a site's local code
     test_names: list[str] = Field(default_factory=list)
+    # ... unless it also says one of these (a tumour marker, a workflow step: no result)
+    test_names_excluded: list[str] = Field(default_factory=list)
     test_names_source: str = "local-policy"
+    # "yes" read as pregnant only as a pregnancy status answer (never a test's result)
+    status_yes_words: list[str] = Field(default_factory=list)
     # a pregnancy entry's end (abatement) ends a pregnancy only when its onset, if known, is at
-    # most this many days before it: a problem-list clean-up years later ends nothing
-    longest_pregnancy_days: int = Field(default=300, ge=294)
+    # most this many days before it (a pregnancy and its postpartum visit): a problem-list
+    # clean-up years later ends nothing
+    longest_pregnancy_entry_days: int = Field(default=378, ge=294)
     longest_pregnancy_source: str = "local-policy"
 
     @model_validator(mode="after")
@@ -457,7 +462,12 @@ class PregnancyRules(RuleFile):
             w.strip().lower() for w in self.negative_words
         }
         blank = not all(
-            w.strip() for w in self.positive_words + self.negative_words + self.test_names
+            w.strip()
+            for w in self.positive_words
+            + self.negative_words
+            + self.test_names
+            + self.test_names_excluded
+            + self.status_yes_words
         )
         if flags or words or blank:
             raise ValueError(
@@ -1088,6 +1098,14 @@ class VaccineRecognition(RuleFile):
     # exclusion words that, alone in a part (with live words at most), qualify the part before it
     # ("zoster vaccine, recombinant"; "Varicella, IgG"): a product such as "IPV" is its own part
     text_qualifying_exclusions: list[str] = Field(default_factory=list)
+    # separators of a list ("MMR and varicella titers"), and the words of a test in its last part
+    # that qualify the whole list (an exclusion such as "IPV" stays in its own part)
+    text_list_separators: list[str] = Field(default_factory=list)
+    text_test_words: list[str] = Field(default_factory=list)
+    # live-vaccine brands (of text_names): a part naming one is live whatever exclusion word it
+    # holds ("M-M-R II (contains recombinant human albumin)")
+    text_live_brands_source: str = "fda-licensed-vaccines"
+    text_live_brands: list[str] = Field(default_factory=list)
     # words saying a vaccine is live: an exclusion word beside one does not exclude the name
     # ("Ebola Zaire vaccine, live, recombinant"), unless a negation says it is not live
     text_live_words_source: str
@@ -1120,6 +1138,12 @@ class VaccineRecognition(RuleFile):
             raise ValueError(
                 f"vaccine-recognition.yaml: text_qualifying_exclusions not in text_exclusions: "
                 f"{sorted(unknown)}"
+            )
+        names = {name.text.lower() for name in self.text_names}
+        brands = {brand.lower() for brand in self.text_live_brands} - names
+        if brands:
+            raise ValueError(
+                f"vaccine-recognition.yaml: text_live_brands not in text_names: {sorted(brands)}"
             )
         return self
 

@@ -824,9 +824,8 @@ SCENARIOS = [
                     start="2026-03-02T20:00:00-05:00",
                 ),
             ],
-            [OVERDOSE],
-            [(9, "ug/d", 7), (9.0, "ug/d", 1), (28.0, "ug/d", 20)],
-            summary_has=("28 mcg/day ordered for day 7",),
+            [OVERDOSE],  # both run 03-09 02:00Z to 03-10 01:00Z: no fix of one of them
+            summary_has=("37 mcg/day ordered for day 7",),
         ),
         id="R/R c1 begun 03-02 20:00 at -05:00, step-up dated 03-09 02:00Z (03-08 21:00 there) "
         "-> day 7, critical",
@@ -2690,18 +2689,20 @@ RED_TEAM_2026_12 = [
     pytest.param(
         S(
             [*body_of(), one_sequence(order(Step(14, days=28), Step(28, days=28), cycle=2))],
-            [NOT_COMPUTABLE],
+            [OVERDOSE],
+            summary_has=("42 mcg/day ordered for days 1–28",),
         ),
         id="adult 70 kg, R/R cycle 2, 14 and 28 mcg/day both sequence 1 (concurrent: 42 a day) "
-        "-> cannot verify, never 'dose low: 14'",
+        "-> critical of the sum, no one-click fix, never 'dose low: 14'",
     ),
     pytest.param(
         S(
             [*body_of(), one_sequence(order(Step(9, days=7), Step(28, days=28), cycle=1))],
-            [NOT_COMPUTABLE],
+            [OVERDOSE],
+            summary_has=("37 mcg/day ordered for days 1–7",),
         ),
         id="adult 70 kg, R/R cycle 1, 9 for 7 days and 28 for 28 days both sequence 1 "
-        "(concurrent: 37 a day on days 1-7) -> cannot verify, not silent",
+        "(concurrent: 37 a day on days 1-7) -> critical of the sum, not silent",
     ),
     pytest.param(
         S(
@@ -2765,6 +2766,128 @@ RED_TEAM_2026_12 = [
 ]
 
 SCENARIOS.extend(RED_TEAM_2026_12)  # golden rows like the rest (tests.scenario_fixtures)
+
+
+def sequenced(resource: dict[str, Any], *sequences: int | None) -> dict[str, Any]:
+    """Each dosage's sequence as given (None: the dosage sends none)."""
+    for dosage, sequence in zip(resource["dosageInstruction"], sequences, strict=True):
+        dosage.pop("sequence", None)
+        if sequence is not None:
+            dosage["sequence"] = sequence
+    return resource
+
+
+def repeating(resource: dict[str, Any], **repeat: Any) -> dict[str, Any]:
+    """The first dosage's timing.repeat with further elements (dayOfWeek, frequencyMax)."""
+    resource["dosageInstruction"][0]["timing"]["repeat"].update(repeat)
+    return resource
+
+
+def twice(dose: float, *sequences: int | None, cycle: int = 2) -> dict[str, Any]:
+    """Two dosages of `dose` mcg/day over the same 28 days (both dated from START)."""
+    both = order(Step(dose, days=28), Step(dose, days=28, at=START), cycle=cycle)
+    return sequenced(both, *sequences)
+
+
+BID = {"system": GTS, "code": "BID"}
+QD_AND_BID = {"coding": [QD["coding"][0], BID]}
+RED_TEAM_7C = [
+    # D1/D2: dosages over the same days are given together, whatever their sequence: their sum
+    *(
+        pytest.param(
+            S([*body_of(), twice(dose, *sequences)], cards),
+            id=f"adult 70 kg, R/R cycle 2, {dose} mcg/day twice over the same 28 days, {said} -> "
+            f"{verdict}, no one-click fix (was: {was})",
+        )
+        for dose, sequences, cards, said, verdict, was in (
+            (20, (None, None), [OVERDOSE], "no sequence", "critical (40 a day)", "dose low: 20"),
+            (20, (1, None), [OVERDOSE], "sequence 1 and none", "critical (40)", "dose low: 20"),
+            (20, (1, 2), [OVERDOSE], "sequences 1 and 2", "critical (40)", "dose low: 20"),
+            (20, (1, 1), [OVERDOSE], "both sequence 1", "critical (40)", "cannot verify"),
+            (28, (1, 1), [OVERDOSE], "both sequence 1", "critical (56)", "cannot verify"),
+            (14, (None, None), [], "no sequence", "no card (28 a day)", "dose low: 14"),
+            (10, (None, None), [UNDERDOSE], "no sequence", "dose low: 20", "dose low: 10"),
+        )
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                sequenced(
+                    order(
+                        Step(20, days=28), Step(10, "mL/h", days=28, at=START, rate=True), cycle=2
+                    ),
+                    None,
+                    None,
+                ),
+            ],
+            [NOT_COMPUTABLE],
+        ),
+        id="adult 70 kg, R/R cycle 2, 20 mcg/day and a pump at 10 mL/h (no bag strength) over the "
+        "same 28 days -> cannot verify the sum, never 'dose low: 20'",
+    ),
+    # D3/D4: a timing that says more than once a day (or on some days) is not read as QD
+    *(
+        pytest.param(
+            S(
+                [*body_of(), repeating(timed(order(Step(28, "ug", days=28), cycle=2), **t), **r)],
+                [NOT_COMPUTABLE],
+            ),
+            id=f"adult 70 kg, R/R cycle 2, 28 mcg per administration, {said} -> cannot verify "
+            "(was: silent, read as once a day)",
+        )
+        for t, r, said in (
+            ({"code": QD_AND_BID}, {}, "timing.code QD and BID"),
+            ({"code": QD, "timeOfDay": ["08:00:00", "20:00:00"]}, {}, "QD at 08:00 and 20:00"),
+            ({"code": {"coding": [BID]}, "timeOfDay": ["08:00:00"]}, {}, "BID at 08:00"),
+            ({"code": QD}, {"dayOfWeek": ["mon"]}, "QD on Mondays"),
+            ({"timeOfDay": ["08:00:00"]}, {"dayOfWeek": ["mon"]}, "at 08:00 on Mondays"),
+            (
+                {"timeOfDay": ["08:00:00"]},
+                {"frequency": 1, "frequencyMax": 2, "period": 1, "periodUnit": "d"},
+                "once or twice a day (frequencyMax 2)",
+            ),
+        )
+    ),
+    # D5: UCUM under https: its code (ug/h) is the unit, not the text beside it
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                written_as(
+                    order(Step(28, days=28), cycle=2),
+                    {
+                        "rateQuantity": {
+                            "value": 28,
+                            "unit": "mcg/day",
+                            "system": "https://unitsofmeasure.org",
+                            "code": "ug/h",
+                        }
+                    },
+                ),
+            ],
+            [OVERDOSE],
+            C2_FIX,
+        ),
+        id="adult 70 kg, R/R cycle 2, rate 28 ug/h (UCUM under https, text 'mcg/day': 672 a "
+        "day) -> critical (was: silent, the text read)",
+    ),
+    # D6: count 7 with countMax 7 is exactly 7
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                repeating(
+                    counted(order(Step(9, "ug"), Step(28, "ug"), cycle=1), 7, 21), countMax=7
+                ),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R cycle 1, 9 mcg once a day count 7 countMax 7, then 28 count 21 -> "
+        "no card (was: critical on days 2-7)",
+    ),
+]
+SCENARIOS.extend(RED_TEAM_7C)
 
 
 @pytest.fixture(scope="module")

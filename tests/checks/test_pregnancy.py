@@ -1125,7 +1125,8 @@ SCENARIOS.update(
             chart(named_test(TWO_DAYS_AGO, "Serum preg", valueString="Negative")),
             [CONTRACEPTION_REMINDER],
         ),
-        "local 'Beta-hCG tumor marker' 120 mIU/mL (range up to 5) -> critical (hCG is hCG)": (
+        # red team 7a g01: a tumour marker named in words is no pregnancy test (LOINC hCG is)
+        "local 'Beta-hCG tumor marker' 120 mIU/mL (range up to 5) -> not verified (no test)": (
             chart(
                 named_test(
                     YESTERDAY,
@@ -1139,7 +1140,7 @@ SCENARIOS.update(
                     referenceRange=[{"high": {"value": 5, "unit": "mIU/mL"}}],
                 )
             ),
-            [POSITIVE, CONTRACEPTION_REMINDER],
+            [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
         ),
         "local 'Progesterone' 'Positive' yesterday (no pregnancy test) -> warning (control)": (
             chart(named_test(YESTERDAY, "Progesterone", valueString="Positive")),
@@ -1188,6 +1189,79 @@ SCENARIOS.update(
                 urine_hcg("2026-02-27T09:00:00+00:00", "negative"),
             ),
             [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        ),
+    }
+)
+
+YES_SCT = coded(SNOMED, "373066001", "Yes")
+TUMOUR_MARKER: dict[str, Any] = {
+    "valueQuantity": {"value": 850, "unit": "mIU/mL", "system": UCUM, "code": "m[IU]/mL"},
+    "referenceRange": [{"high": {"value": 2, "unit": "mIU/mL", "system": UCUM}}],
+}
+SCENARIOS.update(
+    {
+        # --- red team 7a g06/g07/g09/g13: "Yes" means pregnant only as a pregnancy status answer
+        "local 'Urine pregnancy test collected' answered 'Yes' -> not verified (no result)": (
+            chart(named_test(YESTERDAY, "Urine pregnancy test collected", valueString="Yes")),
+            [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        ),
+        "local 'Pregnancy test performed' answered SNOMED 373066001 Yes -> not verified": (
+            chart(named_test(YESTERDAY, "Pregnancy test performed", **YES_SCT)),
+            [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        ),
+        "local 'Pregnancy test declined by patient' answered 'Yes' -> not verified": (
+            chart(named_test(YESTERDAY, "Pregnancy test declined by patient", valueString="Yes")),
+            [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        ),
+        "local 'Pregnancy test waived' answered 'Yes - hysterectomy' -> not verified": (
+            chart(named_test(YESTERDAY, "Pregnancy test waived", valueString="Yes - hysterectomy")),
+            [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        ),
+        "local 'Urine pregnancy test' answered 'Yes' -> unreadable, never positive": (
+            chart(named_test(YESTERDAY, "Urine pregnancy test", valueString="Yes")),
+            [UNREADABLE, CONTRACEPTION_REMINDER],
+        ),
+        "urine hCG (2106-3) answered SNOMED 373066001 Yes -> unreadable, never positive": (
+            chart(urine_hcg_as(YESTERDAY, **YES_SCT)),
+            [UNREADABLE, CONTRACEPTION_REMINDER],
+        ),
+        # --- red team 7a g01/g14: a tumour marker named in words is no pregnancy test
+        "man, local 'Beta hCG, tumor marker' 850 mIU/mL -> no pregnancy card": (
+            chart(named_test(YESTERDAY, "Beta hCG, tumor marker", **TUMOUR_MARKER), gender="male"),
+            [],
+        ),
+        "local 'hCG (germ cell tumor marker)' 'Positive' -> not verified (no pregnancy test)": (
+            chart(named_test(YESTERDAY, "hCG (germ cell tumor marker)", valueString="Positive")),
+            [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        ),
+        # --- red team 7a q08/q12: two day-only dates of one chart are in one zone
+        "positive urine hCG 2026-02-26 (day only), negative 2026-02-27 (day only) -> verifies": (
+            chart(
+                urine_hcg("2026-02-26", "positive", oid="hcg-day"),
+                urine_hcg("2026-02-27", "negative"),
+            ),
+            [CONTRACEPTION_REMINDER],
+        ),
+        "positive urine hCG 2026-02-26 (day only), negative 2026-02-28 (day only) -> verifies": (
+            chart(
+                urine_hcg("2026-02-26", "positive", oid="hcg-day"),
+                urine_hcg("2026-02-28", "negative"),
+            ),
+            [CONTRACEPTION_REMINDER],
+        ),
+        "positive and negative urine hCG both dated 2026-03-01 (day only) -> critical": (
+            chart(
+                urine_hcg("2026-03-01", "positive", oid="hcg-day"),
+                urine_hcg("2026-03-01", "negative"),
+            ),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "positive urine hCG 2026-02-28T15:00Z, negative 2026-03-01 (day only) -> critical": (
+            chart(
+                urine_hcg("2026-02-28T15:00:00Z", "positive", oid="hcg-timed"),
+                urine_hcg("2026-03-01", "negative"),
+            ),
+            [POSITIVE, CONTRACEPTION_REMINDER],
         ),
     }
 )

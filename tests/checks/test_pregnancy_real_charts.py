@@ -808,6 +808,21 @@ PLAUSIBLE_ENDS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         [CONTRACEPTION_REMINDER, POSITIVE],
     ),
+    # red team 7a r01: an entry from the last period closed at the postpartum visit is an end
+    "positive hCG 2025-05-10, Z34.00 entry from 2025-04-20 (LMP) resolved 2026-02-20 at the "
+    "postpartum visit (306 days) -> not verified": (
+        order_sign(
+            chart(
+                urine_hcg("2025-05-10", "positive"),
+                past_pregnancy(
+                    onset="2025-04-20",
+                    abated="2026-02-20",
+                    code=(ICD10CM, "Z34.00", "Supervision of normal first pregnancy"),
+                ),
+            )
+        ),
+        UNVERIFIED,
+    ),
     "negative Feb 24, positive Feb 26, a 77386006 entry of 2024 resolved Feb 28 -> critical": (
         order_sign(
             chart(

@@ -1101,6 +1101,71 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(named_only("Varicella zoster vaccine, recombinant & adjuvanted (Shingrix)")),
         [],
     ),
+    # --- rt7a: the CVX 999 display is taken out before the parts are judged ("Varicella, IgG"
+    # + "unknown vaccine or immune globulin" was a part "IgG unknown vaccine ..." of its own); a
+    # test word after " and " qualifies the whole " and " list; plurals and immunity statuses
+    # are test words; a live brand's part is live whatever excipient it names. Each silent row
+    # was critical, and each critical row silent, before the fix.
+    **{
+        f"CVX 999 with its display, text {text!r} -> silent (a test, no shot)": (
+            chart(cdc_full_name(text)),
+            [],
+        )
+        for text in (
+            "Varicella, IgG",
+            "Yellow fever, titer",
+            "MMR, titer",
+            "MMRV, IgG",
+            "Measles, IgG",
+            "Yellow fever, IgG",
+            "Measles, Mumps, Rubella titers",
+            "MMR titers",
+            "Rubella - immune",
+            "MMR and varicella antibody panel",
+            "MMR and Varicella titers",
+        )
+    },
+    "CVX 999 with its display, text in lower case 'mmrv, igg' -> silent": (
+        chart(cdc_full_name("mmrv, igg")),
+        [],
+    ),
+    **{
+        f"text only {text!r} -> silent (a test, no shot)": (chart(named_only(text)), [])
+        for text in (
+            "MMR titers",
+            "Varicella titres",
+            "MMR and varicella antibody panel",
+            "MMR and Varicella titers",
+            "Measles, Mumps, Rubella titers",
+            "Rubella - immune",
+            "Varicella - non-immune",
+            "Measles immunity",
+        )
+    },
+    "CVX 999 text 'M-M-R II (contains recombinant human albumin)' -> critical (a live brand)": (
+        chart(cdc_full_name("M-M-R II (contains recombinant human albumin)")),
+        [RECENT],
+    ),
+    "text 'MMR booster + immune globulin' -> critical (immune globulin is another product)": (
+        chart(named_only("MMR booster + immune globulin")),
+        [RECENT],
+    ),
+    "CVX 999 text 'MMR booster + immune globulin' -> critical": (
+        chart(cdc_full_name("MMR booster + immune globulin")),
+        [RECENT],
+    ),
+    "guard: text 'MMR and varicella immune globulin' -> critical (no test word)": (
+        chart(named_only("MMR and varicella immune globulin")),
+        [RECENT],
+    ),
+    "guard: text 'MMR and Hep B, recombinant' -> critical (a product stays in its part)": (
+        chart(named_only("MMR and Hep B, recombinant")),
+        [RECENT],
+    ),
+    "guard: CVX 999 text 'MMR; varicella titer' -> critical (';' ends the list)": (
+        chart(cdc_full_name("MMR; varicella titer")),
+        [RECENT],
+    ),
     # --- treatment known only from MedicationAdministrations ----------------------------------
     "MMR given between cycles, cycle 1 on file only as administrations, cycle 2 -> critical": (
         chart(immunization("03", "MMR", "2026-02-05"), cycle=2, history=CYCLE_1_ADMINISTERED),
