@@ -245,9 +245,22 @@ def _candidates(item: CheckInput, rules: DoseRules) -> list[DoseSchedule]:
     cycles = {c for c in (coded, review.judged_cycle[0]) if c is not None}
     if not cycles:
         return schedules
-    # a cycle beyond every schedule (cycle 10 of R/R): any of them
-    fits = [[s for s in schedules if s.cycles.contains(c)] or schedules for c in cycles]
+    fits = [
+        [s for s in schedules if s.cycles.contains(c)] or _last_phases(schedules) for c in cycles
+    ]
     return [s for s in schedules if any(s in fit for fit in fits)]
+
+
+def _last_phases(schedules: Sequence[DoseSchedule]) -> list[DoseSchedule]:
+    """For a cycle beyond every schedule (R/R cycle 10; the cycle-limits card says the label
+    stops at 9): each indication's last schedule, its continued therapy, not cycle 1's step-up
+    ("partly checked ... code the cycle" on a coded cycle was noise)."""
+    last: dict[str, DoseSchedule] = {}
+    for schedule in schedules:
+        found = last.get(schedule.indication)
+        if found is None or schedule.cycles.first > found.cycles.first:
+            last[schedule.indication] = schedule
+    return list(last.values())
 
 
 def _expected(

@@ -963,6 +963,20 @@ SCENARIOS = [
     pytest.param(
         S([*body_of(), order(Step(28, days=28), cycle=9)], []), id="R/R c9 adult 28 -> no card"
     ),
+    # a cycle beyond the label's (the cycle-limits card says so): judged by the indication's last
+    # schedule, not "partly checked ... code the indication and cycle" (red team rt-tox noise)
+    pytest.param(
+        S([*body_of(), order(Step(28, days=28), cycle=10)], []),
+        id="R/R c10 adult 28 -> no dose card (continued therapy's 28 mcg/day)",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(40, days=28), cycle=10)], [OVERDOSE], [(28.0, "ug/d", 28)]),
+        id="R/R c10 adult 40 -> critical overdose",
+    ),
+    pytest.param(
+        S([*body_of(), order(Step(28, days=28), cycle=5, indication="mrd-positive")], []),
+        id="MRD c5 (beyond the 4 of the label) adult 28 -> no dose card",
+    ),
     pytest.param(
         S([*body_of(), order(Step(32, days=28), cycle=7)], [OVERDOSE], [(28.0, "ug/d", 28)]),
         id="R/R c7 adult 32 -> critical",
