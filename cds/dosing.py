@@ -155,6 +155,11 @@ class DoseNotComputable(Exception):
     """The ordered dose cannot be expressed in mcg/day; the message says why."""
 
 
+class NoBagStrength(DoseNotComputable):
+    """A pump's volume rate (mL/h) beside no blinatumomab strength of the bag: it says nothing
+    of the dose (a strength stated but unusable does: `DoseNotComputable`)."""
+
+
 class BsaNeeded(DoseNotComputable):
     """A per-m² order, and the patient's BSA is unknown."""
 
@@ -213,7 +218,7 @@ def bag_mcg_per_ml(dosage: DoseInstruction, knowledge: Knowledge) -> Decimal:
         s for s in dosage.bag if not s.codes.isdisjoint(codes) or any(p in s.text for p in patterns)
     ]
     if not stated:
-        raise DoseNotComputable(
+        raise NoBagStrength(
             f"the rate is in {dosage.unit!r}, and the order states no blinatumomab "
             "concentration (mcg per mL) of the bag"
         )

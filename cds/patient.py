@@ -56,6 +56,8 @@ class ObservationFact:
     reference_high_unit: str | None = None  # referenceRange.high's own unit (None: none sent)
     # valueDateTime (an estimated delivery date): a date the result gives, not when it was taken
     value_date: datetime | None = None
+    # `when` was sent with a time of day (a midnight UTC that is a time, not a day alone)
+    when_timed: bool = False
 
     @property
     def is_exact(self) -> bool:

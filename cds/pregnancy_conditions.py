@@ -47,6 +47,8 @@ class _Tables:
     answers: re.Pattern[str] | None  # an answer that is all the rest of a mention's sentence
     test_names: re.Pattern[str] | None  # pregnancy.yaml `test_names`, as whole words
     not_test_names: re.Pattern[str] | None  # pregnancy.yaml `test_names_excluded`
+    workflow_names: re.Pattern[str] | None  # pregnancy.yaml `test_names_workflow`
+    status_names: re.Pattern[str] | None  # pregnancy.yaml `status_names`
 
 
 _TABLES: dict[int, _Tables] = {}
@@ -75,23 +77,37 @@ def _whole_words(phrases: Iterable[str]) -> re.Pattern[str] | None:
 # The code an Observation named a pregnancy test in words is read under (`named_test_codes`):
 # no code system's, so never in a prefetch query nor on a card.
 NAMED_PREGNANCY_TEST: Code = ("urn:cds:named-in-words", "pregnancy-test")
+# ...beside it, a name that asks the pregnancy STATUS question (read as 82810-3 is), and a name
+# that says a step of the test's workflow (a yes/no answer of it is no result)
+NAMED_PREGNANCY_STATUS: Code = ("urn:cds:named-in-words", "pregnancy-status")
+NAMED_TEST_WORKFLOW: Code = ("urn:cds:named-in-words", "pregnancy-test-workflow")
 
 
 def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
     """For `ChartObservations`: the codes an Observation coded in no list gets from its name
-    (code.text, coding displays): NAMED_PREGNANCY_TEST when pregnancy.yaml `test_names` names a
-    pregnancy or hCG test (a point-of-care test a site codes locally is as real as a LOINC one,
-    and missing a positive is the harm), unless the name also says `test_names_excluded` (a
-    tumour marker, or a step of the test's workflow: "collected", "declined", "waived")."""
+    (code.text, coding displays): NAMED_PREGNANCY_TEST when pregnancy.yaml `test_names` or
+    `status_names` names a pregnancy or hCG test or the status question (a point-of-care test a
+    site codes locally is as real as a LOINC one, and missing a positive is the harm), with
+    NAMED_PREGNANCY_STATUS for the status question and NAMED_TEST_WORKFLOW when the name says a
+    step of the workflow (`test_names_workflow`: "collected", "declined"); none when the name
+    also says `test_names_excluded` (a tumour marker: a man's hCG tumour marker is no pregnancy
+    test)."""
     tables = _tables(knowledge)
-    pattern, excluded = tables.test_names, tables.not_test_names
+
+    def says(pattern: re.Pattern[str] | None, said: str) -> bool:
+        return pattern is not None and pattern.search(said) is not None
 
     def codes(name: str) -> frozenset[Code]:
         said = _words(name)
-        found = pattern is not None and pattern.search(said) is not None
-        if found and excluded is not None and excluded.search(said) is not None:
-            found = False
-        return frozenset({NAMED_PREGNANCY_TEST}) if found else frozenset()
+        status = says(tables.status_names, said)
+        if not (status or says(tables.test_names, said)) or says(tables.not_test_names, said):
+            return frozenset()
+        found = {NAMED_PREGNANCY_TEST}
+        if status:
+            found.add(NAMED_PREGNANCY_STATUS)
+        if says(tables.workflow_names, said):
+            found.add(NAMED_TEST_WORKFLOW)
+        return frozenset(found)
 
     return codes
 
@@ -115,6 +131,8 @@ def _tables(knowledge: Knowledge) -> _Tables:
             _answers(settings.negation_answers),
             _whole_words(knowledge.pregnancy.test_names),
             _whole_words(knowledge.pregnancy.test_names_excluded),
+            _whole_words(knowledge.pregnancy.test_names_workflow),
+            _whole_words(knowledge.pregnancy.status_names),
         )
     return found
 
@@ -262,13 +280,24 @@ def _could_have_ended(
     return end - period >= timedelta(weeks=knowledge.pregnancy.min_weeks_at_delivery)
 
 
-def _could_be_its_end(condition: ConditionFact, end: datetime, knowledge: Knowledge) -> bool:
-    """Whether a pregnancy entry's abatement can be that pregnancy's end: its own onset, when
-    known, no more than pregnancy.yaml `longest_pregnancy_entry_days` before it (an entry of 2024
-    resolved in a problem-list clean-up ends no pregnancy of this month)."""
-    onset = onset_of(condition)
-    longest = timedelta(days=knowledge.pregnancy.longest_pregnancy_entry_days)
-    return onset is None or end - onset <= longest
+def _could_be_its_end(
+    condition: ConditionFact, end: datetime, after: datetime, knowledge: Knowledge
+) -> bool:
+    """Whether a pregnancy entry's abatement can be the end of the pregnancy in evidence at
+    `after`: the entry's onset no more than pregnancy.yaml `longest_pregnancy_entry_days` before
+    its end (an entry of 2024 resolved in a problem-list clean-up ends no pregnancy of this
+    month), and the evidence no more than the longest pregnancy (42 completed weeks: 280 days and
+    `expected_delivery_overdue_days`) after that onset (red team 8c c01: a positive hCG of
+    2026-02-20 is no pregnancy that began 2025-03-10). The onset is the entry's onset, else its
+    recordedDate (an onset sent as the recordedDate, as Epic does, is still a bound: the entry
+    began no later; red team 8c c02); an entry dated by neither may end any pregnancy."""
+    onset = condition.onset or condition.recorded
+    if onset is None:
+        return True
+    rules = knowledge.pregnancy
+    longest_entry = timedelta(days=rules.longest_pregnancy_entry_days)
+    longest_pregnancy = timedelta(days=280 + rules.expected_delivery_overdue_days)
+    return end - onset <= longest_entry and after - onset <= longest_pregnancy
 
 
 def pregnancy_ended_after(
@@ -315,7 +344,7 @@ def pregnancy_ended_after(
             condition.abatement is not None
             and condition.abatement != _UNKNOWN_END
             and means_current_pregnancy(condition.codes, knowledge, condition.text)
-            and _could_be_its_end(condition, condition.abatement, knowledge)
+            and _could_be_its_end(condition, condition.abatement, after, knowledge)
         ):
             end = condition.abatement
         if end is not None:

@@ -18,16 +18,18 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from cds import units
 from cds.bsa_bounds import BsaBounds, bsa_bounds, judge_per_m2_dose
 from cds.checks import Check, CheckInput
 from cds.dosing import (
     BsaNeeded,
     DoseNotComputable,
     Measurement,
+    NoBagStrength,
     body_surface_area,
     format_weight,
     is_stale,
@@ -65,6 +67,7 @@ TOPIC = "dose"
 LONGEST_JUDGED_DOSAGE_DAYS = 366
 _WRONG_DOSE = (
     "ordered",
+    "given",
     "unit",
     "days",
     "expected",
@@ -138,6 +141,7 @@ class StepResult:
     ordered: Decimal
     unit: str
     days: tuple[DayVerdict, ...]
+    parts: int = 1  # the dosages given at the same time whose sum `ordered` is
 
     def flagged(self, day: DayVerdict) -> bool:
         return day.over or day.under
@@ -415,15 +419,25 @@ def _day_ranges(
     return ranges
 
 
-def _concurrent(dosages: Sequence[DoseInstruction]) -> list[list[int]]:
+def _concurrent(
+    dosages: Sequence[DoseInstruction],
+    order_start: datetime,
+    tolerance: timedelta,
+    dosed_only: bool = True,
+) -> list[list[int]]:
     """The dosages given at the same time (indexes, by group): the patient gets their sum, which
     is what is judged, never each one's dose (two of 20 mcg/day over the same days are 40, not
     "dose low: 20" twice, nor a fix raising both to 28). FHIR R4 gives the dosages of one sequence
-    concurrently; a dosage of it without a start begins with its group's earliest start, and
-    dates that keep them apart make them not concurrent in fact. Any two whose own dates overlap
-    run together whatever their sequence (none, 1 and none, 1 and 2); a dosage of no shared
-    sequence without a start follows the one before (`_day_ranges`), and one without an end gives
-    way to a later start."""
+    concurrently; a dosage of it without a start begins with its group's earliest start. The
+    first dosage without a start begins with the order (its start, else authoredOn: design
+    contract); any other without one follows the one before (`_day_ranges`), and one without an
+    end gives way to a later start. Two run together, whatever their sequence, when their own
+    dates overlap by `tolerance` or more (`interruption_whole_day_from_hours`, half a day: a part
+    of a day that long counts as a day): a step's bag running on past the next step's start (a
+    bag change, minutes to an hour) is a hand-over, not two doses. A day given alone is read in
+    the order's offset, and a step-up's shared day (Epic's "end = the next start") is a hand-over
+    too (`cds.fhir.facts`). `dosed_only`: only dosages with a dose (else every dosage: the dates
+    a corrected order would keep)."""
     begins: dict[int, datetime] = {}
     for dosage in dosages:
         if dosage.sequence is not None and dosage.bounds_start is not None:
@@ -431,10 +445,12 @@ def _concurrent(dosages: Sequence[DoseInstruction]) -> list[list[int]]:
             begins[dosage.sequence] = min(known or dosage.bounds_start, dosage.bounds_start)
     shared = Counter(d.sequence for d in dosages if d.sequence is not None)
     spans: list[tuple[datetime | None, datetime | None]] = []
-    for dosage in dosages:
+    for index, dosage in enumerate(dosages):
         start = dosage.bounds_start
         if start is None and dosage.sequence is not None and shared[dosage.sequence] > 1:
             start = begins.get(dosage.sequence)
+        if start is None and index == 0:
+            start = order_start
         end = (
             dosage.bounds_end if start and dosage.bounds_end and dosage.bounds_end > start else None
         )
@@ -442,22 +458,25 @@ def _concurrent(dosages: Sequence[DoseInstruction]) -> list[list[int]]:
             end = start + timedelta(days=float(dosage.bounds_duration_days))
         spans.append((start, end))
 
+    def overlap(i: int, j: int) -> bool:
+        (start, end), (other_start, other_end) = spans[i], spans[j]
+        assert start is not None and other_start is not None
+        begin = max(start, other_start)
+        ends = [e for e in (end, other_end) if e is not None]
+        return not ends or min(ends) - begin >= tolerance
+
     def together(i: int, j: int) -> bool:
         (start, end), (other_start, other_end) = spans[i], spans[j]
         sequence = dosages[i].sequence
         if sequence is not None and sequence == dosages[j].sequence:
-            return (
-                start is None
-                or other_start is None
-                or ((end is None or other_start < end) and (other_end is None or start < other_end))
-            )
+            return start is None or other_start is None or overlap(i, j)
         if start is None or other_start is None:
             return False
         if start > other_start:
             start, end, other_start = other_start, other_end, start
-        return start == other_start or (end is not None and other_start < end)
+        return (start == other_start or end is not None) and overlap(i, j)
 
-    dosed = [i for i, d in enumerate(dosages) if d.amount is not None]
+    dosed = [i for i, d in enumerate(dosages) if d.amount is not None or not dosed_only]
     groups: list[list[int]] = []
     for index in dosed:
         joined = [g for g in groups if any(together(index, other) for other in g)]
@@ -466,23 +485,75 @@ def _concurrent(dosages: Sequence[DoseInstruction]) -> list[list[int]]:
     return [g for g in groups if len(g) > 1]
 
 
+def _handed_over(
+    dosages: Sequence[DoseInstruction],
+    ranges: Sequence[tuple[int, int]],
+    groups: Sequence[Sequence[int]],
+    start: datetime,
+    first_day: int,
+    bag_change: timedelta,
+) -> list[tuple[int, int]]:
+    """The cycle days of each step, a step not given with a later one (`_concurrent`) handing
+    over to it on the day it ends: a bag running into the step-up's day (its end an hour past
+    the next start) gives that day to the next step, and a next bag hung an hour before the
+    step's end (23:00 the evening before) begins on the day of the hand-over, not a day of
+    both."""
+    together = {i: set(g) for g in groups for i in g}
+    days = list(ranges)
+
+    def day_of(when: datetime) -> int:
+        return first_day + (when.astimezone(start.tzinfo).date() - start.date()).days
+
+    for later, dosage in enumerate(dosages):
+        begin = dosage.bounds_start
+        for earlier in range(later):
+            before = dosages[earlier]
+            if (
+                later in together.get(earlier, ())
+                or begin is None
+                or before.bounds_start is None
+                or before.bounds_end is None
+                or not before.bounds_start < begin < before.bounds_end
+            ):
+                continue
+            first, last = days[later]
+            days[later] = (min(max(first, day_of(before.bounds_end)), last), last)
+        for earlier in range(later):
+            before = dosages[earlier]
+            if later in together.get(earlier, ()) or begin is None or before.bounds_end != begin:
+                continue
+            # handed over within a bag change of midnight (hung at 23:00 for the day-8 step):
+            # the next day's step
+            local = begin.astimezone(start.tzinfo)
+            midnight = datetime.combine(local.date() + timedelta(days=1), time(), local.tzinfo)
+            first, last = days[later]
+            if midnight - local <= bag_change and first == day_of(begin) and first < last:
+                days[later] = (first + 1, last)
+    for index, (first, last) in enumerate(days):
+        for other in range(index + 1, len(days)):
+            begins = days[other][0]
+            if other not in together.get(index, ()) and first < begins <= last:
+                last = begins - 1
+        days[index] = (first, last)
+    return days
+
+
 def _summed(
     group: Sequence[int],
     readings: Mapping[int, tuple[Decimal, str, bool]],
     ranges: Sequence[tuple[int, int]],
-) -> list[tuple[int, int, Decimal]]:
-    """(first day, last day, dose a day) of concurrent dosages: on each day, the sum of those
-    that run on it, in stretches of the same sum."""
+) -> list[tuple[int, int, Decimal, int]]:
+    """(first day, last day, dose a day, how many dosages) of concurrent dosages: on each day,
+    the sum of those that run on it, in stretches of the same sum."""
     days = sorted({d for i in group for d in range(ranges[i][0], ranges[i][1] + 1)})
-    stretches: list[tuple[int, int, Decimal]] = []
+    stretches: list[tuple[int, int, Decimal, int]] = []
     for day in days:
-        total = sum(
-            (readings[i][0] for i in group if ranges[i][0] <= day <= ranges[i][1]), Decimal(0)
-        )
-        if stretches and stretches[-1][1] == day - 1 and stretches[-1][2] == total:
-            stretches[-1] = (stretches[-1][0], day, total)
+        running = [i for i in group if ranges[i][0] <= day <= ranges[i][1]]
+        total = sum((readings[i][0] for i in running), Decimal(0))
+        if stretches and stretches[-1][1] == day - 1 and stretches[-1][2:] == (total, len(running)):
+            stretches[-1] = (stretches[-1][0], day, total, len(running))
         else:
-            stretches.append((day, day, total))
+            stretches.append((day, day, total, len(running)))
     return stretches
 
 
@@ -631,8 +702,14 @@ def _disagreement(
         other = dataclasses.replace(dosage, amount=amount, unit=unit, is_rate=is_rate)
         try:
             per_day = ordered_mcg_per_day(other, body.bsa_m2, knowledge)
-        except DoseNotComputable:
+        except NoBagStrength:
             continue  # a volume rate (mL/h) with no bag concentration says nothing of the dose
+        except DoseNotComputable as error:
+            if not units.is_volume_rate(unit):
+                continue
+            # a strength stated but unusable (10x a bag's most: "the vial's"?) is never silence:
+            # the pump may run 10 times the dose (red team 8b)
+            return f"the pump rate ({format_number(amount)} {unit}) cannot be verified: {error}"
         if abs(per_day - value) > tolerance * min(per_day, value):
             return (
                 f"the dosage gives two daily doses that disagree: {format_number(value)} and "
@@ -898,7 +975,16 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
     steps: list[StepResult | None] = []
     problems: list[str] = []
     bsa_needed = False
-    ranges = _day_ranges(dosages, review.start, first_day)
+    tolerance = timedelta(hours=float(knowledge.interruptions.interruption_whole_day_from_hours))
+    concurrent = _concurrent(dosages, review.start, tolerance)
+    ranges = _handed_over(
+        dosages,
+        _day_ranges(dosages, review.start, first_day),
+        concurrent,
+        review.start,
+        first_day,
+        timedelta(hours=float(knowledge.interruptions.bag_change_tolerance_hours)),
+    )
     reversed_dates = _reversed_dates(order, dosages, ranges)
     if reversed_dates is not None:
         periods, days_checked = reversed_dates
@@ -981,7 +1067,6 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
             continue
         readings[len(steps)] = (value, unit, per_m2)
         steps.append(judged(first, last, value, unit, per_m2, dosage.amount))
-    concurrent = _concurrent(dosages)
     for group in concurrent:
         read = {readings[i][1:] for i in group if i in readings}
         if len(read) != 1 or any(i not in readings for i in group):
@@ -993,8 +1078,9 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
         (unit, per_m2), *_ = read
         for index in group:
             steps[index] = None
-        for first, last, total in _summed(group, readings, ranges):
-            steps.append(judged(first, last, total, unit, per_m2, None))
+        for first, last, total, parts in _summed(group, readings, ranges):
+            step = judged(first, last, total, unit, per_m2, None)
+            steps.append(dataclasses.replace(step, parts=parts))
     # reversed dates: the right days, and so a corrected order, are unknown; nor is a correction
     # of concurrent dosages (which of them to change?)
     dose_findings = _dose_findings(
@@ -1004,10 +1090,19 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
         steps,
         schedules,
         restarted,
-        can_fix=reversed_dates is None and not concurrent,
+        # never a one-click order whose dosages run at the same time (each keeps its dates)
+        can_fix=reversed_dates is None
+        and not concurrent
+        and not _concurrent(dosages, review.start, tolerance, dosed_only=False),
         may_raise=not unsure,
     )
     if problems and concurrent:  # the sum is unknown, each one's dose is not it: never "dose low"
+        dose_findings = [f for f in dose_findings if f.code != "dose-underdose"]
+    # a toxicity whose grade or onset is unknown may call for the reduced restart: the restart at
+    # its dose is no "dose low" beside "confirm when the toxicity began" (red team rt-tox)
+    if any(
+        f.code in ("dose-toxicity-grade-unknown", "dose-toxicity-date-unknown") for f in findings
+    ) and all(_at_most_restart_dose(d, knowledge.toxicity.restart, knowledge) for d in dosages[:1]):
         dose_findings = [f for f in dose_findings if f.code != "dose-underdose"]
     flagged = any(f.code in ("dose-overdose", "dose-underdose") for f in dose_findings)
     if unverified is not None and doubt is not None and not flagged:
@@ -1230,6 +1325,10 @@ def _dose_findings(
         plan = _plan(steps)
         values: dict[str, Any] = {
             "ordered": format_number(first.step.ordered),
+            # the sum of dosages given at the same time is no dose the order writes (red team 8a)
+            "given": "ordered"
+            if first.step.parts == 1
+            else f"in all (the sum of {first.step.parts} dosages given at the same time)",
             "unit": UNIT_TEXT[unit],
             "days": _days_text(first.first_day, first.last_day),
             "expected": format_number(verdict.expected),

@@ -21,8 +21,11 @@ as positive or negative is a warning: an older negative never clears the order p
 dated in the future (past the weights' tolerance) is ignored. A negative counts only when surely
 taken after the positive (a day-only date covers its whole day against a timed one; of two
 day-only dates the later day is later), and an Observation named a pregnancy or hCG test only in
-words (pregnancy.yaml `test_names`, not `test_names_excluded`) is read as an hCG test. "Yes" is
-pregnant only as a pregnancy status answer, never as a test's result.
+words (pregnancy.yaml `test_names`, not `test_names_excluded`) is read as an hCG test, and one
+named the status question (`status_names`) as a pregnancy status. "Yes" is pregnant (and a whole
+"No" not) only as a pregnancy status answer, never as a test's result; a name that says a workflow
+step (`test_names_workflow`: "collected") has its yes/no answer read as no result, its real result
+read as any other.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ from cds.knowledge.models import PregnancyRules
 from cds.orders import cycle_of, earlier_blinatumomab_orders
 from cds.patient import ObservationFact
 from cds.pregnancy_conditions import (
+    NAMED_PREGNANCY_STATUS,
     NAMED_PREGNANCY_TEST,
+    NAMED_TEST_WORKFLOW,
     coded_pregnancy,
     current_pregnancy,
     entry_date,
@@ -83,16 +88,17 @@ def reading_of(
     """What one pregnancy status or hCG result says (None: nothing definite). Its answer code
     (or a yes/no value: pregnant, or hCG present), else its quantity against the range, else its
     interpretation flags, else its text. A yes/no answer (codes.yaml answer_status_yes/no,
-    pregnancy.yaml `status_yes_words`) is read only as a pregnancy status answer: never as a
-    test's result, nor as one named only in words (red team 7a: "Pregnancy test performed: Yes")."""
-    status = fact.has_code(knowledge.codes_of("pregnancy_status"))
-    named_only = not fact.has_code(
-        knowledge.codes_of("pregnancy_status")
-        | knowledge.codes_of("hcg_qualitative")
-        | knowledge.codes_of("hcg_quantitative")
+    pregnancy.yaml `status_yes_words`, `status_no_words`) is read only as a pregnancy status
+    answer (coded, or named the status question in words: `status_names`), never as a test's
+    result. A name that says a workflow step (`test_names_workflow`: "Pregnancy test performed:
+    Yes", red team 7a) has no yes/no answer read, not even a boolean; its real result (Positive,
+    a quantity, an answer code) is read (red team 8c: "Urine hCG - collected 08:00" Positive)."""
+    workflow = NAMED_TEST_WORKFLOW in fact.codes
+    status = not workflow and fact.has_code(
+        knowledge.codes_of("pregnancy_status") | {NAMED_PREGNANCY_STATUS}
     )
     if fact.value_boolean is not None:
-        if named_only:
+        if workflow:
             return None
         return "positive" if fact.value_boolean else "negative"
     values = fact.value_codes
@@ -118,6 +124,12 @@ def reading_of(
     if not (fact.interpretation | values).isdisjoint(negative_flags):
         return "negative"
     return _text_reading(fact.value_text, settings, status)
+
+
+def is_workflow_step(fact: ObservationFact) -> bool:
+    """An Observation named a step of a test's workflow ("collected", "declined", "ordered"): what
+    it says is no result unless a result can be read from it (no unreadable result either)."""
+    return NAMED_TEST_WORKFLOW in fact.codes
 
 
 # A quantitative result sent as text, as many lab interfaces send "<5 mIU/mL": only a short text
@@ -172,8 +184,14 @@ def _text_reading(
     text: str | None, settings: PregnancyRules, status: bool = False
 ) -> Reading | None:
     """The text when it begins with one of the knowledge's result words (negative ones first);
-    "yes" (`status_yes_words`) only as the answer to a pregnancy status question (`status`)."""
+    "yes" (`status_yes_words`) only as the answer to a pregnancy status question (`status`), and
+    "no" (`status_no_words`) only as the whole of such an answer ("No result" is none)."""
     said = " ".join((text or "").lower().split())
+    if status and any(
+        re.fullmatch(rf"{re.escape(' '.join(word.lower().split()))}\W*", said)
+        for word in settings.status_no_words
+    ):
+        return "negative"
     readings: tuple[tuple[Reading, list[str]], ...] = (
         ("negative", settings.negative_words),
         ("positive", settings.positive_words + (settings.status_yes_words if status else [])),
@@ -205,40 +223,47 @@ def says_unconfirmed(fact: ObservationFact, knowledge: Knowledge) -> bool:
     return not fact.value_codes.isdisjoint(knowledge.codes_of("answer_pregnancy_unconfirmed"))
 
 
-# A FHIR day alone ("2026-03-02") reaches the checks as its midnight UTC (facts.as_datetime keeps
-# no precision), and may be that day in any zone (UTC+14 to UTC-12): a result at 00:00:00Z may
-# have been taken from 14 hours before to 36 hours after. A negative clears a positive only when
-# surely later: a day-only positive covers its whole day (red team e05/p03, 2026-12-03).
+# A FHIR day alone ("2026-03-02") reaches the checks as its midnight UTC, and may be that day in
+# any zone (UTC+14 to UTC-12): a result dated so may have been taken from 14 hours before to 36
+# hours after. A negative clears a positive only when surely later: a day-only positive covers
+# its whole day (red team e05/p03, 2026-12-03). A result sent with a time of day says so
+# (ObservationFact.when_timed): "2026-03-01T00:00:00Z" is that instant, not a day (red team 8c
+# d02: a negative at 00:00Z, 19:00 EST the day before, cleared a positive of that day). A date
+# with no such flag (a Condition's) at midnight UTC is taken as a day, the safe side.
 _DAY_BEGINS_UP_TO = timedelta(hours=14)
 _DAY_ENDS_UP_TO = timedelta(hours=36)
 
 
-def _taken(when: datetime) -> tuple[datetime, datetime]:
-    """The earliest and latest a result dated `when` may have been taken."""
-    if when.utcoffset() == timedelta(0) and when.time() == datetime.min.time():
+def _taken(when: datetime, timed: bool = False) -> tuple[datetime, datetime]:
+    """The earliest and latest a result dated `when` (sent with a time of day: `timed`) may have
+    been taken."""
+    if not timed and when.utcoffset() == timedelta(0) and when.time() == datetime.min.time():
         return when - _DAY_BEGINS_UP_TO, when + _DAY_ENDS_UP_TO
     return when, when
 
 
-def _day_only(when: datetime) -> bool:
-    return _taken(when)[0] != when
+def _day_only(when: datetime, timed: bool = False) -> bool:
+    return _taken(when, timed)[0] != when
 
 
-def _surely_after(when: datetime, since: datetime) -> bool:
+def _surely_after(
+    when: datetime, since: datetime, *, timed: bool = False, since_timed: bool = False
+) -> bool:
     """Whether a result dated `when` was surely taken after one dated `since` (either a day).
     Two days alone are of one chart, so of one zone: a later day is later, the same day is not
     (red team 7a q08/q12); a day against a time keeps the whole-day window."""
-    if _day_only(when) and _day_only(since):
+    if _day_only(when, timed) and _day_only(since, since_timed):
         return when.date() > since.date()
-    return _taken(when)[0] > _taken(since)[1]
+    return _taken(when, timed)[0] > _taken(since, since_timed)[1]
 
 
 def _newest_first(entry: tuple[datetime, Reading, ObservationFact]) -> tuple[datetime, bool]:
     """Sort key of the results, newest first: a positive as late as it may have been taken, a
     negative as early, so that a positive no negative is surely after comes first."""
-    when, reading, _ = entry
+    when, reading, fact = entry
     positive = reading == "positive"
-    return (_taken(when)[1] if positive else _taken(when)[0], positive)
+    taken = _taken(when, fact.when_timed)
+    return (taken[1] if positive else taken[0], positive)
 
 
 def value_as_sent(fact: ObservationFact, knowledge: Knowledge) -> str:
@@ -367,7 +392,7 @@ def read_results(item: CheckInput, knowledge: Knowledge, settings: PregnancyRule
     )
     latest = item.now + FUTURE_TOLERANCE
     found = Results()
-    negative: datetime | None = None  # the date of the newest negative, once read
+    negative: ObservationFact | None = None  # the newest negative, once read
     for fact in item.patient.observations_of(tests):
         preliminary = fact.status in settings.preliminary_statuses
         if (
@@ -381,12 +406,18 @@ def read_results(item: CheckInput, knowledge: Knowledge, settings: PregnancyRule
         ):
             found.future = found.future or fact  # a positive one still counts: never dropped
             continue
-        if negative is not None:  # older than the newest negative: only a positive it may precede
-            if fact.when + _DAY_ENDS_UP_TO < _taken(negative)[0]:
+        if negative is not None and negative.when is not None:
+            # older than the newest negative: only a positive it may precede
+            if fact.when + _DAY_ENDS_UP_TO < _taken(negative.when, negative.when_timed)[0]:
                 break  # newest first: none older can be
             if (
                 not preliminary
-                and not _surely_after(negative, fact.when)
+                and not _surely_after(
+                    negative.when,
+                    fact.when,
+                    timed=negative.when_timed,
+                    since_timed=fact.when_timed,
+                )
                 and reading_of(fact, knowledge, settings) == "positive"
             ):
                 found.dated.append((fact.when, "positive", fact))
@@ -406,12 +437,12 @@ def read_results(item: CheckInput, knowledge: Knowledge, settings: PregnancyRule
             continue
         reading = reading_of(fact, knowledge, settings)
         if reading is None:
-            if newest:
+            if newest and not is_workflow_step(fact):  # a workflow step's "Yes" is no result
                 found.unreadable = fact  # an older negative must not clear the order past it
             continue
         found.dated.append((fact.when, reading, fact))
         if reading == "negative":
-            negative = fact.when  # an older result changes nothing below but a positive of its day
+            negative = fact  # an older result changes nothing below but a positive of its day
     found.dated.sort(key=_newest_first, reverse=True)
     usable = found.unreadable or (found.dated[0][2] if found.dated else None)
     early = found.preliminary
@@ -568,12 +599,17 @@ def _status(
     Only by a negative newer than every positive on file: a positive no longer counted (a
     pregnancy ended since) leaves the status unknown, never verified by an older negative."""
     unreadable = results.unreadable
-    positive = next((when for when, reading, _ in results.dated if reading == "positive"), None)
+    positive = next((fact for _, reading, fact in results.dated if reading == "positive"), None)
     unconfirmed = results.unconfirmed.when if results.unconfirmed else None
     dated = [
         e
         for e in results.dated
-        if all(since is None or _surely_after(e[0], since) for since in (positive, unconfirmed))
+        if all(
+            since is None
+            or since.when is None
+            or _surely_after(e[0], since.when, timed=e[2].when_timed, since_timed=since.when_timed)
+            for since in (positive, results.unconfirmed)
+        )
     ]
     cycle, _, cycle_day = item.review.judged_cycle
     # a day-8 or bag-change order of a cycle already begun: the status was due at its start
@@ -722,7 +758,7 @@ def _expected_delivery(
     if fact is None:
         return None
     since = fact.when or item.review.start - timedelta(hours=settings.negative_result_valid_hours)
-    negative = _negative_after(dated, since)
+    negative = _negative_after(dated, since, fact.when is not None and fact.when_timed)
     if fact.value_date is None and negative is not None:
         return None  # a date that could not be read, and a negative result after it
     if fact.value_date is None:  # a date sent as text that could not be read: never silence
@@ -793,7 +829,7 @@ def _gestational_age(
         return None
     age = f"{fact.value.normalize():f} {fact.unit}" if fact.value is not None else "no value"
     age = age if fact.unit else age + " (no unit)"
-    negative = _negative_after(dated, when)
+    negative = _negative_after(dated, when, fact.when_timed)
     if negative is not None:
         return _charted_conflict(settings, f"Gestational age {age}", fact, negative)
     return emit(
@@ -806,10 +842,21 @@ def _gestational_age(
 
 
 def _negative_after(
-    dated: list[tuple[datetime, Reading, ObservationFact]], since: datetime
+    dated: list[tuple[datetime, Reading, ObservationFact]],
+    since: datetime,
+    since_timed: bool = False,
 ) -> tuple[datetime, Reading, ObservationFact] | None:
-    """The newest negative result surely taken after `since` (None: none)."""
-    return next((e for e in dated if e[1] == "negative" and _surely_after(e[0], since)), None)
+    """The newest negative result surely taken after `since` (sent with a time of day:
+    `since_timed`; None: none)."""
+    return next(
+        (
+            e
+            for e in dated
+            if e[1] == "negative"
+            and _surely_after(e[0], since, timed=e[2].when_timed, since_timed=since_timed)
+        ),
+        None,
+    )
 
 
 def _charted_conflict(

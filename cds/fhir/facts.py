@@ -7,6 +7,8 @@ elements read here. Datetimes without a zone are taken as UTC so that comparison
 from __future__ import annotations
 
 import calendar
+import dataclasses
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -116,15 +118,17 @@ def _texts(concepts: Iterable[Any]) -> str:
 def observation_fact(model: Any) -> ObservationFact:
     quantity = model.valueQuantity
     reference = (model.referenceRange or [None])[0]
+    taken = (
+        model.effectiveDateTime
+        or (model.effectivePeriod.start if model.effectivePeriod else None)
+        or model.effectiveInstant
+        or model.issued
+    )
     return ObservationFact(
         resource=f"Observation/{model.id}",
         codes=codes_of(model.code),
-        when=as_datetime(
-            model.effectiveDateTime
-            or (model.effectivePeriod.start if model.effectivePeriod else None)
-            or model.effectiveInstant
-            or model.issued
-        ),
+        when=as_datetime(taken),
+        when_timed=taken is not None and not is_date_only(taken),
         status=model.status or "",
         value=_decimal(quantity.value) if quantity else None,
         unit=quantity_unit(quantity),
@@ -273,6 +277,25 @@ def _says_more_than_a_frequency(repeat: Any) -> bool:
     )
 
 
+def _more_times_than_the_frequency(
+    timing: Any, repeat: Any, frequency: int | None, period: Decimal | None, unit: str | None
+) -> bool:
+    """Times of day or events that give more doses a day than the frequency says: once a day at
+    08:00 and 20:00, or QD with two events on one day, is not known to be once a day (read as
+    once a day, 28 mcg twice a day passed as 28 a day). Read only when the frequency a day is
+    the number of times."""
+    times = len(repeat.timeOfDay or ()) if repeat is not None else 0
+    days: dict[date, int] = {}
+    for event in (timing.event or []) if timing is not None else []:
+        when = as_datetime(event)
+        if when is not None:
+            days[when.date()] = days.get(when.date(), 0) + 1
+    most = max([times, *days.values()])
+    if most <= 1:
+        return False
+    return not (frequency == most and period == 1 and unit == "d")
+
+
 def _counted_days(
     repeat: Any, frequency: int | None, period: Decimal | None, unit: str | None
 ) -> Decimal | None:
@@ -306,6 +329,8 @@ def _dose_instruction(dosage: Any, bag: tuple[BagStrength, ...] = ()) -> DoseIns
         frequency, period, period_unit = None, None, None
     elif frequency is None and period is None and dosage.timing and _says_once_a_day(dosage.timing):
         frequency, period, period_unit = ONCE_A_DAY
+    if _more_times_than_the_frequency(dosage.timing, repeat, frequency, period, period_unit):
+        frequency, period, period_unit = None, None, None
     duration_days = None
     if duration is not None and duration.value is not None:
         duration_days = _duration_in_days(Decimal(str(duration.value)), quantity_unit(duration))
@@ -491,7 +516,11 @@ def medication_order(
         codes=codes_of(concepts),
         text=_texts(concepts),
         authored_on=as_datetime(model.authoredOn),
-        dosages=tuple(_dose_instruction(d, bag) for d in (model.dosageInstruction or [])),
+        dosages=_as_steps(
+            tuple(_dose_instruction(d, bag) for d in (model.dosageInstruction or [])),
+            model.dosageInstruction or [],
+            model.authoredOn,
+        ),
         reason_codes=codes_of(model.reasonCode),
         extensions=_extensions(model),
         notes=tuple(n.text for n in (model.note or []) if n.text),
@@ -507,6 +536,105 @@ def medication_order(
         if model.dispenseRequest
         else None,
     )
+
+
+def _bounds_of(dosage: Any) -> tuple[Any, Any]:
+    """boundsPeriod (start, end) of a dosageInstruction model, as sent (None where absent)."""
+    repeat = dosage.timing.repeat if dosage.timing else None
+    bounds = repeat.boundsPeriod if repeat else None
+    return (bounds.start, bounds.end) if bounds is not None else (None, None)
+
+
+def _as_steps(
+    dosages: tuple[DoseInstruction, ...], models: list[Any], authored: Any
+) -> tuple[DoseInstruction, ...]:
+    """The dosages of one order read as the steps of one schedule (design contract: ordered by
+    sequence, each bounded by boundsDuration or boundsPeriod):
+
+    - a day given alone is that calendar day in the order's own offset (that of its first timed
+      bound, else of authoredOn; UTC without either), not UTC's: "2026-03-09" beside
+      "2026-03-02T10:00:00+01:00" begins at 00:00+01:00;
+    - a day given alone as a step's end that is the day the next step starts is the day the
+      infusion passes from one to the other (Epic's "end = the next step's start"), not a day
+      of both: the step ends when the next begins, and the order's last day given alone as an
+      end is exclusive too (that convention is the order's); a next step's day-only start on
+      the day a timed end falls begins "some time that day": when this one ends;
+    - steps sent before the first dated one with a boundsDuration alone (7 days, then a step
+      from 2026-03-09) end where the next begins: 2026-03-02 to 2026-03-09, not both from the
+      9th (the order's own arithmetic, design contract). Only strictly sequenced steps are a
+      chain; unsequenced dosages are not moved."""
+    if not dosages or len(models) != len(dosages):
+        return dosages
+    sent = [_bounds_of(m) for m in models]
+    timed = [
+        value
+        for start, end in sent
+        for value in (start, end)
+        if value is not None and not is_date_only(value)
+    ]
+    anchor = as_datetime(timed[0]) if timed else None
+    if anchor is None and authored is not None and not is_date_only(authored):
+        anchor = as_datetime(authored)
+    zone = anchor.tzinfo if anchor is not None else UTC
+    steps = list(dosages)
+    end_is_date = []
+    for index, (dosage, (start, end)) in enumerate(zip(dosages, sent, strict=True)):
+        changes: dict[str, Any] = {}
+        if start is not None and is_date_only(start) and dosage.bounds_start is not None:
+            changes["bounds_start"] = dosage.bounds_start.replace(tzinfo=zone)
+        if end is not None and is_date_only(end) and dosage.bounds_end is not None:
+            changes["bounds_end"] = dosage.bounds_end.replace(tzinfo=zone)
+        end_is_date.append(end is not None and is_date_only(end))
+        if changes:
+            steps[index] = dataclasses.replace(dosage, **changes)
+    order = sorted(
+        range(len(steps)), key=lambda i: (steps[i].sequence is None, steps[i].sequence or 0)
+    )
+    epic = False  # a day given alone as an end is the next step's start: the order's ends
+    for here, after in itertools.pairwise(order):
+        this, following = steps[here], steps[after]
+        if this.sequence is not None and this.sequence == following.sequence:
+            continue  # one sequence: given together (FHIR R4), no hand-over between them
+        begin, end = following.bounds_start, this.bounds_end
+        if begin is None or end is None or this.bounds_start is None or begin <= this.bounds_start:
+            continue
+        if end_is_date[here] and (end - timedelta(days=1)).date() == begin.astimezone(zone).date():
+            steps[here] = dataclasses.replace(this, bounds_end=begin)
+            epic = True
+        elif (
+            following.bounds_start_is_date
+            and not end_is_date[here]
+            and begin < end
+            and end.astimezone(zone).date() == begin.astimezone(zone).date()
+        ):
+            steps[after] = dataclasses.replace(following, bounds_start=end)
+    if epic:  # so is its last step's: "2026-03-09" to "2026-03-30" is 21 days, not 22
+        last = steps[order[-1]]
+        if end_is_date[order[-1]] and last.bounds_end is not None:
+            steps[order[-1]] = dataclasses.replace(
+                last, bounds_end=last.bounds_end - timedelta(days=1)
+            )
+    sequences = [steps[i].sequence for i in order]
+    dated = next((n for n, i in enumerate(order) if steps[i].bounds_start is not None), None)
+    if (
+        dated
+        and None not in sequences[: dated + 1]
+        and len(set(sequences[: dated + 1])) == dated + 1
+        and all(
+            steps[i].bounds_duration_days is not None and steps[i].bounds_end is None
+            for i in order[:dated]
+        )
+    ):
+        cursor = steps[order[dated]].bounds_start
+        is_date = steps[order[dated]].bounds_start_is_date
+        for i in reversed(order[:dated]):
+            days = steps[i].bounds_duration_days
+            assert cursor is not None and days is not None
+            cursor = cursor - timedelta(days=float(days))
+            steps[i] = dataclasses.replace(
+                steps[i], bounds_start=cursor, bounds_start_is_date=is_date
+            )
+    return tuple(steps)
 
 
 def _last_updated(raw: Mapping[str, Any]) -> datetime | None:

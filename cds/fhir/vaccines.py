@@ -48,7 +48,11 @@ class _Recognition:
 
     knowledge: Knowledge
     crosswalk: dict[str, NdcRow]  # 11-digit NDC -> crosswalk row
-    exclusions: tuple[str, ...]  # `as_words` of each exclusion
+    products: tuple[str, ...]  # `as_words` of the exclusions naming a product not live
+    tests: tuple[str, ...]  # `as_words` of the exclusions naming a test ("titer", "igg")
+    statuses: tuple[str, ...]  # `as_words` of the immunity statuses ("immune", "non-immune")
+    shot_words: tuple[str, ...]  # `as_words` of the words naming a shot, the live brands and words
+    answered_no: tuple[str, ...]  # `as_words` of the answers "no" ("Zostavax? no")
     separators: re.Pattern[str]  # the text's part separators, captured (`re.split` keeps them)
     qualifiers: tuple[str, ...]  # `as_words` of the exclusions qualifying the part before them
     # (longest first)
@@ -81,10 +85,24 @@ class _Recognition:
         if found is None or found.knowledge is not knowledge:
             settings = knowledge.vaccine_recognition
             uninformative = [*settings.uninformative_cvx, *settings.unspecified_formulation_cvx]
+            statuses = {as_words(status) for status in settings.text_status_exclusions}
+            test_words = {as_words(word) for word in settings.text_test_words} - statuses
+            excluded = [as_words(excluded) for excluded in settings.text_exclusions]
             found = _RECOGNITIONS[id(knowledge)] = cls(
                 knowledge,
                 {form: row for row in settings.ndc_to_cvx for form in ndc_forms(row.ndc)},
-                tuple(as_words(excluded) for excluded in settings.text_exclusions),
+                tuple(e for e in excluded if e not in statuses and e not in test_words),
+                tuple(e for e in excluded if e in test_words),
+                tuple(sorted(statuses)),
+                tuple(
+                    as_words(word)
+                    for word in (
+                        *settings.text_shot_words,
+                        *settings.text_live_brands,
+                        *settings.text_live_words,
+                    )
+                ),
+                tuple(as_words(word) for word in settings.text_answered_no),
                 re.compile(
                     "(" + (_any_of(settings.text_part_separators).pattern) + ")", re.IGNORECASE
                 ),
@@ -185,7 +203,8 @@ def by_text(text: str, knowledge: Knowledge) -> TextName | None:
         return None
     pieces = _pieces(text, recognition)
     excluded = [
-        index % 2 == 0 and _excluded(words, recognition) for index, (words, _) in enumerate(pieces)
+        index % 2 == 0 and _excluded(words, cased, recognition)
+        for index, (words, cased) in enumerate(pieces)
     ]
     lower = _joined([words for words, _ in pieces], excluded)
     cased = _joined([written for _, written in pieces], excluded)
@@ -232,12 +251,15 @@ def _pieces(text: str, recognition: _Recognition) -> list[tuple[str, str]]:
 def _tested_lists(merged: list[str], recognition: _Recognition) -> list[str]:
     """`merged` (parts at even indexes, separators between) with each part naming a test joined
     to the parts before it that a list separator joins it to: "MMR and varicella titers" are
-    titers of both, one part. A test word inside an exclusion ("immune globulin") names none."""
+    titers of both, one part. A test word inside an exclusion ("immune globulin") names none, and
+    a part naming the shot is never joined ("MMR vaccine and varicella IgG": MMR was given)."""
     joined = [merged[-1]]  # from the end: joined[-1] is the leftmost part so far
     for index in range(len(merged) - 2, 0, -2):
         separator, part = merged[index], merged[index - 1]
-        if separator.strip().lower() in recognition.list_separators and _names_test(
-            as_words(joined[-1]), recognition
+        if (
+            separator.strip().lower() in recognition.list_separators
+            and _names_test(as_words(joined[-1]), recognition)
+            and not _names_shot(as_words(part), recognition)
         ):
             joined[-1] = part + separator + joined[-1]
         else:
@@ -260,14 +282,37 @@ def _only_qualifies(words: str, recognition: _Recognition) -> bool:
     return not words.strip()
 
 
-def _excluded(words: str, recognition: _Recognition) -> bool:
-    """Whether a part (`as_words`) holds an exclusion word ("immune globulin", "recombinant"),
-    unless it says its vaccine is "live" and not "not live" ("Ebola Zaire vaccine, live,
-    recombinant") or names a live brand ("M-M-R II (contains recombinant human albumin)")."""
+def _names_shot(words: str, recognition: _Recognition) -> bool:
+    """Whether a part (`as_words`) names a shot: "vaccine", "given", "non-immune" (the reason for
+    one), a live brand or "live" (`text_shot_words`, `text_live_brands`, `text_live_words`)."""
+    return any(word in words for word in recognition.shot_words)
+
+
+def _excluded(words: str, cased: str, recognition: _Recognition) -> bool:
+    """Whether a part (`as_words`, `cased_words`) names no live vaccine given. It does not when it
+    names a test ("MMR titers"; "ProQuad antibody panel": a brand there names what was tested); a
+    product not live ("immune globulin", "recombinant"), unless it says its vaccine is "live" and
+    not "not live" ("Ebola Zaire vaccine, live, recombinant") or names a live brand ("M-M-R II
+    (contains recombinant human albumin)"); an immunity status on its own ("Rubella - immune", not
+    "MMR vaccine (immunity booster)": `_names_shot`); or a live name answered "no" at its end
+    ("Zostavax? no")."""
+    if any(test in words for test in recognition.tests):
+        return True
     says_live = any(
         word in words for word in (*recognition.live_words, *recognition.live_brands)
     ) and not any(negation in words for negation in recognition.not_live_words)
-    return not says_live and any(excluded in words for excluded in recognition.exclusions)
+    if not says_live and any(product in words for product in recognition.products):
+        return True
+    if any(status in words for status in recognition.statuses) and not _names_shot(
+        words, recognition
+    ):
+        return True
+    return any(
+        words.endswith(no)
+        and (cased if name.case_sensitive else words)[: 1 - len(no)].endswith(normalised)
+        for no in recognition.answered_no
+        for normalised, name in recognition.names
+    )
 
 
 def _joined(pieces: list[str], excluded: list[bool]) -> tuple[str, list[tuple[int, int]]]:

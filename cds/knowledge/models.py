@@ -429,11 +429,17 @@ class PregnancyRules(RuleFile):
     # an Observation with no code of the lists whose name (code.text, coding displays) says one
     # of these words is read as an hCG test: a point-of-care test under a site's local code
     test_names: list[str] = Field(default_factory=list)
-    # ... unless it also says one of these (a tumour marker, a workflow step: no result)
+    # ... unless it also says one of these (a tumour marker)
     test_names_excluded: list[str] = Field(default_factory=list)
+    # a name saying one of these (a workflow step) is read, but a yes/no answer of it is no result
+    test_names_workflow: list[str] = Field(default_factory=list)
+    # an Observation named one of these is read as a pregnancy status question (82810-3)
+    status_names: list[str] = Field(default_factory=list)
     test_names_source: str = "local-policy"
     # "yes" read as pregnant only as a pregnancy status answer (never a test's result)
     status_yes_words: list[str] = Field(default_factory=list)
+    # "no" read as not pregnant only as the whole answer to a pregnancy status question
+    status_no_words: list[str] = Field(default_factory=list)
     # a pregnancy entry's end (abatement) ends a pregnancy only when its onset, if known, is at
     # most this many days before it (a pregnancy and its postpartum visit): a problem-list
     # clean-up years later ends nothing
@@ -467,7 +473,10 @@ class PregnancyRules(RuleFile):
             + self.negative_words
             + self.test_names
             + self.test_names_excluded
+            + self.test_names_workflow
+            + self.status_names
             + self.status_yes_words
+            + self.status_no_words
         )
         if flags or words or blank:
             raise ValueError(
@@ -1106,6 +1115,13 @@ class VaccineRecognition(RuleFile):
     # holds ("M-M-R II (contains recombinant human albumin)")
     text_live_brands_source: str = "fda-licensed-vaccines"
     text_live_brands: list[str] = Field(default_factory=list)
+    # immunity statuses (of text_exclusions): they exclude only a part saying none of
+    # text_shot_words, a live brand or a live word ("Rubella - immune", not "MMR vaccine (immunity
+    # booster)" nor "MMR (rubella non-immune, postpartum)")
+    text_status_exclusions: list[str] = Field(default_factory=list)
+    text_shot_words: list[str] = Field(default_factory=list)
+    # words answering a live-vaccine name "no" at the end of its part ("Zostavax? no"): not given
+    text_answered_no: list[str] = Field(default_factory=list)
     # words saying a vaccine is live: an exclusion word beside one does not exclude the name
     # ("Ebola Zaire vaccine, live, recombinant"), unless a negation says it is not live
     text_live_words_source: str
@@ -1133,12 +1149,12 @@ class VaccineRecognition(RuleFile):
 
     @model_validator(mode="after")
     def _qualifiers_are_exclusions(self) -> VaccineRecognition:
-        unknown = set(self.text_qualifying_exclusions) - set(self.text_exclusions)
-        if unknown:
-            raise ValueError(
-                f"vaccine-recognition.yaml: text_qualifying_exclusions not in text_exclusions: "
-                f"{sorted(unknown)}"
-            )
+        for field in ("text_qualifying_exclusions", "text_status_exclusions"):
+            unknown = set(getattr(self, field)) - set(self.text_exclusions)
+            if unknown:
+                raise ValueError(
+                    f"vaccine-recognition.yaml: {field} not in text_exclusions: {sorted(unknown)}"
+                )
         names = {name.text.lower() for name in self.text_names}
         brands = {brand.lower() for brand in self.text_live_brands} - names
         if brands:

@@ -825,7 +825,9 @@ SCENARIOS = [
                 ),
             ],
             [OVERDOSE],  # both run 03-09 02:00Z to 03-10 01:00Z: no fix of one of them
-            summary_has=("37 mcg/day ordered for day 7",),
+            summary_has=(
+                "37 mcg/day in all (the sum of 2 dosages given at the same time) for day 7",
+            ),
         ),
         id="R/R c1 begun 03-02 20:00 at -05:00, step-up dated 03-09 02:00Z (03-08 21:00 there) "
         "-> day 7, critical",
@@ -2704,7 +2706,9 @@ RED_TEAM_2026_12 = [
         S(
             [*body_of(), one_sequence(order(Step(14, days=28), Step(28, days=28), cycle=2))],
             [OVERDOSE],
-            summary_has=("42 mcg/day ordered for days 1–28",),
+            summary_has=(
+                "42 mcg/day in all (the sum of 2 dosages given at the same time) for days 1–28",
+            ),
         ),
         id="adult 70 kg, R/R cycle 2, 14 and 28 mcg/day both sequence 1 (concurrent: 42 a day) "
         "-> critical of the sum, no one-click fix, never 'dose low: 14'",
@@ -2713,7 +2717,9 @@ RED_TEAM_2026_12 = [
         S(
             [*body_of(), one_sequence(order(Step(9, days=7), Step(28, days=28), cycle=1))],
             [OVERDOSE],
-            summary_has=("37 mcg/day ordered for days 1–7",),
+            summary_has=(
+                "37 mcg/day in all (the sum of 2 dosages given at the same time) for days 1–7",
+            ),
         ),
         id="adult 70 kg, R/R cycle 1, 9 for 7 days and 28 for 28 days both sequence 1 "
         "(concurrent: 37 a day on days 1-7) -> critical of the sum, not silent",
@@ -2904,6 +2910,177 @@ RED_TEAM_7C = [
 SCENARIOS.extend(RED_TEAM_7C)
 
 
+def periods(
+    resource: dict[str, Any], *bounds: tuple[str | None, str | None] | int
+) -> dict[str, Any]:
+    """Each dosage's bounds as an EHR sends them: a boundsPeriod (start, end; None leaves one
+    out, both None: no bounds at all), or a boundsDuration of that many days."""
+    for dosage, bound in zip(resource["dosageInstruction"], bounds, strict=True):
+        repeat = dosage["timing"]["repeat"]
+        repeat.pop("boundsPeriod", None)
+        repeat.pop("boundsDuration", None)
+        if isinstance(bound, int):
+            repeat["boundsDuration"] = {"value": bound, "unit": "d", "system": UCUM, "code": "d"}
+        elif bound != (None, None):
+            repeat["boundsPeriod"] = {
+                k: v for k, v in zip(("start", "end"), bound, strict=True) if v
+            }
+    return resource
+
+
+def events(
+    resource: dict[str, Any], *when: str, code: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The first dosage's timing.event (and timing.code), its repeat's frequency removed."""
+    timing = resource["dosageInstruction"][0]["timing"]
+    timing["event"] = list(when)
+    if code is not None:
+        timing["code"] = code
+        for key in ("frequency", "period", "periodUnit"):
+            timing["repeat"].pop(key, None)
+    return resource
+
+
+STEP_UP = (Step(9, days=7), Step(28, days=21))
+RED_TEAM_8A = [
+    # 1: a correct step-up whose dosages touch or overlap by a hand-over is no double dose
+    *(
+        pytest.param(
+            S([*body_of(), periods(order(*STEP_UP), *bounds)], []),
+            id=f"adult 70 kg, R/R cycle 1, 9 then 28 mcg/day, {said} -> no card (was: critical, "
+            "'37 mcg/day ordered for day 8')",
+        )
+        for bounds, said in (
+            (
+                (("2026-03-02", "2026-03-09"), ("2026-03-09", "2026-03-30")),
+                "Epic dates (step 1 ends 03-09, the day step 2 starts)",
+            ),
+            (
+                (
+                    ("2026-03-02T10:00:00Z", "2026-03-09T11:00:00Z"),
+                    ("2026-03-09T10:00:00Z", "2026-03-30T10:00:00Z"),
+                ),
+                "step 1 ending an hour after step 2 starts (bag change)",
+            ),
+            (
+                (
+                    ("2026-03-02T10:00:00Z", "2026-03-09T10:00:00.001Z"),
+                    ("2026-03-09T10:00:00Z", "2026-03-30T10:00:00Z"),
+                ),
+                "step 1 ending a millisecond after step 2 starts",
+            ),
+            (
+                (
+                    ("2026-03-02T00:00:00+01:00", "2026-03-08"),
+                    ("2026-03-09T00:00:00+01:00", "2026-03-29"),
+                ),
+                "+01:00 midnights with day-only ends",
+            ),
+            (
+                (
+                    ("2026-03-02T10:00:00-05:00", "2026-03-09T10:00:00-05:00"),
+                    ("2026-03-09", "2026-03-29"),
+                ),
+                "-05:00 step 1 and a day-only step-2 start",
+            ),
+            (
+                (
+                    ("2026-03-02", "2026-03-08"),
+                    ("2026-03-08T23:00:00-05:00", "2026-03-29T23:00:00-05:00"),
+                ),
+                "step 2 hung at 23:00 -05:00 on step 1's last day",
+            ),
+            ((7, ("2026-03-09T10:00:00Z", "2026-03-30T10:00:00Z")), "7 days, then a dated step 2"),
+            ((7, ("2026-03-09", "2026-03-29")), "7 days, then a day-only step 2"),
+        )
+    ),
+    # 2: an undated dosage begins with the order: beside a dated one from the same time, the sum
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                sequenced(
+                    periods(
+                        order(Step(28, days=28), Step(20, days=28), cycle=2),
+                        28,
+                        ("2026-03-02T08:00:00Z", "2026-03-30T10:00:00Z"),
+                    ),
+                    None,
+                    None,
+                ),
+            ],
+            [OVERDOSE],
+            summary_has=("48 mcg/day in all (the sum of 2 dosages given at the same time)",),
+        ),
+        id="adult 70 kg, R/R cycle 2, 28 mcg/day for 28 days (no start) beside 20 from authoredOn, "
+        "no sequence -> critical 48, no one-click fix (was: 'dose low: 20' and a fix to 56)",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                sequenced(
+                    periods(
+                        order(Step(28, days=28), Step(28, days=28), cycle=2),
+                        (None, None),
+                        (START, "2026-03-30T10:00:00Z"),
+                    ),
+                    None,
+                    None,
+                ),
+            ],
+            [OVERDOSE],
+        ),
+        id="adult 70 kg, R/R cycle 2, 28 mcg/day with no bounds beside 28 dated, no sequence -> "
+        "critical 56 (was: silent)",
+    ),
+    # 3: more times a day than the frequency says
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                timed(order(Step(28, "ug", days=28), cycle=2), timeOfDay=["08:00:00", "20:00:00"]),
+            ],
+            [NOT_COMPUTABLE],
+        ),
+        id="adult 70 kg, R/R cycle 2, 28 mcg once a day at 08:00 and 20:00 -> cannot verify (was: "
+        "silent, once a day)",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                events(
+                    order(Step(28, "ug", days=28), cycle=2),
+                    "2026-03-02T10:00:00Z",
+                    "2026-03-02T22:00:00Z",
+                    code=QD,
+                ),
+            ],
+            [NOT_COMPUTABLE],
+        ),
+        id="adult 70 kg, R/R cycle 2, 28 mcg QD with two events on 03-02 -> cannot verify (was: "
+        "silent)",
+    ),
+    # 6: a bag strength above any bag's beside a pump rate is said, never silence
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                from_bag(
+                    with_rate(order(Step(9, days=7), cycle=1), 0.58, "mL/h"),
+                    (BLINATUMOMAB, strength(840, "ug", 240)),
+                ),
+            ],
+            [NOT_COMPUTABLE],
+        ),
+        id="adult 70 kg, R/R cycle 1, 9 mcg/day beside 0.58 mL/h of an 840 mcg / 240 mL bag (10x "
+        "the pharmacy's) -> cannot verify the pump rate (was: silent)",
+    ),
+]
+SCENARIOS.extend(RED_TEAM_8A)
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
     database = tmp_path_factory.mktemp("dose") / "feedback.sqlite3"
@@ -2926,6 +3103,35 @@ def run(service: FlaskClient, scenario: Scenario) -> list[dict[str, Any]]:
     return [c for c in response.get_json()["cards"] if c["source"]["topic"]["code"] == "dose"]
 
 
+def overlapping(resource: dict[str, Any]) -> bool:
+    """Whether two dosages of an order run at the same time for half a day or more: each from
+    its boundsPeriod.start, else the one before's end (the first: authoredOn), for its
+    boundsPeriod.end or boundsDuration (none: open-ended)."""
+    cursor = datetime.fromisoformat(resource["authoredOn"])
+    spans: list[tuple[datetime, datetime | None]] = []
+    dosages = sorted(resource["dosageInstruction"], key=lambda d: d.get("sequence") or 0)
+    for dosage in dosages:
+        repeat = dosage.get("timing", {}).get("repeat", {})
+        bounds = repeat.get("boundsPeriod") or {}
+        begin = datetime.fromisoformat(bounds["start"]) if "start" in bounds else cursor
+        end = datetime.fromisoformat(bounds["end"]) if "end" in bounds else None
+        if end is None and "boundsDuration" in repeat:
+            end = begin + timedelta(days=repeat["boundsDuration"]["value"])
+        if end is None and "count" in repeat:  # once a day, count times
+            end = begin + timedelta(days=repeat["count"] / repeat.get("frequency", 1))
+        spans.append((begin, end))
+        cursor = end or begin
+    half_day = timedelta(hours=12)
+    for index, (begin, end) in enumerate(spans):
+        for other_begin, other_end in spans[index + 1 :]:
+            if end is None and other_begin > begin:
+                continue  # an open-ended step gives way to a later start
+            ends = [e for e in (end, other_end) if e is not None]
+            if not ends or min(ends) - max(begin, other_begin) >= half_day:
+                return True
+    return False
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_dose_matrix(service: FlaskClient, scenario: Scenario) -> None:
     cards = run(service, scenario)
@@ -2941,6 +3147,7 @@ def test_dose_matrix(service: FlaskClient, scenario: Scenario) -> None:
         assert action["type"] == "update"
         assert action["resource"]["id"] == scenario.fixed_order
         assert action["resource"]["status"] == "draft"
+        assert not overlapping(action["resource"]), action["resource"]["dosageInstruction"]
     for text in scenario.summary_has:
         assert any(text in c["summary"] for c in cards), [c["summary"] for c in cards]
 

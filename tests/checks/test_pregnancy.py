@@ -1266,6 +1266,134 @@ SCENARIOS.update(
     }
 )
 
+NO_SCT = coded(SNOMED, "373067005", "No")
+HCG_450_NO_SYSTEM: dict[str, Any] = {"valueQuantity": {"value": 450, "unit": "mIU/mL"}}
+AFTER_CYCLE_1: dict[str, Any] = {"cycle": 3, "history": [EARLIER_CYCLE]}
+SCENARIOS.update(
+    {
+        # --- red team 8c p13/p15/p16/p17/p20: a workflow word in the name stops only "Yes"/true
+        # from reading as a positive; a real result is read whatever the name says
+        "local 'Urine hCG - collected 08:00' 'Positive' yesterday, cycle 3 -> critical": (
+            chart(
+                named_test(YESTERDAY, "Urine hCG - collected 08:00", valueString="Positive"),
+                **AFTER_CYCLE_1,
+            ),
+            [POSITIVE],
+        ),
+        "local 'POC urine pregnancy test performed in clinic' 'Positive' -> critical": (
+            chart(
+                named_test(
+                    YESTERDAY,
+                    "POC urine pregnancy test performed in clinic",
+                    valueString="Positive",
+                )
+            ),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "local 'HCG QUANT (reason: pre-chemotherapy)' 450 mIU/mL, cycle 3 -> critical": (
+            chart(
+                named_test(YESTERDAY, "HCG QUANT (reason: pre-chemotherapy)", **HCG_450_NO_SYSTEM),
+                **AFTER_CYCLE_1,
+            ),
+            [POSITIVE],
+        ),
+        "local 'Serum hCG qualitative (specimen collected in clinic)' SCT Positive -> critical": (
+            chart(
+                named_test(
+                    YESTERDAY,
+                    "Serum hCG qualitative (specimen collected in clinic)",
+                    **POSITIVE_SCT,
+                )
+            ),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "local 'Urine pregnancy test - collected 08:00' 'Negative' yesterday -> verifies": (
+            chart(
+                named_test(
+                    YESTERDAY, "Urine pregnancy test - collected 08:00", valueString="Negative"
+                )
+            ),
+            [CONTRACEPTION_REMINDER],
+        ),
+        "local 'Pregnancy test ordered' answered 'Yes' -> not verified (control)": (
+            chart(named_test(YESTERDAY, "Pregnancy test ordered", valueString="Yes")),
+            [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        ),
+        "local 'Urine pregnancy test collected' valueBoolean true -> not verified (control)": (
+            chart(named_test(YESTERDAY, "Urine pregnancy test collected", valueBoolean=True)),
+            [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        ),
+        "man, local 'hCG tumor marker - collected' 'Positive' -> no pregnancy card (control)": (
+            chart(
+                named_test(YESTERDAY, "hCG tumor marker - collected", valueString="Positive"),
+                gender="male",
+            ),
+            [],
+        ),
+        # --- red team 8c q01/q02/p21: a pregnancy STATUS named in words is read as 82810-3 is,
+        # and a test's boolean result is a result
+        "local flowsheet 'Pregnancy status' answered 'Yes', cycle 3 -> critical": (
+            chart(
+                named_test(YESTERDAY, "Pregnancy status", "1570000123", valueString="Yes"),
+                **AFTER_CYCLE_1,
+            ),
+            [POSITIVE],
+        ),
+        "local flowsheet 'Is the patient pregnant?' answered 'Yes' -> critical": (
+            chart(
+                named_test(YESTERDAY, "Is the patient pregnant?", "1570000124", valueString="Yes")
+            ),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "local flowsheet 'Pregnancy status' answered 'No' yesterday -> verifies": (
+            chart(named_test(YESTERDAY, "Pregnancy status", "1570000123", valueString="No")),
+            [CONTRACEPTION_REMINDER],
+        ),
+        "local 'Urine pregnancy test' valueBoolean true yesterday -> critical": (
+            chart(named_test(YESTERDAY, "Urine pregnancy test", valueBoolean=True)),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "local 'Urine pregnancy test' valueBoolean false yesterday -> verifies": (
+            chart(named_test(YESTERDAY, "Urine pregnancy test", valueBoolean=False)),
+            [CONTRACEPTION_REMINDER],
+        ),
+        # --- red team 8c p05/p07: "No" answers a status question: not pregnant (as v2 N)
+        "reported pregnancy status (11449-6) valueString 'No' yesterday -> verifies": (
+            chart(reported(YESTERDAY, valueString="No")),
+            [CONTRACEPTION_REMINDER],
+        ),
+        "reported pregnancy status (11449-6) SNOMED 373067005 No yesterday -> verifies": (
+            chart(reported(YESTERDAY, **NO_SCT)),
+            [CONTRACEPTION_REMINDER],
+        ),
+        "reported pregnancy status (11449-6) 'No result' yesterday -> unreadable (control)": (
+            chart(reported(YESTERDAY, valueString="No result")),
+            [UNREADABLE, CONTRACEPTION_REMINDER],
+        ),
+        "urine hCG (2106-3) answered SNOMED 373067005 No -> unreadable (control)": (
+            chart(urine_hcg_as(YESTERDAY, **NO_SCT)),
+            [UNREADABLE, CONTRACEPTION_REMINDER],
+        ),
+        # --- red team 8c d02: a time of 00:00Z is a time, not a day alone
+        "positive urine hCG 2026-02-28 (day only), negative 2026-03-01T00:00:00Z, cycle 3 "
+        "-> critical": (
+            chart(
+                urine_hcg("2026-02-28", "positive", oid="hcg-day"),
+                urine_hcg("2026-03-01T00:00:00Z", "negative"),
+                **AFTER_CYCLE_1,
+            ),
+            [POSITIVE],
+        ),
+        "positive urine hCG 2026-02-28 (day only), negative 2026-03-01T09:00-05:00 -> verifies": (
+            chart(
+                urine_hcg("2026-02-28", "positive", oid="hcg-day"),
+                urine_hcg("2026-03-01T09:00:00-05:00", "negative"),
+            ),
+            [CONTRACEPTION_REMINDER],
+        ),
+    }
+)
+
 
 @pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_pregnancy_golden_matrix(

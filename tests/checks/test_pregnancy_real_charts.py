@@ -823,6 +823,53 @@ PLAUSIBLE_ENDS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         ),
         UNVERIFIED,
     ),
+    # red team 8c c01: a positive drawn more than 294 days (42 weeks) after an entry's onset is
+    # no longer that entry's pregnancy: the entry's end is not its end
+    "positive hCG 2026-02-20, a Z34.00 entry from 2025-03-10 resolved 2026-02-25 -> critical": (
+        order_sign(
+            chart(
+                urine_hcg("2026-02-20T15:00:00Z", "positive"),
+                past_pregnancy(
+                    onset="2025-03-10",
+                    recorded="2025-04-02",
+                    abated="2026-02-25",
+                    code=(ICD10CM, "Z34.00", "Supervision of normal first pregnancy"),
+                ),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, POSITIVE],
+    ),
+    # red team 8c c02: an onset equal to the recordedDate (as Epic sends it) is still a bound
+    "positive hCG 2026-02-20, a Z34.00 entry with onset = recordedDate 2024-03-01 resolved "
+    "2026-02-25 (clean-up) -> critical": (
+        order_sign(
+            chart(
+                urine_hcg("2026-02-20T15:00:00Z", "positive"),
+                past_pregnancy(
+                    onset="2024-03-01",
+                    recorded="2024-03-01",
+                    abated="2026-02-25",
+                    code=(ICD10CM, "Z34.00", "Supervision of normal first pregnancy"),
+                ),
+            )
+        ),
+        [CONTRACEPTION_REMINDER, POSITIVE],
+    ),
+    "positive hCG 2026-02-20, a Z34.00 entry from 2025-06-01 resolved 2026-02-25 -> not "
+    "verified (control: its own pregnancy's end)": (
+        order_sign(
+            chart(
+                urine_hcg("2026-02-20T15:00:00Z", "positive"),
+                past_pregnancy(
+                    onset="2025-06-01",
+                    recorded="2025-07-10",
+                    abated="2026-02-25",
+                    code=(ICD10CM, "Z34.00", "Supervision of normal first pregnancy"),
+                ),
+            )
+        ),
+        UNVERIFIED,
+    ),
     "negative Feb 24, positive Feb 26, a 77386006 entry of 2024 resolved Feb 28 -> critical": (
         order_sign(
             chart(

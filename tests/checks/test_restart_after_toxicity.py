@@ -267,11 +267,11 @@ SCENARIOS = [
                 ),
                 restart(Step(9, days=7), Step(28, days=15), start=SIX_DAYS_LATER),
             ],
-            [GRADE_UNKNOWN, UNDERDOSE],
+            [GRADE_UNKNOWN],
             None,
         ),
-        id="CRS of unknown grade, resumed at 9 for 7 days -> confirm the grade and dose low, but "
-        "no suggestion to give 28 (it may be grade 3)",
+        id="CRS of unknown grade, resumed at 9 for 7 days -> confirm the grade, no 'dose low' "
+        "and no suggestion to give 28 (it may be grade 3; red team rt-tox)",
     ),
     pytest.param(
         Scenario(
@@ -517,7 +517,7 @@ SCENARIOS = [
                 icans3("2026-02-26", "2026-02-26"),
                 restart(Step(9, days=7), Step(28, days=21), cycle=1),
             ],
-            [DATE_UNKNOWN, UNDERDOSE],
+            [DATE_UNKNOWN],
             None,
             detail_has=("2026-02-26",),
         ),

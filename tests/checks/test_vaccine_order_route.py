@@ -14,12 +14,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cds.cards import CardRenderer
-from cds.checks.vaccines import check_vaccine_order, is_live_vaccine_order, live_codes
 from cds.fast_path import Triggers, full_path_reason
 from cds.knowledge import load_knowledge
-from cds.services import Engine
-from cds.settings import Settings
 from tests.checks.test_vaccines import (
     CVX,
     ORDERED_DURING,
@@ -27,12 +23,14 @@ from tests.checks.test_vaccines import (
     ROUTE_V3,
     SNOMED,
     STILL_ORDERED,
+    assert_alone_rules,
+    assert_ordered_alone,
     chart,
     history_order,
     vaccine_alone,
     vaccine_order,
 )
-from tests.conftest import NOW, SIGN
+from tests.conftest import SIGN
 from tests.fixtures_util import Expected, findings_of_topic, order_sign
 
 UCUM = "http://unitsofmeasure.org"
@@ -157,29 +155,14 @@ ALONE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
 def test_a_flu_order_alone_during_blinatumomab_is_live_by_its_route(
     client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
 ) -> None:
-    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
-    assert findings_of_topic(body, "live-vaccine") == expected
-    if not expected:
-        assert body["cards"] == []
+    assert_ordered_alone(client, chart_bundle, expected)
 
 
 @pytest.mark.parametrize(("chart_bundle", "expected"), ALONE.values(), ids=ALONE.keys())
 def test_the_route_is_read_by_the_pure_vaccine_order_check(
     chart_bundle: dict[str, Any], expected: list[Expected]
 ) -> None:
-    """The same through `is_live_vaccine_order` and `check_vaccine_order` (no HTTP)."""
-    knowledge = load_knowledge()
-    engine = Engine(Settings(dev_mode=True), knowledge, CardRenderer(knowledge), clock=lambda: NOW)
-    call = engine.parse("blinatumomab-order-sign", order_sign(chart_bundle))
-    drafts = engine.read_drafts(call, fetch=False)
-    [order] = drafts.orders
-    live = is_live_vaccine_order(order, live_codes(knowledge, knowledge.vaccines), knowledge)
-    assert live is bool(expected)
-    assert drafts.live_vaccines == ((order,) if expected else ())
-    if expected:
-        reading = engine.read(call, drafts, fetch=False)
-        [said] = check_vaccine_order(order, reading.patient, knowledge, NOW)
-        assert said.code == expected[0][2]
+    assert_alone_rules(chart_bundle, expected)
 
 
 def test_a_nasal_flu_order_still_active_on_file_is_still_ordered(client: FlaskClient) -> None:

@@ -1138,7 +1138,6 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
             "MMR and Varicella titers",
             "Measles, Mumps, Rubella titers",
             "Rubella - immune",
-            "Varicella - non-immune",
             "Measles immunity",
         )
     },
@@ -1166,6 +1165,62 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(cdc_full_name("MMR; varicella titer")),
         [RECENT],
     ),
+    # --- rt8c: an immunity word excludes only an immunity status on its own ("Rubella - immune"),
+    # never a part naming the shot ("vaccine", "given", a live brand) or saying "non-immune" (the
+    # reason to vaccinate: postpartum MMR for a rubella non-immune mother is routine); a part
+    # naming the shot is never joined to a test after " and " / "&"; a test part naming a brand
+    # names what was tested; a live name answered "no" ("Zostavax? no") was not given. Each
+    # critical row was silent, and each silent row critical, before the fix.
+    **{
+        f"text only {text!r} -> critical (a shot, not a status or a test)": (
+            chart(named_only(text)),
+            [RECENT],
+        )
+        for text in (
+            "MMR (rubella non-immune, postpartum)",
+            "MMR vaccine for rubella non-immune mother",
+            "Rubella non-immune: MMR given",
+            "MMR vaccine (immunity booster)",
+            "MMR vaccine (non-immune)",
+            "Varicella - non-immune",
+            "MMR given and varicella titer drawn",
+            "Varicella vaccine and varicella antibody screen",
+            "MMR vaccine and varicella IgG",
+            "MMR vaccine given & titers drawn",
+            "Rotavirus vaccine and rotavirus antibody",
+        )
+    },
+    **{
+        f"CVX 999 with its display, text {text!r} -> critical": (
+            chart(cdc_full_name(text)),
+            [RECENT],
+        )
+        for text in (
+            "MMR (rubella non-immune, postpartum)",
+            "MMR vaccine given & titers drawn",
+        )
+    },
+    **{
+        f"text only {text!r} -> silent (a test, a status, or a live name answered no)": (
+            chart(named_only(text)),
+            [],
+        )
+        for text in (
+            "Varicella titer (Varivax series complete)",
+            "ProQuad antibody panel",
+            "Zostavax? no, Shingrix",
+            "Rotateq? no: RSV mAb Beyfortus (nirsevimab)",
+            "Vivotif? no - Typhim Vi",
+            "Rubella immune",
+        )
+    },
+    **{
+        f"guard: text only {text!r} -> critical ('no' is no answer here)": (
+            chart(named_only(text)),
+            [RECENT],
+        )
+        for text in ("MMR no. 2", "Varivax no reaction noted", "Zostavax? no reaction")
+    },
     # --- treatment known only from MedicationAdministrations ----------------------------------
     "MMR given between cycles, cycle 1 on file only as administrations, cycle 2 -> critical": (
         chart(immunization("03", "MMR", "2026-02-05"), cycle=2, history=CYCLE_1_ADMINISTERED),
@@ -1517,6 +1572,13 @@ ALONE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
 def test_a_live_vaccine_ordered_alone_after_blinatumomab(
     client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
 ) -> None:
+    assert_ordered_alone(client, chart_bundle, expected)
+
+
+def assert_ordered_alone(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
+) -> None:
+    """A vaccine order signed alone gets exactly the `expected` live-vaccine findings."""
     body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
     assert findings_of_topic(body, "live-vaccine") == expected
     if not expected:
@@ -1527,7 +1589,11 @@ def test_a_live_vaccine_ordered_alone_after_blinatumomab(
 def test_the_vaccine_alone_rules_as_pure_functions(
     chart_bundle: dict[str, Any], expected: list[Expected]
 ) -> None:
-    """The same table straight through `check_vaccine_order` (no HTTP)."""
+    assert_alone_rules(chart_bundle, expected)
+
+
+def assert_alone_rules(chart_bundle: dict[str, Any], expected: list[Expected]) -> None:
+    """The same straight through `is_live_vaccine_order` and `check_vaccine_order` (no HTTP)."""
     knowledge = load_knowledge()
     engine = Engine(Settings(dev_mode=True), knowledge, CardRenderer(knowledge), clock=lambda: NOW)
     call = engine.parse("blinatumomab-order-sign", order_sign(chart_bundle))
