@@ -71,7 +71,7 @@ def is_toxicity(codes: Iterable[Code], text: str, rules: ToxicityRules) -> bool:
 def _other_named(text: str, rules: ToxicityRules) -> tuple[str, str] | None:
     """(the name, the normalised text) of another adverse reaction a Condition's name states
     (toxicity.yaml `other_names`), as whole words; None: none."""
-    if not any(name.split()[0] in text for name in rules.other_names):
+    if not any(word in text for word in rules.other_first_words):
         return None  # most Conditions: no regex at all
     said = f" {normalised(text, {})} "
     named = next((n for n in rules.other_names if f" {n} " in said), None)

@@ -748,6 +748,12 @@ class ToxicityRules(RuleFile):
     discontinue_supersedes: list[str] = Field(default_factory=list)
     discontinue_supersedes_source: str | None = None
 
+    @cached_property
+    def other_first_words(self) -> tuple[str, ...]:
+        """The first word of each of `other_names`, once: what a Condition's text must hold
+        before its words are normalised and read (most Conditions hold none)."""
+        return tuple(sorted({name.split()[0] for name in self.other_names}))
+
     def graded(self, kind: str) -> GradedRule:
         """The grade rules of a kind of graded toxicity ("crs", "neurotoxicity", "other")."""
         return {"crs": self.crs, "other": self.other}.get(kind, self.neurotoxicity)
