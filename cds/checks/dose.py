@@ -39,7 +39,7 @@ from cds.dosing import (
     unusable_text,
     written_as_rounded,
 )
-from cds.fhir.facts import as_datetime, period_end
+from cds.fhir.facts import as_datetime, period_end, signed_hand_over
 from cds.fhir.parsing import normalise
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.interruptions import Period, merged
@@ -774,27 +774,26 @@ def _running_together(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     continuous infusion at a time, two give the sum of their doses (above the cap when each is at
     the label dose), and each order judged alone looked right. One card for a group of such
     orders, by its first order in the draft orders (the others stay silent, so 200 copies of an
-    order give one card, not 19,900); an overlap within the bag-change tolerance is none."""
-    tolerance = timedelta(hours=float(knowledge.interruptions.bag_change_tolerance_hours))
+    order give one card, not 19,900); an overlap under half a day is a hand-over, not two doses."""
+    # as between the steps of one order (`_concurrent`): half a day or more together, read with
+    # a step-up's hand-over from one order to the next (`_next_signed`)
+    tolerance = timedelta(hours=float(knowledge.interruptions.interruption_whole_day_from_hours))
     default_days = knowledge.cycles.default_infusion_days
 
-    def period(order: MedicationOrder) -> tuple[datetime, datetime]:
-        start = order.first_start() or item.now
-        return start, infusion_end(order, start, default_days)
+    def period(order: MedicationOrder, start: datetime | None = None) -> tuple[datetime, datetime]:
+        start = start or order.first_start() or item.now
+        handed, _ = _next_signed(item, knowledge, order, start)
+        return start, infusion_end(handed, start, default_days)
 
     def overlap(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> bool:
-        return min(a[1], b[1]) - max(a[0], b[0]) > tolerance
+        return min(a[1], b[1]) - max(a[0], b[0]) >= tolerance
 
-    drafts = [
-        o
-        for o in item.draft_orders
-        if o.status in ("draft", "active") and is_blinatumomab(o, knowledge)
-    ]
+    drafts = _blinatumomab_drafts(item, knowledge)
     mine = item.review.order
     position = next((i for i, o in enumerate(drafts) if o.resource == mine.resource), None)
     if position is None:
         return []
-    own = item.review.start, infusion_end(mine, item.review.start, default_days)
+    own = period(mine, item.review.start)
     if any(overlap(own, period(o)) for o in drafts[:position]):
         return []  # an earlier order of the group says it
     others = [(o, period(o)) for o in drafts[position + 1 :]]
@@ -815,6 +814,32 @@ def _running_together(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             overlap=f"{both_from.date().isoformat()} to {both_until.date().isoformat()}",
         )
     ]
+
+
+def _blinatumomab_drafts(item: CheckInput, knowledge: Knowledge) -> list[MedicationOrder]:
+    return [
+        o
+        for o in item.draft_orders
+        if o.status in ("draft", "active") and is_blinatumomab(o, knowledge)
+    ]
+
+
+def _next_signed(
+    item: CheckInput, knowledge: Knowledge, order: MedicationOrder, start: datetime
+) -> tuple[MedicationOrder, DoseInstruction | None]:
+    """`order` as a step-up written as two orders signed together reads it (design.md): the
+    blinatumomab draft that starts next after it is its next step, and its end hands over to
+    that one's start as the steps of one order do (`cds.fhir.facts.signed_hand_over`: Epic's
+    "end = the next start"); with that step's first dosage (None: no later draft)."""
+    later = [
+        (begin, o)
+        for o in _blinatumomab_drafts(item, knowledge)
+        if o.resource != order.resource and (begin := o.first_start()) is not None and begin > start
+    ]
+    if not later:
+        return order, None
+    _, following = min(later, key=lambda pair: pair[0])
+    return signed_hand_over(order, following), following.ordered_dosages()[0]
 
 
 def _running_beside_active_orders(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
@@ -862,7 +887,9 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
     rules = knowledge.dose
     review = item.review
     order = review.order
-    dosages = order.ordered_dosages()
+    # a step-up written as two orders: this one hands over to the next (`_next_signed`)
+    handed, following = _next_signed(item, knowledge, order, review.start)
+    dosages = handed.ordered_dosages()
     if not any(d.amount is not None for d in dosages):
         if item.stage == "select":
             return [emit("dose-pending", rules.absolute_cap_source)]
@@ -977,14 +1004,22 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
     bsa_needed = False
     tolerance = timedelta(hours=float(knowledge.interruptions.interruption_whole_day_from_hours))
     concurrent = _concurrent(dosages, review.start, tolerance)
+    # the next order's first step, when not given with this one's: the day it takes over is its
+    # (a bag running an hour into it is a hand-over, as between the steps of one order)
+    chained = [*dosages, dataclasses.replace(following, sequence=None)] if following else []
+    # the next order given with this one (the critical "orders run at the same time"): judged
+    # alone, and never a one-click fix running it into the next order's days
+    beside_next = any(len(dosages) in g for g in _concurrent(chained, review.start, tolerance))
+    if not chained or beside_next:
+        chained = list(dosages)
     ranges = _handed_over(
-        dosages,
-        _day_ranges(dosages, review.start, first_day),
-        concurrent,
+        chained,
+        _day_ranges(chained, review.start, first_day),
+        _concurrent(chained, review.start, tolerance),
         review.start,
         first_day,
         timedelta(hours=float(knowledge.interruptions.bag_change_tolerance_hours)),
-    )
+    )[: len(dosages)]
     reversed_dates = _reversed_dates(order, dosages, ranges)
     if reversed_dates is not None:
         periods, days_checked = reversed_dates
@@ -1093,6 +1128,7 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
         # never a one-click order whose dosages run at the same time (each keeps its dates)
         can_fix=reversed_dates is None
         and not concurrent
+        and not beside_next
         and not _concurrent(dosages, review.start, tolerance, dosed_only=False),
         may_raise=not unsure,
     )

@@ -11,7 +11,7 @@ import dataclasses
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -545,6 +545,80 @@ def _bounds_of(dosage: Any) -> tuple[Any, Any]:
     return (bounds.start, bounds.end) if bounds is not None else (None, None)
 
 
+def _zone_of(sent: list[tuple[Any, Any]], authored: Any) -> tzinfo:
+    """The order's own offset: that of its first timed bound, else of authoredOn; UTC without
+    either (`_as_steps`)."""
+    timed = [
+        value
+        for start, end in sent
+        for value in (start, end)
+        if value is not None and not is_date_only(value)
+    ]
+    anchor = as_datetime(timed[0]) if timed else None
+    if anchor is None and authored is not None and not is_date_only(authored):
+        anchor = as_datetime(authored)
+    return anchor.tzinfo if anchor is not None and anchor.tzinfo is not None else UTC
+
+
+def _hand_over(
+    this: DoseInstruction, following: DoseInstruction, end_is_date: bool, zone: tzinfo
+) -> tuple[DoseInstruction, DoseInstruction, bool]:
+    """A step and the next one as one infusion passing from one to the other (`_as_steps`):
+    this step's day-only end on the day the next starts ends it as the next begins (Epic; True:
+    that convention was used), and a next day-only start on the day a timed end falls begins
+    when this one ends."""
+    begin, end = following.bounds_start, this.bounds_end
+    if begin is None or end is None or this.bounds_start is None or begin <= this.bounds_start:
+        return this, following, False
+    if end_is_date and (end - timedelta(days=1)).date() == begin.astimezone(zone).date():
+        return dataclasses.replace(this, bounds_end=begin), following, True
+    if (
+        following.bounds_start_is_date
+        and not end_is_date
+        and begin < end
+        and end.astimezone(zone).date() == begin.astimezone(zone).date()
+    ):
+        return this, dataclasses.replace(following, bounds_start=end), False
+    return this, following, False
+
+
+def signed_hand_over(earlier: MedicationOrder, later: MedicationOrder) -> MedicationOrder:
+    """`earlier` as a step-up written as two orders signed together reads it (design.md): its last
+    step hands over to `later`'s first as the steps of one order do (`_hand_over`): an end given
+    as the day `later` starts is a hand-over, not a day of both. Only the earlier order's end
+    moves (the later's own ends are its own convention); `later`'s day-only start on the day a
+    timed end falls is left to the day check (`cds.checks.dose`)."""
+    models = list(earlier.raw.get("dosageInstruction") or [])
+    if not earlier.dosages or not later.dosages or len(models) != len(earlier.dosages):
+        return earlier
+    sent = [_raw_bounds(m) for m in models]
+    zone = _zone_of(sent, earlier.raw.get("authoredOn"))
+    last = max(
+        range(len(earlier.dosages)),
+        key=lambda i: (earlier.dosages[i].sequence is not None, earlier.dosages[i].sequence or 0),
+    )
+    first = later.ordered_dosages()[0]
+    end = sent[last][1]
+    this, _, _ = _hand_over(
+        earlier.dosages[last], first, isinstance(end, str) and is_date_only(end), zone
+    )
+    if this is earlier.dosages[last]:
+        return earlier
+    dosages = list(earlier.dosages)
+    dosages[last] = this
+    return dataclasses.replace(earlier, dosages=tuple(dosages))
+
+
+def _raw_bounds(dosage: Any) -> tuple[Any, Any]:
+    """boundsPeriod (start, end) of a raw dosageInstruction, as sent (None where absent)."""
+    timing = dosage.get("timing") if isinstance(dosage, Mapping) else None
+    repeat = timing.get("repeat") if isinstance(timing, Mapping) else None
+    bounds = repeat.get("boundsPeriod") if isinstance(repeat, Mapping) else None
+    if not isinstance(bounds, Mapping):
+        return None, None
+    return bounds.get("start"), bounds.get("end")
+
+
 def _as_steps(
     dosages: tuple[DoseInstruction, ...], models: list[Any], authored: Any
 ) -> tuple[DoseInstruction, ...]:
@@ -566,16 +640,7 @@ def _as_steps(
     if not dosages or len(models) != len(dosages):
         return dosages
     sent = [_bounds_of(m) for m in models]
-    timed = [
-        value
-        for start, end in sent
-        for value in (start, end)
-        if value is not None and not is_date_only(value)
-    ]
-    anchor = as_datetime(timed[0]) if timed else None
-    if anchor is None and authored is not None and not is_date_only(authored):
-        anchor = as_datetime(authored)
-    zone = anchor.tzinfo if anchor is not None else UTC
+    zone = _zone_of(sent, authored)
     steps = list(dosages)
     end_is_date = []
     for index, (dosage, (start, end)) in enumerate(zip(dosages, sent, strict=True)):
@@ -595,19 +660,8 @@ def _as_steps(
         this, following = steps[here], steps[after]
         if this.sequence is not None and this.sequence == following.sequence:
             continue  # one sequence: given together (FHIR R4), no hand-over between them
-        begin, end = following.bounds_start, this.bounds_end
-        if begin is None or end is None or this.bounds_start is None or begin <= this.bounds_start:
-            continue
-        if end_is_date[here] and (end - timedelta(days=1)).date() == begin.astimezone(zone).date():
-            steps[here] = dataclasses.replace(this, bounds_end=begin)
-            epic = True
-        elif (
-            following.bounds_start_is_date
-            and not end_is_date[here]
-            and begin < end
-            and end.astimezone(zone).date() == begin.astimezone(zone).date()
-        ):
-            steps[after] = dataclasses.replace(following, bounds_start=end)
+        steps[here], steps[after], handed = _hand_over(this, following, end_is_date[here], zone)
+        epic = epic or handed
     if epic:  # so is its last step's: "2026-03-09" to "2026-03-30" is 21 days, not 22
         last = steps[order[-1]]
         if end_is_date[order[-1]] and last.bounds_end is not None:

@@ -3081,6 +3081,57 @@ RED_TEAM_8A = [
 SCENARIOS.extend(RED_TEAM_8A)
 
 
+def two_orders(*bounds: tuple[str, str]) -> list[dict[str, Any]]:
+    """R/R cycle 1's step-up written as two orders signed together (`split_step_up`), each
+    order's boundsPeriod as the EHR dates it."""
+    return [periods(r, b) for r, b in zip(split_step_up(cycle=1), bounds, strict=True)]
+
+
+# red team 8a: a step-up as two orders hands over from one to the other as the steps of one order
+RED_TEAM_8A_TWO_ORDERS = [
+    pytest.param(
+        S(
+            [*body_of(), *two_orders(("2026-03-02", "2026-03-09"), ("2026-03-09", "2026-03-29"))],
+            [],
+        ),
+        id="adult 70 kg, R/R cycle 1 as two orders, Epic dates (9 mcg/day ends 03-09, the day 28 "
+        "mcg/day starts) -> no card (was: critical 'orders run at the same time' and dose low on "
+        "day 8)",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                *two_orders(
+                    ("2026-03-02T10:00:00Z", "2026-03-09T11:00:00Z"),
+                    ("2026-03-09T10:00:00Z", "2026-03-30T10:00:00Z"),
+                ),
+            ],
+            [],
+        ),
+        id="adult 70 kg, R/R cycle 1 as two orders, the 9 mcg/day bag ending an hour after 28 "
+        "mcg/day starts (bag change) -> no card (was: dose low on day 8)",
+    ),
+    pytest.param(
+        S(
+            [
+                *body_of(),
+                *two_orders(
+                    ("2026-03-02T10:00:00Z", "2026-03-09T23:00:00Z"),
+                    ("2026-03-09T10:00:00Z", "2026-03-30T10:00:00Z"),
+                ),
+            ],
+            [OVERLAP, UNDERDOSE],
+        ),
+        id="adult 70 kg, R/R cycle 1 as two orders, 9 mcg/day running 13 h beside 28 mcg/day -> "
+        "critical, the orders run at the same time (a true overlap, not a hand-over; each order "
+        "judged alone: 9 on day 8, no one-click fix running it into the next order's days; was: a "
+        "fix to 28 mcg/day on day 8, 56 in all)",
+    ),
+]
+SCENARIOS.extend(RED_TEAM_8A_TWO_ORDERS)
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
     database = tmp_path_factory.mktemp("dose") / "feedback.sqlite3"
