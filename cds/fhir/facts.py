@@ -518,7 +518,7 @@ def medication_order(
         authored_on=as_datetime(model.authoredOn),
         dosages=_as_steps(
             tuple(_dose_instruction(d, bag) for d in (model.dosageInstruction or [])),
-            model.dosageInstruction or [],
+            _raw_dosages(raw),
             model.authoredOn,
         ),
         reason_codes=codes_of(model.reasonCode),
@@ -536,13 +536,6 @@ def medication_order(
         if model.dispenseRequest
         else None,
     )
-
-
-def _bounds_of(dosage: Any) -> tuple[Any, Any]:
-    """boundsPeriod (start, end) of a dosageInstruction model, as sent (None where absent)."""
-    repeat = dosage.timing.repeat if dosage.timing else None
-    bounds = repeat.boundsPeriod if repeat else None
-    return (bounds.start, bounds.end) if bounds is not None else (None, None)
 
 
 def _zone_of(sent: list[tuple[Any, Any]], authored: Any) -> tzinfo:
@@ -588,10 +581,10 @@ def signed_hand_over(earlier: MedicationOrder, later: MedicationOrder) -> Medica
     as the day `later` starts is a hand-over, not a day of both. Only the earlier order's end
     moves (the later's own ends are its own convention); `later`'s day-only start on the day a
     timed end falls is left to the day check (`cds.checks.dose`)."""
-    models = list(earlier.raw.get("dosageInstruction") or [])
-    if not earlier.dosages or not later.dosages or len(models) != len(earlier.dosages):
+    sent_dosages = _raw_dosages(earlier.raw)
+    if not earlier.dosages or not later.dosages or len(sent_dosages) != len(earlier.dosages):
         return earlier
-    sent = [_raw_bounds(m) for m in models]
+    sent = [_raw_bounds(m) for m in sent_dosages]
     zone = _zone_of(sent, earlier.raw.get("authoredOn"))
     last = max(
         range(len(earlier.dosages)),
@@ -609,6 +602,12 @@ def signed_hand_over(earlier: MedicationOrder, later: MedicationOrder) -> Medica
     return dataclasses.replace(earlier, dosages=tuple(dosages))
 
 
+def _raw_dosages(raw: Mapping[str, Any]) -> list[Any]:
+    """An order's dosageInstruction as sent: its bounds as written (a day alone or a time)."""
+    dosages = raw.get("dosageInstruction")
+    return dosages if isinstance(dosages, list) else []
+
+
 def _raw_bounds(dosage: Any) -> tuple[Any, Any]:
     """boundsPeriod (start, end) of a raw dosageInstruction, as sent (None where absent)."""
     timing = dosage.get("timing") if isinstance(dosage, Mapping) else None
@@ -620,7 +619,7 @@ def _raw_bounds(dosage: Any) -> tuple[Any, Any]:
 
 
 def _as_steps(
-    dosages: tuple[DoseInstruction, ...], models: list[Any], authored: Any
+    dosages: tuple[DoseInstruction, ...], sent_dosages: list[Any], authored: Any
 ) -> tuple[DoseInstruction, ...]:
     """The dosages of one order read as the steps of one schedule (design contract: ordered by
     sequence, each bounded by boundsDuration or boundsPeriod):
@@ -637,9 +636,9 @@ def _as_steps(
       from 2026-03-09) end where the next begins: 2026-03-02 to 2026-03-09, not both from the
       9th (the order's own arithmetic, design contract). Only strictly sequenced steps are a
       chain; unsequenced dosages are not moved."""
-    if not dosages or len(models) != len(dosages):
+    if not dosages or len(sent_dosages) != len(dosages):
         return dosages
-    sent = [_bounds_of(m) for m in models]
+    sent = [_raw_bounds(m) for m in sent_dosages]
     zone = _zone_of(sent, authored)
     steps = list(dosages)
     end_is_date = []
