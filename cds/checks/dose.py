@@ -774,10 +774,11 @@ def _running_together(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     continuous infusion at a time, two give the sum of their doses (above the cap when each is at
     the label dose), and each order judged alone looked right. One card for a group of such
     orders, by its first order in the draft orders (the others stay silent, so 200 copies of an
-    order give one card, not 19,900); an overlap under half a day is a hand-over, not two doses."""
-    # as between the steps of one order (`_concurrent`): half a day or more together, read with
-    # a step-up's hand-over from one order to the next (`_next_signed`)
-    tolerance = timedelta(hours=float(knowledge.interruptions.interruption_whole_day_from_hours))
+    order give one card, not 19,900); an overlap within the bag-change tolerance is none, and an
+    end date that is the next order's start date a hand-over (`_next_signed`: Epic's dates). Hours
+    both orders state beyond a bag change are two bags running (red team 10a: 11 h of 28 beside 9
+    had no card under a half-day rule)."""
+    tolerance = timedelta(hours=float(knowledge.interruptions.bag_change_tolerance_hours))
     default_days = knowledge.cycles.default_infusion_days
 
     def period(order: MedicationOrder, start: datetime | None = None) -> tuple[datetime, datetime]:
@@ -786,7 +787,7 @@ def _running_together(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
         return start, infusion_end(handed, start, default_days)
 
     def overlap(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> bool:
-        return min(a[1], b[1]) - max(a[0], b[0]) >= tolerance
+        return min(a[1], b[1]) - max(a[0], b[0]) > tolerance
 
     drafts = _blinatumomab_drafts(item, knowledge)
     mine = item.review.order

@@ -3128,6 +3128,26 @@ RED_TEAM_8A_TWO_ORDERS = [
         "judged alone: 9 on day 8, no one-click fix running it into the next order's days; was: a "
         "fix to 28 mcg/day on day 8, 56 in all)",
     ),
+    # red team 10a: a timed overlap between two orders beyond a bag change (1 h) is two bags
+    # running: 11 h of 28 beside 9 gives some 32 mcg that day (the half-day rule is for the steps
+    # of one order and for dates, not for hours both orders state)
+    *[
+        pytest.param(
+            S(
+                [
+                    *body_of(),
+                    *two_orders(
+                        ("2026-03-02T10:00:00Z", end),
+                        ("2026-03-09T10:00:00Z", "2026-03-30T10:00:00Z"),
+                    ),
+                ],
+                [OVERLAP],
+            ),
+            id=f"adult 70 kg, R/R cycle 1 as two orders, 9 mcg/day running {hours} beside 28 "
+            "mcg/day -> critical, the orders run at the same time",
+        )
+        for end, hours in (("2026-03-09T16:00:00Z", "6 h"), ("2026-03-09T21:00:00Z", "11 h"))
+    ],
 ]
 SCENARIOS.extend(RED_TEAM_8A_TWO_ORDERS)
 
