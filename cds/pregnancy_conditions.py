@@ -48,7 +48,8 @@ class _Tables:
     test_names: re.Pattern[str] | None  # pregnancy.yaml `test_names`, as whole words
     not_test_names: re.Pattern[str] | None  # pregnancy.yaml `test_names_excluded`
     workflow_names: re.Pattern[str] | None  # pregnancy.yaml `test_names_workflow`
-    status_names: re.Pattern[str] | None  # pregnancy.yaml `status_names`
+    status_names: re.Pattern[str] | None  # pregnancy.yaml `status_names`, anywhere in a name
+    status_whole: re.Pattern[str] | None  # ...as the whole name (each of its parts)
 
 
 _TABLES: dict[int, _Tables] = {}
@@ -67,6 +68,23 @@ def _answers(answers: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile(rf" *(?:{'|'.join(re.escape(w) for w in words)}) *(?:[.;!?\n]|\Z)")
 
 
+def _name(text: str) -> str:
+    """A name as `_whole_name` compares it: lower case, any run of punctuation and spaces one
+    space ("Pregnant?" is "pregnant")."""
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+
+
+def _whole_name(phrases: Iterable[str]) -> re.Pattern[str] | None:
+    """A name that is one of `phrases` (to fullmatch `_words` of it), or several of them: a
+    CodeableConcept's text and displays are read as one name ("Pregnancy status Pregnancy
+    status")."""
+    words = sorted({_name(p) for p in phrases} - {""}, key=len, reverse=True)
+    if not words:
+        return None
+    one = "|".join(re.escape(w) for w in words)
+    return re.compile(rf"(?:{one})(?: (?:{one}))*")
+
+
 def _whole_words(phrases: Iterable[str]) -> re.Pattern[str] | None:
     words = sorted({_words(p) for p in phrases} - {""}, key=len, reverse=True)
     if not words:
@@ -78,9 +96,12 @@ def _whole_words(phrases: Iterable[str]) -> re.Pattern[str] | None:
 # no code system's, so never in a prefetch query nor on a card.
 NAMED_PREGNANCY_TEST: Code = ("urn:cds:named-in-words", "pregnancy-test")
 # ...beside it, a name that asks the pregnancy STATUS question (read as 82810-3 is), and a name
-# that says a step of the test's workflow (a yes/no answer of it is no result)
+# that says a step of the test's workflow (a yes/no answer of it is no result), and a name that
+# says a status question but asks something else ("Pregnancy status verified?", "Pregnancy status
+# unknown": a yes/no answer of it is no result either, red team 10b)
 NAMED_PREGNANCY_STATUS: Code = ("urn:cds:named-in-words", "pregnancy-status")
 NAMED_TEST_WORKFLOW: Code = ("urn:cds:named-in-words", "pregnancy-test-workflow")
+NAMED_OTHER_QUESTION: Code = ("urn:cds:named-in-words", "pregnancy-status-other-question")
 
 
 def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
@@ -88,10 +109,13 @@ def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
     (code.text, coding displays): NAMED_PREGNANCY_TEST when pregnancy.yaml `test_names` or
     `status_names` names a pregnancy or hCG test or the status question (a point-of-care test a
     site codes locally is as real as a LOINC one, and missing a positive is the harm), with
-    NAMED_PREGNANCY_STATUS for the status question and NAMED_TEST_WORKFLOW when the name says a
-    step of the workflow (`test_names_workflow`: "collected", "declined"); none when the name
-    also says `test_names_excluded` (a tumour marker: a man's hCG tumour marker is no pregnancy
-    test)."""
+    NAMED_PREGNANCY_STATUS only when the whole name (lower case, punctuation and spaces
+    collapsed; a name sent as text and display: each) IS a status question, NAMED_OTHER_QUESTION
+    when it only holds one ("Pregnancy status verified?", red team 10b: its "No" verified), and
+    NAMED_TEST_WORKFLOW when the name says a step of the workflow (`test_names_workflow`:
+    "collected", "declined"); none when the name also says `test_names_excluded` (a tumour
+    marker: a man's hCG tumour marker is no pregnancy test). A name holding a status question
+    but no `test_names` ("Could patient be pregnant - unable to assess") is no result at all."""
     tables = _tables(knowledge)
 
     def says(pattern: re.Pattern[str] | None, said: str) -> bool:
@@ -99,12 +123,15 @@ def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
 
     def codes(name: str) -> frozenset[Code]:
         said = _words(name)
-        status = says(tables.status_names, said)
+        whole = tables.status_whole
+        status = whole is not None and whole.fullmatch(_name(name)) is not None
         if not (status or says(tables.test_names, said)) or says(tables.not_test_names, said):
             return frozenset()
         found = {NAMED_PREGNANCY_TEST}
         if status:
             found.add(NAMED_PREGNANCY_STATUS)
+        elif says(tables.status_names, said):
+            found.add(NAMED_OTHER_QUESTION)
         if says(tables.workflow_names, said):
             found.add(NAMED_TEST_WORKFLOW)
         return frozenset(found)
@@ -133,6 +160,7 @@ def _tables(knowledge: Knowledge) -> _Tables:
             _whole_words(knowledge.pregnancy.test_names_excluded),
             _whole_words(knowledge.pregnancy.test_names_workflow),
             _whole_words(knowledge.pregnancy.status_names),
+            _whole_name(knowledge.pregnancy.status_names),
         )
     return found
 

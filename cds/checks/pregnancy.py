@@ -46,6 +46,7 @@ from cds.knowledge.models import PregnancyRules
 from cds.orders import cycle_of, earlier_blinatumomab_orders
 from cds.patient import ObservationFact
 from cds.pregnancy_conditions import (
+    NAMED_OTHER_QUESTION,
     NAMED_PREGNANCY_STATUS,
     NAMED_PREGNANCY_TEST,
     NAMED_TEST_WORKFLOW,
@@ -92,8 +93,10 @@ def reading_of(
     answer (coded, or named the status question in words: `status_names`), never as a test's
     result. A name that says a workflow step (`test_names_workflow`: "Pregnancy test performed:
     Yes", red team 7a) has no yes/no answer read, not even a boolean; its real result (Positive,
-    a quantity, an answer code) is read (red team 8c: "Urine hCG - collected 08:00" Positive)."""
-    workflow = NAMED_TEST_WORKFLOW in fact.codes
+    a quantity, an answer code) is read (red team 8c: "Urine hCG - collected 08:00" Positive);
+    so is a name that holds a status question but is none (NAMED_OTHER_QUESTION: "Pregnancy
+    status unknown" true, "Pregnancy status verified?" No; red team 10b)."""
+    workflow = not fact.codes.isdisjoint({NAMED_TEST_WORKFLOW, NAMED_OTHER_QUESTION})
     status = not workflow and fact.has_code(
         knowledge.codes_of("pregnancy_status") | {NAMED_PREGNANCY_STATUS}
     )
@@ -124,6 +127,39 @@ def reading_of(
     if not (fact.interpretation | values).isdisjoint(negative_flags):
         return "negative"
     return _text_reading(fact.value_text, settings, status)
+
+
+def is_status_answer(fact: ObservationFact, knowledge: Knowledge) -> bool:
+    """An answer to the pregnancy status question (82810-3, 11449-6, a row named the question),
+    not an hCG test: its "No" verifies an otherwise unknown status but never ends a positive test
+    (blinatumomab.md: a positive counts "until a later negative one", a test; red team 10b)."""
+    return fact.has_code(
+        knowledge.codes_of("pregnancy_status") | {NAMED_PREGNANCY_STATUS}
+    ) and not fact.has_code(
+        knowledge.codes_of("hcg_qualitative") | knowledge.codes_of("hcg_quantitative")
+    )
+
+
+def counted(
+    dated: list[tuple[datetime, Reading, ObservationFact]], knowledge: Knowledge
+) -> list[tuple[datetime, Reading, ObservationFact]]:
+    """The results newest first as they decide a positive: a status answered "No" (not
+    pregnant) newer than a positive hCG test is left out, only a negative test ends one."""
+    test = next(
+        (
+            i
+            for i, (_, reading, fact) in enumerate(dated)
+            if reading == "positive" and not is_status_answer(fact, knowledge)
+        ),
+        None,
+    )
+    if test is None:
+        return dated
+    return [
+        e
+        for i, e in enumerate(dated)
+        if i >= test or e[1] != "negative" or not is_status_answer(e[2], knowledge)
+    ]
 
 
 def is_workflow_step(fact: ObservationFact) -> bool:
@@ -441,7 +477,7 @@ def read_results(item: CheckInput, knowledge: Knowledge, settings: PregnancyRule
                 found.unreadable = fact  # an older negative must not clear the order past it
             continue
         found.dated.append((fact.when, reading, fact))
-        if reading == "negative":
+        if reading == "negative" and not is_status_answer(fact, knowledge):
             negative = fact  # an older result changes nothing below but a positive of its day
     found.dated.sort(key=_newest_first, reverse=True)
     usable = found.unreadable or (found.dated[0][2] if found.dated else None)
@@ -472,7 +508,9 @@ def check_pregnancy(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
             findings.append(_applicability_unknown(item, settings))
         return findings
     results = read_results(item, knowledge, settings)
-    results.past_positive = _past_positive(item, knowledge, settings, results.dated)
+    results.past_positive = _past_positive(
+        item, knowledge, settings, counted(results.dated, knowledge)
+    )
     findings = []
     evidence = _evidence(item, knowledge, settings, results)
     if evidence is not None:
@@ -554,8 +592,9 @@ def _evidence(
     estimated delivery date, a gestational age, a problem-list entry) a later negative
     contradicts (None: no sign of one)."""
     dated = results.dated
-    if dated and dated[0][1] == "positive" and results.past_positive is None:
-        when, _, fact = dated[0]
+    head = counted(dated, knowledge)  # a status answered "No" ends no positive test
+    if head and head[0][1] == "positive" and results.past_positive is None:
+        when, _, fact = head[0]
         return emit(
             "pregnancy-positive",
             settings.positive_result_source,

@@ -1374,6 +1374,78 @@ SCENARIOS.update(
             chart(urine_hcg_as(YESTERDAY, **NO_SCT)),
             [UNREADABLE, CONTRACEPTION_REMINDER],
         ),
+        # --- red team 10b s01-s19: a local row is the status question only when its whole
+        # name IS one (pregnancy.yaml status_names); a name that only holds one asks something
+        # else, and its yes/no answer is no result
+        "local 'Pregnancy status verified?' answered 'No' yesterday -> unreadable": (
+            chart(
+                named_test(YESTERDAY, "Pregnancy status verified?", "1570000999", valueString="No")
+            ),
+            [UNREADABLE, CONTRACEPTION_REMINDER],
+        ),
+        "local 'Pregnancy status unknown' valueBoolean false yesterday -> unreadable": (
+            chart(
+                named_test(YESTERDAY, "Pregnancy status unknown", "1570000999", valueBoolean=False)
+            ),
+            [UNREADABLE, CONTRACEPTION_REMINDER],
+        ),
+        "local 'Pregnancy status unknown' valueBoolean true yesterday -> unreadable, "
+        "not positive": (
+            chart(
+                named_test(YESTERDAY, "Pregnancy status unknown", "1570000999", valueBoolean=True)
+            ),
+            [UNREADABLE, CONTRACEPTION_REMINDER],
+        ),
+        "local 'Could patient be pregnant - unable to assess' 'No' -> not verified": (
+            chart(
+                named_test(
+                    YESTERDAY,
+                    "Could patient be pregnant - unable to assess",
+                    "1570000999",
+                    valueString="No",
+                )
+            ),
+            [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        ),
+        "local 'Pregnant?' answered 'No' yesterday -> verifies (control)": (
+            chart(named_test(YESTERDAY, "Pregnant?", "1570000999", valueString="No")),
+            [CONTRACEPTION_REMINDER],
+        ),
+        # --- red team 10b s21-s23: a status answered "No" never ends a positive TEST; only a
+        # later negative hCG does (blinatumomab.md: "until a later negative one")
+        "positive urine hCG 02-27, local 'Patient pregnant?' 'No' 03-01 -> critical": (
+            chart(
+                urine_hcg("2026-02-27T10:00:00-05:00", "positive", oid="hcg-pos"),
+                named_test(
+                    "2026-03-01T09:00:00-05:00", "Patient pregnant?", "1570000999", valueString="No"
+                ),
+            ),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "positive urine hCG 02-27, reported status (11449-6) 'No' 03-01 -> critical": (
+            chart(
+                urine_hcg("2026-02-27T10:00:00-05:00", "positive", oid="hcg-pos"),
+                reported("2026-03-01T09:00:00-05:00", valueString="No"),
+            ),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "positive urine hCG 02-27, status (11449-6) 'No' 02-28, negative urine hCG 03-01 "
+        "-> verifies (control)": (
+            chart(
+                urine_hcg("2026-02-27T10:00:00-05:00", "positive", oid="hcg-pos"),
+                reported("2026-02-28T09:00:00-05:00", valueString="No"),
+                urine_hcg("2026-03-01T09:00:00-05:00", "negative"),
+            ),
+            [CONTRACEPTION_REMINDER],
+        ),
+        "positive urine hCG of 2025-01-10 (no longer counted), status (11449-6) 'No' "
+        "yesterday -> verifies (control)": (
+            chart(
+                urine_hcg("2025-01-10T10:00:00-05:00", "positive", oid="hcg-pos"),
+                reported(YESTERDAY, valueString="No"),
+            ),
+            [CONTRACEPTION_REMINDER],
+        ),
         # --- red team 8c d02: a time of 00:00Z is a time, not a day alone
         "positive urine hCG 2026-02-28 (day only), negative 2026-03-01T00:00:00Z, cycle 3 "
         "-> critical": (
