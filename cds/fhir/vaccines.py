@@ -203,11 +203,10 @@ def by_text(text: str, knowledge: Knowledge) -> TextName | None:
         return None
     pieces = _pieces(text, recognition)
     excluded = [
-        index % 2 == 0 and _excluded(words, cased, recognition)
-        for index, (words, cased) in enumerate(pieces)
+        index % 2 == 0 and _excluded(piece, recognition) for index, piece in enumerate(pieces)
     ]
-    lower = _joined([words for words, _ in pieces], excluded)
-    cased = _joined([written for _, written in pieces], excluded)
+    lower = _joined([as_words(piece) for piece in pieces], excluded)
+    cased = _joined([cased_words(piece) for piece in pieces], excluded)
     found = [
         (name, span)
         for normalised, name in recognition.names
@@ -231,9 +230,9 @@ def by_text(text: str, knowledge: Knowledge) -> TextName | None:
     )
 
 
-def _pieces(text: str, recognition: _Recognition) -> list[tuple[str, str]]:
-    """`text` without uninformative CVX displays, cut at its part separators: (`as_words`,
-    `cased_words`) of each part and separator in turn, parts at even indexes. The displays go
+def _pieces(text: str, recognition: _Recognition) -> list[str]:
+    """`text` without uninformative CVX displays, cut at its part separators: each part and
+    separator in turn, parts at even indexes. The displays go
     first: "Varicella, IgG" beside "unknown vaccine or immune globulin" is one part. A part of
     qualifying exclusions and live words only joins the part before it ("zoster vaccine,
     recombinant", "Ebola Zaire vaccine, live, recombinant": one part each), and a list ending in
@@ -245,7 +244,7 @@ def _pieces(text: str, recognition: _Recognition) -> list[tuple[str, str]]:
             merged[-1] += separator + part
         else:
             merged += [separator, part]
-    return [(as_words(piece), cased_words(piece)) for piece in _tested_lists(merged, recognition)]
+    return _tested_lists(merged, recognition)
 
 
 def _tested_lists(merged: list[str], recognition: _Recognition) -> list[str]:
@@ -288,15 +287,17 @@ def _names_shot(words: str, recognition: _Recognition) -> bool:
     return any(word in words for word in recognition.shot_words)
 
 
-def _excluded(words: str, cased: str, recognition: _Recognition) -> bool:
-    """Whether a part (`as_words`, `cased_words`) names no live vaccine given. It does not when it
-    names a test ("MMR titers"; "ProQuad antibody panel": a brand there names what was tested); a
+def _excluded(part: str, recognition: _Recognition) -> bool:
+    """Whether a part (as written) names no live vaccine given. It does not when it names a test
+    ("MMR titers"; "ProQuad antibody panel": a brand there names what was tested), unless the test
+    is only a remark in brackets beside a shot named outside them (`_remarked_test`); a
     product not live ("immune globulin", "recombinant"), unless it says its vaccine is "live" and
     not "not live" ("Ebola Zaire vaccine, live, recombinant") or names a live brand ("M-M-R II
     (contains recombinant human albumin)"); an immunity status on its own ("Rubella - immune", not
     "MMR vaccine (immunity booster)": `_names_shot`); or a live name answered "no" at its end
     ("Zostavax? no")."""
-    if any(test in words for test in recognition.tests):
+    words, cased = as_words(part), cased_words(part)
+    if any(test in words for test in recognition.tests) and not _remarked_test(part, recognition):
         return True
     says_live = any(
         word in words for word in (*recognition.live_words, *recognition.live_brands)
@@ -313,6 +314,22 @@ def _excluded(words: str, cased: str, recognition: _Recognition) -> bool:
         for no in recognition.answered_no
         for normalised, name in recognition.names
     )
+
+
+_REMARK = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")  # a remark in brackets
+_DOSE_NUMBER = re.compile(r"#\s*\d|\bdose\s*\d", re.IGNORECASE)  # "MMR #2", "dose 2"
+
+
+def _remarked_test(part: str, recognition: _Recognition) -> bool:
+    """Whether a part's test words all lie in a remark in brackets, beside a shot named outside
+    them (a dose number, `text_shot_words`, a live brand): "MMR #2 (titer negative)" is the dose
+    the titer led to (red team 10b), "Yellow fever (titer)" and "Varicella titer (Varivax series
+    complete)" are tests."""
+    outside = _REMARK.sub(" ", part)
+    words = as_words(outside)
+    if any(test in words for test in recognition.tests):
+        return False
+    return bool(_DOSE_NUMBER.search(outside)) or _names_shot(words, recognition)
 
 
 def _joined(pieces: list[str], excluded: list[bool]) -> tuple[str, list[tuple[int, int]]]:

@@ -1221,6 +1221,35 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         )
         for text in ("MMR no. 2", "Varivax no reaction noted", "Zostavax? no reaction")
     },
+    # --- red team 10b: a test named only in a remark in brackets, beside a shot named outside
+    # them (a dose number, "dose", "vaccine", "given", a live brand), is why the shot was given:
+    # the shot counts. Each critical row was silent before the fix; the silent rows guard it.
+    **{
+        f"text only {text!r} -> critical (the titer is a remark on the dose)": (
+            chart(named_only(text)),
+            [RECENT],
+        )
+        for text in (
+            "MMR #2 (titer negative)",
+            "MMR dose 2 (titer drawn)",
+            "Varivax (IgG negative)",
+            "Varicella vaccine (non-immune by titer)",
+            "MMR II (rubella IgG negative)",
+            "MMR dose 2 (non-immune by titer)",
+        )
+    },
+    **{
+        f"guard: text only {text!r} -> silent (a test: nothing names a shot outside the remark)": (
+            chart(named_only(text)),
+            [],
+        )
+        for text in (
+            "Yellow fever (titer)",
+            "MMR (post-vaccine titer pending)",
+            "Varicella titer (Varivax series complete)",
+            "Zoster vaccine (recombinant, adjuvanted)",
+        )
+    },
     # --- treatment known only from MedicationAdministrations ----------------------------------
     "MMR given between cycles, cycle 1 on file only as administrations, cycle 2 -> critical": (
         chart(immunization("03", "MMR", "2026-02-05"), cycle=2, history=CYCLE_1_ADMINISTERED),
