@@ -144,15 +144,9 @@ def counted(
     dated: list[tuple[datetime, Reading, ObservationFact]], knowledge: Knowledge
 ) -> list[tuple[datetime, Reading, ObservationFact]]:
     """The results newest first as they decide a positive: a status answered "No" (not
-    pregnant) newer than a positive hCG test is left out, only a negative test ends one."""
-    test = next(
-        (
-            i
-            for i, (_, reading, fact) in enumerate(dated)
-            if reading == "positive" and not is_status_answer(fact, knowledge)
-        ),
-        None,
-    )
+    pregnant) newer than a positive, a test or a status answered "pregnant", is left out: only a
+    negative test ends one (red team 11: "Yes" then "No" had cleared the order)."""
+    test = next((i for i, (_, reading, _) in enumerate(dated) if reading == "positive"), None)
     if test is None:
         return dated
     return [

@@ -1446,6 +1446,24 @@ SCENARIOS.update(
             ),
             [CONTRACEPTION_REMINDER],
         ),
+        # --- red team 11 p11/p12: a status answered "pregnant" is not ended by a later status
+        # "No" either (a correction or a loss needs a negative test to verify)
+        "reported status (11449-6) 'Yes' 02-28, reported status 'No' 03-01 -> critical": (
+            chart(
+                reported("2026-02-28T09:00:00-05:00", valueString="Yes"),
+                reported("2026-03-01T09:00:00-05:00", valueString="No"),
+            ),
+            [POSITIVE, CONTRACEPTION_REMINDER],
+        ),
+        "reported status (11449-6) 'Yes' 02-28, status 'No' 03-01, negative urine hCG 03-01 "
+        "-> verifies (control)": (
+            chart(
+                reported("2026-02-28T09:00:00-05:00", valueString="Yes"),
+                reported("2026-03-01T09:00:00-05:00", valueString="No"),
+                urine_hcg("2026-03-01T10:00:00-05:00", "negative"),
+            ),
+            [CONTRACEPTION_REMINDER],
+        ),
         # --- red team 8c d02: a time of 00:00Z is a time, not a day alone
         "positive urine hCG 2026-02-28 (day only), negative 2026-03-01T00:00:00Z, cycle 3 "
         "-> critical": (
