@@ -146,15 +146,17 @@ def is_blinatumomab(order: MedicationOrder, knowledge: Knowledge) -> bool:
 def _is_blinatumomab(order: MedicationOrder, knowledge: Knowledge) -> bool:
     """By a code of the blinatumomab list, else by its name in the order's text
     (`Knowledge.names`). A text that names a glucocorticoid too, on an order dosed in whole
-    milligrams, is the glucocorticoid's: an order set's "ONC ALL BLINATUMOMAB (BLINCYTO) CYCLE 1 -
-    dexamethasone IV premed" (red team 7b C1). No blinatumomab order is dosed so (28 mcg/day is
-    0.028 mg); one whose text names a premedication keeps its cards."""
+    milligrams (dose.yaml `steroid_order_from_mg`), is the glucocorticoid's: an order set's "ONC
+    ALL BLINATUMOMAB (BLINCYTO) CYCLE 1 - dexamethasone IV premed" (red team 7b C1). No
+    blinatumomab order is dosed so (28 mcg/day is 0.028 mg); one whose text names a
+    premedication keeps its cards."""
     if not knowledge.names("blinatumomab", order.codes, order.text):
         return False
     if not order.codes.isdisjoint(knowledge.codes_of("blinatumomab")):
         return True
     steroid = identify(order.codes, order.text, knowledge.corticosteroids)
-    return steroid is None or not any(_milligrams(d) >= 1 for d in order.dosages)
+    least = knowledge.dose.steroid_order_from_mg
+    return steroid is None or not any(_milligrams(d) >= least for d in order.dosages)
 
 
 def _milligrams(dosage: DoseInstruction) -> Decimal:

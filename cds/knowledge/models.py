@@ -112,6 +112,9 @@ class DoseRules(StrictModel):
     tolerance_below_percent: Decimal = Field(ge=0)
     tolerance_source: str
     compare_precision_mcg: Decimal
+    # a text naming blinatumomab and a glucocorticoid, dosed in at least this many mg: the steroid's
+    steroid_order_from_mg: Decimal = Field(gt=0)
+    steroid_order_source: str
     # a rate written rounded (1.17 mcg/h for 28 mcg/day) counts as the dose it rounds, within this
     rate_rounding_max_percent: Decimal = Field(ge=0, le=10)
     rate_rounding_source: str
