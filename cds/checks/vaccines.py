@@ -41,7 +41,7 @@ from cds import units
 from cds.checks import Check, CheckInput
 from cds.fhir.facts import partial_date_range
 from cds.fhir.selection import code_pairs, concept_text
-from cds.fhir.vaccines import as_words, recognised_codes, words_of
+from cds.fhir.vaccines import as_words, recognised_codes, says_not_given, words_of
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import ChildhoodDates, VaccineRules
@@ -96,6 +96,11 @@ FINDINGS: Declarations = {
     ),
     # a record that may be a live vaccine whose status (or more) could not be read
     "live-vaccine-record-unreadable": declare("warning", "vaccine", "resource"),
+    # a live vaccine recorded as given (completed) whose words say it was not ("MMR: declined"),
+    # dated where a shot would draw a card: whether it was given is to be confirmed
+    "live-vaccine-given-unconfirmed": declare(
+        "warning", "vaccine", "recognised", "resource", "text", "when", "days"
+    ),
 }
 
 
@@ -469,11 +474,15 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
     window_start = start - timedelta(days=settings.window_before_start_days)
     treatment_start = _treatment_start(item, knowledge)
     window = _Window(window_start, treatment_start, start)
-    given = [
-        found
+    given_shots = [
+        (shot, found)
         for shot in item.patient.immunizations
         if shot.status in settings.given_statuses and not shot.codes.isdisjoint(live)
         if (found := _given_shot(shot, window, item, knowledge)) is not None
+    ]
+    given = [
+        _unconfirmed(shot, found, knowledge) if says_not_given(shot.text, knowledge) else found
+        for shot, found in given_shots
     ]
     findings += given
     # a live vaccine on file whose status could not be read (`cds.fhir.vaccines`): not verified
@@ -506,6 +515,35 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
         elif ordered.status == "completed" and not given:
             findings += _completed_unrecorded(ordered, name, window, knowledge)
     return findings
+
+
+def _unconfirmed(shot: ImmunizationFact, found: Emission, knowledge: Knowledge) -> Emission:
+    """A live vaccine recorded as given whose words say it was not given ("MMR: declined",
+    "Varicella vaccine given? no"; `cds.fhir.vaccines.says_not_given`), where a shot given then
+    drew `found`: the record contradicts itself, a warning asks to confirm whether it was given
+    (never the critical card of a shot, never silence)."""
+    values = found.values
+    if found.code == "live-vaccine-recent":
+        when = f"on {values['date']}, {values['days_before']} before this infusion starts"
+    elif found.code == "live-vaccine-during-treatment":
+        when = (
+            f"on {values['date']}, during blinatumomab treatment "
+            f"(begun {values['treatment_start']})"
+        )
+    elif found.code == "live-vaccine-date-approximate":
+        when = f"in {values['date_text']}, possibly within {values['period']}"
+    else:  # live-vaccine-date-unreadable
+        when = f"with {values['date_problem']}"
+    return emit(
+        "live-vaccine-given-unconfirmed",
+        found.source,
+        vaccine=values["vaccine"],
+        recognised=values["recognised"],
+        resource=shot.resource,
+        text=shot.text,
+        when=when,
+        days=knowledge.vaccines.window_before_start_days,
+    )
 
 
 def _completed_unrecorded(

@@ -78,6 +78,9 @@ class _Recognition:
     # any of `names` at all (one C-level search: nearly every text names none of them)
     any_name: re.Pattern[str]
     any_cased_name: re.Pattern[str]
+    given_words: tuple[str, ...]  # `as_words` of the words saying a shot was given
+    not_given: tuple[str, ...]  # `as_words` of the words saying it was not (longest first)
+    asked_no: re.Pattern[str]  # a question of giving answered no ("given? no"), as written
 
     @classmethod
     def of(cls, knowledge: Knowledge) -> _Recognition:
@@ -142,8 +145,27 @@ class _Recognition:
                 frozenset(settings.no_vaccine_cvx),
                 _any_of(as_words(n.text) for n in settings.text_names if not n.case_sensitive),
                 _any_of(cased_words(n.text) for n in settings.text_names if n.case_sensitive),
+                tuple(as_words(word) for word in settings.text_given_words),
+                tuple(sorted(map(as_words, settings.text_not_given_words), key=len, reverse=True)),
+                _asked_no(settings.text_not_given_questions, settings.text_answered_no),
             )
         return found
+
+
+def _asked_no(questions: Iterable[str], answers: Iterable[str]) -> re.Pattern[str]:
+    """A pattern finding a question of `questions` answered with one of `answers`, as written:
+    "given? no", "Administered?: No" (never one with no question mark: "given no reaction")."""
+    asked, answered = list(questions), list(answers)
+    if not asked or not answered:
+        return re.compile("(?!)")
+    return re.compile(
+        r"(?<![a-z0-9])(?:"
+        + "|".join(map(re.escape, asked))
+        + r")\s*\?+[\s:–-]*(?:"
+        + "|".join(map(re.escape, answered))
+        + r")(?![a-z0-9])",
+        re.IGNORECASE,
+    )
 
 
 def _any_of(texts: Iterable[str]) -> re.Pattern[str]:
@@ -236,11 +258,13 @@ def _pieces(text: str, recognition: _Recognition) -> list[str]:
     first: "Varicella, IgG" beside "unknown vaccine or immune globulin" is one part. A part of
     qualifying exclusions and live words only joins the part before it ("zoster vaccine,
     recombinant", "Ebola Zaire vaccine, live, recombinant": one part each), and a list ending in
-    a test joins into one part (`_tested_lists`: "MMR and varicella titers")."""
+    a test joins into one part (`_tested_lists`: "MMR and varicella titers"). A part saying only
+    that a shot was given ("dose 2 given") joins the part before it too: "Varicella titer
+    negative, dose 2 given" gives the dose the titer led to (`_only_given`)."""
     split = recognition.separators.split(recognition.uninformative_displays.sub(" ", text))
     merged = [split[0]]
     for separator, part in zip(split[1::2], split[2::2], strict=True):
-        if _only_qualifies(as_words(part), recognition):
+        if _only_qualifies(as_words(part), recognition) or _only_given(part, recognition):
             merged[-1] += separator + part
         else:
             merged += [separator, part]
@@ -295,9 +319,14 @@ def _excluded(part: str, recognition: _Recognition) -> bool:
     not "not live" ("Ebola Zaire vaccine, live, recombinant") or names a live brand ("M-M-R II
     (contains recombinant human albumin)"); an immunity status on its own ("Rubella - immune", not
     "MMR vaccine (immunity booster)": `_names_shot`); or a live name answered "no" at its end
-    ("Zostavax? no")."""
+    ("Zostavax? no"). A test beside an administration word in its part is why the shot was given
+    ("MMR given because titer negative", "MMR titer (MMR given)": `_says_given`)."""
     words, cased = as_words(part), cased_words(part)
-    if any(test in words for test in recognition.tests) and not _remarked_test(part, recognition):
+    if (
+        any(test in words for test in recognition.tests)
+        and not _remarked_test(part, recognition)
+        and not _says_given(part, recognition)
+    ):
         return True
     says_live = any(
         word in words for word in (*recognition.live_words, *recognition.live_brands)
@@ -330,6 +359,45 @@ def _remarked_test(part: str, recognition: _Recognition) -> bool:
     if any(test in words for test in recognition.tests):
         return False
     return bool(_DOSE_NUMBER.search(outside)) or _names_shot(words, recognition)
+
+
+def _says_given(part: str, recognition: _Recognition) -> bool:
+    """Whether a part (as written) says a shot was given: an administration word ("given",
+    "administered") not negated nor asked ("not given", "given? no"), or a dose number ("#2",
+    "dose 2"). A test beside one is the reason for that shot; "Varicella vaccine titer",
+    "Measles titer after MMR vaccine" say none."""
+    if _DOSE_NUMBER.search(part):
+        return True
+    words = as_words(recognition.asked_no.sub(" ", part))
+    for phrase in recognition.not_given:
+        words = words.replace(phrase, " ")
+    return any(word in words for word in recognition.given_words)
+
+
+def _only_given(part: str, recognition: _Recognition) -> bool:
+    """Whether a part (as written) holds nothing but administration words and a dose number
+    ("dose 2 given", "given"): it says the shot of the part before it was given."""
+    words = as_words(_DOSE_NUMBER.sub(" ", part))
+    for word in recognition.given_words:
+        words = words.replace(word, " ")
+    return bool(part.strip()) and not words.strip() and _says_given(part, recognition)
+
+
+def says_not_given(text: str, knowledge: Knowledge) -> bool:
+    """Whether the words of a vaccination (its text and displays, any case) say that it was not
+    given ("MMR: declined", "Yellow fever vaccine - exempt", "Varicella vaccine given? no") and
+    nowhere that it was ("MMR given; varicella declined", "MMR (declined, given after
+    counselling)": given). A completed record saying so contradicts itself (`cds.checks.vaccines`
+    asks to confirm it); a dose number is no saying it was given ("MMR dose 2 declined")."""
+    recognition = _Recognition.of(knowledge)
+    unasked, asked = recognition.asked_no.subn(" ", text)
+    words = as_words(unasked)
+    refused = asked > 0
+    for phrase in recognition.not_given:
+        if phrase in words:
+            refused = True
+            words = words.replace(phrase, " ")
+    return refused and not any(word in words for word in recognition.given_words)
 
 
 def _joined(pieces: list[str], excluded: list[bool]) -> tuple[str, list[tuple[int, int]]]:
