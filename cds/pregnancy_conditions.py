@@ -50,6 +50,7 @@ class _Tables:
     workflow_names: re.Pattern[str] | None  # pregnancy.yaml `test_names_workflow`
     status_names: re.Pattern[str] | None  # pregnancy.yaml `status_names`, anywhere in a name
     status_whole: re.Pattern[str] | None  # ...as the whole name (each of its parts)
+    other_question: re.Pattern[str] | None  # pregnancy.yaml `status_question_excluded`
 
 
 _TABLES: dict[int, _Tables] = {}
@@ -102,6 +103,10 @@ NAMED_PREGNANCY_TEST: Code = ("urn:cds:named-in-words", "pregnancy-test")
 NAMED_PREGNANCY_STATUS: Code = ("urn:cds:named-in-words", "pregnancy-status")
 NAMED_TEST_WORKFLOW: Code = ("urn:cds:named-in-words", "pregnancy-test-workflow")
 NAMED_OTHER_QUESTION: Code = ("urn:cds:named-in-words", "pregnancy-status-other-question")
+# ...and a name that holds the question whether the patient is pregnant but is not only that
+# question ("Pregnant? (per patient)", "Currently pregnant - self report"): an answer meaning
+# pregnant is read, one meaning not pregnant is no result (task B, 2026-12-03)
+NAMED_PREGNANT_QUESTION: Code = ("urn:cds:named-in-words", "pregnant-question")
 
 
 def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
@@ -114,8 +119,12 @@ def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
     when it only holds one ("Pregnancy status verified?", red team 10b: its "No" verified), and
     NAMED_TEST_WORKFLOW when the name says a step of the workflow (`test_names_workflow`:
     "collected", "declined"); none when the name also says `test_names_excluded` (a tumour
-    marker: a man's hCG tumour marker is no pregnancy test). A name holding a status question
-    but no `test_names` ("Could patient be pregnant - unable to assess") is no result at all."""
+    marker: a man's hCG tumour marker is no pregnancy test). A name that holds a status question
+    and says neither a workflow step nor `status_question_excluded` (another person, the past,
+    the future, a verification: "Partner pregnant?", "Pregnant? (not asked)") asks whether the
+    patient is pregnant: NAMED_PREGNANT_QUESTION ("Currently pregnant - self report"). One that
+    says either is NAMED_OTHER_QUESTION when it names a test, else no result at all ("Could
+    patient be pregnant - unable to assess")."""
     tables = _tables(knowledge)
 
     def says(pattern: re.Pattern[str] | None, said: str) -> bool:
@@ -125,12 +134,22 @@ def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
         said = _words(name)
         whole = tables.status_whole
         status = whole is not None and whole.fullmatch(_name(name)) is not None
-        if not (status or says(tables.test_names, said)) or says(tables.not_test_names, said):
+        question = not status and says(tables.status_names, said)
+        asks_pregnant = (
+            question
+            and not says(tables.other_question, said)
+            and not says(tables.workflow_names, said)
+        )
+        if not (status or asks_pregnant or says(tables.test_names, said)) or says(
+            tables.not_test_names, said
+        ):
             return frozenset()
         found = {NAMED_PREGNANCY_TEST}
         if status:
             found.add(NAMED_PREGNANCY_STATUS)
-        elif says(tables.status_names, said):
+        elif asks_pregnant:
+            found.add(NAMED_PREGNANT_QUESTION)
+        elif question:
             found.add(NAMED_OTHER_QUESTION)
         if says(tables.workflow_names, said):
             found.add(NAMED_TEST_WORKFLOW)
@@ -161,6 +180,7 @@ def _tables(knowledge: Knowledge) -> _Tables:
             _whole_words(knowledge.pregnancy.test_names_workflow),
             _whole_words(knowledge.pregnancy.status_names),
             _whole_name(knowledge.pregnancy.status_names),
+            _whole_words(knowledge.pregnancy.status_question_excluded),
         )
     return found
 

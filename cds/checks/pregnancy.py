@@ -49,6 +49,7 @@ from cds.pregnancy_conditions import (
     NAMED_OTHER_QUESTION,
     NAMED_PREGNANCY_STATUS,
     NAMED_PREGNANCY_TEST,
+    NAMED_PREGNANT_QUESTION,
     NAMED_TEST_WORKFLOW,
     coded_pregnancy,
     current_pregnancy,
@@ -76,6 +77,9 @@ FINDINGS: Declarations = {
     ),
     "pregnancy-status-unknown": declare("warning", "days", "last", "cycle"),
     "pregnancy-result-unreadable": declare("warning", "date", "resource", "value"),
+    "pregnancy-test-pending": declare(
+        "warning", "date", "resource", "status", "answer_date", "answer_resource"
+    ),
     "pregnancy-test-reminder": declare("info", "cycle"),
     "pregnancy-breastfeeding": declare("warning", "hours"),
     "pregnancy-contraception-reminder": declare("info", "hours"),
@@ -95,7 +99,16 @@ def reading_of(
     Yes", red team 7a) has no yes/no answer read, not even a boolean; its real result (Positive,
     a quantity, an answer code) is read (red team 8c: "Urine hCG - collected 08:00" Positive);
     so is a name that holds a status question but is none (NAMED_OTHER_QUESTION: "Pregnancy
-    status unknown" true, "Pregnancy status verified?" No; red team 10b)."""
+    status unknown" true, "Pregnancy status verified?" No; red team 10b). A name that holds
+    the question whether the patient is pregnant but is not only it (NAMED_PREGNANT_QUESTION:
+    "Currently pregnant - self report") is read as the status question, its "pregnant" only:
+    an answer meaning not pregnant is no result (task B)."""
+    if NAMED_PREGNANT_QUESTION in fact.codes:
+        as_status = replace(
+            fact, codes=(fact.codes - {NAMED_PREGNANT_QUESTION}) | {NAMED_PREGNANCY_STATUS}
+        )
+        said = reading_of(as_status, knowledge, settings)
+        return said if said == "positive" else None
     workflow = not fact.codes.isdisjoint({NAMED_TEST_WORKFLOW, NAMED_OTHER_QUESTION})
     status = not workflow and fact.has_code(
         knowledge.codes_of("pregnancy_status") | {NAMED_PREGNANCY_STATUS}
@@ -134,7 +147,7 @@ def is_status_answer(fact: ObservationFact, knowledge: Knowledge) -> bool:
     not an hCG test: its "No" verifies an otherwise unknown status but never ends a positive test
     (blinatumomab.md: a positive counts "until a later negative one", a test; red team 10b)."""
     return fact.has_code(
-        knowledge.codes_of("pregnancy_status") | {NAMED_PREGNANCY_STATUS}
+        knowledge.codes_of("pregnancy_status") | {NAMED_PREGNANCY_STATUS, NAMED_PREGNANT_QUESTION}
     ) and not fact.has_code(
         knowledge.codes_of("hcg_qualitative") | knowledge.codes_of("hcg_quantitative")
     )
@@ -157,9 +170,11 @@ def counted(
 
 
 def is_workflow_step(fact: ObservationFact) -> bool:
-    """An Observation named a step of a test's workflow ("collected", "declined", "ordered"): what
-    it says is no result unless a result can be read from it (no unreadable result either)."""
-    return NAMED_TEST_WORKFLOW in fact.codes
+    """An Observation named a step of a test's workflow ("collected", "declined", "ordered"), or
+    one whose name holds the question whether the patient is pregnant (NAMED_PREGNANT_QUESTION,
+    read only when it says pregnant): what it says is no result unless a result can be read from
+    it (no unreadable result either)."""
+    return not fact.codes.isdisjoint({NAMED_TEST_WORKFLOW, NAMED_PREGNANT_QUESTION})
 
 
 # A quantitative result sent as text, as many lab interfaces send "<5 mIU/mL": only a short text
@@ -403,6 +418,9 @@ class Results:
     # a "not yet confirmed" answer newer than every result read: no older negative verifies
     unconfirmed: ObservationFact | None = None
     preliminary: ObservationFact | None = None  # a preliminary positive newer than every usable one
+    # the newest hCG test not yet resulted (a preliminary status, no reading) newer than every
+    # negative test: a status answered "No" does not verify past it
+    pending: ObservationFact | None = None
     future: ObservationFact | None = None  # a result dated in the future, ignored
     # the newest result is a positive one that no longer counts as a current pregnancy: why
     past_positive: str | None = None
@@ -454,21 +472,30 @@ def read_results(item: CheckInput, knowledge: Knowledge, settings: PregnancyRule
             continue
         # newer than every usable result
         newest = not found.dated and found.unreadable is None and found.unconfirmed is None
+        # ...but for a status answer: an hCG test no later TEST reads (a status "No" after an
+        # unreadable or pending test is a self-report, not its result; task B)
+        newest_test = (
+            not is_status_answer(fact, knowledge)
+            and found.unreadable is None
+            and found.unconfirmed is None
+            and all(is_status_answer(e[2], knowledge) for e in found.dated)
+        )
         if says_unconfirmed(fact, knowledge) and not preliminary:
             found.unconfirmed = found.unconfirmed or (fact if not found.dated else None)
             continue
         if preliminary:
-            if (
-                newest
-                and not found.preliminary
-                and reading_of(fact, knowledge, settings) == "positive"
-            ):
+            reading = reading_of(fact, knowledge, settings)
+            if newest and not found.preliminary and reading == "positive":
                 found.preliminary = fact
+            elif newest_test and reading is None and not is_workflow_step(fact):
+                found.pending = found.pending or fact
             continue
         reading = reading_of(fact, knowledge, settings)
         if reading is None:
-            if newest and not is_workflow_step(fact):  # a workflow step's "Yes" is no result
-                found.unreadable = fact  # an older negative must not clear the order past it
+            # a workflow step's "Yes" is no result; an older negative must not clear the order
+            # past an unreadable one
+            if (newest or newest_test) and not is_workflow_step(fact):
+                found.unreadable = found.unreadable or fact
             continue
         found.dated.append((fact.when, reading, fact))
         if reading == "negative" and not is_status_answer(fact, knowledge):
@@ -661,7 +688,7 @@ def _status(
     if cycle in (None, 1) or settings.test_before_every_cycle:
         anchor = _cycle_one_start(item, knowledge) if cycle == 1 else item.review.start
         if _negative_within(dated, anchor, settings):
-            return None
+            return _pending(item, knowledge, settings, results, dated, anchor)
         negative = next((e for e in dated if e[1] == "negative"), None)
         last = negative[0].date().isoformat() if negative else "none on file"
         if results.past_positive is not None:
@@ -681,8 +708,41 @@ def _status(
             cycle=cycle if cycle is not None else "unknown (checked as cycle 1)",
         )
     if _negative_within(dated, item.review.start, settings):
-        return None  # verified for this cycle as cycle 1 is: nothing to remind
+        # verified for this cycle as cycle 1 is: nothing to remind, unless only by a status
+        # answer while a test is pending
+        return _pending(item, knowledge, settings, results, dated, item.review.start)
     return emit("pregnancy-test-reminder", settings.test_before_every_cycle_source, cycle=cycle)
+
+
+def _pending(
+    item: CheckInput,
+    knowledge: Knowledge,
+    settings: PregnancyRules,
+    results: Results,
+    dated: list[tuple[datetime, Reading, ObservationFact]],
+    anchor: datetime,
+) -> Emission | None:
+    """A status verified only by a status ANSWER ("No": a self-report) within the window before
+    `anchor`, while an hCG test dated in that window is not yet resulted (`Results.pending`): a
+    warning that the test result is not yet available (None: a negative test in the window
+    verifies, or no test is pending there)."""
+    pending = results.pending
+    earliest = anchor - timedelta(hours=settings.negative_result_valid_hours)
+    if pending is None or pending.when is None or pending.when < earliest:
+        return None
+    window = [e for e in dated if e[1] == "negative" and e[0] >= earliest]
+    if any(not is_status_answer(fact, knowledge) for _, _, fact in window):
+        return None  # a negative test verifies whatever else is pending
+    answer = window[0] if window else None
+    return emit(
+        "pregnancy-test-pending",
+        settings.unreadable_result_source,
+        date=pending.when.date().isoformat(),
+        resource=pending.resource,
+        status=pending.status,
+        answer_date=answer[0].date().isoformat() if answer else "none",
+        answer_resource=answer[2].resource if answer else "none",
+    )
 
 
 def _past_positive(

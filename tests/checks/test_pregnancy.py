@@ -1485,6 +1485,41 @@ SCENARIOS.update(
 )
 
 
+def pending_hcg(when: str, status: str = "registered", oid: str = "hcg-pending") -> dict[str, Any]:
+    """A serum hCG ordered and collected, its result not yet back: status registered (or
+    preliminary), no value[x], as a lab interface files it on receipt of the specimen."""
+    result = lab(
+        oid,
+        "21198-7",
+        "Choriogonadotropin.beta subunit [Units/volume] in Serum or Plasma",
+        when,
+        status=status,
+    )
+    result["issued"] = when
+    return result
+
+
+PENDING = ("pregnancy-status", "warning", "pregnancy-test-pending")
+SCENARIOS.update(
+    {
+        # --- task B 2026-12-03: a self-reported "No" does not clear a pending or unreadable hCG
+        # test (the full matrix: tests/checks/test_pregnancy_status_downgrades.py)
+        "status 'Not pregnant' yesterday, serum hCG registered this morning -> test pending": (
+            chart(status(YESTERDAY, NOT_PREGNANT_SNOMED), pending_hcg(THIS_MORNING)),
+            [PENDING, CONTRACEPTION_REMINDER],
+        ),
+        "urine hCG 'See scanned report' 2 days ago, status 'Not pregnant' yesterday "
+        "-> unreadable": (
+            chart(
+                urine_hcg_as(TWO_DAYS_AGO, valueString="See scanned report"),
+                status(YESTERDAY, NOT_PREGNANT_SNOMED),
+            ),
+            [UNREADABLE, CONTRACEPTION_REMINDER],
+        ),
+    }
+)
+
+
 @pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_pregnancy_golden_matrix(
     client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
