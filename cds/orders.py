@@ -6,14 +6,16 @@ explicit coding first, then inference from the chart, else unknown - and always 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from cds import units
 from cds.corticosteroids import identify
+from cds.fhir.facts import as_datetime, is_date_only
 from cds.interruptions import (
     CycleSoFar,
     Period,
@@ -230,6 +232,74 @@ def earlier_blinatumomab_orders(
     return [o for o in real if excluding is None or o.resource != excluding.resource]
 
 
+def _sent_bounds(order: MedicationOrder) -> list[Any]:
+    """Every boundsPeriod start and end of the order as sent (a day alone or a time)."""
+    raw = order.raw
+    dosages = raw.get("dosageInstruction") if isinstance(raw, Mapping) else None
+    found: list[Any] = []
+    for dosage in dosages if isinstance(dosages, list) else []:
+        timing = dosage.get("timing") if isinstance(dosage, Mapping) else None
+        repeat = timing.get("repeat") if isinstance(timing, Mapping) else None
+        bounds = repeat.get("boundsPeriod") if isinstance(repeat, Mapping) else None
+        if isinstance(bounds, Mapping):
+            found += [v for v in (bounds.get("start"), bounds.get("end")) if v is not None]
+    return found
+
+
+def own_zone(order: MedicationOrder) -> tuple[tzinfo, bool]:
+    """The offset the order's days given alone were read in (`cds.fhir.facts._as_steps`): that
+    of its first timed bound, else of authoredOn, else UTC; and whether a timed bound states it
+    (then the order's own days are its own: the clinician wrote times in that offset)."""
+    timed = [as_datetime(v) for v in _sent_bounds(order) if not is_date_only(v)]
+    stated = next((t for t in timed if t is not None), None)
+    if stated is not None:
+        return stated.tzinfo or UTC, True
+    authored = order.raw.get("authoredOn") if isinstance(order.raw, Mapping) else None
+    anchor = as_datetime(authored) if authored is not None and not is_date_only(authored) else None
+    return (anchor.tzinfo if anchor is not None and anchor.tzinfo else UTC), False
+
+
+def local_zone(orders: Sequence[MedicationOrder]) -> tzinfo | None:
+    """The offset a day given alone means in every order of one call (task D, 2026-12-03): that
+    of the blinatumomab draft that starts first (its timed bounds', else its authoredOn's), the
+    first order of a step-up. One order signed at the bedside (-05:00), the next stamped in UTC by
+    an interface: "2026-03-09" is the same calendar day in both, not 19:00 of the 8th in one.
+    None: no order."""
+    dated = [(o.first_start(), i, o) for i, o in enumerate(orders)]
+    if not dated:
+        return None
+    far = datetime.max.replace(tzinfo=UTC)
+    _, _, first = min(dated, key=lambda d: (d[0] or far, d[1]))
+    return own_zone(first)[0]
+
+
+def in_local_zone(order: MedicationOrder, zone: tzinfo | None) -> MedicationOrder:
+    """`order` with its days given alone read in `zone` (`local_zone`): the same calendar days,
+    at that offset's midnights. An order that states a time in any bound keeps its own offset
+    (its days were read in it, beside its times); so does an order already in `zone`."""
+    if zone is None or not order.dosages:
+        return order
+    own, stated = own_zone(order)
+    reference = order.first_start() or order.authored_on
+    if stated or own.utcoffset(reference) == zone.utcoffset(reference):
+        return order
+
+    def moved(when: datetime | None) -> datetime | None:
+        return None if when is None else when.astimezone(own).replace(tzinfo=zone)
+
+    dosages = tuple(
+        dataclasses.replace(d, bounds_start=moved(d.bounds_start), bounds_end=moved(d.bounds_end))
+        for d in order.dosages
+    )
+    raw = order.raw
+    authored = raw.get("authoredOn") if isinstance(raw, Mapping) else None
+    if order.authored_on is not None and isinstance(authored, str) and not is_date_only(authored):
+        # the same instant in `zone`: a hand-over read from the raw order (`signed_hand_over`)
+        # reads its days in the offset they now have
+        raw = {**raw, "authoredOn": order.authored_on.astimezone(zone).isoformat()}
+    return dataclasses.replace(order, dosages=dosages, raw=raw)
+
+
 def signed_only(order: MedicationOrder) -> bool:
     """An order on file whose start is only its signing time (authoredOn): no boundsPeriod or
     timing event, no administration of it. Orders are signed days before the first dose
@@ -354,9 +424,15 @@ def review(
     """What the order is. `signed_before`: the blinatumomab drafts of the same call that start
     before it, already reviewed. A cycle-1 step-up written as two orders (days 1-7, days 8-28) is
     one cycle: the second order is day 8 of the first one's cycle, continuing its infusion. Only
-    the orders and infusions of this order's course count (`_course`)."""
-    start = order.first_start() or now
-    earlier = earlier_blinatumomab_orders(patient, knowledge, excluding=order)
+    the orders and infusions of this order's course count (`_course`). Days given alone are read
+    in the offset of the first of these drafts (`local_zone`), in this order and those on file."""
+    zone = local_zone([*(other.order for other in signed_before), order])
+    zoned = in_local_zone(order, zone)
+    start = zoned.first_start() or now
+    earlier = [
+        in_local_zone(o, zone)
+        for o in earlier_blinatumomab_orders(patient, knowledge, excluding=order)
+    ]
     indication, indication_basis, possible = _indication(order, patient, knowledge)
     before = [other for other in signed_before if other.start < start]
     default_days = knowledge.cycles.default_infusion_days
@@ -369,10 +445,14 @@ def review(
     if medications_known:
         periods = infusion_periods(patient, knowledge, earlier)
         periods += [
-            Period(o.start, infusion_end(o.order, o.start, default_days), o.order.resource)
+            Period(
+                o.start,
+                infusion_end(in_local_zone(o.order, zone), o.start, default_days),
+                o.order.resource,
+            )
             for o in before
         ]
-        end = infusion_end(order, start, default_days)
+        end = infusion_end(zoned, start, default_days)
         resumption = resume(periods, start, end, knowledge.interruptions)
         own = order_indication(order, knowledge)[0]  # not the problem list's: it may be stale
         began, course_basis = _course(start, own, earlier, periods, knowledge)

@@ -89,6 +89,7 @@ class ConditionFact:
     abatement: datetime | None = None  # abatementDateTime/Period.end, or "now" for other forms
     text: str = ""  # lower-cased code.text and coding displays (a toxicity named, not coded)
     recorded: datetime | None = None  # recordedDate alone: a resolved entry ended after it
+    stage: str = ""  # lower-cased stage.summary texts and displays ("grade 3": a toxicity's grade)
 
 
 @dataclass(frozen=True)

@@ -414,9 +414,13 @@ class Engine:
             else o
             for o in orders
         ]
-        # order-select: only the selected orders get cards; the others are context.
+        # order-select: only the selected orders get cards; the others are context. The selected
+        # come first: a card said once for a group of orders, by the group's first (orders signed
+        # together that run at the same time), is then said by a selected one, whichever of the
+        # group is selected (task D item 4: the second of two copies selected showed nothing).
         if isinstance(call.context, OrderSelectContext):
             selected = set(call.context.selections)
+            orders = sorted(orders, key=lambda o: o.resource not in selected)
         else:
             selected = {o.resource for o in orders}
         live = vaccines.live_codes(self.knowledge, self.knowledge.vaccines)

@@ -41,7 +41,10 @@ class ToxicityEvent:
     named: str = ""  # another adverse reaction: the name it was read by ("pancreatitis")
 
 
-Unknown = Literal["grade", "onset date"]
+# "seizure grade": a seizure charted without a grade (CTCAE v5: a new-onset seizure is grade 3,
+# so the reduced restart may apply); "seizure count": seizure Conditions dated by one day alone,
+# one seizure charted twice or two (more than one: discontinue permanently)
+Unknown = Literal["grade", "onset date", "seizure grade", "seizure count"]
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,28 @@ class ToxicityVerdict:
     # grade 3 toxicities charted resolved without an abatement date, whose time to resolve the
     # label's rule needs (red team rt_tox #3: "took 10 days ... not yet resolved" was false)
     resolution_unknown: tuple[str, ...] = ()
+    # seizure Conditions dated by the same day alone: one seizure charted twice, or two? (label
+    # §2.4: more than one seizure -> discontinue permanently); also among `reasons`
+    seizure_count_unknown: tuple[str, ...] = ()
+    # seizures without a grade: what the reduced restart (9 mcg/day for 7 days) already answers,
+    # since one seizure is at most grade 3 (prolonged repetitive seizures are read as more than one)
+    seizure_grade_unknown: tuple[str, ...] = ()
 
     @property
     def blocks_any_order(self) -> bool:
         return self.action == "discontinue"
+
+    def confirm_reasons(self, reduced_restart: bool) -> tuple[str, ...]:
+        """The lines a "confirm the grade / the date" card lists, for an order that is (True) or
+        is not the label's reduced restart (9 mcg/day, 5 mcg/m²/day under 45 kg, for its first 7
+        days): a seizure's unknown grade matters only above it; the seizure count has its own card
+        (`seizure_count_unknown`), asked first. Empty: no such card."""
+        if self.action != "confirm":
+            return ()
+        left_out = set(self.seizure_count_unknown)
+        if reduced_restart or self.seizure_count_unknown:  # one card at a time: the count first
+            left_out |= set(self.seizure_grade_unknown)
+        return tuple(line for line in self.reasons if line not in left_out)
 
 
 def is_toxicity(codes: Iterable[Code], text: str, rules: ToxicityRules) -> bool:
@@ -79,6 +100,15 @@ def _other_named(text: str, rules: ToxicityRules) -> tuple[str, str] | None:
 
 
 _GRADE = re.compile(r" grade ([1-5]) ")
+
+
+def grade_stated(text: str) -> int | None:
+    """The grade words state ("Grade 3", "CTCAE Gr. IV", "ICANS G2"): a Condition's name, or its
+    stage summary's text and coding displays; None: none stated."""
+    if not text:
+        return None
+    stated = _GRADE.search(f" {normalised(text, {})} ")
+    return int(stated[1]) if stated else None
 
 
 def named_toxicity(text: str, rules: ToxicityRules) -> tuple[ToxicityKind, int | None] | None:
@@ -112,7 +142,8 @@ def _named(text: str, rules: ToxicityRules) -> tuple[ToxicityKind, int | None, i
     seizures = [
         rules.text_seizures.get(name, 1) for name, kind in found.items() if kind == "seizure"
     ]
-    return ("seizure", None, max(seizures)) if seizures else None
+    # a seizure's CTCAE grade ("Seizure, grade 2": a brief generalized one) when its words state it
+    return ("seizure", int(grade[1]) if grade else None, max(seizures)) if seizures else None
 
 
 def _excluded(said: str, name: str, kind: ToxicityKind, rules: ToxicityRules) -> bool:
@@ -188,7 +219,8 @@ def other_reactions(
             continue  # a CRS or neurotoxicity graded by its own rules
         named, said = found
         stated = _GRADE.search(said)
-        grade = int(stated[1]) if stated else noted_grade
+        staged = grade_stated(condition.stage)
+        grade = int(stated[1]) if stated else staged or noted_grade
         if grade is None:
             continue
         resolved = condition.clinical_status in rules.resolved_clinical_statuses
@@ -220,12 +252,18 @@ def _read(
         for system, code in sorted(condition.codes)
         if (entry := rules.classify_coding(system, code)) is not None
     ]
+    staged = grade_stated(condition.stage)
     if not entries:
         other = any(rules.names_other_condition(system, code) for system, code in condition.codes)
-        return None if other else _named(condition.text, rules)
+        named = None if other else _named(condition.text, rules)
+        if named is None:
+            return None
+        grades = [g for g in (named[1], staged) if g]
+        return named[0], max(grades, default=None), named[2]
     entry = entries[0]
-    named = _named(condition.text, rules) if entry.kind != "seizure" else None
-    grades = [g for g in (entry.grade, named[1] if named and named[0] == entry.kind else None) if g]
+    named = _named(condition.text, rules)
+    said = named[1] if named and named[0] == entry.kind else None
+    grades = [g for g in (entry.grade, said, staged) if g]
     return entry.kind, max(grades, default=None), entry.seizures
 
 
@@ -262,16 +300,29 @@ def assess(
     counted += other_reactions(conditions, rules, infused, noted_grade)
     unresolved: list[str] = []
     found += _graded(counted, rules, now, at_restart_dose, unknown, unresolved)
-    found += _seizures(counted, rules)
+    seizures = _seizures(counted, rules, now, at_restart_dose, unknown, unresolved)
+    found += seizures.found
     if not found:
         return ToxicityVerdict("none", (), tuple(counted), rules.crs.source)
     resolution = tuple(unresolved)
     found.sort(key=lambda item: -_STRENGTH[item[0]])
     action, _, source = found[0]
     # under "discontinue permanently", only why (not "restart at the reduced dose": redteam5 #10)
-    reasons = tuple(text for a, text, _ in found if a == action or action != "discontinue")
-    lacking = frozenset(unknown) if action == "confirm" else frozenset()
-    return ToxicityVerdict(action, reasons, tuple(counted), source, lacking, resolution)
+    reasons = tuple(
+        dict.fromkeys(text for a, text, _ in found if a == action or action != "discontinue")
+    )
+    confirming = action == "confirm"
+    lacking = frozenset(unknown) if confirming else frozenset()
+    return ToxicityVerdict(
+        action,
+        reasons,
+        tuple(counted),
+        source,
+        lacking,
+        resolution,
+        seizures.count_unknown if confirming else (),
+        seizures.grade_unknown if confirming else (),
+    )
 
 
 def _graded(
@@ -444,36 +495,133 @@ def seizure_count(events: Iterable[ToxicityEvent], rules: ToxicityRules) -> int:
     charted twice (the problem list and the encounter's diagnosis): onsets within
     `same_event_within_minutes` of an event's first, and a day-only onset on the day of a timed one,
     are that event, which records the most seizures any of them does (R56.9 and G40.- charted
-    together: 2). Onsets further apart are different seizures, even on the same day."""
+    together: 2). Onsets further apart are different seizures, even on the same day. Day-only
+    onsets of one day without a timed one are counted as one event here (the fewest they may be:
+    `_seizure_events` says when they may be more)."""
+    return sum(event.seizures for event in _seizure_events(events, rules))
+
+
+@dataclass(frozen=True)
+class _Seizure:
+    """One seizure event: the Conditions that chart it (`entries`, onset order)."""
+
+    entries: tuple[ToxicityEvent, ...]
+    # dated by the day alone, with no timed entry that day: several entries may be several events
+    day_only: bool
+
+    @property
+    def seizures(self) -> int:
+        return max(e.seizures for e in self.entries)
+
+    @property
+    def grade(self) -> int | None:
+        return max((e.grade for e in self.entries if e.grade is not None), default=None)
+
+    @property
+    def onset(self) -> datetime:
+        return min(e.onset for e in self.entries if e.onset is not None)
+
+
+def _seizure_events(events: Iterable[ToxicityEvent], rules: ToxicityRules) -> list[_Seizure]:
+    """The dated seizure Conditions grouped into events (see `seizure_count`)."""
     window = timedelta(minutes=rules.seizure.same_event_within_minutes)
     dated = sorted(
-        (e.onset, e.seizures) for e in events if e.kind == "seizure" and e.onset is not None
+        (e for e in events if e.kind == "seizure" and e.onset is not None),
+        key=lambda e: (e.onset, e.resource),
     )
-    timed: list[tuple[datetime, int]] = []  # (first onset, seizures) per event
-    by_day: dict[date, int] = {}  # day-only onsets
-    for onset, seizures in dated:
+    timed: list[list[ToxicityEvent]] = []  # per event, its first onset first
+    by_day: dict[date, list[ToxicityEvent]] = {}  # day-only onsets
+    for event in dated:
+        onset = event.onset
+        assert onset is not None
         if day_only(onset):
-            by_day[onset.date()] = max(by_day.get(onset.date(), 0), seizures)
-        elif timed and onset - timed[-1][0] <= window:
-            timed[-1] = (timed[-1][0], max(timed[-1][1], seizures))
+            by_day.setdefault(onset.date(), []).append(event)
+        elif timed and onset - (timed[-1][0].onset or onset) <= window:
+            timed[-1].append(event)
         else:
-            timed.append((onset, seizures))
-    merged = [max(seizures, by_day.pop(first.date(), 0)) for first, seizures in timed]
-    return sum(merged) + sum(by_day.values())
+            timed.append([event])
+    found = []
+    for group in timed:
+        first = group[0].onset
+        assert first is not None
+        found.append(_Seizure((*group, *by_day.pop(first.date(), [])), day_only=False))
+    found += [_Seizure(tuple(group), day_only=True) for group in by_day.values()]
+    return sorted(found, key=lambda s: s.onset)
+
+
+@dataclass(frozen=True)
+class _SeizureFindings:
+    found: list[tuple[Action, str, str]]
+    count_unknown: tuple[str, ...]
+    grade_unknown: tuple[str, ...]
+
+
+def _seizures(
+    events: list[ToxicityEvent],
+    rules: ToxicityRules,
+    now: datetime,
+    at_restart_dose: Sequence[tuple[datetime, datetime]],
+    unknown: set[Unknown],
+    unresolved: list[str],
+) -> _SeizureFindings:
+    """More than one seizure: discontinue permanently (label §2.4). Else each seizure is a
+    neurological toxicity of its CTCAE grade (v5 "Seizure": 2 a brief generalized seizure, 3
+    new-onset seizures, 4 prolonged repetitive ones): graded in its words or stage, the
+    neurological rules apply; ungraded, it may be grade 3: confirm (`unknown` "seizure grade").
+    Seizure Conditions dated by one day alone may record more seizures than one event: confirm
+    how many (`unknown` "seizure count")."""
+    seizures = _seizure_events(events, rules)
+    count = sum(s.seizures for s in seizures)
+    limit = rules.seizure.discontinue_when_more_than
+    source = rules.seizure.source
+    if count > limit:
+        text = f"{count} seizures since blinatumomab (more than {limit})"
+        return _SeizureFindings([("discontinue", text, source)], (), ())
+    found: list[tuple[Action, str, str]] = []
+    count_unknown: list[str] = []
+    most = count + sum(
+        sum(e.seizures for e in s.entries) - s.seizures for s in seizures if s.day_only
+    )
+    if most > limit:
+        for s in seizures:
+            if s.day_only and len(s.entries) > 1:
+                count_unknown.append(
+                    f"{len(s.entries)} seizure Conditions are dated {s.onset.date().isoformat()} "
+                    f"without a time ({', '.join(e.resource for e in s.entries)}): one seizure "
+                    f"charted twice, or {len(s.entries)} seizures? More than {limit} seizure "
+                    f"means discontinue permanently"
+                )
+        unknown.add("seizure count")
+        found += [("confirm", line, rules.seizure.same_event_source) for line in count_unknown]
+    grade_unknown: list[str] = []
+    rule = rules.graded("seizure")  # a seizure is a neurological toxicity
+    severe = [
+        s.entries[0]
+        for s in seizures
+        if s.grade is not None and s.grade >= rule.restart_reduced_from_grade
+    ]
+    for s in seizures:
+        grade = s.grade
+        if grade is None:
+            line = (
+                f"seizure on {s.onset.date().isoformat()}: grade not recorded (CTCAE v5: a "
+                f"new-onset seizure is grade 3, a brief generalized one grade 2)"
+            )
+            grade_unknown.append(line)
+            unknown.add("seizure grade")
+            found.append(("confirm", line, source))
+            continue
+        event = max(s.entries, key=lambda e: e.grade or 0)
+        if grade >= rule.discontinue_from_grade:
+            found.append(("discontinue", f"{_name(event)}: discontinue permanently", rule.source))
+        elif grade >= rule.restart_reduced_from_grade:
+            found.append(_severe(event, severe, rules, now, at_restart_dose, unknown, unresolved))
+    return _SeizureFindings(found, tuple(count_unknown), tuple(dict.fromkeys(grade_unknown)))
 
 
 def day_only(onset: datetime) -> bool:
     """An onset given as a day alone (read as its midnight)."""
     return onset.timetz().replace(tzinfo=None) == datetime.min.time()
-
-
-def _seizures(events: list[ToxicityEvent], rules: ToxicityRules) -> list[tuple[Action, str, str]]:
-    count = seizure_count(events, rules)
-    limit = rules.seizure.discontinue_when_more_than
-    if count > limit:
-        text = f"{count} seizures since blinatumomab (more than {limit})"
-        return [("discontinue", text, rules.seizure.source)]
-    return []
 
 
 _KIND_NAMES = {"crs": "CRS", "neurotoxicity": "neurological toxicity", "seizure": "seizure"}

@@ -18,7 +18,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -50,9 +50,11 @@ from cds.orders import (
     OrderUnderReview,
     dosage_spans,
     earlier_blinatumomab_orders,
+    in_local_zone,
     infusion_end,
     infusion_periods,
     is_blinatumomab,
+    local_zone,
     ran_until,
 )
 from cds.patient import DoseInstruction, MedicationOrder
@@ -91,6 +93,7 @@ FINDINGS: Declarations = {
     "dose-toxicity-restart-too-soon": declare("warning", "reasons"),
     "dose-toxicity-date-unknown": declare("warning", "toxicity"),
     "dose-toxicity-resolution-unknown": declare("warning", "reasons"),
+    "dose-toxicity-seizure-count-unknown": declare("warning", "reasons"),
     "dose-toxicity-history-unavailable": declare("warning", "reason"),
     "dose-no-weight": declare("warning", "threshold", "found"),
     "dose-weight-stale": declare("warning", "weight", "date", "max_age_days"),
@@ -424,6 +427,8 @@ def _concurrent(
     order_start: datetime,
     tolerance: timedelta,
     dosed_only: bool = True,
+    bag_change: timedelta | None = None,
+    own: int | None = None,
 ) -> list[list[int]]:
     """The dosages given at the same time (indexes, by group): the patient gets their sum, which
     is what is judged, never each one's dose (two of 20 mcg/day over the same days are 40, not
@@ -436,7 +441,13 @@ def _concurrent(
     of a day that long counts as a day): a step's bag running on past the next step's start (a
     bag change, minutes to an hour) is a hand-over, not two doses. A day given alone is read in
     the order's offset, and a step-up's shared day (Epic's "end = the next start") is a hand-over
-    too (`cds.fhir.facts`). `dosed_only`: only dosages with a dose (else every dosage: the dates
+    too (`cds.fhir.facts`). Where both sides of the overlap are times (the later start and the
+    earlier end, neither a day given alone nor a midnight), the hours are the ones the order
+    states: beyond `bag_change` (bag_change_tolerance_hours) they are two bags running, as between
+    two orders (task D item 3: 9 mcg/day until 20:00 beside 28 from 09:00 is 11 h of 37 mcg/day,
+    not a hand-over). `own`: how many of `dosages` are this order's (the rest: the next order's
+    first step, `_next_signed`); a pair across orders keeps `tolerance` (the orders-overlap card
+    speaks of two orders). `dosed_only`: only dosages with a dose (else every dosage: the dates
     a corrected order would keep)."""
     begins: dict[int, datetime] = {}
     for dosage in dosages:
@@ -445,6 +456,7 @@ def _concurrent(
             begins[dosage.sequence] = min(known or dosage.bounds_start, dosage.bounds_start)
     shared = Counter(d.sequence for d in dosages if d.sequence is not None)
     spans: list[tuple[datetime | None, datetime | None]] = []
+    day_starts: list[bool] = []  # a start given as a day alone (or at midnight): not a time
     for index, dosage in enumerate(dosages):
         start = dosage.bounds_start
         if start is None and dosage.sequence is not None and shared[dosage.sequence] > 1:
@@ -457,13 +469,24 @@ def _concurrent(
         if end is None and start and dosage.bounds_duration_days:
             end = start + timedelta(days=float(dosage.bounds_duration_days))
         spans.append((start, end))
+        day_starts.append(
+            start is not None and (start is dosage.bounds_start and dosage.bounds_start_is_date)
+        )
 
     def overlap(i: int, j: int) -> bool:
         (start, end), (other_start, other_end) = spans[i], spans[j]
         assert start is not None and other_start is not None
         begin = max(start, other_start)
         ends = [e for e in (end, other_end) if e is not None]
-        return not ends or min(ends) - begin >= tolerance
+        if not ends:
+            return True
+        later = i if start >= other_start else j
+        timed = not day_starts[later] and not _at_midnight(begin) and not _at_midnight(min(ends))
+        across = own is not None and (i >= own) != (j >= own)
+        allowed = bag_change if bag_change is not None and timed and not across else tolerance
+        if allowed < tolerance:  # hours both sides state: beyond a bag change, two bags
+            return min(ends) - begin > allowed
+        return min(ends) - begin >= tolerance
 
     def together(i: int, j: int) -> bool:
         (start, end), (other_start, other_end) = spans[i], spans[j]
@@ -483,6 +506,12 @@ def _concurrent(
         merged = sorted({index, *(i for g in joined for i in g)})
         groups = [g for g in groups if g not in joined] + [merged]
     return [g for g in groups if len(g) > 1]
+
+
+def _at_midnight(when: datetime) -> bool:
+    """A bound at 00:00 of its own offset: a day given alone is read as its midnight (and its end
+    as the next), so a midnight is read as a day, never as hours a bag runs."""
+    return when.time() == time()
 
 
 def _handed_over(
@@ -790,7 +819,7 @@ def _running_together(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
         return min(a[1], b[1]) - max(a[0], b[0]) > tolerance
 
     drafts = _blinatumomab_drafts(item, knowledge)
-    mine = item.review.order
+    mine = _zoned_order(item, knowledge)
     position = next((i for i, o in enumerate(drafts) if o.resource == mine.resource), None)
     if position is None:
         return []
@@ -817,12 +846,34 @@ def _running_together(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     ]
 
 
-def _blinatumomab_drafts(item: CheckInput, knowledge: Knowledge) -> list[MedicationOrder]:
-    return [
-        o
+def _local_drafts(
+    item: CheckInput, knowledge: Knowledge
+) -> tuple[tzinfo | None, list[MedicationOrder]]:
+    """The offset a day given alone means in this call (`cds.orders.local_zone`: the first
+    blinatumomab draft's, as `cds.orders.review` reads it) and the blinatumomab drafts (draft or
+    active) with their days read in it; once a call (kept in the order's memo)."""
+    memo = item.review.order.memo
+    kept = memo.get("dose-local-drafts")
+    if kept is not None and kept[0] is item.draft_orders and kept[1] is knowledge:
+        return kept[2], kept[3]
+    zone = local_zone([o for o in item.draft_orders if is_blinatumomab(o, knowledge)])
+    drafts = [
+        in_local_zone(o, zone)
         for o in item.draft_orders
         if o.status in ("draft", "active") and is_blinatumomab(o, knowledge)
     ]
+    memo["dose-local-drafts"] = (item.draft_orders, knowledge, zone, drafts)
+    return zone, drafts
+
+
+def _blinatumomab_drafts(item: CheckInput, knowledge: Knowledge) -> list[MedicationOrder]:
+    return _local_drafts(item, knowledge)[1]
+
+
+def _zoned_order(item: CheckInput, knowledge: Knowledge) -> MedicationOrder:
+    """The order under review with its days given alone read in the call's offset."""
+    zone, _ = _local_drafts(item, knowledge)
+    return in_local_zone(item.review.order, zone)
 
 
 def _next_signed(
@@ -847,17 +898,21 @@ def _running_beside_active_orders(item: CheckInput, knowledge: Knowledge) -> lis
     """Active blinatumomab orders on file whose planned infusion runs on this order's days beyond
     a bag change: if both run, the patient gets the sum (the two doses can each look right). Not
     when this signing replaces the order (a draft's priorPrescription, or the same order sent
-    again as a draft). A warning, not a critical: the EHR may discontinue it as the order is
-    signed. Said once, by the first draft that overlaps."""
+    again as a draft). An order on file hands over to a draft that starts after it as two drafts
+    do (`cds.fhir.facts.signed_hand_over`: its end given as the day the draft starts ends it as
+    the draft begins; days given alone read in the call's offset): days 1-7 on file "to 03-02"
+    and the day-8 draft "from 03-02" are a step-up, not two bags (task D item 2). A warning, not
+    a critical: the EHR may discontinue it as the order is signed. Said once, by the first draft
+    that overlaps."""
     tolerance = timedelta(hours=float(knowledge.interruptions.bag_change_tolerance_hours))
     default_days = knowledge.cycles.default_infusion_days
+    zone, blinatumomab = _local_drafts(item, knowledge)
     signed = {o.resource for o in item.draft_orders} | {
         o.replaces for o in item.draft_orders if o.replaces
     }
     drafts = [
         (o, start, infusion_end(o, start, default_days))
-        for o in item.draft_orders
-        if o.status in ("draft", "active") and is_blinatumomab(o, knowledge)
+        for o in blinatumomab
         for start in [o.first_start() or item.now]
     ]
     mine = item.review.order
@@ -865,12 +920,20 @@ def _running_beside_active_orders(item: CheckInput, knowledge: Knowledge) -> lis
     for active in earlier_blinatumomab_orders(item.patient, knowledge):
         if active.status != "active" or active.resource in signed:
             continue
+        active = in_local_zone(active, zone)
         if (start := active.first_start()) is None:
             continue
-        end = ran_until(active, start, knowledge)
-        first = next((d for d in drafts if min(d[2], end) - max(d[1], start) > tolerance), None)
-        if first is not None and first[0].resource == mine.resource:
-            running.append((active, max(first[1], start), min(first[2], end)))
+        first = next(
+            (
+                (d, until)
+                for d in drafts
+                if (until := _beside(active, start, d, tolerance, knowledge)) is not None
+            ),
+            None,
+        )
+        if first is not None and first[0][0].resource == mine.resource:
+            (_, begin, end), until = first
+            running.append((active, max(begin, start), min(end, until)))
     if not running:
         return []
     return [
@@ -884,12 +947,29 @@ def _running_beside_active_orders(item: CheckInput, knowledge: Knowledge) -> lis
     ]
 
 
+def _beside(
+    active: MedicationOrder,
+    start: datetime,
+    draft: tuple[MedicationOrder, datetime, datetime],
+    tolerance: timedelta,
+    knowledge: Knowledge,
+) -> datetime | None:
+    """Until when the order on file `active` (begun `start`) runs beside `draft` (the order, its
+    start and end) beyond a bag change; None: it does not. It hands over to a draft that starts
+    after it as an earlier draft does (`signed_hand_over`)."""
+    order, begin, end = draft
+    handed = signed_hand_over(active, order) if begin > start else active
+    until = ran_until(handed, start, knowledge)
+    return until if min(end, until) - max(begin, start) > tolerance else None
+
+
 def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     rules = knowledge.dose
     review = item.review
     order = review.order
-    # a step-up written as two orders: this one hands over to the next (`_next_signed`)
-    handed, following = _next_signed(item, knowledge, order, review.start)
+    # a step-up written as two orders: this one hands over to the next (`_next_signed`), the
+    # days given alone in each read in the call's offset (`_local_drafts`)
+    handed, following = _next_signed(item, knowledge, _zoned_order(item, knowledge), review.start)
     dosages = handed.ordered_dosages()
     if not any(d.amount is not None for d in dosages):
         if item.stage == "select":
@@ -954,14 +1034,25 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
                 toxicity="; ".join(charted.verdict.reasons),
             )
         )
-    elif restarted is None and charted.verdict.action == "confirm":
+    elif restarted is None and (
+        lines := charted.verdict.confirm_reasons(_reduced_restart(handed, review.start, knowledge))
+    ):
         findings.append(
             emit(
                 "dose-toxicity-grade-unknown",
                 charted.verdict.source,
-                toxicity="; ".join(charted.verdict.reasons),
+                toxicity="; ".join(lines),
                 where="on the problem list, as a Condition with a graded ICD-10-CM code "
-                "(D89.83-, G92.0-) and its onset date",
+                "(D89.83-, G92.0-) or a grade in its words or stage ('Seizure, grade 2'), and "
+                "its onset date",
+            )
+        )
+    if restarted is None and charted.verdict.seizure_count_unknown:  # more than one: stop
+        findings.append(
+            emit(
+                "dose-toxicity-seizure-count-unknown",
+                knowledge.toxicity.seizure.same_event_source,
+                reasons="\n".join(f"- {line}" for line in charted.verdict.seizure_count_unknown),
             )
         )
     if charted.verdict.resolution_unknown:  # may have taken too long: discontinue
@@ -981,6 +1072,7 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
             "dose-toxicity-grade-unknown",
             "dose-toxicity-date-unknown",
             "dose-toxicity-resolution-unknown",
+            "dose-toxicity-seizure-count-unknown",
         )
         for f in findings
     )
@@ -1004,22 +1096,27 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
     problems: list[str] = []
     bsa_needed = False
     tolerance = timedelta(hours=float(knowledge.interruptions.interruption_whole_day_from_hours))
-    concurrent = _concurrent(dosages, review.start, tolerance)
+    bag_change = timedelta(hours=float(knowledge.interruptions.bag_change_tolerance_hours))
+    concurrent = _concurrent(dosages, review.start, tolerance, bag_change=bag_change)
     # the next order's first step, when not given with this one's: the day it takes over is its
     # (a bag running an hour into it is a hand-over, as between the steps of one order)
     chained = [*dosages, dataclasses.replace(following, sequence=None)] if following else []
+    own = len(dosages)
     # the next order given with this one (the critical "orders run at the same time"): judged
     # alone, and never a one-click fix running it into the next order's days
-    beside_next = any(len(dosages) in g for g in _concurrent(chained, review.start, tolerance))
+    beside_next = any(
+        len(dosages) in g
+        for g in _concurrent(chained, review.start, tolerance, bag_change=bag_change, own=own)
+    )
     if not chained or beside_next:
         chained = list(dosages)
     ranges = _handed_over(
         chained,
         _day_ranges(chained, review.start, first_day),
-        _concurrent(chained, review.start, tolerance),
+        _concurrent(chained, review.start, tolerance, bag_change=bag_change, own=own),
         review.start,
         first_day,
-        timedelta(hours=float(knowledge.interruptions.bag_change_tolerance_hours)),
+        bag_change,
     )[: len(dosages)]
     reversed_dates = _reversed_dates(order, dosages, ranges)
     if reversed_dates is not None:
@@ -1130,15 +1227,26 @@ def _dose_of_the_order(item: CheckInput, knowledge: Knowledge) -> list[Emission]
         can_fix=reversed_dates is None
         and not concurrent
         and not beside_next
-        and not _concurrent(dosages, review.start, tolerance, dosed_only=False),
+        and not _concurrent(
+            dosages, review.start, tolerance, dosed_only=False, bag_change=bag_change
+        ),
         may_raise=not unsure,
     )
     if problems and concurrent:  # the sum is unknown, each one's dose is not it: never "dose low"
         dose_findings = [f for f in dose_findings if f.code != "dose-underdose"]
     # a toxicity whose grade or onset is unknown may call for the reduced restart: the restart at
     # its dose is no "dose low" beside "confirm when the toxicity began" (red team rt-tox)
-    if any(
-        f.code in ("dose-toxicity-grade-unknown", "dose-toxicity-date-unknown") for f in findings
+    if (
+        charted.verdict.seizure_grade_unknown
+        or any(
+            f.code
+            in (
+                "dose-toxicity-grade-unknown",
+                "dose-toxicity-date-unknown",
+                "dose-toxicity-seizure-count-unknown",
+            )
+            for f in findings
+        )
     ) and all(_at_most_restart_dose(d, knowledge.toxicity.restart, knowledge) for d in dosages[:1]):
         dose_findings = [f for f in dose_findings if f.code != "dose-underdose"]
     flagged = any(f.code in ("dose-overdose", "dose-underdose") for f in dose_findings)
@@ -1248,6 +1356,18 @@ def _at_restart_dose(item: CheckInput, knowledge: Knowledge) -> list[tuple[datet
     return spans
 
 
+def _reduced_restart(order: MedicationOrder, start: datetime, knowledge: Knowledge) -> bool:
+    """Whether the order is the label's reduced restart: every dosage beginning in its first
+    `reduced_days` days at the restart dose or below (a seizure's unknown grade matters above)."""
+    restart = knowledge.toxicity.restart
+    until = start + timedelta(days=restart.reduced_days)
+    return all(
+        _at_most_restart_dose(dosage, restart, knowledge)
+        for dosage, begin, _ in dosage_spans(order, start)
+        if begin < until
+    )
+
+
 def _at_most_restart_dose(
     dosage: DoseInstruction, restart: ReducedRestart, knowledge: Knowledge
 ) -> bool:
@@ -1271,11 +1391,15 @@ def infusion_periods_of(item: CheckInput, knowledge: Knowledge) -> list[Period]:
     """When blinatumomab ran or will run before this order: on file, and the blinatumomab drafts
     signed with it that start earlier (a reduced restart written as two orders: 9, then 28)."""
     review = item.review
-    earlier = earlier_blinatumomab_orders(item.patient, knowledge, excluding=review.order)
+    zone, _ = _local_drafts(item, knowledge)
+    earlier = [
+        in_local_zone(o, zone)
+        for o in earlier_blinatumomab_orders(item.patient, knowledge, excluding=review.order)
+    ]
     default_days = knowledge.cycles.default_infusion_days
     signed_with = [
         Period(start, infusion_end(o, start, default_days), o.resource)
-        for o in item.draft_orders
+        for o in (in_local_zone(d, zone) for d in item.draft_orders)
         if o.resource != review.order.resource
         and (start := o.first_start()) is not None
         and start < review.start

@@ -205,6 +205,7 @@ def condition_fact(model: Any) -> ConditionFact:
         abatement=_abatement(model),
         text=_texts([model.code]),
         recorded=as_datetime(model.recordedDate),
+        stage=_texts([stage.summary for stage in model.stage or ()]),
     )
 
 

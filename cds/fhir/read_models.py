@@ -178,6 +178,10 @@ class Immunization(WithChoices):
     recorded: DateTimeType | None = None  # when the record was made: the shot was given by then
 
 
+class ConditionStage(Element):
+    summary: CodeableConcept | None = None  # where some EHRs chart a CRS or ICANS grade
+
+
 class Condition(WithChoices):
     choices = ("onset", "abatement")
 
@@ -193,6 +197,7 @@ class Condition(WithChoices):
     abatementAge: Age | None = None
     abatementRange: Range | None = None
     abatementString: StringType | None = None
+    stage: list[ConditionStage] | None = None
 
 
 class MedicationIngredient(Element):

@@ -438,6 +438,10 @@ class PregnancyRules(RuleFile):
     test_names_workflow: list[str] = Field(default_factory=list)
     # an Observation named one of these is read as a pregnancy status question (82810-3)
     status_names: list[str] = Field(default_factory=list)
+    # ...and one that only holds one of them asks whether the patient is pregnant (its "yes" is
+    # pregnant, its "no" no result) unless it also says one of these (another person, the past,
+    # the future, a verification: it asks something else)
+    status_question_excluded: list[str] = Field(default_factory=list)
     test_names_source: str = "local-policy"
     # "yes" read as pregnant only as a pregnancy status answer (never a test's result)
     status_yes_words: list[str] = Field(default_factory=list)
@@ -478,6 +482,7 @@ class PregnancyRules(RuleFile):
             + self.test_names_excluded
             + self.test_names_workflow
             + self.status_names
+            + self.status_question_excluded
             + self.status_yes_words
             + self.status_no_words
         )
@@ -1131,6 +1136,12 @@ class VaccineRecognition(RuleFile):
     text_shot_words: list[str] = Field(default_factory=list)
     # words answering a live-vaccine name "no" at the end of its part ("Zostavax? no"): not given
     text_answered_no: list[str] = Field(default_factory=list)
+    # words saying a shot was given: a test word in the same part as one is the shot's reason
+    # ("MMR given because titer negative"); words and questions (answered with text_answered_no)
+    # saying it was not: a completed Immunization saying one contradicts itself
+    text_given_words: list[str] = Field(default_factory=list)
+    text_not_given_words: list[str] = Field(default_factory=list)
+    text_not_given_questions: list[str] = Field(default_factory=list)
     # words saying a vaccine is live: an exclusion word beside one does not exclude the name
     # ("Ebola Zaire vaccine, live, recombinant"), unless a negation says it is not live
     text_live_words_source: str

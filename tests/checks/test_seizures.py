@@ -141,7 +141,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "one seizure coded SNOMED CT 91175000 -> no card (one is not more than one)": (
         chart(seizure("91175000", SZ_DAY_4, system=SNOMED, display="Seizure")),
-        [],
+        [GRADE_UNKNOWN],  # one ungraded seizure: may be grade 3 (CTCAE v5)
     ),
     "status epilepticus G41.9 (WHO ICD-10 code sent as ICD-10-CM) on day 5 -> critical": (
         chart(seizure("G41.9", SZ_DAY_4, display="Status epilepticus, unspecified")),
@@ -183,22 +183,22 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     ),
     "R56.9 on day 4 and 'History of seizures' recorded on day 6 -> no card": (
         chart(seizure("R56.9", SZ_DAY_4), named("History of seizures", SZ_DAY_6, "2")),
-        [],
+        [GRADE_UNKNOWN],  # one ungraded seizure: may be grade 3 (CTCAE v5)
     ),
     "R56.9 on day 4 and 'Seizure precautions' on day 6 -> no card": (
         chart(seizure("R56.9", SZ_DAY_4), named("Seizure precautions", SZ_DAY_6, "2")),
-        [],
+        [GRADE_UNKNOWN],  # one ungraded seizure: may be grade 3 (CTCAE v5)
     ),
     "R56.9 on day 4 and 'No seizure activity on EEG' on day 6 -> no card": (
         chart(seizure("R56.9", SZ_DAY_4), named("No seizure activity on EEG", SZ_DAY_6, "2")),
-        [],
+        [GRADE_UNKNOWN],  # one ungraded seizure: may be grade 3 (CTCAE v5)
     ),
     "R56.9 on day 4 and 'Seizure prophylaxis (levetiracetam)' on day 6 -> no card": (
         chart(
             seizure("R56.9", SZ_DAY_4),
             named("Seizure prophylaxis (levetiracetam)", SZ_DAY_6, "2"),
         ),
-        [],
+        [GRADE_UNKNOWN],  # one ungraded seizure: may be grade 3 (CTCAE v5)
     ),
     # --- one seizure charted twice is one event (red-team tox17) ---------------------------------
     "one seizure on the problem list and as the ED encounter's diagnosis, same onset -> no card": (
@@ -206,7 +206,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
             seizure("R56.9", SZ_DAY_4, cid="sz-problem"),
             seizure("R56.9", SZ_DAY_4, cid="sz-ed", encounter="enc-ed"),
         ),
-        [],
+        [GRADE_UNKNOWN],  # one ungraded seizure: may be grade 3 (CTCAE v5)
     ),
     "one seizure as R56.9 on the problem list and SNOMED CT as the encounter dx -> no card": (
         chart(
@@ -220,14 +220,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
                 encounter="enc-ed",
             ),
         ),
-        [],
+        [GRADE_UNKNOWN],  # one ungraded seizure: may be grade 3 (CTCAE v5)
     ),
     "the same instant written in another time zone (09:20-05:00 = 14:20Z) -> one event, no card": (
         chart(
             seizure("R56.9", SZ_DAY_4, cid="sz-problem"),
             seizure("R56.9", "2026-01-08T09:20:00-05:00", cid="sz-ed", encounter="enc-ed"),
         ),
-        [],
+        [GRADE_UNKNOWN],  # one ungraded seizure: may be grade 3 (CTCAE v5)
     ),
     "two seizures on the same day, 14:20 and 22:40 -> critical (different onsets)": (
         chart(
@@ -258,14 +258,14 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
                 encounter="enc-ed",
             ),
         ),
-        [],
+        [GRADE_UNKNOWN],  # one ungraded seizure: may be grade 3 (CTCAE v5)
     ),
     "one seizure entered twice two minutes apart (14:20 and 14:22) -> no card (one seizure)": (
         chart(
             seizure("R56.9", SZ_DAY_4, cid="sz-problem"),
             seizure("R56.9", "2026-01-08T14:22:00+00:00", cid="sz-ed", encounter="enc-ed"),
         ),
-        [],
+        [GRADE_UNKNOWN],  # one ungraded seizure: may be grade 3 (CTCAE v5)
     ),
     "one seizure at 21:00 New York time, the ED diagnosis dated by that local day (the UTC day "
     "after) -> no card (one seizure)": (
@@ -273,7 +273,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
             seizure("R56.9", "2026-01-08T21:00:00-05:00", cid="sz-problem"),
             seizure("R56.9", "2026-01-08", cid="sz-ed", encounter="enc-ed"),
         ),
-        [],
+        [GRADE_UNKNOWN],  # one ungraded seizure: may be grade 3 (CTCAE v5)
     ),
     "two seizures 30 minutes apart (14:20 and 14:50) -> critical (two events)": (
         chart(
@@ -487,7 +487,10 @@ def test_seizure_events_are_counted_by_onset_instant() -> None:
     assert seizure_count(toxicity_events([problem, diagnosis], RULES), RULES) == 1
     assert seizure_count(toxicity_events([problem, epilepsy], RULES), RULES) == 2  # the most
     assert seizure_count(toxicity_events([problem, diagnosis, later], RULES), RULES) == 2
-    assert assess([problem, diagnosis], CYCLE1, RULES, NOW).action == "none"
+    one = assess([problem, diagnosis], CYCLE1, RULES, NOW)  # one seizure, ungraded
+    assert one.action == "confirm"
+    assert one.unknown == {"seizure grade"}
+    assert one.seizure_count_unknown == ()
     assert assess([problem, later], CYCLE1, RULES, NOW).action == "discontinue"
 
 

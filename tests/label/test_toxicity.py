@@ -77,7 +77,11 @@ CASES = [
         [tox("G92.03", 9, 4), tox("G92.03", 20, 2)],
         "discontinue",
     ),
-    ("one seizure (R56.9) -> no verdict of its own", [tox("R56.9", 4, 1)], "none"),
+    (
+        "one ungraded seizure (R56.9) -> confirm the grade (CTCAE v5: may be grade 3)",
+        [tox("R56.9", 4, 1)],
+        "confirm",
+    ),
     ("two seizures -> discontinue", [tox("R56.9", 4, 1), tox("R56.9", 12, 1)], "discontinue"),
     (
         "new epilepsy diagnosis G40.909 after start -> discontinue",

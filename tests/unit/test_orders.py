@@ -4,7 +4,7 @@ blinatumomab order says what it is"): what the order codes wins; else inferred f
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -18,8 +18,10 @@ from cds.orders import (
     cycle_of,
     dosage_spans,
     earlier_blinatumomab_orders,
+    in_local_zone,
     infusion_end,
     is_blinatumomab,
+    local_zone,
     review,
 )
 from tests.conftest import NOW
@@ -432,3 +434,61 @@ def test_a_boundsperiod_ending_before_it_starts_has_no_end() -> None:
     assert dosage_spans(under.order, begin)[0][2] is None
     # an unknown end: the order's bags would say how long; these say nothing, so 28 days
     assert infusion_end(under.order, begin, 28) == begin + timedelta(days=28)
+
+
+# ------------------------------------------------------------------ days given alone, one offset
+
+
+def _dated(oid: str, authored: str, start: str, end: str, dose: float) -> dict[str, Any]:
+    """A blinatumomab draft bounded by days without a time, signed at `authored`."""
+    order = blinatumomab_order(PID, [Step(dose, days=7)], oid=oid, authored=authored)
+    order["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {"start": start, "end": end}
+    return order
+
+
+CHICAGO = timezone(timedelta(hours=-5))
+
+
+def test_a_day_alone_in_an_order_signed_in_utc_is_read_in_the_first_orders_offset() -> None:
+    """Days 1-7 signed -05:00, day 8 stamped in UTC: "2026-03-09" is 00:00-05:00 in both."""
+    first, second = draft_orders(
+        [
+            _dated("d1", "2026-03-02T02:30:00-05:00", "2026-03-02", "2026-03-09", 9),
+            _dated("d8", "2026-03-02T07:30:00Z", "2026-03-09", "2026-03-29", 28),
+        ],
+        [],
+    )
+    assert second.first_start() == datetime(2026, 3, 9, tzinfo=UTC)  # as parsed
+    zone = local_zone([second, first])
+    assert zone is not None and zone.utcoffset(None) == timedelta(hours=-5)
+    moved = in_local_zone(second, zone)
+    assert moved.first_start() == datetime(2026, 3, 9, tzinfo=CHICAGO)
+    assert moved.dosages[0].bounds_end == datetime(2026, 3, 30, tzinfo=CHICAGO)
+    assert in_local_zone(first, zone) is first  # already in it
+
+
+def test_an_order_that_states_times_keeps_its_own_offset() -> None:
+    timed = blinatumomab_order(PID, [Step(28, days=21)], start="2026-03-09T10:00:00+00:00")
+    [order] = draft_orders([timed], [])
+    assert in_local_zone(order, CHICAGO) is order
+
+
+def test_the_day_8_order_signed_in_another_offset_is_day_8_of_the_first_orders_cycle() -> None:
+    sources = {
+        "patient": SourceData([patient(PID)]),
+        "conditions": SourceData([]),
+        "medications": SourceData([]),
+    }
+    snapshot = build_snapshot(PID, sources, KNOWLEDGE)
+    first, second = draft_orders(
+        [
+            _dated("d1", "2026-03-02T02:30:00-05:00", "2026-03-02", "2026-03-09", 9),
+            _dated("d8", "2026-03-02T07:30:00Z", "2026-03-09", "2026-03-29", 28),
+        ],
+        [],
+    )
+    day_1 = review(first, snapshot, KNOWLEDGE, NOW)
+    day_8 = review(second, snapshot, KNOWLEDGE, NOW, [day_1])
+    assert (day_1.cycle, day_1.cycle_day) == (1, 1)
+    assert (day_8.cycle, day_8.cycle_day) == (1, 8)
+    assert day_8.order is second  # the order as sent: the service finds its reviews by it
