@@ -7,15 +7,14 @@ explicit coding first, then inference from the chart, else unknown - and always 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from cds import units
 from cds.corticosteroids import identify
-from cds.fhir.facts import as_datetime, is_date_only
 from cds.interruptions import (
     CycleSoFar,
     Period,
@@ -232,33 +231,6 @@ def earlier_blinatumomab_orders(
     return [o for o in real if excluding is None or o.resource != excluding.resource]
 
 
-def _sent_bounds(order: MedicationOrder) -> list[Any]:
-    """Every boundsPeriod start and end of the order as sent (a day alone or a time)."""
-    raw = order.raw
-    dosages = raw.get("dosageInstruction") if isinstance(raw, Mapping) else None
-    found: list[Any] = []
-    for dosage in dosages if isinstance(dosages, list) else []:
-        timing = dosage.get("timing") if isinstance(dosage, Mapping) else None
-        repeat = timing.get("repeat") if isinstance(timing, Mapping) else None
-        bounds = repeat.get("boundsPeriod") if isinstance(repeat, Mapping) else None
-        if isinstance(bounds, Mapping):
-            found += [v for v in (bounds.get("start"), bounds.get("end")) if v is not None]
-    return found
-
-
-def own_zone(order: MedicationOrder) -> tuple[tzinfo, bool]:
-    """The offset the order's days given alone were read in (`cds.fhir.facts._as_steps`): that
-    of its first timed bound, else of authoredOn, else UTC; and whether a timed bound states it
-    (then the order's own days are its own: the clinician wrote times in that offset)."""
-    timed = [as_datetime(v) for v in _sent_bounds(order) if not is_date_only(v)]
-    stated = next((t for t in timed if t is not None), None)
-    if stated is not None:
-        return stated.tzinfo or UTC, True
-    authored = order.raw.get("authoredOn") if isinstance(order.raw, Mapping) else None
-    anchor = as_datetime(authored) if authored is not None and not is_date_only(authored) else None
-    return (anchor.tzinfo if anchor is not None and anchor.tzinfo else UTC), False
-
-
 def local_zone(orders: Sequence[MedicationOrder]) -> tzinfo | None:
     """The offset a day given alone means in every order of one call (task D, 2026-12-03): that
     of the blinatumomab draft that starts first (its timed bounds', else its authoredOn's), the
@@ -270,7 +242,7 @@ def local_zone(orders: Sequence[MedicationOrder]) -> tzinfo | None:
         return None
     far = datetime.max.replace(tzinfo=UTC)
     _, _, first = min(dated, key=lambda d: (d[0] or far, d[1]))
-    return own_zone(first)[0]
+    return first.day_zone
 
 
 def in_local_zone(order: MedicationOrder, zone: tzinfo | None) -> MedicationOrder:
@@ -279,9 +251,9 @@ def in_local_zone(order: MedicationOrder, zone: tzinfo | None) -> MedicationOrde
     (its days were read in it, beside its times); so does an order already in `zone`."""
     if zone is None or not order.dosages:
         return order
-    own, stated = own_zone(order)
+    own = order.day_zone
     reference = order.first_start() or order.authored_on
-    if stated or own.utcoffset(reference) == zone.utcoffset(reference):
+    if order.day_zone_stated or own.utcoffset(reference) == zone.utcoffset(reference):
         return order
 
     def moved(when: datetime | None) -> datetime | None:
@@ -291,13 +263,7 @@ def in_local_zone(order: MedicationOrder, zone: tzinfo | None) -> MedicationOrde
         dataclasses.replace(d, bounds_start=moved(d.bounds_start), bounds_end=moved(d.bounds_end))
         for d in order.dosages
     )
-    raw = order.raw
-    authored = raw.get("authoredOn") if isinstance(raw, Mapping) else None
-    if order.authored_on is not None and isinstance(authored, str) and not is_date_only(authored):
-        # the same instant in `zone`: a hand-over read from the raw order (`signed_hand_over`)
-        # reads its days in the offset they now have
-        raw = {**raw, "authoredOn": order.authored_on.astimezone(zone).isoformat()}
-    return dataclasses.replace(order, dosages=dosages, raw=raw)
+    return dataclasses.replace(order, dosages=dosages, day_zone=zone)
 
 
 def signed_only(order: MedicationOrder) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
@@ -195,6 +195,10 @@ class MedicationOrder:
     replaces: str | None = None
     # dispenseRequest.numberOfRepeatsAllowed: bags after the first (None: not said)
     repeats_allowed: int | None = None
+    # the offset its days given alone are read in (`cds.fhir.facts._zone_of`): that of its first
+    # timed bound (`day_zone_stated`: the clinician wrote times in it), else of authoredOn
+    day_zone: tzinfo = UTC
+    day_zone_stated: bool = False
     # what the checks derive from the order alone, once a call (`memoized`)
     memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 

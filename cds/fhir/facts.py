@@ -510,6 +510,8 @@ def medication_order(
     concepts = medication_concepts(model, medications)
     bag = _bag_strengths(_medication(model, medications))
     supply = model.dispenseRequest.expectedSupplyDuration if model.dispenseRequest else None
+    sent_dosages = _raw_dosages(raw)
+    zone, stated = _zone_of([_raw_bounds(m) for m in sent_dosages], model.authoredOn)
     return MedicationOrder(
         resource=f"MedicationRequest/{model.id or 'unidentified'}",
         status=model.status or "",
@@ -519,8 +521,8 @@ def medication_order(
         authored_on=as_datetime(model.authoredOn),
         dosages=_as_steps(
             tuple(_dose_instruction(d, bag) for d in (model.dosageInstruction or [])),
-            _raw_dosages(raw),
-            model.authoredOn,
+            sent_dosages,
+            zone,
         ),
         reason_codes=codes_of(model.reasonCode),
         extensions=_extensions(model),
@@ -536,12 +538,14 @@ def medication_order(
         repeats_allowed=model.dispenseRequest.numberOfRepeatsAllowed
         if model.dispenseRequest
         else None,
+        day_zone=zone,
+        day_zone_stated=stated,
     )
 
 
-def _zone_of(sent: list[tuple[Any, Any]], authored: Any) -> tzinfo:
+def _zone_of(sent: list[tuple[Any, Any]], authored: Any) -> tuple[tzinfo, bool]:
     """The order's own offset: that of its first timed bound, else of authoredOn; UTC without
-    either (`_as_steps`)."""
+    either (`_as_steps`); and whether a timed bound states it."""
     timed = [
         value
         for start, end in sent
@@ -549,9 +553,11 @@ def _zone_of(sent: list[tuple[Any, Any]], authored: Any) -> tzinfo:
         if value is not None and not is_date_only(value)
     ]
     anchor = as_datetime(timed[0]) if timed else None
+    stated = anchor is not None
     if anchor is None and authored is not None and not is_date_only(authored):
         anchor = as_datetime(authored)
-    return anchor.tzinfo if anchor is not None and anchor.tzinfo is not None else UTC
+    zone = anchor.tzinfo if anchor is not None and anchor.tzinfo is not None else UTC
+    return zone, stated
 
 
 def _hand_over(
@@ -586,7 +592,7 @@ def signed_hand_over(earlier: MedicationOrder, later: MedicationOrder) -> Medica
     if not earlier.dosages or not later.dosages or len(sent_dosages) != len(earlier.dosages):
         return earlier
     sent = [_raw_bounds(m) for m in sent_dosages]
-    zone = _zone_of(sent, earlier.raw.get("authoredOn"))
+    zone = earlier.day_zone
     last = max(
         range(len(earlier.dosages)),
         key=lambda i: (earlier.dosages[i].sequence is not None, earlier.dosages[i].sequence or 0),
@@ -619,15 +625,23 @@ def _raw_bounds(dosage: Any) -> tuple[Any, Any]:
     return bounds.get("start"), bounds.get("end")
 
 
+def _raw_events(dosage: Any) -> list[Any]:
+    """timing.event of a raw dosageInstruction, as sent (a day alone or a time)."""
+    timing = dosage.get("timing") if isinstance(dosage, Mapping) else None
+    events = timing.get("event") if isinstance(timing, Mapping) else None
+    return [e for e in events if isinstance(e, str)] if isinstance(events, list) else []
+
+
 def _as_steps(
-    dosages: tuple[DoseInstruction, ...], sent_dosages: list[Any], authored: Any
+    dosages: tuple[DoseInstruction, ...], sent_dosages: list[Any], zone: tzinfo
 ) -> tuple[DoseInstruction, ...]:
     """The dosages of one order read as the steps of one schedule (design contract: ordered by
     sequence, each bounded by boundsDuration or boundsPeriod):
 
-    - a day given alone is that calendar day in the order's own offset (that of its first timed
-      bound, else of authoredOn; UTC without either), not UTC's: "2026-03-09" beside
-      "2026-03-02T10:00:00+01:00" begins at 00:00+01:00;
+    - a day given alone is that calendar day in the order's own offset (`zone`: that of its
+      first timed bound, else of authoredOn; UTC without either), not UTC's: "2026-03-09" beside
+      "2026-03-02T10:00:00+01:00" begins at 00:00+01:00; so is a timing event given as a day
+      (a steroid dated "2026-03-03" is not 19:00 of the 2nd at -05:00);
     - a day given alone as a step's end that is the day the next step starts is the day the
       infusion passes from one to the other (Epic's "end = the next step's start"), not a day
       of both: the step ends when the next begins, and the order's last day given alone as an
@@ -640,11 +654,16 @@ def _as_steps(
     if not dosages or len(sent_dosages) != len(dosages):
         return dosages
     sent = [_raw_bounds(m) for m in sent_dosages]
-    zone = _zone_of(sent, authored)
     steps = list(dosages)
     end_is_date = []
     for index, (dosage, (start, end)) in enumerate(zip(dosages, sent, strict=True)):
         changes: dict[str, Any] = {}
+        events = _raw_events(sent_dosages[index])
+        if any(is_date_only(event) for event in events) and len(events) == len(dosage.events):
+            changes["events"] = tuple(
+                when.replace(tzinfo=zone) if is_date_only(event) else when
+                for event, when in zip(events, dosage.events, strict=True)
+            )
         if start is not None and is_date_only(start) and dosage.bounds_start is not None:
             changes["bounds_start"] = dosage.bounds_start.replace(tzinfo=zone)
         if end is not None and is_date_only(end) and dosage.bounds_end is not None:

@@ -290,12 +290,6 @@ def test_an_evening_restart_counts_the_window_in_hours_from_the_restart(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a day alone (or an offset-less time read as its day) in a steroid's timing.event is "
-    "read as 00:00 UTC, 19:00 the evening before at -05:00: DoseInstruction.events does not say "
-    "it was a day (cds/fhir/facts.py, not this check's file); see the task E report",
-)
 def test_a_dexamethasone_dated_the_next_day_alone_is_not_the_evening_restarts_premedication(
     evening_client: FlaskClient,
 ) -> None:
