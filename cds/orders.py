@@ -119,6 +119,22 @@ class OrderUnderReview:
         )
 
     @property
+    def resumes_its_cycle(self) -> bool:
+        """Whether the order resumes an infusion of its course under way, as the interruption
+        rules judge it for the dose check (`resumption`): a bag change, or a restart inside the
+        cycle under 4 hours. Its first dose is then no cycle start, whatever cycle it codes: the
+        label continues the same cycle after an interruption of 7 days or less (§2.4), so an
+        order coding cycle 2 that resumes, 3 hours after the bag stopped, an infusion the history
+        does not number is that cycle continuing (or a continuation mis-coded): no premedication,
+        no "first days of the cycle". An order that begins its course resumes nothing."""
+        resumed = self.resumption
+        return (
+            resumed is not None
+            and resumed.kind in ("continues", "restart-same-cycle")
+            and (self.course_began is None or self.course_began < self.start)
+        )
+
+    @property
     def dose_day(self) -> int:
         """The day of the judged cycle the dose schedule judges the order's first dose by: its
         day of infusion when it resumes the cycle (`resumed_day`), else its calendar day."""

@@ -50,6 +50,9 @@ def check_hospitalization(item: CheckInput, knowledge: Knowledge) -> list[Emissi
         return []  # the day-8 order of a step-up written as two: the first order's card says it
     stay = settings.inpatient_days.get(review.indication or "", settings.unknown_indication)
     days = stay.cycles.get(cycle)
+    resumed = review.resumption
+    if resumed is not None and review.resumes_its_cycle:  # its infusion days are the cycle's
+        cycle_day = max(cycle_day, int(resumed.infusion_days_used) + 1)
     if days is None or cycle_day > days or _inpatient(item, settings):
         return []
     indication = knowledge.indication_label(review.indication)

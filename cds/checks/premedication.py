@@ -102,30 +102,13 @@ def _first_event(
     if restart is not None and not (dated and restart.how_marked == "in the order's note"):
         return "restart"
     cycle, _, cycle_day = item.review.judged_cycle  # the history's cycle if the order's is lower
-    if cycle_day == 1 and not _revises_a_begun_order(item) and not _resumes_its_cycle(item):
+    if cycle_day == 1 and not _revises_a_begun_order(item) and not item.review.resumes_its_cycle:
         return "cycle-start"
     if cycle_day == settings.step_up_day and has_step_up(knowledge, item.review.indication, cycle):
         return "step-up"
     if _escalates(item, knowledge):
         return "step-up"
     return None
-
-
-def _resumes_its_cycle(item: CheckInput) -> bool:
-    """Whether the order resumes an infusion of its course under way, as the interruption rules
-    judge it for the dose check (`cds.interruptions.resume`, the review's `resumption`): a bag
-    change, or a restart inside the cycle under 4 hours (one of 4 hours or more is a "restart"
-    before this is asked). Its first dose is then no cycle start, whatever cycle it codes: the
-    label continues the same cycle after an interruption of 7 days or less (§2.4), so an order
-    coding cycle 2 that resumes, 3 hours after the bag stopped, an infusion the history does not
-    number is that cycle continuing (or a continuation mis-coded), and needs no premedication
-    either way. An order that begins its course (`course_began` at its start) resumes nothing."""
-    resumed, review = item.review.resumption, item.review
-    return (
-        resumed is not None
-        and resumed.kind in ("continues", "restart-same-cycle")
-        and (review.course_began is None or review.course_began < review.start)
-    )
 
 
 def _gap_dated_by_administrations(item: CheckInput, knowledge: Knowledge) -> bool:

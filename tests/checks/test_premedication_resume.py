@@ -299,3 +299,28 @@ def test_a_dexamethasone_dated_the_next_day_alone_is_not_the_evening_restarts_pr
     late["dosageInstruction"][0]["timing"] = {"event": ["2026-03-03"]}
     body = evening_client.post(SIGN, json=order_sign(evening_chart(late))).get_json()
     assert findings_of_topic(body, "premedication") in ([MISSING], [TIMED_AFTER])
+
+
+HOSPITALISATION = ("hospitalization", "info", "hospitalization-recommended")
+HOSPITAL_CASES: dict[str, tuple[dict[str, Any], list[Expected]]] = {
+    # the dose check's judgement again: a 3-hour gap in an uncoded history is day 11 of the
+    # cycle the order codes as 2, not its first day (label §2.3: the first 2 days of cycle 2)
+    "coded cycle 2, history uncoded, stopped 3 h ago -> not the first days of cycle 2": (
+        chart(*history(gap(3)), draft(cycle=2)),
+        [],
+    ),
+    "coded cycle 2 after 28 uncoded days and 14 days free -> the first days of cycle 2": (
+        chart(*history(AFTER_FREE_INTERVAL, days=28), draft(cycle=2, days=28)),
+        [HOSPITALISATION],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("chart_bundle", "expected"), HOSPITAL_CASES.values(), ids=HOSPITAL_CASES.keys()
+)
+def test_hospitalisation_reads_a_resume_as_the_dose_check_does(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[Expected]
+) -> None:
+    body = client.post(SIGN, json=order_sign(chart_bundle)).get_json()
+    assert findings_of_topic(body, "hospitalization") == expected
