@@ -5,9 +5,10 @@ Builders in `cds.fhir.facts` fill these from validated R4 resources; checks only
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, tzinfo
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
@@ -85,11 +86,37 @@ class ConditionFact:
     codes: frozenset[Code]
     clinical_status: str | None
     verification_status: str | None
-    onset: datetime | None = None  # onset, else recordedDate
+    # onsetDateTime/onsetPeriod.start, an onsetAge from the birthDate; recordedDate only when no
+    # onset is stated at all (an onset as words, a range, a year or a month alone: None)
+    onset: datetime | None = None
     abatement: datetime | None = None  # abatementDateTime/Period.end, or "now" for other forms
     text: str = ""  # lower-cased code.text and coding displays (a toxicity named, not coded)
     recorded: datetime | None = None  # recordedDate alone: a resolved entry ended after it
     stage: str = ""  # lower-cased stage.summary texts and displays ("grade 3": a toxicity's grade)
+    # the last day the onset may be: an onset given as a year or a month alone ("2015"), an age
+    # (6 a: before the 7th birthday) or an age range, and never after the recordedDate; None:
+    # nothing says (an onset given as a date needs none)
+    onset_by: date | None = None
+    # an onset given as an age (onsetAge; onsetRange's high end: `onset_age_by`), as (value, UCUM
+    # unit 'a', 'mo', 'wk' or 'd'): the patient's birthDate makes it a date (`dated`)
+    onset_age: tuple[Decimal, str] | None = None
+    onset_age_by: tuple[Decimal, str] | None = None
+    # its category codes ("problem-list-item", "encounter-diagnosis")
+    categories: frozenset[str] = frozenset()
+
+    def dated(self, birth_date: date | None) -> ConditionFact:
+        """This Condition with an onset given as an age dated from `birth_date`: 6 a is the 6th
+        birthday (the onset) and at latest the day before the 7th (`onset_by`); an age range
+        gives its high end's last day alone. Itself when there is nothing to date."""
+        if self.onset is not None or birth_date is None:
+            return self
+        first = _age_span(self.onset_age, birth_date)
+        last = _age_span(self.onset_age_by, birth_date)
+        ends = [d for d in (self.onset_by, first and first[1], last and last[1]) if d is not None]
+        if first is None and last is None:
+            return self
+        onset = None if first is None else datetime.combine(first[0], time(), tzinfo=UTC)
+        return replace(self, onset=onset, onset_by=min(ends))
 
 
 @dataclass(frozen=True)
@@ -371,6 +398,34 @@ def is_usable_result(status: str | None) -> bool:
 def newest_first_key(when: datetime | None) -> tuple[bool, float]:
     """Sort key: the newest first, undated last."""
     return (when is None, -when.timestamp() if when else 0.0)
+
+
+_AGE_UNITS = {"a": 12, "mo": 1}  # months per unit; "wk", "d": days
+_AGE_DAYS = {"wk": 7, "d": 1}
+
+
+def _age_span(age: tuple[Decimal, str] | None, born: date) -> tuple[date, date] | None:
+    """The first and last day an age (value, UCUM unit) names for a patient born on `born`: 6 a
+    from the 6th birthday to the day before the 7th; None: none, or a unit not of these."""
+    if age is None or age[0] < 0:
+        return None
+    whole, unit = int(age[0]), age[1]
+    if unit in _AGE_DAYS:
+        first = born + timedelta(days=whole * _AGE_DAYS[unit])
+        return first, first + timedelta(days=_AGE_DAYS[unit] - 1)
+    if unit not in _AGE_UNITS:
+        return None
+    months = whole * _AGE_UNITS[unit]
+    return _plus_months(born, months), _plus_months(born, months + _AGE_UNITS[unit]) - timedelta(
+        days=1
+    )
+
+
+def _plus_months(day: date, months: int) -> date:
+    """`day` moved on by whole months (the 29th-31st to the month's last day when it lacks them)."""
+    total = day.month - 1 + months
+    year, month = day.year + total // 12, total % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def _years(born: date, at: date) -> int:

@@ -50,7 +50,8 @@ class _Tables:
     workflow_names: re.Pattern[str] | None  # pregnancy.yaml `test_names_workflow`
     status_names: re.Pattern[str] | None  # pregnancy.yaml `status_names`, anywhere in a name
     status_whole: re.Pattern[str] | None  # ...as the whole name (each of its parts)
-    other_question: re.Pattern[str] | None  # pregnancy.yaml `status_question_excluded`
+    row_words: re.Pattern[str] | None  # pregnancy.yaml `status_row_words`
+    not_the_patient: re.Pattern[str] | None  # pregnancy.yaml `status_question_excluded`
 
 
 _TABLES: dict[int, _Tables] = {}
@@ -103,28 +104,31 @@ NAMED_PREGNANCY_TEST: Code = ("urn:cds:named-in-words", "pregnancy-test")
 NAMED_PREGNANCY_STATUS: Code = ("urn:cds:named-in-words", "pregnancy-status")
 NAMED_TEST_WORKFLOW: Code = ("urn:cds:named-in-words", "pregnancy-test-workflow")
 NAMED_OTHER_QUESTION: Code = ("urn:cds:named-in-words", "pregnancy-status-other-question")
-# ...and a name that holds the question whether the patient is pregnant but is not only that
-# question ("Pregnant? (per patient)", "Currently pregnant - self report"): an answer meaning
-# pregnant is read, one meaning not pregnant is no result (task B, 2026-12-03)
+# ...and a name naming no test that only holds "pregnant"/"pregnancy" or a status phrase
+# ("Patient pregnant - confirmed by ultrasound", "Pregnant: denies"): never critical nor
+# verifying, an affirmative answer the unreadable-result warning (task G, 2026-12-03), the row's
+# name kept beside it (NAMED_ROW_SYSTEM, the name as its code) for the card to quote
 NAMED_PREGNANT_QUESTION: Code = ("urn:cds:named-in-words", "pregnant-question")
+NAMED_ROW_SYSTEM = "urn:cds:named-in-words:row-name"
+_LONGEST_ROW_NAME = 200  # the card quotes at most 100 characters of it
 
 
 def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
     """For `ChartObservations`: the codes an Observation coded in no list gets from its name
-    (code.text, coding displays): NAMED_PREGNANCY_TEST when pregnancy.yaml `test_names` or
-    `status_names` names a pregnancy or hCG test or the status question (a point-of-care test a
-    site codes locally is as real as a LOINC one, and missing a positive is the harm), with
-    NAMED_PREGNANCY_STATUS only when the whole name (lower case, punctuation and spaces
-    collapsed; a name sent as text and display: each) IS a status question, NAMED_OTHER_QUESTION
-    when it only holds one ("Pregnancy status verified?", red team 10b: its "No" verified), and
-    NAMED_TEST_WORKFLOW when the name says a step of the workflow (`test_names_workflow`:
-    "collected", "declined"); none when the name also says `test_names_excluded` (a tumour
-    marker: a man's hCG tumour marker is no pregnancy test). A name that holds a status question
-    and says neither a workflow step nor `status_question_excluded` (another person, the past,
-    the future, a verification: "Partner pregnant?", "Pregnant? (not asked)") asks whether the
-    patient is pregnant: NAMED_PREGNANT_QUESTION ("Currently pregnant - self report"). One that
-    says either is NAMED_OTHER_QUESTION when it names a test, else no result at all ("Could
-    patient be pregnant - unable to assess")."""
+    (code.text, coding displays). NAMED_PREGNANCY_TEST and NAMED_PREGNANCY_STATUS when the whole
+    name (lower case, punctuation and spaces collapsed; a name sent as text and display: each)
+    IS a status question (pregnancy.yaml `status_names`): read both ways, as 82810-3.
+    NAMED_PREGNANCY_TEST when the name says a pregnancy or hCG test (`test_names`: a
+    point-of-care test a site codes locally is as real as a LOINC one, and missing a positive is
+    the harm), with NAMED_OTHER_QUESTION when it also holds a status question or, outside the
+    test's name, a `status_row_words` word ("Pregnancy status verified?", "Pregnant (verified by
+    hCG)": no yes/no answer read; red team 10b) and NAMED_TEST_WORKFLOW when it says a step of
+    the workflow (`test_names_workflow`: "collected"). None when the name says
+    `test_names_excluded` (a tumour marker: a man's hCG tumour marker is no pregnancy test).
+    A name naming no test that holds a `status_row_words` word or a status phrase
+    ("Patient pregnant - confirmed by ultrasound", "Pregnant: denies"): NAMED_PREGNANT_QUESTION
+    and its name (NAMED_ROW_SYSTEM), never critical nor verifying (task G), unless it also says
+    `status_question_excluded` (another person, the future, counselling: ignored)."""
     tables = _tables(knowledge)
 
     def says(pattern: re.Pattern[str] | None, said: str) -> bool:
@@ -132,30 +136,45 @@ def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
 
     def codes(name: str) -> frozenset[Code]:
         said = _words(name)
-        whole = tables.status_whole
-        status = whole is not None and whole.fullmatch(_name(name)) is not None
-        question = not status and says(tables.status_names, said)
-        asks_pregnant = (
-            question
-            and not says(tables.other_question, said)
-            and not says(tables.workflow_names, said)
-        )
-        if not (status or asks_pregnant or says(tables.test_names, said)) or says(
-            tables.not_test_names, said
-        ):
+        if says(tables.not_test_names, said):
             return frozenset()
-        found = {NAMED_PREGNANCY_TEST}
-        if status:
-            found.add(NAMED_PREGNANCY_STATUS)
-        elif asks_pregnant:
-            found.add(NAMED_PREGNANT_QUESTION)
-        elif question:
-            found.add(NAMED_OTHER_QUESTION)
-        if says(tables.workflow_names, said):
-            found.add(NAMED_TEST_WORKFLOW)
-        return frozenset(found)
+        whole = tables.status_whole
+        if whole is not None and whole.fullmatch(_name(name)) is not None:
+            return frozenset({NAMED_PREGNANCY_TEST, NAMED_PREGNANCY_STATUS})
+        question = says(tables.status_names, said)
+        if says(tables.test_names, said):
+            # a status word outside the test's own name ("pregnancy" of "urine pregnancy test"
+            # is the test's)
+            assert tables.test_names is not None
+            rest = tables.test_names.sub(" ", said)
+            found = {NAMED_PREGNANCY_TEST}
+            if question or says(tables.row_words, rest):
+                found.add(NAMED_OTHER_QUESTION)
+            if says(tables.workflow_names, said):
+                found.add(NAMED_TEST_WORKFLOW)
+            return frozenset(found)
+        if not (question or says(tables.row_words, said)) or says(tables.not_the_patient, said):
+            return frozenset()
+        return frozenset(
+            {NAMED_PREGNANCY_TEST, NAMED_PREGNANT_QUESTION, (NAMED_ROW_SYSTEM, _row_name(name))}
+        )
 
     return codes
+
+
+def _row_name(name: str) -> str:
+    """A row's name as the card quotes it: once where its code.text and its display (often in
+    capitals) are the same words, at most `_LONGEST_ROW_NAME` characters."""
+    said = " ".join(name.split())
+    half = len(said) // 2
+    if said[half : half + 1] == " " and said[:half].lower() == said[half + 1 :].lower():
+        said = said[:half]
+    return said[:_LONGEST_ROW_NAME]
+
+
+def row_name(codes: Iterable[Code]) -> str | None:
+    """The name `named_test_codes` kept of a row holding the pregnancy question (None: none)."""
+    return next((code for system, code in codes if system == NAMED_ROW_SYSTEM), None)
 
 
 def _tables(knowledge: Knowledge) -> _Tables:
@@ -180,6 +199,7 @@ def _tables(knowledge: Knowledge) -> _Tables:
             _whole_words(knowledge.pregnancy.test_names_workflow),
             _whole_words(knowledge.pregnancy.status_names),
             _whole_name(knowledge.pregnancy.status_names),
+            _whole_words(knowledge.pregnancy.status_row_words),
             _whole_words(knowledge.pregnancy.status_question_excluded),
         )
     return found

@@ -4,7 +4,9 @@ CRS and neurological toxicity (ICANS, toxic encephalopathy) carry their grade in
 code (D89.83-, G92.0-) or in the Condition's words ("Cytokine release syndrome, grade IV"; "D89.839
 CRS grade 4 - ICU transfer"): a grade stated both ways is the higher. Seizures (ICD-10-CM R56.9,
 G40.-, status epilepticus G41.-, SNOMED CT, or named) are counted as events: one seizure charted
-twice (a problem-list item and an encounter diagnosis, minutes apart or one dated by day) is one.
+twice (a problem-list item and an encounter diagnosis, minutes apart or one dated by day) is one;
+words may state more than one ("Recurrent seizures", "Seizures x2"), and an encounter diagnosis
+timed hours from a problem-list seizure of its day may be either (asked).
 Only Conditions that began after an earlier blinatumomab start count, whatever their clinical
 status: a resolved grade 4 CRS still means never again. Codes and limits live in
 `knowledge/toxicity.yaml`; this module turns them into one verdict.
@@ -14,8 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -39,6 +41,9 @@ class ToxicityEvent:
     abatement: datetime | None
     resolved: bool = False  # its clinical status says resolved (with or without an abatement)
     named: str = ""  # another adverse reaction: the name it was read by ("pancreatitis")
+    # the last day it may have begun, when its onset is no date or an age ("2015", "6 a")
+    onset_by: date | None = None
+    categories: frozenset[str] = frozenset()  # its Condition's ("encounter-diagnosis")
 
 
 # "seizure grade": a seizure charted without a grade (CTCAE v5: a new-onset seizure is grade 3,
@@ -62,7 +67,9 @@ class ToxicityVerdict:
     # §2.4: more than one seizure -> discontinue permanently); also among `reasons`
     seizure_count_unknown: tuple[str, ...] = ()
     # seizures without a grade: what the reduced restart (9 mcg/day for 7 days) already answers,
-    # since one seizure is at most grade 3 (prolonged repetitive seizures are read as more than one)
+    # since one seizure is at most grade 3 (prolonged repetitive seizures read as more than one);
+    # not one that began at 9 mcg/day, whose grade 3 means discontinue (red team rt12/c H2): its
+    # line stays among `reasons` for the reduced restart too
     seizure_grade_unknown: tuple[str, ...] = ()
 
     @property
@@ -140,10 +147,40 @@ def _named(text: str, rules: ToxicityRules) -> tuple[ToxicityKind, int | None, i
         (kind,) = kinds
         return kind, int(grade[1]) if grade else None, 0
     seizures = [
-        rules.text_seizures.get(name, 1) for name, kind in found.items() if kind == "seizure"
+        max(rules.text_seizures.get(name, 1), _counted(said, name, rules))
+        for name, kind in found.items()
+        if kind == "seizure"
     ]
     # a seizure's CTCAE grade ("Seizure, grade 2": a brief generalized one) when its words state it
     return ("seizure", int(grade[1]) if grade else None, max(seizures)) if seizures else None
+
+
+def _counted(said: str, name: str, rules: ToxicityRules) -> int:
+    """The most seizures the words around a plain mention of the seizure name `name` state
+    (toxicity.yaml `text_seizure_counts`: "recurrent seizures", "two generalized tonic-clonic
+    seizures", "seizures x 3"); 1: none stated (a bare plural is a category name)."""
+    words = rules.text_seizure_counts
+    if words is None:
+        return 1
+    plural = name.split()[-1] in words.plural_names
+    most = 1
+    for start in _plain_mentions(said, name, "seizure", rules):
+        end = start + len(name) + 1
+        most = max(
+            [most] + [n for phrase, n in words.after.items() if said.startswith(f" {phrase} ", end)]
+        )
+        tokens = said[:start].split()
+        # back from the name over the seizure's kind ("two generalized tonic clonic seizures")
+        i = len(tokens) - 1
+        while i >= 0 and tokens[i] in words.between and len(tokens) - i < words.before_within_words:
+            i -= 1
+        n = words.before.get(tokens[i]) if i >= 0 else None
+        if n is not None and not (
+            tokens[i] in words.plural_only
+            and (not plural or (i > 0 and tokens[i - 1] in words.numbers_not_after))
+        ):
+            most = max(most, n)
+    return most
 
 
 def _excluded(said: str, name: str, kind: ToxicityKind, rules: ToxicityRules) -> bool:
@@ -151,9 +188,25 @@ def _excluded(said: str, name: str, kind: ToxicityKind, rules: ToxicityRules) ->
     history phrase, is followed by a qualifier that makes it no event ("seizure precautions",
     "rule out CRS grade 4"), or right after a cause that makes it another condition ("hepatic
     encephalopathy")."""
+    return rules.text_exclusions.get(kind) is not None and not _plain_mentions(
+        said, name, kind, rules, first_only=True
+    )
+
+
+def _plain_mentions(
+    said: str, name: str, kind: ToxicityKind, rules: ToxicityRules, first_only: bool = False
+) -> list[int]:
+    """Where `name` is mentioned in `said` (normalised, space-padded) neither after a negation or
+    history phrase, nor before a qualifier or after a cause that makes it no event (see
+    `_excluded`): the index of the space before each (`first_only`: the first alone)."""
     exclusion = rules.text_exclusions.get(kind)
+    found: list[int] = []
     if exclusion is None:
-        return False
+        start = said.find(f" {name} ")
+        while start != -1 and not (first_only and found):
+            found.append(start)
+            start = said.find(f" {name} ", start + 1)
+        return found
     # where the first negation or history phrase ends: every mention after it follows one (found
     # once, and each mention tested in place: a copy of the text per mention made a 100 KB name
     # of "r/o seizure r/o seizure ..." take seconds)
@@ -167,9 +220,11 @@ def _excluded(said: str, name: str, kind: ToxicityKind, rules: ToxicityRules) ->
             or any(said.endswith(f" {phrase} ", 0, start + 1) for phrase in exclusion.right_before)
             or any(said.startswith(f" {phrase} ", end) for phrase in exclusion.after)
         ):
-            return False  # one plain mention is enough
+            found.append(start)
+            if first_only:
+                break  # one plain mention is enough
         start = said.find(f" {name} ", start + 1)
-    return True
+    return found
 
 
 def toxicity_events(
@@ -192,6 +247,8 @@ def toxicity_events(
                     condition.onset,
                     condition.abatement,
                     condition.clinical_status in rules.resolved_clinical_statuses,
+                    onset_by=condition.onset_by,
+                    categories=condition.categories,
                 )
             )
     return events
@@ -264,7 +321,9 @@ def _read(
     named = _named(condition.text, rules)
     said = named[1] if named and named[0] == entry.kind else None
     grades = [g for g in (entry.grade, said, staged) if g]
-    return entry.kind, max(grades, default=None), entry.seizures
+    # R56.9 whose words say "Recurrent seizures": the most either states
+    seizures = max(entry.seizures, named[2] if named and named[0] == entry.kind else 0)
+    return entry.kind, max(grades, default=None), seizures
 
 
 def assess(
@@ -275,6 +334,7 @@ def assess(
     at_restart_dose: Sequence[tuple[datetime, datetime]] = (),
     infused: Sequence[tuple[datetime, datetime]] = (),
     noted_grade: int | None = None,
+    restarts: Sequence[datetime] = (),
 ) -> ToxicityVerdict:
     """The label's consequence of the charted toxicities for any new blinatumomab order.
 
@@ -282,13 +342,24 @@ def assess(
     no toxicity can be blinatumomab's). `at_restart_dose`: when the orders on file ran at the
     restart dose (9 mcg/day; 5 mcg/m²/day), for "if it occurred at 9 mcg/day". `infused`: when
     they ran, and `noted_grade` the grade of another adverse reaction the order's note states
-    (`other_reactions`)."""
+    (`other_reactions`). `restarts`: when the earlier orders were written and began (the later
+    of the two): an ungraded toxicity one of them followed was asked about when that order, the
+    first after it, was signed, and is not asked about again (red team rt12/c N3)."""
     if first_blinatumomab_start is None:
         return ToxicityVerdict("none", (), (), rules.crs.source)
     found: list[tuple[Action, str, str]] = []
     counted: list[ToxicityEvent] = []
     unknown: set[Unknown] = set()
     for event in toxicity_events(conditions, rules):
+        by = event.onset_by
+        if by is not None and by < first_blinatumomab_start.date():
+            continue  # a year, a month or an age wholly before blinatumomab ("2015", "6 a")
+        if (
+            event.onset is not None
+            and by is not None
+            and not _began_by(event.onset, first_blinatumomab_start)
+        ):
+            event = replace(event, onset=None)  # an age that may end after the first start
         if event.onset is None:
             ungraded = event.kind != "seizure" and event.grade is None
             text = f"{_name(event)} has no onset date" + (" and no grade" if ungraded else "")
@@ -299,8 +370,8 @@ def assess(
             counted.append(event)
     counted += other_reactions(conditions, rules, infused, noted_grade)
     unresolved: list[str] = []
-    found += _graded(counted, rules, now, at_restart_dose, unknown, unresolved)
-    seizures = _seizures(counted, rules, now, at_restart_dose, unknown, unresolved)
+    found += _graded(counted, rules, now, at_restart_dose, unknown, unresolved, restarts)
+    seizures = _seizures(counted, rules, now, at_restart_dose, unknown, unresolved, restarts)
     found += seizures.found
     if not found:
         return ToxicityVerdict("none", (), tuple(counted), rules.crs.source)
@@ -332,9 +403,11 @@ def _graded(
     at_restart_dose: Sequence[tuple[datetime, datetime]],
     unknown: set[Unknown],
     unresolved: list[str],
+    restarts: Sequence[datetime] = (),
 ) -> list[tuple[Action, str, str]]:
     """The findings of the graded kinds; what a "confirm" lacks goes to `unknown`, a grade 3
-    resolved on an unknown day to `unresolved`."""
+    resolved on an unknown day to `unresolved`. An ungraded one the infusion has restarted after
+    (`restarts`) is not asked about again."""
     found: list[tuple[Action, str, str]] = []
     for kind in ("crs", "neurotoxicity", "other"):
         rule = rules.graded(kind)
@@ -347,6 +420,12 @@ def _graded(
         ]
         for event in mine:
             grade = event.grade
+            if (
+                grade is None
+                and event.onset is not None
+                and _restarted_since(event.onset, restarts)
+            ):
+                continue
             if grade is None:
                 unknown.add("grade")
                 found.append(("confirm", f"{_name(event)}: grade not recorded", rule.source))
@@ -508,6 +587,14 @@ class _Seizure:
     entries: tuple[ToxicityEvent, ...]
     # dated by the day alone, with no timed entry that day: several entries may be several events
     day_only: bool
+    # entries timed when entered (an encounter diagnosis) apart from this event on its day: they
+    # may be this seizure or others (toxicity.yaml `timed_when_entered_categories`)
+    entered_apart: tuple[ToxicityEvent, ...] = ()
+
+    @property
+    def doubtful(self) -> bool:
+        """Its entries may be more events than one."""
+        return self.day_only or bool(self.entered_apart)
 
     @property
     def seizures(self) -> int:
@@ -540,11 +627,36 @@ def _seizure_events(events: Iterable[ToxicityEvent], rules: ToxicityRules) -> li
             timed[-1].append(event)
         else:
             timed.append([event])
-    found = []
+    entered = frozenset(rules.seizure.timed_when_entered_categories)
+
+    def entered_only(group: list[ToxicityEvent]) -> bool:
+        return all(e.categories & entered for e in group)
+
+    # an event charted only by entries timed when entered, on the day of another event: maybe
+    # that event (the first such one of its day), maybe another seizure
+    apart: dict[int, list[ToxicityEvent]] = {}
+    hosts = [g for g in timed if not entered_only(g)]
+    kept = []
     for group in timed:
+        day = group[0].onset.date() if group[0].onset else None
+        host = next((h for h in hosts if h[0].onset and h[0].onset.date() == day), None)
+        if host is not None and entered_only(group):
+            apart.setdefault(id(host), []).extend(group)
+        else:
+            kept.append(group)
+    found = []
+    for group in kept:
         first = group[0].onset
         assert first is not None
-        found.append(_Seizure((*group, *by_day.pop(first.date(), [])), day_only=False))
+        days = by_day.pop(first.date(), [])
+        # a timed onset sent in UTC ("2026-02-25T02:30Z": 21:30 on the 24th at -05:00) may be on
+        # a day-only entry's day in any real offset (-12:00..+14:00), as the pregnancy check
+        # reads a day alone (red team rt12/c N2); one with a local offset is on its own day
+        if first.utcoffset() == timedelta(0):
+            for day in [d for d in by_day if _on_day_anywhere(first, d)]:
+                days += by_day.pop(day)
+        others = tuple(apart.get(id(group), ()))
+        found.append(_Seizure((*group, *days, *others), day_only=False, entered_apart=others))
     found += [_Seizure(tuple(group), day_only=True) for group in by_day.values()]
     return sorted(found, key=lambda s: s.onset)
 
@@ -563,6 +675,7 @@ def _seizures(
     at_restart_dose: Sequence[tuple[datetime, datetime]],
     unknown: set[Unknown],
     unresolved: list[str],
+    restarts: Sequence[datetime] = (),
 ) -> _SeizureFindings:
     """More than one seizure: discontinue permanently (label §2.4). Else each seizure is a
     neurological toxicity of its CTCAE grade (v5 "Seizure": 2 a brief generalized seizure, 3
@@ -580,7 +693,7 @@ def _seizures(
     found: list[tuple[Action, str, str]] = []
     count_unknown: list[str] = []
     most = count + sum(
-        sum(e.seizures for e in s.entries) - s.seizures for s in seizures if s.day_only
+        sum(e.seizures for e in s.entries) - s.seizures for s in seizures if s.doubtful
     )
     if most > limit:
         for s in seizures:
@@ -590,6 +703,15 @@ def _seizures(
                     f"without a time ({', '.join(e.resource for e in s.entries)}): one seizure "
                     f"charted twice, or {len(s.entries)} seizures? More than {limit} seizure "
                     f"means discontinue permanently"
+                )
+            elif s.entered_apart:
+                count_unknown.append(
+                    f"{len(s.entries)} seizure Conditions on {s.onset.date().isoformat()} are "
+                    f"timed apart ({', '.join(e.resource for e in s.entries)}), "
+                    f"{', '.join(e.resource for e in s.entered_apart)} an encounter diagnosis, "
+                    f"often timed when it was entered: one seizure charted twice, or "
+                    f"{len(s.entries)} seizures? More than {limit} seizure means discontinue "
+                    f"permanently"
                 )
         unknown.add("seizure count")
         found += [("confirm", line, rules.seizure.same_event_source) for line in count_unknown]
@@ -602,12 +724,24 @@ def _seizures(
     ]
     for s in seizures:
         grade = s.grade
+        if grade is None and _restarted_since(s.onset, restarts):
+            continue  # asked about at the restart after it
         if grade is None:
             line = (
                 f"seizure on {s.onset.date().isoformat()}: grade not recorded (CTCAE v5: a "
                 f"new-onset seizure is grade 3, a brief generalized one grade 2)"
             )
-            grade_unknown.append(line)
+            if _at_restart_dose(s.onset, at_restart_dose):
+                # the reduced restart does not answer it: grade 3 at 9 mcg/day -> discontinue
+                low = rules.restart.mcg_per_day
+                line = (
+                    f"seizure on {s.onset.date().isoformat()}, while the infusion ran at {low} "
+                    f"mcg/day: grade not recorded (CTCAE v5: a new-onset seizure is grade 3; a "
+                    f"grade 3 neurological toxicity at {low} mcg/day means discontinue "
+                    f"permanently)"
+                )
+            else:
+                grade_unknown.append(line)  # what the reduced restart answers
             unknown.add("seizure grade")
             found.append(("confirm", line, source))
             continue
@@ -617,6 +751,35 @@ def _seizures(
         elif grade >= rule.restart_reduced_from_grade:
             found.append(_severe(event, severe, rules, now, at_restart_dose, unknown, unresolved))
     return _SeizureFindings(found, tuple(count_unknown), tuple(dict.fromkeys(grade_unknown)))
+
+
+def _at_restart_dose(onset: datetime, at_restart_dose: Sequence[tuple[datetime, datetime]]) -> bool:
+    """Whether an event may have begun while the infusion ran at the restart dose (9 mcg/day):
+    timed, inside such a run; dated by a day alone, on any day of one (it may have been either
+    dose on the day the dose changed)."""
+    if day_only(onset):
+        return any(b.date() <= onset.date() <= e.date() for b, e in at_restart_dose)
+    return any(_during(onset, b, e) for b, e in at_restart_dose)
+
+
+# A day alone may be that day in any real offset (UTC+14 to UTC-12): from 14 hours before its
+# midnight UTC to 36 hours after, the window `cds.checks.pregnancy._taken` gives a day-only result
+# (not imported: cds.checks.pregnancy imports the snapshot, which imports this module).
+_DAY_BEGINS_UP_TO = timedelta(hours=14)
+_DAY_ENDS_UP_TO = timedelta(hours=36)
+
+
+def _restarted_since(onset: datetime, restarts: Sequence[datetime]) -> bool:
+    """Whether an order was written and began after an event (dated by a day alone: after that
+    day, as `cds.checks.dose._restart_began` counts it)."""
+    after = onset + timedelta(days=1) if day_only(onset) else onset
+    return any(start >= after for start in restarts)
+
+
+def _on_day_anywhere(when: datetime, day: date) -> bool:
+    """Whether an instant falls on `day` in some real offset (UTC-12 to UTC+14)."""
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return midnight - _DAY_BEGINS_UP_TO <= when < midnight + _DAY_ENDS_UP_TO
 
 
 def day_only(onset: datetime) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import itertools
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -39,7 +40,7 @@ from cds.dosing import (
     unusable_text,
     written_as_rounded,
 )
-from cds.fhir.facts import as_datetime, period_end, signed_hand_over
+from cds.fhir.facts import as_datetime, period_end, signed_hand_over, signed_take_over
 from cds.fhir.parsing import normalise
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.interruptions import Period, merged
@@ -448,30 +449,10 @@ def _concurrent(
     not a hand-over). `own`: how many of `dosages` are this order's (the rest: the next order's
     first step, `_next_signed`); a pair across orders keeps `tolerance` (the orders-overlap card
     speaks of two orders). `dosed_only`: only dosages with a dose (else every dosage: the dates
-    a corrected order would keep)."""
-    begins: dict[int, datetime] = {}
-    for dosage in dosages:
-        if dosage.sequence is not None and dosage.bounds_start is not None:
-            known = begins.get(dosage.sequence)
-            begins[dosage.sequence] = min(known or dosage.bounds_start, dosage.bounds_start)
-    shared = Counter(d.sequence for d in dosages if d.sequence is not None)
-    spans: list[tuple[datetime | None, datetime | None]] = []
-    day_starts: list[bool] = []  # a start given as a day alone (or at midnight): not a time
-    for index, dosage in enumerate(dosages):
-        start = dosage.bounds_start
-        if start is None and dosage.sequence is not None and shared[dosage.sequence] > 1:
-            start = begins.get(dosage.sequence)
-        if start is None and index == 0:
-            start = order_start
-        end = (
-            dosage.bounds_end if start and dosage.bounds_end and dosage.bounds_end > start else None
-        )
-        if end is None and start and dosage.bounds_duration_days:
-            end = start + timedelta(days=float(dosage.bounds_duration_days))
-        spans.append((start, end))
-        day_starts.append(
-            start is not None and (start is dosage.bounds_start and dosage.bounds_start_is_date)
-        )
+    a corrected order would keep). A midnight end is a day only beside a later start given as a
+    day (alone or at 00:00): beside a start at a time of day (13:00 on day 7 and a 9 mcg/day end
+    at 00:00 of day 8) the hours are both sides' (red team rt12-d F2: 11 h of 37 mcg/day)."""
+    spans, day_starts = _spans(dosages, order_start)
 
     def overlap(i: int, j: int) -> bool:
         (start, end), (other_start, other_end) = spans[i], spans[j]
@@ -481,7 +462,7 @@ def _concurrent(
         if not ends:
             return True
         later = i if start >= other_start else j
-        timed = not day_starts[later] and not _at_midnight(begin) and not _at_midnight(min(ends))
+        timed = not day_starts[later] and not _at_midnight(begin)
         across = own is not None and (i >= own) != (j >= own)
         allowed = bag_change if bag_change is not None and timed and not across else tolerance
         if allowed < tolerance:  # hours both sides state: beyond a bag change, two bags
@@ -506,6 +487,37 @@ def _concurrent(
         merged = sorted({index, *(i for g in joined for i in g)})
         groups = [g for g in groups if g not in joined] + [merged]
     return [g for g in groups if len(g) > 1]
+
+
+def _spans(
+    dosages: Sequence[DoseInstruction], order_start: datetime
+) -> tuple[list[tuple[datetime | None, datetime | None]], list[bool]]:
+    """When each dosage runs as `_concurrent` reads it (start, end; None: unknown), and whether
+    its start is a day given alone (not a time)."""
+    begins: dict[int, datetime] = {}
+    for dosage in dosages:
+        if dosage.sequence is not None and dosage.bounds_start is not None:
+            known = begins.get(dosage.sequence)
+            begins[dosage.sequence] = min(known or dosage.bounds_start, dosage.bounds_start)
+    shared = Counter(d.sequence for d in dosages if d.sequence is not None)
+    spans: list[tuple[datetime | None, datetime | None]] = []
+    day_starts: list[bool] = []  # a start given as a day alone: not a time
+    for index, dosage in enumerate(dosages):
+        start = dosage.bounds_start
+        if start is None and dosage.sequence is not None and shared[dosage.sequence] > 1:
+            start = begins.get(dosage.sequence)
+        if start is None and index == 0:
+            start = order_start
+        end = (
+            dosage.bounds_end if start and dosage.bounds_end and dosage.bounds_end > start else None
+        )
+        if end is None and start and dosage.bounds_duration_days:
+            end = start + timedelta(days=float(dosage.bounds_duration_days))
+        spans.append((start, end))
+        day_starts.append(
+            start is not None and (start is dosage.bounds_start and dosage.bounds_start_is_date)
+        )
+    return spans, day_starts
 
 
 def _at_midnight(when: datetime) -> bool:
@@ -564,6 +576,23 @@ def _handed_over(
             if other not in together.get(index, ()) and first < begins <= last:
                 last = begins - 1
         days[index] = (first, last)
+    # dosages given together share a day, whatever days their lengths give: those their hours
+    # meet on (red team rt12-d F1: 9 mcg/day for exactly 7 days to 03-09 10:00 beside 28 from
+    # 04:00 is 37 mcg/day on day 8, though 7 days of 9 are days 1-7)
+    spans, _ = _spans(dosages, start)
+    for group in groups:
+        for i, j in itertools.combinations(group, 2):
+            (begin, end), (other_begin, other_end) = spans[i], spans[j]
+            ends = [e for e in (end, other_end) if e is not None]
+            shared = max(days[i][0], days[j][0]) <= min(days[i][1], days[j][1])
+            if shared or begin is None or other_begin is None or not ends:
+                continue
+            both_from, both_until = max(begin, other_begin), min(ends)
+            if both_until <= both_from:
+                continue
+            meet = (day_of(both_from), day_of(both_until - timedelta(microseconds=1)))
+            for k in (i, j):
+                days[k] = (min(days[k][0], meet[0]), max(days[k][1], meet[1]))
     return days
 
 
@@ -811,6 +840,8 @@ def _running_together(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
     default_days = knowledge.cycles.default_infusion_days
 
     def period(order: MedicationOrder, start: datetime | None = None) -> tuple[datetime, datetime]:
+        taken = _taken_over(item, knowledge, order)  # hung when the order before it ends
+        start = (taken.first_start() if taken is not order else None) or start
         start = start or order.first_start() or item.now
         handed, _ = _next_signed(item, knowledge, order, start)
         return start, infusion_end(handed, start, default_days)
@@ -882,7 +913,8 @@ def _next_signed(
     """`order` as a step-up written as two orders signed together reads it (design.md): the
     blinatumomab draft that starts next after it is its next step, and its end hands over to
     that one's start as the steps of one order do (`cds.fhir.facts.signed_hand_over`: Epic's
-    "end = the next start"); with that step's first dosage (None: no later draft)."""
+    "end = the next start"); with that step's first dosage (None: no later draft), its start
+    given as the day this one's timed end falls read as that end (`signed_take_over`)."""
     later = [
         (begin, o)
         for o in _blinatumomab_drafts(item, knowledge)
@@ -891,7 +923,27 @@ def _next_signed(
     if not later:
         return order, None
     _, following = min(later, key=lambda pair: pair[0])
-    return signed_hand_over(order, following), following.ordered_dosages()[0]
+    taken = signed_take_over(order, following)
+    return signed_hand_over(order, following), taken.ordered_dosages()[0]
+
+
+def _taken_over(item: CheckInput, knowledge: Knowledge, order: MedicationOrder) -> MedicationOrder:
+    """`order` with its first start given as a day alone, on the day the blinatumomab draft
+    signed before it ends at a time, read as that end (`signed_take_over`): the next step hung
+    when the last bag of the one before it ends (red team rt12-d F6: no "run at the same time"
+    card for 10 h the dose check reads as a hand-over)."""
+    begin = order.first_start()
+    if begin is None:
+        return order
+    earlier = [
+        (start, o)
+        for o in _blinatumomab_drafts(item, knowledge)
+        if o.resource != order.resource and (start := o.first_start()) is not None and start < begin
+    ]
+    if not earlier:
+        return order
+    _, before = max(earlier, key=lambda pair: pair[0])
+    return signed_take_over(before, order)
 
 
 def _running_beside_active_orders(item: CheckInput, knowledge: Knowledge) -> list[Emission]:
@@ -1303,7 +1355,19 @@ def charted_toxicity(
     low = _at_restart_dose(item, knowledge)
     infused = [(p.start, p.end) for p in periods]
     noted = restart.reason.other_reaction_grade if restart is not None else None
-    verdict = assess(item.patient.conditions, first, rules, item.now, low, infused, noted)
+    # an onset given as an age is dated from the birthDate (red team rt12/c N1)
+    conditions = [c.dated(item.patient.birth_date) for c in item.patient.conditions]
+    # the orders on file that began, and were written, before this one: an ungraded toxicity an
+    # order was written and begun after was asked about when it was signed (red team rt12/c N3;
+    # a bag resumed under the same order asked nothing)
+    restarts = [
+        max(begun, o.authored_on or begun)
+        for o in earlier_blinatumomab_orders(item.patient, knowledge, excluding=item.review.order)
+        if o.status in knowledge.interruptions.order_statuses
+        and (begun := o.first_start()) is not None
+        and begun < item.review.start
+    ]
+    verdict = assess(conditions, first, rules, item.now, low, infused, noted, restarts)
     unreadable = item.patient.unavailable.get("conditions") if first is not None else None
     if verdict.action != "restart-reduced":
         return ChartedToxicity(verdict, None, unreadable)

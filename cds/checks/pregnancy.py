@@ -25,7 +25,10 @@ words (pregnancy.yaml `test_names`, not `test_names_excluded`) is read as an hCG
 named the status question (`status_names`) as a pregnancy status. "Yes" is pregnant (and a whole
 "No" not) only as a pregnancy status answer, never as a test's result; a name that says a workflow
 step (`test_names_workflow`: "collected") has its yes/no answer read as no result, its real result
-read as any other.
+read as any other. A row naming no test whose name only holds "pregnant"/"pregnancy" or a status
+phrase (`status_row_words`: "Patient pregnant - confirmed by ultrasound") is never critical nor
+verifying: an affirmative answer newer than every negative test is the unreadable-result warning,
+quoting the row (task G); one naming another person, the future or counselling is ignored.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from cds.pregnancy_conditions import (
     entry_date,
     gestation_days_coded,
     pregnancy_ended_after,
+    row_name,
 )
 from cds.suggestions import hcg_test_order
 
@@ -99,16 +103,11 @@ def reading_of(
     Yes", red team 7a) has no yes/no answer read, not even a boolean; its real result (Positive,
     a quantity, an answer code) is read (red team 8c: "Urine hCG - collected 08:00" Positive);
     so is a name that holds a status question but is none (NAMED_OTHER_QUESTION: "Pregnancy
-    status unknown" true, "Pregnancy status verified?" No; red team 10b). A name that holds
-    the question whether the patient is pregnant but is not only it (NAMED_PREGNANT_QUESTION:
-    "Currently pregnant - self report") is read as the status question, its "pregnant" only:
-    an answer meaning not pregnant is no result (task B)."""
+    status unknown" true, "Pregnancy status verified?" No; red team 10b). A row that only holds
+    the question (NAMED_PREGNANT_QUESTION: "Patient pregnant - confirmed by ultrasound") has no
+    reading: never critical, never verifying (task G; `row_says_pregnant`)."""
     if NAMED_PREGNANT_QUESTION in fact.codes:
-        as_status = replace(
-            fact, codes=(fact.codes - {NAMED_PREGNANT_QUESTION}) | {NAMED_PREGNANCY_STATUS}
-        )
-        said = reading_of(as_status, knowledge, settings)
-        return said if said == "positive" else None
+        return None
     workflow = not fact.codes.isdisjoint({NAMED_TEST_WORKFLOW, NAMED_OTHER_QUESTION})
     status = not workflow and fact.has_code(
         knowledge.codes_of("pregnancy_status") | {NAMED_PREGNANCY_STATUS}
@@ -147,7 +146,7 @@ def is_status_answer(fact: ObservationFact, knowledge: Knowledge) -> bool:
     not an hCG test: its "No" verifies an otherwise unknown status but never ends a positive test
     (blinatumomab.md: a positive counts "until a later negative one", a test; red team 10b)."""
     return fact.has_code(
-        knowledge.codes_of("pregnancy_status") | {NAMED_PREGNANCY_STATUS, NAMED_PREGNANT_QUESTION}
+        knowledge.codes_of("pregnancy_status") | {NAMED_PREGNANCY_STATUS}
     ) and not fact.has_code(
         knowledge.codes_of("hcg_qualitative") | knowledge.codes_of("hcg_quantitative")
     )
@@ -170,11 +169,35 @@ def counted(
 
 
 def is_workflow_step(fact: ObservationFact) -> bool:
-    """An Observation named a step of a test's workflow ("collected", "declined", "ordered"), or
-    one whose name holds the question whether the patient is pregnant (NAMED_PREGNANT_QUESTION,
-    read only when it says pregnant): what it says is no result unless a result can be read from
-    it (no unreadable result either)."""
-    return not fact.codes.isdisjoint({NAMED_TEST_WORKFLOW, NAMED_PREGNANT_QUESTION})
+    """An Observation named a step of a test's workflow ("collected", "declined", "ordered"):
+    what it says is no result unless a result can be read from it (no unreadable result
+    either). A pending one is still pending (task G: "Serum hCG - collected 06:30")."""
+    return NAMED_TEST_WORKFLOW in fact.codes
+
+
+def is_pregnancy_row(fact: ObservationFact) -> bool:
+    """A row whose name naming no test only holds the pregnancy question ("Patient pregnant -
+    confirmed by ultrasound", "Pregnant: denies"; pregnancy.yaml `status_row_words`)."""
+    return NAMED_PREGNANT_QUESTION in fact.codes
+
+
+def row_says_pregnant(
+    fact: ObservationFact, knowledge: Knowledge, settings: PregnancyRules
+) -> bool:
+    """Whether such a row's answer is affirmative: one the status question reads as pregnant
+    (Yes, true, "Pregnant", SNOMED 77386006, LOINC LA15173-0), or pregnancy.yaml
+    `status_row_yes_answers` ("Y", "TRUE") or `status_row_yes_codes` (LOINC LA33-6)."""
+    as_status = replace(
+        fact, codes=(fact.codes - {NAMED_PREGNANT_QUESTION}) | {NAMED_PREGNANCY_STATUS}
+    )
+    if reading_of(as_status, knowledge, settings) == "positive":
+        return True
+    said = " ".join(re.sub(r"[^a-z0-9]+", " ", (fact.value_text or "").lower()).split())
+    if said and said in {" ".join(w.lower().split()) for w in settings.status_row_yes_answers}:
+        return True
+    return not fact.value_codes.isdisjoint(
+        (c.system, c.code) for c in settings.status_row_yes_codes
+    )
 
 
 # A quantitative result sent as text, as many lab interfaces send "<5 mIU/mL": only a short text
@@ -312,11 +335,26 @@ def _newest_first(entry: tuple[datetime, Reading, ObservationFact]) -> tuple[dat
 
 
 def value_as_sent(fact: ObservationFact, knowledge: Knowledge) -> str:
-    """The value of a result the check could not read, as the chart gives it."""
+    """The value of a result the check could not read, as the chart gives it; a row holding the
+    pregnancy question (task G) quoted with its name and asked to be confirmed."""
+    said = _value_as_sent(fact, knowledge)
+    name = row_name(fact.codes)
+    if name is None:
+        return said
+    return (
+        f"{said}, the answer to the row {_quoted(name)}: it may record a pregnancy, but the row "
+        "is not the pregnancy status question alone, so it is not read as a result. Confirm the "
+        "pregnancy status"
+    )
+
+
+def _value_as_sent(fact: ObservationFact, knowledge: Knowledge) -> str:
     aliases = {uri: alias for alias, uri in knowledge.codes.systems.items()}
     parts: list[str] = []
     if fact.value is not None:
         parts.append(f"{fact.comparator or ''}{fact.value} {fact.unit or '(no unit)'}")
+    if fact.value_boolean is not None:
+        parts.append(str(fact.value_boolean).lower())
     if fact.value_text:
         parts.append(_quoted(fact.value_text))
     parts += [
@@ -421,6 +459,8 @@ class Results:
     # the newest hCG test not yet resulted (a preliminary status, no reading) newer than every
     # negative test: a status answered "No" does not verify past it
     pending: ObservationFact | None = None
+    # `unreadable` is an hCG test a status answer came after (older than the window: not said)
+    unreadable_answered: bool = False
     future: ObservationFact | None = None  # a result dated in the future, ignored
     # the newest result is a positive one that no longer counts as a current pregnancy: why
     past_positive: str | None = None
@@ -439,6 +479,7 @@ def read_results(item: CheckInput, knowledge: Knowledge, settings: PregnancyRule
         | {NAMED_PREGNANCY_TEST}
     )
     latest = item.now + FUTURE_TOLERANCE
+    current = timedelta(days=settings.positive_result_current_days)
     found = Results()
     negative: ObservationFact | None = None  # the newest negative, once read
     for fact in item.patient.observations_of(tests):
@@ -480,6 +521,17 @@ def read_results(item: CheckInput, knowledge: Knowledge, settings: PregnancyRule
             and found.unconfirmed is None
             and all(is_status_answer(e[2], knowledge) for e in found.dated)
         )
+        if is_pregnancy_row(fact):
+            # a row holding the question: never a reading; an affirmative answer newer than
+            # every negative TEST (a status answer does not pass it), and recent enough to be a
+            # pregnancy going on, is a result that could not be read (task G)
+            if (
+                newest_test
+                and fact.when >= item.review.start - current
+                and row_says_pregnant(fact, knowledge, settings)
+            ):
+                found.unreadable = fact
+            continue
         if says_unconfirmed(fact, knowledge) and not preliminary:
             found.unconfirmed = found.unconfirmed or (fact if not found.dated else None)
             continue
@@ -487,15 +539,16 @@ def read_results(item: CheckInput, knowledge: Knowledge, settings: PregnancyRule
             reading = reading_of(fact, knowledge, settings)
             if newest and not found.preliminary and reading == "positive":
                 found.preliminary = fact
-            elif newest_test and reading is None and not is_workflow_step(fact):
-                found.pending = found.pending or fact
+            elif newest_test and reading is None:
+                found.pending = found.pending or fact  # whatever its name says (task G)
             continue
         reading = reading_of(fact, knowledge, settings)
         if reading is None:
             # a workflow step's "Yes" is no result; an older negative must not clear the order
             # past an unreadable one
-            if (newest or newest_test) and not is_workflow_step(fact):
-                found.unreadable = found.unreadable or fact
+            if (newest or newest_test) and not is_workflow_step(fact) and not found.unreadable:
+                found.unreadable = fact
+                found.unreadable_answered = not newest  # a status answer came after it
             continue
         found.dated.append((fact.when, reading, fact))
         if reading == "negative" and not is_status_answer(fact, knowledge):
@@ -672,6 +725,15 @@ def _status(
         )
     ]
     cycle, _, cycle_day = item.review.judged_cycle
+    anchor = _cycle_one_start(item, knowledge) if cycle == 1 else item.review.start
+    window = timedelta(hours=settings.negative_result_valid_hours)
+    if (
+        unreadable is not None
+        and results.unreadable_answered
+        and unreadable.when is not None
+        and unreadable.when < anchor - window
+    ):
+        unreadable = None  # an old unreadable test a status answer came after (task G)
     # a day-8 or bag-change order of a cycle already begun: the status was due at its start
     inside_cycle = cycle is not None and cycle_day > 1
     if inside_cycle and (unreadable is None or not _since_cycle_began(unreadable, item)):
@@ -686,7 +748,6 @@ def _status(
             value=value_as_sent(unreadable, knowledge),
         )
     if cycle in (None, 1) or settings.test_before_every_cycle:
-        anchor = _cycle_one_start(item, knowledge) if cycle == 1 else item.review.start
         if _negative_within(dated, anchor, settings):
             return _pending(item, knowledge, settings, results, dated, anchor)
         negative = next((e for e in dated if e[1] == "negative"), None)

@@ -41,7 +41,7 @@ from cds import units
 from cds.checks import Check, CheckInput
 from cds.fhir.facts import partial_date_range
 from cds.fhir.selection import code_pairs, concept_text
-from cds.fhir.vaccines import as_words, recognised_codes, says_not_given, words_of
+from cds.fhir.vaccines import as_words, recognised_codes, unconfirmed_reason, words_of
 from cds.findings import Declarations, Emission, ProposedAction, declare, emit
 from cds.knowledge import Knowledge
 from cds.knowledge.models import ChildhoodDates, VaccineRules
@@ -96,10 +96,11 @@ FINDINGS: Declarations = {
     ),
     # a record that may be a live vaccine whose status (or more) could not be read
     "live-vaccine-record-unreadable": declare("warning", "vaccine", "resource"),
-    # a live vaccine recorded as given (completed) whose words say it was not ("MMR: declined"),
-    # dated where a shot would draw a card: whether it was given is to be confirmed
+    # a live vaccine recorded as given (completed) whose words say it was not ("MMR: declined")
+    # or name a test beside the shot ("MMR booster for low rubella titer"), dated where a shot
+    # would draw a card: whether it was given is to be confirmed
     "live-vaccine-given-unconfirmed": declare(
-        "warning", "vaccine", "recognised", "resource", "text", "when", "days"
+        "warning", "vaccine", "recognised", "resource", "text", "when", "days", "doubt", "words"
     ),
 }
 
@@ -481,7 +482,9 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
         if (found := _given_shot(shot, window, item, knowledge)) is not None
     ]
     given = [
-        _unconfirmed(shot, found, knowledge) if says_not_given(shot.text, knowledge) else found
+        found
+        if (reason := unconfirmed_reason(shot, knowledge)) is None
+        else _unconfirmed(shot, found, reason, knowledge)
         for shot, found in given_shots
     ]
     findings += given
@@ -517,11 +520,29 @@ def check_live_vaccines(item: CheckInput, knowledge: Knowledge) -> list[Emission
     return findings
 
 
-def _unconfirmed(shot: ImmunizationFact, found: Emission, knowledge: Knowledge) -> Emission:
+# what a record's words say that doubts its shot (`cds.fhir.vaccines.unconfirmed_reason`): in the
+# card's summary ("its text ..."), and in its detail ("its words (...) ...")
+_DOUBTS = {
+    "not-given": (
+        "says not given",
+        'say it was not given (declined, refused, exempt, or answered "no")',
+    ),
+    "tested": (
+        "names a test and a shot",
+        "name both a test (a titer or antibody result) and a shot, so the record may be a test "
+        "of immunity rather than a vaccination",
+    ),
+}
+
+
+def _unconfirmed(
+    shot: ImmunizationFact, found: Emission, reason: str, knowledge: Knowledge
+) -> Emission:
     """A live vaccine recorded as given whose words say it was not given ("MMR: declined",
-    "Varicella vaccine given? no"; `cds.fhir.vaccines.says_not_given`), where a shot given then
-    drew `found`: the record contradicts itself, a warning asks to confirm whether it was given
-    (never the critical card of a shot, never silence)."""
+    "Varicella vaccine given: no") or name a test beside the shot ("MMR booster for low rubella
+    titer"; `cds.fhir.vaccines.unconfirmed_reason`), where a shot given then drew `found`: the
+    record does not say surely that it was given, a warning asks to confirm (never the critical
+    card of a shot, never silence)."""
     values = found.values
     if found.code == "live-vaccine-recent":
         when = f"on {values['date']}, {values['days_before']} before this infusion starts"
@@ -543,6 +564,8 @@ def _unconfirmed(shot: ImmunizationFact, found: Emission, knowledge: Knowledge) 
         text=shot.text,
         when=when,
         days=knowledge.vaccines.window_before_start_days,
+        doubt=_DOUBTS[reason][0],
+        words=_DOUBTS[reason][1],
     )
 
 

@@ -188,25 +188,61 @@ def _last_day(value: Any) -> date | None:
 
 
 def condition_fact(model: Any) -> ConditionFact:
+    """A Condition's facts. Its onset: onsetDateTime or onsetPeriod.start; the recordedDate only
+    when no onset is stated at all. An onset given as an age, an age range, words or a year alone
+    is no date (red team rt12/c N1, N5): `onset_by` (its last possible day, never after the
+    recordedDate) and `onset_age` (what the birthDate dates: `ConditionFact.dated`) say it."""
+
     def status(concept: Any) -> str | None:
         codes = codes_of(concept)
         return next(iter(sorted(code for _, code in codes)), None)
 
+    onset, onset_by = _condition_onset(model)
+    recorded = as_datetime(model.recordedDate)
+    stated = any(
+        getattr(model, name) is not None
+        for name in ("onsetDateTime", "onsetPeriod", "onsetAge", "onsetRange", "onsetString")
+    )
+    if onset is None and not stated:
+        onset = recorded  # no onset at all: the entry's date (Epic sends the onset so)
+    elif onset is None and recorded is not None:
+        onset_by = min(d for d in (onset_by, recorded.date()) if d is not None)
     return ConditionFact(
         resource=f"Condition/{model.id}",
         codes=codes_of(model.code),
         clinical_status=status(model.clinicalStatus),
         verification_status=status(model.verificationStatus),
-        onset=as_datetime(
-            model.onsetDateTime
-            or (model.onsetPeriod.start if model.onsetPeriod else None)
-            or model.recordedDate
-        ),
+        onset=onset,
         abatement=_abatement(model),
         text=_texts([model.code]),
-        recorded=as_datetime(model.recordedDate),
+        recorded=recorded,
         stage=_texts([stage.summary for stage in model.stage or ()]),
+        onset_by=onset_by,
+        onset_age=_age(model.onsetAge),
+        onset_age_by=_age(model.onsetRange.high if model.onsetRange else None),
+        categories=frozenset(
+            code for concept in model.category or () for _, code in codes_of(concept)
+        ),
     )
+
+
+def _condition_onset(model: Any) -> tuple[datetime | None, date | None]:
+    """(the onset as a date, the last day it may be) of onsetDateTime or onsetPeriod.start: a
+    year or a month alone ("2015", "2010-03") is no date, its last day is."""
+    started = model.onsetDateTime
+    if started is None and model.onsetPeriod is not None:
+        started = model.onsetPeriod.start
+    if isinstance(started, str) and (days := partial_date_range(started)) is not None:
+        return None, days[1]
+    return as_datetime(started), None
+
+
+def _age(quantity: Any) -> tuple[Decimal, str] | None:
+    """An Age (or a Range's end) as (value, UCUM unit code; else its unit)."""
+    if quantity is None or quantity.value is None:
+        return None
+    unit = str(quantity.code or quantity.unit or "").strip()
+    return (Decimal(str(quantity.value)), unit) if unit else None
 
 
 def _abatement(model: Any) -> datetime | None:
@@ -587,7 +623,7 @@ def signed_hand_over(earlier: MedicationOrder, later: MedicationOrder) -> Medica
     step hands over to `later`'s first as the steps of one order do (`_hand_over`): an end given
     as the day `later` starts is a hand-over, not a day of both. Only the earlier order's end
     moves (the later's own ends are its own convention); `later`'s day-only start on the day a
-    timed end falls is left to the day check (`cds.checks.dose`)."""
+    timed end falls: `signed_take_over`."""
     sent_dosages = _raw_dosages(earlier.raw)
     if not earlier.dosages or not later.dosages or len(sent_dosages) != len(earlier.dosages):
         return earlier
@@ -607,6 +643,30 @@ def signed_hand_over(earlier: MedicationOrder, later: MedicationOrder) -> Medica
     dosages = list(earlier.dosages)
     dosages[last] = this
     return dataclasses.replace(earlier, dosages=tuple(dosages))
+
+
+def signed_take_over(earlier: MedicationOrder, later: MedicationOrder) -> MedicationOrder:
+    """`later` as a step-up written as two orders signed together reads it: its first step's
+    start given as a day alone, on the day `earlier`'s last step's timed end falls (in `later`'s
+    day offset), begins when that step ends, as the steps of one order do (`_hand_over`): "from
+    03-09" after a bag that runs until 10:00 on 03-09 is hung at 10:00, not 10 h of both (red team
+    rt12-d F6). Otherwise `later` unchanged."""
+    sent_dosages = _raw_dosages(earlier.raw)
+    if not earlier.dosages or not later.dosages or len(sent_dosages) != len(earlier.dosages):
+        return later
+    last = max(
+        range(len(earlier.dosages)),
+        key=lambda i: (earlier.dosages[i].sequence is not None, earlier.dosages[i].sequence or 0),
+    )
+    end = _raw_bounds(sent_dosages[last])[1]
+    first = later.ordered_dosages()[0]
+    _, following, _ = _hand_over(
+        earlier.dosages[last], first, isinstance(end, str) and is_date_only(end), later.day_zone
+    )
+    if following is first:
+        return later
+    dosages = tuple(following if d is first else d for d in later.dosages)
+    return dataclasses.replace(later, dosages=dosages)
 
 
 def _raw_dosages(raw: Mapping[str, Any]) -> list[Any]:

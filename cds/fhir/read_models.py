@@ -188,9 +188,15 @@ class Condition(WithChoices):
     id: IdType | None = None
     clinicalStatus: CodeableConcept | None = None
     verificationStatus: CodeableConcept | None = None
+    # problem-list-item, encounter-diagnosis (an encounter's diagnosis is often timed when entered)
+    category: list[CodeableConcept] | None = None
     code: CodeableConcept | None = None
     onsetDateTime: DateTimeType | None = None
     onsetPeriod: Period | None = None
+    # an onset stated otherwise: an age ("6 a"), an age range, or words ("childhood")
+    onsetAge: Age | None = None
+    onsetRange: Range | None = None
+    onsetString: StringType | None = None
     recordedDate: DateTimeType | None = None
     abatementDateTime: DateTimeType | None = None
     abatementPeriod: Period | None = None

@@ -79,8 +79,14 @@ class _Recognition:
     any_name: re.Pattern[str]
     any_cased_name: re.Pattern[str]
     given_words: tuple[str, ...]  # `as_words` of the words saying a shot was given
-    not_given: tuple[str, ...]  # `as_words` of the words saying it was not (longest first)
-    asked_no: re.Pattern[str]  # a question of giving answered no ("given? no"), as written
+    not_given: tuple[tuple[str, ...], ...]  # the words saying it was not (longest first)
+    asked_no: re.Pattern[str]  # a question of giving answered no ("given: no"), as written
+    negations: frozenset[str]  # words negating a refusal right after them ("not declined")
+    lifted: tuple[tuple[str, ...], ...]  # words lifting a refusal before them ("withdrawn")
+    other_products: tuple[tuple[str, ...], ...]  # names of products not live (and exclusions)
+    administration_words: tuple[str, ...]  # `as_words`: a shot beside a test, remarks too
+    vaccine_words: tuple[str, ...]  # `as_words`: a shot beside a test outside a remark (+ brands)
+    results: tuple[str, ...]  # `as_words` of test results: a test beside a shot word only
 
     @classmethod
     def of(cls, knowledge: Knowledge) -> _Recognition:
@@ -146,26 +152,54 @@ class _Recognition:
                 _any_of(as_words(n.text) for n in settings.text_names if not n.case_sensitive),
                 _any_of(cased_words(n.text) for n in settings.text_names if n.case_sensitive),
                 tuple(as_words(word) for word in settings.text_given_words),
-                tuple(sorted(map(as_words, settings.text_not_given_words), key=len, reverse=True)),
-                _asked_no(settings.text_not_given_questions, settings.text_answered_no),
+                _token_phrases(settings.text_not_given_words),
+                _asked_no(settings.text_not_given_questions, settings.text_not_given_answers),
+                frozenset(words_of(word).strip() for word in settings.text_not_given_negations),
+                _token_phrases(settings.text_not_given_lifted),
+                _token_phrases(
+                    [*settings.text_other_products, *excluded_products(settings, statuses)]
+                ),
+                tuple(as_words(word) for word in settings.text_administration_words),
+                tuple(
+                    as_words(word)
+                    for word in (*settings.text_vaccine_words, *settings.text_live_brands)
+                ),
+                tuple(as_words(word) for word in settings.text_test_result_words),
             )
         return found
 
 
 def _asked_no(questions: Iterable[str], answers: Iterable[str]) -> re.Pattern[str]:
     """A pattern finding a question of `questions` answered with one of `answers`, as written:
-    "given? no", "Administered?: No" (never one with no question mark: "given no reaction")."""
+    "given? no", "Administered: No", "Given? N" (never "given no reaction"; what follows the
+    answer is read by `_unasked`)."""
     asked, answered = list(questions), list(answers)
     if not asked or not answered:
         return re.compile("(?!)")
     return re.compile(
-        r"(?<![a-z0-9])(?:"
+        r"(?<![A-Za-z0-9])(?:"
         + "|".join(map(re.escape, asked))
-        + r")\s*\?+[\s:–-]*(?:"
+        + r")(?:\s*\?+[\s:–-]*|\s*:\s*)(?:"
         + "|".join(map(re.escape, answered))
-        + r")(?![a-z0-9])",
+        + r")(?![A-Za-z0-9])",
         re.IGNORECASE,
     )
+
+
+def _token_phrases(texts: Iterable[str]) -> tuple[tuple[str, ...], ...]:
+    """Each of `texts` as its words (`words_of`), longest first."""
+    phrases = {tuple(words_of(text).split()) for text in texts}
+    return tuple(sorted((p for p in phrases if p), key=len, reverse=True))
+
+
+def excluded_products(settings: Any, statuses: set[str]) -> list[str]:
+    """The exclusions naming a product not live (not a test nor an immunity status)."""
+    tests = {as_words(word) for word in settings.text_test_words}
+    return [
+        excluded
+        for excluded in settings.text_exclusions
+        if as_words(excluded) not in statuses and as_words(excluded) not in tests
+    ]
 
 
 def _any_of(texts: Iterable[str]) -> re.Pattern[str]:
@@ -213,43 +247,72 @@ def by_ndc(codes: frozenset[Code], knowledge: Knowledge) -> NdcRow | None:
 
 def by_text(text: str, knowledge: Knowledge) -> TextName | None:
     """The first curated live-vaccine name `text` contains as whole words outside its excluded
-    parts (`_excluded`): "MMR; IPV" names MMR, "zoster recombinant (Shingrix)" nothing. A name
+    parts (`by_text_reading`)."""
+    return by_text_reading(text, knowledge)[0]
+
+
+def by_text_reading(text: str, knowledge: Knowledge) -> tuple[TextName | None, bool]:
+    """The first curated live-vaccine name `text` contains as whole words outside its excluded
+    parts (`_excluded`): "MMR; IPV" names MMR, "zoster recombinant (Shingrix)" nothing; and
+    whether every such name lies in a part naming a test beside a shot ("MMR booster for low
+    rubella titer": `_test_reading`), so that whether it was given is to be confirmed. A name
     running into an excluded part ("measles, mumps and rubella titer") is excluded with it, and
-    so is a shorter name inside it ("measles"). The display of a CVX code that names no vaccine
-    is not read."""
+    so is a shorter name inside it ("measles"); one running into an ambiguous part is
+    ambiguous with it, and so is a shorter name inside it. The display of a CVX code that names
+    no vaccine is not read."""
     recognition = _Recognition.of(knowledge)
+    text = text[:LONGEST_TEXT_READ]
     if not (
         recognition.any_name.search(as_words(text))
         or recognition.any_cased_name.search(cased_words(text))
     ):
-        return None
+        return None, False
     pieces = _pieces(text, recognition)
-    excluded = [
-        index % 2 == 0 and _excluded(piece, recognition) for index, piece in enumerate(pieces)
+    states = [
+        _excluded(piece, recognition) if index % 2 == 0 else None
+        for index, piece in enumerate(pieces)
     ]
-    lower = _joined([as_words(piece) for piece in pieces], excluded)
-    cased = _joined([cased_words(piece) for piece in pieces], excluded)
+    excluded = [state == "excluded" for state in states]
+    ambiguous = [state == "ambiguous" for state in states]
+    lower_words, cased_words_ = (
+        [as_words(piece) for piece in pieces],
+        [cased_words(piece) for piece in pieces],
+    )
+    lower, cased = _joined(lower_words, excluded), _joined(cased_words_, excluded)
+    lower_doubt, cased_doubt = (
+        _joined(lower_words, ambiguous)[1],
+        _joined(cased_words_, ambiguous)[1],
+    )
     found = [
         (name, span)
         for normalised, name in recognition.names
         for span in _spans(normalised, (cased if name.case_sensitive else lower)[0])
     ]
-    spoiled = [
-        (name.case_sensitive, span)
-        for name, span in found
-        if _overlaps(span, (cased if name.case_sensitive else lower)[1])
-    ]
-    return next(
-        (
-            name
-            for name, (start, end) in found
-            if not any(
-                case == name.case_sensitive and first <= start and end <= last
-                for case, (first, last) in spoiled
-            )
-        ),
-        None,
-    )
+
+    def within(
+        spans: list[tuple[int, int]], cased_spans: list[tuple[int, int]]
+    ) -> list[tuple[bool, tuple[int, int]]]:
+        """The found names overlapping `spans` (of their case)."""
+        return [
+            (name.case_sensitive, span)
+            for name, span in found
+            if _overlaps(span, cased_spans if name.case_sensitive else spans)
+        ]
+
+    def inside(
+        name: TextName, span: tuple[int, int], of: list[tuple[bool, tuple[int, int]]]
+    ) -> bool:
+        return any(
+            case == name.case_sensitive and first <= span[0] and span[1] <= last
+            for case, (first, last) in of
+        )
+
+    spoiled, doubted = within(lower[1], cased[1]), within(lower_doubt, cased_doubt)
+    kept = [(name, span) for name, span in found if not inside(name, span, spoiled)]
+    plain = next((name for name, span in kept if not inside(name, span, doubted)), None)
+    if plain is not None:
+        return plain, False
+    return (kept[0][0], True) if kept else (None, False)
 
 
 def _pieces(text: str, recognition: _Recognition) -> list[str]:
@@ -311,23 +374,26 @@ def _names_shot(words: str, recognition: _Recognition) -> bool:
     return any(word in words for word in recognition.shot_words)
 
 
-def _excluded(part: str, recognition: _Recognition) -> bool:
-    """Whether a part (as written) names no live vaccine given. It does not when it names a test
-    ("MMR titers"; "ProQuad antibody panel": a brand there names what was tested), unless the test
-    is only a remark in brackets beside a shot named outside them (`_remarked_test`); a
-    product not live ("immune globulin", "recombinant"), unless it says its vaccine is "live" and
-    not "not live" ("Ebola Zaire vaccine, live, recombinant") or names a live brand ("M-M-R II
-    (contains recombinant human albumin)"); an immunity status on its own ("Rubella - immune", not
-    "MMR vaccine (immunity booster)": `_names_shot`); or a live name answered "no" at its end
-    ("Zostavax? no"). A test beside an administration word in its part is why the shot was given
-    ("MMR given because titer negative", "MMR titer (MMR given)": `_says_given`)."""
+def _excluded(part: str, recognition: _Recognition) -> str | None:
+    """Whether a part (as written) names no live vaccine given ("excluded"), or one that may be
+    a test or a shot ("ambiguous", `_test_reading`: "MMR booster for low rubella titer"). It
+    names none when it names a test and no shot ("MMR titers"; "Varicella titer (Varivax series
+    complete)"); a product not live ("immune globulin", "recombinant"), unless it says its
+    vaccine is "live" and not "not live" ("Ebola Zaire vaccine, live, recombinant") or names a
+    live brand ("M-M-R II (contains recombinant human albumin)"); an immunity status on its own
+    ("Rubella - immune", not "MMR vaccine (immunity booster)": `_names_shot`); or a live name
+    answered "no" at its end ("Zostavax? no")."""
+    reading = _test_reading(part, recognition)
+    if reading == "test":
+        return "excluded"
+    if _names_no_live_vaccine(part, recognition):
+        return "excluded"
+    return reading
+
+
+def _names_no_live_vaccine(part: str, recognition: _Recognition) -> bool:
+    """`_excluded` but for tests: a product not live, a status alone, a live name answered no."""
     words, cased = as_words(part), cased_words(part)
-    if (
-        any(test in words for test in recognition.tests)
-        and not _remarked_test(part, recognition)
-        and not _says_given(part, recognition)
-    ):
-        return True
     says_live = any(
         word in words for word in (*recognition.live_words, *recognition.live_brands)
     ) and not any(negation in words for negation in recognition.not_live_words)
@@ -361,43 +427,254 @@ def _remarked_test(part: str, recognition: _Recognition) -> bool:
     return bool(_DOSE_NUMBER.search(outside)) or _names_shot(words, recognition)
 
 
-def _says_given(part: str, recognition: _Recognition) -> bool:
-    """Whether a part (as written) says a shot was given: an administration word ("given",
-    "administered") not negated nor asked ("not given", "given? no"), or a dose number ("#2",
-    "dose 2"). A test beside one is the reason for that shot; "Varicella vaccine titer",
-    "Measles titer after MMR vaccine" say none."""
-    if _DOSE_NUMBER.search(part):
-        return True
-    words = as_words(recognition.asked_no.sub(" ", part))
+def _unrefused_words(text: str, recognition: _Recognition) -> str:
+    """`as_words` of `text` without what says a shot was not given ("not given", "given? no")."""
+    words = " " + " ".join(_plain_tokens(text, recognition)) + " "
+    return words if words.strip() else " "
+
+
+def _unasked(text: str, recognition: _Recognition, replacement: str) -> str:
+    """`text` with each question of giving answered no (`_asked_no`) made `replacement`, when
+    the answer ends its part (the text ends, or a separator or a bracket follows) or a vaccine
+    name follows it (a code's display after the text): "Varicella vaccine given: no", not
+    "Varivax given: no reaction"."""
+
+    def answered(found: re.Match[str]) -> str:
+        rest = found.string[found.end() : found.end() + 120]  # a name is shorter
+        words = as_words(rest)
+        if _ENDS_PART.match(rest) or any(
+            words.startswith(normalised)
+            for normalised, name in recognition.names
+            if not name.case_sensitive
+        ):
+            return replacement
+        return found.group(0)
+
+    return recognition.asked_no.sub(answered, text)
+
+
+_ENDS_PART = re.compile(r"\s*(?:$|[;,.)\]/+&:?!]|[-–]\s)")
+
+
+def _plain_tokens(text: str, recognition: _Recognition) -> list[str]:
+    tokens = words_of(_unasked(text, recognition, " ")).split()
     for phrase in recognition.not_given:
-        words = words.replace(phrase, " ")
-    return any(word in words for word in recognition.given_words)
+        for at in reversed(_find(tokens, phrase)):
+            tokens[at : at + len(phrase)] = []
+    return tokens
+
+
+def _says_shot(text: str, recognition: _Recognition, *, outside: bool) -> bool:
+    """Whether `text` (as written: a part outside its remarks, or its remarks) says a shot: an
+    administration word not negated nor asked ("2 doses given", not "not given"), a dose number
+    ("#2", "dose 2"), and outside a remark a vaccine word or a live brand."""
+    if _DOSE_NUMBER.search(text):
+        return True
+    words = _unrefused_words(text, recognition)
+    said = (*recognition.administration_words, *(recognition.vaccine_words if outside else ()))
+    return any(word in words for word in said)
+
+
+def _test_reading(part: str, recognition: _Recognition) -> str | None:
+    """A part (as written) naming a test and no shot: "test"; a test beside a shot: "ambiguous"
+    (whether the live vaccine was given is to be confirmed); else None. A test word outside a
+    remark in brackets with a shot word outside it ("MMR booster for low rubella titer", "Rubella
+    titer #2") or an administration word in the remark ("MMR IgG (2 doses given in childhood)")
+    is ambiguous; with only a vaccine or a brand named in the remark it is a test ("Varicella
+    titer (Varivax series complete)"). A test only in a remark beside a shot named outside it is
+    the shot's reason (`_remarked_test`: "MMR #2 (titer negative)"), else a test ("Yellow fever
+    (titer)"). A result word ("negative") counts as a test beside a shot word only ("Varivax to
+    be given if negative")."""
+    words = as_words(part)
+    if not any(test in words for test in recognition.tests):
+        outside = _REMARK.sub(" ", part)
+        if any(result in as_words(outside) for result in recognition.results) and _says_shot(
+            outside, recognition, outside=True
+        ):
+            return "ambiguous"
+        return None
+    if _remarked_test(part, recognition):
+        return None
+    outside = _REMARK.sub(" ", part)
+    if not any(test in as_words(outside) for test in recognition.tests):
+        return "test"  # a test in a remark, no shot outside: "Yellow fever (titer)"
+    remarks = " ".join(_REMARK.findall(part))
+    if _says_shot(outside, recognition, outside=True) or _says_shot(
+        remarks, recognition, outside=False
+    ):
+        return "ambiguous"
+    return "test"
 
 
 def _only_given(part: str, recognition: _Recognition) -> bool:
     """Whether a part (as written) holds nothing but administration words and a dose number
-    ("dose 2 given", "given"): it says the shot of the part before it was given."""
+    ("dose 2 given", "given"): it says of the shot of the part before it that it was given."""
     words = as_words(_DOSE_NUMBER.sub(" ", part))
-    for word in recognition.given_words:
+    for word in (*recognition.given_words, *recognition.administration_words):
         words = words.replace(word, " ")
-    return bool(part.strip()) and not words.strip() and _says_given(part, recognition)
+    return bool(part.strip()) and not words.strip() and _says_shot(part, recognition, outside=False)
 
 
-def says_not_given(text: str, knowledge: Knowledge) -> bool:
-    """Whether the words of a vaccination (its text and displays, any case) say that it was not
-    given ("MMR: declined", "Yellow fever vaccine - exempt", "Varicella vaccine given? no") and
-    nowhere that it was ("MMR given; varicella declined", "MMR (declined, given after
-    counselling)": given). A completed record saying so contradicts itself (`cds.checks.vaccines`
-    asks to confirm it); a dose number is no saying it was given ("MMR dose 2 declined")."""
+BY_TEXT = "matched on the recorded text"  # how a vaccine named in text only was recognised
+# A vaccination's words are read up to this many characters (a name and its few qualifiers fill
+# far fewer; 150 records of 28,000 characters each took 80 s of CPU, red team 12), and quoted
+# on a card up to LONGEST_TEXT_SHOWN.
+LONGEST_TEXT_READ = 1000
+LONGEST_TEXT_SHOWN = 200
+
+
+def unconfirmed_reason(fact: ImmunizationFact, knowledge: Knowledge) -> str | None:
+    """Why a live vaccine recorded as given (completed) may not have been: "not-given", its own
+    part says so (`_refused`: "MMR: declined", "Varicella vaccine given: no"); "tested", it
+    was named in text only, in a part naming a test beside a shot (`by_text_reading`: "MMR
+    booster for low rubella titer"); None: nothing doubts the shot. A record coded with the live
+    vaccine's code is never "tested"."""
     recognition = _Recognition.of(knowledge)
-    unasked, asked = recognition.asked_no.subn(" ", text)
-    words = as_words(unasked)
-    refused = asked > 0
+    if _refused(fact.text, recognition):
+        return "not-given"
+    if fact.recognised_by.startswith(BY_TEXT) and by_text_reading(fact.text, knowledge)[1]:
+        return "tested"
+    return None
+
+
+_BRACKET = re.compile(r"[()\[\]]")
+_DOSE_NUMBERS = re.compile(
+    r"#\s*(\d+)|\bdose\s*#?\s*(\d+)|\b(\d+)\s*(?:st|nd|rd|th)\s+dose", re.IGNORECASE
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Named:
+    """A name in a piece of a vaccination's words: its token span, and whose it is (("live",
+    CVX) a live vaccine; ("other", words) a product not live or a test; None nobody's)."""
+
+    start: int
+    end: int
+    owner: tuple[str, str]
+
+
+def _refused(text: str, recognition: _Recognition) -> bool:
+    """Whether the words of a vaccination (its text and displays) say that its live vaccine was
+    not given: every live vaccine they name has a refusal of its own and no "given" (`_owners`);
+    a text naming none (a coded record) is read whole. "MMR: declined", "FluMist declined, given
+    IIV instead" are refused; "MMR; Tdap declined", "Varivax - patient refused Shingrix instead",
+    "MMR - not declined", "MMR given after parent initially declined" are not."""
+    text = _unasked(
+        recognition.uninformative_displays.sub(" ", text[:LONGEST_TEXT_READ]),
+        recognition,
+        " not given ",
+    )
+    pieces = [
+        piece
+        for part in recognition.separators.split(text)[::2]
+        for piece in _BRACKET.split(part)
+        if piece.strip()
+    ]
+    named = [_names_in(piece, recognition) for piece in pieces]
+    refusals: set[tuple[str, str] | None] = set()
+    givens: set[tuple[str, str] | None] = set()
+    for index, piece in enumerate(pieces):
+        tokens = words_of(piece).split()
+        said, given = _refusals_and_givens(tokens, recognition)
+        for at in said:
+            refusals.add(_owner(index, at, named, pieces))
+        for at in given:
+            givens.add(_owner(index, at, named, pieces))
+    live = {name.owner for names in named for name in names if name.owner[0] == "live"}
+    owners: set[tuple[str, str] | None] = set(live) if live else {None}
+    return all(owner in refusals and owner not in givens for owner in owners)
+
+
+def _names_in(piece: str, recognition: _Recognition) -> list[_Named]:
+    """The live-vaccine names and other products a piece names, in order (a live name wins over
+    a product inside it: "flu" in "nasal flu"); a live name in a test part is the test's."""
+    lower, cased = words_of(piece).split(), cased_words(piece).split()
+    present = set(lower) | set(cased)
+    spans = [
+        (at, at + len(words), name)
+        for normalised, name in recognition.names
+        if (words := tuple(normalised.split()))
+        and words[0] in present
+        and (not name.case_sensitive or len(cased) == len(lower))
+        for at in _find(cased if name.case_sensitive else lower, words)
+    ]
+    tested = bool(spans) and _test_reading(piece, recognition) == "test"
+    live = [
+        _Named(start, end, ("other", "test") if tested else ("live", name.cvx))
+        for start, end, name in spans
+    ]
+    others = [
+        _Named(at, at + len(phrase), ("other", " ".join(phrase)))
+        for phrase in recognition.other_products
+        if phrase[0] in present
+        for at in _find(lower, phrase)
+        if not any(n.start < at + len(phrase) and at < n.end for n in live)
+    ]
+    return sorted([*live, *others], key=lambda n: (n.start, -n.end))
+
+
+def _refusals_and_givens(
+    tokens: list[str], recognition: _Recognition
+) -> tuple[list[int], list[int]]:
+    """Where a piece's words refuse (not negated: "not declined"; not lifted: "exemption
+    withdrawn") and where they say given (not inside a refusal: "not given")."""
+    taken = [False] * len(tokens)
+    refusals = []
+    # where the last lifting word starts: a refusal before it is lifted
+    last_lift = max((at for lift in recognition.lifted for at in _find(tokens, lift)), default=-1)
     for phrase in recognition.not_given:
-        if phrase in words:
-            refused = True
-            words = words.replace(phrase, " ")
-    return refused and not any(word in words for word in recognition.given_words)
+        for at in _find(tokens, phrase):
+            if any(taken[at : at + len(phrase)]):
+                continue
+            taken[at : at + len(phrase)] = [True] * len(phrase)
+            negated = phrase[0] != "not" and at > 0 and tokens[at - 1] in recognition.negations
+            lifted = last_lift >= at + len(phrase)
+            if not negated and not lifted:
+                refusals.append(at)
+    given_words = {word.strip() for word in recognition.given_words}
+    givens = [at for at, token in enumerate(tokens) if token in given_words and not taken[at]]
+    return refusals, givens
+
+
+def _owner(
+    index: int, at: int, named: list[list[_Named]], pieces: list[str]
+) -> tuple[str, str] | None:
+    """Whose a refusal or a "given" at token `at` of piece `index` is: the name before it in its
+    piece; another dose's when its piece names other dose numbers than the named piece before
+    it ("dose 2 - refused dose 1"); else the name after it in its piece; in a piece naming none,
+    the last name of the pieces before, else the first name after; else nobody's (a text naming
+    nothing)."""
+    names = named[index]
+    before = [name for name in names if name.start <= at]
+    if before:
+        return before[-1].owner
+    earlier = next((e for e in range(index - 1, -1, -1) if named[e]), None)
+    if earlier is not None:
+        doses, theirs = _doses(pieces[index]), _doses(pieces[earlier])
+        if doses and theirs and doses.isdisjoint(theirs):
+            return ("other", "dose")
+    if names:
+        return names[0].owner
+    if earlier is not None:
+        return named[earlier][-1].owner
+    later = next((names for names in named[index + 1 :] if names), None)
+    return later[0].owner if later else None
+
+
+def _doses(piece: str) -> set[str]:
+    """The dose numbers a piece names ("#2", "dose 2", "2nd dose")."""
+    return {
+        number.lstrip("0")
+        for found in _DOSE_NUMBERS.finditer(piece)
+        for number in found.groups()
+        if number
+    }
+
+
+def _find(tokens: list[str], phrase: tuple[str, ...]) -> list[int]:
+    """Where `phrase` (words) starts in `tokens`."""
+    size = len(phrase)
+    return [at for at in range(len(tokens) - size + 1) if tuple(tokens[at : at + size]) == phrase]
 
 
 def _joined(pieces: list[str], excluded: list[bool]) -> tuple[str, list[tuple[int, int]]]:
@@ -484,7 +761,8 @@ def _other_than_cvx(
         return cpt.cvx, f"CPT {cpt.cpt} ({cpt.name}), mapped to CVX {cpt.cvx}"
     name = by_text(text, knowledge) if text else None
     if name is not None:
-        return name.cvx, f'matched on the recorded text "{text}"'
+        shown = text if len(text) <= LONGEST_TEXT_SHOWN else text[:LONGEST_TEXT_SHOWN] + "…"
+        return name.cvx, f'{BY_TEXT} "{shown}"'
     return None
 
 
@@ -532,7 +810,7 @@ def _recognition(
     if found is None:
         return codes, ""
     cvx, how = found
-    if how.startswith("matched on the recorded text"):
+    if how.startswith(BY_TEXT):
         unspecified = sorted(
             code for system, code in codes if system == CVX and code in recognition.unspecified
         )

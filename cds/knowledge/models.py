@@ -438,9 +438,13 @@ class PregnancyRules(RuleFile):
     test_names_workflow: list[str] = Field(default_factory=list)
     # an Observation named one of these is read as a pregnancy status question (82810-3)
     status_names: list[str] = Field(default_factory=list)
-    # ...and one that only holds one of them asks whether the patient is pregnant (its "yes" is
-    # pregnant, its "no" no result) unless it also says one of these (another person, the past,
-    # the future, a verification: it asks something else)
+    # a name naming no test that only holds one of these words (or a status name): never critical
+    # nor verifying; an affirmative answer is the unreadable-result warning
+    status_row_words: list[str] = Field(default_factory=list)
+    # ...affirmative answers of such a row beside the status question's "pregnant" ones
+    status_row_yes_answers: list[str] = Field(default_factory=list)
+    status_row_yes_codes: list[Coding] = Field(default_factory=list)
+    # ...unless it also says one of these (another person, the future, counselling): ignored
     status_question_excluded: list[str] = Field(default_factory=list)
     test_names_source: str = "local-policy"
     # "yes" read as pregnant only as a pregnancy status answer (never a test's result)
@@ -482,6 +486,8 @@ class PregnancyRules(RuleFile):
             + self.test_names_excluded
             + self.test_names_workflow
             + self.status_names
+            + self.status_row_words
+            + self.status_row_yes_answers
             + self.status_question_excluded
             + self.status_yes_words
             + self.status_no_words
@@ -694,6 +700,9 @@ class SeizureRule(StrictModel):
     # onset is one with any timed onset on that day)
     same_event_within_minutes: int = Field(ge=0)
     same_event_source: str
+    # Condition categories timed when the entry was made, not when the seizure was: such an entry
+    # timed apart from another seizure Condition of its day may be that seizure (count unknown)
+    timed_when_entered_categories: list[str] = Field(default_factory=list)
 
 
 class ReducedRestart(StrictModel):
@@ -702,6 +711,27 @@ class ReducedRestart(StrictModel):
     mcg_per_m2_per_day: Decimal = Field(gt=0)
     cap_mcg_per_day: Decimal = Field(gt=0)
     reduced_days: int = Field(gt=0)
+    source: str
+
+
+class SeizureCountWords(StrictModel):
+    """Words that say one seizure Condition records more than one seizure ("Recurrent seizures",
+    "Two generalized tonic-clonic seizures", "Seizures x2"); a bare plural ("Seizures",
+    "Convulsions, unspecified") is a category name, one seizure."""
+
+    # a word before a seizure name -> the seizures it states; only `between` words (the seizure's
+    # kind: "generalized tonic clonic"), at most `before_within_words` - 1 of them, may stand
+    # between ("multiple sclerosis, seizure" is one seizure)
+    before: dict[str, int] = Field(min_length=1)
+    before_within_words: int = Field(ge=1)
+    between: list[str] = Field(default_factory=list)
+    # of `before`: counts only before a plural name (`plural_names`: "two seizures", not "day two
+    # seizure"), and not right after one of `numbers_not_after` ("grade 2 seizures")
+    plural_only: list[str] = Field(default_factory=list)
+    plural_names: list[str] = Field(default_factory=list)
+    numbers_not_after: list[str] = Field(default_factory=list)
+    # a phrase right after a seizure name -> the seizures it states ("x2", "x 3", "cluster")
+    after: dict[str, int] = Field(default_factory=dict)
     source: str
 
 
@@ -738,6 +768,8 @@ class ToxicityRules(RuleFile):
     graded_only_names: dict[str, Literal["crs", "neurotoxicity"]] = Field(default_factory=dict)
     # how many seizures a seizure name records (a name not listed: 1)
     text_seizures: dict[str, int] = Field(default_factory=dict)
+    # words around a seizure name that state more than one ("recurrent seizures", "seizures x2")
+    text_seizure_counts: SeizureCountWords | None = None
     # words that make a name no event of that kind ("no seizure", "seizure precautions")
     text_exclusions: dict[ToxicityKind, ToxicityTextExclusion] = Field(default_factory=dict)
     text_source: str
@@ -1136,12 +1168,26 @@ class VaccineRecognition(RuleFile):
     text_shot_words: list[str] = Field(default_factory=list)
     # words answering a live-vaccine name "no" at the end of its part ("Zostavax? no"): not given
     text_answered_no: list[str] = Field(default_factory=list)
-    # words saying a shot was given: a test word in the same part as one is the shot's reason
-    # ("MMR given because titer negative"); words and questions (answered with text_answered_no)
-    # saying it was not: a completed Immunization saying one contradicts itself
+    # a part naming a live vaccine with a test word and a shot word is ambiguous (a warning asks
+    # to confirm it was given): administration words count in a remark in brackets too ("MMR IgG
+    # (2 doses given)"), vaccine words and live brands only outside one ("Varicella titer
+    # (Varivax series complete)" is a test); result words ("negative") beside a shot word count
+    # as a test, never alone
+    text_administration_words: list[str] = Field(default_factory=list)
+    text_vaccine_words: list[str] = Field(default_factory=list)
+    text_test_result_words: list[str] = Field(default_factory=list)
+    # a completed Immunization whose live vaccine's own part says it was not given (a refusal
+    # word, not negated nor lifted, or a question of giving answered no) contradicts itself,
+    # unless that part says given (text_given_words); a refusal in a part or phrase naming
+    # another product (text_other_products, product exclusions) is that product's
     text_given_words: list[str] = Field(default_factory=list)
     text_not_given_words: list[str] = Field(default_factory=list)
     text_not_given_questions: list[str] = Field(default_factory=list)
+    text_not_given_answers: list[str] = Field(default_factory=list)
+    text_not_given_negations: list[str] = Field(default_factory=list)
+    text_not_given_lifted: list[str] = Field(default_factory=list)
+    text_other_products_source: str = "cdc-vaccine-abbreviations"
+    text_other_products: list[str] = Field(default_factory=list)
     # words saying a vaccine is live: an exclusion word beside one does not exclude the name
     # ("Ebola Zaire vaccine, live, recombinant"), unless a negation says it is not live
     text_live_words_source: str

@@ -1,12 +1,20 @@
-"""Local flowsheet rows whose name HOLDS a question about being pregnant (task B, 2026-12-03).
+"""Local flowsheet rows whose name HOLDS a question about being pregnant (task B, 2026-12-03;
+redesigned by task G, 2026-12-03).
 
-Asymmetric on purpose: an answer meaning pregnant (Yes, true, "Pregnant", SNOMED 77386006) to a
-row whose name holds the question ("Pregnant? (per patient)", "Currently pregnant - self
-report") is a pregnancy (critical), while an answer meaning not pregnant verifies only when the
-whole name is the status question (pregnancy.yaml `status_names`). A name that also says a
-workflow step, another person, the past or the future (`status_question_excluded`,
-`test_names_workflow`: "Pregnancy status verified?", "Pregnant? (not asked)", "Partner
-pregnant?", "Plans to become pregnant") asks something else: its "Yes" is never pregnant.
+Task B read an answer meaning pregnant to a row whose name only holds the question ("Pregnant?
+(per patient)", "Currently pregnant - self report") as a pregnancy (critical), and dropped rows
+saying one of a long list of words (verified, history, not, ever...). Red team rt12/b showed both
+sides fail: "Pregnant: denies" true, "Pregnant - ruled out" Yes were critical positives, and
+"Patient pregnant - confirmed by ultrasound" Yes beside an older negative hCG was silent. What
+such a name asks cannot be told from its words, so now (task G) a row that only CONTAINS the
+question and names no test is never critical and never verifies: an affirmative answer is the
+"result could not be read" warning (UNREADABLE), its "No" is no result. Only a row whose WHOLE
+name is the status question (pregnancy.yaml `status_names`) is read both ways. A row naming
+another person, the future or counselling (`status_question_excluded`: partner, household, plan,
+become...) is ignored. A name that says a test ("Pregnancy status verified?", "Pregnancy test
+declined?") is read as that test with no yes/no answer read (as before). The scenarios that
+asserted critical (task B) now assert the warning; see tests/checks/test_pregnancy_flowsheet_rows
+for the red team's rows.
 
 The infusion starts 2026-03-02T10:00Z; the woman is 27 and in cycle 1 unless said.
 """
@@ -46,52 +54,59 @@ def row(name: str, **value: Any) -> dict[str, Any]:
     return named_test(YESTERDAY, name, "1570001234", **value)
 
 
-# Rows whose name holds a question about being pregnant, answered "pregnant": critical.
+# Rows whose name holds a question about being pregnant, answered "pregnant": the warning (task G:
+# was critical under task B; a qualified name may ask something else, "Pregnant: denies").
 SAYS_PREGNANT: dict[str, tuple[dict[str, Any], list[Expected]]] = {
-    "'Pregnant? (per patient)' answered 'Yes' -> critical": (
+    "'Pregnant? (per patient)' answered 'Yes' -> warning (was critical)": (
         chart(row("Pregnant? (per patient)", valueString="Yes")),
-        [POSITIVE, CONTRACEPTION_REMINDER],
+        [UNREADABLE, CONTRACEPTION_REMINDER],
     ),
-    "'Pregnant? (per patient)' answered SNOMED 77386006 Pregnant -> critical": (
+    "'Pregnant? (per patient)' answered SNOMED 77386006 Pregnant -> warning (was critical)": (
         chart(row("Pregnant? (per patient)", **PREGNANT_SCT)),
-        [POSITIVE, CONTRACEPTION_REMINDER],
+        [UNREADABLE, CONTRACEPTION_REMINDER],
     ),
-    "'Currently pregnant - self report' valueBoolean true -> critical": (
+    "'Currently pregnant - self report' valueBoolean true -> warning (was critical)": (
         chart(row("Currently pregnant - self report", valueBoolean=True)),
-        [POSITIVE, CONTRACEPTION_REMINDER],
+        [UNREADABLE, CONTRACEPTION_REMINDER],
     ),
-    "'Currently pregnant - self report' answered 'Pregnant' -> critical": (
+    "'Currently pregnant - self report' answered 'Pregnant' -> warning (was critical)": (
         chart(row("Currently pregnant - self report", valueString="Pregnant")),
-        [POSITIVE, CONTRACEPTION_REMINDER],
+        [UNREADABLE, CONTRACEPTION_REMINDER],
     ),
-    "'Is patient pregnant or breastfeeding' answered SNOMED 373066001 Yes -> critical": (
+    "'Is patient pregnant or breastfeeding' answered SNOMED 373066001 Yes -> warning "
+    "(was critical)": (
         chart(row("Is patient pregnant or breastfeeding", **YES_SCT)),
-        [POSITIVE, CONTRACEPTION_REMINDER],
+        [UNREADABLE, CONTRACEPTION_REMINDER],
     ),
-    "'Pregnant (yes/no)' answered 'Yes' -> critical": (
+    "'Pregnant (yes/no)' answered 'Yes' -> warning (was critical)": (
         chart(row("Pregnant (yes/no)", valueString="Yes")),
-        [POSITIVE, CONTRACEPTION_REMINDER],
+        [UNREADABLE, CONTRACEPTION_REMINDER],
     ),
-    "'Pregnant - high risk OB' valueBoolean true -> critical": (
+    "'Pregnant - high risk OB' valueBoolean true -> warning (was critical)": (
         chart(row("Pregnant - high risk OB", valueBoolean=True)),
-        [POSITIVE, CONTRACEPTION_REMINDER],
+        [UNREADABLE, CONTRACEPTION_REMINDER],
     ),
-    "'Pregnancy status: pregnant' (a checkbox) valueBoolean true -> critical": (
+    # two status phrases make a whole status name ("pregnancy status" "pregnant?"): read both
+    # ways, as the whole-name rule reads a name sent as text and display
+    "'Pregnancy status: pregnant' (a checkbox) valueBoolean true -> critical (whole name)": (
         chart(row("Pregnancy status: pregnant", valueBoolean=True)),
         [POSITIVE, CONTRACEPTION_REMINDER],
     ),
+    # a name saying "pregnancy status" (pregnancy.yaml `test_names`) is read as a test holding
+    # another question: no yes/no answer read, an answer code meaning pregnant read as for any
+    # test (critical), as before task B
     "'Pregnancy status - nursing intake' answered LOINC LA15173-0 Pregnant -> critical": (
         chart(row("Pregnancy status - nursing intake", **PREGNANT_LOINC)),
         [POSITIVE, CONTRACEPTION_REMINDER],
     ),
     "'Currently pregnant - self report' 'Yes' yesterday, negative urine hCG 2 days ago, "
-    "cycle 3 -> critical": (
+    "cycle 3 -> warning (was critical)": (
         chart(
             row("Currently pregnant - self report", valueString="Yes"),
             NEGATIVE_2_DAYS_AGO,
             **AFTER_CYCLE_1,
         ),
-        [POSITIVE],
+        [UNREADABLE],
     ),
 }
 
@@ -117,7 +132,9 @@ SAYS_NOT_PREGNANT: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     ),
 }
 
-# Names that ask something else: their "Yes" is never read as pregnant.
+# Names that ask something else, or cannot be told apart: their "Yes" is never read as pregnant
+# (a test's name: unreadable; another person, the future: ignored; any other qualified name: the
+# warning).
 ASKS_SOMETHING_ELSE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "'Pregnancy status verified?' answered 'Yes' -> unreadable, never positive": (
         chart(row("Pregnancy status verified?", valueString="Yes")),
@@ -135,17 +152,17 @@ ASKS_SOMETHING_ELSE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(row("Breastfeeding?", valueString="Yes")),
         [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
     ),
-    "'Pregnancy intention' answered 'Yes' -> not verified": (
+    "'Pregnancy intention' answered 'Yes' -> ignored (the future), not verified": (
         chart(row("Pregnancy intention", valueString="Yes")),
         [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
     ),
-    "'Pregnant? (not asked)' answered 'Yes' -> not verified": (
+    "'Pregnant? (not asked)' answered 'Yes' -> warning (task G: a qualified name)": (
         chart(row("Pregnant? (not asked)", valueString="Yes")),
-        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        [UNREADABLE, CONTRACEPTION_REMINDER],
     ),
-    "'Not pregnant' (a checkbox) valueBoolean true -> not verified, never positive": (
+    "'Not pregnant' (a checkbox) valueBoolean true -> warning, never positive (task G)": (
         chart(row("Not pregnant", valueBoolean=True)),
-        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        [UNREADABLE, CONTRACEPTION_REMINDER],
     ),
     "'Partner pregnant?' answered 'Yes' -> not verified": (
         chart(row("Partner pregnant?", valueString="Yes")),
@@ -155,17 +172,18 @@ ASKS_SOMETHING_ELSE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(row("Household contact pregnant? (live vaccine screen)", **YES_SCT)),
         [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
     ),
-    "'Ever been pregnant?' answered 'Yes' -> not verified": (
+    "'Ever been pregnant?' answered 'Yes' -> warning (task G: a qualified name)": (
         chart(row("Ever been pregnant?", valueString="Yes")),
-        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        [UNREADABLE, CONTRACEPTION_REMINDER],
     ),
     "'Plans to become pregnant' valueBoolean true -> not verified": (
         chart(row("Plans to become pregnant", valueBoolean=True)),
         [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
     ),
-    "'Could patient be pregnant - unable to assess' answered 'Yes' -> not verified": (
+    "'Could patient be pregnant - unable to assess' answered 'Yes' -> warning "
+    "(task G: a qualified name)": (
         chart(row("Could patient be pregnant - unable to assess", valueString="Yes")),
-        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        [UNREADABLE, CONTRACEPTION_REMINDER],
     ),
     # the whole name IS the status question: read both ways (red team 8c q01, 10b controls)
     "'Pregnant?' answered 'No' -> verifies (control)": (

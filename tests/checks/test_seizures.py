@@ -445,6 +445,7 @@ def test_a_toxicity_named_in_words(name: str, read: tuple[str, int | None] | Non
         (ICD10_WHO, "G41.9", 2),
         (SNOMED, "91175000", 1),
         (SNOMED, "230456007", 2),
+        (SNOMED, "84757009", 2),  # epilepsy (disorder): recurrent seizures, as G40.-
     ],
 )
 def test_seizure_codes_of_every_system(system: str, code: str, seizures: int) -> None:
@@ -459,7 +460,7 @@ def test_seizure_codes_of_every_system(system: str, code: str, seizures: int) ->
         (SNOMED, "R56.9"),  # an ICD-10-CM code under another system is not a seizure
         (ICD10_WHO, "R56.9"),  # (WHO ICD-10 lists only G41 here)
         (ICD10CM, "91175000"),
-        (SNOMED, "84757009"),  # epilepsy: not listed
+        (ICD10CM, "84757009"),  # SNOMED CT epilepsy under ICD-10-CM: no code there
     ],
 )
 def test_a_code_counts_only_under_its_own_system(system: str, code: str) -> None:

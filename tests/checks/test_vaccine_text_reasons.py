@@ -2,11 +2,12 @@
 
 Two ways the reader of an Immunization's text (`cds.fhir.vaccines.by_text`) misread a record:
 
-1. Harm, silent on a live shot: a test word ("titer", "IgG", "non-immune") outside brackets in
-   the same part as an explicit administration word ("given", "administered", a dose number) is
-   the reason the shot was given ("MMR given because titer negative"); the record was read as a
-   titer, with no card. A test named beside a vaccine with no administration word ("Varicella
-   vaccine titer", "Measles titer after MMR vaccine") stays a test: silence.
+1. Harm, silent on a live shot: a test word ("titer", "IgG") outside brackets in the same part
+   as a shot word ("given", "administered", a dose number, "vaccine", a live brand) was read as a
+   titer, with no card. Since red team 12a (`test_vaccine_text_parts`) such a part is ambiguous:
+   the warning live-vaccine-given-unconfirmed asks to confirm whether it was given ("MMR given
+   because titer negative", "Varicella vaccine titer"); a shot part beside a separate test part
+   ("Varicella vaccine given - titer negative") is a shot.
 2. Noise on refusals: a completed Immunization whose text says the vaccine was not given
    ("MMR: declined", "Varicella vaccine given? no") was critical as a live shot. The record
    contradicts itself (status completed, text not given): a warning asks to confirm whether it
@@ -75,25 +76,30 @@ PRESENTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "local code, display only": local_display,
 }
 
-# --- defect 1: a test word beside an administration word is why the shot was given --------------
+# --- defect 1: a shot named apart from its test, or with the test only in a remark -------------
 GIVEN_AFTER_A_TEST = (
-    "MMR given because titer negative",
     "Varicella vaccine given - titer negative",
     "MMR vaccine administered, rubella titer non-immune",
     "Varicella vaccine (non-immune by titer)",
-    "MMR titer (MMR given)",
-    "Varicella titer negative, dose 2 given",
     "MMR #2 given - rubella IgG negative",
 )
-# a test, whatever vaccine it names: no administration word
+# a test and a shot word in one part (red team 12a): ambiguous, a warning asks to confirm. The
+# first three were critical ("given" made the test the shot's reason) and the last two silent
+# ("vaccine" named no shot) before: a part naming both is read neither way
+TEST_AND_SHOT = (
+    "MMR given because titer negative",
+    "MMR titer (MMR given)",
+    "Varicella titer negative, dose 2 given",
+    "Varicella vaccine titer",
+    "Measles titer after MMR vaccine",
+)
+# a test, whatever vaccine it names: no shot word outside a remark naming only a vaccine
 ONLY_A_TEST = (
     "Varicella titer",
     "MMR IgG",
-    "Varicella vaccine titer",
     "MMR titers - immune",
     "Rubella antibody",
     "Varicella IgG (vaccine response)",
-    "Measles titer after MMR vaccine",  # a titer after a vaccine is no shot now
     "Yellow fever (titer)",
     "Varicella titer (Varivax series complete)",
     "MMR titer (not given, immune)",  # an administration word negated is none
@@ -118,6 +124,14 @@ TEXT_MATRIX: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         )
         for how, make in PRESENTATIONS.items()
         for text in GIVEN_AFTER_A_TEST
+    },
+    **{
+        f"{how}: {text!r} 5 days before -> warning (a test and a shot: confirm)": (
+            chart(make(text)),
+            [UNCONFIRMED],
+        )
+        for how, make in PRESENTATIONS.items()
+        for text in TEST_AND_SHOT
     },
     **{
         f"{how}: {text!r} 5 days before -> silent (a test, no shot)": (chart(make(text)), [])
@@ -225,7 +239,9 @@ def test_the_unconfirmed_card_says_what_contradicts_and_asks_to_confirm(
 
 # The same texts as a draft live-vaccine order beside blinatumomab: an order is to be given, so
 # whatever its text says of a test or a refusal, a live vaccine named in it is ordered together
-# (critical). A text naming only a test orders no vaccine.
+# (critical); since red team 12a that includes a test beside a shot word ("Measles titer after
+# MMR vaccine", silent before: fail-safe, an order naming a vaccine is read as one). A text
+# naming only a test orders no vaccine.
 def text_order(text: str) -> dict[str, Any]:
     return {
         "resourceType": "MedicationRequest",
@@ -241,11 +257,11 @@ def text_order(text: str) -> dict[str, Any]:
 ORDER_MATRIX: dict[str, tuple[str, list[Expected]]] = {
     **{
         f"draft order {text!r} -> critical (ordered together)": (text, [ORDERED_TOGETHER])
-        for text in (*GIVEN_AFTER_A_TEST, *NOT_GIVEN, "MMR - declined")
+        for text in (*GIVEN_AFTER_A_TEST, *TEST_AND_SHOT, *NOT_GIVEN, "MMR - declined")
     },
     **{
         f"draft order {text!r} -> silent (a test, no vaccine)": (text, [])
-        for text in ("Varicella titer", "MMR IgG", "Measles titer after MMR vaccine")
+        for text in ("Varicella titer", "MMR IgG", "Varicella titer (Varivax series complete)")
     },
 }
 

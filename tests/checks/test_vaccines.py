@@ -1207,13 +1207,18 @@ SCENARIOS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         )
         for text in (
             "Varicella titer (Varivax series complete)",
-            "ProQuad antibody panel",
             "Zostavax? no, Shingrix",
             "Rotateq? no: RSV mAb Beyfortus (nirsevimab)",
             "Vivotif? no - Typhim Vi",
             "Rubella immune",
         )
     },
+    # red team 12a: a live brand beside a test word in one part may be the shot or what was
+    # tested (silent before): a warning asks to confirm whether it was given
+    "text only 'ProQuad antibody panel' -> warning (a brand and a test: confirm)": (
+        chart(named_only("ProQuad antibody panel")),
+        [("live-vaccine", "warning", "live-vaccine-given-unconfirmed")],
+    ),
     **{
         f"guard: text only {text!r} -> critical ('no' is no answer here)": (
             chart(named_only(text)),
