@@ -265,11 +265,11 @@ def in_local_zone(order: MedicationOrder, zone: tzinfo | None) -> MedicationOrde
     """`order` with its days given alone read in `zone` (`local_zone`): the same calendar days,
     at that offset's midnights. An order that states a time in any bound keeps its own offset
     (its days were read in it, beside its times); so does an order already in `zone`."""
-    if zone is None or not order.dosages:
-        return order
     own = order.day_zone
+    if zone is None or not order.dosages or order.day_zone_stated or own == zone:
+        return order
     reference = order.first_start() or order.authored_on
-    if order.day_zone_stated or own.utcoffset(reference) == zone.utcoffset(reference):
+    if own.utcoffset(reference) == zone.utcoffset(reference):
         return order
 
     def moved(when: datetime | None) -> datetime | None:
