@@ -127,8 +127,10 @@ def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
     `test_names_excluded` (a tumour marker: a man's hCG tumour marker is no pregnancy test).
     A name naming no test that holds a `status_row_words` word or a status phrase
     ("Patient pregnant - confirmed by ultrasound", "Pregnant: denies"): NAMED_PREGNANT_QUESTION
-    and its name (NAMED_ROW_SYSTEM), never critical nor verifying (task G), unless it also says
-    `status_question_excluded` (another person, the future, counselling: ignored)."""
+    and its name (NAMED_ROW_SYSTEM), never critical nor verifying (task G), unless it says
+    `status_question_excluded` BEFORE its first pregnancy word (another person, the future,
+    counselling: "Partner pregnant?", "Plans to become pregnant": ignored); after it, the words
+    are about the patient's own pregnancy ("Pregnant - family aware", red team rt13/b)."""
     tables = _tables(knowledge)
 
     def says(pattern: re.Pattern[str] | None, said: str) -> bool:
@@ -153,13 +155,20 @@ def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
             if says(tables.workflow_names, said):
                 found.add(NAMED_TEST_WORKFLOW)
             return frozenset(found)
-        if not (question or says(tables.row_words, said)) or says(tables.not_the_patient, said):
-            return frozenset()
+        first = _first_match(tables.status_names, tables.row_words, said=said)
+        if first is None or says(tables.not_the_patient, said[:first]):
+            return frozenset()  # no pregnancy word, or another person's or the future's before it
         return frozenset(
             {NAMED_PREGNANCY_TEST, NAMED_PREGNANT_QUESTION, (NAMED_ROW_SYSTEM, _row_name(name))}
         )
 
     return codes
+
+
+def _first_match(*patterns: re.Pattern[str] | None, said: str) -> int | None:
+    """Where the first match of any of `patterns` begins in `said` (None: none matches)."""
+    found = [m.start() for p in patterns if p is not None and (m := p.search(said)) is not None]
+    return min(found, default=None)
 
 
 def _row_name(name: str) -> str:

@@ -219,14 +219,6 @@ IGNORED: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(row("Risk of harm if pregnant explained", valueString="Yes"), OLDER_NEGATIVE),
         [CONTRACEPTION_REMINDER],
     ),
-    "N10 'Pregnant caregiver in home' Yes, older negative -> ignored": (
-        chart(row("Pregnant caregiver in home", valueString="Yes"), OLDER_NEGATIVE),
-        [CONTRACEPTION_REMINDER],
-    ),
-    "N11 'Pregnant patient education given' Yes, cycle 3 -> ignored (the reminder)": (
-        chart(row("Pregnant patient education given", valueString="Yes"), **AFTER_CYCLE_1),
-        [TEST_REMINDER],
-    ),
     "C07 'Partner pregnant?' Yes, older negative -> ignored": (
         chart(row("Partner pregnant?", valueString="Yes"), OLDER_NEGATIVE),
         [CONTRACEPTION_REMINDER],
@@ -255,10 +247,69 @@ WHOLE_NAME: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(row("Pregnant?", valueString="No")),
         [CONTRACEPTION_REMINDER],
     ),
-    "C02 'Pregnant?' 'Y', older negative -> unreadable (as before)": (
+    # red team rt13/b H09/N04: Epic's Y/N and LOINC's answer codes on the status question itself
+    "C02 'Pregnant?' 'Y', older negative -> critical (rt13/b H09)": (
         chart(row("Pregnant?", valueString="Y"), OLDER_NEGATIVE),
-        [UNREADABLE, CONTRACEPTION_REMINDER],
+        [POSITIVE, CONTRACEPTION_REMINDER],
     ),
+    "'Pregnancy status' LOINC LA33-6 Yes, cycle 3 -> critical (rt13/b H10)": (
+        chart(row("Pregnancy status", **YES_LOINC), **AFTER_CYCLE_1),
+        [POSITIVE],
+    ),
+    "'Pregnant?' 'N' -> verifies (rt13/b N04)": (
+        chart(row("Pregnant?", valueString="N")),
+        [CONTRACEPTION_REMINDER],
+    ),
+    "'Pregnant?' LOINC LA32-8 No -> verifies (rt13/b N05)": (
+        chart(row("Pregnant?", **coded(LOINC, "LA32-8", "No"))),
+        [CONTRACEPTION_REMINDER],
+    ),
+}
+
+# red team rt13/b: a word of `status_question_excluded` AFTER the pregnancy word is about the
+# patient's own pregnancy ("Pregnant - family aware"): the warning, not ignored; one before it
+# ("Partner pregnant?", "Plans to become pregnant") still says another person or the future
+AFTER_THE_WORD: dict[str, tuple[dict[str, Any], list[Expected]]] = {
+    f"rt13/b H01 '{name}' Yes, older negative -> warning": (
+        chart(row(name, valueString="Yes"), OLDER_NEGATIVE),
+        [UNREADABLE, CONTRACEPTION_REMINDER],
+    )
+    for name in (
+        "Pregnant - family aware",
+        "Pregnant, plans termination",
+        "Pregnant - intends to continue pregnancy",
+        "Pregnant - counseled on risks",
+        "Currently pregnant - trying to decide",
+        "Pregnant caregiver in home",
+        "Pregnant patient education given",
+    )
+} | {
+    "rt13/b 'Pregnant - family aware' SNOMED 77386006, cycle 3 -> warning": (
+        chart(row("Pregnant - family aware", **PREGNANT_SCT), **AFTER_CYCLE_1),
+        [UNREADABLE],
+    ),
+    # rt13/b N07: "1" is a count, not a yes
+    "rt13/b 'Pregnancy count' '1' -> no result": (
+        chart(row("Pregnancy count", valueString="1")),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+}
+
+# red team rt13/b N01-N03: a test's workflow answered true is no positive test
+WORKFLOW_TRUE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
+    f"rt13/b '{name}' true -> no result": (
+        chart(row(name, valueBoolean=True)),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    )
+    for name in (
+        "Pregnancy test not indicated (post-menopausal)",
+        "Pregnancy test not required",
+        "Pregnancy test N/A",
+        "Pregnancy test exempt",
+        "Pregnancy test unable to obtain",
+        "hCG not indicated - hysterectomy",
+        "Pregnancy test completed",
+    )
 }
 
 # (c) a pending hCG test whatever its name says of the workflow; (d) an old unreadable test
@@ -307,7 +358,15 @@ TESTS: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     ),
 }
 
-SCENARIOS = CONTAINED_AFFIRMATIVE | CONTAINED_NO_RESULT | IGNORED | WHOLE_NAME | TESTS
+SCENARIOS = (
+    CONTAINED_AFFIRMATIVE
+    | CONTAINED_NO_RESULT
+    | IGNORED
+    | WHOLE_NAME
+    | AFTER_THE_WORD
+    | WORKFLOW_TRUE
+    | TESTS
+)
 
 
 @pytest.mark.parametrize(("chart_bundle", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())

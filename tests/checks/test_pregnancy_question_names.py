@@ -152,9 +152,11 @@ ASKS_SOMETHING_ELSE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         chart(row("Breastfeeding?", valueString="Yes")),
         [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
     ),
-    "'Pregnancy intention' answered 'Yes' -> ignored (the future), not verified": (
+    # red team rt13/b: a word of another person or the future counts only before the pregnancy
+    # word ("Pregnant - family aware" is her own pregnancy), so this one is the warning
+    "'Pregnancy intention' answered 'Yes' -> warning (the word comes after 'pregnancy')": (
         chart(row("Pregnancy intention", valueString="Yes")),
-        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+        [UNREADABLE, CONTRACEPTION_REMINDER],
     ),
     "'Pregnant? (not asked)' answered 'Yes' -> warning (task G: a qualified name)": (
         chart(row("Pregnant? (not asked)", valueString="Yes")),

@@ -88,10 +88,20 @@ CODED_OTHER_REFUSAL = (
     ("Yellow fever vaccine, waiver/exemption not required", "37", "yellow fever"),
     ("Varicella vaccine dose 2 - pt refused dose 1 in 2024", "21", "varicella"),
     ("MMR; varicella declined", "03", "MMR"),
+    # red team rt13/a C: another product named by its brand, or a test, refused
+    ("MMR - Gardasil declined", "03", "MMR"),
+    ("MMR - Prevnar 20 declined", "03", "MMR"),
+    ("MMR; Boostrix refused", "03", "MMR"),
+    ("MMR; PPD declined", "03", "MMR"),
+    ("MMR; influenza vaccine declined", "03", "MMR"),
+    ("Varivax; Arexvy declined", "21", "varicella"),
 )
 # (text, CVX code, display): the live vaccine's own part says it was not given
 CODED_OWN_REFUSAL = (
     ("MMR: declined", "03", "MMR"),
+    # red team rt13/a D: deferred or contraindicated is not given either
+    ("MMR - deferred due to chemo", "03", "MMR"),
+    ("MMR: contraindicated", "03", "MMR"),
     ("Varicella vaccine given: no", "21", "varicella"),
     ("MMR - Administered: No", "03", "MMR"),
     ("MMR - Given? N", "03", "MMR"),
