@@ -14,6 +14,8 @@ status: a resolved grade 4 CRS still means never again. Codes and limits live in
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from cds.knowledge.models import ToxicityKind, ToxicityRules
+from cds.knowledge.models import SeizureCountWords, ToxicityKind, ToxicityRules
 from cds.patient import Code, ConditionFact
 from cds.restarts import normalised
 
@@ -132,7 +134,7 @@ def _named(text: str, rules: ToxicityRules) -> tuple[ToxicityKind, int | None, i
     every = {**rules.text_names, **rules.graded_only_names}
     if not any(name.split()[0] in text for name in every):  # most Conditions: no regex at all
         return None
-    said = f" {normalised(text, {})} "  # lower case, punctuation as spaces, "grade 3"
+    said = _said(text)  # lower case, punctuation as spaces, "grade 3", parts apart by " | "
     grade = _GRADE.search(said)
     names = {**rules.text_names, **(rules.graded_only_names if grade else {})}
     found = {
@@ -143,16 +145,72 @@ def _named(text: str, rules: ToxicityRules) -> tuple[ToxicityKind, int | None, i
     kinds = {kind for kind in found.values() if kind != "seizure"}
     if len(kinds) > 1:  # both with one grade: which is graded is unclear
         return None
-    if kinds:
-        (kind,) = kinds
-        return kind, int(grade[1]) if grade else None, 0
     seizures = [
         max(rules.text_seizures.get(name, 1), _counted(said, name, rules))
         for name, kind in found.items()
         if kind == "seizure"
     ]
+    if kinds:
+        (kind,) = kinds
+        # "ICANS grade 3 with seizure" is the graded ICANS; "ICANS grade 2, seizures x2" is also
+        # more than one seizure, whatever else it names (label §2.4; red team rt13/c H1)
+        many = max(seizures, default=0)
+        return kind, int(grade[1]) if grade else None, many if many > 1 else 0
     # a seizure's CTCAE grade ("Seizure, grade 2": a brief generalized one) when its words state it
     return ("seizure", int(grade[1]) if grade else None, max(seizures)) if seizures else None
+
+
+# where a part of a Condition's words ends: a negation or a count word does not reach over it
+# ("No prior history; seizures x2"; "Seizure; cluster headaches"). A full stop only after a word of
+# three letters or more, or a number: "Gr. III", "Hx. seizures" are abbreviations.
+_SEPARATOR = re.compile(r"[;\n\r]|(?:(?<=[A-Za-z]{3})|(?<=[0-9]))\.(?=\s|$)")
+_PART = "|"  # stands between the parts of `_said`; `normalised` leaves no "|" in a part
+
+
+def _said(text: str) -> str:
+    """A Condition's words normalised (`normalised`) part by part, space-padded, the parts apart
+    by " | "."""
+    parts = (normalised(part, {}) for part in _SEPARATOR.split(text))
+    return f" {f' {_PART} '.join(parts)} "
+
+
+def _number(token: str, words: SeizureCountWords) -> int | None:
+    """The count a token states by itself: a number ("6"), glued to a count marker ("x6", "2x"),
+    an ordinal ("2nd", "3rd"); None: none (toxicity.yaml `text_seizure_counts`)."""
+    if not words.any_number:
+        return None
+    if token.isdigit():
+        return int(token) if int(token) <= words.number_max else None  # not a year
+    for marker in words.number_markers:
+        for rest in (token.removeprefix(marker), token.removesuffix(marker)):
+            if rest != token and rest.isdigit() and int(rest) <= words.number_max:
+                return int(rest)
+    for suffix in words.ordinal_suffixes:
+        rest = token.removesuffix(suffix)
+        if rest != token and rest.isdigit():
+            return int(rest)
+    return None
+
+
+def _counted_after(said: str, end: int, words: SeizureCountWords) -> int:
+    """The most seizures the words right after a seizure name (ending at `end`) state: a phrase
+    of `after` ("x2", "recurrent", "again"), a number with a marker ("x 10", "6x", "2 episodes"),
+    past words of `after_skip` ("episodes x2", "activity x2")."""
+    tokens = said[end : end + 80].split()[:6]
+    i = 0
+    while i < len(tokens) and tokens[i] in words.after_skip:
+        i += 1
+    rest = f" {' '.join(tokens[i:])} "
+    most = max([1] + [n for phrase, n in words.after.items() if rest.startswith(f" {phrase} ")])
+    first, second = [*tokens[i : i + 2], "", ""][:2]
+    if words.any_number:
+        if first in words.number_markers and second.isdigit() and int(second) <= words.number_max:
+            most = max(most, int(second))  # "x 10", "times 3"
+        elif first.isdigit() and second in words.number_nouns and int(first) <= words.number_max:
+            most = max(most, int(first))  # "2 episodes", "6 x"
+        elif (n := _number(first, words)) is not None and not first.isdigit():
+            most = max(most, n)  # "x6", "2x" (not "3rd": an ordinal counts before the name)
+    return most
 
 
 def _counted(said: str, name: str, rules: ToxicityRules) -> int:
@@ -166,17 +224,21 @@ def _counted(said: str, name: str, rules: ToxicityRules) -> int:
     most = 1
     for start in _plain_mentions(said, name, "seizure", rules):
         end = start + len(name) + 1
-        most = max(
-            [most] + [n for phrase, n in words.after.items() if said.startswith(f" {phrase} ", end)]
-        )
+        most = max(most, _counted_after(said, end, words))
         tokens = said[:start].split()
         # back from the name over the seizure's kind ("two generalized tonic clonic seizures")
         i = len(tokens) - 1
         while i >= 0 and tokens[i] in words.between and len(tokens) - i < words.before_within_words:
             i -= 1
-        n = words.before.get(tokens[i]) if i >= 0 else None
+        token = tokens[i] if i >= 0 else ""
+        n = words.before.get(token)
+        cardinal = token.isdigit()
+        if n is None and not (i > 0 and any(c.isdigit() for c in tokens[i - 1])):
+            # any number ("6 seizures"), an ordinal ("2nd seizure"); not a code's or a date's
+            # ("R56.9 seizures", "24/02/2026 seizures")
+            n = _number(token, words)
         if n is not None and not (
-            tokens[i] in words.plural_only
+            (token in words.plural_only or cardinal)
             and (not plural or (i > 0 and tokens[i - 1] in words.numbers_not_after))
         ):
             most = max(most, n)
@@ -207,16 +269,24 @@ def _plain_mentions(
             found.append(start)
             start = said.find(f" {name} ", start + 1)
         return found
-    # where the first negation or history phrase ends: every mention after it follows one (found
-    # once, and each mention tested in place: a copy of the text per mention made a 100 KB name
-    # of "r/o seizure r/o seizure ..." take seconds)
-    ends = [i + len(p) + 2 for p in exclusion.before if (i := said.find(f" {p} ")) != -1]
-    negated_from = min(ends, default=len(said) + 1)
+    # per part of the words (`_said`: a negation ends at ';', '.', a new line: red team rt13/c
+    # H2c), where its first negation or history phrase ends: every mention after it in that part
+    # follows one (found once per part, and each mention tested in place: a copy of the text per
+    # mention made a 100 KB name of "r/o seizure r/o seizure ..." take seconds)
+    bounds = [-1, *_part_starts(said), len(said)]
+    negated_from = []
+    for begin, stop in itertools.pairwise(bounds):
+        ends = [
+            i + len(p) + 2
+            for p in exclusion.before
+            if (i := said.find(f" {p} ", begin + 1, stop + 1)) != -1
+        ]
+        negated_from.append(min(ends, default=len(said) + 1))
     start = said.find(f" {name} ")
     while start != -1:
         end = start + len(name) + 1
         if not (
-            negated_from <= start + 1
+            negated_from[bisect.bisect_right(bounds, start) - 1] <= start + 1
             or any(said.endswith(f" {phrase} ", 0, start + 1) for phrase in exclusion.right_before)
             or any(said.startswith(f" {phrase} ", end) for phrase in exclusion.after)
         ):
@@ -224,6 +294,16 @@ def _plain_mentions(
             if first_only:
                 break  # one plain mention is enough
         start = said.find(f" {name} ", start + 1)
+    return found
+
+
+def _part_starts(said: str) -> list[int]:
+    """Where the part separators (" | ") of `_said`'s text stand."""
+    found = []
+    at = said.find(f" {_PART} ")
+    while at != -1:
+        found.append(at)
+        at = said.find(f" {_PART} ", at + 1)
     return found
 
 
@@ -321,8 +401,10 @@ def _read(
     named = _named(condition.text, rules)
     said = named[1] if named and named[0] == entry.kind else None
     grades = [g for g in (entry.grade, said, staged) if g]
-    # R56.9 whose words say "Recurrent seizures": the most either states
-    seizures = max(entry.seizures, named[2] if named and named[0] == entry.kind else 0)
+    # R56.9 whose words say "Recurrent seizures": the most either states; more than one seizure
+    # stated beside another kind's code (G92.02 "ICANS grade 2, seizures x2") counts too
+    stated = named[2] if named and (named[0] == entry.kind or named[2] > 1) else 0
+    seizures = max(entry.seizures, stated)
     return entry.kind, max(grades, default=None), seizures
 
 
@@ -613,7 +695,7 @@ def _seizure_events(events: Iterable[ToxicityEvent], rules: ToxicityRules) -> li
     """The dated seizure Conditions grouped into events (see `seizure_count`)."""
     window = timedelta(minutes=rules.seizure.same_event_within_minutes)
     dated = sorted(
-        (e for e in events if e.kind == "seizure" and e.onset is not None),
+        (e for e in events if _records_seizures(e) and e.onset is not None),
         key=lambda e: (e.onset, e.resource),
     )
     timed: list[list[ToxicityEvent]] = []  # per event, its first onset first
@@ -659,6 +741,12 @@ def _seizure_events(events: Iterable[ToxicityEvent], rules: ToxicityRules) -> li
         found.append(_Seizure((*group, *days, *others), day_only=False, entered_apart=others))
     found += [_Seizure(tuple(group), day_only=True) for group in by_day.values()]
     return sorted(found, key=lambda s: s.onset)
+
+
+def _records_seizures(event: ToxicityEvent) -> bool:
+    """A seizure Condition, or a CRS or ICANS one whose words state more than one seizure
+    ("ICANS grade 2, seizures x2": red team rt13/c H1)."""
+    return event.kind == "seizure" or event.seizures > 1
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,10 @@ from cds.knowledge.models import ReducedRestart, StalenessLimit
 from cds.orders import (
     DayDoubt,
     OrderUnderReview,
+    counted_administrations,
     dosage_spans,
     earlier_blinatumomab_orders,
+    given_until,
     in_local_zone,
     infusion_end,
     infusion_periods,
@@ -1357,15 +1359,21 @@ def charted_toxicity(
     noted = restart.reason.other_reaction_grade if restart is not None else None
     # an onset given as an age is dated from the birthDate (red team rt12/c N1)
     conditions = [c.dated(item.patient.birth_date) for c in item.patient.conditions]
-    # the orders on file that began, and were written, before this one: an ungraded toxicity an
-    # order was written and begun after was asked about when it was signed (red team rt12/c N3;
-    # a bag resumed under the same order asked nothing)
+    # the orders on file that began before this one, when they were written: an ungraded
+    # toxicity an order was written after was asked about when it was signed (red team rt12/c N3;
+    # a bag resumed under the same order asked nothing; one signed before the toxicity and begun
+    # after it asked nothing either: rt13/c H3). A reduced restart is not asked the grade (it is
+    # the answer to a grade 3): it counts only once it ran its reduced days (rt13/c H4)
     restarts = [
-        max(begun, o.authored_on or begun)
+        o.authored_on or begun
         for o in earlier_blinatumomab_orders(item.patient, knowledge, excluding=item.review.order)
         if o.status in knowledge.interruptions.order_statuses
         and (begun := o.first_start()) is not None
         and begun < item.review.start
+        and (
+            not _reduced_restart(o, begun, knowledge)
+            or _ran_reduced_days(item, o, begun, knowledge)
+        )
     ]
     verdict = assess(conditions, first, rules, item.now, low, infused, noted, restarts)
     unreadable = item.patient.unavailable.get("conditions") if first is not None else None
@@ -1401,6 +1409,27 @@ def _restart_began(periods: Sequence[Period], onset: datetime) -> datetime | Non
     asks for more days at 9 mcg/day, never fewer."""
     after = onset + timedelta(days=1) if day_only(onset) else onset
     return next((run.start for run in merged(periods) if run.start >= after), None)
+
+
+def _ran_reduced_days(
+    item: CheckInput, order: MedicationOrder, start: datetime, knowledge: Knowledge
+) -> bool:
+    """Whether a reduced restart order on file ran its reduced days (7) before this order: by its
+    administrations when the MAR has any; without, an order stopped or on hold never began (its
+    plan is no proof it ran), an active or completed one ran as planned."""
+    until = start + timedelta(days=knowledge.toxicity.restart.reduced_days)
+    if until > item.review.start:
+        return False
+    given = [
+        given_until(a, begun, item.patient, knowledge)
+        for a, begun in counted_administrations(item.patient, knowledge)
+        if a.request == order.resource
+    ]
+    if given:
+        return max(given) >= until
+    if order.status in knowledge.interruptions.ran_as_administered_statuses:
+        return False
+    return infusion_end(order, start, knowledge.cycles.default_infusion_days) >= until
 
 
 def _at_restart_dose(item: CheckInput, knowledge: Knowledge) -> list[tuple[datetime, datetime]]:

@@ -732,6 +732,17 @@ class SeizureCountWords(StrictModel):
     numbers_not_after: list[str] = Field(default_factory=list)
     # a phrase right after a seizure name -> the seizures it states ("x2", "x 3", "cluster")
     after: dict[str, int] = Field(default_factory=dict)
+    # words that may stand between a seizure name and `after` ("seizure episodes x2")
+    after_skip: list[str] = Field(default_factory=list)
+    # any number counts: before a plural name as `plural_only` words do ("6 seizures"), after a
+    # name with a marker ("x 10", "x6", "2x") or before a noun of `number_nouns` ("2 episodes")
+    any_number: bool = False
+    number_markers: list[str] = Field(default_factory=list)
+    number_nouns: list[str] = Field(default_factory=list)
+    # a larger number is no count (a year: "2026 seizures")
+    number_max: int = Field(default=100, ge=2)
+    # a number with one of these before a name states that many ("2nd seizure", "3rd")
+    ordinal_suffixes: list[str] = Field(default_factory=list)
     source: str
 
 

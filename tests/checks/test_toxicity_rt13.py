@@ -1,0 +1,248 @@
+"""Restart after a seizure: red team rt13/c (label §2.4).
+
+Label §2.4: neurological toxicity grade 3 -> restart at 9 mcg/day; grade 4, MORE THAN ONE
+SEIZURE, or a grade 3 that occurred at 9 mcg/day -> discontinue permanently. Findings:
+- H1: a seizure count beside an ICANS or neurotoxicity name ("ICANS grade 2, seizures x2") is
+  more than one seizure, whatever else the Condition names.
+- H3: an order signed before the seizure (started after it) never asked about it.
+- H4: a reduced restart order (9 mcg/day) asks nothing about the grade: unless it completed its
+  reduced days, it does not count as having asked.
+- H2: count words (ordinals, repeats, any number, "x6", "2x", "episodes x2"); a negation ends at
+  a separator (';', '.', a new line).
+- N2: "Seizure; cluster headaches" is one seizure.
+
+The chart is the restart chart of test_restart_after_toxicity (an adult on R/R cycle 2 at 28
+mcg/day from 2026-02-19, stopped 02-24 18:00, one seizure 02-24 15:00, resumed 03-03 10:00).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.checks.test_restart_after_toxicity import SIX_DAYS_LATER, P, adult, cycle_2, restart
+from tests.checks.test_toxicity_seizure_grade_and_count import (
+    DISCONTINUE,
+    GRADE_UNKNOWN,
+    REDUCED_RESTART,
+    STRAIGHT_28,
+    chart,
+    codes,
+    dose_cards,
+    named,
+    seizure,
+)
+from tests.fixtures_util import Step, blinatumomab_administration, blinatumomab_order, bundle
+
+Cases = dict[str, tuple[dict[str, Any], list[tuple[str, str]]]]
+
+# --- H1: a seizure count beside an ICANS / neurotoxicity name ---------------------------------
+ICANS = "Immune effector cell-associated neurotoxicity syndrome"
+BESIDE_ICANS: Cases = {
+    "G92.02 'ICANS grade 2, seizures x2', resumed at 28 -> discontinue": (
+        chart(seizure("G92.02", f"{ICANS}, grade 2", text="ICANS grade 2, seizures x2")),
+        [DISCONTINUE],
+    ),
+    "G92.03 'ICANS grade 3, seizures x2', reduced restart -> discontinue": (
+        chart(
+            seizure("G92.03", f"{ICANS}, grade 3", text="ICANS grade 3, seizures x2"),
+            steps=REDUCED_RESTART,
+        ),
+        [DISCONTINUE],
+    ),
+    "G92.03 'ICANS grade 3 with recurrent seizures', reduced restart -> discontinue": (
+        chart(
+            seizure("G92.03", f"{ICANS}, grade 3", text="ICANS grade 3 with recurrent seizures"),
+            steps=REDUCED_RESTART,
+        ),
+        [DISCONTINUE],
+    ),
+    "G92.8 'Neurotoxicity with seizures x2', reduced restart -> discontinue": (
+        chart(
+            seizure("G92.8", "Other toxic encephalopathy", text="Neurotoxicity with seizures x2"),
+            steps=REDUCED_RESTART,
+        ),
+        [DISCONTINUE],
+    ),
+    "named 'ICANS grade 2, seizures x2' (local code), resumed at 28 -> discontinue": (
+        chart(named("ICANS grade 2, seizures x2")),
+        [DISCONTINUE],
+    ),
+    "control: G92.03 'ICANS grade 3 with seizure', reduced restart -> no card": (
+        chart(
+            seizure("G92.03", f"{ICANS}, grade 3", text="ICANS grade 3 with seizure"),
+            steps=REDUCED_RESTART,
+        ),
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("chart_bundle", "expected"), BESIDE_ICANS.values(), ids=BESIDE_ICANS.keys()
+)
+def test_a_seizure_count_beside_an_icans_name(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    cards = dose_cards(client, chart_bundle)
+    assert codes(cards) == sorted(expected), [c["summary"] for c in cards]
+
+
+# --- H3/H4: which earlier order asked about the seizure ---------------------------------------
+R1_START = datetime(2026, 2, 27, 10, tzinfo=UTC)
+
+
+def with_restart_on_file(
+    steps: tuple[Step, ...],
+    *,
+    status: str = "stopped",
+    authored: str = "2026-02-26T08:00:00+00:00",
+    ran_days: int | None = None,
+    draft: tuple[Step, ...] = STRAIGHT_28,
+) -> dict[str, Any]:
+    """The seizure chart with an earlier restart order (from 02-27 10:00) on file, with `ran_days`
+    days of MAR under it (None: no MAR), and the order to sign from 03-03 10:00."""
+    r1 = blinatumomab_order(
+        P,
+        steps,
+        oid="blin-r1",
+        cycle=2,
+        start=R1_START.isoformat(),
+        status=status,
+        authored=authored,
+    )
+    given = (
+        [
+            blinatumomab_administration(
+                P,
+                "mar-r1",
+                R1_START,
+                R1_START + timedelta(days=ran_days),
+                rate=float(steps[0].dose or 0),
+                request="MedicationRequest/blin-r1",
+            )
+        ]
+        if ran_days
+        else []
+    )
+    return bundle(
+        [*adult(), *cycle_2(), seizure(), r1, *given, restart(*draft, start=SIX_DAYS_LATER)]
+    )
+
+
+RESTART_ON_FILE: Cases = {
+    "an order at 28 signed before the seizure (02-24 08:00), ran 1 day after it -> confirm "
+    "the grade": (
+        with_restart_on_file(STRAIGHT_28, authored="2026-02-24T08:00:00+00:00", ran_days=1),
+        [GRADE_UNKNOWN],
+    ),
+    "control: an order at 28 signed after the seizure, ran 1 day -> no card": (
+        with_restart_on_file(STRAIGHT_28, ran_days=1),
+        [],
+    ),
+    "a reduced restart on hold, never begun, then 28 -> confirm the grade": (
+        with_restart_on_file(REDUCED_RESTART, status="on-hold"),
+        [GRADE_UNKNOWN],
+    ),
+    "a reduced restart stopped, never begun, then 28 -> confirm the grade": (
+        with_restart_on_file(REDUCED_RESTART),
+        [GRADE_UNKNOWN],
+    ),
+    "a reduced restart ran 1 of its 7 days at 9, then 28 -> confirm the grade": (
+        with_restart_on_file(REDUCED_RESTART, ran_days=1),
+        [GRADE_UNKNOWN],
+    ),
+    "control: an order at 28 signed after the seizure, stopped, never begun -> no card": (
+        with_restart_on_file(STRAIGHT_28),
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("chart_bundle", "expected"), RESTART_ON_FILE.values(), ids=RESTART_ON_FILE.keys()
+)
+def test_which_earlier_order_asked_about_the_seizure(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    cards = dose_cards(client, chart_bundle)
+    assert codes(cards) == sorted(expected), [c["summary"] for c in cards]
+
+
+# --- H2/N2: count words -----------------------------------------------------------------------
+def in_words(text: str) -> dict[str, Any]:
+    return seizure(cid="sz-words", text=text)
+
+
+MANY = (
+    "2nd seizure",
+    "Second seizure",
+    "Another seizure",
+    "Repeat seizure",
+    "Seizure again",
+    "Seizure recurred",
+    "Seizures, recurrent",
+    "Tonic clonic seizures, recurrent, intractable",
+    "Recurring seizures",
+    "Frequent seizures",
+    "6 seizures",
+    "Six seizures",
+    "Seizures x6",
+    "Seizures x 10",
+    "Seizures 2x",
+    "Seizure episodes x2",
+    "Seizure activity x2",
+    "Seizures (2 episodes)",
+    "No prior history; seizures x2",
+    "No prior history. Seizures x2",
+    "No prior history\nseizures x2",
+)
+ONE = (
+    "Seizures",
+    "Day 2 seizures",
+    "Seizure; cluster headaches",
+    "Seizure x1",
+    "Seizure on day 2",
+    "R56.9 seizures",
+    "24/02/2026 seizures",
+    "Seizures 2026",
+)
+COUNT_WORDS: Cases = {
+    **{
+        f"R56.9 {text!r}, reduced restart -> discontinue": (
+            chart(in_words(text), steps=REDUCED_RESTART),
+            [DISCONTINUE],
+        )
+        for text in MANY
+    },
+    **{
+        f"control: R56.9 {text!r}, reduced restart -> no card": (
+            chart(in_words(text), steps=REDUCED_RESTART),
+            [],
+        )
+        for text in ONE
+    },
+    "control: 'Grade 2 seizures' named (a grade), resumed at 28 -> no card": (
+        chart(named("Grade 2 seizures")),
+        [],
+    ),
+    "'2nd seizure' named, resumed at 28 -> discontinue": (
+        chart(named("2nd seizure")),
+        [DISCONTINUE],
+    ),
+    "control: 'No recurrent seizures' beside R56.9, reduced restart -> no card": (
+        chart(seizure(), named("No recurrent seizures", cid="sz-neg"), steps=REDUCED_RESTART),
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize(("chart_bundle", "expected"), COUNT_WORDS.values(), ids=COUNT_WORDS.keys())
+def test_words_that_count_seizures(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    cards = dose_cards(client, chart_bundle)
+    assert codes(cards) == sorted(expected), [c["summary"] for c in cards]
