@@ -155,14 +155,29 @@ def named_test_codes(knowledge: Knowledge) -> Callable[[str], frozenset[Code]]:
             if says(tables.workflow_names, said):
                 found.add(NAMED_TEST_WORKFLOW)
             return frozenset(found)
-        first = _first_match(tables.status_names, tables.row_words, said=said)
-        if first is None or says(tables.not_the_patient, said[:first]):
+        if not _about_the_patient(name, tables):
             return frozenset()  # no pregnancy word, or another person's or the future's before it
         return frozenset(
             {NAMED_PREGNANCY_TEST, NAMED_PREGNANT_QUESTION, (NAMED_ROW_SYSTEM, _row_name(name))}
         )
 
     return codes
+
+
+_NAME_PARTS = re.compile(r"[:;,|/]| - ")
+
+
+def _about_the_patient(name: str, tables: _Tables) -> bool:
+    """Whether a row's name says a pregnancy word with no `status_question_excluded` word before
+    it in the same part of the name ("Partner pregnant?", "Plans to become pregnant": no;
+    "Pregnant - family aware", "Family planning: currently pregnant": yes, her own)."""
+    for part in _NAME_PARTS.split(name):
+        said = _words(part)
+        first = _first_match(tables.status_names, tables.row_words, said=said)
+        if first is not None:
+            pattern = tables.not_the_patient
+            return pattern is None or pattern.search(said[:first]) is None
+    return False
 
 
 def _first_match(*patterns: re.Pattern[str] | None, said: str) -> int | None:

@@ -282,6 +282,12 @@ AFTER_THE_WORD: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         "Currently pregnant - trying to decide",
         "Pregnant caregiver in home",
         "Pregnant patient education given",
+        # red team rt14/b P-H2-H4: a heading before the part that says pregnant is not about
+        # another person: only a word in the pregnancy word's own part, before it, is
+        "Family planning: currently pregnant",
+        "Plan: pregnant, OB referral",
+        "Counseled: patient currently pregnant",
+        "Caregiver note: patient is pregnant",
     )
 } | {
     "rt13/b 'Pregnant - family aware' SNOMED 77386006, cycle 3 -> warning": (
@@ -308,8 +314,13 @@ WORKFLOW_TRUE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         "Pregnancy test exempt",
         "Pregnancy test unable to obtain",
         "hCG not indicated - hysterectomy",
-        "Pregnancy test completed",
     )
+} | {
+    # red team rt14/b P-H1: "completed" is no workflow word: the row's name may carry the result
+    "rt14/b 'Pregnancy test completed - positive' true, older negative -> critical": (
+        chart(row("Pregnancy test completed - positive", valueBoolean=True), OLDER_NEGATIVE),
+        [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
 }
 
 # (c) a pending hCG test whatever its name says of the workflow; (d) an old unreadable test

@@ -93,8 +93,10 @@ CODED_OTHER_REFUSAL = (
     ("MMR - Prevnar 20 declined", "03", "MMR"),
     ("MMR; Boostrix refused", "03", "MMR"),
     ("MMR; PPD declined", "03", "MMR"),
-    ("MMR; influenza vaccine declined", "03", "MMR"),
     ("Varivax; Arexvy declined", "21", "varicella"),
+    # red team rt14/b V-H1: more products refused beside a live vaccine
+    ("MMR; meningococcal vaccine declined", "03", "MMR"),
+    ("MMR; Quantiferon declined", "03", "MMR"),
 )
 # (text, CVX code, display): the live vaccine's own part says it was not given
 CODED_OWN_REFUSAL = (
@@ -102,6 +104,8 @@ CODED_OWN_REFUSAL = (
     # red team rt13/a D: deferred or contraindicated is not given either
     ("MMR - deferred due to chemo", "03", "MMR"),
     ("MMR: contraindicated", "03", "MMR"),
+    # red team rt14/b V-N1: the live flu vaccine's own CDC name holds "influenza vaccine"
+    ("Influenza vaccine, live, intranasal - declined", "111", "influenza, live, intranasal"),
     ("Varicella vaccine given: no", "21", "varicella"),
     ("MMR - Administered: No", "03", "MMR"),
     ("MMR - Given? N", "03", "MMR"),
