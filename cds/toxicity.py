@@ -167,16 +167,32 @@ _SEPARATOR = re.compile(r"[;\n\r]|(?:(?<=[A-Za-z]{3})|(?<=[0-9]))\.(?=\s|$)")
 _PART = "|"  # stands between the parts of `_said`; `normalised` leaves no "|" in a part
 
 
+_QUESTION = "?"  # ends a part of `_said` that asks (red team rt14/a N4: "Seizure, again?")
+# a bare number that states a count after a seizure name, read as "x N" (red team rt14/a H2, H5):
+# the multiplication sign ("Seizures ×2"), "#2" ("Seizure #2"), a number alone after a colon or
+# in brackets ("Seizures: 2", "Seizures (3)"; not "Seizure: 2/24", "Seizure (2 of 2 entries)")
+_AS_TIMES = re.compile(r"\u00d7|#\s*(?=\d)|:\s*(?=\d+\s*(?:[,;)]|$))|\(\s*(?=\d+\s*\))")
+
+
 def _said(text: str) -> str:
     """A Condition's words normalised (`normalised`) part by part, space-padded, the parts apart
-    by " | "."""
-    parts = (normalised(part, {}) for part in _SEPARATOR.split(text))
+    by " | "; a part with a question mark ends in " ?". Once where code.text and a display are
+    the same words: a word after the name is not read from the repeat ("Multiple sclerosis;
+    seizure" twice is not "seizure multiple")."""
+    half = len(text) // 2
+    if text[half : half + 1] == " " and text[:half] == text[half + 1 :]:
+        text = text[:half]
+    parts = (
+        normalised(_AS_TIMES.sub(" x ", part), {}) + (f" {_QUESTION}" if "?" in part else "")
+        for part in _SEPARATOR.split(text)
+    )
     return f" {f' {_PART} '.join(parts)} "
 
 
-def _number(token: str, words: SeizureCountWords) -> int | None:
+def _number(token: str, words: SeizureCountWords, ordinal: bool = True) -> int | None:
     """The count a token states by itself: a number ("6"), glued to a count marker ("x6", "2x"),
-    an ordinal ("2nd", "3rd"); None: none (toxicity.yaml `text_seizure_counts`)."""
+    an ordinal ("2nd", "3rd"; not unless `ordinal`); None: none (toxicity.yaml
+    `text_seizure_counts`)."""
     if not words.any_number:
         return None
     if token.isdigit():
@@ -185,7 +201,7 @@ def _number(token: str, words: SeizureCountWords) -> int | None:
         for rest in (token.removeprefix(marker), token.removesuffix(marker)):
             if rest != token and rest.isdigit() and int(rest) <= words.number_max:
                 return int(rest)
-    for suffix in words.ordinal_suffixes:
+    for suffix in words.ordinal_suffixes if ordinal else ():
         rest = token.removesuffix(suffix)
         if rest != token and rest.isdigit():
             return int(rest)
@@ -195,21 +211,47 @@ def _number(token: str, words: SeizureCountWords) -> int | None:
 def _counted_after(said: str, end: int, words: SeizureCountWords) -> int:
     """The most seizures the words right after a seizure name (ending at `end`) state: a phrase
     of `after` ("x2", "recurrent", "again"), a number with a marker ("x 10", "6x", "2 episodes"),
-    past words of `after_skip` ("episodes x2", "activity x2")."""
-    tokens = said[end : end + 80].split()[:6]
+    past words of `after_skip` ("episodes x2", "activity x2"). A count followed by a unit of time
+    is a duration ("x 2 min"); an ordinal after the name is none ("2nd to PRES": secondary to)."""
+    tokens = said[end : end + 80].split()[:8]
     i = 0
     while i < len(tokens) and tokens[i] in words.after_skip:
         i += 1
-    rest = f" {' '.join(tokens[i:])} "
-    most = max([1] + [n for phrase, n in words.after.items() if rest.startswith(f" {phrase} ")])
-    first, second = [*tokens[i : i + 2], "", ""][:2]
+    rest = tokens[i:]
+
+    def duration(at: int) -> bool:  # the word at `at` is a unit of time ("x 2 min")
+        return at < len(rest) and rest[at] in words.time_units
+
+    def a_count(token: str) -> bool:  # a number or a number word ("x 2", "times two", "several")
+        return any(c.isdigit() for c in token) or token in words.plural_only
+
+    most = 1
+    for phrase, n in words.after.items():
+        said_words = phrase.split()
+        if rest[: len(said_words)] == said_words and not (
+            a_count(said_words[-1]) and duration(len(said_words))
+        ):
+            most = max(most, n)
+    first, second, third = [*rest[:3], "", "", ""][:3]
     if words.any_number:
-        if first in words.number_markers and second.isdigit() and int(second) <= words.number_max:
+        if (
+            first in words.number_markers
+            and second.isdigit()
+            and int(second) <= words.number_max
+            and not duration(2)
+        ):
             most = max(most, int(second))  # "x 10", "times 3"
-        elif first.isdigit() and second in words.number_nouns and int(first) <= words.number_max:
+        elif (
+            first.isdigit()
+            and second in words.number_nouns
+            and int(first) <= words.number_max
+            and third not in words.number_nouns_not_before
+        ):
             most = max(most, int(first))  # "2 episodes", "6 x"
-        elif (n := _number(first, words)) is not None and not first.isdigit():
-            most = max(most, n)  # "x6", "2x" (not "3rd": an ordinal counts before the name)
+        elif (glued := _number(first, words, ordinal=False)) is not None and not (
+            first.isdigit() or duration(1)
+        ):
+            most = max(most, glued)  # "x6", "2x" (not "3rd": an ordinal counts before the name)
     return most
 
 
@@ -220,17 +262,37 @@ def _counted(said: str, name: str, rules: ToxicityRules) -> int:
     words = rules.text_seizure_counts
     if words is None:
         return 1
-    plural = name.split()[-1] in words.plural_names
+    plural_name = name.split()[-1] in words.plural_names
     most = 1
     for start in _plain_mentions(said, name, "seizure", rules):
         end = start + len(name) + 1
+        stop = said.find(f" {_PART} ", end - 1)
+        if said[: stop if stop != -1 else len(said)].rstrip().endswith(f" {_QUESTION}"):
+            continue  # a question ("Seizure, again?"): no count (red team rt14/a N4)
         most = max(most, _counted_after(said, end, words))
         tokens = said[:start].split()
+        # "multiple seizure episodes", "two episodes of seizure": as a plural name
+        plural = plural_name or next(iter(said[end:].split()), "") in words.plural_after
+        for phrase in words.plural_before:
+            if tokens[-len(phrase.split()) :] == phrase.split():
+                tokens, plural = tokens[: -len(phrase.split())], True
+                break
         # back from the name over the seizure's kind ("two generalized tonic clonic seizures")
         i = len(tokens) - 1
         while i >= 0 and tokens[i] in words.between and len(tokens) - i < words.before_within_words:
             i -= 1
         token = tokens[i] if i >= 0 else ""
+        # a phrase of several words ("back to back seizures", "recurrence of seizure")
+        phrased = [
+            n
+            for phrase, n in words.before.items()
+            if " " in phrase
+            and i >= 0
+            and tokens[: i + 1][-len(phrase.split()) :] == phrase.split()
+        ]
+        if phrased:
+            most = max(most, *phrased)
+            continue
         n = words.before.get(token)
         cardinal = token.isdigit()
         if n is None and not (i > 0 and any(c.isdigit() for c in tokens[i - 1])):

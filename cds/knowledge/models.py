@@ -734,6 +734,15 @@ class SeizureCountWords(StrictModel):
     after: dict[str, int] = Field(default_factory=dict)
     # words that may stand between a seizure name and `after` ("seizure episodes x2")
     after_skip: list[str] = Field(default_factory=list)
+    # words right after a singular name ("seizure episodes") or phrases right before it
+    # ("episodes of seizure") that make it plural
+    plural_after: list[str] = Field(default_factory=list)
+    plural_before: list[str] = Field(default_factory=list)
+    # a count after a name followed by one of these is a duration ("seizure x 2 min")
+    time_units: list[str] = Field(default_factory=list)
+    # a number of `number_nouns` followed by one of these counts another thing ("2 episodes of
+    # emesis")
+    number_nouns_not_before: list[str] = Field(default_factory=list)
     # any number counts: before a plural name as `plural_only` words do ("6 seizures"), after a
     # name with a marker ("x 10", "x6", "2x") or before a noun of `number_nouns` ("2 episodes")
     any_number: bool = False

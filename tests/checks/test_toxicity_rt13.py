@@ -246,3 +246,101 @@ def test_words_that_count_seizures(
 ) -> None:
     cards = dose_cards(client, chart_bundle)
     assert codes(cards) == sorted(expected), [c["summary"] for c in cards]
+
+
+# --- red team rt14/a: a duration, a cause, other episodes, a question are no count; more words --
+NOT_A_COUNT = (
+    # N1: a number after 'x' / 'times' with a unit of time is a duration
+    "Seizure x 2 minutes",
+    "Seizure x2 min",
+    "Seizure times 2 minutes",
+    "Seizure activity x 2 min",
+    "Seizure x 30 seconds",
+    "Seizure x 2 hrs",
+    "Seizures, several minutes",
+    # N2: '2nd to' = secondary to (an ordinal counts only before the name)
+    "Seizure 2nd to PRES",
+    "Seizure 2nd to hyponatremia",
+    # N3: a count of other episodes
+    "Seizure, 2 episodes of emesis",
+    "Seizure, 2 episodes of incontinence",
+    # N4: a question
+    "Seizure, again?",
+    "Seizure, again noted on EEG?",
+    # controls kept at one seizure
+    "Seizure 2/24",
+    "Seizure lasting 2 minutes",
+    "First seizure",
+    "Seizure post LP #2",
+    "Seizure 2/2 hyponatremia",
+    "Seizure precautions x 2 days",
+    "Hx of seizures x2 in childhood",
+    "Second opinion: seizure",
+    "Seizure: 2 mg lorazepam given",
+    "Seizure (2 of 2 problem entries)",
+    "Seizure, ICD R56.9 (2 entries merged)",
+    "Seizure (no recurrence)",
+)
+MORE_WORDS = (
+    # H1/H7: words after or before the name
+    "Seizures (multiple)",
+    "Seizures, multiple",
+    "Multiple seizure episodes",
+    "Numerous seizures",
+    "Seizures - several",
+    "Seizure storm",
+    "Back-to-back seizures",
+    "Seizure recurrence",
+    "Recurrence of seizure",
+    # H5: the multiplication sign
+    "Seizures \u00d72",
+    "Seizures \u00d7 2",
+    # H2: a bare number in brackets, after '#'; episodes of seizure ("Seizures: 2" counts only
+    # where nothing follows: the codings' displays follow code.text in the words read)
+    "Seizures (3)",
+    "Seizure #2",
+    "Two episodes of seizure",
+    "Seizure, second episode",
+    # still counts: a count, then other words
+    "Seizure x 3 today",
+    "Seizure again 2 days later",
+    "Seizure recurred hours later",
+)
+RT14_WORDS: Cases = {
+    **{
+        f"R56.9 {text!r}, reduced restart -> discontinue": (
+            chart(in_words(text), steps=REDUCED_RESTART),
+            [DISCONTINUE],
+        )
+        for text in MORE_WORDS
+    },
+    **{
+        f"control: R56.9 {text!r}, reduced restart -> no card": (
+            chart(in_words(text), steps=REDUCED_RESTART),
+            [],
+        )
+        for text in NOT_A_COUNT
+    },
+    "control: G92.03 'ICANS grade 3 with seizure x 2 min', reduced restart -> no card": (
+        chart(
+            seizure("G92.03", f"{ICANS}, grade 3", text="ICANS grade 3 with seizure x 2 min"),
+            steps=REDUCED_RESTART,
+        ),
+        [],
+    ),
+    "G92.03 'ICANS grade 3; seizures (multiple)', reduced restart -> discontinue": (
+        chart(
+            seizure("G92.03", f"{ICANS}, grade 3", text="ICANS grade 3; seizures (multiple)"),
+            steps=REDUCED_RESTART,
+        ),
+        [DISCONTINUE],
+    ),
+}
+
+
+@pytest.mark.parametrize(("chart_bundle", "expected"), RT14_WORDS.values(), ids=RT14_WORDS.keys())
+def test_rt14_words_around_a_seizure(
+    client: FlaskClient, chart_bundle: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    cards = dose_cards(client, chart_bundle)
+    assert codes(cards) == sorted(expected), [c["summary"] for c in cards]
