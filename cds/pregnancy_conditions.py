@@ -52,6 +52,7 @@ class _Tables:
     status_whole: re.Pattern[str] | None  # ...as the whole name (each of its parts)
     row_words: re.Pattern[str] | None  # pregnancy.yaml `status_row_words`
     not_the_patient: re.Pattern[str] | None  # pregnancy.yaml `status_question_excluded`
+    the_patient: re.Pattern[str] | None  # pregnancy.yaml `status_row_patient_words`
 
 
 _TABLES: dict[int, _Tables] = {}
@@ -170,13 +171,21 @@ _NAME_PARTS = re.compile(r"[:;,|/]| - ")
 def _about_the_patient(name: str, tables: _Tables) -> bool:
     """Whether a row's name says a pregnancy word with no `status_question_excluded` word before
     it in the same part of the name ("Partner pregnant?", "Plans to become pregnant": no;
-    "Pregnant - family aware", "Family planning: currently pregnant": yes, her own)."""
+    "Pregnant - family aware", "Family planning: currently pregnant": yes, her own), or with the
+    patient named there too (`status_row_patient_words`: "Patient/partner pregnant")."""
+    earlier = ""  # the parts before this one: the patient may be named there ("Patient/partner")
     for part in _NAME_PARTS.split(name):
         said = _words(part)
         first = _first_match(tables.status_names, tables.row_words, said=said)
         if first is not None:
-            pattern = tables.not_the_patient
-            return pattern is None or pattern.search(said[:first]) is None
+            before = said[:first]
+            other, patient = tables.not_the_patient, tables.the_patient
+            return (
+                other is None
+                or other.search(before) is None
+                or (patient is not None and patient.search(f"{earlier} {before}") is not None)
+            )
+        earlier += f" {said}"
     return False
 
 
@@ -225,6 +234,7 @@ def _tables(knowledge: Knowledge) -> _Tables:
             _whole_name(knowledge.pregnancy.status_names),
             _whole_words(knowledge.pregnancy.status_row_words),
             _whole_words(knowledge.pregnancy.status_question_excluded),
+            _whole_words(knowledge.pregnancy.status_row_patient_words),
         )
     return found
 

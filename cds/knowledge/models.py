@@ -446,6 +446,9 @@ class PregnancyRules(RuleFile):
     status_row_yes_codes: list[Coding] = Field(default_factory=list)
     # ...unless it also says one of these (another person, the future, counselling): ignored
     status_question_excluded: list[str] = Field(default_factory=list)
+    # ...unless one of these stands in that part before the pregnancy word (the patient named:
+    # "Patient/partner pregnant")
+    status_row_patient_words: list[str] = Field(default_factory=list)
     test_names_source: str = "local-policy"
     # "yes" read as pregnant only as a pregnancy status answer (never a test's result)
     status_yes_words: list[str] = Field(default_factory=list)

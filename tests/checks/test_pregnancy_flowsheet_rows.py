@@ -288,6 +288,9 @@ AFTER_THE_WORD: dict[str, tuple[dict[str, Any], list[Expected]]] = {
         "Plan: pregnant, OB referral",
         "Counseled: patient currently pregnant",
         "Caregiver note: patient is pregnant",
+        # red team rt15/b P-H1: the patient named beside the other person
+        "Patient/partner pregnant",
+        "Pt and partner pregnant?",
     )
 } | {
     "rt13/b 'Pregnant - family aware' SNOMED 77386006, cycle 3 -> warning": (
@@ -320,6 +323,16 @@ WORKFLOW_TRUE: dict[str, tuple[dict[str, Any], list[Expected]]] = {
     "rt14/b 'Pregnancy test completed - positive' true, older negative -> critical": (
         chart(row("Pregnancy test completed - positive", valueBoolean=True), OLDER_NEGATIVE),
         [POSITIVE, CONTRACEPTION_REMINDER],
+    ),
+    # red team rt15/b P-N1/P-N2: a name saying a negative result or a pending step answered
+    # true is no positive (no result: the status stays unverified)
+    "rt15/b 'Pregnancy test completed - negative' true -> no result, not a positive": (
+        chart(row("Pregnancy test completed - negative", valueBoolean=True)),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
+    ),
+    "rt15/b 'Pregnancy test pending' true -> no result, not a positive": (
+        chart(row("Pregnancy test pending", valueBoolean=True)),
+        [STATUS_UNKNOWN, CONTRACEPTION_REMINDER],
     ),
 }
 

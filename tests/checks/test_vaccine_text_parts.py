@@ -97,6 +97,8 @@ CODED_OTHER_REFUSAL = (
     # red team rt14/b V-H1: more products refused beside a live vaccine
     ("MMR; meningococcal vaccine declined", "03", "MMR"),
     ("MMR; Quantiferon declined", "03", "MMR"),
+    ("MMR; TB test declined", "03", "MMR"),
+    ("MMR; T-SPOT declined", "03", "MMR"),
 )
 # (text, CVX code, display): the live vaccine's own part says it was not given
 CODED_OWN_REFUSAL = (
