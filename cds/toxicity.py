@@ -168,22 +168,28 @@ _PART = "|"  # stands between the parts of `_said`; `normalised` leaves no "|" i
 
 
 _QUESTION = "?"  # ends a part of `_said` that asks (red team rt14/a N4: "Seizure, again?")
+# a '?' right after a word asks about the words before it ("Seizure, again?"); one before a word
+# asks about that word alone, a cause ("Seizures x2, ?PRES", "Seizures x 3 ? etiology": red team
+# rt15/a H1), and leaves the count
+_ASKED = re.compile(r"[^\W_]\?")
 # a bare number that states a count after a seizure name, read as "x N" (red team rt14/a H2, H5):
 # the multiplication sign ("Seizures ×2"), "#2" ("Seizure #2"), a number alone after a colon or
-# in brackets ("Seizures: 2", "Seizures (3)"; not "Seizure: 2/24", "Seizure (2 of 2 entries)")
-_AS_TIMES = re.compile(r"\u00d7|#\s*(?=\d)|:\s*(?=\d+\s*(?:[,;)]|$))|\(\s*(?=\d+\s*\))")
+# in brackets ("Seizures: 2", "Seizures (3)"; not "Seizure: 2/24", "Seizure (2 of 2 entries)", nor
+# a clock time: "Seizure 14:30", red team rt15/a N6)
+_AS_TIMES = re.compile(r"\u00d7|#\s*(?=\d)|(?<!\d):\s*(?=\d+\s*(?:[,;)]|$))|\(\s*(?=\d+\s*\))")
 
 
 def _said(text: str) -> str:
     """A Condition's words normalised (`normalised`) part by part, space-padded, the parts apart
-    by " | "; a part with a question mark ends in " ?". Once where code.text and a display are
-    the same words: a word after the name is not read from the repeat ("Multiple sclerosis;
-    seizure" twice is not "seizure multiple")."""
+    by " | "; a part with a question mark right after a word (`_ASKED`) ends in " ?". Once where
+    code.text and a display are the same words: a word after the name is not read from the
+    repeat ("Multiple sclerosis; seizure" twice is not "seizure multiple")."""
     half = len(text) // 2
     if text[half : half + 1] == " " and text[:half] == text[half + 1 :]:
         text = text[:half]
     parts = (
-        normalised(_AS_TIMES.sub(" x ", part), {}) + (f" {_QUESTION}" if "?" in part else "")
+        normalised(_AS_TIMES.sub(" x ", part), {})
+        + (f" {_QUESTION}" if _ASKED.search(part) else "")
         for part in _SEPARATOR.split(text)
     )
     return f" {f' {_PART} '.join(parts)} "
@@ -208,11 +214,13 @@ def _number(token: str, words: SeizureCountWords, ordinal: bool = True) -> int |
     return None
 
 
-def _counted_after(said: str, end: int, words: SeizureCountWords) -> int:
+def _counted_after(said: str, end: int, words: SeizureCountWords, names: Iterable[str] = ()) -> int:
     """The most seizures the words right after a seizure name (ending at `end`) state: a phrase
     of `after` ("x2", "recurrent", "again"), a number with a marker ("x 10", "6x", "2 episodes"),
     past words of `after_skip` ("episodes x2", "activity x2"). A count followed by a unit of time
-    is a duration ("x 2 min"); an ordinal after the name is none ("2nd to PRES": secondary to)."""
+    is a duration ("x 2 min", "x 2-3 min", "x 2.5 min"); an ordinal after the name is none ("2nd
+    to PRES": secondary to). A word of `after_at_end` counts only ending the phrase (before the
+    part's end or a name of `names` past `display_lead` words: the coding's display)."""
     tokens = said[end : end + 80].split()[:8]
     i = 0
     while i < len(tokens) and tokens[i] in words.after_skip:
@@ -220,7 +228,20 @@ def _counted_after(said: str, end: int, words: SeizureCountWords) -> int:
     rest = tokens[i:]
 
     def duration(at: int) -> bool:  # the word at `at` is a unit of time ("x 2 min")
+        # past a range or a decimal's other number ("x 2-3 min", "x 2 to 3 min", "x 2.5 min")
+        if at + 1 < len(rest) and (rest[at].isdigit() or rest[at] == "to"):
+            at += 2 if rest[at] == "to" and at + 2 < len(rest) and rest[at + 1].isdigit() else 1
         return at < len(rest) and rest[at] in words.time_units
+
+    def at_end(at: int) -> bool:  # the phrase ends at `at` (the part's end, or a display's name)
+        while at < len(rest) and rest[at] in words.display_lead:
+            at += 1
+        following = f" {' '.join(rest[at:])} "
+        return (
+            at >= len(rest)
+            or rest[at] in (_PART, _QUESTION)
+            or any(following.startswith(f" {name} ") for name in names)
+        )
 
     def a_count(token: str) -> bool:  # a number or a number word ("x 2", "times two", "several")
         return any(c.isdigit() for c in token) or token in words.plural_only
@@ -228,8 +249,10 @@ def _counted_after(said: str, end: int, words: SeizureCountWords) -> int:
     most = 1
     for phrase, n in words.after.items():
         said_words = phrase.split()
-        if rest[: len(said_words)] == said_words and not (
-            a_count(said_words[-1]) and duration(len(said_words))
+        if (
+            rest[: len(said_words)] == said_words
+            and not (a_count(said_words[-1]) and duration(len(said_words)))
+            and (phrase not in words.after_at_end or at_end(len(said_words)))
         ):
             most = max(most, n)
     first, second, third = [*rest[:3], "", "", ""][:3]
@@ -269,7 +292,7 @@ def _counted(said: str, name: str, rules: ToxicityRules) -> int:
         stop = said.find(f" {_PART} ", end - 1)
         if said[: stop if stop != -1 else len(said)].rstrip().endswith(f" {_QUESTION}"):
             continue  # a question ("Seizure, again?"): no count (red team rt14/a N4)
-        most = max(most, _counted_after(said, end, words))
+        most = max(most, _counted_after(said, end, words, rules.text_names))
         tokens = said[:start].split()
         # "multiple seizure episodes", "two episodes of seizure": as a plural name
         plural = plural_name or next(iter(said[end:].split()), "") in words.plural_after
@@ -295,6 +318,11 @@ def _counted(said: str, name: str, rules: ToxicityRules) -> int:
             continue
         n = words.before.get(token)
         cardinal = token.isdigit()
+        if any(c.isdigit() for c in token) and _named_before(tokens[:i], rules):
+            # a number after another seizure name of its part counts none: code.text's number
+            # before the display's name ("Seizure, T 38 Simple febrile convulsions": red team
+            # rt15/a N1; the words read are code.text and the displays, joined by a space)
+            continue
         if n is None and not (i > 0 and any(c.isdigit() for c in tokens[i - 1])):
             # any number ("6 seizures"), an ordinal ("2nd seizure"); not a code's or a date's
             # ("R56.9 seizures", "24/02/2026 seizures")
@@ -305,6 +333,14 @@ def _counted(said: str, name: str, rules: ToxicityRules) -> int:
         ):
             most = max(most, n)
     return most
+
+
+def _named_before(tokens: list[str], rules: ToxicityRules) -> bool:
+    """Whether a seizure name stands among `tokens` (the words before a number) in the part the
+    number is in (after the last part separator)."""
+    part = tokens[len(tokens) - tokens[::-1].index(_PART) :] if _PART in tokens else tokens
+    said = f" {' '.join(part)} "
+    return any(f" {name} " in said for name, kind in rules.text_names.items() if kind == "seizure")
 
 
 def _excluded(said: str, name: str, kind: ToxicityKind, rules: ToxicityRules) -> bool:

@@ -735,6 +735,12 @@ class SeizureCountWords(StrictModel):
     numbers_not_after: list[str] = Field(default_factory=list)
     # a phrase right after a seizure name -> the seizures it states ("x2", "x 3", "cluster")
     after: dict[str, int] = Field(default_factory=dict)
+    # of `after`: count only ending the phrase: before the part's end, or before a name of
+    # `text_names` past `display_lead` words (the coding's display: "Seizures, multiple
+    # Unspecified convulsions"), not before another word ("Seizure recurrence risk", "Seizure,
+    # multiple sclerosis related", "Seizure, storm drain")
+    after_at_end: list[str] = Field(default_factory=list)
+    display_lead: list[str] = Field(default_factory=list)
     # words that may stand between a seizure name and `after` ("seizure episodes x2")
     after_skip: list[str] = Field(default_factory=list)
     # words right after a singular name ("seizure episodes") or phrases right before it

@@ -280,6 +280,29 @@ NOT_A_COUNT = (
     "Seizure (2 of 2 problem entries)",
     "Seizure, ICD R56.9 (2 entries merged)",
     "Seizure (no recurrence)",
+    # red team rt15/a N2: "recurrence" after the name counts only ending the phrase
+    "Seizure recurrence risk",
+    "Seizure recurrence unlikely",
+    "Seizure recurrence: none",
+    "Seizure recurrence precautions",
+    # N3: a quantifier after the name counts only ending the phrase
+    "Seizure, multiple sclerosis related",
+    "Seizure - multiple AEDs",
+    "Seizure - multiple etiologies considered",
+    "Seizure - numerous meds tried",
+    "Seizure, numerous labs pending",
+    "Seizure, several weeks ago",
+    # N4/N5/N6: durations (ranges, decimals, weeks to years) and clock times
+    "Seizure, several months ago",
+    "Seizure, several yrs ago",
+    "Seizure x 2 wks ago",
+    "Seizure x 2-3 min",
+    "Seizure x 2 to 3 minutes",
+    "Seizure x 2.5 min",
+    "Seizure 14:30",
+    "Seizure - 3:00",
+    # N7: "storm" counts only ending the phrase
+    "Seizure, storm drain",
 )
 MORE_WORDS = (
     # H1/H7: words after or before the name
@@ -305,7 +328,22 @@ MORE_WORDS = (
     "Seizure x 3 today",
     "Seizure again 2 days later",
     "Seizure recurred hours later",
+    # red team rt15/a H1: a '?' about the cause keeps the count
+    "Seizures x2, ?PRES",
+    "Seizures x2 - ? provoked",
+    "Seizures x 3 ? etiology",
+    "Recurrent seizures - ?ICANS",
 )
+
+
+def coded(code: str, display: str, text: str) -> dict[str, Any]:
+    """A seizure Condition with code.text `text` and its coding's `display` ("": none)."""
+    resource = seizure(code, display, text=text, cid="sz-words")
+    if not display:
+        del resource["code"]["coding"][0]["display"]
+    return resource
+
+
 RT14_WORDS: Cases = {
     **{
         f"R56.9 {text!r}, reduced restart -> discontinue": (
@@ -324,6 +362,44 @@ RT14_WORDS: Cases = {
     "control: G92.03 'ICANS grade 3 with seizure x 2 min', reduced restart -> no card": (
         chart(
             seizure("G92.03", f"{ICANS}, grade 3", text="ICANS grade 3 with seizure x 2 min"),
+            steps=REDUCED_RESTART,
+        ),
+        [],
+    ),
+    **{
+        f"control: {code} {text!r} ({display!r}), reduced restart -> no card": (
+            chart(coded(code, display, text), steps=REDUCED_RESTART),
+            [],
+        )
+        for code, display, text in (
+            # red team rt15/a N1: a number in code.text is no count of the display's name
+            ("R56.00", "Simple febrile convulsions", "Seizure, T 38"),
+            ("R56.00", "Simple febrile convulsions", "Febrile seizure, temp 39"),
+            ("R56.01", "Complex febrile convulsions", "Febrile seizure, Tmax 40"),
+            ("R56.9", "Convulsions, unspecified", "Seizure, GCS 14"),
+            ("R56.9", "Convulsions, unspecified", "Seizure 14:30"),
+            # N1: no measurement word, the number still reads with code.text's name
+            ("R56.00", "Simple febrile convulsions", "Seizure, pyrexia 38"),
+            # N6: a clock time where no display follows
+            ("R56.9", "", "Seizure 14:30"),
+            ("R56.9", "", "Seizure - 3:00"),
+        )
+    },
+    "control: G92.03 'ICANS grade 3 with seizure, multiple sclerosis hx', reduced restart -> "
+    "no card": (
+        chart(
+            seizure(
+                "G92.03",
+                f"{ICANS}, grade 3",
+                text="ICANS grade 3 with seizure, multiple sclerosis hx",
+            ),
+            steps=REDUCED_RESTART,
+        ),
+        [],
+    ),
+    "control: G92.03 'ICANS grade 3, seizure recurrence risk', reduced restart -> no card": (
+        chart(
+            seizure("G92.03", f"{ICANS}, grade 3", text="ICANS grade 3, seizure recurrence risk"),
             steps=REDUCED_RESTART,
         ),
         [],
