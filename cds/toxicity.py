@@ -145,11 +145,14 @@ def _named(text: str, rules: ToxicityRules) -> tuple[ToxicityKind, int | None, i
     kinds = {kind for kind in found.values() if kind != "seizure"}
     if len(kinds) > 1:  # both with one grade: which is graded is unclear
         return None
+    words_count = rules.text_seizure_counts
     seizures = [
         max(rules.text_seizures.get(name, 1), _counted(said, name, rules))
         for name, kind in found.items()
         if kind == "seizure"
     ]
+    if seizures and words_count is not None and words_count.dated_mentions:
+        seizures.append(_dated(text, said, rules))
     if kinds:
         (kind,) = kinds
         # "ICANS grade 3 with seizure" is the graded ICANS; "ICANS grade 2, seizures x2" is also
@@ -218,9 +221,12 @@ def _counted_after(said: str, end: int, words: SeizureCountWords, names: Iterabl
     """The most seizures the words right after a seizure name (ending at `end`) state: a phrase
     of `after` ("x2", "recurrent", "again"), a number with a marker ("x 10", "6x", "2 episodes"),
     past words of `after_skip` ("episodes x2", "activity x2"). A count followed by a unit of time
-    is a duration ("x 2 min", "x 2-3 min", "x 2.5 min"); an ordinal after the name is none ("2nd
-    to PRES": secondary to). A word of `after_at_end` counts only ending the phrase (before the
-    part's end or a name of `names` past `display_lead` words: the coding's display)."""
+    is a duration ("x 2 min", "x 2-3 min", "x 2.5 min"), unless 'apart' follows ("x 3 hours
+    apart"); an ordinal after the name counts before "episode" or ending the phrase ("3rd
+    episode", "2nd"; not "2nd to PRES": secondary to); "2 episodes of" counts only the seizure's
+    own kind ("of GTC", not "of emesis"). A word of `after_at_end` counts only ending the phrase
+    (before the part's end or a name of `names` past `display_lead` words: the coding's
+    display)."""
     tokens = said[end : end + 80].split()[:8]
     i = 0
     while i < len(tokens) and tokens[i] in words.after_skip:
@@ -231,7 +237,12 @@ def _counted_after(said: str, end: int, words: SeizureCountWords, names: Iterabl
         # past a range or a decimal's other number ("x 2-3 min", "x 2 to 3 min", "x 2.5 min")
         if at + 1 < len(rest) and (rest[at].isdigit() or rest[at] == "to"):
             at += 2 if rest[at] == "to" and at + 2 < len(rest) and rest[at + 1].isdigit() else 1
-        return at < len(rest) and rest[at] in words.time_units
+        # not before 'apart': separate seizures ("Seizures x 3 hours apart": red team rt15/a H4)
+        return (
+            at < len(rest)
+            and rest[at] in words.time_units
+            and not (at + 1 < len(rest) and rest[at + 1] in words.duration_not_before)
+        )
 
     def at_end(at: int) -> bool:  # the phrase ends at `at` (the part's end, or a display's name)
         while at < len(rest) and rest[at] in words.display_lead:
@@ -246,7 +257,18 @@ def _counted_after(said: str, end: int, words: SeizureCountWords, names: Iterabl
     def a_count(token: str) -> bool:  # a number or a number word ("x 2", "times two", "several")
         return any(c.isdigit() for c in token) or token in words.plural_only
 
+    def own_kind(at: int) -> bool:  # the seizure's own kind follows ("of tonic clonic activity")
+        following = f" {' '.join(rest[at:])} "
+        return any(following.startswith(f" {kind} ") for kind in words.number_nouns_of_kinds)
+
     most = 1
+    # an ordinal counts before an `ordinal_nouns` word or ending the phrase ("Seizure, 3rd
+    # episode", "Seizure, 2nd"; not "2nd to PRES", "second opinion": red team rt15/a H3)
+    ordinal = words.after_ordinals.get(rest[0]) if rest else None
+    if rest and ordinal is None and not rest[0].isdigit():
+        ordinal = _number(rest[0], words) if words.any_number else None
+    if ordinal is not None and ((len(rest) > 1 and rest[1] in words.ordinal_nouns) or at_end(1)):
+        most = ordinal
     for phrase, n in words.after.items():
         said_words = phrase.split()
         if (
@@ -268,9 +290,9 @@ def _counted_after(said: str, end: int, words: SeizureCountWords, names: Iterabl
             first.isdigit()
             and second in words.number_nouns
             and int(first) <= words.number_max
-            and third not in words.number_nouns_not_before
+            and (third not in words.number_nouns_not_before or own_kind(3))
         ):
-            most = max(most, int(first))  # "2 episodes", "6 x"
+            most = max(most, int(first))  # "2 episodes", "6 x", "2 episodes of gtc"
         elif (glued := _number(first, words, ordinal=False)) is not None and not (
             first.isdigit() or duration(1)
         ):
@@ -333,6 +355,39 @@ def _counted(said: str, name: str, rules: ToxicityRules) -> int:
         ):
             most = max(most, n)
     return most
+
+
+_DATE = r"\d{1,2}/\d{1,2}(?:/\d{2,4})?(?![\d/])"
+# a seizure name followed by a date, a plural one by a list of dates ("Seizure 2/24",
+# "Seizures on 2/24 and 2/25"); "2/2" is "secondary to" ("Seizure 2/2 PRES")
+_DATED = re.compile(
+    rf"\b(seizure|seizures|convulsion|convulsions|gtc|gtcs)(?:\s*[,:-])?(?:\s+on)?\s+({_DATE}"
+    rf"(?:\s*(?:,|and|&)\s*{_DATE})*)"
+)
+
+
+def _dated(text: str, said: str, rules: ToxicityRules) -> int:
+    """Seizures a Condition's words date on different days: a seizure name followed by a date,
+    not after a negation or history phrase ("Seizure 2/24, seizure 2/25", "Seizures on 2/24 and
+    2/25": two; red team rt14/a H4); 1: fewer than two dates."""
+    days: set[tuple[int, int]] = set()
+    seen: dict[str, int] = {}
+    for match in itertools.islice(_DATED.finditer(text.lower()), 20):
+        name = match[1]
+        nth = seen[name] = seen.get(name, -1) + 1
+        if rules.text_names.get(name) != "seizure":
+            continue
+        at = -1
+        for _ in range(nth + 1):  # the same mention in `said`
+            at = said.find(f" {name} ", at + 1)
+        if at == -1 or at not in _plain_mentions(said, name, "seizure", rules):
+            continue
+        dates = re.findall(_DATE, match[2])
+        for dated in dates if name.endswith("s") else dates[:1]:
+            day = tuple(int(n) for n in dated.split("/")[:2])
+            if day != (2, 2) or len(dated.split("/")) > 2:
+                days.add((day[0], day[1]))
+    return max(1, len(days))
 
 
 def _named_before(tokens: list[str], rules: ToxicityRules) -> bool:

@@ -87,6 +87,12 @@ class _Recognition:
     administration_words: tuple[str, ...]  # `as_words`: a shot beside a test, remarks too
     vaccine_words: tuple[str, ...]  # `as_words`: a shot beside a test outside a remark (+ brands)
     results: tuple[str, ...]  # `as_words` of test results: a test beside a shot word only
+    # a part's head ends at the first of these: a product named after it is another one
+    conjunctions: re.Pattern[str]
+    remark_words: tuple[str, ...]  # `as_words`: a remark holding one says more than a product
+    nonimmune_words: tuple[str, ...]  # `as_words`: a status remark holding one is a reason
+    # those of `conjunctions` after which a product was not given ("instead of"), `words_of`
+    replaced_by: frozenset[str]
 
     @classmethod
     def of(cls, knowledge: Knowledge) -> _Recognition:
@@ -165,6 +171,21 @@ class _Recognition:
                     for word in (*settings.text_vaccine_words, *settings.text_live_brands)
                 ),
                 tuple(as_words(word) for word in settings.text_test_result_words),
+                re.compile(
+                    r"(?<![A-Za-z0-9])(?:"
+                    + "|".join(
+                        r"\s+".join(map(re.escape, words.split()))
+                        for word in settings.text_product_conjunctions
+                        if (words := words_of(word).strip())
+                    )
+                    + r")(?![A-Za-z0-9])"
+                    if settings.text_product_conjunctions
+                    else "(?!)",
+                    re.IGNORECASE,
+                ),
+                tuple(as_words(word) for word in settings.text_remark_words),
+                tuple(as_words(word) for word in settings.text_nonimmune_words),
+                frozenset(words_of(word).strip() for word in settings.text_replacing_conjunctions),
             )
         return found
 
@@ -245,13 +266,15 @@ def by_ndc(codes: frozenset[Code], knowledge: Knowledge) -> NdcRow | None:
     )
 
 
-def by_text(text: str, knowledge: Knowledge) -> TextName | None:
+def by_text(text: str, knowledge: Knowledge, *, order: bool = False) -> TextName | None:
     """The first curated live-vaccine name `text` contains as whole words outside its excluded
-    parts (`by_text_reading`)."""
-    return by_text_reading(text, knowledge)[0]
+    parts (`by_text_reading`); `order`: the text of an order (`_excluded`)."""
+    return by_text_reading(text, knowledge, order=order)[0]
 
 
-def by_text_reading(text: str, knowledge: Knowledge) -> tuple[TextName | None, bool]:
+def by_text_reading(
+    text: str, knowledge: Knowledge, *, order: bool = False
+) -> tuple[TextName | None, bool]:
     """The first curated live-vaccine name `text` contains as whole words outside its excluded
     parts (`_excluded`): "MMR; IPV" names MMR, "zoster recombinant (Shingrix)" nothing; and
     whether every such name lies in a part naming a test beside a shot ("MMR booster for low
@@ -259,7 +282,7 @@ def by_text_reading(text: str, knowledge: Knowledge) -> tuple[TextName | None, b
     running into an excluded part ("measles, mumps and rubella titer") is excluded with it, and
     so is a shorter name inside it ("measles"); one running into an ambiguous part is
     ambiguous with it, and so is a shorter name inside it. The display of a CVX code that names
-    no vaccine is not read."""
+    no vaccine is not read. `order`: the text of an order, which is for a product (`_excluded`)."""
     recognition = _Recognition.of(knowledge)
     text = text[:LONGEST_TEXT_READ]
     if not (
@@ -269,7 +292,7 @@ def by_text_reading(text: str, knowledge: Knowledge) -> tuple[TextName | None, b
         return None, False
     pieces = _pieces(text, recognition)
     states = [
-        _excluded(piece, recognition) if index % 2 == 0 else None
+        _excluded(piece, recognition, order=order) if index % 2 == 0 else None
         for index, piece in enumerate(pieces)
     ]
     excluded = [state == "excluded" for state in states]
@@ -374,7 +397,7 @@ def _names_shot(words: str, recognition: _Recognition) -> bool:
     return any(word in words for word in recognition.shot_words)
 
 
-def _excluded(part: str, recognition: _Recognition) -> str | None:
+def _excluded(part: str, recognition: _Recognition, *, order: bool = False) -> str | None:
     """Whether a part (as written) names no live vaccine given ("excluded"), or one that may be
     a test or a shot ("ambiguous", `_test_reading`: "MMR booster for low rubella titer"). It
     names none when it names a test and no shot ("MMR titers"; "Varicella titer (Varivax series
@@ -382,25 +405,96 @@ def _excluded(part: str, recognition: _Recognition) -> str | None:
     vaccine is "live" and not "not live" ("Ebola Zaire vaccine, live, recombinant") or names a
     live brand ("M-M-R II (contains recombinant human albumin)"); an immunity status on its own
     ("Rubella - immune", not "MMR vaccine (immunity booster)": `_names_shot`); or a live name
-    answered "no" at its end ("Zostavax? no")."""
+    answered "no" at its end ("Zostavax? no"). A product counts in the part's head only
+    (`_names_product`). The text of an `order` is for a product: no immunity status excludes
+    it, nor a test only in a remark beside a live name outside it ("MMR (titer negative)")."""
     reading = _test_reading(part, recognition)
-    if reading == "test":
+    if reading == "test" and not (order and _remarked_only(part, recognition)):
         return "excluded"
-    if _names_no_live_vaccine(part, recognition):
+    if _names_no_live_vaccine(part, recognition, order=order):
         return "excluded"
     return reading
 
 
-def _names_no_live_vaccine(part: str, recognition: _Recognition) -> bool:
-    """`_excluded` but for tests: a product not live, a status alone, a live name answered no."""
-    words, cased = as_words(part), cased_words(part)
-    says_live = any(
+def _names_live(text: str, recognition: _Recognition) -> bool:
+    """Whether `text` (as written) names any live vaccine of `text_names`."""
+    return bool(
+        recognition.any_name.search(as_words(text))
+        or recognition.any_cased_name.search(cased_words(text))
+    )
+
+
+def _remarked_only(part: str, recognition: _Recognition) -> bool:
+    """Whether a part's test words all lie in remarks in brackets, a live name outside them."""
+    outside = _REMARK.sub(" ", part)
+    return not any(test in as_words(outside) for test in recognition.tests) and _names_live(
+        outside, recognition
+    )
+
+
+def _says_live(words: str, recognition: _Recognition) -> bool:
+    return any(
         word in words for word in (*recognition.live_words, *recognition.live_brands)
     ) and not any(negation in words for negation in recognition.not_live_words)
-    if not says_live and any(product in words for product in recognition.products):
+
+
+def _names_product(part: str, recognition: _Recognition) -> bool:
+    """Whether a part names a product not live, not saying it is live, in its head: before the
+    first of `text_product_conjunctions` ("MMR with IPV", "Varicella vaccine given instead of
+    Shingrix": another product) and outside remarks in brackets holding one of
+    `text_remark_words` ("Varicella vaccine (Shingrix unavailable)"). A part whose live names
+    all lie in such remarks names none ("Flu shot (not FluMist)"), and so does one whose live
+    names all follow one of `text_replacing_conjunctions` ("given instead of Zostavax"): then it
+    is excluded as a product's."""
+    words = as_words(part)
+    conjunction = recognition.conjunctions.search(part)
+    head = part[: conjunction.start()] if conjunction else part
+    said = [
+        r for r in _REMARK.findall(head) if any(w in as_words(r) for w in recognition.remark_words)
+    ]
+    if head == part and not said:
+        return not _says_live(words, recognition) and any(
+            product in words for product in recognition.products
+        )
+    for remark in said:
+        head = head.replace(remark, " ")
+    head_words = as_words(head)
+    if any(product in head_words for product in recognition.products):
+        return not _says_live(head_words, recognition)
+    if _names_live(head, recognition):
+        return False
+    if bool(said) and _names_live("".join(said), recognition):
         return True
-    if any(status in words for status in recognition.statuses) and not _names_shot(
-        words, recognition
+    return (
+        conjunction is not None
+        and " ".join(words_of(conjunction.group(0)).split()) in recognition.replaced_by
+        and _names_live(part[conjunction.end() :], recognition)
+    )
+
+
+def _reasoned_status(part: str, recognition: _Recognition) -> bool:
+    """Whether a part's immunity statuses all lie in remarks in brackets saying the patient is
+    not (known to be) immune (`text_nonimmune_words`), a live name outside them: the shot's
+    reason ("MMR (immunity unknown)", not "Rubella (immune)")."""
+    outside = _REMARK.sub(" ", part)
+    if any(status in as_words(outside) for status in recognition.statuses):
+        return False
+    remarks = as_words(" ".join(_REMARK.findall(part)))
+    return any(word in remarks for word in recognition.nonimmune_words) and _names_live(
+        outside, recognition
+    )
+
+
+def _names_no_live_vaccine(part: str, recognition: _Recognition, *, order: bool = False) -> bool:
+    """`_excluded` but for tests: a product not live, a status alone, a live name answered no."""
+    words, cased = as_words(part), cased_words(part)
+    if _names_product(part, recognition):
+        return True
+    if (
+        not order
+        and any(status in words for status in recognition.statuses)
+        and not _names_shot(words, recognition)
+        and not _reasoned_status(part, recognition)
     ):
         return True
     return any(
@@ -749,17 +843,17 @@ def _has_cvx(codes: frozenset[Code], knowledge: Knowledge) -> bool:
 
 
 def _other_than_cvx(
-    codes: frozenset[Code], text: str, knowledge: Knowledge
+    codes: frozenset[Code], text: str, knowledge: Knowledge, *, order: bool = False
 ) -> tuple[str, str] | None:
     """(CVX, how) of a live vaccine named by an NDC, a CPT code or the text (None: none; no
-    text: by the codes only)."""
+    text: by the codes only; `order`: the text of an order, `by_text`)."""
     row = by_ndc(codes, knowledge)
     if row is not None:
         return row.cvx, f"NDC {row.ndc} ({row.name}), mapped to CVX {row.cvx}"
     cpt = by_cpt(codes, knowledge)
     if cpt is not None:
         return cpt.cvx, f"CPT {cpt.cpt} ({cpt.name}), mapped to CVX {cpt.cvx}"
-    name = by_text(text, knowledge) if text else None
+    name = by_text(text, knowledge, order=order) if text else None
     if name is not None:
         shown = text if len(text) <= LONGEST_TEXT_SHOWN else text[:LONGEST_TEXT_SHOWN] + "…"
         return name.cvx, f'{BY_TEXT} "{shown}"'
@@ -772,6 +866,8 @@ def _recognition(
     knowledge: Knowledge,
     route: frozenset[Code],
     route_text: str = "",
+    *,
+    order: bool = False,
 ) -> tuple[frozenset[Code], str]:
     """`codes` (CVX aliases read as CVX) with the CVX code of a live vaccine recognised by route,
     NDC, CPT or name, and how it was recognised ("" when by a CVX code of the chart).
@@ -806,7 +902,7 @@ def _recognition(
             f"{how}; its CVX code {written} names a vaccine that is "
             "not live: the codes disagree, counted as live"
         )
-    found = _other_than_cvx(codes, text, knowledge)
+    found = _other_than_cvx(codes, text, knowledge, order=order)
     if found is None:
         return codes, ""
     cvx, how = found
@@ -830,8 +926,9 @@ def recognised_codes(
     route_text: str = "",
 ) -> frozenset[Code]:
     """`codes` with the CVX code of a live vaccine recognised by route, NDC, CPT or name: what an
-    order for a vaccine (a MedicationRequest) is matched on (`_recognition`)."""
-    return _recognition(codes, text, knowledge, route, route_text)[0]
+    order for a vaccine (a MedicationRequest) is matched on (`_recognition`, its text read as
+    an order's: `by_text`)."""
+    return _recognition(codes, text, knowledge, route, route_text, order=True)[0]
 
 
 def recognised(

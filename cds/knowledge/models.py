@@ -752,6 +752,18 @@ class SeizureCountWords(StrictModel):
     # a number of `number_nouns` followed by one of these counts another thing ("2 episodes of
     # emesis")
     number_nouns_not_before: list[str] = Field(default_factory=list)
+    # ... unless the seizure's own kind follows it ("2 episodes of tonic clonic activity")
+    number_nouns_of_kinds: list[str] = Field(default_factory=list)
+    # a unit of time followed by one of these is no duration ("seizures x 3 hours apart")
+    duration_not_before: list[str] = Field(default_factory=list)
+    # an ordinal right after a name ("3rd", or one of these words: "seizure, third episode")
+    # counts before one of `ordinal_nouns` or ending the phrase; not before another word ("2nd
+    # to PRES": secondary to)
+    after_ordinals: dict[str, int] = Field(default_factory=dict)
+    ordinal_nouns: list[str] = Field(default_factory=list)
+    # seizure names followed by different dates ("Seizure 2/24, seizure 2/25", "Seizures on 2/24
+    # and 2/25") count a seizure a date
+    dated_mentions: bool = False
     # any number counts: before a plural name as `plural_only` words do ("6 seizures"), after a
     # name with a marker ("x 10", "x6", "2x") or before a noun of `number_nouns` ("2 episodes")
     any_number: bool = False
@@ -1195,6 +1207,18 @@ class VaccineRecognition(RuleFile):
     # booster)" nor "MMR (rubella non-immune, postpartum)")
     text_status_exclusions: list[str] = Field(default_factory=list)
     text_shot_words: list[str] = Field(default_factory=list)
+    # a product exclusion excludes a live name only in the head of its part: not after one of
+    # text_product_conjunctions ("MMR with IPV", "Varicella vaccine given instead of Shingrix"),
+    # nor in a remark in brackets holding one of text_remark_words ("Varicella vaccine (Shingrix
+    # unavailable)"); a live name only in such a remark is none ("Flu shot (not FluMist)")
+    text_product_conjunctions: list[str] = Field(default_factory=list)
+    # those of text_product_conjunctions after which a product was not given ("instead of"): a
+    # part whose live names all follow one names none ("Shingrix given instead of Zostavax")
+    text_replacing_conjunctions: list[str] = Field(default_factory=list)
+    text_remark_words: list[str] = Field(default_factory=list)
+    # an immunity status only in a remark in brackets holding one of text_nonimmune_words, beside
+    # a live name outside it, is the shot's reason ("MMR (immunity unknown)")
+    text_nonimmune_words: list[str] = Field(default_factory=list)
     # words answering a live-vaccine name "no" at the end of its part ("Zostavax? no"): not given
     text_answered_no: list[str] = Field(default_factory=list)
     # a part naming a live vaccine with a test word and a shot word is ambiguous (a warning asks
@@ -1244,6 +1268,14 @@ class VaccineRecognition(RuleFile):
 
     @model_validator(mode="after")
     def _qualifiers_are_exclusions(self) -> VaccineRecognition:
+        unknown_conjunctions = set(self.text_replacing_conjunctions) - set(
+            self.text_product_conjunctions
+        )
+        if unknown_conjunctions:
+            raise ValueError(
+                "vaccine-recognition.yaml: text_replacing_conjunctions not in "
+                f"text_product_conjunctions: {sorted(unknown_conjunctions)}"
+            )
         for field in ("text_qualifying_exclusions", "text_status_exclusions"):
             unknown = set(getattr(self, field)) - set(self.text_exclusions)
             if unknown:

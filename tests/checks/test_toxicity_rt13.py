@@ -303,6 +303,18 @@ NOT_A_COUNT = (
     "Seizure - 3:00",
     # N7: "storm" counts only ending the phrase
     "Seizure, storm drain",
+    # task O: episodes of another thing, an ordinal that is no count, a duration without 'apart'
+    "Seizure, 2 episodes of emesis and incontinence",
+    "Seizure, second opinion",
+    "Seizure, 2nd to hypoglycemia",
+    "Seizure, 1st episode",
+    "Seizure, repeat EEG",
+    "Seizures x 3 hours",
+    "GTC x 2 min",
+    "Seizure 2/24, EEG 2/25",
+    "Seizure 2/24, seizure 2/24",
+    "No seizure 2/24; seizure 2/25",
+    "Seizure 2/2 PRES, seizure 2/25",
 )
 MORE_WORDS = (
     # H1/H7: words after or before the name
@@ -333,6 +345,28 @@ MORE_WORDS = (
     "Seizures x2 - ? provoked",
     "Seizures x 3 ? etiology",
     "Recurrent seizures - ?ICANS",
+    # red team rt15/a H2: episodes of the seizure's own kind
+    "Seizure: 2 episodes of tonic-clonic activity",
+    "Seizures, 2 episodes of GTC",
+    "Seizure, 2 episodes of tonic clonic activity",
+    "Seizure - 2 episodes of convulsions",
+    "Seizure, 3 episodes of seizure activity",
+    "Seizure, 2 episodes of convulsive activity",
+    # H3: an ordinal after the name, with 'episode' or ending the phrase
+    "Seizure, 3rd episode",
+    "Seizure, third episode",
+    "Seizure, 2nd",
+    "Seizure - repeat episode",
+    # H4: a duration 'apart' separates seizures
+    "Seizures x 3 hours apart",
+    "Seizure x2, 4 hrs apart",
+    # rt14/a H6: a number word after 'x', GTCs, "Seizure(s)"
+    "GTCs x2",
+    "Seizures x two",
+    "Seizure(s) x2",
+    # rt14/a H4: seizures on two dates
+    "Seizure 2/24, seizure 2/25",
+    "Seizures on 2/24 and 2/25",
 )
 
 

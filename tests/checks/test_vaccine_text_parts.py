@@ -115,6 +115,69 @@ CODED_OWN_REFUSAL = (
     ("Varicella vaccine: no", "21", "varicella"),
 )
 
+# red team rt13/a A/B: a not-live product or an immunity status beside a live name in free text
+# silenced it. A product named after "with", "after" or "instead of" is another product; one in a
+# remark in brackets saying more than the product ("Shingrix unavailable") is a remark; an
+# immunity status in brackets saying the patient is not (known) immune is the shot's reason.
+LIVE_BESIDE_ANOTHER_PRODUCT = (
+    "Varicella vaccine given in error (Shingrix intended)",
+    "Chickenpox vaccine administered instead of recombinant zoster",
+    "Varicella vaccine given instead of Shingrix",
+    "MMR with IPV",
+    "MMRV with IPV",
+    "OPV given (IPV unavailable)",
+    "MMR given 8 months after immune globulin",
+    "MMR given with immunoglobulin",
+    "MMR (immunity unknown)",
+    "MMR (no evidence of immunity)",
+    "Varicella (no immunity)",
+    "MMR #1 (immunity unknown)",
+    "MMR (rubella immunity negative)",
+    "Varicella vaccine (Shingrix unavailable)",
+    "Varicella vaccine (not Shingrix)",
+    "Vaccinated with MMR",
+    "MMR given instead of MMRV",
+)
+# an order is for a product: its test remarks and immunity statuses are its reasons
+LIVE_ORDERS = (
+    "Varicella vaccine (Shingrix unavailable)",
+    "Varicella vaccine (not Shingrix)",
+    "MMR with IPV",
+    "OPV (IPV unavailable)",
+    "MMR (immunity unknown)",
+    "MMR (rubella immunity negative)",
+    "MMR (titer negative)",
+)
+# not-live records, very common in adults: silent as shots and as orders
+NOT_LIVE_RECORDS = (
+    "Zoster vaccine recombinant, adjuvanted",
+    "Zoster vaccine (Shingrix)",
+    "Shingrix",
+    "Zoster (Shingrix) dose 2",
+    "zoster recombinant (Shingrix)",
+    "IPV",
+    "Polio vaccine (IPV)",
+    "Immune globulin",
+    "Varicella zoster immune globulin (VariZIG)",
+    "Hep B immune globulin",
+    "MMR titer",
+    "Varicella IgG (immune)",
+    "Influenza vaccine (inactivated)",
+    "Flu shot (not FluMist)",
+    "Shingrix with Tdap",
+    "Zoster vaccine recombinant with adjuvant",
+    "Shingrix given instead of Zostavax",
+    "Immune globulin after measles exposure",
+    "Shingrix (Zostavax unavailable)",
+    "Zoster vaccine (not Zostavax)",
+    "IPV (OPV unavailable)",
+    "Polio vaccine (IPV not OPV)",
+    "Zoster recombinant (Shingrix) dose 2 - given instead of Zostavax",
+    "Shingrix given in place of Zostavax",
+)
+# immunity records (not orders): silent as shots
+IMMUNITY_RECORDS = ("Rubella immune", "Rubella (immune)", "Measles immunity", "MMR (immune)")
+
 
 def ndc_coded(text: str) -> dict[str, Any]:
     """M-M-R II coded by its NDC only, the clinician's words in the text."""
@@ -220,6 +283,19 @@ MATRIX: dict[str, tuple[dict[str, Any], list[Expected]]] = {
             "Declined: MMR",
         )
     },
+    **{
+        f"{how}: {text!r} -> critical (the other product or the status is a remark)": (
+            chart(make(text)),
+            [RECENT],
+        )
+        for how, make in PRESENTATIONS.items()
+        for text in LIVE_BESIDE_ANOTHER_PRODUCT
+    },
+    **{
+        f"{how}: {text!r} -> silent (no live vaccine given)": (chart(make(text)), [])
+        for how, make in PRESENTATIONS.items()
+        for text in (*NOT_LIVE_RECORDS, *IMMUNITY_RECORDS)
+    },
     "guard: CVX 187 Shingrix 'Shingrix (declined Zostavax)' -> silent (not live)": (
         chart(cvx_coded("187", "zoster recombinant")("Shingrix (declined Zostavax)")),
         [],
@@ -285,3 +361,21 @@ def test_a_vaccination_text_of_thousands_of_characters_is_read_by_its_start_and_
     assert card["indicator"] == "critical"
     assert "mmr dose 2 given in clinic" in card["detail"].lower()
     assert len(card["detail"]) < 2000
+
+
+@pytest.mark.parametrize("text", LIVE_ORDERS)
+def test_a_live_vaccine_ordered_beside_a_remark_is_ordered_together(
+    client: FlaskClient, text: str
+) -> None:
+    """Red team rt13/a A: a draft order is for a product; a product in a remark saying more
+    than its name, a test in a remark or an immunity status does not make it another one."""
+    body = client.post(SIGN, json=order_sign(chart(text_order(text)))).get_json()
+    assert findings_of_topic(body, "live-vaccine") == [ORDERED_TOGETHER]
+
+
+@pytest.mark.parametrize("text", NOT_LIVE_RECORDS)
+def test_a_not_live_product_ordered_with_blinatumomab_is_silent(
+    client: FlaskClient, text: str
+) -> None:
+    body = client.post(SIGN, json=order_sign(chart(text_order(text)))).get_json()
+    assert findings_of_topic(body, "live-vaccine") == []
