@@ -267,12 +267,18 @@ def _counted_after(said: str, end: int, words: SeizureCountWords, names: Iterabl
     ordinal = words.after_ordinals.get(rest[0]) if rest else None
     if rest and ordinal is None and not rest[0].isdigit():
         ordinal = _number(rest[0], words) if words.any_number else None
-    if ordinal is not None and ((len(rest) > 1 and rest[1] in words.ordinal_nouns) or at_end(1)):
+    lifetime = _earlier_time(said, end, words)  # "Seizure, 3rd episode since childhood"
+    if (
+        ordinal is not None
+        and not lifetime
+        and ((len(rest) > 1 and rest[1] in words.ordinal_nouns) or at_end(1))
+    ):
         most = ordinal
     for phrase, n in words.after.items():
         said_words = phrase.split()
         if (
             rest[: len(said_words)] == said_words
+            and not (lifetime and _ordinal(said_words[0], words))  # "second episode since 2019"
             and not (a_count(said_words[-1]) and duration(len(said_words)))
             and (phrase not in words.after_at_end or at_end(len(said_words)))
         ):
@@ -298,6 +304,31 @@ def _counted_after(said: str, end: int, words: SeizureCountWords, names: Iterabl
         ):
             most = max(most, glued)  # "x6", "2x" (not "3rd": an ordinal counts before the name)
     return most
+
+
+def _ordinal(token: str, words: SeizureCountWords) -> bool:
+    """Whether a token is an ordinal ("2nd", "second", "another": `after_ordinals`)."""
+    return token in words.after_ordinals or any(
+        token.removesuffix(suffix) != token and token.removesuffix(suffix).isdigit()
+        for suffix in words.ordinal_suffixes
+    )
+
+
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+def _earlier_time(said: str, at: int, words: SeizureCountWords) -> bool:
+    """Whether the part of `said` holding the index `at` says an earlier time (toxicity.yaml
+    `ordinal_not_with`: "since", "lifetime", "childhood"; a year): an ordinal there counts the
+    patient's seizures of a lifetime, not since blinatumomab (red team rt16/b N1)."""
+    begin = said.rfind(f" {_PART} ", 0, at)
+    stop = said.find(f" {_PART} ", at)
+    part = said[begin + 1 if begin != -1 else 0 : stop if stop != -1 else len(said)].split()
+    return any(
+        token in words.ordinal_not_with
+        or (words.ordinal_not_with_years and _YEAR.fullmatch(token) is not None)
+        for token in part
+    )
 
 
 def _counted(said: str, name: str, rules: ToxicityRules) -> int:
@@ -349,6 +380,8 @@ def _counted(said: str, name: str, rules: ToxicityRules) -> int:
             # any number ("6 seizures"), an ordinal ("2nd seizure"); not a code's or a date's
             # ("R56.9 seizures", "24/02/2026 seizures")
             n = _number(token, words)
+        if n is not None and _ordinal(token, words) and _earlier_time(said, start + 1, words):
+            continue  # a lifetime count ("2nd seizure in lifetime": red team rt16/b N1)
         if n is not None and not (
             (token in words.plural_only or cardinal)
             and (not plural or (i > 0 and tokens[i - 1] in words.numbers_not_after))
@@ -372,6 +405,8 @@ def _dated(text: str, said: str, rules: ToxicityRules) -> int:
     2/25": two; red team rt14/a H4); 1: fewer than two dates."""
     days: set[tuple[int, int]] = set()
     seen: dict[str, int] = {}
+    words = rules.text_seizure_counts
+    not_after = words.dated_not_after if words is not None else []
     for match in itertools.islice(_DATED.finditer(text.lower()), 20):
         name = match[1]
         nth = seen[name] = seen.get(name, -1) + 1
@@ -382,6 +417,8 @@ def _dated(text: str, said: str, rules: ToxicityRules) -> int:
             at = said.find(f" {name} ", at + 1)
         if at == -1 or at not in _plain_mentions(said, name, "seizure", rules):
             continue
+        if any(said.endswith(f" {word} ", 0, at + 1) for word in not_after):
+            continue  # a test or a visit for it ("EEG for seizure 2/25": red team rt16/b N2)
         dates = re.findall(_DATE, match[2])
         for dated in dates if name.endswith("s") else dates[:1]:
             day = tuple(int(n) for n in dated.split("/")[:2])

@@ -406,8 +406,10 @@ def _excluded(part: str, recognition: _Recognition, *, order: bool = False) -> s
     live brand ("M-M-R II (contains recombinant human albumin)"); an immunity status on its own
     ("Rubella - immune", not "MMR vaccine (immunity booster)": `_names_shot`); or a live name
     answered "no" at its end ("Zostavax? no"). A product counts in the part's head only
-    (`_names_product`). The text of an `order` is for a product: no immunity status excludes
-    it, nor a test only in a remark beside a live name outside it ("MMR (titer negative)")."""
+    (`_names_product`). The text of an `order` is for a product: a test only in a remark beside a
+    live name outside it does not exclude it ("MMR (titer negative)"); an immunity status does,
+    as in a record, unless it is the shot's reason (`_reasoned_status`: "MMR (immunity unknown)";
+    red team rt16/a: "Measles immunity panel", "Varicella immunity status" ordered were live)."""
     reading = _test_reading(part, recognition)
     if reading == "test" and not (order and _remarked_only(part, recognition)):
         return "excluded"
@@ -491,8 +493,7 @@ def _names_no_live_vaccine(part: str, recognition: _Recognition, *, order: bool 
     if _names_product(part, recognition):
         return True
     if (
-        not order
-        and any(status in words for status in recognition.statuses)
+        any(status in words for status in recognition.statuses)
         and not _names_shot(words, recognition)
         and not _reasoned_status(part, recognition)
     ):

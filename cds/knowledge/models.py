@@ -761,9 +761,18 @@ class SeizureCountWords(StrictModel):
     # to PRES": secondary to)
     after_ordinals: dict[str, int] = Field(default_factory=dict)
     ordinal_nouns: list[str] = Field(default_factory=list)
+    # an ordinal (before or after the name: "2nd seizure", "seizure, second episode") counts none
+    # where the same part of the words also says an earlier time, one of these words or (with
+    # `ordinal_not_with_years`) a year 19xx/20xx: a lifetime count ("2nd seizure in lifetime",
+    # "Seizure, 3rd episode since childhood", "Seizure - 2nd episode (1st in 2019)")
+    ordinal_not_with: list[str] = Field(default_factory=list)
+    ordinal_not_with_years: bool = False
     # seizure names followed by different dates ("Seizure 2/24, seizure 2/25", "Seizures on 2/24
     # and 2/25") count a seizure a date
     dated_mentions: bool = False
+    # ... not a dated name right after one of these (a test or a visit for the seizure: "EEG for
+    # seizure 2/25", "f/u seizure 3/2"; written as `_said` reads them: "f/u" is "f u")
+    dated_not_after: list[str] = Field(default_factory=list)
     # any number counts: before a plural name as `plural_only` words do ("6 seizures"), after a
     # name with a marker ("x 10", "x6", "2x") or before a noun of `number_nouns` ("2 episodes")
     any_number: bool = False

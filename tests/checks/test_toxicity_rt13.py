@@ -315,6 +315,23 @@ NOT_A_COUNT = (
     "Seizure 2/24, seizure 2/24",
     "No seizure 2/24; seizure 2/25",
     "Seizure 2/2 PRES, seizure 2/25",
+    # task P (red team rt16/b N1): an ordinal with an earlier time in its part counts a lifetime
+    "Seizure - 2nd episode (1st in 2019)",
+    "Seizure, second episode since 2019",
+    "2nd seizure in lifetime",
+    "Seizure, 3rd episode since childhood",
+    "Second seizure ever",
+    "Seizure, 2nd episode, prior one in 2015",
+    "Third seizure, hx of febrile seizure",
+    # N2: a dated seizure name after "for" or a test or visit word is no other seizure
+    "Seizure 2/24, EEG for seizure 2/25",
+    "Seizure 2/24, seen for seizure 2/25",
+    "Seizure 2/24, neurology f/u seizure 3/2",
+    # N3: seizure-like episodes and seizure mimics are no seizures
+    "2 episodes of seizure-like activity (non-epileptic)",
+    "2 episodes of seizure-like shaking (rigors)",
+    "2 episodes of seizure mimics",
+    "Seizure like episodes x2",
 )
 MORE_WORDS = (
     # H1/H7: words after or before the name

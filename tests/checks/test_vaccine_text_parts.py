@@ -173,6 +173,9 @@ NOT_LIVE_RECORDS = (
     "IPV (OPV unavailable)",
     "Polio vaccine (IPV not OPV)",
     "Zoster recombinant (Shingrix) dose 2 - given instead of Zostavax",
+    # red team rt16/a: an immunity panel or status as a (lab) order is no vaccine order
+    "Measles immunity panel",
+    "Varicella immunity status",
     "Shingrix given in place of Zostavax",
 )
 # immunity records (not orders): silent as shots
